@@ -1,0 +1,210 @@
+//! Frontend errors as the user sees them: what failed, where (file:line:col), the line itself
+//! with a caret, and what to do. Every stage of the frontend reports through `FrontendError`.
+
+use super::ast::{ParseError, Span};
+use std::fmt;
+
+/// An error in a Dockerfile (or in the flags that drive lowering), with its location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrontendError {
+    pub message: String,
+    /// Lines of the instruction at fault; `start_line == 0` means no location (e.g. a flag).
+    pub span: Span,
+    /// 1-based column of the caret when known.
+    pub column: Option<usize>,
+    /// What to do about it, when we can say.
+    pub hint: Option<String>,
+    /// Text within the instruction that the caret should point at (a flag, a word); the
+    /// line and column are found when rendering, since continuations may move it.
+    pub needle: Option<String>,
+}
+
+impl FrontendError {
+    pub fn new(message: impl Into<String>, span: Span) -> Self {
+        FrontendError { message: message.into(), span, column: None, hint: None, needle: None }
+    }
+
+    /// An error that is not tied to a Dockerfile line (bad `--target`, bad `--build-arg`).
+    pub fn global(message: impl Into<String>) -> Self {
+        Self::new(message, Span::default())
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn with_needle(mut self, needle: impl Into<String>) -> Self {
+        self.needle = Some(needle.into());
+        self
+    }
+
+    /// The line and 1-based column the error points at, given the Dockerfile text.
+    pub fn locate(&self, source: &str) -> Option<(usize, usize)> {
+        if self.span.start_line == 0 {
+            return None;
+        }
+        let lines: Vec<&str> = source.lines().collect();
+        let end = self.span.end_line.max(self.span.start_line);
+        if let Some(needle) = self.needle.as_deref().filter(|n| !n.is_empty()) {
+            for line_no in self.span.start_line..=end {
+                let text = clean(lines.get(line_no - 1).copied().unwrap_or(""));
+                if let Some(byte) = text.find(needle) {
+                    return Some((line_no, text[..byte].chars().count() + 1));
+                }
+            }
+        }
+        let text = clean(lines.get(self.span.start_line - 1).copied().unwrap_or(""));
+        Some((self.span.start_line, self.column.unwrap_or_else(|| first_non_blank_column(text))))
+    }
+
+    pub fn with_column(mut self, column: usize) -> Self {
+        self.column = Some(column);
+        self
+    }
+
+    /// Adds a location if the error has none yet (inner errors keep the more precise one).
+    pub fn at(mut self, span: Span) -> Self {
+        if self.span.start_line == 0 {
+            self.span = span;
+        }
+        self
+    }
+
+    /// Renders the error against the Dockerfile text:
+    ///
+    /// ```text
+    /// error: unknown flag: --form
+    ///  --> Dockerfile:3:6
+    ///   |
+    /// 3 | COPY --form=build /out /app
+    ///   |      ^
+    ///   = help: did you mean --from?
+    /// ```
+    pub fn render(&self, file: &str, source: &str) -> String {
+        let mut out = format!("error: {}\n", self.message);
+        match self.locate(source) {
+            None => out.push_str(&format!(" --> {file}\n")),
+            Some((line_no, column)) => {
+                let lines: Vec<&str> = source.lines().collect();
+                let text = clean(lines.get(line_no - 1).copied().unwrap_or(""));
+                out.push_str(&format!(" --> {file}:{line_no}:{column}\n"));
+                let last = self.span.end_line.max(line_no);
+                let width = last.to_string().len();
+                let pad = " ".repeat(width);
+                out.push_str(&format!("{pad} |\n{line_no:>width$} | {text}\n"));
+                let caret_pad: String = text
+                    .chars()
+                    .take(column.saturating_sub(1))
+                    .map(|c| if c == '\t' { '\t' } else { ' ' })
+                    .collect();
+                out.push_str(&format!("{pad} | {caret_pad}^\n"));
+                if self.span.start_line != self.span.end_line && self.span.end_line > 0 {
+                    out.push_str(&format!(
+                        "{pad} = note: the instruction spans lines {}-{}\n",
+                        self.span.start_line, self.span.end_line
+                    ));
+                }
+            }
+        }
+        if let Some(hint) = &self.hint {
+            out.push_str(&format!("  = help: {hint}\n"));
+        }
+        out
+    }
+}
+
+fn clean(line: &str) -> &str {
+    line.trim_start_matches('\u{feff}').trim_end_matches('\r')
+}
+
+fn first_non_blank_column(text: &str) -> usize {
+    text.chars().take_while(|c| c.is_whitespace()).count() + 1
+}
+
+impl fmt::Display for FrontendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.span.start_line > 0 {
+            write!(f, "line {}: {}", self.span.start_line, self.message)?;
+        } else {
+            f.write_str(&self.message)?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, " ({hint})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for FrontendError {}
+
+impl From<ParseError> for FrontendError {
+    fn from(e: ParseError) -> Self {
+        FrontendError { message: e.message, span: e.span, column: e.column, hint: None, needle: None }
+    }
+}
+
+/// The closest candidate to `word` by edit distance, if it is close enough to be a likely typo
+/// (BuildKit's `suggest` package does the same for flags, instructions and stage names).
+pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let word_lower = word.to_lowercase();
+    let mut best: Option<(&str, usize)> = None;
+    for c in candidates {
+        let d = edit_distance(&word_lower, &c.to_lowercase());
+        if best.is_none_or(|(_, bd)| d < bd) {
+            best = Some((c, d));
+        }
+    }
+    let (c, d) = best?;
+    let limit = (word.chars().count() / 3).clamp(1, 3);
+    (d > 0 && d <= limit || d == 0 && c != word).then_some(c)
+}
+
+/// Optimal-string-alignment distance: Levenshtein plus adjacent transpositions (`form`/`from`).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_words_only() {
+        assert_eq!(suggest("form", ["from", "chown", "chmod"]), Some("from"));
+        assert_eq!(suggest("RUNN", ["RUN", "CMD"]), Some("RUN"));
+        assert_eq!(suggest("xyzzy", ["from", "chown"]), None);
+        assert_eq!(suggest("FROM", ["from"]), Some("from"));
+    }
+
+    #[test]
+    fn renders_caret_under_column() {
+        let src = "FROM a\nCOPY --form=b x y\n";
+        let e = FrontendError::new("unknown flag: form", Span { start_line: 2, end_line: 2 })
+            .with_column(6)
+            .with_hint("did you mean --from?");
+        let r = e.render("Dockerfile", src);
+        assert!(r.contains(" --> Dockerfile:2:6\n"), "{r}");
+        assert!(r.contains("2 | COPY --form=b x y\n  |      ^\n"), "{r}");
+        assert!(r.contains("help: did you mean --from?"), "{r}");
+    }
+}

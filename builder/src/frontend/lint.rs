@@ -1,0 +1,113 @@
+//! Build checks (BuildKit's `linter` rules): warnings about Dockerfiles that build but are
+//! likely wrong, configured by the `# check=skip=RULE,...;error=true` directive. Rule names and
+//! messages are BuildKit's, so its documentation applies.
+
+use super::ast::Span;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Warning {
+    /// BuildKit's rule name (`JSONArgsRecommended`), or None for a plain warning.
+    pub rule: Option<&'static str>,
+    pub message: String,
+    /// Where, when it is about a line of the Dockerfile.
+    pub span: Option<Span>,
+}
+
+/// Collects warnings, honouring the `# check=` directive.
+#[derive(Debug, Default)]
+pub struct Linter {
+    skip_all: bool,
+    skip: Vec<String>,
+    /// `error=true`: warnings fail the build once lowering is done.
+    pub error: bool,
+    pub warnings: Vec<Warning>,
+}
+
+impl Linter {
+    /// Reads a `# check=` value (`skip=A,B;error=true`, `skip=all`).
+    pub fn from_directive(check: Option<&str>) -> Result<Linter, String> {
+        let mut l = Linter::default();
+        let Some(check) = check else { return Ok(l) };
+        for part in check.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("invalid check option \"{part}\": expected key=value"))?;
+            match k.trim().to_lowercase().as_str() {
+                "skip" => {
+                    for rule in v.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+                        if rule.eq_ignore_ascii_case("all") {
+                            l.skip_all = true;
+                        } else {
+                            l.skip.push(rule.to_string());
+                        }
+                    }
+                }
+                "error" => {
+                    l.error = match v.trim().to_lowercase().as_str() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        other => return Err(format!("invalid check error value \"{other}\": expected true or false")),
+                    }
+                }
+                "experimental" => {}
+                other => return Err(format!("invalid check option \"{other}\": expected skip, error or experimental")),
+            }
+        }
+        Ok(l)
+    }
+
+    /// Records a rule violation unless the rule is skipped.
+    pub fn run(&mut self, rule: &'static str, message: String, span: Option<Span>) {
+        if self.skip_all || self.skip.iter().any(|s| s == rule) {
+            return;
+        }
+        if !self.warnings.iter().any(|w| w.rule == Some(rule) && w.message == message && w.span == span) {
+            self.warnings.push(Warning { rule: Some(rule), message, span });
+        }
+    }
+
+    /// A warning that is not a lint rule (always shown).
+    pub fn note(&mut self, message: String, span: Option<Span>) {
+        self.warnings.push(Warning { rule: None, message, span });
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.warnings.iter().filter(|w| w.rule.is_some()).count()
+    }
+}
+
+/// BuildKit's SecretsUsedInArgOrEnv heuristic: a name with a secret-like word in it.
+pub fn looks_like_secret(key: &str) -> bool {
+    let words: Vec<String> = key.split(['_', '-', '.']).map(|w| w.to_lowercase()).collect();
+    let secret = ["apikey", "auth", "credential", "credentials", "key", "password", "pword", "passwd", "secret", "token"];
+    words.iter().any(|w| secret.contains(&w.as_str())) && !words.iter().any(|w| w == "public")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_directive() {
+        let mut l = Linter::from_directive(Some("skip=JSONArgsRecommended,StageNameCasing;error=true")).unwrap();
+        assert!(l.error);
+        l.run("JSONArgsRecommended", "x".into(), None);
+        l.run("MaintainerDeprecated", "y".into(), None);
+        assert_eq!(l.warnings.len(), 1);
+        let mut all = Linter::from_directive(Some("skip=all")).unwrap();
+        all.run("MaintainerDeprecated", "y".into(), None);
+        assert!(all.warnings.is_empty());
+        assert!(Linter::from_directive(Some("bogus")).is_err());
+        assert!(Linter::from_directive(Some("error=maybe")).is_err());
+    }
+
+    #[test]
+    fn secret_names() {
+        for k in ["AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "password", "API-KEY", "auth"] {
+            assert!(looks_like_secret(k), "{k}");
+        }
+        for k in ["PYTHON_VERSION", "PUBLIC_KEY", "TOKENIZERS_PARALLELISM", "KEYBOARD"] {
+            assert!(!looks_like_secret(k), "{k}");
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! Lowering: typed instructions -> the graph, with BuildKit's dispatch semantics
+//! (`dockerfile2llb`): global ARGs and build-arg overrides, stage resolution by name and index,
+//! `--target` (stages it does not need are not lowered), ONBUILD triggers, and the image
+//! config and history each stage accumulates.
+//!
+//! It asks one question of the outside world: "what is the config of this base image?",
+//! through `ImageResolver`. An unresolvable base lowers with an empty config and a warning.
+
+mod copy;
+mod dispatch;
+mod env;
+pub mod platform;
+mod run;
+mod stages;
+
+use crate::frontend::ast::{Dockerfile, Span};
+use crate::frontend::diagnostic::FrontendError;
+use crate::frontend::instructions::parse_dockerfile;
+use crate::frontend::lint::{Linter, Warning};
+use crate::frontend::shell::Lexer;
+use crate::graph::{Digest, Graph, Platform};
+use crate::image::Image;
+use env::EnvList;
+use std::collections::{BTreeMap, HashMap};
+
+/// What `docker build` flags say about lowering.
+#[derive(Debug, Clone, Default)]
+pub struct LowerOptions {
+    /// `--target`: the stage to build (default: the last).
+    pub target: Option<String>,
+    /// `--build-arg KEY=VALUE` overrides.
+    pub build_args: BTreeMap<String, String>,
+    /// `--platform` (default: the host's).
+    pub platform: Option<Platform>,
+    /// `--no-cache`: mark every op to skip the cache.
+    pub no_cache: bool,
+    /// `.dockerignore` patterns of the main context (part of the context source's definition).
+    pub dockerignore: Vec<String>,
+}
+
+/// A base image's config as the local store (or, later, a registry) knows it.
+#[derive(Debug, Clone)]
+pub struct ResolvedImage {
+    /// The reference to pin, e.g. `docker.io/library/python:3.10-slim@sha256:...`.
+    pub reference: String,
+    pub image: Image,
+}
+
+/// Answers "what is the config of this image?" for a normalized reference and platform.
+/// `Ok(None)`: not known (offline, not pulled); lowering goes on with an empty config.
+pub trait ImageResolver {
+    fn resolve(&self, reference: &str, platform: &Platform) -> Result<Option<ResolvedImage>, String>;
+}
+
+/// A resolver that knows nothing: every base lowers with an empty config.
+pub struct Offline;
+
+impl ImageResolver for Offline {
+    fn resolve(&self, _: &str, _: &Platform) -> Result<Option<ResolvedImage>, String> {
+        Ok(None)
+    }
+}
+
+/// A resolver over a fixed set of images, keyed by normalized reference (tests, fixtures).
+#[derive(Default)]
+pub struct MemoryResolver(pub HashMap<String, ResolvedImage>);
+
+impl ImageResolver for MemoryResolver {
+    fn resolve(&self, reference: &str, _: &Platform) -> Result<Option<ResolvedImage>, String> {
+        Ok(self.0.get(reference).cloned())
+    }
+}
+
+/// The result of lowering: the graph, its root (the target stage's final file tree) and the
+/// image config of the target.
+#[derive(Debug, Clone)]
+pub struct Lowered {
+    pub graph: Graph,
+    pub root: Digest,
+    pub image: Image,
+    /// The target stage's name (`stage-N` when unnamed).
+    pub target: String,
+    /// The stages that were lowered, in order (the target needs exactly these).
+    pub stages: Vec<String>,
+    pub warnings: Vec<Warning>,
+    /// SOURCE_DATE_EPOCH, when set: history and file times use it.
+    pub epoch: Option<i64>,
+}
+
+/// Lowers a parsed Dockerfile to the graph.
+pub fn lower(
+    df: &Dockerfile,
+    opts: &LowerOptions,
+    resolver: &dyn ImageResolver,
+) -> Result<Lowered, FrontendError> {
+    let instructions = parse_dockerfile(df)?;
+    if instructions.stages.is_empty() {
+        let span = df.nodes.first().map(|n| n.span).unwrap_or_default();
+        return Err(FrontendError::new("dockerfile contains no stages to build", span).with_hint(
+            "a Dockerfile needs a FROM instruction before its other instructions (FROM IMAGE, \
+             or FROM scratch)",
+        ));
+    }
+    let mut linter = Linter::from_directive(df.directives.check.as_ref().map(|(c, _)| c.as_str()))
+        .map_err(|e| {
+            let line = df.directives.check.as_ref().map_or(0, |(_, l)| *l);
+            FrontendError::new(format!("failed to parse check options: {e}"), Span { start_line: line, end_line: line })
+        })?;
+    for w in &df.warnings {
+        match w.rule {
+            Some(rule) => linter.run(rule, w.message.clone(), Some(w.span)),
+            None => linter.note(w.message.clone(), Some(w.span)),
+        }
+    }
+    if let Some((syntax, line)) = &df.directives.syntax {
+        let frontend = syntax.split(['@', ':']).next().unwrap_or("");
+        let known = ["docker/dockerfile", "docker.io/docker/dockerfile", "docker/dockerfile-upstream"];
+        if !known.contains(&frontend) {
+            linter.note(
+                format!("# syntax={syntax} names a frontend image; pallet uses its built-in Dockerfile frontend"),
+                Some(Span { start_line: *line, end_line: *line }),
+            );
+        }
+    }
+    stages::static_checks(df, &instructions, &mut linter);
+
+    let build_platform = platform::host();
+    let target_platform = opts.platform.clone().unwrap_or_else(|| build_platform.clone());
+    let lexer = Lexer::new(df.directives.escape);
+    let mut cx = Lowering {
+        opts,
+        resolver,
+        lexer,
+        linter,
+        graph: Graph::default(),
+        global_args: EnvList::default(),
+        declared_args: Vec::new(),
+        target_platform,
+        explicit_platform: opts.platform.is_some(),
+        build_platform,
+        epoch: None,
+        states: Vec::new(),
+        unresolved_reported: Vec::new(),
+    };
+    cx.global_args(&instructions.meta_args)?;
+    cx.build_states(&instructions)?;
+    let target = cx.resolve_target()?;
+    cx.build_dependencies()?;
+    let reachable = cx.resolve_reachable(target)?;
+    cx.dispatch_all(&reachable)?;
+    cx.finish(target, &reachable)
+}
+
+/// The state of one lowering run.
+struct Lowering<'a> {
+    opts: &'a LowerOptions,
+    resolver: &'a dyn ImageResolver,
+    lexer: Lexer,
+    linter: Linter,
+    graph: Graph,
+    /// Global ARGs (before the first FROM) with their values, plus the platform ARGs.
+    global_args: EnvList,
+    /// Every ARG name declared anywhere lowered (to report unused `--build-arg`s).
+    declared_args: Vec<String>,
+    target_platform: Platform,
+    explicit_platform: bool,
+    build_platform: Platform,
+    epoch: Option<i64>,
+    states: Vec<stages::StageState>,
+    unresolved_reported: Vec<String>,
+}
+
+/// ARG names that are available in RUN without being declared, and never need an ARG.
+const PROXY_ARGS: &[&str] = &[
+    "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
+    "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
+];
+
+impl Lowering<'_> {
+    /// Global ARGs: platform ARGs first, then each ARG before the first FROM, with the
+    /// `--build-arg` override or its default expanded against the ARGs before it.
+    fn global_args(&mut self, meta: &[(Vec<crate::frontend::instructions::ArgDef>, Span)]) -> Result<(), FrontendError> {
+        for (k, v) in platform::platform_args(&self.build_platform, &self.target_platform) {
+            self.global_args.set(&k, &v);
+        }
+        for (defs, span) in meta {
+            for def in defs {
+                self.declared_args.push(def.key.clone());
+                if crate::frontend::lint::looks_like_secret(&def.key) {
+                    self.linter.run(
+                        "SecretsUsedInArgOrEnv",
+                        format!("Do not use ARG or ENV instructions for sensitive data (ARG \"{}\")", def.key),
+                        Some(*span),
+                    );
+                }
+                let value = match self.opts.build_args.get(&def.key) {
+                    Some(v) => Some(v.clone()),
+                    None => match &def.value {
+                        Some(d) => {
+                            let ex = self
+                                .lexer
+                                .process_word(d, &self.global_args)
+                                .map_err(|e| FrontendError::new(e.message, *span))?;
+                            Some(ex.result)
+                        }
+                        None => None,
+                    },
+                };
+                if let Some(v) = value {
+                    self.global_args.set(&def.key, &v);
+                }
+            }
+        }
+        if let Some(v) = self.opts.build_args.get("SOURCE_DATE_EPOCH").map(String::as_str).or(self.global_args.get("SOURCE_DATE_EPOCH")) {
+            if !v.is_empty() {
+                let n: i64 = v.parse().map_err(|_| {
+                    FrontendError::global(format!("invalid SOURCE_DATE_EPOCH: {v}"))
+                        .with_hint("SOURCE_DATE_EPOCH is a Unix time in seconds, e.g. $(git log -1 --format=%ct)")
+                })?;
+                self.epoch = Some(n);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, target: usize, reachable: &[usize]) -> Result<Lowered, FrontendError> {
+        let used: Vec<&str> = self.declared_args.iter().map(String::as_str).collect();
+        let unused: Vec<&String> = self
+            .opts
+            .build_args
+            .keys()
+            .filter(|k| !used.contains(&k.as_str()) && !PROXY_ARGS.contains(&k.as_str()) && k.as_str() != "SOURCE_DATE_EPOCH")
+            .collect();
+        if !unused.is_empty() {
+            let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
+            self.linter.note(format!("One or more build-args [{}] were not consumed", names.join(" ")), None);
+        }
+        if self.linter.error && self.linter.rule_count() > 0 {
+            let first = self.linter.warnings.iter().find(|w| w.rule.is_some()).expect("counted");
+            let mut e = FrontendError::new(
+                format!(
+                    "lint violation found for rules: {} ({} warning(s); the check directive sets error=true)",
+                    first.rule.unwrap_or(""),
+                    self.linter.rule_count()
+                ),
+                first.span.unwrap_or_default(),
+            );
+            e = e.with_hint(first.message.clone());
+            return Err(e);
+        }
+        let root = self.graph_root(target);
+        let state = &self.states[target];
+        let mut image = state.image.clone();
+        if self.explicit_platform || image.os.is_empty() {
+            image.os = self.target_platform.os.clone();
+            image.architecture = self.target_platform.architecture.clone();
+            image.variant = (!self.target_platform.variant.is_empty()).then(|| self.target_platform.variant.clone());
+        }
+        let mut graph = self.graph;
+        graph.prune_to(&root);
+        let stages = reachable
+            .iter()
+            .filter(|i| !self.states[**i].unregistered)
+            .map(|i| self.states[*i].stage_label())
+            .collect();
+        Ok(Lowered {
+            graph,
+            root,
+            image,
+            target: state.stage_label(),
+            stages,
+            warnings: self.linter.warnings,
+            epoch: self.epoch,
+        })
+    }
+
+    /// The digest of a stage's final state, materialising scratch when nothing was added.
+    fn graph_root(&mut self, idx: usize) -> Digest {
+        match self.states[idx].root.clone() {
+            Some(d) => d,
+            None => {
+                let d = self.scratch();
+                self.states[idx].root = Some(d.clone());
+                d
+            }
+        }
+    }
+
+    fn scratch(&mut self) -> Digest {
+        use crate::graph::{Meta, Op, Source};
+        self.graph.add(Op::Source(Source::Scratch), Vec::new(), Meta { name: "scratch".into(), ..Meta::default() })
+    }
+}

@@ -1,0 +1,10 @@
+//! pallet: a daemonless container image builder.
+//!
+//! The flow runs one way: `frontend` (Dockerfile -> graph) -> `graph` (content-addressed ops)
+//! -> solver -> exec -> snapshot -> export. Today the frontend and the graph exist; the CLI in
+//! `cli` is a thin layer over them.
+
+pub mod cli;
+pub mod frontend;
+pub mod graph;
+pub mod image;
