@@ -39,7 +39,10 @@ pub struct RootFs {
 
 impl Default for RootFs {
     fn default() -> Self {
-        RootFs { kind: "layers".into(), diff_ids: Vec::new() }
+        RootFs {
+            kind: "layers".into(),
+            diff_ids: Vec::new(),
+        }
     }
 }
 
@@ -122,7 +125,10 @@ impl Config {
     /// Sets `key=value`, replacing an existing definition in place (BuildKit's `addEnv`).
     pub fn env_set(&mut self, key: &str, value: &str) {
         let entry = format!("{key}={value}");
-        match self.env.iter_mut().find(|kv| kv.split_once('=').map_or(kv.as_str(), |p| p.0) == key)
+        match self
+            .env
+            .iter_mut()
+            .find(|kv| kv.split_once('=').map_or(kv.as_str(), |p| p.0) == key)
         {
             Some(slot) => *slot = entry,
             None => self.env.push(entry),

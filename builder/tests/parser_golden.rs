@@ -1,5 +1,5 @@
-//! BuildKit's own parser test data (`frontend/dockerfile/parser/testfiles*`, copied under
-//! `shared/testdata/buildkit-parser`): every positive case must dump exactly as BuildKit's
+//! BuildKit's own parser test data (`frontend/dockerfile/parser/testfiles*`, copied into
+//! `testdata/buildkit-parser` from `shared/testdata/buildkit-parser`): every positive case must dump exactly as BuildKit's
 //! `result` file, every negative case must be rejected with a line, and the line ranges of
 //! `testfile-line/Dockerfile` must match BuildKit's `TestParseIncludesLineNumbers`.
 
@@ -8,13 +8,11 @@ use std::path::PathBuf;
 
 use pallet::frontend::parser::{dump, parse};
 
-/// `PALLET_SHARED_TESTDATA` if set, else `<repo>/../shared/testdata/buildkit-parser`.
+/// `PALLET_SHARED_TESTDATA` if set, else the repository's `testdata/buildkit-parser`.
 fn data_dir() -> PathBuf {
     let dir = match std::env::var_os("PALLET_SHARED_TESTDATA") {
         Some(d) => PathBuf::from(d),
-        None => {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/buildkit-parser")
-        }
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/buildkit-parser"),
     };
     assert!(
         dir.is_dir(),

@@ -11,8 +11,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use pallet::frontend::shell::{
+    env_from_list, Expansion, Lexer, ShellError, VarLookup, MAX_NESTING,
+};
 use proptest::prelude::*;
-use pallet::frontend::shell::{env_from_list, Expansion, Lexer, ShellError, VarLookup, MAX_NESTING};
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs

@@ -44,7 +44,10 @@ pub struct BuildArgs {
 
 pub fn run(args: BuildArgs) -> Result<ExitCode, String> {
     if !matches!(args.progress.as_str(), "auto" | "tty" | "plain" | "json") {
-        return Err(format!("error: invalid --progress \"{}\": use auto, tty, plain or json\n", args.progress));
+        return Err(format!(
+            "error: invalid --progress \"{}\": use auto, tty, plain or json\n",
+            args.progress
+        ));
     }
     let loaded = input::load(&args.frontend)?;
     let lowered = lower(&loaded.parsed, &loaded.options, &Offline)

@@ -13,7 +13,9 @@ pub enum DebugCommand {
         file: String,
     },
     /// Print the lowered graph: ops, inputs, metadata and the target's image config
-    #[command(after_help = "Examples:\n  pallet debug graph .\n  pallet debug graph -f train.Dockerfile --target runtime --format json .")]
+    #[command(
+        after_help = "Examples:\n  pallet debug graph .\n  pallet debug graph -f train.Dockerfile --target runtime --format json ."
+    )]
     Graph(GraphArgs),
 }
 
@@ -46,7 +48,10 @@ pub fn run(cmd: DebugCommand) -> Result<ExitCode, String> {
         }
         DebugCommand::Graph(args) => {
             if !matches!(args.format.as_str(), "text" | "json") {
-                return Err(format!("error: invalid --format \"{}\": use text or json\n", args.format));
+                return Err(format!(
+                    "error: invalid --format \"{}\": use text or json\n",
+                    args.format
+                ));
             }
             let loaded = input::load(&args.frontend)?;
             let lowered = lower(&loaded.parsed, &loaded.options, &Offline)

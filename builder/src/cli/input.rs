@@ -28,7 +28,9 @@ pub fn load(args: &FrontendArgs) -> Result<Loaded, String> {
     let (name, path, bytes) = match args.file.as_deref() {
         Some("-") => {
             let mut buf = Vec::new();
-            std::io::stdin().read_to_end(&mut buf).map_err(|e| format!("error: cannot read the Dockerfile from standard input: {e}\n"))?;
+            std::io::stdin().read_to_end(&mut buf).map_err(|e| {
+                format!("error: cannot read the Dockerfile from standard input: {e}\n")
+            })?;
             ("<stdin>".to_string(), None, buf)
         }
         other => {
@@ -46,9 +48,8 @@ pub fn load(args: &FrontendArgs) -> Result<Loaded, String> {
         }
     };
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    let parsed = crate::frontend::parser::parse(&bytes).map_err(|e| {
-        crate::frontend::diagnostic::FrontendError::from(e).render(&name, &text)
-    })?;
+    let parsed = crate::frontend::parser::parse(&bytes)
+        .map_err(|e| crate::frontend::diagnostic::FrontendError::from(e).render(&name, &text))?;
     let dockerfile_for_ignore = path.clone().unwrap_or_else(|| context.join("Dockerfile"));
     let ignore = dockerignore::find_ignore_file(context, &dockerfile_for_ignore)
         .map_err(|e| format!("error: {e}\n"))?;
@@ -56,13 +57,22 @@ pub fn load(args: &FrontendArgs) -> Result<Loaded, String> {
         target: args.target.clone(),
         build_args: build_args(&args.build_args)?,
         platform: match &args.platform {
-            Some(p) => Some(platform::parse(p).map_err(|e| format!("error: invalid --platform: {e}\n  = help: write os/arch, e.g. linux/amd64\n"))?),
+            Some(p) => Some(platform::parse(p).map_err(|e| {
+                format!(
+                    "error: invalid --platform: {e}\n  = help: write os/arch, e.g. linux/amd64\n"
+                )
+            })?),
             None => None,
         },
         no_cache: args.no_cache,
         dockerignore: ignore.map(|f| f.patterns).unwrap_or_default(),
     };
-    Ok(Loaded { name, text, parsed, options })
+    Ok(Loaded {
+        name,
+        text,
+        parsed,
+        options,
+    })
 }
 
 /// `--build-arg K=V` (or `K`, taken from the environment as docker does; unset -> ignored).

@@ -19,7 +19,9 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Commands {
     /// Build an image from a Dockerfile (docker build's flags)
-    #[command(after_help = "Examples:\n  pallet build -t app:latest .\n  pallet build -f docker/train.Dockerfile --target runtime --build-arg PYVER=3.11 .")]
+    #[command(
+        after_help = "Examples:\n  pallet build -t app:latest .\n  pallet build -f docker/train.Dockerfile --target runtime --build-arg PYVER=3.11 ."
+    )]
     Build(build::BuildArgs),
     /// Inspect what the frontend makes of a Dockerfile
     #[command(subcommand)]

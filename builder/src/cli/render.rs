@@ -8,7 +8,11 @@ use crate::graph::{FileAction, MountKind, Op, Source, Vertex};
 pub fn warnings(ws: &[Warning], file: &str) {
     for w in ws {
         let rule = w.rule.map(|r| format!("{r}: ")).unwrap_or_default();
-        let at = w.span.filter(|s| s.start_line > 0).map(|s| format!(" ({file}:{})", s.start_line)).unwrap_or_default();
+        let at = w
+            .span
+            .filter(|s| s.start_line > 0)
+            .map(|s| format!(" ({file}:{})", s.start_line))
+            .unwrap_or_default();
         eprintln!("warning: {rule}{}{at}", w.message);
     }
 }
@@ -48,19 +52,58 @@ pub fn graph_text(l: &Lowered) -> String {
 }
 
 fn vertex_text(v: &Vertex) -> String {
-    let mut out = format!("{}  {}\n", short(&v.digest), if v.meta.name.is_empty() { "-" } else { &v.meta.name });
+    let mut out = format!(
+        "{}  {}\n",
+        short(&v.digest),
+        if v.meta.name.is_empty() {
+            "-"
+        } else {
+            &v.meta.name
+        }
+    );
     let line = match &v.op {
         Op::Source(Source::Scratch) => "source scratch".to_string(),
-        Op::Source(Source::Image { reference, platform }) => format!("source image {reference} ({platform})"),
-        Op::Source(Source::Local { name, exclude_patterns }) => {
-            format!("source local {name} (excludes: {})", if exclude_patterns.is_empty() { "none".into() } else { exclude_patterns.join(" ") })
+        Op::Source(Source::Image {
+            reference,
+            platform,
+        }) => format!("source image {reference} ({platform})"),
+        Op::Source(Source::Local {
+            name,
+            exclude_patterns,
+        }) => {
+            format!(
+                "source local {name} (excludes: {})",
+                if exclude_patterns.is_empty() {
+                    "none".into()
+                } else {
+                    exclude_patterns.join(" ")
+                }
+            )
         }
-        Op::Source(Source::Http { url, checksum, .. }) => format!("source http {url}{}", checksum.as_ref().map(|c| format!(" checksum {c}")).unwrap_or_default()),
-        Op::Source(Source::Git { remote, reference, .. }) => format!("source git {remote} {reference}"),
+        Op::Source(Source::Http { url, checksum, .. }) => format!(
+            "source http {url}{}",
+            checksum
+                .as_ref()
+                .map(|c| format!(" checksum {c}"))
+                .unwrap_or_default()
+        ),
+        Op::Source(Source::Git {
+            remote, reference, ..
+        }) => format!("source git {remote} {reference}"),
         Op::Exec(e) => {
-            let mut s = format!("exec {:?} cwd={} user={} network={:?}", e.args, e.cwd, if e.user.is_empty() { "root" } else { &e.user }, e.network);
+            let mut s = format!(
+                "exec {:?} cwd={} user={} network={:?}",
+                e.args,
+                e.cwd,
+                if e.user.is_empty() { "root" } else { &e.user },
+                e.network
+            );
             for m in &e.mounts {
-                s.push_str(&format!("\n      mount {} {}", m.target, mount_text(&m.kind)));
+                s.push_str(&format!(
+                    "\n      mount {} {}",
+                    m.target,
+                    mount_text(&m.kind)
+                ));
             }
             s
         }
@@ -79,10 +122,18 @@ fn vertex_text(v: &Vertex) -> String {
         out.push_str(&format!("    inputs: {}\n", ins.join(" ")));
     }
     if !v.meta.context_paths.is_empty() {
-        out.push_str(&format!("    reads context: {}\n", v.meta.context_paths.join(" ")));
+        out.push_str(&format!(
+            "    reads context: {}\n",
+            v.meta.context_paths.join(" ")
+        ));
     }
     if !v.meta.expanded_from.is_empty() {
-        let vars: Vec<String> = v.meta.expanded_from.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let vars: Vec<String> = v
+            .meta
+            .expanded_from
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         out.push_str(&format!("    expanded: {}\n", vars.join(" ")));
     }
     out
@@ -90,25 +141,48 @@ fn vertex_text(v: &Vertex) -> String {
 
 fn mount_text(k: &MountKind) -> String {
     match k {
-        MountKind::Input { input, source, readonly } => format!("bind input {input}:{source}{}", if *readonly { " ro" } else { " rw" }),
+        MountKind::Input {
+            input,
+            source,
+            readonly,
+        } => format!(
+            "bind input {input}:{source}{}",
+            if *readonly { " ro" } else { " rw" }
+        ),
         MountKind::Cache { id, sharing, .. } => format!("cache id={id} sharing={sharing}"),
-        MountKind::Secret { id, env, .. } => format!("secret id={id}{}", env.as_ref().map(|e| format!(" env={e}")).unwrap_or_default()),
+        MountKind::Secret { id, env, .. } => format!(
+            "secret id={id}{}",
+            env.as_ref()
+                .map(|e| format!(" env={e}"))
+                .unwrap_or_default()
+        ),
         MountKind::Ssh { id, .. } => format!("ssh id={id}"),
-        MountKind::Tmpfs { size } => format!("tmpfs{}", size.map(|s| format!(" size={s}")).unwrap_or_default()),
+        MountKind::Tmpfs { size } => format!(
+            "tmpfs{}",
+            size.map(|s| format!(" size={s}")).unwrap_or_default()
+        ),
     }
 }
 
 fn action_text(a: &FileAction) -> String {
     match a {
         FileAction::Mkdir { path, mode, .. } => format!("mkdir {path} {mode:o}"),
-        FileAction::Mkfile { path, mode, data, .. } => format!("mkfile {path} {mode:o} ({} bytes)", data.len()),
+        FileAction::Mkfile {
+            path, mode, data, ..
+        } => format!("mkfile {path} {mode:o} ({} bytes)", data.len()),
         FileAction::Copy(c) => format!(
             "copy input {}:{} -> {}{}{}",
             c.input,
             c.src,
             c.dest,
-            c.owner.as_ref().map(|o| format!(" chown={o}")).unwrap_or_default(),
-            c.mode.as_ref().map(|m| format!(" chmod={m}")).unwrap_or_default()
+            c.owner
+                .as_ref()
+                .map(|o| format!(" chown={o}"))
+                .unwrap_or_default(),
+            c.mode
+                .as_ref()
+                .map(|m| format!(" chmod={m}"))
+                .unwrap_or_default()
         ),
     }
 }

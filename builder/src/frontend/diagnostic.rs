@@ -21,7 +21,13 @@ pub struct FrontendError {
 
 impl FrontendError {
     pub fn new(message: impl Into<String>, span: Span) -> Self {
-        FrontendError { message: message.into(), span, column: None, hint: None, needle: None }
+        FrontendError {
+            message: message.into(),
+            span,
+            column: None,
+            hint: None,
+            needle: None,
+        }
     }
 
     /// An error that is not tied to a Dockerfile line (bad `--target`, bad `--build-arg`).
@@ -55,7 +61,10 @@ impl FrontendError {
             }
         }
         let text = clean(lines.get(self.span.start_line - 1).copied().unwrap_or(""));
-        Some((self.span.start_line, self.column.unwrap_or_else(|| first_non_blank_column(text))))
+        Some((
+            self.span.start_line,
+            self.column.unwrap_or_else(|| first_non_blank_column(text)),
+        ))
     }
 
     pub fn with_column(mut self, column: usize) -> Self {
@@ -140,7 +149,13 @@ impl std::error::Error for FrontendError {}
 
 impl From<ParseError> for FrontendError {
     fn from(e: ParseError) -> Self {
-        FrontendError { message: e.message, span: e.span, column: e.column, hint: None, needle: None }
+        FrontendError {
+            message: e.message,
+            span: e.span,
+            column: e.column,
+            hint: None,
+            needle: None,
+        }
     }
 }
 
@@ -168,13 +183,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 v = v.min(d[i - 2][j - 2] + 1);
             }
@@ -199,9 +216,15 @@ mod tests {
     #[test]
     fn renders_caret_under_column() {
         let src = "FROM a\nCOPY --form=b x y\n";
-        let e = FrontendError::new("unknown flag: form", Span { start_line: 2, end_line: 2 })
-            .with_column(6)
-            .with_hint("did you mean --from?");
+        let e = FrontendError::new(
+            "unknown flag: form",
+            Span {
+                start_line: 2,
+                end_line: 2,
+            },
+        )
+        .with_column(6)
+        .with_hint("did you mean --from?");
         let r = e.render("Dockerfile", src);
         assert!(r.contains(" --> Dockerfile:2:6\n"), "{r}");
         assert!(r.contains("2 | COPY --form=b x y\n  |      ^\n"), "{r}");

@@ -46,11 +46,19 @@ impl Linter {
                     l.error = match v.trim().to_lowercase().as_str() {
                         "true" | "1" => true,
                         "false" | "0" => false,
-                        other => return Err(format!("invalid check error value \"{other}\": expected true or false")),
+                        other => {
+                            return Err(format!(
+                                "invalid check error value \"{other}\": expected true or false"
+                            ))
+                        }
                     }
                 }
                 "experimental" => {}
-                other => return Err(format!("invalid check option \"{other}\": expected skip, error or experimental")),
+                other => {
+                    return Err(format!(
+                        "invalid check option \"{other}\": expected skip, error or experimental"
+                    ))
+                }
             }
         }
         Ok(l)
@@ -61,14 +69,26 @@ impl Linter {
         if self.skip_all || self.skip.iter().any(|s| s == rule) {
             return;
         }
-        if !self.warnings.iter().any(|w| w.rule == Some(rule) && w.message == message && w.span == span) {
-            self.warnings.push(Warning { rule: Some(rule), message, span });
+        if !self
+            .warnings
+            .iter()
+            .any(|w| w.rule == Some(rule) && w.message == message && w.span == span)
+        {
+            self.warnings.push(Warning {
+                rule: Some(rule),
+                message,
+                span,
+            });
         }
     }
 
     /// A warning that is not a lint rule (always shown).
     pub fn note(&mut self, message: String, span: Option<Span>) {
-        self.warnings.push(Warning { rule: None, message, span });
+        self.warnings.push(Warning {
+            rule: None,
+            message,
+            span,
+        });
     }
 
     pub fn rule_count(&self) -> usize {
@@ -78,8 +98,22 @@ impl Linter {
 
 /// BuildKit's SecretsUsedInArgOrEnv heuristic: a name with a secret-like word in it.
 pub fn looks_like_secret(key: &str) -> bool {
-    let words: Vec<String> = key.split(['_', '-', '.']).map(|w| w.to_lowercase()).collect();
-    let secret = ["apikey", "auth", "credential", "credentials", "key", "password", "pword", "passwd", "secret", "token"];
+    let words: Vec<String> = key
+        .split(['_', '-', '.'])
+        .map(|w| w.to_lowercase())
+        .collect();
+    let secret = [
+        "apikey",
+        "auth",
+        "credential",
+        "credentials",
+        "key",
+        "password",
+        "pword",
+        "passwd",
+        "secret",
+        "token",
+    ];
     words.iter().any(|w| secret.contains(&w.as_str())) && !words.iter().any(|w| w == "public")
 }
 
@@ -89,7 +123,9 @@ mod tests {
 
     #[test]
     fn check_directive() {
-        let mut l = Linter::from_directive(Some("skip=JSONArgsRecommended,StageNameCasing;error=true")).unwrap();
+        let mut l =
+            Linter::from_directive(Some("skip=JSONArgsRecommended,StageNameCasing;error=true"))
+                .unwrap();
         assert!(l.error);
         l.run("JSONArgsRecommended", "x".into(), None);
         l.run("MaintainerDeprecated", "y".into(), None);
@@ -103,10 +139,21 @@ mod tests {
 
     #[test]
     fn secret_names() {
-        for k in ["AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "password", "API-KEY", "auth"] {
+        for k in [
+            "AWS_SECRET_ACCESS_KEY",
+            "GITHUB_TOKEN",
+            "password",
+            "API-KEY",
+            "auth",
+        ] {
             assert!(looks_like_secret(k), "{k}");
         }
-        for k in ["PYTHON_VERSION", "PUBLIC_KEY", "TOKENIZERS_PARALLELISM", "KEYBOARD"] {
+        for k in [
+            "PYTHON_VERSION",
+            "PUBLIC_KEY",
+            "TOKENIZERS_PARALLELISM",
+            "KEYBOARD",
+        ] {
             assert!(!looks_like_secret(k), "{k}");
         }
     }

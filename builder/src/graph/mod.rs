@@ -66,7 +66,12 @@ impl Graph {
     pub fn add(&mut self, op: Op, inputs: Vec<Digest>, meta: Meta) -> Digest {
         let digest = digest_of(&op, &inputs);
         if !self.vertices.iter().any(|v| v.digest == digest) {
-            self.vertices.push(Vertex { digest: digest.clone(), op, inputs, meta });
+            self.vertices.push(Vertex {
+                digest: digest.clone(),
+                op,
+                inputs,
+                meta,
+            });
         }
         digest
     }

@@ -38,14 +38,30 @@ pub enum Source {
     Scratch,
     /// An image by normalized reference (`docker.io/library/python:3.10-slim`, with
     /// `@sha256:...` when resolved).
-    Image { reference: String, platform: Platform },
+    Image {
+        reference: String,
+        platform: Platform,
+    },
     /// A local directory sent by the client: `context` is the main build context. Only the
     /// exclusion patterns are part of the definition; contents go into cache keys later.
-    Local { name: String, exclude_patterns: Vec<String> },
+    Local {
+        name: String,
+        exclude_patterns: Vec<String>,
+    },
     /// A file downloaded over HTTP(S).
-    Http { url: String, filename: String, checksum: Option<String> },
+    Http {
+        url: String,
+        filename: String,
+        checksum: Option<String>,
+    },
     /// A git repository.
-    Git { remote: String, reference: String, subdir: String, keep_git_dir: bool, checksum: Option<String> },
+    Git {
+        remote: String,
+        reference: String,
+        subdir: String,
+        keep_git_dir: bool,
+        checksum: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -79,7 +95,11 @@ pub struct ExecMount {
 #[serde(rename_all = "snake_case")]
 pub enum MountKind {
     /// A path of an input's file tree (bind mount); `rw` writes are discarded.
-    Input { input: usize, source: String, readonly: bool },
+    Input {
+        input: usize,
+        source: String,
+        readonly: bool,
+    },
     /// A persistent cache directory, optionally seeded from an input.
     Cache {
         id: String,
@@ -91,9 +111,24 @@ pub enum MountKind {
     },
     /// A secret from the client: as a file at `target`, or as an env variable. Only its id is
     /// in the graph, never its value.
-    Secret { id: String, env: Option<String>, required: bool, mode: u32, uid: u32, gid: u32 },
-    Ssh { id: String, required: bool, mode: u32, uid: u32, gid: u32 },
-    Tmpfs { size: Option<u64> },
+    Secret {
+        id: String,
+        env: Option<String>,
+        required: bool,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    Ssh {
+        id: String,
+        required: bool,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    Tmpfs {
+        size: Option<u64>,
+    },
 }
 
 /// File actions applied in order to input 0 (or to scratch when there is no input 0).
@@ -107,8 +142,20 @@ pub struct FileOp {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileAction {
-    Mkdir { path: String, mode: u32, parents: bool, owner: Option<String>, timestamp: Option<i64> },
-    Mkfile { path: String, mode: u32, data: String, owner: Option<String>, timestamp: Option<i64> },
+    Mkdir {
+        path: String,
+        mode: u32,
+        parents: bool,
+        owner: Option<String>,
+        timestamp: Option<i64>,
+    },
+    Mkfile {
+        path: String,
+        mode: u32,
+        data: String,
+        owner: Option<String>,
+        timestamp: Option<i64>,
+    },
     Copy(CopyAction),
 }
 

@@ -28,7 +28,11 @@ pub struct FlagError {
 
 impl<'a> Flags<'a> {
     pub fn new(raw: &'a [String]) -> Self {
-        Flags { raw, declared: Vec::new(), values: Vec::new() }
+        Flags {
+            raw,
+            declared: Vec::new(),
+            values: Vec::new(),
+        }
     }
 
     pub fn declare_bool(&mut self, name: &'static str) -> &mut Self {
@@ -49,7 +53,11 @@ impl<'a> Flags<'a> {
     /// Checks every raw flag against the declarations and records values.
     pub fn parse(&mut self) -> Result<(), FlagError> {
         for raw in self.raw {
-            let fail = |message: String| FlagError { message, flag: raw.clone(), hint: None };
+            let fail = |message: String| FlagError {
+                message,
+                flag: raw.clone(),
+                hint: None,
+            };
             let Some(body) = raw.strip_prefix("--") else {
                 return Err(fail(format!("arg should start with -- : {raw}")));
             };
@@ -67,8 +75,11 @@ impl<'a> Flags<'a> {
                 } else if self.declared.is_empty() {
                     e.hint = Some("this instruction takes no flags".into());
                 } else {
-                    let names: Vec<String> =
-                        self.declared.iter().map(|(n, _)| format!("--{n}")).collect();
+                    let names: Vec<String> = self
+                        .declared
+                        .iter()
+                        .map(|(n, _)| format!("--{n}"))
+                        .collect();
                     e.hint = Some(format!("this instruction takes {}", names.join(", ")));
                 }
                 return Err(e);
@@ -102,12 +113,19 @@ impl<'a> Flags<'a> {
 
     /// The value of a string flag, if given.
     pub fn string(&self, name: &str) -> Option<String> {
-        self.values.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())
+        self.values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
     }
 
     /// All values of a repeatable flag, in order.
     pub fn strings(&self, name: &str) -> Vec<String> {
-        self.values.iter().filter(|(n, _)| *n == name).map(|(_, v)| v.clone()).collect()
+        self.values
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// A bool flag: `None` when not given (BuildKit distinguishes that for `--unpack`).
@@ -128,7 +146,9 @@ mod tests {
     fn parses_declared_flags() {
         let r = raw(&["--from=build", "--link", "--exclude=a", "--exclude=b"]);
         let mut f = Flags::new(&r);
-        f.declare_string("from").declare_bool("link").declare_strings("exclude");
+        f.declare_string("from")
+            .declare_bool("link")
+            .declare_strings("exclude");
         f.parse().unwrap();
         assert_eq!(f.string("from").as_deref(), Some("build"));
         assert_eq!(f.bool("link"), Some(true));
@@ -142,7 +162,10 @@ mod tests {
             (&["--from=a", "--from=b"], "duplicate flag specified: from"),
             (&["--from"], "missing a value on flag: from"),
             (&["--link="], "missing a value on flag: link"),
-            (&["--link=maybe"], "expecting boolean value for flag link, not: maybe"),
+            (
+                &["--link=maybe"],
+                "expecting boolean value for flag link, not: maybe",
+            ),
         ];
         for (flags, msg) in cases {
             let r = raw(flags);
@@ -153,6 +176,9 @@ mod tests {
         let r = raw(&["--form=x"]);
         let mut f = Flags::new(&r);
         f.declare_string("from");
-        assert_eq!(f.parse().unwrap_err().hint.as_deref(), Some("did you mean --from?"));
+        assert_eq!(
+            f.parse().unwrap_err().hint.as_deref(),
+            Some("did you mean --from?")
+        );
     }
 }

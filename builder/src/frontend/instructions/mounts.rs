@@ -60,13 +60,31 @@ pub struct Mount {
 }
 
 const KEYS: &[&str] = &[
-    "type", "from", "source", "target", "readonly", "id", "sharing", "required", "mode", "uid",
-    "gid", "src", "dst", "destination", "ro", "rw", "readwrite", "env", "size",
+    "type",
+    "from",
+    "source",
+    "target",
+    "readonly",
+    "id",
+    "sharing",
+    "required",
+    "mode",
+    "uid",
+    "gid",
+    "src",
+    "dst",
+    "destination",
+    "ro",
+    "rw",
+    "readwrite",
+    "env",
+    "size",
 ];
 
 /// Parses one `--mount` value. With `ex == None` only the syntax and `from` are checked.
 pub fn parse_mount(value: &str, mut ex: Option<&mut Expander>) -> Result<Mount, String> {
     let fields = csv_record(value).map_err(|e| format!("failed to parse csv mounts: {e}"))?;
+    let checking_only = ex.is_none();
     let mut m = Mount {
         kind: MountType::Bind,
         from: None,
@@ -124,9 +142,10 @@ pub fn parse_mount(value: &str, mut ex: Option<&mut Expander>) -> Result<Mount, 
                 }
                 val.to_string()
             }
-            // Without an expander the value is checked at dispatch, after expansion.
-            None if key != "type" => continue,
-            None => val.to_string(),
+            // Without an expander only the type (for `required`) is read; the rest is checked
+            // at dispatch, after expansion.
+            None if key == "type" && !has_variable(val) => val.to_string(),
+            None => continue,
         };
         let bool_value = |v: &str| parse_go_bool(v).ok_or(format!("invalid value for {key}: {v}"));
         match key.as_str() {
@@ -174,8 +193,18 @@ pub fn parse_mount(value: &str, mut ex: Option<&mut Expander>) -> Result<Mount, 
                         .map_err(|_| format!("invalid value {val} for mode"))?,
                 )
             }
-            "uid" => m.uid = Some(val.parse().map_err(|_| format!("invalid value {val} for uid"))?),
-            "gid" => m.gid = Some(val.parse().map_err(|_| format!("invalid value {val} for gid"))?),
+            "uid" => {
+                m.uid = Some(
+                    val.parse()
+                        .map_err(|_| format!("invalid value {val} for uid"))?,
+                )
+            }
+            "gid" => {
+                m.gid = Some(
+                    val.parse()
+                        .map_err(|_| format!("invalid value {val} for gid"))?,
+                )
+            }
             "env" => m.env = Some(val),
             "size" => m.size = Some(parse_size(&val)?),
             _ => {
@@ -187,29 +216,49 @@ pub fn parse_mount(value: &str, mut ex: Option<&mut Expander>) -> Result<Mount, 
             }
         }
     }
-    validate(&mut m, ro_auto)?;
+    if !checking_only {
+        validate(&mut m, ro_auto)?;
+    }
     Ok(m)
 }
 
 fn validate(m: &mut Mount, ro_auto: bool) -> Result<(), String> {
-    let file_info_allowed = matches!(m.kind, MountType::Secret | MountType::Ssh | MountType::Cache);
-    for (set, name) in [(m.mode.is_some(), "mode"), (m.uid.is_some(), "uid"), (m.gid.is_some(), "gid")]
-    {
+    let file_info_allowed = matches!(
+        m.kind,
+        MountType::Secret | MountType::Ssh | MountType::Cache
+    );
+    for (set, name) in [
+        (m.mode.is_some(), "mode"),
+        (m.uid.is_some(), "uid"),
+        (m.gid.is_some(), "gid"),
+    ] {
         if set && !file_info_allowed {
-            return Err(format!("{name} not allowed for \"{}\" type mounts", m.kind.as_str()));
+            return Err(format!(
+                "{name} not allowed for \"{}\" type mounts",
+                m.kind.as_str()
+            ));
         }
     }
     if ro_auto {
         m.readonly = !matches!(m.kind, MountType::Cache | MountType::Tmpfs);
     }
     if m.sharing.is_some() && m.kind != MountType::Cache {
-        return Err(format!("invalid cache sharing set for {} mount", m.kind.as_str()));
+        return Err(format!(
+            "invalid cache sharing set for {} mount",
+            m.kind.as_str()
+        ));
     }
     if m.size.is_some() && m.kind != MountType::Tmpfs {
-        return Err(format!("size not allowed for \"{}\" type mounts", m.kind.as_str()));
+        return Err(format!(
+            "size not allowed for \"{}\" type mounts",
+            m.kind.as_str()
+        ));
     }
     if m.env.is_some() && m.kind != MountType::Secret {
-        return Err(format!("env not allowed for \"{}\" type mounts", m.kind.as_str()));
+        return Err(format!(
+            "env not allowed for \"{}\" type mounts",
+            m.kind.as_str()
+        ));
     }
     if m.kind == MountType::Secret {
         if m.from.is_some() {
@@ -323,7 +372,11 @@ mod tests {
     fn bind_is_readonly_unless_rw() {
         assert!(parse_expanded("target=/src").unwrap().readonly);
         assert!(!parse_expanded("type=bind,target=/src,rw").unwrap().readonly);
-        assert!(!parse_expanded("type=bind,target=/src,readwrite=true").unwrap().readonly);
+        assert!(
+            !parse_expanded("type=bind,target=/src,readwrite=true")
+                .unwrap()
+                .readonly
+        );
     }
 
     #[test]
@@ -343,7 +396,9 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        assert!(parse_expanded("type=cahce,target=/x").unwrap_err().contains("did you mean cache"));
+        assert!(parse_expanded("type=cahce,target=/x")
+            .unwrap_err()
+            .contains("did you mean cache"));
         assert_eq!(
             parse_expanded("type=bind,target=/x,sharing=locked").unwrap_err(),
             "invalid cache sharing set for bind mount"
@@ -352,11 +407,26 @@ mod tests {
             parse_expanded("type=bind,mode=0700").unwrap_err(),
             "mode not allowed for \"bind\" type mounts"
         );
-        assert!(parse_expanded("type=cache,target=/x,bogus=1").unwrap_err().contains("unexpected key"));
+        assert!(parse_expanded("type=cache,target=/x,bogus=1")
+            .unwrap_err()
+            .contains("unexpected key"));
         assert_eq!(
             parse_mount("type=bind,from=$X,target=/x", None).unwrap_err(),
             "'from' doesn't support variable expansion, define alias stage instead"
         );
+    }
+
+    #[test]
+    fn checking_without_expander_accepts_what_dispatch_accepts() {
+        for spec in [
+            "type=secret,id=aws,required",
+            "type=secret,id=$ID",
+            "type=$T,target=/x",
+            "type=ssh,required=true",
+        ] {
+            assert!(parse_mount(spec, None).is_ok(), "{spec}");
+        }
+        assert!(parse_mount("type=cache,required", None).is_err());
     }
 
     #[test]

@@ -11,32 +11,54 @@ use crate::frontend::duration;
 
 /// Every instruction keyword BuildKit knows.
 pub const KEYWORDS: &[&str] = &[
-    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
-    "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+    "ADD",
+    "ARG",
+    "CMD",
+    "COPY",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "FROM",
+    "HEALTHCHECK",
+    "LABEL",
+    "MAINTAINER",
+    "ONBUILD",
+    "RUN",
+    "SHELL",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
 ];
 
 /// Splits a parsed Dockerfile into global ARGs and stages (BuildKit's `instructions.Parse`).
 pub fn parse_dockerfile(df: &Dockerfile) -> Result<Instructions, FrontendError> {
-    let mut out = Instructions { meta_args: Vec::new(), stages: Vec::new() };
+    let mut out = Instructions {
+        meta_args: Vec::new(),
+        stages: Vec::new(),
+    };
     for node in &df.nodes {
         match parse_any(node)? {
             Parsed::Stage(stage) => out.stages.push(stage),
-            Parsed::Command(ins) => match out.stages.last_mut() {
-                Some(stage) => stage.commands.push(ins),
-                None => match ins.command {
-                    Command::Arg(args) => out.meta_args.push((args, ins.span)),
-                    _ => {
-                        return Err(FrontendError::new(
+            Parsed::Command(ins) => {
+                match out.stages.last_mut() {
+                    Some(stage) => stage.commands.push(ins),
+                    None => match ins.command {
+                        Command::Arg(args) => out.meta_args.push((args, ins.span)),
+                        _ => return Err(FrontendError::new(
                             format!(
-                                "no build stage in current context: {} before the first FROM",
+                                "no build stage in current context: {} comes before any FROM",
                                 ins.keyword.to_uppercase()
                             ),
                             ins.span,
                         )
-                        .with_hint("only ARG may come before the first FROM; add FROM IMAGE above this line"))
-                    }
-                },
-            },
+                        .with_hint(
+                            "a Dockerfile starts with FROM IMAGE (only ARG may come before it); \
+                             if this is a fragment, add the FROM line above it",
+                        )),
+                    },
+                }
+            }
         }
     }
     Ok(out)
@@ -129,7 +151,10 @@ fn parse_any(node: &Node) -> Result<Parsed, FrontendError> {
             Command::Workdir(args[0].clone())
         }
         "run" => {
-            flags.declare_strings("mount").declare_string("network").declare_string("security");
+            flags
+                .declare_strings("mount")
+                .declare_string("network")
+                .declare_string("security");
             flags.parse().map_err(flag_err)?;
             let mount_specs = flags.strings("mount");
             for spec in &mount_specs {
@@ -214,8 +239,14 @@ fn parse_any(node: &Node) -> Result<Parsed, FrontendError> {
             for a in args {
                 let def = match a.split_once('=') {
                     Some(("", _)) => return Err(err("ARG names can not be blank".into())),
-                    Some((k, v)) => ArgDef { key: k.into(), value: Some(v.into()) },
-                    None => ArgDef { key: a.clone(), value: None },
+                    Some((k, v)) => ArgDef {
+                        key: k.into(),
+                        value: Some(v.into()),
+                    },
+                    None => ArgDef {
+                        key: a.clone(),
+                        value: None,
+                    },
                 };
                 defs.push(def);
             }
@@ -228,8 +259,10 @@ fn parse_any(node: &Node) -> Result<Parsed, FrontendError> {
                 return Err(err("SHELL requires at least one argument".into()));
             }
             if !node.json {
-                return Err(err("SHELL requires the arguments to be in JSON form".into())
-                    .with_hint("write SHELL [\"/bin/bash\", \"-c\"]"));
+                return Err(
+                    err("SHELL requires the arguments to be in JSON form".into())
+                        .with_hint("write SHELL [\"/bin/bash\", \"-c\"]"),
+                );
             }
             Command::Shell(shell)
         }
@@ -239,10 +272,15 @@ fn parse_any(node: &Node) -> Result<Parsed, FrontendError> {
             let upper = other.to_uppercase();
             if let Some(s) = suggest(&upper, KEYWORDS.iter().copied()) {
                 e = e.with_hint(format!("did you mean {s}?"));
+            } else if node.keyword_raw == node.keyword {
+                e = e.with_hint(format!(
+                    "'{}' looks like a shell command: to run it during the build write RUN {} ...; \
+                     if it continues the previous line, end that line with a backslash",
+                    node.keyword_raw, node.keyword_raw
+                ));
             } else {
                 e = e.with_hint(format!(
-                    "a Dockerfile instruction is one of {}; a line that continues the previous \
-                     one needs a trailing backslash",
+                    "a Dockerfile instruction is one of {}",
                     KEYWORDS.join(", ")
                 ));
             }
@@ -264,7 +302,7 @@ impl Command {
         if args.is_empty() {
             return Err(format!("{name} requires at least one argument"));
         }
-        if args.len() % 3 != 0 {
+        if !args.len().is_multiple_of(3) {
             return Err(format!("Bad input to {name}, too many arguments"));
         }
         let mut kvs = Vec::new();
@@ -272,9 +310,17 @@ impl Command {
             if t[0].is_empty() {
                 return Err(format!("{name} names can not be blank"));
             }
-            kvs.push(KeyValue { key: t[0].clone(), value: t[1].clone(), legacy: t[2].is_empty() });
+            kvs.push(KeyValue {
+                key: t[0].clone(),
+                value: t[1].clone(),
+                legacy: t[2].is_empty(),
+            });
         }
-        Ok(if name == "ENV" { Command::Env(kvs) } else { Command::Label(kvs) })
+        Ok(if name == "ENV" {
+            Command::Env(kvs)
+        } else {
+            Command::Label(kvs)
+        })
     }
 }
 
@@ -344,7 +390,9 @@ fn need_two(node: &Node, name: &str) -> Result<(), FrontendError> {
 /// Words of a heredoc marker (`<<EOF`, `<<-"EOF"`): (name, chomp, expand), as BuildKit's
 /// `MustParseHeredoc` recognises them in an argument.
 pub fn heredoc_marker(word: &str) -> Option<(String, bool, bool)> {
-    let rest = word.trim_start_matches(|c: char| c.is_ascii_digit()).strip_prefix("<<")?;
+    let rest = word
+        .trim_start_matches(|c: char| c.is_ascii_digit())
+        .strip_prefix("<<")?;
     let (chomp, rest) = match rest.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, rest),
@@ -377,12 +425,20 @@ fn sources_and_dest(node: &Node, name: &str) -> Result<SourcesAndDest, FrontendE
                     .find(|h| h.name == hname)
                     .map(|h| h.content.clone())
                     .unwrap_or_default();
-                contents.push(SourceContent { path: hname, data, expand });
+                contents.push(SourceContent {
+                    path: hname,
+                    data,
+                    expand,
+                });
             }
             None => paths.push(src.clone()),
         }
     }
-    Ok(SourcesAndDest { dest: dest.clone(), paths, contents })
+    Ok(SourcesAndDest {
+        dest: dest.clone(),
+        paths,
+        contents,
+    })
 }
 
 /// BuildKit's `handleJSONArgs`: JSON arrays stay as they are; a shell-form line is one word.
@@ -400,7 +456,11 @@ fn json_or_words(node: &Node) -> Vec<String> {
 }
 
 fn shell_form(node: &Node, empty_as_nil: bool) -> ShellForm {
-    let mut args = if node.json || !node.args.is_empty() { json_args(node) } else { Vec::new() };
+    let mut args = if node.json || !node.args.is_empty() {
+        json_args(node)
+    } else {
+        Vec::new()
+    };
     if empty_as_nil && args.iter().all(|a| a.is_empty()) && node.json {
         args.clear();
     }
@@ -409,7 +469,11 @@ fn shell_form(node: &Node, empty_as_nil: bool) -> ShellForm {
         files: node
             .heredocs
             .iter()
-            .map(|h| InlineFile { name: h.name.clone(), data: h.content.clone(), chomp: h.chomp })
+            .map(|h| InlineFile {
+                name: h.name.clone(),
+                data: h.content.clone(),
+                chomp: h.chomp,
+            })
             .collect(),
         prepend_shell: !node.json,
     }
@@ -420,12 +484,16 @@ fn parse_onbuild(node: &Node, mut flags: Flags) -> Result<Command, FrontendError
     let Some(inner) = node.onbuild.as_deref() else {
         return Err(err("ONBUILD requires at least one argument"));
     };
-    flags.parse().map_err(|e| err(&e.message).with_needle(e.flag))?;
+    flags
+        .parse()
+        .map_err(|e| err(&e.message).with_needle(e.flag))?;
     let trigger = inner.keyword.to_uppercase();
     match trigger.as_str() {
         "ONBUILD" => return Err(err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")),
         "MAINTAINER" | "FROM" => {
-            return Err(err(&format!("{trigger} isn't allowed as an ONBUILD trigger")))
+            return Err(err(&format!(
+                "{trigger} isn't allowed as an ONBUILD trigger"
+            )))
         }
         _ => {}
     }
@@ -458,7 +526,9 @@ fn parse_healthcheck(node: &Node, mut flags: Flags) -> Result<Command, FrontendE
         if !rest.is_empty() {
             return Err(err("HEALTHCHECK NONE takes no arguments".into()));
         }
-        flags.parse().map_err(|e| err(e.message).with_needle(e.flag))?;
+        flags
+            .parse()
+            .map_err(|e| err(e.message).with_needle(e.flag))?;
         return Ok(Command::Healthcheck(Healthcheck {
             test: vec!["NONE".into()],
             interval: 0,
@@ -480,7 +550,9 @@ fn parse_healthcheck(node: &Node, mut flags: Flags) -> Result<Command, FrontendE
         fe
     })?;
     if typ != "CMD" {
-        return Err(err(format!("Unknown type \"{typ}\" in HEALTHCHECK (try CMD)")));
+        return Err(err(format!(
+            "Unknown type \"{typ}\" in HEALTHCHECK (try CMD)"
+        )));
     }
     let cmd: Vec<String> = if node.json {
         rest.to_vec()
@@ -494,7 +566,9 @@ fn parse_healthcheck(node: &Node, mut flags: Flags) -> Result<Command, FrontendE
     }
     let kind = if node.json { "CMD" } else { "CMD-SHELL" };
     let interval = |name: &'static str| -> Result<i64, FrontendError> {
-        let Some(v) = flags.string(name) else { return Ok(0) };
+        let Some(v) = flags.string(name) else {
+            return Ok(0);
+        };
         let d = duration::parse(&v).map_err(|e| err(e).with_needle(format!("--{name}")))?;
         if d != 0 && d < 1_000_000 {
             return Err(err(format!("Interval \"{name}\" cannot be less than 1ms"))
@@ -533,8 +607,14 @@ mod tests {
     fn heredoc_markers() {
         assert_eq!(heredoc_marker("<<EOF"), Some(("EOF".into(), false, true)));
         assert_eq!(heredoc_marker("<<-EOF"), Some(("EOF".into(), true, true)));
-        assert_eq!(heredoc_marker("<<\"EOF\""), Some(("EOF".into(), false, false)));
-        assert_eq!(heredoc_marker("<<'EOF'"), Some(("EOF".into(), false, false)));
+        assert_eq!(
+            heredoc_marker("<<\"EOF\""),
+            Some(("EOF".into(), false, false))
+        );
+        assert_eq!(
+            heredoc_marker("<<'EOF'"),
+            Some(("EOF".into(), false, false))
+        );
         assert_eq!(heredoc_marker("file.txt"), None);
         assert_eq!(heredoc_marker("<<"), None);
     }

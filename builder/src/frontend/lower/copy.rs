@@ -13,33 +13,65 @@ use std::collections::BTreeMap;
 impl Lowering<'_> {
     /// The main build context as a source (one vertex, shared by every op that reads it).
     pub(super) fn context_source(&mut self) -> Digest {
-        let op = Op::Source(Source::Local { name: "context".into(), exclude_patterns: self.opts.dockerignore.clone() });
-        self.graph.add(op, Vec::new(), Meta { name: "[internal] load build context".into(), ..Meta::default() })
+        let op = Op::Source(Source::Local {
+            name: "context".into(),
+            exclude_patterns: self.opts.dockerignore.clone(),
+        });
+        self.graph.add(
+            op,
+            Vec::new(),
+            Meta {
+                name: "[internal] load build context".into(),
+                ..Meta::default()
+            },
+        )
     }
 
-    pub(super) fn dispatch_copy(&mut self, i: usize, c: &StageCommand, ins: Instruction, used: BTreeMap<String, String>) -> Result<(), FrontendError> {
+    pub(super) fn dispatch_copy(
+        &mut self,
+        i: usize,
+        c: &StageCommand,
+        ins: Instruction,
+        used: BTreeMap<String, String>,
+    ) -> Result<(), FrontendError> {
         let span = ins.span;
         let err = |m: String| FrontendError::new(m, span);
         let is_add = matches!(ins.command, Command::Add(_));
-        let (files, chown, chmod, link, exclude, parents, checksum, keep_git_dir, unpack) = match ins.command {
-            Command::Copy(c) => (c.files, c.chown, c.chmod, c.link, c.exclude, c.parents, None, false, None),
-            Command::Add(a) => (a.files, a.chown, a.chmod, a.link, a.exclude, false, a.checksum, a.keep_git_dir, a.unpack),
-            _ => unreachable!("dispatch_copy is called for COPY and ADD"),
-        };
+        let (files, chown, chmod, link, exclude, parents, checksum, keep_git_dir, unpack) =
+            match ins.command {
+                Command::Copy(c) => (
+                    c.files, c.chown, c.chmod, c.link, c.exclude, c.parents, None, false, None,
+                ),
+                Command::Add(a) => (
+                    a.files,
+                    a.chown,
+                    a.chmod,
+                    a.link,
+                    a.exclude,
+                    false,
+                    a.checksum,
+                    a.keep_git_dir,
+                    a.unpack,
+                ),
+                _ => unreachable!("dispatch_copy is called for COPY and ADD"),
+            };
         let dest = path_relative_to_workdir(&self.states[i].dir, &files.dest);
         if let Some(mode) = &chmod {
             check_chmod(mode).map_err(|m| err(m).with_needle(format!("--chmod={mode}")))?;
         }
         if let Some(sum) = &checksum {
             if files.paths.len() != 1 {
-                return Err(err("checksum can't be specified for multiple sources".into()));
+                return Err(err(
+                    "checksum can't be specified for multiple sources".into()
+                ));
             }
             let src = &files.paths[0];
             if !is_http(src) && !is_git(src) {
                 return Err(err("checksum requires HTTP(S) or Git sources".into()));
             }
             if is_http(src) && !valid_digest(sum) {
-                return Err(err(format!("invalid checksum digest format: {sum}")).with_hint("write --checksum=sha256:<64 hex digits>"));
+                return Err(err(format!("invalid checksum digest format: {sum}"))
+                    .with_hint("write --checksum=sha256:<64 hex digits>"));
             }
         }
 
@@ -56,7 +88,11 @@ impl Lowering<'_> {
 
         // Input 0 is the stage's tree unless --link copies onto scratch and merges after.
         let use_link = link && chmod.is_none();
-        let mut inputs: Vec<Digest> = if use_link { Vec::new() } else { vec![self.graph_root(i)] };
+        let mut inputs: Vec<Digest> = if use_link {
+            Vec::new()
+        } else {
+            vec![self.graph_root(i)]
+        };
         let mut actions = Vec::new();
         let mut context_paths = Vec::new();
         let source_state = c.sources.first().copied();
@@ -82,22 +118,59 @@ impl Lowering<'_> {
             msg.push_str(&format!(" {src}"));
             if is_git(src) {
                 if !is_add {
-                    return Err(err("source can't be a git ref for COPY".into()).with_hint("use ADD for git sources"));
+                    return Err(err("source can't be a git ref for COPY".into())
+                        .with_hint("use ADD for git sources"));
                 }
                 let (remote, reference, subdir) = split_git(src);
-                let op = Op::Source(Source::Git { remote, reference, subdir, keep_git_dir, checksum: checksum.clone() });
-                let d = self.graph.add(op, Vec::new(), Meta { name: format!("ADD {src}"), stage: self.states[i].stage_label(), ..Meta::default() });
+                let op = Op::Source(Source::Git {
+                    remote,
+                    reference,
+                    subdir,
+                    keep_git_dir,
+                    checksum: checksum.clone(),
+                });
+                let d = self.graph.add(
+                    op,
+                    Vec::new(),
+                    Meta {
+                        name: format!("ADD {src}"),
+                        stage: self.states[i].stage_label(),
+                        ..Meta::default()
+                    },
+                );
                 inputs.push(d);
-                actions.push(FileAction::Copy(CopyAction { input: inputs.len() - 1, src: "/".into(), ..base.clone() }));
+                actions.push(FileAction::Copy(CopyAction {
+                    input: inputs.len() - 1,
+                    src: "/".into(),
+                    ..base.clone()
+                }));
             } else if is_http(src) {
                 if !is_add {
-                    return Err(err("source can't be a URL for COPY".into()).with_hint("use ADD for URLs, or RUN curl"));
+                    return Err(err("source can't be a URL for COPY".into())
+                        .with_hint("use ADD for URLs, or RUN curl"));
                 }
                 let filename = url_filename(src);
-                let op = Op::Source(Source::Http { url: src.clone(), filename: filename.clone(), checksum: checksum.clone() });
-                let d = self.graph.add(op, Vec::new(), Meta { name: format!("ADD {src}"), stage: self.states[i].stage_label(), ..Meta::default() });
+                let op = Op::Source(Source::Http {
+                    url: src.clone(),
+                    filename: filename.clone(),
+                    checksum: checksum.clone(),
+                });
+                let d = self.graph.add(
+                    op,
+                    Vec::new(),
+                    Meta {
+                        name: format!("ADD {src}"),
+                        stage: self.states[i].stage_label(),
+                        ..Meta::default()
+                    },
+                );
                 inputs.push(d);
-                actions.push(FileAction::Copy(CopyAction { input: inputs.len() - 1, src: format!("/{filename}"), attempt_unpack: unpack.unwrap_or(false), ..base.clone() }));
+                actions.push(FileAction::Copy(CopyAction {
+                    input: inputs.len() - 1,
+                    src: format!("/{filename}"),
+                    attempt_unpack: unpack.unwrap_or(false),
+                    ..base.clone()
+                }));
             } else {
                 let input = match local_input {
                     Some(n) => n,
@@ -159,11 +232,32 @@ impl Lowering<'_> {
         for content in &files.contents {
             msg.push_str(&format!(" <<{}", content.path));
             let path = clean_path(&content.path);
-            let mk = FileAction::Mkfile { path: path.clone(), mode: 0o644, data: content.data.clone(), owner: None, timestamp: self.epoch };
-            let meta = Meta { name: "preparing inline document".into(), stage: self.states[i].stage_label(), ..Meta::default() };
-            let d = self.graph.add(Op::File(FileOp { on_input: false, actions: vec![mk] }), Vec::new(), meta);
+            let mk = FileAction::Mkfile {
+                path: path.clone(),
+                mode: 0o644,
+                data: content.data.clone(),
+                owner: None,
+                timestamp: self.epoch,
+            };
+            let meta = Meta {
+                name: "preparing inline document".into(),
+                stage: self.states[i].stage_label(),
+                ..Meta::default()
+            };
+            let d = self.graph.add(
+                Op::File(FileOp {
+                    on_input: false,
+                    actions: vec![mk],
+                }),
+                Vec::new(),
+                meta,
+            );
             inputs.push(d);
-            actions.push(FileAction::Copy(CopyAction { input: inputs.len() - 1, src: path, ..base.clone() }));
+            actions.push(FileAction::Copy(CopyAction {
+                input: inputs.len() - 1,
+                src: path,
+                ..base.clone()
+            }));
         }
         msg.push_str(&format!(" {}", files.dest));
 
@@ -178,11 +272,21 @@ impl Lowering<'_> {
             ignore_cache: self.opts.no_cache,
             ..Meta::default()
         };
-        let file_op = Op::File(FileOp { on_input: !use_link, actions });
+        let file_op = Op::File(FileOp {
+            on_input: !use_link,
+            actions,
+        });
         let d = if use_link {
             let layer = self.graph.add(file_op, inputs, meta.clone());
             let root = self.graph_root(i);
-            self.graph.add(Op::Merge, vec![root, layer], Meta { name: format!("LINK {name}"), ..meta })
+            self.graph.add(
+                Op::Merge,
+                vec![root, layer],
+                Meta {
+                    name: format!("LINK {name}"),
+                    ..meta
+                },
+            )
         } else {
             self.graph.add(file_op, inputs, meta)
         };
@@ -196,7 +300,11 @@ impl Lowering<'_> {
 /// WORKDIR; a trailing `/` (or `/.`, or `.`) is kept, since it means "into this directory".
 pub(super) fn path_relative_to_workdir(dir: &str, p: &str) -> String {
     let keep_slash = p.ends_with('/') || p.ends_with("/.") || p == "." || p.is_empty();
-    let joined = if p.starts_with('/') { clean_path(p) } else { clean_path(&format!("{dir}/{p}")) };
+    let joined = if p.starts_with('/') {
+        clean_path(p)
+    } else {
+        clean_path(&format!("{dir}/{p}"))
+    };
     if keep_slash && !joined.ends_with('/') {
         joined + "/"
     } else {
@@ -239,7 +347,11 @@ fn is_git(src: &str) -> bool {
 fn split_git(src: &str) -> (String, String, String) {
     let (remote, fragment) = src.split_once('#').unwrap_or((src, ""));
     let (reference, subdir) = fragment.split_once(':').unwrap_or((fragment, ""));
-    (remote.to_string(), reference.to_string(), subdir.to_string())
+    (
+        remote.to_string(),
+        reference.to_string(),
+        subdir.to_string(),
+    )
 }
 
 fn url_filename(url: &str) -> String {
@@ -254,7 +366,12 @@ fn url_filename(url: &str) -> String {
 
 fn valid_digest(s: &str) -> bool {
     match s.split_once(':') {
-        Some(("sha256", hex)) => hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        Some(("sha256", hex)) => {
+            hex.len() == 64
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        }
         Some(("sha384", hex)) => hex.len() == 96 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
         Some(("sha512", hex)) => hex.len() == 128 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
         _ => false,
@@ -263,7 +380,11 @@ fn valid_digest(s: &str) -> bool {
 
 /// `--chmod`: octal up to 07777, or a symbolic mode (`u+x`, `go-w`, `a=rX,u+s`).
 fn check_chmod(mode: &str) -> Result<(), String> {
-    let octal_err = || format!("invalid chmod parameter: '{mode}'. it should be octal string and between 0 and 07777");
+    let octal_err = || {
+        format!(
+            "invalid chmod parameter: '{mode}'. it should be octal string and between 0 and 07777"
+        )
+    };
     if mode.bytes().all(|b| b.is_ascii_digit()) && !mode.is_empty() {
         return match u32::from_str_radix(mode, 8) {
             Ok(v) if v <= 0o7777 => Ok(()),
@@ -271,7 +392,9 @@ fn check_chmod(mode: &str) -> Result<(), String> {
         };
     }
     for clause in mode.split(',') {
-        let who_end = clause.find(|c: char| !"ugoa".contains(c)).unwrap_or(clause.len());
+        let who_end = clause
+            .find(|c: char| !"ugoa".contains(c))
+            .unwrap_or(clause.len());
         let mut rest = &clause[who_end..];
         if rest.is_empty() {
             return Err(format!("invalid chmod parameter: '{mode}'. it should be an octal number (0755) or a symbolic mode (u+x,go-w)"));
@@ -282,7 +405,9 @@ fn check_chmod(mode: &str) -> Result<(), String> {
                 return Err(format!("invalid chmod parameter: '{mode}'. it should be an octal number (0755) or a symbolic mode (u+x,go-w)"));
             }
             rest = &rest[1..];
-            let perm_end = rest.find(|c: char| !"rwxXstugo".contains(c)).unwrap_or(rest.len());
+            let perm_end = rest
+                .find(|c: char| !"rwxXstugo".contains(c))
+                .unwrap_or(rest.len());
             rest = &rest[perm_end..];
         }
     }
@@ -314,7 +439,9 @@ pub(super) fn parse_port_spec(raw: &str) -> Result<Vec<String>, String> {
     if !host.is_empty() {
         let (hs, he) = port_range(host).map_err(|_| format!("invalid hostPort: {host}"))?;
         if end - start != he - hs && end != start {
-            return Err(format!("invalid ranges specified for container and host Ports: {port} and {host}"));
+            return Err(format!(
+                "invalid ranges specified for container and host Ports: {port} and {host}"
+            ));
         }
     }
     Ok((start..=end).map(|p| format!("{p}/{proto}")).collect())
@@ -352,10 +479,19 @@ mod tests {
     fn ports() {
         assert_eq!(parse_port_spec("80").unwrap(), vec!["80/tcp"]);
         assert_eq!(parse_port_spec("53/UDP").unwrap(), vec!["53/udp"]);
-        assert_eq!(parse_port_spec("8000-8002").unwrap(), vec!["8000/tcp", "8001/tcp", "8002/tcp"]);
-        assert_eq!(parse_port_spec("127.0.0.1:8080:80").unwrap(), vec!["80/tcp"]);
+        assert_eq!(
+            parse_port_spec("8000-8002").unwrap(),
+            vec!["8000/tcp", "8001/tcp", "8002/tcp"]
+        );
+        assert_eq!(
+            parse_port_spec("127.0.0.1:8080:80").unwrap(),
+            vec!["80/tcp"]
+        );
         assert_eq!(parse_port_spec("80/xyz").unwrap_err(), "invalid proto: xyz");
-        assert_eq!(parse_port_spec("99999").unwrap_err(), "invalid containerPort: 99999");
+        assert_eq!(
+            parse_port_spec("99999").unwrap_err(),
+            "invalid containerPort: 99999"
+        );
     }
 
     #[test]
@@ -373,8 +509,14 @@ mod tests {
         assert!(is_git("https://github.com/moby/buildkit.git#v0.12:docs"));
         assert!(is_git("git@github.com:moby/buildkit.git"));
         assert!(!is_git("https://example.com/file.tar.gz"));
-        assert_eq!(url_filename("https://example.com/a/b.tar.gz?x=1"), "b.tar.gz");
+        assert_eq!(
+            url_filename("https://example.com/a/b.tar.gz?x=1"),
+            "b.tar.gz"
+        );
         assert_eq!(url_filename("https://example.com"), "__unnamed__");
-        assert_eq!(split_git("https://h/r.git#main:sub"), ("https://h/r.git".into(), "main".into(), "sub".into()));
+        assert_eq!(
+            split_git("https://h/r.git#main:sub"),
+            ("https://h/r.git".into(), "main".into(), "sub".into())
+        );
     }
 }

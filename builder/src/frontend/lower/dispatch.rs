@@ -12,13 +12,18 @@ use crate::frontend::lint::looks_like_secret;
 use crate::graph::{FileAction, FileOp, Meta, Op, Source};
 use crate::image::{Empty, HealthConfig, History, Image};
 
-pub(super) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(super) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const HISTORY_COMMENT: &str = "buildkit.dockerfile.v0";
 
 impl Lowering<'_> {
     /// Dispatches every reachable stage in definition order.
     pub(super) fn dispatch_all(&mut self, reachable: &[usize]) -> Result<(), FrontendError> {
-        let images: Vec<usize> = reachable.iter().copied().filter(|i| self.states[*i].unregistered).collect();
+        let images: Vec<usize> = reachable
+            .iter()
+            .copied()
+            .filter(|i| self.states[*i].unregistered)
+            .collect();
         for i in images {
             self.init_stage(i)?;
             self.states[i].dispatched = true;
@@ -39,7 +44,10 @@ impl Lowering<'_> {
 
     /// Sets a stage's initial state from its base: another stage, an image, or scratch.
     fn init_stage(&mut self, i: usize) -> Result<(), FrontendError> {
-        let platform = self.states[i].platform.clone().unwrap_or_else(|| self.target_platform.clone());
+        let platform = self.states[i]
+            .platform
+            .clone()
+            .unwrap_or_else(|| self.target_platform.clone());
         match self.states[i].base.clone() {
             Base::Stage(b) => {
                 let base = self.states[b].clone();
@@ -67,17 +75,27 @@ impl Lowering<'_> {
                 if image.os.is_empty() {
                     image.os = platform.os.clone();
                     image.architecture = platform.architecture.clone();
-                    image.variant = (!platform.variant.is_empty()).then(|| platform.variant.clone());
+                    image.variant =
+                        (!platform.variant.is_empty()).then(|| platform.variant.clone());
                 }
                 let empty_base = !image.history.is_empty()
                     && image.rootfs.diff_ids.is_empty()
                     && image.history.iter().all(|h| h.empty_layer);
                 let st = &mut self.states[i];
                 let name = st.progress_name(&format!("FROM {pinned}"), false);
-                let meta = Meta { name, stage: st.stage_label(), lines: Some((st.span.start_line, st.span.end_line)), args: st.from_args.clone(), ..Meta::default() };
+                let meta = Meta {
+                    name,
+                    stage: st.stage_label(),
+                    lines: Some((st.span.start_line, st.span.end_line)),
+                    args: st.from_args.clone(),
+                    ..Meta::default()
+                };
                 st.image = image;
                 if !empty_base {
-                    let op = Op::Source(Source::Image { reference: pinned, platform: platform.clone() });
+                    let op = Op::Source(Source::Image {
+                        reference: pinned,
+                        platform: platform.clone(),
+                    });
                     self.states[i].root = Some(self.graph.add(op, Vec::new(), meta));
                 }
             }
@@ -118,13 +136,17 @@ impl Lowering<'_> {
         let mut ins: Instruction = c.ins.clone();
         let env = self.states[i].env.clone();
         let mut ex = Expander::new(&self.lexer, &env);
-        ins.command.expand(&mut |w| ex.word(w)).map_err(|m| FrontendError::new(m, span))?;
+        ins.command
+            .expand(&mut |w| ex.word(w))
+            .map_err(|m| FrontendError::new(m, span))?;
         if let Some(contents) = ins.command.heredoc_sources_mut() {
             let mut raw = crate::frontend::shell::Lexer::new('\\');
             raw.skip_process_quotes = true;
             let mut rex = Expander::new(&raw, &env);
             for content in contents.iter_mut().filter(|c| c.expand) {
-                content.data = rex.word(&content.data).map_err(|m| FrontendError::new(m, span))?;
+                content.data = rex
+                    .word(&content.data)
+                    .map_err(|m| FrontendError::new(m, span))?;
             }
             ex.used.extend(rex.used);
         }
@@ -132,7 +154,11 @@ impl Lowering<'_> {
         for name in ex.unset {
             let declared = self.states[i].args.iter().any(|(k, _)| *k == name);
             if !declared && !matches!(ins.command, Command::Arg(_)) {
-                self.linter.run("UndefinedVar", format!("Usage of undefined variable '${name}'"), Some(span));
+                self.linter.run(
+                    "UndefinedVar",
+                    format!("Usage of undefined variable '${name}'"),
+                    Some(span),
+                );
             }
         }
         match ins.command {
@@ -158,7 +184,11 @@ impl Lowering<'_> {
                     if kv.legacy {
                         self.linter.run("LegacyKeyValueFormat", "\"LABEL key=value\" should be used instead of legacy \"LABEL key value\" format".into(), Some(span));
                     }
-                    self.states[i].image.config.labels.insert(kv.key.clone(), kv.value.clone());
+                    self.states[i]
+                        .image
+                        .config
+                        .labels
+                        .insert(kv.key.clone(), kv.value.clone());
                     msg.push_str(&format!(" {}={}", kv.key, kv.value));
                 }
                 self.history(i, msg, false);
@@ -168,7 +198,9 @@ impl Lowering<'_> {
                 self.history(i, format!("MAINTAINER {m}"), false);
             }
             Command::Onbuild(expr) => self.states[i].image.config.on_build.push(expr),
-            Command::Workdir(path) => self.dispatch_workdir(i, &ins.code, &path, c.onbuild, used, span)?,
+            Command::Workdir(path) => {
+                self.dispatch_workdir(i, &ins.code, &path, c.onbuild, used, span)?
+            }
             Command::Cmd(form) | Command::Entrypoint(form) => {
                 let is_cmd = ins.keyword == "cmd";
                 let name = if is_cmd { "CMD" } else { "ENTRYPOINT" };
@@ -189,7 +221,8 @@ impl Lowering<'_> {
                     st.image.config.args_escaped = true;
                     st.cmd_set = true;
                 } else {
-                    st.image.config.entrypoint = (!args.is_empty() || form.prepend_shell).then_some(args);
+                    st.image.config.entrypoint =
+                        (!args.is_empty() || form.prepend_shell).then_some(args);
                     if !st.cmd_set {
                         st.image.config.cmd = None;
                     }
@@ -234,10 +267,17 @@ impl Lowering<'_> {
                             self.linter.run("ExposeProtoCasing", format!("Defined protocol '{proto}' in EXPOSE instruction should be lowercase"), Some(span));
                         }
                     }
-                    specs.extend(super::copy::parse_port_spec(w).map_err(|m| FrontendError::new(m, span).with_needle(w.clone()))?);
+                    specs.extend(
+                        super::copy::parse_port_spec(w)
+                            .map_err(|m| FrontendError::new(m, span).with_needle(w.clone()))?,
+                    );
                 }
                 for s in &specs {
-                    self.states[i].image.config.exposed_ports.insert(s.clone(), Empty {});
+                    self.states[i]
+                        .image
+                        .config
+                        .exposed_ports
+                        .insert(s.clone(), Empty {});
                 }
                 self.history(i, format!("EXPOSE [{}]", specs.join(" ")), false);
             }
@@ -250,14 +290,22 @@ impl Lowering<'_> {
             Command::Volume(vols) => {
                 for v in &vols {
                     if v.is_empty() {
-                        return Err(FrontendError::new("VOLUME specified can not be an empty string", span));
+                        return Err(FrontendError::new(
+                            "VOLUME specified can not be an empty string",
+                            span,
+                        ));
                     }
-                    self.states[i].image.config.volumes.insert(v.clone(), Empty {});
+                    self.states[i]
+                        .image
+                        .config
+                        .volumes
+                        .insert(v.clone(), Empty {});
                 }
                 self.history(i, format!("VOLUME [{}]", vols.join(" ")), false);
             }
             Command::StopSignal(sig) => {
-                check_signal(&sig).map_err(|m| FrontendError::new(m, span).with_needle(sig.clone()))?;
+                check_signal(&sig)
+                    .map_err(|m| FrontendError::new(m, span).with_needle(sig.clone()))?;
                 self.states[i].image.config.stop_signal = sig.clone();
                 self.history(i, format!("STOPSIGNAL {sig}"), false);
             }
@@ -281,7 +329,15 @@ impl Lowering<'_> {
         }
     }
 
-    fn dispatch_workdir(&mut self, i: usize, code: &str, path: &str, onbuild: bool, used: std::collections::BTreeMap<String, String>, span: crate::frontend::ast::Span) -> Result<(), FrontendError> {
+    fn dispatch_workdir(
+        &mut self,
+        i: usize,
+        code: &str,
+        path: &str,
+        onbuild: bool,
+        used: std::collections::BTreeMap<String, String>,
+        span: crate::frontend::ast::Span,
+    ) -> Result<(), FrontendError> {
         if !self.states[i].workdir_set && !path.starts_with('/') {
             self.linter.run("WorkdirRelativePath", format!("Relative workdir \"{path}\" can have unexpected results if the base image changes"), Some(span));
         }
@@ -294,10 +350,30 @@ impl Lowering<'_> {
         if with_layer {
             let owner = (!st.image.config.user.is_empty()).then(|| st.image.config.user.clone());
             let name = st.progress_name(&uppercase_keyword(code), onbuild);
-            let meta = Meta { name, stage: st.stage_label(), lines: Some((span.start_line, span.end_line)), expanded_from: used, ignore_cache: self.opts.no_cache, ..Meta::default() };
-            let action = FileAction::Mkdir { path: wd.clone(), mode: 0o755, parents: true, owner, timestamp: self.epoch };
+            let meta = Meta {
+                name,
+                stage: st.stage_label(),
+                lines: Some((span.start_line, span.end_line)),
+                expanded_from: used,
+                ignore_cache: self.opts.no_cache,
+                ..Meta::default()
+            };
+            let action = FileAction::Mkdir {
+                path: wd.clone(),
+                mode: 0o755,
+                parents: true,
+                owner,
+                timestamp: self.epoch,
+            };
             let input = self.graph_root(i);
-            let d = self.graph.add(Op::File(FileOp { on_input: true, actions: vec![action] }), vec![input], meta);
+            let d = self.graph.add(
+                Op::File(FileOp {
+                    on_input: true,
+                    actions: vec![action],
+                }),
+                vec![input],
+                meta,
+            );
             self.states[i].root = Some(d);
         }
         self.history(i, format!("WORKDIR {wd}"), with_layer);
@@ -306,12 +382,24 @@ impl Lowering<'_> {
 
     /// ARG in a stage: `--build-arg` wins, then the default (expanded), then the global ARG of
     /// the same name; the value joins the stage's variables (not the image's Env).
-    fn dispatch_arg(&mut self, i: usize, defs: &[ArgDef], span: crate::frontend::ast::Span) -> Result<(), FrontendError> {
+    fn dispatch_arg(
+        &mut self,
+        i: usize,
+        defs: &[ArgDef],
+        span: crate::frontend::ast::Span,
+    ) -> Result<(), FrontendError> {
         let mut shown = Vec::new();
         for def in defs {
             self.declared_args.push(def.key.clone());
             if looks_like_secret(&def.key) {
-                self.linter.run("SecretsUsedInArgOrEnv", format!("Do not use ARG or ENV instructions for sensitive data (ARG \"{}\")", def.key), Some(span));
+                self.linter.run(
+                    "SecretsUsedInArgOrEnv",
+                    format!(
+                        "Do not use ARG or ENV instructions for sensitive data (ARG \"{}\")",
+                        def.key
+                    ),
+                    Some(span),
+                );
             }
             let value = if let Some(v) = self.opts.build_args.get(&def.key) {
                 Some(v.clone())
@@ -362,7 +450,11 @@ pub(super) fn with_shell(image: &Image, args: &[String]) -> Vec<String> {
 
 /// BuildKit's `NormalizeWorkdir`: relative paths join the current one; the result is clean.
 pub(super) fn normalize_workdir(current: &str, path: &str) -> String {
-    let joined = if path.starts_with('/') { path.to_string() } else { format!("/{current}/{path}") };
+    let joined = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{current}/{path}")
+    };
     clean_path(&joined)
 }
 
@@ -391,7 +483,10 @@ pub(super) fn uppercase_keyword(code: &str) -> String {
 
 /// Go's `%q` of a `[]string`: `["/bin/sh" "-c" "echo hi"]`.
 pub(super) fn go_quote_list(items: &[String]) -> String {
-    let quoted: Vec<String> = items.iter().map(|s| crate::frontend::parser::go_quote(s)).collect();
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|s| crate::frontend::parser::go_quote(s))
+        .collect();
     format!("[{}]", quoted.join(" "))
 }
 
@@ -409,13 +504,22 @@ pub(super) fn rfc3339(epoch: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 /// moby's `signal.ParseSignal`: a number, or a known name with or without `SIG`.
 fn check_signal(sig: &str) -> Result<(), String> {
     if let Ok(n) = sig.parse::<i64>() {
-        return if n > 0 { Ok(()) } else { Err(format!("Invalid signal: {sig}")) };
+        return if n > 0 {
+            Ok(())
+        } else {
+            Err(format!("Invalid signal: {sig}"))
+        };
     }
     const NAMES: &[&str] = &[
         "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
@@ -425,8 +529,11 @@ fn check_signal(sig: &str) -> Result<(), String> {
     ];
     let upper = sig.to_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    let rt = name.strip_prefix("RTMIN").or_else(|| name.strip_prefix("RTMAX"));
-    let rt_ok = rt.is_some_and(|r| r.is_empty() || r.trim_start_matches(['+', '-']).parse::<u8>().is_ok());
+    let rt = name
+        .strip_prefix("RTMIN")
+        .or_else(|| name.strip_prefix("RTMAX"));
+    let rt_ok =
+        rt.is_some_and(|r| r.is_empty() || r.trim_start_matches(['+', '-']).parse::<u8>().is_ok());
     if NAMES.contains(&name) || rt_ok {
         Ok(())
     } else {

@@ -17,7 +17,10 @@ impl EnvList {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// `KEY=value` strings in order, as a process environment.
@@ -43,11 +46,19 @@ pub struct Expander<'a> {
 
 impl<'a> Expander<'a> {
     pub fn new(lexer: &'a Lexer, env: &'a EnvList) -> Self {
-        Expander { lexer, env, used: BTreeMap::new(), unset: Vec::new() }
+        Expander {
+            lexer,
+            env,
+            used: BTreeMap::new(),
+            unset: Vec::new(),
+        }
     }
 
     pub fn word(&mut self, word: &str) -> Result<String, String> {
-        let ex = self.lexer.process_word(word, self.env).map_err(|e| e.message)?;
+        let ex = self
+            .lexer
+            .process_word(word, self.env)
+            .map_err(|e| e.message)?;
         for name in &ex.matched {
             if let Some(v) = self.env.get(name) {
                 self.used.insert(name.clone(), v.to_string());
@@ -65,6 +76,8 @@ impl<'a> Expander<'a> {
     pub fn words(&mut self, word: &str) -> Result<Vec<String>, String> {
         // Record usage through the single-word path, then split as BuildKit's ProcessWords.
         self.word(word)?;
-        self.lexer.process_words(word, self.env).map_err(|e| e.message)
+        self.lexer
+            .process_words(word, self.env)
+            .map_err(|e| e.message)
     }
 }

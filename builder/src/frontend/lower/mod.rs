@@ -49,7 +49,11 @@ pub struct ResolvedImage {
 /// Answers "what is the config of this image?" for a normalized reference and platform.
 /// `Ok(None)`: not known (offline, not pulled); lowering goes on with an empty config.
 pub trait ImageResolver {
-    fn resolve(&self, reference: &str, platform: &Platform) -> Result<Option<ResolvedImage>, String>;
+    fn resolve(
+        &self,
+        reference: &str,
+        platform: &Platform,
+    ) -> Result<Option<ResolvedImage>, String>;
 }
 
 /// A resolver that knows nothing: every base lowers with an empty config.
@@ -96,15 +100,23 @@ pub fn lower(
     let instructions = parse_dockerfile(df)?;
     if instructions.stages.is_empty() {
         let span = df.nodes.first().map(|n| n.span).unwrap_or_default();
-        return Err(FrontendError::new("dockerfile contains no stages to build", span).with_hint(
-            "a Dockerfile needs a FROM instruction before its other instructions (FROM IMAGE, \
+        return Err(
+            FrontendError::new("dockerfile contains no stages to build", span).with_hint(
+                "a Dockerfile needs a FROM instruction before its other instructions (FROM IMAGE, \
              or FROM scratch)",
-        ));
+            ),
+        );
     }
     let mut linter = Linter::from_directive(df.directives.check.as_ref().map(|(c, _)| c.as_str()))
         .map_err(|e| {
             let line = df.directives.check.as_ref().map_or(0, |(_, l)| *l);
-            FrontendError::new(format!("failed to parse check options: {e}"), Span { start_line: line, end_line: line })
+            FrontendError::new(
+                format!("failed to parse check options: {e}"),
+                Span {
+                    start_line: line,
+                    end_line: line,
+                },
+            )
         })?;
     for w in &df.warnings {
         match w.rule {
@@ -114,7 +126,11 @@ pub fn lower(
     }
     if let Some((syntax, line)) = &df.directives.syntax {
         let frontend = syntax.split(['@', ':']).next().unwrap_or("");
-        let known = ["docker/dockerfile", "docker.io/docker/dockerfile", "docker/dockerfile-upstream"];
+        let known = [
+            "docker/dockerfile",
+            "docker.io/docker/dockerfile",
+            "docker/dockerfile-upstream",
+        ];
         if !known.contains(&frontend) {
             linter.note(
                 format!("# syntax={syntax} names a frontend image; pallet uses its built-in Dockerfile frontend"),
@@ -125,7 +141,10 @@ pub fn lower(
     stages::static_checks(df, &instructions, &mut linter);
 
     let build_platform = platform::host();
-    let target_platform = opts.platform.clone().unwrap_or_else(|| build_platform.clone());
+    let target_platform = opts
+        .platform
+        .clone()
+        .unwrap_or_else(|| build_platform.clone());
     let lexer = Lexer::new(df.directives.escape);
     let mut cx = Lowering {
         opts,
@@ -172,14 +191,25 @@ struct Lowering<'a> {
 
 /// ARG names that are available in RUN without being declared, and never need an ARG.
 const PROXY_ARGS: &[&str] = &[
-    "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
-    "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
 ];
 
 impl Lowering<'_> {
     /// Global ARGs: platform ARGs first, then each ARG before the first FROM, with the
     /// `--build-arg` override or its default expanded against the ARGs before it.
-    fn global_args(&mut self, meta: &[(Vec<crate::frontend::instructions::ArgDef>, Span)]) -> Result<(), FrontendError> {
+    fn global_args(
+        &mut self,
+        meta: &[(Vec<crate::frontend::instructions::ArgDef>, Span)],
+    ) -> Result<(), FrontendError> {
         for (k, v) in platform::platform_args(&self.build_platform, &self.target_platform) {
             self.global_args.set(&k, &v);
         }
@@ -189,7 +219,10 @@ impl Lowering<'_> {
                 if crate::frontend::lint::looks_like_secret(&def.key) {
                     self.linter.run(
                         "SecretsUsedInArgOrEnv",
-                        format!("Do not use ARG or ENV instructions for sensitive data (ARG \"{}\")", def.key),
+                        format!(
+                            "Do not use ARG or ENV instructions for sensitive data (ARG \"{}\")",
+                            def.key
+                        ),
                         Some(*span),
                     );
                 }
@@ -211,7 +244,13 @@ impl Lowering<'_> {
                 }
             }
         }
-        if let Some(v) = self.opts.build_args.get("SOURCE_DATE_EPOCH").map(String::as_str).or(self.global_args.get("SOURCE_DATE_EPOCH")) {
+        if let Some(v) = self
+            .opts
+            .build_args
+            .get("SOURCE_DATE_EPOCH")
+            .map(String::as_str)
+            .or(self.global_args.get("SOURCE_DATE_EPOCH"))
+        {
             if !v.is_empty() {
                 let n: i64 = v.parse().map_err(|_| {
                     FrontendError::global(format!("invalid SOURCE_DATE_EPOCH: {v}"))
@@ -229,14 +268,29 @@ impl Lowering<'_> {
             .opts
             .build_args
             .keys()
-            .filter(|k| !used.contains(&k.as_str()) && !PROXY_ARGS.contains(&k.as_str()) && k.as_str() != "SOURCE_DATE_EPOCH")
+            .filter(|k| {
+                !used.contains(&k.as_str())
+                    && !PROXY_ARGS.contains(&k.as_str())
+                    && k.as_str() != "SOURCE_DATE_EPOCH"
+            })
             .collect();
         if !unused.is_empty() {
             let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
-            self.linter.note(format!("One or more build-args [{}] were not consumed", names.join(" ")), None);
+            self.linter.note(
+                format!(
+                    "One or more build-args [{}] were not consumed",
+                    names.join(" ")
+                ),
+                None,
+            );
         }
         if self.linter.error && self.linter.rule_count() > 0 {
-            let first = self.linter.warnings.iter().find(|w| w.rule.is_some()).expect("counted");
+            let first = self
+                .linter
+                .warnings
+                .iter()
+                .find(|w| w.rule.is_some())
+                .expect("counted");
             let mut e = FrontendError::new(
                 format!(
                     "lint violation found for rules: {} ({} warning(s); the check directive sets error=true)",
@@ -254,7 +308,8 @@ impl Lowering<'_> {
         if self.explicit_platform || image.os.is_empty() {
             image.os = self.target_platform.os.clone();
             image.architecture = self.target_platform.architecture.clone();
-            image.variant = (!self.target_platform.variant.is_empty()).then(|| self.target_platform.variant.clone());
+            image.variant = (!self.target_platform.variant.is_empty())
+                .then(|| self.target_platform.variant.clone());
         }
         let mut graph = self.graph;
         graph.prune_to(&root);
@@ -288,6 +343,13 @@ impl Lowering<'_> {
 
     fn scratch(&mut self) -> Digest {
         use crate::graph::{Meta, Op, Source};
-        self.graph.add(Op::Source(Source::Scratch), Vec::new(), Meta { name: "scratch".into(), ..Meta::default() })
+        self.graph.add(
+            Op::Source(Source::Scratch),
+            Vec::new(),
+            Meta {
+                name: "scratch".into(),
+                ..Meta::default()
+            },
+        )
     }
 }

@@ -15,7 +15,11 @@ pub fn host() -> Platform {
         "riscv64" => ("riscv64", ""),
         other => (other, ""),
     };
-    Platform { os: "linux".into(), architecture: arch.into(), variant: variant.into() }
+    Platform {
+        os: "linux".into(),
+        architecture: arch.into(),
+        variant: variant.into(),
+    }
 }
 
 /// Parses `os[/arch[/variant]]` or a bare architecture, normalising aliases as containerd does
@@ -50,15 +54,37 @@ pub fn parse(spec: &str) -> Result<Platform, String> {
     if !is_known_os(&os) {
         return Err(bad());
     }
-    let os = if os == "macos" { "darwin".to_string() } else { os };
-    Ok(Platform { os, architecture: arch, variant })
+    let os = if os == "macos" {
+        "darwin".to_string()
+    } else {
+        os
+    };
+    Ok(Platform {
+        os,
+        architecture: arch,
+        variant,
+    })
 }
 
 fn is_known_os(s: &str) -> bool {
     matches!(
         s,
-        "linux" | "windows" | "darwin" | "macos" | "freebsd" | "netbsd" | "openbsd" | "solaris"
-            | "illumos" | "android" | "ios" | "aix" | "plan9" | "js" | "wasip1" | "dragonfly"
+        "linux"
+            | "windows"
+            | "darwin"
+            | "macos"
+            | "freebsd"
+            | "netbsd"
+            | "openbsd"
+            | "solaris"
+            | "illumos"
+            | "android"
+            | "ios"
+            | "aix"
+            | "plan9"
+            | "js"
+            | "wasip1"
+            | "dragonfly"
     )
 }
 
@@ -80,8 +106,14 @@ fn normalize_arch(arch: &str, variant: &str) -> Option<(String, String)> {
             "5" | "6" | "8" => return Some(("arm".into(), format!("v{v}"))),
             v => ("arm", v),
         },
-        ("ppc64le", "") | ("s390x", "") | ("riscv64", "") | ("mips64le", "") | ("loong64", "")
-        | ("ppc64", "") | ("mips64", "") | ("wasm", "") => (arch, ""),
+        ("ppc64le", "")
+        | ("s390x", "")
+        | ("riscv64", "")
+        | ("mips64le", "")
+        | ("loong64", "")
+        | ("ppc64", "")
+        | ("mips64", "")
+        | ("wasm", "") => (arch, ""),
         _ => return None,
     };
     Some((a.to_string(), v.to_string()))

@@ -30,18 +30,44 @@ impl Lowering<'_> {
         let mut display = uppercase_keyword(code);
         if let Some(first) = run.cmd.files.first() {
             if args.len() != 1 || !run.cmd.prepend_shell {
-                return Err(err(format!("parsing produced an invalid run command: {args:?}")));
+                return Err(err(format!(
+                    "parsing produced an invalid run command: {args:?}"
+                )));
             }
             if heredoc_marker(&args[0]).is_some() {
                 let data = first.data.clone();
                 if data.starts_with("#!") {
                     // A script with a shebang: write it to a file and run that.
                     let file = format!("/{}", first.name);
-                    let action = FileAction::Mkfile { path: file.clone(), mode: 0o755, data: data.clone(), owner: None, timestamp: None };
-                    let meta = Meta { name: "preparing inline document".into(), stage: self.states[i].stage_label(), ..Meta::default() };
-                    let doc = self.graph.add(Op::File(FileOp { on_input: false, actions: vec![action] }), Vec::new(), meta);
+                    let action = FileAction::Mkfile {
+                        path: file.clone(),
+                        mode: 0o755,
+                        data: data.clone(),
+                        owner: None,
+                        timestamp: None,
+                    };
+                    let meta = Meta {
+                        name: "preparing inline document".into(),
+                        stage: self.states[i].stage_label(),
+                        ..Meta::default()
+                    };
+                    let doc = self.graph.add(
+                        Op::File(FileOp {
+                            on_input: false,
+                            actions: vec![action],
+                        }),
+                        Vec::new(),
+                        meta,
+                    );
                     inputs.push(doc);
-                    mounts.push(ExecMount { target: "/dev/pipes/".into(), kind: MountKind::Input { input: inputs.len() - 1, source: "/".into(), readonly: true } });
+                    mounts.push(ExecMount {
+                        target: "/dev/pipes/".into(),
+                        kind: MountKind::Input {
+                            input: inputs.len() - 1,
+                            source: "/".into(),
+                            readonly: true,
+                        },
+                    });
                     args = vec![format!("/dev/pipes/{}", first.name)];
                 } else {
                     args = vec![data.clone()];
@@ -69,8 +95,14 @@ impl Lowering<'_> {
         for spec in &run.mount_specs {
             let m = parse_mount(spec, Some(&mut |w: &str| ex.word(w)))
                 .map_err(|e| err(e).with_needle(format!("--mount={spec}")))?;
-            let source_state = if m.from.is_some() { from_sources.next().copied() } else { None };
-            let mount = self.exec_mount(i, &m, source_state, &mut inputs, &mut context_paths).map_err(|e| err(e).with_needle(format!("--mount={spec}")))?;
+            let source_state = if m.from.is_some() {
+                from_sources.next().copied()
+            } else {
+                None
+            };
+            let mount = self
+                .exec_mount(i, &m, source_state, &mut inputs, &mut context_paths)
+                .map_err(|e| err(e).with_needle(format!("--mount={spec}")))?;
             mounts.push(mount);
         }
         let mut expanded_from = used;
@@ -98,9 +130,24 @@ impl Lowering<'_> {
             .filter(|(k, _)| PROXY_ARGS.contains(&k.as_str()) && st.env.get(k).is_none())
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        let args_meta: BTreeMap<String, String> =
-            st.args.iter().map(|(k, v)| (k.clone(), st.env.get(k).map(str::to_string).or(v.clone()).unwrap_or_default())).collect();
-        let history = format!("RUN {} # buildkit", run_command_string(&args, &st.args, &st.env));
+        let args_meta: BTreeMap<String, String> = st
+            .args
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    st.env
+                        .get(k)
+                        .map(str::to_string)
+                        .or(v.clone())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        let history = format!(
+            "RUN {} # buildkit",
+            run_command_string(&args, &st.args, &st.env)
+        );
         let st = &mut self.states[i];
         let name = st.progress_name(&display, c.onbuild);
         let meta = Meta {
@@ -129,7 +176,13 @@ impl Lowering<'_> {
         context_paths: &mut Vec<String>,
     ) -> Result<ExecMount, String> {
         let dir = self.states[i].dir.clone();
-        let resolve = |t: &str| if t.starts_with('/') { clean_path(t) } else { clean_path(&format!("{dir}/{t}")) };
+        let resolve = |t: &str| {
+            if t.starts_with('/') {
+                clean_path(t)
+            } else {
+                clean_path(&format!("{dir}/{t}"))
+            }
+        };
         let mut source_input = |this: &mut Self| -> Result<usize, String> {
             let d = match source_state {
                 Some(s) => {
@@ -153,16 +206,29 @@ impl Lowering<'_> {
         match m.kind {
             MountType::Bind => {
                 let input = source_input(self)?;
-                let target = m.target.as_deref().ok_or("mount type bind requires a target: add target=/path")?;
+                let target = m
+                    .target
+                    .as_deref()
+                    .ok_or("mount type bind requires a target: add target=/path")?;
                 Ok(ExecMount {
                     target: resolve(target),
-                    kind: MountKind::Input { input, source: clean_path(m.source.as_deref().unwrap_or("/")), readonly: m.readonly },
+                    kind: MountKind::Input {
+                        input,
+                        source: clean_path(m.source.as_deref().unwrap_or("/")),
+                        readonly: m.readonly,
+                    },
                 })
             }
             MountType::Cache => {
-                let target = m.target.as_deref().ok_or("mount type cache requires a target: add target=/path")?;
+                let target = m
+                    .target
+                    .as_deref()
+                    .ok_or("mount type cache requires a target: add target=/path")?;
                 let from = match &m.from {
-                    Some(_) => Some((source_input(self)?, clean_path(m.source.as_deref().unwrap_or("/")))),
+                    Some(_) => Some((
+                        source_input(self)?,
+                        clean_path(m.source.as_deref().unwrap_or("/")),
+                    )),
                     None => None,
                 };
                 let id = m.id.clone().unwrap_or_else(|| resolve(target));
@@ -179,38 +245,75 @@ impl Lowering<'_> {
                 })
             }
             MountType::Tmpfs => {
-                let target = m.target.as_deref().ok_or("mount type tmpfs requires a target: add target=/path")?;
-                Ok(ExecMount { target: resolve(target), kind: MountKind::Tmpfs { size: m.size } })
+                let target = m
+                    .target
+                    .as_deref()
+                    .ok_or("mount type tmpfs requires a target: add target=/path")?;
+                Ok(ExecMount {
+                    target: resolve(target),
+                    kind: MountKind::Tmpfs { size: m.size },
+                })
             }
             MountType::Secret => {
-                let id = m
-                    .id
-                    .clone()
-                    .or_else(|| m.target.as_deref().map(|t| t.rsplit('/').next().unwrap_or(t).to_string()))
-                    .or_else(|| m.source.clone())
-                    .ok_or("a secret mount needs id= (or a target to take its name from)")?;
+                let id =
+                    m.id.clone()
+                        .or_else(|| {
+                            m.target
+                                .as_deref()
+                                .map(|t| t.rsplit('/').next().unwrap_or(t).to_string())
+                        })
+                        .or_else(|| m.source.clone())
+                        .ok_or("a secret mount needs id= (or a target to take its name from)")?;
                 let target = match (&m.target, &m.env) {
                     (Some(t), _) => resolve(t),
                     (None, Some(_)) => String::new(),
                     (None, None) => format!("/run/secrets/{id}"),
                 };
-                let kind = MountKind::Secret { id, env: m.env.clone(), required: m.required, mode: m.mode.unwrap_or(0o400), uid: m.uid.unwrap_or(0), gid: m.gid.unwrap_or(0) };
+                let kind = MountKind::Secret {
+                    id,
+                    env: m.env.clone(),
+                    required: m.required,
+                    mode: m.mode.unwrap_or(0o400),
+                    uid: m.uid.unwrap_or(0),
+                    gid: m.gid.unwrap_or(0),
+                };
                 Ok(ExecMount { target, kind })
             }
             MountType::Ssh => {
                 let id = m.id.clone().unwrap_or_else(|| "default".into());
-                let target = m.target.as_deref().map(resolve).unwrap_or_else(|| "/run/buildkit/ssh_agent.0".into());
-                Ok(ExecMount { target, kind: MountKind::Ssh { id, required: m.required, mode: m.mode.unwrap_or(0o600), uid: m.uid.unwrap_or(0), gid: m.gid.unwrap_or(0) } })
+                let target = m
+                    .target
+                    .as_deref()
+                    .map(resolve)
+                    .unwrap_or_else(|| "/run/buildkit/ssh_agent.0".into());
+                Ok(ExecMount {
+                    target,
+                    kind: MountKind::Ssh {
+                        id,
+                        required: m.required,
+                        mode: m.mode.unwrap_or(0o600),
+                        uid: m.uid.unwrap_or(0),
+                        gid: m.gid.unwrap_or(0),
+                    },
+                })
             }
         }
     }
 }
 
 /// BuildKit's `runCommandString`: `|N K=V ... args` with the stage's ARGs (current values).
-fn run_command_string(args: &[String], build_args: &[(String, Option<String>)], env: &super::env::EnvList) -> String {
+fn run_command_string(
+    args: &[String],
+    build_args: &[(String, Option<String>)],
+    env: &super::env::EnvList,
+) -> String {
     let mut pairs: Vec<(String, String)> = Vec::new();
     for (k, v) in build_args {
-        let value = env.get(k).map(str::to_string).or_else(|| v.clone()).unwrap_or_default();
+        let value = env
+            .get(k)
+            .map(str::to_string)
+            .or_else(|| v.clone())
+            .unwrap_or_default();
         match pairs.iter_mut().find(|(pk, _)| pk == k) {
             Some(slot) => slot.1 = value,
             None => pairs.push((k.clone(), value)),

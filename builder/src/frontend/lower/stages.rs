@@ -6,7 +6,9 @@ use super::env::EnvList;
 use super::{Lowering, ResolvedImage};
 use crate::frontend::ast::{Dockerfile, Span};
 use crate::frontend::diagnostic::{suggest, FrontendError};
-use crate::frontend::instructions::{self, mounts::parse_mount, Command, Instruction, Instructions};
+use crate::frontend::instructions::{
+    self, mounts::parse_mount, Command, Instruction, Instructions,
+};
 use crate::frontend::lint::Linter;
 use crate::graph::{Digest, Platform};
 use crate::image::Image;
@@ -133,9 +135,17 @@ pub(super) fn static_checks(df: &Dockerfile, ins: &Instructions, linter: &mut Li
     let majority_lower = lower > upper;
     for n in &df.nodes {
         let raw = &n.keyword_raw;
-        let ok = if majority_lower { *raw == raw.to_lowercase() } else { *raw == raw.to_uppercase() };
+        let ok = if majority_lower {
+            *raw == raw.to_lowercase()
+        } else {
+            *raw == raw.to_uppercase()
+        };
         if !ok {
-            let case = if majority_lower { "lowercase" } else { "uppercase" };
+            let case = if majority_lower {
+                "lowercase"
+            } else {
+                "uppercase"
+            };
             linter.run(
                 "ConsistentInstructionCasing",
                 format!("Command '{raw}' should match the case of the command majority ({case})"),
@@ -146,25 +156,49 @@ pub(super) fn static_checks(df: &Dockerfile, ins: &Instructions, linter: &mut Li
             let (from, as_word, name) = (raw, &n.args[1], &n.args[2]);
             let from_lower = *from == from.to_lowercase();
             let from_upper = *from == from.to_uppercase();
-            if (from_lower && *as_word != as_word.to_lowercase()) || (from_upper && *as_word != as_word.to_uppercase()) {
-                linter.run("FromAsCasing", format!("'{as_word}' and '{from}' keywords' casing do not match"), Some(n.span));
+            if (from_lower && *as_word != as_word.to_lowercase())
+                || (from_upper && *as_word != as_word.to_uppercase())
+            {
+                linter.run(
+                    "FromAsCasing",
+                    format!("'{as_word}' and '{from}' keywords' casing do not match"),
+                    Some(n.span),
+                );
             }
             if *name != name.to_lowercase() {
-                linter.run("StageNameCasing", format!("Stage name '{name}' should be lowercase"), Some(n.span));
+                linter.run(
+                    "StageNameCasing",
+                    format!("Stage name '{name}' should be lowercase"),
+                    Some(n.span),
+                );
             }
         }
         if n.keyword == "maintainer" {
-            linter.run("MaintainerDeprecated", "Maintainer instruction is deprecated in favor of using label".into(), Some(n.span));
+            linter.run(
+                "MaintainerDeprecated",
+                "Maintainer instruction is deprecated in favor of using label".into(),
+                Some(n.span),
+            );
         }
     }
     let mut seen: Vec<&str> = Vec::new();
     for st in &ins.stages {
-        let Some(name) = st.name.as_deref() else { continue };
+        let Some(name) = st.name.as_deref() else {
+            continue;
+        };
         if name == "scratch" || name == "context" {
-            linter.run("ReservedStageName", format!("Stage name should not use the same name as reserved stage \"{name}\""), Some(st.span));
+            linter.run(
+                "ReservedStageName",
+                format!("Stage name should not use the same name as reserved stage \"{name}\""),
+                Some(st.span),
+            );
         }
         if seen.contains(&name) {
-            linter.run("DuplicateStageName", format!("Duplicate stage name \"{name}\", stage names should be unique"), Some(st.span));
+            linter.run(
+                "DuplicateStageName",
+                format!("Duplicate stage name \"{name}\", stage names should be unique"),
+                Some(st.span),
+            );
         }
         seen.push(name);
     }
@@ -174,15 +208,25 @@ impl Lowering<'_> {
     /// One state per stage, with the base name expanded against the global ARGs.
     pub(super) fn build_states(&mut self, ins: &Instructions) -> Result<(), FrontendError> {
         for (i, st) in ins.stages.iter().enumerate() {
-            let ex = self.lexer.process_word(&st.base, &self.global_args).map_err(|e| FrontendError::new(e.message, st.span))?;
+            let ex = self
+                .lexer
+                .process_word(&st.base, &self.global_args)
+                .map_err(|e| FrontendError::new(e.message, st.span))?;
             for name in &ex.unmatched {
                 if !self.declared_args.contains(name) {
-                    self.linter.run("UndefinedArgInFrom", format!("FROM argument '{name}' is not declared"), Some(st.span));
+                    self.linter.run(
+                        "UndefinedArgInFrom",
+                        format!("FROM argument '{name}' is not declared"),
+                        Some(st.span),
+                    );
                 }
             }
             if ex.result.is_empty() {
-                return Err(FrontendError::new(format!("base name ({}) should not be blank", st.base), st.span)
-                    .with_hint("the ARG it uses has no value: give it a default or pass --build-arg"));
+                return Err(FrontendError::new(
+                    format!("base name ({}) should not be blank", st.base),
+                    st.span,
+                )
+                .with_hint("the ARG it uses has no value: give it a default or pass --build-arg"));
             }
             let mut state = StageState::new(ex.result.clone(), st.span);
             for name in &ex.matched {
@@ -192,18 +236,34 @@ impl Lowering<'_> {
             }
             if let Some(p) = &st.platform {
                 let pex = self.lexer.process_word(p, &self.global_args).map_err(|e| {
-                    FrontendError::new(format!("failed to process arguments for platform {p}: {}", e.message), st.span)
+                    FrontendError::new(
+                        format!(
+                            "failed to process arguments for platform {p}: {}",
+                            e.message
+                        ),
+                        st.span,
+                    )
                 })?;
                 if pex.result.is_empty() {
-                    return Err(FrontendError::new(format!("empty platform value from expression {p}"), st.span).with_needle(p.clone()));
+                    return Err(FrontendError::new(
+                        format!("empty platform value from expression {p}"),
+                        st.span,
+                    )
+                    .with_needle(p.clone()));
                 }
                 if pex.matched.is_empty() {
-                    self.linter.run("FromPlatformFlagConstDisallowed", format!("FROM --platform flag should not use constant value \"{p}\""), Some(st.span));
+                    self.linter.run(
+                        "FromPlatformFlagConstDisallowed",
+                        format!("FROM --platform flag should not use constant value \"{p}\""),
+                        Some(st.span),
+                    );
                 } else if p == "$TARGETPLATFORM" || p == "${TARGETPLATFORM}" {
                     self.linter.run("RedundantTargetPlatform", "Setting platform to predefined $TARGETPLATFORM in FROM is redundant as this is the default behavior".into(), Some(st.span));
                 }
-                let plat = super::platform::parse(&pex.result)
-                    .map_err(|e| FrontendError::new(format!("failed to parse platform {p}: {e}"), st.span).with_needle(p.clone()))?;
+                let plat = super::platform::parse(&pex.result).map_err(|e| {
+                    FrontendError::new(format!("failed to parse platform {p}: {e}"), st.span)
+                        .with_needle(p.clone())
+                })?;
                 state.platform = Some(plat);
             }
             state.name = st.name.clone();
@@ -211,16 +271,36 @@ impl Lowering<'_> {
                 Some(n) => n.clone(),
                 None => format!("stage-{i}"),
             };
-            let base_stage = self.states.iter().position(|s| s.name.as_deref() == Some(ex.result.as_str()));
+            let base_stage = self
+                .states
+                .iter()
+                .position(|s| s.name.as_deref() == Some(ex.result.as_str()));
             state.base = match base_stage {
                 Some(b) => Base::Stage(b),
                 None if ex.result == "scratch" => Base::Scratch,
                 None => Base::Image(normalize(&ex.result, st.span)?),
             };
             let mut total = usize::from(matches!(state.base, Base::Image(_)));
-            total += st.commands.iter().filter(|c| matches!(c.command, Command::Add(_) | Command::Copy(_) | Command::Run(_) | Command::Workdir(_))).count();
+            total += st
+                .commands
+                .iter()
+                .filter(|c| {
+                    matches!(
+                        c.command,
+                        Command::Add(_) | Command::Copy(_) | Command::Run(_) | Command::Workdir(_)
+                    )
+                })
+                .count();
             state.cmd_total = total;
-            state.commands = st.commands.iter().map(|c| StageCommand { ins: c.clone(), onbuild: false, sources: Vec::new() }).collect();
+            state.commands = st
+                .commands
+                .iter()
+                .map(|c| StageCommand {
+                    ins: c.clone(),
+                    onbuild: false,
+                    sources: Vec::new(),
+                })
+                .collect();
             self.states.push(state);
         }
         Ok(())
@@ -231,14 +311,24 @@ impl Lowering<'_> {
             return Ok(self.states.len() - 1);
         };
         let t = target.to_lowercase();
-        if let Some(i) = self.states.iter().position(|s| s.name.as_deref() == Some(t.as_str())) {
+        if let Some(i) = self
+            .states
+            .iter()
+            .position(|s| s.name.as_deref() == Some(t.as_str()))
+        {
             return Ok(i);
         }
-        let names: Vec<&str> = self.states.iter().filter_map(|s| s.name.as_deref()).collect();
+        let names: Vec<&str> = self
+            .states
+            .iter()
+            .filter_map(|s| s.name.as_deref())
+            .collect();
         let mut e = FrontendError::global(format!("target stage \"{target}\" could not be found"));
         e = match suggest(target, names.iter().copied()) {
             Some(s) => e.with_hint(format!("did you mean {s}?")),
-            None if names.is_empty() => e.with_hint("this Dockerfile has no named stages (FROM IMAGE AS NAME)"),
+            None if names.is_empty() => {
+                e.with_hint("this Dockerfile has no named stages (FROM IMAGE AS NAME)")
+            }
             None => e.with_hint(format!("the named stages are: {}", names.join(", "))),
         };
         Err(e)
@@ -268,7 +358,10 @@ impl Lowering<'_> {
         match &ins.command {
             Command::Copy(c) => {
                 if let Some(from) = &c.from {
-                    let ex = self.lexer.process_word(from, &EnvList::default()).map_err(|e| FrontendError::new(e.message, ins.span))?;
+                    let ex = self
+                        .lexer
+                        .process_word(from, &EnvList::default())
+                        .map_err(|e| FrontendError::new(e.message, ins.span))?;
                     if ex.result != *from {
                         return Err(FrontendError::new(
                             "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround",
@@ -289,25 +382,38 @@ impl Lowering<'_> {
             }
             _ => {}
         }
-        froms.iter().map(|f| self.state_for_from(f, ins.span)).collect()
+        froms
+            .iter()
+            .map(|f| self.state_for_from(f, ins.span))
+            .collect()
     }
 
     /// `--from=NAME|INDEX|IMAGE`: a stage by name or index, else an image.
     fn state_for_from(&mut self, from: &str, span: Span) -> Result<usize, FrontendError> {
         let lower = from.to_lowercase();
-        if let Some(i) = self.states.iter().position(|s| s.name.as_deref() == Some(lower.as_str())) {
+        if let Some(i) = self
+            .states
+            .iter()
+            .position(|s| s.name.as_deref() == Some(lower.as_str()))
+        {
             return Ok(i);
         }
         if let Ok(n) = from.parse::<i64>() {
             let count = self.states.len() as i64;
             if n < 0 || n >= count {
                 return Err(FrontendError::new(format!("invalid stage index {n}"), span)
-                    .with_hint(format!("stage indexes start at 0; this Dockerfile has {count} stage(s) before it")));
+                    .with_hint(format!(
+                        "stage indexes start at 0; this Dockerfile has {count} stage(s) before it"
+                    )));
             }
             return Ok(n as usize);
         }
         let reference = normalize(from, span)?;
-        if let Some(i) = self.states.iter().position(|s| s.unregistered && s.base == Base::Image(reference.clone())) {
+        if let Some(i) = self
+            .states
+            .iter()
+            .position(|s| s.unregistered && s.base == Base::Image(reference.clone()))
+        {
             return Ok(i);
         }
         let mut st = StageState::new(from.to_string(), span);
@@ -319,13 +425,28 @@ impl Lowering<'_> {
     }
 
     fn check_cycles(&self) -> Result<(), FrontendError> {
-        fn visit(s: &[StageState], i: usize, path: &mut Vec<usize>, done: &mut Vec<bool>) -> Result<(), FrontendError> {
+        fn visit(
+            s: &[StageState],
+            i: usize,
+            path: &mut Vec<usize>,
+            done: &mut Vec<bool>,
+        ) -> Result<(), FrontendError> {
             if done[i] {
                 return Ok(());
             }
             if let Some(pos) = path.iter().position(|p| *p == i) {
-                let names: Vec<String> = path[pos..].iter().chain([&i]).map(|j| s[*j].stage_label()).collect();
-                return Err(FrontendError::new(format!("circular dependency detected on stage: {}", names.join(" -> ")), s[i].span));
+                let names: Vec<String> = path[pos..]
+                    .iter()
+                    .chain([&i])
+                    .map(|j| s[*j].stage_label())
+                    .collect();
+                return Err(FrontendError::new(
+                    format!(
+                        "circular dependency detected on stage: {}",
+                        names.join(" -> ")
+                    ),
+                    s[i].span,
+                ));
             }
             path.push(i);
             let mut next = s[i].deps.clone();
@@ -390,10 +511,17 @@ impl Lowering<'_> {
                     let sources = self.command_sources(&ins)?;
                     new_deps |= !sources.is_empty();
                     self.states[i].deps.extend(sources.iter().copied());
-                    if matches!(ins.command, Command::Add(_) | Command::Copy(_) | Command::Run(_) | Command::Workdir(_)) {
+                    if matches!(
+                        ins.command,
+                        Command::Add(_) | Command::Copy(_) | Command::Run(_) | Command::Workdir(_)
+                    ) {
                         self.states[i].cmd_total += 1;
                     }
-                    cmds.push(StageCommand { ins, onbuild: true, sources });
+                    cmds.push(StageCommand {
+                        ins,
+                        onbuild: true,
+                        sources,
+                    });
                 }
                 cmds.append(&mut self.states[i].commands);
                 self.states[i].commands = cmds;
@@ -406,28 +534,48 @@ impl Lowering<'_> {
     }
 
     fn parse_trigger(&self, trigger: &str, span: Span) -> Result<Instruction, FrontendError> {
-        let df = crate::frontend::parser::parse(trigger.as_bytes())
-            .map_err(|e| FrontendError::new(format!("invalid ONBUILD trigger {trigger:?}: {}", e.message), span))?;
+        let df = crate::frontend::parser::parse(trigger.as_bytes()).map_err(|e| {
+            FrontendError::new(
+                format!("invalid ONBUILD trigger {trigger:?}: {}", e.message),
+                span,
+            )
+        })?;
         if df.nodes.len() != 1 {
-            return Err(FrontendError::new("onbuild trigger should be a single expression", span));
+            return Err(FrontendError::new(
+                "onbuild trigger should be a single expression",
+                span,
+            ));
         }
         let mut node = df.nodes[0].clone();
         node.span = span;
-        instructions::parse_instruction(&node).map_err(|e| FrontendError { span, needle: None, ..e })
+        instructions::parse_instruction(&node).map_err(|e| FrontendError {
+            span,
+            needle: None,
+            ..e
+        })
     }
 
     /// Asks the resolver for an image base's config, once.
     fn resolve_base(&mut self, i: usize) -> Result<(), FrontendError> {
-        let Base::Image(reference) = self.states[i].base.clone() else { return Ok(()) };
+        let Base::Image(reference) = self.states[i].base.clone() else {
+            return Ok(());
+        };
         if self.states[i].resolved.is_some() {
             return Ok(());
         }
-        let platform = self.states[i].platform.clone().unwrap_or_else(|| self.target_platform.clone());
+        let platform = self.states[i]
+            .platform
+            .clone()
+            .unwrap_or_else(|| self.target_platform.clone());
         let span = self.states[i].span;
-        let resolved = self.resolver.resolve(&reference, &platform).map_err(|e| {
-            FrontendError::new(format!("{}: {e}", self.states[i].base_name), span)
-        })?;
-        if resolved.is_none() && !self.states[i].unregistered && !self.unresolved_reported.contains(&reference) {
+        let resolved = self
+            .resolver
+            .resolve(&reference, &platform)
+            .map_err(|e| FrontendError::new(format!("{}: {e}", self.states[i].base_name), span))?;
+        if resolved.is_none()
+            && !self.states[i].unregistered
+            && !self.unresolved_reported.contains(&reference)
+        {
             self.unresolved_reported.push(reference.clone());
             self.linter.note(
                 format!(
@@ -448,7 +596,9 @@ fn normalize(name: &str, span: Span) -> Result<String, FrontendError> {
     registry::Reference::parse_docker_ref(name)
         .map(|r| r.to_string())
         .map_err(|e| {
-            let mut err = FrontendError::new(format!("failed to parse stage name \"{name}\": {e}"), span).with_needle(name.to_string());
+            let mut err =
+                FrontendError::new(format!("failed to parse stage name \"{name}\": {e}"), span)
+                    .with_needle(name.to_string());
             if name.contains('#') {
                 err = err.with_hint("a '#' after an instruction is not a comment in a Dockerfile");
             } else if name.chars().any(|c| c.is_ascii_uppercase()) {

@@ -1,0 +1,281 @@
+//! The `pallet` binary as users run it: `debug parse` output, `debug graph` text and JSON,
+//! `.dockerignore` selection, error rendering and exit codes, and `build` saying it cannot
+//! execute yet.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn pallet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pallet"))
+        .args(args)
+        .output()
+        .expect("run pallet")
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn temp_context(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pallet-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for (path, content) in files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+    dir
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn debug_parse_prints_buildkit_golden_format() {
+    let case = repo().join("testdata/buildkit-parser/testfiles/health");
+    let out = pallet(&["debug", "parse", case.join("Dockerfile").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        std::fs::read_to_string(case.join("result")).unwrap()
+    );
+}
+
+#[test]
+fn debug_parse_reads_stdin_and_reports_errors_with_lines() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pallet"))
+        .args(["debug", "parse", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"FROM alpine\nrun echo hi\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(text(&out.stdout), "(from \"alpine\")\n(run \"echo hi\")\n");
+    let ctx = temp_context("empty", &[("Dockerfile", "# only a comment\n")]);
+    let out = pallet(&["debug", "parse", ctx.join("Dockerfile").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("file with no instructions"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn debug_graph_json_for_the_ml_example() {
+    let ctx = repo().join("testdata/examples/ml-multistage");
+    let out = pallet(&[
+        "debug",
+        "graph",
+        "--format",
+        "json",
+        "--build-arg",
+        "PYTHON_VERSION=3.11",
+        ctx.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(v["target"], "runtime");
+    assert_eq!(v["stages"], serde_json::json!(["deps", "model", "runtime"]));
+    let vertices = v["vertices"].as_array().unwrap();
+    let image = vertices
+        .iter()
+        .find(|x| x["op"]["source"]["image"].is_object())
+        .unwrap();
+    assert_eq!(
+        image["op"]["source"]["image"]["reference"],
+        "docker.io/library/python:3.11-slim"
+    );
+    let local = vertices
+        .iter()
+        .find(|x| x["op"]["source"]["local"].is_object())
+        .unwrap();
+    let excludes = local["op"]["source"]["local"]["exclude_patterns"]
+        .as_array()
+        .unwrap();
+    assert!(
+        excludes.iter().any(|p| p == "!data/labels.txt"),
+        "the context's .dockerignore is applied: {excludes:?}"
+    );
+    assert_eq!(v["image"]["config"]["User"], "app");
+    assert_eq!(
+        v["image"]["config"]["Healthcheck"]["Interval"],
+        30_000_000_000i64
+    );
+    // The root is the digest of the last vertex of the target.
+    assert!(vertices.iter().any(|x| x["digest"] == v["root"]));
+
+    let out = pallet(&[
+        "debug",
+        "graph",
+        "--format",
+        "json",
+        "--target",
+        "deps",
+        ctx.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["stages"], serde_json::json!(["deps"]));
+}
+
+#[test]
+fn debug_graph_text_names_steps_like_buildkit() {
+    let ctx = repo().join("testdata/examples/busybox-hello");
+    let out = pallet(&["debug", "graph", ctx.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("[build 1/3] FROM docker.io/library/busybox:latest"),
+        "{s}"
+    );
+    assert!(
+        s.contains("[stage-1 2/2] COPY --from=build /out/greeting.txt /greeting.txt"),
+        "{s}"
+    );
+    assert!(
+        text(&out.stderr).contains("not in the local store"),
+        "unresolved base is reported"
+    );
+}
+
+#[test]
+fn dockerfile_specific_ignore_file_wins() {
+    let ctx = temp_context(
+        "ignore",
+        &[
+            ("app.Dockerfile", "FROM scratch\nCOPY . /app\n"),
+            ("app.Dockerfile.dockerignore", "only-for-app\n"),
+            (".dockerignore", "generic\n"),
+        ],
+    );
+    let df = ctx.join("app.Dockerfile");
+    let out = pallet(&[
+        "debug",
+        "graph",
+        "--format",
+        "json",
+        "-f",
+        df.to_str().unwrap(),
+        ctx.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.contains("only-for-app") && !s.contains("generic"), "{s}");
+}
+
+#[test]
+fn errors_render_with_file_line_column_and_help() {
+    let ctx = temp_context(
+        "err",
+        &[(
+            "Dockerfile",
+            "FROM alpine AS build\nCOPY --form=build /out /app\n",
+        )],
+    );
+    let out = pallet(&["debug", "graph", ctx.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = text(&out.stderr);
+    assert!(e.contains("error: unknown flag: form"), "{e}");
+    assert!(e.contains("Dockerfile:2:6"), "{e}");
+    assert!(
+        e.contains("2 | COPY --form=build /out /app\n  |      ^"),
+        "{e}"
+    );
+    assert!(e.contains("help: did you mean --from?"), "{e}");
+
+    let good = temp_context(
+        "target",
+        &[(
+            "Dockerfile",
+            "FROM scratch AS build\nFROM scratch AS final\n",
+        )],
+    );
+    let out = pallet(&[
+        "debug",
+        "graph",
+        "--target",
+        "buidl",
+        good.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("target stage \"buidl\" could not be found"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("did you mean build?"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = pallet(&["debug", "graph", "/definitely/not/here"]);
+    assert!(text(&out.stderr).contains("is not a directory"));
+    let out = pallet(&[
+        "debug",
+        "graph",
+        "-f",
+        "/no/such/Dockerfile",
+        ctx.to_str().unwrap(),
+    ]);
+    assert!(text(&out.stderr).contains("cannot read Dockerfile /no/such/Dockerfile"));
+    let out = pallet(&[
+        "debug",
+        "graph",
+        "--platform",
+        "linux/z80",
+        ctx.to_str().unwrap(),
+    ]);
+    assert!(text(&out.stderr).contains("invalid --platform"));
+}
+
+#[test]
+fn build_lowers_then_says_execution_is_not_built() {
+    let ctx = repo().join("testdata/examples/ml-multistage");
+    let out = pallet(&[
+        "build",
+        "-t",
+        "ml:dev",
+        "--progress",
+        "plain",
+        ctx.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = text(&out.stderr);
+    assert!(e.contains("executing builds is not built yet"), "{e}");
+    assert!(e.contains("nothing was built"), "{e}");
+    // Dockerfile errors are still reported by build, as errors.
+    let bad = temp_context("builderr", &[("Dockerfile", "FROM scratch\nRUNN x\n")]);
+    let out = pallet(&["build", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("unknown instruction: RUNN"));
+    assert!(text(&out.stderr).contains("did you mean RUN?"));
+}
+
+#[test]
+fn help_lists_docker_build_flags() {
+    let out = pallet(&["build", "--help"]);
+    let h = text(&out.stdout);
+    for flag in [
+        "--file",
+        "--tag",
+        "--build-arg",
+        "--target",
+        "--no-cache",
+        "--progress",
+        "--platform",
+        "--output",
+        "--push",
+        "--pull",
+        "--secret",
+    ] {
+        assert!(h.contains(flag), "missing {flag} in:\n{h}");
+    }
+}
