@@ -3,13 +3,17 @@
 //!
 //! Flags are the leading words starting with `--`; a bare `--` ends them. Within a flag word
 //! quotes are removed and `\` escapes the next byte (always `\`, whatever `# escape=` says).
-//! BuildKit walks the flag text byte by byte and turns each byte into a rune, so a
-//! non-ASCII byte becomes the Latin-1 character of that value (`é` reads as `Ã©`) and the
-//! bytes 0x85 and 0xA0 separate words. We reproduce that; when it would leave the rest of
-//! the line starting inside a UTF-8 sequence (which Go would carry as invalid UTF-8) we
-//! report an error instead.
+//! BuildKit walks the flag text byte by byte and turns each byte into a rune, so a non-ASCII
+//! byte becomes the Latin-1 character of that value (`--chown=josé` reads as `josÃ©`) and the
+//! UTF-8 continuation bytes 0x85 and 0xA0 split words. That is a bug, and pallet deliberately
+//! differs: flag values keep their text as written and only ASCII blanks separate words.
 
-use super::gostr::{is_byte_space, split_ws, trim_space};
+use super::gostr::{split_ws, trim_space};
+
+/// Blanks between flag words: ASCII only (see the module doc).
+fn is_flag_space(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ')
+}
 
 /// The parts of one instruction line.
 pub(crate) struct Split<'a> {
@@ -48,7 +52,7 @@ pub(crate) fn extract_builder_flags(line: &str) -> Result<(&str, Vec<String>), S
     let b = line.as_bytes();
     let mut words: Vec<String> = Vec::new();
     let mut phase = Phase::Spaces;
-    let mut word = String::new();
+    let mut word: Vec<u8> = Vec::new();
     let mut quote = 0u8;
     let mut blank_ok = false;
     let mut ch = 0u8;
@@ -67,7 +71,7 @@ pub(crate) fn extract_builder_flags(line: &str) -> Result<(&str, Vec<String>), S
             if pos == b.len() {
                 break;
             }
-            if is_byte_space(ch) {
+            if is_flag_space(ch) {
                 pos += 1;
                 continue;
             }
@@ -77,19 +81,19 @@ pub(crate) fn extract_builder_flags(line: &str) -> Result<(&str, Vec<String>), S
             phase = Phase::Word;
         }
         if phase != Phase::Spaces && pos == b.len() {
-            if word != "--" && (blank_ok || !word.is_empty()) {
-                words.push(word);
+            if word != b"--" && (blank_ok || !word.is_empty()) {
+                words.push(String::from_utf8_lossy(&word).into_owned());
             }
             break;
         }
         if phase == Phase::Word {
-            if is_byte_space(ch) {
+            if is_flag_space(ch) {
                 phase = Phase::Spaces;
-                if word == "--" {
+                if word == b"--" {
                     return Ok((rest_at(pos)?, words));
                 }
                 if blank_ok || !word.is_empty() {
-                    words.push(std::mem::take(&mut word));
+                    words.push(String::from_utf8_lossy(&std::mem::take(&mut word)).into_owned());
                 }
                 blank_ok = false;
                 pos += 1;
@@ -110,7 +114,7 @@ pub(crate) fn extract_builder_flags(line: &str) -> Result<(&str, Vec<String>), S
                 pos += 1;
                 ch = b[pos];
             }
-            word.push(char::from(ch));
+            word.push(ch);
             pos += 1;
             continue;
         }
@@ -129,7 +133,7 @@ pub(crate) fn extract_builder_flags(line: &str) -> Result<(&str, Vec<String>), S
             pos += 1;
             ch = b[pos];
         }
-        word.push(char::from(ch));
+        word.push(ch);
         pos += 1;
     }
     Ok(("", words))
@@ -151,6 +155,7 @@ mod tests {
         assert_eq!(flags("--a=\"x y\" z"), ("z".into(), vec!["--a=x y".into()]));
         assert_eq!(flags("--a --"), ("".into(), vec!["--a".into()]));
         assert_eq!(flags("-a"), ("-a".into(), vec![]));
-        assert_eq!(flags("--x=é y"), ("y".into(), vec!["--x=Ã©".into()]));
+        assert_eq!(flags("--x=é y"), ("y".into(), vec!["--x=é".into()]));
+        assert_eq!(flags("--chown=à:à z"), ("z".into(), vec!["--chown=à:à".into()]));
     }
 }
