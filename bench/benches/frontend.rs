@@ -30,7 +30,9 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(ml.len() as u64));
     g.bench_function("parse ml-multistage", |b| b.iter(|| parse(&ml).unwrap()));
     let df = parse(&ml).unwrap();
-    g.bench_function("lower ml-multistage", |b| b.iter(|| lower(&df, &LowerOptions::default(), &Offline).unwrap()));
+    g.bench_function("lower ml-multistage", |b| {
+        b.iter(|| lower(&df, &LowerOptions::default(), &Offline).unwrap())
+    });
     g.throughput(Throughput::Bytes(golden_bytes as u64));
     g.bench_function("parse buildkit golden corpus", |b| {
         b.iter(|| golden.iter().filter(|f| parse(f).is_ok()).count())

@@ -156,6 +156,9 @@ mod tests {
         assert_eq!(flags("--a --"), ("".into(), vec!["--a".into()]));
         assert_eq!(flags("-a"), ("-a".into(), vec![]));
         assert_eq!(flags("--x=é y"), ("y".into(), vec!["--x=é".into()]));
-        assert_eq!(flags("--chown=à:à z"), ("z".into(), vec!["--chown=à:à".into()]));
+        assert_eq!(
+            flags("--chown=à:à z"),
+            ("z".into(), vec!["--chown=à:à".into()])
+        );
     }
 }
