@@ -211,28 +211,6 @@ fn is_zero(v: &i64) -> bool {
     *v == 0
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_omits_empty_fields_like_go() {
-        let c = Config {
-            cmd: Some(Vec::new()),
-            entrypoint: None,
-            ..Config::default()
-        };
-        assert_eq!(serde_json::to_string(&c).unwrap(), "{}");
-        let c = Config {
-            cmd: Some(vec!["sh".into()]),
-            ..Config::default()
-        };
-        assert_eq!(serde_json::to_string(&c).unwrap(), r#"{"Cmd":["sh"]}"#);
-        let parsed: Image = serde_json::from_str(r#"{"architecture":"amd64","os":"linux","config":{"Env":["A=1"],"OnBuild":null,"Labels":null,"Volumes":null,"Cmd":null,"WorkingDir":""},"rootfs":{"type":"layers","diff_ids":null},"history":[{"created_by":"x","empty_layer":true}]}"#).unwrap();
-        assert_eq!(parsed.config.env_get("A"), Some("1"));
-    }
-}
-
 impl Config {
     /// The value of an environment variable (last definition wins, as in a process env).
     pub fn env_get(&self, key: &str) -> Option<&str> {
@@ -253,5 +231,27 @@ impl Config {
             Some(slot) => *slot = entry,
             None => self.env.push(entry),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_omits_empty_fields_like_go() {
+        let c = Config {
+            cmd: Some(Vec::new()),
+            entrypoint: None,
+            ..Config::default()
+        };
+        assert_eq!(serde_json::to_string(&c).unwrap(), "{}");
+        let c = Config {
+            cmd: Some(vec!["sh".into()]),
+            ..Config::default()
+        };
+        assert_eq!(serde_json::to_string(&c).unwrap(), r#"{"Cmd":["sh"]}"#);
+        let parsed: Image = serde_json::from_str(r#"{"architecture":"amd64","os":"linux","config":{"Env":["A=1"],"OnBuild":null,"Labels":null,"Volumes":null,"Cmd":null,"WorkingDir":""},"rootfs":{"type":"layers","diff_ids":null},"history":[{"created_by":"x","empty_layer":true}]}"#).unwrap();
+        assert_eq!(parsed.config.env_get("A"), Some("1"));
     }
 }

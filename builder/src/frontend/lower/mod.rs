@@ -6,6 +6,7 @@
 //! It asks one question of the outside world: "what is the config of this base image?",
 //! through `ImageResolver`. An unresolvable base lowers with an empty config and a warning.
 
+mod checks;
 mod copy;
 mod dispatch;
 mod env;
@@ -138,7 +139,7 @@ pub fn lower(
             );
         }
     }
-    stages::static_checks(df, &instructions, &mut linter);
+    checks::run(df, &instructions, &mut linter);
 
     let build_platform = platform::host();
     let target_platform = opts
