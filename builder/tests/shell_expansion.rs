@@ -1066,3 +1066,22 @@ proptest! {
         }
     }
 }
+
+/// BuildKit's `processPossibleHeredoc`: `<<` keeps the blanks after it in the same field.
+#[test]
+fn heredoc_marker_keeps_following_blanks_in_its_field() {
+    let lex = Lexer::new('\\');
+    let env = std::collections::BTreeMap::<String, String>::new();
+    assert_eq!(
+        lex.process_words("RUN <<  EOF > x", &env).unwrap(),
+        vec!["RUN", "<<  EOF", ">", "x"]
+    );
+    assert_eq!(
+        lex.process_words("a < b", &env).unwrap(),
+        vec!["a", "<", "b"]
+    );
+    assert_eq!(
+        lex.process_word("cat <<  EOF", &env).unwrap().result,
+        "cat <<  EOF"
+    );
+}

@@ -133,9 +133,10 @@ impl ShellWord<'_> {
                 self.next();
                 return Ok((result, fields.finish()));
             }
-            if c == '$' || (quotes && (c == '\'' || c == '"')) {
+            if c == '$' || c == '<' || (quotes && (c == '\'' || c == '"')) {
                 let part = match c {
                     '$' => self.process_dollar()?,
+                    '<' => self.process_possible_heredoc(),
                     '\'' => self.process_single_quote()?,
                     _ => self.process_double_quote()?,
                 };
@@ -170,6 +171,22 @@ impl ShellWord<'_> {
             )),
             None => Ok((result, fields.finish())),
         }
+    }
+
+    /// BuildKit's `processPossibleHeredoc`: `<<` keeps the blanks after it in the same word,
+    /// so `<< EOF` is one field (the parser finds heredoc markers this way).
+    fn process_possible_heredoc(&mut self) -> String {
+        self.next();
+        if self.peek() != Some('<') {
+            return "<".into();
+        }
+        self.next();
+        let mut out = String::from("<<");
+        while let Some(c @ (' ' | '\t' | '\r')) = self.peek() {
+            out.push(c);
+            self.next();
+        }
+        out
     }
 
     fn process_single_quote(&mut self) -> Result<String, Fail> {
