@@ -4,8 +4,9 @@
 //! `SupportsSingleWordExpansion`). Lowering (`crate::frontend::lower`) consumes them.
 
 mod flags;
+mod healthcheck;
 pub mod mounts;
-pub mod parse;
+mod parse;
 
 pub use flags::{FlagError, Flags};
 pub use mounts::{Mount, MountType};

@@ -7,7 +7,7 @@ use super::mounts::parse_mount;
 use super::*;
 use crate::frontend::ast::{Dockerfile, Node};
 use crate::frontend::diagnostic::{suggest, FrontendError};
-use crate::frontend::duration;
+use crate::frontend::parser::heredoc_marker;
 
 /// Every instruction keyword BuildKit knows.
 pub const KEYWORDS: &[&str] = &[
@@ -193,7 +193,7 @@ fn parse_any(node: &Node) -> Result<Parsed, FrontendError> {
             flags.parse().map_err(flag_err)?;
             Command::Entrypoint(shell_form(node, true))
         }
-        "healthcheck" => parse_healthcheck(node, flags)?,
+        "healthcheck" => super::healthcheck::parse(node, flags)?,
         "expose" => {
             if args.is_empty() {
                 return Err(err("EXPOSE requires at least one argument".into()));
@@ -387,24 +387,6 @@ fn need_two(node: &Node, name: &str) -> Result<(), FrontendError> {
     Ok(())
 }
 
-/// Words of a heredoc marker (`<<EOF`, `<<-"EOF"`): (name, chomp, expand), as BuildKit's
-/// `MustParseHeredoc` recognises them in an argument.
-pub fn heredoc_marker(word: &str) -> Option<(String, bool, bool)> {
-    let rest = word
-        .trim_start_matches(|c: char| c.is_ascii_digit())
-        .strip_prefix("<<")?;
-    let (chomp, rest) = match rest.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, rest),
-    };
-    if rest.is_empty() || rest.contains('<') {
-        return None;
-    }
-    let unquoted: String = rest.chars().filter(|c| *c != '"' && *c != '\'').collect();
-    let expand = unquoted == rest;
-    (!unquoted.is_empty()).then_some((unquoted, chomp, expand))
-}
-
 fn sources_and_dest(node: &Node, name: &str) -> Result<SourcesAndDest, FrontendError> {
     let args = json_or_words(node);
     let (dest, srcs) = args.split_last().expect("checked: at least two arguments");
@@ -512,110 +494,4 @@ fn parse_onbuild(node: &Node, mut flags: Flags) -> Result<Command, FrontendError
         expression.push_str(&h.name);
     }
     Ok(Command::Onbuild(expression))
-}
-
-fn parse_healthcheck(node: &Node, mut flags: Flags) -> Result<Command, FrontendError> {
-    let err = |msg: String| FrontendError::new(msg, node.span);
-    let Some(first) = node.args.first() else {
-        return Err(err("HEALTHCHECK requires at least one argument".into())
-            .with_hint("write HEALTHCHECK CMD command or HEALTHCHECK NONE"));
-    };
-    let typ = first.to_uppercase();
-    let rest = &node.args[1..];
-    if typ == "NONE" {
-        if !rest.is_empty() {
-            return Err(err("HEALTHCHECK NONE takes no arguments".into()));
-        }
-        flags
-            .parse()
-            .map_err(|e| err(e.message).with_needle(e.flag))?;
-        return Ok(Command::Healthcheck(Healthcheck {
-            test: vec!["NONE".into()],
-            interval: 0,
-            timeout: 0,
-            start_period: 0,
-            start_interval: 0,
-            retries: 0,
-        }));
-    }
-    flags
-        .declare_string("interval")
-        .declare_string("timeout")
-        .declare_string("start-period")
-        .declare_string("start-interval")
-        .declare_string("retries");
-    flags.parse().map_err(|e| {
-        let mut fe = err(e.message).with_needle(e.flag);
-        fe.hint = e.hint;
-        fe
-    })?;
-    if typ != "CMD" {
-        return Err(err(format!(
-            "Unknown type \"{typ}\" in HEALTHCHECK (try CMD)"
-        )));
-    }
-    let cmd: Vec<String> = if node.json {
-        rest.to_vec()
-    } else if rest.is_empty() {
-        Vec::new()
-    } else {
-        vec![rest.join(" ")]
-    };
-    if cmd.is_empty() {
-        return Err(err("Missing command after HEALTHCHECK CMD".into()));
-    }
-    let kind = if node.json { "CMD" } else { "CMD-SHELL" };
-    let interval = |name: &'static str| -> Result<i64, FrontendError> {
-        let Some(v) = flags.string(name) else {
-            return Ok(0);
-        };
-        let d = duration::parse(&v).map_err(|e| err(e).with_needle(format!("--{name}")))?;
-        if d != 0 && d < 1_000_000 {
-            return Err(err(format!("Interval \"{name}\" cannot be less than 1ms"))
-                .with_needle(format!("--{name}")));
-        }
-        Ok(d)
-    };
-    let retries = match flags.string("retries") {
-        None => 0,
-        Some(v) => {
-            let n: i64 = v.parse().map_err(|_| {
-                err(format!("strconv.ParseInt: parsing \"{v}\": invalid syntax"))
-                    .with_needle("--retries")
-            })?;
-            if n < 0 {
-                return Err(err(format!("--retries cannot be negative ({n})")));
-            }
-            n
-        }
-    };
-    Ok(Command::Healthcheck(Healthcheck {
-        test: std::iter::once(kind.to_string()).chain(cmd).collect(),
-        interval: interval("interval")?,
-        timeout: interval("timeout")?,
-        start_period: interval("start-period")?,
-        start_interval: interval("start-interval")?,
-        retries,
-    }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::heredoc_marker;
-
-    #[test]
-    fn heredoc_markers() {
-        assert_eq!(heredoc_marker("<<EOF"), Some(("EOF".into(), false, true)));
-        assert_eq!(heredoc_marker("<<-EOF"), Some(("EOF".into(), true, true)));
-        assert_eq!(
-            heredoc_marker("<<\"EOF\""),
-            Some(("EOF".into(), false, false))
-        );
-        assert_eq!(
-            heredoc_marker("<<'EOF'"),
-            Some(("EOF".into(), false, false))
-        );
-        assert_eq!(heredoc_marker("file.txt"), None);
-        assert_eq!(heredoc_marker("<<"), None);
-    }
 }

@@ -8,8 +8,8 @@ use super::stages::StageCommand;
 use super::{Lowering, PROXY_ARGS};
 use crate::frontend::diagnostic::FrontendError;
 use crate::frontend::instructions::mounts::parse_mount;
-use crate::frontend::instructions::parse::heredoc_marker;
 use crate::frontend::instructions::{Mount, MountType, RunCommand};
+use crate::frontend::parser::heredoc_marker;
 use crate::graph::{Exec, ExecMount, FileAction, FileOp, Meta, MountKind, Network, Op};
 use std::collections::BTreeMap;
 

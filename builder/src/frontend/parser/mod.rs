@@ -51,6 +51,15 @@ mod lines;
 
 pub use dump::{dump, dump_node, go_quote, go_quote_bytes};
 
+/// A heredoc marker word (`<<EOF`, `<<-'EOF'`) as BuildKit's `MustParseHeredoc` reads it:
+/// `(name, chomp, expand)`, or None when the word is not a marker.
+pub fn heredoc_marker(word: &str) -> Option<(String, bool, bool)> {
+    heredoc::parse_heredoc(word)
+        .ok()
+        .flatten()
+        .map(|m| (m.name, m.chomp, m.expand))
+}
+
 use super::ast::{Directives, Dockerfile, Heredoc, Node, ParseError, ParseWarning, Span};
 use directives::{escape_token, DirectiveParser};
 use lines::{
