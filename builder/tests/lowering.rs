@@ -802,3 +802,28 @@ fn errors_name_line_and_say_what_to_do() {
     let e = err("# just a comment\nARG X=1\n");
     assert_eq!(e.message, "dockerfile contains no stages to build");
 }
+
+#[test]
+fn syntax_directive_names_the_builtin_frontend() {
+    let l = ok("# syntax=docker/dockerfile:1.7\nFROM scratch\n");
+    assert!(
+        l.warnings.iter().all(|w| !w.message.contains("built-in")),
+        "{:?}",
+        l.warnings
+    );
+    let l = ok("# syntax=mycorp/custom-frontend:2\nFROM scratch\n");
+    let w = l
+        .warnings
+        .iter()
+        .find(|w| w.message.contains("built-in Dockerfile frontend"))
+        .expect("a warning");
+    assert_eq!(w.span.map(|s| s.start_line), Some(1));
+}
+
+#[test]
+fn escape_directive_applies_to_expansion() {
+    // With backtick as the escape character, `$ is a literal dollar and \ is an ordinary char.
+    let l = ok("# escape=`\nFROM scratch\nENV A=1\nENV B=`$A C=c:\\dir\\$A\n");
+    assert_eq!(l.image.config.env_get("B"), Some("$A"));
+    assert_eq!(l.image.config.env_get("C"), Some("c:\\dir\\1"));
+}
