@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# The test command (README): installs what is missing, then runs every test of the workspace.
-# Golden data for the parser is in testdata/; the tutorial corpus is read from ../shared.
+# The test command (README): installs what is missing, then runs every test of the workspace
+# and ends with one summary line ("N passed, N failed"). Golden data for the parser is in
+# testdata/; the tutorial corpus is read from ../shared (PALLET_SHARED to point elsewhere).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-tools.sh
-cargo test --workspace --locked "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }
+     END { printf "pallet tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
