@@ -827,3 +827,17 @@ fn escape_directive_applies_to_expansion() {
     assert_eq!(l.image.config.env_get("B"), Some("$A"));
     assert_eq!(l.image.config.env_get("C"), Some("c:\\dir\\1"));
 }
+
+#[test]
+fn single_unnamed_stage_is_stage_0_with_plain_progress_names() {
+    let l = ok("FROM alpine\nRUN echo\n");
+    assert_eq!(l.target, "stage-0");
+    assert_eq!(l.stages, vec!["stage-0"]);
+    let run = l
+        .graph
+        .vertices
+        .iter()
+        .find(|v| matches!(v.op, Op::Exec(_)))
+        .unwrap();
+    assert_eq!(run.meta.name, "[2/2] RUN echo");
+}

@@ -33,7 +33,10 @@ pub(super) enum Base {
 #[derive(Debug, Clone)]
 pub(super) struct StageState {
     pub name: Option<String>,
-    /// `stage-N` for unnamed stages; empty when the build has a single state (BuildKit).
+    /// The name used in messages and results: the stage name, `stage-N`, or the image.
+    pub label: String,
+    /// The progress prefix name: like `label`, but empty when the build has a single state
+    /// (BuildKit prints `[1/3]` then).
     pub display: String,
     pub base: Base,
     /// The base name after ARG expansion, as written.
@@ -66,6 +69,7 @@ impl StageState {
     fn new(base_name: String, span: Span) -> Self {
         StageState {
             name: None,
+            label: String::new(),
             display: String::new(),
             base: Base::Scratch,
             base_name,
@@ -94,11 +98,7 @@ impl StageState {
 
     /// The name used in messages and `--target` (`builder`, `stage-2`).
     pub fn stage_label(&self) -> String {
-        match &self.name {
-            Some(n) => n.clone(),
-            None if !self.display.is_empty() => self.display.clone(),
-            None => self.base_name.clone(),
-        }
+        self.label.clone()
     }
 
     /// BuildKit's progress prefix: `[builder 2/5] `.
@@ -184,10 +184,11 @@ impl Lowering<'_> {
                 state.platform = Some(plat);
             }
             state.name = st.name.clone();
-            state.display = match &st.name {
+            state.label = match &st.name {
                 Some(n) => n.clone(),
                 None => format!("stage-{i}"),
             };
+            state.display = state.label.clone();
             let base_stage = self
                 .states
                 .iter()
@@ -336,6 +337,7 @@ impl Lowering<'_> {
         let mut st = StageState::new(from.to_string(), span);
         st.base = Base::Image(reference);
         st.unregistered = true;
+        st.label = from.to_string();
         st.display = from.to_string();
         self.states.push(st);
         Ok(self.states.len() - 1)
