@@ -81,12 +81,20 @@ const TOKENS: &[&str] = &[
     "\u{0}",
 ];
 
+fn fuzz_cases() -> u32 {
+    std::env::var("PALLET_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000)
+}
+
 fn dockerfile() -> impl Strategy<Value = String> {
     prop::collection::vec(prop::sample::select(TOKENS), 0..60).prop_map(|t| t.concat())
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+    // PALLET_FUZZ_CASES=200000 for a long run; CI runs the default.
+    #![proptest_config(ProptestConfig { cases: fuzz_cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn frontend_never_panics(src in dockerfile(), target in prop::option::of("[ab]"), arg in "[A-Z]{0,2}") {
