@@ -511,8 +511,9 @@ fn run_mounts() {
 
 #[test]
 fn mount_errors_point_at_the_mount() {
+    // No target means WORKDIR, which is `/` here: BuildKit refuses that.
     let e = err("FROM scratch\nRUN --mount=type=cache echo\n");
-    assert!(e.message.contains("requires a target"), "{}", e.message);
+    assert_eq!(e.message, "invalid mount target \"/\"");
     assert_eq!(e.needle.as_deref(), Some("--mount=type=cache"));
     let e = err("FROM scratch\nRUN --mount=type=bind,from=$X,target=/x echo\n");
     assert!(e.message.contains("doesn't support variable expansion"));
@@ -840,4 +841,72 @@ fn single_unnamed_stage_is_stage_0_with_plain_progress_names() {
         .find(|v| matches!(v.op, Op::Exec(_)))
         .unwrap();
     assert_eq!(run.meta.name, "[2/2] RUN echo");
+}
+
+#[test]
+fn mounts_default_to_workdir_and_refuse_root() {
+    let l = ok("FROM scratch\nWORKDIR /src\nRUN --mount=ro --mount=type=cache,target=.cache ls\n");
+    let e = execs(&l)[0];
+    assert_eq!(
+        e.mounts[0].target, "/src",
+        "a bind mount with no target lands on WORKDIR"
+    );
+    assert!(
+        matches!(&e.mounts[1].kind, MountKind::Cache { id, .. } if id == ".cache"),
+        "{:?}",
+        e.mounts[1]
+    );
+    assert_eq!(e.mounts[1].target, "/src/.cache");
+    assert_eq!(
+        err("FROM scratch\nRUN --mount=type=bind,target=/ ls\n").message,
+        "invalid mount target \"/\""
+    );
+    assert_eq!(
+        err("FROM scratch\nRUN --mount=type=tmpfs,target=. ls\n").message,
+        "invalid mount target \"/\""
+    );
+}
+
+#[test]
+fn duplicate_stage_names_resolve_to_the_last_definition() {
+    let l = ok("FROM alpine AS a\nFROM busybox AS a\nFROM scratch\nCOPY --from=a /x /x\n");
+    let im = images(&l);
+    assert_eq!(im, vec!["docker.io/library/busybox:latest"], "{im:?}");
+    assert!(l
+        .warnings
+        .iter()
+        .any(|w| w.rule == Some("DuplicateStageName")));
+    let l = ok("FROM alpine AS a\nFROM busybox AS a\nFROM a\nRUN true\n");
+    assert_eq!(images(&l), vec!["docker.io/library/busybox:latest"]);
+}
+
+#[test]
+fn platform_lint_like_buildkit() {
+    let l = ok("FROM --platform=linux/amd64 alpine AS build-amd64\n");
+    assert!(l
+        .warnings
+        .iter()
+        .all(|w| w.rule != Some("FromPlatformFlagConstDisallowed")));
+    let l = ok("FROM --platform=linux/amd64 alpine AS build\n");
+    assert!(l
+        .warnings
+        .iter()
+        .any(|w| w.rule == Some("FromPlatformFlagConstDisallowed")));
+    let l = ok("FROM --platform=$BUILDPLATFORM alpine AS build\n");
+    assert!(l
+        .warnings
+        .iter()
+        .all(|w| w.rule != Some("FromPlatformFlagConstDisallowed")));
+}
+
+#[test]
+fn reference_errors_say_which_character_is_wrong() {
+    let e = err("FROM debian:%%BASE%%-slim\n");
+    assert!(e
+        .message
+        .starts_with("failed to parse stage name \"debian:%%BASE%%-slim\""));
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("'%' cannot appear in an image reference (letters, digits and . _ - / : @ can)")
+    );
 }

@@ -203,15 +203,21 @@ impl Lowering<'_> {
             inputs.push(d);
             Ok(inputs.len() - 1)
         };
+        // BuildKit: a missing or relative target is joined to WORKDIR; `/` itself is refused.
+        let raw_target = m.target.as_deref().unwrap_or("");
+        let dir_target = || -> Result<String, String> {
+            let t = resolve(raw_target);
+            if t == "/" {
+                return Err(format!("invalid mount target \"{t}\""));
+            }
+            Ok(t)
+        };
         match m.kind {
             MountType::Bind => {
+                let target = dir_target()?;
                 let input = source_input(self)?;
-                let target = m
-                    .target
-                    .as_deref()
-                    .ok_or("mount type bind requires a target: add target=/path")?;
                 Ok(ExecMount {
-                    target: resolve(target),
+                    target,
                     kind: MountKind::Input {
                         input,
                         source: clean_path(m.source.as_deref().unwrap_or("/")),
@@ -220,10 +226,7 @@ impl Lowering<'_> {
                 })
             }
             MountType::Cache => {
-                let target = m
-                    .target
-                    .as_deref()
-                    .ok_or("mount type cache requires a target: add target=/path")?;
+                let target = dir_target()?;
                 let from = match &m.from {
                     Some(_) => Some((
                         source_input(self)?,
@@ -231,9 +234,11 @@ impl Lowering<'_> {
                     )),
                     None => None,
                 };
-                let id = m.id.clone().unwrap_or_else(|| resolve(target));
+                // The default id is the target as written (BuildKit's path.Clean(target)), so
+                // `target=.cache` is one cache whatever the WORKDIR.
+                let id = m.id.clone().unwrap_or_else(|| go_path_clean(raw_target));
                 Ok(ExecMount {
-                    target: resolve(target),
+                    target,
                     kind: MountKind::Cache {
                         id,
                         sharing: m.sharing.clone().unwrap_or_else(|| "shared".into()),
@@ -245,12 +250,9 @@ impl Lowering<'_> {
                 })
             }
             MountType::Tmpfs => {
-                let target = m
-                    .target
-                    .as_deref()
-                    .ok_or("mount type tmpfs requires a target: add target=/path")?;
+                let target = dir_target()?;
                 Ok(ExecMount {
-                    target: resolve(target),
+                    target,
                     kind: MountKind::Tmpfs { size: m.size },
                 })
             }
@@ -298,6 +300,28 @@ impl Lowering<'_> {
                 })
             }
         }
+    }
+}
+
+/// Go's `path.Clean`, relative paths included (`""` -> `.`, `a/../b` -> `b`).
+fn go_path_clean(p: &str) -> String {
+    if p.starts_with('/') {
+        return clean_path(p);
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|l| *l != "..") => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
     }
 }
 

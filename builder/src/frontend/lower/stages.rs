@@ -168,7 +168,16 @@ impl Lowering<'_> {
                     )
                     .with_needle(p.clone()));
                 }
-                if pex.matched.is_empty() {
+                let plat = super::platform::parse(&pex.result).map_err(|e| {
+                    FrontendError::new(format!("failed to parse platform {p}: {e}"), st.span)
+                        .with_needle(p.clone())
+                })?;
+                // BuildKit: a constant is fine when the stage name says which platform it is
+                // for (`AS build-amd64`); any variable, even unset, is not a constant.
+                let named_for_it = st.name.as_deref().is_some_and(|n| {
+                    n.contains(plat.os.as_str()) || n.contains(plat.architecture.as_str())
+                });
+                if pex.matched.is_empty() && pex.unmatched.is_empty() && !named_for_it {
                     self.linter.run(
                         "FromPlatformFlagConstDisallowed",
                         format!("FROM --platform flag should not use constant value \"{p}\""),
@@ -177,10 +186,6 @@ impl Lowering<'_> {
                 } else if p == "$TARGETPLATFORM" || p == "${TARGETPLATFORM}" {
                     self.linter.run("RedundantTargetPlatform", "Setting platform to predefined $TARGETPLATFORM in FROM is redundant as this is the default behavior".into(), Some(st.span));
                 }
-                let plat = super::platform::parse(&pex.result).map_err(|e| {
-                    FrontendError::new(format!("failed to parse platform {p}: {e}"), st.span)
-                        .with_needle(p.clone())
-                })?;
                 state.platform = Some(plat);
             }
             state.name = st.name.clone();
@@ -189,10 +194,11 @@ impl Lowering<'_> {
                 None => format!("stage-{i}"),
             };
             state.display = state.label.clone();
+            // The most recent stage of that name so far (BuildKit overwrites its name map).
             let base_stage = self
                 .states
                 .iter()
-                .position(|s| s.name.as_deref() == Some(ex.result.as_str()));
+                .rposition(|s| s.name.as_deref() == Some(ex.result.as_str()));
             state.base = match base_stage {
                 Some(b) => Base::Stage(b),
                 None if ex.result == "scratch" => Base::Scratch,
@@ -232,7 +238,7 @@ impl Lowering<'_> {
         if let Some(i) = self
             .states
             .iter()
-            .position(|s| s.name.as_deref() == Some(t.as_str()))
+            .rposition(|s| s.name.as_deref() == Some(t.as_str()))
         {
             return Ok(i);
         }
@@ -312,7 +318,7 @@ impl Lowering<'_> {
         if let Some(i) = self
             .states
             .iter()
-            .position(|s| s.name.as_deref() == Some(lower.as_str()))
+            .rposition(|s| s.name.as_deref() == Some(lower.as_str()))
         {
             return Ok(i);
         }
@@ -518,10 +524,15 @@ fn normalize(name: &str, span: Span) -> Result<String, FrontendError> {
             let mut err =
                 FrontendError::new(format!("failed to parse stage name \"{name}\": {e}"), span)
                     .with_needle(name.to_string());
+            let odd = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "._-/:@".contains(*c)));
             if name.contains('#') {
                 err = err.with_hint("a '#' after an instruction is not a comment in a Dockerfile");
+            } else if let Some(c) = odd {
+                err = err.with_hint(format!(
+                    "'{c}' cannot appear in an image reference (letters, digits and . _ - / : @ can)"
+                ));
             } else if name.chars().any(|c| c.is_ascii_uppercase()) {
-                err = err.with_hint("image names must be lowercase");
+                err = err.with_hint("repository names must be lowercase");
             }
             err
         })
