@@ -4,7 +4,13 @@
 //! -> solver -> exec -> snapshot -> export. Today the frontend and the graph exist; the CLI in
 //! `cli` is a thin layer over them.
 
+pub mod build;
 pub mod cli;
+pub mod exec;
+pub mod export;
 pub mod frontend;
 pub mod graph;
 pub mod image;
+pub mod snapshot;
+pub mod solver;
+pub mod store;

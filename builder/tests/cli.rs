@@ -237,26 +237,81 @@ fn errors_render_with_file_line_column_and_help() {
 }
 
 #[test]
-fn build_lowers_then_says_execution_is_not_built() {
-    let ctx = repo().join("testdata/examples/ml-multistage");
-    let out = pallet(&[
-        "build",
-        "-t",
-        "ml:dev",
-        "--progress",
-        "plain",
-        ctx.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    let e = text(&out.stderr);
-    assert!(e.contains("executing builds is not built yet"), "{e}");
-    assert!(e.contains("nothing was built"), "{e}");
-    // Dockerfile errors are still reported by build, as errors.
+fn build_reports_dockerfile_errors_and_missing_bases_clearly() {
+    let store = temp_context("store", &[]);
+    // Dockerfile errors come first, as errors, whoever runs it.
     let bad = temp_context("builderr", &[("Dockerfile", "FROM scratch\nRUNN x\n")]);
-    let out = pallet(&["build", bad.to_str().unwrap()]);
+    let out = pallet(&[
+        "--root",
+        store.to_str().unwrap(),
+        "build",
+        bad.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("unknown instruction: RUNN"));
     assert!(text(&out.stderr).contains("did you mean RUN?"));
+    // Flags that are not built yet say so instead of being ignored.
+    let ok = temp_context("buildok", &[("Dockerfile", "FROM scratch\n")]);
+    let out = pallet(&[
+        "--root",
+        store.to_str().unwrap(),
+        "build",
+        "--push",
+        "-t",
+        "x",
+        ok.to_str().unwrap(),
+    ]);
+    assert!(
+        text(&out.stderr).contains("--push is not built yet"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = pallet(&[
+        "--root",
+        store.to_str().unwrap(),
+        "build",
+        "-o",
+        "type=docker,dest=x.tar",
+        ok.to_str().unwrap(),
+    ]);
+    assert!(
+        text(&out.stderr).contains("type=docker is not built yet"),
+        "{}",
+        text(&out.stderr)
+    );
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        let out = pallet(&[
+            "--root",
+            store.to_str().unwrap(),
+            "build",
+            ok.to_str().unwrap(),
+        ]);
+        assert!(
+            text(&out.stderr).contains("needs root for now"),
+            "{}",
+            text(&out.stderr)
+        );
+        return;
+    }
+    // A base image that is not in the store: the error names it and says how to get it.
+    let ctx = temp_context(
+        "nobase",
+        &[("Dockerfile", "FROM python:3.10-slim\nRUN true\n")],
+    );
+    let out = pallet(&[
+        "--root",
+        store.to_str().unwrap(),
+        "build",
+        ctx.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = text(&out.stderr);
+    assert!(
+        e.contains("docker.io/library/python:3.10-slim is not in the local store"),
+        "{e}"
+    );
+    assert!(e.contains("pallet import"), "{e}");
 }
 
 #[test]

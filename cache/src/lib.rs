@@ -1,5 +1,36 @@
-//! pallet's on-disk cache: the content store (blobs by sha256 as plain files), the redb index of
-//! cache keys, tags and reference counts, cache mounts, and the context-hashing memo.
-//!
-//! Not built yet: it arrives with the end-to-end build issue (solver, runc, layers). Nothing in
-//! the frontend depends on it; this crate knows nothing of Dockerfiles.
+//! pallet's on-disk store: content-addressed blobs (plain files by sha256), the redb index
+//! (cache keys, image tags, blob sources), and the layout of the store root. Knows nothing of
+//! Dockerfiles or builds: keys and records are opaque bytes to it.
+
+pub mod blobs;
+pub mod index;
+pub mod root;
+
+pub use blobs::{BlobInfo, BlobWriter, Blobs};
+pub use index::Index;
+pub use root::Root;
+
+/// Errors of the store, each naming the path or key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid digest \"{0}\": expected sha256:<64 lowercase hex digits>")]
+    BadDigest(String),
+    #[error("blob {digest} not found in the store at {root}")]
+    MissingBlob {
+        digest: String,
+        root: std::path::PathBuf,
+    },
+    #[error("content does not match its digest: expected {expected}, got {actual}")]
+    DigestMismatch { expected: String, actual: String },
+    #[error("index {path}: {message}")]
+    Index {
+        path: std::path::PathBuf,
+        message: String,
+    },
+}

@@ -2,7 +2,6 @@
 //! shows now), then says plainly that executing the graph is not built yet.
 
 use super::{input, render, FrontendArgs};
-use crate::frontend::lower::{lower, Offline};
 use clap::Args;
 use std::process::ExitCode;
 
@@ -42,29 +41,72 @@ pub struct BuildArgs {
     pub compression: Option<String>,
 }
 
-pub fn run(args: BuildArgs) -> Result<ExitCode, String> {
+pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
     if !matches!(args.progress.as_str(), "auto" | "tty" | "plain" | "json") {
         return Err(format!(
             "error: invalid --progress \"{}\": use auto, tty, plain or json\n",
             args.progress
         ));
     }
+    for (flag, set) in [("--push", args.push), ("--pull", args.pull)] {
+        if set {
+            return Err(format!(
+                "error: {flag} is not built yet (it arrives with the registry issue)\n"
+            ));
+        }
+    }
+    if !args.secret.is_empty() || !args.build_contexts.is_empty() {
+        return Err("error: --secret and --build-context are not built yet\n".into());
+    }
     let loaded = input::load(&args.frontend)?;
-    let lowered = lower(&loaded.parsed, &loaded.options, &Offline)
-        .map_err(|e| e.render(&loaded.name, &loaded.text))?;
-    render::warnings(&lowered.warnings, &loaded.name);
-    eprintln!(
-        "pallet: {} lowers to {} ops for target \"{}\" (stages: {}).",
-        loaded.name,
-        lowered.graph.vertices.len(),
-        lowered.target,
-        lowered.stages.join(", ")
-    );
-    eprintln!(
-        "pallet: executing builds is not built yet (solver, runc and the layer store land with the \
-         end-to-end build issue): nothing was built and no image was written.\n  \
-         `pallet debug graph {}` shows what would run.",
-        args.frontend.context
-    );
-    Ok(ExitCode::from(2))
+    let mut tags = Vec::new();
+    for t in &args.tags {
+        let r = registry::Reference::parse_docker_ref(t)
+            .map_err(|e| format!("error: invalid -t {t}: {e}\n"))?;
+        tags.push(r.to_string());
+    }
+    let outputs = args
+        .outputs
+        .iter()
+        .map(|o| crate::build::parse_output(o).map_err(|e| format!("error: {e}\n")))
+        .collect::<Result<Vec<_>, _>>()?;
+    super::require_root("pallet build")?;
+    let runtime =
+        crate::exec::runc::find_runtime(args.runtime.as_deref().map(std::path::Path::new))
+            .map_err(|e| format!("error: {e}\n"))?;
+    let ignore = crate::frontend::dockerignore::Matcher::new(&loaded.options.dockerignore)
+        .map_err(|e| format!("error: .dockerignore: {e}\n"))?;
+    let root = super::open_root(root)?;
+    let req = crate::build::BuildRequest {
+        dockerfile: &loaded.parsed,
+        lower: loaded.options.clone(),
+        context_dir: std::path::PathBuf::from(&args.frontend.context),
+        ignore: Some(ignore),
+        tags,
+        outputs,
+        runtime,
+    };
+    let started = std::time::Instant::now();
+    let printer = render::PlainProgress::default();
+    let result = crate::build::build(&root, &req, &|e| printer.event(e));
+    match result {
+        Ok(done) => {
+            render::warnings(&done.warnings, &loaded.name);
+            let tag = done.image.name.clone();
+            eprintln!(
+                "pallet: built {}{} in {:.1}s ({} layers)",
+                done.image.manifest_digest,
+                if tag.is_empty() {
+                    String::new()
+                } else {
+                    format!(" as {tag}")
+                },
+                started.elapsed().as_secs_f64(),
+                done.image.layers.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(crate::build::BuildError::Frontend(e)) => Err(e.render(&loaded.name, &loaded.text)),
+        Err(e) => Err(format!("error: {e}\n")),
+    }
 }

@@ -3,6 +3,7 @@
 
 mod build;
 mod debug;
+mod images;
 mod input;
 mod render;
 
@@ -12,6 +13,10 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(name = "pallet", version, about = "Daemonless container image builder (Dockerfile -> OCI image)", long_about = None)]
 pub struct Cli {
+    /// The store: images, layers and cache (default: $PALLET_ROOT, /var/lib/pallet as root,
+    /// else $XDG_DATA_HOME/pallet)
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Commands,
 }
@@ -23,6 +28,11 @@ enum Commands {
         after_help = "Examples:\n  pallet build -t app:latest .\n  pallet build -f docker/train.Dockerfile --target runtime --build-arg PYVER=3.11 ."
     )]
     Build(build::BuildArgs),
+    /// Make an image from a root file tree (a tar, plain or gzip), like docker import
+    #[command(after_help = "Example:\n  pallet import rootfs.tar -t busybox:latest")]
+    Import(images::ImportArgs),
+    /// List the images in the local store
+    Images,
     /// Inspect what the frontend makes of a Dockerfile
     #[command(subcommand)]
     Debug(debug::DebugCommand),
@@ -51,11 +61,31 @@ pub struct FrontendArgs {
     pub context: String,
 }
 
+/// Opens the store (`--root`, else the default location), creating it if needed.
+pub(crate) fn open_root(root: Option<std::path::PathBuf>) -> Result<cache::Root, String> {
+    let path = root.unwrap_or_else(cache::Root::default_path);
+    cache::Root::open(&path).map_err(|e| format!("error: cannot open the store at {}: {e}\n  = help: pass --root DIR or set PALLET_ROOT to a writable directory\n", path.display()))
+}
+
+/// Builds and images need root for now (overlay mounts, runc): say so plainly.
+pub(crate) fn require_root(what: &str) -> Result<(), String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(format!(
+            "error: {what} needs root for now: steps run in overlay mounts and containers (runc), which need root here; rootless builds are a later issue\n  = help: run it with sudo\n"
+        ));
+    }
+    Ok(())
+}
+
 /// Runs the CLI; returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let root = cli.root.clone();
     let result = match cli.command {
-        Commands::Build(args) => build::run(args),
+        Commands::Build(args) => build::run(args, root),
+        Commands::Import(args) => images::import(args, root),
+        Commands::Images => images::list(root),
         Commands::Debug(cmd) => debug::run(cmd),
     };
     match result {

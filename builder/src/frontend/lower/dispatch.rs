@@ -490,7 +490,8 @@ pub(super) fn go_quote_list(items: &[String]) -> String {
     format!("[{}]", quoted.join(" "))
 }
 
-pub(super) fn rfc3339(epoch: i64) -> String {
+/// Unix seconds as an RFC 3339 UTC time (`2023-11-14T22:13:20Z`).
+pub fn rfc3339(epoch: i64) -> String {
     let days = epoch.div_euclid(86_400);
     let secs = epoch.rem_euclid(86_400);
     // Civil-from-days (Howard Hinnant's algorithm).

@@ -11,6 +11,7 @@ mod copy;
 mod dispatch;
 mod env;
 pub mod platform;
+pub use dispatch::rfc3339;
 mod run;
 mod stages;
 

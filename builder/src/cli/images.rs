@@ -1,0 +1,94 @@
+//! `pallet import` and `pallet images`.
+
+use crate::frontend::lower::{platform, rfc3339};
+use clap::Args;
+use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The root file tree as a tar (plain or gzip); `-` reads standard input
+    pub file: String,
+    /// Name and optionally a tag for the image (name:tag)
+    #[arg(short = 't', long = "tag", required = true)]
+    pub tag: String,
+    /// Platform to record in the image config (default: the host's)
+    #[arg(long)]
+    pub platform: Option<String>,
+}
+
+pub fn import(args: ImportArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
+    super::require_root("pallet import")?;
+    let name = registry::Reference::parse_docker_ref(&args.tag)
+        .map_err(|e| format!("error: invalid -t {}: {e}\n", args.tag))?
+        .to_string();
+    let plat = match &args.platform {
+        Some(p) => platform::parse(p).map_err(|e| format!("error: invalid --platform: {e}\n"))?,
+        None => platform::host(),
+    };
+    let root = super::open_root(root)?;
+    let now = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0)
+        });
+    let mut input: Box<dyn std::io::Read> = if args.file == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(
+            std::fs::File::open(&args.file)
+                .map_err(|e| format!("error: cannot read {}: {e}\n", args.file))?,
+        )
+    };
+    let image =
+        crate::store::import_rootfs(&root, &mut input, &args.file, &name, &plat, &rfc3339(now))
+            .map_err(|e| format!("error: importing {}: {e}\n", args.file))?;
+    println!("{} {}", image.name, image.manifest_digest);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn list(root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
+    let root = super::open_root(root)?;
+    let images =
+        crate::store::list_images(&root).map_err(|e| format!("error: listing images: {e}\n"))?;
+    println!(
+        "{:<50} {:<19} {:<22} {:>10}",
+        "NAME", "MANIFEST", "CREATED", "SIZE"
+    );
+    for img in images {
+        let size: u64 = img
+            .layers
+            .iter()
+            .filter_map(|d| root.blobs.path(d).ok())
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        let digest = img.manifest_digest.trim_start_matches("sha256:");
+        println!(
+            "{:<50} {:<19} {:<22} {:>10}",
+            img.name,
+            &digest[..digest.len().min(12)],
+            img.config.created.as_deref().unwrap_or("-"),
+            human_size(size)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn human_size(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.1}{}", UNITS[u])
+    }
+}

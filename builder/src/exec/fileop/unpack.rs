@@ -1,0 +1,232 @@
+//! ADD's local-archive unpacking (BuildKit `unpack` / `applyRootArchive`): a regular file
+//! that is a tar archive, plain or gzip-compressed, is extracted into the destination
+//! directory instead of being copied.
+//!
+//! Entry names are cleaned and must stay below the extraction directory; symlinks met while
+//! placing an entry are resolved inside the extraction directory (an absolute target starts
+//! there). Entries keep the archive's mode, times and uid/gid (`--chown` overrides the ids);
+//! missing parents are made 0755. `--chmod` and the timestamp do not apply to archive
+//! contents, as in BuildKit. bzip2, xz and zstd archives are recognised but not supported yet:
+//! they are an error rather than a silent copy.
+
+use super::copier::Copier;
+use super::meta::{self, make_dir};
+use super::resolve::{display, io_error, is_missing, resolve};
+use super::{FileOpError, Owner};
+use filetime::FileTime;
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+enum Compression {
+    None,
+    Gzip,
+    Unsupported(&'static str),
+}
+
+fn detect(head: &[u8]) -> Compression {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if head.starts_with(b"BZh") {
+        Compression::Unsupported("bzip2")
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+        Compression::Unsupported("xz")
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Unsupported("zstd")
+    } else {
+        Compression::None
+    }
+}
+
+fn open_stream(path: &Path) -> io::Result<Option<Box<dyn Read>>> {
+    let mut f = File::open(path)?;
+    let mut head = [0u8; 6];
+    let n = read_up_to(&mut f, &mut head)?;
+    let f = File::open(path)?;
+    Ok(match detect(&head[..n]) {
+        Compression::None => Some(Box::new(f)),
+        Compression::Gzip => Some(Box::new(flate2::read::MultiGzDecoder::new(f))),
+        Compression::Unsupported(_) => None,
+    })
+}
+
+fn read_up_to(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Whether `src` (a resolved regular file) is a tar archive we unpack. A recognised but
+/// unsupported compression is an error naming it.
+fn is_archive(src_root: &Path, src: &Path) -> Result<bool, FileOpError> {
+    let err = |e| io_error(src_root, src, e);
+    let mut f = File::open(src).map_err(err)?;
+    let mut head = [0u8; 6];
+    let n = read_up_to(&mut f, &mut head).map_err(err)?;
+    if let Compression::Unsupported(kind) = detect(&head[..n]) {
+        return Err(FileOpError::User(format!(
+            "ADD cannot unpack {kind}-compressed files yet (only tar and tar.gz): {}; use \
+             `ADD --unpack=false` to copy it as it is, or COPY it and unpack it with RUN",
+            display(src_root, src)
+        )));
+    }
+    let Some(stream) = open_stream(src).map_err(err)? else {
+        return Ok(false);
+    };
+    let mut archive = tar::Archive::new(stream);
+    let first = match archive.entries() {
+        Ok(mut entries) => entries.next(),
+        Err(_) => return Ok(false),
+    };
+    Ok(matches!(first, Some(Ok(_))))
+}
+
+/// Extracts `src` into `dest` (a resolved path under the destination root) when it is an
+/// archive; returns whether it was one.
+pub(crate) fn try_unpack(c: &mut Copier, src: &Path, dest: &Path) -> Result<bool, FileOpError> {
+    if !is_archive(c.src_root, src)? {
+        return Ok(false);
+    }
+    c.ensure_dir(dest)?;
+    let err = |e| io_error(c.src_root, src, e);
+    let stream = open_stream(src)
+        .map_err(err)?
+        .ok_or_else(|| err(io::ErrorKind::InvalidData.into()))?;
+    let mut archive = tar::Archive::new(stream);
+    let mut dirs: Vec<(PathBuf, FileTime)> = Vec::new();
+    for entry in archive.entries().map_err(err)? {
+        let mut entry = entry.map_err(err)?;
+        let kind = entry.header().entry_type();
+        if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
+            continue;
+        }
+        let name = entry.path_bytes().into_owned();
+        let Some(name) = clean_name(&name) else {
+            return Err(outside(c, src, &name));
+        };
+        if name.is_empty() {
+            continue;
+        }
+        let target = resolve(dest, OsStr::from_bytes(&name), kind.is_dir())?;
+        let root = c.dest_root;
+        let parent = target.parent().unwrap_or(dest).to_path_buf();
+        meta::mkdir_all(root, &parent, 0o755, None, None)?;
+        replace_existing(root, &target, kind.is_dir())?;
+        let h = entry.header();
+        let mode = h.mode().map_err(err)? & 0o7777;
+        let mtime = FileTime::from_unix_time(h.mtime().map_err(err)? as i64, 0);
+        let owner = c.owner.unwrap_or(Owner {
+            uid: h.uid().map_err(err)? as u32,
+            gid: h.gid().map_err(err)? as u32,
+        });
+        let werr = |e| io_error(root, &target, e);
+        if kind.is_dir() {
+            if !target.is_dir() {
+                make_dir(root, &target, mode | 0o700, None)?;
+            }
+            dirs.push((target.clone(), mtime));
+        } else if kind.is_file() || kind.is_contiguous() {
+            let mut out = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&target)
+                .map_err(werr)?;
+            io::copy(&mut entry, &mut out).map_err(werr)?;
+        } else if kind.is_symlink() {
+            let link = entry.link_name_bytes().unwrap_or_default().into_owned();
+            std::os::unix::fs::symlink(OsStr::from_bytes(&link), &target).map_err(werr)?;
+        } else if kind.is_hard_link() {
+            let link = entry.link_name_bytes().unwrap_or_default().into_owned();
+            let linked = match clean_name(&link) {
+                Some(l) if !l.is_empty() => resolve(dest, OsStr::from_bytes(&l), false)?,
+                _ => return Err(outside(c, src, &link)),
+            };
+            fs::hard_link(&linked, &target).map_err(werr)?;
+        } else if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
+            let fmt = if kind.is_fifo() {
+                libc::S_IFIFO
+            } else if kind.is_block_special() {
+                libc::S_IFBLK
+            } else {
+                libc::S_IFCHR
+            };
+            let major = h.device_major().map_err(err)?.unwrap_or(0);
+            let minor = h.device_minor().map_err(err)?.unwrap_or(0);
+            meta::mknod(root, &target, fmt | mode, libc::makedev(major, minor))?;
+        } else {
+            return Err(FileOpError::User(format!(
+                "cannot unpack {}: entry {:?} has an unsupported type ({:?})",
+                display(c.src_root, src),
+                String::from_utf8_lossy(&name),
+                kind
+            )));
+        }
+        std::os::unix::fs::lchown(&target, Some(owner.uid), Some(owner.gid)).map_err(werr)?;
+        let is_link = fs::symlink_metadata(&target)
+            .map_err(werr)?
+            .file_type()
+            .is_symlink();
+        if !is_link {
+            meta::chmod(root, &target, mode)?;
+        }
+        if !kind.is_dir() {
+            filetime::set_symlink_file_times(&target, mtime, mtime).map_err(werr)?;
+        }
+    }
+    for (dir, mtime) in dirs.iter().rev() {
+        filetime::set_symlink_file_times(dir, *mtime, *mtime)
+            .map_err(|e| io_error(c.dest_root, dir, e))?;
+    }
+    Ok(true)
+}
+
+fn outside(c: &Copier, src: &Path, name: &[u8]) -> FileOpError {
+    FileOpError::User(format!(
+        "cannot unpack {}: archive path {:?} is outside the extraction directory",
+        display(c.src_root, src),
+        String::from_utf8_lossy(name)
+    ))
+}
+
+/// BuildKit `cleanRootTarPath`: leading `/` dropped, cleaned; `None` when `..` would leave
+/// the extraction directory, empty for the directory itself.
+fn clean_name(name: &[u8]) -> Option<Vec<u8>> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for part in name.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    Some(parts.join(&b'/'))
+}
+
+/// An existing entry in the way is removed, unless both are directories (merged).
+fn replace_existing(root: &Path, target: &Path, is_dir: bool) -> Result<(), FileOpError> {
+    let md = match fs::symlink_metadata(target) {
+        Ok(md) => md,
+        Err(e) if is_missing(&e) => return Ok(()),
+        Err(e) => return Err(io_error(root, target, e)),
+    };
+    let res = if md.is_dir() && is_dir {
+        return Ok(());
+    } else if md.is_dir() {
+        fs::remove_dir_all(target)
+    } else {
+        fs::remove_file(target)
+    };
+    res.map_err(|e| io_error(root, target, e))
+}

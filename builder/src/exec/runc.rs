@@ -1,0 +1,375 @@
+//! RUN through runc: an OCI runtime spec (oci-spec types) for the step, a bundle dir, and
+//! `runc run`, waited for on the calling thread (the solver calls this from a thread of its
+//! own, never from the rayon pool).
+//!
+//! One step, in order: write `hosts` and `resolv.conf` into the bundle dir; create the working
+//! directory in the rootfs if missing; note the mount targets missing from the rootfs; write
+//! `config.json` ([`spec`]); run
+//! `runc --root BUNDLE/runc-state --log BUNDLE/runc-log.json --log-format json run --bundle BUNDLE ID`
+//! with stdin from /dev/null and stdout/stderr piped; read both pipes on two threads and hand
+//! their lines over a channel to the calling thread, which calls `output`; wait for runc; remove
+//! the mount stubs runc left; `runc delete -f` if runc left the container behind.
+//!
+//! Exit codes: `runc run` exits with the container process's code, or 128+N when a signal N
+//! killed it. When runc itself fails (bad spec, a command that does not exist), it exits 1 and
+//! logs an error to its log file: that becomes [`RunError::Setup`] with runc's message, and the
+//! copy runc prints on stderr (`runc run failed: ...`) is not passed to `output`.
+//!
+//! If `output` panics, the container is killed (`runc kill ID KILL`), waited for and deleted.
+//! If pallet itself is killed, the container is not: it runs to its end (it is in its own pid
+//! namespace, so nothing outlives its init process).
+//!
+//! Owns the runc command line and process lifecycle; [`spec`] owns config.json, [`rootfs`] the
+//! files prepared around the rootfs. Knows nothing of Dockerfiles or snapshots.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+
+mod rootfs;
+mod spec;
+
+pub use spec::DEFAULT_CAPABILITIES;
+
+/// What to run and how (already resolved: uid/gid, absolute paths).
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    /// true: share the host's network namespace (pallet's default); false: a new, empty one.
+    pub host_network: bool,
+    pub hostname: String,
+    pub mounts: Vec<SpecMount>,
+}
+
+#[derive(Debug, Clone)]
+pub enum SpecMount {
+    Bind {
+        source: PathBuf,
+        target: String,
+        readonly: bool,
+    },
+    Tmpfs {
+        target: String,
+        size: Option<u64>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("runc not found at {0}: install it (apt-get install runc) or pass --runtime PATH")]
+    NoRuntime(PathBuf),
+    #[error("{0}")]
+    Setup(String),
+    #[error("running runc: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The hostname when the spec gives none (BuildKit's).
+pub const DEFAULT_HOSTNAME: &str = "buildkitsandbox";
+/// Lines longer than this are passed to `output` in pieces.
+const MAX_LINE: usize = 64 * 1024;
+/// What runc prints on stderr when it fails; the same text is in its log.
+const RUNC_FAILED_PREFIX: &str = "runc run failed: ";
+
+/// Runs the process in `rootfs` (a mounted overlay) with a bundle under `bundle_dir`; streams
+/// stdout+stderr lines to `output`; returns the exit code (128+signal if killed). /etc/hosts
+/// and /etc/resolv.conf are bind-mounted from files the runner writes; /proc, /dev, /sys,
+/// /dev/pts, /dev/shm as docker does.
+pub fn run(
+    runtime: &Path,
+    rootfs: &Path,
+    bundle_dir: &Path,
+    spec: &RunSpec,
+    output: &mut dyn FnMut(&str),
+) -> Result<i32, RunError> {
+    if spec.args.is_empty() {
+        return Err(RunError::Setup(
+            "nothing to run: the step has an empty command".into(),
+        ));
+    }
+    if !spec.cwd.starts_with('/') {
+        return Err(RunError::Setup(format!(
+            "the working directory {:?} is not absolute",
+            spec.cwd
+        )));
+    }
+    if !runtime.is_file() {
+        return Err(RunError::NoRuntime(runtime.to_path_buf()));
+    }
+    let setup = |what: String| move |e: std::io::Error| RunError::Setup(format!("{what}: {e}"));
+    let rootfs =
+        std::path::absolute(rootfs).map_err(setup(format!("resolving {}", rootfs.display())))?;
+    let bundle = std::path::absolute(bundle_dir)
+        .map_err(setup(format!("resolving {}", bundle_dir.display())))?;
+    std::fs::create_dir_all(&bundle).map_err(setup(format!(
+        "creating the bundle dir {}",
+        bundle.display()
+    )))?;
+
+    let hostname = if spec.hostname.is_empty() {
+        DEFAULT_HOSTNAME
+    } else {
+        &spec.hostname
+    };
+    let hosts = bundle.join("hosts");
+    let resolv_conf = bundle.join("resolv.conf");
+    write_file(&hosts, &rootfs::hosts_file(hostname))?;
+    write_file(&resolv_conf, &rootfs::resolv_conf(spec.host_network))?;
+    rootfs::ensure_cwd(&rootfs, &spec.cwd, spec.uid, spec.gid).map_err(RunError::Setup)?;
+
+    let mut targets = vec!["/etc/resolv.conf", "/etc/hosts"];
+    targets.extend(spec.mounts.iter().map(|m| match m {
+        SpecMount::Bind { target, .. } | SpecMount::Tmpfs { target, .. } => target.as_str(),
+    }));
+    let stubs = rootfs::MountStubs::find(&rootfs, &targets);
+
+    let id = container_id();
+    let etc = spec::EtcFiles {
+        hosts: &hosts,
+        resolv_conf: &resolv_conf,
+    };
+    let oci = spec::build(spec, &rootfs, hostname, &etc, &id).map_err(RunError::Setup)?;
+    spec::write(&oci, &bundle.join("config.json")).map_err(RunError::Setup)?;
+
+    let result = run_container(runtime, &bundle, &id, output);
+    stubs.clean();
+    result
+}
+
+/// `--runtime PATH`, else `runc` on PATH.
+pub fn find_runtime(explicit: Option<&Path>) -> Result<PathBuf, RunError> {
+    match explicit {
+        Some(path) if path.components().count() > 1 || path.is_absolute() => {
+            if path.is_file() {
+                Ok(path.to_path_buf())
+            } else {
+                Err(RunError::NoRuntime(path.to_path_buf()))
+            }
+        }
+        // A bare name (`--runtime runc`) is looked up on PATH.
+        Some(name) => search_path(name).ok_or_else(|| RunError::NoRuntime(PathBuf::from("$PATH"))),
+        None => search_path(Path::new("runc"))
+            .ok_or_else(|| RunError::NoRuntime(PathBuf::from("$PATH"))),
+    }
+}
+
+fn search_path(name: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), RunError> {
+    std::fs::write(path, text)
+        .map_err(|e| RunError::Setup(format!("writing {}: {e}", path.display())))
+}
+
+/// Unique within this process and across processes (pid + sequence + time).
+fn container_id() -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "pallet-{}-{}-{nanos:08x}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The `runc` invocation for one container: `runc --root ... --log ... <args>`.
+struct Runc<'a> {
+    runtime: &'a Path,
+    state: PathBuf,
+    log: PathBuf,
+    id: &'a str,
+}
+
+impl Runc<'_> {
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(self.runtime);
+        cmd.arg("--root")
+            .arg(&self.state)
+            .arg("--log")
+            .arg(&self.log)
+            .args(["--log-format", "json"]);
+        cmd
+    }
+
+    /// Runs `runc SUBCOMMAND ID [EXTRA]` for cleanup (kill, delete), quietly; false if it failed.
+    fn quiet(&self, subcommand: &[&str], extra: &[&str]) -> bool {
+        let mut cmd = self.command();
+        cmd.args(subcommand).arg(self.id).args(extra);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd.status().is_ok_and(|s| s.success())
+    }
+
+    /// Errors runc logged (its own failures, not the container's).
+    fn logged_errors(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| matches!(v["level"].as_str(), Some("error" | "fatal" | "panic")))
+            .filter_map(|v| v["msg"].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+/// Kills, reaps and deletes the container unless disarmed (runs if `output` panics).
+struct Guard<'a> {
+    runc: &'a Runc<'a>,
+    child: Option<Child>,
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if !self.runc.quiet(&["kill"], &["KILL"]) {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+            self.runc.quiet(&["delete", "-f"], &[]);
+        }
+    }
+}
+
+fn run_container(
+    runtime: &Path,
+    bundle: &Path,
+    id: &str,
+    output: &mut dyn FnMut(&str),
+) -> Result<i32, RunError> {
+    let runc = Runc {
+        runtime,
+        state: bundle.join("runc-state"),
+        log: bundle.join("runc-log.json"),
+        id,
+    };
+    let _ = std::fs::remove_file(&runc.log);
+    let mut cmd = runc.command();
+    cmd.arg("run").arg("--bundle").arg(bundle).arg(id);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(RunError::NoRuntime(runtime.to_path_buf()))
+        }
+        Err(e) => {
+            return Err(RunError::Setup(format!(
+                "starting {}: {e}",
+                runtime.display()
+            )))
+        }
+    };
+    let (tx, rx) = mpsc::sync_channel::<String>(1024);
+    let mut readers = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        let tx = tx.clone();
+        readers.push(std::thread::spawn(move || pump(out, &tx, false)));
+    }
+    if let Some(err) = child.stderr.take() {
+        let tx = tx.clone();
+        readers.push(std::thread::spawn(move || pump(err, &tx, true)));
+    }
+    drop(tx);
+    let mut guard = Guard {
+        runc: &runc,
+        child: Some(child),
+    };
+    for line in rx {
+        output(&line);
+    }
+    for reader in readers {
+        let _ = reader.join();
+    }
+    let mut child = guard.child.take().expect("child is taken only here");
+    let status = child.wait();
+    drop(guard);
+    let status = match status {
+        Ok(status) => status,
+        Err(e) => {
+            runc.quiet(&["delete", "-f"], &[]);
+            return Err(RunError::Setup(format!("waiting for runc: {e}")));
+        }
+    };
+    let code = status
+        .code()
+        .or_else(|| std::os::unix::process::ExitStatusExt::signal(&status).map(|s| 128 + s))
+        .unwrap_or(255);
+    // `runc run` deletes its container on the way out; make sure (it did not if runc was killed).
+    if runc.state.join(id).exists() {
+        runc.quiet(&["delete", "-f"], &[]);
+    }
+    let _ = std::fs::remove_dir(&runc.state);
+    if code != 0 {
+        let errors = runc.logged_errors();
+        if !errors.is_empty() {
+            return Err(RunError::Setup(format!(
+                "{} could not run the step: {} (check that the command exists in the image and is executable; \
+                 runc's log: {})",
+                runtime.display(),
+                errors.join("; "),
+                runc.log.display()
+            )));
+        }
+    }
+    Ok(code)
+}
+
+/// Reads `from` to its end, sending lines (without the newline; long lines in pieces) to `tx`.
+/// On stderr, drops runc's own failure message (reported as an error instead).
+fn pump(mut from: impl Read, tx: &mpsc::SyncSender<String>, stderr: bool) {
+    let mut buf = Vec::with_capacity(8192);
+    let mut chunk = [0u8; 8192];
+    let send = |bytes: &[u8]| {
+        let line = String::from_utf8_lossy(bytes).into_owned();
+        if stderr && line.starts_with(RUNC_FAILED_PREFIX) {
+            return true;
+        }
+        tx.send(line).is_ok()
+    };
+    loop {
+        let n = match from.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        let mut start = 0;
+        while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
+            if !send(&buf[start..start + pos]) {
+                return;
+            }
+            start += pos + 1;
+        }
+        buf.drain(..start);
+        while buf.len() >= MAX_LINE {
+            let rest = buf.split_off(MAX_LINE);
+            if !send(&buf) {
+                return;
+            }
+            buf = rest;
+        }
+    }
+    if !buf.is_empty() {
+        send(&buf);
+    }
+}

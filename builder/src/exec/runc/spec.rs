@@ -1,0 +1,383 @@
+//! The OCI runtime spec (config.json) of one RUN step, built with oci-spec's runtime types.
+//!
+//! The values follow Docker's default Linux spec (moby `oci/defaults.go`) and BuildKit's
+//! executor (`executor/oci/spec.go`, `mounts.go`, containerd's `oci.populateDefaultUnixSpec`):
+//!
+//! - process: terminal false; Docker's 14 default capabilities in the bounding, permitted and
+//!   effective sets (inheritable and ambient empty, as moby and containerd do since
+//!   CVE-2022-24769); noNewPrivileges false (BuildKit resets it so setuid binaries such as `su`
+//!   and `sudo` work in RUN); RLIMIT_NOFILE 1048576 (capped at the host's fs.nr_open, and at pallet's own hard limit
+//!   when pallet lacks CAP_SYS_RESOURCE, as in a container: runc could not set more).
+//! - mounts: /proc, /dev (tmpfs 755, 64 MiB), /dev/pts, /dev/shm (tmpfs 1777, 64 MiB),
+//!   /dev/mqueue, /sys (sysfs, ro), /etc/resolv.conf and /etc/hosts (ro binds of the files the
+//!   runner writes), /sys/fs/cgroup (ro), then the step's own mounts in order.
+//! - linux: new pid, ipc, uts and mount namespaces; a new network namespace unless the step uses
+//!   the host's (runc brings its loopback up: its `loopback` network strategy is added for every
+//!   new netns, so `lo` is UP with 127.0.0.1, and there is no other interface); Docker's masked
+//!   and read-only paths; a deny-all device cgroup rule (runc appends its default allow list:
+//!   null, zero, full, tty, random, urandom, ptmx, pts); cgroupsPath /pallet/ID; no resource
+//!   limits.
+//! - No seccomp profile and no AppArmor/SELinux label: BuildKit applies containerd's default
+//!   seccomp profile in its sandbox mode; pallet does not (yet), so RUN may make any syscall the
+//!   capabilities allow. Documented difference.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use oci_spec::runtime::{
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder,
+    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder,
+    PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
+    UserBuilder,
+};
+
+use super::{RunSpec, SpecMount};
+
+/// Docker's default capability set (moby `oci.DefaultCapabilities`).
+pub const DEFAULT_CAPABILITIES: [Capability; 14] = [
+    Capability::Chown,
+    Capability::DacOverride,
+    Capability::Fsetid,
+    Capability::Fowner,
+    Capability::Mknod,
+    Capability::NetRaw,
+    Capability::Setgid,
+    Capability::Setuid,
+    Capability::Setfcap,
+    Capability::Setpcap,
+    Capability::NetBindService,
+    Capability::SysChroot,
+    Capability::Kill,
+    Capability::AuditWrite,
+];
+
+/// Docker's masked paths.
+const MASKED_PATHS: [&str; 10] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+];
+
+/// Docker's read-only paths.
+const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// linux/capability.h
+const CAP_SYS_RESOURCE: u32 = 24;
+
+/// The open-files limit of the step (soft and hard).
+const NOFILE: u64 = 1_048_576;
+
+/// Paths the runner wrote for the step, bind-mounted read-only.
+pub struct EtcFiles<'a> {
+    pub hosts: &'a Path,
+    pub resolv_conf: &'a Path,
+}
+
+/// The spec for `spec` over `rootfs`, as container `id`.
+pub fn build(
+    spec: &RunSpec,
+    rootfs: &Path,
+    hostname: &str,
+    etc: &EtcFiles<'_>,
+    id: &str,
+) -> Result<Spec, String> {
+    let err =
+        |what: &str, e: oci_spec::OciSpecError| format!("building the runtime spec ({what}): {e}");
+    let caps: HashSet<Capability> = DEFAULT_CAPABILITIES.into_iter().collect();
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(caps.clone())
+        .permitted(caps.clone())
+        .effective(caps)
+        .inheritable(HashSet::new())
+        .ambient(HashSet::new())
+        .build()
+        .map_err(|e| err("capabilities", e))?;
+    let user = UserBuilder::default()
+        .uid(spec.uid)
+        .gid(spec.gid)
+        .additional_gids(spec.additional_gids.clone())
+        .build()
+        .map_err(|e| err("user", e))?;
+    let nofile = nofile_limit();
+    let rlimit = PosixRlimitBuilder::default()
+        .typ(PosixRlimitType::RlimitNofile)
+        .soft(nofile)
+        .hard(nofile)
+        .build()
+        .map_err(|e| err("rlimits", e))?;
+    let process = ProcessBuilder::default()
+        .terminal(false)
+        .user(user)
+        .args(spec.args.clone())
+        .env(spec.env.clone())
+        .cwd(spec.cwd.clone())
+        .capabilities(capabilities)
+        .rlimits(vec![rlimit])
+        .no_new_privileges(false)
+        .build()
+        .map_err(|e| err("process", e))?;
+
+    let mut namespaces = vec![
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Mount,
+    ];
+    if !spec.host_network {
+        namespaces.push(LinuxNamespaceType::Network);
+    }
+    let namespaces = namespaces
+        .into_iter()
+        .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| err("namespaces", e))?;
+    let deny_all = LinuxDeviceCgroupBuilder::default()
+        .allow(false)
+        .access("rwm")
+        .build()
+        .map_err(|e| err("devices", e))?;
+    let resources = LinuxResourcesBuilder::default()
+        .devices(vec![deny_all])
+        .build()
+        .map_err(|e| err("resources", e))?;
+    let linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .masked_paths(
+            MASKED_PATHS
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .readonly_paths(
+            READONLY_PATHS
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .resources(resources)
+        .cgroups_path(format!("/pallet/{id}"))
+        .build()
+        .map_err(|e| err("linux", e))?;
+
+    let root = RootBuilder::default()
+        .path(rootfs)
+        .readonly(false)
+        .build()
+        .map_err(|e| err("root", e))?;
+    SpecBuilder::default()
+        .version("1.0.2-dev")
+        .root(root)
+        .hostname(hostname)
+        .process(process)
+        .mounts(mounts(spec, etc).map_err(|e| err("mounts", e))?)
+        .linux(linux)
+        .build()
+        .map_err(|e| err("spec", e))
+}
+
+/// Writes `spec` as JSON to `path`, with capability lists sorted (oci-spec keeps them in hash
+/// sets) so the same step writes the same file.
+pub fn write(spec: &Spec, path: &Path) -> Result<(), String> {
+    let mut value =
+        serde_json::to_value(spec).map_err(|e| format!("serializing the runtime spec: {e}"))?;
+    if let Some(caps) = value
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    {
+        for list in caps.values_mut() {
+            if let Some(items) = list.as_array_mut() {
+                items.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            }
+        }
+    }
+    let text = serde_json::to_vec_pretty(&value)
+        .map_err(|e| format!("serializing the runtime spec: {e}"))?;
+    std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+fn mounts(spec: &RunSpec, etc: &EtcFiles<'_>) -> Result<Vec<Mount>, oci_spec::OciSpecError> {
+    fn m(
+        dest: &str,
+        typ: &str,
+        source: &Path,
+        options: &[&str],
+    ) -> Result<Mount, oci_spec::OciSpecError> {
+        MountBuilder::default()
+            .destination(dest)
+            .typ(typ)
+            .source(source)
+            .options(options.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .build()
+    }
+    let p = Path::new;
+    let ro_bind = ["nosuid", "noexec", "nodev", "rbind", "ro"];
+    let mut out = vec![
+        m("/proc", "proc", p("proc"), &["nosuid", "noexec", "nodev"])?,
+        m(
+            "/dev",
+            "tmpfs",
+            p("tmpfs"),
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        )?,
+        m(
+            "/dev/pts",
+            "devpts",
+            p("devpts"),
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        )?,
+        m(
+            "/dev/shm",
+            "tmpfs",
+            p("shm"),
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        )?,
+        m(
+            "/dev/mqueue",
+            "mqueue",
+            p("mqueue"),
+            &["nosuid", "noexec", "nodev"],
+        )?,
+        m(
+            "/sys",
+            "sysfs",
+            p("sysfs"),
+            &["nosuid", "noexec", "nodev", "ro"],
+        )?,
+        m("/etc/resolv.conf", "bind", etc.resolv_conf, &ro_bind)?,
+        m("/etc/hosts", "bind", etc.hosts, &ro_bind)?,
+        m(
+            "/sys/fs/cgroup",
+            "cgroup",
+            p("cgroup"),
+            &["ro", "nosuid", "noexec", "nodev"],
+        )?,
+    ];
+    for mount in &spec.mounts {
+        out.push(match mount {
+            SpecMount::Bind {
+                source,
+                target,
+                readonly,
+            } => m(
+                target,
+                "bind",
+                source,
+                &["rbind", if *readonly { "ro" } else { "rw" }],
+            )?,
+            SpecMount::Tmpfs { target, size } => {
+                let size = size.map(|s| format!("size={s}"));
+                let mut opts = vec!["nosuid"];
+                opts.extend(size.as_deref());
+                m(target, "tmpfs", p("tmpfs"), &opts)?
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// 1048576, lowered to what runc can set: the host's fs.nr_open, and without CAP_SYS_RESOURCE
+/// (pallet itself in a container) pallet's own hard limit, which cannot be raised.
+fn nofile_limit() -> u64 {
+    let mut limit = NOFILE;
+    if let Some(max) = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+    {
+        limit = limit.min(max);
+    }
+    if !has_sys_resource() {
+        let mut current = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct we pass.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut current) } == 0 {
+            limit = limit.min(current.rlim_max);
+        }
+    }
+    limit
+}
+
+/// Whether this process's effective capabilities include CAP_SYS_RESOURCE (bit 24).
+fn has_sys_resource() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << CAP_SYS_RESOURCE) != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_has_docker_defaults() {
+        let run = RunSpec {
+            args: vec!["sh".into()],
+            env: vec!["PATH=/bin".into()],
+            cwd: "/".into(),
+            uid: 1000,
+            gid: 1000,
+            additional_gids: vec![50],
+            host_network: true,
+            hostname: "h".into(),
+            mounts: vec![SpecMount::Tmpfs {
+                target: "/t".into(),
+                size: Some(1024),
+            }],
+        };
+        let etc = EtcFiles {
+            hosts: Path::new("/b/hosts"),
+            resolv_conf: Path::new("/b/resolv.conf"),
+        };
+        let spec = build(&run, Path::new("/r"), "h", &etc, "id1").unwrap();
+        let v = serde_json::to_value(&spec).unwrap();
+        assert_eq!(
+            v["process"]["user"]["additionalGids"],
+            serde_json::json!([50])
+        );
+        assert_eq!(v["process"]["noNewPrivileges"], false);
+        assert_eq!(
+            v["process"]["capabilities"]["bounding"]
+                .as_array()
+                .unwrap()
+                .len(),
+            14
+        );
+        let ns: Vec<_> = v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].clone())
+            .collect();
+        assert!(!ns.contains(&serde_json::json!("network")), "{ns:?}");
+        let mounts = v["mounts"].as_array().unwrap();
+        assert_eq!(
+            mounts.last().unwrap()["options"],
+            serde_json::json!(["nosuid", "size=1024"])
+        );
+        assert!(v["linux"].get("seccomp").is_none());
+    }
+}

@@ -1,0 +1,12 @@
+//! Export: image config + manifest for a built image, layer compression (gzip, streamed,
+//! digests of both streams remembered per diff id so a second export never compresses again),
+//! and OCI image layouts (a directory or a tar). Knows images and blobs, not builds.
+
+pub mod compress;
+pub mod layout;
+pub mod manifest;
+
+pub use layout::{write_layout_dir, write_layout_tar};
+pub use manifest::{
+    ManifestBlobs, MEDIA_CONFIG, MEDIA_LAYER_GZIP, MEDIA_LAYER_TAR, MEDIA_MANIFEST,
+};

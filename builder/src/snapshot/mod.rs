@@ -1,0 +1,27 @@
+//! Snapshots and layers: a layer is a tar of one step's changes (OCI whiteouts, sorted entries,
+//! numeric owners, xattrs, hardlinks); a snapshot is that layer unpacked into a directory in
+//! overlayfs's format (whiteouts as 0/0 character devices, opaque dirs by xattr), so a stack of
+//! snapshots mounts as a rootfs and a step's overlay upper dir is already a snapshot.
+//!
+//! Unpacking never writes outside its destination (`..`, absolute names, symlinks and
+//! hardlinks pointing out, whiteouts that traverse). Knows nothing of builds or registries.
+//!
+//! Files:
+//! - `write`: snapshot dir -> layer tar (walk order, whiteouts out, hardlinks, xattrs).
+//! - `header`: one entry's tar blocks (ustar + PAX records), deterministic.
+//! - `unpack`: layer tar -> dir (decompression, names, whiteouts in, directory metadata last).
+//! - `reader`: a tar stream as entries, PAX records and GNU long names folded in.
+//! - `create`: one entry created in its parent directory, with owner, xattrs, mode, mtime.
+//! - `beneath`: fd-based operations that never follow a symlink (the confinement).
+//! - `whiteout`: OCI and overlayfs whiteout names, and which xattrs are overlay bookkeeping.
+
+mod beneath;
+mod create;
+mod header;
+mod reader;
+pub mod unpack;
+mod whiteout;
+pub mod write;
+
+pub use unpack::{unpack_layer, UnpackError, UnpackOptions};
+pub use write::{write_layer, LayerStats, WriteOptions};

@@ -1,0 +1,363 @@
+//! OCI layer tar (plain, gzip or zstd, detected by magic) -> directory, safely.
+//!
+//! Owns the order of an unpack: detect compression, read each entry, validate its name, turn
+//! whiteouts into removals or overlayfs markers, and set directory modes and mtimes after
+//! everything else. Creating one entry and its metadata is in `create`; every filesystem
+//! operation goes through `beneath`, which never follows a symlink, so `dest` confines all
+//! writes. zstd is recognized but not decoded yet.
+
+use std::collections::HashSet;
+use std::ffi::CString;
+use std::fs::Permissions;
+use std::io::{self, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use flate2::read::MultiGzDecoder;
+
+use super::beneath::{self, Dir, ResolveError};
+use super::create;
+use super::reader::{Entry, TarReader};
+use super::whiteout::{self, Marker};
+
+#[derive(Debug, Clone, Default)]
+pub struct UnpackOptions {
+    /// Convert OCI whiteouts to overlayfs format (for snapshots). When false, whiteouts delete
+    /// what they name in `dest` (applying a layer onto a plain directory tree).
+    pub overlay_whiteouts: bool,
+    /// Keep owners from the tar (needs root); when false, files belong to the caller.
+    pub same_owner: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    #[error("layer entry {entry:?}: {reason}")]
+    Unsafe { entry: String, reason: String },
+    #[error("layer entry {entry:?}: {source}")]
+    Io {
+        entry: String,
+        source: std::io::Error,
+    },
+    #[error("reading layer: {0}")]
+    Read(std::io::Error),
+}
+
+/// Unpacks a layer into `dest` (which must exist). Nothing is ever written outside `dest`.
+///
+/// Returns the number of entries in the layer (extension headers not counted). Entry names are
+/// taken relative to `dest` (`/a` and `./a` are `a`; a name with a `..` component is refused);
+/// a symlink is never followed while resolving a name or a hardlink target, so a layer whose
+/// `a` is a symlink cannot write `a/x`. An entry replaces what is at its path, except that a
+/// directory entry keeps an existing directory (and its contents) and only updates metadata.
+/// Whiteouts only remove what lower layers had: never an entry of this same layer.
+pub fn unpack_layer(
+    input: &mut dyn Read,
+    dest: &Path,
+    opts: &UnpackOptions,
+) -> Result<u64, UnpackError> {
+    let reader = decompress(input)?;
+    let root = Dir::open(dest).map_err(|source| UnpackError::Io {
+        entry: format!("(destination {})", dest.display()),
+        source,
+    })?;
+    let mut unpacker = Unpacker {
+        root,
+        opts,
+        dirs: Vec::new(),
+        unpacked: HashSet::new(),
+        parent: None,
+        buf: vec![0; 128 * 1024],
+    };
+
+    let mut reader = TarReader::new(reader);
+    let mut count = 0;
+    while let Some(entry) = reader.next_entry().map_err(UnpackError::Read)? {
+        count += 1;
+        unpacker.entry(&entry, &mut reader)?;
+    }
+    unpacker.finish_dirs()?;
+    Ok(count)
+}
+
+/// Wraps `input` in the decoder its first bytes call for.
+fn decompress<'a>(input: &'a mut dyn Read) -> Result<Box<dyn Read + 'a>, UnpackError> {
+    let mut magic = [0u8; 6];
+    let mut len = 0;
+    while len < magic.len() {
+        match input.read(&mut magic[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(UnpackError::Read(e)),
+        }
+    }
+    let unsupported =
+        |msg: &str| UnpackError::Read(io::Error::new(io::ErrorKind::Unsupported, msg.to_owned()));
+    let head = io::Cursor::new(magic[..len].to_vec()).chain(input);
+    match &magic[..len] {
+        [0x1f, 0x8b, ..] => Ok(Box::new(MultiGzDecoder::new(head))),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Err(unsupported("zstd layers are not supported yet")),
+        [b'B', b'Z', b'h', ..] => Err(unsupported("bzip2-compressed layers are not supported")),
+        [0xfd, b'7', b'z', b'X', b'Z', 0] => {
+            Err(unsupported("xz-compressed layers are not supported"))
+        }
+        _ => Ok(Box::new(BufReader::with_capacity(64 * 1024, head))),
+    }
+}
+
+/// Splits an entry name into components relative to the root: empty and `.` components
+/// dropped (so `/a` and `./a` are `a`), `..` refused. The root itself is no components.
+pub(crate) fn components(raw: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let mut out = Vec::new();
+    for comp in raw.split(|&b| b == b'/') {
+        match comp {
+            b"" | b"." => {}
+            b".." => {
+                return Err(
+                    "name has a `..` component; layers may not refer above their root".into(),
+                )
+            }
+            _ if comp.contains(&0) => return Err("name contains a NUL byte".into()),
+            _ => out.push(comp),
+        }
+    }
+    Ok(out)
+}
+
+/// A directory whose mode and mtime are set once the whole layer is unpacked.
+struct DeferredDir {
+    path: Vec<u8>,
+    mode: u32,
+    mtime: (i64, u32),
+}
+
+struct Unpacker<'a> {
+    root: Dir,
+    opts: &'a UnpackOptions,
+    dirs: Vec<DeferredDir>,
+    /// Paths this layer created, and their ancestors: whiteouts and opaque markers only apply
+    /// to lower layers (image-spec layer.md), never to these.
+    unpacked: HashSet<Vec<u8>>,
+    /// The last parent directory resolved, by path: consecutive entries (sorted layers) mostly
+    /// share it. Dropped whenever something that could be it or above it is removed.
+    parent: Option<(Vec<u8>, Dir)>,
+    buf: Vec<u8>,
+}
+
+impl Unpacker<'_> {
+    fn entry(&mut self, entry: &Entry, data: &mut dyn Read) -> Result<(), UnpackError> {
+        let label = String::from_utf8_lossy(&entry.path).into_owned();
+        let refuse = |reason: String| UnpackError::Unsafe {
+            entry: label.clone(),
+            reason,
+        };
+        let comps = components(&entry.path).map_err(refuse)?;
+        let Some((&base, parents)) = comps.split_last() else {
+            // The root itself ("./"): a layer does not describe its root (as containerd).
+            return Ok(());
+        };
+        // AUFS metadata at the top (`.wh..wh.plnk/...`) is skipped whole, as dockerd does.
+        if comps.len() > 1 && comps[0].starts_with(whiteout::WHITEOUT_META_PREFIX) {
+            return Ok(());
+        }
+        let path = comps.join(&b'/');
+
+        match whiteout::classify(base) {
+            Marker::None => {}
+            Marker::Meta => return Ok(()),
+            Marker::Opaque => return self.opaque(&label, parents),
+            Marker::Remove(name) if name.is_empty() || name == b"." || name == b".." => {
+                return Err(refuse(format!(
+                    "whiteout names {:?}, not a file",
+                    String::from_utf8_lossy(name)
+                )));
+            }
+            Marker::Remove(name) => return self.whiteout(&label, parents, name, entry),
+        }
+
+        let name = CString::new(base).map_err(|_| refuse("name contains a NUL byte".into()))?;
+        // This entry replaces what is at `path`: a cached parent at or below it would go stale.
+        if let Some((cached, _)) = &self.parent {
+            if cached.starts_with(&path) && cached.get(path.len()).is_none_or(|&b| b == b'/') {
+                self.parent = None;
+            }
+        }
+        let parent_path = parents.join(&b'/');
+        let parent = match self.parent.take() {
+            Some((cached, dir)) if cached == parent_path => dir,
+            _ => self.resolve(&label, parents, true)?.expect("created"),
+        };
+        let ctx = create::Ctx {
+            root: &self.root,
+            same_owner: self.opts.same_owner,
+            overlay_whiteouts: self.opts.overlay_whiteouts,
+            label: &label,
+            path: &path,
+        };
+        create::entry(&ctx, entry, data, &parent, &name, &mut self.buf)?;
+        self.parent = Some((parent_path, parent));
+
+        if entry.kind == tar::EntryType::Directory {
+            self.dirs.push(DeferredDir {
+                path: path.clone(),
+                mode: entry.mode,
+                mtime: entry.mtime,
+            });
+        }
+        self.mark_unpacked(&comps);
+        Ok(())
+    }
+
+    /// `.wh.NAME`: in overlay format a 0/0 character device; otherwise `NAME` is removed.
+    fn whiteout(
+        &mut self,
+        label: &str,
+        parents: &[&[u8]],
+        name: &[u8],
+        entry: &Entry,
+    ) -> Result<(), UnpackError> {
+        let mut target = parents.join(&b'/');
+        if !target.is_empty() {
+            target.push(b'/');
+        }
+        target.extend_from_slice(name);
+        if self.unpacked.contains(&target) {
+            return Ok(()); // Present in this same layer: a whiteout only hides lower layers.
+        }
+        let io_err = |source: io::Error| UnpackError::Io {
+            entry: label.to_owned(),
+            source,
+        };
+        let cname = CString::new(name).map_err(|_| io_err(beneath::nul_error()))?;
+        self.parent = None; // What is removed may be the cached parent or above it.
+        if self.opts.overlay_whiteouts {
+            let parent = self.resolve(label, parents, true)?.expect("created");
+            parent.remove_all(&cname).map_err(io_err)?;
+            parent
+                .mknod(&cname, libc::S_IFCHR, libc::makedev(0, 0))
+                .map_err(io_err)?;
+            if self.opts.same_owner {
+                let (uid, gid) = create::ids(entry).map_err(io_err)?;
+                parent.chown(&cname, uid, gid).map_err(io_err)?;
+            }
+        } else if let Some(parent) = self.resolve(label, parents, false)? {
+            parent.remove_all(&cname).map_err(io_err)?;
+        }
+        Ok(())
+    }
+
+    /// `.wh..wh..opq`: in overlay format the `trusted.overlay.opaque=y` xattr on the directory;
+    /// otherwise everything in it that this layer did not create is removed.
+    fn opaque(&mut self, label: &str, dir: &[&[u8]]) -> Result<(), UnpackError> {
+        self.parent = None;
+        let io_err = |source: io::Error| UnpackError::Io {
+            entry: label.to_owned(),
+            source,
+        };
+        if self.opts.overlay_whiteouts {
+            let dir_fd = self.resolve(label, dir, true)?.expect("created");
+            return xattr::FileExt::set_xattr(dir_fd.file(), whiteout::OVERLAY_OPAQUE_XATTR, b"y")
+                .map_err(io_err);
+        }
+        let Some(dir_fd) = self.resolve(label, dir, false)? else {
+            return Ok(());
+        };
+        self.clear_lower(&dir_fd, dir.join(&b'/')).map_err(io_err)
+    }
+
+    /// Removes the children of `dir` (at `path`) not created by this layer, recursing into
+    /// those that were.
+    fn clear_lower(&self, dir: &Dir, path: Vec<u8>) -> io::Result<()> {
+        for name in dir.names()? {
+            let mut child = path.clone();
+            if !child.is_empty() {
+                child.push(b'/');
+            }
+            child.extend_from_slice(name.to_bytes());
+            if !self.unpacked.contains(&child) {
+                dir.remove_all(&name)?;
+            } else if dir.stat(&name)?.is_some_and(|st| st.is_dir()) {
+                self.clear_lower(&dir.open_dir(&name)?, child)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn mark_unpacked(&mut self, comps: &[&[u8]]) {
+        let mut prefix = Vec::new();
+        for comp in comps {
+            if !prefix.is_empty() {
+                prefix.push(b'/');
+            }
+            prefix.extend_from_slice(comp);
+            if !self.unpacked.contains(&prefix) {
+                self.unpacked.insert(prefix.clone());
+            }
+        }
+    }
+
+    fn resolve(
+        &self,
+        label: &str,
+        comps: &[&[u8]],
+        create: bool,
+    ) -> Result<Option<Dir>, UnpackError> {
+        beneath::resolve_dir(&self.root, comps, create).map_err(|e| resolve_error(label, e))
+    }
+
+    /// Sets directory modes and mtimes, deepest first, after all entries (creating children
+    /// changes a directory's mtime, and a read-only directory must still accept children).
+    fn finish_dirs(&mut self) -> Result<(), UnpackError> {
+        let mut seen = HashSet::new();
+        let mut dirs: Vec<DeferredDir> = Vec::new();
+        // The last entry for a path wins.
+        for dir in std::mem::take(&mut self.dirs).into_iter().rev() {
+            if seen.insert(dir.path.clone()) {
+                dirs.push(dir);
+            }
+        }
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.path.iter().filter(|&&b| b == b'/').count()));
+        for dir in dirs {
+            let label = String::from_utf8_lossy(&dir.path).into_owned();
+            let io_err = |source: io::Error| UnpackError::Io {
+                entry: label.clone(),
+                source,
+            };
+            let comps: Vec<&[u8]> = dir.path.split(|&b| b == b'/').collect();
+            // A later entry may have replaced or removed the directory: nothing to set then.
+            let fd = match beneath::resolve_dir(&self.root, &comps, false) {
+                Ok(Some(fd)) => fd,
+                Ok(None) | Err(ResolveError::Symlink(_) | ResolveError::NotDir(_)) => continue,
+                Err(e) => return Err(resolve_error(&label, e)),
+            };
+            fd.file()
+                .set_permissions(Permissions::from_mode(dir.mode))
+                .map_err(io_err)?;
+            beneath::set_fd_times(fd.file(), dir.mtime).map_err(io_err)?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn resolve_error(label: &str, err: ResolveError) -> UnpackError {
+    let entry = label.to_owned();
+    match err {
+        ResolveError::Symlink(p) => UnpackError::Unsafe {
+            entry,
+            reason: format!(
+                "{p:?} is a symlink, and layers may not create or remove files through symlinks"
+            ),
+        },
+        ResolveError::NotDir(p) => UnpackError::Io {
+            entry,
+            source: io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("{p:?} is not a directory"),
+            ),
+        },
+        ResolveError::Io(p, e) => UnpackError::Io {
+            entry,
+            source: io::Error::new(e.kind(), format!("{p:?}: {e}")),
+        },
+    }
+}

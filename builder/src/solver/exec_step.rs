@@ -1,0 +1,231 @@
+//! One RUN step: an overlay of the input's snapshots, its mounts, runc, and the upper dir
+//! committed as the step's layer. The runner removes the stubs runc creates for /etc/hosts,
+//! resolv.conf and the step's mounts; the kernel mount points (/proc, /dev, /sys) an imported
+//! root tree may lack are removed here if they are still empty, so they stay out of the layer.
+
+use super::{Output, SolveOptions};
+use crate::exec::{self, Overlay, RunSpec, SpecMount};
+use crate::graph::{Exec, MountKind, Network, Vertex};
+use crate::store::{commit_upper, ensure_snapshot, LayerRecord};
+use std::path::{Path, PathBuf};
+
+const KERNEL_MOUNTS: &[&str] = &[
+    "/proc",
+    "/dev/pts",
+    "/dev/shm",
+    "/dev/mqueue",
+    "/dev",
+    "/sys/fs/cgroup",
+    "/sys",
+];
+
+pub(super) fn lowers(opts: &SolveOptions, layers: &[LayerRecord]) -> Result<Vec<PathBuf>, String> {
+    layers
+        .iter()
+        .rev()
+        .map(|l| ensure_snapshot(opts.root, &l.diff_id).map_err(|e| e.to_string()))
+        .collect()
+}
+
+pub(super) fn run(
+    v: &Vertex,
+    e: &Exec,
+    inputs: &[(Output, String)],
+    opts: &SolveOptions,
+    log: &dyn Fn(&str),
+) -> Result<Vec<LayerRecord>, String> {
+    let Some((Output::Layers(base), _)) = inputs.first() else {
+        return Err("RUN needs a file tree to run in".into());
+    };
+    let step = crate::store::step_dir(opts.root).map_err(|e| e.to_string())?;
+    let dirs = ["upper", "work", "merged", "bundle"].map(|d| step.path().join(d));
+    for d in &dirs {
+        std::fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
+    }
+    let [upper, work, merged, bundle] = &dirs;
+    let overlay = Overlay::mount(&lowers(opts, base)?, upper, work, merged)
+        .map_err(|e| format!("mounting the step's file tree: {e}"))?;
+    let user = exec::user::resolve(merged, &e.user)?;
+    let mut guards: Vec<Overlay> = Vec::new();
+    let mut mounts = Vec::new();
+    for (n, m) in e.mounts.iter().enumerate() {
+        mounts.push(spec_mount(n, m, inputs, opts, step.path(), &mut guards)?);
+    }
+    let targets: Vec<String> = KERNEL_MOUNTS.iter().map(|s| s.to_string()).collect();
+    let stubs = missing_paths(merged, &targets);
+    let mut env = e.env.clone();
+    env.extend(v.meta.proxy_env.iter().cloned());
+    let spec = RunSpec {
+        args: e.args.clone(),
+        env,
+        cwd: e.cwd.clone(),
+        uid: user.uid,
+        gid: user.gid,
+        additional_gids: user.additional_gids,
+        host_network: e.network != Network::None,
+        hostname: "buildkitsandbox".into(),
+        mounts,
+    };
+    let mut tail: Vec<String> = Vec::new();
+    let code = exec::run(&opts.runtime, merged, bundle, &spec, &mut |line| {
+        log(line);
+        tail.push(line.to_string());
+        if tail.len() > 20 {
+            tail.remove(0);
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    drop(guards);
+    remove_stubs(merged, &stubs);
+    drop(overlay);
+    if code != 0 {
+        let shown: Vec<String> = e.args.iter().map(|a| a.to_string()).collect();
+        let mut msg = format!(
+            "process \"{}\" did not complete successfully: exit code: {code}",
+            shown.join(" ")
+        );
+        if !tail.is_empty() {
+            msg.push_str(&format!("\n  last output:\n    {}", tail.join("\n    ")));
+        }
+        return Err(msg);
+    }
+    let layer = commit_upper(opts.root, upper, opts.epoch).map_err(|e| e.to_string())?;
+    let mut out = base.clone();
+    out.push(layer);
+    Ok(out)
+}
+
+fn spec_mount(
+    n: usize,
+    m: &crate::graph::ExecMount,
+    inputs: &[(Output, String)],
+    opts: &SolveOptions,
+    step: &Path,
+    guards: &mut Vec<Overlay>,
+) -> Result<SpecMount, String> {
+    match &m.kind {
+        MountKind::Input {
+            input,
+            source,
+            readonly,
+        } => {
+            let src_root = match inputs.get(*input).map(|i| &i.0) {
+                Some(Output::Context) => opts.context_dir.clone(),
+                Some(Output::Layers(ls)) => {
+                    let mnt = step.join(format!("input-{n}"));
+                    std::fs::create_dir_all(&mnt)
+                        .map_err(|e| format!("creating {}: {e}", mnt.display()))?;
+                    guards.push(
+                        Overlay::mount_readonly(&lowers(opts, ls)?, &mnt)
+                            .map_err(|e| format!("mounting --mount input: {e}"))?,
+                    );
+                    mnt
+                }
+                None => return Err(format!("mount {} names a missing input", m.target)),
+            };
+            let src = confined(&src_root, source)?;
+            let src = if *readonly {
+                src
+            } else {
+                // rw bind mounts: writes land in a throwaway upper dir, never in the source.
+                let base = step.join(format!("rw-{n}"));
+                let [u, w, mg] = ["upper", "work", "merged"].map(|d| base.join(d));
+                for d in [&u, &w, &mg] {
+                    std::fs::create_dir_all(d)
+                        .map_err(|e| format!("creating {}: {e}", d.display()))?;
+                }
+                guards.push(
+                    Overlay::mount(&[src], &u, &w, &mg)
+                        .map_err(|e| format!("mounting a writable view of {source}: {e}"))?,
+                );
+                mg
+            };
+            Ok(SpecMount::Bind {
+                source: src,
+                target: m.target.clone(),
+                readonly: *readonly,
+            })
+        }
+        MountKind::Cache {
+            id, mode, uid, gid, ..
+        } => {
+            let dir = opts
+                .root
+                .cache_mounts_dir()
+                .join(blake3::hash(id.as_bytes()).to_hex().as_str());
+            if !dir.is_dir() {
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| format!("creating cache mount {id}: {e}"))?;
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(*mode));
+                let _ = std::os::unix::fs::chown(&dir, Some(*uid), Some(*gid));
+            }
+            Ok(SpecMount::Bind {
+                source: dir,
+                target: m.target.clone(),
+                readonly: false,
+            })
+        }
+        MountKind::Tmpfs { size } => Ok(SpecMount::Tmpfs {
+            target: m.target.clone(),
+            size: *size,
+        }),
+        MountKind::Secret { id, .. } => Err(format!(
+            "RUN --mount=type=secret (id {id}) is not built yet"
+        )),
+        MountKind::Ssh { .. } => Err("RUN --mount=type=ssh is not built yet".into()),
+    }
+}
+
+/// `root/rel` with symlinks resolved inside `root` only (a context symlink pointing out of the
+/// context cannot expose host files to a RUN).
+fn confined(root: &Path, rel: &str) -> Result<PathBuf, String> {
+    let canon_root = root
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", root.display()))?;
+    let path = canon_root.join(rel.trim_start_matches('/'));
+    let canon = path
+        .canonicalize()
+        .map_err(|e| format!("mount source {rel}: {e}"))?;
+    if !canon.starts_with(&canon_root) {
+        return Err(format!("mount source {rel} points outside its root"));
+    }
+    Ok(canon)
+}
+
+/// Paths (and their missing parents) that do not exist in the rootfs before the run.
+fn missing_paths(rootfs: &Path, targets: &[String]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for t in targets {
+        let mut p = PathBuf::from(t.trim_start_matches('/'));
+        loop {
+            if p.as_os_str().is_empty() {
+                break;
+            }
+            let full = rootfs.join(&p);
+            if std::fs::symlink_metadata(&full).is_err() && !out.contains(&full) {
+                out.push(full);
+            }
+            if !p.pop() {
+                break;
+            }
+        }
+    }
+    out.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    out
+}
+
+/// Removes the mount-point stubs runc created, deepest first, if they are still empty.
+fn remove_stubs(_rootfs: &Path, stubs: &[PathBuf]) {
+    for p in stubs {
+        match std::fs::symlink_metadata(p) {
+            Ok(m) if m.is_dir() => {
+                let _ = std::fs::remove_dir(p);
+            }
+            Ok(m) if m.is_file() && m.len() == 0 => {
+                let _ = std::fs::remove_file(p);
+            }
+            _ => {}
+        }
+    }
+}

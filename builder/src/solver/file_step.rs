@@ -1,0 +1,121 @@
+//! One file op (COPY/ADD/WORKDIR/heredoc): applied on an overlay of its first input (or on
+//! an empty tree), reading sources from the context or from other inputs' trees, and the upper
+//! dir committed as the op's layer.
+
+use super::exec_step::lowers;
+use super::{Output, SolveOptions};
+use crate::exec::fileop::{self, Owner};
+use crate::exec::Overlay;
+use crate::graph::{FileAction, FileOp};
+use crate::store::{commit_upper, LayerRecord};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+pub(super) fn run(
+    f: &FileOp,
+    inputs: &[(Output, String)],
+    opts: &SolveOptions,
+) -> Result<Vec<LayerRecord>, String> {
+    let step = crate::store::step_dir(opts.root).map_err(|e| e.to_string())?;
+    let dirs = ["upper", "work", "merged"].map(|d| step.path().join(d));
+    for d in &dirs {
+        std::fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
+    }
+    let [upper, work, merged] = &dirs;
+    let (base, dest_root, overlay) = if f.on_input {
+        let Some((Output::Layers(base), _)) = inputs.first() else {
+            return Err("a file operation needs a file tree to apply to".into());
+        };
+        let ov = Overlay::mount(&lowers(opts, base)?, upper, work, merged)
+            .map_err(|e| format!("mounting the step's file tree: {e}"))?;
+        (base.clone(), merged.clone(), Some(ov))
+    } else {
+        (Vec::new(), upper.clone(), None)
+    };
+    let mut sources: HashMap<usize, PathBuf> = HashMap::new();
+    let mut guards: Vec<Overlay> = Vec::new();
+    let ignore = opts.ignore.as_ref();
+    let exclude_ignored = |rel: &str| ignore.is_some_and(|m| m.is_excluded(rel));
+    for action in &f.actions {
+        match action {
+            FileAction::Mkdir {
+                path,
+                mode,
+                parents,
+                owner,
+                timestamp,
+            } => {
+                let o = resolve_owner(&dest_root, owner.as_deref())?;
+                fileop::mkdir(&dest_root, path, *mode, *parents, o, *timestamp)
+                    .map_err(|e| e.to_string())?;
+            }
+            FileAction::Mkfile {
+                path,
+                mode,
+                data,
+                owner,
+                timestamp,
+            } => {
+                let o = resolve_owner(&dest_root, owner.as_deref())?;
+                fileop::mkfile(&dest_root, path, *mode, data.as_bytes(), o, *timestamp)
+                    .map_err(|e| e.to_string())?;
+            }
+            FileAction::Copy(c) => {
+                let (src_root, from_context) = match inputs.get(c.input).map(|i| &i.0) {
+                    Some(Output::Context) => (opts.context_dir.clone(), true),
+                    Some(Output::Layers(ls)) => {
+                        let root = match sources.get(&c.input) {
+                            Some(p) => p.clone(),
+                            None => {
+                                let mnt = step.path().join(format!("src-{}", c.input));
+                                std::fs::create_dir_all(&mnt)
+                                    .map_err(|e| format!("creating {}: {e}", mnt.display()))?;
+                                guards.push(
+                                    Overlay::mount_readonly(&lowers(opts, ls)?, &mnt)
+                                        .map_err(|e| format!("mounting a COPY source: {e}"))?,
+                                );
+                                sources.insert(c.input, mnt.clone());
+                                mnt
+                            }
+                        };
+                        (root, false)
+                    }
+                    None => return Err(format!("COPY names a missing input {}", c.input)),
+                };
+                // Files from the context belong to root unless --chown says otherwise (docker's
+                // rule); files from a stage or image keep their owners.
+                let mut o = resolve_owner(&dest_root, c.owner.as_deref())?;
+                if from_context && o.is_none() {
+                    o = Some(Owner { uid: 0, gid: 0 });
+                }
+                let exclude: Option<fileop::Exclude> = if from_context {
+                    Some(&exclude_ignored)
+                } else {
+                    None
+                };
+                fileop::copy(&src_root, &dest_root, c, o, exclude).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    drop(guards);
+    drop(overlay);
+    let layer = commit_upper(opts.root, upper, opts.epoch).map_err(|e| e.to_string())?;
+    let mut out = base;
+    out.push(layer);
+    Ok(out)
+}
+
+/// `--chown` names are resolved in the destination tree, as BuildKit does.
+fn resolve_owner(dest_root: &Path, owner: Option<&str>) -> Result<Option<Owner>, String> {
+    match owner {
+        None | Some("") => Ok(None),
+        Some(o) => {
+            let u = crate::exec::user::resolve(dest_root, o)
+                .map_err(|e| format!("--chown={o}: {e}"))?;
+            Ok(Some(Owner {
+                uid: u.uid,
+                gid: u.gid,
+            }))
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! The solver: walks the graph, asks the cache first, and runs what missed. Independent
+//! vertices run at the same time; RUN steps wait on runc on threads of their own, everything
+//! else (file ops, hashing) runs on the rayon pool (DESIGN.md: 2 cores = 2 rayon threads, never
+//! blocked on a container). Identical ops are one vertex in the graph, so they run once.
+//!
+//! A vertex's result is a stack of layers. Its cache key is blake3 of the vertex digest, its
+//! inputs' cache keys and the content of the context files it reads; a key found in the index
+//! whose layers are still in the store is a hit. The solver knows nothing of Dockerfiles.
+
+mod context_hash;
+mod exec_step;
+mod file_step;
+mod keys;
+
+use crate::graph::{Digest, Graph, Op, Source, Vertex};
+use crate::store::{LayerRecord, StoreError};
+use cache::Root;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Instant;
+
+/// How a build runs.
+pub struct SolveOptions<'a> {
+    pub root: &'a Root,
+    /// The OCI runtime (runc).
+    pub runtime: PathBuf,
+    /// The main build context directory.
+    pub context_dir: PathBuf,
+    /// The context's `.dockerignore` (paths relative to the context, '/'-separated).
+    pub ignore: Option<crate::frontend::dockerignore::Matcher>,
+    /// `--no-cache`: run every step.
+    pub no_cache: bool,
+    /// SOURCE_DATE_EPOCH: layer mtimes are clamped to it.
+    pub epoch: Option<i64>,
+}
+
+/// Progress events for the printer.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started { name: String },
+    Cached { name: String },
+    Log { name: String, line: String },
+    Done { name: String, seconds: f64 },
+    Failed { name: String, message: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SolveError {
+    /// A step failed: which one, how, and the tail of its output.
+    #[error("{step}: {message}")]
+    Step { step: String, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a vertex produced.
+#[derive(Debug, Clone)]
+pub(crate) enum Output {
+    Layers(Vec<LayerRecord>),
+    /// The main context (a directory read in place).
+    Context,
+}
+
+/// Runs the graph up to `root`; returns its layers, bottom first.
+pub fn solve(
+    graph: &Graph,
+    root: &Digest,
+    opts: &SolveOptions,
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<Vec<LayerRecord>, SolveError> {
+    let by_digest: HashMap<&str, &Vertex> = graph
+        .vertices
+        .iter()
+        .map(|v| (v.digest.as_str(), v))
+        .collect();
+    let mut remaining: HashMap<&str, usize> = HashMap::new();
+    let mut users: HashMap<&str, Vec<&str>> = HashMap::new();
+    for v in &graph.vertices {
+        let mut unique: Vec<&str> = v.inputs.iter().map(String::as_str).collect();
+        unique.sort();
+        unique.dedup();
+        remaining.insert(&v.digest, unique.len());
+        for i in unique {
+            users.entry(i).or_default().push(&v.digest);
+        }
+    }
+    let mut ready: Vec<&str> = remaining
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(d, _)| *d)
+        .collect();
+    ready.sort();
+    let mut results: HashMap<&str, (Output, String)> = HashMap::new();
+    let (tx, rx) = mpsc::channel::<(&str, Result<(Output, String), SolveError>)>();
+    let mut running = 0usize;
+    let mut failure: Option<SolveError> = None;
+
+    std::thread::scope(|threads| {
+        rayon::in_place_scope(|pool| loop {
+            while failure.is_none() {
+                let Some(d) = ready.pop() else { break };
+                let v = by_digest[d];
+                let inputs: Vec<(Output, String)> = v
+                    .inputs
+                    .iter()
+                    .map(|i| results[i.as_str()].clone())
+                    .collect();
+                let tx = tx.clone();
+                running += 1;
+                let job = move || {
+                    let r = run_vertex(v, &inputs, opts, events);
+                    let _ = tx.send((v.digest.as_str(), r));
+                };
+                if matches!(v.op, Op::Exec(_)) {
+                    threads.spawn(job);
+                } else {
+                    pool.spawn(move |_| job());
+                }
+            }
+            if running == 0 {
+                break;
+            }
+            let (d, r) = rx.recv().expect("a running step reports back");
+            running -= 1;
+            match r {
+                Ok(out) => {
+                    results.insert(d, out);
+                    for u in users.get(d).into_iter().flatten() {
+                        let n = remaining.get_mut(u).expect("user is a vertex");
+                        *n -= 1;
+                        if *n == 0 {
+                            ready.push(u);
+                        }
+                    }
+                }
+                Err(e) => {
+                    if failure.is_none() {
+                        failure = Some(e);
+                    }
+                }
+            }
+        });
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    match results.remove(root.as_str()) {
+        Some((Output::Layers(l), _)) => Ok(l),
+        Some((Output::Context, _)) => Ok(Vec::new()),
+        None => Err(SolveError::Step {
+            step: "solve".into(),
+            message: format!("the graph has no vertex {root}"),
+        }),
+    }
+}
+
+fn display_name(v: &Vertex) -> String {
+    if v.meta.name.is_empty() {
+        format!("{:?}", std::mem::discriminant(&v.op))
+    } else {
+        v.meta.name.clone()
+    }
+}
+
+/// Asks the cache, else runs the vertex. Returns its output and cache key.
+fn run_vertex(
+    v: &Vertex,
+    inputs: &[(Output, String)],
+    opts: &SolveOptions,
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<(Output, String), SolveError> {
+    let name = display_name(v);
+    let step = |message: String| SolveError::Step {
+        step: name.clone(),
+        message,
+    };
+    // Sources need no cache record: the store or the context is the source of truth.
+    match &v.op {
+        Op::Source(Source::Scratch) => {
+            return Ok((Output::Layers(Vec::new()), keys::source_key(v)))
+        }
+        Op::Source(Source::Local { .. }) => return Ok((Output::Context, keys::source_key(v))),
+        Op::Source(Source::Image { reference, .. }) => {
+            let layers = keys::image_layers(opts.root, reference).map_err(step)?;
+            events(Event::Cached { name: name.clone() });
+            return Ok((Output::Layers(layers), keys::source_key(v)));
+        }
+        Op::Source(Source::Http { url, .. }) => {
+            return Err(step(format!(
+                "ADD {url}: downloading URLs is not built yet"
+            )))
+        }
+        Op::Source(Source::Git { remote, .. }) => {
+            return Err(step(format!("ADD {remote}: git sources are not built yet")))
+        }
+        _ => {}
+    }
+    let input_keys: Vec<&str> = inputs.iter().map(|(_, k)| k.as_str()).collect();
+    let context = if v.meta.context_paths.is_empty() {
+        None
+    } else {
+        Some(
+            context_hash::hash_paths(
+                &opts.context_dir,
+                &v.meta.context_paths,
+                opts.ignore.as_ref(),
+            )
+            .map_err(step)?,
+        )
+    };
+    let key = keys::vertex_key(v, &input_keys, context.as_deref());
+    if !(opts.no_cache || v.meta.ignore_cache) {
+        if let Some(layers) = keys::lookup(opts.root, &key)? {
+            events(Event::Cached { name: name.clone() });
+            return Ok((Output::Layers(layers), key));
+        }
+    }
+    events(Event::Started { name: name.clone() });
+    let start = Instant::now();
+    let result = match &v.op {
+        Op::Exec(e) => exec_step::run(v, e, inputs, opts, &|line| {
+            events(Event::Log {
+                name: name.clone(),
+                line: line.to_string(),
+            })
+        }),
+        Op::File(f) => file_step::run(f, inputs, opts),
+        Op::Merge => merge(inputs),
+        Op::Source(_) => unreachable!("sources returned above"),
+    };
+    match result {
+        Ok(layers) => {
+            keys::record(opts.root, &key, &layers)?;
+            events(Event::Done {
+                name: name.clone(),
+                seconds: start.elapsed().as_secs_f64(),
+            });
+            Ok((Output::Layers(layers), key))
+        }
+        Err(message) => {
+            events(Event::Failed {
+                name: name.clone(),
+                message: message.clone(),
+            });
+            Err(step(message))
+        }
+    }
+}
+
+fn merge(inputs: &[(Output, String)]) -> Result<Vec<LayerRecord>, String> {
+    let mut out = Vec::new();
+    for (o, _) in inputs {
+        match o {
+            Output::Layers(l) => out.extend(l.iter().cloned()),
+            Output::Context => return Err("cannot merge the build context as a layer".into()),
+        }
+    }
+    Ok(out)
+}

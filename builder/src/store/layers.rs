@@ -1,0 +1,103 @@
+//! Layers in the store: an uncompressed diff tar as a blob (its digest is the diff id) and the
+//! same layer unpacked under `snapshots/<hex>` in overlayfs format. A snapshot dir that exists
+//! is complete (unpacked into tmp/ and renamed).
+
+use super::StoreError;
+use crate::snapshot::{unpack_layer, write_layer, UnpackOptions, WriteOptions};
+use cache::Root;
+use std::path::{Path, PathBuf};
+
+/// What the solver records per layer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LayerRecord {
+    pub diff_id: String,
+    pub size: u64,
+}
+
+/// `snapshots/<hex of the diff id>`.
+pub fn snapshot_path(root: &Root, diff_id: &str) -> PathBuf {
+    let hex = diff_id.strip_prefix("sha256:").unwrap_or(diff_id);
+    root.snapshots_dir().join(hex)
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
+    let what = what.into();
+    move |source| StoreError::Io { what, source }
+}
+
+/// Makes sure a layer's snapshot dir exists, unpacking its blob if needed.
+pub fn ensure_snapshot(root: &Root, diff_id: &str) -> Result<PathBuf, StoreError> {
+    let dest = snapshot_path(root, diff_id);
+    if dest.is_dir() {
+        return Ok(dest);
+    }
+    let mut blob = root.blobs.open(diff_id)?;
+    let tmp = tempdir_in(&root.tmp_dir())?;
+    let opts = UnpackOptions {
+        overlay_whiteouts: true,
+        same_owner: true,
+    };
+    unpack_layer(&mut blob, tmp.path(), &opts)
+        .map_err(|e| StoreError::Layer(format!("unpacking layer {diff_id}: {e}")))?;
+    publish_dir(tmp, &dest)?;
+    Ok(dest)
+}
+
+/// Turns a step's overlay upper dir into a layer: writes its tar as a blob (the diff id) and
+/// moves the dir itself to be the layer's snapshot.
+pub fn commit_upper(
+    root: &Root,
+    upper: &Path,
+    clamp_mtime: Option<i64>,
+) -> Result<LayerRecord, StoreError> {
+    let mut writer = root.blobs.writer()?;
+    write_layer(upper, &mut writer, &WriteOptions { clamp_mtime })
+        .map_err(|e| StoreError::Layer(format!("writing the layer of {}: {e}", upper.display())))?;
+    let info = writer.commit()?;
+    let dest = snapshot_path(root, &info.digest);
+    if !dest.exists() {
+        match std::fs::rename(upper, &dest) {
+            Ok(()) => {}
+            // Another build produced the same layer meanwhile: keep theirs.
+            Err(_) if dest.exists() => {}
+            Err(e) => {
+                return Err(io(format!(
+                    "moving {} to {}",
+                    upper.display(),
+                    dest.display()
+                ))(e))
+            }
+        }
+    }
+    Ok(LayerRecord {
+        diff_id: info.digest,
+        size: info.size,
+    })
+}
+
+/// A scratch directory for one step (overlay dirs, bundle), removed when dropped.
+pub fn step_dir(root: &Root) -> Result<tempfile::TempDir, StoreError> {
+    tempdir_in(&root.tmp_dir())
+}
+
+/// A fresh directory under the store's tmp/ (removed on drop unless published).
+pub(crate) fn tempdir_in(dir: &Path) -> Result<tempfile::TempDir, StoreError> {
+    std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    tempfile::Builder::new()
+        .prefix("pallet-")
+        .tempdir_in(dir)
+        .map_err(io(format!("creating a temp dir in {}", dir.display())))
+}
+
+/// Renames a finished temp dir into place; if something else published it first, keeps that.
+pub(crate) fn publish_dir(tmp: tempfile::TempDir, dest: &Path) -> Result<(), StoreError> {
+    let path = tmp.keep();
+    match std::fs::rename(&path, dest) {
+        Ok(()) => Ok(()),
+        Err(_) if dest.is_dir() => {
+            let _ = std::fs::remove_dir_all(&path);
+            Ok(())
+        }
+        Err(e) => Err(io(format!("publishing {}", dest.display()))(e)),
+    }
+}

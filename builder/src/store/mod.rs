@@ -1,0 +1,98 @@
+//! The local image and layer store on top of `cache::Root`: layers kept as uncompressed diff
+//! blobs (digest = diff id) plus their unpacked snapshot dirs, images as tag records (config,
+//! layer list and manifest digest), `pallet import` of a root file tree, and the
+//! `ImageResolver` that lets lowering read a local image's config.
+//!
+//! It knows layers and images, not Dockerfiles or graphs.
+
+mod import;
+mod layers;
+
+pub use import::import_rootfs;
+pub use layers::{commit_upper, ensure_snapshot, snapshot_path, step_dir, LayerRecord};
+
+use crate::frontend::lower::{ImageResolver, ResolvedImage};
+use crate::graph::Platform;
+use crate::image::Image;
+use cache::{CacheError, Root};
+use serde::{Deserialize, Serialize};
+
+/// A tagged image in the local store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredImage {
+    /// Normalized reference (`docker.io/library/busybox:latest`).
+    pub name: String,
+    /// Digest of the manifest the image was last exported or imported with.
+    pub manifest_digest: String,
+    pub config_digest: String,
+    pub config: Image,
+    /// Layer diff ids, bottom first (same as `config.rootfs.diff_ids`).
+    pub layers: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error("{0}")]
+    Layer(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("image record for {name} is corrupt: {message}")]
+    Corrupt { name: String, message: String },
+}
+
+/// Looks up a tag (a normalized reference).
+pub fn get_image(root: &Root, name: &str) -> Result<Option<StoredImage>, StoreError> {
+    let Some(bytes) = root.index.get_tag(name)? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt {
+            name: name.into(),
+            message: e.to_string(),
+        })
+}
+
+pub fn put_image(root: &Root, image: &StoredImage) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(image).expect("image record serializes");
+    root.index.put_tag(&image.name, &bytes)?;
+    Ok(())
+}
+
+pub fn list_images(root: &Root) -> Result<Vec<StoredImage>, StoreError> {
+    let mut out = Vec::new();
+    for (name, bytes) in root.index.list_tags()? {
+        out.push(
+            serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                name,
+                message: e.to_string(),
+            })?,
+        );
+    }
+    Ok(out)
+}
+
+/// Lowering's view of the local store: a tag's config, pinned by its manifest digest.
+pub struct StoreResolver<'a> {
+    pub root: &'a Root,
+}
+
+impl ImageResolver for StoreResolver<'_> {
+    fn resolve(
+        &self,
+        reference: &str,
+        _platform: &Platform,
+    ) -> Result<Option<ResolvedImage>, String> {
+        let name = reference.split('@').next().unwrap_or(reference);
+        let image = get_image(self.root, name).map_err(|e| e.to_string())?;
+        Ok(image.map(|img| ResolvedImage {
+            reference: format!("{name}@{}", img.manifest_digest),
+            image: img.config,
+        }))
+    }
+}

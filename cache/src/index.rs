@@ -1,0 +1,264 @@
+//! The redb index (redb 4.6, multi-writer mode so several pallet processes share one root):
+//! cache keys -> solver records, image names -> image records, blob digest -> source
+//! repository. Values are opaque bytes (JSON written by the caller).
+//!
+//! This module owns `index.redb` and its tables; it never holds blob data and knows nothing of
+//! what the records mean. Every method is one short transaction.
+//!
+//! Sharing: the database is opened in [`redb::ConcurrencyMode::MultiWriter`]. Every process
+//! holds a shared lock on the file while it is open; a write transaction takes an exclusive
+//! byte-range lock (an OFD `fcntl` lock on Linux) for its duration, so write transactions of
+//! all processes are serialized: `begin_write` waits for a peer's transaction to end, then
+//! syncs to the peer's latest commit. A read-modify-write inside one write transaction (see
+//! [`Index::update_cache`]) is therefore atomic across processes. redb 4.6 reports no
+//! conflicts to retry: a blocked writer waits, it does not fail.
+
+use crate::CacheError;
+use redb::{
+    ConcurrencyMode, Database, DatabaseError, Key, ReadOnlyTable, ReadableDatabase, ReadableTable,
+    StorageError, Table, TableDefinition, TableError, Value,
+};
+use std::path::{Path, PathBuf};
+
+/// Cache key -> solver record.
+const CACHE: TableDefinition<&str, &[u8]> = TableDefinition::new("cache");
+/// Image name -> image record.
+const TAGS: TableDefinition<&str, &[u8]> = TableDefinition::new("tags");
+/// Blob digest -> the repository it was pulled from (for cross-repository mounts on push).
+const BLOB_SOURCES: TableDefinition<&str, &str> = TableDefinition::new("blob_sources");
+
+pub struct Index {
+    db: Database,
+    path: PathBuf,
+}
+
+impl Index {
+    /// Opens (creating if needed) the index at `path`, shared with other processes.
+    pub fn open(path: &Path) -> Result<Index, CacheError> {
+        let db = Database::builder()
+            .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+            .create(path)
+            .map_err(|e| CacheError::Index {
+                path: path.to_path_buf(),
+                message: open_message(e),
+            })?;
+        Ok(Index {
+            db,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Where the index lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn get_cache(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        self.read(
+            CACHE,
+            || format!("reading cache record {key:?}"),
+            |t| Ok(t.get(key)?.map(|v| v.value().to_vec())),
+        )
+    }
+
+    pub fn put_cache(&self, key: &str, value: &[u8]) -> Result<(), CacheError> {
+        self.write(
+            CACHE,
+            || format!("writing cache record {key:?}"),
+            |t| t.insert(key, value).map(drop),
+        )
+    }
+
+    /// Reads, changes and writes one cache record in one write transaction, atomically with
+    /// respect to every process sharing the index. `change` gets the current value (`None`
+    /// if absent) and returns the new one (`None` deletes the record); its result is returned.
+    /// `change` runs while the index is locked for writing: keep it short, no I/O.
+    pub fn update_cache<F>(&self, key: &str, change: F) -> Result<Option<Vec<u8>>, CacheError>
+    where
+        F: FnOnce(Option<&[u8]>) -> Option<Vec<u8>>,
+    {
+        self.write(
+            CACHE,
+            || format!("updating cache record {key:?}"),
+            |t| {
+                let old = t.get(key)?.map(|v| v.value().to_vec());
+                let new = change(old.as_deref());
+                match &new {
+                    Some(value) => drop(t.insert(key, value.as_slice())?),
+                    None => drop(t.remove(key)?),
+                }
+                Ok(new)
+            },
+        )
+    }
+
+    /// Removes a cache record; whether it was there.
+    pub fn delete_cache(&self, key: &str) -> Result<bool, CacheError> {
+        self.write(
+            CACHE,
+            || format!("deleting cache record {key:?}"),
+            |t| Ok(t.remove(key)?.is_some()),
+        )
+    }
+
+    /// All cache records, sorted by key (for gc and `pallet prune`).
+    pub fn list_cache(&self) -> Result<Vec<(String, Vec<u8>)>, CacheError> {
+        self.read(
+            CACHE,
+            || "listing cache records".to_string(),
+            |t| {
+                t.iter()?
+                    .map(|entry| {
+                        let (k, v) = entry?;
+                        Ok((k.value().to_string(), v.value().to_vec()))
+                    })
+                    .collect()
+            },
+        )
+    }
+
+    pub fn get_tag(&self, name: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        self.read(
+            TAGS,
+            || format!("reading tag {name:?}"),
+            |t| Ok(t.get(name)?.map(|v| v.value().to_vec())),
+        )
+    }
+
+    pub fn put_tag(&self, name: &str, value: &[u8]) -> Result<(), CacheError> {
+        self.write(
+            TAGS,
+            || format!("writing tag {name:?}"),
+            |t| t.insert(name, value).map(drop),
+        )
+    }
+
+    pub fn delete_tag(&self, name: &str) -> Result<bool, CacheError> {
+        self.write(
+            TAGS,
+            || format!("deleting tag {name:?}"),
+            |t| Ok(t.remove(name)?.is_some()),
+        )
+    }
+
+    /// All tags, sorted by name.
+    pub fn list_tags(&self) -> Result<Vec<(String, Vec<u8>)>, CacheError> {
+        self.read(
+            TAGS,
+            || "listing tags".to_string(),
+            |t| {
+                t.iter()?
+                    .map(|entry| {
+                        let (k, v) = entry?;
+                        Ok((k.value().to_string(), v.value().to_vec()))
+                    })
+                    .collect()
+            },
+        )
+    }
+
+    pub fn set_blob_source(&self, digest: &str, repository: &str) -> Result<(), CacheError> {
+        self.write(
+            BLOB_SOURCES,
+            || format!("recording the source of blob {digest}"),
+            |t| t.insert(digest, repository).map(drop),
+        )
+    }
+
+    pub fn blob_source(&self, digest: &str) -> Result<Option<String>, CacheError> {
+        self.read(
+            BLOB_SOURCES,
+            || format!("reading the source of blob {digest}"),
+            |t| Ok(t.get(digest)?.map(|v| v.value().to_string())),
+        )
+    }
+
+    /// Forgets where a blob came from; whether it was known.
+    pub fn delete_blob_source(&self, digest: &str) -> Result<bool, CacheError> {
+        self.write(
+            BLOB_SOURCES,
+            || format!("forgetting the source of blob {digest}"),
+            |t| Ok(t.remove(digest)?.is_some()),
+        )
+    }
+
+    /// One read transaction on one table. A table that was never written reads as empty
+    /// (`T::default()`), so opening an index writes nothing.
+    fn read<K, V, T>(
+        &self,
+        table: TableDefinition<K, V>,
+        what: impl Fn() -> String,
+        f: impl FnOnce(&ReadOnlyTable<K, V>) -> Result<T, StorageError>,
+    ) -> Result<T, CacheError>
+    where
+        K: Key + 'static,
+        V: Value + 'static,
+        T: Default,
+    {
+        let txn = self.db.begin_read().map_err(|e| self.error(&what, e))?;
+        let table = match txn.open_table(table) {
+            Ok(table) => table,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(T::default()),
+            Err(e) => return Err(self.error(&what, e)),
+        };
+        f(&table).map_err(|e| self.error(&what, e))
+    }
+
+    /// One write transaction on one table, committed (durably) before returning. Waits while
+    /// another process or thread is in a write transaction.
+    fn write<K, V, T>(
+        &self,
+        table: TableDefinition<K, V>,
+        what: impl Fn() -> String,
+        f: impl FnOnce(&mut Table<'_, K, V>) -> Result<T, StorageError>,
+    ) -> Result<T, CacheError>
+    where
+        K: Key + 'static,
+        V: Value + 'static,
+    {
+        let txn = self.db.begin_write().map_err(|e| self.error(&what, e))?;
+        let result = {
+            let mut table = txn.open_table(table).map_err(|e| self.error(&what, e))?;
+            f(&mut table).map_err(|e| self.error(&what, e))?
+        };
+        txn.commit().map_err(|e| self.error(&what, e))?;
+        Ok(result)
+    }
+
+    fn error(&self, what: &dyn Fn() -> String, e: impl Into<redb::Error>) -> CacheError {
+        let e: redb::Error = e.into();
+        let hint = match &e {
+            redb::Error::Corrupted(_) => {
+                "; the index is damaged: remove it (the cache is rebuilt, tags are lost)"
+            }
+            redb::Error::Io(_) => "; check the disk and the permissions of the store root",
+            _ => "",
+        };
+        CacheError::Index {
+            path: self.path.clone(),
+            message: format!("{}: {e}{hint}", what()),
+        }
+    }
+}
+
+/// What went wrong opening the index, and what to do.
+fn open_message(e: DatabaseError) -> String {
+    match e {
+        DatabaseError::DatabaseAlreadyOpen => "opening: the index is open in another process in \
+            an exclusive mode (a program other than pallet, or a pallet built with redb older \
+            than 4.5?); stop it, or use another --root"
+            .to_string(),
+        DatabaseError::LockProtocolMismatch => "opening: the index is open in a process that \
+            uses another version of redb's locking protocol (another pallet version?); stop it, \
+            or use another --root"
+            .to_string(),
+        DatabaseError::UpgradeRequired(v) => format!(
+            "opening: the index has file format {v}, which this pallet cannot read; remove it \
+             or use another --root"
+        ),
+        DatabaseError::RepairAborted => {
+            "opening: the index needs repair and the repair was aborted".to_string()
+        }
+        other => format!("opening: {other}"),
+    }
+}

@@ -1,0 +1,153 @@
+//! The store root's layout: `blobs/sha256/<hex>`, `snapshots/<id>/`, `tmp/`, `cache-mounts/`,
+//! `index.redb`; and where it lives (`--root`, `PALLET_ROOT`, /var/lib/pallet as root, else
+//! `$XDG_DATA_HOME/pallet`).
+//!
+//! This module owns the layout only: what lives in each directory is the business of the
+//! modules (and crates) that write there.
+
+use crate::{Blobs, CacheError, Index};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+pub struct Root {
+    pub path: PathBuf,
+    pub blobs: Blobs,
+    pub index: Index,
+}
+
+impl Root {
+    /// Opens (creating if needed) the store at `path`. Several processes may open one root.
+    pub fn open(path: &Path) -> Result<Root, CacheError> {
+        let blob_dir = path.join("blobs").join("sha256");
+        for dir in [
+            blob_dir.clone(),
+            path.join("snapshots"),
+            path.join("tmp"),
+            path.join("cache-mounts"),
+        ] {
+            std::fs::create_dir_all(&dir).map_err(|source| CacheError::Io {
+                what: "creating store directory",
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let index = Index::open(&path.join("index.redb"))?;
+        Ok(Root {
+            path: path.to_path_buf(),
+            blobs: Blobs::new(blob_dir, path.join("tmp")),
+            index,
+        })
+    }
+
+    /// `PALLET_ROOT`, else /var/lib/pallet as root, else `$XDG_DATA_HOME/pallet`
+    /// (`~/.local/share/pallet`).
+    pub fn default_path() -> PathBuf {
+        default_path_from(
+            std::env::var_os("PALLET_ROOT"),
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            unsafe { libc::geteuid() },
+            std::env::var_os("XDG_DATA_HOME"),
+            std::env::var_os("HOME"),
+        )
+    }
+
+    /// Unpacked layers, one directory per layer (usable as an overlay lowerdir).
+    pub fn snapshots_dir(&self) -> PathBuf {
+        self.path.join("snapshots")
+    }
+
+    /// Scratch space on the same filesystem as blobs and snapshots (for atomic renames).
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.path.join("tmp")
+    }
+
+    /// Persistent `RUN --mount=type=cache` directories.
+    pub fn cache_mounts_dir(&self) -> PathBuf {
+        self.path.join("cache-mounts")
+    }
+
+    /// The redb index file.
+    pub fn index_path(&self) -> PathBuf {
+        self.path.join("index.redb")
+    }
+}
+
+/// `default_path` on explicit inputs. Empty variables count as unset, and so does a relative
+/// `XDG_DATA_HOME` (the XDG spec says to ignore it).
+fn default_path_from(
+    pallet_root: Option<OsString>,
+    euid: u32,
+    xdg_data_home: Option<OsString>,
+    home: Option<OsString>,
+) -> PathBuf {
+    let set = |v: Option<OsString>| v.filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(root) = set(pallet_root) {
+        return root;
+    }
+    if euid == 0 {
+        return PathBuf::from("/var/lib/pallet");
+    }
+    if let Some(data) = set(xdg_data_home).filter(|p| p.is_absolute()) {
+        return data.join("pallet");
+    }
+    let home = set(home).or_else(|| home_of(euid)).unwrap_or_else(|| {
+        // No home at all: a per-user directory that is at least not shared.
+        std::env::temp_dir().join(format!("pallet-{euid}"))
+    });
+    home.join(".local").join("share").join("pallet")
+}
+
+/// The home directory of `uid` from the password database.
+fn home_of(uid: u32) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: all-zero is a valid passwd (null pointers, zero ids).
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call and buf's length is passed.
+    let rc = unsafe {
+        libc::getpwuid_r(
+            uid,
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    if rc != 0 || result.is_null() || pwd.pw_dir.is_null() {
+        return None;
+    }
+    // SAFETY: on success pw_dir points to a NUL-terminated string inside buf.
+    let dir = unsafe { std::ffi::CStr::from_ptr(pwd.pw_dir) };
+    let dir = Path::new(std::ffi::OsStr::from_bytes(dir.to_bytes()));
+    (!dir.as_os_str().is_empty()).then(|| dir.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_path_from;
+    use std::path::PathBuf;
+
+    fn s(v: &str) -> Option<std::ffi::OsString> {
+        Some(v.into())
+    }
+
+    #[test]
+    fn order_of_precedence() {
+        let p = |r, u, x, h| default_path_from(r, u, x, h);
+        assert_eq!(p(s("/r"), 0, s("/x"), s("/h")), PathBuf::from("/r"));
+        assert_eq!(
+            p(s(""), 0, s("/x"), s("/h")),
+            PathBuf::from("/var/lib/pallet")
+        );
+        assert_eq!(p(None, 1000, s("/x"), s("/h")), PathBuf::from("/x/pallet"));
+        assert_eq!(
+            p(None, 1000, s("rel"), s("/h")),
+            PathBuf::from("/h/.local/share/pallet")
+        );
+        assert_eq!(
+            p(None, 1000, None, s("/h")),
+            PathBuf::from("/h/.local/share/pallet")
+        );
+    }
+}
