@@ -217,3 +217,130 @@ fn failing_run_names_the_step_and_exit_code() {
         "the tail of the output is shown:\n{log}"
     );
 }
+
+/// Every file under `dir` (not following symlinks), for grepping a store for leaked values.
+fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => all_files(&p, out),
+            Ok(m) if m.is_file() => out.push(p),
+            _ => {}
+        }
+    }
+}
+
+fn contains_bytes(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn secrets_reach_the_step_and_nothing_else() {
+    if !can_run() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let rootfs = busybox_rootfs_tar(tmp.path());
+    assert!(pallet(
+        &root,
+        &["import", rootfs.to_str().unwrap(), "-t", "busybox"]
+    )
+    .status
+    .success());
+    let file_secret = "s3cr3t-file-value-7c1e";
+    let env_secret = "s3cr3t-env-value-93ab";
+    let secret_path = tmp.path().join("token.txt");
+    std::fs::write(&secret_path, file_secret).unwrap();
+    let ctx = tmp.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        // The Dockerfile never contains the values: steps prove they saw them by hashing them.
+        "FROM busybox\n\
+         RUN --mount=type=secret,id=tok sha256sum /run/secrets/tok | cut -d' ' -f1 > /file-sum\n\
+         RUN --mount=type=secret,id=envtok,env=TOKEN printf %s \"$TOKEN\" | sha256sum | cut -d' ' -f1 > /env-sum\n\
+         RUN --mount=type=secret,id=tok,target=/etc/app/key,mode=0440,uid=1000 stat -c %a:%u /etc/app/key > /key-mode\n",
+    )
+    .unwrap();
+    let layout = tmp.path().join("oci");
+    let out = Command::new(env!("CARGO_BIN_EXE_pallet"))
+        .arg("--root")
+        .arg(&root)
+        .args([
+            "build",
+            "-t",
+            "secret-test",
+            "--secret",
+            &format!("id=tok,src={}", secret_path.display()),
+        ])
+        .args([
+            "--secret",
+            "id=envtok,env=PALLET_TEST_SECRET",
+            "-o",
+            &format!("type=oci,dest={},tar=false", layout.display()),
+        ])
+        .arg(&ctx)
+        .env("PALLET_TEST_SECRET", env_secret)
+        .output()
+        .unwrap();
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "build with secrets failed:\n{log}");
+    // The values are nowhere: not in blobs, snapshots, the index, or the exported image.
+    let mut files = Vec::new();
+    all_files(&root, &mut files);
+    all_files(&layout, &mut files);
+    assert!(files.len() > 5);
+    for f in &files {
+        let data = std::fs::read(f).unwrap();
+        for secret in [file_secret, env_secret] {
+            assert!(
+                !contains_bytes(&data, secret.as_bytes()),
+                "secret found in {}",
+                f.display()
+            );
+        }
+    }
+    // Nor are the mount points, nor the tmpfs files that carried them.
+    assert!(!files
+        .iter()
+        .any(|f| f.to_string_lossy().contains("run/secrets")
+            || f.to_string_lossy().ends_with("etc/app/key")));
+    // The steps did see the values.
+    let bundle = tmp.path().join("bundle");
+    let un = Command::new("umoci")
+        .args(["unpack", "--image", &format!("{}:latest", layout.display())])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(un.status.success(), "umoci unpack: {}", text(&un.stderr));
+    let sha = |s: &str| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(s.as_bytes()))
+    };
+    let read = |f: &str| {
+        std::fs::read_to_string(bundle.join("rootfs").join(f))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(read("file-sum"), sha(file_secret));
+    assert_eq!(read("env-sum"), sha(env_secret));
+    assert_eq!(read("key-mode"), "440:1000");
+    // A required secret that was not given is an error naming it.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN --mount=type=secret,id=missing,required cat /run/secrets/missing\n",
+    )
+    .unwrap();
+    let out = pallet(&root, &["build", ctx.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("secret missing is required"),
+        "{}",
+        text(&out.stderr)
+    );
+}

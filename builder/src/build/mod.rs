@@ -25,6 +25,8 @@ pub struct BuildRequest<'a> {
     pub tags: Vec<String>,
     pub outputs: Vec<OutputSpec>,
     pub runtime: PathBuf,
+    /// `--secret` sources by id (values are read when a step mounts them, never stored).
+    pub secrets: std::collections::HashMap<String, crate::solver::SecretSource>,
 }
 
 pub struct BuildResult {
@@ -59,6 +61,7 @@ pub fn build(
         ignore: req.ignore.clone(),
         no_cache: req.lower.no_cache,
         epoch: lowered.epoch,
+        secrets: req.secrets.clone(),
     };
     let layers = solve(&lowered.graph, &lowered.root, &opts, events)?;
     let config = finish_config(lowered.image.clone(), &layers, lowered.epoch);

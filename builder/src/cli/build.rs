@@ -55,8 +55,14 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
             ));
         }
     }
-    if !args.secret.is_empty() || !args.build_contexts.is_empty() {
-        return Err("error: --secret and --build-context are not built yet\n".into());
+    if !args.build_contexts.is_empty() {
+        return Err("error: --build-context is not built yet\n".into());
+    }
+    let mut secrets = std::collections::HashMap::new();
+    for spec in &args.secret {
+        let (id, source) =
+            crate::solver::SecretSource::parse(spec).map_err(|e| format!("error: {e}\n"))?;
+        secrets.insert(id, source);
     }
     let loaded = input::load(&args.frontend)?;
     let mut tags = Vec::new();
@@ -85,6 +91,7 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
         tags,
         outputs,
         runtime,
+        secrets,
     };
     let started = std::time::Instant::now();
     let printer = render::PlainProgress::default();

@@ -48,13 +48,51 @@ pub(super) fn run(
     let user = exec::user::resolve(merged, &e.user)?;
     let mut guards: Vec<Overlay> = Vec::new();
     let mut mounts = Vec::new();
+    let mut secret_env = Vec::new();
+    let mut secret_files = Vec::new();
     for (n, m) in e.mounts.iter().enumerate() {
+        if let MountKind::Secret {
+            id,
+            env,
+            required,
+            mode,
+            uid,
+            gid,
+        } = &m.kind
+        {
+            let Some(source) = opts.secrets.get(id) else {
+                if *required {
+                    return Err(format!("secret {id} is required by this step but was not given: pass --secret id={id},src=PATH (or env=VAR)"));
+                }
+                continue;
+            };
+            let value = source.read(id)?;
+            if let Some(var) = env {
+                let text = String::from_utf8(value.clone()).map_err(|_| {
+                    format!(
+                        "secret {id} is not UTF-8 text, so it cannot be an environment variable"
+                    )
+                })?;
+                secret_env.push(format!("{var}={text}"));
+            }
+            if !m.target.is_empty() {
+                let file = SecretFile::create(&value, *mode, *uid, *gid)?;
+                mounts.push(SpecMount::Bind {
+                    source: file.path.clone(),
+                    target: m.target.clone(),
+                    readonly: true,
+                });
+                secret_files.push(file);
+            }
+            continue;
+        }
         mounts.push(spec_mount(n, m, inputs, opts, step.path(), &mut guards)?);
     }
     let targets: Vec<String> = KERNEL_MOUNTS.iter().map(|s| s.to_string()).collect();
     let stubs = missing_paths(merged, &targets);
     let mut env = e.env.clone();
     env.extend(v.meta.proxy_env.iter().cloned());
+    env.extend(secret_env);
     let spec = RunSpec {
         args: e.args.clone(),
         env,
@@ -75,6 +113,7 @@ pub(super) fn run(
         }
     })
     .map_err(|e| e.to_string())?;
+    drop(secret_files);
     drop(guards);
     remove_stubs(merged, &stubs);
     drop(overlay);
@@ -175,6 +214,60 @@ fn spec_mount(
         )),
         MountKind::Ssh { .. } => Err("RUN --mount=type=ssh is not built yet".into()),
     }
+}
+
+/// A secret's value as a file on a tmpfs (/dev/shm), never on the store's disk; removed when
+/// the step ends.
+struct SecretFile {
+    path: PathBuf,
+}
+
+impl SecretFile {
+    fn create(value: &[u8], mode: u32, uid: u32, gid: u32) -> Result<SecretFile, String> {
+        use std::io::Write;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let dir = Path::new("/dev/shm");
+        if !dir.is_dir() {
+            return Err(
+                "secret mounts need a tmpfs at /dev/shm (so secrets never touch the disk)".into(),
+            );
+        }
+        let path = dir.join(format!(
+            "pallet-secret-{}-{}",
+            std::process::id(),
+            blake3::hash(&rand_bytes()).to_hex()
+        ));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| format!("creating a secret file: {e}"))?;
+        let file = SecretFile { path };
+        f.write_all(value)
+            .map_err(|e| format!("writing a secret file: {e}"))?;
+        std::os::unix::fs::chown(&file.path, Some(uid), Some(gid))
+            .map_err(|e| format!("chown of a secret file: {e}"))?;
+        std::fs::set_permissions(&file.path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("chmod of a secret file: {e}"))?;
+        Ok(file)
+    }
+}
+
+impl Drop for SecretFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn rand_bytes() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    b.copy_from_slice(&nanos.to_le_bytes());
+    b
 }
 
 /// `root/rel` with symlinks resolved inside `root` only (a context symlink pointing out of the

@@ -33,6 +33,98 @@ pub struct SolveOptions<'a> {
     pub no_cache: bool,
     /// SOURCE_DATE_EPOCH: layer mtimes are clamped to it.
     pub epoch: Option<i64>,
+    /// `--secret` sources by id.
+    pub secrets: HashMap<String, SecretSource>,
+}
+
+/// Where a `--secret` comes from. Only the id reaches the graph; the value is read when a
+/// step mounts it and lives in memory and on a tmpfs only for that step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    File(PathBuf),
+    Env(String),
+}
+
+impl SecretSource {
+    /// Parses `id=ID,src=PATH` / `id=ID,env=VAR` (also `source=`, `type=file|env`).
+    pub fn parse(spec: &str) -> Result<(String, SecretSource), String> {
+        let (mut id, mut src, mut env, mut kind) = (None, None, None, None);
+        for field in spec.split(',') {
+            let (k, v) = field.split_once('=').ok_or_else(|| {
+                format!("invalid --secret \"{spec}\": \"{field}\" is not key=value")
+            })?;
+            match k {
+                "id" => id = Some(v.to_string()),
+                "src" | "source" => src = Some(v.to_string()),
+                "env" => env = Some(v.to_string()),
+                "type" => kind = Some(v.to_string()),
+                other => {
+                    return Err(format!(
+                        "invalid --secret \"{spec}\": unknown key \"{other}\" (id, src, env, type)"
+                    ))
+                }
+            }
+        }
+        let id = id.ok_or_else(|| format!("invalid --secret \"{spec}\": id= is required"))?;
+        let source = match (kind.as_deref(), src, env) {
+            (Some("env"), Some(v), None) | (_, None, Some(v)) => SecretSource::Env(v),
+            (Some("file") | None, Some(p), None) => SecretSource::File(PathBuf::from(p)),
+            (Some("env"), None, None) => SecretSource::Env(id.clone()),
+            (_, Some(_), Some(_)) => {
+                return Err(format!(
+                    "invalid --secret \"{spec}\": give src= or env=, not both"
+                ))
+            }
+            (Some(t), _, _) if t != "file" && t != "env" => {
+                return Err(format!(
+                    "invalid --secret \"{spec}\": type must be file or env"
+                ))
+            }
+            _ => {
+                return Err(format!(
+                    "invalid --secret \"{spec}\": give src=PATH or env=VAR"
+                ))
+            }
+        };
+        Ok((id, source))
+    }
+
+    /// The secret's bytes, read now.
+    pub(crate) fn read(&self, id: &str) -> Result<Vec<u8>, String> {
+        match self {
+            SecretSource::File(p) => {
+                std::fs::read(p).map_err(|e| format!("secret {id}: reading {}: {e}", p.display()))
+            }
+            SecretSource::Env(v) => std::env::var(v)
+                .map(String::into_bytes)
+                .map_err(|_| format!("secret {id}: environment variable {v} is not set")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    #[test]
+    fn secret_specs() {
+        assert_eq!(
+            SecretSource::parse("id=aws,src=/x").unwrap(),
+            ("aws".into(), SecretSource::File("/x".into()))
+        );
+        assert_eq!(
+            SecretSource::parse("id=tok,env=GH_TOKEN").unwrap(),
+            ("tok".into(), SecretSource::Env("GH_TOKEN".into()))
+        );
+        assert_eq!(
+            SecretSource::parse("type=env,id=TOK").unwrap(),
+            ("TOK".into(), SecretSource::Env("TOK".into()))
+        );
+        assert!(SecretSource::parse("src=/x").is_err());
+        assert!(SecretSource::parse("id=a").is_err());
+        assert!(SecretSource::parse("id=a,src=/x,env=Y").is_err());
+        assert!(SecretSource::parse("id=a,bogus=1").is_err());
+    }
 }
 
 /// Progress events for the printer.
