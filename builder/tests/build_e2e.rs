@@ -344,3 +344,49 @@ fn secrets_reach_the_step_and_nothing_else() {
         text(&out.stderr)
     );
 }
+
+/// With SOURCE_DATE_EPOCH, the busybox example's manifest digest is the same on a cold cache,
+/// a warm cache and a fresh root (the reproducibility rule).
+#[test]
+fn source_date_epoch_makes_builds_reproducible() {
+    if !can_run() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let rootfs = busybox_rootfs_tar(tmp.path());
+    let ctx = example("busybox-hello");
+    let build = |root: &Path| -> String {
+        let run = |args: &[&str]| {
+            Command::new(env!("CARGO_BIN_EXE_pallet"))
+                .arg("--root")
+                .arg(root)
+                .args(args)
+                .env("SOURCE_DATE_EPOCH", "1700000000")
+                .output()
+                .unwrap()
+        };
+        if !root.exists() {
+            let out = run(&["import", rootfs.to_str().unwrap(), "-t", "busybox:latest"]);
+            assert!(out.status.success(), "{}", text(&out.stderr));
+        }
+        let out = run(&["build", "-t", "hello:repro", ctx.to_str().unwrap()]);
+        let log = text(&out.stderr);
+        assert!(out.status.success(), "{log}");
+        let digest = log
+            .split("built ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no digest in:\n{log}"));
+        digest.to_string()
+    };
+    let a = tmp.path().join("a");
+    let cold = build(&a);
+    let warm = build(&a);
+    let fresh = build(&tmp.path().join("b"));
+    assert_eq!(cold, warm, "warm cache changed the digest");
+    assert_eq!(cold, fresh, "a fresh root changed the digest");
+    // Without the epoch, the times are the build's own, so the digest differs.
+    let out = pallet(&a, &["build", "-t", "hello:now", ctx.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(!text(&out.stderr).contains(&cold));
+}

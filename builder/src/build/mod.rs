@@ -27,6 +27,8 @@ pub struct BuildRequest<'a> {
     pub runtime: PathBuf,
     /// `--secret` sources by id (values are read when a step mounts them, never stored).
     pub secrets: std::collections::HashMap<String, crate::solver::SecretSource>,
+    /// Clamp layer file times to SOURCE_DATE_EPOCH when it is set (`--rewrite-timestamp`).
+    pub rewrite_timestamp: bool,
 }
 
 pub struct BuildResult {
@@ -60,7 +62,7 @@ pub fn build(
         context_dir: req.context_dir.clone(),
         ignore: req.ignore.clone(),
         no_cache: req.lower.no_cache,
-        epoch: lowered.epoch,
+        epoch: lowered.epoch.filter(|_| req.rewrite_timestamp),
         secrets: req.secrets.clone(),
     };
     let layers = solve(&lowered.graph, &lowered.root, &opts, events)?;

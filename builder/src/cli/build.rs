@@ -39,6 +39,9 @@ pub struct BuildArgs {
     /// Layer compression (gzip, zstd[,level=N])
     #[arg(long)]
     pub compression: Option<String>,
+    /// With SOURCE_DATE_EPOCH set, clamp file times in the layers to it (default true)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub rewrite_timestamp: bool,
 }
 
 pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
@@ -64,7 +67,15 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
             crate::solver::SecretSource::parse(spec).map_err(|e| format!("error: {e}\n"))?;
         secrets.insert(id, source);
     }
-    let loaded = input::load(&args.frontend)?;
+    let mut loaded = input::load(&args.frontend)?;
+    // As buildx does: SOURCE_DATE_EPOCH from the environment becomes the build arg.
+    if let Ok(epoch) = std::env::var("SOURCE_DATE_EPOCH") {
+        loaded
+            .options
+            .build_args
+            .entry("SOURCE_DATE_EPOCH".into())
+            .or_insert(epoch);
+    }
     let mut tags = Vec::new();
     for t in &args.tags {
         let r = registry::Reference::parse_docker_ref(t)
@@ -92,6 +103,7 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
         outputs,
         runtime,
         secrets,
+        rewrite_timestamp: args.rewrite_timestamp,
     };
     let started = std::time::Instant::now();
     let printer = render::PlainProgress::default();
