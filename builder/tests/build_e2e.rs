@@ -390,3 +390,97 @@ fn source_date_epoch_makes_builds_reproducible() {
     assert!(out.status.success());
     assert!(!text(&out.stderr).contains(&cold));
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if src.is_dir() {
+            copy_dir(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// The ML-style example: config as the Dockerfile says, the result runs as `app`, and the
+/// pip-like cache mount is reused when requirements change and the install step runs again.
+#[test]
+fn ml_style_example_with_a_cache_mount_reused_across_builds() {
+    if !can_run() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let rootfs = busybox_rootfs_tar(tmp.path());
+    assert!(pallet(
+        &root,
+        &["import", rootfs.to_str().unwrap(), "-t", "busybox:latest"]
+    )
+    .status
+    .success());
+    let ctx = tmp.path().join("ctx");
+    copy_dir(&example("ml-busybox"), &ctx);
+    let layout = tmp.path().join("oci");
+    let out = pallet(
+        &root,
+        &[
+            "build",
+            "-t",
+            "ml:1",
+            "-o",
+            &format!("type=oci,dest={},tar=false", layout.display()),
+            ctx.to_str().unwrap(),
+        ],
+    );
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("downloading numpy") && log.contains("downloading scikit-learn"),
+        "{log}"
+    );
+
+    let bundle = tmp.path().join("bundle");
+    let un = Command::new("umoci")
+        .args(["unpack", "--image", &format!("{}:1", layout.display())])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(un.status.success(), "umoci unpack: {}", text(&un.stderr));
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["process"]["user"]["uid"], 1000);
+    assert_eq!(cfg["process"]["cwd"], "/app");
+    let rootfs_dir = bundle.join("rootfs");
+    assert_eq!(
+        std::fs::read_to_string(rootfs_dir.join("app/model/weights.bin")).unwrap(),
+        "weights-v1\n"
+    );
+    assert!(rootfs_dir.join("app/site-packages/numpy.whl").is_file());
+    assert!(
+        !rootfs_dir.join("root/.cache/pip").exists(),
+        "cache mount contents stay out of the image"
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(rootfs_dir.join("app/src/serve.sh"))
+            .unwrap()
+            .uid(),
+        1000,
+        "COPY --chown=app:app"
+    );
+
+    // Requirements change: the install step runs again, and finds numpy in the cache mount.
+    std::fs::write(ctx.join("requirements.txt"), "numpy\nscikit-learn\ntorch\n").unwrap();
+    let out = pallet(&root, &["build", "-t", "ml:2", ctx.to_str().unwrap()]);
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("cached numpy") && log.contains("downloading torch"),
+        "{log}"
+    );
+    assert!(
+        log.contains("[model 3/3] RUN") && log.matches("CACHED").count() >= 4,
+        "unchanged steps come from the cache:\n{log}"
+    );
+}

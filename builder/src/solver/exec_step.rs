@@ -50,6 +50,7 @@ pub(super) fn run(
     let mut mounts = Vec::new();
     let mut secret_env = Vec::new();
     let mut secret_files = Vec::new();
+    let mut leases = Vec::new();
     for (n, m) in e.mounts.iter().enumerate() {
         if let MountKind::Secret {
             id,
@@ -86,7 +87,15 @@ pub(super) fn run(
             }
             continue;
         }
-        mounts.push(spec_mount(n, m, inputs, opts, step.path(), &mut guards)?);
+        mounts.push(spec_mount(
+            n,
+            m,
+            inputs,
+            opts,
+            step.path(),
+            &mut guards,
+            &mut leases,
+        )?);
     }
     let targets: Vec<String> = KERNEL_MOUNTS.iter().map(|s| s.to_string()).collect();
     let stubs = missing_paths(merged, &targets);
@@ -114,6 +123,7 @@ pub(super) fn run(
     })
     .map_err(|e| e.to_string())?;
     drop(secret_files);
+    drop(leases);
     drop(guards);
     remove_stubs(merged, &stubs);
     drop(overlay);
@@ -134,6 +144,32 @@ pub(super) fn run(
     Ok(out)
 }
 
+/// The file tree of a step input: the context dir, or a read-only view of a stage's layers.
+fn input_root(
+    n: usize,
+    input: usize,
+    inputs: &[(Output, String)],
+    opts: &SolveOptions,
+    step: &Path,
+    guards: &mut Vec<Overlay>,
+) -> Result<PathBuf, String> {
+    match inputs.get(input).map(|i| &i.0) {
+        Some(Output::Context) => Ok(opts.context_dir.clone()),
+        Some(Output::Layers(ls)) => {
+            let mnt = step.join(format!("input-{n}-{input}"));
+            std::fs::create_dir_all(&mnt)
+                .map_err(|e| format!("creating {}: {e}", mnt.display()))?;
+            guards.push(
+                Overlay::mount_readonly(&lowers(opts, ls)?, &mnt)
+                    .map_err(|e| format!("mounting a --mount source: {e}"))?,
+            );
+            Ok(mnt)
+        }
+        None => Err(format!("a mount names a missing input {input}")),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn spec_mount(
     n: usize,
     m: &crate::graph::ExecMount,
@@ -141,6 +177,7 @@ fn spec_mount(
     opts: &SolveOptions,
     step: &Path,
     guards: &mut Vec<Overlay>,
+    leases: &mut Vec<super::cache_mount::CacheLease>,
 ) -> Result<SpecMount, String> {
     match &m.kind {
         MountKind::Input {
@@ -148,24 +185,11 @@ fn spec_mount(
             source,
             readonly,
         } => {
-            let src_root = match inputs.get(*input).map(|i| &i.0) {
-                Some(Output::Context) => opts.context_dir.clone(),
-                Some(Output::Layers(ls)) => {
-                    let mnt = step.join(format!("input-{n}"));
-                    std::fs::create_dir_all(&mnt)
-                        .map_err(|e| format!("creating {}: {e}", mnt.display()))?;
-                    guards.push(
-                        Overlay::mount_readonly(&lowers(opts, ls)?, &mnt)
-                            .map_err(|e| format!("mounting --mount input: {e}"))?,
-                    );
-                    mnt
-                }
-                None => return Err(format!("mount {} names a missing input", m.target)),
-            };
+            let src_root = input_root(n, *input, inputs, opts, step, guards)?;
             let src = confined(&src_root, source)?;
             let src = if *readonly {
                 src
-            } else {
+            } else if src.is_dir() {
                 // rw bind mounts: writes land in a throwaway upper dir, never in the source.
                 let base = step.join(format!("rw-{n}"));
                 let [u, w, mg] = ["upper", "work", "merged"].map(|d| base.join(d));
@@ -178,6 +202,12 @@ fn spec_mount(
                         .map_err(|e| format!("mounting a writable view of {source}: {e}"))?,
                 );
                 mg
+            } else {
+                // A single file: a throwaway copy takes the writes.
+                let copy = step.join(format!("rw-{n}-file"));
+                std::fs::copy(&src, &copy)
+                    .map_err(|e| format!("copying {source} for a writable mount: {e}"))?;
+                copy
             };
             Ok(SpecMount::Bind {
                 source: src,
@@ -186,19 +216,30 @@ fn spec_mount(
             })
         }
         MountKind::Cache {
-            id, mode, uid, gid, ..
+            id,
+            sharing,
+            from,
+            mode,
+            uid,
+            gid,
         } => {
-            let dir = opts
-                .root
-                .cache_mounts_dir()
-                .join(blake3::hash(id.as_bytes()).to_hex().as_str());
-            if !dir.is_dir() {
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| format!("creating cache mount {id}: {e}"))?;
-                use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(*mode));
-                let _ = std::os::unix::fs::chown(&dir, Some(*uid), Some(*gid));
-            }
+            let seed = match from {
+                Some((input, source)) => Some((
+                    input_root(n, *input, inputs, opts, step, guards)?,
+                    source.clone(),
+                )),
+                None => None,
+            };
+            let req = super::cache_mount::CacheRequest {
+                id,
+                sharing,
+                mode: *mode,
+                uid: *uid,
+                gid: *gid,
+                seed,
+            };
+            let (dir, lease) = super::cache_mount::prepare(&opts.root.cache_mounts_dir(), &req)?;
+            leases.push(lease);
             Ok(SpecMount::Bind {
                 source: dir,
                 target: m.target.clone(),

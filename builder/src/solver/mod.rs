@@ -7,6 +7,7 @@
 //! inputs' cache keys and the content of the context files it reads; a key found in the index
 //! whose layers are still in the store is a hit. The solver knows nothing of Dockerfiles.
 
+mod cache_mount;
 mod context_hash;
 mod exec_step;
 mod file_step;
