@@ -484,3 +484,87 @@ fn ml_style_example_with_a_cache_mount_reused_across_builds() {
         "unchanged steps come from the cache:\n{log}"
     );
 }
+
+/// `pallet du` and `pallet prune`: prune drops the cache and unused layers but keeps tagged
+/// images usable, waits for a running build instead of deleting under it, and `--all` empties
+/// the store.
+#[test]
+fn prune_keeps_tagged_images_and_waits_for_running_builds() {
+    if !can_run() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let rootfs = busybox_rootfs_tar(tmp.path());
+    assert!(pallet(
+        &root,
+        &["import", rootfs.to_str().unwrap(), "-t", "busybox:latest"]
+    )
+    .status
+    .success());
+    let ctx = example("busybox-hello");
+    assert!(
+        pallet(&root, &["build", ctx.to_str().unwrap()])
+            .status
+            .success(),
+        "untagged build"
+    );
+    let du = text(&pallet(&root, &["du"]).stdout);
+    assert!(du.contains("reclaimable"), "{du}");
+
+    let out = pallet(&root, &["prune"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(report.contains("Total reclaimed space"), "{report}");
+    assert!(!report.contains(" 0 cache records"), "{report}");
+    // The tagged base survived: the build works again, running its steps (cache dropped).
+    let out = pallet(
+        &root,
+        &["build", "-t", "hello:after-prune", ctx.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("DONE"));
+
+    // A build in progress holds the store: prune waits for it.
+    let slow = tmp.path().join("slow");
+    std::fs::create_dir_all(&slow).unwrap();
+    std::fs::write(
+        slow.join("Dockerfile"),
+        "FROM busybox\nRUN sleep 2 && echo slept > /slept\n",
+    )
+    .unwrap();
+    let build = Command::new(env!("CARGO_BIN_EXE_pallet"))
+        .arg("--root")
+        .arg(&root)
+        .args(["build", "-t", "slow", slow.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let out = pallet(&root, &["prune"]);
+    assert!(
+        text(&out.stderr).contains("waiting for it to finish"),
+        "{}",
+        text(&out.stderr)
+    );
+    let status = build.wait_with_output().unwrap().status;
+    assert!(status.success(), "the running build was not disturbed");
+    let images = text(&pallet(&root, &["images"]).stdout);
+    assert!(images.contains("docker.io/library/slow:latest"), "{images}");
+
+    let out = pallet(&root, &["prune", "--all"]);
+    assert!(out.status.success());
+    assert!(
+        text(&pallet(&root, &["images"]).stdout).lines().count() == 1,
+        "only the header is left"
+    );
+    assert_eq!(
+        std::fs::read_dir(root.join("blobs/sha256"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(
+        std::fs::read_dir(root.join("snapshots")).unwrap().count(),
+        0
+    );
+}

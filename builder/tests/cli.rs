@@ -271,11 +271,11 @@ fn build_reports_dockerfile_errors_and_missing_bases_clearly() {
         store.to_str().unwrap(),
         "build",
         "-o",
-        "type=docker,dest=x.tar",
+        "type=registry",
         ok.to_str().unwrap(),
     ]);
     assert!(
-        text(&out.stderr).contains("type=docker is not built yet"),
+        text(&out.stderr).contains("type=registry is not built yet"),
         "{}",
         text(&out.stderr)
     );

@@ -69,6 +69,43 @@ impl Index {
         )
     }
 
+    /// Deletes every cache record in one transaction; returns how many there were.
+    pub fn clear_cache(&self) -> Result<usize, CacheError> {
+        let keys: Vec<String> = self.list_cache()?.into_iter().map(|(k, _)| k).collect();
+        let n = keys.len();
+        if n > 0 {
+            self.write(
+                CACHE,
+                || format!("deleting {n} cache records"),
+                |t| {
+                    for k in &keys {
+                        t.remove(k.as_str())?;
+                    }
+                    Ok(())
+                },
+            )?;
+        }
+        Ok(n)
+    }
+
+    /// Writes several cache records in one transaction (one commit, one fsync): for memos
+    /// with many small entries, such as the context file hashes.
+    pub fn put_cache_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), CacheError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.write(
+            CACHE,
+            || format!("writing {} cache records", entries.len()),
+            |t| {
+                for (k, v) in entries {
+                    t.insert(k.as_str(), v.as_slice())?;
+                }
+                Ok(())
+            },
+        )
+    }
+
     /// Reads, changes and writes one cache record in one write transaction, atomically with
     /// respect to every process sharing the index. `change` gets the current value (`None`
     /// if absent) and returns the new one (`None` deletes the record); its result is returned.

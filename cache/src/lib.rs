@@ -8,7 +8,7 @@ pub mod root;
 
 pub use blobs::{BlobInfo, BlobWriter, Blobs};
 pub use index::Index;
-pub use root::Root;
+pub use root::{Root, StoreLock};
 
 /// Errors of the store, each naming the path or key at fault.
 #[derive(Debug, thiserror::Error)]

@@ -123,6 +123,62 @@ fn home_of(uid: u32) -> Option<PathBuf> {
     (!dir.as_os_str().is_empty()).then(|| dir.to_path_buf())
 }
 
+/// A lock on the whole store: builds hold it shared while they run; `prune` holds it
+/// exclusively, so it never deletes what a running build uses. Released on drop.
+pub struct StoreLock {
+    _file: std::fs::File,
+}
+
+impl Root {
+    fn lock(&self, op: i32, nonblocking: bool) -> Result<Option<StoreLock>, CacheError> {
+        use std::os::unix::io::AsRawFd;
+        let path = self.path.join("store.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| CacheError::Io {
+                what: "opening",
+                path: path.clone(),
+                source,
+            })?;
+        let flags = if nonblocking { op | libc::LOCK_NB } else { op };
+        // SAFETY: flock on a descriptor we own; no memory is passed.
+        if unsafe { libc::flock(file.as_raw_fd(), flags) } == 0 {
+            return Ok(Some(StoreLock { _file: file }));
+        }
+        let err = std::io::Error::last_os_error();
+        if nonblocking && err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Ok(None);
+        }
+        Err(CacheError::Io {
+            what: "locking",
+            path,
+            source: err,
+        })
+    }
+
+    /// Held by a build for its whole duration (many builds at once are fine).
+    pub fn lock_for_build(&self) -> Result<StoreLock, CacheError> {
+        Ok(self
+            .lock(libc::LOCK_SH, false)?
+            .expect("blocking lock returns a lock"))
+    }
+
+    /// Exclusive: no build is running while it is held. `None` if a build holds the store now.
+    pub fn try_lock_for_prune(&self) -> Result<Option<StoreLock>, CacheError> {
+        self.lock(libc::LOCK_EX, true)
+    }
+
+    /// Exclusive, waiting for running builds to finish.
+    pub fn lock_for_prune(&self) -> Result<StoreLock, CacheError> {
+        Ok(self
+            .lock(libc::LOCK_EX, false)?
+            .expect("blocking lock returns a lock"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::default_path_from;

@@ -6,7 +6,6 @@ mod outputs;
 
 pub use outputs::{parse_output, OutputSpec};
 
-use crate::export::{compress, manifest};
 use crate::frontend::ast::Dockerfile;
 use crate::frontend::diagnostic::FrontendError;
 use crate::frontend::lint::Warning;
@@ -45,6 +44,8 @@ pub enum BuildError {
     Solve(#[from] SolveError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Cache(#[from] cache::CacheError),
     #[error("{0}")]
     Output(String),
 }
@@ -54,6 +55,8 @@ pub fn build(
     req: &BuildRequest,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<BuildResult, BuildError> {
+    // Held until the build ends: prune waits for it instead of deleting what it uses.
+    let _store_lock = root.lock_for_build()?;
     let lowered = lower(req.dockerfile, &req.lower, &StoreResolver { root })
         .map_err(|e| BuildError::Frontend(Box::new(e)))?;
     let opts = SolveOptions {
@@ -134,26 +137,32 @@ fn write_output(
     tag: Option<&str>,
     epoch: Option<i64>,
 ) -> Result<(), BuildError> {
-    match out {
-        OutputSpec::Oci { dest, tar } => {
-            let compressed = compress::gzip_layers(root, layers)?;
-            let m = manifest::store_manifest(root, config, compressed, manifest::MEDIA_LAYER_GZIP)?;
-            if *tar {
-                let mut file = std::fs::File::create(dest)
-                    .map_err(|e| BuildError::Output(format!("creating {}: {e}", dest.display())))?;
-                crate::export::write_layout_tar(
-                    root,
-                    &m,
-                    tag,
-                    &mut file,
-                    epoch.unwrap_or(0).max(0) as u64,
-                )?;
-                file.sync_all()
-                    .map_err(|e| BuildError::Output(format!("writing {}: {e}", dest.display())))?;
-            } else {
-                crate::export::write_layout_dir(root, &m, tag, dest)?;
-            }
-            Ok(())
+    use crate::export::docker::{self, ArchiveOptions};
+    let (dest, image, docker_manifest, tar) = match out {
+        OutputSpec::Local { dest } => {
+            crate::export::local::write_local(root, layers, dest)?;
+            return Ok(());
         }
+        OutputSpec::Oci { dest, tar, image } => (dest, image, false, *tar),
+        OutputSpec::Docker { dest, image } => (dest, image, true, true),
+    };
+    // `name=` overrides the build's tag, as in buildx.
+    let names: Vec<String> = if image.names.is_empty() {
+        tag.map(String::from).into_iter().collect()
+    } else {
+        image.names.clone()
+    };
+    let config_bytes = serde_json::to_vec(config).expect("config serializes");
+    let exported = docker::store_image(root, &config_bytes, layers, image)?;
+    let opts = ArchiveOptions {
+        names: &names,
+        docker_manifest,
+        mtime: epoch.unwrap_or(0).max(0) as u64,
+    };
+    if tar {
+        docker::write_archive_to(root, &exported, &opts, dest)?;
+    } else {
+        docker::write_archive_dir(root, &exported, &opts, dest)?;
     }
+    Ok(())
 }

@@ -92,3 +92,65 @@ pub(crate) fn human_size(n: u64) -> String {
         format!("{v:.1}{}", UNITS[u])
     }
 }
+
+pub fn prune(all: bool, root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
+    let root = super::open_root(root)?;
+    let lock = match root
+        .try_lock_for_prune()
+        .map_err(|e| format!("error: {e}\n"))?
+    {
+        Some(l) => l,
+        None => {
+            eprintln!("pallet: a build is using this store; waiting for it to finish");
+            root.lock_for_prune().map_err(|e| format!("error: {e}\n"))?
+        }
+    };
+    let r = crate::store::prune::prune(&root, all).map_err(|e| format!("error: pruning: {e}\n"))?;
+    drop(lock);
+    println!(
+        "Deleted {} images, {} cache records, {} blobs, {} snapshots, {} cache mounts\nTotal reclaimed space: {}",
+        r.images,
+        r.cache_records,
+        r.blobs,
+        r.snapshots,
+        r.cache_mounts,
+        human_size(r.bytes)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn du(root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
+    let root = super::open_root(root)?;
+    let u = crate::store::prune::disk_usage(&root).map_err(|e| format!("error: {e}\n"))?;
+    println!("{:<16} {:>8} {:>10}", "TYPE", "COUNT", "SIZE");
+    println!(
+        "{:<16} {:>8} {:>10}",
+        "images",
+        u.images,
+        human_size(u.referenced_bytes)
+    );
+    println!(
+        "{:<16} {:>8} {:>10}",
+        "blobs",
+        u.blobs,
+        human_size(u.blob_bytes)
+    );
+    println!(
+        "{:<16} {:>8} {:>10}",
+        "snapshots",
+        u.snapshots,
+        human_size(u.snapshot_bytes)
+    );
+    println!(
+        "{:<16} {:>8} {:>10}",
+        "cache mounts",
+        "-",
+        human_size(u.cache_mount_bytes)
+    );
+    println!("{:<16} {:>8} {:>10}", "cache records", u.cache_records, "-");
+    println!(
+        "reclaimable: {}",
+        human_size(u.blob_bytes.saturating_sub(u.referenced_bytes))
+    );
+    Ok(ExitCode::SUCCESS)
+}

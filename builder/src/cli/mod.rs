@@ -5,7 +5,10 @@ mod build;
 mod debug;
 mod images;
 mod input;
+mod inspect;
 mod render;
+mod run;
+mod save;
 
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
@@ -33,6 +36,29 @@ enum Commands {
     Import(images::ImportArgs),
     /// List the images in the local store
     Images,
+    /// Give an image another name
+    #[command(after_help = "Example:\n  pallet tag app:dev registry.local/app:1.0")]
+    Tag(inspect::TagArgs),
+    /// Show an image's config, history and layers
+    #[command(after_help = "Example:\n  pallet inspect app:dev")]
+    Inspect(inspect::InspectArgs),
+    /// Run a command in an image (runc; writes are discarded), like docker run --rm
+    #[command(
+        after_help = "Examples:\n  pallet run app:dev\n  pallet run -e DEBUG=1 -v $PWD/tests:/tests app:dev pytest /tests"
+    )]
+    Run(run::RunArgs),
+    /// Remove the build cache and unused layers (--all: images too)
+    #[command(after_help = "Examples:\n  pallet prune\n  pallet prune --all")]
+    Prune {
+        /// Remove all images as well
+        #[arg(long, short = 'a')]
+        all: bool,
+    },
+    /// Show the store's disk usage
+    Du,
+    /// Write an image to a tar (docker save format by default)
+    #[command(after_help = "Example:\n  pallet save app:dev -o app.tar")]
+    Save(save::SaveArgs),
     /// Inspect what the frontend makes of a Dockerfile
     #[command(subcommand)]
     Debug(debug::DebugCommand),
@@ -86,6 +112,12 @@ pub fn main() -> ExitCode {
         Commands::Build(args) => build::run(args, root),
         Commands::Import(args) => images::import(args, root),
         Commands::Images => images::list(root),
+        Commands::Tag(args) => inspect::tag(args, root),
+        Commands::Inspect(args) => inspect::inspect(args, root),
+        Commands::Run(args) => run::run(args, root),
+        Commands::Save(args) => save::save(args, root),
+        Commands::Prune { all } => images::prune(all, root),
+        Commands::Du => images::du(root),
         Commands::Debug(cmd) => debug::run(cmd),
     };
     match result {

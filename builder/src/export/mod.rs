@@ -3,7 +3,9 @@
 //! and OCI image layouts (a directory or a tar). Knows images and blobs, not builds.
 
 pub mod compress;
+pub mod docker;
 pub mod layout;
+pub mod local;
 pub mod manifest;
 
 pub use layout::{write_layout_dir, write_layout_tar};

@@ -2,8 +2,13 @@
 //! context): the part of a cache key that changes when the user edits a file. Files are the
 //! context's after `.dockerignore`; the selection uses the step's paths with the same matching
 //! rules (a path selects itself and everything below it; wildcards allowed).
+//!
+//! Content hashes are memoized in the index by (path, size, mtime, ctime, inode, device), so a
+//! no-change rebuild stats files but reads none. A file changed in the last two seconds is not
+//! memoized (git's "racy" rule: a write in the same clock tick could keep its times).
 
 use crate::frontend::dockerignore::{walk_context, Matcher};
+use cache::Root;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -11,6 +16,7 @@ use std::path::Path;
 /// blake3 over (relative path, type, mode, content or link target) of each selected file, in
 /// sorted order.
 pub(super) fn hash_paths(
+    root: &Root,
     context: &Path,
     paths: &[String],
     ignore: Option<&Matcher>,
@@ -28,7 +34,11 @@ pub(super) fn hash_paths(
     let files = walk_context(context, ignore.unwrap_or(&none))
         .map_err(|e| format!("reading the build context {}: {e}", context.display()))?;
     let mut h = blake3::Hasher::new();
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut memo_updates = Vec::new();
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0);
     for rel in files {
         if !select_all && !selection.is_excluded(&rel) {
             continue;
@@ -50,17 +60,7 @@ pub(super) fn hash_paths(
         } else if ft.is_file() {
             h.update(b"F");
             h.update(&meta.len().to_le_bytes());
-            let mut f = std::fs::File::open(&path)
-                .map_err(|e| format!("reading {}: {e}", path.display()))?;
-            loop {
-                let n = f
-                    .read(&mut buf)
-                    .map_err(|e| format!("reading {}: {e}", path.display()))?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-            }
+            h.update(file_hash(root, &path, &meta, now_ns, &mut memo_updates)?.as_bytes());
         } else if ft.is_dir() {
             h.update(b"D");
         } else {
@@ -68,5 +68,105 @@ pub(super) fn hash_paths(
         }
         h.update(&[0]);
     }
+    root.index
+        .put_cache_many(&memo_updates)
+        .map_err(|e| format!("remembering context file hashes: {e}"))?;
     Ok(format!("blake3:{}", h.finalize().to_hex()))
+}
+
+/// The memo's view of a file: what must be unchanged for its remembered hash to stand.
+fn stamp(meta: &std::fs::Metadata) -> String {
+    format!(
+        "{}:{}.{}:{}.{}:{}:{}",
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+        meta.ino(),
+        meta.dev()
+    )
+}
+
+/// A file's content hash, from the memo when its stamp is unchanged, else read and hashed.
+fn file_hash(
+    root: &Root,
+    path: &Path,
+    meta: &std::fs::Metadata,
+    now_ns: i128,
+    updates: &mut Vec<(String, Vec<u8>)>,
+) -> Result<String, String> {
+    let key = format!("context-file/{}", path.display());
+    let stamp = stamp(meta);
+    if let Ok(Some(v)) = root.index.get_cache(&key) {
+        if let Some((s, hash)) = std::str::from_utf8(&v)
+            .ok()
+            .and_then(|t| t.rsplit_once(' '))
+        {
+            if s == stamp {
+                return Ok(hash.to_string());
+            }
+        }
+    }
+    let mut f =
+        std::fs::File::open(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let hash = hasher.finalize().to_hex().to_string();
+    let newest_ns = (meta.mtime().max(meta.ctime()) as i128) * 1_000_000_000;
+    if now_ns - newest_ns > 2_000_000_000 {
+        updates.push((key, format!("{stamp} {hash}").into_bytes()));
+    }
+    Ok(hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn old(path: &Path) {
+        let t = filetime::FileTime::from_unix_time(1_600_000_000, 0);
+        filetime::set_file_mtime(path, t).unwrap();
+    }
+
+    #[test]
+    fn memo_is_used_and_cannot_hide_a_change() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::open(&tmp.path().join("root")).unwrap();
+        let ctx = tmp.path().join("ctx");
+        std::fs::create_dir_all(&ctx).unwrap();
+        let f = ctx.join("req.txt");
+        std::fs::write(&f, b"numpy\n").unwrap();
+        old(&f);
+        // ctime is "now": not memoized yet (racy); wait out the window.
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        let paths = vec!["/req.txt".to_string()];
+        let first = hash_paths(&root, &ctx, &paths, None).unwrap();
+        let key = format!("context-file/{}", f.display());
+        let memo =
+            String::from_utf8(root.index.get_cache(&key).unwrap().expect("memoized")).unwrap();
+        // The memo is consulted: forge its hash and the result follows it.
+        let (stamp, _) = memo.rsplit_once(' ').unwrap();
+        root.index
+            .put_cache(&key, format!("{stamp} forged").as_bytes())
+            .unwrap();
+        assert_ne!(hash_paths(&root, &ctx, &paths, None).unwrap(), first);
+        // Same size, same mtime, other bytes: ctime changed, so the file is read again.
+        std::fs::write(&f, b"torch\n").unwrap();
+        old(&f);
+        let changed = hash_paths(&root, &ctx, &paths, None).unwrap();
+        std::fs::write(&f, b"numpy\n").unwrap();
+        old(&f);
+        assert_ne!(changed, first);
+        assert_eq!(hash_paths(&root, &ctx, &paths, None).unwrap(), first);
+    }
 }

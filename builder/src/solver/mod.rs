@@ -295,6 +295,7 @@ fn run_vertex(
     } else {
         Some(
             context_hash::hash_paths(
+                opts.root,
                 &opts.context_dir,
                 &v.meta.context_paths,
                 opts.ignore.as_ref(),

@@ -7,6 +7,7 @@
 
 mod import;
 mod layers;
+pub mod prune;
 
 pub use import::import_rootfs;
 pub use layers::{commit_upper, ensure_snapshot, snapshot_path, step_dir, LayerRecord};

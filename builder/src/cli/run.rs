@@ -1,0 +1,136 @@
+//! `pallet run`: flags -> [`crate::run::run_image`]; prints the container's output and exits
+//! with its code. pallet's own failures (no such image, a bad -e or -v, runc could not start the
+//! process) exit 125, as `docker run` does.
+
+use crate::run::{run_image, ProcessFlags, RunOptions};
+use clap::{Args, ValueEnum};
+use std::io::Write;
+use std::process::ExitCode;
+
+const LONG_HELP: &str = "The image (name[:tag]), then the command and its arguments \
+(default: the image's ENTRYPOINT and CMD). Everything after the image is the command's, flags too.
+
+The container runs on an overlay of the image's layers whose writes are thrown away when it ends. \
+Standard input is not attached (no -i/-t); the container's stdout and stderr both go to pallet's \
+standard output, line by line. SIGINT and SIGTERM are forwarded to the container; if it is still \
+running --stop-timeout seconds later (or on a second signal) it is killed. pallet exits with the \
+container's exit code (128+N if signal N ended it), or 125 when pallet itself failed (no such \
+image, a bad -e or -v, the command could not be started).";
+
+/// Exit code for pallet's own errors (docker run's).
+const PALLET_FAILED: u8 = 125;
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Set an environment variable (KEY=VALUE, or KEY to pass pallet's own value; repeatable)
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Bind-mount a host path (absolute) into the container; `:ro` makes it read-only
+    #[arg(short = 'v', long = "volume", value_name = "HOST:CONTAINER[:ro]")]
+    pub volumes: Vec<String>,
+    /// Run as this user (name, uid, name:group or uid:gid; default: the image's USER)
+    #[arg(short = 'u', long = "user", value_name = "USER")]
+    pub user: Option<String>,
+    /// Network: the host's (pallet's default, as for RUN) or none (only loopback)
+    #[arg(long, value_enum, default_value = "host")]
+    pub network: NetworkMode,
+    /// Working directory in the container (default: the image's WORKDIR, else /)
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Replace the image's ENTRYPOINT (and drop its CMD); "" clears it
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
+    /// Accepted for docker compatibility: the container and its writes are always removed
+    #[arg(long)]
+    pub rm: bool,
+    /// Seconds a forwarded SIGINT/SIGTERM may take to stop the container before SIGKILL
+    #[arg(long, value_name = "SECONDS", default_value_t = 3)]
+    pub stop_timeout: u64,
+    /// Path to an OCI runtime (default: runc on PATH)
+    #[arg(long, value_name = "PATH")]
+    pub runtime: Option<String>,
+    /// The image (name[:tag]), then the command and its arguments (default: the image's
+    /// ENTRYPOINT and CMD); stdin is not attached
+    #[arg(
+        long_help = LONG_HELP,
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_names = ["IMAGE", "COMMAND"]
+    )]
+    pub image_and_command: Vec<String>,
+}
+
+impl RunArgs {
+    /// The image as given.
+    pub fn image(&self) -> &str {
+        &self.image_and_command[0]
+    }
+
+    /// The command after the image (empty: the image's).
+    pub fn command(&self) -> &[String] {
+        &self.image_and_command[1..]
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NetworkMode {
+    /// The host's network namespace
+    Host,
+    /// A network namespace of its own with only `lo`
+    None,
+}
+
+pub fn run(args: RunArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
+    match start(args, root) {
+        Ok(code) => Ok(code),
+        Err(report) => {
+            eprint!("{report}");
+            if !report.ends_with('\n') {
+                eprintln!();
+            }
+            Ok(ExitCode::from(PALLET_FAILED))
+        }
+    }
+}
+
+fn start(args: RunArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
+    super::require_root("pallet run")?;
+    let name = registry::Reference::parse_docker_ref(args.image())
+        .map_err(|e| format!("error: invalid image name {}: {e}\n", args.image()))?
+        .to_string();
+    let runtime =
+        crate::exec::runc::find_runtime(args.runtime.as_deref().map(std::path::Path::new))
+            .map_err(|e| format!("error: {e}\n"))?;
+    let root = super::open_root(root)?;
+    let image = crate::store::get_image(&root, &name)
+        .map_err(|e| format!("error: reading the store: {e}\n"))?
+        .ok_or_else(|| {
+            format!(
+                "error: no image {name} in the store\n  = help: `pallet images` lists the images \
+                 there; make one with `pallet build -t NAME` or `pallet import`\n"
+            )
+        })?;
+    let opts = RunOptions {
+        process: ProcessFlags {
+            command: args.command().to_vec(),
+            entrypoint: args.entrypoint,
+            env: args.env,
+            workdir: args.workdir,
+            user: args.user,
+        },
+        volumes: args.volumes,
+        host_network: args.network == NetworkMode::Host,
+        runtime,
+        stop_timeout: std::time::Duration::from_secs(args.stop_timeout),
+    };
+    let stdout = std::io::stdout();
+    let outcome = run_image(&root, &image, &opts, &mut |line| {
+        let mut out = stdout.lock();
+        // A closed stdout (`pallet run ... | head`) must not stop the container's cleanup.
+        let _ = writeln!(out, "{line}");
+    })
+    .map_err(|e| format!("error: running {name}: {e}\n"))?;
+    let code = outcome.exit_code();
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}

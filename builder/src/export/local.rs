@@ -1,0 +1,40 @@
+//! `--output type=local`: the image's final file tree in a plain directory.
+//!
+//! Applies each stored layer diff in order onto the destination (`snapshot::unpack_layer` with
+//! OCI whiteouts turned into removals, owners kept), so the directory holds what a container
+//! of the image would see: files deleted by a later step are gone, modes and numeric owners are
+//! as built. Like BuildKit's local exporter it writes into an existing directory without
+//! emptying it first. Knows layers and directories, not builds or image formats.
+
+use crate::snapshot::{unpack_layer, UnpackOptions};
+use crate::store::{LayerRecord, StoreError};
+use cache::Root;
+use std::path::Path;
+
+/// Unpacks `layers` (bottom first) onto `dest`, creating it if missing.
+pub fn write_local(root: &Root, layers: &[LayerRecord], dest: &Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(dest).map_err(|source| StoreError::Io {
+        what: format!(
+            "creating the --output directory {} (is it a file, or on a read-only filesystem?)",
+            dest.display()
+        ),
+        source,
+    })?;
+    let opts = UnpackOptions {
+        overlay_whiteouts: false,
+        same_owner: true,
+    };
+    for (i, layer) in layers.iter().enumerate() {
+        let mut blob = root.blobs.open(&layer.diff_id)?;
+        unpack_layer(&mut blob, dest, &opts).map_err(|e| {
+            StoreError::Layer(format!(
+                "applying layer {}/{} ({}) onto {}: {e}",
+                i + 1,
+                layers.len(),
+                layer.diff_id,
+                dest.display()
+            ))
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! `pallet prune` and `pallet du`: what the store holds and what can go. Prune drops the build
+//! cache (step records, compression memos, context-hash memos, cache mounts) and every blob and
+//! snapshot no tagged image uses; `--all` drops the tags first, so everything goes. The caller
+//! holds the store's exclusive lock, so no running build loses what it uses.
+
+use super::{list_images, StoreError};
+use cache::Root;
+use std::collections::HashSet;
+use std::path::Path;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PruneReport {
+    pub images: usize,
+    pub cache_records: usize,
+    pub blobs: usize,
+    pub snapshots: usize,
+    pub cache_mounts: usize,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DiskUsage {
+    pub images: usize,
+    pub blobs: usize,
+    pub blob_bytes: u64,
+    /// Bytes of blobs that tagged images use.
+    pub referenced_bytes: u64,
+    pub snapshots: usize,
+    pub snapshot_bytes: u64,
+    pub cache_mount_bytes: u64,
+    pub cache_records: usize,
+}
+
+fn io(what: String) -> impl FnOnce(std::io::Error) -> StoreError {
+    move |source| StoreError::Io { what, source }
+}
+
+/// Digests (blobs and diff ids) that tagged images need.
+fn referenced(root: &Root) -> Result<HashSet<String>, StoreError> {
+    let mut keep = HashSet::new();
+    for img in list_images(root)? {
+        keep.insert(img.manifest_digest.clone());
+        keep.insert(img.config_digest.clone());
+        keep.extend(img.layers.iter().cloned());
+    }
+    Ok(keep)
+}
+
+fn entries(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>, StoreError> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Ok(out);
+    };
+    for e in rd {
+        let e = e.map_err(io(format!("listing {}", dir.display())))?;
+        out.push((e.file_name().to_string_lossy().into_owned(), e.path()));
+    }
+    Ok(out)
+}
+
+/// Bytes under `path` (not following symlinks).
+pub fn tree_size(path: &Path) -> u64 {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(path)
+            .map(|rd| rd.flatten().map(|e| tree_size(&e.path())).sum())
+            .unwrap_or(0),
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }
+}
+
+pub fn prune(root: &Root, all: bool) -> Result<PruneReport, StoreError> {
+    let mut r = PruneReport::default();
+    if all {
+        for img in list_images(root)? {
+            root.index.delete_tag(&img.name)?;
+            r.images += 1;
+        }
+    }
+    r.cache_records = root.index.clear_cache()?;
+    let keep = referenced(root)?;
+    for (name, path) in entries(root.blobs.dir())? {
+        if !keep.contains(&format!("sha256:{name}")) {
+            r.bytes += tree_size(&path);
+            std::fs::remove_file(&path).map_err(io(format!("removing {}", path.display())))?;
+            r.blobs += 1;
+        }
+    }
+    for (name, path) in entries(&root.snapshots_dir())? {
+        if !keep.contains(&format!("sha256:{name}")) {
+            r.bytes += tree_size(&path);
+            std::fs::remove_dir_all(&path).map_err(io(format!("removing {}", path.display())))?;
+            r.snapshots += 1;
+        }
+    }
+    for (_, path) in entries(&root.cache_mounts_dir())? {
+        r.bytes += tree_size(&path);
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(io(format!("removing {}", path.display())))?;
+        r.cache_mounts += 1;
+    }
+    // Nothing runs while prune holds the store: leftovers of killed builds can go.
+    for (_, path) in entries(&root.tmp_dir())? {
+        r.bytes += tree_size(&path);
+        let _ = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+    }
+    Ok(r)
+}
+
+pub fn disk_usage(root: &Root) -> Result<DiskUsage, StoreError> {
+    let keep = referenced(root)?;
+    let mut u = DiskUsage {
+        images: list_images(root)?.len(),
+        cache_records: root.index.list_cache()?.len(),
+        ..DiskUsage::default()
+    };
+    for (name, path) in entries(root.blobs.dir())? {
+        let size = tree_size(&path);
+        u.blobs += 1;
+        u.blob_bytes += size;
+        if keep.contains(&format!("sha256:{name}")) {
+            u.referenced_bytes += size;
+        }
+    }
+    for (_, path) in entries(&root.snapshots_dir())? {
+        u.snapshots += 1;
+        u.snapshot_bytes += tree_size(&path);
+    }
+    u.cache_mount_bytes = tree_size(&root.cache_mounts_dir());
+    Ok(u)
+}
