@@ -568,3 +568,103 @@ fn prune_keeps_tagged_images_and_waits_for_running_builds() {
         0
     );
 }
+
+/// A build killed in the middle (pallet SIGKILLed while a RUN runs) leaves a store the next
+/// build uses: finished steps stay cached, and prune cleans up the killed build's mounts.
+#[test]
+fn a_killed_build_leaves_a_usable_cache() {
+    if !can_run() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let rootfs = busybox_rootfs_tar(tmp.path());
+    assert!(pallet(
+        &root,
+        &["import", rootfs.to_str().unwrap(), "-t", "busybox"]
+    )
+    .status
+    .success());
+    let ctx = tmp.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN echo one > /one\nRUN sleep 20 && echo two > /two\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pallet"))
+        .arg("--root")
+        .arg(&root)
+        .args(["build", ctx.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the second RUN has started, then kill pallet outright.
+    let mut err = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 256];
+    while !seen.contains("RUN sleep 20") {
+        let n = std::io::Read::read(&mut err, &mut buf).unwrap();
+        assert!(n > 0, "build ended early:\n{seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The orphaned container: stop it through its runc state dir under the store's tmp/.
+    for state in glob_dirs(&root.join("tmp"), "runc-state") {
+        for c in std::fs::read_dir(&state).unwrap().flatten() {
+            let _ = Command::new("runc")
+                .arg("--root")
+                .arg(&state)
+                .args(["kill", &c.file_name().to_string_lossy(), "KILL"])
+                .output();
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let _ = Command::new("runc")
+                .arg("--root")
+                .arg(&state)
+                .args(["delete", "-f", &c.file_name().to_string_lossy()])
+                .output();
+        }
+    }
+    // Prune-free rebuild: the first RUN comes from the cache, the changed second one runs.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN echo one > /one\nRUN echo two > /two\n",
+    )
+    .unwrap();
+    let out = pallet(&root, &["build", "-t", "after-kill", ctx.to_str().unwrap()]);
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("RUN echo one > /one\n#2 CACHED"), "{log}");
+    // prune unmounts what the killed build left mounted, then removes it.
+    let out = pallet(&root, &["prune"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let tmp_dir = root.join("tmp").canonicalize().unwrap();
+    assert!(
+        !mounts.contains(tmp_dir.to_str().unwrap()),
+        "stale mounts left under {}",
+        tmp_dir.display()
+    );
+    assert_eq!(std::fs::read_dir(&tmp_dir).unwrap().count(), 0);
+}
+
+/// Directories named `name` anywhere below `dir`.
+fn glob_dirs(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+            if e.file_name() == name {
+                out.push(p);
+            } else {
+                out.extend(glob_dirs(&p, name));
+            }
+        }
+    }
+    out
+}

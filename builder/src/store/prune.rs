@@ -103,7 +103,9 @@ pub fn prune(root: &Root, all: bool) -> Result<PruneReport, StoreError> {
         removed.map_err(io(format!("removing {}", path.display())))?;
         r.cache_mounts += 1;
     }
-    // Nothing runs while prune holds the store: leftovers of killed builds can go.
+    // Nothing runs while prune holds the store: leftovers of killed builds can go. Their
+    // overlays may still be mounted: unmount first, so deleting never reaches through a mount.
+    unmount_below(&root.tmp_dir());
     for (_, path) in entries(&root.tmp_dir())? {
         r.bytes += tree_size(&path);
         let _ = if path.is_dir() {
@@ -113,6 +115,52 @@ pub fn prune(root: &Root, all: bool) -> Result<PruneReport, StoreError> {
         };
     }
     Ok(r)
+}
+
+/// Unmounts every mount point below `dir` (deepest first), as /proc/self/mountinfo lists them.
+pub fn unmount_below(dir: &Path) {
+    let Ok(canon) = dir.canonicalize() else {
+        return;
+    };
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let mut points: Vec<std::path::PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape_mountinfo)
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.starts_with(&canon) && *p != canon)
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    points.dedup();
+    for p in points {
+        let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) else {
+            continue;
+        };
+        // SAFETY: umount2 with a valid NUL-terminated path; MNT_DETACH never blocks.
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal (`\040`).
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub fn disk_usage(root: &Root) -> Result<DiskUsage, StoreError> {
