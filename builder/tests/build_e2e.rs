@@ -668,3 +668,83 @@ fn glob_dirs(dir: &Path, name: &str) -> Vec<PathBuf> {
     }
     out
 }
+
+/// `--build-context NAME=oci-layout://DIR`: `FROM NAME` and `COPY --from=NAME` use the image in
+/// the layout (imported into the store, layers checked against the config's diff ids), even
+/// when the store had nothing.
+#[test]
+fn build_context_from_an_oci_layout() {
+    if !can_run() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let rootfs = busybox_rootfs_tar(tmp.path());
+    assert!(pallet(
+        &root,
+        &["import", rootfs.to_str().unwrap(), "-t", "busybox"]
+    )
+    .status
+    .success());
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("Dockerfile"),
+        "FROM busybox\nRUN echo from-layout > /marker\n",
+    )
+    .unwrap();
+    let layout = tmp.path().join("layout");
+    let out = pallet(
+        &root,
+        &[
+            "build",
+            "-t",
+            "layoutsrc:v1",
+            "-o",
+            &format!("type=oci,dest={},tar=false", layout.display()),
+            src.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(pallet(&root, &["prune", "--all"]).status.success());
+
+    let ctx = tmp.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM mybase AS check\nRUN cat /marker > /seen\nFROM scratch\nCOPY --from=check /seen /seen\nCOPY --from=mybase /marker /m\n").unwrap();
+    let tree = tmp.path().join("tree");
+    let out = pallet(
+        &root,
+        &[
+            "build",
+            "--build-context",
+            &format!("mybase=oci-layout://{}:v1", layout.display()),
+            "-o",
+            tree.to_str().unwrap(),
+            ctx.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(tree.join("seen")).unwrap(),
+        "from-layout\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(tree.join("m")).unwrap(),
+        "from-layout\n"
+    );
+    // A tag the layout does not have is a clear error.
+    let out = pallet(
+        &root,
+        &[
+            "build",
+            "--build-context",
+            &format!("mybase=oci-layout://{}:nope", layout.display()),
+            ctx.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        text(&out.stderr).contains("no manifest tagged nope"),
+        "{}",
+        text(&out.stderr)
+    );
+}

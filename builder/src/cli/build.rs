@@ -58,9 +58,6 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
             ));
         }
     }
-    if !args.build_contexts.is_empty() {
-        return Err("error: --build-context is not built yet\n".into());
-    }
     let mut secrets = std::collections::HashMap::new();
     for spec in &args.secret {
         let (id, source) =
@@ -94,6 +91,10 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
     let ignore = crate::frontend::dockerignore::Matcher::new(&loaded.options.dockerignore)
         .map_err(|e| format!("error: .dockerignore: {e}\n"))?;
     let root = super::open_root(root)?;
+    for spec in &args.build_contexts {
+        let (name, reference) = named_context(&root, spec)?;
+        loaded.options.named_contexts.insert(name, reference);
+    }
     let req = crate::build::BuildRequest {
         dockerfile: &loaded.parsed,
         lower: loaded.options.clone(),
@@ -128,4 +129,42 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
         Err(crate::build::BuildError::Frontend(e)) => Err(e.render(&loaded.name, &loaded.text)),
         Err(e) => Err(format!("error: {e}\n")),
     }
+}
+
+/// `--build-context NAME=oci-layout://DIR[:TAG|@DIGEST]` (imported into the store) or
+/// `NAME=docker-image://REF` (an image in the store). Returns the context key and the image
+/// reference lowering should use.
+fn named_context(root: &cache::Root, spec: &str) -> Result<(String, String), String> {
+    let (name, value) = spec
+        .split_once('=')
+        .ok_or_else(|| format!("error: invalid --build-context \"{spec}\": write NAME=oci-layout://DIR or NAME=docker-image://REF\n"))?;
+    let key = crate::frontend::lower::context_key(name);
+    if let Some(rest) = value.strip_prefix("oci-layout://") {
+        let (dir, selector) = match rest.rsplit_once('@') {
+            Some((d, digest)) => (d, Some(digest)),
+            None => match rest.rsplit_once(':') {
+                Some((d, tag)) if !tag.contains('/') => (d, Some(tag)),
+                _ => (rest, None),
+            },
+        };
+        let hash = blake3::hash(format!("{dir}\0{}", selector.unwrap_or("")).as_bytes()).to_hex();
+        let local = format!(
+            "localhost/pallet-build-context/{}:{}",
+            key.to_lowercase()
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
+            &hash[..12]
+        );
+        let image =
+            crate::store::import_oci_layout(root, std::path::Path::new(dir), selector, &local)
+                .map_err(|e| format!("error: --build-context {name}: {e}\n"))?;
+        return Ok((key, image.name));
+    }
+    if let Some(reference) = value.strip_prefix("docker-image://") {
+        let r = registry::Reference::parse_docker_ref(reference)
+            .map_err(|e| format!("error: --build-context {name}: {e}\n"))?;
+        return Ok((key, r.to_string()));
+    }
+    Err(format!(
+        "error: --build-context {name}={value}: only oci-layout://DIR and docker-image://REF are built yet (local directories, URLs and git are not)\n"
+    ))
 }

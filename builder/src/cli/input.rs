@@ -66,6 +66,7 @@ pub fn load(args: &FrontendArgs) -> Result<Loaded, String> {
         },
         no_cache: args.no_cache,
         dockerignore: ignore.map(|f| f.patterns).unwrap_or_default(),
+        named_contexts: Default::default(),
     };
     Ok(Loaded {
         name,

@@ -7,10 +7,12 @@
 
 mod import;
 mod layers;
+mod oci_import;
 pub mod prune;
 
 pub use import::import_rootfs;
 pub use layers::{commit_upper, ensure_snapshot, snapshot_path, step_dir, LayerRecord};
+pub use oci_import::import_oci_layout;
 
 use crate::frontend::lower::{ImageResolver, ResolvedImage};
 use crate::graph::Platform;

@@ -25,6 +25,16 @@ use crate::image::Image;
 use env::EnvList;
 use std::collections::{BTreeMap, HashMap};
 
+/// The key a named build context is matched by, as BuildKit's dockerui does: the familiar
+/// form without `:latest` (`alpine`, `alpine:3.19`, `ghcr.io/x/y`), or the name as written when
+/// it is not a reference.
+pub fn context_key(name: &str) -> String {
+    match registry::Reference::parse(name) {
+        Ok(r) => r.familiar().trim_end_matches(":latest").to_string(),
+        Err(_) => name.to_string(),
+    }
+}
+
 /// What `docker build` flags say about lowering.
 #[derive(Debug, Clone, Default)]
 pub struct LowerOptions {
@@ -38,6 +48,9 @@ pub struct LowerOptions {
     pub no_cache: bool,
     /// `.dockerignore` patterns of the main context (part of the context source's definition).
     pub dockerignore: Vec<String>,
+    /// `--build-context NAME=...` that resolve to images: a `FROM NAME` or `--from=NAME` that
+    /// is not a stage uses this normalized image reference instead.
+    pub named_contexts: BTreeMap<String, String>,
 }
 
 /// A base image's config as the local store (or, later, a registry) knows it.

@@ -202,7 +202,14 @@ impl Lowering<'_> {
             state.base = match base_stage {
                 Some(b) => Base::Stage(b),
                 None if ex.result == "scratch" => Base::Scratch,
-                None => Base::Image(normalize(&ex.result, st.span)?),
+                None => match self
+                    .opts
+                    .named_contexts
+                    .get(&super::context_key(&ex.result))
+                {
+                    Some(reference) => Base::Image(reference.clone()),
+                    None => Base::Image(normalize(&ex.result, st.span)?),
+                },
             };
             let mut total = usize::from(matches!(state.base, Base::Image(_)));
             total += st
@@ -332,7 +339,10 @@ impl Lowering<'_> {
             }
             return Ok(n as usize);
         }
-        let reference = normalize(from, span)?;
+        let reference = match self.opts.named_contexts.get(&super::context_key(from)) {
+            Some(r) => r.clone(),
+            None => normalize(from, span)?,
+        };
         if let Some(i) = self
             .states
             .iter()

@@ -1,0 +1,149 @@
+//! Images from an OCI image layout directory (`--build-context name=oci-layout://DIR[:TAG|@DIGEST]`,
+//! and later `pallet load`): index.json -> manifest -> config and layers into the store. Each
+//! layer (gzip or plain) is decompressed into a diff blob whose digest must equal the config's
+//! diff id, then unpacked as a snapshot with the usual safety rules.
+
+use super::layers::ensure_snapshot;
+use super::{put_image, StoreError, StoredImage};
+use crate::image::Image;
+use cache::Root;
+use serde_json::Value;
+use std::io::Read;
+use std::path::Path;
+
+fn bad(dir: &Path, msg: impl std::fmt::Display) -> StoreError {
+    StoreError::Layer(format!("OCI layout {}: {msg}", dir.display()))
+}
+
+fn read_blob(dir: &Path, digest: &str) -> Result<Vec<u8>, StoreError> {
+    let hex = digest
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| bad(dir, format!("unsupported digest {digest}")))?;
+    let data = std::fs::read(dir.join("blobs/sha256").join(hex))
+        .map_err(|e| bad(dir, format!("blob {digest}: {e}")))?;
+    use sha2::Digest;
+    let actual = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&data)));
+    if actual != digest {
+        return Err(bad(dir, format!("blob {digest} has digest {actual}")));
+    }
+    Ok(data)
+}
+
+/// Picks the manifest: by digest (`@sha256:...`), by tag (`org.opencontainers.image.ref.name`),
+/// or the only one.
+fn pick_manifest(dir: &Path, index: &Value, selector: Option<&str>) -> Result<String, StoreError> {
+    let manifests = index["manifests"]
+        .as_array()
+        .ok_or_else(|| bad(dir, "index.json has no manifests"))?;
+    let digest_of = |m: &Value| m["digest"].as_str().map(str::to_string);
+    match selector {
+        Some(s) if s.starts_with("sha256:") => manifests
+            .iter()
+            .filter_map(digest_of)
+            .find(|d| d == s)
+            .ok_or_else(|| bad(dir, format!("no manifest {s}"))),
+        Some(tag) => manifests
+            .iter()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str() == Some(tag))
+            .and_then(digest_of)
+            .ok_or_else(|| bad(dir, format!("no manifest tagged {tag}"))),
+        None if manifests.len() == 1 => {
+            digest_of(&manifests[0]).ok_or_else(|| bad(dir, "manifest without digest"))
+        }
+        None => Err(bad(
+            dir,
+            format!(
+                "{} manifests: say which with :TAG or @sha256:DIGEST",
+                manifests.len()
+            ),
+        )),
+    }
+}
+
+/// Imports the selected image of the layout at `dir` and tags it `name`.
+pub fn import_oci_layout(
+    root: &Root,
+    dir: &Path,
+    selector: Option<&str>,
+    name: &str,
+) -> Result<StoredImage, StoreError> {
+    let index: Value = serde_json::from_slice(
+        &std::fs::read(dir.join("index.json")).map_err(|e| bad(dir, format!("index.json: {e}")))?,
+    )
+    .map_err(|e| bad(dir, format!("index.json: {e}")))?;
+    let manifest_digest = pick_manifest(dir, &index, selector)?;
+    let manifest_bytes = read_blob(dir, &manifest_digest)?;
+    let manifest: Value =
+        serde_json::from_slice(&manifest_bytes).map_err(|e| bad(dir, format!("manifest: {e}")))?;
+    if manifest["manifests"].is_array() {
+        return Err(bad(dir, "the selected manifest is an index (multi-platform): pick a platform's manifest by digest"));
+    }
+    let config_digest = manifest["config"]["digest"]
+        .as_str()
+        .ok_or_else(|| bad(dir, "manifest has no config"))?
+        .to_string();
+    let config_bytes = read_blob(dir, &config_digest)?;
+    let config: Image =
+        serde_json::from_slice(&config_bytes).map_err(|e| bad(dir, format!("config: {e}")))?;
+    let layers = manifest["layers"]
+        .as_array()
+        .ok_or_else(|| bad(dir, "manifest has no layers"))?;
+    if layers.len() != config.rootfs.diff_ids.len() {
+        return Err(bad(
+            dir,
+            format!(
+                "{} layers but {} diff ids in the config",
+                layers.len(),
+                config.rootfs.diff_ids.len()
+            ),
+        ));
+    }
+    for (layer, diff_id) in layers.iter().zip(&config.rootfs.diff_ids) {
+        if root.blobs.contains(diff_id) {
+            ensure_snapshot(root, diff_id)?;
+            continue;
+        }
+        let digest = layer["digest"]
+            .as_str()
+            .ok_or_else(|| bad(dir, "layer without digest"))?;
+        let media = layer["mediaType"].as_str().unwrap_or("");
+        let hex = digest
+            .strip_prefix("sha256:")
+            .ok_or_else(|| bad(dir, format!("unsupported digest {digest}")))?;
+        let file = std::fs::File::open(dir.join("blobs/sha256").join(hex))
+            .map_err(|e| bad(dir, format!("layer {digest}: {e}")))?;
+        let mut reader: Box<dyn Read> = if media.ends_with("gzip") {
+            Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)))
+        } else if media.ends_with("zstd") {
+            return Err(bad(
+                dir,
+                format!("layer {digest} is zstd-compressed: not supported yet"),
+            ));
+        } else {
+            Box::new(std::io::BufReader::new(file))
+        };
+        let mut writer = root.blobs.writer()?;
+        std::io::copy(&mut reader, &mut writer)
+            .map_err(|e| bad(dir, format!("layer {digest}: {e}")))?;
+        writer.commit_expect(diff_id).map_err(|e| {
+            bad(
+                dir,
+                format!("layer {digest} does not match diff id {diff_id}: {e}"),
+            )
+        })?;
+        ensure_snapshot(root, diff_id)?;
+    }
+    let image = StoredImage {
+        name: name.to_string(),
+        manifest_digest: manifest_digest.clone(),
+        config_digest: config_digest.clone(),
+        layers: config.rootfs.diff_ids.clone(),
+        config,
+    };
+    // Keep the config and manifest blobs so the image can be exported unchanged.
+    root.blobs.put_bytes(&config_bytes)?;
+    root.blobs.put_bytes(&manifest_bytes)?;
+    put_image(root, &image)?;
+    Ok(image)
+}
