@@ -101,6 +101,19 @@ fn busybox_rootfs_tar(dir: &Path) -> PathBuf {
     tar_path
 }
 
+/// A temp dir with a store (`root`) holding the busybox-static image as busybox:latest.
+fn store_with_busybox() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let rootfs = busybox_rootfs_tar(tmp.path());
+    let out = pallet(
+        &root,
+        &["import", rootfs.to_str().unwrap(), "-t", "busybox:latest"],
+    );
+    assert!(out.status.success(), "import failed: {}", text(&out.stderr));
+    (tmp, root)
+}
+
 fn example(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../testdata/examples")
@@ -188,15 +201,7 @@ fn failing_run_names_the_step_and_exit_code() {
     if !can_run() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    let rootfs = busybox_rootfs_tar(tmp.path());
-    assert!(pallet(
-        &root,
-        &["import", rootfs.to_str().unwrap(), "-t", "busybox"]
-    )
-    .status
-    .success());
+    let (tmp, root) = store_with_busybox();
     let ctx = tmp.path().join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::write(
@@ -242,15 +247,7 @@ fn secrets_reach_the_step_and_nothing_else() {
     if !can_run() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    let rootfs = busybox_rootfs_tar(tmp.path());
-    assert!(pallet(
-        &root,
-        &["import", rootfs.to_str().unwrap(), "-t", "busybox"]
-    )
-    .status
-    .success());
+    let (tmp, root) = store_with_busybox();
     let file_secret = "s3cr3t-file-value-7c1e";
     let env_secret = "s3cr3t-env-value-93ab";
     let secret_path = tmp.path().join("token.txt");
@@ -410,15 +407,7 @@ fn ml_style_example_with_a_cache_mount_reused_across_builds() {
     if !can_run() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    let rootfs = busybox_rootfs_tar(tmp.path());
-    assert!(pallet(
-        &root,
-        &["import", rootfs.to_str().unwrap(), "-t", "busybox:latest"]
-    )
-    .status
-    .success());
+    let (tmp, root) = store_with_busybox();
     let ctx = tmp.path().join("ctx");
     copy_dir(&example("ml-busybox"), &ctx);
     let layout = tmp.path().join("oci");
@@ -493,15 +482,7 @@ fn prune_keeps_tagged_images_and_waits_for_running_builds() {
     if !can_run() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    let rootfs = busybox_rootfs_tar(tmp.path());
-    assert!(pallet(
-        &root,
-        &["import", rootfs.to_str().unwrap(), "-t", "busybox:latest"]
-    )
-    .status
-    .success());
+    let (tmp, root) = store_with_busybox();
     let ctx = example("busybox-hello");
     assert!(
         pallet(&root, &["build", ctx.to_str().unwrap()])
@@ -576,15 +557,7 @@ fn a_killed_build_leaves_a_usable_cache() {
     if !can_run() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    let rootfs = busybox_rootfs_tar(tmp.path());
-    assert!(pallet(
-        &root,
-        &["import", rootfs.to_str().unwrap(), "-t", "busybox"]
-    )
-    .status
-    .success());
+    let (tmp, root) = store_with_busybox();
     let ctx = tmp.path().join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::write(
@@ -677,15 +650,7 @@ fn build_context_from_an_oci_layout() {
     if !can_run() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    let rootfs = busybox_rootfs_tar(tmp.path());
-    assert!(pallet(
-        &root,
-        &["import", rootfs.to_str().unwrap(), "-t", "busybox"]
-    )
-    .status
-    .success());
+    let (tmp, root) = store_with_busybox();
     let src = tmp.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(

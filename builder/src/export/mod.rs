@@ -4,11 +4,9 @@
 
 pub mod compress;
 pub mod docker;
-pub mod layout;
 pub mod local;
 pub mod manifest;
 
-pub use layout::{write_layout_dir, write_layout_tar};
 pub use manifest::{
     ManifestBlobs, MEDIA_CONFIG, MEDIA_LAYER_GZIP, MEDIA_LAYER_TAR, MEDIA_MANIFEST,
 };

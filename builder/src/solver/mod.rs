@@ -248,12 +248,19 @@ pub fn solve(
     }
 }
 
+/// The progress name of a vertex; unnamed ones (internal ops) by kind and short digest.
 fn display_name(v: &Vertex) -> String {
-    if v.meta.name.is_empty() {
-        format!("{:?}", std::mem::discriminant(&v.op))
-    } else {
-        v.meta.name.clone()
+    if !v.meta.name.is_empty() {
+        return v.meta.name.clone();
     }
+    let kind = match &v.op {
+        Op::Source(_) => "source",
+        Op::Exec(_) => "exec",
+        Op::File(_) => "file",
+        Op::Merge => "merge",
+    };
+    let short = v.digest.trim_start_matches("blake3:");
+    format!("[internal] {kind} {}", &short[..short.len().min(12)])
 }
 
 /// Asks the cache, else runs the vertex. Returns its output and cache key.
