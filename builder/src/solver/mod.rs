@@ -11,6 +11,7 @@ mod cache_mount;
 mod context_hash;
 mod exec_step;
 mod file_step;
+mod http_source;
 mod keys;
 
 use crate::graph::{Digest, Graph, Op, Source, Vertex};
@@ -286,11 +287,7 @@ fn run_vertex(
             events(Event::Cached { name: name.clone() });
             return Ok((Output::Layers(layers), keys::source_key(v)));
         }
-        Op::Source(Source::Http { url, .. }) => {
-            return Err(step(format!(
-                "ADD {url}: downloading URLs is not built yet"
-            )))
-        }
+        Op::Source(Source::Http { .. }) => return http_source::run(v, &name, opts, events),
         Op::Source(Source::Git { remote, .. }) => {
             return Err(step(format!("ADD {remote}: git sources are not built yet")))
         }

@@ -1,0 +1,733 @@
+//! `ADD <url>`: the HTTP(S) source. Its result is a one-file tree, `/<filename>`, committed as a
+//! layer of its own, so that the COPY/ADD file op reads it like any stage (`Output::Layers`).
+//!
+//! As BuildKit's HTTP source (moby/buildkit source/http): the file is mode 0600, owned by
+//! 0:0, its mtime the `Last-Modified` header if the server sent one, else the Unix epoch; the
+//! body is never decompressed or unpacked.
+//!
+//! What is kept, all in the store (so `pallet prune` drops it like any cache):
+//! - the downloaded bytes as a blob (streamed through the blob writer, which hashes as it
+//!   writes: memory does not grow with the file);
+//! - `http/url/<url>`: the URL's last answer: ETag, Last-Modified, blob digest. A rebuild
+//!   sends `If-None-Match` / `If-Modified-Since`; 304 reuses the blob, anything else downloads
+//!   again;
+//! - `http/content/<digest>`: the blob and mtime of content by its sha256 (and by a sha384 or
+//!   sha512 `--checksum`), the first seen while the blob lives. An `ADD --checksum` whose
+//!   content is here makes no request at all (BuildKit also caches by checksum, not URL);
+//! - the one-layer tree under the key `http/layer/<content digest>/<mtime>/<filename>`, which
+//!   is also the vertex's cache key: downstream steps stay cached while the content (and
+//!   mtime) are the same, whatever the ETag, and rerun when they change.
+//!
+//! Network: `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` (and lower-case) as Go reads them,
+//! loopback never proxied; 60 s to connect and 60 s of silence at most while reading
+//! (`PALLET_HTTP_TIMEOUT=<seconds>` changes both).
+
+use super::{keys, Event, Output, SolveError, SolveOptions};
+use crate::graph::{Op, Source, Vertex};
+use crate::store::{commit_upper, step_dir, LayerRecord};
+use cache::{CacheError, Root};
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+/// BuildKit's default permissions for a downloaded file.
+const FILE_MODE: u32 = 0o600;
+const DEFAULT_TIMEOUT_SECS: u64 = 60;
+
+/// Runs the `Source::Http` vertex `v`: reports progress, returns the one-layer tree and its key.
+pub(super) fn run(
+    v: &Vertex,
+    name: &str,
+    opts: &SolveOptions,
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<(Output, String), SolveError> {
+    let Op::Source(Source::Http {
+        url,
+        filename,
+        checksum,
+    }) = &v.op
+    else {
+        unreachable!("http_source::run is called for HTTP sources only");
+    };
+    let fetch = Fetch {
+        url,
+        filename,
+        checksum: checksum.as_deref(),
+        no_cache: opts.no_cache || v.meta.ignore_cache,
+        root: opts.root,
+    };
+    let start = Instant::now();
+    let mut started = false;
+    let mut start_once = || {
+        if !started {
+            started = true;
+            events(Event::Started {
+                name: name.to_string(),
+            });
+        }
+    };
+    match fetch.run(&mut start_once) {
+        Ok((layers, key, did_work)) => {
+            if did_work {
+                start_once();
+                events(Event::Done {
+                    name: name.to_string(),
+                    seconds: start.elapsed().as_secs_f64(),
+                });
+            } else {
+                events(Event::Cached {
+                    name: name.to_string(),
+                });
+            }
+            Ok((Output::Layers(layers), key))
+        }
+        Err(message) => {
+            // The step's title first, so the error line follows a name.
+            start_once();
+            events(Event::Failed {
+                name: name.to_string(),
+                message: message.clone(),
+            });
+            Err(SolveError::Step {
+                step: name.to_string(),
+                message,
+            })
+        }
+    }
+}
+
+/// What the index remembers of a URL's last answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct UrlRecord {
+    /// The blob holding the body (`sha256:`).
+    digest: String,
+    etag: Option<String>,
+    /// The `Last-Modified` header as sent (for `If-Modified-Since` and the file's mtime).
+    last_modified: Option<String>,
+}
+
+/// What the index remembers of content by the checksum a Dockerfile pins it with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ContentRecord {
+    digest: String,
+    last_modified: Option<String>,
+}
+
+/// The downloaded bytes (a blob) and the header that sets the file's mtime.
+struct Content {
+    digest: String,
+    last_modified: Option<String>,
+}
+
+struct Fetch<'a> {
+    url: &'a str,
+    filename: &'a str,
+    checksum: Option<&'a str>,
+    no_cache: bool,
+    root: &'a Root,
+}
+
+fn url_key(url: &str) -> String {
+    format!("http/url/{url}")
+}
+
+fn content_key(checksum: &str) -> String {
+    format!("http/content/{checksum}")
+}
+
+impl Fetch<'_> {
+    /// The layers, the cache key, and whether anything was downloaded or committed.
+    fn run(&self, start: &mut dyn FnMut()) -> Result<(Vec<LayerRecord>, String, bool), String> {
+        if self.filename.is_empty()
+            || self.filename == "."
+            || self.filename == ".."
+            || self.filename.contains(['/', '\0'])
+        {
+            return Err(format!(
+                "the URL names no file (\"{}\"): give a URL whose path ends in a file name",
+                self.filename
+            ));
+        }
+        let mut did_work = false;
+        let content = match self.pinned_content()? {
+            Some(c) => c,
+            None => {
+                let (c, downloaded) = self.fetch(start)?;
+                did_work |= downloaded;
+                c
+            }
+        };
+        let mtime = content
+            .last_modified
+            .as_deref()
+            .and_then(parse_http_date)
+            .unwrap_or(0);
+        let key = format!("http/layer/{}/{mtime}/{}", content.digest, self.filename);
+        if !self.no_cache {
+            if let Some(layers) = keys::lookup(self.root, &key).map_err(|e| e.to_string())? {
+                return Ok((layers, key, did_work));
+            }
+        }
+        start();
+        let layer = self.commit(&content.digest, mtime)?;
+        let layers = vec![layer];
+        keys::record(self.root, &key, &layers).map_err(|e| e.to_string())?;
+        Ok((layers, key, true))
+    }
+
+    /// With `--checksum`, content already downloaded under that digest: no request needed.
+    fn pinned_content(&self) -> Result<Option<Content>, String> {
+        let Some(sum) = self.checksum else {
+            return Ok(None);
+        };
+        if self.no_cache {
+            return Ok(None);
+        }
+        let Some(rec) = get_record::<ContentRecord>(self.root, &content_key(sum))? else {
+            return Ok(None);
+        };
+        if !self.root.blobs.contains(&rec.digest) {
+            return Ok(None);
+        }
+        Ok(Some(Content {
+            digest: rec.digest,
+            last_modified: rec.last_modified,
+        }))
+    }
+
+    /// Asks the server (conditionally when the URL was downloaded before). Returns the content
+    /// and whether a body was downloaded (false for a 304).
+    fn fetch(&self, start: &mut dyn FnMut()) -> Result<(Content, bool), String> {
+        let url = self.url;
+        let uri: ureq::http::Uri = url.parse().map_err(|e| format!("not a valid URL: {e}"))?;
+        let scheme = uri.scheme_str().unwrap_or("");
+        if scheme != "http" && scheme != "https" {
+            return Err("only http:// and https:// URLs can be downloaded".into());
+        }
+        let host = uri.host().unwrap_or("");
+        if host.is_empty() {
+            return Err("the URL has no host".into());
+        }
+        let port = uri
+            .port_u16()
+            .unwrap_or(if scheme == "https" { 443 } else { 80 });
+        let server = format!("{host}:{port}");
+        let previous = if self.no_cache {
+            None
+        } else {
+            get_record::<UrlRecord>(self.root, &url_key(url))?
+                .filter(|r| self.root.blobs.contains(&r.digest))
+                .filter(|r| r.etag.is_some() || r.last_modified.is_some())
+        };
+
+        let timeout = Duration::from_secs(timeout_secs());
+        let proxy = proxy_for(scheme, host, &|k| std::env::var(k).ok())?;
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_resolve(Some(timeout))
+            .timeout_connect(Some(timeout))
+            .timeout_per_read(Some(timeout))
+            .timeout_per_write(Some(timeout))
+            .proxy(proxy)
+            .user_agent(concat!("pallet/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .new_agent();
+        let mut req = agent.get(url);
+        if let Some(p) = &previous {
+            if let Some(etag) = &p.etag {
+                req = req.header("If-None-Match", etag);
+            }
+            if let Some(lm) = &p.last_modified {
+                req = req.header("If-Modified-Since", lm);
+            }
+        }
+        let resp = req.call().map_err(|e| request_error(&server, e, timeout))?;
+        let status = resp.status();
+        if status == ureq::http::StatusCode::NOT_MODIFIED {
+            if let Some(p) = previous {
+                let content = Content {
+                    digest: p.digest,
+                    last_modified: p.last_modified,
+                };
+                if self.checksum.is_some() {
+                    self.verify(&content.digest)?;
+                    self.remember(&content, p.etag)?;
+                }
+                return Ok((content, false));
+            }
+            return Err(
+                "server answered 304 Not Modified to a request that was not conditional".into(),
+            );
+        }
+        if !status.is_success() {
+            return Err(format!(
+                "server answered {} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            )
+            .trim_end()
+            .to_string());
+        }
+        start();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .filter(|s| !s.is_empty())
+        };
+        let etag = header("etag");
+        let last_modified = header("last-modified");
+        let mut body = resp.into_body().into_reader();
+        let digest = self.download(&mut body, &server, timeout)?;
+        let content = Content {
+            digest,
+            last_modified,
+        };
+        self.remember(&content, etag)?;
+        Ok((content, true))
+    }
+
+    /// Streams the body into a blob, checking `--checksum`; nothing is kept on a mismatch.
+    fn download(
+        &self,
+        body: &mut dyn Read,
+        server: &str,
+        timeout: Duration,
+    ) -> Result<String, String> {
+        let store = |e: CacheError| format!("storing the download: {e}");
+        let mut writer = self.root.blobs.writer().map_err(store)?;
+        // sha384/sha512 checksums are hashed beside the blob's own sha256.
+        let mut other: Option<(&str, Box<dyn sha2::digest::DynDigest>)> =
+            match self.checksum.and_then(|c| c.split_once(':')) {
+                Some(("sha384", _)) => Some(("sha384", Box::new(sha2::Sha384::new()))),
+                Some(("sha512", _)) => Some(("sha512", Box::new(sha2::Sha512::new()))),
+                _ => None,
+            };
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match body.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(request_error(server, ureq::Error::from(e), timeout)),
+            };
+            writer
+                .write_all(&buf[..n])
+                .map_err(|e| format!("storing the download: {e}"))?;
+            if let Some((_, h)) = other.as_mut() {
+                h.update(&buf[..n]);
+            }
+        }
+        let mismatch = |expected: &str, actual: &str| {
+            format!("checksum mismatch: expected {expected}, but the downloaded file is {actual}")
+        };
+        match (self.checksum, other) {
+            (Some(sum), Some((algo, h))) => {
+                let actual = format!("{algo}:{}", hex::encode(h.finalize()));
+                if actual != sum {
+                    // Dropping the writer removes its temp file.
+                    return Err(mismatch(sum, &actual));
+                }
+                Ok(writer.commit().map_err(store)?.digest)
+            }
+            (Some(sum), None) => match writer.commit_expect(sum) {
+                Ok(info) => Ok(info.digest),
+                Err(CacheError::DigestMismatch { expected, actual }) => {
+                    Err(mismatch(&expected, &actual))
+                }
+                Err(e) => Err(store(e)),
+            },
+            (None, _) => Ok(writer.commit().map_err(store)?.digest),
+        }
+    }
+
+    /// A 304 reuses a blob: it must still match `--checksum` if one is given.
+    fn verify(&self, digest: &str) -> Result<(), String> {
+        let Some(sum) = self.checksum else {
+            return Ok(());
+        };
+        let actual = if sum.starts_with("sha256:") {
+            digest.to_string()
+        } else {
+            let mut h: Box<dyn sha2::digest::DynDigest> = match sum.split_once(':') {
+                Some(("sha384", _)) => Box::new(sha2::Sha384::new()),
+                Some(("sha512", _)) => Box::new(sha2::Sha512::new()),
+                _ => return Err(format!("unsupported checksum {sum}")),
+            };
+            let mut f = self.root.blobs.open(digest).map_err(|e| e.to_string())?;
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match f.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => h.update(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(format!("reading {digest}: {e}")),
+                }
+            }
+            format!(
+                "{}:{}",
+                sum.split(':').next().unwrap_or(""),
+                hex::encode(h.finalize())
+            )
+        };
+        if actual != sum {
+            return Err(format!(
+                "checksum mismatch: expected {sum}, but the file (unchanged on the server) is {actual}"
+            ));
+        }
+        Ok(())
+    }
+
+    fn remember(&self, content: &Content, etag: Option<String>) -> Result<(), String> {
+        let root = self.root;
+        put_record(
+            root,
+            &url_key(self.url),
+            &UrlRecord {
+                digest: content.digest.clone(),
+                etag,
+                last_modified: content.last_modified.clone(),
+            },
+        )?;
+        let record = ContentRecord {
+            digest: content.digest.clone(),
+            last_modified: content.last_modified.clone(),
+        };
+        // A checksum keeps the first mtime it was seen with while its blob lives, so that a
+        // pinned ADD's cache key does not move when another URL serves the same bytes.
+        let mut sums = vec![content.digest.clone()];
+        if let Some(c) = self.checksum {
+            if c != content.digest {
+                sums.push(c.to_string());
+            }
+        }
+        for sum in sums {
+            let key = content_key(&sum);
+            let keep = get_record::<ContentRecord>(root, &key)?
+                .is_some_and(|r| r.digest == content.digest && root.blobs.contains(&r.digest));
+            if !keep {
+                put_record(root, &key, &record)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The one-file tree as a layer: `/<filename>`, 0600, root-owned, the given mtime.
+    fn commit(&self, digest: &str, mtime: i64) -> Result<LayerRecord, String> {
+        let fail = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
+        let step = step_dir(self.root).map_err(|e| fail("creating a step directory", &e))?;
+        let upper = step.path().join("upper");
+        std::fs::create_dir(&upper).map_err(|e| fail("creating the file tree", &e))?;
+        let dest = upper.join(self.filename);
+        let mut src = self
+            .root
+            .blobs
+            .open(digest)
+            .map_err(|e| fail("reading the download", &e))?;
+        {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(FILE_MODE)
+                .open(&dest)
+                .map_err(|e| fail(&format!("creating {}", dest.display()), &e))?;
+            // File to file: the kernel copies (copy_file_range), nothing is held in memory.
+            io::copy(&mut src, &mut f)
+                .map_err(|e| fail(&format!("writing {}", dest.display()), &e))?;
+            f.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))
+                .map_err(|e| fail(&format!("chmod {}", dest.display()), &e))?;
+        }
+        let t = filetime::FileTime::from_unix_time(mtime, 0);
+        filetime::set_symlink_file_times(&dest, t, t)
+            .map_err(|e| fail(&format!("setting the mtime of {}", dest.display()), &e))?;
+        commit_upper(self.root, &upper, None).map_err(|e| fail("committing the file", &e))
+    }
+}
+
+fn get_record<T: for<'de> Deserialize<'de>>(root: &Root, key: &str) -> Result<Option<T>, String> {
+    let bytes = root.index.get_cache(key).map_err(|e| e.to_string())?;
+    // An unreadable record is treated as absent: it is only a cache.
+    Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
+}
+
+fn put_record<T: Serialize>(root: &Root, key: &str, value: &T) -> Result<(), String> {
+    let bytes = serde_json::to_vec(value).expect("record serializes");
+    root.index.put_cache(key, &bytes).map_err(|e| e.to_string())
+}
+
+fn timeout_secs() -> u64 {
+    std::env::var("PALLET_HTTP_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(DEFAULT_TIMEOUT_SECS)
+}
+
+/// A failed request or body read, in words that say what to check.
+fn request_error(server: &str, e: ureq::Error, timeout: Duration) -> String {
+    let secs = timeout.as_secs();
+    let slow = "check the network and that the server answers (PALLET_HTTP_TIMEOUT=<seconds> sets the limit)";
+    let proxies = "check the network (and HTTP_PROXY, HTTPS_PROXY, NO_PROXY)";
+    match e {
+        ureq::Error::Timeout(t) => {
+            format!("timed out after {secs} s talking to {server} ({t}): {slow}")
+        }
+        ureq::Error::Io(io) if io.kind() == io::ErrorKind::TimedOut => {
+            format!("timed out after {secs} s talking to {server} ({io}): {slow}")
+        }
+        ureq::Error::HostNotFound => {
+            format!("host not found: {server}: check the URL and the network (DNS)")
+        }
+        ureq::Error::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof => format!(
+            "{server} closed the connection before the whole file arrived: check the network and try again"
+        ),
+        ureq::Error::Io(io) => format!("cannot download from {server}: {io}: {proxies}"),
+        ureq::Error::ConnectProxyFailed(m) => {
+            format!("the proxy refused the connection to {server}: {m}: {proxies}")
+        }
+        other => format!("cannot download from {server}: {other}: {proxies}"),
+    }
+}
+
+/// The proxy for a request, as Go's `http.ProxyFromEnvironment` picks it: `HTTPS_PROXY` for
+/// https, `HTTP_PROXY` for http (upper case first, then lower case), none for localhost and
+/// loopback addresses or hosts that `NO_PROXY` names.
+fn proxy_for(
+    scheme: &str,
+    host: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<ureq::Proxy>, String> {
+    let any = |names: &[&str]| names.iter().find_map(|n| env(n).filter(|v| !v.is_empty()));
+    let (var, value) = if scheme == "https" {
+        ("HTTPS_PROXY", any(&["HTTPS_PROXY", "https_proxy"]))
+    } else {
+        ("HTTP_PROXY", any(&["HTTP_PROXY", "http_proxy"]))
+    };
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if !use_proxy(
+        host,
+        any(&["NO_PROXY", "no_proxy"]).as_deref().unwrap_or(""),
+    ) {
+        return Ok(None);
+    }
+    ureq::Proxy::new(&value)
+        .map(Some)
+        .map_err(|e| format!("{var}={value} is not a usable proxy: {e}"))
+}
+
+/// Go's `httpproxy` rules: loopback never; `*` matches all; an IP or CIDR matches addresses;
+/// `example.com` matches it and its subdomains, `.example.com` only subdomains; `:port` ignored
+/// here (one request, one port: an entry with a port still matches its host).
+fn use_proxy(host: &str, no_proxy: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    let ip: Option<std::net::IpAddr> = host.parse().ok();
+    if host == "localhost" || ip.is_some_and(|ip| ip.is_loopback()) {
+        return false;
+    }
+    for entry in no_proxy
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        let entry = entry.to_ascii_lowercase();
+        if entry == "*" {
+            return false;
+        }
+        if let Some((net, bits)) = entry.split_once('/') {
+            if let (Some(ip), Ok(net), Ok(bits)) = (ip, net.parse(), bits.parse::<u32>()) {
+                if cidr_contains(net, bits, ip) {
+                    return false;
+                }
+            }
+            continue;
+        }
+        // Strip a port: `host:port`, `[v6]:port`; a bare v6 address has colons of its own.
+        let name = if let Ok(e) = entry.parse::<std::net::IpAddr>() {
+            if ip == Some(e) {
+                return false;
+            }
+            continue;
+        } else if let Some(rest) = entry.strip_prefix('[') {
+            rest.split(']').next().unwrap_or("").to_string()
+        } else {
+            entry
+                .rsplit_once(':')
+                .map_or(entry.clone(), |(h, _)| h.to_string())
+        };
+        if let Ok(e) = name.parse::<std::net::IpAddr>() {
+            if ip == Some(e) {
+                return false;
+            }
+            continue;
+        }
+        if ip.is_some() {
+            continue;
+        }
+        let name = name.strip_prefix('*').unwrap_or(&name);
+        if let Some(suffix) = name.strip_prefix('.') {
+            if host.ends_with(&format!(".{suffix}")) {
+                return false;
+            }
+        } else if host == name || host.ends_with(&format!(".{name}")) {
+            return false;
+        }
+    }
+    true
+}
+
+fn cidr_contains(net: std::net::IpAddr, bits: u32, ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr::{V4, V6};
+    let (net, ip, width) = match (net, ip) {
+        (V4(n), V4(i)) => (u32::from(n) as u128, u32::from(i) as u128, 32),
+        (V6(n), V6(i)) => (u128::from(n), u128::from(i), 128),
+        _ => return false,
+    };
+    if bits > width {
+        return false;
+    }
+    if bits == 0 {
+        return true;
+    }
+    let shift = width - bits;
+    (net >> shift) == (ip >> shift)
+}
+
+/// An HTTP date (`Last-Modified`) as Unix seconds: IMF-fixdate, RFC 850 or asctime, the
+/// three forms Go's `http.ParseTime` (and so BuildKit) accepts.
+fn parse_http_date(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let month = |m: &str| {
+        [
+            "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+        ]
+        .iter()
+        .position(|x| m.eq_ignore_ascii_case(x))
+        .map(|i| i as u32 + 1)
+    };
+    let hms = |t: &str| -> Option<(u32, u32, u32)> {
+        let mut it = t.split(':').map(|p| p.parse::<u32>().ok());
+        let (h, m, s) = (it.next()??, it.next()??, it.next()??);
+        (it.next().is_none() && h < 24 && m < 60 && s < 61).then_some((h, m, s))
+    };
+    let (year, mon, day, (h, mi, se)) = if let Some((_, rest)) = s.split_once(',') {
+        let parts: Vec<&str> = rest.split_whitespace().collect();
+        match parts.as_slice() {
+            // Sun, 06 Nov 1994 08:49:37 GMT
+            [d, m, y, t, "GMT"] => (y.parse::<i64>().ok()?, month(m)?, d.parse().ok()?, hms(t)?),
+            // Sunday, 06-Nov-94 08:49:37 GMT
+            [dmy, t, "GMT"] => {
+                let mut it = dmy.split('-');
+                let (d, m, y) = (it.next()?, it.next()?, it.next()?);
+                let y: i64 = y.parse().ok()?;
+                let y = match y {
+                    0..=68 => 2000 + y,
+                    69..=99 => 1900 + y,
+                    _ => y,
+                };
+                (y, month(m)?, d.parse().ok()?, hms(t)?)
+            }
+            _ => return None,
+        }
+    } else {
+        // Sun Nov  6 08:49:37 1994
+        match s.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [_, m, d, t, y] => (y.parse().ok()?, month(m)?, d.parse().ok()?, hms(t)?),
+            _ => return None,
+        }
+    };
+    if !(1..=31).contains(&day) {
+        return None;
+    }
+    Some(days_from_civil(year, mon, day) * 86_400 + (h * 3600 + mi * 60 + se) as i64)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784111777)
+        );
+        assert_eq!(
+            parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"),
+            Some(784111777)
+        );
+        assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), Some(784111777));
+        assert_eq!(
+            parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(1445412480)
+        );
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            parse_http_date("Thu, 29 Feb 2024 12:00:00 GMT"),
+            Some(1709208000)
+        );
+        assert_eq!(parse_http_date("yesterday"), None);
+        assert_eq!(parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT"), None);
+    }
+
+    #[test]
+    fn proxies_as_go_picks_them() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let e = env(&[
+            ("HTTPS_PROXY", "http://proxy.corp:3128"),
+            ("http_proxy", "proxy.corp:8080"),
+            ("NO_PROXY", "internal.corp,.svc,10.0.0.0/8,192.168.1.7"),
+        ]);
+        let p = proxy_for("https", "example.com", &e).unwrap().unwrap();
+        assert_eq!((p.host(), p.port()), ("proxy.corp", 3128));
+        let p = proxy_for("http", "example.com", &e).unwrap().unwrap();
+        assert_eq!(p.port(), 8080);
+        for direct in [
+            "127.0.0.1",
+            "localhost",
+            "[::1]",
+            "internal.corp",
+            "a.internal.corp",
+            "x.svc",
+            "10.1.2.3",
+            "192.168.1.7",
+        ] {
+            assert!(
+                proxy_for("https", direct, &e).unwrap().is_none(),
+                "{direct}"
+            );
+        }
+        assert!(proxy_for("https", "svc", &e).unwrap().is_some());
+        assert!(proxy_for("https", "192.168.1.8", &e).unwrap().is_some());
+        assert!(proxy_for("https", "notinternal.corp", &e)
+            .unwrap()
+            .is_some());
+        let none = env(&[]);
+        assert!(proxy_for("https", "example.com", &none).unwrap().is_none());
+        let all = env(&[("HTTP_PROXY", "http://p:1"), ("no_proxy", "*")]);
+        assert!(proxy_for("http", "example.com", &all).unwrap().is_none());
+    }
+}
