@@ -713,3 +713,61 @@ fn build_context_from_an_oci_layout() {
         text(&out.stderr)
     );
 }
+
+/// Regressions found by the BuildKit parity run (tests/buildkit_parity.rs): two steps with
+/// identical diffs in a row must still mount; an ADDed archive keeps its entries' owners
+/// unless --chown; RUN on a base without /proc, /dev, /sys leaves them as empty dirs.
+#[test]
+fn parity_regressions() {
+    if !can_run() {
+        return;
+    }
+    let (tmp, root) = store_with_busybox();
+    let ctx = tmp.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    // An archive whose entries belong to 1000:1000 and 33:33.
+    let tar_path = ctx.join("owned.tar");
+    {
+        let mut b = tar::Builder::new(std::fs::File::create(&tar_path).unwrap());
+        for (name, uid) in [("app.txt", 1000u64), ("www.txt", 33)] {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_mode(0o644);
+            h.set_size(2);
+            h.set_uid(uid);
+            h.set_gid(uid);
+            b.append_data(&mut h, name, &b"x\n"[..]).unwrap();
+        }
+        b.finish().unwrap();
+    }
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN true\nRUN true\nRUN echo after > /after\nADD owned.tar /kept/\nADD --chown=7:8 owned.tar /chowned/\n",
+    )
+    .unwrap();
+    let tree = tmp.path().join("tree");
+    let out = pallet(
+        &root,
+        &["build", "-o", tree.to_str().unwrap(), ctx.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    use std::os::unix::fs::MetadataExt;
+    let owner = |p: &str| {
+        let m = std::fs::metadata(tree.join(p)).unwrap();
+        (m.uid(), m.gid())
+    };
+    assert_eq!(owner("kept/app.txt"), (1000, 1000));
+    assert_eq!(owner("kept/www.txt"), (33, 33));
+    assert_eq!(owner("chowned/app.txt"), (7, 8));
+    assert_eq!(
+        std::fs::read_to_string(tree.join("after")).unwrap(),
+        "after\n"
+    );
+    for d in ["proc", "dev", "sys"] {
+        let m = std::fs::symlink_metadata(tree.join(d)).unwrap();
+        assert!(
+            m.is_dir() && m.mode() & 0o777 == 0o755,
+            "/{d} as BuildKit leaves it"
+        );
+    }
+}

@@ -1,23 +1,13 @@
 //! One RUN step: an overlay of the input's snapshots, its mounts, runc, and the upper dir
 //! committed as the step's layer. The runner removes the stubs runc creates for /etc/hosts,
-//! resolv.conf and the step's mounts; the kernel mount points (/proc, /dev, /sys) an imported
-//! root tree may lack are removed here if they are still empty, so they stay out of the layer.
+//! resolv.conf and the step's mounts; /proc, /dev and /sys that runc creates on a base without
+//! them stay in the layer as empty directories, as they do with BuildKit.
 
 use super::{Output, SolveOptions};
 use crate::exec::{self, Overlay, RunSpec, SpecMount};
 use crate::graph::{Exec, MountKind, Network, Vertex};
 use crate::store::{commit_upper, ensure_snapshot, LayerRecord};
 use std::path::{Path, PathBuf};
-
-const KERNEL_MOUNTS: &[&str] = &[
-    "/proc",
-    "/dev/pts",
-    "/dev/shm",
-    "/dev/mqueue",
-    "/dev",
-    "/sys/fs/cgroup",
-    "/sys",
-];
 
 pub(super) fn lowers(opts: &SolveOptions, layers: &[LayerRecord]) -> Result<Vec<PathBuf>, String> {
     layers
@@ -97,8 +87,6 @@ pub(super) fn run(
             &mut leases,
         )?);
     }
-    let targets: Vec<String> = KERNEL_MOUNTS.iter().map(|s| s.to_string()).collect();
-    let stubs = missing_paths(merged, &targets);
     let mut env = e.env.clone();
     env.extend(v.meta.proxy_env.iter().cloned());
     env.extend(secret_env);
@@ -125,7 +113,6 @@ pub(super) fn run(
     drop(secret_files);
     drop(leases);
     drop(guards);
-    remove_stubs(merged, &stubs);
     drop(overlay);
     if code != 0 {
         let shown: Vec<String> = e.args.iter().map(|a| a.to_string()).collect();
@@ -325,41 +312,4 @@ fn confined(root: &Path, rel: &str) -> Result<PathBuf, String> {
         return Err(format!("mount source {rel} points outside its root"));
     }
     Ok(canon)
-}
-
-/// Paths (and their missing parents) that do not exist in the rootfs before the run.
-fn missing_paths(rootfs: &Path, targets: &[String]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for t in targets {
-        let mut p = PathBuf::from(t.trim_start_matches('/'));
-        loop {
-            if p.as_os_str().is_empty() {
-                break;
-            }
-            let full = rootfs.join(&p);
-            if std::fs::symlink_metadata(&full).is_err() && !out.contains(&full) {
-                out.push(full);
-            }
-            if !p.pop() {
-                break;
-            }
-        }
-    }
-    out.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    out
-}
-
-/// Removes the mount-point stubs runc created, deepest first, if they are still empty.
-fn remove_stubs(_rootfs: &Path, stubs: &[PathBuf]) {
-    for p in stubs {
-        match std::fs::symlink_metadata(p) {
-            Ok(m) if m.is_dir() => {
-                let _ = std::fs::remove_dir(p);
-            }
-            Ok(m) if m.is_file() && m.len() == 0 => {
-                let _ = std::fs::remove_file(p);
-            }
-            _ => {}
-        }
-    }
 }

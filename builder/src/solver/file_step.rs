@@ -83,17 +83,20 @@ pub(super) fn run(
                     None => return Err(format!("COPY names a missing input {}", c.input)),
                 };
                 // Files from the context belong to root unless --chown says otherwise (docker's
-                // rule); files from a stage or image keep their owners.
-                let mut o = resolve_owner(&dest_root, c.owner.as_deref())?;
-                if from_context && o.is_none() {
-                    o = Some(Owner { uid: 0, gid: 0 });
-                }
+                // rule); files from a stage or image keep their owners; an ADDed archive's
+                // entries keep the owners recorded in it.
+                let chown = resolve_owner(&dest_root, c.owner.as_deref())?;
+                let owner = match chown {
+                    None if from_context => Some(Owner { uid: 0, gid: 0 }),
+                    other => other,
+                };
                 let exclude: Option<fileop::Exclude> = if from_context {
                     Some(&exclude_ignored)
                 } else {
                     None
                 };
-                fileop::copy(&src_root, &dest_root, c, o, exclude).map_err(|e| e.to_string())?;
+                fileop::copy_with_owners(&src_root, &dest_root, c, owner, chown, exclude)
+                    .map_err(|e| e.to_string())?;
             }
         }
     }

@@ -20,6 +20,8 @@ pub(crate) struct Copier<'a> {
     pub src_root: &'a Path,
     pub dest_root: &'a Path,
     pub owner: Option<Owner>,
+    /// Owner for entries extracted from an archive (ADD); `None` keeps the archive's own.
+    pub archive_owner: Option<Owner>,
     pub mode: Option<ModeSpec>,
     pub utime: Option<i64>,
     /// `--exclude`, matched against paths relative to the copied source.
@@ -49,6 +51,7 @@ impl<'a> Copier<'a> {
             src_root,
             dest_root,
             owner: None,
+            archive_owner: None,
             mode: None,
             utime: None,
             exclude: None,

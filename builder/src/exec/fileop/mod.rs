@@ -90,8 +90,23 @@ pub fn copy(
     owner: Option<Owner>,
     exclude: Option<Exclude>,
 ) -> Result<(), FileOpError> {
+    copy_with_owners(src_root, dest_root, action, owner, owner, exclude)
+}
+
+/// `copy` with separate owners for copied entries and for entries extracted from an archive:
+/// BuildKit gives files from the context root's ownership unless `--chown`, while an ADDed
+/// archive's entries keep the owners recorded in it (`--chown` overrides both).
+pub fn copy_with_owners(
+    src_root: &Path,
+    dest_root: &Path,
+    action: &CopyAction,
+    owner: Option<Owner>,
+    archive_owner: Option<Owner>,
+    exclude: Option<Exclude>,
+) -> Result<(), FileOpError> {
     let mut c = Copier::new(src_root, dest_root);
     c.owner = owner;
+    c.archive_owner = archive_owner;
     c.utime = action.timestamp;
     c.ignore = exclude;
     c.mode = match action.mode.as_deref() {

@@ -123,7 +123,7 @@ pub(crate) fn try_unpack(c: &mut Copier, src: &Path, dest: &Path) -> Result<bool
         let h = entry.header();
         let mode = h.mode().map_err(err)? & 0o7777;
         let mtime = FileTime::from_unix_time(h.mtime().map_err(err)? as i64, 0);
-        let owner = c.owner.unwrap_or(Owner {
+        let owner = c.archive_owner.unwrap_or(Owner {
             uid: h.uid().map_err(err)? as u32,
             gid: h.gid().map_err(err)? as u32,
         });
