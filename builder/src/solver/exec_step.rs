@@ -9,12 +9,19 @@ use crate::graph::{Exec, MountKind, Network, Vertex};
 use crate::store::{commit_upper, ensure_snapshot, LayerRecord};
 use std::path::{Path, PathBuf};
 
+/// The overlay lower dirs of a layer stack, top first. A layer that occurs twice (two steps
+/// with identical diffs) is kept only at its topmost place: overlayfs refuses a repeated
+/// lowerdir ("conflicting lowerdir path"), and the lower copy cannot show anything the
+/// identical upper one does not.
 pub(super) fn lowers(opts: &SolveOptions, layers: &[LayerRecord]) -> Result<Vec<PathBuf>, String> {
-    layers
-        .iter()
-        .rev()
-        .map(|l| ensure_snapshot(opts.root, &l.diff_id).map_err(|e| e.to_string()))
-        .collect()
+    let mut out: Vec<PathBuf> = Vec::new();
+    for l in layers.iter().rev() {
+        let p = ensure_snapshot(opts.root, &l.diff_id).map_err(|e| e.to_string())?;
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    Ok(out)
 }
 
 pub(super) fn run(
