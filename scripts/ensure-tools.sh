@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what pallet's jobs and tests need on a fresh Debian 12 machine (as root), only if
 # missing: a C compiler and git for the build, runc (RUN steps), busybox-static (the test and
-# example base image), umoci (reads our OCI output in tests). Safe to run repeatedly.
+# example base image), umoci and skopeo (tools no one here wrote that read our OCI and Docker
+# output in tests), GNU tar (layer interop tests). Safe to run repeatedly.
 set -euo pipefail
 
 need_apt=()
@@ -9,6 +10,8 @@ command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
 command -v runc >/dev/null 2>&1 || need_apt+=(runc)
 command -v umoci >/dev/null 2>&1 || need_apt+=(umoci)
+command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
+command -v tar >/dev/null 2>&1 || need_apt+=(tar)
 [ -x /bin/busybox ] || need_apt+=(busybox-static)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -7,6 +7,9 @@
 //! Needs root, runc and busybox-static (scripts/ensure-tools.sh). Without them the tests fail
 //! under CI=true and are skipped with a note elsewhere.
 
+mod common;
+use common::text;
+
 use sha2::Digest as _;
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -18,26 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 fn can_run() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let runc = Command::new("sh")
-        .args(["-c", "command -v runc"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let tools = runc && Path::new("/bin/busybox").exists();
-    if root && tools {
-        return true;
-    }
-    let why = if root {
-        "runc or /bin/busybox (busybox-static) is missing: run scripts/ensure-tools.sh"
-    } else {
-        "these tests need root (overlay mounts and runc)"
-    };
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{why}; CI=true, so this is a failure, not a skip");
-    }
-    eprintln!("skipping ADD <url> test: {why}");
-    false
+    common::require("ADD <url> test", &["runc"])
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -221,10 +205,6 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>) {
 
 // ---------------------------------------------------------------------------------------------
 // Building.
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn pallet(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pallet"));

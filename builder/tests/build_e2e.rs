@@ -5,31 +5,14 @@
 //! Needs root, runc, busybox-static and umoci (scripts/ensure-tools.sh installs them). Without
 //! root the tests fail under CI=true and are skipped with a note elsewhere.
 
+mod common;
+use common::text;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn can_run() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let tools = ["runc", "umoci"].iter().all(|t| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    }) && Path::new("/bin/busybox").exists();
-    if root && tools {
-        return true;
-    }
-    let why = if root {
-        "runc, umoci or /bin/busybox (busybox-static) is missing: run scripts/ensure-tools.sh"
-    } else {
-        "these tests need root (overlay mounts and runc)"
-    };
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{why}; CI=true, so this is a failure, not a skip");
-    }
-    eprintln!("skipping end-to-end build test: {why}");
-    false
+    common::require("end-to-end build test", &["runc", "umoci"])
 }
 
 fn pallet(root: &Path, args: &[&str]) -> Output {
@@ -39,10 +22,6 @@ fn pallet(root: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run pallet")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// A busybox-static root file tree as a tar: /bin/busybox, one symlink per applet, /etc

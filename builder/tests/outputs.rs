@@ -8,39 +8,16 @@
 //! Needs root, runc, skopeo, umoci and busybox-static (scripts/ensure-tools.sh). Without them
 //! the tests fail under CI=true and are skipped with a note elsewhere.
 
+mod common;
+use common::text;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 fn can_run() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let tools = ["runc", "skopeo", "umoci"].iter().all(|t| have(t));
-    if root && tools && Path::new("/bin/busybox").exists() {
-        return true;
-    }
-    let why = if root {
-        "runc, skopeo, umoci or /bin/busybox (busybox-static) is missing: run scripts/ensure-tools.sh"
-    } else {
-        "these tests need root (overlay mounts and runc)"
-    };
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{why}; CI=true, so this is a failure, not a skip");
-    }
-    eprintln!("skipping image output test: {why}");
-    false
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    common::require("image output test", &["runc", "skopeo", "umoci"])
 }
 
 fn run(cmd: &mut Command) -> Output {

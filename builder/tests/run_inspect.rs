@@ -5,6 +5,9 @@
 //! Needs root, runc and busybox-static. Without root the tests fail under CI=true and are
 //! skipped with a note elsewhere.
 
+mod common;
+use common::text;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -25,26 +28,7 @@ CMD [\"default\"]
 ";
 
 fn can_run() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let runc = Command::new("sh")
-        .args(["-c", "command -v runc"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let busybox = Path::new("/bin/busybox").exists();
-    if root && runc && busybox {
-        return true;
-    }
-    let why = if root {
-        "runc or /bin/busybox (busybox-static) is missing: run scripts/ensure-tools.sh"
-    } else {
-        "these tests need root (overlay mounts and runc)"
-    };
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{why}; CI=true, so this is a failure, not a skip");
-    }
-    eprintln!("skipping pallet run/inspect test: {why}");
-    false
+    common::require("pallet run/inspect test", &["runc"])
 }
 
 fn pallet_cmd(root: &Path, args: &[&str]) -> Command {
@@ -55,10 +39,6 @@ fn pallet_cmd(root: &Path, args: &[&str]) -> Command {
 
 fn pallet(root: &Path, args: &[&str]) -> Output {
     pallet_cmd(root, args).output().expect("run pallet")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Asserts success and returns stdout.
