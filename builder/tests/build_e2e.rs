@@ -752,3 +752,45 @@ fn parity_regressions() {
         );
     }
 }
+
+/// RUN bind-mount sources from the context resolve symlinks inside the context, as COPY
+/// does: an absolute link is relative to the context root, and nothing on the host is reached.
+#[test]
+fn bind_mount_sources_resolve_inside_the_context() {
+    if !can_run() {
+        return;
+    }
+    let (tmp, root) = store_with_busybox();
+    let ctx = tmp.path().join("ctx");
+    std::fs::create_dir_all(ctx.join("data")).unwrap();
+    std::fs::write(ctx.join("data/real.txt"), "inside\n").unwrap();
+    std::os::unix::fs::symlink("/data/real.txt", ctx.join("abs")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", ctx.join("escape")).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN --mount=type=bind,source=abs,target=/m cat /m > /out\n",
+    )
+    .unwrap();
+    let tree = tmp.path().join("tree");
+    let out = pallet(
+        &root,
+        &["build", "-o", tree.to_str().unwrap(), ctx.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(tree.join("out")).unwrap(),
+        "inside\n"
+    );
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN --mount=type=bind,source=escape,target=/m cat /m\n",
+    )
+    .unwrap();
+    let out = pallet(&root, &["build", ctx.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("mount source /escape does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+}

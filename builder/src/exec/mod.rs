@@ -3,6 +3,7 @@
 
 pub mod fileop;
 pub mod overlay;
+pub mod rootpath;
 pub mod runc;
 pub mod user;
 

@@ -18,10 +18,8 @@
 //! This module owns name lookup and root-confined path resolution; it knows nothing of runc or
 //! Dockerfiles.
 
-use std::collections::VecDeque;
-use std::ffi::OsString;
 use std::io;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedUser {
@@ -34,8 +32,6 @@ pub struct ResolvedUser {
 
 /// Ids must be in 0..=2^31-1 (runc's range check).
 const MAX_ID: i64 = i32::MAX as i64;
-/// How many symlinks [`root_path`] follows before giving up (the kernel's limit is 40).
-const MAX_SYMLINKS: usize = 255;
 
 /// Resolves `user` ("" means root) against `rootfs`. Unknown names are an error naming the
 /// file that was searched; numeric ids need no entry.
@@ -234,71 +230,11 @@ fn parse_group(text: &str) -> Vec<GroupEntry> {
 /// the root, absolute link targets restart at the root. Components that do not exist are joined
 /// as they are (the result may not exist). Like containerd's `fs.RootPath`.
 pub fn root_path(root: &Path, path: &str) -> io::Result<PathBuf> {
-    let mut pending: VecDeque<OsString> = components(Path::new(path));
-    let mut resolved: Vec<OsString> = Vec::new();
-    let mut links = 0;
-    while let Some(part) = pending.pop_front() {
-        if part == ".." {
-            resolved.pop();
-            continue;
-        }
-        let mut candidate = root.to_path_buf();
-        candidate.extend(&resolved);
-        candidate.push(&part);
-        let meta = match std::fs::symlink_metadata(&candidate) {
-            Ok(m) => m,
-            Err(e)
-                if e.kind() == io::ErrorKind::NotFound
-                    || e.raw_os_error() == Some(libc::ENOTDIR) =>
-            {
-                // Nothing further can be a symlink: join the rest lexically.
-                resolved.push(part);
-                resolved.extend(pending.drain(..));
-                break;
-            }
-            Err(e) => return Err(e),
-        };
-        if !meta.file_type().is_symlink() {
-            resolved.push(part);
-            continue;
-        }
-        links += 1;
-        if links > MAX_SYMLINKS {
-            return Err(io::Error::other(format!(
-                "too many levels of symbolic links in {path}"
-            )));
-        }
-        let target = std::fs::read_link(&candidate)?;
-        if target.is_absolute() {
-            resolved.clear();
-        }
-        for c in components(&target).into_iter().rev() {
-            pending.push_front(c);
-        }
-    }
-    // `..` left in a lexically joined tail is clamped too.
-    let mut out = root.to_path_buf();
-    let mut depth = Vec::new();
-    for part in resolved {
-        if part == ".." {
-            depth.pop();
-        } else {
-            depth.push(part);
-        }
-    }
-    out.extend(depth);
-    Ok(out)
-}
-
-/// Normal and `..` components of `p` (root and `.` dropped).
-fn components(p: &Path) -> VecDeque<OsString> {
-    p.components()
-        .filter_map(|c| match c {
-            Component::Normal(s) => Some(s.to_os_string()),
-            Component::ParentDir => Some(OsString::from("..")),
-            _ => None,
-        })
-        .collect()
+    Ok(super::rootpath::resolve(
+        root,
+        std::ffi::OsStr::new(path),
+        true,
+    )?)
 }
 
 #[cfg(test)]

@@ -305,18 +305,13 @@ fn rand_bytes() -> [u8; 16] {
     b
 }
 
-/// `root/rel` with symlinks resolved inside `root` only (a context symlink pointing out of the
-/// context cannot expose host files to a RUN).
+/// `root/rel` with symlinks resolved inside `root` only (the shared `exec::rootpath`
+/// resolver): a context symlink pointing out of the context cannot expose host files to a RUN.
 fn confined(root: &Path, rel: &str) -> Result<PathBuf, String> {
-    let canon_root = root
-        .canonicalize()
-        .map_err(|e| format!("{}: {e}", root.display()))?;
-    let path = canon_root.join(rel.trim_start_matches('/'));
-    let canon = path
-        .canonicalize()
+    let path = crate::exec::rootpath::resolve(root, std::ffi::OsStr::new(rel), true)
         .map_err(|e| format!("mount source {rel}: {e}"))?;
-    if !canon.starts_with(&canon_root) {
-        return Err(format!("mount source {rel} points outside its root"));
+    if std::fs::symlink_metadata(&path).is_err() {
+        return Err(format!("mount source {rel} does not exist in its source"));
     }
-    Ok(canon)
+    Ok(path)
 }
