@@ -93,6 +93,14 @@ fn store_with_busybox() -> (tempfile::TempDir, PathBuf) {
     (tmp, root)
 }
 
+/// `dir/ctx` holding just a Dockerfile with this text.
+fn context_with(dir: &Path, dockerfile: &str) -> PathBuf {
+    let ctx = dir.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    ctx
+}
+
 fn example(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../testdata/examples")
@@ -181,13 +189,10 @@ fn failing_run_names_the_step_and_exit_code() {
         return;
     }
     let (tmp, root) = store_with_busybox();
-    let ctx = tmp.path().join("ctx");
-    std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(
-        ctx.join("Dockerfile"),
+    let ctx = context_with(
+        tmp.path(),
         "FROM busybox\nRUN echo about to fail && exit 7\n",
-    )
-    .unwrap();
+    );
     let out = pallet(&root, &["build", ctx.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let log = text(&out.stderr);
@@ -537,13 +542,10 @@ fn a_killed_build_leaves_a_usable_cache() {
         return;
     }
     let (tmp, root) = store_with_busybox();
-    let ctx = tmp.path().join("ctx");
-    std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(
-        ctx.join("Dockerfile"),
+    let ctx = context_with(
+        tmp.path(),
         "FROM busybox\nRUN echo one > /one\nRUN sleep 20 && echo two > /two\n",
-    )
-    .unwrap();
+    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_pallet"))
         .arg("--root")
         .arg(&root)
@@ -652,9 +654,7 @@ fn build_context_from_an_oci_layout() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(pallet(&root, &["prune", "--all"]).status.success());
 
-    let ctx = tmp.path().join("ctx");
-    std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(ctx.join("Dockerfile"), "FROM mybase AS check\nRUN cat /marker > /seen\nFROM scratch\nCOPY --from=check /seen /seen\nCOPY --from=mybase /marker /m\n").unwrap();
+    let ctx = context_with(tmp.path(), "FROM mybase AS check\nRUN cat /marker > /seen\nFROM scratch\nCOPY --from=check /seen /seen\nCOPY --from=mybase /marker /m\n");
     let tree = tmp.path().join("tree");
     let out = pallet(
         &root,

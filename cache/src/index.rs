@@ -140,9 +140,18 @@ impl Index {
 
     /// All cache records, sorted by key (for gc and `pallet prune`).
     pub fn list_cache(&self) -> Result<Vec<(String, Vec<u8>)>, CacheError> {
+        self.list(CACHE, "listing cache records")
+    }
+
+    /// Every (key, value) of a string-to-bytes table, sorted by key.
+    fn list(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        what: &'static str,
+    ) -> Result<Vec<(String, Vec<u8>)>, CacheError> {
         self.read(
-            CACHE,
-            || "listing cache records".to_string(),
+            table,
+            || what.to_string(),
             |t| {
                 t.iter()?
                     .map(|entry| {
@@ -180,18 +189,7 @@ impl Index {
 
     /// All tags, sorted by name.
     pub fn list_tags(&self) -> Result<Vec<(String, Vec<u8>)>, CacheError> {
-        self.read(
-            TAGS,
-            || "listing tags".to_string(),
-            |t| {
-                t.iter()?
-                    .map(|entry| {
-                        let (k, v) = entry?;
-                        Ok((k.value().to_string(), v.value().to_vec()))
-                    })
-                    .collect()
-            },
-        )
+        self.list(TAGS, "listing tags")
     }
 
     pub fn set_blob_source(&self, digest: &str, repository: &str) -> Result<(), CacheError> {

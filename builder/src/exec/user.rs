@@ -187,41 +187,47 @@ struct GroupEntry {
     members: Vec<String>,
 }
 
-/// `name:password:uid:gid:gecos:home:shell`; unparsable numbers read as 0 (as runc does).
-fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
+/// The colon-separated fields of one /etc/passwd or /etc/group line (missing fields read "").
+struct Fields<'a>(Vec<&'a str>);
+
+impl<'a> Fields<'a> {
+    fn get(&self, i: usize) -> &'a str {
+        self.0.get(i).copied().unwrap_or("")
+    }
+}
+
+/// The non-blank lines of a passwd/group file, split into fields.
+fn records(text: &str) -> impl Iterator<Item = Fields<'_>> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            let field = |i: usize| f.get(i).copied().unwrap_or("");
-            PasswdEntry {
-                name: field(0).to_string(),
-                uid: field(2).parse().unwrap_or(0),
-                gid: field(3).parse().unwrap_or(0),
-                home: field(5).to_string(),
-            }
+        .map(|l| Fields(l.split(':').collect()))
+}
+
+/// `name:password:uid:gid:gecos:home:shell`; unparsable numbers read as 0 (as runc does).
+fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
+    records(text)
+        .map(|f| PasswdEntry {
+            name: f.get(0).to_string(),
+            uid: f.get(2).parse().unwrap_or(0),
+            gid: f.get(3).parse().unwrap_or(0),
+            home: f.get(5).to_string(),
         })
         .collect()
 }
 
 /// `name:password:gid:member,member`.
 fn parse_group(text: &str) -> Vec<GroupEntry> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            let field = |i: usize| f.get(i).copied().unwrap_or("");
-            GroupEntry {
-                name: field(0).to_string(),
-                gid: field(2).parse().unwrap_or(0),
-                members: field(3)
-                    .split(',')
-                    .filter(|m| !m.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-            }
+    records(text)
+        .map(|f| GroupEntry {
+            name: f.get(0).to_string(),
+            gid: f.get(2).parse().unwrap_or(0),
+            members: f
+                .get(3)
+                .split(',')
+                .filter(|m| !m.is_empty())
+                .map(str::to_string)
+                .collect(),
         })
         .collect()
 }

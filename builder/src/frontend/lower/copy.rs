@@ -27,6 +27,16 @@ impl Lowering<'_> {
         )
     }
 
+    /// The vertex of an ADD source that is fetched (URL, git), named after it.
+    fn remote_source(&mut self, i: usize, src: &str, op: Op) -> Digest {
+        let meta = Meta {
+            name: format!("ADD {src}"),
+            stage: self.states[i].stage_label(),
+            ..Meta::default()
+        };
+        self.graph.add(op, Vec::new(), meta)
+    }
+
     pub(super) fn dispatch_copy(
         &mut self,
         i: usize,
@@ -129,16 +139,7 @@ impl Lowering<'_> {
                     keep_git_dir,
                     checksum: checksum.clone(),
                 });
-                let d = self.graph.add(
-                    op,
-                    Vec::new(),
-                    Meta {
-                        name: format!("ADD {src}"),
-                        stage: self.states[i].stage_label(),
-                        ..Meta::default()
-                    },
-                );
-                inputs.push(d);
+                inputs.push(self.remote_source(i, src, op));
                 actions.push(FileAction::Copy(CopyAction {
                     input: inputs.len() - 1,
                     src: "/".into(),
@@ -155,16 +156,7 @@ impl Lowering<'_> {
                     filename: filename.clone(),
                     checksum: checksum.clone(),
                 });
-                let d = self.graph.add(
-                    op,
-                    Vec::new(),
-                    Meta {
-                        name: format!("ADD {src}"),
-                        stage: self.states[i].stage_label(),
-                        ..Meta::default()
-                    },
-                );
-                inputs.push(d);
+                inputs.push(self.remote_source(i, src, op));
                 actions.push(FileAction::Copy(CopyAction {
                     input: inputs.len() - 1,
                     src: format!("/{filename}"),
