@@ -222,6 +222,18 @@ impl PlainProgress {
             Event::Failed { name, message } => {
                 eprintln!("#{} ERROR: {message}", self.number(&name))
             }
+            // Plain mode prints a transfer once, when it completes.
+            Event::Transfer {
+                name,
+                item,
+                done,
+                total,
+            } => {
+                if total.is_none_or(|t| done >= t) {
+                    eprintln!("#{} {item} {}", self.number(&name), super::images::human_size(done))
+                }
+            }
         }
     }
 }
+

@@ -137,6 +137,14 @@ pub enum Event {
     Log { name: String, line: String },
     Done { name: String, seconds: f64 },
     Failed { name: String, message: String },
+    /// Bytes moved for one item of a named step: a blob pulled or pushed, a layer compressed.
+    /// `total` is None when the size is not known in advance.
+    Transfer {
+        name: String,
+        item: String,
+        done: u64,
+        total: Option<u64>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
