@@ -2,7 +2,9 @@
 # Installs what pallet's jobs and tests need on a fresh Debian 12 machine (as root), only if
 # missing: a C compiler and git for the build, runc (RUN steps), busybox-static (the test and
 # example base image), umoci and skopeo (tools no one here wrote that read our OCI and Docker
-# output in tests), GNU tar (layer interop tests). Safe to run repeatedly.
+# output in tests), GNU tar (layer interop tests), docker-registry + apache2-utils (htpasswd) +
+# openssl (the registry client's tests run a real registry: plain, TLS, basic and token auth).
+# Safe to run repeatedly.
 set -euo pipefail
 
 need_apt=()
@@ -12,6 +14,9 @@ command -v runc >/dev/null 2>&1 || need_apt+=(runc)
 command -v umoci >/dev/null 2>&1 || need_apt+=(umoci)
 command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
 command -v tar >/dev/null 2>&1 || need_apt+=(tar)
+command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
+command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 [ -x /bin/busybox ] || need_apt+=(busybox-static)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
