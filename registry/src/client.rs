@@ -1,13 +1,27 @@
 //! One registry client for a process: connection pools per registry (TLS roots, plain HTTP
 //! where allowed), auth (anonymous, basic, bearer tokens cached per scope), retries with backoff,
 //! and the distribution API calls. Thread-safe: share one `Client` across threads.
+//!
+//! Reads (manifests, blobs) go to docker.io's mirrors first when configured, then to docker.io;
+//! writes go to the reference's registry only. Uploads live in `upload.rs`.
 
-use crate::manifest::Descriptor;
+use crate::digest::{digest_like, Hasher};
+use crate::error::{http_error, Action};
+use crate::manifest::{self, Descriptor};
+use crate::session::{api_host, Call, Endpoint, Session};
+use crate::transport::{self, Body, Method, Transport};
 use crate::{DockerConfig, Reference, RegistryConfig, RegistryError};
+use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+
+/// Largest manifest accepted (distribution refuses more than 4 MiB).
+const MANIFEST_LIMIT: u64 = 8 << 20;
 
 pub struct Client {
-    _private: (),
+    pub(crate) session: Session,
+    /// Upload sessions a mount attempt started (registry, repo, digest) -> upload URL.
+    pub(crate) pending_uploads: Mutex<HashMap<(String, String, String), String>>,
 }
 
 /// A manifest or index as fetched: its bytes, media type and sha256 digest.
@@ -21,7 +35,9 @@ pub struct FetchedManifest {
 /// Opens a blob's content from the start (called again for each retry).
 pub type BlobOpener<'a> = dyn Fn() -> std::io::Result<Box<dyn Read + Send>> + Send + Sync + 'a;
 
-/// Requests made, by method (the no-op push benchmark counts them).
+/// Requests made, by method (the no-op push benchmark counts them). Every HTTP request the
+/// client sends is counted: `/v2/` pings and token fetches (GET, or POST for identity tokens)
+/// included, each retry and each redirect hop too.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestCounts {
     pub get: usize,
@@ -31,37 +47,208 @@ pub struct RequestCounts {
     pub patch: usize,
 }
 
+impl RequestCounts {
+    pub fn total(&self) -> usize {
+        self.get + self.head + self.post + self.put + self.patch
+    }
+
+    /// Requests made since `earlier` (a snapshot from the same client).
+    pub fn since(&self, earlier: &RequestCounts) -> RequestCounts {
+        RequestCounts {
+            get: self.get - earlier.get,
+            head: self.head - earlier.head,
+            post: self.post - earlier.post,
+            put: self.put - earlier.put,
+            patch: self.patch - earlier.patch,
+        }
+    }
+}
+
+/// Token scopes: pull on a repository.
+pub(crate) fn pull_scope(path: &str) -> Vec<String> {
+    vec![format!("repository:{path}:pull")]
+}
+
+/// Token scopes: pull and push on a repository.
+pub(crate) fn push_scope(path: &str) -> Vec<String> {
+    vec![format!("repository:{path}:pull,push")]
+}
+
 impl Client {
     pub fn new(config: RegistryConfig, credentials: DockerConfig) -> Client {
-        let _ = (config, credentials);
-        todo!()
+        Client {
+            session: Session::new(Transport::new(config), credentials),
+            pending_uploads: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn config(&self) -> &RegistryConfig {
+        &self.session.transport.config
     }
 
     /// GET /v2/ with the given credentials (or the stored ones): `pallet login` checks them.
+    /// `registry` is a host as in a reference (`docker.io`, `localhost:5000`).
     pub fn check_login(
         &self,
         registry: &str,
         credential: Option<&crate::Credential>,
     ) -> Result<(), RegistryError> {
-        let _ = (registry, credential);
-        todo!()
+        let host = api_host(registry);
+        let stored;
+        let cred = match credential {
+            Some(c) => Some(c),
+            None => {
+                stored = self.session.credential(host)?;
+                stored.as_ref()
+            }
+        };
+        self.session.check_login(host, cred)
+    }
+
+    /// The endpoint for writes to `reference`'s registry.
+    pub(crate) fn push_endpoint(
+        &self,
+        reference: &Reference,
+    ) -> Result<Arc<Endpoint>, RegistryError> {
+        self.session.endpoint(api_host(reference.domain()), None)
+    }
+
+    /// Endpoints to read from, in order: docker.io's mirrors, then the registry itself.
+    fn pull_endpoints(&self, reference: &Reference) -> Vec<(String, Option<String>)> {
+        let mut out = Vec::new();
+        if api_host(reference.domain()) == crate::session::DOCKER_HUB_API {
+            for mirror in &self.config().mirrors {
+                let scheme = mirror.split("://").next().unwrap_or("https").to_string();
+                out.push((transport::url_host(mirror).to_string(), Some(scheme)));
+            }
+        }
+        out.push((api_host(reference.domain()).to_string(), None));
+        out
+    }
+
+    /// Runs `op` against each read endpoint until one succeeds; the last error otherwise.
+    fn with_pull_endpoints<T>(
+        &self,
+        reference: &Reference,
+        mut op: impl FnMut(&Endpoint) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let endpoints = self.pull_endpoints(reference);
+        let mut last = None;
+        for (host, scheme) in &endpoints {
+            let result = self
+                .session
+                .endpoint(host, scheme.as_deref())
+                .and_then(|ep| op(&ep));
+            match result {
+                Ok(v) => return Ok(v),
+                // A mirror that fails (down, missing the image) falls back to the next one.
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least the registry itself"))
     }
 
     /// The manifest or index a tag or digest names (accepts OCI and Docker media types).
     /// With a digest reference the content's digest is verified.
     pub fn get_manifest(&self, reference: &Reference) -> Result<FetchedManifest, RegistryError> {
-        let _ = reference;
-        todo!()
+        self.with_pull_endpoints(reference, |ep| self.get_manifest_at(ep, reference))
+    }
+
+    fn manifest_url(ep: &Endpoint, reference: &Reference) -> String {
+        let id = reference.digest().or(reference.tag()).unwrap_or("latest");
+        format!("{}/v2/{}/manifests/{id}", ep.base, reference.path())
+    }
+
+    fn get_manifest_at(
+        &self,
+        ep: &Endpoint,
+        reference: &Reference,
+    ) -> Result<FetchedManifest, RegistryError> {
+        let scopes = pull_scope(reference.path());
+        let resp = self.session.call(
+            ep,
+            Call {
+                method: Method::Get,
+                url: Self::manifest_url(ep, reference),
+                headers: vec![("accept", manifest::MANIFEST_ACCEPT.to_string())],
+                body: Body::Empty,
+                scopes: &scopes,
+                follow_redirects: true,
+            },
+        )?;
+        let status = resp.status().as_u16();
+        let content_type = transport::header(&resp, "content-type");
+        let bytes = transport::read_body(resp, MANIFEST_LIMIT)
+            .map_err(|e| transport::connection_error(&ep.host, &e))?;
+        if status != 200 {
+            return Err(http_error(
+                &ep.host,
+                reference.to_string(),
+                "GET",
+                status,
+                &bytes,
+                Action::Manifest,
+            ));
+        }
+        let digest = digest_like(reference.digest().unwrap_or("sha256:"), &bytes);
+        if let Some(expected) = reference.digest() {
+            if digest != expected {
+                return Err(RegistryError::DigestMismatch {
+                    target: reference.to_string(),
+                    what: "manifest".into(),
+                    expected: expected.to_string(),
+                    actual: digest,
+                });
+            }
+        }
+        let media_type = manifest::detect_media_type(content_type.as_deref(), &bytes);
+        Ok(FetchedManifest {
+            bytes,
+            media_type,
+            digest,
+        })
     }
 
     /// HEAD: the digest a tag points at now, None if the tag does not exist.
     pub fn head_manifest(&self, reference: &Reference) -> Result<Option<String>, RegistryError> {
-        let _ = reference;
-        todo!()
+        self.with_pull_endpoints(reference, |ep| {
+            let scopes = pull_scope(reference.path());
+            let resp = self.session.call(
+                ep,
+                Call {
+                    method: Method::Head,
+                    url: Self::manifest_url(ep, reference),
+                    headers: vec![("accept", manifest::MANIFEST_ACCEPT.to_string())],
+                    body: Body::Empty,
+                    scopes: &scopes,
+                    follow_redirects: true,
+                },
+            )?;
+            let status = resp.status().as_u16();
+            let digest = transport::header(&resp, "docker-content-digest");
+            let _ = transport::read_body(resp, 1 << 16);
+            match status {
+                200 => match digest {
+                    Some(d) => Ok(Some(d)),
+                    // Some registries omit the header: the digest of the content then.
+                    None => self.get_manifest_at(ep, reference).map(|m| Some(m.digest)),
+                },
+                404 => Ok(None),
+                _ => Err(http_error(
+                    &ep.host,
+                    reference.to_string(),
+                    "HEAD",
+                    status,
+                    b"",
+                    Action::Manifest,
+                )),
+            }
+        })
     }
 
     /// Streams a blob into `sink`, verifying size and sha256 before returning Ok; a broken
-    /// connection resumes with a Range request. `progress(bytes_so_far)`.
+    /// connection resumes with a Range request. `progress(bytes_so_far)`. On error the sink may
+    /// hold part of the blob: write to a temporary file and keep it only on Ok.
     pub fn fetch_blob(
         &self,
         repository: &Reference,
@@ -69,39 +256,171 @@ impl Client {
         sink: &mut dyn Write,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<(), RegistryError> {
-        let _ = (repository, blob, sink, progress);
-        todo!()
+        let target = format!("blob {} of {}", blob.digest, repository.name());
+        let mut hasher = Hasher::for_digest(&blob.digest).ok_or_else(|| {
+            RegistryError::Other(format!("{target}: unsupported digest algorithm"))
+        })?;
+        let mut written: u64 = 0;
+        self.with_pull_endpoints(repository, |ep| {
+            self.fetch_blob_at(
+                ep,
+                repository,
+                blob,
+                &target,
+                sink,
+                progress,
+                &mut hasher,
+                &mut written,
+            )
+        })?;
+        if written != blob.size {
+            return Err(RegistryError::SizeMismatch {
+                target: repository.name(),
+                digest: blob.digest.clone(),
+                expected: blob.size,
+                actual: written,
+            });
+        }
+        let actual = hasher.finish();
+        if actual != blob.digest {
+            return Err(RegistryError::DigestMismatch {
+                target: repository.name(),
+                what: "blob".into(),
+                expected: blob.digest.clone(),
+                actual,
+            });
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fetch_blob_at(
+        &self,
+        ep: &Endpoint,
+        repository: &Reference,
+        blob: &Descriptor,
+        target: &str,
+        sink: &mut dyn Write,
+        progress: &(dyn Fn(u64) + Sync),
+        hasher: &mut Hasher,
+        written: &mut u64,
+    ) -> Result<(), RegistryError> {
+        let scopes = pull_scope(repository.path());
+        let url = format!("{}/v2/{}/blobs/{}", ep.base, repository.path(), blob.digest);
+        let policy = &self.config().retry;
+        let mut stalls = 0;
+        loop {
+            let mut headers = Vec::new();
+            if *written > 0 {
+                headers.push(("range", format!("bytes={written}-")));
+            }
+            let resp = self.session.call(
+                ep,
+                Call {
+                    method: Method::Get,
+                    url: url.clone(),
+                    headers,
+                    body: Body::Empty,
+                    scopes: &scopes,
+                    follow_redirects: true,
+                },
+            )?;
+            let status = resp.status().as_u16();
+            // 200 on a range request: the server ignored it; skip what we already have.
+            let mut skip = match status {
+                206 => 0,
+                200 => *written,
+                _ => {
+                    let body = transport::read_body(resp, 1 << 16).unwrap_or_default();
+                    return Err(http_error(
+                        &ep.host,
+                        target.to_string(),
+                        "GET",
+                        status,
+                        &body,
+                        Action::Blob,
+                    ));
+                }
+            };
+            let before = *written;
+            let mut reader = resp.into_body().into_reader();
+            let mut buf = vec![0u8; 256 * 1024];
+            let broken = loop {
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => break None,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => break Some(e),
+                };
+                let mut chunk = &buf[..n];
+                if skip > 0 {
+                    let s = skip.min(n as u64) as usize;
+                    chunk = &chunk[s..];
+                    skip -= s as u64;
+                }
+                if chunk.is_empty() {
+                    continue;
+                }
+                if *written + chunk.len() as u64 > blob.size {
+                    return Err(RegistryError::SizeMismatch {
+                        target: repository.name(),
+                        digest: blob.digest.clone(),
+                        expected: blob.size,
+                        actual: *written + chunk.len() as u64,
+                    });
+                }
+                sink.write_all(chunk).map_err(|e| RegistryError::Io {
+                    what: format!("writing {target}"),
+                    source: e,
+                })?;
+                hasher.update(chunk);
+                *written += chunk.len() as u64;
+                progress(*written);
+            };
+            let Some(err) = broken else {
+                return Ok(());
+            };
+            // Resume after a broken connection; give up after `attempts` tries without progress.
+            stalls = if *written > before { 0 } else { stalls + 1 };
+            if stalls + 1 >= policy.attempts {
+                return Err(RegistryError::Unreachable {
+                    registry: ep.host.clone(),
+                    message: format!("{target}: the download broke at byte {written}: {err}"),
+                });
+            }
+            std::thread::sleep(policy.delay(stalls));
+        }
     }
 
     /// HEAD /v2/<name>/blobs/<digest>.
     pub fn blob_exists(&self, repository: &Reference, digest: &str) -> Result<bool, RegistryError> {
-        let _ = (repository, digest);
-        todo!()
-    }
-
-    /// Cross-repository mount from `from_repository` (a path on the same registry). Ok(false)
-    /// when the registry started an upload instead (the caller then uploads).
-    pub fn mount_blob(
-        &self,
-        repository: &Reference,
-        digest: &str,
-        from_repository: &str,
-    ) -> Result<bool, RegistryError> {
-        let _ = (repository, digest, from_repository);
-        todo!()
-    }
-
-    /// Uploads a blob (monolithic PUT when small, chunked PATCHes when large), retrying with a
-    /// fresh upload session.
-    pub fn upload_blob(
-        &self,
-        repository: &Reference,
-        blob: &Descriptor,
-        open: &BlobOpener<'_>,
-        progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<(), RegistryError> {
-        let _ = (repository, blob, open, progress);
-        todo!()
+        let ep = self.push_endpoint(repository)?;
+        let scopes = push_scope(repository.path());
+        let resp = self.session.call(
+            &ep,
+            Call {
+                method: Method::Head,
+                url: format!("{}/v2/{}/blobs/{digest}", ep.base, repository.path()),
+                headers: Vec::new(),
+                body: Body::Empty,
+                scopes: &scopes,
+                follow_redirects: true,
+            },
+        )?;
+        let status = resp.status().as_u16();
+        let _ = transport::read_body(resp, 1 << 16);
+        match status {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => Err(http_error(
+                &ep.host,
+                format!("blob {digest} of {}", repository.name()),
+                "HEAD",
+                status,
+                b"",
+                Action::Blob,
+            )),
+        }
     }
 
     /// PUT a manifest under the reference's tag (or digest); returns the digest.
@@ -111,11 +430,59 @@ impl Client {
         media_type: &str,
         bytes: &[u8],
     ) -> Result<String, RegistryError> {
-        let _ = (reference, media_type, bytes);
-        todo!()
+        let ep = self.push_endpoint(reference)?;
+        let scopes = push_scope(reference.path());
+        let digest = digest_like(reference.digest().unwrap_or("sha256:"), bytes);
+        if let Some(expected) = reference.digest() {
+            if expected != digest {
+                return Err(RegistryError::DigestMismatch {
+                    target: reference.to_string(),
+                    what: "manifest".into(),
+                    expected: expected.to_string(),
+                    actual: digest,
+                });
+            }
+        }
+        let resp = self.session.call(
+            &ep,
+            Call {
+                method: Method::Put,
+                url: Self::manifest_url(&ep, reference),
+                headers: vec![("content-type", media_type.to_string())],
+                body: Body::Bytes(bytes),
+                scopes: &scopes,
+                follow_redirects: false,
+            },
+        )?;
+        let status = resp.status().as_u16();
+        let theirs = transport::header(&resp, "docker-content-digest");
+        let body = transport::read_body(resp, 1 << 16).unwrap_or_default();
+        if !(200..300).contains(&status) {
+            return Err(http_error(
+                &ep.host,
+                reference.to_string(),
+                "PUT",
+                status,
+                &body,
+                Action::Manifest,
+            ));
+        }
+        if let Some(theirs) =
+            theirs.filter(|t| t.starts_with(digest.split(':').next().unwrap_or("")))
+        {
+            if theirs != digest {
+                return Err(RegistryError::DigestMismatch {
+                    target: reference.to_string(),
+                    what: "manifest (the registry's Docker-Content-Digest)".into(),
+                    expected: digest,
+                    actual: theirs,
+                });
+            }
+        }
+        Ok(digest)
     }
 
     pub fn request_counts(&self) -> RequestCounts {
-        todo!()
+        self.session.transport.counts()
     }
 }

@@ -2,7 +2,7 @@
 //! downloads are the caller's (`Client::fetch_blob` into its own sinks, several at once).
 
 use crate::client::Client;
-use crate::manifest::{ImageManifest, Platform};
+use crate::manifest::{self, Descriptor, ImageIndex, ImageManifest, Platform};
 use crate::{Reference, RegistryError};
 
 #[derive(Debug, Clone)]
@@ -28,6 +28,87 @@ pub fn resolve(
     reference: &Reference,
     platform: &Platform,
 ) -> Result<ResolvedImage, RegistryError> {
-    let _ = (client, reference, platform);
-    todo!()
+    let top = client.get_manifest(reference)?;
+    let (manifest_digest, fetched) = if manifest::is_index_media_type(&top.media_type) {
+        let index: ImageIndex = parse(reference, &top.bytes)?;
+        let chosen =
+            choose_platform(&index, platform).ok_or_else(|| RegistryError::PlatformNotFound {
+                reference: reference.to_string(),
+                wanted: platform.to_string(),
+                available: runnable(&index).map(|(_, p)| p.to_string()).collect(),
+            })?;
+        let by_digest = with_digest(reference, &chosen.digest)?;
+        let fetched = client.get_manifest(&by_digest)?;
+        (chosen.digest.clone(), fetched)
+    } else {
+        (top.digest.clone(), top.clone())
+    };
+    if !manifest::is_manifest_media_type(&fetched.media_type) {
+        return Err(RegistryError::InvalidManifest {
+            target: format!("{}@{manifest_digest}", reference.name()),
+            message: format!(
+                "media type {} is not an image manifest (pallet reads OCI and Docker v2 schema 2)",
+                fetched.media_type
+            ),
+        });
+    }
+    let manifest: ImageManifest = parse(reference, &fetched.bytes)?;
+    let mut config_bytes = Vec::with_capacity(manifest.config.size as usize);
+    client.fetch_blob(reference, &manifest.config, &mut config_bytes, &|_| {})?;
+    Ok(ResolvedImage {
+        reference: reference.clone(),
+        digest: top.digest,
+        manifest_digest,
+        manifest_media_type: fetched.media_type,
+        manifest_bytes: fetched.bytes,
+        manifest,
+        config_bytes,
+    })
+}
+
+/// `reference`'s repository at `digest`.
+pub fn with_digest(reference: &Reference, digest: &str) -> Result<Reference, RegistryError> {
+    Reference::parse(&format!("{}@{digest}", reference.name()))
+        .map_err(|e| RegistryError::Other(format!("{}: bad digest in index: {e}", reference)))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(
+    reference: &Reference,
+    bytes: &[u8],
+) -> Result<T, RegistryError> {
+    serde_json::from_slice(bytes).map_err(|e| RegistryError::InvalidManifest {
+        target: reference.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Index entries that are images (not attestations), with their platform.
+fn runnable(index: &ImageIndex) -> impl Iterator<Item = (&Descriptor, &Platform)> {
+    index.manifests.iter().filter_map(|d| {
+        let attestation = d
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("vnd.docker.reference.type"))
+            .is_some_and(|t| t == "attestation-manifest");
+        let p = d.platform.as_ref()?;
+        (!attestation && !p.is_unknown()).then_some((d, p))
+    })
+}
+
+/// The entry for `wanted`: an exact match after normalization; without a wanted variant, the
+/// first entry with the same os and architecture.
+pub fn choose_platform<'a>(index: &'a ImageIndex, wanted: &Platform) -> Option<&'a Descriptor> {
+    if let Some((d, _)) = runnable(index).find(|(_, p)| p.matches(wanted)) {
+        return Some(d);
+    }
+    if wanted.variant.is_some() {
+        return None;
+    }
+    let w = wanted.normalized();
+    runnable(index)
+        .find(|(_, p)| {
+            let p = p.normalized();
+            p.os == w.os && p.architecture == w.architecture
+        })
+        .map(|(d, _)| d)
 }

@@ -1,0 +1,366 @@
+//! HTTP plumbing under the client: one ureq `Agent` per registry host (its TLS roots: the system
+//! bundle plus the registry's own CA files; pooled keep-alive connections; explicit timeouts;
+//! 4xx/5xx returned as responses, never as errors that lose the body; redirects never followed
+//! by ureq), request counting by method, and the mapping of connection and TLS failures to
+//! errors with a hint. Knows nothing of the distribution API or of auth.
+
+use crate::client::RequestCounts;
+use crate::config::RegistryConfig;
+use crate::RegistryError;
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+use ureq::http;
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+
+/// The system CA bundle Debian (and most distributions) ship.
+const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+pub(crate) type Response = http::Response<ureq::Body>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+}
+
+impl Method {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+        }
+    }
+}
+
+/// A request body: replayable (empty, bytes) or a stream read once.
+pub(crate) enum Body<'a> {
+    Empty,
+    Bytes(&'a [u8]),
+    Reader(&'a mut dyn Read, u64),
+}
+
+impl Body<'_> {
+    pub(crate) fn replayable(&self) -> bool {
+        !matches!(self, Body::Reader(..))
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    get: AtomicUsize,
+    head: AtomicUsize,
+    post: AtomicUsize,
+    put: AtomicUsize,
+    patch: AtomicUsize,
+}
+
+pub(crate) struct Transport {
+    pub(crate) config: RegistryConfig,
+    agents: Mutex<HashMap<String, ureq::Agent>>,
+    counts: Counters,
+}
+
+impl Transport {
+    pub(crate) fn new(config: RegistryConfig) -> Transport {
+        Transport {
+            config,
+            agents: Mutex::new(HashMap::new()),
+            counts: Counters::default(),
+        }
+    }
+
+    pub(crate) fn counts(&self) -> RequestCounts {
+        let c = &self.counts;
+        RequestCounts {
+            get: c.get.load(Ordering::Relaxed),
+            head: c.head.load(Ordering::Relaxed),
+            post: c.post.load(Ordering::Relaxed),
+            put: c.put.load(Ordering::Relaxed),
+            patch: c.patch.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The agent for `registry` (`host[:port]`), built on first use.
+    pub(crate) fn agent(&self, registry: &str) -> Result<ureq::Agent, RegistryError> {
+        if let Some(a) = self.agents.lock().expect("agents lock").get(registry) {
+            return Ok(a.clone());
+        }
+        let tls = self.tls_config(registry)?;
+        let pool = self.config.max_concurrent.max(1) + 2;
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .tls_config(tls)
+            .timeout_connect(Some(Duration::from_secs(30)))
+            .timeout_recv_response(Some(Duration::from_secs(300)))
+            .timeout_per_read(Some(Duration::from_secs(120)))
+            .timeout_per_write(Some(Duration::from_secs(120)))
+            .user_agent(concat!("pallet/", env!("CARGO_PKG_VERSION")))
+            .max_idle_connections(pool * 4)
+            .max_idle_connections_per_host(pool)
+            .build();
+        let agent = ureq::Agent::new_with_config(config);
+        self.agents
+            .lock()
+            .expect("agents lock")
+            .insert(registry.to_string(), agent.clone());
+        Ok(agent)
+    }
+
+    fn tls_config(&self, registry: &str) -> Result<TlsConfig, RegistryError> {
+        if self.config.skip_verify(registry) {
+            return Ok(TlsConfig::builder().disable_verification(true).build());
+        }
+        let mut extra = Vec::new();
+        for file in self.config.ca_files_for(registry) {
+            let bad = |message: String| RegistryError::Tls {
+                registry: registry.to_string(),
+                message: format!("CA file {}: {message}", file.display()),
+                hint: "give a PEM file with the registry's CA certificate".into(),
+            };
+            let pem = std::fs::read(&file).map_err(|e| bad(e.to_string()))?;
+            let certs = pem_certificates(&pem);
+            if certs.is_empty() {
+                return Err(bad("no PEM certificate in it".into()));
+            }
+            extra.extend(certs);
+        }
+        let roots = match (system_roots(), extra.is_empty()) {
+            (Some(system), _) => RootCerts::from(system.iter().cloned().chain(extra)),
+            (None, true) => RootCerts::WebPki,
+            // No system bundle: the registry's own CA only (a private registry).
+            (None, false) => RootCerts::from(extra),
+        };
+        Ok(TlsConfig::builder().root_certs(roots).build())
+    }
+
+    /// Sends one request (no retry, no auth logic); counts it.
+    pub(crate) fn send(
+        &self,
+        agent: &ureq::Agent,
+        method: Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &mut Body<'_>,
+    ) -> Result<Response, ureq::Error> {
+        let counter = match method {
+            Method::Get => &self.counts.get,
+            Method::Head => &self.counts.head,
+            Method::Post => &self.counts.post,
+            Method::Put => &self.counts.put,
+            Method::Patch => &self.counts.patch,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let mut builder = http::Request::builder().method(method.as_str()).uri(url);
+        for (k, v) in headers {
+            builder = builder.header(*k, v.as_str());
+        }
+        let has_body = matches!(method, Method::Post | Method::Put | Method::Patch);
+        match body {
+            Body::Reader(reader, len) => {
+                let request = builder
+                    .header("content-length", len.to_string())
+                    .body(ureq::SendBody::from_reader(&mut **reader))?;
+                agent.run(request)
+            }
+            Body::Bytes(bytes) => agent.run(builder.body(*bytes)?),
+            Body::Empty if has_body => agent.run(builder.body(&[][..])?),
+            Body::Empty => agent.run(builder.body(())?),
+        }
+    }
+}
+
+/// The system CA bundle, parsed once; None when the file is missing.
+fn system_roots() -> Option<&'static Vec<Certificate<'static>>> {
+    static ROOTS: OnceLock<Option<Vec<Certificate<'static>>>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let pem = std::fs::read(SYSTEM_BUNDLE).ok()?;
+            let certs = pem_certificates(&pem);
+            (!certs.is_empty()).then_some(certs)
+        })
+        .as_ref()
+}
+
+fn pem_certificates(pem: &[u8]) -> Vec<Certificate<'static>> {
+    ureq::tls::parse_pem(pem)
+        .filter_map(|item| match item {
+            Ok(PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What kind of failure a ureq error is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FailureKind {
+    /// Certificate verification failed (unknown CA, wrong name, expired).
+    Certificate,
+    /// The server did not speak TLS (plain HTTP on the port).
+    NotTls,
+    /// Refused, reset, timed out, DNS: worth a retry (except DNS).
+    Connection,
+    /// Anything else (bad URL, protocol error).
+    Other,
+}
+
+pub(crate) fn classify(err: &ureq::Error) -> FailureKind {
+    let text = err.to_string();
+    let lower = text.to_lowercase();
+    if lower.contains("certificate") || lower.contains("unknownissuer") {
+        return FailureKind::Certificate;
+    }
+    if lower.contains("corrupt message")
+        || lower.contains("invalidcontenttype")
+        || lower.contains("invalid content type")
+        || lower.contains("wrong version number")
+    {
+        return FailureKind::NotTls;
+    }
+    match err {
+        ureq::Error::Io(_)
+        | ureq::Error::Timeout(_)
+        | ureq::Error::ConnectionFailed
+        | ureq::Error::HostNotFound
+        | ureq::Error::BodyStalled => FailureKind::Connection,
+        _ => FailureKind::Other,
+    }
+}
+
+/// Worth retrying: connection problems other than an unknown host.
+pub(crate) fn is_transient(err: &ureq::Error) -> bool {
+    classify(err) == FailureKind::Connection && !matches!(err, ureq::Error::HostNotFound)
+}
+
+/// The error for a failed connection to `registry`, with what to do about it.
+pub(crate) fn connection_error(registry: &str, err: &ureq::Error) -> RegistryError {
+    let message = err.to_string();
+    match classify(err) {
+        FailureKind::Certificate => {
+            let lower = message.to_lowercase();
+            let hint = if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
+                format!(
+                    "the registry's certificate is signed by an unknown authority: put its CA \
+                     in /etc/docker/certs.d/{registry}/ca.crt or pass --registry-ca \
+                     {registry}=FILE (or --insecure-registry {registry} to skip verification)"
+                )
+            } else if lower.contains("notvalidforname") || lower.contains("not valid for name") {
+                format!(
+                    "the certificate is not valid for {registry}: use the name it was issued for"
+                )
+            } else if lower.contains("expired") {
+                "the registry's certificate has expired (or the clock is wrong)".to_string()
+            } else {
+                format!(
+                    "check the registry's certificate; its CA goes in \
+                     /etc/docker/certs.d/{registry}/ca.crt or --registry-ca {registry}=FILE"
+                )
+            };
+            RegistryError::Tls {
+                registry: registry.to_string(),
+                message,
+                hint,
+            }
+        }
+        FailureKind::NotTls => RegistryError::InsecureNotAllowed {
+            registry: registry.to_string(),
+            message: format!("the registry does not speak HTTPS ({message})"),
+        },
+        _ => RegistryError::Unreachable {
+            registry: registry.to_string(),
+            message,
+        },
+    }
+}
+
+/// `Retry-After` in seconds (HTTP dates are not worth parsing here), capped at a minute.
+pub(crate) fn retry_after(resp: &Response) -> Option<Duration> {
+    let secs: u64 = header(resp, "retry-after")?.trim().parse().ok()?;
+    Some(Duration::from_secs(secs.min(60)))
+}
+
+pub(crate) fn header(resp: &Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Reads a response body up to `limit` bytes (error bodies, manifests, token answers).
+pub(crate) fn read_body(resp: Response, limit: u64) -> Result<Vec<u8>, ureq::Error> {
+    let mut body = resp.into_body();
+    body.with_config().limit(limit).read_to_vec()
+}
+
+/// `location` made absolute against `base_url` (`scheme://host[:port]...`).
+pub(crate) fn resolve_url(base_url: &str, location: &str) -> String {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return location.to_string();
+    }
+    let scheme_end = base_url.find("://").map(|i| i + 3).unwrap_or(0);
+    let origin_end = base_url[scheme_end..]
+        .find('/')
+        .map(|i| scheme_end + i)
+        .unwrap_or(base_url.len());
+    let origin = &base_url[..origin_end];
+    if location.starts_with("//") {
+        return format!("{}{location}", &base_url[..scheme_end - 2]);
+    }
+    if location.starts_with('/') {
+        return format!("{origin}{location}");
+    }
+    let path = base_url[origin_end..].split('?').next().unwrap_or("");
+    let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    format!("{origin}{dir}/{location}")
+}
+
+/// `url` with `key=value` appended to its query.
+pub(crate) fn add_query(url: &str, key: &str, value: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{key}={}", crate::encoding::query_escape(value))
+}
+
+/// `host[:port]` of an absolute URL.
+pub(crate) fn url_host(url: &str) -> &str {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    rest.split(['/', '?']).next().unwrap_or(rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let base = "https://r:5000/v2/a/blobs/uploads/";
+        assert_eq!(
+            resolve_url(base, "/v2/a/blobs/uploads/x?s=1"),
+            "https://r:5000/v2/a/blobs/uploads/x?s=1"
+        );
+        assert_eq!(resolve_url(base, "http://s3/x"), "http://s3/x");
+        assert_eq!(resolve_url(base, "//cdn/x"), "https://cdn/x");
+        assert_eq!(
+            resolve_url(base, "x"),
+            "https://r:5000/v2/a/blobs/uploads/x"
+        );
+        assert_eq!(
+            add_query("http://h/u?_state=a", "digest", "sha256:ab"),
+            "http://h/u?_state=a&digest=sha256%3Aab"
+        );
+        assert_eq!(
+            add_query("http://h/u", "digest", "d"),
+            "http://h/u?digest=d"
+        );
+        assert_eq!(url_host("https://h:1/x?y"), "h:1");
+        assert_eq!(url_host("http://h?y"), "h");
+    }
+}
