@@ -6,6 +6,7 @@ pub mod compress;
 pub mod docker;
 pub mod local;
 pub mod manifest;
+pub mod push;
 
 pub use manifest::{
     ManifestBlobs, MEDIA_CONFIG, MEDIA_LAYER_GZIP, MEDIA_LAYER_TAR, MEDIA_MANIFEST,

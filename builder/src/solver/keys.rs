@@ -57,12 +57,13 @@ pub(super) fn record(root: &Root, key: &str, layers: &[LayerRecord]) -> Result<(
 
 /// The layers of a local image (FROM / COPY --from an image), pinned digest checked.
 pub(super) fn image_layers(root: &Root, reference: &str) -> Result<Vec<LayerRecord>, String> {
-    let (name, pinned) = match reference.split_once('@') {
+    // `name:tag@manifest` or `name@index@manifest`: the pin is after the last '@'.
+    let (name, pinned) = match reference.rsplit_once('@') {
         Some((n, d)) => (n, Some(d)),
         None => (reference, None),
     };
     let image = get_image(root, name).map_err(|e| e.to_string())?.ok_or_else(|| {
-        format!("image {name} is not in the local store: pallet import a root file tree as {name} (pulling from registries is not built yet)")
+        format!("image {name} is not in the local store (removed during the build?): pull it with `pallet pull {name}` or build again")
     })?;
     if let Some(d) = pinned {
         if d != image.manifest_digest {

@@ -66,6 +66,7 @@ pub fn import_rootfs(
         config_digest: manifest.config.digest,
         config,
         layers: vec![layer.diff_id],
+        repo_digest: None,
     };
     put_image(root, &image)?;
     Ok(image)

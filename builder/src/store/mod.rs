@@ -9,10 +9,14 @@ mod import;
 mod layers;
 mod oci_import;
 pub mod prune;
+mod pull;
+mod resolve;
 
 pub use import::import_rootfs;
 pub use layers::{commit_upper, ensure_snapshot, snapshot_path, step_dir, LayerRecord};
 pub use oci_import::import_oci_layout;
+pub use pull::{pull_image, registry_platform, store_name, PullProgress};
+pub use resolve::RegistryResolver;
 
 use crate::frontend::lower::{ImageResolver, ResolvedImage};
 use crate::graph::Platform;
@@ -31,6 +35,10 @@ pub struct StoredImage {
     pub config: Image,
     /// Layer diff ids, bottom first (same as `config.rootfs.diff_ids`).
     pub layers: Vec<String>,
+    /// For pulled images: the digest the registry's tag pointed at (an index or a manifest),
+    /// which `--pull` compares to decide whether to pull again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_digest: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,4 +106,10 @@ impl ImageResolver for StoreResolver<'_> {
             image: img.config,
         }))
     }
+}
+
+/// `sha256:0123456789ab`: the first 12 hex digits, as progress output shows a blob.
+pub fn short_digest(d: &str) -> String {
+    let hex = d.strip_prefix("sha256:").unwrap_or(d);
+    format!("sha256:{}", &hex[..hex.len().min(12)])
 }

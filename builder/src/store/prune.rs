@@ -42,6 +42,12 @@ fn referenced(root: &Root) -> Result<HashSet<String>, StoreError> {
         keep.insert(img.manifest_digest.clone());
         keep.insert(img.config_digest.clone());
         keep.extend(img.layers.iter().cloned());
+        // A pulled image's own compressed layers: kept so a push reuses (and mounts) them.
+        keep.extend(
+            super::pull::compressed_layers(root, &img)
+                .into_iter()
+                .map(|(_, blob, _)| blob.digest),
+        );
     }
     Ok(keep)
 }
@@ -78,6 +84,9 @@ pub fn prune(root: &Root, all: bool) -> Result<PruneReport, StoreError> {
         }
     }
     r.cache_records = root.index.clear_cache()?;
+    for img in list_images(root)? {
+        super::pull::remember_pulled_layers(root, &img)?;
+    }
     let keep = referenced(root)?;
     for (name, path) in entries(root.blobs.dir())? {
         if !keep.contains(&format!("sha256:{name}")) {

@@ -1,0 +1,299 @@
+//! Pulling an image from a registry into the store: resolve the reference (index -> the
+//! platform's manifest -> config), download the layers a few at a time, each streamed once into
+//! both its compressed blob (digest checked by the registry client and by the blob writer) and,
+//! through a decompressor, its diff blob (digest checked against the config's diff id), then
+//! unpacked as a snapshot with the usual safety rules. The compressed blob is kept and
+//! remembered as the layer's export form, so pushing an image built on this base uploads or
+//! mounts the very blobs the registry already has.
+
+use super::layers::ensure_snapshot;
+use super::{put_image, StoreError, StoredImage};
+use crate::graph::Platform;
+use crate::image::Image;
+use crate::solver::Event;
+use cache::Root;
+use registry::manifest::Descriptor;
+use registry::{Client, Reference};
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Layers downloaded at once (docker's default is 3).
+const PULL_CONCURRENCY: usize = 3;
+
+/// Where a pull reports: the progress step name and the event sink.
+pub struct PullProgress<'a> {
+    pub name: String,
+    pub events: &'a (dyn Fn(Event) + Sync),
+}
+
+/// The registry form of a build platform.
+pub fn registry_platform(p: &Platform) -> registry::Platform {
+    registry::Platform {
+        os: p.os.clone(),
+        architecture: p.architecture.clone(),
+        variant: (!p.variant.is_empty()).then(|| p.variant.clone()),
+    }
+}
+
+/// The store key of a pulled image: `name:tag`, or `name@digest` for digest references.
+pub fn store_name(reference: &Reference) -> String {
+    match (reference.tag(), reference.digest()) {
+        (_, Some(d)) => format!("{}@{d}", reference.name()),
+        (Some(t), None) => format!("{}:{t}", reference.name()),
+        (None, None) => format!("{}:latest", reference.name()),
+    }
+}
+
+/// Pulls `reference` for `platform` and tags it in the store under [`store_name`].
+pub fn pull_image(
+    root: &Root,
+    client: &Client,
+    reference: &Reference,
+    platform: &Platform,
+    progress: &PullProgress<'_>,
+) -> Result<StoredImage, StoreError> {
+    let fail = |e: registry::RegistryError| StoreError::Layer(format!("pulling {reference}: {e}"));
+    let resolved = registry::pull::resolve(client, reference, &registry_platform(platform))
+        .map_err(fail)?;
+    let config: Image = serde_json::from_slice(&resolved.config_bytes).map_err(|e| {
+        StoreError::Layer(format!(
+            "pulling {reference}: the image config {} is not valid JSON: {e}",
+            resolved.manifest.config.digest
+        ))
+    })?;
+    let layers = &resolved.manifest.layers;
+    if layers.len() != config.rootfs.diff_ids.len() {
+        return Err(StoreError::Layer(format!(
+            "pulling {reference}: the manifest lists {} layers but the config {} diff ids",
+            layers.len(),
+            config.rootfs.diff_ids.len()
+        )));
+    }
+    let repository = Reference::parse(&reference.name()).map_err(|e| {
+        StoreError::Layer(format!("pulling {reference}: {e}"))
+    })?;
+    let source = reference.name();
+    let jobs: Vec<(&Descriptor, &String)> = layers.iter().zip(&config.rootfs.diff_ids).collect();
+    let next = AtomicUsize::new(0);
+    let first_error: Mutex<Option<StoreError>> = Mutex::new(None);
+    let workers = PULL_CONCURRENCY.clamp(1, jobs.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= jobs.len() || first_error.lock().unwrap().is_some() {
+                    return;
+                }
+                let (layer, diff_id) = jobs[i];
+                if let Err(e) =
+                    pull_layer(root, client, &repository, layer, diff_id, progress, &source)
+                {
+                    first_error.lock().unwrap().get_or_insert(e);
+                    return;
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().unwrap() {
+        return Err(e);
+    }
+    let config_blob = root.blobs.put_bytes(&resolved.config_bytes)?;
+    root.blobs.put_bytes(&resolved.manifest_bytes)?;
+    root.index.set_blob_source(&config_blob.digest, &source)?;
+    let image = StoredImage {
+        name: store_name(reference),
+        manifest_digest: resolved.manifest_digest.clone(),
+        config_digest: config_blob.digest,
+        layers: config.rootfs.diff_ids.clone(),
+        config,
+        repo_digest: Some(resolved.digest.clone()),
+    };
+    put_image(root, &image)?;
+    Ok(image)
+}
+
+/// One layer: skipped when its diff and snapshot are here already (another image shares it),
+/// else downloaded into the compressed and the diff blob at once.
+fn pull_layer(
+    root: &Root,
+    client: &Client,
+    repository: &Reference,
+    layer: &Descriptor,
+    diff_id: &str,
+    progress: &PullProgress<'_>,
+    source: &str,
+) -> Result<(), StoreError> {
+    let item = super::short_digest(&layer.digest);
+    let have_diff = root.blobs.contains(diff_id);
+    let have_compressed = root.blobs.contains(&layer.digest) || is_plain_tar(&layer.media_type);
+    if !(have_diff && have_compressed) {
+        let compressed = root.blobs.writer()?;
+        let diff = root.blobs.writer()?;
+        let decoder = LayerDecoder::new(&layer.media_type, diff).map_err(|e| {
+            StoreError::Layer(format!("layer {} of {repository}: {e}", layer.digest))
+        })?;
+        let mut sink = Tee {
+            compressed,
+            decoder,
+        };
+        let report = |done: u64| {
+            (progress.events)(Event::Transfer {
+                name: progress.name.clone(),
+                item: item.clone(),
+                done,
+                total: Some(layer.size),
+            })
+        };
+        client
+            .fetch_blob(repository, layer, &mut sink, &report)
+            .map_err(|e| StoreError::Layer(format!("pulling {repository}: {e}")))?;
+        let Tee {
+            compressed,
+            decoder,
+        } = sink;
+        let diff = decoder.finish().map_err(|e| {
+            StoreError::Layer(format!(
+                "layer {} of {repository} does not decompress: {e}",
+                layer.digest
+            ))
+        })?;
+        diff.commit_expect(diff_id).map_err(|e| {
+            StoreError::Layer(format!(
+                "layer {} of {repository} does not match its diff id {diff_id}: {e}",
+                layer.digest
+            ))
+        })?;
+        if is_plain_tar(&layer.media_type) {
+            drop(compressed);
+        } else {
+            let info = compressed.commit_expect(&layer.digest)?;
+            remember_compressed(root, diff_id, &layer.media_type, &info)?;
+        }
+    }
+    if !is_plain_tar(&layer.media_type) {
+        root.index.set_blob_source(&layer.digest, source)?;
+    }
+    ensure_snapshot(root, diff_id)?;
+    Ok(())
+}
+
+/// Records the pulled blob as the layer's gzip form, so an export or push reuses it instead of
+/// compressing again (the key is the exporter's memo, export::compress).
+fn remember_compressed(
+    root: &Root,
+    diff_id: &str,
+    media_type: &str,
+    info: &cache::BlobInfo,
+) -> Result<(), StoreError> {
+    if media_type.ends_with("gzip") {
+        let bytes = serde_json::to_vec(info).expect("blob info serializes");
+        root.index
+            .put_cache(&format!("compressed/gzip/{diff_id}"), &bytes)?;
+    }
+    Ok(())
+}
+
+/// The compressed layers of an image's own manifest that the store holds: (diff id, blob, media
+/// type). Empty for built and imported images (their manifests list uncompressed diffs).
+pub(super) fn compressed_layers(
+    root: &Root,
+    img: &StoredImage,
+) -> Vec<(String, cache::BlobInfo, String)> {
+    let Ok(bytes) = root.blobs.read(&img.manifest_digest) else {
+        return Vec::new();
+    };
+    let Ok(manifest) = serde_json::from_slice::<registry::manifest::ImageManifest>(&bytes) else {
+        return Vec::new();
+    };
+    if manifest.layers.len() != img.layers.len() {
+        return Vec::new();
+    }
+    manifest
+        .layers
+        .into_iter()
+        .zip(&img.layers)
+        .filter(|(l, _)| !is_plain_tar(&l.media_type) && root.blobs.contains(&l.digest))
+        .map(|(l, diff_id)| {
+            let blob = cache::BlobInfo {
+                digest: l.digest,
+                size: l.size,
+            };
+            (diff_id.clone(), blob, l.media_type)
+        })
+        .collect()
+}
+
+/// Records a pulled image's compressed layers as their export form again (prune clears the
+/// compression memos with the rest of the build cache).
+pub(super) fn remember_pulled_layers(root: &Root, img: &StoredImage) -> Result<(), StoreError> {
+    for (diff_id, blob, media_type) in compressed_layers(root, img) {
+        remember_compressed(root, &diff_id, &media_type, &blob)?;
+    }
+    Ok(())
+}
+
+fn is_plain_tar(media_type: &str) -> bool {
+    media_type.ends_with(".tar") || media_type.ends_with("rootfs.diff.tar")
+}
+
+
+/// Writes every byte to the compressed blob and to the decompressor feeding the diff blob.
+struct Tee<W: Write> {
+    compressed: cache::BlobWriter,
+    decoder: W,
+}
+
+impl<W: Write> Write for Tee<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.compressed.write_all(buf)?;
+        self.decoder.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.compressed.flush()?;
+        self.decoder.flush()
+    }
+}
+
+/// Decompresses a layer on the write side, into the diff blob.
+enum LayerDecoder {
+    Plain(cache::BlobWriter),
+    Gzip(flate2::write::GzDecoder<cache::BlobWriter>),
+}
+
+impl LayerDecoder {
+    fn new(media_type: &str, diff: cache::BlobWriter) -> Result<LayerDecoder, String> {
+        if is_plain_tar(media_type) {
+            Ok(LayerDecoder::Plain(diff))
+        } else if media_type.ends_with("gzip") {
+            Ok(LayerDecoder::Gzip(flate2::write::GzDecoder::new(diff)))
+        } else {
+            Err(format!("unsupported layer media type {media_type}"))
+        }
+    }
+
+    fn finish(self) -> io::Result<cache::BlobWriter> {
+        match self {
+            LayerDecoder::Plain(w) => Ok(w),
+            LayerDecoder::Gzip(d) => d.finish(),
+        }
+    }
+}
+
+impl Write for LayerDecoder {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            LayerDecoder::Plain(w) => w.write(buf),
+            LayerDecoder::Gzip(d) => d.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            LayerDecoder::Plain(w) => w.flush(),
+            LayerDecoder::Gzip(d) => d.flush(),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Lowering's view of images: the local store first, then the registry. A tag in the store
+//! stands until `--pull`, which asks the registry what the tag points at now and pulls only when
+//! that changed (as `docker build --pull`). Digest references are taken from the store when
+//! present, else fetched by digest. Every answer is pinned by manifest digest, so the solver
+//! uses exactly the image lowering saw.
+
+use super::{get_image, pull_image, store_name, PullProgress, StoreError, StoredImage};
+use crate::frontend::lower::{ImageResolver, ResolvedImage};
+use crate::graph::Platform;
+use crate::solver::Event;
+use cache::Root;
+use registry::{Client, Reference};
+
+pub struct RegistryResolver<'a> {
+    pub root: &'a Root,
+    /// None: local store only (an image not there is an error naming `pallet pull`).
+    pub client: Option<&'a Client>,
+    /// `--pull`: re-check tags with the registry.
+    pub pull: bool,
+    pub events: &'a (dyn Fn(Event) + Sync),
+}
+
+impl RegistryResolver<'_> {
+    /// The stored image for `reference`, pulling it if needed.
+    pub fn image(
+        &self,
+        reference: &Reference,
+        platform: &Platform,
+    ) -> Result<StoredImage, StoreError> {
+        let key = store_name(reference);
+        let local = get_image(self.root, &key)?;
+        let local_fits = |img: &StoredImage| platform_matches(img, platform);
+        match (&local, self.client) {
+            // A digest names one content: what the store has is it.
+            (Some(img), _) if reference.digest().is_some() && local_fits(img) => {
+                return Ok(img.clone())
+            }
+            (Some(img), _) if !self.pull && local_fits(img) => return Ok(img.clone()),
+            (Some(img), Some(client)) if local_fits(img) && img.repo_digest.is_some() => {
+                let current = client.head_manifest(reference).map_err(|e| {
+                    StoreError::Layer(format!("checking {reference} for --pull: {e}"))
+                })?;
+                if current.as_deref() == img.repo_digest.as_deref() {
+                    return Ok(img.clone());
+                }
+            }
+            (_, None) => {
+                return Err(StoreError::Layer(match local {
+                    Some(_) => format!(
+                        "image {key} in the local store is not for platform {platform}, and no registry client is configured"
+                    ),
+                    None => format!(
+                        "image {key} is not in the local store: pull it with `pallet pull {}` or import a root file tree with `pallet import`",
+                        reference.familiar()
+                    ),
+                }))
+            }
+            _ => {}
+        }
+        let client = self.client.expect("handled above");
+        let name = format!("[internal] pull {}", reference.familiar());
+        (self.events)(Event::Started { name: name.clone() });
+        let started = std::time::Instant::now();
+        let progress = PullProgress {
+            name: name.clone(),
+            events: self.events,
+        };
+        match pull_image(self.root, client, reference, platform, &progress) {
+            Ok(img) => {
+                (self.events)(Event::Done {
+                    name,
+                    seconds: started.elapsed().as_secs_f64(),
+                });
+                Ok(img)
+            }
+            Err(e) => {
+                (self.events)(Event::Failed {
+                    name,
+                    message: e.to_string(),
+                });
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Images imported or built here carry the platform in their config; an empty field matches.
+fn platform_matches(img: &StoredImage, platform: &Platform) -> bool {
+    let c = &img.config;
+    (c.os.is_empty() || c.os == platform.os)
+        && (c.architecture.is_empty() || c.architecture == platform.architecture)
+}
+
+impl ImageResolver for RegistryResolver<'_> {
+    fn resolve(
+        &self,
+        reference: &str,
+        platform: &Platform,
+    ) -> Result<Option<ResolvedImage>, String> {
+        let parsed = Reference::parse(reference).map_err(|e| e.to_string())?;
+        let image = self.image(&parsed, platform).map_err(|e| e.to_string())?;
+        Ok(Some(ResolvedImage {
+            reference: format!("{}@{}", store_name(&parsed), image.manifest_digest),
+            image: image.config,
+        }))
+    }
+}
