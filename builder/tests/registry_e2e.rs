@@ -1,0 +1,365 @@
+//! Builds meet registries: `pallet build --push`, `pallet pull`, `FROM` an image only a registry
+//! has, `--pull`, login with htpasswd and token auth, TLS with the registry's own CA, and interop
+//! with skopeo (it reads what pallet pushes; pallet pulls and builds on what it pushes). Every
+//! registry is Debian's real `docker-registry`, started by the test on a free port.
+//!
+//! Needs root, runc, skopeo, busybox-static, docker-registry, htpasswd and openssl
+//! (scripts/ensure-tools.sh installs them); fails under CI=true when they are missing.
+
+mod common;
+#[path = "../../registry/tests/support/mod.rs"]
+mod support;
+
+use common::text;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use support::{Config, Registry};
+
+fn can_run() -> bool {
+    common::require("registry end-to-end test", &["runc", "skopeo"])
+}
+
+/// Runs pallet with a private DOCKER_CONFIG (no credentials leak in or out of the test).
+fn pallet(root: &Path, docker_config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pallet"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env("DOCKER_CONFIG", docker_config)
+        .env("PALLET_CONFIG", docker_config.join("pallet-config.json"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run pallet");
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn ok(out: Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
+}
+
+struct Env {
+    tmp: tempfile::TempDir,
+    docker_config: PathBuf,
+}
+
+impl Env {
+    fn new() -> Env {
+        let tmp = tempfile::tempdir().unwrap();
+        let docker_config = tmp.path().join("docker-config");
+        std::fs::create_dir_all(&docker_config).unwrap();
+        // Registry settings of our own: none, whatever this machine has in /etc/pallet.
+        std::fs::write(docker_config.join("pallet-config.json"), "{}").unwrap();
+        Env { tmp, docker_config }
+    }
+
+    fn root(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    fn run(&self, root: &str, args: &[&str]) -> Output {
+        pallet(&self.root(root), &self.docker_config, args, None)
+    }
+
+    /// A store `root` holding busybox:latest (imported from busybox-static).
+    fn with_busybox(&self, root: &str) {
+        let tar = self.tmp.path().join("busybox-rootfs.tar");
+        if !tar.exists() {
+            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../scripts/make-busybox-rootfs.sh");
+            let out = Command::new("bash").arg(script).arg(&tar).output().unwrap();
+            ok(out, "make-busybox-rootfs.sh");
+        }
+        ok(
+            self.run(root, &["import", tar.to_str().unwrap(), "-t", "busybox"]),
+            "import",
+        );
+    }
+
+    /// A context dir `name` with this Dockerfile (and a file `f`).
+    fn context(&self, name: &str, dockerfile: &str) -> String {
+        let dir = self.tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+        std::fs::write(dir.join("f"), "from the context\n").unwrap();
+        dir.to_str().unwrap().to_string()
+    }
+
+    /// Builds `dockerfile` in `root` with `-t tag --push` plus `extra` flags.
+    fn build_push(&self, root: &str, dockerfile: &str, tag: &str, extra: &[&str]) -> String {
+        let ctx = self.context(&format!("ctx-{}", tag.replace(['/', ':'], "-")), dockerfile);
+        let mut args = vec!["build", "--progress", "plain", "-t", tag, "--push"];
+        args.extend_from_slice(extra);
+        args.push(&ctx);
+        ok(self.run(root, &args), &format!("build --push {tag}"))
+    }
+
+    /// Builds `dockerfile` in `root` into a local directory and returns the file `path` in it.
+    fn build_file(&self, root: &str, dockerfile: &str, extra: &[&str], path: &str) -> String {
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let ctx = self.context(&format!("ctx-local-{n}"), dockerfile);
+        let dest = self.tmp.path().join(format!("out-{n}"));
+        let output = format!("type=local,dest={}", dest.display());
+        let mut args = vec!["build", "--progress", "plain", "-o", &output];
+        args.extend_from_slice(extra);
+        args.push(&ctx);
+        ok(self.run(root, &args), "build -o type=local");
+        std::fs::read_to_string(dest.join(path)).unwrap()
+    }
+}
+
+#[test]
+fn pushed_image_pulls_back_builds_on_and_mounts_its_base_layers() {
+    if !can_run() {
+        return;
+    }
+    let Some(reg) = Registry::start(Config::plain()) else {
+        return;
+    };
+    let env = Env::new();
+    let host = reg.host();
+    env.with_busybox("a");
+    let app = format!("{host}/team/app:1");
+    let out = env.build_push(
+        "a",
+        "FROM busybox\nRUN echo hello > /hello\nCOPY f /f\n",
+        &app,
+        &[],
+    );
+    assert!(out.contains(&format!("pushed {app}@sha256:")), "{out}");
+
+    // skopeo, which no one here wrote, reads it.
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", &format!("docker://{app}")])
+        .output()
+        .unwrap();
+    let inspect = ok(inspect, "skopeo inspect");
+    let json: serde_json::Value = serde_json::from_str(inspect.trim()).unwrap();
+    assert_eq!(json["Layers"].as_array().unwrap().len(), 3, "{inspect}");
+    let layout = env.tmp.path().join("skopeo-layout");
+    ok(
+        Command::new("skopeo")
+            .args([
+                "copy",
+                "--src-tls-verify=false",
+                &format!("docker://{app}"),
+                &format!("oci:{}:app", layout.display()),
+            ])
+            .output()
+            .unwrap(),
+        "skopeo copy to an OCI layout",
+    );
+
+    // A fresh store pulls it, by tag and by digest.
+    let pulled = ok(env.run("b", &["pull", "--progress", "plain", &app]), "pull");
+    let digest = json["Digest"].as_str().unwrap();
+    assert!(pulled.contains(digest), "pull names the digest: {pulled}");
+    let by_digest = format!("{host}/team/app@{digest}");
+    ok(env.run("b2", &["pull", &by_digest]), "pull by digest");
+
+    // A build FROM it on a third store pulls it itself, and a push to another repository of
+    // the same registry mounts the base layers instead of uploading them.
+    let app2 = format!("{host}/team/app2:1");
+    let out = env.build_push(
+        "c",
+        &format!("FROM {app}\nRUN cat /hello /f > /both\n"),
+        &app2,
+        &[],
+    );
+    assert!(out.contains("[internal] pull"), "{out}");
+    assert_eq!(out.matches(" mounted").count(), 3, "three base layers mounted: {out}");
+    let both = env.build_file("c", &format!("FROM {app2}\n"), &[], "both");
+    assert_eq!(both, "hello\nfrom the context\n");
+
+    // A pulled image pushed elsewhere keeps its manifest digest.
+    let copy = format!("{host}/mirror/app:1");
+    let pushed = ok(env.run("b", &["push", &app, &copy]), "push of a pulled image");
+    assert!(pushed.contains(digest), "same digest after a re-push: {pushed}");
+}
+
+#[test]
+fn pull_flag_rechecks_a_moved_tag() {
+    if !can_run() {
+        return;
+    }
+    let Some(reg) = Registry::start(Config::plain()) else {
+        return;
+    };
+    let env = Env::new();
+    env.with_busybox("a");
+    let base = format!("{}/base:latest", reg.host());
+    env.build_push("a", "FROM busybox\nRUN echo 1 > /v\n", &base, &[]);
+    let consumer = format!("FROM {base}\nRUN cp /v /seen\n");
+    assert_eq!(env.build_file("b", &consumer, &[], "seen"), "1\n");
+    env.build_push("a", "FROM busybox\nRUN echo 2 > /v\n", &base, &[]);
+    // The local tag stands until --pull, as with docker build.
+    assert_eq!(env.build_file("b", &consumer, &[], "seen"), "1\n");
+    assert_eq!(env.build_file("b", &consumer, &["--pull"], "seen"), "2\n");
+}
+
+#[test]
+fn skopeo_pushed_image_is_pulled_and_built_on() {
+    if !can_run() {
+        return;
+    }
+    let Some(reg) = Registry::start(Config::plain()) else {
+        return;
+    };
+    let env = Env::new();
+    env.with_busybox("a");
+    let archive = env.tmp.path().join("busybox-docker.tar");
+    ok(
+        env.run(
+            "a",
+            &["save", "busybox", "-o", archive.to_str().unwrap()],
+        ),
+        "save",
+    );
+    let target = format!("{}/from-skopeo/busybox:1", reg.host());
+    ok(
+        Command::new("skopeo")
+            .args([
+                "copy",
+                "--dest-tls-verify=false",
+                &format!("docker-archive:{}", archive.display()),
+                &format!("docker://{target}"),
+            ])
+            .output()
+            .unwrap(),
+        "skopeo copy to the registry",
+    );
+    let made = env.build_file(
+        "b",
+        &format!("FROM {target}\nRUN busybox echo built on skopeo > /made\n"),
+        &[],
+        "made",
+    );
+    assert_eq!(made, "built on skopeo\n");
+}
+
+#[test]
+fn htpasswd_registry_needs_login_and_never_prints_the_password() {
+    if !can_run() {
+        return;
+    }
+    let password = "s3cret-Pa55word";
+    let Some(reg) = Registry::start(Config::htpasswd("ci", password)) else {
+        return;
+    };
+    let env = Env::new();
+    env.with_busybox("a");
+    let app = format!("{}/private/app:1", reg.host());
+    let ctx = env.context("ctx-auth", "FROM busybox\nRUN echo private > /p\n");
+    let denied = env.run("a", &["build", "-t", &app, "--push", &ctx]);
+    assert!(!denied.status.success());
+    let err = text(&denied.stderr);
+    assert!(err.contains("pallet login"), "the error says what to do: {err}");
+
+    let wrong = pallet(
+        &env.root("a"),
+        &env.docker_config,
+        &["login", "-u", "ci", "--password-stdin", &reg.host()],
+        Some("not-the-password\n"),
+    );
+    assert!(!wrong.status.success());
+    assert!(!text(&wrong.stderr).contains("not-the-password"));
+
+    let login = pallet(
+        &env.root("a"),
+        &env.docker_config,
+        &["login", "-u", "ci", "--password-stdin", &reg.host()],
+        Some(&format!("{password}\n")),
+    );
+    let said = ok(login, "login");
+    assert!(!said.contains(password));
+    let config = std::fs::read_to_string(env.docker_config.join("config.json")).unwrap();
+    assert!(config.contains(&reg.host()), "{config}");
+
+    let out = env.build_push("a", "FROM busybox\nRUN echo private > /p\n", &app, &[]);
+    assert!(!out.contains(password));
+    assert_eq!(
+        env.build_file("b", &format!("FROM {app}\n"), &[], "p"),
+        "private\n"
+    );
+
+    ok(env.run("a", &["logout", &reg.host()]), "logout");
+    let config = std::fs::read_to_string(env.docker_config.join("config.json")).unwrap();
+    assert!(!config.contains(&reg.host()), "{config}");
+    let after = env.run("c", &["pull", &app]);
+    assert!(!after.status.success(), "pull after logout must fail");
+}
+
+#[test]
+fn token_auth_registry_push_and_pull() {
+    if !can_run() {
+        return;
+    }
+    let Some(reg) = Registry::start(Config::token("robot", "t0ken-pass")) else {
+        return;
+    };
+    let env = Env::new();
+    env.with_busybox("a");
+    let login = pallet(
+        &env.root("a"),
+        &env.docker_config,
+        &["login", "-u", "robot", "--password-stdin", &reg.host()],
+        Some("t0ken-pass"),
+    );
+    ok(login, "login");
+    let app = format!("{}/tok/app:1", reg.host());
+    env.build_push("a", "FROM busybox\nRUN echo tok > /t\n", &app, &[]);
+    assert!(reg.token_requests() > 0);
+    assert_eq!(
+        env.build_file("b", &format!("FROM {app}\n"), &[], "t"),
+        "tok\n"
+    );
+}
+
+#[test]
+fn tls_registry_is_trusted_through_its_ca_only() {
+    if !can_run() {
+        return;
+    }
+    let Some(reg) = Registry::start(Config::tls()) else {
+        return;
+    };
+    let env = Env::new();
+    env.with_busybox("a");
+    // Named by DNS name, so the localhost plain-HTTP allowance does not apply to TLS errors.
+    let host = format!("localhost:{}", reg.port());
+    let app = format!("{host}/secure/app:1");
+    let ctx = env.context("ctx-tls", "FROM busybox\nRUN echo tls > /s\n");
+    let untrusted = env.run("a", &["build", "-t", &app, "--push", &ctx]);
+    assert!(!untrusted.status.success(), "an unknown CA must be refused");
+    let err = text(&untrusted.stderr);
+    assert!(err.contains("certs.d") || err.contains("--registry-ca"), "{err}");
+
+    let ca = format!("{host}={}", reg.ca_path().unwrap().display());
+    env.build_push(
+        "a",
+        "FROM busybox\nRUN echo tls > /s\n",
+        &app,
+        &["--registry-ca", &ca],
+    );
+    assert_eq!(
+        env.build_file("b", &format!("FROM {app}\n"), &["--registry-ca", &ca], "s"),
+        "tls\n"
+    );
+}
