@@ -114,8 +114,23 @@ fn push_inner(
         }),
         PushProgress::BlobStarted { .. } => {}
     };
+    let before = client.request_counts();
     let report = push_image(client, &request, &progress)
         .map_err(|e| StoreError::Layer(format!("pushing {target}: {e}")))?;
+    let after = client.request_counts();
+    // What the push cost the registry (a no-op push: one HEAD per blob and the manifest PUT).
+    events(Event::Log {
+        name: name.to_string(),
+        line: format!(
+            "{} requests: {} HEAD, {} GET, {} POST, {} PATCH, {} PUT",
+            after.total() - before.total(),
+            after.head - before.head,
+            after.get - before.get,
+            after.post - before.post,
+            after.patch - before.patch,
+            after.put - before.put
+        ),
+    });
     for blob in &request.blobs {
         root.index
             .set_blob_source(&blob.descriptor.digest, &target.name())?;

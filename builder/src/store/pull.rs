@@ -260,7 +260,7 @@ impl<W: Write> Write for Tee<W> {
 /// Decompresses a layer on the write side, into the diff blob.
 enum LayerDecoder {
     Plain(cache::BlobWriter),
-    Gzip(flate2::write::GzDecoder<cache::BlobWriter>),
+    Gzip(Box<flate2::write::GzDecoder<cache::BlobWriter>>),
 }
 
 impl LayerDecoder {
@@ -268,7 +268,7 @@ impl LayerDecoder {
         if is_plain_tar(media_type) {
             Ok(LayerDecoder::Plain(diff))
         } else if media_type.ends_with("gzip") {
-            Ok(LayerDecoder::Gzip(flate2::write::GzDecoder::new(diff)))
+            Ok(LayerDecoder::Gzip(Box::new(flate2::write::GzDecoder::new(diff))))
         } else {
             Err(format!("unsupported layer media type {media_type}"))
         }
