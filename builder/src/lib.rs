@@ -11,6 +11,7 @@ pub mod export;
 pub mod frontend;
 pub mod graph;
 pub mod image;
+pub mod progress;
 pub mod run;
 pub mod snapshot;
 pub mod solver;

@@ -28,6 +28,9 @@ pub struct BuildRequest<'a> {
     pub secrets: std::collections::HashMap<String, crate::solver::SecretSource>,
     /// Clamp layer file times to SOURCE_DATE_EPOCH when it is set (`--rewrite-timestamp`).
     pub rewrite_timestamp: bool,
+    /// The Dockerfile's absolute path: names its steps in the step history (cache-miss
+    /// reasons); empty: no history.
+    pub dockerfile_path: String,
 }
 
 pub struct BuildResult {
@@ -67,6 +70,7 @@ pub fn build(
         no_cache: req.lower.no_cache,
         epoch: lowered.epoch.filter(|_| req.rewrite_timestamp),
         secrets: req.secrets.clone(),
+        dockerfile: req.dockerfile_path.clone(),
     };
     let layers = solve(&lowered.graph, &lowered.root, &opts, events)?;
     let config = finish_config(lowered.image.clone(), &layers, lowered.epoch);

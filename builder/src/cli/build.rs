@@ -15,9 +15,12 @@ pub struct BuildArgs {
     /// Output destination (type=oci|docker|local|image,dest=...)
     #[arg(short = 'o', long = "output")]
     pub outputs: Vec<String>,
-    /// Progress output: auto, tty, plain, json
+    /// Progress output: auto (tty on a terminal, else plain), tty, plain, json
     #[arg(long, default_value = "auto")]
     pub progress: String,
+    /// Dry run: say which steps the cache has and why the others would run; builds nothing
+    #[arg(long)]
+    pub explain: bool,
     /// Always check for a newer version of base images
     #[arg(long)]
     pub pull: bool,
@@ -45,12 +48,7 @@ pub struct BuildArgs {
 }
 
 pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
-    if !matches!(args.progress.as_str(), "auto" | "tty" | "plain" | "json") {
-        return Err(format!(
-            "error: invalid --progress \"{}\": use auto, tty, plain or json\n",
-            args.progress
-        ));
-    }
+    let mode = crate::progress::Mode::parse(&args.progress).map_err(|e| format!("error: {e}\n"))?;
     for (flag, set) in [("--push", args.push), ("--pull", args.pull)] {
         if set {
             return Err(format!(
@@ -95,6 +93,9 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
         let (name, reference) = named_context(&root, spec)?;
         loaded.options.named_contexts.insert(name, reference);
     }
+    if args.explain {
+        return super::explain::run(&root, &loaded, &args.frontend.context, ignore, mode);
+    }
     let req = crate::build::BuildRequest {
         dockerfile: &loaded.parsed,
         lower: loaded.options.clone(),
@@ -105,25 +106,15 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
         runtime,
         secrets,
         rewrite_timestamp: args.rewrite_timestamp,
+        dockerfile_path: super::explain::dockerfile_identity(&loaded, &args.frontend.context),
     };
     let started = std::time::Instant::now();
-    let printer = render::PlainProgress::default();
+    let printer = crate::progress::stderr_printer(mode);
     let result = crate::build::build(&root, &req, &|e| printer.event(e));
+    printer.finish(&super::explain::summary(&root, &result, started));
     match result {
         Ok(done) => {
             render::warnings(&done.warnings, &loaded.name);
-            let tag = done.image.name.clone();
-            eprintln!(
-                "pallet: built {}{} in {:.1}s ({} layers)",
-                done.image.manifest_digest,
-                if tag.is_empty() {
-                    String::new()
-                } else {
-                    format!(" as {tag}")
-                },
-                started.elapsed().as_secs_f64(),
-                done.image.layers.len()
-            );
             Ok(ExitCode::SUCCESS)
         }
         Err(crate::build::BuildError::Frontend(e)) => Err(e.render(&loaded.name, &loaded.text)),

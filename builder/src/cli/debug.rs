@@ -8,6 +8,9 @@ use std::process::ExitCode;
 #[derive(Subcommand, Debug)]
 pub enum DebugCommand {
     /// Print the parsed AST in BuildKit's golden-file format
+    #[command(
+        after_help = "Examples:\n  pallet debug parse Dockerfile\n  echo 'FROM scratch' | pallet debug parse -"
+    )]
     Parse {
         /// The Dockerfile (`-` for standard input)
         file: String,

@@ -73,13 +73,13 @@ pub fn tag(args: TagArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, 
     Ok(ExitCode::SUCCESS)
 }
 
-fn normalize(reference: &str) -> Result<String, String> {
+pub(super) fn normalize(reference: &str) -> Result<String, String> {
     registry::Reference::parse_docker_ref(reference)
         .map(|r| r.to_string())
         .map_err(|e| format!("error: invalid image name {reference}: {e}\n"))
 }
 
-fn find(root: &cache::Root, name: &str) -> Result<StoredImage, String> {
+pub(super) fn find(root: &cache::Root, name: &str) -> Result<StoredImage, String> {
     crate::store::get_image(root, name)
         .map_err(|e| format!("error: reading the store: {e}\n"))?
         .ok_or_else(|| {

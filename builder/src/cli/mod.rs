@@ -2,7 +2,10 @@
 //! here; every subcommand is a few lines over `frontend`, `graph` and (later) the solver.
 
 mod build;
+mod completion;
 mod debug;
+mod explain;
+mod history;
 mod images;
 mod input;
 mod inspect;
@@ -35,6 +38,7 @@ enum Commands {
     #[command(after_help = "Example:\n  pallet import rootfs.tar -t busybox:latest")]
     Import(images::ImportArgs),
     /// List the images in the local store
+    #[command(after_help = "Example:\n  pallet images")]
     Images,
     /// Give an image another name
     #[command(after_help = "Example:\n  pallet tag app:dev registry.local/app:1.0")]
@@ -55,12 +59,26 @@ enum Commands {
         all: bool,
     },
     /// Show the store's disk usage
+    #[command(after_help = "Example:\n  pallet du")]
     Du,
+    /// Show an image's layers: the instruction that made each, its size and age
+    #[command(
+        after_help = "Examples:\n  pallet history app:dev\n  pallet history --largest app:dev    # biggest layers first\n  pallet history --no-trunc --format json app:dev"
+    )]
+    History(history::HistoryArgs),
+    /// Print a shell completion script (bash, zsh, fish)
+    #[command(
+        after_help = "Examples:\n  pallet completion bash > /etc/bash_completion.d/pallet\n  pallet completion zsh > \"${fpath[1]}/_pallet\"\n  pallet completion fish > ~/.config/fish/completions/pallet.fish"
+    )]
+    Completion(completion::CompletionArgs),
     /// Write an image to a tar (docker save format by default)
     #[command(after_help = "Example:\n  pallet save app:dev -o app.tar")]
     Save(save::SaveArgs),
     /// Inspect what the frontend makes of a Dockerfile
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pallet debug parse Dockerfile\n  pallet debug graph --format json ."
+    )]
     Debug(debug::DebugCommand),
 }
 
@@ -118,6 +136,8 @@ pub fn main() -> ExitCode {
         Commands::Save(args) => save::save(args, root),
         Commands::Prune { all } => images::prune(all, root),
         Commands::Du => images::du(root),
+        Commands::History(args) => history::history(args, root),
+        Commands::Completion(args) => completion::completion(args),
         Commands::Debug(cmd) => debug::run(cmd),
     };
     match result {

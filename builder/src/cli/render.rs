@@ -1,10 +1,9 @@
-//! Human and JSON renderings of lowering results (graph, image config, warnings).
+//! Human and JSON renderings of lowering results (graph, image config, warnings). Build
+//! progress lives in `crate::progress`.
 
 use crate::frontend::lint::Warning;
 use crate::frontend::lower::Lowered;
 use crate::graph::{FileAction, MountKind, Op, Source, Vertex};
-use crate::solver::Event;
-use std::sync::Mutex;
 
 /// Warnings to stderr, one per line: `warning: RULE: message (Dockerfile:12)`.
 pub fn warnings(ws: &[Warning], file: &str) {
@@ -188,52 +187,3 @@ fn action_text(a: &FileAction) -> String {
         ),
     }
 }
-
-/// BuildKit-style plain progress on stderr: one line per event, step numbers in order of start.
-#[derive(Default)]
-pub struct PlainProgress {
-    steps: Mutex<Vec<String>>,
-}
-
-impl PlainProgress {
-    fn number(&self, name: &str) -> usize {
-        let mut steps = self.steps.lock().expect("progress lock");
-        match steps.iter().position(|s| s == name) {
-            Some(i) => i + 1,
-            None => {
-                steps.push(name.to_string());
-                steps.len()
-            }
-        }
-    }
-
-    pub fn event(&self, e: Event) {
-        match e {
-            Event::Started { name } => eprintln!("#{} {name}", self.number(&name)),
-            Event::Cached { name } => eprintln!(
-                "#{} {name}\n#{} CACHED",
-                self.number(&name),
-                self.number(&name)
-            ),
-            Event::Log { name, line } => eprintln!("#{} {line}", self.number(&name)),
-            Event::Done { name, seconds } => {
-                eprintln!("#{} DONE {seconds:.1}s", self.number(&name))
-            }
-            Event::Failed { name, message } => {
-                eprintln!("#{} ERROR: {message}", self.number(&name))
-            }
-            // Plain mode prints a transfer once, when it completes.
-            Event::Transfer {
-                name,
-                item,
-                done,
-                total,
-            } => {
-                if total.is_none_or(|t| done >= t) {
-                    eprintln!("#{} {item} {}", self.number(&name), super::images::human_size(done))
-                }
-            }
-        }
-    }
-}
-

@@ -7,6 +7,7 @@
 //! no-change rebuild stats files but reads none. A file changed in the last two seconds is not
 //! memoized (git's "racy" rule: a write in the same clock tick could keep its times).
 
+use super::history::{ContextFiles, MAX_FILES};
 use crate::frontend::dockerignore::{walk_context, Matcher};
 use cache::Root;
 use std::io::Read;
@@ -14,13 +15,15 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 /// blake3 over (relative path, type, mode, content or link target) of each selected file, in
-/// sorted order.
+/// sorted order, with a short hash of each entry (for cache-miss reports; dropped above
+/// `history::MAX_FILES` entries). `remember`: write the content memo (false for dry runs).
 pub(super) fn hash_paths(
     root: &Root,
     context: &Path,
     paths: &[String],
     ignore: Option<&Matcher>,
-) -> Result<String, String> {
+    remember: bool,
+) -> Result<ContextFiles, String> {
     let select_all = paths
         .iter()
         .any(|p| p.trim_start_matches('/').is_empty() || p == "/.");
@@ -39,6 +42,7 @@ pub(super) fn hash_paths(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i128)
         .unwrap_or(0);
+    let mut entries = Vec::new();
     for rel in files {
         if !select_all && !selection.is_excluded(&rel) {
             continue;
@@ -46,32 +50,48 @@ pub(super) fn hash_paths(
         let path = context.join(&rel);
         let meta = std::fs::symlink_metadata(&path)
             .map_err(|e| format!("reading {}: {e}", path.display()))?;
-        h.update(rel.as_bytes());
-        h.update(&[0]);
-        h.update(&meta.permissions().mode().to_le_bytes());
-        h.update(&meta.uid().to_le_bytes());
-        h.update(&meta.gid().to_le_bytes());
+        let mut entry = Vec::with_capacity(rel.len() + 64);
+        entry.extend_from_slice(rel.as_bytes());
+        entry.push(0);
+        entry.extend_from_slice(&meta.permissions().mode().to_le_bytes());
+        entry.extend_from_slice(&meta.uid().to_le_bytes());
+        entry.extend_from_slice(&meta.gid().to_le_bytes());
         let ft = meta.file_type();
         if ft.is_symlink() {
             let target = std::fs::read_link(&path)
                 .map_err(|e| format!("reading {}: {e}", path.display()))?;
-            h.update(b"L");
-            h.update(target.as_os_str().as_encoded_bytes());
+            entry.push(b'L');
+            entry.extend_from_slice(target.as_os_str().as_encoded_bytes());
         } else if ft.is_file() {
-            h.update(b"F");
-            h.update(&meta.len().to_le_bytes());
-            h.update(file_hash(root, &path, &meta, now_ns, &mut memo_updates)?.as_bytes());
+            entry.push(b'F');
+            entry.extend_from_slice(&meta.len().to_le_bytes());
+            entry.extend_from_slice(
+                file_hash(root, &path, &meta, now_ns, &mut memo_updates)?.as_bytes(),
+            );
         } else if ft.is_dir() {
-            h.update(b"D");
+            entry.push(b'D');
         } else {
-            h.update(b"O");
+            entry.push(b'O');
         }
-        h.update(&[0]);
+        entry.push(0);
+        h.update(&entry);
+        if entries.len() <= MAX_FILES {
+            let short = blake3::hash(&entry).to_hex();
+            entries.push((rel, short[..16].to_string()));
+        }
     }
-    root.index
-        .put_cache_many(&memo_updates)
-        .map_err(|e| format!("remembering context file hashes: {e}"))?;
-    Ok(format!("blake3:{}", h.finalize().to_hex()))
+    if entries.len() > MAX_FILES {
+        entries.clear();
+    }
+    if remember {
+        root.index
+            .put_cache_many(&memo_updates)
+            .map_err(|e| format!("remembering context file hashes: {e}"))?;
+    }
+    Ok(ContextFiles {
+        digest: format!("blake3:{}", h.finalize().to_hex()),
+        files: entries,
+    })
 }
 
 /// The memo's view of a file: what must be unchanged for its remembered hash to stand.
@@ -150,7 +170,7 @@ mod tests {
         // ctime is "now": not memoized yet (racy); wait out the window.
         std::thread::sleep(std::time::Duration::from_millis(2100));
         let paths = vec!["/req.txt".to_string()];
-        let first = hash_paths(&root, &ctx, &paths, None).unwrap();
+        let first = hash_paths(&root, &ctx, &paths, None, true).unwrap().digest;
         let key = format!("context-file/{}", f.display());
         let memo =
             String::from_utf8(root.index.get_cache(&key).unwrap().expect("memoized")).unwrap();
@@ -159,14 +179,20 @@ mod tests {
         root.index
             .put_cache(&key, format!("{stamp} forged").as_bytes())
             .unwrap();
-        assert_ne!(hash_paths(&root, &ctx, &paths, None).unwrap(), first);
+        assert_ne!(
+            hash_paths(&root, &ctx, &paths, None, true).unwrap().digest,
+            first
+        );
         // Same size, same mtime, other bytes: ctime changed, so the file is read again.
         std::fs::write(&f, b"torch\n").unwrap();
         old(&f);
-        let changed = hash_paths(&root, &ctx, &paths, None).unwrap();
+        let changed = hash_paths(&root, &ctx, &paths, None, true).unwrap().digest;
         std::fs::write(&f, b"numpy\n").unwrap();
         old(&f);
         assert_ne!(changed, first);
-        assert_eq!(hash_paths(&root, &ctx, &paths, None).unwrap(), first);
+        assert_eq!(
+            hash_paths(&root, &ctx, &paths, None, true).unwrap().digest,
+            first
+        );
     }
 }

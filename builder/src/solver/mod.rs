@@ -10,9 +10,14 @@
 mod cache_mount;
 mod context_hash;
 mod exec_step;
+mod explain;
 mod file_step;
+mod history;
 mod http_source;
 mod keys;
+
+pub use explain::explain;
+pub use history::MissReason;
 
 use crate::graph::{Digest, Graph, Op, Source, Vertex};
 use crate::store::{LayerRecord, StoreError};
@@ -37,6 +42,9 @@ pub struct SolveOptions<'a> {
     pub epoch: Option<i64>,
     /// `--secret` sources by id.
     pub secrets: HashMap<String, SecretSource>,
+    /// The Dockerfile's absolute path: with the stage and position, it names a step whose
+    /// last build the store remembers (cache-miss reasons). Empty: no step history.
+    pub dockerfile: String,
 }
 
 /// Where a `--secret` comes from. Only the id reaches the graph; the value is read when a
@@ -132,11 +140,30 @@ mod secret_tests {
 /// Progress events for the printer.
 #[derive(Debug, Clone)]
 pub enum Event {
-    Started { name: String },
-    Cached { name: String },
-    Log { name: String, line: String },
-    Done { name: String, seconds: f64 },
-    Failed { name: String, message: String },
+    Started {
+        name: String,
+    },
+    Cached {
+        name: String,
+    },
+    Log {
+        name: String,
+        line: String,
+    },
+    Done {
+        name: String,
+        seconds: f64,
+    },
+    Failed {
+        name: String,
+        message: String,
+    },
+    /// Why a step runs instead of coming from the cache (after its `Started`; alone in a
+    /// dry run, `--explain`).
+    Miss {
+        name: String,
+        reasons: Vec<MissReason>,
+    },
     /// Bytes moved for one item of a named step: a blob pulled or pushed, a layer compressed.
     /// `total` is None when the size is not known in advance.
     Transfer {
@@ -197,6 +224,9 @@ pub fn solve(
     let (tx, rx) = mpsc::channel::<(&str, Result<(Output, String), SolveError>)>();
     let mut running = 0usize;
     let mut failure: Option<SolveError> = None;
+    let recorder = history::Recorder::default();
+    let recorder = &recorder;
+    let by_digest = &by_digest;
 
     std::thread::scope(|threads| {
         rayon::in_place_scope(|pool| loop {
@@ -208,10 +238,17 @@ pub fn solve(
                     .iter()
                     .map(|i| results[i.as_str()].clone())
                     .collect();
+                let input_vertices: Vec<&Vertex> =
+                    v.inputs.iter().map(|i| by_digest[i.as_str()]).collect();
                 let tx = tx.clone();
                 running += 1;
                 let job = move || {
-                    let r = run_vertex(v, &inputs, opts, events);
+                    let step = Step {
+                        v,
+                        input_vertices: &input_vertices,
+                        recorder,
+                    };
+                    let r = run_vertex(&step, &inputs, opts, events);
                     let _ = tx.send((v.digest.as_str(), r));
                 };
                 if matches!(v.op, Op::Exec(_)) {
@@ -244,6 +281,13 @@ pub fn solve(
             }
         });
     });
+    // The history of the steps that finished, also when another failed.
+    if let Err(e) = recorder.flush(opts.root) {
+        events(Event::Log {
+            name: "[internal] step history".into(),
+            line: format!("warning: cache-miss history not saved: {e}"),
+        });
+    }
     if let Some(e) = failure {
         return Err(e);
     }
@@ -258,7 +302,7 @@ pub fn solve(
 }
 
 /// The progress name of a vertex; unnamed ones (internal ops) by kind and short digest.
-fn display_name(v: &Vertex) -> String {
+pub(crate) fn display_name(v: &Vertex) -> String {
     if !v.meta.name.is_empty() {
         return v.meta.name.clone();
     }
@@ -272,13 +316,69 @@ fn display_name(v: &Vertex) -> String {
     format!("[internal] {kind} {}", &short[..short.len().min(12)])
 }
 
+/// A vertex being solved, with what its history record needs.
+struct Step<'a> {
+    v: &'a Vertex,
+    input_vertices: &'a [&'a Vertex],
+    recorder: &'a history::Recorder,
+}
+
+impl Step<'_> {
+    /// Remembers this step as built now (when the build has a Dockerfile to name it by).
+    fn remember(&self, opts: &SolveOptions, record: &history::StepRecord) {
+        if !opts.dockerfile.is_empty() {
+            self.recorder
+                .add(history::step_id(&opts.dockerfile, self.v), record);
+        }
+    }
+
+    fn record(
+        &self,
+        inputs: &[(Output, String)],
+        key: &str,
+        context: Option<history::ContextFiles>,
+    ) -> history::StepRecord {
+        let pairs: Vec<(&Vertex, &str)> = self
+            .input_vertices
+            .iter()
+            .zip(inputs)
+            .map(|(v, (_, k))| (*v, k.as_str()))
+            .collect();
+        history::current(self.v, &pairs, key, context)
+    }
+}
+
+/// The cache key of a non-source vertex and the context files it read (`remember`: keep the
+/// file-content memo; false in a dry run).
+fn step_key(
+    v: &Vertex,
+    input_keys: &[&str],
+    opts: &SolveOptions,
+    remember: bool,
+) -> Result<(String, Option<history::ContextFiles>), String> {
+    let context = if v.meta.context_paths.is_empty() {
+        None
+    } else {
+        Some(context_hash::hash_paths(
+            opts.root,
+            &opts.context_dir,
+            &v.meta.context_paths,
+            opts.ignore.as_ref(),
+            remember,
+        )?)
+    };
+    let key = keys::vertex_key(v, input_keys, context.as_ref().map(|c| c.digest.as_str()));
+    Ok((key, context))
+}
+
 /// Asks the cache, else runs the vertex. Returns its output and cache key.
 fn run_vertex(
-    v: &Vertex,
+    s: &Step,
     inputs: &[(Output, String)],
     opts: &SolveOptions,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<(Output, String), SolveError> {
+    let v = s.v;
     let name = display_name(v);
     let step = |message: String| SolveError::Step {
         step: name.clone(),
@@ -293,36 +393,41 @@ fn run_vertex(
         Op::Source(Source::Image { reference, .. }) => {
             let layers = keys::image_layers(opts.root, reference).map_err(step)?;
             events(Event::Cached { name: name.clone() });
-            return Ok((Output::Layers(layers), keys::source_key(v)));
+            let key = keys::source_key(v);
+            s.remember(opts, &s.record(inputs, &key, None));
+            return Ok((Output::Layers(layers), key));
         }
-        Op::Source(Source::Http { .. }) => return http_source::run(v, &name, opts, events),
+        Op::Source(Source::Http { .. }) => {
+            let (out, key) = http_source::run(v, &name, opts, events)?;
+            s.remember(opts, &s.record(inputs, &key, None));
+            return Ok((out, key));
+        }
         Op::Source(Source::Git { remote, .. }) => {
             return Err(step(format!("ADD {remote}: git sources are not built yet")))
         }
         _ => {}
     }
     let input_keys: Vec<&str> = inputs.iter().map(|(_, k)| k.as_str()).collect();
-    let context = if v.meta.context_paths.is_empty() {
-        None
-    } else {
-        Some(
-            context_hash::hash_paths(
-                opts.root,
-                &opts.context_dir,
-                &v.meta.context_paths,
-                opts.ignore.as_ref(),
-            )
-            .map_err(step)?,
-        )
-    };
-    let key = keys::vertex_key(v, &input_keys, context.as_deref());
-    if !(opts.no_cache || v.meta.ignore_cache) {
+    let (key, context) = step_key(v, &input_keys, opts, true).map_err(step)?;
+    let record = s.record(inputs, &key, context);
+    let no_cache = opts.no_cache || v.meta.ignore_cache;
+    if !no_cache {
         if let Some(layers) = keys::lookup(opts.root, &key)? {
             events(Event::Cached { name: name.clone() });
+            s.remember(opts, &record);
             return Ok((Output::Layers(layers), key));
         }
     }
+    let previous = (!opts.dockerfile.is_empty())
+        .then(|| history::previous(opts.root, &history::step_id(&opts.dockerfile, v)))
+        .flatten();
     events(Event::Started { name: name.clone() });
+    if no_cache || !opts.dockerfile.is_empty() {
+        events(Event::Miss {
+            name: name.clone(),
+            reasons: history::reasons(previous.as_ref(), &record, no_cache),
+        });
+    }
     let start = Instant::now();
     let result = match &v.op {
         Op::Exec(e) => exec_step::run(v, e, inputs, opts, &|line| {
@@ -338,6 +443,7 @@ fn run_vertex(
     match result {
         Ok(layers) => {
             keys::record(opts.root, &key, &layers)?;
+            s.remember(opts, &record);
             events(Event::Done {
                 name: name.clone(),
                 seconds: start.elapsed().as_secs_f64(),

@@ -1,0 +1,100 @@
+//! What `pallet build` shows around the solver: `--explain` (a dry run against the cache,
+//! reported through the same printers as a build), the final summary of a build, and the name
+//! a Dockerfile's steps are remembered by (cache-miss reasons compare with their last build).
+
+use super::input::Loaded;
+use crate::progress::{self, Mode, Summary};
+use crate::solver::SolveOptions;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// The Dockerfile's identity for step history: its absolute path (stdin: the context's).
+pub(super) fn dockerfile_identity(loaded: &Loaded, context: &str) -> String {
+    let context = std::fs::canonicalize(context).unwrap_or_else(|_| PathBuf::from(context));
+    if loaded.name == "<stdin>" {
+        return format!("<stdin>@{}", context.display());
+    }
+    std::fs::canonicalize(&loaded.name)
+        .unwrap_or_else(|_| PathBuf::from(&loaded.name))
+        .display()
+        .to_string()
+}
+
+/// `pallet build --explain`: lower against the local store, compute every key, report hits and
+/// the reasons of misses. Runs nothing, writes nothing.
+pub(super) fn run(
+    root: &cache::Root,
+    loaded: &Loaded,
+    context: &str,
+    ignore: crate::frontend::dockerignore::Matcher,
+    mode: Mode,
+) -> Result<ExitCode, String> {
+    let started = Instant::now();
+    let lowered = crate::frontend::lower::lower(
+        &loaded.parsed,
+        &loaded.options,
+        &crate::store::StoreResolver { root },
+    )
+    .map_err(|e| e.render(&loaded.name, &loaded.text))?;
+    let opts = SolveOptions {
+        root,
+        runtime: PathBuf::new(),
+        context_dir: Path::new(context).to_path_buf(),
+        ignore: Some(ignore),
+        no_cache: loaded.options.no_cache,
+        epoch: None,
+        secrets: Default::default(),
+        dockerfile: dockerfile_identity(loaded, context),
+    };
+    let printer = progress::stderr_printer(mode);
+    let result =
+        crate::solver::explain(&lowered.graph, &lowered.root, &opts, &|e| printer.event(e));
+    printer.finish(&Summary {
+        dry_run: true,
+        seconds: started.elapsed().as_secs_f64(),
+        error: result.as_ref().err().map(|e| e.to_string()),
+        ..Summary::default()
+    });
+    super::render::warnings(&lowered.warnings, &loaded.name);
+    result
+        .map(|_| ExitCode::SUCCESS)
+        .map_err(|e| format!("error: {e}\n"))
+}
+
+/// The summary of a finished (or failed) build.
+pub(super) fn summary(
+    root: &cache::Root,
+    result: &Result<crate::build::BuildResult, crate::build::BuildError>,
+    started: Instant,
+) -> Summary {
+    let seconds = started.elapsed().as_secs_f64();
+    match result {
+        Ok(done) => {
+            let size = done
+                .image
+                .layers
+                .iter()
+                .filter_map(|d| root.blobs.path(d).ok())
+                .filter_map(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len())
+                .sum();
+            Summary {
+                image: (!done.image.name.is_empty()).then(|| done.image.name.clone()),
+                digest: Some(done.image.manifest_digest.clone()),
+                size: Some(size),
+                layers: Some(done.image.layers.len()),
+                seconds,
+                ..Summary::default()
+            }
+        }
+        Err(e) => Summary {
+            seconds,
+            error: Some(match e {
+                crate::build::BuildError::Frontend(f) => f.to_string(),
+                e => e.to_string(),
+            }),
+            ..Summary::default()
+        },
+    }
+}

@@ -1,0 +1,122 @@
+//! `pallet build --explain`: a dry run against the cache. Computes every step's cache key the
+//! way a build would (vertex digests, input keys, context file hashes), reports which steps
+//! would come from the cache and, for the others, why not: the same reasons a build prints.
+//! Runs nothing and writes nothing (not even the context-file memo).
+//!
+//! Keys do not depend on step outputs, so the whole graph is walked in order without running
+//! it. The one exception is `ADD <url>`, whose key is the downloaded content: the dry run
+//! assumes the content of its last build (and says "first build" if there was none).
+
+use super::history::{self, StepRecord};
+use super::{display_name, keys, step_key, Event, SolveError, SolveOptions};
+use crate::graph::{Digest, Graph, Op, Source, Vertex};
+use std::collections::HashMap;
+
+/// Reports the cache state of every step `root` needs: `Cached` for a hit, `Miss` (with the
+/// reasons, no `Started`) for a step that would run. Returns (hits, misses).
+pub fn explain(
+    graph: &Graph,
+    root: &Digest,
+    opts: &SolveOptions,
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<(usize, usize), SolveError> {
+    let mut g = graph.clone();
+    g.prune_to(root);
+    let by_digest: HashMap<&str, &Vertex> =
+        g.vertices.iter().map(|v| (v.digest.as_str(), v)).collect();
+    let mut keys_of: HashMap<&str, String> = HashMap::new();
+    let (mut hits, mut misses) = (0, 0);
+    // Graph order is topological: inputs come first.
+    for v in &g.vertices {
+        let name = display_name(v);
+        let inputs: Vec<(&Vertex, &str)> = v
+            .inputs
+            .iter()
+            .map(|i| (by_digest[i.as_str()], keys_of[i.as_str()].as_str()))
+            .collect();
+        let id = (!opts.dockerfile.is_empty()).then(|| history::step_id(&opts.dockerfile, v));
+        let previous = id.as_ref().and_then(|id| history::previous(opts.root, id));
+        let no_cache = opts.no_cache || v.meta.ignore_cache;
+        let (key, hit, record) = match &v.op {
+            Op::Source(Source::Scratch | Source::Local { .. }) => {
+                keys_of.insert(&v.digest, keys::source_key(v));
+                continue;
+            }
+            Op::Source(Source::Image { .. }) => {
+                let key = keys::source_key(v);
+                (key.clone(), true, history::current(v, &inputs, &key, None))
+            }
+            Op::Source(Source::Http { .. }) => match &previous {
+                Some(p) if !no_cache => (p.key.clone(), cached(opts, &p.key), p.clone()),
+                _ => {
+                    let key = format!("http-unknown/{}", v.digest);
+                    (key.clone(), false, history::current(v, &inputs, &key, None))
+                }
+            },
+            Op::Source(Source::Git { remote, .. }) => {
+                return Err(SolveError::Step {
+                    step: name,
+                    message: format!("ADD {remote}: git sources are not built yet"),
+                })
+            }
+            _ => {
+                let input_keys: Vec<&str> = inputs.iter().map(|(_, k)| *k).collect();
+                let (key, context) =
+                    step_key(v, &input_keys, opts, false).map_err(|message| SolveError::Step {
+                        step: name.clone(),
+                        message,
+                    })?;
+                let hit = !no_cache && cached(opts, &key);
+                let record = history::current(v, &inputs, &key, context);
+                (key, hit, record)
+            }
+        };
+        report(&name, hit, previous.as_ref(), &record, no_cache, events);
+        if hit {
+            hits += 1;
+        } else {
+            misses += 1;
+        }
+        keys_of.insert(&v.digest, key);
+    }
+    Ok((hits, misses))
+}
+
+fn report(
+    name: &str,
+    hit: bool,
+    previous: Option<&StepRecord>,
+    record: &StepRecord,
+    no_cache: bool,
+    events: &(dyn Fn(Event) + Sync),
+) {
+    if hit {
+        events(Event::Cached {
+            name: name.to_string(),
+        });
+    } else {
+        events(Event::Miss {
+            name: name.to_string(),
+            reasons: history::reasons(previous, record, no_cache),
+        });
+    }
+}
+
+/// Whether a cache record exists for `key` with all its layer blobs (read only: a real
+/// lookup would also unpack missing snapshots).
+fn cached(opts: &SolveOptions, key: &str) -> bool {
+    let Ok(Some(bytes)) = opts.root.index.get_cache(key) else {
+        return false;
+    };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return false;
+    };
+    let Some(layers) = value.get("layers").and_then(|l| l.as_array()) else {
+        return false;
+    };
+    layers.iter().all(|l| {
+        l.get("diff_id")
+            .and_then(|d| d.as_str())
+            .is_some_and(|d| opts.root.blobs.contains(d))
+    })
+}

@@ -1,0 +1,530 @@
+//! Step history: what the store remembers of the last build of each step, and why a step
+//! missed the cache compared with it (the reasons every progress mode prints).
+//!
+//! A step is identified by the Dockerfile it comes from (its absolute path), its stage and its
+//! position in the stage (`[build 2/4]` -> 2), so a step whose text changed is still "the same
+//! step" and its report can say "instruction changed". Vertices without a position (internal
+//! ops, `ADD <url>` sources) are identified by their digest. Records are small JSON values in
+//! the cache index under `step-history/<blake3>`: the cache key, the instruction, the build
+//! args, env and variables it used, its input keys (with the base image reference for a
+//! FROM), and the content hash of each context file it read (capped: above
+//! [`MAX_FILES`] files only the total digest is kept). They are written in one batch at the
+//! end of a build.
+//!
+//! This module knows vertex metadata, never Dockerfile syntax.
+
+use crate::graph::{Op, Source, Vertex};
+use cache::Root;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// Above this many context files a record keeps only their combined digest.
+pub(crate) const MAX_FILES: usize = 5000;
+/// How many changed files a reason names.
+const NAMED_FILES: usize = 3;
+
+/// The content hashes of the context files one step read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ContextFiles {
+    pub digest: String,
+    /// (relative path, short content hash), sorted; empty when over [`MAX_FILES`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<(String, String)>,
+}
+
+/// One input of a step as it was built.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct InputRecord {
+    /// The input's progress name.
+    pub name: String,
+    pub key: String,
+    /// For an image source: the pinned reference (`name:tag@sha256:...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
+/// What a build remembers of one step.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StepRecord {
+    /// The instruction (progress name without its `[stage n/m]` prefix).
+    pub instruction: String,
+    pub key: String,
+    #[serde(default)]
+    pub args: BTreeMap<String, String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub expanded: BTreeMap<String, String>,
+    #[serde(default)]
+    pub context: Option<ContextFiles>,
+    #[serde(default)]
+    pub inputs: Vec<InputRecord>,
+    /// For a FROM: the pinned base image reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
+/// Why a step ran instead of coming from the cache.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MissReason {
+    /// The store remembers no earlier build of this step.
+    FirstBuild,
+    /// `--no-cache`.
+    NoCache,
+    /// Same inputs as last time, but the cached result is gone (pruned).
+    CacheGone,
+    /// The instruction's text changed.
+    InstructionChanged { before: String },
+    /// Context files the step reads changed (`files`: up to a few, `more`: how many else).
+    ContextFiles { files: Vec<String>, more: usize },
+    BuildArg {
+        name: String,
+        before: Option<String>,
+        after: Option<String>,
+    },
+    Env {
+        name: String,
+        before: Option<String>,
+        after: Option<String>,
+    },
+    /// The base image's digest changed.
+    BaseImage {
+        reference: String,
+        before: String,
+        after: String,
+    },
+    /// A step this one builds on changed.
+    Parent { step: String },
+    /// Something else in the step's definition changed (mount or flag options).
+    Definition,
+}
+
+fn value(v: &Option<String>) -> String {
+    v.as_ref()
+        .map_or_else(|| "(unset)".to_string(), |s| format!("{s:?}"))
+}
+
+impl std::fmt::Display for MissReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MissReason::FirstBuild => write!(f, "first build of this step"),
+            MissReason::NoCache => write!(f, "--no-cache"),
+            MissReason::CacheGone => write!(f, "its cached result was pruned"),
+            MissReason::InstructionChanged { before } => {
+                write!(f, "instruction changed (was: {before})")
+            }
+            MissReason::ContextFiles { files, more } if files.is_empty() => {
+                write!(f, "context files changed ({more} files)")
+            }
+            MissReason::ContextFiles { files, more } => {
+                write!(f, "context files changed: {}", files.join(", "))?;
+                if *more > 0 {
+                    write!(f, " and {more} more")?;
+                }
+                Ok(())
+            }
+            MissReason::BuildArg {
+                name,
+                before,
+                after,
+            } => write!(
+                f,
+                "build arg {name} changed: {} -> {}",
+                value(before),
+                value(after)
+            ),
+            MissReason::Env {
+                name,
+                before,
+                after,
+            } => write!(
+                f,
+                "env {name} changed: {} -> {}",
+                value(before),
+                value(after)
+            ),
+            MissReason::BaseImage {
+                reference,
+                before,
+                after,
+            } => write!(
+                f,
+                "base image {reference} changed: {} -> {}",
+                short_digest(before),
+                short_digest(after)
+            ),
+            MissReason::Parent { step } => write!(f, "parent step changed: {step}"),
+            MissReason::Definition => write!(f, "step definition changed (mounts or flags)"),
+        }
+    }
+}
+
+fn short_digest(d: &str) -> &str {
+    let hex = d.split_once(':').map_or(d, |(_, h)| h);
+    &hex[..hex.len().min(12)]
+}
+
+/// The instruction of a progress name: `[build 2/4] RUN x` -> (Some(2), `RUN x`).
+fn position(name: &str) -> (Option<usize>, &str) {
+    if let Some(rest) = name.strip_prefix('[') {
+        if let Some((inside, text)) = rest.split_once("] ") {
+            let n = inside
+                .rsplit(' ')
+                .next()
+                .and_then(|p| p.split_once('/'))
+                .and_then(|(n, _)| n.trim().parse().ok());
+            if n.is_some() {
+                return (n, text);
+            }
+        }
+    }
+    (None, name)
+}
+
+/// The index key of a step's record.
+pub(crate) fn step_id(dockerfile: &str, v: &Vertex) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(b"pallet.step-history.v1\0");
+    h.update(dockerfile.as_bytes());
+    h.update(b"\0");
+    h.update(v.meta.stage.as_bytes());
+    h.update(b"\0");
+    match position(&v.meta.name) {
+        (Some(n), _) => h.update(format!("position {n}").as_bytes()),
+        (None, _) => h.update(format!("vertex {}", v.digest).as_bytes()),
+    };
+    format!("step-history/blake3:{}", h.finalize().to_hex())
+}
+
+/// The record of `v` as built now, given its inputs' records and keys.
+pub(crate) fn current(
+    v: &Vertex,
+    inputs: &[(&Vertex, &str)],
+    key: &str,
+    context: Option<ContextFiles>,
+) -> StepRecord {
+    let env = match &v.op {
+        Op::Exec(e) => e
+            .env
+            .iter()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    let image_of = |v: &Vertex| match &v.op {
+        Op::Source(Source::Image { reference, .. }) => Some(reference.clone()),
+        _ => None,
+    };
+    StepRecord {
+        instruction: position(&v.meta.name).1.to_string(),
+        key: key.to_string(),
+        args: v.meta.args.clone(),
+        env,
+        expanded: v.meta.expanded_from.clone(),
+        context,
+        inputs: inputs
+            .iter()
+            .map(|(iv, k)| InputRecord {
+                name: iv.meta.name.clone(),
+                key: k.to_string(),
+                image: image_of(iv),
+            })
+            .collect(),
+        image: image_of(v),
+    }
+}
+
+/// The remembered record of a step, if any (unreadable records count as none).
+pub(crate) fn previous(root: &Root, id: &str) -> Option<StepRecord> {
+    let bytes = root.index.get_cache(id).ok()??;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Why `cur` missed the cache, compared with `prev`.
+pub(crate) fn reasons(
+    prev: Option<&StepRecord>,
+    cur: &StepRecord,
+    no_cache: bool,
+) -> Vec<MissReason> {
+    if no_cache {
+        return vec![MissReason::NoCache];
+    }
+    let Some(prev) = prev else {
+        return vec![MissReason::FirstBuild];
+    };
+    if prev.key == cur.key {
+        return vec![MissReason::CacheGone];
+    }
+    let mut out = Vec::new();
+    if prev.instruction != cur.instruction {
+        out.push(MissReason::InstructionChanged {
+            before: prev.instruction.clone(),
+        });
+    }
+    let mut named: Vec<String> = Vec::new();
+    for (name, before, after) in changed(&prev.args, &cur.args) {
+        named.push(name.clone());
+        out.push(MissReason::BuildArg {
+            name,
+            before,
+            after,
+        });
+    }
+    for (name, before, after) in changed(&prev.env, &cur.env) {
+        if !named.contains(&name) {
+            named.push(name.clone());
+            out.push(MissReason::Env {
+                name,
+                before,
+                after,
+            });
+        }
+    }
+    for (name, before, after) in changed(&prev.expanded, &cur.expanded) {
+        if named.contains(&name) {
+            continue;
+        }
+        named.push(name.clone());
+        out.push(
+            if cur.args.contains_key(&name) || prev.args.contains_key(&name) {
+                MissReason::BuildArg {
+                    name,
+                    before,
+                    after,
+                }
+            } else {
+                MissReason::Env {
+                    name,
+                    before,
+                    after,
+                }
+            },
+        );
+    }
+    if let Some(r) = context_change(prev.context.as_ref(), cur.context.as_ref()) {
+        out.push(r);
+    }
+    if let (Some(before), Some(after)) = (&prev.image, &cur.image) {
+        if let Some(r) = base_change(before, after) {
+            out.push(r);
+        }
+    }
+    for (i, input) in cur.inputs.iter().enumerate() {
+        let Some(old) = prev.inputs.get(i) else {
+            out.push(MissReason::Parent {
+                step: input.name.clone(),
+            });
+            continue;
+        };
+        if old.key == input.key {
+            continue;
+        }
+        match (&old.image, &input.image) {
+            (Some(b), Some(a)) => match base_change(b, a) {
+                Some(r) => out.push(r),
+                None => out.push(MissReason::Parent {
+                    step: input.name.clone(),
+                }),
+            },
+            _ => out.push(MissReason::Parent {
+                step: input.name.clone(),
+            }),
+        }
+    }
+    out.dedup();
+    if out.is_empty() {
+        out.push(MissReason::Definition);
+    }
+    out
+}
+
+/// `name:tag@sha256:a` vs `name:tag@sha256:b`: the base image moved.
+fn base_change(before: &str, after: &str) -> Option<MissReason> {
+    if before == after {
+        return None;
+    }
+    let (rb, db) = before.rsplit_once('@').unwrap_or((before, ""));
+    let (ra, da) = after.rsplit_once('@').unwrap_or((after, ""));
+    Some(MissReason::BaseImage {
+        reference: if rb == ra {
+            ra.to_string()
+        } else {
+            format!("{rb} -> {ra}")
+        },
+        before: db.to_string(),
+        after: da.to_string(),
+    })
+}
+
+type Change = (String, Option<String>, Option<String>);
+
+fn changed(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<Change> {
+    let mut names: Vec<&String> = before.keys().chain(after.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter(|n| before.get(*n) != after.get(*n))
+        .map(|n| (n.clone(), before.get(n).cloned(), after.get(n).cloned()))
+        .collect()
+}
+
+fn context_change(
+    before: Option<&ContextFiles>,
+    after: Option<&ContextFiles>,
+) -> Option<MissReason> {
+    let (b, a) = match (before, after) {
+        (None, None) => return None,
+        (Some(b), Some(a)) if b.digest == a.digest => return None,
+        (Some(b), Some(a)) => (b, a),
+        (None, Some(a)) => {
+            return Some(files_reason(
+                a.files.iter().map(|(p, _)| p.clone()).collect(),
+            ))
+        }
+        (Some(b), None) => {
+            return Some(files_reason(
+                b.files.iter().map(|(p, _)| p.clone()).collect(),
+            ))
+        }
+    };
+    if b.files.is_empty() || a.files.is_empty() {
+        return Some(MissReason::ContextFiles {
+            files: Vec::new(),
+            more: a.files.len().max(b.files.len()),
+        });
+    }
+    let old: BTreeMap<&str, &str> = b
+        .files
+        .iter()
+        .map(|(p, h)| (p.as_str(), h.as_str()))
+        .collect();
+    let new: BTreeMap<&str, &str> = a
+        .files
+        .iter()
+        .map(|(p, h)| (p.as_str(), h.as_str()))
+        .collect();
+    let mut diff = Vec::new();
+    for (p, h) in &new {
+        match old.get(p) {
+            None => diff.push(format!("{p} (added)")),
+            Some(o) if o != h => diff.push(p.to_string()),
+            _ => {}
+        }
+    }
+    for p in old.keys().filter(|p| !new.contains_key(*p)) {
+        diff.push(format!("{p} (removed)"));
+    }
+    Some(files_reason(diff))
+}
+
+fn files_reason(mut files: Vec<String>) -> MissReason {
+    let more = files.len().saturating_sub(NAMED_FILES);
+    files.truncate(NAMED_FILES);
+    MissReason::ContextFiles { files, more }
+}
+
+/// Records collected during a build, written in one batch at its end.
+#[derive(Default)]
+pub(crate) struct Recorder {
+    pending: Mutex<Vec<(String, Vec<u8>)>>,
+}
+
+impl Recorder {
+    pub fn add(&self, id: String, record: &StepRecord) {
+        let bytes = serde_json::to_vec(record).expect("step records serialize");
+        self.pending
+            .lock()
+            .expect("recorder lock")
+            .push((id, bytes));
+    }
+
+    /// Writes what was collected (one index transaction).
+    pub fn flush(&self, root: &Root) -> Result<(), cache::CacheError> {
+        let pending = std::mem::take(&mut *self.pending.lock().expect("recorder lock"));
+        root.index.put_cache_many(&pending)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(key: &str) -> StepRecord {
+        StepRecord {
+            instruction: "RUN echo $V".into(),
+            key: key.into(),
+            ..StepRecord::default()
+        }
+    }
+
+    #[test]
+    fn positions_are_read_from_progress_names() {
+        assert_eq!(position("[build 2/4] RUN x"), (Some(2), "RUN x"));
+        assert_eq!(position("[ 3/12] COPY a b"), (Some(3), "COPY a b"));
+        assert_eq!(position("[internal] load"), (None, "[internal] load"));
+        assert_eq!(position("ADD http://x"), (None, "ADD http://x"));
+    }
+
+    #[test]
+    fn reasons_name_what_changed() {
+        let cur = rec("b");
+        assert_eq!(reasons(None, &cur, false), vec![MissReason::FirstBuild]);
+        assert_eq!(reasons(Some(&cur), &cur, true), vec![MissReason::NoCache]);
+        assert_eq!(
+            reasons(Some(&cur), &cur, false),
+            vec![MissReason::CacheGone]
+        );
+
+        let mut prev = rec("a");
+        prev.args.insert("V".into(), "1".into());
+        let mut cur = rec("b");
+        cur.args.insert("V".into(), "2".into());
+        cur.expanded.insert("V".into(), "2".into());
+        let r = reasons(Some(&prev), &cur, false);
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(r[0].to_string(), "build arg V changed: \"1\" -> \"2\"");
+
+        let mut prev = rec("a");
+        prev.context = Some(ContextFiles {
+            digest: "x".into(),
+            files: vec![("a.txt".into(), "1".into()), ("b.txt".into(), "2".into())],
+        });
+        let mut cur = rec("b");
+        cur.context = Some(ContextFiles {
+            digest: "y".into(),
+            files: vec![("a.txt".into(), "9".into()), ("c.txt".into(), "3".into())],
+        });
+        assert_eq!(
+            reasons(Some(&prev), &cur, false)[0].to_string(),
+            "context files changed: a.txt, c.txt (added), b.txt (removed)"
+        );
+
+        let mut prev = rec("a");
+        prev.inputs.push(InputRecord {
+            name: "[1/2] FROM busybox".into(),
+            key: "k1".into(),
+            image: Some("busybox:latest@sha256:aaaa".into()),
+        });
+        let mut cur = rec("b");
+        cur.inputs.push(InputRecord {
+            name: "[1/2] FROM busybox".into(),
+            key: "k2".into(),
+            image: Some("busybox:latest@sha256:bbbb".into()),
+        });
+        assert_eq!(
+            reasons(Some(&prev), &cur, false)[0].to_string(),
+            "base image busybox:latest changed: aaaa -> bbbb"
+        );
+        cur.inputs[0].image = None;
+        assert_eq!(
+            reasons(Some(&prev), &cur, false),
+            vec![MissReason::Parent {
+                step: "[1/2] FROM busybox".into()
+            }]
+        );
+    }
+}
