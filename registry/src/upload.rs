@@ -182,7 +182,7 @@ impl Client {
         // Chunks: PATCH with Content-Range start-end (inclusive), as distribution wants.
         while !monolithic && offset < blob.size {
             let len = chunk_size.min(blob.size - offset);
-            let mut chunk = (&mut source).take(len);
+            let mut chunk = Exact::new(&mut source, len);
             let result = self.session.call(
                 ep,
                 Call {
@@ -219,8 +219,9 @@ impl Client {
         }
         let put_url = transport::add_query(&url, "digest", &blob.digest);
         let mut empty = std::io::empty();
+        let mut whole = Exact::new(&mut source, blob.size);
         let body = if monolithic {
-            Body::Reader(&mut source, blob.size)
+            Body::Reader(&mut whole, blob.size)
         } else {
             Body::Reader(&mut empty, 0)
         };
@@ -265,6 +266,40 @@ fn retry_upload(e: &RegistryError) -> bool {
         || e.codes()
             .iter()
             .any(|c| c == "BLOB_UPLOAD_UNKNOWN" || c == "BLOB_UPLOAD_INVALID")
+}
+
+/// Exactly `remaining` bytes of `inner`: an early end is an error, not a short body (ureq
+/// would otherwise wait for the missing bytes forever).
+struct Exact<'r> {
+    inner: &'r mut dyn Read,
+    remaining: u64,
+}
+
+impl<'r> Exact<'r> {
+    fn new(inner: &'r mut dyn Read, len: u64) -> Exact<'r> {
+        Exact {
+            inner,
+            remaining: len,
+        }
+    }
+}
+
+impl Read for Exact<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.remaining == 0 {
+            return Ok(0);
+        }
+        let max = buf.len().min(self.remaining as usize);
+        let n = self.inner.read(&mut buf[..max])?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the blob is shorter than its descriptor says",
+            ));
+        }
+        self.remaining -= n as u64;
+        Ok(n)
+    }
 }
 
 /// Counts and hashes what the upload reads; remembers a read error (ureq reports it as its own).

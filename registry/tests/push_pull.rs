@@ -12,7 +12,9 @@ use std::sync::Mutex;
 use support::{Config, Registry, TempDir};
 
 fn round_trip(config: Config) {
-    let Some(reg) = Registry::start(config) else { return };
+    let Some(reg) = Registry::start(config) else {
+        return;
+    };
     let tmp = TempDir::new("pallet-rt");
     let client = client_for(&reg, tmp.path());
     let img = image("round-trip", &[1000, 70_000], "amd64");
@@ -23,15 +25,26 @@ fn round_trip(config: Config) {
     })
     .unwrap_or_else(|e| panic!("push: {e}\n{}", reg.log()));
     assert_eq!(report.digest, img.digest);
-    assert!(report.outcomes.iter().all(|(_, o)| *o == BlobOutcome::Uploaded));
+    assert!(report
+        .outcomes
+        .iter()
+        .all(|(_, o)| *o == BlobOutcome::Uploaded));
     assert_eq!(report.bytes_uploaded, (img.config.len() + 71_000) as u64);
     let events = events.into_inner().unwrap();
-    assert!(matches!(events.last(), Some(PushProgress::ManifestPushed { .. })));
+    assert!(matches!(
+        events.last(),
+        Some(PushProgress::ManifestPushed { .. })
+    ));
     assert_eq!(
-        events.iter().filter(|e| matches!(e, PushProgress::BlobDone { .. })).count(),
+        events
+            .iter()
+            .filter(|e| matches!(e, PushProgress::BlobDone { .. }))
+            .count(),
         3
     );
-    assert!(events.iter().any(|e| matches!(e, PushProgress::BlobBytes { done: 70_000, .. })));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, PushProgress::BlobBytes { done: 70_000, .. })));
 
     // By tag, by digest; with the HEAD digest.
     let pulled = pull_all(&client, &target, "linux/amd64");
@@ -41,8 +54,16 @@ fn round_trip(config: Config) {
     let by_digest = reference(&reg, &format!("team/app@{}", img.digest));
     let again = pull_all(&client, &by_digest, "linux/amd64");
     assert_eq!(again.manifest_digest, img.digest);
-    assert_eq!(client.head_manifest(&target).unwrap(), Some(img.digest.clone()));
-    assert_eq!(client.head_manifest(&reference(&reg, "team/app:nope")).unwrap(), None);
+    assert_eq!(
+        client.head_manifest(&target).unwrap(),
+        Some(img.digest.clone())
+    );
+    assert_eq!(
+        client
+            .head_manifest(&reference(&reg, "team/app:nope"))
+            .unwrap(),
+        None
+    );
     let mut layer = Vec::new();
     client
         .fetch_blob(&target, &img.blobs()[2].0, &mut layer, &|_| {})
@@ -72,7 +93,9 @@ fn round_trip_token_auth() {
 
 #[test]
 fn noop_push_is_one_head_per_blob_and_the_manifest_put() {
-    let Some(reg) = Registry::start(Config::token("carol", "pw-carol")) else { return };
+    let Some(reg) = Registry::start(Config::token("carol", "pw-carol")) else {
+        return;
+    };
     let tmp = TempDir::new("pallet-noop");
     let client = client_for(&reg, tmp.path());
     let img = image("noop", &[500, 600], "amd64");
@@ -84,7 +107,10 @@ fn noop_push_is_one_head_per_blob_and_the_manifest_put() {
     let before = client.request_counts();
     let report = push_image(&client, &img.push_request(&target, &[]), &|_| {}).unwrap();
     let cost = client.request_counts().since(&before);
-    assert!(report.outcomes.iter().all(|(_, o)| *o == BlobOutcome::AlreadyThere));
+    assert!(report
+        .outcomes
+        .iter()
+        .all(|(_, o)| *o == BlobOutcome::AlreadyThere));
     assert_eq!(report.bytes_uploaded, 0);
     assert_eq!(cost.head, 3, "{cost:?}");
     assert_eq!(cost.put, 1, "{cost:?}");
@@ -94,7 +120,9 @@ fn noop_push_is_one_head_per_blob_and_the_manifest_put() {
 
 #[test]
 fn token_is_cached_across_pushes_and_pulls_of_a_repository() {
-    let Some(reg) = Registry::start(Config::token("dave", "pw-dave")) else { return };
+    let Some(reg) = Registry::start(Config::token("dave", "pw-dave")) else {
+        return;
+    };
     let tmp = TempDir::new("pallet-tok");
     let client = client_for(&reg, tmp.path());
     let a = image("tok-a", &[100], "amd64");
@@ -104,8 +132,17 @@ fn token_is_cached_across_pushes_and_pulls_of_a_repository() {
     let after_first = reg.token_requests();
     // Parallel blobs share one token: one fetch for the whole push.
     assert_eq!(after_first, 1);
-    push_image(&client, &b.push_request(&reference(&reg, "tok/app:b"), &[]), &|_| {}).unwrap();
-    assert_eq!(reg.token_requests(), after_first, "second push reused the token");
+    push_image(
+        &client,
+        &b.push_request(&reference(&reg, "tok/app:b"), &[]),
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(
+        reg.token_requests(),
+        after_first,
+        "second push reused the token"
+    );
     // Pull wants a pull-only scope: one more token, then reused.
     pull_all(&client, &target, "linux/amd64");
     pull_all(&client, &reference(&reg, "tok/app:b"), "linux/amd64");
@@ -114,7 +151,9 @@ fn token_is_cached_across_pushes_and_pulls_of_a_repository() {
 
 #[test]
 fn chunked_upload_of_a_blob_larger_than_the_chunk_size() {
-    let Some(reg) = Registry::start(Config::plain()) else { return };
+    let Some(reg) = Registry::start(Config::plain()) else {
+        return;
+    };
     let tmp = TempDir::new("pallet-chunk");
     let mut config = test_config(tmp.path());
     config.chunk_size = 64 * 1024;
@@ -137,11 +176,18 @@ fn chunked_upload_of_a_blob_larger_than_the_chunk_size() {
 
 #[test]
 fn cross_repository_mount() {
-    let Some(reg) = Registry::start(Config::token("erin", "pw-erin")) else { return };
+    let Some(reg) = Registry::start(Config::token("erin", "pw-erin")) else {
+        return;
+    };
     let tmp = TempDir::new("pallet-mount");
     let client = client_for(&reg, tmp.path());
     let img = image("mount", &[4000, 5000], "amd64");
-    push_image(&client, &img.push_request(&reference(&reg, "team/a:1"), &[]), &|_| {}).unwrap();
+    push_image(
+        &client,
+        &img.push_request(&reference(&reg, "team/a:1"), &[]),
+        &|_| {},
+    )
+    .unwrap();
     let before = client.request_counts();
     let report = push_image(
         &client,
@@ -150,7 +196,10 @@ fn cross_repository_mount() {
     )
     .unwrap();
     assert!(
-        report.outcomes.iter().all(|(_, o)| *o == BlobOutcome::Mounted),
+        report
+            .outcomes
+            .iter()
+            .all(|(_, o)| *o == BlobOutcome::Mounted),
         "{:?}",
         report.outcomes
     );
@@ -167,13 +216,18 @@ fn cross_repository_mount() {
         &|_| {},
     )
     .unwrap();
-    assert!(report.outcomes.iter().all(|(_, o)| *o == BlobOutcome::Uploaded));
+    assert!(report
+        .outcomes
+        .iter()
+        .all(|(_, o)| *o == BlobOutcome::Uploaded));
     pull_all(&client, &reference(&reg, "team/c:1"), "linux/amd64");
 }
 
 #[test]
 fn index_platform_selection() {
-    let Some(reg) = Registry::start(Config::plain()) else { return };
+    let Some(reg) = Registry::start(Config::plain()) else {
+        return;
+    };
     let tmp = TempDir::new("pallet-index");
     let client = client_for(&reg, tmp.path());
     let amd = image("idx-amd64", &[100], "amd64");
@@ -185,7 +239,11 @@ fn index_platform_selection() {
     }
     let mut attestation = amd.index_entry("unknown/unknown");
     attestation.annotations = Some(
-        [("vnd.docker.reference.type".to_string(), "attestation-manifest".to_string())].into(),
+        [(
+            "vnd.docker.reference.type".to_string(),
+            "attestation-manifest".to_string(),
+        )]
+        .into(),
     );
     let idx = index(vec![
         amd.index_entry("linux/amd64"),
@@ -199,29 +257,51 @@ fn index_platform_selection() {
     let got = client.get_manifest(&tag).unwrap();
     assert_eq!(got.media_type, OCI_INDEX);
     let a = pull_all(&client, &tag, "linux/amd64");
-    assert_eq!((a.digest.as_str(), a.manifest_digest.as_str()), (digest.as_str(), amd.digest.as_str()));
+    assert_eq!(
+        (a.digest.as_str(), a.manifest_digest.as_str()),
+        (digest.as_str(), amd.digest.as_str())
+    );
     assert_eq!(a.config_bytes, amd.config);
     // arm64 means arm64/v8.
     let b = pull_all(&client, &tag, "linux/arm64");
     assert_eq!(b.manifest_digest, arm.digest);
     assert_eq!(b.config_bytes, arm.config);
 
-    let err = registry::resolve(&client, &tag, &Platform::parse("linux/s390x").unwrap()).unwrap_err();
+    let err =
+        registry::resolve(&client, &tag, &Platform::parse("linux/s390x").unwrap()).unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, RegistryError::PlatformNotFound { .. }), "{text}");
-    assert!(text.contains("linux/s390x") && text.contains("linux/amd64") && text.contains("linux/arm64/v8"), "{text}");
-    assert!(!text.contains("unknown"), "attestations are not platforms: {text}");
+    assert!(
+        matches!(err, RegistryError::PlatformNotFound { .. }),
+        "{text}"
+    );
+    assert!(
+        text.contains("linux/s390x")
+            && text.contains("linux/amd64")
+            && text.contains("linux/arm64/v8"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("unknown"),
+        "attestations are not platforms: {text}"
+    );
 }
 
 #[test]
 fn missing_tag_and_repository_errors_say_what_to_do() {
-    let Some(reg) = Registry::start(Config::plain()) else { return };
+    let Some(reg) = Registry::start(Config::plain()) else {
+        return;
+    };
     let tmp = TempDir::new("pallet-missing");
     let client = client_for(&reg, tmp.path());
-    let err = client.get_manifest(&reference(&reg, "nothing/here:1")).unwrap_err();
+    let err = client
+        .get_manifest(&reference(&reg, "nothing/here:1"))
+        .unwrap_err();
     let text = err.to_string();
     assert!(err.is_not_found(), "{text}");
     assert_eq!(err.status(), Some(404));
-    assert!(text.contains("GET") && text.contains("nothing/here:1") && text.contains("404"), "{text}");
+    assert!(
+        text.contains("GET") && text.contains("nothing/here:1") && text.contains("404"),
+        "{text}"
+    );
     assert!(text.contains("check"), "a hint: {text}");
 }

@@ -82,7 +82,11 @@ impl Image {
     /// (descriptor, bytes) of the config then the layers.
     pub fn blobs(&self) -> Vec<(Descriptor, Vec<u8>)> {
         std::iter::once((descriptor(CONFIG, &self.config), self.config.clone()))
-            .chain(self.layers.iter().map(|l| (descriptor(LAYER, l), l.clone())))
+            .chain(
+                self.layers
+                    .iter()
+                    .map(|l| (descriptor(LAYER, l), l.clone())),
+            )
             .collect()
     }
 
@@ -152,7 +156,8 @@ pub fn client_for(reg: &Registry, dir: &Path) -> Client {
         config.ca_files.insert(reg.host(), ca.to_path_buf());
     }
     let cred = match reg.config() {
-        crate::support::Config::Htpasswd { user, pass } | crate::support::Config::Token { user, pass } => {
+        crate::support::Config::Htpasswd { user, pass }
+        | crate::support::Config::Token { user, pass } => {
             Some(Credential::new(user.clone(), pass.clone()))
         }
         _ => None,

@@ -1,0 +1,261 @@
+//! The bearer-token issuer for `Config::token`, and the small HTTP and base64 helpers the
+//! harness needs (std only).
+
+use super::run;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub const TOKEN_SERVICE: &str = "pallet-test-registry";
+pub const TOKEN_ISSUER: &str = "pallet-test-issuer";
+
+/// The bearer-token issuer for `Config::token`.
+pub(super) struct TokenServer {
+    port: u16,
+    pub(super) cert: PathBuf,
+    pub(super) count: Arc<AtomicUsize>,
+}
+
+impl TokenServer {
+    pub(super) fn start(dir: &Path, user: &str, pass: &str) -> TokenServer {
+        let key = dir.join("token.key");
+        let cert = dir.join("token.crt");
+        run(Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .args(["-days", "2", "-subj", "/CN=pallet test token issuer"]));
+        let der = run(Command::new("openssl")
+            .args(["x509", "-outform", "DER", "-in"])
+            .arg(&cert));
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind token server");
+        let port = listener.local_addr().unwrap().port();
+        let count = Arc::new(AtomicUsize::new(0));
+        let issuer = Issuer {
+            key,
+            x5c: base64(&der, STD, true),
+            expected_auth: format!(
+                "Basic {}",
+                base64(format!("{user}:{pass}").as_bytes(), STD, true)
+            ),
+            user: user.to_string(),
+            count: count.clone(),
+        };
+        let issuer = Arc::new(issuer);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let issuer = issuer.clone();
+                std::thread::spawn(move || issuer.serve(stream));
+            }
+        });
+        TokenServer { port, cert, count }
+    }
+
+    pub(super) fn realm(&self) -> String {
+        format!("http://127.0.0.1:{}/token", self.port)
+    }
+}
+
+struct Issuer {
+    key: PathBuf,
+    x5c: String,
+    expected_auth: String,
+    user: String,
+    count: Arc<AtomicUsize>,
+}
+
+impl Issuer {
+    fn serve(&self, stream: TcpStream) {
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let Some(head) = read_head(&mut reader) else {
+            return;
+        };
+        self.count.fetch_add(1, Ordering::SeqCst);
+        let target = head.path.clone();
+        let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
+        let params: Vec<(String, String)> = query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), unescape(v)))
+            .collect();
+        let auth = head.header("authorization");
+        let (status, body) = match auth {
+            Some(a) if a != self.expected_auth => (
+                "401 Unauthorized",
+                r#"{"details":"invalid username or password"}"#.to_string(),
+            ),
+            _ => {
+                let authenticated = auth.is_some();
+                let scopes: Vec<&str> = params
+                    .iter()
+                    .filter(|(k, _)| k == "scope")
+                    .flat_map(|(_, v)| v.split(' '))
+                    .collect();
+                let token = self.jwt(authenticated, &scopes);
+                (
+                    "200 OK",
+                    format!(r#"{{"token":"{token}","access_token":"{token}","expires_in":300}}"#),
+                )
+            }
+        };
+        let mut stream = stream;
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    }
+
+    fn jwt(&self, authenticated: bool, scopes: &[&str]) -> String {
+        let access: Vec<String> = if authenticated {
+            scopes
+                .iter()
+                .filter_map(|s| {
+                    let (kind, rest) = s.split_once(':')?;
+                    let (name, actions) = rest.rsplit_once(':')?;
+                    let actions: Vec<String> =
+                        actions.split(',').map(|a| format!("\"{a}\"")).collect();
+                    Some(format!(
+                        r#"{{"type":"{kind}","name":"{name}","actions":[{}]}}"#,
+                        actions.join(",")
+                    ))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        static JTI: AtomicUsize = AtomicUsize::new(0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let header = format!(r#"{{"typ":"JWT","alg":"RS256","x5c":["{}"]}}"#, self.x5c);
+        let sub = if authenticated {
+            self.user.as_str()
+        } else {
+            ""
+        };
+        let claims = format!(
+            r#"{{"iss":"{TOKEN_ISSUER}","sub":"{sub}","aud":"{TOKEN_SERVICE}","exp":{},"nbf":{},"iat":{now},"jti":"{}","access":[{}]}}"#,
+            now + 300,
+            now - 10,
+            JTI.fetch_add(1, Ordering::SeqCst),
+            access.join(",")
+        );
+        let signing_input = format!(
+            "{}.{}",
+            base64(header.as_bytes(), URL, false),
+            base64(claims.as_bytes(), URL, false)
+        );
+        let mut child = Command::new("openssl")
+            .args(["dgst", "-sha256", "-sign"])
+            .arg(&self.key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("openssl dgst");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(signing_input.as_bytes())
+            .unwrap();
+        let sig = child.wait_with_output().expect("openssl dgst");
+        format!("{signing_input}.{}", base64(&sig.stdout, URL, false))
+    }
+}
+
+/// A parsed HTTP request head.
+pub struct Head {
+    pub method: String,
+    pub path: String,
+    /// The request line and headers as received (CRLF-terminated lines, no final blank line).
+    pub lines: Vec<String>,
+}
+
+impl Head {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.lines.iter().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+}
+
+pub fn read_head(reader: &mut impl BufRead) -> Option<Head> {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end_matches(['\r', '\n']).to_string();
+        if line.is_empty() {
+            break;
+        }
+        lines.push(line);
+    }
+    let mut first = lines.first()?.split(' ');
+    let method = first.next()?.to_string();
+    let path = first.next()?.to_string();
+    Some(Head {
+        method,
+        path,
+        lines,
+    })
+}
+
+fn unescape(v: &str) -> String {
+    let bytes = v.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).to_string()
+}
+
+const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Base64 with the given alphabet, padded or not.
+pub fn base64(data: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(alphabet[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else if pad {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
