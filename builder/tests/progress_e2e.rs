@@ -127,6 +127,15 @@ fn json_events_and_cache_miss_reasons() {
     for step in ["COPY a.txt", "RUN echo"] {
         assert_eq!(kinds(&reasons(&ev, step)), ["no_cache"], "{step}");
     }
+
+    // The base image moved: the first step on it names the old and new digests.
+    import_busybox(&root, tmp.path(), &[("etc/motd", b"new base\n")]);
+    let ev = build_json(&root, &ctx, &["--build-arg", "V=2"]);
+    let r = reasons(&ev, "COPY a.txt");
+    assert_eq!(kinds(&r), ["base_image"], "{r:?}");
+    assert_eq!(r[0]["reference"], "docker.io/library/busybox:latest");
+    assert_ne!(r[0]["before"], r[0]["after"]);
+    assert_eq!(kinds(&reasons(&ev, "RUN echo")), ["parent"]);
 }
 
 #[test]
@@ -149,6 +158,28 @@ fn explain_is_a_dry_run_with_the_same_reasons() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let ev = events(&out.stderr);
     assert_eq!(kinds(&reasons(&ev, "RUN echo")), ["first_build"]);
+    // A base the store lacks is a miss too (the build would pull it).
+    let other = context(
+        &tmp.path().join("other"),
+        "FROM registry.invalid/none:1\nRUN true\n",
+        &[],
+    );
+    let out = pallet(
+        &root,
+        &[
+            "build",
+            "--explain",
+            "--progress=json",
+            other.to_str().unwrap(),
+        ],
+    );
+    let ev = events(&out.stderr);
+    assert_eq!(
+        kinds(&reasons(&ev, "FROM")),
+        ["not_in_store"],
+        "{}",
+        text(&out.stderr)
+    );
     build_json(&root, &ctx, &[]);
 
     // Explained after an edit and an arg change: the reasons a build would give, nothing run.

@@ -114,9 +114,11 @@ impl Steps {
     }
 
     fn observe(&mut self, e: &Event) {
+        // Only the solver's steps count: pulls and pushes start and finish but are no cache
+        // lookups (a step that runs always reports its `Miss`).
         let (name, outcome) = match e {
             Event::Cached { name } => (name, Outcome::Hit),
-            Event::Started { name } | Event::Miss { name, .. } => (name, Outcome::Miss),
+            Event::Miss { name, .. } => (name, Outcome::Miss),
             _ => return,
         };
         let (n, _) = self.number(name);
@@ -231,6 +233,9 @@ mod tests {
         for e in [
             Event::Cached { name: "a".into() },
             Event::Started { name: "b".into() },
+            Event::Started {
+                name: "[internal] push".into(),
+            },
             Event::Miss {
                 name: "b".into(),
                 reasons: Vec::new(),

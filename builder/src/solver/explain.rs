@@ -7,7 +7,7 @@
 //! it. The one exception is `ADD <url>`, whose key is the downloaded content: the dry run
 //! assumes the content of its last build (and says "first build" if there was none).
 
-use super::history::{self, StepRecord};
+use super::history::{self, MissReason, StepRecord};
 use super::{display_name, keys, step_key, Event, SolveError, SolveOptions};
 use crate::graph::{Digest, Graph, Op, Source, Vertex};
 use std::collections::HashMap;
@@ -42,8 +42,22 @@ pub fn explain(
                 keys_of.insert(&v.digest, keys::source_key(v));
                 continue;
             }
-            Op::Source(Source::Image { .. }) => {
+            Op::Source(Source::Image { reference, .. }) => {
                 let key = keys::source_key(v);
+                let name_only = reference
+                    .rsplit_once('@')
+                    .map_or(reference.as_str(), |(n, _)| n);
+                if !matches!(crate::store::get_image(opts.root, name_only), Ok(Some(_))) {
+                    events(Event::Miss {
+                        name,
+                        reasons: vec![MissReason::NotInStore {
+                            reference: name_only.to_string(),
+                        }],
+                    });
+                    misses += 1;
+                    keys_of.insert(&v.digest, key);
+                    continue;
+                }
                 (key.clone(), true, history::current(v, &inputs, &key, None))
             }
             Op::Source(Source::Http { .. }) => match &previous {

@@ -99,6 +99,8 @@ pub enum MissReason {
     Parent { step: String },
     /// Something else in the step's definition changed (mount or flag options).
     Definition,
+    /// The base image is not in the store: the build pulls it first (dry runs only).
+    NotInStore { reference: String },
 }
 
 fn value(v: &Option<String>) -> String {
@@ -157,6 +159,9 @@ impl std::fmt::Display for MissReason {
             ),
             MissReason::Parent { step } => write!(f, "parent step changed: {step}"),
             MissReason::Definition => write!(f, "step definition changed (mounts or flags)"),
+            MissReason::NotInStore { reference } => {
+                write!(f, "{reference} is not in the store: the build pulls it")
+            }
         }
     }
 }

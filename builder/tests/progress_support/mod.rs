@@ -23,7 +23,13 @@ pub fn pallet(root: &Path, args: &[&str]) -> Output {
 pub fn store_with_busybox() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("root");
-    let tar_path = tmp.path().join("busybox.tar");
+    import_busybox(&root, tmp.path(), &[]);
+    (tmp, root)
+}
+
+/// Imports busybox-static plus `extra` files as busybox:latest (another digest per `extra`).
+pub fn import_busybox(root: &Path, dir: &Path, extra: &[(&str, &[u8])]) {
+    let tar_path = dir.join(format!("busybox-{}.tar", extra.len()));
     let mut tar = tar::Builder::new(std::fs::File::create(&tar_path).unwrap());
     let mut add = |path: &str, kind: tar::EntryType, mode: u32, data: &[u8], link: &str| {
         let mut h = tar::Header::new_gnu();
@@ -54,6 +60,9 @@ pub fn store_with_busybox() -> (tempfile::TempDir, PathBuf) {
         b"root:x:0:0:root:/root:/bin/sh\n",
         "",
     );
+    for (path, data) in extra {
+        add(path, tar::EntryType::Regular, 0o644, data, "");
+    }
     let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
     for applet in text(&list.stdout).lines() {
         if !applet.is_empty() && applet != "busybox" {
@@ -69,11 +78,10 @@ pub fn store_with_busybox() -> (tempfile::TempDir, PathBuf) {
     tar.finish().unwrap();
     drop(tar);
     let out = pallet(
-        &root,
+        root,
         &["import", tar_path.to_str().unwrap(), "-t", "busybox:latest"],
     );
     assert!(out.status.success(), "import: {}", text(&out.stderr));
-    (tmp, root)
 }
 
 /// `dir/ctx` with a Dockerfile and the given files.
