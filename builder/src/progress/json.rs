@@ -2,13 +2,16 @@
 //! "Progress events") is stable: fields are only ever added.
 //!
 //! Every object has `event` and `time` (seconds since the build started); step events also
-//! have `step` (the number plain mode prints) and `name`.
+//! have `step` (the number plain mode prints) and `name`. Transfer progress is written at most
+//! five times a second per item, and always on completion.
 
 use super::{event_name, Out, Printer, Steps, Summary};
 use crate::solver::Event;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// The schema's version, in the first line (`{"event":"progress","version":1}`).
 pub const VERSION: u32 = 1;
@@ -16,13 +19,19 @@ pub const VERSION: u32 = 1;
 pub(super) struct Json {
     out: Out,
     steps: Mutex<Steps>,
+    /// When each transfer item was last written: at most every [`TRANSFER_EVERY`], and
+    /// always when it completes.
+    transfers: Mutex<HashMap<(usize, String), Instant>>,
 }
+
+const TRANSFER_EVERY: Duration = Duration::from_millis(200);
 
 impl Json {
     pub(super) fn new(out: Box<dyn Write + Send>) -> Json {
         let j = Json {
             out: Out::new(out),
             steps: Mutex::new(Steps::default()),
+            transfers: Mutex::new(HashMap::new()),
         };
         j.line(json!({"event": "progress", "version": VERSION}));
         j
@@ -84,6 +93,18 @@ impl Printer for Json {
             steps.observe(&e);
             steps.number(event_name(&e)).0
         };
+        if let Event::Transfer {
+            item, done, total, ..
+        } = &e
+        {
+            let complete = total.is_some_and(|t| *done >= t);
+            let mut last = self.transfers.lock().expect("progress lock");
+            let key = (step, item.clone());
+            if !complete && last.get(&key).is_some_and(|t| t.elapsed() < TRANSFER_EVERY) {
+                return;
+            }
+            last.insert(key, Instant::now());
+        }
         self.line(encode(&e, step));
     }
 
@@ -101,5 +122,58 @@ impl Printer for Json {
             "cache": {"hits": hits, "misses": misses},
             "error": s.error,
         }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// A writer whose bytes the test can read.
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_follow_the_schema_and_transfers_are_throttled() {
+        let buf = Buf::default();
+        let j = Json::new(Box::new(buf.clone()));
+        for done in [1, 2, 3, 10] {
+            j.event(Event::Transfer {
+                name: "[internal] pull busybox".into(),
+                item: "sha256:abc".into(),
+                done,
+                total: Some(10),
+            });
+        }
+        j.event(Event::Cached {
+            name: "[1/2] FROM busybox".into(),
+        });
+        j.finish(&Summary::default());
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let kinds: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            ["progress", "transfer", "transfer", "step.cached", "summary"],
+            "{text}"
+        );
+        assert_eq!(lines[2]["done"], 10);
+        assert_eq!(lines[3]["step"], 2);
+        assert_eq!(lines[4]["cache"]["hits"], 1);
+        assert!(lines.iter().all(|l| l["time"].is_number()));
     }
 }
