@@ -59,6 +59,8 @@ pub(crate) struct Session {
     tokens: Mutex<HashMap<(String, String), Token>>,
     /// Serializes token fetches so parallel transfers share one token.
     token_fetch: Mutex<()>,
+    /// Serializes endpoint discovery and credential lookups (one ping, one helper run).
+    discovery: Mutex<()>,
 }
 
 impl Session {
@@ -70,11 +72,16 @@ impl Session {
             endpoints: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             token_fetch: Mutex::new(()),
+            discovery: Mutex::new(()),
         }
     }
 
     /// Stored credentials for `host` (docker config / helper), looked up once.
     pub(crate) fn credential(&self, host: &str) -> Result<Option<Credential>, RegistryError> {
+        if let Some(c) = self.creds_cache.lock().expect("creds lock").get(host) {
+            return Ok(c.clone());
+        }
+        let _one = self.discovery.lock().expect("discovery lock");
         if let Some(c) = self.creds_cache.lock().expect("creds lock").get(host) {
             return Ok(c.clone());
         }
@@ -92,6 +99,10 @@ impl Session {
         host: &str,
         scheme: Option<&str>,
     ) -> Result<Arc<Endpoint>, RegistryError> {
+        if let Some(ep) = self.endpoints.lock().expect("endpoints lock").get(host) {
+            return Ok(ep.clone());
+        }
+        let _one = self.discovery.lock().expect("discovery lock");
         if let Some(ep) = self.endpoints.lock().expect("endpoints lock").get(host) {
             return Ok(ep.clone());
         }

@@ -305,3 +305,34 @@ fn missing_tag_and_repository_errors_say_what_to_do() {
     );
     assert!(text.contains("check"), "a hint: {text}");
 }
+
+#[test]
+fn docker_io_reads_go_to_mirrors_in_order() {
+    let Some(reg) = Registry::start(Config::plain()) else {
+        return;
+    };
+    let tmp = TempDir::new("pallet-mirror");
+    let direct = client_for(&reg, tmp.path());
+    let img = image("mirrored", &[100], "amd64");
+    push_image(
+        &direct,
+        &img.push_request(&reference(&reg, "library/mirrored:1"), &[]),
+        &|_| {},
+    )
+    .unwrap();
+    // A dead mirror first: skipped; the second serves docker.io/library/mirrored.
+    let mut config = test_config(tmp.path());
+    config.mirrors = vec![
+        format!("http://127.0.0.1:{}", support::free_port()),
+        reg.url(),
+    ];
+    let client = registry::Client::new(config, docker_config(tmp.path(), "x", None));
+    let hub = registry::Reference::parse_docker_ref("mirrored:1").unwrap();
+    assert_eq!(hub.domain(), "docker.io");
+    let pulled = pull_all(&client, &hub, "linux/amd64");
+    assert_eq!(pulled.manifest_bytes, img.manifest);
+    assert_eq!(
+        client.head_manifest(&hub).unwrap(),
+        Some(img.digest.clone())
+    );
+}
