@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// Separates a step line's title from its time, which is right-aligned when drawn.
+const TIME: char = '\u{1}';
 /// Output lines kept per running step.
 const TAIL: usize = 5;
 const FRAME: Duration = Duration::from_millis(100);
@@ -198,7 +200,7 @@ impl StepView {
             Status::Done(s) => ("", format!("{s:.1}s")),
             Status::Failed(_, s) => ("ERROR ", format!("{s:.1}s")),
         };
-        let mut out = vec![format!(" => {mark}{}  {time}", self.name)];
+        let mut out = vec![format!(" => {mark}{}{TIME}{time}", self.name)];
         let running = matches!(self.status, Status::Running(_) | Status::Waiting);
         let failed = matches!(self.status, Status::Failed(..));
         if running || full || failed {
@@ -272,9 +274,18 @@ fn clean(line: &str) -> String {
         .collect()
 }
 
-/// The first `width` characters of `line`.
+/// `line` in `width` columns: cut to fit; a step's time right-aligned (the title cut first).
 fn cut(line: &str, width: usize) -> String {
-    line.chars().take(width.max(10)).collect()
+    let width = width.max(20);
+    match line.split_once(TIME) {
+        None => line.chars().take(width).collect(),
+        Some((title, time)) => {
+            let room = width.saturating_sub(time.chars().count() + 1);
+            let title: String = title.chars().take(room).collect();
+            let pad = width - title.chars().count() - time.chars().count();
+            format!("{title}{}{time}", " ".repeat(pad))
+        }
+    }
 }
 
 /// (columns, rows) of the terminal on stderr; 80x24 when unknown.
@@ -308,11 +319,11 @@ mod tests {
         });
         let lines = v.render(1.0, false, 24);
         assert_eq!(lines[0], "[+] Building 1.0s (1/2)");
-        assert_eq!(lines[1], " => CACHED [1/3] FROM busybox  ");
-        assert!(
-            lines[2].starts_with(" => [2/3] RUN make  0.0s"),
-            "{lines:?}"
+        assert_eq!(
+            cut(&lines[1], 40),
+            format!(" => CACHED [1/3] FROM busybox{}", " ".repeat(11))
         );
+        assert_eq!(cut(&lines[2], 30), " => [2/3] RUN make        0.0s");
         assert_eq!(lines[3], " => => # compiling foo");
         v.apply(Event::Done {
             name: "[2/3] RUN make".into(),
@@ -320,6 +331,11 @@ mod tests {
         });
         let lines = v.render(2.0, false, 24);
         assert_eq!(lines.len(), 3, "finished steps collapse: {lines:?}");
-        assert_eq!(lines[2], " => [2/3] RUN make  1.3s");
+        assert_eq!(cut(&lines[2], 24), " => [2/3] RUN make  1.3s");
+        assert_eq!(
+            cut(&lines[2], 20),
+            " => [2/3] RUN m 1.3s",
+            "the title is cut, not the time"
+        );
     }
 }
