@@ -9,16 +9,15 @@
 //! `--output type=oci` is the same layout without the Docker files, as a tar or a directory.
 //!
 //! Media types are OCI's or Docker's v2 schema 2 (`oci-mediatypes=false`, the default of
-//! `type=docker` as in buildx). Tars are deterministic: entries sorted by name, numeric owner
+//! `type=docker` as in buildx). Layers are gzip (the default), zstd or uncompressed at a level
+//! ([`compress::Compression`]); zstd under Docker media types gets containerd's docker zstd
+//! type, as BuildKit writes it. Tars are deterministic: entries sorted by name, numeric owner
 //! 0:0, one mtime for every entry (SOURCE_DATE_EPOCH of the build, else 0).
 //!
 //! Knows images, blobs and references; not builds, Dockerfiles or the CLI.
 
 use super::compress;
-use super::manifest::{
-    Descriptor, ManifestBlobs, MEDIA_CONFIG, MEDIA_INDEX, MEDIA_LAYER_GZIP, MEDIA_LAYER_TAR,
-    MEDIA_MANIFEST,
-};
+use super::manifest::{Descriptor, ManifestBlobs, MEDIA_CONFIG, MEDIA_INDEX, MEDIA_MANIFEST};
 use crate::store::{LayerRecord, StoreError, StoredImage};
 use cache::{BlobInfo, Root};
 use serde::Serialize;
@@ -28,8 +27,9 @@ use std::path::Path;
 
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+pub const DOCKER_LAYER_GZIP: &str = compress::MEDIA_DOCKER_GZIP;
+pub const DOCKER_LAYER_TAR: &str = compress::MEDIA_DOCKER_TAR;
+pub const DOCKER_LAYER_ZSTD: &str = compress::MEDIA_DOCKER_ZSTD;
 
 /// Which media types the manifest and its descriptors carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,24 +54,36 @@ impl MediaTypes {
             MediaTypes::Docker => DOCKER_CONFIG,
         }
     }
+}
 
-    fn layer(self, compression: Compression) -> &'static str {
-        match (self, compression) {
-            (MediaTypes::Oci, Compression::Gzip) => MEDIA_LAYER_GZIP,
-            (MediaTypes::Oci, Compression::Uncompressed) => MEDIA_LAYER_TAR,
-            (MediaTypes::Docker, Compression::Gzip) => DOCKER_LAYER_GZIP,
-            (MediaTypes::Docker, Compression::Uncompressed) => DOCKER_LAYER_TAR,
+/// Layer blobs as the archive carries them (`compression=` of an output, `--compression`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// gzip at its default level (buildx's default), compressed once per diff id and
+    /// remembered by `compress`.
+    Gzip,
+    /// The stored diffs as they are (what `docker save` writes); no compression cost.
+    Uncompressed,
+    /// Any algorithm and level ([`compress::Compression::parse`]: `zstd`, `zstd,level=19`,
+    /// `gzip,level=1`, ...).
+    Custom(compress::Compression),
+}
+
+impl Compression {
+    /// The algorithm and level this stands for.
+    pub fn layers(self) -> compress::Compression {
+        match self {
+            Compression::Gzip => compress::Compression::default(),
+            Compression::Uncompressed => compress::Compression::Uncompressed,
+            Compression::Custom(c) => c,
         }
     }
 }
 
-/// Layer blobs as the archive carries them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    /// gzip (buildx's default), compressed once per diff id and remembered by `compress`.
-    Gzip,
-    /// The stored diffs as they are (what `docker save` writes); no compression cost.
-    Uncompressed,
+impl From<compress::Compression> for Compression {
+    fn from(c: compress::Compression) -> Self {
+        Compression::Custom(c)
+    }
 }
 
 /// How an image is exported (the image half of an `--output`).
@@ -103,33 +115,26 @@ struct Manifest {
     layers: Vec<Descriptor>,
 }
 
-/// Stores the config bytes and a manifest over the layers, compressed as asked (gzip blobs are
-/// made once per diff id and reused by later exports).
+/// Stores the config bytes and a manifest over the layers, compressed as asked (compressed
+/// blobs are made once per diff id, algorithm and level, and reused by later exports).
 pub fn store_image(
     root: &Root,
     config: &[u8],
     layers: &[LayerRecord],
     opts: &ImageOptions,
 ) -> Result<ExportedImage, StoreError> {
-    let blobs: Vec<BlobInfo> = match opts.compression {
-        Compression::Gzip => compress::gzip_layers(root, layers)?,
-        Compression::Uncompressed => layers
-            .iter()
-            .map(|l| BlobInfo {
-                digest: l.diff_id.clone(),
-                size: l.size,
-            })
-            .collect(),
-    };
+    let compression = opts.compression.layers();
+    let blobs: Vec<BlobInfo> = compress::compress_layers(root, layers, &compression)?;
     let config_blob = root.blobs.put_bytes(config)?;
     let types = opts.media_types;
+    let layer_type = compression.media_type(types == MediaTypes::Oci);
     let manifest = Manifest {
         schema_version: 2,
         media_type: types.manifest(),
         config: Descriptor::new(types.config(), &config_blob),
         layers: blobs
             .iter()
-            .map(|b| Descriptor::new(types.layer(opts.compression), b))
+            .map(|b| Descriptor::new(layer_type, b))
             .collect(),
     };
     let manifest_blob = root

@@ -1,14 +1,14 @@
 //! Images from an OCI image layout directory (`--build-context name=oci-layout://DIR[:TAG|@DIGEST]`,
 //! and later `pallet load`): index.json -> manifest -> config and layers into the store. Each
-//! layer (gzip or plain) is decompressed into a diff blob whose digest must equal the config's
-//! diff id, then unpacked as a snapshot with the usual safety rules.
+//! layer (plain, gzip or zstd, by its media type: [`crate::export::compress::decompressor`]) is
+//! decompressed into a diff blob whose digest must equal the config's diff id, then unpacked as
+//! a snapshot with the usual safety rules.
 
 use super::layers::ensure_snapshot;
 use super::{put_image, StoreError, StoredImage};
 use crate::image::Image;
 use cache::Root;
 use serde_json::Value;
-use std::io::Read;
 use std::path::Path;
 
 fn bad(dir: &Path, msg: impl std::fmt::Display) -> StoreError {
@@ -113,16 +113,9 @@ pub fn import_oci_layout(
             .ok_or_else(|| bad(dir, format!("unsupported digest {digest}")))?;
         let file = std::fs::File::open(dir.join("blobs/sha256").join(hex))
             .map_err(|e| bad(dir, format!("layer {digest}: {e}")))?;
-        let mut reader: Box<dyn Read> = if media.ends_with("gzip") {
-            Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)))
-        } else if media.ends_with("zstd") {
-            return Err(bad(
-                dir,
-                format!("layer {digest} is zstd-compressed: not supported yet"),
-            ));
-        } else {
-            Box::new(std::io::BufReader::new(file))
-        };
+        let mut reader =
+            crate::export::compress::decompressor(media, std::io::BufReader::new(file))
+                .map_err(|e| bad(dir, format!("layer {digest}: {e}")))?;
         let mut writer = root.blobs.writer()?;
         std::io::copy(&mut reader, &mut writer)
             .map_err(|e| bad(dir, format!("layer {digest}: {e}")))?;
@@ -140,6 +133,7 @@ pub fn import_oci_layout(
         config_digest: config_digest.clone(),
         layers: config.rootfs.diff_ids.clone(),
         config,
+        repo_digest: None,
     };
     // Keep the config and manifest blobs so the image can be exported unchanged.
     root.blobs.put_bytes(&config_bytes)?;
