@@ -410,6 +410,14 @@ fn history_shows_layers_by_instruction_and_size() {
     assert!(lines[2].contains("COPY a.txt /a.txt # buildkit"), "{table}");
     assert!(lines.last().unwrap().contains("pallet import"), "{table}");
 
+    let out = pallet(&root, &["inspect", "--largest", "progress:test"]);
+    let text_out = text(&out.stdout);
+    let by_size = text_out.split("Layers by size:\n").nth(1).expect(&text_out);
+    assert!(
+        by_size.lines().nth(1).unwrap().contains("pallet import"),
+        "{text_out}"
+    );
+
     let out = pallet(&root, &["history", "--largest", "progress:test"]);
     let table = text(&out.stdout);
     assert!(

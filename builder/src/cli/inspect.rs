@@ -15,6 +15,9 @@ pub struct InspectArgs {
     /// Output format: text for people, json for scripts (the config plus layers with sizes)
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// Also list the layers largest first, with the instruction that made each (dive's summary)
+    #[arg(long)]
+    pub largest: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -59,7 +62,22 @@ pub fn inspect(args: InspectArgs, root: Option<std::path::PathBuf>) -> Result<Ex
         Format::Json => json(&image, &layers),
     };
     print!("{out}");
+    if args.largest && args.format == Format::Text {
+        let mut rows = super::history::rows(&root, &image);
+        rows.retain(|r| r.diff_id.is_some());
+        rows.sort_by_key(|r| std::cmp::Reverse(r.size.unwrap_or(0)));
+        print!(
+            "\nLayers by size:\n{}",
+            super::history::table(&rows, false, now())
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 pub fn tag(args: TagArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {

@@ -44,7 +44,9 @@ enum Commands {
     #[command(after_help = "Example:\n  pallet tag app:dev registry.local/app:1.0")]
     Tag(inspect::TagArgs),
     /// Show an image's config, history and layers
-    #[command(after_help = "Example:\n  pallet inspect app:dev")]
+    #[command(
+        after_help = "Examples:\n  pallet inspect app:dev\n  pallet inspect --largest app:dev    # layers by size, largest first"
+    )]
     Inspect(inspect::InspectArgs),
     /// Run a command in an image (runc; writes are discarded), like docker run --rm
     #[command(
