@@ -116,7 +116,10 @@ struct TokenAnswer {
 }
 
 /// Asks the realm for a token covering `scopes` (empty for a login check). Retries connection
-/// failures and 5xx. `registry` names the registry in errors and hints.
+/// failures and 5xx. `registry` names the registry in errors and hints. `offline` asks for a
+/// refresh token as docker's login does (`offline_token=true&client_id=`); pallet does not keep
+/// it, but token servers that require the parameter for logins get it.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn fetch_token(
     transport: &Transport,
     agent: &ureq::Agent,
@@ -125,6 +128,7 @@ pub(crate) fn fetch_token(
     service: Option<&str>,
     scopes: &[String],
     cred: Option<&Credential>,
+    offline: bool,
 ) -> Result<Token, RegistryError> {
     let realm_host = transport::url_host(realm).to_string();
     let target = if scopes.is_empty() {
@@ -164,6 +168,10 @@ pub(crate) fn fetch_token(
             }
             if let Some(c) = cred {
                 url = transport::add_query(&url, "account", &c.username);
+                if offline {
+                    url = transport::add_query(&url, "offline_token", "true");
+                    url = transport::add_query(&url, "client_id", "pallet");
+                }
             }
             (Method::Get, url, None)
         }

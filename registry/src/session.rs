@@ -237,6 +237,7 @@ impl Session {
                     service.as_deref(),
                     scopes,
                     cred.as_ref(),
+                    false,
                 )?;
                 let header = format!("Bearer {}", token.value);
                 self.tokens.lock().expect("tokens lock").insert(key, token);
@@ -349,6 +350,7 @@ impl Session {
                     service.as_deref(),
                     &[],
                     cred,
+                    true,
                 )?;
                 Some(format!("Bearer {}", token.value))
             }
