@@ -220,3 +220,49 @@ fn unreachable_registry_says_so() {
     );
     let _ = BlobOutcome::Uploaded;
 }
+
+#[test]
+fn rate_limits_are_retried_after_the_retry_after_delay() {
+    let Some(reg) = Registry::start(Config::plain()) else {
+        return;
+    };
+    let tmp = TempDir::new("pallet-429");
+    let faults = vec![Fault::new(
+        "GET",
+        "/manifests/",
+        FaultAction::TooManyRequests(1),
+        1,
+    )];
+    let (proxy, client) = proxied(&reg, faults, &tmp);
+    let direct = client_for(&reg, tmp.path());
+    let img = image("rate", &[100], "amd64");
+    push_image(
+        &direct,
+        &img.push_request(&reference(&reg, "rate/app:1"), &[]),
+        &|_| {},
+    )
+    .unwrap();
+    let via = registry::Reference::parse(&format!("{}/rate/app:1", proxy.host())).unwrap();
+    let started = std::time::Instant::now();
+    let got = client.get_manifest(&via).unwrap();
+    assert_eq!(got.digest, img.digest);
+    assert_eq!(proxy.faults_hit(), 1);
+    // The test policy's backoff is 20 ms: waiting a second means Retry-After was honored.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(950));
+
+    // A persistent rate limit: the error says what it is and what to do.
+    let faults = vec![Fault::new(
+        "GET",
+        "/manifests/",
+        FaultAction::TooManyRequests(0),
+        usize::MAX,
+    )];
+    let (_proxy, client) = proxied(&reg, faults, &tmp);
+    let via = registry::Reference::parse(&format!("{}/rate/app:1", _proxy.host())).unwrap();
+    let err = client.get_manifest(&via).unwrap_err();
+    assert_eq!(err.status(), Some(429), "{err}");
+    assert!(
+        err.to_string().contains("TOOMANYREQUESTS") && err.to_string().contains("pallet login"),
+        "{err}"
+    );
+}

@@ -34,7 +34,7 @@
 mod proxy;
 mod token;
 
-pub use proxy::{Fault, FaultAction, FaultProxy};
+pub use proxy::{proxy, Fault, FaultAction, FaultProxy};
 pub use token::{base64, read_head, Head, TOKEN_ISSUER, TOKEN_SERVICE};
 
 use std::io::{Read, Write};

@@ -15,6 +15,8 @@ pub enum FaultAction {
     Drop,
     /// Forward, but cut the answer after this many bytes (headers included).
     CutAfter(u64),
+    /// Answer `429 Too Many Requests` with `Retry-After: N` (seconds).
+    TooManyRequests(u32),
 }
 
 /// A fault for the first `times` requests whose method is `method` (or "*") and whose path
@@ -36,6 +38,11 @@ impl Fault {
             times,
         }
     }
+}
+
+/// Starts a [`FaultProxy`] in front of `upstream` (`host:port`).
+pub fn proxy(upstream: &str, faults: Vec<Fault>) -> FaultProxy {
+    FaultProxy::start(upstream, faults)
 }
 
 /// A TCP proxy in front of a plain-HTTP registry that injects faults.
@@ -122,16 +129,27 @@ fn proxy_connection(
             FaultAction::Drop => {
                 let _ = client.shutdown(std::net::Shutdown::Both);
             }
-            FaultAction::Status500 => {
+            FaultAction::Status500 | FaultAction::TooManyRequests(_) => {
                 let len: u64 = head
                     .header("content-length")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
                 let _ = std::io::copy(&mut (&mut reader).take(len), &mut std::io::sink());
-                let body = r#"{"errors":[{"code":"UNKNOWN","message":"injected fault"}]}"#;
+                let (status, extra, body) = match action {
+                    FaultAction::TooManyRequests(secs) => (
+                        "429 Too Many Requests",
+                        format!("Retry-After: {secs}\r\n"),
+                        r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"injected rate limit"}]}"#,
+                    ),
+                    _ => (
+                        "500 Internal Server Error",
+                        String::new(),
+                        r#"{"errors":[{"code":"UNKNOWN","message":"injected fault"}]}"#,
+                    ),
+                };
                 let _ = write!(
                     client,
-                    "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 {status}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 );
             }
