@@ -44,12 +44,13 @@ pub(crate) struct InputRecord {
     pub image: Option<String>,
 }
 
-/// What a build remembers of one step.
+/// What a build remembers of one step. `key` is the first field, so a record's cache key can
+/// be checked without parsing it ([`is_recorded`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct StepRecord {
+    pub key: String,
     /// The instruction (progress name without its `[stage n/m]` prefix).
     pub instruction: String,
-    pub key: String,
     #[serde(default)]
     pub args: BTreeMap<String, String>,
     #[serde(default)]
@@ -246,6 +247,13 @@ pub(crate) fn current(
 pub(crate) fn previous(root: &Root, id: &str) -> Option<StepRecord> {
     let bytes = root.index.get_cache(id).ok()??;
     serde_json::from_slice(&bytes).ok()
+}
+
+/// Whether the remembered record of step `id` already has cache key `key` (a cache hit then
+/// need not rewrite it: no-op rebuilds write no history).
+pub(crate) fn is_recorded(root: &Root, id: &str, key: &str) -> bool {
+    let prefix = format!("{{\"key\":{}", serde_json::Value::from(key));
+    matches!(root.index.get_cache(id), Ok(Some(b)) if b.starts_with(prefix.as_bytes()))
 }
 
 /// Why `cur` missed the cache, compared with `prev`.
@@ -464,6 +472,18 @@ mod tests {
             key: key.into(),
             ..StepRecord::default()
         }
+    }
+
+    #[test]
+    fn recorded_keys_are_checked_without_parsing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::open(tmp.path()).unwrap();
+        let r = Recorder::default();
+        r.add("step-history/x".into(), &rec("step/blake3:\"k\""));
+        r.flush(&root).unwrap();
+        assert!(is_recorded(&root, "step-history/x", "step/blake3:\"k\""));
+        assert!(!is_recorded(&root, "step-history/x", "step/blake3:"));
+        assert!(!is_recorded(&root, "step-history/y", "step/blake3:\"k\""));
     }
 
     #[test]

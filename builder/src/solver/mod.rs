@@ -332,6 +332,20 @@ impl Step<'_> {
         }
     }
 
+    /// Remembers a cache hit unless the store already has this very record.
+    fn remember_hit(&self, opts: &SolveOptions, record: &history::StepRecord) {
+        if opts.dockerfile.is_empty()
+            || history::is_recorded(
+                opts.root,
+                &history::step_id(&opts.dockerfile, self.v),
+                &record.key,
+            )
+        {
+            return;
+        }
+        self.remember(opts, record);
+    }
+
     fn record(
         &self,
         inputs: &[(Output, String)],
@@ -394,7 +408,7 @@ fn run_vertex(
             let layers = keys::image_layers(opts.root, reference).map_err(step)?;
             events(Event::Cached { name: name.clone() });
             let key = keys::source_key(v);
-            s.remember(opts, &s.record(inputs, &key, None));
+            s.remember_hit(opts, &s.record(inputs, &key, None));
             return Ok((Output::Layers(layers), key));
         }
         Op::Source(Source::Http { .. }) => {
@@ -414,7 +428,7 @@ fn run_vertex(
     if !no_cache {
         if let Some(layers) = keys::lookup(opts.root, &key)? {
             events(Event::Cached { name: name.clone() });
-            s.remember(opts, &record);
+            s.remember_hit(opts, &record);
             return Ok((Output::Layers(layers), key));
         }
     }
