@@ -1,13 +1,15 @@
 //! ADD's local-archive unpacking (BuildKit `unpack` / `applyRootArchive`): a regular file
-//! that is a tar archive, plain or gzip-compressed, is extracted into the destination
-//! directory instead of being copied.
+//! that is a tar archive, plain or compressed with gzip, bzip2, xz or zstd, is extracted into
+//! the destination directory instead of being copied. The compression is told by the file's
+//! first bytes, as moby's `archive.DetectCompression` does (not by its name); a file that
+//! starts like a compressed stream but does not decompress to a tar is copied as it is.
 //!
 //! Entry names are cleaned and must stay below the extraction directory; symlinks met while
 //! placing an entry are resolved inside the extraction directory (an absolute target starts
 //! there). Entries keep the archive's mode, times and uid/gid (`--chown` overrides the ids);
 //! missing parents are made 0755. `--chmod` and the timestamp do not apply to archive
-//! contents, as in BuildKit. bzip2, xz and zstd archives are recognised but not supported yet:
-//! they are an error rather than a silent copy.
+//! contents, as in BuildKit. Concatenated gzip members, bzip2 streams, xz streams and zstd
+//! frames are read as one stream (pigz, pbzip2, `xz -T`, `zstd -T` write those).
 
 use super::copier::Copier;
 use super::meta::{self, make_dir};
@@ -24,32 +26,41 @@ use std::path::{Path, PathBuf};
 enum Compression {
     None,
     Gzip,
-    Unsupported(&'static str),
+    Bzip2,
+    Xz,
+    Zstd,
 }
 
+/// moby `archive.DetectCompression`: magic numbers at the start of the file (zstd also when
+/// the stream begins with a skippable frame).
 fn detect(head: &[u8]) -> Compression {
-    if head.starts_with(&[0x1f, 0x8b]) {
+    let zstd_skippable = head.len() >= 4
+        && u32::from_le_bytes([head[0], head[1], head[2], head[3]]) & 0xffff_fff0 == 0x184d_2a50;
+    if head.starts_with(&[0x1f, 0x8b, 0x08]) {
         Compression::Gzip
     } else if head.starts_with(b"BZh") {
-        Compression::Unsupported("bzip2")
+        Compression::Bzip2
     } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
-        Compression::Unsupported("xz")
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Compression::Unsupported("zstd")
+        Compression::Xz
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) || zstd_skippable {
+        Compression::Zstd
     } else {
         Compression::None
     }
 }
 
-fn open_stream(path: &Path) -> io::Result<Option<Box<dyn Read>>> {
+/// The file's contents, decompressed as its first bytes say.
+fn open_stream(path: &Path) -> io::Result<Box<dyn Read>> {
     let mut f = File::open(path)?;
     let mut head = [0u8; 6];
     let n = read_up_to(&mut f, &mut head)?;
-    let f = File::open(path)?;
+    let f = io::BufReader::with_capacity(256 * 1024, File::open(path)?);
     Ok(match detect(&head[..n]) {
-        Compression::None => Some(Box::new(f)),
-        Compression::Gzip => Some(Box::new(flate2::read::MultiGzDecoder::new(f))),
-        Compression::Unsupported(_) => None,
+        Compression::None => Box::new(f),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(f)),
+        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(f)),
+        Compression::Xz => Box::new(lzma_rust2::XzReader::new(f, true)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(f)?),
     })
 }
 
@@ -64,23 +75,10 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-/// Whether `src` (a resolved regular file) is a tar archive we unpack. A recognised but
-/// unsupported compression is an error naming it.
+/// Whether `src` (a resolved regular file) is a tar archive we unpack: its (decompressed)
+/// stream starts with a valid tar header, as BuildKit checks.
 fn is_archive(src_root: &Path, src: &Path) -> Result<bool, FileOpError> {
-    let err = |e| io_error(src_root, src, e);
-    let mut f = File::open(src).map_err(err)?;
-    let mut head = [0u8; 6];
-    let n = read_up_to(&mut f, &mut head).map_err(err)?;
-    if let Compression::Unsupported(kind) = detect(&head[..n]) {
-        return Err(FileOpError::User(format!(
-            "ADD cannot unpack {kind}-compressed files yet (only tar and tar.gz): {}; use \
-             `ADD --unpack=false` to copy it as it is, or COPY it and unpack it with RUN",
-            display(src_root, src)
-        )));
-    }
-    let Some(stream) = open_stream(src).map_err(err)? else {
-        return Ok(false);
-    };
+    let stream = open_stream(src).map_err(|e| io_error(src_root, src, e))?;
     let mut archive = tar::Archive::new(stream);
     let first = match archive.entries() {
         Ok(mut entries) => entries.next(),
@@ -97,9 +95,7 @@ pub(crate) fn try_unpack(c: &mut Copier, src: &Path, dest: &Path) -> Result<bool
     }
     c.ensure_dir(dest)?;
     let err = |e| io_error(c.src_root, src, e);
-    let stream = open_stream(src)
-        .map_err(err)?
-        .ok_or_else(|| err(io::ErrorKind::InvalidData.into()))?;
+    let stream = open_stream(src).map_err(err)?;
     let mut archive = tar::Archive::new(stream);
     let mut dirs: Vec<(PathBuf, FileTime)> = Vec::new();
     for entry in archive.entries().map_err(err)? {
