@@ -272,7 +272,10 @@ fn hint(registry: &str, status: u16, codes: &[String], action: Action) -> String
         ),
         "NAME_UNKNOWN" => "the repository does not exist: check the repository name".into(),
         "NAME_INVALID" => "the registry refuses this repository name".into(),
-        "MANIFEST_UNKNOWN" => "the tag or digest does not exist: check the tag".into(),
+        // distribution 2.8 also answers MANIFEST_UNKNOWN for a repository that does not exist.
+        "MANIFEST_UNKNOWN" => {
+            "the repository or tag does not exist: check the repository name and the tag".into()
+        }
         "BLOB_UNKNOWN" => "the registry does not have this blob".into(),
         "MANIFEST_BLOB_UNKNOWN" => {
             "the manifest references a blob the registry does not have: push the blobs first".into()

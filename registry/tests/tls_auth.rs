@@ -181,3 +181,42 @@ fn login_check_with_stored_credentials() {
         .check_login(&open.host(), Some(&Credential::new("x", "y")))
         .unwrap();
 }
+
+#[test]
+fn identity_token_is_used_as_an_oauth_refresh_token() {
+    let Some(reg) = Registry::start(Config::token("heidi", "refresh-heidi")) else {
+        return;
+    };
+    let tmp = TempDir::new("pallet-idtoken");
+    std::fs::write(
+        tmp.path().join("config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"identitytoken": "refresh-heidi"}}}}}}"#,
+            reg.host()
+        ),
+    )
+    .unwrap();
+    let dc = registry::DockerConfig::load(Some(tmp.path())).unwrap();
+    let client = Client::new(test_config(tmp.path()), dc);
+    let img = image("idtoken", &[100], "amd64");
+    let target = reference(&reg, "id/app:1");
+    let before = client.request_counts();
+    push_image(&client, &img.push_request(&target, &[]), &|_| {}).unwrap();
+    pull_all(&client, &target, "linux/amd64");
+    let cost = client.request_counts().since(&before);
+    assert!(cost.post >= 3, "token POSTs and upload POSTs: {cost:?}");
+    // A wrong refresh token is refused with the login hint.
+    std::fs::write(
+        tmp.path().join("config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"identitytoken": "stale"}}}}}}"#,
+            reg.host()
+        ),
+    )
+    .unwrap();
+    let dc = registry::DockerConfig::load(Some(tmp.path())).unwrap();
+    let client = Client::new(test_config(tmp.path()), dc);
+    let err = client.get_manifest(&target).unwrap_err();
+    assert!(err.to_string().contains("pallet login"), "{err}");
+    assert_no_secret(&err, "<token>", "stale");
+}

@@ -13,11 +13,12 @@
 //! - `Config::plain()`: HTTP. `Config::tls()`: HTTPS with a CA and server certificate made here
 //!   with the openssl CLI (SAN IP:127.0.0.1, DNS:localhost; `ca_path()` is the CA).
 //!   `Config::htpasswd(user, pass)`: Basic auth (bcrypt file from `htpasswd -Bbn`).
-//!   `Config::token(user, pass)`: bearer tokens from a small issuer in this file (a std
+//!   `Config::token(user, pass)`: bearer tokens from a small issuer in token.rs (a std
 //!   `TcpListener` thread checking Basic credentials and answering `{"token": JWT}`; the JWT is
 //!   RS256-signed with `openssl dgst`, its `x5c` header carrying the signing certificate that the
 //!   registry trusts through `rootcertbundle`). Anonymous token requests get a token without
-//!   access. `token_requests()` counts the token requests served.
+//!   access. The OAuth form (POST `grant_type=refresh_token`) accepts the password as refresh
+//!   token, to exercise docker's identity tokens. `token_requests()` counts the token requests served.
 //! - `Registry::start` returns None (after printing why) when a tool is missing, and panics
 //!   instead when `CI=true`. The registry is killed and its directory removed on Drop.
 //! - `FaultProxy::start(upstream, faults)`: a plain-TCP proxy that answers `500` or drops the

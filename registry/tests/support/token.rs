@@ -2,7 +2,7 @@
 //! harness needs (std only).
 
 use super::run;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -44,6 +44,7 @@ impl TokenServer {
                 base64(format!("{user}:{pass}").as_bytes(), STD, true)
             ),
             user: user.to_string(),
+            refresh: pass.to_string(),
             count: count.clone(),
         };
         let issuer = Arc::new(issuer);
@@ -66,6 +67,7 @@ struct Issuer {
     x5c: String,
     expected_auth: String,
     user: String,
+    refresh: String,
     count: Arc<AtomicUsize>,
 }
 
@@ -78,12 +80,54 @@ impl Issuer {
         self.count.fetch_add(1, Ordering::SeqCst);
         let target = head.path.clone();
         let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
-        let params: Vec<(String, String)> = query
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.to_string(), unescape(v)))
-            .collect();
+        let parse = |text: &str| -> Vec<(String, String)> {
+            text.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), unescape(v)))
+                .collect()
+        };
+        let params = parse(query);
         let auth = head.header("authorization");
+        // OAuth (docker's identity tokens): POST grant_type=refresh_token; the password is the
+        // refresh token here.
+        let form = (head.method == "POST").then(|| {
+            let len: u64 = head
+                .header("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let mut body = String::new();
+            let _ = (&mut reader).take(len).read_to_string(&mut body);
+            parse(&body)
+        });
+        if let Some(form) = form {
+            let get = |k: &str| {
+                form.iter()
+                    .find(|(key, _)| key == k)
+                    .map(|(_, v)| v.as_str())
+            };
+            let ok = get("grant_type") == Some("refresh_token")
+                && get("refresh_token") == Some(self.refresh.as_str());
+            let (status, body) = if ok {
+                let scopes: Vec<&str> = get("scope").unwrap_or("").split(' ').collect();
+                let token = self.jwt(true, &scopes);
+                (
+                    "200 OK",
+                    format!(r#"{{"access_token":"{token}","expires_in":300}}"#),
+                )
+            } else {
+                (
+                    "401 Unauthorized",
+                    r#"{"error":"invalid_grant"}"#.to_string(),
+                )
+            };
+            let mut stream = stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            return;
+        }
         let (status, body) = match auth {
             Some(a) if a != self.expected_auth => (
                 "401 Unauthorized",
