@@ -65,7 +65,6 @@ impl Tty {
             view: Mutex::new(View::default()),
             stop: AtomicBool::new(false),
         });
-        shared.out.write("\x1b[?25l");
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("progress".into())
@@ -247,9 +246,7 @@ impl Printer for Tty {
             .expect("progress lock")
             .steps
             .tally();
-        self.shared
-            .out
-            .write(&format!("{}\x1b[?25h", summary_text(summary, hits, misses)));
+        self.shared.out.write(&summary_text(summary, hits, misses));
     }
 }
 
@@ -258,20 +255,31 @@ impl Drop for Tty {
         self.shared.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
             let _ = t.join();
-            self.shared.out.write("\x1b[?25h");
         }
     }
 }
 
-/// Output text without control characters (tabs become spaces).
+/// Output text without control characters or ANSI escape sequences (colors, cursor moves),
+/// which would break the view; tabs become spaces.
 fn clean(line: &str) -> String {
-    line.chars()
-        .filter_map(|c| match c {
-            '\t' => Some(' '),
-            c if c.is_control() => None,
-            c => Some(c),
-        })
-        .collect()
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => {
+                // CSI: ESC [ parameters... final byte in @..~; other escapes: one more char.
+                if chars.next_if_eq(&'[').is_some() {
+                    while chars.next().is_some_and(|c| !('@'..='~').contains(&c)) {}
+                } else {
+                    chars.next();
+                }
+            }
+            '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// `line` in `width` columns: cut to fit; a step's time right-aligned (the title cut first).
@@ -303,6 +311,12 @@ fn terminal_size() -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_lines_lose_escapes() {
+        assert_eq!(clean("\x1b[1;31mred\x1b[0m\tok\r"), "red ok");
+        assert_eq!(clean("a\x1b7b"), "ab");
+    }
 
     #[test]
     fn frames_mark_cached_and_show_running_tails() {
