@@ -141,6 +141,13 @@ impl Session {
                 {
                     return Err(transport::connection_error(host, &e))
                 }
+                // Nothing listens on the port: plain HTTP would be refused too.
+                Err(PingError::Connect(ureq::Error::Io(e)))
+                    if e.kind() == std::io::ErrorKind::ConnectionRefused =>
+                {
+                    let e = ureq::Error::Io(e);
+                    return Err(first_error.unwrap_or(transport::connection_error(host, &e)));
+                }
                 Err(PingError::Connect(e)) => {
                     first_error.get_or_insert(transport::connection_error(host, &e));
                 }
