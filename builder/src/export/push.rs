@@ -117,18 +117,18 @@ fn push_inner(
     let before = client.request_counts();
     let report = push_image(client, &request, &progress)
         .map_err(|e| StoreError::Layer(format!("pushing {target}: {e}")))?;
-    let after = client.request_counts();
+    let n = client.request_counts().since(&before);
     // What the push cost the registry (a no-op push: one HEAD per blob and the manifest PUT).
     events(Event::Log {
         name: name.to_string(),
         line: format!(
             "{} requests: {} HEAD, {} GET, {} POST, {} PATCH, {} PUT",
-            after.total() - before.total(),
-            after.head - before.head,
-            after.get - before.get,
-            after.post - before.post,
-            after.patch - before.patch,
-            after.put - before.put
+            n.total(),
+            n.head,
+            n.get,
+            n.post,
+            n.patch,
+            n.put
         ),
     });
     for blob in &request.blobs {
