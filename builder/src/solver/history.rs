@@ -513,6 +513,20 @@ mod tests {
         assert_eq!(r.len(), 1, "{r:?}");
         assert_eq!(r[0].to_string(), "build arg V changed: \"1\" -> \"2\"");
 
+        // An ENV value the RUN sees (not a build arg) is named as env.
+        let mut prev = rec("a");
+        prev.env.insert("MODE".into(), "debug".into());
+        let mut cur = rec("b");
+        cur.env.insert("MODE".into(), "release".into());
+        cur.expanded.insert("MODE".into(), "release".into());
+        assert_eq!(
+            reasons(Some(&prev), &cur, false)
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>(),
+            ["env MODE changed: \"debug\" -> \"release\""]
+        );
+
         let mut prev = rec("a");
         prev.context = Some(ContextFiles {
             digest: "x".into(),
