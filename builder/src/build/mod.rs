@@ -11,7 +11,7 @@ use crate::frontend::diagnostic::FrontendError;
 use crate::frontend::lint::Warning;
 use crate::frontend::lower::{lower, LowerOptions};
 use crate::solver::{solve, Event, SolveError, SolveOptions};
-use crate::store::{put_image, LayerRecord, StoreError, StoreResolver, StoredImage};
+use crate::store::{put_image, LayerRecord, RegistryResolver, StoreError, StoredImage};
 use cache::Root;
 use std::path::PathBuf;
 
@@ -31,10 +31,18 @@ pub struct BuildRequest<'a> {
     /// The Dockerfile's absolute path: names its steps in the step history (cache-miss
     /// reasons); empty: no history.
     pub dockerfile_path: String,
+    /// Pulls base images the store lacks; None: the local store only.
+    pub registry: Option<&'a registry::Client>,
+    /// `--pull`: ask the registry whether base image tags moved.
+    pub pull: bool,
+    /// `--push`: push every tag after the build, with these options.
+    pub push: Option<crate::export::push::PushOptions>,
 }
 
 pub struct BuildResult {
     pub image: StoredImage,
+    /// `--push`: each pushed reference and the manifest digest the registry has.
+    pub pushed: Vec<(String, String)>,
     pub warnings: Vec<Warning>,
     pub stages: Vec<String>,
 }
@@ -60,7 +68,13 @@ pub fn build(
 ) -> Result<BuildResult, BuildError> {
     // Held until the build ends: prune waits for it instead of deleting what it uses.
     let _store_lock = root.lock_for_build()?;
-    let lowered = lower(req.dockerfile, &req.lower, &StoreResolver { root })
+    let resolver = RegistryResolver {
+        root,
+        client: req.registry,
+        pull: req.pull,
+        events,
+    };
+    let lowered = lower(req.dockerfile, &req.lower, &resolver)
         .map_err(|e| BuildError::Frontend(Box::new(e)))?;
     let opts = SolveOptions {
         root,
@@ -82,6 +96,7 @@ pub fn build(
         config_digest: stored.config.digest.clone(),
         config: config.clone(),
         layers: layers.iter().map(|l| l.diff_id.clone()).collect(),
+        repo_digest: None,
     };
     for tag in &req.tags {
         put_image(
@@ -102,8 +117,57 @@ pub fn build(
             lowered.epoch,
         )?;
     }
+    // `--push` and `-o type=image|registry`: (name, options) to push, after tagging the names.
+    let mut to_push: Vec<(String, crate::export::push::PushOptions)> = Vec::new();
+    if let Some(push) = &req.push {
+        to_push.extend(req.tags.iter().map(|t| (t.clone(), push.clone())));
+    }
+    for out in &req.outputs {
+        if let OutputSpec::Image {
+            names,
+            push,
+            media_types,
+        } = out
+        {
+            let names = if names.is_empty() { &req.tags } else { names };
+            if names.is_empty() {
+                return Err(BuildError::Output(
+                    "--output type=image|registry needs a name: add name=REF or -t REF".into(),
+                ));
+            }
+            for n in names {
+                put_image(
+                    root,
+                    &StoredImage {
+                        name: n.clone(),
+                        ..image.clone()
+                    },
+                )?;
+                if *push {
+                    let opts = crate::export::push::PushOptions {
+                        media_types: *media_types,
+                        ..Default::default()
+                    };
+                    to_push.push((n.clone(), opts));
+                }
+            }
+        }
+    }
+    let mut pushed = Vec::new();
+    for (name, opts) in &to_push {
+        let client = req
+            .registry
+            .ok_or_else(|| BuildError::Output("pushing needs a registry client".into()))?;
+        let target = registry::Reference::parse(name)
+            .map_err(|e| BuildError::Output(format!("cannot push {name}: {e}")))?;
+        let report = crate::export::push::push_stored(root, client, &image, &target, opts, events)?;
+        if !pushed.iter().any(|(n, _)| n == name) {
+            pushed.push((name.clone(), report.digest));
+        }
+    }
     Ok(BuildResult {
         image,
+        pushed,
         warnings: lowered.warnings,
         stages: lowered.stages,
     })
@@ -147,6 +211,8 @@ fn write_output(
             crate::export::local::write_local(root, layers, dest)?;
             return Ok(());
         }
+        // Tagged and pushed by `build` itself.
+        OutputSpec::Image { .. } => return Ok(()),
         OutputSpec::Oci { dest, tar, image } => (dest, image, false, *tar),
         OutputSpec::Docker { dest, image } => (dest, image, true, true),
     };

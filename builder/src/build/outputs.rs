@@ -6,6 +6,8 @@
 //!   image layout as a tar, or a directory with `tar=false` (OCI media types unless
 //!   `oci-mediatypes=false`).
 //! - `type=local,dest=DIR`, or a bare `DIR`: the final file tree.
+//! - `type=image[,name=REF[,REF...]][,push=BOOL][,oci-mediatypes=BOOL]`: names in the local
+//!   store, pushed with `push=true`; `type=registry` is `type=image,push=true` (as in buildx).
 //!
 //! `dest=-` writes a tar to standard output. Fields are comma-separated CSV, so a list of names
 //! is quoted: `type=docker,dest=x.tar,"name=app:1,app:latest"`. `compression` is `gzip` (the
@@ -26,6 +28,12 @@ pub enum OutputSpec {
     Docker { dest: PathBuf, image: ImageOptions },
     /// The image's file tree, all layers applied, in a directory.
     Local { dest: PathBuf },
+    /// Names in the local store (none: the build's `-t` names), pushed when `push`.
+    Image {
+        names: Vec<String>,
+        push: bool,
+        media_types: MediaTypes,
+    },
 }
 
 /// True for the `dest` that means standard output.
@@ -112,7 +120,8 @@ pub fn parse_output(spec: &str) -> Result<OutputSpec, String> {
         "oci" => &["dest", "tar", "name", "oci-mediatypes", "compression"],
         "docker" => &["dest", "tar", "name", "oci-mediatypes", "compression"],
         "local" => &["dest"],
-        "tar" | "image" | "registry" | "cacheonly" => {
+        "image" | "registry" => &["name", "push", "oci-mediatypes"],
+        "tar" | "cacheonly" => {
             return Err(format!(
                 "--output type={kind} is not built yet (type=docker, type=oci and type=local are)"
             ))
@@ -126,8 +135,11 @@ pub fn parse_output(spec: &str) -> Result<OutputSpec, String> {
     let mut dest = None;
     let mut tar = true;
     let mut names = Vec::new();
-    let mut oci_types = kind == "oci";
+    // OCI media types by default for images the registry gets (the rule), Docker's for
+    // type=docker (what docker load expects).
+    let mut oci_types = matches!(kind, "oci" | "image" | "registry");
     let mut compression = Compression::Gzip;
+    let mut push = kind == "registry";
     for (k, v) in pairs {
         match k {
             "type" => {}
@@ -139,6 +151,7 @@ pub fn parse_output(spec: &str) -> Result<OutputSpec, String> {
             }
             "dest" => dest = Some(PathBuf::from(v)),
             "tar" => tar = parse_bool(spec, k, v)?,
+            "push" => push = parse_bool(spec, k, v)?,
             "oci-mediatypes" => oci_types = v.is_empty() || parse_bool(spec, k, v)?,
             "name" => names = parse_names(spec, v)?,
             "compression" => {
@@ -152,6 +165,17 @@ pub fn parse_output(spec: &str) -> Result<OutputSpec, String> {
             }
             _ => unreachable!("every key of `keys` is matched"),
         }
+    }
+    if matches!(kind, "image" | "registry") {
+        return Ok(OutputSpec::Image {
+            names,
+            push,
+            media_types: if oci_types {
+                MediaTypes::Oci
+            } else {
+                MediaTypes::Docker
+            },
+        });
     }
     let dest = match dest {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -292,9 +316,25 @@ mod tests {
         assert!(parse_output("type=nope,dest=x")
             .unwrap_err()
             .contains("unknown type \"nope\""));
-        assert!(parse_output("type=registry")
+        assert!(parse_output("type=cacheonly")
             .unwrap_err()
             .contains("not built yet"));
+        assert_eq!(
+            parse_output("type=registry,name=r.lan/app:1").unwrap(),
+            OutputSpec::Image {
+                names: vec!["r.lan/app:1".into()],
+                push: true,
+                media_types: MediaTypes::Oci
+            }
+        );
+        assert_eq!(
+            parse_output("type=image,push=false,oci-mediatypes=false").unwrap(),
+            OutputSpec::Image {
+                names: vec![],
+                push: false,
+                media_types: MediaTypes::Docker
+            }
+        );
         assert!(parse_output("type=oci,dest=x,tar=maybe")
             .unwrap_err()
             .contains("tar must be true or false"));

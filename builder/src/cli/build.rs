@@ -45,16 +45,19 @@ pub struct BuildArgs {
     /// With SOURCE_DATE_EPOCH set, clamp file times in the layers to it (default true)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub rewrite_timestamp: bool,
+    /// Manifest media types for --push: oci (default) or docker
+    #[arg(long = "push-format", default_value = "oci", value_name = "oci|docker")]
+    pub push_format: String,
+    #[command(flatten)]
+    pub registry: super::registry::RegistryArgs,
 }
 
 pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
     let mode = crate::progress::Mode::parse(&args.progress).map_err(|e| format!("error: {e}\n"))?;
-    for (flag, set) in [("--push", args.push), ("--pull", args.pull)] {
-        if set {
-            return Err(format!(
-                "error: {flag} is not built yet (it arrives with the registry issue)\n"
-            ));
-        }
+    if args.push && args.tags.is_empty() {
+        return Err(
+            "error: --push needs a name to push to\n  = help: add -t REGISTRY/NAME:TAG\n".into(),
+        );
     }
     let mut secrets = std::collections::HashMap::new();
     for spec in &args.secret {
@@ -82,12 +85,30 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
         .iter()
         .map(|o| crate::build::parse_output(o).map_err(|e| format!("error: {e}\n")))
         .collect::<Result<Vec<_>, _>>()?;
+    let unnamed_image = outputs
+        .iter()
+        .any(|o| matches!(o, crate::build::OutputSpec::Image { names, .. } if names.is_empty()));
+    if unnamed_image && tags.is_empty() {
+        return Err(
+            "error: --output type=image|registry needs a name\n  = help: add name=REGISTRY/NAME:TAG to the output, or -t\n"
+                .into(),
+        );
+    }
     super::require_root("pallet build")?;
     let runtime =
         crate::exec::runc::find_runtime(args.runtime.as_deref().map(std::path::Path::new))
             .map_err(|e| format!("error: {e}\n"))?;
     let ignore = crate::frontend::dockerignore::Matcher::new(&loaded.options.dockerignore)
         .map_err(|e| format!("error: .dockerignore: {e}\n"))?;
+    let push = if args.push {
+        Some(crate::export::push::PushOptions {
+            media_types: super::registry::media_types(&args.push_format)?,
+            ..Default::default()
+        })
+    } else {
+        None
+    };
+    let client = args.registry.client()?;
     let root = super::open_root(root)?;
     for spec in &args.build_contexts {
         let (name, reference) = named_context(&root, spec)?;
@@ -107,6 +128,9 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
         secrets,
         rewrite_timestamp: args.rewrite_timestamp,
         dockerfile_path: super::explain::dockerfile_identity(&loaded, &args.frontend.context),
+        registry: Some(&client),
+        pull: args.pull,
+        push,
     };
     let started = std::time::Instant::now();
     let printer = crate::progress::stderr_printer(mode);
@@ -115,6 +139,9 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
     match result {
         Ok(done) => {
             render::warnings(&done.warnings, &loaded.name);
+            for (reference, digest) in &done.pushed {
+                eprintln!("pallet: pushed {reference}@{digest}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(crate::build::BuildError::Frontend(e)) => Err(e.render(&loaded.name, &loaded.text)),

@@ -9,6 +9,7 @@ mod history;
 mod images;
 mod input;
 mod inspect;
+mod registry;
 mod render;
 mod run;
 mod save;
@@ -33,7 +34,7 @@ enum Commands {
     #[command(
         after_help = "Examples:\n  pallet build -t app:latest .\n  pallet build -f docker/train.Dockerfile --target runtime --build-arg PYVER=3.11 ."
     )]
-    Build(build::BuildArgs),
+    Build(Box<build::BuildArgs>),
     /// Make an image from a root file tree (a tar, plain or gzip), like docker import
     #[command(after_help = "Example:\n  pallet import rootfs.tar -t busybox:latest")]
     Import(images::ImportArgs),
@@ -76,6 +77,24 @@ enum Commands {
     /// Write an image to a tar (docker save format by default)
     #[command(after_help = "Example:\n  pallet save app:dev -o app.tar")]
     Save(save::SaveArgs),
+    /// Pull an image from a registry into the local store
+    #[command(
+        after_help = "Examples:\n  pallet pull python:3.11-slim\n  pallet pull --platform linux/arm64 registry.local:5000/base@sha256:..."
+    )]
+    Pull(registry::PullArgs),
+    /// Push an image from the local store to a registry
+    #[command(
+        after_help = "Examples:\n  pallet push registry.local:5000/app:1.0\n  pallet push app:dev registry.local:5000/team/app:dev"
+    )]
+    Push(registry::PushArgs),
+    /// Log in to a registry (stores credentials where docker does)
+    #[command(
+        after_help = "Examples:\n  echo \"$TOKEN\" | pallet login -u ci --password-stdin registry.local:5000\n  pallet login"
+    )]
+    Login(registry::LoginArgs),
+    /// Log out from a registry (removes the stored credentials)
+    #[command(after_help = "Example:\n  pallet logout registry.local:5000")]
+    Logout(registry::LogoutArgs),
     /// Inspect what the frontend makes of a Dockerfile
     #[command(
         subcommand,
@@ -129,7 +148,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let root = cli.root.clone();
     let result = match cli.command {
-        Commands::Build(args) => build::run(args, root),
+        Commands::Build(args) => build::run(*args, root),
         Commands::Import(args) => images::import(args, root),
         Commands::Images => images::list(root),
         Commands::Tag(args) => inspect::tag(args, root),
@@ -140,6 +159,10 @@ pub fn main() -> ExitCode {
         Commands::Du => images::du(root),
         Commands::History(args) => history::history(args, root),
         Commands::Completion(args) => completion::completion(args),
+        Commands::Pull(args) => registry::pull(args, root),
+        Commands::Push(args) => registry::push(args, root),
+        Commands::Login(args) => registry::login(args),
+        Commands::Logout(args) => registry::logout(args),
         Commands::Debug(cmd) => debug::run(cmd),
     };
     match result {

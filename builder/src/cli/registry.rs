@@ -40,7 +40,9 @@ impl RegistryArgs {
             let (host, file) = spec.split_once('=').ok_or_else(|| {
                 format!("error: invalid --registry-ca \"{spec}\": write HOST[:PORT]=FILE\n")
             })?;
-            config.ca_files.insert(host.to_string(), PathBuf::from(file));
+            config
+                .ca_files
+                .insert(host.to_string(), PathBuf::from(file));
         }
         Ok(config)
     }
@@ -76,9 +78,7 @@ pub fn pull(args: PullArgs, root: Option<PathBuf>) -> Result<ExitCode, String> {
     };
     let client = args.registry.client()?;
     let root = super::open_root(root)?;
-    let _lock = root
-        .lock_for_build()
-        .map_err(|e| format!("error: {e}\n"))?;
+    let _lock = root.lock_for_build().map_err(|e| format!("error: {e}\n"))?;
     let printer = stderr_printer(progress_mode(&args.progress)?);
     let started = std::time::Instant::now();
     let events = |e| printer.event(e);
@@ -100,7 +100,10 @@ pub fn pull(args: PullArgs, root: Option<PathBuf>) -> Result<ExitCode, String> {
     println!(
         "{}: {}",
         reference.familiar(),
-        image.repo_digest.as_deref().unwrap_or(&image.manifest_digest)
+        image
+            .repo_digest
+            .as_deref()
+            .unwrap_or(&image.manifest_digest)
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -133,9 +136,7 @@ pub fn push(args: PushArgs, root: Option<PathBuf>) -> Result<ExitCode, String> {
     };
     let client = args.registry.client()?;
     let root = super::open_root(root)?;
-    let _lock = root
-        .lock_for_build()
-        .map_err(|e| format!("error: {e}\n"))?;
+    let _lock = root.lock_for_build().map_err(|e| format!("error: {e}\n"))?;
     let image = crate::store::get_image(&root, &crate::store::store_name(&name))
         .map_err(|e| format!("error: {e}\n"))?
         .ok_or_else(|| {
@@ -228,7 +229,10 @@ pub fn login(args: LoginArgs) -> Result<ExitCode, String> {
     config
         .store(&server, &credential)
         .map_err(|e| format!("error: {e}\n"))?;
-    eprintln!("Login Succeeded (credentials saved for {server} via {})", config.path().display());
+    eprintln!(
+        "Login Succeeded (credentials saved for {server} via {})",
+        config.path().display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -241,10 +245,7 @@ pub struct LogoutArgs {
 pub fn logout(args: LogoutArgs) -> Result<ExitCode, String> {
     let server = registry_host(args.server.as_deref());
     let mut config = DockerConfig::load(None).map_err(|e| format!("error: {e}\n"))?;
-    if config
-        .erase(&server)
-        .map_err(|e| format!("error: {e}\n"))?
-    {
+    if config.erase(&server).map_err(|e| format!("error: {e}\n"))? {
         eprintln!("Removing login credentials for {server}");
     } else {
         eprintln!("Not logged in to {server}");

@@ -12,6 +12,7 @@ use registry::manifest::{Descriptor, ImageManifest};
 use registry::push::{push_image, PushBlob, PushProgress, PushReport, PushRequest};
 use registry::{Client, Reference};
 
+#[derive(Debug, Clone)]
 pub struct PushOptions {
     pub media_types: MediaTypes,
     pub compression: Compression,
@@ -106,7 +107,11 @@ fn push_inner(
         }),
         PushProgress::BlobDone { digest, outcome } => events(Event::Log {
             name: name.to_string(),
-            line: format!("{} {}", crate::store::short_digest(&digest), outcome_text(outcome)),
+            line: format!(
+                "{} {}",
+                crate::store::short_digest(&digest),
+                outcome_text(outcome)
+            ),
         }),
         PushProgress::ManifestPushed { reference, digest } => events(Event::Log {
             name: name.to_string(),
@@ -184,11 +189,13 @@ fn mount_source(root: &Root, digest: &str, target: &Reference) -> Result<Vec<Str
     let Ok(r) = Reference::parse(&source) else {
         return Ok(Vec::new());
     };
-    Ok(if r.domain() == target.domain() && r.path() != target.path() {
-        vec![r.path().to_string()]
-    } else {
-        Vec::new()
-    })
+    Ok(
+        if r.domain() == target.domain() && r.path() != target.path() {
+            vec![r.path().to_string()]
+        } else {
+            Vec::new()
+        },
+    )
 }
 
 fn outcome_text(o: registry::push::BlobOutcome) -> &'static str {

@@ -78,7 +78,12 @@ impl RegistryResolver<'_> {
                     name,
                     message: e.to_string(),
                 });
-                Err(e)
+                Err(match local {
+                    None => StoreError::Layer(format!(
+                        "{key} is not in the local store, and pulling it failed: {e}"
+                    )),
+                    Some(_) => e,
+                })
             }
         }
     }
