@@ -94,6 +94,7 @@ pub fn pull(args: PullArgs, root: Option<PathBuf>) -> Result<ExitCode, String> {
         digest: result.as_ref().ok().map(|i| i.manifest_digest.clone()),
         seconds: started.elapsed().as_secs_f64(),
         error: result.as_ref().err().map(|e| e.to_string()),
+        command: Some("pull"),
         ..Summary::default()
     });
     let image = result.map_err(|e| format!("error: {e}\n"))?;
@@ -155,6 +156,7 @@ pub fn push(args: PushArgs, root: Option<PathBuf>) -> Result<ExitCode, String> {
         digest: result.as_ref().ok().map(|r| r.digest.clone()),
         seconds: started.elapsed().as_secs_f64(),
         error: result.as_ref().err().map(|e| e.to_string()),
+        command: Some("push"),
         ..Summary::default()
     });
     let report = result.map_err(|e| format!("error: {e}\n"))?;

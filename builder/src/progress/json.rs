@@ -113,6 +113,7 @@ impl Printer for Json {
         self.line(json!({
             "event": "summary",
             "status": if s.error.is_some() { "error" } else { "ok" },
+            "command": s.command.unwrap_or("build"),
             "dry_run": s.dry_run,
             "image": s.image,
             "digest": s.digest,

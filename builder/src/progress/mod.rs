@@ -63,6 +63,8 @@ pub struct Summary {
     pub dry_run: bool,
     /// The build failed with this message.
     pub error: Option<String>,
+    /// `Some("pull")` / `Some("push")` for those commands (no cache tally); None: a build.
+    pub command: Option<&'static str>,
 }
 
 /// A progress printer. `event` may be called from any solver thread.
@@ -178,10 +180,21 @@ fn summary_text(s: &Summary, hits: usize, misses: usize) -> String {
             if hits == 1 { "" } else { "s" }
         );
     }
+    let (verb, done) = match s.command {
+        Some("pull") => ("pull", "pulled"),
+        Some("push") => ("push", "pushed"),
+        _ => ("build", "built"),
+    };
+    // Pulls and pushes have no steps to tally.
+    let cache = if s.command.is_some() {
+        String::new()
+    } else {
+        format!("; {cache}")
+    };
     if s.error.is_some() {
-        return format!("pallet: build failed after {:.1}s; {cache}\n", s.seconds);
+        return format!("pallet: {verb} failed after {:.1}s{cache}\n", s.seconds);
     }
-    let mut out = String::from("pallet: built");
+    let mut out = format!("pallet: {done}");
     if let Some(image) = &s.image {
         out.push_str(&format!(" {image}"));
     }
@@ -198,7 +211,7 @@ fn summary_text(s: &Summary, hits: usize, misses: usize) -> String {
     if !facts.is_empty() {
         out.push_str(&format!(" ({})", facts.join(", ")));
     }
-    out.push_str(&format!(" in {:.1}s; {cache}\n", s.seconds));
+    out.push_str(&format!(" in {:.1}s{cache}\n", s.seconds));
     out
 }
 
