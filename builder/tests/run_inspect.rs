@@ -239,10 +239,11 @@ fn volumes_bind_host_paths_and_ro_is_enforced() {
         "{}",
         text(&out.stdout)
     );
+    // sh's error is on the container's stderr, which is pallet's stderr.
     assert!(
-        text(&out.stdout).contains("Read-only file system"),
+        text(&out.stderr).contains("Read-only file system"),
         "{}",
-        text(&out.stdout)
+        text(&out.stderr)
     );
     assert!(!host.path().join("denied").exists());
     let out = pallet(store, &["run", "-v", "relative:/data", "app", "true"]);

@@ -526,3 +526,51 @@ fn panicking_output_kills_the_container() {
     let left = std::fs::read_dir(&state).map(|d| d.count()).unwrap_or(0);
     assert_eq!(left, 0, "container state left in {}", state.display());
 }
+
+/// `run_streams` keeps stdout and stderr apart and passes bytes as they are (no newline added,
+/// binary kept); runc's own failure line is dropped from stderr, nothing else.
+#[test]
+fn streams_stay_apart_and_bytes_are_kept() {
+    use pallet::exec::runc::{run_streams, Stream};
+    let Some(runtime) = ready("streams_stay_apart_and_bytes_are_kept") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let rootfs = busybox_rootfs(tmp.path());
+    let bundle = tempfile::tempdir().unwrap();
+    let script = "echo out1; echo err1 >&2; printf 'out2'; printf 'runc run failed: mine\\n' >&2; \
+                  printf '\\001\\377\\n'; printf 'err2' >&2; exit 4";
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = run_streams(
+        &runtime,
+        &rootfs,
+        bundle.path(),
+        &spec(&["sh", "-c", script]),
+        &mut |stream, data| match stream {
+            Stream::Stdout => out.extend_from_slice(data),
+            Stream::Stderr => err.extend_from_slice(data),
+        },
+    )
+    .unwrap();
+    assert_eq!(code, 4);
+    assert_eq!(out, b"out1\nout2\x01\xff\n");
+    // A container line that happens to start like runc's failure message is dropped too (the
+    // filter cannot tell them apart); everything else on stderr is kept byte for byte.
+    assert_eq!(err, b"err1\nerr2");
+    // A command that does not exist: runc's failure is an error, not stderr output.
+    let mut err = Vec::new();
+    let e = run_streams(
+        &runtime,
+        &rootfs,
+        bundle.path(),
+        &spec(&["/no/such/command"]),
+        &mut |stream, data| {
+            if stream == Stream::Stderr {
+                err.extend_from_slice(data)
+            }
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("/no/such/command"), "{e}");
+    assert!(err.is_empty(), "{}", String::from_utf8_lossy(&err));
+}

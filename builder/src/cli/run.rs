@@ -2,6 +2,7 @@
 //! with its code. pallet's own failures (no such image, a bad -e or -v, runc could not start the
 //! process) exit 125, as `docker run` does.
 
+use crate::exec::runc::Stream;
 use crate::run::{run_image, ProcessFlags, RunOptions};
 use clap::{Args, ValueEnum};
 use std::io::Write;
@@ -11,8 +12,8 @@ const LONG_HELP: &str = "The image (name[:tag]), then the command and its argume
 (default: the image's ENTRYPOINT and CMD). Everything after the image is the command's, flags too.
 
 The container runs on an overlay of the image's layers whose writes are thrown away when it ends. \
-Standard input is not attached (no -i/-t); the container's stdout and stderr both go to pallet's \
-standard output, line by line. SIGINT and SIGTERM are forwarded to the container; if it is still \
+Standard input is not attached (no -i/-t); the container's stdout goes to pallet's standard \
+output and its stderr to pallet's standard error, as they come. SIGINT and SIGTERM are forwarded to the container; if it is still \
 running --stop-timeout seconds later (or on a second signal) it is killed. pallet exits with the \
 container's exit code (128+N if signal N ended it), or 125 when pallet itself failed (no such \
 image, a bad -e or -v, the command could not be started).";
@@ -124,11 +125,16 @@ fn start(args: RunArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, St
         runtime,
         stop_timeout: std::time::Duration::from_secs(args.stop_timeout),
     };
-    let stdout = std::io::stdout();
-    let outcome = run_image(&root, &image, &opts, &mut |line| {
-        let mut out = stdout.lock();
+    let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+    let outcome = run_image(&root, &image, &opts, &mut |stream, data| {
         // A closed stdout (`pallet run ... | head`) must not stop the container's cleanup.
-        let _ = writeln!(out, "{line}");
+        let _ = match stream {
+            Stream::Stdout => {
+                let mut out = stdout.lock();
+                out.write_all(data).and_then(|()| out.flush())
+            }
+            Stream::Stderr => stderr.lock().write_all(data),
+        };
     })
     .map_err(|e| format!("error: running {name}: {e}\n"))?;
     let code = outcome.exit_code();

@@ -4,11 +4,13 @@
 //!
 //! One step, in order: write `hosts` and `resolv.conf` into the bundle dir; create the working
 //! directory in the rootfs if missing; note the mount targets missing from the rootfs; write
-//! `config.json` ([`spec`]); run
+//! `config.json` ([`spec`]); start the [`watchdog`]; run
 //! `runc --root BUNDLE/runc-state --log BUNDLE/runc-log.json --log-format json run --bundle BUNDLE ID`
-//! with stdin from /dev/null and stdout/stderr piped; read both pipes on two threads and hand
-//! their lines over a channel to the calling thread, which calls `output`; wait for runc; remove
-//! the mount stubs runc left; `runc delete -f` if runc left the container behind.
+//! with stdin from /dev/null, stdout/stderr piped, and SIGKILL as its parent-death signal; read
+//! both pipes on two threads and hand their chunks, tagged stdout or stderr, over a channel to
+//! the calling thread ([`output`]), which calls `output` (raw chunks for [`run_streams`], lines
+//! for [`run`]); wait for runc; remove the mount stubs runc left; `runc delete -f` if runc left
+//! the container behind; dismiss the watchdog.
 //!
 //! Exit codes: `runc run` exits with the container process's code, or 128+N when a signal N
 //! killed it. When runc itself fails (bad spec, a command that does not exist), it exits 1 and
@@ -16,21 +18,25 @@
 //! copy runc prints on stderr (`runc run failed: ...`) is not passed to `output`.
 //!
 //! If `output` panics, the container is killed (`runc kill ID KILL`), waited for and deleted.
-//! If pallet itself is killed, the container is not: it runs to its end (it is in its own pid
-//! namespace, so nothing outlives its init process).
+//! If pallet itself dies (SIGKILL, or SIGTERM/SIGINT where nothing handles them, as in a
+//! build), runc dies with it and the watchdog kills and deletes the container and unmounts the
+//! rootfs (see [`watchdog`]): nothing of the container outlives pallet for more than a moment
+//! (it is in its own pid namespace, so nothing outlives its init process).
 //!
 //! Owns the runc command line and process lifecycle; [`spec`] owns config.json, [`rootfs`] the
 //! files prepared around the rootfs. Knows nothing of Dockerfiles or snapshots.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
+mod output;
 mod rootfs;
 mod spec;
+mod watchdog;
 
+pub use output::Stream;
 pub use spec::DEFAULT_CAPABILITIES;
 
 /// What to run and how (already resolved: uid/gid, absolute paths).
@@ -73,14 +79,11 @@ pub enum RunError {
 
 /// The hostname when the spec gives none (BuildKit's).
 pub const DEFAULT_HOSTNAME: &str = "buildkitsandbox";
-/// Lines longer than this are passed to `output` in pieces.
-const MAX_LINE: usize = 64 * 1024;
-/// What runc prints on stderr when it fails; the same text is in its log.
-const RUNC_FAILED_PREFIX: &str = "runc run failed: ";
 
 /// Runs the process in `rootfs` (a mounted overlay) with a bundle under `bundle_dir`; streams
-/// stdout+stderr lines to `output`; returns the exit code (128+signal if killed). /etc/hosts
-/// and /etc/resolv.conf are bind-mounted from files the runner writes; /proc, /dev, /sys,
+/// stdout and stderr lines (without the newline, long lines in pieces) to `output`, each
+/// stream's lines in order; returns the exit code (128+signal if killed). /etc/hosts and
+/// /etc/resolv.conf are bind-mounted from files the runner writes; /proc, /dev, /sys,
 /// /dev/pts, /dev/shm as docker does.
 pub fn run(
     runtime: &Path,
@@ -88,6 +91,23 @@ pub fn run(
     bundle_dir: &Path,
     spec: &RunSpec,
     output: &mut dyn FnMut(&str),
+) -> Result<i32, RunError> {
+    let mut lines = output::Lines::default();
+    let code = run_streams(runtime, rootfs, bundle_dir, spec, &mut |stream, data| {
+        lines.push(stream, data, output)
+    });
+    lines.finish(output);
+    code
+}
+
+/// [`run`], with the output as it comes: raw chunks of bytes, each tagged with the stream it
+/// came from (what `pallet run` copies to its own stdout and stderr).
+pub fn run_streams(
+    runtime: &Path,
+    rootfs: &Path,
+    bundle_dir: &Path,
+    spec: &RunSpec,
+    output: &mut dyn FnMut(Stream, &[u8]),
 ) -> Result<i32, RunError> {
     if spec.args.is_empty() {
         return Err(RunError::Setup(
@@ -138,7 +158,7 @@ pub fn run(
     let oci = spec::build(spec, &rootfs, hostname, &etc, &id).map_err(RunError::Setup)?;
     spec::write(&oci, &bundle.join("config.json")).map_err(RunError::Setup)?;
 
-    let result = run_container(runtime, &bundle, &id, output);
+    let result = run_container(runtime, &bundle, &rootfs, &id, output);
     stubs.clean();
     result
 }
@@ -251,8 +271,9 @@ impl Drop for Guard<'_> {
 fn run_container(
     runtime: &Path,
     bundle: &Path,
+    rootfs: &Path,
     id: &str,
-    output: &mut dyn FnMut(&str),
+    output: &mut dyn FnMut(Stream, &[u8]),
 ) -> Result<i32, RunError> {
     let runc = Runc {
         runtime,
@@ -261,11 +282,14 @@ fn run_container(
         id,
     };
     let _ = std::fs::remove_file(&runc.log);
+    // Dismissed once the container is gone (and on every early return, by its drop).
+    let watchdog = watchdog::Watchdog::start(runtime, &runc.state, id, rootfs);
     let mut cmd = runc.command();
     cmd.arg("run").arg("--bundle").arg(bundle).arg(id);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    watchdog::die_with_parent(&mut cmd);
     let mut child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -278,23 +302,27 @@ fn run_container(
             )))
         }
     };
-    let (tx, rx) = mpsc::sync_channel::<String>(1024);
+    let (tx, rx) = mpsc::sync_channel::<(Stream, Vec<u8>)>(64);
     let mut readers = Vec::new();
     if let Some(out) = child.stdout.take() {
         let tx = tx.clone();
-        readers.push(std::thread::spawn(move || pump(out, &tx, false)));
+        readers.push(std::thread::spawn(move || {
+            output::pump(out, &tx, Stream::Stdout)
+        }));
     }
     if let Some(err) = child.stderr.take() {
         let tx = tx.clone();
-        readers.push(std::thread::spawn(move || pump(err, &tx, true)));
+        readers.push(std::thread::spawn(move || {
+            output::pump(err, &tx, Stream::Stderr)
+        }));
     }
     drop(tx);
     let mut guard = Guard {
         runc: &runc,
         child: Some(child),
     };
-    for line in rx {
-        output(&line);
+    for (stream, data) in rx {
+        output(stream, &data);
     }
     for reader in readers {
         let _ = reader.join();
@@ -318,6 +346,9 @@ fn run_container(
         runc.quiet(&["delete", "-f"], &[]);
     }
     let _ = std::fs::remove_dir(&runc.state);
+    if let Some(w) = watchdog {
+        w.done();
+    }
     if code != 0 {
         let errors = runc.logged_errors();
         if !errors.is_empty() {
@@ -331,45 +362,4 @@ fn run_container(
         }
     }
     Ok(code)
-}
-
-/// Reads `from` to its end, sending lines (without the newline; long lines in pieces) to `tx`.
-/// On stderr, drops runc's own failure message (reported as an error instead).
-fn pump(mut from: impl Read, tx: &mpsc::SyncSender<String>, stderr: bool) {
-    let mut buf = Vec::with_capacity(8192);
-    let mut chunk = [0u8; 8192];
-    let send = |bytes: &[u8]| {
-        let line = String::from_utf8_lossy(bytes).into_owned();
-        if stderr && line.starts_with(RUNC_FAILED_PREFIX) {
-            return true;
-        }
-        tx.send(line).is_ok()
-    };
-    loop {
-        let n = match from.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        let mut start = 0;
-        while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
-            if !send(&buf[start..start + pos]) {
-                return;
-            }
-            start += pos + 1;
-        }
-        buf.drain(..start);
-        while buf.len() >= MAX_LINE {
-            let rest = buf.split_off(MAX_LINE);
-            if !send(&buf) {
-                return;
-            }
-            buf = rest;
-        }
-    }
-    if !buf.is_empty() {
-        send(&buf);
-    }
 }

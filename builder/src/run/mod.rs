@@ -7,8 +7,10 @@
 //! own /etc/passwd, and the container is run by the same runner as a RUN step
 //! ([`crate::exec::run`]), with the host's network by default (pallet's deliberate difference,
 //! as for RUN) or none. SIGINT and SIGTERM are forwarded to it while it runs ([`signals`]).
-//! Standard input is not attached, and the runner hands stdout and stderr lines to one callback
-//! without saying which stream they came from.
+//! Standard input is not attached; the container's stdout and stderr stay apart (the runner
+//! tags each chunk of output with its stream, and the caller writes it to its own stdout or
+//! stderr). If pallet dies while the container runs, the runner's watchdog kills and deletes the
+//! container and unmounts the overlay ([`crate::exec::runc`]).
 //!
 //! Owns the life of one run (scratch dirs, overlay, signals); knows nothing of Dockerfiles,
 //! graphs or the CLI.
@@ -18,6 +20,7 @@ mod signals;
 
 pub use process::{add_home, parse_volume, resolve, Process, ProcessFlags, DEFAULT_PATH};
 
+use crate::exec::runc::Stream;
 use crate::exec::{self, Overlay, RunSpec, SpecMount};
 use crate::store::{ensure_snapshot, step_dir, StoreError, StoredImage};
 use cache::Root;
@@ -79,13 +82,14 @@ impl Outcome {
     }
 }
 
-/// Runs `image` once; container output lines go to `output`. The scratch dirs and the overlay
-/// are removed before this returns, whatever happened.
+/// Runs `image` once; the container's output goes to `output` as it comes, in raw chunks
+/// tagged with their stream. The scratch dirs and the overlay are removed before this returns,
+/// whatever happened.
 pub fn run_image(
     root: &Root,
     image: &StoredImage,
     opts: &RunOptions,
-    output: &mut dyn FnMut(&str),
+    output: &mut dyn FnMut(Stream, &[u8]),
 ) -> Result<Outcome, RunError> {
     let mounts = opts
         .volumes
@@ -131,7 +135,7 @@ pub fn run_image(
         hostname,
         mounts,
     };
-    let code = exec::run(&opts.runtime, merged, bundle, &spec, output);
+    let code = exec::runc::run_streams(&opts.runtime, merged, bundle, &spec, output);
     let signal = forwarder.received();
     drop(forwarder);
     drop(overlay);
