@@ -79,8 +79,8 @@ impl Env {
     fn with_busybox(&self, root: &str) {
         let tar = self.tmp.path().join("busybox-rootfs.tar");
         if !tar.exists() {
-            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../scripts/make-busybox-rootfs.sh");
+            let script =
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/make-busybox-rootfs.sh");
             let out = Command::new("bash").arg(script).arg(&tar).output().unwrap();
             ok(out, "make-busybox-rootfs.sh");
         }
@@ -184,14 +184,34 @@ fn pushed_image_pulls_back_builds_on_and_mounts_its_base_layers() {
         &[],
     );
     assert!(out.contains("[internal] pull"), "{out}");
-    assert_eq!(out.matches(" mounted").count(), 3, "three base layers mounted: {out}");
+    assert_eq!(
+        out.matches(" mounted").count(),
+        3,
+        "three base layers mounted: {out}"
+    );
     let both = env.build_file("c", &format!("FROM {app2}\n"), &[], "both");
     assert_eq!(both, "hello\nfrom the context\n");
+    // COPY --from an image and a docker-image:// build context pull too (on a fresh store).
+    env.with_busybox("d");
+    let context = format!("base=docker-image://{app2}");
+    let copied = env.build_file(
+        "d",
+        &format!("FROM base\nCOPY --from={app} /hello /copied\nRUN cat /both /copied > /all\n"),
+        &["--build-context", &context],
+        "all",
+    );
+    assert_eq!(copied, "hello\nfrom the context\nhello\n");
 
     // A pulled image pushed elsewhere keeps its manifest digest.
     let copy = format!("{host}/mirror/app:1");
-    let pushed = ok(env.run("b", &["push", &app, &copy]), "push of a pulled image");
-    assert!(pushed.contains(digest), "same digest after a re-push: {pushed}");
+    let pushed = ok(
+        env.run("b", &["push", &app, &copy]),
+        "push of a pulled image",
+    );
+    assert!(
+        pushed.contains(digest),
+        "same digest after a re-push: {pushed}"
+    );
 }
 
 #[test]
@@ -226,10 +246,7 @@ fn skopeo_pushed_image_is_pulled_and_built_on() {
     env.with_busybox("a");
     let archive = env.tmp.path().join("busybox-docker.tar");
     ok(
-        env.run(
-            "a",
-            &["save", "busybox", "-o", archive.to_str().unwrap()],
-        ),
+        env.run("a", &["save", "busybox", "-o", archive.to_str().unwrap()]),
         "save",
     );
     let target = format!("{}/from-skopeo/busybox:1", reg.host());
@@ -270,7 +287,10 @@ fn htpasswd_registry_needs_login_and_never_prints_the_password() {
     let denied = env.run("a", &["build", "-t", &app, "--push", &ctx]);
     assert!(!denied.status.success());
     let err = text(&denied.stderr);
-    assert!(err.contains("pallet login"), "the error says what to do: {err}");
+    assert!(
+        err.contains("pallet login"),
+        "the error says what to do: {err}"
+    );
 
     let wrong = pallet(
         &env.root("a"),
@@ -349,7 +369,10 @@ fn tls_registry_is_trusted_through_its_ca_only() {
     let untrusted = env.run("a", &["build", "-t", &app, "--push", &ctx]);
     assert!(!untrusted.status.success(), "an unknown CA must be refused");
     let err = text(&untrusted.stderr);
-    assert!(err.contains("certs.d") || err.contains("--registry-ca"), "{err}");
+    assert!(
+        err.contains("certs.d") || err.contains("--registry-ca"),
+        "{err}"
+    );
 
     let ca = format!("{host}={}", reg.ca_path().unwrap().display());
     env.build_push(
