@@ -386,3 +386,44 @@ fn tls_registry_is_trusted_through_its_ca_only() {
         "tls\n"
     );
 }
+
+#[test]
+fn zstd_layers_push_and_pull_back() {
+    if !can_run() {
+        return;
+    }
+    let Some(reg) = Registry::start(Config::plain()) else {
+        return;
+    };
+    let env = Env::new();
+    env.with_busybox("a");
+    let app = format!("{}/zstd/app:1", reg.host());
+    env.build_push(
+        "a",
+        "FROM busybox\nRUN echo squeezed > /z\n",
+        &app,
+        &["--compression", "zstd,level=3"],
+    );
+    let raw = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{app}"),
+        ])
+        .output()
+        .unwrap();
+    let raw = ok(raw, "skopeo inspect --raw");
+    let manifest: serde_json::Value = serde_json::from_str(raw.trim()).unwrap();
+    for layer in manifest["layers"].as_array().unwrap() {
+        assert_eq!(
+            layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd",
+            "{raw}"
+        );
+    }
+    // A fresh store pulls the zstd layers (decompressed while they download) and builds on them.
+    assert_eq!(
+        env.build_file("b", &format!("FROM {app}\nRUN cp /z /z2\n"), &[], "z2"),
+        "squeezed\n"
+    );
+}

@@ -127,6 +127,7 @@ pub fn build(
             names,
             push,
             media_types,
+            compression,
         } = out
         {
             let names = if names.is_empty() { &req.tags } else { names };
@@ -146,7 +147,7 @@ pub fn build(
                 if *push {
                     let opts = crate::export::push::PushOptions {
                         media_types: *media_types,
-                        ..Default::default()
+                        compression: *compression,
                     };
                     to_push.push((n.clone(), opts));
                 }

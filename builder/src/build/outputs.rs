@@ -11,7 +11,7 @@
 //!
 //! `dest=-` writes a tar to standard output. Fields are comma-separated CSV, so a list of names
 //! is quoted: `type=docker,dest=x.tar,"name=app:1,app:latest"`. `compression` is `gzip` (the
-//! default) or `uncompressed`. This module only parses; `build::write_output` and `export` write.
+//! default), `zstd` or `uncompressed`, with `compression-level=N` as in buildx. This module only parses; `build::write_output` and `export` write.
 
 use crate::export::docker::{Compression, ImageOptions, MediaTypes};
 use std::path::PathBuf;
@@ -33,6 +33,7 @@ pub enum OutputSpec {
         names: Vec<String>,
         push: bool,
         media_types: MediaTypes,
+        compression: Compression,
     },
 }
 
@@ -117,10 +118,22 @@ pub fn parse_output(spec: &str) -> Result<OutputSpec, String> {
         }
     };
     let keys: &[&str] = match kind {
-        "oci" => &["dest", "tar", "name", "oci-mediatypes", "compression"],
-        "docker" => &["dest", "tar", "name", "oci-mediatypes", "compression"],
+        "oci" | "docker" => &[
+            "dest",
+            "tar",
+            "name",
+            "oci-mediatypes",
+            "compression",
+            "compression-level",
+        ],
         "local" => &["dest"],
-        "image" | "registry" => &["name", "push", "oci-mediatypes"],
+        "image" | "registry" => &[
+            "name",
+            "push",
+            "oci-mediatypes",
+            "compression",
+            "compression-level",
+        ],
         "tar" | "cacheonly" => {
             return Err(format!(
                 "--output type={kind} is not built yet (type=docker, type=oci and type=local are)"
@@ -138,7 +151,8 @@ pub fn parse_output(spec: &str) -> Result<OutputSpec, String> {
     // OCI media types by default for images the registry gets (the rule), Docker's for
     // type=docker (what docker load expects).
     let mut oci_types = matches!(kind, "oci" | "image" | "registry");
-    let mut compression = Compression::Gzip;
+    let mut algorithm: Option<String> = None;
+    let mut level: Option<String> = None;
     let mut push = kind == "registry";
     for (k, v) in pairs {
         match k {
@@ -154,22 +168,31 @@ pub fn parse_output(spec: &str) -> Result<OutputSpec, String> {
             "push" => push = parse_bool(spec, k, v)?,
             "oci-mediatypes" => oci_types = v.is_empty() || parse_bool(spec, k, v)?,
             "name" => names = parse_names(spec, v)?,
-            "compression" => {
-                compression = match v {
-                    "gzip" => Compression::Gzip,
-                    "uncompressed" => Compression::Uncompressed,
-                    _ => return Err(format!(
-                        "invalid --output \"{spec}\": compression={v} is not supported (gzip or uncompressed)"
-                    )),
-                }
-            }
+            "compression" => algorithm = Some(v.to_string()),
+            "compression-level" => level = Some(v.to_string()),
             _ => unreachable!("every key of `keys` is matched"),
         }
     }
+    // buildx's `compression=zstd,compression-level=N`, read by the one compression parser.
+    let compression = match (algorithm.as_deref(), level) {
+        (None | Some("gzip"), None) => Compression::Gzip,
+        (Some("uncompressed"), None) => Compression::Uncompressed,
+        (algorithm, level) => {
+            let mut text = algorithm.unwrap_or("gzip").to_string();
+            if let Some(l) = level {
+                text.push_str(&format!(",level={l}"));
+            }
+            Compression::Custom(
+                crate::export::compress::Compression::parse(&text)
+                    .map_err(|e| format!("invalid --output \"{spec}\": {e}"))?,
+            )
+        }
+    };
     if matches!(kind, "image" | "registry") {
         return Ok(OutputSpec::Image {
             names,
             push,
+            compression,
             media_types: if oci_types {
                 MediaTypes::Oci
             } else {
@@ -284,8 +307,17 @@ mod tests {
         assert!(err.contains("name=App"), "{err}");
         let err = parse_output("type=docker,dest=x,name=a@sha256:0000000000000000000000000000000000000000000000000000000000000000").unwrap_err();
         assert!(err.contains("by tag"), "{err}");
-        let err = parse_output("type=docker,dest=x,compression=zstd").unwrap_err();
-        assert!(err.contains("gzip or uncompressed"), "{err}");
+        let err = parse_output("type=docker,dest=x,compression=lz4").unwrap_err();
+        assert!(err.contains("unknown algorithm \"lz4\""), "{err}");
+        let OutputSpec::Oci { image, .. } =
+            parse_output("type=oci,dest=x,compression=zstd,compression-level=19").unwrap()
+        else {
+            panic!("an OCI output")
+        };
+        assert_eq!(
+            image.compression,
+            Compression::Custom(crate::export::compress::Compression::Zstd { level: 19 })
+        );
     }
 
     #[test]
@@ -324,7 +356,8 @@ mod tests {
             OutputSpec::Image {
                 names: vec!["r.lan/app:1".into()],
                 push: true,
-                media_types: MediaTypes::Oci
+                media_types: MediaTypes::Oci,
+                compression: Compression::Gzip,
             }
         );
         assert_eq!(
@@ -332,7 +365,8 @@ mod tests {
             OutputSpec::Image {
                 names: vec![],
                 push: false,
-                media_types: MediaTypes::Docker
+                media_types: MediaTypes::Docker,
+                compression: Compression::Gzip,
             }
         );
         assert!(parse_output("type=oci,dest=x,tar=maybe")

@@ -80,11 +80,36 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
             .map_err(|e| format!("error: invalid -t {t}: {e}\n"))?;
         tags.push(r.to_string());
     }
-    let outputs = args
+    let mut outputs = args
         .outputs
         .iter()
         .map(|o| crate::build::parse_output(o).map_err(|e| format!("error: {e}\n")))
         .collect::<Result<Vec<_>, _>>()?;
+    // `--compression` for every image output that did not choose one, and for --push.
+    let compression = match &args.compression {
+        Some(c) => Some(crate::export::docker::Compression::Custom(
+            crate::export::compress::Compression::parse(c)
+                .map_err(|e| format!("error: --compression: {e}\n"))?,
+        )),
+        None => None,
+    };
+    if let Some(c) = compression {
+        use crate::build::OutputSpec;
+        use crate::export::docker::Compression;
+        for out in &mut outputs {
+            match out {
+                OutputSpec::Oci { image, .. } | OutputSpec::Docker { image, .. }
+                    if image.compression == Compression::Gzip =>
+                {
+                    image.compression = c
+                }
+                OutputSpec::Image { compression, .. } if *compression == Compression::Gzip => {
+                    *compression = c
+                }
+                _ => {}
+            }
+        }
+    }
     let unnamed_image = outputs
         .iter()
         .any(|o| matches!(o, crate::build::OutputSpec::Image { names, .. } if names.is_empty()));
@@ -103,7 +128,7 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
     let push = if args.push {
         Some(crate::export::push::PushOptions {
             media_types: super::registry::media_types(&args.push_format)?,
-            ..Default::default()
+            compression: compression.unwrap_or(crate::export::docker::Compression::Gzip),
         })
     } else {
         None

@@ -118,6 +118,9 @@ pub struct PushArgs {
     /// Manifest and layer media types for a built image: oci (default) or docker
     #[arg(long, default_value = "oci", value_name = "oci|docker")]
     pub format: String,
+    /// Layer compression for a built image: gzip (default), zstd, uncompressed, with ,level=N
+    #[arg(long)]
+    pub compression: Option<String>,
     /// Progress output: auto, tty, plain, json
     #[arg(long, default_value = "auto")]
     pub progress: String,
@@ -133,7 +136,13 @@ pub fn push(args: PushArgs, root: Option<PathBuf>) -> Result<ExitCode, String> {
     };
     let opts = crate::export::push::PushOptions {
         media_types: media_types(&args.format)?,
-        ..Default::default()
+        compression: match &args.compression {
+            Some(c) => crate::export::docker::Compression::Custom(
+                crate::export::compress::Compression::parse(c)
+                    .map_err(|e| format!("error: --compression: {e}\n"))?,
+            ),
+            None => crate::export::docker::Compression::Gzip,
+        },
     };
     let client = args.registry.client()?;
     let root = super::open_root(root)?;

@@ -8,6 +8,7 @@
 
 use super::layers::ensure_snapshot;
 use super::{put_image, StoreError, StoredImage};
+use crate::export::compress::{decompressing_writer, Codec};
 use crate::graph::Platform;
 use crate::image::Image;
 use crate::solver::Event;
@@ -54,8 +55,8 @@ pub fn pull_image(
     progress: &PullProgress<'_>,
 ) -> Result<StoredImage, StoreError> {
     let fail = |e: registry::RegistryError| StoreError::Layer(format!("pulling {reference}: {e}"));
-    let resolved = registry::pull::resolve(client, reference, &registry_platform(platform))
-        .map_err(fail)?;
+    let resolved =
+        registry::pull::resolve(client, reference, &registry_platform(platform)).map_err(fail)?;
     let config: Image = serde_json::from_slice(&resolved.config_bytes).map_err(|e| {
         StoreError::Layer(format!(
             "pulling {reference}: the image config {} is not valid JSON: {e}",
@@ -70,9 +71,8 @@ pub fn pull_image(
             config.rootfs.diff_ids.len()
         )));
     }
-    let repository = Reference::parse(&reference.name()).map_err(|e| {
-        StoreError::Layer(format!("pulling {reference}: {e}"))
-    })?;
+    let repository = Reference::parse(&reference.name())
+        .map_err(|e| StoreError::Layer(format!("pulling {reference}: {e}")))?;
     let source = reference.name();
     let jobs: Vec<(&Descriptor, &String)> = layers.iter().zip(&config.rootfs.diff_ids).collect();
     let next = AtomicUsize::new(0);
@@ -130,7 +130,7 @@ fn pull_layer(
     if !(have_diff && have_compressed) {
         let compressed = root.blobs.writer()?;
         let diff = root.blobs.writer()?;
-        let decoder = LayerDecoder::new(&layer.media_type, diff).map_err(|e| {
+        let decoder = decompressing_writer(&layer.media_type, diff).map_err(|e| {
             StoreError::Layer(format!("layer {} of {repository}: {e}", layer.digest))
         })?;
         let mut sink = Tee {
@@ -179,7 +179,8 @@ fn pull_layer(
 }
 
 /// Records the pulled blob as the layer's gzip form, so an export or push reuses it instead of
-/// compressing again (the key is the exporter's memo, export::compress).
+/// compressing again (the key is the exporter's memo for the default gzip, `compressed/gzip/`,
+/// which export::compress's tests pin). zstd levels are unknown from a blob: not remembered.
 fn remember_compressed(
     root: &Root,
     diff_id: &str,
@@ -234,9 +235,8 @@ pub(super) fn remember_pulled_layers(root: &Root, img: &StoredImage) -> Result<(
 }
 
 fn is_plain_tar(media_type: &str) -> bool {
-    media_type.ends_with(".tar") || media_type.ends_with("rootfs.diff.tar")
+    matches!(Codec::of_media_type(media_type), Ok(Codec::Plain))
 }
-
 
 /// Writes every byte to the compressed blob and to the decompressor feeding the diff blob.
 struct Tee<W: Write> {
@@ -254,46 +254,5 @@ impl<W: Write> Write for Tee<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.compressed.flush()?;
         self.decoder.flush()
-    }
-}
-
-/// Decompresses a layer on the write side, into the diff blob.
-enum LayerDecoder {
-    Plain(cache::BlobWriter),
-    Gzip(Box<flate2::write::GzDecoder<cache::BlobWriter>>),
-}
-
-impl LayerDecoder {
-    fn new(media_type: &str, diff: cache::BlobWriter) -> Result<LayerDecoder, String> {
-        if is_plain_tar(media_type) {
-            Ok(LayerDecoder::Plain(diff))
-        } else if media_type.ends_with("gzip") {
-            Ok(LayerDecoder::Gzip(Box::new(flate2::write::GzDecoder::new(diff))))
-        } else {
-            Err(format!("unsupported layer media type {media_type}"))
-        }
-    }
-
-    fn finish(self) -> io::Result<cache::BlobWriter> {
-        match self {
-            LayerDecoder::Plain(w) => Ok(w),
-            LayerDecoder::Gzip(d) => d.finish(),
-        }
-    }
-}
-
-impl Write for LayerDecoder {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            LayerDecoder::Plain(w) => w.write(buf),
-            LayerDecoder::Gzip(d) => d.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            LayerDecoder::Plain(w) => w.flush(),
-            LayerDecoder::Gzip(d) => d.flush(),
-        }
     }
 }
