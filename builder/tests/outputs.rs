@@ -467,7 +467,9 @@ fn bad_output_specs_fail_before_building() {
         ("type=docker,dest=x,tar=false", "type=oci,tar=false"),
         ("type=local", "needs dest=DIR"),
         ("type=nope,dest=x", "unknown type \"nope\""),
-        ("type=registry,name=x", "not built yet"),
+        ("type=cacheonly", "not built yet"),
+        ("type=registry", "needs a name"),
+        ("type=oci,dest=x,compression=lz4", "unknown algorithm \"lz4\""),
         ("dest=x", "give type="),
         ("type=docker,dest=x,name=Bad:Name", "name=Bad:Name"),
         (
