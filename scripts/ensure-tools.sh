@@ -3,7 +3,8 @@
 # missing: a C compiler and git for the build, runc (RUN steps), busybox-static (the test and
 # example base image), umoci and skopeo (tools no one here wrote that read our OCI and Docker
 # output in tests), GNU tar (layer interop tests), docker-registry + apache2-utils (htpasswd) +
-# openssl (the registry client's tests run a real registry: plain, TLS, basic and token auth).
+# openssl (the registry client's tests run a real registry: plain, TLS, basic and token auth),
+# bzip2/xz/zstd (ADD archive tests), tmux (the progress test drives the tty view in a terminal).
 # Safe to run repeatedly.
 set -euo pipefail
 
@@ -20,6 +21,7 @@ command -v zstd >/dev/null 2>&1 || need_apt+=(zstd)
 command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 [ -x /bin/busybox ] || need_apt+=(busybox-static)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
