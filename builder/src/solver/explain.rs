@@ -67,12 +67,14 @@ pub fn explain(
                     (key.clone(), false, history::current(v, &inputs, &key, None))
                 }
             },
-            Op::Source(Source::Git { remote, .. }) => {
-                return Err(SolveError::Step {
-                    step: name,
-                    message: format!("ADD {remote}: git sources are not built yet"),
-                })
-            }
+            // As for a URL: the commit of its last build is assumed (no ls-remote here).
+            Op::Source(Source::Git { .. }) => match &previous {
+                Some(p) if !no_cache => (p.key.clone(), cached(opts, &p.key), p.clone()),
+                _ => {
+                    let key = format!("git-unknown/{}", v.digest);
+                    (key.clone(), false, history::current(v, &inputs, &key, None))
+                }
+            },
             _ => {
                 let input_keys: Vec<&str> = inputs.iter().map(|(_, k)| *k).collect();
                 let (key, context) =

@@ -1,0 +1,914 @@
+//! `ADD <git url>`: the Git source, as BuildKit's (moby/buildkit source/git). Its result is the
+//! repository's file tree at one commit, committed as a layer of its own that the COPY/ADD file
+//! op reads like any stage.
+//!
+//! - URL forms: `https://host/repo.git#ref:subdir`, `git@host:repo.git#ref`, `ssh://...`,
+//!   `git://...` (the lowering splits off `#ref:subdir`). `ref` is a branch, a tag or a full
+//!   commit sha; none means the remote's HEAD.
+//! - The ref is resolved to a commit with `git ls-remote` first (a full sha is taken as is).
+//!   The commit is the cache key: a branch that moved fetches again, one that did not is a
+//!   cache hit without any fetch. Where a name is both a branch and a tag, the branch wins
+//!   (BuildKit takes ls-remote's first line; heads sort before tags).
+//! - `--checksum=<sha>` must be a prefix of the resolved commit (or of the annotated tag
+//!   object), as BuildKit checks it; else the build fails naming both.
+//! - Fetch: `git init` + `git fetch --depth=1` of the ref (or of the commit by sha); a
+//!   server that refuses a commit by sha gets a full fetch of its branches and tags; servers
+//!   without shallow support (dumb HTTP) are fetched without `--depth`. Then a detached
+//!   checkout and `git submodule update --init --recursive --depth 1`.
+//! - Without `--keep-git-dir` the `.git` directory goes, and so do the submodules' `.git`
+//!   files (BuildKit leaves those as dangling pointers into its own cache; pallet drops them,
+//!   a deliberate difference). `--keep-git-dir` keeps `.git` (origin with any password
+//!   redacted, no reflog, no FETCH_HEAD), only when the whole repository is added, as BuildKit.
+//! - Modes as BuildKit documents them: files 0644, or 0755 with an executable bit;
+//!   directories 0755; owner 0:0. File times: the checkout's, unless SOURCE_DATE_EPOCH is set,
+//!   then every file, directory and symlink gets the commit's time (BuildKit's `git.mtime=commit`,
+//!   which its Dockerfile frontend turns on with SOURCE_DATE_EPOCH; part of the cache key).
+//!
+//! git runs without a shell, with a clean environment (no system or user config, no terminal
+//! prompt, ssh in batch mode, `file://` and `ext::` transports off so a submodule cannot read
+//! the host), in a process group of its own that is killed when it prints nothing for
+//! `PALLET_GIT_TIMEOUT` seconds (300). The waits happen on a thread of their own; the rayon
+//! thread that asked keeps running other jobs meanwhile. Errors name the step (ls-remote,
+//! fetch, checkout, submodule update), the URL without its password, and git's last lines.
+
+use super::{keys, Event, SolveError, SolveOptions};
+use crate::graph::{Op, Source, Vertex};
+use crate::store::{commit_upper, step_dir, LayerRecord};
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const DEFAULT_TIMEOUT_SECS: u64 = 300;
+/// How much of git's stderr an error shows.
+const TAIL_LINES: usize = 6;
+
+/// Runs the `Source::Git` vertex `v`: reports progress, returns the one-layer tree and its
+/// cache key.
+pub(super) fn run(
+    v: &Vertex,
+    name: &str,
+    opts: &SolveOptions,
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<(Vec<LayerRecord>, String), SolveError> {
+    let Op::Source(Source::Git {
+        remote,
+        reference,
+        subdir,
+        keep_git_dir,
+        checksum,
+    }) = &v.op
+    else {
+        unreachable!("git_source::run is called for git sources only");
+    };
+    let fail = |message: String, started: bool| {
+        if !started {
+            events(Event::Started {
+                name: name.to_string(),
+            });
+        }
+        events(Event::Failed {
+            name: name.to_string(),
+            message: message.clone(),
+        });
+        SolveError::Step {
+            step: name.to_string(),
+            message,
+        }
+    };
+    let spec = Spec {
+        remote,
+        url: redact(remote),
+        reference: reference.trim(),
+        subdir: clean_subdir(subdir).map_err(|m| fail(m, false))?,
+        keep_git_dir: *keep_git_dir,
+        checksum: checksum.as_deref().map(|c| c.trim().to_ascii_lowercase()),
+        epoch: opts.epoch,
+    };
+    let git = Git::new();
+    let resolved = off_pool(|| spec.resolve(&git)).map_err(|m| fail(m, false))?;
+    spec.check_checksum(&resolved).map_err(|m| fail(m, false))?;
+    let key = spec.cache_key(&resolved);
+    if !(opts.no_cache || v.meta.ignore_cache) {
+        let hit = keys::lookup(opts.root, &key).map_err(|e| fail(e.to_string(), false))?;
+        if let Some(layers) = hit {
+            events(Event::Cached {
+                name: name.to_string(),
+            });
+            return Ok((layers, key));
+        }
+    }
+    let start = Instant::now();
+    events(Event::Started {
+        name: name.to_string(),
+    });
+    let log = |line: String| {
+        events(Event::Log {
+            name: name.to_string(),
+            line,
+        })
+    };
+    log(match &resolved.name {
+        Some(n) => format!("{n} of {} is commit {}", spec.url, resolved.commit),
+        None => format!("commit {} of {}", resolved.commit, spec.url),
+    });
+    let layer = spec
+        .build(&git, &resolved, opts, &log)
+        .map_err(|m| fail(m, true))?;
+    let layers = vec![layer];
+    keys::record(opts.root, &key, &layers).map_err(|e| fail(e.to_string(), true))?;
+    events(Event::Done {
+        name: name.to_string(),
+        seconds: start.elapsed().as_secs_f64(),
+    });
+    Ok((layers, key))
+}
+
+/// What to add, as the graph gives it (subdir cleaned, URL redacted for messages).
+struct Spec<'a> {
+    remote: &'a str,
+    /// The remote with any password replaced: for messages, logs and a kept `.git`.
+    url: String,
+    reference: &'a str,
+    /// Path components under the repository root; empty: the whole tree.
+    subdir: Vec<String>,
+    keep_git_dir: bool,
+    checksum: Option<String>,
+    epoch: Option<i64>,
+}
+
+/// A ref resolved on the remote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Resolved {
+    /// The commit the tree comes from.
+    commit: String,
+    /// What the ref itself points at: the tag object for an annotated tag, else the commit.
+    object: String,
+    /// The full ref name (`refs/heads/main`), when the ref was a name.
+    name: Option<String>,
+}
+
+impl Spec<'_> {
+    fn keeps_git_dir(&self) -> bool {
+        self.keep_git_dir && self.subdir.is_empty()
+    }
+
+    /// The ref as a commit, asking the remote unless it is a full sha.
+    fn resolve(&self, git: &Git) -> Result<Resolved, String> {
+        if is_commit_sha(self.reference) {
+            let sha = self.reference.to_ascii_lowercase();
+            return Ok(Resolved {
+                commit: sha.clone(),
+                object: sha,
+                name: None,
+            });
+        }
+        let step = |e: GitError| e.describe("ls-remote", &self.url, self.remote);
+        if self.reference.is_empty() {
+            let out = git
+                .run(None, &["ls-remote", "--symref", self.remote, "HEAD"])
+                .map_err(step)?;
+            return parse_head(&out).ok_or_else(|| {
+                format!(
+                    "ls-remote: {} has no default branch (HEAD): name a branch or tag with {}#<ref>",
+                    self.url, self.url
+                )
+            });
+        }
+        // The peeled pattern too: an annotated tag's commit is listed as `<tag>^{}`.
+        let peeled = format!("{}^{{}}", self.reference);
+        let out = git
+            .run(None, &["ls-remote", self.remote, self.reference, &peeled])
+            .map_err(step)?;
+        parse_ref(&out, self.reference).ok_or_else(|| {
+            let hint = if self.reference.bytes().all(|b| b.is_ascii_hexdigit()) {
+                " (a commit must be given as its full sha)"
+            } else {
+                ""
+            };
+            format!(
+                "ls-remote: {} has no branch or tag named \"{}\"{hint}",
+                self.url, self.reference
+            )
+        })
+    }
+
+    /// `--checksum`: a prefix of the commit (or of the annotated tag), as BuildKit checks it.
+    fn check_checksum(&self, r: &Resolved) -> Result<(), String> {
+        let Some(sum) = &self.checksum else {
+            return Ok(());
+        };
+        if sum.is_empty() || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "invalid checksum \"{sum}\" for a git source: give the commit's sha (--checksum=<sha>)"
+            ));
+        }
+        if r.commit.starts_with(sum.as_str()) || r.object.starts_with(sum.as_str()) {
+            return Ok(());
+        }
+        let what = r.name.as_deref().unwrap_or("the ref");
+        Err(format!(
+            "checksum mismatch: --checksum={sum} but {what} of {} is commit {}",
+            self.url, r.commit
+        ))
+    }
+
+    /// The vertex's cache key: the commit and everything else that shapes the tree.
+    fn cache_key(&self, r: &Resolved) -> String {
+        let mut key = format!("git/layer/{}", r.commit);
+        if self.keeps_git_dir() {
+            // The kept .git names the remote and the ref.
+            key.push_str(&format!(
+                "/git-dir/{}#{}",
+                self.url,
+                r.name.as_deref().unwrap_or("")
+            ));
+        }
+        if !self.subdir.is_empty() {
+            key.push_str(&format!("/subdir/{}", self.subdir.join("/")));
+        }
+        if self.epoch.is_some() {
+            key.push_str("/mtime=commit");
+        }
+        key
+    }
+
+    /// Fetches and checks out the commit in a step directory, shapes the tree, commits it.
+    fn build(
+        &self,
+        git: &Git,
+        r: &Resolved,
+        opts: &SolveOptions,
+        log: &(dyn Fn(String) + Sync),
+    ) -> Result<LayerRecord, String> {
+        let io = |what: String| move |e: std::io::Error| format!("{what}: {e}");
+        let step = step_dir(opts.root).map_err(|e| format!("creating a step directory: {e}"))?;
+        let work = step.path().join("checkout");
+        let commit_time = off_pool(|| self.checkout(git, r, &work, log))?;
+        let tree = self.select_subdir(&work, r)?;
+        if !self.keeps_git_dir() {
+            remove_git_dirs(&work).map_err(io("removing .git".into()))?;
+        }
+        normalize_modes(&tree).map_err(io("setting modes".into()))?;
+        if self.epoch.is_some() {
+            set_times(&tree, commit_time).map_err(io("setting file times".into()))?;
+        }
+        commit_upper(opts.root, &tree, None).map_err(|e| format!("committing the tree: {e}"))
+    }
+
+    /// init, fetch, checkout, submodules; with `--keep-git-dir` tidies `.git` as BuildKit.
+    /// Returns the commit's time (Unix seconds).
+    fn checkout(
+        &self,
+        git: &Git,
+        r: &Resolved,
+        work: &Path,
+        log: &(dyn Fn(String) + Sync),
+    ) -> Result<i64, String> {
+        let (url, remote) = (self.url.as_str(), self.remote);
+        let w = Some(work);
+        git.run(
+            None,
+            &[
+                "-c",
+                "init.defaultBranch=main",
+                "init",
+                "-q",
+                work.to_str().ok_or("the store path is not UTF-8")?,
+            ],
+        )
+        .map_err(|e| e.describe("init", url, remote))?;
+        git.run(w, &["remote", "add", "origin", remote])
+            .map_err(|e| e.describe("remote add", url, remote))?;
+        self.fetch(git, r, work, log)?;
+        git.run(
+            w,
+            &[
+                "-c",
+                "advice.detachedHead=false",
+                "checkout",
+                "-q",
+                "--detach",
+                &r.commit,
+            ],
+        )
+        .map_err(|e| e.describe("checkout", url, remote))?;
+        if work.join(".gitmodules").exists() {
+            let args = [
+                "submodule",
+                "update",
+                "--init",
+                "--recursive",
+                "--progress",
+                "--depth=1",
+            ];
+            git.run_shallow(w, &args)
+                .map_err(|e| e.describe("submodule update", url, remote))?;
+        }
+        let time = git
+            .run(w, &["show", "-s", "--format=%ct", &r.commit])
+            .map_err(|e| e.describe("show", url, remote))?;
+        let time = time.trim().parse::<i64>().map_err(|_| {
+            format!(
+                "git show: the commit time of {} is \"{}\"",
+                r.commit,
+                time.trim()
+            )
+        })?;
+        if self.keeps_git_dir() {
+            if let Some(name) = &r.name {
+                // The ref itself, as BuildKit's fetch of `ref:ref` leaves it.
+                let has = git
+                    .run(
+                        w,
+                        &["rev-parse", "--verify", "-q", &format!("{name}^{{commit}}")],
+                    )
+                    .is_ok_and(|s| s.trim() == r.commit);
+                if !has {
+                    git.run(w, &["update-ref", name, &r.commit])
+                        .map_err(|e| e.describe("update-ref", url, remote))?;
+                }
+            }
+            git.run(w, &["remote", "set-url", "origin", url])
+                .map_err(|e| e.describe("remote set-url", url, remote))?;
+            git.run(w, &["reflog", "expire", "--all", "--expire=now"])
+                .map_err(|e| e.describe("reflog expire", url, remote))?;
+            match std::fs::remove_file(work.join(".git/FETCH_HEAD")) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(format!("removing FETCH_HEAD: {e}"))
+                }
+                _ => {}
+            }
+        }
+        Ok(time)
+    }
+
+    /// The ref by name (depth 1), else the commit by sha (depth 1), else every branch and tag.
+    fn fetch(
+        &self,
+        git: &Git,
+        r: &Resolved,
+        work: &Path,
+        log: &(dyn Fn(String) + Sync),
+    ) -> Result<(), String> {
+        let w = Some(work);
+        let has_commit = || {
+            git.run(w, &["cat-file", "-e", &format!("{}^{{commit}}", r.commit)])
+                .is_ok()
+        };
+        let fetch = |refspec: &str| {
+            git.run_shallow(
+                w,
+                &[
+                    "fetch",
+                    "--progress",
+                    "--no-tags",
+                    // The fresh repository's HEAD names refs/heads/main: may update it.
+                    "--update-head-ok",
+                    "--depth=1",
+                    "origin",
+                    refspec,
+                ],
+            )
+        };
+        if let Some(name) = &r.name {
+            if fetch(&format!("+{name}:{name}")).is_ok() && has_commit() {
+                return Ok(());
+            }
+            log(format!(
+                "{name} moved since ls-remote: fetching commit {}",
+                r.commit
+            ));
+        }
+        let by_sha = fetch(&r.commit);
+        if by_sha.is_ok() && has_commit() {
+            return Ok(());
+        }
+        log(format!(
+            "the server did not send commit {} by its sha: fetching all branches and tags",
+            r.commit
+        ));
+        git.run(
+            w,
+            &[
+                "fetch",
+                "--progress",
+                "--tags",
+                "origin",
+                "+refs/heads/*:refs/remotes/origin/*",
+            ],
+        )
+        .map_err(|e| e.describe("fetch", &self.url, self.remote))?;
+        if has_commit() {
+            return Ok(());
+        }
+        let why = match by_sha {
+            Err(e) => format!(": {}", e.tail(self.remote)),
+            Ok(_) => String::new(),
+        };
+        Err(format!(
+            "fetch: commit {} is not on any branch or tag of {} (did the ref move or get deleted during the build?){why}",
+            r.commit, self.url
+        ))
+    }
+
+    /// The directory the layer is made of: the checkout or the subdir in it (a real
+    /// directory: no symlink on the way, so nothing outside the checkout can be named).
+    fn select_subdir(&self, work: &Path, r: &Resolved) -> Result<PathBuf, String> {
+        let mut dir = work.to_path_buf();
+        for c in &self.subdir {
+            dir.push(c);
+            match std::fs::symlink_metadata(&dir) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(format!(
+                        "checkout: {} is not a directory in {} at {}",
+                        self.subdir.join("/"),
+                        self.url,
+                        r.commit
+                    ))
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "checkout: {} does not exist in {} at {}",
+                        self.subdir.join("/"),
+                        self.url,
+                        r.commit
+                    ))
+                }
+            }
+        }
+        Ok(dir)
+    }
+}
+
+/// `#ref:subdir`'s subdir as components; `..` may not leave the repository.
+fn clean_subdir(subdir: &str) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in subdir.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                if out.pop().is_none() {
+                    return Err(format!(
+                        "the git subdir \"{subdir}\" leaves the repository: name a directory inside it"
+                    ));
+                }
+            }
+            c => out.push(c.to_string()),
+        }
+    }
+    Ok(out)
+}
+
+fn is_commit_sha(s: &str) -> bool {
+    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `ls-remote --symref URL HEAD`: `ref: refs/heads/main\tHEAD` then `<sha>\tHEAD`.
+fn parse_head(out: &str) -> Option<Resolved> {
+    let mut name = None;
+    let mut commit = None;
+    for line in out.lines() {
+        let (left, right) = line.split_once('\t')?;
+        if right != "HEAD" {
+            continue;
+        }
+        if let Some(target) = left.strip_prefix("ref: ") {
+            name = Some(target.trim().to_string());
+        } else if is_commit_sha(left) {
+            commit = Some(left.to_ascii_lowercase());
+        }
+    }
+    let commit = commit?;
+    Some(Resolved {
+        object: commit.clone(),
+        commit,
+        name,
+    })
+}
+
+/// `ls-remote URL REF` lists every ref whose name ends in REF: the exact `refs/...` name,
+/// else the branch, else the tag (peeled through `^{}` when annotated).
+fn parse_ref(out: &str, reference: &str) -> Option<Resolved> {
+    let lines: Vec<(&str, &str)> = out
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(sha, _)| is_commit_sha(sha))
+        .collect();
+    let find = |name: &str| lines.iter().find(|(_, n)| *n == name).map(|(s, _)| *s);
+    let candidates = if reference.starts_with("refs/") {
+        vec![reference.to_string()]
+    } else {
+        vec![
+            format!("refs/heads/{reference}"),
+            format!("refs/tags/{reference}"),
+        ]
+    };
+    for name in candidates {
+        if let Some(object) = find(&name) {
+            let commit = find(&format!("{name}^{{}}")).unwrap_or(object);
+            return Some(Resolved {
+                commit: commit.to_ascii_lowercase(),
+                object: object.to_ascii_lowercase(),
+                name: Some(name),
+            });
+        }
+    }
+    None
+}
+
+/// A URL with its password (`user:password@`) replaced by `xxxxx`, as BuildKit redacts it.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:xxxxx@{host}{path}"),
+        None => url.to_string(),
+    }
+}
+
+/// The password of a URL, to scrub from git's messages.
+fn password(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    userinfo
+        .split_once(':')
+        .map(|(_, p)| p)
+        .filter(|p| !p.is_empty())
+}
+
+/// Removes `.git` (directories and submodule gitlink files) anywhere in the tree.
+fn remove_git_dirs(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        if entry.file_name() == ".git" {
+            if kind.is_dir() {
+                std::fs::remove_dir_all(&path)?;
+            } else {
+                std::fs::remove_file(&path)?;
+            }
+        } else if kind.is_dir() {
+            remove_git_dirs(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Files 0644 (0755 with any executable bit), directories 0755; `.git` is left as git made it.
+fn normalize_modes(dir: &Path) -> std::io::Result<()> {
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            if entry.file_name() != ".git" {
+                normalize_modes(&path)?;
+            }
+        } else if kind.is_file() {
+            let mode = entry.metadata()?.permissions().mode();
+            let want = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
+            if mode & 0o7777 != want {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(want))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every entry's access and modification time (symlinks themselves, not their targets).
+fn set_times(dir: &Path, unix: i64) -> std::io::Result<()> {
+    let t = filetime::FileTime::from_unix_time(unix, 0);
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            set_times(&path, unix)?;
+        } else {
+            filetime::set_symlink_file_times(&path, t, t)?;
+        }
+    }
+    filetime::set_symlink_file_times(dir, t, t)
+}
+
+/// Runs `f` on a thread of its own; the calling rayon thread runs other jobs while it waits.
+fn off_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        let h = s.spawn(f);
+        while !h.is_finished() {
+            match rayon::yield_now() {
+                Some(rayon::Yield::Executed) => {}
+                _ => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+        match h.join() {
+            Ok(v) => v,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+/// A git command that failed: how, and what it printed.
+#[derive(Debug)]
+struct GitError {
+    /// "exit status 128", "timed out after 300 s without output", "cannot run git: ...".
+    how: String,
+    stderr: String,
+}
+
+impl GitError {
+    /// The last lines of git's stderr (progress lines collapsed), the password scrubbed.
+    fn tail(&self, remote: &str) -> String {
+        let mut lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .map(|l| l.rsplit('\r').find(|s| !s.trim().is_empty()).unwrap_or(""))
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        let skip = lines.len().saturating_sub(TAIL_LINES);
+        lines.drain(..skip);
+        let text = lines.join("\n");
+        match password(remote) {
+            Some(p) => text.replace(p, "xxxxx"),
+            None => text,
+        }
+    }
+
+    fn describe(&self, step: &str, url: &str, remote: &str) -> String {
+        let tail = self.tail(remote);
+        if tail.is_empty() {
+            format!("git {step} failed for {url}: {}", self.how)
+        } else {
+            format!("git {step} failed for {url}: {}:\n{tail}", self.how)
+        }
+    }
+}
+
+/// How git is run: clean environment, a silence timeout, a process group to kill.
+struct Git {
+    timeout: Duration,
+}
+
+impl Git {
+    fn new() -> Git {
+        let secs = std::env::var("PALLET_GIT_TIMEOUT")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(DEFAULT_TIMEOUT_SECS);
+        Git {
+            timeout: Duration::from_secs(secs),
+        }
+    }
+
+    fn command(&self, dir: Option<&Path>, args: &[&str]) -> Command {
+        let mut cmd = Command::new("git");
+        cmd.env_clear();
+        let path = std::env::var("PATH").unwrap_or_else(|_| {
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
+        });
+        cmd.env("PATH", path)
+            .env("LC_ALL", "C")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+            // A transfer slower than 1 KB/s for a minute is a stall (http only).
+            .env("GIT_HTTP_LOW_SPEED_LIMIT", "1000")
+            .env("GIT_HTTP_LOW_SPEED_TIME", "60");
+        // ssh finds its keys and known_hosts under HOME; proxies as the user set them.
+        for k in [
+            "HOME",
+            "SSH_AUTH_SOCK",
+            "http_proxy",
+            "https_proxy",
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "no_proxy",
+            "NO_PROXY",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            if let Ok(v) = std::env::var(k) {
+                cmd.env(k, v);
+            }
+        }
+        // No transport that reads the host: a submodule URL cannot name a local path.
+        cmd.args([
+            "-c",
+            "protocol.file.allow=never",
+            "-c",
+            "protocol.ext.allow=never",
+        ]);
+        if let Some(d) = dir {
+            cmd.arg("-C").arg(d);
+        }
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        cmd
+    }
+
+    /// Runs git; its stdout on success. Stopped (with its children) after `timeout` without
+    /// output.
+    fn run(&self, dir: Option<&Path>, args: &[&str]) -> Result<String, GitError> {
+        let mut child = self.command(dir, args).spawn().map_err(|e| GitError {
+            how: format!("cannot run git ({e}): install git (scripts/ensure-tools.sh)"),
+            stderr: String::new(),
+        })?;
+        let activity = Arc::new(Mutex::new(Instant::now()));
+        let reader = |mut pipe: Box<dyn Read + Send>, activity: Arc<Mutex<Instant>>| {
+            std::thread::spawn(move || {
+                let mut all = Vec::new();
+                let mut buf = [0u8; 8192];
+                loop {
+                    match pipe.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            *activity.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+                            all.extend_from_slice(&buf[..n]);
+                            // Keep the end: errors are at the end, progress is not needed.
+                            if all.len() > 256 * 1024 {
+                                all.drain(..all.len() - 128 * 1024);
+                            }
+                        }
+                    }
+                }
+                all
+            })
+        };
+        let out = reader(
+            Box::new(child.stdout.take().expect("piped stdout")),
+            activity.clone(),
+        );
+        let err = reader(
+            Box::new(child.stderr.take().expect("piped stderr")),
+            activity.clone(),
+        );
+        let mut timed_out = false;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) => {}
+                Err(_) => break None,
+            }
+            let idle = activity.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
+            if idle > self.timeout {
+                timed_out = true;
+                // The group: git and the helpers it started (fetch-pack, ssh, remote-https).
+                // SAFETY: kill has no memory preconditions; the group is the child's own.
+                unsafe {
+                    libc::kill(-(child.id() as i32), libc::SIGKILL);
+                }
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let stdout = out.join().unwrap_or_default();
+        let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
+        match status {
+            Some(s) if s.success() => Ok(String::from_utf8_lossy(&stdout).into_owned()),
+            Some(s) => Err(GitError {
+                how: s.to_string(),
+                stderr,
+            }),
+            None if timed_out => Err(GitError {
+                how: format!(
+                    "stopped after {} s without output (PALLET_GIT_TIMEOUT=<seconds> sets the limit)",
+                    self.timeout.as_secs()
+                ),
+                stderr,
+            }),
+            None => Err(GitError {
+                how: "lost track of the git process".into(),
+                stderr,
+            }),
+        }
+    }
+
+    /// As `run`; a server without shallow support (dumb HTTP) is asked again without
+    /// `--depth` (BuildKit does the same).
+    fn run_shallow(&self, dir: Option<&Path>, args: &[&str]) -> Result<String, GitError> {
+        match self.run(dir, args) {
+            Err(e) if e.stderr.contains("shallow") || e.stderr.contains("--depth") => {
+                let deep: Vec<&str> = args.iter().copied().filter(|a| *a != "--depth=1").collect();
+                self.run(dir, &deep)
+            }
+            r => r,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "1111111111111111111111111111111111111111";
+    const B: &str = "2222222222222222222222222222222222222222";
+    const C: &str = "3333333333333333333333333333333333333333";
+
+    #[test]
+    fn head_is_the_default_branch() {
+        let out = format!("ref: refs/heads/trunk\tHEAD\n{A}\tHEAD\n");
+        assert_eq!(
+            parse_head(&out),
+            Some(Resolved {
+                commit: A.into(),
+                object: A.into(),
+                name: Some("refs/heads/trunk".into())
+            })
+        );
+        assert_eq!(parse_head(""), None);
+    }
+
+    #[test]
+    fn refs_prefer_the_exact_branch_then_the_tag_peeled() {
+        let out =
+            format!("{A}\trefs/heads/feature/v1\n{B}\trefs/tags/v1\n{C}\trefs/tags/v1^{{}}\n");
+        let r = parse_ref(&out, "v1").unwrap();
+        assert_eq!((r.commit.as_str(), r.object.as_str()), (C, B));
+        assert_eq!(r.name.as_deref(), Some("refs/tags/v1"));
+        let out = format!("{B}\trefs/tags/main\n{A}\trefs/heads/main\n");
+        assert_eq!(parse_ref(&out, "main").unwrap().commit, A);
+        assert_eq!(
+            parse_ref(&out, "refs/tags/main").unwrap().commit,
+            B.to_string()
+        );
+        assert_eq!(parse_ref(&out, "ain"), None);
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("https://user:s3cret@host/x.git"),
+            "https://user:xxxxx@host/x.git"
+        );
+        assert_eq!(
+            redact("https://token@host/x.git"),
+            "https://token@host/x.git"
+        );
+        assert_eq!(redact("git@github.com:a/b.git"), "git@github.com:a/b.git");
+        assert_eq!(password("https://u:p@h/x.git"), Some("p"));
+        assert_eq!(password("https://h/a@b.git"), None);
+    }
+
+    #[test]
+    fn subdirs_stay_inside() {
+        assert_eq!(clean_subdir("").unwrap(), Vec::<String>::new());
+        assert_eq!(clean_subdir("/a/./b/").unwrap(), vec!["a", "b"]);
+        assert_eq!(clean_subdir("a/../b").unwrap(), vec!["b"]);
+        assert!(clean_subdir("../etc").is_err());
+    }
+
+    #[test]
+    fn checksum_is_a_prefix_of_the_commit_or_tag() {
+        let spec = |sum: &str| Spec {
+            remote: "git://h/r.git",
+            url: "git://h/r.git".into(),
+            reference: "v1",
+            subdir: Vec::new(),
+            keep_git_dir: false,
+            checksum: Some(sum.into()),
+            epoch: None,
+        };
+        let r = Resolved {
+            commit: A.into(),
+            object: B.into(),
+            name: Some("refs/tags/v1".into()),
+        };
+        assert!(spec(A).check_checksum(&r).is_ok());
+        assert!(spec("2222222").check_checksum(&r).is_ok());
+        let e = spec(C).check_checksum(&r).unwrap_err();
+        assert!(e.contains(C) && e.contains(A), "{e}");
+        assert!(spec("sha256:ab").check_checksum(&r).is_err());
+    }
+
+    #[test]
+    fn stderr_tail_collapses_progress_and_scrubs() {
+        let e = GitError {
+            how: "exit status: 128".into(),
+            stderr: "Receiving objects:  10%\rReceiving objects: 100%\nfatal: auth for https://u:pw@h failed\n".into(),
+        };
+        let t = e.tail("https://u:pw@h/x.git");
+        assert_eq!(
+            t,
+            "Receiving objects: 100%\nfatal: auth for https://u:xxxxx@h failed"
+        );
+    }
+}

@@ -1,0 +1,492 @@
+//! `ADD <git url>` end to end with real git: repositories made in a temp dir (commits on main,
+//! an annotated tag, a branch, a subdir, a submodule) served by `git daemon` on 127.0.0.1 (the
+//! git:// protocol), and `pallet build` runs that check the file tree (`-o type=local`), the
+//! kept `.git`, `--checksum`, the cache (a rebuild with no upstream change is all CACHED, a new
+//! commit fetches again) and the errors.
+//!
+//! Needs root, runc, git and busybox-static (scripts/ensure-tools.sh). Without them the tests
+//! fail under CI=true and are skipped with a note elsewhere.
+
+mod common;
+use common::text;
+
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn can_run() -> bool {
+    common::require("ADD <git> test", &["runc", "git"])
+}
+
+/// git for the test's own repositories: no user or system config, fixed identity and dates.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "protocol.file.allow=always",
+        ])
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_DATE", "2020-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2020-01-01T00:00:00Z")
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?} in {}: {}",
+        dir.display(),
+        text(&out.stderr)
+    );
+    text(&out.stdout).trim().to_string()
+}
+
+fn write(path: &Path, body: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, body).unwrap();
+}
+
+/// `git daemon` serving every repository under `base` on a free port; killed on drop.
+struct Daemon {
+    child: Child,
+    port: u16,
+}
+
+impl Daemon {
+    fn start(base: &Path) -> Daemon {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("git")
+            .arg("daemon")
+            .arg("--export-all")
+            .arg(format!("--base-path={}", base.display()))
+            .arg(format!("--port={port}"))
+            .arg("--reuseaddr")
+            .arg("--listen=127.0.0.1")
+            .arg("--informative-errors")
+            .arg(base)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start git daemon");
+        let d = Daemon { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "git daemon did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    fn url(&self, repo: &str) -> String {
+        format!("git://127.0.0.1:{}/{repo}", self.port)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The served repositories: `lib.git` (one file) and `repo.git`:
+/// - main, commit 1: README.md "v1", hello.sh (executable), docs/guide.txt; tag v1.0
+///   (annotated) here;
+/// - main, commit 2: README.md "v2", the submodule vendor/lib (lib.git over git://);
+/// - branch feature (from commit 1): docs/feature.txt.
+struct Repos {
+    daemon: Daemon,
+    repo: PathBuf,
+    v1: String,
+    main: String,
+}
+
+fn repos(tmp: &Path) -> Repos {
+    let base = tmp.join("srv");
+    let lib = base.join("lib.git");
+    let repo = base.join("repo.git");
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::create_dir_all(&repo).unwrap();
+    let daemon = Daemon::start(&base);
+
+    git(&lib, &["init", "-q"]);
+    write(&lib.join("lib.txt"), "library\n");
+    git(&lib, &["add", "."]);
+    git(&lib, &["commit", "-q", "-m", "lib"]);
+
+    git(&repo, &["init", "-q"]);
+    write(&repo.join("README.md"), "v1\n");
+    write(&repo.join("hello.sh"), "#!/bin/sh\necho hello\n");
+    std::fs::set_permissions(
+        repo.join("hello.sh"),
+        std::fs::Permissions::from_mode(0o775),
+    )
+    .unwrap();
+    write(&repo.join("docs/guide.txt"), "guide\n");
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "one"]);
+    git(&repo, &["tag", "-a", "v1.0", "-m", "release 1.0"]);
+    let v1 = git(&repo, &["rev-parse", "HEAD"]);
+
+    git(&repo, &["checkout", "-q", "-b", "feature"]);
+    write(&repo.join("docs/feature.txt"), "feature\n");
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "feature"]);
+    git(&repo, &["checkout", "-q", "main"]);
+
+    write(&repo.join("README.md"), "v2\n");
+    git(
+        &repo,
+        &[
+            "submodule",
+            "add",
+            "-q",
+            &daemon.url("lib.git"),
+            "vendor/lib",
+        ],
+    );
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "two"]);
+    let main = git(&repo, &["rev-parse", "HEAD"]);
+    Repos {
+        daemon,
+        repo,
+        v1,
+        main,
+    }
+}
+
+fn pallet(root: &Path, args: &[&str]) -> Output {
+    pallet_env(root, args, &[])
+}
+
+fn pallet_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pallet"));
+    cmd.arg("--root").arg(root).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run pallet")
+}
+
+/// A store with the busybox image, from the repository's own script.
+fn store_with_busybox(tmp: &Path) -> PathBuf {
+    let root = tmp.join("root");
+    let tar = tmp.join("busybox-rootfs.tar");
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/make-busybox-rootfs.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(&tar)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "make-busybox-rootfs.sh: {}",
+        text(&out.stderr)
+    );
+    let out = pallet(&root, &["import", tar.to_str().unwrap(), "-t", "busybox"]);
+    assert!(out.status.success(), "import failed: {}", text(&out.stderr));
+    root
+}
+
+/// `pallet build --progress plain -o type=local,dest=OUT`; returns (success, stderr).
+fn build(root: &Path, ctx: &Path, out: &Path, dockerfile: &str) -> (bool, String) {
+    build_env(root, ctx, out, dockerfile, &[])
+}
+
+fn build_env(
+    root: &Path,
+    ctx: &Path,
+    out: &Path,
+    dockerfile: &str,
+    env: &[(&str, &str)],
+) -> (bool, String) {
+    std::fs::create_dir_all(ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    let _ = std::fs::remove_dir_all(out);
+    let o = pallet_env(
+        root,
+        &[
+            "build",
+            "--progress",
+            "plain",
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+            ctx.to_str().unwrap(),
+        ],
+        env,
+    );
+    (o.status.success(), text(&o.stderr))
+}
+
+/// The progress number of the first step whose title contains `needle` (`#3 ADD ...`).
+fn step_number(log: &str, needle: &str) -> String {
+    log.lines()
+        .find(|l| l.starts_with('#') && l.contains(needle))
+        .and_then(|l| l.split(' ').next())
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no step {needle:?} in:\n{log}"))
+}
+
+fn cached(log: &str, needle: &str) -> bool {
+    let n = step_number(log, needle);
+    log.lines().any(|l| l == format!("{n} CACHED"))
+}
+
+fn ran(log: &str, needle: &str) -> bool {
+    let n = step_number(log, needle);
+    log.lines().any(|l| l.starts_with(&format!("{n} DONE")))
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+#[test]
+fn add_git_default_branch_tag_and_branch_subdir() {
+    if !can_run() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let r = repos(tmp.path());
+    let url = r.daemon.url("repo.git");
+    let root = tmp.path().join("root");
+    let out = tmp.path().join("out");
+    let dockerfile = format!(
+        "FROM scratch\n\
+         ADD {url} /src\n\
+         ADD {url}#v1.0 /tag\n\
+         ADD {url}#feature:docs /feat\n"
+    );
+    let (ok, log) = build(&root, &tmp.path().join("ctx"), &out, &dockerfile);
+    assert!(ok, "build failed:\n{log}");
+
+    // The default branch (HEAD = main) with its submodule, without any .git.
+    assert_eq!(read(&out.join("src/README.md")), "v2\n");
+    assert_eq!(read(&out.join("src/vendor/lib/lib.txt")), "library\n");
+    assert!(out.join("src/.gitmodules").exists());
+    assert!(!out.join("src/.git").exists());
+    assert!(!out.join("src/vendor/lib/.git").exists());
+    assert_eq!(mode(&out.join("src/hello.sh")), 0o755);
+    assert_eq!(mode(&out.join("src/README.md")), 0o644);
+    assert_eq!(mode(&out.join("src/docs")), 0o755);
+
+    // The annotated tag: commit 1, no submodule yet.
+    assert_eq!(read(&out.join("tag/README.md")), "v1\n");
+    assert!(!out.join("tag/vendor").exists());
+    assert!(!out.join("tag/.git").exists());
+
+    // The branch's subdir: its contents only.
+    assert_eq!(read(&out.join("feat/feature.txt")), "feature\n");
+    assert_eq!(read(&out.join("feat/guide.txt")), "guide\n");
+    assert!(!out.join("feat/README.md").exists());
+    assert!(!out.join("feat/docs").exists());
+}
+
+#[test]
+fn add_git_keep_git_dir_and_checksum() {
+    if !can_run() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let r = repos(tmp.path());
+    let url = r.daemon.url("repo.git");
+    let root = tmp.path().join("root");
+    let out = tmp.path().join("out");
+    let dockerfile = format!(
+        "FROM scratch\n\
+         ADD --keep-git-dir=true {url}#main /src\n\
+         ADD --checksum={} {url}#v1.0 /pinned\n\
+         ADD --checksum={} {url}#{} /bysha\n",
+        r.v1,
+        &r.main[..12],
+        r.main
+    );
+    let (ok, log) = build(&root, &tmp.path().join("ctx"), &out, &dockerfile);
+    assert!(ok, "build failed:\n{log}");
+    assert!(out.join("src/.git").is_dir(), "no .git with --keep-git-dir");
+    assert_eq!(git(&out.join("src"), &["rev-parse", "HEAD"]), r.main);
+    assert_eq!(
+        git(&out.join("src"), &["rev-parse", "refs/heads/main"]),
+        r.main
+    );
+    assert_eq!(git(&out.join("src"), &["remote", "get-url", "origin"]), url);
+    // The submodule's gitlink points inside the kept .git.
+    assert_eq!(read(&out.join("src/vendor/lib/lib.txt")), "library\n");
+    assert_eq!(
+        git(
+            &out.join("src/vendor/lib"),
+            &["rev-parse", "--show-toplevel"]
+        ),
+        out.join("src/vendor/lib").display().to_string()
+    );
+    assert_eq!(read(&out.join("pinned/README.md")), "v1\n");
+    assert_eq!(read(&out.join("bysha/README.md")), "v2\n");
+
+    // A checksum that is not the commit: the build fails, naming both.
+    let wrong = "0123456789abcdef0123456789abcdef01234567";
+    let dockerfile = format!("FROM scratch\nADD --checksum={wrong} {url}#v1.0 /pinned\n");
+    let (ok, log) = build(&root, &tmp.path().join("ctx"), &out, &dockerfile);
+    assert!(!ok, "a wrong checksum must fail:\n{log}");
+    assert!(
+        log.contains("checksum mismatch") && log.contains(wrong) && log.contains(&r.v1),
+        "the error names both commits:\n{log}"
+    );
+}
+
+#[test]
+fn add_git_rebuild_is_cached_and_a_new_commit_fetches() {
+    if !can_run() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let r = repos(tmp.path());
+    let url = r.daemon.url("repo.git");
+    let root = store_with_busybox(tmp.path());
+    let ctx = tmp.path().join("ctx");
+    let out = tmp.path().join("out");
+    let dockerfile = format!(
+        "FROM busybox\n\
+         ADD {url}#main /src\n\
+         RUN cat /src/README.md /src/vendor/lib/lib.txt > /joined.txt\n"
+    );
+    let (ok, log) = build(&root, &ctx, &out, &dockerfile);
+    assert!(ok, "build failed:\n{log}");
+    assert!(ran(&log, "ADD git://"), "{log}");
+    assert_eq!(read(&out.join("joined.txt")), "v2\nlibrary\n");
+
+    // No upstream change: every step from the cache.
+    let (ok, log) = build(&root, &ctx, &out, &dockerfile);
+    assert!(ok, "rebuild failed:\n{log}");
+    assert!(cached(&log, "ADD git://"), "ADD not cached:\n{log}");
+    assert!(cached(&log, "RUN cat"), "RUN not cached:\n{log}");
+    // A dry run assumes the commit of the last build: all cached.
+    let o = pallet(
+        &root,
+        &[
+            "build",
+            "--explain",
+            "--progress",
+            "plain",
+            ctx.to_str().unwrap(),
+        ],
+    );
+    let log = text(&o.stderr);
+    assert!(o.status.success(), "--explain failed:\n{log}");
+    assert!(cached(&log, "ADD git://"), "--explain:\n{log}");
+    assert!(cached(&log, "RUN cat"), "--explain:\n{log}");
+
+    // A new commit on the branch: fetched, and the steps after it run again.
+    write(&r.repo.join("new.txt"), "new\n");
+    git(&r.repo, &["add", "."]);
+    git(&r.repo, &["commit", "-q", "-m", "three"]);
+    let (ok, log) = build(&root, &ctx, &out, &dockerfile);
+    assert!(ok, "build after a commit failed:\n{log}");
+    assert!(ran(&log, "ADD git://"), "ADD did not fetch:\n{log}");
+    assert!(ran(&log, "RUN cat"), "RUN did not rerun:\n{log}");
+    assert_eq!(read(&out.join("src/new.txt")), "new\n");
+}
+
+#[test]
+fn add_git_errors_name_the_step_and_the_url() {
+    if !can_run() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let r = repos(tmp.path());
+    let url = r.daemon.url("repo.git");
+    let root = tmp.path().join("root");
+    let ctx = tmp.path().join("ctx");
+    let out = tmp.path().join("out");
+
+    let (ok, log) = build(
+        &root,
+        &ctx,
+        &out,
+        &format!("FROM scratch\nADD {url}#nope /src\n"),
+    );
+    assert!(!ok);
+    assert!(
+        log.contains(&format!("{url} has no branch or tag named \"nope\"")),
+        "{log}"
+    );
+
+    let (ok, log) = build(
+        &root,
+        &ctx,
+        &out,
+        &format!("FROM scratch\nADD {url}#main:no/such/dir /src\n"),
+    );
+    assert!(!ok);
+    assert!(log.contains("no/such/dir does not exist"), "{log}");
+
+    // Nothing listens there: ls-remote fails; the password never shows in the message.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (ok, log) = build(
+        &root,
+        &ctx,
+        &out,
+        &format!("FROM scratch\nADD http://user:hunter2@127.0.0.1:{port}/repo.git /src\n"),
+    );
+    assert!(!ok);
+    let line = log
+        .lines()
+        .find(|l| l.contains("git ls-remote failed"))
+        .unwrap_or_else(|| panic!("no ls-remote error in:\n{log}"));
+    let message = &line[line.find("git ls-remote failed").unwrap()..];
+    assert!(
+        message.contains(&format!("http://user:xxxxx@127.0.0.1:{port}/repo.git")),
+        "{line}"
+    );
+    assert!(!message.contains("hunter2"), "{line}");
+
+    // A server that accepts and never answers: stopped after PALLET_GIT_TIMEOUT seconds.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let start = Instant::now();
+    let (ok, log) = build_env(
+        &root,
+        &ctx,
+        &out,
+        &format!("FROM scratch\nADD git://127.0.0.1:{port}/repo.git /src\n"),
+        &[("PALLET_GIT_TIMEOUT", "1")],
+    );
+    assert!(!ok);
+    assert!(
+        log.contains("git ls-remote failed") && log.contains("stopped after 1 s without output"),
+        "{log}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        start.elapsed()
+    );
+    drop(silent);
+}
