@@ -61,6 +61,29 @@ impl Index {
         )
     }
 
+    /// Reads several cache records in one read transaction (in the order of `keys`): for
+    /// memos consulted per file, such as the context file hashes.
+    pub fn get_cache_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found = self.read(
+            CACHE,
+            || format!("reading {} cache records", keys.len()),
+            |t| {
+                keys.iter()
+                    .map(|k| Ok(t.get(k.as_str())?.map(|v| v.value().to_vec())))
+                    .collect::<Result<Vec<_>, StorageError>>()
+            },
+        )?;
+        // No table yet: nothing is recorded.
+        Ok(if found.is_empty() {
+            vec![None; keys.len()]
+        } else {
+            found
+        })
+    }
+
     pub fn put_cache(&self, key: &str, value: &[u8]) -> Result<(), CacheError> {
         self.write(
             CACHE,

@@ -85,6 +85,7 @@ pub fn build(
         epoch: lowered.epoch.filter(|_| req.rewrite_timestamp),
         secrets: req.secrets.clone(),
         dockerfile: req.dockerfile_path.clone(),
+        compress: outputs::background_compression(&req.outputs, req.push.as_ref()),
     };
     let layers = solve(&lowered.graph, &lowered.root, &opts, events)?;
     let config = finish_config(lowered.image.clone(), &layers, lowered.epoch);

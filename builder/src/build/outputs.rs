@@ -240,6 +240,27 @@ pub fn parse_output(spec: &str) -> Result<OutputSpec, String> {
     }
 }
 
+/// The compression an export or push of this build will use (the first one, if several
+/// differ), so the solver can compress each layer in the background as soon as it is final.
+/// None when nothing is exported as an image or pushed.
+pub fn background_compression(
+    outputs: &[OutputSpec],
+    push: Option<&crate::export::push::PushOptions>,
+) -> Option<crate::export::compress::Compression> {
+    let from_outputs = outputs.iter().find_map(|o| match o {
+        OutputSpec::Oci { image, .. } | OutputSpec::Docker { image, .. } => Some(image.compression),
+        OutputSpec::Image {
+            push: true,
+            compression,
+            ..
+        } => Some(*compression),
+        _ => None,
+    });
+    from_outputs
+        .or(push.map(|p| p.compression))
+        .map(Compression::layers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

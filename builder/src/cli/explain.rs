@@ -46,6 +46,7 @@ pub(super) fn run(
         epoch: None,
         secrets: Default::default(),
         dockerfile: dockerfile_identity(loaded, context),
+        compress: None,
     };
     let printer = progress::stderr_printer(mode);
     let result =

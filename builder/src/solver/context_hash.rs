@@ -14,6 +14,25 @@ use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
+/// The context's file list (after `.dockerignore`), walked once per build: every step that
+/// reads the context selects from the same list.
+#[derive(Default)]
+pub(super) struct ContextWalk(std::sync::OnceLock<Result<Vec<String>, String>>);
+
+impl ContextWalk {
+    fn files(&self, context: &Path, ignore: Option<&Matcher>) -> Result<&[String], String> {
+        self.0
+            .get_or_init(|| {
+                let none = Matcher::new(&[]).expect("empty matcher");
+                walk_context(context, ignore.unwrap_or(&none))
+                    .map_err(|e| format!("reading the build context {}: {e}", context.display()))
+            })
+            .as_ref()
+            .map(Vec::as_slice)
+            .map_err(Clone::clone)
+    }
+}
+
 /// blake3 over (relative path, type, mode, content or link target) of each selected file, in
 /// sorted order, with a short hash of each entry (for cache-miss reports; dropped above
 /// `history::MAX_FILES` entries). `remember`: write the content memo (false for dry runs).
@@ -22,6 +41,7 @@ pub(super) fn hash_paths(
     context: &Path,
     paths: &[String],
     ignore: Option<&Matcher>,
+    walk: &ContextWalk,
     remember: bool,
 ) -> Result<ContextFiles, String> {
     let select_all = paths
@@ -33,9 +53,30 @@ pub(super) fn hash_paths(
         .filter(|p| !p.is_empty())
         .collect();
     let selection = Matcher::new(&patterns).map_err(|e| format!("selecting context files: {e}"))?;
-    let none = Matcher::new(&[]).expect("empty matcher");
-    let files = walk_context(context, ignore.unwrap_or(&none))
-        .map_err(|e| format!("reading the build context {}: {e}", context.display()))?;
+    let files = walk.files(context, ignore)?;
+    // Stat every selected file first, then read all their memos in one read transaction.
+    let mut selected = Vec::new();
+    for rel in files {
+        if !select_all && !selection.is_excluded(rel) {
+            continue;
+        }
+        let path = context.join(rel);
+        let meta = std::fs::symlink_metadata(&path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        selected.push((rel.clone(), path, meta));
+    }
+    let memo_keys: Vec<String> = selected
+        .iter()
+        .filter(|(_, _, m)| m.file_type().is_file())
+        .map(|(_, path, _)| memo_key(path))
+        .collect();
+    // An unreadable memo only means hashing the files again.
+    let mut memos = root
+        .index
+        .get_cache_many(&memo_keys)
+        .unwrap_or_else(|_| vec![None; memo_keys.len()])
+        .into_iter()
+        .zip(memo_keys);
     let mut h = blake3::Hasher::new();
     let mut memo_updates = Vec::new();
     let now_ns = std::time::SystemTime::now()
@@ -43,14 +84,9 @@ pub(super) fn hash_paths(
         .map(|d| d.as_nanos() as i128)
         .unwrap_or(0);
     let mut entries = Vec::new();
-    for rel in files {
-        if !select_all && !selection.is_excluded(&rel) {
-            continue;
-        }
-        let path = context.join(&rel);
-        let meta = std::fs::symlink_metadata(&path)
-            .map_err(|e| format!("reading {}: {e}", path.display()))?;
-        let mut entry = Vec::with_capacity(rel.len() + 64);
+    let mut entry = Vec::with_capacity(256);
+    for (rel, path, meta) in selected {
+        entry.clear();
         entry.extend_from_slice(rel.as_bytes());
         entry.push(0);
         entry.extend_from_slice(&meta.permissions().mode().to_le_bytes());
@@ -63,10 +99,11 @@ pub(super) fn hash_paths(
             entry.push(b'L');
             entry.extend_from_slice(target.as_os_str().as_encoded_bytes());
         } else if ft.is_file() {
+            let (memo, key) = memos.next().expect("one memo per regular file");
             entry.push(b'F');
             entry.extend_from_slice(&meta.len().to_le_bytes());
             entry.extend_from_slice(
-                file_hash(root, &path, &meta, now_ns, &mut memo_updates)?.as_bytes(),
+                file_hash(&path, &meta, key, memo, now_ns, &mut memo_updates)?.as_bytes(),
             );
         } else if ft.is_dir() {
             entry.push(b'D');
@@ -108,17 +145,23 @@ fn stamp(meta: &std::fs::Metadata) -> String {
     )
 }
 
-/// A file's content hash, from the memo when its stamp is unchanged, else read and hashed.
+/// The memo's index key of a context file.
+fn memo_key(path: &Path) -> String {
+    format!("context-file/{}", path.display())
+}
+
+/// A file's content hash, from its memo (`memo`, read under `key`) when its stamp is
+/// unchanged, else read and hashed.
 fn file_hash(
-    root: &Root,
     path: &Path,
     meta: &std::fs::Metadata,
+    key: String,
+    memo: Option<Vec<u8>>,
     now_ns: i128,
     updates: &mut Vec<(String, Vec<u8>)>,
 ) -> Result<String, String> {
-    let key = format!("context-file/{}", path.display());
     let stamp = stamp(meta);
-    if let Ok(Some(v)) = root.index.get_cache(&key) {
+    if let Some(v) = memo {
         if let Some((s, hash)) = std::str::from_utf8(&v)
             .ok()
             .and_then(|t| t.rsplit_once(' '))
@@ -170,7 +213,9 @@ mod tests {
         // ctime is "now": not memoized yet (racy); wait out the window.
         std::thread::sleep(std::time::Duration::from_millis(2100));
         let paths = vec!["/req.txt".to_string()];
-        let first = hash_paths(&root, &ctx, &paths, None, true).unwrap().digest;
+        let first = hash_paths(&root, &ctx, &paths, None, &ContextWalk::default(), true)
+            .unwrap()
+            .digest;
         let key = format!("context-file/{}", f.display());
         let memo =
             String::from_utf8(root.index.get_cache(&key).unwrap().expect("memoized")).unwrap();
@@ -180,18 +225,24 @@ mod tests {
             .put_cache(&key, format!("{stamp} forged").as_bytes())
             .unwrap();
         assert_ne!(
-            hash_paths(&root, &ctx, &paths, None, true).unwrap().digest,
+            hash_paths(&root, &ctx, &paths, None, &ContextWalk::default(), true)
+                .unwrap()
+                .digest,
             first
         );
         // Same size, same mtime, other bytes: ctime changed, so the file is read again.
         std::fs::write(&f, b"torch\n").unwrap();
         old(&f);
-        let changed = hash_paths(&root, &ctx, &paths, None, true).unwrap().digest;
+        let changed = hash_paths(&root, &ctx, &paths, None, &ContextWalk::default(), true)
+            .unwrap()
+            .digest;
         std::fs::write(&f, b"numpy\n").unwrap();
         old(&f);
         assert_ne!(changed, first);
         assert_eq!(
-            hash_paths(&root, &ctx, &paths, None, true).unwrap().digest,
+            hash_paths(&root, &ctx, &paths, None, &ContextWalk::default(), true)
+                .unwrap()
+                .digest,
             first
         );
     }

@@ -3,20 +3,20 @@
 //! resolv.conf and the step's mounts; /proc, /dev and /sys that runc creates on a base without
 //! them stay in the layer as empty directories, as they do with BuildKit.
 
+use super::layer_writer::{Layer, Writer};
 use super::{Output, SolveOptions};
 use crate::exec::{self, Overlay, RunSpec, SpecMount};
 use crate::graph::{Exec, MountKind, Network, Vertex};
-use crate::store::{commit_upper, ensure_snapshot, LayerRecord};
 use std::path::{Path, PathBuf};
 
 /// The overlay lower dirs of a layer stack, top first. A layer that occurs twice (two steps
 /// with identical diffs) is kept only at its topmost place: overlayfs refuses a repeated
 /// lowerdir ("conflicting lowerdir path"), and the lower copy cannot show anything the
 /// identical upper one does not.
-pub(super) fn lowers(opts: &SolveOptions, layers: &[LayerRecord]) -> Result<Vec<PathBuf>, String> {
+pub(super) fn lowers(opts: &SolveOptions, layers: &[Layer]) -> Result<Vec<PathBuf>, String> {
     let mut out: Vec<PathBuf> = Vec::new();
     for l in layers.iter().rev() {
-        let p = ensure_snapshot(opts.root, &l.diff_id).map_err(|e| e.to_string())?;
+        let p = l.snapshot(opts.root)?;
         if !out.contains(&p) {
             out.push(p);
         }
@@ -29,8 +29,9 @@ pub(super) fn run(
     e: &Exec,
     inputs: &[(Output, String)],
     opts: &SolveOptions,
+    writer: &Writer,
     log: &dyn Fn(&str),
-) -> Result<Vec<LayerRecord>, String> {
+) -> Result<Vec<Layer>, String> {
     let Some((Output::Layers(base), _)) = inputs.first() else {
         return Err("RUN needs a file tree to run in".into());
     };
@@ -132,9 +133,9 @@ pub(super) fn run(
         }
         return Err(msg);
     }
-    let layer = commit_upper(opts.root, upper, opts.epoch).map_err(|e| e.to_string())?;
+    let snapshot = crate::store::adopt_upper(opts.root, upper).map_err(|e| e.to_string())?;
     let mut out = base.clone();
-    out.push(layer);
+    out.push(writer.commit(&snapshot, opts.epoch));
     Ok(out)
 }
 

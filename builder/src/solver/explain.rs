@@ -20,6 +20,7 @@ pub fn explain(
     opts: &SolveOptions,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<(usize, usize), SolveError> {
+    let walk = super::context_hash::ContextWalk::default();
     let mut g = graph.clone();
     g.prune_to(root);
     let by_digest: HashMap<&str, &Vertex> =
@@ -78,9 +79,11 @@ pub fn explain(
             _ => {
                 let input_keys: Vec<&str> = inputs.iter().map(|(_, k)| *k).collect();
                 let (key, context) =
-                    step_key(v, &input_keys, opts, false).map_err(|message| SolveError::Step {
-                        step: name.clone(),
-                        message,
+                    step_key(v, &input_keys, opts, &walk, false).map_err(|message| {
+                        SolveError::Step {
+                            step: name.clone(),
+                            message,
+                        }
                     })?;
                 let hit = !no_cache && cached(opts, &key);
                 let record = history::current(v, &inputs, &key, context);

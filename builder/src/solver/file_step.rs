@@ -3,11 +3,11 @@
 //! dir committed as the op's layer.
 
 use super::exec_step::lowers;
+use super::layer_writer::{Layer, Writer};
 use super::{Output, SolveOptions};
 use crate::exec::fileop::{self, Owner};
 use crate::exec::Overlay;
 use crate::graph::{FileAction, FileOp};
-use crate::store::{commit_upper, LayerRecord};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -15,7 +15,8 @@ pub(super) fn run(
     f: &FileOp,
     inputs: &[(Output, String)],
     opts: &SolveOptions,
-) -> Result<Vec<LayerRecord>, String> {
+    writer: &Writer,
+) -> Result<Vec<Layer>, String> {
     let step = crate::store::step_dir(opts.root).map_err(|e| e.to_string())?;
     let dirs = ["upper", "work", "merged"].map(|d| step.path().join(d));
     for d in &dirs {
@@ -102,9 +103,9 @@ pub(super) fn run(
     }
     drop(guards);
     drop(overlay);
-    let layer = commit_upper(opts.root, upper, opts.epoch).map_err(|e| e.to_string())?;
+    let snapshot = crate::store::adopt_upper(opts.root, upper).map_err(|e| e.to_string())?;
     let mut out = base;
-    out.push(layer);
+    out.push(writer.commit(&snapshot, opts.epoch));
     Ok(out)
 }
 

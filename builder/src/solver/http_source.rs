@@ -80,7 +80,7 @@ pub(super) fn run(
                     name: name.to_string(),
                 });
             }
-            Ok((Output::Layers(layers), key))
+            Ok((super::stored(layers), key))
         }
         Err(message) => {
             // The step's title first, so the error line follows a name.

@@ -12,9 +12,11 @@ mod context_hash;
 mod exec_step;
 mod explain;
 mod file_step;
+mod git_source;
 mod history;
 mod http_source;
 mod keys;
+mod layer_writer;
 
 pub use explain::explain;
 pub use history::MissReason;
@@ -22,6 +24,7 @@ pub use history::MissReason;
 use crate::graph::{Digest, Graph, Op, Source, Vertex};
 use crate::store::{LayerRecord, StoreError};
 use cache::Root;
+use layer_writer::{Layer, Writer};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -45,6 +48,10 @@ pub struct SolveOptions<'a> {
     /// The Dockerfile's absolute path: with the stage and position, it names a step whose
     /// last build the store remembers (cache-miss reasons). Empty: no step history.
     pub dockerfile: String,
+    /// The build will export or push with this compression: compress each layer in the
+    /// background as soon as its diff is written (export then finds it done). None: only
+    /// when exporting.
+    pub compress: Option<crate::export::compress::Compression>,
 }
 
 /// Where a `--secret` comes from. Only the id reaches the graph; the value is read when a
@@ -186,7 +193,7 @@ pub enum SolveError {
 /// What a vertex produced.
 #[derive(Debug, Clone)]
 pub(crate) enum Output {
-    Layers(Vec<LayerRecord>),
+    Layers(Vec<Layer>),
     /// The main context (a directory read in place).
     Context,
 }
@@ -228,7 +235,12 @@ pub fn solve(
     let recorder = &recorder;
     let by_digest = &by_digest;
 
-    std::thread::scope(|threads| {
+    let walk = context_hash::ContextWalk::default();
+    let walk = &walk;
+    let (writer, queue) = Writer::new();
+    let writer = &writer;
+    let written = std::thread::scope(|threads| {
+        let writer_threads = queue.start(threads, opts.root, opts.compress);
         rayon::in_place_scope(|pool| loop {
             while failure.is_none() {
                 let Some(d) = ready.pop() else { break };
@@ -247,6 +259,8 @@ pub fn solve(
                         v,
                         input_vertices: &input_vertices,
                         recorder,
+                        writer,
+                        walk,
                     };
                     let r = run_vertex(&step, &inputs, opts, events);
                     let _ = tx.send((v.digest.as_str(), r));
@@ -280,6 +294,8 @@ pub fn solve(
                 }
             }
         });
+        // Every step is done (nothing mounts a snapshot): wait for the diffs and records.
+        writer.finish(writer_threads, opts.root)
     });
     // The history of the steps that finished, also when another failed.
     if let Err(e) = recorder.flush(opts.root) {
@@ -291,8 +307,21 @@ pub fn solve(
     if let Some(e) = failure {
         return Err(e);
     }
+    if let Err(message) = written {
+        return Err(SolveError::Step {
+            step: "[internal] writing layers".into(),
+            message,
+        });
+    }
     match results.remove(root.as_str()) {
-        Some((Output::Layers(l), _)) => Ok(l),
+        Some((Output::Layers(l), _)) => l
+            .iter()
+            .map(Layer::diff)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|message| SolveError::Step {
+                step: "[internal] writing layers".into(),
+                message,
+            }),
         Some((Output::Context, _)) => Ok(Vec::new()),
         None => Err(SolveError::Step {
             step: "solve".into(),
@@ -321,6 +350,8 @@ struct Step<'a> {
     v: &'a Vertex,
     input_vertices: &'a [&'a Vertex],
     recorder: &'a history::Recorder,
+    writer: &'a Writer,
+    walk: &'a context_hash::ContextWalk,
 }
 
 impl Step<'_> {
@@ -368,6 +399,7 @@ fn step_key(
     v: &Vertex,
     input_keys: &[&str],
     opts: &SolveOptions,
+    walk: &context_hash::ContextWalk,
     remember: bool,
 ) -> Result<(String, Option<history::ContextFiles>), String> {
     let context = if v.meta.context_paths.is_empty() {
@@ -378,6 +410,7 @@ fn step_key(
             &opts.context_dir,
             &v.meta.context_paths,
             opts.ignore.as_ref(),
+            walk,
             remember,
         )?)
     };
@@ -409,27 +442,29 @@ fn run_vertex(
             events(Event::Cached { name: name.clone() });
             let key = keys::source_key(v);
             s.remember_hit(opts, &s.record(inputs, &key, None));
-            return Ok((Output::Layers(layers), key));
+            return Ok((stored(layers), key));
         }
         Op::Source(Source::Http { .. }) => {
             let (out, key) = http_source::run(v, &name, opts, events)?;
             s.remember(opts, &s.record(inputs, &key, None));
             return Ok((out, key));
         }
-        Op::Source(Source::Git { remote, .. }) => {
-            return Err(step(format!("ADD {remote}: git sources are not built yet")))
+        Op::Source(Source::Git { .. }) => {
+            let (layers, key) = git_source::run(v, &name, opts, events)?;
+            s.remember(opts, &s.record(inputs, &key, None));
+            return Ok((stored(layers), key));
         }
         _ => {}
     }
     let input_keys: Vec<&str> = inputs.iter().map(|(_, k)| k.as_str()).collect();
-    let (key, context) = step_key(v, &input_keys, opts, true).map_err(step)?;
+    let (key, context) = step_key(v, &input_keys, opts, s.walk, true).map_err(step)?;
     let record = s.record(inputs, &key, context);
     let no_cache = opts.no_cache || v.meta.ignore_cache;
     if !no_cache {
         if let Some(layers) = keys::lookup(opts.root, &key)? {
             events(Event::Cached { name: name.clone() });
             s.remember_hit(opts, &record);
-            return Ok((Output::Layers(layers), key));
+            return Ok((stored(layers), key));
         }
     }
     let previous = (!opts.dockerfile.is_empty())
@@ -444,19 +479,20 @@ fn run_vertex(
     }
     let start = Instant::now();
     let result = match &v.op {
-        Op::Exec(e) => exec_step::run(v, e, inputs, opts, &|line| {
+        Op::Exec(e) => exec_step::run(v, e, inputs, opts, s.writer, &|line| {
             events(Event::Log {
                 name: name.clone(),
                 line: line.to_string(),
             })
         }),
-        Op::File(f) => file_step::run(f, inputs, opts),
+        Op::File(f) => file_step::run(f, inputs, opts, s.writer),
         Op::Merge => merge(inputs),
         Op::Source(_) => unreachable!("sources returned above"),
     };
     match result {
         Ok(layers) => {
-            keys::record(opts.root, &key, &layers)?;
+            // Written once the layers' diffs are (the writer runs jobs in order).
+            s.writer.record(&key, &layers);
             s.remember(opts, &record);
             events(Event::Done {
                 name: name.clone(),
@@ -474,7 +510,11 @@ fn run_vertex(
     }
 }
 
-fn merge(inputs: &[(Output, String)]) -> Result<Vec<LayerRecord>, String> {
+fn stored(layers: Vec<LayerRecord>) -> Output {
+    Output::Layers(layers.into_iter().map(Layer::Stored).collect())
+}
+
+fn merge(inputs: &[(Output, String)]) -> Result<Vec<Layer>, String> {
     let mut out = Vec::new();
     for (o, _) in inputs {
         match o {

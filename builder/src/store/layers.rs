@@ -1,6 +1,13 @@
 //! Layers in the store: an uncompressed diff tar as a blob (its digest is the diff id) and the
 //! same layer unpacked under `snapshots/<hex>` in overlayfs format. A snapshot dir that exists
 //! is complete (unpacked into tmp/ and renamed).
+//!
+//! A layer a build just made takes two steps, so that its tar is off the build's critical path:
+//! [`adopt_upper`] renames the step's upper dir to `snapshots/pending-<random>` at once (the next
+//! step can use it as an overlay lower), [`write_diff`] then writes its tar blob (the diff id)
+//! in the background, and [`settle_snapshot`] renames the pending dir to the diff id's name once
+//! the build no longer mounts it. A pending dir is never named in the index: a build killed
+//! before settling leaves an orphan that prune removes, never a half-known layer.
 
 use super::StoreError;
 use crate::snapshot::{unpack_layer, write_layer, UnpackOptions, WriteOptions};
@@ -73,6 +80,54 @@ pub fn commit_upper(
         diff_id: info.digest,
         size: info.size,
     })
+}
+
+/// Prefix of a snapshot dir whose diff is not written yet (or whose build was killed).
+pub const PENDING_PREFIX: &str = "pending-";
+
+/// Makes a step's (unmounted, finished) upper dir a snapshot at once, under a name of its own:
+/// `snapshots/pending-<random>`. The rename is atomic, so the snapshot is complete or absent.
+pub fn adopt_upper(root: &Root, upper: &Path) -> Result<PathBuf, StoreError> {
+    let dir = root.snapshots_dir();
+    std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+    let slot = tempfile::Builder::new()
+        .prefix(PENDING_PREFIX)
+        .tempdir_in(&dir)
+        .map_err(io(format!("creating a snapshot dir in {}", dir.display())))?
+        .keep();
+    // Renaming a directory onto an empty one replaces it.
+    std::fs::rename(upper, &slot).map_err(|e| {
+        let _ = std::fs::remove_dir(&slot);
+        io(format!("moving {} to {}", upper.display(), slot.display()))(e)
+    })?;
+    Ok(slot)
+}
+
+/// Writes a snapshot's tar as a blob: its digest is the layer's diff id.
+pub fn write_diff(
+    root: &Root,
+    snapshot: &Path,
+    clamp_mtime: Option<i64>,
+) -> Result<LayerRecord, StoreError> {
+    let mut writer = root.blobs.writer()?;
+    write_layer(snapshot, &mut writer, &WriteOptions { clamp_mtime }).map_err(|e| {
+        StoreError::Layer(format!("writing the layer of {}: {e}", snapshot.display()))
+    })?;
+    let info = writer.commit()?;
+    Ok(LayerRecord {
+        diff_id: info.digest,
+        size: info.size,
+    })
+}
+
+/// Gives a pending snapshot its diff id's name (nothing may mount it any more); when that
+/// snapshot exists already (the same layer from elsewhere), the pending copy goes.
+pub fn settle_snapshot(root: &Root, pending: &Path, diff_id: &str) -> Result<(), StoreError> {
+    let dest = snapshot_path(root, diff_id);
+    if !dest.exists() && std::fs::rename(pending, &dest).is_ok() {
+        return Ok(());
+    }
+    std::fs::remove_dir_all(pending).map_err(io(format!("removing {}", pending.display())))
 }
 
 /// A scratch directory for one step (overlay dirs, bundle), removed when dropped.

@@ -13,7 +13,10 @@ mod pull;
 mod resolve;
 
 pub use import::import_rootfs;
-pub use layers::{commit_upper, ensure_snapshot, snapshot_path, step_dir, LayerRecord};
+pub use layers::{
+    adopt_upper, commit_upper, ensure_snapshot, settle_snapshot, snapshot_path, step_dir,
+    write_diff, LayerRecord,
+};
 pub use oci_import::import_oci_layout;
 pub use pull::{pull_image, registry_platform, store_name, PullProgress};
 pub use resolve::RegistryResolver;

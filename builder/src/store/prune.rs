@@ -87,6 +87,10 @@ pub fn prune(root: &Root, all: bool) -> Result<PruneReport, StoreError> {
     for img in list_images(root)? {
         super::pull::remember_pulled_layers(root, &img)?;
     }
+    // Nothing runs while prune holds the store: a killed build's overlays may still be
+    // mounted (over its `pending-` snapshots): unmount first, so deleting never reaches
+    // through a mount.
+    unmount_below(&root.tmp_dir());
     let keep = referenced(root)?;
     for (name, path) in entries(root.blobs.dir())? {
         if !keep.contains(&format!("sha256:{name}")) {
@@ -95,6 +99,7 @@ pub fn prune(root: &Root, all: bool) -> Result<PruneReport, StoreError> {
             r.blobs += 1;
         }
     }
+    // Snapshots no image names, and `pending-` ones (a killed build's layers).
     for (name, path) in entries(&root.snapshots_dir())? {
         if !keep.contains(&format!("sha256:{name}")) {
             r.bytes += tree_size(&path);
@@ -112,9 +117,7 @@ pub fn prune(root: &Root, all: bool) -> Result<PruneReport, StoreError> {
         removed.map_err(io(format!("removing {}", path.display())))?;
         r.cache_mounts += 1;
     }
-    // Nothing runs while prune holds the store: leftovers of killed builds can go. Their
-    // overlays may still be mounted: unmount first, so deleting never reaches through a mount.
-    unmount_below(&root.tmp_dir());
+    // Leftovers of killed builds can go (unmounted above).
     for (_, path) in entries(&root.tmp_dir())? {
         r.bytes += tree_size(&path);
         let _ = if path.is_dir() {

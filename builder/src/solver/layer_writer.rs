@@ -1,0 +1,239 @@
+//! Layers off the critical path. A step that made a layer hands its snapshot (already renamed
+//! into `snapshots/`, usable as an overlay lower at once) to one background thread that writes
+//! its tar blob and diff id, and then the step's cache record. Jobs run in the order they were
+//! sent, and a step is sent only after the steps it builds on, so when a record job runs every
+//! layer it names has been written: a record is in the index only when all its layers' blobs
+//! are (a build killed at any point leaves a store the next build uses). With a compression
+//! set (the build exports or pushes), each finished diff is compressed on a second thread and
+//! remembered per (diff id, algorithm), so export finds it done.
+//!
+//! The diff ids are awaited only where needed: cache records (here) and the image at the end
+//! of the solve. Knows layers and cache records, not Dockerfiles.
+
+use super::keys;
+use crate::export::compress::{compress_layer, Compression};
+use crate::store::{settle_snapshot, write_diff, LayerRecord};
+use cache::Root;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::thread::{Scope, ScopedJoinHandle};
+
+/// A diff id being written.
+#[derive(Debug, Default)]
+pub(crate) struct PendingDiff {
+    slot: Mutex<Option<Result<LayerRecord, String>>>,
+    ready: Condvar,
+}
+
+impl PendingDiff {
+    fn set(&self, r: Result<LayerRecord, String>) {
+        *self.slot.lock().expect("diff slot") = Some(r);
+        self.ready.notify_all();
+    }
+
+    fn wait(&self) -> Result<LayerRecord, String> {
+        let mut slot = self.slot.lock().expect("diff slot");
+        loop {
+            if let Some(r) = slot.as_ref() {
+                return r.clone();
+            }
+            slot = self.ready.wait(slot).expect("diff slot");
+        }
+    }
+}
+
+/// One layer of a step's result.
+#[derive(Debug, Clone)]
+pub(crate) enum Layer {
+    /// In the store: a diff blob with a snapshot under its diff id (unpacked on demand).
+    Stored(LayerRecord),
+    /// Made by this build: its snapshot is ready, its diff is being written.
+    Fresh {
+        snapshot: PathBuf,
+        diff: Arc<PendingDiff>,
+    },
+}
+
+impl Layer {
+    /// The layer's unpacked dir (for overlay lowers).
+    pub(crate) fn snapshot(&self, root: &Root) -> Result<PathBuf, String> {
+        match self {
+            Layer::Stored(l) => {
+                crate::store::ensure_snapshot(root, &l.diff_id).map_err(|e| e.to_string())
+            }
+            Layer::Fresh { snapshot, .. } => Ok(snapshot.clone()),
+        }
+    }
+
+    /// The diff id and size, waiting for the tar if it is still being written.
+    pub(crate) fn diff(&self) -> Result<LayerRecord, String> {
+        match self {
+            Layer::Stored(l) => Ok(l.clone()),
+            Layer::Fresh { diff, .. } => diff.wait(),
+        }
+    }
+}
+
+enum Job {
+    Commit {
+        snapshot: PathBuf,
+        diff: Arc<PendingDiff>,
+        clamp: Option<i64>,
+    },
+    Record {
+        key: String,
+        layers: Vec<Layer>,
+    },
+}
+
+/// What the writer did: pending snapshots to settle, and the first failure.
+#[derive(Default)]
+struct Outcome {
+    written: Vec<(PathBuf, String)>,
+    error: Option<String>,
+}
+
+/// The steps' side of the writer: send jobs (shared by every step).
+pub(crate) struct Writer {
+    tx: Mutex<Option<mpsc::Sender<Job>>>,
+}
+
+/// The writer's threads, joined by [`Writer::finish`].
+pub(crate) struct Threads<'scope> {
+    writer: ScopedJoinHandle<'scope, Outcome>,
+    compressor: Option<ScopedJoinHandle<'scope, ()>>,
+}
+
+/// The writer's queue, before its threads start.
+pub(crate) struct Queue(mpsc::Receiver<Job>);
+
+impl Writer {
+    pub(crate) fn new() -> (Writer, Queue) {
+        let (tx, rx) = mpsc::channel::<Job>();
+        (
+            Writer {
+                tx: Mutex::new(Some(tx)),
+            },
+            Queue(rx),
+        )
+    }
+}
+
+impl Queue {
+    /// Starts the writer (and, with `compress`, the compressor) on threads of `scope`.
+    pub(crate) fn start<'scope, 'env>(
+        self,
+        scope: &'scope Scope<'scope, 'env>,
+        root: &'env Root,
+        compress: Option<Compression>,
+    ) -> Threads<'scope> {
+        let rx = self.0;
+        let (ctx, crx) = mpsc::channel::<LayerRecord>();
+        let compressor = compress
+            .filter(|c| *c != Compression::Uncompressed)
+            .map(|c| {
+                scope.spawn(move || {
+                    for layer in crx {
+                        // A failure here is not the build's: export compresses again and
+                        // reports it there.
+                        let _ = compress_layer(root, &layer, &c);
+                    }
+                })
+            });
+        let compress_tx = compressor.as_ref().map(|_| ctx);
+        let thread = scope.spawn(move || {
+            let mut out = Outcome::default();
+            for job in rx {
+                match job {
+                    Job::Commit {
+                        snapshot,
+                        diff,
+                        clamp,
+                    } => {
+                        let r = write_diff(root, &snapshot, clamp).map_err(|e| e.to_string());
+                        match &r {
+                            Ok(l) => {
+                                out.written.push((snapshot, l.diff_id.clone()));
+                                if let Some(tx) = &compress_tx {
+                                    let _ = tx.send(l.clone());
+                                }
+                            }
+                            Err(e) => {
+                                out.error.get_or_insert_with(|| e.clone());
+                            }
+                        }
+                        diff.set(r);
+                    }
+                    Job::Record { key, layers } => {
+                        // Every layer here was sent before this job: none waits.
+                        let diffs: Result<Vec<LayerRecord>, String> =
+                            layers.iter().map(Layer::diff).collect();
+                        if let Ok(diffs) = diffs {
+                            if let Err(e) = keys::record(root, &key, &diffs) {
+                                out.error.get_or_insert_with(|| e.to_string());
+                            }
+                        }
+                    }
+                }
+            }
+            out
+        });
+        Threads {
+            writer: thread,
+            compressor,
+        }
+    }
+}
+
+impl Writer {
+    fn send(&self, job: Job) {
+        if let Some(tx) = self.tx.lock().expect("writer channel").as_ref() {
+            // The thread ends only when the channel closes: a send cannot fail before.
+            let _ = tx.send(job);
+        }
+    }
+
+    /// A finished step's snapshot becomes a layer: usable now, its diff written in the
+    /// background.
+    pub(crate) fn commit(&self, snapshot: &Path, clamp: Option<i64>) -> Layer {
+        let diff = Arc::new(PendingDiff::default());
+        self.send(Job::Commit {
+            snapshot: snapshot.to_path_buf(),
+            diff: diff.clone(),
+            clamp,
+        });
+        Layer::Fresh {
+            snapshot: snapshot.to_path_buf(),
+            diff,
+        }
+    }
+
+    /// Records `key -> layers` in the cache once all their diffs are written.
+    pub(crate) fn record(&self, key: &str, layers: &[Layer]) {
+        self.send(Job::Record {
+            key: key.to_string(),
+            layers: layers.to_vec(),
+        });
+    }
+
+    /// Waits for every job (and compression), then gives each written snapshot its diff id's
+    /// name: call when nothing of this build mounts a snapshot any more. Returns the first
+    /// failure to write a layer or a record.
+    pub(crate) fn finish(&self, threads: Threads, root: &Root) -> Result<(), String> {
+        drop(self.tx.lock().expect("writer channel").take());
+        let outcome = threads.writer.join().unwrap_or_else(|_| Outcome {
+            error: Some("the layer writer panicked".into()),
+            ..Outcome::default()
+        });
+        if let Some(c) = threads.compressor {
+            let _ = c.join();
+        }
+        let mut error = outcome.error;
+        for (snapshot, diff_id) in &outcome.written {
+            if let Err(e) = settle_snapshot(root, snapshot, diff_id) {
+                error.get_or_insert_with(|| e.to_string());
+            }
+        }
+        error.map_or(Ok(()), Err)
+    }
+}
