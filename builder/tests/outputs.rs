@@ -469,7 +469,10 @@ fn bad_output_specs_fail_before_building() {
         ("type=nope,dest=x", "unknown type \"nope\""),
         ("type=cacheonly", "not built yet"),
         ("type=registry", "needs a name"),
-        ("type=oci,dest=x,compression=lz4", "unknown algorithm \"lz4\""),
+        (
+            "type=oci,dest=x,compression=lz4",
+            "unknown algorithm \"lz4\"",
+        ),
         ("dest=x", "give type="),
         ("type=docker,dest=x,name=Bad:Name", "name=Bad:Name"),
         (
