@@ -260,13 +260,12 @@ impl Writer {
             drain();
             let _ = thread.join();
         }
-        let mut error = outcome.error;
         for (snapshot, diff_id) in &outcome.written {
-            if let Err(e) = settle_snapshot(root, snapshot, diff_id) {
-                error.get_or_insert_with(|| e.to_string());
-            }
+            // Best effort: an unsettled pending dir costs disk until prune, never correctness
+            // (a hit finds the layer by its diff id and unpacks its blob if need be).
+            let _ = settle_snapshot(root, snapshot, diff_id);
         }
-        error.map_or(Ok(()), Err)
+        outcome.error.map_or(Ok(()), Err)
     }
 }
 
