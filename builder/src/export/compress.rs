@@ -5,8 +5,9 @@
 //! Compression streams from the stored diff into the content store (the blob writer hashes the
 //! compressed stream as it is written; the diff id is the stored diff's digest, already known),
 //! with a fixed buffer: memory does not grow with the layer. Layers are compressed in parallel
-//! (rayon); zstd also splits one layer across two worker threads (libzstd's multithreaded
-//! mode: its frames are ordinary zstd frames any decoder reads). Each result is remembered in
+//! (rayon), and so are the blocks of one layer: gzip in 1 MiB blocks (block_gzip, one ordinary
+//! gzip stream, incompressible blocks stored), zstd across two worker threads (libzstd's
+//! multithreaded mode: its frames are ordinary zstd frames any decoder reads). Each result is remembered in
 //! the index per (diff id, algorithm, level), so a second export reuses the blob.
 //!
 //! Defaults are BuildKit's: gzip at level 6 (Go's `gzip.DefaultCompression`), zstd at level 3
@@ -206,9 +207,12 @@ pub fn compress_layer(
     let writer = root.blobs.writer()?;
     let writer = match *c {
         Compression::Gzip { level } => {
-            let mut gz = flate2::write::GzEncoder::new(writer, flate2::Compression::new(level));
-            pump(&mut input, &mut gz).map_err(io_err(what()))?;
-            gz.finish().map_err(io_err(what()))?
+            // One layer on every core (block_gzip); a big layer no longer waits on one.
+            let mut writer = writer;
+            let mut input = io::BufReader::with_capacity(CHUNK, input);
+            super::block_gzip::gzip_blocks(&mut input, &mut writer, level)
+                .map_err(io_err(what()))?;
+            writer
         }
         Compression::Zstd { level } => {
             let mut z = zstd::stream::write::Encoder::new(writer, level).map_err(io_err(what()))?;
