@@ -3,10 +3,11 @@
 //! and the pieces are written in order inside one gzip member with the CRC-32 and size of the
 //! whole input. The result is one ordinary gzip stream any decoder reads.
 //!
-//! Blocks that do not compress (random bytes: weights, wheels, already-compressed files) are
-//! stored as deflate stored blocks instead of being searched for matches at level 6, which is
-//! most of the time gzip spends on such data. A block counts as incompressible when level 1 on
-//! its first 64 KiB saves less than 3%.
+//! Each block's compressor is primed with the 32 KiB of input before it (the decoder's window
+//! holds them), as pigz does, so splitting costs almost no ratio. Pieces of 64 KiB that look
+//! random (weights, wheels, already-compressed files: byte entropy above 7.9 bits) are stored
+//! as deflate stored blocks instead of being searched for matches at level 6, which is most of
+//! the time gzip spends on such data.
 //!
 //! Memory is bounded: a batch of a few blocks in, their compressed pieces out. The output is a
 //! function of the input and the level only (block size and batching do not depend on timing),
@@ -19,7 +20,10 @@ use std::io::{self, Read, Write};
 const BLOCK: usize = 1 << 20;
 /// Blocks read and compressed per round (a few per core on the 2-core machines this runs on).
 const BATCH: usize = 8;
-const SAMPLE: usize = 64 * 1024;
+/// The unit of the stored-or-compressed choice inside a block.
+const PIECE: usize = 64 * 1024;
+/// deflate's window: how much of the previous block primes the next.
+const WINDOW: usize = 32 * 1024;
 
 /// Compresses all of `input` into `out` as one gzip member at `level` (0-9).
 pub fn gzip_blocks(input: &mut dyn Read, out: &mut dyn Write, level: u32) -> io::Result<()> {
@@ -27,6 +31,7 @@ pub fn gzip_blocks(input: &mut dyn Read, out: &mut dyn Write, level: u32) -> io:
     out.write_all(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255])?;
     let mut crc = Crc::new();
     let mut lookahead = read_block(input)?;
+    let mut previous: Vec<u8> = Vec::new();
     loop {
         let mut batch = Vec::with_capacity(BATCH);
         let mut last = false;
@@ -43,14 +48,23 @@ pub fn gzip_blocks(input: &mut dyn Read, out: &mut dyn Write, level: u32) -> io:
             crc.update(block);
         }
         let count = batch.len();
+        let dicts: Vec<&[u8]> = (0..count)
+            .map(|i| {
+                let prev: &[u8] = if i == 0 { &previous } else { &batch[i - 1] };
+                &prev[prev.len().saturating_sub(WINDOW)..]
+            })
+            .collect();
         let pieces: Vec<io::Result<Vec<u8>>> = batch
             .par_iter()
+            .zip(&dicts)
             .enumerate()
-            .map(|(i, block)| deflate_block(block, level, last && i + 1 == count))
+            .map(|(i, (block, dict))| deflate_block(block, dict, level, last && i + 1 == count))
             .collect();
         for piece in pieces {
             out.write_all(&piece?)?;
         }
+        let tail = batch.last().map(Vec::as_slice).unwrap_or(&[]);
+        previous = tail[tail.len().saturating_sub(WINDOW)..].to_vec();
         if last {
             break;
         }
@@ -68,54 +82,102 @@ fn read_block(input: &mut dyn Read) -> io::Result<Vec<u8>> {
 }
 
 /// One block as raw deflate: sync-flushed (byte-aligned, stream still open) or, for the last
-/// block, finished.
-fn deflate_block(block: &[u8], level: u32, last: bool) -> io::Result<Vec<u8>> {
-    let level = if level > 0 && incompressible(block) {
-        0
-    } else {
-        level
-    };
-    let mut c = Compress::new(Compression::new(level), false);
-    let flush = if last {
-        FlushCompress::Finish
-    } else {
-        FlushCompress::Sync
-    };
-    let mut out = Vec::with_capacity(block.len() + block.len() / 64 + 1024);
-    loop {
-        if out.capacity() - out.len() < 1024 {
-            out.reserve(64 * 1024);
+/// block, finished. `dict` is the input just before the block (up to 32 KiB): the decoder's
+/// window holds it, so the block may refer back into it as if one compressor had done it all.
+/// Each 64 KiB piece is stored (level 0) when it looks random, else compressed at `level`; a
+/// run of pieces with one level is one sync-flushed deflate segment of its own.
+fn deflate_block(block: &[u8], dict: &[u8], level: u32, last: bool) -> io::Result<Vec<u8>> {
+    let mut runs: Vec<(usize, usize, u32)> = Vec::new();
+    for (i, piece) in block.chunks(PIECE).enumerate() {
+        let want = if level > 0 && looks_random(piece) {
+            0
+        } else {
+            level
+        };
+        let (start, end) = (i * PIECE, i * PIECE + piece.len());
+        match runs.last_mut() {
+            Some(run) if run.2 == want => run.1 = end,
+            _ => runs.push((start, end, want)),
         }
-        let consumed = c.total_in() as usize;
-        let status = c
-            .compress_vec(&block[consumed..], &mut out, flush)
-            .map_err(io::Error::other)?;
-        let all_in = c.total_in() as usize == block.len();
-        let room_left = out.capacity() - out.len() >= 1024;
-        match status {
-            Status::StreamEnd => break,
-            // A sync flush is complete once all input is in and output space was left over.
-            _ if !last && all_in && room_left => break,
-            _ => {}
+    }
+    if runs.is_empty() {
+        runs.push((0, 0, level));
+    }
+    let mut out = Vec::with_capacity(block.len() + block.len() / 64 + 1024);
+    let count = runs.len();
+    for (i, (start, end, run_level)) in runs.into_iter().enumerate() {
+        let mut c = Compress::new(Compression::new(run_level), false);
+        if run_level > 0 {
+            let window = window_before(dict, block, start);
+            if !window.is_empty() {
+                c.set_dictionary(&window).map_err(io::Error::other)?;
+            }
+        }
+        let input = &block[start..end];
+        while (c.total_in() as usize) < input.len() {
+            reserve(&mut out);
+            let done = c.total_in() as usize;
+            c.compress_vec(&input[done..], &mut out, FlushCompress::None)
+                .map_err(io::Error::other)?;
+        }
+        let flush = if last && i + 1 == count {
+            FlushCompress::Finish
+        } else {
+            FlushCompress::Sync
+        };
+        loop {
+            reserve(&mut out);
+            let status = c
+                .compress_vec(&[], &mut out, flush)
+                .map_err(io::Error::other)?;
+            match status {
+                Status::StreamEnd => break,
+                // A sync flush is complete once it left output space over.
+                _ if flush == FlushCompress::Sync && out.capacity() - out.len() >= 1024 => break,
+                _ => {}
+            }
         }
     }
     Ok(out)
 }
 
-/// Whether level 1 saves less than 3% on the block's first 64 KiB.
-fn incompressible(block: &[u8]) -> bool {
-    let sample = &block[..block.len().min(SAMPLE)];
-    if sample.len() < 4096 {
+/// The (up to) 32 KiB of input before offset `start` of `block`, reaching into `dict`.
+fn window_before(dict: &[u8], block: &[u8], start: usize) -> Vec<u8> {
+    if start >= WINDOW {
+        return block[start - WINDOW..start].to_vec();
+    }
+    let from_dict = (WINDOW - start).min(dict.len());
+    let mut w = dict[dict.len() - from_dict..].to_vec();
+    w.extend_from_slice(&block[..start]);
+    w
+}
+
+fn reserve(out: &mut Vec<u8>) {
+    if out.capacity() - out.len() < 64 * 1024 {
+        out.reserve(256 * 1024);
+    }
+}
+
+/// Random-looking bytes (compressed or encrypted data, weights): order-0 entropy above 7.9
+/// bits per byte, where deflate saves almost nothing and searching for matches is wasted.
+fn looks_random(piece: &[u8]) -> bool {
+    if piece.len() < 4096 {
         return false;
     }
-    let mut c = Compress::new(Compression::fast(), false);
-    let mut out = Vec::with_capacity(sample.len() + 1024);
-    if c.compress_vec(sample, &mut out, FlushCompress::Finish)
-        .is_err()
-    {
-        return false;
+    let mut counts = [0u32; 256];
+    for &b in piece {
+        counts[b as usize] += 1;
     }
-    out.len() * 100 > sample.len() * 97
+    let n = piece.len() as f64;
+    let entropy: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum();
+    entropy > 7.9
 }
 
 #[cfg(test)]
@@ -194,6 +256,22 @@ mod tests {
         let text = b"the same line again and again\n".repeat(200_000);
         let gz = roundtrip(&text, 6);
         assert!(gz.len() < text.len() / 20, "{} of {}", gz.len(), text.len());
+    }
+
+    #[test]
+    fn random_and_text_pieces_mix_inside_one_block() {
+        // 64 KiB pieces alternating inside blocks: the level changes mid-stream.
+        let mut data = Vec::new();
+        for i in 0..40 {
+            if i % 3 == 0 {
+                data.extend(noise(PIECE + 100));
+            } else {
+                data.extend(b"text that compresses well\n".repeat(3000));
+            }
+        }
+        for level in [1, 6, 9] {
+            roundtrip(&data, level);
+        }
     }
 
     #[test]
