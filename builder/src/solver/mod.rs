@@ -198,6 +198,19 @@ pub(crate) enum Output {
     Context,
 }
 
+/// The content hash of the context files `paths` select (the part of a COPY's cache key that
+/// changes when a file is edited), as a build computes it: memoized in the store's index by
+/// file metadata. For benchmarks and tools; builds call it through the solver.
+pub fn context_hash(
+    root: &cache::Root,
+    context: &std::path::Path,
+    paths: &[String],
+    ignore: Option<&crate::frontend::dockerignore::Matcher>,
+) -> Result<String, String> {
+    let walk = context_hash::ContextWalk::default();
+    context_hash::hash_paths(root, context, paths, ignore, &walk, true).map(|f| f.digest)
+}
+
 /// Runs the graph up to `root`; returns its layers, bottom first.
 pub fn solve(
     graph: &Graph,
