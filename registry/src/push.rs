@@ -132,8 +132,11 @@ pub fn push_image(
 
 type BlobResult = Result<(BlobOutcome, u64), RegistryError>;
 
-/// One blob: HEAD, else a mount from the first source that has it, else an upload.
-fn push_blob(
+/// One blob: HEAD, else a mount from the first source that has it, else an upload. Returns the
+/// outcome and the bytes uploaded. Public for callers that produce blobs one by one
+/// (compressing while earlier ones upload); they put the manifest last themselves
+/// ([`Client::put_manifest`]), as `push_image` does.
+pub fn push_blob(
     client: &Client,
     target: &Reference,
     blob: &PushBlob<'_>,

@@ -4,13 +4,16 @@
 //! cross-repository mount, then the registry client's push (blobs first, manifest last).
 //! Afterwards each blob remembers the repository it was pushed to.
 
+use super::compress;
 use super::docker::{self, Compression, ImageOptions, MediaTypes};
 use crate::solver::Event;
-use crate::store::{StoreError, StoredImage};
+use crate::store::{LayerRecord, StoreError, StoredImage};
 use cache::Root;
 use registry::manifest::{Descriptor, ImageManifest};
-use registry::push::{push_image, PushBlob, PushProgress, PushReport, PushRequest};
+use registry::push::{push_blob, BlobOutcome, PushBlob, PushProgress, PushReport};
 use registry::{Client, Reference};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 #[derive(Debug, Clone)]
 pub struct PushOptions {
@@ -62,38 +65,6 @@ fn push_inner(
     name: &str,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<PushReport, StoreError> {
-    let (media_type, manifest_bytes) = manifest_to_push(root, image, opts)?;
-    let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes).map_err(|e| {
-        StoreError::Layer(format!("the manifest of {} is not valid: {e}", image.name))
-    })?;
-    let mut descriptors: Vec<Descriptor> = vec![manifest.config.clone()];
-    descriptors.extend(manifest.layers.iter().cloned());
-    let mut blobs = Vec::new();
-    for d in descriptors {
-        let path = root.blobs.path(&d.digest)?;
-        if !path.is_file() {
-            return Err(StoreError::Layer(format!(
-                "blob {} of {} is missing from the store: pull or build the image again",
-                d.digest, image.name
-            )));
-        }
-        let mount_from = mount_source(root, &d.digest, target)?;
-        blobs.push(PushBlob {
-            descriptor: d,
-            open: Box::new(move || {
-                let f = std::fs::File::open(&path)?;
-                Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f))
-                    as Box<dyn std::io::Read + Send>)
-            }),
-            mount_from,
-        });
-    }
-    let request = PushRequest {
-        target: target.clone(),
-        manifest_media_type: media_type,
-        manifest_bytes,
-        blobs,
-    };
     let progress = |p: PushProgress| match p {
         PushProgress::BlobBytes {
             digest,
@@ -120,8 +91,56 @@ fn push_inner(
         PushProgress::BlobStarted { .. } => {}
     };
     let before = client.request_counts();
-    let report = push_image(client, &request, &progress)
+    let jobs = blob_jobs(root, image)?;
+    // Each blob goes up as soon as it exists: layers compress (on every core) while earlier
+    // ones upload. The manifest goes last, once every blob is there.
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<JobResult>>> =
+        Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let failed = AtomicBool::new(false);
+    let workers = PUSH_CONCURRENCY.clamp(1, jobs.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= jobs.len() || failed.load(Ordering::SeqCst) {
+                    return;
+                }
+                let result = push_job(root, client, target, &jobs[i], opts, &progress);
+                if result.is_err() {
+                    failed.store(true, Ordering::SeqCst);
+                }
+                results.lock().expect("results lock")[i] = Some(result);
+            });
+        }
+    });
+    let mut outcomes = Vec::new();
+    let mut bytes_uploaded = 0;
+    for r in results.into_inner().expect("results lock") {
+        match r {
+            Some(Ok((digest, outcome, bytes))) => {
+                outcomes.push((digest, outcome));
+                bytes_uploaded += bytes;
+            }
+            Some(Err(e)) => return Err(e),
+            None => {
+                return Err(StoreError::Layer(format!(
+                    "pushing {target}: stopped before every blob was sent"
+                )))
+            }
+        }
+    }
+    let (media_type, manifest_bytes) = manifest_to_push(root, image, opts)?;
+    let digest = client
+        .put_manifest(target, &media_type, &manifest_bytes)
         .map_err(|e| StoreError::Layer(format!("pushing {target}: {e}")))?;
+    progress(PushProgress::ManifestPushed {
+        reference: target.to_string(),
+        digest: digest.clone(),
+    });
+    for (blob, _) in &outcomes {
+        root.index.set_blob_source(blob, &target.name())?;
+    }
     let n = client.request_counts().since(&before);
     // What the push cost the registry (a no-op push: one HEAD per blob and the manifest PUT).
     events(Event::Log {
@@ -136,34 +155,122 @@ fn push_inner(
             n.put
         ),
     });
-    for blob in &request.blobs {
-        root.index
-            .set_blob_source(&blob.descriptor.digest, &target.name())?;
+    Ok(PushReport {
+        digest,
+        outcomes,
+        bytes_uploaded,
+    })
+}
+
+/// A pushed blob's digest, how it got there and the bytes uploaded.
+type JobResult = Result<(String, BlobOutcome, u64), StoreError>;
+
+/// Blobs pushed at once (each may also compress on every core).
+const PUSH_CONCURRENCY: usize = 3;
+
+/// One blob to push: one that exists, or a layer to compress first.
+enum BlobJob {
+    Stored(Descriptor),
+    Compress(LayerRecord),
+}
+
+/// The blobs of the push: a pulled or imported image's own (config and compressed layers), or
+/// a built image's config and its layers, compressed as asked (memoized per diff id).
+fn blob_jobs(root: &Root, image: &StoredImage) -> Result<Vec<BlobJob>, StoreError> {
+    if let Some((_, bytes)) = own_manifest(root, image) {
+        let m: ImageManifest = serde_json::from_slice(&bytes).map_err(|e| {
+            StoreError::Layer(format!("the manifest of {} is not valid: {e}", image.name))
+        })?;
+        let mut jobs = vec![BlobJob::Stored(m.config)];
+        jobs.extend(m.layers.into_iter().map(BlobJob::Stored));
+        return Ok(jobs);
     }
-    Ok(report)
+    let config = root.blobs.put_bytes(&docker::stored_config(root, image))?;
+    let mut jobs = vec![BlobJob::Stored(descriptor(&config))];
+    jobs.extend(
+        docker::stored_layers(root, image)?
+            .into_iter()
+            .map(BlobJob::Compress),
+    );
+    Ok(jobs)
+}
+
+fn descriptor(blob: &cache::BlobInfo) -> Descriptor {
+    Descriptor {
+        // Blob uploads carry no media type; the manifest has the real ones.
+        media_type: "application/octet-stream".into(),
+        digest: blob.digest.clone(),
+        size: blob.size,
+        platform: None,
+        annotations: None,
+    }
+}
+
+fn push_job(
+    root: &Root,
+    client: &Client,
+    target: &Reference,
+    job: &BlobJob,
+    opts: &PushOptions,
+    progress: &(dyn Fn(PushProgress) + Sync),
+) -> JobResult {
+    let d = match job {
+        BlobJob::Stored(d) => d.clone(),
+        BlobJob::Compress(layer) => descriptor(&compress::compress_layer(
+            root,
+            layer,
+            &opts.compression.layers(),
+        )?),
+    };
+    let path = root.blobs.path(&d.digest)?;
+    if !path.is_file() {
+        return Err(StoreError::Layer(format!(
+            "blob {} is missing from the store: pull or build the image again",
+            d.digest
+        )));
+    }
+    let blob = PushBlob {
+        descriptor: d.clone(),
+        open: Box::new(move || {
+            let f = std::fs::File::open(&path)?;
+            Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f))
+                as Box<dyn std::io::Read + Send>)
+        }),
+        mount_from: mount_source(root, &d.digest, target)?,
+    };
+    let (outcome, bytes) = push_blob(client, target, &blob, progress)
+        .map_err(|e| StoreError::Layer(format!("pushing {target}: {e}")))?;
+    Ok((d.digest, outcome, bytes))
+}
+
+/// A pulled or imported image's own manifest, when its layers are compressed blobs we hold.
+fn own_manifest(root: &Root, image: &StoredImage) -> Option<(String, Vec<u8>)> {
+    let bytes = root.blobs.read(&image.manifest_digest).ok()?;
+    let m = serde_json::from_slice::<ImageManifest>(&bytes).ok()?;
+    let compressed = m
+        .layers
+        .iter()
+        .all(|l| !l.media_type.ends_with(".tar") && root.blobs.contains(&l.digest));
+    if !(compressed && !m.layers.is_empty() && root.blobs.contains(&m.config.digest)) {
+        return None;
+    }
+    let media_type = m
+        .media_type
+        .clone()
+        .unwrap_or_else(|| registry::manifest::OCI_MANIFEST.to_string());
+    Some((media_type, bytes))
 }
 
 /// The manifest (media type, bytes) to push: a pulled or imported image's own manifest when its
-/// layers are compressed blobs we hold; otherwise one over compressed layers.
+/// layers are compressed blobs we hold; otherwise one over compressed layers (the compression
+/// memo makes this free once `push_job` compressed them).
 fn manifest_to_push(
     root: &Root,
     image: &StoredImage,
     opts: &PushOptions,
 ) -> Result<(String, Vec<u8>), StoreError> {
-    if let Ok(bytes) = root.blobs.read(&image.manifest_digest) {
-        if let Ok(m) = serde_json::from_slice::<ImageManifest>(&bytes) {
-            let compressed = m
-                .layers
-                .iter()
-                .all(|l| !l.media_type.ends_with(".tar") && root.blobs.contains(&l.digest));
-            if compressed && !m.layers.is_empty() && root.blobs.contains(&m.config.digest) {
-                let media_type = m
-                    .media_type
-                    .clone()
-                    .unwrap_or_else(|| registry::manifest::OCI_MANIFEST.to_string());
-                return Ok((media_type, bytes));
-            }
-        }
+    if let Some(own) = own_manifest(root, image) {
+        return Ok(own);
     }
     let layers = docker::stored_layers(root, image)?;
     let config = docker::stored_config(root, image);
@@ -198,10 +305,10 @@ fn mount_source(root: &Root, digest: &str, target: &Reference) -> Result<Vec<Str
     )
 }
 
-fn outcome_text(o: registry::push::BlobOutcome) -> &'static str {
+fn outcome_text(o: BlobOutcome) -> &'static str {
     match o {
-        registry::push::BlobOutcome::AlreadyThere => "already exists",
-        registry::push::BlobOutcome::Mounted => "mounted",
-        registry::push::BlobOutcome::Uploaded => "pushed",
+        BlobOutcome::AlreadyThere => "already exists",
+        BlobOutcome::Mounted => "mounted",
+        BlobOutcome::Uploaded => "pushed",
     }
 }
