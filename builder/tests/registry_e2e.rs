@@ -398,12 +398,14 @@ fn zstd_layers_push_and_pull_back() {
     let env = Env::new();
     env.with_busybox("a");
     let app = format!("{}/zstd/app:1", reg.host());
-    env.build_push(
+    let out = env.build_push(
         "a",
         "FROM busybox\nRUN echo squeezed > /z\n",
         &app,
         &["--compression", "zstd,level=3"],
     );
+    // Layer compression shows in the progress output like the transfers.
+    assert!(out.contains("compressing sha256:"), "{out}");
     let raw = Command::new("skopeo")
         .args([
             "inspect",

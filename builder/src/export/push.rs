@@ -90,6 +90,15 @@ fn push_inner(
         }),
         PushProgress::BlobStarted { .. } => {}
     };
+    // Layer compression shows as a transfer of its own (start and end: it is one call).
+    let compressing = |layer: &LayerRecord, done: u64| {
+        events(Event::Transfer {
+            name: name.to_string(),
+            item: format!("compressing {}", crate::store::short_digest(&layer.diff_id)),
+            done,
+            total: Some(layer.size),
+        })
+    };
     let before = client.request_counts();
     let jobs = blob_jobs(root, image)?;
     // Each blob goes up as soon as it exists: layers compress (on every core) while earlier
@@ -106,7 +115,15 @@ fn push_inner(
                 if i >= jobs.len() || failed.load(Ordering::SeqCst) {
                     return;
                 }
-                let result = push_job(root, client, target, &jobs[i], opts, &progress);
+                let result = push_job(
+                    root,
+                    client,
+                    target,
+                    &jobs[i],
+                    opts,
+                    &progress,
+                    &compressing,
+                );
                 if result.is_err() {
                     failed.store(true, Ordering::SeqCst);
                 }
@@ -213,14 +230,16 @@ fn push_job(
     job: &BlobJob,
     opts: &PushOptions,
     progress: &(dyn Fn(PushProgress) + Sync),
+    compressing: &(dyn Fn(&LayerRecord, u64) + Sync),
 ) -> JobResult {
     let d = match job {
         BlobJob::Stored(d) => d.clone(),
-        BlobJob::Compress(layer) => descriptor(&compress::compress_layer(
-            root,
-            layer,
-            &opts.compression.layers(),
-        )?),
+        BlobJob::Compress(layer) => {
+            compressing(layer, 0);
+            let blob = compress::compress_layer(root, layer, &opts.compression.layers())?;
+            compressing(layer, layer.size);
+            descriptor(&blob)
+        }
     };
     let path = root.blobs.path(&d.digest)?;
     if !path.is_file() {
