@@ -219,18 +219,7 @@ fn pallet(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 fn store_with_busybox(tmp: &Path) -> PathBuf {
     let root = tmp.join("root");
     let tar = tmp.join("busybox-rootfs.tar");
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/make-busybox-rootfs.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg(&tar)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "make-busybox-rootfs.sh: {}",
-        text(&out.stderr)
-    );
+    common::busybox_rootfs_tar(&tar);
     let out = pallet(
         &root,
         &["import", tar.to_str().unwrap(), "-t", "busybox"],

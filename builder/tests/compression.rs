@@ -249,8 +249,7 @@ fn skopeo(args: &[&str]) -> String {
 /// A store with busybox imported (one layer) and a second layer on top, as an image.
 fn busybox_store(dir: &Path) -> (Root, Vec<u8>, Vec<LayerRecord>) {
     let rootfs = dir.join("busybox-rootfs.tar");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/make-busybox-rootfs.sh");
-    ok(Command::new("bash").arg(script).arg(&rootfs));
+    common::busybox_rootfs_tar(&rootfs);
     let root = Root::open(&dir.join("root")).unwrap();
     let mut input = std::fs::File::open(&rootfs).unwrap();
     let image = pallet::store::import_rootfs(

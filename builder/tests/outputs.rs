@@ -63,9 +63,7 @@ impl Setup {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("root");
         let rootfs = tmp.path().join("busybox-rootfs.tar");
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/make-busybox-rootfs.sh");
-        ok(Command::new("bash").arg(script).arg(&rootfs));
+        common::busybox_rootfs_tar(&rootfs);
         let s = Setup {
             root,
             ctx: tmp.path().join("ctx"),

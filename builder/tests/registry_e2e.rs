@@ -79,10 +79,7 @@ impl Env {
     fn with_busybox(&self, root: &str) {
         let tar = self.tmp.path().join("busybox-rootfs.tar");
         if !tar.exists() {
-            let script =
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/make-busybox-rootfs.sh");
-            let out = Command::new("bash").arg(script).arg(&tar).output().unwrap();
-            ok(out, "make-busybox-rootfs.sh");
+            common::busybox_rootfs_tar(&tar);
         }
         ok(
             self.run(root, &["import", tar.to_str().unwrap(), "-t", "busybox"]),

@@ -30,9 +30,7 @@ fn pallet(store: &Path) -> Command {
 fn busybox_store(dir: &Path) -> PathBuf {
     let store = dir.join("root");
     let tar = dir.join("busybox-rootfs.tar");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/make-busybox-rootfs.sh");
-    let made = Command::new("bash").arg(script).arg(&tar).output().unwrap();
-    assert!(made.status.success(), "{}", text(&made.stderr));
+    common::busybox_rootfs_tar(&tar);
     let out = pallet(&store)
         .args(["import", tar.to_str().unwrap(), "-t", "busybox"])
         .output()

@@ -47,3 +47,19 @@ pub fn require(what: &str, tools: &[&str]) -> bool {
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// Writes a busybox-static root file tree as a tar at `dest` with the repository's own script
+/// (scripts/make-busybox-rootfs.sh), for `pallet import`.
+pub fn busybox_rootfs_tar(dest: &Path) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/make-busybox-rootfs.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .arg(dest)
+        .output()
+        .expect("run make-busybox-rootfs.sh");
+    assert!(
+        out.status.success(),
+        "make-busybox-rootfs.sh: {}",
+        text(&out.stderr)
+    );
+}
