@@ -167,14 +167,8 @@ impl Client {
         let scopes = pull_scope(reference.path());
         let resp = self.session.call(
             ep,
-            Call {
-                method: Method::Get,
-                url: Self::manifest_url(ep, reference),
-                headers: vec![("accept", manifest::MANIFEST_ACCEPT.to_string())],
-                body: Body::Empty,
-                scopes: &scopes,
-                follow_redirects: true,
-            },
+            Call::new(Method::Get, Self::manifest_url(ep, reference), &scopes)
+                .headers(vec![("accept", manifest::MANIFEST_ACCEPT.to_string())]),
         )?;
         let status = resp.status().as_u16();
         let content_type = transport::header(&resp, "content-type");
@@ -215,14 +209,8 @@ impl Client {
             let scopes = pull_scope(reference.path());
             let resp = self.session.call(
                 ep,
-                Call {
-                    method: Method::Head,
-                    url: Self::manifest_url(ep, reference),
-                    headers: vec![("accept", manifest::MANIFEST_ACCEPT.to_string())],
-                    body: Body::Empty,
-                    scopes: &scopes,
-                    follow_redirects: true,
-                },
+                Call::new(Method::Head, Self::manifest_url(ep, reference), &scopes)
+                    .headers(vec![("accept", manifest::MANIFEST_ACCEPT.to_string())]),
             )?;
             let status = resp.status().as_u16();
             let digest = transport::header(&resp, "docker-content-digest");
@@ -316,14 +304,7 @@ impl Client {
             }
             let resp = self.session.call(
                 ep,
-                Call {
-                    method: Method::Get,
-                    url: url.clone(),
-                    headers,
-                    body: Body::Empty,
-                    scopes: &scopes,
-                    follow_redirects: true,
-                },
+                Call::new(Method::Get, url.clone(), &scopes).headers(headers),
             )?;
             let status = resp.status().as_u16();
             // 200 on a range request: the server ignored it; skip what we already have.
@@ -398,14 +379,11 @@ impl Client {
         let scopes = push_scope(repository.path());
         let resp = self.session.call(
             &ep,
-            Call {
-                method: Method::Head,
-                url: format!("{}/v2/{}/blobs/{digest}", ep.base, repository.path()),
-                headers: Vec::new(),
-                body: Body::Empty,
-                scopes: &scopes,
-                follow_redirects: true,
-            },
+            Call::new(
+                Method::Head,
+                format!("{}/v2/{}/blobs/{digest}", ep.base, repository.path()),
+                &scopes,
+            ),
         )?;
         let status = resp.status().as_u16();
         let _ = transport::read_body(resp, 1 << 16);
@@ -445,14 +423,9 @@ impl Client {
         }
         let resp = self.session.call(
             &ep,
-            Call {
-                method: Method::Put,
-                url: Self::manifest_url(&ep, reference),
-                headers: vec![("content-type", media_type.to_string())],
-                body: Body::Bytes(bytes),
-                scopes: &scopes,
-                follow_redirects: false,
-            },
+            Call::new(Method::Put, Self::manifest_url(&ep, reference), &scopes)
+                .headers(vec![("content-type", media_type.to_string())])
+                .body(Body::Bytes(bytes)),
         )?;
         let status = resp.status().as_u16();
         let theirs = transport::header(&resp, "docker-content-digest");

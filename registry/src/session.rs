@@ -51,6 +51,31 @@ pub(crate) struct Call<'a, 's> {
     pub(crate) follow_redirects: bool,
 }
 
+impl<'a, 's> Call<'a, 's> {
+    /// A request with no headers and no body; GET and HEAD follow redirects, the rest never do.
+    pub(crate) fn new(method: Method, url: String, scopes: &'s [String]) -> Self {
+        let follow_redirects = matches!(method, Method::Get | Method::Head);
+        Call {
+            method,
+            url,
+            headers: Vec::new(),
+            body: Body::Empty,
+            scopes,
+            follow_redirects,
+        }
+    }
+
+    pub(crate) fn headers(mut self, headers: Vec<(&'static str, String)>) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    pub(crate) fn body(mut self, body: Body<'a>) -> Self {
+        self.body = body;
+        self
+    }
+}
+
 pub(crate) struct Session {
     pub(crate) transport: Transport,
     credentials: DockerConfig,

@@ -33,17 +33,9 @@ impl Client {
             "from",
             from_repository,
         );
-        let resp = self.session.call(
-            &ep,
-            Call {
-                method: Method::Post,
-                url: url.clone(),
-                headers: Vec::new(),
-                body: Body::Empty,
-                scopes: &scopes,
-                follow_redirects: false,
-            },
-        )?;
+        let resp = self
+            .session
+            .call(&ep, Call::new(Method::Post, url.clone(), &scopes))?;
         let status = resp.status().as_u16();
         let location = transport::header(&resp, "location");
         let body = transport::read_body(resp, 1 << 16).unwrap_or_default();
@@ -123,17 +115,9 @@ impl Client {
     ) -> Result<String, RegistryError> {
         let scopes = push_scope(repository.path());
         let url = upload_start_url(ep, repository);
-        let resp = self.session.call(
-            ep,
-            Call {
-                method: Method::Post,
-                url: url.clone(),
-                headers: Vec::new(),
-                body: Body::Empty,
-                scopes: &scopes,
-                follow_redirects: false,
-            },
-        )?;
+        let resp = self
+            .session
+            .call(ep, Call::new(Method::Post, url.clone(), &scopes))?;
         let status = resp.status().as_u16();
         let location = transport::header(&resp, "location");
         let body = transport::read_body(resp, 1 << 16).unwrap_or_default();
@@ -185,17 +169,12 @@ impl Client {
             let mut chunk = Exact::new(&mut source, len);
             let result = self.session.call(
                 ep,
-                Call {
-                    method: Method::Patch,
-                    url: url.clone(),
-                    headers: vec![
+                Call::new(Method::Patch, url.clone(), &scopes)
+                    .headers(vec![
                         ("content-type", "application/octet-stream".into()),
                         ("content-range", format!("{offset}-{}", offset + len - 1)),
-                    ],
-                    body: Body::Reader(&mut chunk, len),
-                    scopes: &scopes,
-                    follow_redirects: false,
-                },
+                    ])
+                    .body(Body::Reader(&mut chunk, len)),
             );
             source.check(&target, blob, false)?;
             let resp = result?;
@@ -227,14 +206,9 @@ impl Client {
         };
         let result = self.session.call(
             ep,
-            Call {
-                method: Method::Put,
-                url: put_url,
-                headers: vec![("content-type", "application/octet-stream".into())],
-                body,
-                scopes: &scopes,
-                follow_redirects: false,
-            },
+            Call::new(Method::Put, put_url, &scopes)
+                .headers(vec![("content-type", "application/octet-stream".into())])
+                .body(body),
         );
         source.check(&target, blob, true)?;
         let resp = result?;
