@@ -186,6 +186,19 @@ fn pump(input: &mut dyn Read, out: &mut dyn Write) -> io::Result<()> {
     }
 }
 
+/// Records `blob` as the layer's form under `c`, so exports and pushes reuse it (a pulled
+/// layer's own blob is recorded this way too).
+pub fn remember(
+    root: &Root,
+    diff_id: &str,
+    c: &Compression,
+    blob: &BlobInfo,
+) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(blob).expect("blob info serializes");
+    root.index.put_cache(&c.memo_key(diff_id), &bytes)?;
+    Ok(())
+}
+
 /// The blob of one layer compressed as `c`, compressing it only if no earlier export did.
 pub fn compress_layer(
     root: &Root,
@@ -230,10 +243,7 @@ pub fn compress_layer(
         Compression::Uncompressed => unreachable!("returned above"),
     };
     let info = writer.commit()?;
-    root.index.put_cache(
-        &key,
-        &serde_json::to_vec(&info).expect("blob info serializes"),
-    )?;
+    remember(root, &layer.diff_id, c, &info)?;
     Ok(info)
 }
 

@@ -8,7 +8,7 @@
 
 use super::layers::ensure_snapshot;
 use super::{put_image, StoreError, StoredImage};
-use crate::export::compress::{decompressing_writer, Codec};
+use crate::export::compress::{decompressing_writer, Codec, Compression};
 use crate::graph::Platform;
 use crate::image::Image;
 use crate::solver::Event;
@@ -178,19 +178,16 @@ fn pull_layer(
     Ok(())
 }
 
-/// Records the pulled blob as the layer's gzip form, so an export or push reuses it instead of
-/// compressing again (the key is the exporter's memo for the default gzip, `compressed/gzip/`,
-/// which export::compress's tests pin). zstd levels are unknown from a blob: not remembered.
+/// Records a pulled gzip blob as the layer's default-gzip form, so an export or push reuses it
+/// instead of compressing again. zstd levels are unknown from a blob: not remembered.
 fn remember_compressed(
     root: &Root,
     diff_id: &str,
     media_type: &str,
     info: &cache::BlobInfo,
 ) -> Result<(), StoreError> {
-    if media_type.ends_with("gzip") {
-        let bytes = serde_json::to_vec(info).expect("blob info serializes");
-        root.index
-            .put_cache(&format!("compressed/gzip/{diff_id}"), &bytes)?;
+    if matches!(Codec::of_media_type(media_type), Ok(Codec::Gzip)) {
+        crate::export::compress::remember(root, diff_id, &Compression::default(), info)?;
     }
     Ok(())
 }
