@@ -1,6 +1,7 @@
 //! Content-addressed blobs: plain files at `blobs/sha256/<hex>`, written through a temp file
 //! that is hashed as it is written, fsynced and renamed into place (crash-safe; a blob path
-//! that exists is always complete).
+//! that exists is always complete). `commit_unsynced` skips the fsync for blobs the caller
+//! tracks itself (a build's layer diffs; see the builder's store::durability).
 //!
 //! This module owns the blob files and their temp files (`tmp/blob-*.partial`) and nothing
 //! else: it knows nothing of the index, of layers or of images. Digests are validated before
@@ -65,12 +66,23 @@ fn closed() -> io::Error {
 impl BlobWriter {
     /// Finishes the blob: fsync, rename to its digest (a no-op if it already exists).
     pub fn commit(self) -> Result<BlobInfo, CacheError> {
-        self.finish(None)
+        self.finish(None, None)
     }
 
     /// Like `commit`, but fails (and keeps nothing) if the digest is not `expected`.
     pub fn commit_expect(self, expected: &str) -> Result<BlobInfo, CacheError> {
-        self.finish(Some(expected))
+        self.finish(Some(expected), None)
+    }
+
+    /// Like `commit`, without fsync: the blob is complete for every process of this boot, but
+    /// a crash before writeback may leave its path with partial content. `before_publish` runs
+    /// once the digest is known and before the blob gets its name: the caller records there
+    /// that this blob must be checked after a restart (the builder's store::durability).
+    pub fn commit_unsynced(
+        self,
+        mut before_publish: impl FnMut(&BlobInfo) -> io::Result<()>,
+    ) -> Result<BlobInfo, CacheError> {
+        self.finish(None, Some(&mut before_publish))
     }
 
     /// The number of bytes written so far.
@@ -78,7 +90,13 @@ impl BlobWriter {
         self.size
     }
 
-    fn finish(mut self, expected: Option<&str>) -> Result<BlobInfo, CacheError> {
+    /// `unsynced`: no fsync, and this runs before the blob gets its name.
+    fn finish(
+        mut self,
+        expected: Option<&str>,
+        unsynced: Option<&mut dyn FnMut(&BlobInfo) -> io::Result<()>>,
+    ) -> Result<BlobInfo, CacheError> {
+        let sync = unsynced.is_none();
         if let Some(expected) = expected {
             // Before any work, and so that the error names the bad input rather than a mismatch.
             hex_of(expected)?;
@@ -104,8 +122,14 @@ impl BlobWriter {
         if target.is_file() {
             // Same content, already complete: the temp file is redundant (Drop removes it).
             // The directory is synced still, in case its writer has not got that far yet.
-            sync_dir(&self.dir)?;
+            if sync {
+                sync_dir(&self.dir)?;
+            }
             return Ok(info);
+        }
+        if let Some(before_publish) = unsynced {
+            before_publish(&info)
+                .map_err(|e| io_error("recording an unsynced blob for", &target, e))?;
         }
 
         let file = self
@@ -115,8 +139,10 @@ impl BlobWriter {
         let file = file
             .into_inner()
             .map_err(|e| io_error("writing blob temp file", &self.temp, e.into_error()))?;
-        file.sync_all()
-            .map_err(|e| io_error("syncing blob temp file", &self.temp, e))?;
+        if sync {
+            file.sync_all()
+                .map_err(|e| io_error("syncing blob temp file", &self.temp, e))?;
+        }
         drop(file);
 
         // rename() replaces atomically: if another process committed the same blob meanwhile,
@@ -132,7 +158,9 @@ impl BlobWriter {
         }
         // The temp file is gone; nothing for Drop to remove.
         self.temp = PathBuf::new();
-        sync_dir(&self.dir)?;
+        if sync {
+            sync_dir(&self.dir)?;
+        }
         Ok(info)
     }
 }

@@ -101,6 +101,10 @@ enum Commands {
         after_help = "Examples:\n  pallet debug parse Dockerfile\n  pallet debug graph --format json ."
     )]
     Debug(debug::DebugCommand),
+    /// Internal: syncfs the store's filesystem, then drop its unsynced-snapshot markers (started
+    /// detached after a build, see store::durability)
+    #[command(hide = true)]
+    InternalSettleStore { root: std::path::PathBuf },
 }
 
 /// Flags shared by `build` and `debug graph`: what decides the graph.
@@ -129,7 +133,24 @@ pub struct FrontendArgs {
 /// Opens the store (`--root`, else the default location), creating it if needed.
 pub(crate) fn open_root(root: Option<std::path::PathBuf>) -> Result<cache::Root, String> {
     let path = root.unwrap_or_else(cache::Root::default_path);
-    cache::Root::open(&path).map_err(|e| format!("error: cannot open the store at {}: {e}\n  = help: pass --root DIR or set PALLET_ROOT to a writable directory\n", path.display()))
+    let root = cache::Root::open(&path).map_err(|e| format!("error: cannot open the store at {}: {e}\n  = help: pass --root DIR or set PALLET_ROOT to a writable directory\n", path.display()))?;
+    let recovered = crate::store::durability::recover_after_restart(&root).map_err(|e| {
+        format!(
+            "error: checking the store at {} after a restart: {e}\n",
+            path.display()
+        )
+    })?;
+    if recovered.layers > 0 {
+        eprintln!(
+            "pallet: the machine restarted before {} layer(s) were known to be on disk: their snapshots will be unpacked again{}",
+            recovered.layers,
+            match recovered.damaged_blobs {
+                0 => String::new(),
+                n => format!("; {n} damaged blob(s) removed (the steps that made them will run again)"),
+            }
+        );
+    }
+    Ok(root)
 }
 
 /// Builds and images need root for now (overlay mounts, runc): say so plainly.
@@ -164,6 +185,11 @@ pub fn main() -> ExitCode {
         Commands::Login(args) => registry::login(args),
         Commands::Logout(args) => registry::logout(args),
         Commands::Debug(cmd) => debug::run(cmd),
+        Commands::InternalSettleStore { root } => {
+            // Started detached after a build; nobody reads its output.
+            let _ = crate::store::durability::settle_now(&root);
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

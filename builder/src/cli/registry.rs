@@ -89,6 +89,7 @@ pub fn pull(args: PullArgs, root: Option<PathBuf>) -> Result<ExitCode, String> {
         events: &events,
     };
     let result = resolver.image(&reference, &platform);
+    crate::store::durability::settle_detached(&root);
     printer.finish(&Summary {
         image: Some(reference.familiar()),
         digest: result.as_ref().ok().map(|i| i.manifest_digest.clone()),

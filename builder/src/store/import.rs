@@ -39,6 +39,7 @@ pub fn import_rootfs(
     if dest.is_dir() {
         drop(tmp);
     } else {
+        super::durability::mark_unsynced(root, &layer.diff_id)?;
         publish_dir(tmp, &dest)?;
     }
     let config = Image {

@@ -5,6 +5,7 @@
 //!
 //! It knows layers and images, not Dockerfiles or graphs.
 
+pub mod durability;
 mod import;
 mod layers;
 mod oci_import;

@@ -107,6 +107,7 @@ pub fn prune(root: &Root, all: bool) -> Result<PruneReport, StoreError> {
             r.snapshots += 1;
         }
     }
+    super::durability::forget_orphans(root);
     for (_, path) in entries(&root.cache_mounts_dir())? {
         r.bytes += tree_size(&path);
         let removed = if path.is_dir() {
