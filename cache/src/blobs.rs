@@ -63,6 +63,9 @@ fn closed() -> io::Error {
     io::Error::other("blob writer already finished")
 }
 
+/// Runs before an unsynced blob gets its name (see `commit_unsynced`).
+type BeforePublish<'a> = &'a mut dyn FnMut(&BlobInfo) -> io::Result<()>;
+
 impl BlobWriter {
     /// Finishes the blob: fsync, rename to its digest (a no-op if it already exists).
     pub fn commit(self) -> Result<BlobInfo, CacheError> {
@@ -94,7 +97,7 @@ impl BlobWriter {
     fn finish(
         mut self,
         expected: Option<&str>,
-        unsynced: Option<&mut dyn FnMut(&BlobInfo) -> io::Result<()>>,
+        unsynced: Option<BeforePublish>,
     ) -> Result<BlobInfo, CacheError> {
         let sync = unsynced.is_none();
         if let Some(expected) = expected {
