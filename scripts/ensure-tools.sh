@@ -4,7 +4,10 @@
 # example base image), umoci and skopeo (tools no one here wrote that read our OCI and Docker
 # output in tests), GNU tar (layer interop tests), docker-registry + apache2-utils (htpasswd) +
 # openssl (the registry client's tests run a real registry: plain, TLS, basic and token auth),
-# bzip2/xz/zstd (ADD archive tests), tmux (the progress test drives the tty view in a terminal).
+# bzip2/xz/zstd (ADD archive tests), tmux (the progress test drives the tty view in a terminal),
+# openssh-client (ssh-agent, ssh-add: `--ssh` key files and the ssh mount tests) and
+# openssh-server (the git-over-ssh test runs its own sshd on 127.0.0.1; the package's service
+# is not needed).
 # Safe to run repeatedly.
 set -euo pipefail
 
@@ -24,6 +27,8 @@ command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+command -v ssh-agent >/dev/null 2>&1 || need_apt+=(openssh-client)
+[ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 [ -x /bin/busybox ] || need_apt+=(busybox-static)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

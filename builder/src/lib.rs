@@ -15,4 +15,5 @@ pub mod progress;
 pub mod run;
 pub mod snapshot;
 pub mod solver;
+pub mod ssh;
 pub mod store;

@@ -910,3 +910,40 @@ fn reference_errors_say_which_character_is_wrong() {
         Some("'%' cannot appear in an image reference (letters, digits and . _ - / : @ can)")
     );
 }
+
+/// BuildKit's ssh mounts (llb ExecOp.Marshal): the Nth ssh mount without a target is
+/// /run/buildkit/ssh_agent.N (N counts ssh mounts only), SSH_AUTH_SOCK is the first ssh
+/// mount's target unless the stage sets it, and the image config never sees it.
+#[test]
+fn ssh_mounts_are_numbered_and_set_ssh_auth_sock() {
+    let l = ok("FROM scratch\nRUN --mount=type=cache,target=/c --mount=type=ssh,target=/a.sock --mount=type=ssh,id=gh,required,mode=0660,uid=1 true\nRUN --mount=type=ssh true\nENV SSH_AUTH_SOCK=/mine\nRUN --mount=type=ssh true\n");
+    let e = execs(&l);
+    let ssh: Vec<(&str, &MountKind)> = e[0]
+        .mounts
+        .iter()
+        .filter(|m| matches!(m.kind, MountKind::Ssh { .. }))
+        .map(|m| (m.target.as_str(), &m.kind))
+        .collect();
+    assert!(
+        matches!(ssh[0], ("/a.sock", MountKind::Ssh { id, required: false, mode: 0o600, .. }) if id == "default")
+    );
+    assert!(
+        matches!(ssh[1], ("/run/buildkit/ssh_agent.1", MountKind::Ssh { id, required: true, mode: 0o660, uid: 1, gid: 0 }) if id == "gh")
+    );
+    let auth = |e: &pallet::graph::Exec| -> Vec<String> {
+        e.env
+            .iter()
+            .filter(|v| v.starts_with("SSH_AUTH_SOCK="))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(auth(e[0]), vec!["SSH_AUTH_SOCK=/a.sock"]);
+    assert_eq!(e[1].mounts[0].target, "/run/buildkit/ssh_agent.0");
+    assert_eq!(auth(e[1]), vec!["SSH_AUTH_SOCK=/run/buildkit/ssh_agent.0"]);
+    assert_eq!(auth(e[2]), vec!["SSH_AUTH_SOCK=/mine"]);
+    let config = serde_json::to_string(&l.image).unwrap();
+    assert!(
+        !config.contains("ssh_agent") && !config.contains("a.sock"),
+        "{config}"
+    );
+}

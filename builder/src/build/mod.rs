@@ -26,6 +26,8 @@ pub struct BuildRequest<'a> {
     pub runtime: PathBuf,
     /// `--secret` sources by id (values are read when a step mounts them, never stored).
     pub secrets: std::collections::HashMap<String, crate::solver::SecretSource>,
+    /// `--ssh` agent sockets by id (from [`crate::ssh::Agents`], which must outlive the build).
+    pub ssh: std::collections::HashMap<String, PathBuf>,
     /// Clamp layer file times to SOURCE_DATE_EPOCH when it is set (`--rewrite-timestamp`).
     pub rewrite_timestamp: bool,
     /// The Dockerfile's absolute path: names its steps in the step history (cache-miss
@@ -84,6 +86,7 @@ pub fn build(
         no_cache: req.lower.no_cache,
         epoch: lowered.epoch.filter(|_| req.rewrite_timestamp),
         secrets: req.secrets.clone(),
+        ssh: req.ssh.clone(),
         dockerfile: req.dockerfile_path.clone(),
         compress: outputs::background_compression(&req.outputs, req.push.as_ref()),
     };

@@ -30,6 +30,10 @@ pub struct BuildArgs {
     /// Secret to expose to RUN --mount=type=secret (id=ID,src=PATH or id=ID,env=VAR)
     #[arg(long)]
     pub secret: Vec<String>,
+    /// SSH agent or keys to expose to RUN --mount=type=ssh and git sources over ssh
+    /// (default|ID[=SOCKET|KEY[,KEY...]]; default alone: $SSH_AUTH_SOCK)
+    #[arg(long, value_name = "ID[=SOCKET|KEY,...]")]
+    pub ssh: Vec<String>,
     /// Additional build context (name=path or name=oci-layout://dir)
     #[arg(long = "build-context")]
     pub build_contexts: Vec<String>,
@@ -65,6 +69,11 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
             crate::solver::SecretSource::parse(spec).map_err(|e| format!("error: {e}\n"))?;
         secrets.insert(id, source);
     }
+    let ssh_specs = args
+        .ssh
+        .iter()
+        .map(|s| crate::ssh::SshSpec::parse(s).map_err(|e| format!("error: {e}\n")))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut loaded = input::load(&args.frontend)?;
     // As buildx does: SOURCE_DATE_EPOCH from the environment becomes the build arg.
     if let Ok(epoch) = std::env::var("SOURCE_DATE_EPOCH") {
@@ -142,6 +151,8 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
     if args.explain {
         return super::explain::run(&root, &loaded, &args.frontend.context, ignore, mode);
     }
+    // Agents for key files run until the build ends (dropped with `agents`).
+    let agents = crate::ssh::Agents::start(&ssh_specs).map_err(|e| format!("error: {e}\n"))?;
     let req = crate::build::BuildRequest {
         dockerfile: &loaded.parsed,
         lower: loaded.options.clone(),
@@ -151,6 +162,7 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
         outputs,
         runtime,
         secrets,
+        ssh: agents.sockets(),
         rewrite_timestamp: args.rewrite_timestamp,
         dockerfile_path: super::explain::dockerfile_identity(&loaded, &args.frontend.context),
         registry: Some(&client),
@@ -162,6 +174,7 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
     let result = crate::build::build(&root, &req, &|e| printer.event(e));
     crate::store::durability::settle_detached(&root);
     printer.finish(&super::explain::summary(&root, &result, started));
+    drop(agents);
     match result {
         Ok(done) => {
             render::warnings(&done.warnings, &loaded.name);

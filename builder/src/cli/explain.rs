@@ -45,6 +45,7 @@ pub(super) fn run(
         no_cache: loaded.options.no_cache,
         epoch: None,
         secrets: Default::default(),
+        ssh: Default::default(),
         dockerfile: dockerfile_identity(loaded, context),
         compress: None,
     };

@@ -2,6 +2,11 @@
 //! committed as the step's layer. The runner removes the stubs runc creates for /etc/hosts,
 //! resolv.conf and the step's mounts; /proc, /dev and /sys that runc creates on a base without
 //! them stay in the layer as empty directories, as they do with BuildKit.
+//!
+//! Secret and ssh mounts carry nothing into the graph but their ids: a secret is read when
+//! the step starts and shown as a file on a tmpfs; an ssh mount is a forwarding socket
+//! (`crate::ssh::AgentProxy`) to the agent `--ssh` named. Their mount points are stubs like
+//! any other, so neither reaches the layer.
 
 use super::layer_writer::{Layer, Writer};
 use super::{Output, SolveOptions};
@@ -49,7 +54,36 @@ pub(super) fn run(
     let mut secret_env = Vec::new();
     let mut secret_files = Vec::new();
     let mut leases = Vec::new();
+    let mut ssh = SshSockets::default();
     for (n, m) in e.mounts.iter().enumerate() {
+        if let MountKind::Ssh {
+            id,
+            required,
+            mode,
+            uid,
+            gid,
+        } = &m.kind
+        {
+            // BuildKit: an ssh id the client did not forward fails a required mount and
+            // leaves an optional one out.
+            let Some(agent) = opts.ssh.get(id) else {
+                if *required {
+                    return Err(format!(
+                        "no SSH agent or key \"{id}\" was forwarded, and this step's ssh mount \
+                         (target {}) is required: pass --ssh {id}=$SSH_AUTH_SOCK or --ssh {id}=KEYFILE",
+                        m.target
+                    ));
+                }
+                continue;
+            };
+            let source = ssh.proxy(n, agent, *uid, *gid, *mode)?;
+            mounts.push(SpecMount::Bind {
+                source,
+                target: m.target.clone(),
+                readonly: true,
+            });
+            continue;
+        }
         if let MountKind::Secret {
             id,
             env,
@@ -119,6 +153,7 @@ pub(super) fn run(
     })
     .map_err(|e| e.to_string())?;
     drop(secret_files);
+    drop(ssh);
     drop(leases);
     drop(guards);
     drop(overlay);
@@ -248,7 +283,47 @@ fn spec_mount(
         MountKind::Secret { id, .. } => Err(format!(
             "RUN --mount=type=secret (id {id}) is not built yet"
         )),
-        MountKind::Ssh { .. } => Err("RUN --mount=type=ssh is not built yet".into()),
+        MountKind::Ssh { .. } => Err("ssh mounts are set up by the step itself".into()),
+    }
+}
+
+/// The forwarding sockets of a step's ssh mounts, in a 0700 temp dir of their own (short
+/// paths: a socket path must fit in 108 bytes); stopped and removed when the step ends.
+#[derive(Default)]
+struct SshSockets {
+    // Before `dir`: fields drop in order, and the sockets go before their directory.
+    proxies: Vec<crate::ssh::AgentProxy>,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl SshSockets {
+    fn proxy(
+        &mut self,
+        n: usize,
+        agent: &Path,
+        uid: u32,
+        gid: u32,
+        mode: u32,
+    ) -> Result<PathBuf, String> {
+        let dir = match &self.dir {
+            Some(d) => d,
+            None => self.dir.insert(
+                tempfile::Builder::new()
+                    .prefix("pallet-ssh-")
+                    .tempdir()
+                    .map_err(|e| format!("creating a directory for ssh agent sockets: {e}"))?,
+            ),
+        };
+        let proxy = crate::ssh::AgentProxy::start(
+            agent,
+            &dir.path().join(format!("{n}.sock")),
+            uid,
+            gid,
+            mode,
+        )?;
+        let path = proxy.path().to_path_buf();
+        self.proxies.push(proxy);
+        Ok(path)
     }
 }
 

@@ -45,6 +45,9 @@ pub struct SolveOptions<'a> {
     pub epoch: Option<i64>,
     /// `--secret` sources by id.
     pub secrets: HashMap<String, SecretSource>,
+    /// `--ssh` agent sockets by id (the private agents behind key files run for the build).
+    /// Only ids reach the graph and the cache keys, never these paths.
+    pub ssh: HashMap<String, PathBuf>,
     /// The Dockerfile's absolute path: with the stage and position, it names a step whose
     /// last build the store remembers (cache-miss reasons). Empty: no step history.
     pub dockerfile: String,

@@ -92,6 +92,7 @@ impl Lowering<'_> {
         let mut ex = Expander::new(&lexer, &env);
         let mut context_paths = Vec::new();
         let mut from_sources = c.sources.iter();
+        let mut ssh_mounts = 0;
         for spec in &run.mount_specs {
             let m = parse_mount(spec, Some(&mut |w: &str| ex.word(w)))
                 .map_err(|e| err(e).with_needle(format!("--mount={spec}")))?;
@@ -100,9 +101,17 @@ impl Lowering<'_> {
             } else {
                 None
             };
-            let mount = self
+            let mut mount = self
                 .exec_mount(i, &m, source_state, &mut inputs, &mut context_paths)
                 .map_err(|e| err(e).with_needle(format!("--mount={spec}")))?;
+            // BuildKit (llb ExecOp.Marshal): the Nth ssh mount without a target gets
+            // /run/buildkit/ssh_agent.N, N counting this RUN's ssh mounts only.
+            if matches!(mount.kind, MountKind::Ssh { .. }) {
+                if mount.target.is_empty() {
+                    mount.target = format!("/run/buildkit/ssh_agent.{ssh_mounts}");
+                }
+                ssh_mounts += 1;
+            }
             mounts.push(mount);
         }
         let mut expanded_from = used;
@@ -114,9 +123,21 @@ impl Lowering<'_> {
             Some(_) => Network::Host,
         };
         let st = &self.states[i];
+        let mut env = st.env.to_strings();
+        // BuildKit: with ssh mounts, SSH_AUTH_SOCK names the first one's target unless the
+        // stage's env sets it. Part of the step's env (and so of its cache key), never of the
+        // image config.
+        let first_ssh = mounts
+            .iter()
+            .find(|m| matches!(m.kind, MountKind::Ssh { .. }));
+        if let Some(first) = first_ssh {
+            if st.env.get("SSH_AUTH_SOCK").is_none() {
+                env.push(format!("SSH_AUTH_SOCK={}", first.target));
+            }
+        }
         let exec = Exec {
             args: args.clone(),
-            env: st.env.to_strings(),
+            env,
             cwd: st.dir.clone(),
             user: st.user.clone(),
             network,
@@ -283,11 +304,8 @@ impl Lowering<'_> {
             }
             MountType::Ssh => {
                 let id = m.id.clone().unwrap_or_else(|| "default".into());
-                let target = m
-                    .target
-                    .as_deref()
-                    .map(resolve)
-                    .unwrap_or_else(|| "/run/buildkit/ssh_agent.0".into());
+                // No target: empty here, numbered by the caller (ssh_agent.N).
+                let target = m.target.as_deref().map(resolve).unwrap_or_default();
                 Ok(ExecMount {
                     target,
                     kind: MountKind::Ssh {

@@ -4,7 +4,7 @@
 use super::{password, TAIL_LINES};
 use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -65,13 +65,29 @@ impl GitError {
     }
 }
 
+/// The ssh git runs. Keys come from the forwarded agent only, never from ~/.ssh (BuildKit's
+/// git has no other keys either). Host keys: the user's known_hosts, or the file
+/// `PALLET_SSH_KNOWN_HOSTS` names; an unknown host fails (batch mode), it is never trusted on
+/// first use.
+fn ssh_command() -> String {
+    let mut cmd = "ssh -o BatchMode=yes -o IdentityFile=none".to_string();
+    if let Some(file) = std::env::var_os("PALLET_SSH_KNOWN_HOSTS").filter(|f| !f.is_empty()) {
+        // GIT_SSH_COMMAND goes through a shell: the path single-quoted.
+        let file = file.to_string_lossy().replace('\'', "'\\''");
+        cmd.push_str(&format!(" -o UserKnownHostsFile='{file}'"));
+    }
+    cmd
+}
+
 /// How git is run: clean environment, a silence timeout, a process group to kill.
 pub(super) struct Git {
     timeout: Duration,
+    /// The agent socket ssh uses (`--ssh default`, for ssh remotes); None: no agent.
+    ssh_auth_sock: Option<PathBuf>,
 }
 
 impl Git {
-    pub(super) fn new() -> Git {
+    pub(super) fn new(ssh_auth_sock: Option<PathBuf>) -> Git {
         let secs = std::env::var("PALLET_GIT_TIMEOUT")
             .ok()
             .and_then(|v| v.trim().parse::<u64>().ok())
@@ -79,6 +95,7 @@ impl Git {
             .unwrap_or(DEFAULT_TIMEOUT_SECS);
         Git {
             timeout: Duration::from_secs(secs),
+            ssh_auth_sock,
         }
     }
 
@@ -93,14 +110,17 @@ impl Git {
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+            .env("GIT_SSH_COMMAND", ssh_command())
             // A transfer slower than 1 KB/s for a minute is a stall (http only).
             .env("GIT_HTTP_LOW_SPEED_LIMIT", "1000")
             .env("GIT_HTTP_LOW_SPEED_TIME", "60");
-        // ssh finds its keys and known_hosts under HOME; proxies as the user set them.
+        // ssh finds known_hosts and its config under HOME; proxies as the user set them.
+        // The agent is only ever the one `--ssh default` forwarded.
+        if let Some(sock) = &self.ssh_auth_sock {
+            cmd.env("SSH_AUTH_SOCK", sock);
+        }
         for k in [
             "HOME",
-            "SSH_AUTH_SOCK",
             "http_proxy",
             "https_proxy",
             "HTTP_PROXY",

@@ -26,7 +26,8 @@
 //!
 //! git runs without a shell, with a clean environment (no system or user config, no terminal
 //! prompt, ssh in batch mode, `file://` and `ext::` transports off so a submodule cannot read
-//! the host), in a process group of its own that is killed when it prints nothing for
+//! the host; for an ssh remote, SSH_AUTH_SOCK is the agent of `--ssh default`, required as
+//! BuildKit requires it, and never pallet's own SSH_AUTH_SOCK), in a process group of its own that is killed when it prints nothing for
 //! `PALLET_GIT_TIMEOUT` seconds (300). The waits happen on a thread of their own; the rayon
 //! thread that asked keeps running other jobs meanwhile. Errors name the step (ls-remote,
 //! fetch, checkout, submodule update), the URL without its password, and git's last lines.
@@ -87,7 +88,25 @@ pub(super) fn run(
         checksum: checksum.as_deref().map(|c| c.trim().to_ascii_lowercase()),
         epoch: opts.epoch,
     };
-    let git = Git::new();
+    // BuildKit mounts the client's "default" ssh agent for ssh remotes (llb.Git's
+    // MountSSHSock) and fails without one; pallet's own environment is not a fallback.
+    let agent = if is_ssh(remote) {
+        let agent = opts.ssh.get(crate::ssh::DEFAULT_ID).ok_or_else(|| {
+            fail(
+                format!(
+                    "{} is fetched over ssh, with the agent of --ssh default: no SSH agent \
+                     \"default\" was forwarded (pass --ssh default for $SSH_AUTH_SOCK, or \
+                     --ssh default=KEYFILE)",
+                    spec.url
+                ),
+                false,
+            )
+        })?;
+        Some(agent.clone())
+    } else {
+        None
+    };
+    let git = Git::new(agent);
     let resolved = off_pool(|| spec.resolve(&git)).map_err(|m| fail(m, false))?;
     spec.check_checksum(&resolved).map_err(|m| fail(m, false))?;
     let key = spec.cache_key(&resolved);
@@ -518,6 +537,14 @@ fn parse_ref(out: &str, reference: &str) -> Option<Resolved> {
         }
     }
     None
+}
+
+/// A remote git reaches over ssh: `ssh://...`, or scp-like `[user@]host:path` (no scheme).
+fn is_ssh(remote: &str) -> bool {
+    match remote.split_once("://") {
+        Some((scheme, _)) => scheme.eq_ignore_ascii_case("ssh"),
+        None => remote.contains(':'),
+    }
 }
 
 /// A URL with its password (`user:password@`) replaced by `xxxxx`, as BuildKit redacts it.
