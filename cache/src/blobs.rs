@@ -88,6 +88,15 @@ impl BlobWriter {
         self.finish(None, Some(&mut before_publish))
     }
 
+    /// `commit_expect` without fsync (see `commit_unsynced`).
+    pub fn commit_expect_unsynced(
+        self,
+        expected: &str,
+        mut before_publish: impl FnMut(&BlobInfo) -> io::Result<()>,
+    ) -> Result<BlobInfo, CacheError> {
+        self.finish(Some(expected), Some(&mut before_publish))
+    }
+
     /// The number of bytes written so far.
     pub fn size(&self) -> u64 {
         self.size

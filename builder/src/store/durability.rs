@@ -7,8 +7,9 @@
 //! files, or a blob whose content no longer matches its name, while the index still names them.
 //! So:
 //!
-//! - before a snapshot or diff blob gets its final name, a marker `unsynced/<hex>` (the diff id's
-//!   hex, which names both) records this boot's id (`/proc/sys/kernel/random/boot_id`);
+//! - before a snapshot or blob gets its final name, a marker `unsynced/<hex>` records this
+//!   boot's id (`/proc/sys/kernel/random/boot_id`); the hex is the blob's digest, which for a
+//!   layer's diff blob also names its snapshot (pulls write compressed blobs unsynced too);
 //! - after a build, a detached `pallet internal-settle-store` runs `syncfs` on the store's
 //!   filesystem and drops the markers it saw before the sync ([`settle_detached`],
 //!   [`settle_now`]); the build does not wait (with a thread it would: a process exits only once
