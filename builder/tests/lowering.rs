@@ -3,7 +3,8 @@
 
 use pallet::frontend::diagnostic::FrontendError;
 use pallet::frontend::lower::{
-    lower, ImageResolver, LowerOptions, Lowered, MemoryResolver, Offline, ResolvedImage,
+    lower, ImageResolver, LowerOptions, Lowered, MemoryResolver, NamedContext, Offline,
+    ResolvedImage,
 };
 use pallet::frontend::parser::parse;
 use pallet::graph::{Exec, FileAction, MountKind, Op, Source};
@@ -410,7 +411,10 @@ fn copy_history_paths_and_flags() {
         ("/requirements.txt", "/app/", Some("app:app"), Some("0755"))
     );
     assert!(c.allow_wildcard && c.follow_symlinks && !c.attempt_unpack);
-    assert_eq!(copy.meta.context_paths, vec!["/requirements.txt", "/src"]);
+    assert_eq!(
+        copy.meta.context_paths["context"],
+        vec!["/requirements.txt", "/src"]
+    );
 }
 
 #[test]
@@ -502,7 +506,7 @@ fn run_mounts() {
         .iter()
         .find(|v| matches!(v.op, Op::Exec(_)))
         .unwrap();
-    assert_eq!(run.meta.context_paths, vec!["/req.txt"]);
+    assert_eq!(run.meta.context_paths["context"], vec!["/req.txt"]);
     assert_eq!(
         run.meta.expanded_from.get("CACHE").map(String::as_str),
         Some("/root/.cache")
@@ -945,5 +949,150 @@ fn ssh_mounts_are_numbered_and_set_ssh_auth_sock() {
     assert!(
         !config.contains("ssh_agent") && !config.contains("a.sock"),
         "{config}"
+    );
+}
+
+fn with_local(name: &str, excludes: &[&str]) -> LowerOptions {
+    let mut o = LowerOptions::default();
+    o.named_contexts.insert(
+        name.into(),
+        NamedContext::Local {
+            exclude_patterns: excludes.iter().map(|s| s.to_string()).collect(),
+        },
+    );
+    o
+}
+
+fn local_sources(l: &Lowered) -> Vec<(String, Vec<String>)> {
+    l.graph
+        .vertices
+        .iter()
+        .filter_map(|v| match &v.op {
+            Op::Source(Source::Local {
+                name,
+                exclude_patterns,
+            }) => Some((name.clone(), exclude_patterns.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn copy_from_a_local_named_context_reads_it_in_place() {
+    let src = "FROM scratch\nCOPY --from=libs /a.txt /b/ /dst/\nCOPY app.py /\n";
+    let l = ok_with(src, &with_local("libs", &["*.log"]), &Offline);
+    // The directory is a source of its own, with its own .dockerignore patterns (the main
+    // context keeps its name, `context`).
+    let mut sources = local_sources(&l);
+    sources.sort();
+    assert_eq!(
+        sources,
+        vec![
+            ("context".to_string(), vec![]),
+            ("libs".to_string(), vec!["*.log".to_string()])
+        ]
+    );
+    let copies: Vec<_> = l
+        .graph
+        .vertices
+        .iter()
+        .filter(|v| matches!(v.op, Op::File(_)))
+        .collect();
+    assert_eq!(copies.len(), 2);
+    // Only the paths each step reads, by source: what goes into each step's cache key.
+    assert_eq!(
+        copies[0].meta.context_paths,
+        BTreeMap::from([(
+            "libs".to_string(),
+            vec!["/a.txt".to_string(), "/b".to_string()]
+        )])
+    );
+    assert_eq!(
+        copies[1].meta.context_paths,
+        BTreeMap::from([("context".to_string(), vec!["/app.py".to_string()])])
+    );
+    assert_eq!(
+        images(&l),
+        Vec::<String>::new(),
+        "no image is pulled for libs"
+    );
+}
+
+#[test]
+fn from_a_local_named_context_copies_the_directory_and_has_an_empty_config() {
+    let src = "FROM libs\nRUN ls\nCMD [\"x\"]\n";
+    let l = ok_with(src, &with_local("libs", &[]), &Offline);
+    let load = l
+        .graph
+        .vertices
+        .iter()
+        .find(|v| matches!(v.op, Op::File(_)))
+        .expect("the directory is copied into a layer");
+    assert_eq!(load.meta.name, "[context libs] load from client");
+    assert_eq!(load.meta.context_paths["libs"], vec!["/"]);
+    let Op::File(f) = &load.op else {
+        unreachable!()
+    };
+    assert!(!f.on_input, "the directory is the whole tree");
+    // BuildKit's emptyImage: WORKDIR / and the default PATH, nothing else.
+    assert_eq!(l.image.config.working_dir, "/");
+    assert_eq!(
+        l.image.config.env,
+        vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+    );
+    // The FROM counts as step 1 of 2, as in BuildKit.
+    let run = l
+        .graph
+        .vertices
+        .iter()
+        .find(|v| matches!(v.op, Op::Exec(_)))
+        .unwrap();
+    assert_eq!(run.meta.name, "[2/2] RUN ls");
+    assert_eq!(run.inputs[0], load.digest);
+}
+
+#[test]
+fn a_named_context_overrides_an_image_and_replaces_a_stage_of_its_name() {
+    // `FROM alpine` with --build-context alpine=DIR: no image, the directory.
+    let l = ok_with(
+        "FROM alpine\nRUN true\n",
+        &with_local("alpine", &[]),
+        &Offline,
+    );
+    assert!(images(&l).is_empty(), "{:?}", images(&l));
+    assert_eq!(local_sources(&l), vec![("alpine".to_string(), vec![])]);
+    // The key is the familiar name without :latest, as BuildKit's dockerui matches it.
+    let l = ok_with(
+        "FROM docker.io/library/alpine:latest\nRUN true\n",
+        &with_local("alpine", &[]),
+        &Offline,
+    );
+    assert!(images(&l).is_empty());
+    // A stage of the context's name is replaced: its commands are not run.
+    let src = "FROM busybox AS deps\nRUN make\nFROM scratch\nCOPY --from=deps /out /out\n";
+    let l = ok_with(src, &with_local("deps", &[]), &Offline);
+    assert!(execs(&l).is_empty(), "the replaced stage's RUN is gone");
+    assert!(images(&l).is_empty(), "{:?}", images(&l));
+    let copy = l
+        .graph
+        .vertices
+        .iter()
+        .find(|v| matches!(v.op, Op::File(_)))
+        .unwrap();
+    assert_eq!(copy.meta.context_paths["deps"], vec!["/out"]);
+}
+
+#[test]
+fn a_named_context_called_context_does_not_collide_with_the_main_one() {
+    let src = "FROM scratch\nCOPY --from=context /a /a\nCOPY b /b\n";
+    let l = ok_with(src, &with_local("context", &[]), &Offline);
+    let mut sources = local_sources(&l);
+    sources.sort();
+    assert_eq!(
+        sources,
+        vec![
+            ("_context".to_string(), vec![]),
+            ("context".to_string(), vec![])
+        ]
     );
 }

@@ -10,7 +10,7 @@ use crate::frontend::ast::Dockerfile;
 use crate::frontend::diagnostic::FrontendError;
 use crate::frontend::lint::Warning;
 use crate::frontend::lower::{lower, LowerOptions};
-use crate::solver::{solve, Event, SolveError, SolveOptions};
+use crate::solver::{solve, Event, LocalDir, SolveError, SolveOptions};
 use crate::store::{put_image, LayerRecord, RegistryResolver, StoreError, StoredImage};
 use cache::Root;
 use std::path::PathBuf;
@@ -18,8 +18,9 @@ use std::path::PathBuf;
 pub struct BuildRequest<'a> {
     pub dockerfile: &'a Dockerfile,
     pub lower: LowerOptions,
-    pub context_dir: PathBuf,
-    pub ignore: Option<crate::frontend::dockerignore::Matcher>,
+    /// The directories the build reads, by local source name: `context` (the main context,
+    /// with its `.dockerignore`) and each `--build-context NAME=DIR`.
+    pub locals: std::collections::BTreeMap<String, LocalDir>,
     /// Normalized references to tag the result with.
     pub tags: Vec<String>,
     pub outputs: Vec<OutputSpec>,
@@ -81,8 +82,7 @@ pub fn build(
     let opts = SolveOptions {
         root,
         runtime: req.runtime.clone(),
-        context_dir: req.context_dir.clone(),
-        ignore: req.ignore.clone(),
+        locals: req.locals.clone(),
         no_cache: req.lower.no_cache,
         epoch: lowered.epoch.filter(|_| req.rewrite_timestamp),
         secrets: req.secrets.clone(),
@@ -191,6 +191,18 @@ pub fn finish_config(
             .unwrap_or(0)
     });
     let created = crate::frontend::lower::rfc3339(now);
+    // BuildKit's exporter (exporter/containerimage/writer.go, normalizeLayersAndHistory)
+    // appends an entry for each layer no history entry accounts for, e.g. the layer of a
+    // `FROM NAME` whose NAME is a local --build-context (it has no config, so no history).
+    // Its text there is the cache record's description, "created by buildkit" without one.
+    let accounted = config.history.iter().filter(|h| !h.empty_layer).count();
+    for _ in accounted..layers.len() {
+        config.history.push(crate::image::History {
+            created_by: "created by buildkit".into(),
+            comment: "buildkit.exporter.image.v0".into(),
+            ..Default::default()
+        });
+    }
     config.rootfs.kind = "layers".into();
     config.rootfs.diff_ids = layers.iter().map(|l| l.diff_id.clone()).collect();
     for h in &mut config.history {

@@ -34,8 +34,12 @@ pub struct BuildArgs {
     /// (default|ID[=SOCKET|KEY[,KEY...]]; default alone: $SSH_AUTH_SOCK)
     #[arg(long, value_name = "ID[=SOCKET|KEY,...]")]
     pub ssh: Vec<String>,
-    /// Additional build context (name=path or name=oci-layout://dir)
-    #[arg(long = "build-context")]
+    /// Additional build context: NAME=DIR (a local directory), NAME=oci-layout://DIR[:TAG] or
+    /// NAME=docker-image://REF; `FROM NAME`, `COPY --from=NAME`, `--mount from=NAME` use it
+    #[arg(
+        long = "build-context",
+        value_name = "NAME=DIR|oci-layout://DIR|docker-image://REF"
+    )]
     pub build_contexts: Vec<String>,
     /// Set a label on the image (KEY=VALUE)
     #[arg(long)]
@@ -144,20 +148,28 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
     };
     let client = args.registry.client()?;
     let root = super::open_root(root)?;
-    for spec in &args.build_contexts {
-        let (name, reference) = named_context(&root, spec)?;
-        loaded.options.named_contexts.insert(name, reference);
-    }
+    let mut locals = std::collections::BTreeMap::from([(
+        "context".to_string(),
+        crate::solver::LocalDir {
+            dir: std::path::PathBuf::from(&args.frontend.context),
+            ignore: Some(ignore),
+        },
+    )]);
+    super::named_context::apply(
+        &args.build_contexts,
+        Some(&root),
+        &mut loaded.options,
+        &mut locals,
+    )?;
     if args.explain {
-        return super::explain::run(&root, &loaded, &args.frontend.context, ignore, mode);
+        return super::explain::run(&root, &loaded, &args.frontend.context, locals, mode);
     }
     // Agents for key files run until the build ends (dropped with `agents`).
     let agents = crate::ssh::Agents::start(&ssh_specs).map_err(|e| format!("error: {e}\n"))?;
     let req = crate::build::BuildRequest {
         dockerfile: &loaded.parsed,
         lower: loaded.options.clone(),
-        context_dir: std::path::PathBuf::from(&args.frontend.context),
-        ignore: Some(ignore),
+        locals,
         tags,
         outputs,
         runtime,
@@ -186,42 +198,4 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
         Err(crate::build::BuildError::Frontend(e)) => Err(e.render(&loaded.name, &loaded.text)),
         Err(e) => Err(format!("error: {e}\n")),
     }
-}
-
-/// `--build-context NAME=oci-layout://DIR[:TAG|@DIGEST]` (imported into the store) or
-/// `NAME=docker-image://REF` (an image in the store). Returns the context key and the image
-/// reference lowering should use.
-fn named_context(root: &cache::Root, spec: &str) -> Result<(String, String), String> {
-    let (name, value) = spec
-        .split_once('=')
-        .ok_or_else(|| format!("error: invalid --build-context \"{spec}\": write NAME=oci-layout://DIR or NAME=docker-image://REF\n"))?;
-    let key = crate::frontend::lower::context_key(name);
-    if let Some(rest) = value.strip_prefix("oci-layout://") {
-        let (dir, selector) = match rest.rsplit_once('@') {
-            Some((d, digest)) => (d, Some(digest)),
-            None => match rest.rsplit_once(':') {
-                Some((d, tag)) if !tag.contains('/') => (d, Some(tag)),
-                _ => (rest, None),
-            },
-        };
-        let hash = blake3::hash(format!("{dir}\0{}", selector.unwrap_or("")).as_bytes()).to_hex();
-        let local = format!(
-            "localhost/pallet-build-context/{}:{}",
-            key.to_lowercase()
-                .replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
-            &hash[..12]
-        );
-        let image =
-            crate::store::import_oci_layout(root, std::path::Path::new(dir), selector, &local)
-                .map_err(|e| format!("error: --build-context {name}: {e}\n"))?;
-        return Ok((key, image.name));
-    }
-    if let Some(reference) = value.strip_prefix("docker-image://") {
-        let r = registry::Reference::parse_docker_ref(reference)
-            .map_err(|e| format!("error: --build-context {name}: {e}\n"))?;
-        return Ok((key, r.to_string()));
-    }
-    Err(format!(
-        "error: --build-context {name}={value}: only oci-layout://DIR and docker-image://REF are built yet (local directories, URLs and git are not)\n"
-    ))
 }

@@ -29,6 +29,9 @@ pub struct GraphArgs {
     /// Output format: text or json
     #[arg(long, default_value = "text")]
     pub format: String,
+    /// Additional build context, as for build: NAME=DIR or NAME=docker-image://REF
+    #[arg(long = "build-context", value_name = "NAME=DIR|docker-image://REF")]
+    pub build_contexts: Vec<String>,
 }
 
 pub fn run(cmd: DebugCommand) -> Result<ExitCode, String> {
@@ -56,7 +59,13 @@ pub fn run(cmd: DebugCommand) -> Result<ExitCode, String> {
                     args.format
                 ));
             }
-            let loaded = input::load(&args.frontend)?;
+            let mut loaded = input::load(&args.frontend)?;
+            super::named_context::apply(
+                &args.build_contexts,
+                None,
+                &mut loaded.options,
+                &mut Default::default(),
+            )?;
             let lowered = lower(&loaded.parsed, &loaded.options, &Offline)
                 .map_err(|e| e.render(&loaded.name, &loaded.text))?;
             if args.format == "json" {

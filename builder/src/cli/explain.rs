@@ -5,7 +5,7 @@
 use super::input::Loaded;
 use crate::progress::{self, Mode, Summary};
 use crate::solver::SolveOptions;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -27,7 +27,7 @@ pub(super) fn run(
     root: &cache::Root,
     loaded: &Loaded,
     context: &str,
-    ignore: crate::frontend::dockerignore::Matcher,
+    locals: std::collections::BTreeMap<String, crate::solver::LocalDir>,
     mode: Mode,
 ) -> Result<ExitCode, String> {
     let started = Instant::now();
@@ -40,8 +40,7 @@ pub(super) fn run(
     let opts = SolveOptions {
         root,
         runtime: PathBuf::new(),
-        context_dir: Path::new(context).to_path_buf(),
-        ignore: Some(ignore),
+        locals,
         no_cache: loaded.options.no_cache,
         epoch: None,
         secrets: Default::default(),

@@ -9,6 +9,7 @@ mod history;
 mod images;
 mod input;
 mod inspect;
+mod named_context;
 mod registry;
 mod render;
 mod run;

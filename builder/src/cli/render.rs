@@ -122,11 +122,13 @@ fn vertex_text(v: &Vertex) -> String {
         let ins: Vec<&str> = v.inputs.iter().map(|d| short(d)).collect();
         out.push_str(&format!("    inputs: {}\n", ins.join(" ")));
     }
-    if !v.meta.context_paths.is_empty() {
-        out.push_str(&format!(
-            "    reads context: {}\n",
-            v.meta.context_paths.join(" ")
-        ));
+    for (source, paths) in &v.meta.context_paths {
+        let which = if source == "context" {
+            String::new()
+        } else {
+            format!(" {source}")
+        };
+        out.push_str(&format!("    reads context{which}: {}\n", paths.join(" ")));
     }
     if !v.meta.expanded_from.is_empty() {
         let vars: Vec<String> = v

@@ -142,6 +142,14 @@ pub fn find_ignore_file(
     read_ignore_file(&context_dir.join(DOCKERIGNORE))
 }
 
+/// The ignore file of a `--build-context NAME=DIR` directory: `DIR/.dockerignore` only.
+/// BuildKit's dockerui (frontend/dockerui/namedcontext.go, the `local` case) reads
+/// `.dockerignore` at the root of the named directory and uses its patterns as that source's
+/// excludes; `<dockerfile>.dockerignore` and the main context's file do not apply to it.
+pub fn named_context_ignore_file(dir: &Path) -> Result<Option<IgnoreFile>, IgnoreError> {
+    read_ignore_file(&dir.join(DOCKERIGNORE))
+}
+
 fn read_ignore_file(path: &Path) -> Result<Option<IgnoreFile>, IgnoreError> {
     use io::ErrorKind::{IsADirectory, NotADirectory, NotFound};
     let bytes = match fs::read(path) {

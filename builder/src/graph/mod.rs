@@ -5,7 +5,7 @@
 //! both, so the same Dockerfile and args give the same digests on every machine, and identical
 //! ops in one build collapse into one vertex. Context file contents are not in the digest (the
 //! cache adds them to its keys). `Meta` rides along outside the digest: source span, progress
-//! name, the args and env values used, the context paths read. Nothing here is
+//! name, the args and env values used, the local-source paths read. Nothing here is
 //! Dockerfile-specific; the solver executes it without knowing where it came from.
 
 mod ops;
@@ -34,9 +34,11 @@ pub struct Meta {
     /// Variables this op's words were expanded with (name -> value; unset names absent).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub expanded_from: BTreeMap<String, String>,
-    /// Context paths the op reads (`/requirements.txt`, `/` for everything).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub context_paths: Vec<String>,
+    /// Paths the op reads from each local source it has as an input, by the source's name
+    /// (`context` for the main build context, else a `--build-context` directory):
+    /// `/requirements.txt`, `/` for everything. Their contents go into the op's cache key.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub context_paths: BTreeMap<String, Vec<String>>,
     /// Proxy variables from `--build-arg http_proxy=...`: given to RUN but, as in BuildKit,
     /// not part of the cache key or the history.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -42,7 +42,8 @@ pub enum Source {
         reference: String,
         platform: Platform,
     },
-    /// A local directory sent by the client: `context` is the main build context. Only the
+    /// A local directory sent by the client: `context` is the main build context, any other
+    /// name a `--build-context NAME=DIR` (see `frontend::lower::local_source_name`). Only the
     /// exclusion patterns are part of the definition; contents go into cache keys later.
     Local {
         name: String,

@@ -1,6 +1,6 @@
-//! Content hashes of the context files a step reads (COPY sources, RUN bind mounts from the
-//! context): the part of a cache key that changes when the user edits a file. Files are the
-//! context's after `.dockerignore`; the selection uses the step's paths with the same matching
+//! Content hashes of the local files a step reads (COPY sources, RUN bind mounts from the main
+//! context or a `--build-context NAME=DIR`): the part of a cache key that changes when the user
+//! edits a file. Files are the directory's after its `.dockerignore`; the selection uses the step's paths with the same matching
 //! rules (a path selects itself and everything below it; wildcards allowed).
 //!
 //! Content hashes are memoized in the index by (path, size, mtime, ctime, inode, device), so a
@@ -10,26 +10,35 @@
 use super::history::{ContextFiles, MAX_FILES};
 use crate::frontend::dockerignore::{walk_context, Matcher};
 use cache::Root;
+use std::collections::HashMap;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
-/// The context's file list (after `.dockerignore`), walked once per build: every step that
-/// reads the context selects from the same list.
+type Walked = Arc<OnceLock<Result<Vec<String>, String>>>;
+
+/// Each local directory's file list (after its `.dockerignore`), walked once per build: every
+/// step that reads a directory selects from the same list.
 #[derive(Default)]
-pub(super) struct ContextWalk(std::sync::OnceLock<Result<Vec<String>, String>>);
+pub(super) struct ContextWalk(Mutex<HashMap<PathBuf, Walked>>);
 
 impl ContextWalk {
-    fn files(&self, context: &Path, ignore: Option<&Matcher>) -> Result<&[String], String> {
-        self.0
-            .get_or_init(|| {
-                let none = Matcher::new(&[]).expect("empty matcher");
-                walk_context(context, ignore.unwrap_or(&none))
-                    .map_err(|e| format!("reading the build context {}: {e}", context.display()))
-            })
-            .as_ref()
-            .map(Vec::as_slice)
-            .map_err(Clone::clone)
+    fn files(&self, context: &Path, ignore: Option<&Matcher>) -> Result<Walked, String> {
+        let walked = self
+            .0
+            .lock()
+            .map_err(|_| "context walk lock poisoned".to_string())?
+            .entry(context.to_path_buf())
+            .or_default()
+            .clone();
+        // Walked outside the lock: steps reading other directories need not wait.
+        walked.get_or_init(|| {
+            let none = Matcher::new(&[]).expect("empty matcher");
+            walk_context(context, ignore.unwrap_or(&none))
+                .map_err(|e| format!("reading the build context {}: {e}", context.display()))
+        });
+        Ok(walked)
     }
 }
 
@@ -53,7 +62,12 @@ pub(super) fn hash_paths(
         .filter(|p| !p.is_empty())
         .collect();
     let selection = Matcher::new(&patterns).map_err(|e| format!("selecting context files: {e}"))?;
-    let files = walk.files(context, ignore)?;
+    let walked = walk.files(context, ignore)?;
+    let files = walked
+        .get()
+        .expect("walked")
+        .as_ref()
+        .map_err(Clone::clone)?;
     // Stat every selected file first, then read all their memos in one read transaction.
     let mut selected = Vec::new();
     for rel in files {

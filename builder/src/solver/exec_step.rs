@@ -174,7 +174,8 @@ pub(super) fn run(
     Ok(out)
 }
 
-/// The file tree of a step input: the context dir, or a read-only view of a stage's layers.
+/// The file tree of a step input: a local directory (read in place), or a read-only view of
+/// a stage's layers.
 fn input_root(
     n: usize,
     input: usize,
@@ -184,7 +185,7 @@ fn input_root(
     guards: &mut Vec<Overlay>,
 ) -> Result<PathBuf, String> {
     match inputs.get(input).map(|i| &i.0) {
-        Some(Output::Context) => Ok(opts.context_dir.clone()),
+        Some(Output::Local(name)) => Ok(opts.local(name)?.dir.clone()),
         Some(Output::Layers(ls)) => {
             let mnt = step.join(format!("input-{n}-{input}"));
             std::fs::create_dir_all(&mnt)

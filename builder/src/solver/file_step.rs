@@ -1,5 +1,5 @@
 //! One file op (COPY/ADD/WORKDIR/heredoc): applied on an overlay of its first input (or on
-//! an empty tree), reading sources from the context or from other inputs' trees, and the upper
+//! an empty tree), reading sources from local directories or from other inputs' trees, and the upper
 //! dir committed as the op's layer.
 
 use super::exec_step::lowers;
@@ -35,8 +35,6 @@ pub(super) fn run(
     };
     let mut sources: HashMap<usize, PathBuf> = HashMap::new();
     let mut guards: Vec<Overlay> = Vec::new();
-    let ignore = opts.ignore.as_ref();
-    let exclude_ignored = |rel: &str| ignore.is_some_and(|m| m.is_excluded(rel));
     for action in &f.actions {
         match action {
             FileAction::Mkdir {
@@ -62,8 +60,11 @@ pub(super) fn run(
                     .map_err(|e| e.to_string())?;
             }
             FileAction::Copy(c) => {
-                let (src_root, from_context) = match inputs.get(c.input).map(|i| &i.0) {
-                    Some(Output::Context) => (opts.context_dir.clone(), true),
+                let (src_root, local) = match inputs.get(c.input).map(|i| &i.0) {
+                    Some(Output::Local(name)) => {
+                        let local = opts.local(name)?;
+                        (local.dir.clone(), Some(local))
+                    }
                     Some(Output::Layers(ls)) => {
                         let root = match sources.get(&c.input) {
                             Some(p) => p.clone(),
@@ -79,19 +80,22 @@ pub(super) fn run(
                                 mnt
                             }
                         };
-                        (root, false)
+                        (root, None)
                     }
                     None => return Err(format!("COPY names a missing input {}", c.input)),
                 };
-                // Files from the context belong to root unless --chown says otherwise (docker's
-                // rule); files from a stage or image keep their owners; an ADDed archive's
+                // Files from a local directory (the context or a named one) belong to root
+                // unless --chown says otherwise (docker's rule; buildx sends them with uid and
+                // gid 0); files from a stage or image keep their owners; an ADDed archive's
                 // entries keep the owners recorded in it.
                 let chown = resolve_owner(&dest_root, c.owner.as_deref())?;
                 let owner = match chown {
-                    None if from_context => Some(Owner { uid: 0, gid: 0 }),
+                    None if local.is_some() => Some(Owner { uid: 0, gid: 0 }),
                     other => other,
                 };
-                let exclude: Option<fileop::Exclude> = if from_context {
+                let ignore = local.and_then(|l| l.ignore.as_ref());
+                let exclude_ignored = |rel: &str| ignore.is_some_and(|m| m.is_excluded(rel));
+                let exclude: Option<fileop::Exclude> = if local.is_some() {
                     Some(&exclude_ignored)
                 } else {
                     None

@@ -33,6 +33,42 @@ pub(crate) struct ContextFiles {
     pub files: Vec<(String, String)>,
 }
 
+impl ContextFiles {
+    /// The files one step read from each local source it reads (`(source name, files)`,
+    /// sorted by name) as one record. The main context alone stays as it is (keys and records
+    /// of builds without named contexts do not change); otherwise each source's digest is
+    /// hashed with its name, and a named context's files are shown as `NAME:path`.
+    pub(crate) fn combine(mut parts: Vec<(&str, ContextFiles)>) -> Option<ContextFiles> {
+        match parts.as_slice() {
+            [] => return None,
+            [("context", _)] => return parts.pop().map(|(_, f)| f),
+            _ => {}
+        }
+        let mut h = blake3::Hasher::new();
+        let mut files = Vec::new();
+        for (name, part) in parts {
+            h.update(name.as_bytes());
+            h.update(b"\0");
+            h.update(part.digest.as_bytes());
+            h.update(b"\0");
+            files.extend(part.files.into_iter().map(|(p, hash)| {
+                if name == "context" {
+                    (p, hash)
+                } else {
+                    (format!("{name}:{p}"), hash)
+                }
+            }));
+        }
+        if files.len() > MAX_FILES {
+            files.clear();
+        }
+        Some(ContextFiles {
+            digest: format!("blake3:{}", h.finalize().to_hex()),
+            files,
+        })
+    }
+}
+
 /// One input of a step as it was built.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct InputRecord {
@@ -484,6 +520,48 @@ mod tests {
         assert!(is_recorded(&root, "step-history/x", "step/blake3:\"k\""));
         assert!(!is_recorded(&root, "step-history/x", "step/blake3:"));
         assert!(!is_recorded(&root, "step-history/y", "step/blake3:\"k\""));
+    }
+
+    #[test]
+    fn context_files_of_several_sources_are_combined_and_labelled() {
+        let part = |digest: &str, file: &str| ContextFiles {
+            digest: digest.into(),
+            files: vec![(file.into(), digest.into())],
+        };
+        assert_eq!(ContextFiles::combine(Vec::new()), None);
+        // The main context alone is unchanged (old keys and records stay valid).
+        assert_eq!(
+            ContextFiles::combine(vec![("context", part("d1", "a.txt"))]),
+            Some(part("d1", "a.txt"))
+        );
+        let named = ContextFiles::combine(vec![("libs", part("d1", "a.txt"))]).unwrap();
+        assert_ne!(named.digest, "d1");
+        assert_eq!(
+            named.files,
+            vec![("libs:a.txt".to_string(), "d1".to_string())]
+        );
+        // The source name is part of the digest: same files under another name differ.
+        let other = ContextFiles::combine(vec![("docs", part("d1", "a.txt"))]).unwrap();
+        assert_ne!(named.digest, other.digest);
+        let both = ContextFiles::combine(vec![
+            ("context", part("d1", "a.txt")),
+            ("libs", part("d2", "b.txt")),
+        ])
+        .unwrap();
+        let edited = ContextFiles::combine(vec![
+            ("context", part("d1", "a.txt")),
+            ("libs", part("d3", "b.txt")),
+        ])
+        .unwrap();
+        assert_ne!(both.digest, edited.digest);
+        let mut prev = rec("a");
+        prev.context = Some(both);
+        let mut cur = rec("b");
+        cur.context = Some(edited);
+        assert_eq!(
+            reasons(Some(&prev), &cur, false)[0].to_string(),
+            "context files changed: libs:b.txt"
+        );
     }
 
     #[test]

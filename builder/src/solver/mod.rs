@@ -25,7 +25,7 @@ use crate::graph::{Digest, Graph, Op, Source, Vertex};
 use crate::store::{LayerRecord, StoreError};
 use cache::Root;
 use layer_writer::{Layer, Writer};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Instant;
@@ -35,10 +35,9 @@ pub struct SolveOptions<'a> {
     pub root: &'a Root,
     /// The OCI runtime (runc).
     pub runtime: PathBuf,
-    /// The main build context directory.
-    pub context_dir: PathBuf,
-    /// The context's `.dockerignore` (paths relative to the context, '/'-separated).
-    pub ignore: Option<crate::frontend::dockerignore::Matcher>,
+    /// The local directories `Source::Local` vertices name: `context` (the main build
+    /// context) and each `--build-context NAME=DIR`.
+    pub locals: BTreeMap<String, LocalDir>,
     /// `--no-cache`: run every step.
     pub no_cache: bool,
     /// SOURCE_DATE_EPOCH: layer mtimes are clamped to it.
@@ -55,6 +54,23 @@ pub struct SolveOptions<'a> {
     /// background as soon as its diff is written (export then finds it done). None: only
     /// when exporting.
     pub compress: Option<crate::export::compress::Compression>,
+}
+
+/// A local directory a build reads (the main context, a `--build-context NAME=DIR`).
+#[derive(Debug, Clone)]
+pub struct LocalDir {
+    pub dir: PathBuf,
+    /// Its `.dockerignore` (paths relative to `dir`, '/'-separated).
+    pub ignore: Option<crate::frontend::dockerignore::Matcher>,
+}
+
+impl SolveOptions<'_> {
+    /// The directory of local source `name`.
+    pub(crate) fn local(&self, name: &str) -> Result<&LocalDir, String> {
+        self.locals.get(name).ok_or_else(|| {
+            format!("the build reads local source \"{name}\", but no directory was given for it")
+        })
+    }
 }
 
 /// Where a `--secret` comes from. Only the id reaches the graph; the value is read when a
@@ -197,11 +213,11 @@ pub enum SolveError {
 #[derive(Debug, Clone)]
 pub(crate) enum Output {
     Layers(Vec<Layer>),
-    /// The main context (a directory read in place).
-    Context,
+    /// A local source (the main context or a named one), by name: a directory read in place.
+    Local(String),
 }
 
-/// The content hash of the context files `paths` select (the part of a COPY's cache key that
+/// The content hash of the files of directory `context` that `paths` select (the part of a COPY's cache key that
 /// changes when a file is edited), as a build computes it: memoized in the store's index by
 /// file metadata. For benchmarks and tools; builds call it through the solver.
 pub fn context_hash(
@@ -338,7 +354,7 @@ pub fn solve(
                 step: "[internal] writing layers".into(),
                 message,
             }),
-        Some((Output::Context, _)) => Ok(Vec::new()),
+        Some((Output::Local(_), _)) => Ok(Vec::new()),
         None => Err(SolveError::Step {
             step: "solve".into(),
             message: format!("the graph has no vertex {root}"),
@@ -418,18 +434,20 @@ fn step_key(
     walk: &context_hash::ContextWalk,
     remember: bool,
 ) -> Result<(String, Option<history::ContextFiles>), String> {
-    let context = if v.meta.context_paths.is_empty() {
-        None
-    } else {
-        Some(context_hash::hash_paths(
+    let mut parts = Vec::new();
+    for (name, paths) in &v.meta.context_paths {
+        let local = opts.local(name)?;
+        let files = context_hash::hash_paths(
             opts.root,
-            &opts.context_dir,
-            &v.meta.context_paths,
-            opts.ignore.as_ref(),
+            &local.dir,
+            paths,
+            local.ignore.as_ref(),
             walk,
             remember,
-        )?)
-    };
+        )?;
+        parts.push((name.as_str(), files));
+    }
+    let context = history::ContextFiles::combine(parts);
     let key = keys::vertex_key(v, input_keys, context.as_ref().map(|c| c.digest.as_str()));
     Ok((key, context))
 }
@@ -452,7 +470,10 @@ fn run_vertex(
         Op::Source(Source::Scratch) => {
             return Ok((Output::Layers(Vec::new()), keys::source_key(v)))
         }
-        Op::Source(Source::Local { .. }) => return Ok((Output::Context, keys::source_key(v))),
+        Op::Source(Source::Local { name: local, .. }) => {
+            opts.local(local).map_err(step)?;
+            return Ok((Output::Local(local.clone()), keys::source_key(v)));
+        }
         Op::Source(Source::Image { reference, .. }) => {
             let layers = keys::image_layers(opts.root, reference).map_err(step)?;
             events(Event::Cached { name: name.clone() });
@@ -535,7 +556,9 @@ fn merge(inputs: &[(Output, String)]) -> Result<Vec<Layer>, String> {
     for (o, _) in inputs {
         match o {
             Output::Layers(l) => out.extend(l.iter().cloned()),
-            Output::Context => return Err("cannot merge the build context as a layer".into()),
+            Output::Local(name) => {
+                return Err(format!("cannot merge local source {name} as a layer"))
+            }
         }
     }
     Ok(out)

@@ -27,6 +27,27 @@ impl Lowering<'_> {
         )
     }
 
+    /// A `--build-context NAME=DIR` directory as a source (one vertex per context), with the
+    /// exclusion patterns of its own `.dockerignore`.
+    pub(super) fn local_source(&mut self, key: &str) -> Digest {
+        let exclude_patterns = match self.opts.named_contexts.get(key) {
+            Some(super::NamedContext::Local { exclude_patterns }) => exclude_patterns.clone(),
+            _ => Vec::new(),
+        };
+        let op = Op::Source(Source::Local {
+            name: super::local_source_name(key),
+            exclude_patterns,
+        });
+        self.graph.add(
+            op,
+            Vec::new(),
+            Meta {
+                name: format!("[context {key}] load from client"),
+                ..Meta::default()
+            },
+        )
+    }
+
     /// The vertex of an ADD source that is fetched (URL, git), named after it.
     fn remote_source(&mut self, i: usize, src: &str, op: Op) -> Digest {
         let meta = Meta {
@@ -104,7 +125,7 @@ impl Lowering<'_> {
             vec![self.graph_root(i)]
         };
         let mut actions = Vec::new();
-        let mut context_paths = Vec::new();
+        let mut context_paths: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let source_state = c.sources.first().copied();
         let mut local_input: Option<usize> = None;
         let base = CopyAction {
@@ -180,7 +201,7 @@ impl Lowering<'_> {
                                     ))
                                     .with_hint("move that stage above this one"));
                                 }
-                                self.graph_root(s)
+                                self.source_tree(s)
                             }
                             None => self.context_source(),
                         };
@@ -204,8 +225,12 @@ impl Lowering<'_> {
                 } else {
                     (clean_path(src), Vec::new(), Vec::new())
                 };
-                if source_state.is_none() {
-                    context_paths.push(clean_path(src));
+                let local = match source_state {
+                    None => Some("context".to_string()),
+                    Some(s) => self.local_read_name(s),
+                };
+                if let Some(name) = local {
+                    context_paths.entry(name).or_default().push(clean_path(src));
                 }
                 actions.push(FileAction::Copy(CopyAction {
                     input,

@@ -16,6 +16,19 @@ pub(super) const DEFAULT_PATH: &str =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const HISTORY_COMMENT: &str = "buildkit.dockerfile.v0";
 
+/// BuildKit's `emptyImage`: the config of a scratch base (and of a local named context).
+fn empty_image(platform: &crate::graph::Platform) -> Image {
+    let mut image = Image {
+        os: platform.os.clone(),
+        architecture: platform.architecture.clone(),
+        variant: (!platform.variant.is_empty()).then(|| platform.variant.clone()),
+        ..Image::default()
+    };
+    image.config.working_dir = "/".into();
+    image.config.env = vec![format!("PATH={DEFAULT_PATH}")];
+    image
+}
+
 impl Lowering<'_> {
     /// Dispatches every reachable stage in definition order.
     pub(super) fn dispatch_all(&mut self, reachable: &[usize]) -> Result<(), FrontendError> {
@@ -42,7 +55,8 @@ impl Lowering<'_> {
         Ok(())
     }
 
-    /// Sets a stage's initial state from its base: another stage, an image, or scratch.
+    /// Sets a stage's initial state from its base: another stage, an image, a local named
+    /// context, or scratch.
     fn init_stage(&mut self, i: usize) -> Result<(), FrontendError> {
         let platform = self.states[i]
             .platform
@@ -53,6 +67,7 @@ impl Lowering<'_> {
                 let base = self.states[b].clone();
                 let st = &mut self.states[i];
                 st.root = base.root;
+                st.local = base.local;
                 st.image = base.image;
                 st.image.config.on_build.clear();
                 st.env = base.env;
@@ -99,16 +114,24 @@ impl Lowering<'_> {
                     self.states[i].root = Some(self.graph.add(op, Vec::new(), meta));
                 }
             }
+            Base::Local(key) => {
+                let st = &mut self.states[i];
+                st.local = Some(key);
+                if st.replaced {
+                    // BuildKit loads a stage-replacing context with no image config and never
+                    // dispatches the stage (resolveBaseImage marks it dispatched).
+                    st.platform.get_or_insert(platform);
+                    return Ok(());
+                }
+                // BuildKit: a named context without an image config gets emptyImage(platform),
+                // the same config as scratch. Its FROM counts as step 1 but has no vertex of
+                // its own: the directory is the tree ("[context NAME] load from client").
+                st.progress_name("", false);
+                st.image = empty_image(&platform);
+            }
             Base::Scratch => {
                 let st = &mut self.states[i];
-                st.image = Image {
-                    os: platform.os.clone(),
-                    architecture: platform.architecture.clone(),
-                    variant: (!platform.variant.is_empty()).then(|| platform.variant.clone()),
-                    ..Image::default()
-                };
-                st.image.config.working_dir = "/".into();
-                st.image.config.env = vec![format!("PATH={DEFAULT_PATH}")];
+                st.image = empty_image(&platform);
             }
         }
         let st = &mut self.states[i];

@@ -35,6 +35,29 @@ pub fn context_key(name: &str) -> String {
     }
 }
 
+/// The name of the local source (graph `Source::Local`) a `--build-context NAME=DIR` becomes:
+/// the context key, except that `context` and `dockerfile` get a leading `_` so they cannot
+/// collide with the main context's source (buildx renames them the same way for its session).
+pub fn local_source_name(key: &str) -> String {
+    if key == "context" || key == "dockerfile" {
+        format!("_{key}")
+    } else {
+        key.to_string()
+    }
+}
+
+/// What a `--build-context NAME=...` stands for when the Dockerfile names it in `FROM NAME`,
+/// `COPY --from=NAME` or `RUN --mount=from=NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedContext {
+    /// An image by normalized reference (`docker-image://`, or an imported `oci-layout://`).
+    Image(String),
+    /// A local directory: the file tree itself, with an empty image config when used as a
+    /// base. Only what goes into the graph is here (the exclusion patterns of its own
+    /// `.dockerignore`); the solver is told where the directory is.
+    Local { exclude_patterns: Vec<String> },
+}
+
 /// What `docker build` flags say about lowering.
 #[derive(Debug, Clone, Default)]
 pub struct LowerOptions {
@@ -48,9 +71,10 @@ pub struct LowerOptions {
     pub no_cache: bool,
     /// `.dockerignore` patterns of the main context (part of the context source's definition).
     pub dockerignore: Vec<String>,
-    /// `--build-context NAME=...` that resolve to images: a `FROM NAME` or `--from=NAME` that
-    /// is not a stage uses this normalized image reference instead.
-    pub named_contexts: BTreeMap<String, String>,
+    /// `--build-context NAME=...` by context key (`context_key`). As in BuildKit, a named
+    /// context replaces a stage of the same name, and a `FROM NAME` or `--from=NAME` that is
+    /// not a stage uses it instead of the image NAME.
+    pub named_contexts: BTreeMap<String, NamedContext>,
 }
 
 /// A base image's config as the local store (or, later, a registry) knows it.
@@ -344,16 +368,76 @@ impl Lowering<'_> {
         })
     }
 
-    /// The digest of a stage's final state, materialising scratch when nothing was added.
+    /// The digest of a stage's final state, materialising scratch when nothing was added and
+    /// copying a local named context into a layer when the stage builds on it.
     fn graph_root(&mut self, idx: usize) -> Digest {
-        match self.states[idx].root.clone() {
-            Some(d) => d,
-            None => {
-                let d = self.scratch();
-                self.states[idx].root = Some(d.clone());
-                d
-            }
+        if let Some(d) = self.states[idx].root.clone() {
+            return d;
         }
+        let d = match self.states[idx].local.clone() {
+            Some(key) => self.local_tree(idx, &key),
+            None => self.scratch(),
+        };
+        self.states[idx].root = Some(d.clone());
+        d
+    }
+
+    /// The tree `COPY --from` or `--mount from=` reads from state `s`: a local named context
+    /// that nothing built on yet is read in place (its source vertex, so only the paths read
+    /// go into the step's cache key); anything else is the state's root.
+    fn source_tree(&mut self, s: usize) -> Digest {
+        match (&self.states[s].root, self.states[s].local.clone()) {
+            (None, Some(key)) => self.local_source(&key),
+            _ => self.graph_root(s),
+        }
+    }
+
+    /// The local source name `source_tree(s)` reads from, if it is a local directory.
+    fn local_read_name(&self, s: usize) -> Option<String> {
+        let st = &self.states[s];
+        match (&st.root, &st.local) {
+            (None, Some(key)) => Some(local_source_name(key)),
+            _ => None,
+        }
+    }
+
+    /// A local named context as a layer (`FROM NAME`, then RUN or COPY onto it): the whole
+    /// directory (after its `.dockerignore`) copied onto scratch, owned by root as buildx sends it.
+    fn local_tree(&mut self, idx: usize, key: &str) -> Digest {
+        use crate::graph::{CopyAction, FileAction, FileOp, Meta, Op};
+        let source = self.local_source(key);
+        let copy = CopyAction {
+            input: 0,
+            src: "/".into(),
+            dest: "/".into(),
+            owner: None,
+            mode: None,
+            follow_symlinks: false,
+            dir_contents_only: true,
+            allow_wildcard: false,
+            allow_empty_wildcard: false,
+            create_dest_path: true,
+            attempt_unpack: false,
+            include_patterns: Vec::new(),
+            exclude_patterns: Vec::new(),
+            required_paths: Vec::new(),
+            timestamp: None,
+        };
+        let meta = Meta {
+            name: format!("[context {key}] load from client"),
+            stage: self.states[idx].stage_label(),
+            context_paths: BTreeMap::from([(local_source_name(key), vec!["/".to_string()])]),
+            ignore_cache: self.opts.no_cache,
+            ..Meta::default()
+        };
+        self.graph.add(
+            Op::File(FileOp {
+                on_input: false,
+                actions: vec![FileAction::Copy(copy)],
+            }),
+            vec![source],
+            meta,
+        )
     }
 
     fn scratch(&mut self) -> Digest {

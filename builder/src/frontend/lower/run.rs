@@ -90,7 +90,7 @@ impl Lowering<'_> {
         let env = self.states[i].env.clone();
         let lexer = self.lexer.clone();
         let mut ex = Expander::new(&lexer, &env);
-        let mut context_paths = Vec::new();
+        let mut context_paths: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut from_sources = c.sources.iter();
         let mut ssh_mounts = 0;
         for spec in &run.mount_specs {
@@ -194,7 +194,7 @@ impl Lowering<'_> {
         m: &Mount,
         source_state: Option<usize>,
         inputs: &mut Vec<String>,
-        context_paths: &mut Vec<String>,
+        context_paths: &mut BTreeMap<String, Vec<String>>,
     ) -> Result<ExecMount, String> {
         let dir = self.states[i].dir.clone();
         let resolve = |t: &str| {
@@ -214,10 +214,17 @@ impl Lowering<'_> {
                             this.states[i].stage_label()
                         ));
                     }
-                    this.graph_root(s)
+                    let read = clean_path(m.source.as_deref().unwrap_or("/"));
+                    if let Some(name) = this.local_read_name(s) {
+                        context_paths.entry(name).or_default().push(read);
+                    }
+                    this.source_tree(s)
                 }
                 None => {
-                    context_paths.push(clean_path(m.source.as_deref().unwrap_or("/")));
+                    context_paths
+                        .entry("context".into())
+                        .or_default()
+                        .push(clean_path(m.source.as_deref().unwrap_or("/")));
                     this.context_source()
                 }
             };

@@ -27,6 +27,9 @@ pub(super) enum Base {
     /// A normalized image reference (pinned by digest once resolved).
     Image(String),
     Stage(usize),
+    /// A `--build-context NAME=DIR` directory, by context key: the tree is the directory, the
+    /// image config empty.
+    Local(String),
 }
 
 /// A stage (or an image named by `COPY --from`) and, once dispatched, its state.
@@ -46,6 +49,9 @@ pub(super) struct StageState {
     pub commands: Vec<StageCommand>,
     pub deps: Vec<usize>,
     pub unregistered: bool,
+    /// A named stage that a `--build-context` of the same name replaces (BuildKit: its
+    /// commands are not run; its tree and config are the context's).
+    pub replaced: bool,
     pub dispatched: bool,
     pub onbuild_init: bool,
     pub resolved: Option<Option<ResolvedImage>>,
@@ -53,6 +59,10 @@ pub(super) struct StageState {
     pub from_args: std::collections::BTreeMap<String, String>,
     // Dispatch state.
     pub root: Option<Digest>,
+    /// While `root` is None: the state's tree is this local context (by key) as it is on
+    /// disk. Readers (`COPY --from`, `--mount from=`) use the directory itself; anything that
+    /// builds on the tree first copies it into a layer (`Lowering::graph_root`).
+    pub local: Option<String>,
     pub image: Image,
     pub env: EnvList,
     pub dir: String,
@@ -78,11 +88,13 @@ impl StageState {
             commands: Vec::new(),
             deps: Vec::new(),
             unregistered: false,
+            replaced: false,
             dispatched: false,
             onbuild_init: false,
             resolved: None,
             from_args: Default::default(),
             root: None,
+            local: None,
             image: Image::default(),
             env: EnvList::default(),
             dir: "/".into(),
@@ -194,24 +206,35 @@ impl Lowering<'_> {
                 None => format!("stage-{i}"),
             };
             state.display = state.label.clone();
+            // BuildKit (dockerfile2llb buildDispatchStates): a named context with the stage's
+            // name replaces the stage; its commands are never run.
+            if let Some(ctx) = st
+                .name
+                .as_ref()
+                .and_then(|n| self.opts.named_contexts.get(&super::context_key(n)))
+            {
+                state.base =
+                    context_base(&super::context_key(st.name.as_deref().unwrap_or("")), ctx);
+                state.replaced = true;
+                self.states.push(state);
+                continue;
+            }
             // The most recent stage of that name so far (BuildKit overwrites its name map).
             let base_stage = self
                 .states
                 .iter()
                 .rposition(|s| s.name.as_deref() == Some(ex.result.as_str()));
+            let key = super::context_key(&ex.result);
             state.base = match base_stage {
                 Some(b) => Base::Stage(b),
                 None if ex.result == "scratch" => Base::Scratch,
-                None => match self
-                    .opts
-                    .named_contexts
-                    .get(&super::context_key(&ex.result))
-                {
-                    Some(reference) => Base::Image(reference.clone()),
+                None => match self.opts.named_contexts.get(&key) {
+                    Some(ctx) => context_base(&key, ctx),
                     None => Base::Image(normalize(&ex.result, st.span)?),
                 },
             };
-            let mut total = usize::from(matches!(state.base, Base::Image(_)));
+            // BuildKit counts the FROM of every base that is not scratch or a stage.
+            let mut total = usize::from(matches!(state.base, Base::Image(_) | Base::Local(_)));
             total += st
                 .commands
                 .iter()
@@ -339,19 +362,20 @@ impl Lowering<'_> {
             }
             return Ok(n as usize);
         }
-        let reference = match self.opts.named_contexts.get(&super::context_key(from)) {
-            Some(r) => r.clone(),
-            None => normalize(from, span)?,
+        let key = super::context_key(from);
+        let base = match self.opts.named_contexts.get(&key) {
+            Some(ctx) => context_base(&key, ctx),
+            None => Base::Image(normalize(from, span)?),
         };
         if let Some(i) = self
             .states
             .iter()
-            .position(|s| s.unregistered && s.base == Base::Image(reference.clone()))
+            .position(|s| s.unregistered && s.base == base)
         {
             return Ok(i);
         }
         let mut st = StageState::new(from.to_string(), span);
-        st.base = Base::Image(reference);
+        st.base = base;
         st.unregistered = true;
         st.label = from.to_string();
         st.display = from.to_string();
@@ -522,6 +546,14 @@ impl Lowering<'_> {
         }
         self.states[i].resolved = Some(resolved);
         Ok(())
+    }
+}
+
+/// The base a named context gives a state.
+fn context_base(key: &str, ctx: &super::NamedContext) -> Base {
+    match ctx {
+        super::NamedContext::Image(reference) => Base::Image(reference.clone()),
+        super::NamedContext::Local { .. } => Base::Local(key.to_string()),
     }
 }
 
