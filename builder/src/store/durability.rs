@@ -24,9 +24,9 @@
 
 use super::StoreError;
 use cache::Root;
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// `<root>/unsynced`: one marker file per snapshot not yet known to be on disk.
@@ -38,22 +38,41 @@ fn hex(diff_id: &str) -> &str {
     diff_id.strip_prefix("sha256:").unwrap_or(diff_id)
 }
 
-/// This boot's id (empty if /proc does not say: then every marker counts as this boot's).
+/// This boot's id ("unknown-boot" if /proc does not say: then every marker counts as this
+/// boot's, and a restart goes unnoticed).
 fn boot_id() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
     ID.get_or_init(|| {
         std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_default()
+            .ok()
+            .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+            .unwrap_or_else(|| "unknown-boot".to_owned())
     })
 }
 
 /// Records that the layer `diff_id` (snapshot and/or diff blob) is written in this boot and not
 /// synced. Call it before the snapshot or blob gets its final name.
 pub(crate) fn mark(root_path: &Path, diff_id: &str) -> std::io::Result<()> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
     let dir = markers_dir(root_path);
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join(hex(diff_id)), boot_id())
+    // The boot id, then what makes this marking unique: settling removes a marker only if it
+    // still says what it said before the sync (a rewrite means newer unsynced data).
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let unique = format!(
+        "{} {} {} {nanos}\n",
+        boot_id(),
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    );
+    std::fs::write(dir.join(hex(diff_id)), unique)
+}
+
+/// The boot id a marker's content names.
+fn marker_boot(content: &str) -> &str {
+    content.split_whitespace().next().unwrap_or("")
 }
 
 /// [`mark`] with the store's error type.
@@ -70,7 +89,7 @@ fn stale_markers(root_path: &Path) -> Vec<(PathBuf, String)> {
         return Vec::new();
     };
     rd.flatten()
-        .filter(|e| std::fs::read_to_string(e.path()).is_ok_and(|b| b.trim() != boot_id()))
+        .filter(|e| std::fs::read_to_string(e.path()).is_ok_and(|c| marker_boot(&c) != boot_id()))
         .map(|e| (e.path(), e.file_name().to_string_lossy().into_owned()))
         .collect()
 }
@@ -158,15 +177,15 @@ pub fn settle_detached(root: &Root) {
 }
 
 /// `syncfs` on the store's filesystem, then removes this boot's markers that were there before
-/// the sync (and unchanged since: a marker rewritten meanwhile names newer, unsynced data).
+/// the sync and still say the same (a marker rewritten meanwhile names newer, unsynced data).
 pub fn settle_now(root_path: &Path) -> std::io::Result<usize> {
     let dir = markers_dir(root_path);
     let mut seen = Vec::new();
     for e in std::fs::read_dir(&dir)?.flatten() {
-        let Ok(meta) = e.metadata() else { continue };
-        let same_boot = std::fs::read_to_string(e.path()).is_ok_and(|b| b.trim() == boot_id());
-        if same_boot {
-            seen.push((e.path(), meta.ino(), meta.mtime_nsec(), meta.mtime()));
+        if let Ok(content) = std::fs::read_to_string(e.path()) {
+            if marker_boot(&content) == boot_id() {
+                seen.push((e.path(), content));
+            }
         }
     }
     let fd = std::fs::File::open(root_path)?;
@@ -175,9 +194,8 @@ pub fn settle_now(root_path: &Path) -> std::io::Result<usize> {
         return Err(std::io::Error::last_os_error());
     }
     let mut removed = 0;
-    for (path, ino, nsec, sec) in seen {
-        let unchanged = std::fs::metadata(&path)
-            .is_ok_and(|m| m.ino() == ino && m.mtime_nsec() == nsec && m.mtime() == sec);
+    for (path, content) in seen {
+        let unchanged = std::fs::read_to_string(&path).is_ok_and(|now| now == content);
         if unchanged && std::fs::remove_file(&path).is_ok() {
             removed += 1;
         }
