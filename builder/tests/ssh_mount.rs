@@ -295,7 +295,11 @@ fn agent_reaches_run_and_nothing_else() {
     let mut files = Vec::new();
     all_files(&root, &mut files);
     for f in &files {
-        let data = std::fs::read(f).unwrap();
+        // The store is live: the detached settle after a build drops its unsynced/ markers.
+        let data = match std::fs::read(f) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            read => read.unwrap(),
+        };
         assert!(
             !data
                 .windows(agent.sock().len())

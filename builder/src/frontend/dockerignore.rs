@@ -216,14 +216,12 @@ impl Matcher {
             return false;
         }
         let parent = go_dir(rel_path);
-        let parents: Vec<&str> = if parent == "." {
-            Vec::new()
-        } else {
-            parent
-                .match_indices('/')
-                .map(|(i, _)| &parent[..i])
-                .chain(std::iter::once(parent.as_str()))
-                .collect()
+        // The parent and each of its ancestors, as prefixes of `parent` (none for ".").
+        let parents = || {
+            let dirs = if parent == "." { "" } else { parent.as_str() };
+            dirs.match_indices('/')
+                .map(|(i, _)| &dirs[..i])
+                .chain((!dirs.is_empty()).then_some(dirs))
         };
         let mut excluded = false;
         for p in &self.patterns {
@@ -231,7 +229,7 @@ impl Matcher {
             if p.exception != excluded {
                 continue;
             }
-            if p.matches(rel_path) || parents.iter().any(|d| p.matches(d)) {
+            if p.matches(rel_path) || parents().any(|d| p.matches(d)) {
                 excluded = !p.exception;
             }
         }
@@ -482,12 +480,19 @@ impl<'a> Nfa<'a> {
             toks,
             live: vec![false; 2 * toks.len() + 1],
         };
+        // Two state sets, swapped per character (a no-op rebuild matches every context path).
+        let mut next = Nfa {
+            toks,
+            live: vec![false; nfa.live.len()],
+        };
         nfa.add(0);
         for c in input.chars() {
             if !nfa.live.contains(&true) {
                 break;
             }
-            nfa = nfa.step(c);
+            next.live.fill(false);
+            nfa.step_into(c, &mut next);
+            std::mem::swap(&mut nfa, &mut next);
         }
         nfa
     }
@@ -507,12 +512,9 @@ impl<'a> Nfa<'a> {
         }
     }
 
-    fn step(&self, c: char) -> Self {
+    /// The states `c` leads to from these, into `next` (all dead on entry).
+    fn step_into(&self, c: char, next: &mut Nfa<'a>) {
         let n = self.toks.len();
-        let mut next = Nfa {
-            toks: self.toks,
-            live: vec![false; self.live.len()],
-        };
         for state in (0..self.live.len()).filter(|&s| self.live[s]) {
             let Some(tok) = self.toks.get(state) else {
                 if state > n {
@@ -539,7 +541,6 @@ impl<'a> Nfa<'a> {
                 _ => {}
             }
         }
-        next
     }
 
     fn accepts(&self) -> bool {

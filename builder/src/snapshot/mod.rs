@@ -14,11 +14,13 @@
 //! - `create`: one entry created in its parent directory, with owner, xattrs, mode, mtime.
 //! - `beneath`: fd-based operations that never follow a symlink (the confinement).
 //! - `whiteout`: OCI and overlayfs whiteout names, and which xattrs are overlay bookkeeping.
+//! - `unchanged`: copy-ups a step did not change, dropped from its upper dir (BuildKit's rule).
 
 mod beneath;
 mod create;
 mod header;
 mod reader;
+pub mod unchanged;
 pub mod unpack;
 mod whiteout;
 pub mod write;

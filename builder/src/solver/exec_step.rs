@@ -168,10 +168,31 @@ pub(super) fn run(
         }
         return Err(msg);
     }
+    drop_copy_ups(opts, base, step.path(), upper)?;
     let snapshot = crate::store::adopt_upper(opts.root, upper).map_err(|e| e.to_string())?;
     let mut out = base.clone();
     out.push(writer.commit(&snapshot, opts.epoch));
     Ok(out)
+}
+
+/// Removes from a finished step's upper dir what overlayfs copied up without a change (see
+/// `snapshot::unchanged`), comparing with a read-only view of the step's lower layers.
+pub(super) fn drop_copy_ups(
+    opts: &SolveOptions,
+    base: &[Layer],
+    step_dir: &Path,
+    upper: &Path,
+) -> Result<(), String> {
+    if base.is_empty() {
+        return Ok(());
+    }
+    let view = step_dir.join("lower-view");
+    std::fs::create_dir_all(&view).map_err(|e| format!("creating {}: {e}", view.display()))?;
+    let mounted = Overlay::mount_readonly(&lowers(opts, base)?, &view)
+        .map_err(|e| format!("mounting the step's lower layers to compare: {e}"))?;
+    crate::snapshot::unchanged::drop_unchanged(upper, &mounted.merged)
+        .map_err(|e| format!("comparing the step's changes with its lower layers: {e}"))?;
+    Ok(())
 }
 
 /// The file tree of a step input: a local directory (read in place), or a read-only view of

@@ -106,7 +106,10 @@ pub(super) fn run(
         }
     }
     drop(guards);
-    drop(overlay);
+    if overlay.is_some() {
+        drop(overlay);
+        super::exec_step::drop_copy_ups(opts, &base, step.path(), upper)?;
+    }
     let snapshot = crate::store::adopt_upper(opts.root, upper).map_err(|e| e.to_string())?;
     let mut out = base;
     out.push(writer.commit(&snapshot, opts.epoch));
