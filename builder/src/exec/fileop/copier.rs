@@ -4,7 +4,10 @@
 //! is copied; regular files, symlinks (as links, never followed), hardlinks within the copy,
 //! devices, FIFOs and sockets are recreated; owner, mode, times and xattrs follow.
 
-use super::meta::{self, clear_file_target, copy_file, copy_xattrs, make_node, set_info};
+use super::meta::{
+    self, clear_file_target, copy_file, copy_xattrs, copy_xattrs_fd, make_node, set_info,
+    set_info_fd,
+};
 use super::mode::ModeSpec;
 use super::resolve::{display, io_error, rel};
 use super::{Exclude, FileOpError, Owner};
@@ -167,8 +170,23 @@ impl<'a> Copier<'a> {
             }
             self.materialize_pending()?;
             clear_file_target(self.dest_root, target)?;
-            self.copy_non_dir(src, md, target)?;
-            return self.apply_info(src, md, target);
+            return match self.copy_non_dir(src, md, target)? {
+                Some((from, to)) => {
+                    let mode = self.mode.as_ref().map(|m| m.apply(md.mode(), false));
+                    set_info_fd(
+                        self.dest_root,
+                        target,
+                        &to,
+                        md,
+                        self.owner,
+                        mode,
+                        self.utime,
+                    )?;
+                    copy_xattrs_fd(&from, &to);
+                    Ok(())
+                }
+                None => self.apply_info(src, md, target),
+            };
         }
         let mut touch = false;
         if included {
@@ -282,32 +300,36 @@ impl<'a> Copier<'a> {
         }
     }
 
+    /// Creates a non-directory at `target`. A regular file copied by content comes back
+    /// open (source, target), for its metadata to be set through the descriptors.
     fn copy_non_dir(
         &mut self,
         src: &Path,
         md: &Metadata,
         target: &Path,
-    ) -> Result<(), FileOpError> {
+    ) -> Result<Option<(fs::File, fs::File)>, FileOpError> {
         let ft = md.file_type();
         if ft.is_file() {
             if md.nlink() > 1 {
                 let key = (md.dev(), md.ino());
                 if let Some(first) = self.inodes.get(&key) {
                     if fs::hard_link(first, target).is_ok() {
-                        return Ok(());
+                        return Ok(None);
                     }
                     // The first link was replaced since: copy the content instead.
                 } else {
                     self.inodes.insert(key, target.to_path_buf());
                 }
             }
-            copy_file(self.src_root, src, self.dest_root, target)
+            copy_file(self.src_root, src, self.dest_root, target).map(Some)
         } else if ft.is_symlink() {
             let link = fs::read_link(src).map_err(|e| io_error(self.src_root, src, e))?;
             std::os::unix::fs::symlink(&link, target)
-                .map_err(|e| io_error(self.dest_root, target, e))
+                .map_err(|e| io_error(self.dest_root, target, e))?;
+            Ok(None)
         } else {
-            make_node(self.dest_root, target, md)
+            make_node(self.dest_root, target, md)?;
+            Ok(None)
         }
     }
 
