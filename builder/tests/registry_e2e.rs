@@ -426,3 +426,92 @@ fn zstd_layers_push_and_pull_back() {
         "squeezed\n"
     );
 }
+
+/// A registry image whose config names the wrong diff id: the pull fails saying so and keeps
+/// nothing of the layer (the snapshot unpacked while downloading is not published).
+#[test]
+fn a_layer_that_does_not_match_its_diff_id_is_refused_and_kept_nowhere() {
+    if !can_run() {
+        return;
+    }
+    let Some(reg) = Registry::start(Config::plain()) else {
+        return;
+    };
+    let env = Env::new();
+    use sha2::Digest;
+    let sha = |b: &[u8]| format!("sha256:{}", hex::encode(sha2::Sha256::digest(b)));
+    // The layer: one file, as a gzip tar.
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_size(6);
+    tar.append_data(&mut h, "hello", &b"hello\n"[..]).unwrap();
+    let tar = tar.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    let layer = gz.finish().unwrap();
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [sha(b"not this layer")]},
+        "config": {}
+    })
+    .to_string();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": sha(config.as_bytes()), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": sha(&layer), "size": layer.len()}]
+    })
+    .to_string();
+    let layout = env.tmp.path().join("bad-layout");
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    for data in [layer.as_slice(), config.as_bytes(), manifest.as_bytes()] {
+        std::fs::write(blobs.join(&sha(data)[7..]), data).unwrap();
+    }
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": sha(manifest.as_bytes()), "size": manifest.len(),
+                       "annotations": {"org.opencontainers.image.ref.name": "1"}}]
+    });
+    std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
+    let target = format!("{}/bad/diffid:1", reg.host());
+    ok(
+        Command::new("skopeo")
+            .args([
+                "copy",
+                "--dest-tls-verify=false",
+                &format!("oci:{}:1", layout.display()),
+                &format!("docker://{target}"),
+            ])
+            .output()
+            .unwrap(),
+        "skopeo copy to the registry",
+    );
+
+    let out = env.run("p", &["pull", &target]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("does not match its diff id"), "{err}");
+    let root = env.root("p");
+    let left = |dir: &str| -> Vec<String> {
+        std::fs::read_dir(root.join(dir))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(left("snapshots"), Vec::<String>::new());
+    assert_eq!(left("tmp"), Vec::<String>::new());
+    assert!(!text(&env.run("p", &["images"]).stdout).contains("diffid"));
+}

@@ -6,7 +6,7 @@
 //! remembered as the layer's export form, so pushing an image built on this base uploads or
 //! mounts the very blobs the registry already has.
 
-use super::layers::ensure_snapshot;
+use super::layers::{ensure_snapshot, publish_dir, snapshot_path, tempdir_in};
 use super::{put_image, StoreError, StoredImage};
 use crate::export::compress::{decompressing_writer, Codec, Compression};
 use crate::graph::Platform;
@@ -15,12 +15,14 @@ use crate::solver::Event;
 use cache::Root;
 use registry::manifest::Descriptor;
 use registry::{Client, Reference};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Layers downloaded at once (docker's default is 3).
 const PULL_CONCURRENCY: usize = 3;
+/// Decompressed chunks in flight between a download and its unpacking thread (bounded memory).
+const UNPACK_QUEUE: usize = 64;
 
 /// Where a pull reports: the progress step name and the event sink.
 pub struct PullProgress<'a> {
@@ -129,7 +131,14 @@ fn pull_layer(
     let have_compressed = root.blobs.contains(&layer.digest) || is_plain_tar(&layer.media_type);
     if !(have_diff && have_compressed) {
         let compressed = root.blobs.writer()?;
-        let diff = root.blobs.writer()?;
+        // The decompressed stream goes to the diff blob and, through a bounded channel, to a
+        // thread that unpacks it as the snapshot meanwhile (published once the diff id checks).
+        let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(UNPACK_QUEUE);
+        let diff = DiffTee {
+            blob: root.blobs.writer()?,
+            unpack: (!snapshot_path(root, diff_id).is_dir()).then_some(chunks),
+        };
+        let streaming = diff.unpack.is_some();
         let decoder = decompressing_writer(&layer.media_type, diff).map_err(|e| {
             StoreError::Layer(format!("layer {} of {repository}: {e}", layer.digest))
         })?;
@@ -145,19 +154,47 @@ fn pull_layer(
                 total: Some(layer.size),
             })
         };
-        client
-            .fetch_blob(repository, layer, &mut sink, &report)
-            .map_err(|e| StoreError::Layer(format!("pulling {repository}: {e}")))?;
-        let Tee {
-            compressed,
-            decoder,
-        } = sink;
-        let diff = decoder.finish().map_err(|e| {
-            StoreError::Layer(format!(
-                "layer {} of {repository} does not decompress: {e}",
-                layer.digest
-            ))
-        })?;
+        let (fetched, unpacked) = std::thread::scope(|threads| {
+            let unpacker = streaming.then(|| {
+                threads.spawn(move || -> Option<tempfile::TempDir> {
+                    let tmp = tempdir_in(&root.tmp_dir()).ok()?;
+                    let mut input = ChannelReader {
+                        chunks: received,
+                        current: Vec::new(),
+                        at: 0,
+                    };
+                    let opts = crate::snapshot::UnpackOptions {
+                        overlay_whiteouts: true,
+                        same_owner: true,
+                    };
+                    // An error here only means unpacking again from the blob below, which
+                    // reports it.
+                    crate::snapshot::unpack_layer(&mut input, tmp.path(), &opts).ok()?;
+                    Some(tmp)
+                })
+            });
+            let fetched = client
+                .fetch_blob(repository, layer, &mut sink, &report)
+                .map_err(|e| StoreError::Layer(format!("pulling {repository}: {e}")));
+            let Tee {
+                compressed,
+                decoder,
+            } = sink;
+            let finished = decoder.finish();
+            // The channel closes here (or with the error): the unpacker sees the end.
+            let fetched = fetched.and_then(|()| {
+                let diff = finished.map_err(|e| {
+                    StoreError::Layer(format!(
+                        "layer {} of {repository} does not decompress: {e}",
+                        layer.digest
+                    ))
+                })?;
+                Ok((compressed, diff.blob))
+            });
+            let unpacked = unpacker.and_then(|t| t.join().ok().flatten());
+            (fetched, unpacked)
+        });
+        let (compressed, diff) = fetched?;
         // Unsynced (the disk writes ~200 MB/s): marked, and re-hashed after a restart.
         let mark = |info: &cache::BlobInfo| super::durability::mark(&root.path, &info.digest);
         diff.commit_expect_unsynced(diff_id, mark).map_err(|e| {
@@ -171,6 +208,11 @@ fn pull_layer(
         } else {
             let info = compressed.commit_expect_unsynced(&layer.digest, mark)?;
             remember_compressed(root, diff_id, &layer.media_type, &info)?;
+        }
+        // The diff id checked: what was unpacked from the same bytes is the snapshot.
+        if let Some(tmp) = unpacked {
+            super::durability::mark_unsynced(root, diff_id)?;
+            publish_dir(tmp, &snapshot_path(root, diff_id))?;
         }
     }
     if !is_plain_tar(&layer.media_type) {
@@ -253,5 +295,53 @@ impl<W: Write> Write for Tee<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.compressed.flush()?;
         self.decoder.flush()
+    }
+}
+
+/// The decompressed stream: into the diff blob, and a copy of each chunk to the unpacking thread
+/// (dropped if that thread stopped reading).
+struct DiffTee {
+    blob: cache::BlobWriter,
+    unpack: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+}
+
+impl Write for DiffTee {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.blob.write_all(buf)?;
+        if let Some(tx) = &self.unpack {
+            if tx.send(buf.to_vec()).is_err() {
+                self.unpack = None;
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.blob.flush()
+    }
+}
+
+/// The receiving end as a byte stream (ends when the sender is dropped).
+struct ChannelReader {
+    chunks: std::sync::mpsc::Receiver<Vec<u8>>,
+    current: Vec<u8>,
+    at: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.current.len() {
+            match self.chunks.recv() {
+                Ok(chunk) => {
+                    self.current = chunk;
+                    self.at = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
 }
