@@ -839,3 +839,59 @@ fn unchanged_copy_ups_stay_out_of_run_layers() {
         "unchanged /etc and /etc/passwd are not changes: {names:?}"
     );
 }
+
+/// A cached rebuild gives the same image, as BuildKit's does: history times come from when each
+/// layer was made (its cache record), not from the rebuild, and the entries without a layer take
+/// the first new layer's time before it and the previous entry's after (BuildKit's exporter).
+#[test]
+fn a_cached_rebuild_gives_the_same_image() {
+    if !can_run() {
+        return;
+    }
+    let (tmp, root) = store_with_busybox();
+    let ctx = context_with(
+        tmp.path(),
+        "FROM busybox\nENV A=1\nRUN echo one > /one\nUSER 1000\nRUN echo two > /tmp/two\nCMD [\"sh\"]\n",
+    );
+    let build = || {
+        let out = pallet(&root, &["build", "-t", "same:1", ctx.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let line = text(&out.stderr);
+        let digest = line
+            .split_whitespace()
+            .find(|w| w.starts_with("sha256:"))
+            .expect("the summary names the digest")
+            .to_string();
+        (digest, line)
+    };
+    let (first, _) = build();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (second, log) = build();
+    assert!(log.contains("0 misses"), "{log}");
+    assert_eq!(first, second, "same image from the cache");
+
+    let out = pallet(&root, &["history", "--format", "json", "same:1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let entries: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let created: Vec<String> = entries
+        .iter()
+        .map(|e| e["created"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(created.iter().all(|c| !c.is_empty()), "{entries:?}");
+    // The base's entry keeps its own time; ENV takes the first RUN's; USER the first RUN's
+    // (the previous entry); CMD the second RUN's.
+    let by = |what: &str| {
+        entries
+            .iter()
+            .position(|e| e.to_string().contains(what))
+            .unwrap_or_else(|| panic!("no {what} in {entries:?}"))
+    };
+    let (env, one, user, two, cmd) = (by("ENV A=1"), by("one"), by("USER"), by("two"), by("CMD"));
+    assert_eq!(created[env], created[one]);
+    assert_eq!(created[user], created[one]);
+    assert_eq!(created[cmd], created[two]);
+}

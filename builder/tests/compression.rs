@@ -61,6 +61,7 @@ fn store_with_layer(dir: &Path, data: &[u8]) -> (Root, LayerRecord) {
     let layer = LayerRecord {
         diff_id: info.digest,
         size: info.size,
+        created: None,
     };
     (root, layer)
 }
@@ -280,6 +281,7 @@ fn busybox_store(dir: &Path) -> (Root, Vec<u8>, Vec<LayerRecord>) {
     layers.push(LayerRecord {
         diff_id: info.digest.clone(),
         size: info.size,
+        created: None,
     });
     let mut config = image.config.clone();
     config.rootfs.diff_ids.push(info.digest);
@@ -546,6 +548,7 @@ fn usr_layer(root: &Root, limit: u64) -> LayerRecord {
     LayerRecord {
         diff_id: info.digest,
         size: info.size,
+        created: None,
     }
 }
 

@@ -129,6 +129,22 @@ impl Index {
         )
     }
 
+    /// [`put_cache_many`](Self::put_cache_many) of only the entries whose stored value differs
+    /// (read first): a build that changed nothing commits nothing (a commit costs fsyncs).
+    /// Returns how many were written.
+    pub fn put_cache_changed(&self, entries: &[(String, Vec<u8>)]) -> Result<usize, CacheError> {
+        let keys: Vec<String> = entries.iter().map(|(k, _)| k.clone()).collect();
+        let stored = self.get_cache_many(&keys)?;
+        let changed: Vec<(String, Vec<u8>)> = entries
+            .iter()
+            .zip(stored)
+            .filter(|((_, v), old)| old.as_deref() != Some(v.as_slice()))
+            .map(|(e, _)| e.clone())
+            .collect();
+        self.put_cache_many(&changed)?;
+        Ok(changed.len())
+    }
+
     /// Reads, changes and writes one cache record in one write transaction, atomically with
     /// respect to every process sharing the index. `change` gets the current value (`None`
     /// if absent) and returns the new one (`None` deletes the record); its result is returned.

@@ -184,13 +184,6 @@ pub fn finish_config(
     layers: &[LayerRecord],
     epoch: Option<i64>,
 ) -> crate::image::Image {
-    let now = epoch.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0)
-    });
-    let created = crate::frontend::lower::rfc3339(now);
     // BuildKit's exporter (exporter/containerimage/writer.go, normalizeLayersAndHistory)
     // appends an entry for each layer no history entry accounts for, e.g. the layer of a
     // `FROM NAME` whose NAME is a local --build-context (it has no config, so no history).
@@ -205,13 +198,64 @@ pub fn finish_config(
     }
     config.rootfs.kind = "layers".into();
     config.rootfs.diff_ids = layers.iter().map(|l| l.diff_id.clone()).collect();
-    for h in &mut config.history {
+    if let Some(epoch) = epoch {
+        let created = crate::frontend::lower::rfc3339(epoch);
+        for h in &mut config.history {
+            if h.created.is_none() {
+                h.created = Some(created.clone());
+            }
+        }
+        config.created = Some(created);
+        return config;
+    }
+    history_times(&mut config.history, layers);
+    config.created = config.history.iter().rev().find_map(|h| h.created.clone());
+    config
+}
+
+/// Times for the history entries the build added, as BuildKit's exporter sets them: a layer's
+/// entry gets the time its layer was made (from the cache record: a cached rebuild keeps it,
+/// so the image is the same); then every entry still without one gets the first new layer's
+/// time if it comes before any, else the previous entry's. A layer with no recorded time
+/// (a cache record older than this rule) counts as made now.
+fn history_times(history: &mut [crate::image::History], layers: &[LayerRecord]) {
+    let mut layer = layers.iter();
+    for h in history.iter_mut().filter(|h| !h.empty_layer) {
+        let made = layer.next().and_then(|l| l.created.clone());
         if h.created.is_none() {
-            h.created = Some(created.clone());
+            h.created = made.or_else(crate::store::created_now);
         }
     }
-    config.created = Some(created);
-    config
+    // The first time after an entry without one (the first new layer's), else the last.
+    let mut created = None;
+    let mut seen_missing = false;
+    for h in history.iter() {
+        match &h.created {
+            Some(t) => {
+                created = Some(t.clone());
+                if seen_missing {
+                    break;
+                }
+            }
+            None => seen_missing = true,
+        }
+    }
+    let created = created.or_else(crate::store::created_now);
+    let mut current = created;
+    let mut seen_missing = false;
+    for h in history.iter_mut() {
+        match &h.created {
+            Some(t) => {
+                if seen_missing {
+                    current = Some(t.clone());
+                }
+            }
+            None => {
+                seen_missing = true;
+                h.created = current.clone();
+            }
+        }
+    }
 }
 
 fn write_output(

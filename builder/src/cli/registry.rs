@@ -1,7 +1,7 @@
 //! `pallet pull`, `pallet push`, `pallet login`, `pallet logout`, and the registry flags the
 //! build shares (insecure registries, CAs, mirrors, the settings file).
 
-use crate::progress::{stderr_printer, Mode, Summary};
+use crate::progress::{stderr_printer_for, Mode, Summary};
 use clap::Args;
 use registry::{Client, Credential, DockerConfig, Reference, RegistryConfig};
 use std::io::Read;
@@ -79,7 +79,7 @@ pub fn pull(args: PullArgs, root: Option<PathBuf>) -> Result<ExitCode, String> {
     let client = args.registry.client()?;
     let root = super::open_root(root)?;
     let _lock = root.lock_for_build().map_err(|e| format!("error: {e}\n"))?;
-    let printer = stderr_printer(progress_mode(&args.progress)?);
+    let printer = stderr_printer_for(progress_mode(&args.progress)?, Some("pull"));
     let started = std::time::Instant::now();
     let events = |e| printer.event(e);
     let resolver = crate::store::RegistryResolver {
@@ -156,7 +156,7 @@ pub fn push(args: PushArgs, root: Option<PathBuf>) -> Result<ExitCode, String> {
                 name.familiar()
             )
         })?;
-    let printer = stderr_printer(progress_mode(&args.progress)?);
+    let printer = stderr_printer_for(progress_mode(&args.progress)?, Some("push"));
     let started = std::time::Instant::now();
     let result = crate::export::push::push_stored(&root, &client, &image, &target, &opts, &|e| {
         printer.event(e)

@@ -169,6 +169,7 @@ pub fn stored_layers(root: &Root, image: &StoredImage) -> Result<Vec<LayerRecord
             Ok(LayerRecord {
                 diff_id: diff_id.clone(),
                 size: meta.len(),
+                created: None,
             })
         })
         .collect()

@@ -74,18 +74,37 @@ pub trait Printer: Send + Sync {
     fn finish(&self, summary: &Summary);
 }
 
-/// A printer for `mode` writing to `out` (stderr in the CLI).
+/// A printer for `mode` writing to `out` (stderr in the CLI), for a build.
 pub fn printer(mode: Mode, out: Box<dyn Write + Send>) -> Box<dyn Printer> {
+    printer_for(mode, out, None)
+}
+
+/// A printer for `command` (`Summary::command`: None for a build, "pull", "push").
+fn printer_for(
+    mode: Mode,
+    out: Box<dyn Write + Send>,
+    command: Option<&'static str>,
+) -> Box<dyn Printer> {
+    let title = match command {
+        Some("pull") => "Pulling",
+        Some("push") => "Pushing",
+        _ => "Building",
+    };
     match mode {
         Mode::Plain => Box::new(plain::Plain::new(out)),
         Mode::Json => Box::new(json::Json::new(out)),
-        Mode::Tty => Box::new(tty::Tty::start(out)),
+        Mode::Tty => Box::new(tty::Tty::start(out, title)),
     }
 }
 
-/// A printer on stderr.
+/// A printer on stderr, for a build.
 pub fn stderr_printer(mode: Mode) -> Box<dyn Printer> {
-    printer(mode, Box::new(std::io::stderr()))
+    stderr_printer_for(mode, None)
+}
+
+/// A printer on stderr for `command` (see [`printer_for`]).
+pub fn stderr_printer_for(mode: Mode, command: Option<&'static str>) -> Box<dyn Printer> {
+    printer_for(mode, Box::new(std::io::stderr()), command)
 }
 
 /// How a step ended up, for the cache tally.

@@ -52,6 +52,8 @@ struct StepView {
 
 #[derive(Default)]
 struct View {
+    /// "Building", "Pulling", "Pushing" (empty: "Building").
+    title: &'static str,
     steps: Steps,
     list: Vec<StepView>,
     /// Lines drawn by the last frame (to move back over them).
@@ -59,10 +61,14 @@ struct View {
 }
 
 impl Tty {
-    pub(super) fn start(out: Box<dyn Write + Send>) -> Tty {
+    /// `title`: the frame's verb ("Building", "Pulling", "Pushing").
+    pub(super) fn start(out: Box<dyn Write + Send>, title: &'static str) -> Tty {
         let shared = Arc::new(Shared {
             out: Out::new(out),
-            view: Mutex::new(View::default()),
+            view: Mutex::new(View {
+                title,
+                ..View::default()
+            }),
             stop: AtomicBool::new(false),
         });
         let s = shared.clone();
@@ -162,8 +168,13 @@ impl View {
             .iter()
             .filter(|s| matches!(s.status, Status::Cached | Status::Done(_)))
             .count();
+        let title = if self.title.is_empty() {
+            "Building"
+        } else {
+            self.title
+        };
         let mut out = vec![format!(
-            "[+] Building {elapsed:.1}s ({finished}/{})",
+            "[+] {title} {elapsed:.1}s ({finished}/{})",
             self.list.len()
         )];
         let mut blocks: Vec<Vec<String>> = self.list.iter().map(|s| s.lines(full)).collect();

@@ -494,7 +494,8 @@ impl Recorder {
     /// Writes what was collected (one index transaction).
     pub fn flush(&self, root: &Root) -> Result<(), cache::CacheError> {
         let pending = std::mem::take(&mut *self.pending.lock().expect("recorder lock"));
-        root.index.put_cache_many(&pending)
+        // A no-op rebuild records what is already there: no commit then.
+        root.index.put_cache_changed(&pending).map(drop)
     }
 }
 

@@ -37,13 +37,30 @@ pub(super) fn lookup(root: &Root, key: &str) -> Result<Option<Vec<LayerRecord>>,
     let Ok(record) = serde_json::from_slice::<Record>(&bytes) else {
         return Ok(None);
     };
-    for l in &record.layers {
+    let mut layers = record.layers;
+    for l in &mut layers {
         if !root.blobs.contains(&l.diff_id) {
             return Ok(None);
         }
         ensure_snapshot(root, &l.diff_id)?;
+        if l.created.is_none() {
+            // A record from before layers kept their time: the blob's is as stable.
+            l.created = blob_time(root, &l.diff_id);
+        }
     }
-    Ok(Some(record.layers))
+    Ok(Some(layers))
+}
+
+/// When a blob was written (RFC 3339), from its file's mtime.
+fn blob_time(root: &Root, digest: &str) -> Option<String> {
+    let meta = std::fs::metadata(root.blobs.path(digest).ok()?).ok()?;
+    let secs = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some(crate::frontend::lower::rfc3339(secs as i64))
 }
 
 pub(super) fn record(root: &Root, key: &str, layers: &[LayerRecord]) -> Result<(), StoreError> {
@@ -90,6 +107,7 @@ pub(super) fn image_layers(root: &Root, reference: &str) -> Result<Vec<LayerReco
         layers.push(LayerRecord {
             diff_id: diff_id.clone(),
             size,
+            created: None,
         });
     }
     Ok(layers)

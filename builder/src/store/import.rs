@@ -34,6 +34,7 @@ pub fn import_rootfs(
     let layer = LayerRecord {
         diff_id: blob.digest.clone(),
         size: blob.size,
+        created: None,
     };
     let dest = snapshot_path(root, &layer.diff_id);
     if dest.is_dir() {

@@ -22,6 +22,20 @@ use std::path::{Path, PathBuf};
 pub struct LayerRecord {
     pub diff_id: String,
     pub size: u64,
+    /// When a build first made this layer (RFC 3339): its history time in every image that
+    /// reuses it from the cache, as BuildKit takes it from the cache record, so a cached
+    /// rebuild gives the same image. None for base-image layers (their config says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+}
+
+/// Now, as a layer's creation time.
+pub fn created_now() -> Option<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    Some(crate::frontend::lower::rfc3339(now))
 }
 
 /// `snapshots/<hex of the diff id>`.
@@ -96,6 +110,7 @@ pub fn commit_upper(
     Ok(LayerRecord {
         diff_id: info.digest,
         size: info.size,
+        created: created_now(),
     })
 }
 
@@ -135,6 +150,7 @@ pub fn write_diff(
     Ok(LayerRecord {
         diff_id: info.digest,
         size: info.size,
+        created: created_now(),
     })
 }
 

@@ -15,8 +15,8 @@ mod resolve;
 
 pub use import::import_rootfs;
 pub use layers::{
-    adopt_upper, commit_upper, ensure_snapshot, settle_snapshot, snapshot_path, step_dir,
-    write_diff, LayerRecord, PENDING_PREFIX,
+    adopt_upper, commit_upper, created_now, ensure_snapshot, settle_snapshot, snapshot_path,
+    step_dir, write_diff, LayerRecord, PENDING_PREFIX,
 };
 pub use oci_import::import_oci_layout;
 pub use pull::{pull_image, registry_platform, store_name, PullProgress};
@@ -75,6 +75,10 @@ pub fn get_image(root: &Root, name: &str) -> Result<Option<StoredImage>, StoreEr
 
 pub fn put_image(root: &Root, image: &StoredImage) -> Result<(), StoreError> {
     let bytes = serde_json::to_vec(image).expect("image record serializes");
+    // Re-tagging the same image (a no-op rebuild) writes nothing: a commit costs fsyncs.
+    if root.index.get_tag(&image.name)?.as_deref() == Some(bytes.as_slice()) {
+        return Ok(());
+    }
     root.index.put_tag(&image.name, &bytes)?;
     Ok(())
 }
