@@ -35,7 +35,7 @@ bash "$here/scripts/ensure-tools.sh" >&2
 command -v debootstrap >/dev/null || apt-get install -y debootstrap >&2
 cargo build --release --locked -p pallet-builder --manifest-path "$here/Cargo.toml" >&2
 pallet=$here/target/release/pallet
-store=/var/tmp/peers/pallet-root
+store=${PALLET_BENCH_ROOT:-/var/tmp/peers/pallet-root}
 
 bash "$peers/start-registry.sh" >&2
 for p in "${peer_list[@]}"; do

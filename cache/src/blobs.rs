@@ -131,13 +131,16 @@ impl BlobWriter {
             size: self.size,
         };
         let target = self.dir.join(&info.digest[SHA256_PREFIX.len()..]);
-        if target.is_file() {
-            // Same content, already complete: the temp file is redundant (Drop removes it).
-            // The directory is synced still, in case its writer has not got that far yet.
-            if sync {
-                sync_dir(&self.dir)?;
+        if let Ok(existing) = fs::metadata(&target) {
+            if existing.is_file() {
+                // Same content, already complete: the temp file is redundant (Drop removes it).
+                // The directory is synced still if the blob is new enough that its writer may
+                // not have got that far yet (a writer syncs right after its rename).
+                if sync && !settled(&existing) {
+                    sync_dir(&self.dir)?;
+                }
+                return Ok(info);
             }
-            return Ok(info);
         }
         if let Some(before_publish) = unsynced {
             before_publish(&info)
@@ -192,6 +195,14 @@ fn io_error(what: &'static str, path: &Path, source: io::Error) -> CacheError {
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// Whether a blob file was written long enough ago that its writer has synced its directory.
+fn settled(meta: &fs::Metadata) -> bool {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age > std::time::Duration::from_secs(10))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), CacheError> {
