@@ -198,11 +198,14 @@ impl Matcher {
                 pattern: raw.clone(),
                 reason,
             })?;
+            let (head, tail) = literal_ends(&toks);
             out.push(Pattern {
                 text,
                 exception,
                 kind,
                 toks,
+                head,
+                tail,
             });
         }
         Ok(Matcher { patterns: out })
@@ -320,6 +323,11 @@ struct Pattern {
     exception: bool,
     kind: Kind,
     toks: Vec<Tok>,
+    /// The literal characters the token pattern starts and ends with: a path that does not
+    /// start and end with them cannot match (checked before the NFA; `*.pyc` rejects most
+    /// paths by their last character).
+    head: String,
+    tail: String,
 }
 
 /// How a pattern matches, chosen as moby's `compile` does: literal patterns compare strings,
@@ -358,7 +366,11 @@ impl Pattern {
                 let suffix = &self.text[2..];
                 path.ends_with(suffix) || suffix.strip_prefix('/').is_some_and(|rest| path == rest)
             }
-            Kind::Tokens => Nfa::run(&self.toks, path).accepts(),
+            Kind::Tokens => {
+                path.starts_with(&self.head)
+                    && path.ends_with(&self.tail)
+                    && Nfa::run(&self.toks, path).accepts()
+            }
         }
     }
 
@@ -557,6 +569,21 @@ impl<'a> Nfa<'a> {
     }
 }
 
+/// The literal characters before the first and after the last non-literal token.
+fn literal_ends(toks: &[Tok]) -> (String, String) {
+    let lit = |t: &Tok| match t {
+        Tok::Lit(c) => Some(*c),
+        _ => None,
+    };
+    let head: String = toks.iter().map_while(lit).collect();
+    if head.chars().count() == toks.len() {
+        return (head, String::new());
+    }
+    let mut tail: Vec<char> = toks.iter().rev().map_while(lit).collect();
+    tail.reverse();
+    (head, tail.into_iter().collect())
+}
+
 /// Go's `path.Clean`: collapse `//`, drop `.`, resolve `..` lexically; `""` becomes `"."`.
 fn clean(path: &str) -> String {
     let rooted = path.starts_with('/');
@@ -601,5 +628,24 @@ fn go_dir(path: &str) -> String {
     match path.rfind('/') {
         Some(i) => clean(&path[..=i]),
         None => ".".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_ends_only_prefilter_the_token_matcher() {
+        let (_, toks) = compile("ab*ba").unwrap();
+        assert_eq!(literal_ends(&toks), ("ab".into(), "ba".into()));
+        let m = Matcher::new(&["ab*ba".into(), "*.pyc".into()]).unwrap();
+        assert!(m.is_excluded("abxba"));
+        assert!(m.is_excluded("abba"));
+        // Starts with "ab" and ends with "ba", yet too short for both: the NFA says no.
+        assert!(!m.is_excluded("aba"));
+        assert!(m.is_excluded("x.pyc"));
+        assert!(!m.is_excluded("x.py"));
+        assert!(!m.is_excluded("dir/x.pyc"), "`*` stops at `/`");
     }
 }
