@@ -15,10 +15,11 @@
 
 use crate::CacheError;
 use redb::{
-    ConcurrencyMode, Database, DatabaseError, Key, ReadOnlyTable, ReadableDatabase, ReadableTable,
-    StorageError, Table, TableDefinition, TableError, Value,
+    ConcurrencyMode, Database, DatabaseError, Key, ReadOnlyDatabase, ReadOnlyTable,
+    ReadableDatabase, ReadableTable, StorageError, Table, TableDefinition, TableError, Value,
 };
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 /// Cache key -> solver record.
 const CACHE: TableDefinition<&str, &[u8]> = TableDefinition::new("cache");
@@ -28,24 +29,56 @@ const TAGS: TableDefinition<&str, &[u8]> = TableDefinition::new("tags");
 const BLOB_SOURCES: TableDefinition<&str, &str> = TableDefinition::new("blob_sources");
 
 pub struct Index {
-    db: Database,
+    /// A read-only handle, when the index existed and needed no repair at open: a run that only
+    /// reads (a no-op rebuild) then never opens it for writing, which costs redb 5 fsyncs
+    /// (marking the file in use at open, its shutdown header at close).
+    reader: Option<ReadOnlyDatabase>,
+    /// The writable handle, opened at the first write (at once when there is no reader).
+    writer: OnceLock<Database>,
+    opening_writer: Mutex<()>,
     path: PathBuf,
 }
 
 impl Index {
     /// Opens (creating if needed) the index at `path`, shared with other processes.
     pub fn open(path: &Path) -> Result<Index, CacheError> {
+        let reader = Database::builder()
+            .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+            .open_read_only(path)
+            .ok();
+        let index = Index {
+            writer: OnceLock::new(),
+            opening_writer: Mutex::new(()),
+            path: path.to_path_buf(),
+            reader,
+        };
+        if index.reader.is_none() {
+            // Missing (a new store), or in need of repair: the writable open creates or repairs.
+            index.writable()?;
+        }
+        Ok(index)
+    }
+
+    /// The writable handle, opened on first use.
+    fn writable(&self) -> Result<&Database, CacheError> {
+        if let Some(db) = self.writer.get() {
+            return Ok(db);
+        }
+        let _opening = self
+            .opening_writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(db) = self.writer.get() {
+            return Ok(db);
+        }
         let db = Database::builder()
             .set_concurrency_mode(ConcurrencyMode::MultiWriter)
-            .create(path)
+            .create(&self.path)
             .map_err(|e| CacheError::Index {
-                path: path.to_path_buf(),
+                path: self.path.clone(),
                 message: open_message(e),
             })?;
-        Ok(Index {
-            db,
-            path: path.to_path_buf(),
-        })
+        Ok(self.writer.get_or_init(|| db))
     }
 
     /// Where the index lives.
@@ -269,7 +302,13 @@ impl Index {
         V: Value + 'static,
         T: Default,
     {
-        let txn = self.db.begin_read().map_err(|e| self.error(&what, e))?;
+        // The writer once there is one: it sees this process's own commits at once.
+        let txn = match (self.writer.get(), &self.reader) {
+            (Some(db), _) => db.begin_read(),
+            (None, Some(db)) => db.begin_read(),
+            (None, None) => unreachable!("an index without a reader opens its writer at once"),
+        }
+        .map_err(|e| self.error(&what, e))?;
         let table = match txn.open_table(table) {
             Ok(table) => table,
             Err(TableError::TableDoesNotExist(_)) => return Ok(T::default()),
@@ -290,7 +329,10 @@ impl Index {
         K: Key + 'static,
         V: Value + 'static,
     {
-        let txn = self.db.begin_write().map_err(|e| self.error(&what, e))?;
+        let txn = self
+            .writable()?
+            .begin_write()
+            .map_err(|e| self.error(&what, e))?;
         let result = {
             let mut table = txn.open_table(table).map_err(|e| self.error(&what, e))?;
             f(&mut table).map_err(|e| self.error(&what, e))?
