@@ -20,20 +20,23 @@ img=/var/tmp/pallet-bench-fs.img
 mnt=/var/tmp/pallet-bench-fs
 pidfile=/var/tmp/peers/dockerd.pid
 
+# Stops any dockerd (the peers harness's or ours) and waits until it has exited: a second
+# dockerd refuses to start while /var/run/docker.pid names a live one.
 stop_dockerd() {
-  if [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null; then
-    for _ in $(seq 60); do /usr/bin/docker version >/dev/null 2>&1 || break; sleep 0.5; done
-  fi
+  pkill -x dockerd 2>/dev/null || true
+  for _ in $(seq 120); do pgrep -x dockerd >/dev/null || break; sleep 0.5; done
+  if pgrep -x dockerd >/dev/null; then echo "dockerd does not stop" >&2; exit 1; fi
+  rm -f /var/run/docker.pid
 }
 cleanup() {
   stop_dockerd
-  umount "$mnt" 2>/dev/null || true
+  umount -R "$mnt" 2>/dev/null || true
   rm -f "$img"
 }
 trap cleanup EXIT
 
 stop_dockerd
-umount "$mnt" 2>/dev/null || true
+umount -R "$mnt" 2>/dev/null || true
 truncate -s "${BENCH_FS_SIZE:-24G}" "$img"
 mkfs.ext4 -q -F "$img"
 mkdir -p "$mnt" /var/tmp/peers/logs
