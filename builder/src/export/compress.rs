@@ -199,6 +199,21 @@ pub fn remember(
     Ok(())
 }
 
+/// The blob an earlier export, push or pull recorded for this layer compressed as `c`, if the
+/// store still holds it.
+pub fn memoized(
+    root: &Root,
+    layer: &LayerRecord,
+    c: &Compression,
+) -> Result<Option<BlobInfo>, StoreError> {
+    let Some(bytes) = root.index.get_cache(&c.memo_key(&layer.diff_id))? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice::<BlobInfo>(&bytes)
+        .ok()
+        .filter(|info| root.blobs.contains(&info.digest)))
+}
+
 /// The blob of one layer compressed as `c`, compressing it only if no earlier export did.
 pub fn compress_layer(
     root: &Root,
@@ -211,13 +226,8 @@ pub fn compress_layer(
             size: layer.size,
         });
     }
-    let key = c.memo_key(&layer.diff_id);
-    if let Some(bytes) = root.index.get_cache(&key)? {
-        if let Ok(info) = serde_json::from_slice::<BlobInfo>(&bytes) {
-            if root.blobs.contains(&info.digest) {
-                return Ok(info);
-            }
-        }
+    if let Some(info) = memoized(root, layer, c)? {
+        return Ok(info);
     }
     let what = || format!("compressing layer {} with {c}", layer.diff_id);
     let mut input = root.blobs.open(&layer.diff_id)?;

@@ -235,9 +235,17 @@ fn push_job(
     let d = match job {
         BlobJob::Stored(d) => d.clone(),
         BlobJob::Compress(layer) => {
-            compressing(layer, 0);
-            let blob = compress::compress_layer(root, layer, &opts.compression.layers())?;
-            compressing(layer, layer.size);
+            let c = opts.compression.layers();
+            // Shown as compressing only when it is (a pulled base layer has its blob already).
+            let blob = match compress::memoized(root, layer, &c)? {
+                Some(blob) => blob,
+                None => {
+                    compressing(layer, 0);
+                    let blob = compress::compress_layer(root, layer, &c)?;
+                    compressing(layer, layer.size);
+                    blob
+                }
+            };
             descriptor(&blob)
         }
     };
