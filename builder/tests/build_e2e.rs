@@ -207,25 +207,6 @@ fn failing_run_names_the_step_and_exit_code() {
     );
 }
 
-/// Every file under `dir` (not following symlinks), for grepping a store for leaked values.
-fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        match std::fs::symlink_metadata(&p) {
-            Ok(m) if m.is_dir() => all_files(&p, out),
-            Ok(m) if m.is_file() => out.push(p),
-            _ => {}
-        }
-    }
-}
-
-fn contains_bytes(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
 #[test]
 fn secrets_reach_the_step_and_nothing_else() {
     if !can_run() {
@@ -271,19 +252,13 @@ fn secrets_reach_the_step_and_nothing_else() {
     let log = text(&out.stderr);
     assert!(out.status.success(), "build with secrets failed:\n{log}");
     // The values are nowhere: not in blobs, snapshots, the index, or the exported image.
-    let mut files = Vec::new();
-    all_files(&root, &mut files);
-    all_files(&layout, &mut files);
+    let mut files = common::all_files(&root);
+    files.extend(common::all_files(&layout));
     assert!(files.len() > 5);
     for f in &files {
-        // The store is live: the detached settle after a build drops its unsynced/ markers.
-        let data = match std::fs::read(f) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            read => read.unwrap(),
-        };
         for secret in [file_secret, env_secret] {
             assert!(
-                !contains_bytes(&data, secret.as_bytes()),
+                !common::file_contains(f, secret.as_bytes()),
                 "secret found in {}",
                 f.display()
             );

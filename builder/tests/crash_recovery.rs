@@ -75,12 +75,23 @@ fn a_build_after_a_crash_checks_unsynced_layers_and_rebuilds_what_was_lost() {
         ]))
     };
     build(&store);
+    // Without a crash, the detached settle after the build syncs the disk and drops the markers
+    // the build wrote (a snapshot and a diff blob per layer made, one marker for both).
+    let unsynced = store.join("unsynced");
+    let settled = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_dir(&unsynced).is_ok_and(|mut d| d.next().is_some()) {
+        assert!(
+            std::time::Instant::now() < settled,
+            "markers still there 30 s after the build: {:?}",
+            std::fs::read_dir(&unsynced).unwrap().count()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 
     // The crash: both layers still marked from a boot that is over, the RUN layer's diff blob
     // empty, the COPY layer's snapshot file empty (its blob intact).
     let run_hex = snapshot_with(&store, "ran");
     let copy_hex = snapshot_with(&store, "copied");
-    let unsynced = store.join("unsynced");
     std::fs::create_dir_all(&unsynced).unwrap();
     for hex in [&run_hex, &copy_hex] {
         std::fs::write(unsynced.join(hex), "boot-before-the-crash").unwrap();

@@ -43,6 +43,18 @@ fn build(root: &Path, ctx: &Path, extra: &[&str]) -> std::process::Output {
     pallet(root, &args)
 }
 
+/// Builds `ctx` with the named context `name=dir` (plus `extra` flags) into `ctx`'s sibling
+/// `tree`, which it returns; the build must succeed.
+fn build_tree(root: &Path, ctx: &Path, name: &str, dir: &Path, extra: &[&str]) -> PathBuf {
+    let tree = ctx.with_file_name("tree");
+    let flag = context_flag(name, dir);
+    let mut args = vec!["--build-context", &flag, "-o", tree.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = build(root, ctx, &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    tree
+}
+
 fn build_json(root: &Path, ctx: &Path, extra: &[&str]) -> Vec<Value> {
     let mut args = vec!["--progress=json"];
     args.extend_from_slice(extra);
@@ -91,18 +103,7 @@ fn copy_from_a_named_directory_with_its_own_dockerignore() {
             (".dockerignore", "keep.txt\n", 0o644),
         ],
     );
-    let tree = tmp.path().join("tree");
-    let out = build(
-        &root,
-        &ctx,
-        &[
-            "--build-context",
-            &context_flag("libs", &libs),
-            "-o",
-            tree.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let tree = build_tree(&root, &ctx, "libs", &libs, &[]);
     assert_eq!(
         std::fs::read_to_string(tree.join("libs/tool.sh")).unwrap(),
         "echo hi\n"
@@ -140,14 +141,8 @@ fn run_mounts_a_named_directory_and_symlinks_stay_inside_it() {
         COPY --from=0 /seen /abs /uid /\n\
         COPY --from=libs / /libs/\n";
     let ctx = directory(tmp.path(), "ctx", &[("Dockerfile", df, 0o644)]);
-    let tree = tmp.path().join("tree");
+    let tree = build_tree(&root, &ctx, "libs", &libs, &[]);
     let flag = context_flag("libs", &libs);
-    let out = build(
-        &root,
-        &ctx,
-        &["--build-context", &flag, "-o", tree.to_str().unwrap()],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         std::fs::read_to_string(tree.join("seen")).unwrap(),
         "inside\n"
@@ -221,21 +216,7 @@ fn from_a_named_directory_is_the_stage_root_with_an_empty_config() {
         COPY --from=busybox /bin/busybox /bin/busybox\n\
         RUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox cat /app/run.sh > /seen; /bin/busybox pwd > /pwd\"]\n";
     let ctx = directory(tmp.path(), "ctx", &[("Dockerfile", df, 0o644)]);
-    let tree = tmp.path().join("tree");
-    let flag = context_flag("libs", &libs);
-    let out = build(
-        &root,
-        &ctx,
-        &[
-            "--build-context",
-            &flag,
-            "-t",
-            "fromdir:test",
-            "-o",
-            tree.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let tree = build_tree(&root, &ctx, "libs", &libs, &["-t", "fromdir:test"]);
     assert_eq!(
         std::fs::read_to_string(tree.join("seen")).unwrap(),
         "echo app\n"
@@ -430,18 +411,7 @@ fn a_named_directory_overrides_an_image_of_its_name() {
             0o644,
         )],
     );
-    let tree = tmp.path().join("tree");
-    let out = build(
-        &root,
-        &ctx,
-        &[
-            "--build-context",
-            &context_flag("busybox", &fake),
-            "-o",
-            tree.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let tree = build_tree(&root, &ctx, "busybox", &fake, &[]);
     assert_eq!(
         std::fs::read_to_string(tree.join("marker.txt")).unwrap(),
         "not busybox\n"

@@ -292,18 +292,9 @@ fn agent_reaches_run_and_nothing_else() {
     assert!(!rootfs.join("run").exists());
     assert!(!rootfs.join("tmp/agent").exists());
     // Nor does the agent's path reach the store: it is in no key, no record.
-    let mut files = Vec::new();
-    all_files(&root, &mut files);
-    for f in &files {
-        // The store is live: the detached settle after a build drops its unsynced/ markers.
-        let data = match std::fs::read(f) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            read => read.unwrap(),
-        };
+    for f in common::all_files(&root) {
         assert!(
-            !data
-                .windows(agent.sock().len())
-                .any(|w| w == agent.sock().as_bytes()),
+            !common::file_contains(&f, agent.sock().as_bytes()),
             "the agent's socket path is in {}",
             f.display()
         );
@@ -316,20 +307,6 @@ fn agent_reaches_run_and_nothing_else() {
     let log = text(&out.stderr);
     assert!(out.status.success(), "rebuild failed:\n{log}");
     assert!(log.contains("cache: 5 hits, 0 misses"), "{log}");
-}
-
-fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        match std::fs::symlink_metadata(&p) {
-            Ok(m) if m.is_dir() => all_files(&p, out),
-            Ok(m) if m.is_file() => out.push(p),
-            _ => {}
-        }
-    }
 }
 
 /// Processes whose command line mentions `needle`.

@@ -194,3 +194,47 @@ fn threads_share_one_index() {
     let n = index.get_cache("n").unwrap().unwrap();
     assert_eq!(u64::from_le_bytes(n.try_into().unwrap()), 100);
 }
+
+/// A run that only reads (a no-op rebuild) leaves the file as it found it: the index is opened
+/// read-only until the first write, so redb neither marks it in use nor syncs it on close.
+/// The first write then opens it for writing, and later reads see that write.
+#[test]
+fn reading_writes_nothing_and_the_first_write_opens_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index.redb");
+    {
+        let index = Index::open(&path).unwrap();
+        index.put_tag("app:1", b"one").unwrap();
+        index
+            .put_cache_many(&[("k".into(), b"v".to_vec())])
+            .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    {
+        let index = Index::open(&path).unwrap();
+        assert_eq!(index.get_tag("app:1").unwrap().unwrap(), b"one");
+        assert_eq!(index.get_cache("k").unwrap().unwrap(), b"v");
+        // Writing what is there already is no write either.
+        assert_eq!(
+            index
+                .put_cache_changed(&[("k".into(), b"v".to_vec())])
+                .unwrap(),
+            0
+        );
+    }
+    assert!(
+        std::fs::read(&path).unwrap() == before,
+        "a read-only run changed the file"
+    );
+
+    let index = Index::open(&path).unwrap();
+    index.put_tag("app:1", b"two").unwrap();
+    assert_eq!(index.get_tag("app:1").unwrap().unwrap(), b"two");
+    assert_eq!(
+        index
+            .put_cache_changed(&[("k".into(), b"v".to_vec()), ("k2".into(), b"w".to_vec())])
+            .unwrap(),
+        1
+    );
+    assert_eq!(index.get_cache("k2").unwrap().unwrap(), b"w");
+}

@@ -46,7 +46,8 @@ pub(super) fn run(
         std::fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
     }
     let [upper, work, merged, bundle] = &dirs;
-    let overlay = Overlay::mount(&lowers(opts, base)?, upper, work, merged)
+    let lower_dirs = lowers(opts, base)?;
+    let overlay = Overlay::mount(&lower_dirs, upper, work, merged)
         .map_err(|e| format!("mounting the step's file tree: {e}"))?;
     let user = exec::user::resolve(merged, &e.user)?;
     let mut guards: Vec<Overlay> = Vec::new();
@@ -168,7 +169,7 @@ pub(super) fn run(
         }
         return Err(msg);
     }
-    drop_copy_ups(opts, base, step.path(), upper)?;
+    drop_copy_ups(&lower_dirs, step.path(), upper)?;
     let snapshot = crate::store::adopt_upper(opts.root, upper).map_err(|e| e.to_string())?;
     let mut out = base.clone();
     out.push(writer.commit(&snapshot, opts.epoch));
@@ -178,17 +179,16 @@ pub(super) fn run(
 /// Removes from a finished step's upper dir what overlayfs copied up without a change (see
 /// `snapshot::unchanged`), comparing with a read-only view of the step's lower layers.
 pub(super) fn drop_copy_ups(
-    opts: &SolveOptions,
-    base: &[Layer],
+    lower_dirs: &[PathBuf],
     step_dir: &Path,
     upper: &Path,
 ) -> Result<(), String> {
-    if base.is_empty() {
+    if lower_dirs.is_empty() {
         return Ok(());
     }
     let view = step_dir.join("lower-view");
     std::fs::create_dir_all(&view).map_err(|e| format!("creating {}: {e}", view.display()))?;
-    let mounted = Overlay::mount_readonly(&lowers(opts, base)?, &view)
+    let mounted = Overlay::mount_readonly(lower_dirs, &view)
         .map_err(|e| format!("mounting the step's lower layers to compare: {e}"))?;
     crate::snapshot::unchanged::drop_unchanged(upper, &mounted.merged)
         .map_err(|e| format!("comparing the step's changes with its lower layers: {e}"))?;

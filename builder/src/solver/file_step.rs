@@ -27,9 +27,10 @@ pub(super) fn run(
         let Some((Output::Layers(base), _)) = inputs.first() else {
             return Err("a file operation needs a file tree to apply to".into());
         };
-        let ov = Overlay::mount(&lowers(opts, base)?, upper, work, merged)
+        let lower_dirs = lowers(opts, base)?;
+        let ov = Overlay::mount(&lower_dirs, upper, work, merged)
             .map_err(|e| format!("mounting the step's file tree: {e}"))?;
-        (base.clone(), merged.clone(), Some(ov))
+        (base.clone(), merged.clone(), Some((ov, lower_dirs)))
     } else {
         (Vec::new(), upper.clone(), None)
     };
@@ -106,9 +107,9 @@ pub(super) fn run(
         }
     }
     drop(guards);
-    if overlay.is_some() {
-        drop(overlay);
-        super::exec_step::drop_copy_ups(opts, &base, step.path(), upper)?;
+    if let Some((ov, lower_dirs)) = overlay {
+        drop(ov);
+        super::exec_step::drop_copy_ups(&lower_dirs, step.path(), upper)?;
     }
     let snapshot = crate::store::adopt_upper(opts.root, upper).map_err(|e| e.to_string())?;
     let mut out = base;

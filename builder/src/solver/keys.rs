@@ -54,13 +54,7 @@ pub(super) fn lookup(root: &Root, key: &str) -> Result<Option<Vec<LayerRecord>>,
 /// When a blob was written (RFC 3339), from its file's mtime.
 fn blob_time(root: &Root, digest: &str) -> Option<String> {
     let meta = std::fs::metadata(root.blobs.path(digest).ok()?).ok()?;
-    let secs = meta
-        .modified()
-        .ok()?
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_secs();
-    Some(crate::frontend::lower::rfc3339(secs as i64))
+    crate::store::created_at(meta.modified().ok()?)
 }
 
 pub(super) fn record(root: &Root, key: &str, layers: &[LayerRecord]) -> Result<(), StoreError> {

@@ -31,11 +31,13 @@ pub struct LayerRecord {
 
 /// Now, as a layer's creation time.
 pub fn created_now() -> Option<String> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    Some(crate::frontend::lower::rfc3339(now))
+    created_at(std::time::SystemTime::now())
+}
+
+/// A point in time as a layer's creation time (RFC 3339, seconds).
+pub fn created_at(t: std::time::SystemTime) -> Option<String> {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    Some(crate::frontend::lower::rfc3339(secs as i64))
 }
 
 /// `snapshots/<hex of the diff id>`.

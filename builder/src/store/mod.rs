@@ -15,8 +15,8 @@ mod resolve;
 
 pub use import::import_rootfs;
 pub use layers::{
-    adopt_upper, commit_upper, created_now, ensure_snapshot, settle_snapshot, snapshot_path,
-    step_dir, write_diff, LayerRecord, PENDING_PREFIX,
+    adopt_upper, commit_upper, created_at, created_now, ensure_snapshot, settle_snapshot,
+    snapshot_path, step_dir, write_diff, LayerRecord, PENDING_PREFIX,
 };
 pub use oci_import::import_oci_layout;
 pub use pull::{pull_image, registry_platform, store_name, PullProgress};

@@ -63,3 +63,33 @@ pub fn busybox_rootfs_tar(dest: &Path) {
         text(&out.stderr)
     );
 }
+
+/// Every regular file under `dir` (symlinks not followed), for grepping a store or an image
+/// for values that must not leak.
+pub fn all_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.is_dir() => dirs.push(p),
+                Ok(m) if m.is_file() => out.push(p),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Whether `file` holds `needle`. A file gone since it was listed holds nothing: a store is
+/// live (the detached settle after a build removes its `unsynced/` markers).
+pub fn file_contains(file: &Path, needle: &[u8]) -> bool {
+    match std::fs::read(file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        read => read.unwrap().windows(needle.len()).any(|w| w == needle),
+    }
+}
