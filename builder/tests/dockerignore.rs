@@ -6,8 +6,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use pallet::frontend::context_walk::walk_context;
 use pallet::frontend::dockerignore::{
-    find_ignore_file, read_patterns, walk_context, IgnoreError, IgnoreFile, Matcher,
+    find_ignore_file, read_patterns, IgnoreError, IgnoreFile, Matcher,
 };
 use proptest::prelude::*;
 
@@ -384,42 +385,69 @@ fn walk_context_without_patterns_lists_everything() {
 /// (a file is listed when included, a directory when included or holding an included path).
 #[test]
 fn walk_context_agrees_with_brute_force() {
-    let files = words(
+    let files: Vec<String> = words(
         "a/x.txt a/b/x.txt a/b/c/deep.md a/keep/k.txt node_modules/m/index.js \
          node_modules/keep/k.js docs/README.md docs/guide/intro.md top.txt x.log",
-    );
-    let ctx = TempDir::new("brute");
-    for f in &files {
-        ctx.file(f, "");
-    }
-    let mut all: Vec<String> = Vec::new();
-    for f in files {
-        let parts: Vec<&str> = f.split('/').collect();
-        for i in 1..=parts.len() {
-            let p = parts[..i].join("/");
-            if !all.contains(&p) {
-                all.push(p);
-            }
-        }
-    }
+    )
+    .into_iter()
+    .map(String::from)
+    .collect();
     let sets = "
         * | ** | ** !**/keep | * !a/keep | a !a/b/c | a !a/*/c/*.md | */* !*/keep | ? !?/k*
         node_modules !node_modules/keep | docs !**/*.md docs/guide | **/*.txt !a/**
         a/** !a/b/** a/b/c | ";
+    check_walk_against_brute_force("brute", &files, sets);
+}
+
+/// A context wide enough that the walk lists directories on several threads at once.
+#[test]
+fn a_wide_context_walked_in_parallel_agrees_with_brute_force() {
+    let mut files = Vec::new();
+    for i in 0..150 {
+        for f in ["a/x.txt", "a/keep/k.txt", "n/m.js", "n/keep/k.js", "d.md"] {
+            files.push(format!("w{i:03}/{f}"));
+        }
+    }
+    let sets = "** !**/keep | */n | **/*.txt !w00*/** | w1* !w1*/a/keep | ";
+    check_walk_against_brute_force("wide", &files, sets);
+}
+
+/// Builds `files` in a context and checks the walk of each `|`-separated pattern set against
+/// the definition: a file is listed when included, a directory when included or holding an
+/// included path.
+fn check_walk_against_brute_force(name: &str, files: &[String], sets: &str) {
+    let ctx = TempDir::new(name);
+    for f in files {
+        ctx.file(f, "");
+    }
+    let mut all: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for f in files {
+        let parts: Vec<&str> = f.split('/').collect();
+        for i in 1..=parts.len() {
+            let p = parts[..i].join("/");
+            if seen.insert(p.clone()) {
+                all.push(p);
+            }
+        }
+    }
+    all.sort();
     for patterns in sets.split('|').map(words) {
         let m = matcher(&patterns);
-        let included = |p: &String| !m.is_excluded(p);
-        let mut expected: Vec<String> = all
+        let included: Vec<bool> = all.iter().map(|p| !m.is_excluded(p)).collect();
+        let expected: Vec<String> = all
             .iter()
-            .filter(|p| {
-                included(p)
-                    || all
+            .enumerate()
+            .filter(|&(i, p)| {
+                // Sorted: whatever lies below `p` follows it, though not only that.
+                included[i]
+                    || all[i + 1..]
                         .iter()
-                        .any(|q| q.starts_with(&format!("{p}/")) && included(q))
+                        .zip(&included[i + 1..])
+                        .any(|(q, inc)| *inc && q.starts_with(&format!("{p}/")))
             })
-            .cloned()
+            .map(|(_, p)| p.clone())
             .collect();
-        expected.sort();
         assert_eq!(
             walk_context(ctx.path(), &m).unwrap(),
             expected,

@@ -1,6 +1,6 @@
 //! `.dockerignore`: finding the file, reading its patterns and matching build-context paths
-//! against them with moby's rules (`moby/patternmatcher` and its `ignorefile` reader), plus a
-//! context walker that uses the matcher to prune excluded directories.
+//! against them with moby's rules (`moby/patternmatcher` and its `ignorefile` reader). The
+//! context walker that uses the matcher lives in [`super::context_walk`].
 //!
 //! This module owns: which ignore file applies to a build, how its lines become patterns, what
 //! each pattern matches, whether a path is excluded, and when a whole directory can be skipped.
@@ -211,8 +211,8 @@ impl Matcher {
         Ok(Matcher { patterns: out })
     }
 
-    /// Whether `rel_path` ('/'-separated, relative to the context, as [`walk_context`] gives
-    /// them) is excluded: the last pattern matching it or one of its parent directories is not
+    /// Whether `rel_path` ('/'-separated, relative to the context, as
+    /// [`super::context_walk::walk_context`] gives them) is excluded: the last pattern matching it or one of its parent directories is not
     /// an exception. The context root (`""` or `"."`) is never excluded.
     pub fn is_excluded(&self, rel_path: &str) -> bool {
         if rel_path.is_empty() || rel_path == "." {
@@ -239,6 +239,37 @@ impl Matcher {
         excluded
     }
 
+    /// [`Matcher::ancestors_matched`] of the context root: no pattern matches it.
+    pub(crate) fn root_flags(&self) -> Vec<bool> {
+        vec![false; self.patterns.len()]
+    }
+
+    /// For a walker: which patterns match directory `rel_dir` or one of its ancestors, from
+    /// the same for its parent (`parent`, all false at the context root).
+    pub(crate) fn ancestors_matched(&self, rel_dir: &str, parent: &[bool]) -> Vec<bool> {
+        self.patterns
+            .iter()
+            .zip(parent)
+            .map(|(p, &above)| above || p.matches(rel_dir))
+            .collect()
+    }
+
+    /// [`Matcher::is_excluded`] for a path directly inside a directory whose
+    /// [`Matcher::ancestors_matched`] is `dir`: one match per pattern instead of one per
+    /// pattern and ancestor.
+    pub(crate) fn is_excluded_in(&self, rel_path: &str, dir: &[bool]) -> bool {
+        let mut excluded = false;
+        for (p, &above) in self.patterns.iter().zip(dir) {
+            if p.exception != excluded {
+                continue;
+            }
+            if above || p.matches(rel_path) {
+                excluded = !p.exception;
+            }
+        }
+        excluded
+    }
+
     /// Whether a walker may skip everything below `rel_dir`: the directory is excluded and no
     /// exception pattern could match any path below it, so nothing under it can come back.
     pub fn can_skip_dir(&self, rel_dir: &str) -> bool {
@@ -250,70 +281,12 @@ impl Matcher {
         self.patterns.iter().any(|p| p.exception)
     }
 
-    fn exception_could_match_below(&self, rel_dir: &str) -> bool {
+    pub(crate) fn exception_could_match_below(&self, rel_dir: &str) -> bool {
         let dir_slash = format!("{}/", rel_dir.trim_end_matches('/'));
         self.patterns
             .iter()
             .any(|p| p.exception && p.could_match_below(&dir_slash))
     }
-}
-
-/// Lists the context's included files and directories (relative, '/'-separated, sorted),
-/// never following symlinks (a symlink is listed as itself). Directories for which
-/// [`Matcher::can_skip_dir`] holds are not read at all. An excluded directory that still
-/// holds an included path is listed too, since copying that path needs it (as BuildKit's
-/// fsutil walker does).
-pub fn walk_context(context_dir: &Path, matcher: &Matcher) -> Result<Vec<String>, IgnoreError> {
-    let mut out = Vec::new();
-    walk_dir(context_dir, "", false, matcher, &mut out)?;
-    out.sort();
-    Ok(out)
-}
-
-fn walk_dir(
-    dir: &Path,
-    rel: &str,
-    dir_excluded: bool,
-    matcher: &Matcher,
-    out: &mut Vec<String>,
-) -> Result<bool, IgnoreError> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        // Like fsutil: an unreadable directory that is excluded anyway is not an error.
-        Err(e) if dir_excluded && e.kind() == io::ErrorKind::PermissionDenied => return Ok(false),
-        Err(e) => return Err(io_err(dir)(e)),
-    };
-    let mut any_included = false;
-    for entry in entries {
-        let entry = entry.map_err(io_err(dir))?;
-        let path = entry.path();
-        let name = entry.file_name();
-        let lossy = name.to_string_lossy();
-        let child = if rel.is_empty() {
-            lossy.into_owned()
-        } else {
-            format!("{rel}/{lossy}")
-        };
-        let is_dir = entry.file_type().map_err(io_err(&path))?.is_dir();
-        let excluded = matcher.is_excluded(&child);
-        let keep = if is_dir {
-            if excluded && !matcher.exception_could_match_below(&child) {
-                continue;
-            }
-            let below = walk_dir(&path, &child, excluded, matcher, out)?;
-            !excluded || below
-        } else {
-            !excluded
-        };
-        if keep {
-            if name.to_str().is_none() {
-                return Err(IgnoreError::NonUtf8Path { path });
-            }
-            out.push(child);
-            any_included = true;
-        }
-    }
-    Ok(any_included)
 }
 
 /// One compiled pattern. `text` is the cleaned pattern without its `!`.
@@ -618,7 +591,7 @@ fn clean_relative(pattern: &str) -> String {
     }
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> IgnoreError {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> IgnoreError {
     let path = path.to_path_buf();
     move |source| IgnoreError::Io { path, source }
 }

@@ -4,6 +4,7 @@
 //! It knows nothing of how ops execute; its output is `crate::graph`.
 
 pub mod ast;
+pub mod context_walk;
 pub mod diagnostic;
 pub mod dockerignore;
 pub mod duration;

@@ -3,12 +3,14 @@
 //! edits a file. Files are the directory's after its `.dockerignore`; the selection uses the step's paths with the same matching
 //! rules (a path selects itself and everything below it; wildcards allowed).
 //!
-//! Content hashes are memoized in the index by (path, size, mtime, ctime, inode, device), so a
-//! no-change rebuild stats files but reads none. A file changed in the last two seconds is not
-//! memoized (git's "racy" rule: a write in the same clock tick could keep its times).
+//! Each directory is walked (and every file stat-ed) once per build; content hashes come from
+//! the directory's memo ([`super::context_memo`]) while a file's metadata is unchanged, so a
+//! no-change rebuild stats files but reads none.
 
+use super::context_memo::{self, Memo, Stamp};
 use super::history::{ContextFiles, MAX_FILES};
-use crate::frontend::dockerignore::{walk_context, Matcher};
+use crate::frontend::context_walk::walk_context_stat;
+use crate::frontend::dockerignore::Matcher;
 use cache::Root;
 use std::collections::HashMap;
 use std::io::Read;
@@ -16,7 +18,16 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-type Walked = Arc<OnceLock<Result<Vec<String>, String>>>;
+type Walked = Arc<OnceLock<Result<WalkedDir, String>>>;
+
+/// One local directory as this build sees it.
+struct WalkedDir {
+    /// Its files after its `.dockerignore`, sorted, each with its lstat from the walk.
+    files: Vec<(String, std::fs::Metadata)>,
+    /// Content hashes known in this build: the stored memo, then what steps hashed (kept even
+    /// when too recent to store: every step of the build sees the same stat).
+    hashes: Mutex<Memo>,
+}
 
 /// Each local directory's file list (after its `.dockerignore`), walked once per build: every
 /// step that reads a directory selects from the same list.
@@ -24,7 +35,7 @@ type Walked = Arc<OnceLock<Result<Vec<String>, String>>>;
 pub(super) struct ContextWalk(Mutex<HashMap<PathBuf, Walked>>);
 
 impl ContextWalk {
-    fn files(&self, context: &Path, ignore: Option<&Matcher>) -> Result<Walked, String> {
+    fn dir(&self, context: &Path, ignore: Option<&Matcher>, root: &Root) -> Result<Walked, String> {
         let walked = self
             .0
             .lock()
@@ -35,8 +46,10 @@ impl ContextWalk {
         // Walked outside the lock: steps reading other directories need not wait.
         walked.get_or_init(|| {
             let none = Matcher::new(&[]).expect("empty matcher");
-            walk_context(context, ignore.unwrap_or(&none))
-                .map_err(|e| format!("reading the build context {}: {e}", context.display()))
+            let files = walk_context_stat(context, ignore.unwrap_or(&none))
+                .map_err(|e| format!("reading the build context {}: {e}", context.display()))?;
+            let hashes = Mutex::new(context_memo::load(root, context));
+            Ok(WalkedDir { files, hashes })
         });
         Ok(walked)
     }
@@ -44,7 +57,8 @@ impl ContextWalk {
 
 /// blake3 over (relative path, type, mode, content or link target) of each selected file, in
 /// sorted order, with a short hash of each entry (for cache-miss reports; dropped above
-/// `history::MAX_FILES` entries). `remember`: write the content memo (false for dry runs).
+/// `history::MAX_FILES` entries). `remember`: store new content hashes in the memo (false for
+/// dry runs).
 pub(super) fn hash_paths(
     root: &Root,
     context: &Path,
@@ -62,44 +76,54 @@ pub(super) fn hash_paths(
         .filter(|p| !p.is_empty())
         .collect();
     let selection = Matcher::new(&patterns).map_err(|e| format!("selecting context files: {e}"))?;
-    let walked = walk.files(context, ignore)?;
-    let files = walked
+    let walked = walk.dir(context, ignore, root)?;
+    let dir = walked
         .get()
         .expect("walked")
         .as_ref()
         .map_err(Clone::clone)?;
-    // Stat every selected file first, then read all their memos in one read transaction.
-    let mut selected = Vec::new();
-    for rel in files {
-        if !select_all && !selection.is_excluded(rel) {
-            continue;
+    let selected: Vec<&(String, std::fs::Metadata)> = if select_all {
+        dir.files.iter().collect()
+    } else {
+        select(&selection, &dir.files)
+    };
+    // Remembered hashes first (one short lock), then the files without one are read.
+    let mut known: Vec<Option<[u8; 32]>> = {
+        let hashes = dir.hashes.lock().unwrap_or_else(|p| p.into_inner());
+        selected
+            .iter()
+            .map(|(rel, meta)| {
+                let (stamp, hash) = hashes.get(rel)?;
+                (meta.file_type().is_file() && stamp == Stamp::of(meta)).then_some(hash)
+            })
+            .collect()
+    };
+    let mut fresh = Vec::new();
+    for ((rel, meta), slot) in selected.iter().zip(known.iter_mut()) {
+        if slot.is_none() && meta.file_type().is_file() {
+            let hash = read_hash(&context.join(rel))?;
+            fresh.push((rel.clone(), Stamp::of(meta), hash));
+            *slot = Some(hash);
         }
-        let path = context.join(rel);
-        let meta = std::fs::symlink_metadata(&path)
-            .map_err(|e| format!("reading {}: {e}", path.display()))?;
-        selected.push((rel.clone(), path, meta));
     }
-    let memo_keys: Vec<String> = selected
-        .iter()
-        .filter(|(_, _, m)| m.file_type().is_file())
-        .map(|(_, path, _)| memo_key(path))
-        .collect();
-    // An unreadable memo only means hashing the files again.
-    let mut memos = root
-        .index
-        .get_cache_many(&memo_keys)
-        .unwrap_or_else(|_| vec![None; memo_keys.len()])
-        .into_iter()
-        .zip(memo_keys);
-    let mut h = blake3::Hasher::new();
-    let mut memo_updates = Vec::new();
+    if !fresh.is_empty() {
+        let mut hashes = dir.hashes.lock().unwrap_or_else(|p| p.into_inner());
+        for (rel, stamp, hash) in &fresh {
+            hashes.insert(rel.clone(), *stamp, *hash);
+        }
+    }
     let now_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i128)
         .unwrap_or(0);
+    fresh.retain(|(_, stamp, _)| stamp.memoizable(now_ns));
+    if remember && !fresh.is_empty() {
+        context_memo::store(root, context, &fresh, &dir.files)?;
+    }
+    let mut h = blake3::Hasher::new();
     let mut entries = Vec::new();
     let mut entry = Vec::with_capacity(256);
-    for (rel, path, meta) in selected {
+    for ((rel, meta), hash) in selected.into_iter().zip(known) {
         entry.clear();
         entry.extend_from_slice(rel.as_bytes());
         entry.push(0);
@@ -108,17 +132,15 @@ pub(super) fn hash_paths(
         entry.extend_from_slice(&meta.gid().to_le_bytes());
         let ft = meta.file_type();
         if ft.is_symlink() {
+            let path = context.join(rel);
             let target = std::fs::read_link(&path)
                 .map_err(|e| format!("reading {}: {e}", path.display()))?;
             entry.push(b'L');
             entry.extend_from_slice(target.as_os_str().as_encoded_bytes());
-        } else if ft.is_file() {
-            let (memo, key) = memos.next().expect("one memo per regular file");
+        } else if let Some(hash) = hash {
             entry.push(b'F');
             entry.extend_from_slice(&meta.len().to_le_bytes());
-            entry.extend_from_slice(
-                file_hash(&path, &meta, key, memo, now_ns, &mut memo_updates)?.as_bytes(),
-            );
+            entry.extend_from_slice(blake3::Hash::from(hash).to_hex().as_bytes());
         } else if ft.is_dir() {
             entry.push(b'D');
         } else {
@@ -128,16 +150,11 @@ pub(super) fn hash_paths(
         h.update(&entry);
         if entries.len() <= MAX_FILES {
             let short = blake3::hash(&entry).to_hex();
-            entries.push((rel, short[..16].to_string()));
+            entries.push((rel.clone(), short[..16].to_string()));
         }
     }
     if entries.len() > MAX_FILES {
         entries.clear();
-    }
-    if remember {
-        root.index
-            .put_cache_many(&memo_updates)
-            .map_err(|e| format!("remembering context file hashes: {e}"))?;
     }
     Ok(ContextFiles {
         digest: format!("blake3:{}", h.finalize().to_hex()),
@@ -145,46 +162,42 @@ pub(super) fn hash_paths(
     })
 }
 
-/// The memo's view of a file: what must be unchanged for its remembered hash to stand.
-fn stamp(meta: &std::fs::Metadata) -> String {
-    format!(
-        "{}:{}.{}:{}.{}:{}:{}",
-        meta.len(),
-        meta.mtime(),
-        meta.mtime_nsec(),
-        meta.ctime(),
-        meta.ctime_nsec(),
-        meta.ino(),
-        meta.dev()
-    )
-}
-
-/// The memo's index key of a context file.
-fn memo_key(path: &Path) -> String {
-    format!("context-file/{}", path.display())
-}
-
-/// A file's content hash, from its memo (`memo`, read under `key`) when its stamp is
-/// unchanged, else read and hashed.
-fn file_hash(
-    path: &Path,
-    meta: &std::fs::Metadata,
-    key: String,
-    memo: Option<Vec<u8>>,
-    now_ns: i128,
-    updates: &mut Vec<(String, Vec<u8>)>,
-) -> Result<String, String> {
-    let stamp = stamp(meta);
-    if let Some(v) = memo {
-        if let Some((s, hash)) = std::str::from_utf8(&v)
-            .ok()
-            .and_then(|t| t.rsplit_once(' '))
-        {
-            if s == stamp {
-                return Ok(hash.to_string());
+/// The walked entries `selection` matches ("excluded", in ignore-file terms). The list is
+/// sorted and holds each entry's parent directory before it, so each directory's
+/// [`Matcher::ancestors_matched`] is worked out once, from its parent's.
+fn select<'a>(
+    selection: &Matcher,
+    walked: &'a [(String, std::fs::Metadata)],
+) -> Vec<&'a (String, std::fs::Metadata)> {
+    let root = selection.root_flags();
+    let mut dirs: HashMap<&str, Vec<bool>> = HashMap::new();
+    let mut out = Vec::new();
+    for entry in walked {
+        let (rel, meta) = entry;
+        let parent = match rel.rsplit_once('/') {
+            None => Some(&root),
+            Some((parent, _)) => dirs.get(parent),
+        };
+        let Some(parent) = parent else {
+            // Not reached for a walker's list; the general rule answers anyway.
+            if selection.is_excluded(rel) {
+                out.push(entry);
             }
+            continue;
+        };
+        if selection.is_excluded_in(rel, parent) {
+            out.push(entry);
+        }
+        if meta.is_dir() {
+            let flags = selection.ancestors_matched(rel, parent);
+            dirs.insert(rel, flags);
         }
     }
+    out
+}
+
+/// blake3 of a file's content.
+fn read_hash(path: &Path) -> Result<[u8; 32], String> {
     let mut f =
         std::fs::File::open(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     let mut hasher = blake3::Hasher::new();
@@ -198,12 +211,7 @@ fn file_hash(
         }
         hasher.update(&buf[..n]);
     }
-    let hash = hasher.finalize().to_hex().to_string();
-    let newest_ns = (meta.mtime().max(meta.ctime()) as i128) * 1_000_000_000;
-    if now_ns - newest_ns > 2_000_000_000 {
-        updates.push((key, format!("{stamp} {hash}").into_bytes()));
-    }
-    Ok(hash)
+    Ok(*hasher.finalize().as_bytes())
 }
 
 #[cfg(test)]
@@ -213,6 +221,50 @@ mod tests {
     fn old(path: &Path) {
         let t = filetime::FileTime::from_unix_time(1_600_000_000, 0);
         filetime::set_file_mtime(path, t).unwrap();
+    }
+
+    #[test]
+    fn selection_by_directory_agrees_with_the_matcher() {
+        let tmp = tempfile::tempdir().unwrap();
+        for f in [
+            "a/b/c.py",
+            "a/b/d.txt",
+            "a/e.py",
+            "src/x/y.py",
+            "src/z",
+            "top.py",
+            "b/a/c",
+        ] {
+            let path = tmp.path().join(f);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, f).unwrap();
+        }
+        let none = Matcher::new(&[]).unwrap();
+        let walked = walk_context_stat(tmp.path(), &none).unwrap();
+        let cases: &[&[&str]] = &[
+            &["src"],
+            &["a/b"],
+            &["*.py"],
+            &["**/*.py", "!a/b/c.py"],
+            &["a", "!a/e.py"],
+            &["a/*", "src/x/y.py"],
+            &["*/a"],
+        ];
+        for patterns in cases {
+            let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+            let m = Matcher::new(&patterns).unwrap();
+            let want: Vec<&str> = walked
+                .iter()
+                .filter(|(rel, _)| m.is_excluded(rel))
+                .map(|(rel, _)| rel.as_str())
+                .collect();
+            let got: Vec<&str> = select(&m, &walked)
+                .iter()
+                .map(|(r, _)| r.as_str())
+                .collect();
+            assert_eq!(got, want, "{patterns:?}");
+            assert!(!want.is_empty(), "{patterns:?} selects something");
+        }
     }
 
     #[test]
@@ -230,14 +282,20 @@ mod tests {
         let first = hash_paths(&root, &ctx, &paths, None, &ContextWalk::default(), true)
             .unwrap()
             .digest;
-        let key = format!("context-file/{}", f.display());
-        let memo =
-            String::from_utf8(root.index.get_cache(&key).unwrap().expect("memoized")).unwrap();
+        let remembered = context_memo::load(&root, &ctx);
+        let (stamp, _) = remembered.get("req.txt").expect("memoized");
+        let stamp = &stamp;
         // The memo is consulted: forge its hash and the result follows it.
-        let (stamp, _) = memo.rsplit_once(' ').unwrap();
-        root.index
-            .put_cache(&key, format!("{stamp} forged").as_bytes())
-            .unwrap();
+        context_memo::store(
+            &root,
+            &ctx,
+            &[("req.txt".to_string(), *stamp, [9; 32])],
+            &[(
+                "req.txt".to_string(),
+                std::fs::symlink_metadata(&f).unwrap(),
+            )],
+        )
+        .unwrap();
         assert_ne!(
             hash_paths(&root, &ctx, &paths, None, &ContextWalk::default(), true)
                 .unwrap()

@@ -9,6 +9,7 @@
 
 mod cache_mount;
 mod context_hash;
+mod context_memo;
 mod exec_step;
 mod explain;
 mod file_step;
