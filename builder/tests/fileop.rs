@@ -191,6 +191,31 @@ fn file_replaces_existing_file() {
     assert_eq!(mode(&e.d("a.txt")), 0o600);
 }
 
+/// Small files are copied with one read and one write, larger ones partly through the kernel:
+/// every size around the boundary (128 KiB) arrives whole.
+#[test]
+fn files_of_every_size_class_copy_byte_for_byte() {
+    let e = Env::new();
+    let sizes = [
+        0usize, 1, 4096, 131_071, 131_072, 131_073, 300_000, 2_000_000,
+    ];
+    for (i, size) in sizes.iter().enumerate() {
+        let data: Vec<u8> = (0..*size)
+            .map(|j| (j * 31 + i * 7 + j / 256) as u8)
+            .collect();
+        let path = e.s(&format!("sizes/f{i}"));
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, &data).unwrap();
+    }
+    e.copy(&action("/sizes", "/out/")).unwrap();
+    for (i, size) in sizes.iter().enumerate() {
+        let got = fs::read(e.d(&format!("out/f{i}"))).unwrap();
+        let want = fs::read(e.s(&format!("sizes/f{i}"))).unwrap();
+        assert_eq!(got.len(), *size);
+        assert!(got == want, "file of {size} bytes differs");
+    }
+}
+
 #[test]
 fn file_cannot_replace_a_directory() {
     let e = Env::new();

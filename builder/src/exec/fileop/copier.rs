@@ -169,8 +169,16 @@ impl<'a> Copier<'a> {
                 return Ok(());
             }
             self.materialize_pending()?;
-            clear_file_target(self.dest_root, target)?;
-            return match self.copy_non_dir(src, md, target)? {
+            // Created as new (O_EXCL and the like): only a name that is taken costs a second
+            // look (a stat per file through an overlay looks in every lower layer).
+            let copied = match self.copy_non_dir(src, md, target) {
+                Err(e) if e.is_already_exists() => {
+                    clear_file_target(self.dest_root, target)?;
+                    self.copy_non_dir(src, md, target)?
+                }
+                other => other?,
+            };
+            return match copied {
                 Some((from, to)) => {
                     let mode = self.mode.as_ref().map(|m| m.apply(md.mode(), false));
                     set_info_fd(
@@ -316,12 +324,17 @@ impl<'a> Copier<'a> {
                     if fs::hard_link(first, target).is_ok() {
                         return Ok(None);
                     }
-                    // The first link was replaced since: copy the content instead.
-                } else {
-                    self.inodes.insert(key, target.to_path_buf());
+                    // The first link was replaced since (or `target` is taken): copy the
+                    // content instead.
                 }
             }
-            copy_file(self.src_root, src, self.dest_root, target).map(Some)
+            let copied = copy_file(self.src_root, src, self.dest_root, target)?;
+            if md.nlink() > 1 {
+                self.inodes
+                    .entry((md.dev(), md.ino()))
+                    .or_insert_with(|| target.to_path_buf());
+            }
+            Ok(Some(copied))
         } else if ft.is_symlink() {
             let link = fs::read_link(src).map_err(|e| io_error(self.src_root, src, e))?;
             std::os::unix::fs::symlink(&link, target)

@@ -5,9 +5,10 @@
 use super::resolve::{display, io_error, is_missing};
 use super::{FileOpError, Owner};
 use filetime::FileTime;
+use std::cell::RefCell;
 use std::ffi::CString;
 use std::fs::{self, Metadata, OpenOptions};
-use std::io;
+use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -151,8 +152,42 @@ pub(crate) fn copy_file(
         .custom_flags(libc::O_NOFOLLOW)
         .open(target)
         .map_err(|e| io_error(root, target, e))?;
-    io::copy(&mut from, &mut to).map_err(|e| io_error(root, target, e))?;
+    copy_content(&mut from, &mut to).map_err(|e| io_error(root, target, e))?;
     Ok((from, to))
+}
+
+/// Files up to this size are copied with one read and one write: cheaper than the kernel copy
+/// paths (`copy_file_range` refuses across filesystems, and `sendfile` into an overlay splices
+/// through its backing file).
+const SMALL_FILE: usize = 128 * 1024;
+
+fn copy_content(from: &mut fs::File, to: &mut fs::File) -> io::Result<()> {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = RefCell::new(vec![0; SMALL_FILE]);
+    }
+    let small = BUF.with(|buf| -> io::Result<bool> {
+        let mut buf = buf.borrow_mut();
+        let mut len = 0;
+        loop {
+            match from.read(&mut buf[len..]) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            if len == buf.len() {
+                // Larger than a small file: write what was read, the kernel copies the rest.
+                to.write_all(&buf[..len])?;
+                return Ok(false);
+            }
+        }
+        to.write_all(&buf[..len])?;
+        Ok(true)
+    })?;
+    if !small {
+        io::copy(from, to)?;
+    }
+    Ok(())
 }
 
 /// A device node, FIFO or socket like the source (fsutil `copyDevice`: `mknod`).

@@ -56,6 +56,13 @@ pub enum FileOpError {
     },
 }
 
+impl FileOpError {
+    /// Whether this is "the name is taken" (`EEXIST`) from creating something new.
+    pub(crate) fn is_already_exists(&self) -> bool {
+        matches!(self, FileOpError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists)
+    }
+}
+
 /// Filters what a source may contribute (the context's .dockerignore), by path relative to
 /// the source root ('/'-separated). `true` = excluded.
 ///
