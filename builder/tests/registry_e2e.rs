@@ -211,6 +211,121 @@ fn pushed_image_pulls_back_builds_on_and_mounts_its_base_layers() {
     );
 }
 
+/// A pulled layer is stored once compressed (the registry's blob) and unpacked, never as an
+/// uncompressed tar; everything that needs its tar decompresses that blob, checked against the
+/// diff id.
+#[test]
+fn a_pulled_layer_is_kept_compressed_and_serves_every_use() {
+    if !can_run() {
+        return;
+    }
+    let Some(reg) = Registry::start(Config::plain()) else {
+        return;
+    };
+    let env = Env::new();
+    env.with_busybox("a");
+    let app = format!("{}/team/kept:1", reg.host());
+    env.build_push("a", "FROM busybox\nRUN echo hello > /hello\n", &app, &[]);
+    ok(env.run("b", &["pull", &app]), "pull");
+    let inspect = ok(
+        env.run("b", &["inspect", "--format", "json", &app]),
+        "inspect",
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&inspect[..=inspect.rfind('}').unwrap()]).unwrap();
+    let diff_ids: Vec<String> = json["config"]["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(diff_ids.len(), 2, "{inspect}");
+    let root = env.root("b");
+    for d in &diff_ids {
+        let hex = &d[7..];
+        assert!(
+            !root.join("blobs/sha256").join(hex).exists(),
+            "no diff blob for {d}"
+        );
+        assert!(root.join("snapshots").join(hex).is_dir(), "snapshot of {d}");
+    }
+    // Sizes (of the uncompressed tars) come from the layer forms.
+    for layer in json["layers"].as_array().unwrap() {
+        assert!(
+            layer["size"].as_u64().is_some_and(|n| n >= 1024),
+            "{inspect}"
+        );
+    }
+
+    // Snapshots gone (as after a crash): unpacked again from the compressed blobs.
+    for d in &diff_ids {
+        std::fs::remove_dir_all(root.join("snapshots").join(&d[7..])).unwrap();
+    }
+    let got = env.build_file(
+        "b",
+        &format!("FROM {app}\nRUN cat /hello > /copy\n"),
+        &[],
+        "copy",
+    );
+    assert_eq!(got, "hello\n");
+    // An uncompressed export writes the diff blobs it hands out.
+    let layout = env.tmp.path().join("plain-layout");
+    let output = format!(
+        "type=oci,dest={},tar=false,compression=uncompressed",
+        layout.display()
+    );
+    let ctx = env.context("ctx-plain", &format!("FROM {app}\n"));
+    ok(
+        env.run("b", &["build", "-o", &output, &ctx]),
+        "uncompressed export",
+    );
+    for d in &diff_ids {
+        assert!(
+            layout.join("blobs/sha256").join(&d[7..]).is_file(),
+            "{d} exported"
+        );
+    }
+
+    // A compressed blob that no longer decompresses to its diff id is refused, not unpacked.
+    let store = env.root("c");
+    ok(env.run("c", &["pull", &app]), "pull into a third store");
+    let top = diff_ids.last().unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&ok(
+        Command::new("skopeo")
+            .args([
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                &format!("docker://{app}"),
+            ])
+            .output()
+            .unwrap(),
+        "skopeo inspect --raw",
+    ))
+    .unwrap();
+    let top_blob = manifest["layers"][1]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut other = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut other, &[0u8; 1024]).unwrap();
+    std::fs::write(
+        store.join("blobs/sha256").join(&top_blob[7..]),
+        other.finish().unwrap(),
+    )
+    .unwrap();
+    std::fs::remove_dir_all(store.join("snapshots").join(&top[7..])).unwrap();
+    let ctx = env.context("ctx-bad", &format!("FROM {app}\nRUN true\n"));
+    let out = env.run("c", &["build", "--progress", "plain", &ctx]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(top.as_str()) && err.contains("pull it again"),
+        "{err}"
+    );
+    assert!(!store.join("snapshots").join(&top[7..]).exists());
+}
+
 #[test]
 fn pull_flag_rechecks_a_moved_tag() {
     if !can_run() {

@@ -1,6 +1,7 @@
 //! The redb index (redb 4.6, multi-writer mode so several pallet processes share one root):
 //! cache keys -> solver records, image names -> image records, blob digest -> source
-//! repository. Values are opaque bytes (JSON written by the caller).
+//! repository, layer diff id -> the compressed blob that stands for it. Values are opaque bytes
+//! (JSON written by the caller).
 //!
 //! This module owns `index.redb` and its tables; it never holds blob data and knows nothing of
 //! what the records mean. Every method is one short transaction.
@@ -27,6 +28,9 @@ const CACHE: TableDefinition<&str, &[u8]> = TableDefinition::new("cache");
 const TAGS: TableDefinition<&str, &[u8]> = TableDefinition::new("tags");
 /// Blob digest -> the repository it was pulled from (for cross-repository mounts on push).
 const BLOB_SOURCES: TableDefinition<&str, &str> = TableDefinition::new("blob_sources");
+/// Layer diff id -> record of the compressed blob the store keeps instead of the uncompressed
+/// diff (pulled layers). Not build cache: `clear_cache` leaves it.
+const LAYER_FORMS: TableDefinition<&str, &[u8]> = TableDefinition::new("layer_forms");
 
 pub struct Index {
     /// A read-only handle, when the index existed and needed no repair at open: a run that only
@@ -286,6 +290,36 @@ impl Index {
             BLOB_SOURCES,
             || format!("forgetting the source of blob {digest}"),
             |t| Ok(t.remove(digest)?.is_some()),
+        )
+    }
+
+    pub fn put_layer_form(&self, diff_id: &str, record: &[u8]) -> Result<(), CacheError> {
+        self.write(
+            LAYER_FORMS,
+            || format!("recording the stored form of layer {diff_id}"),
+            |t| t.insert(diff_id, record).map(drop),
+        )
+    }
+
+    pub fn layer_form(&self, diff_id: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        self.read(
+            LAYER_FORMS,
+            || format!("reading the stored form of layer {diff_id}"),
+            |t| Ok(t.get(diff_id)?.map(|v| v.value().to_vec())),
+        )
+    }
+
+    /// Every layer form record, sorted by diff id (for prune).
+    pub fn list_layer_forms(&self) -> Result<Vec<(String, Vec<u8>)>, CacheError> {
+        self.list(LAYER_FORMS, "listing layer forms")
+    }
+
+    /// Forgets a layer's stored form; whether it was known.
+    pub fn delete_layer_form(&self, diff_id: &str) -> Result<bool, CacheError> {
+        self.write(
+            LAYER_FORMS,
+            || format!("forgetting the stored form of layer {diff_id}"),
+            |t| Ok(t.remove(diff_id)?.is_some()),
         )
     }
 

@@ -76,9 +76,7 @@ pub(super) fn summary(
                 .image
                 .layers
                 .iter()
-                .filter_map(|d| root.blobs.path(d).ok())
-                .filter_map(|p| std::fs::metadata(p).ok())
-                .map(|m| m.len())
+                .filter_map(|d| crate::store::layer_forms::layer_size(root, d).ok())
                 .sum();
             Summary {
                 image: (!done.image.name.is_empty()).then(|| done.image.name.clone()),

@@ -49,12 +49,7 @@ pub fn inspect(args: InspectArgs, root: Option<std::path::PathBuf>) -> Result<Ex
         .iter()
         .map(|d| Layer {
             diff_id: d.clone(),
-            size: root
-                .blobs
-                .path(d)
-                .ok()
-                .and_then(|p| std::fs::metadata(p).ok())
-                .map(|m| m.len()),
+            size: crate::store::layer_forms::layer_size(&root, d).ok(),
         })
         .collect();
     let out = match args.format {

@@ -221,6 +221,8 @@ pub fn compress_layer(
     c: &Compression,
 ) -> Result<BlobInfo, StoreError> {
     if *c == Compression::Uncompressed {
+        // Exports hand out the diff blob itself: a pulled layer's is written now.
+        crate::store::layer_forms::ensure_diff_blob(root, &layer.diff_id)?;
         return Ok(BlobInfo {
             digest: layer.diff_id.clone(),
             size: layer.size,
@@ -230,7 +232,7 @@ pub fn compress_layer(
         return Ok(info);
     }
     let what = || format!("compressing layer {} with {c}", layer.diff_id);
-    let mut input = root.blobs.open(&layer.diff_id)?;
+    let mut input = crate::store::layer_forms::open_layer(root, &layer.diff_id)?;
     let writer = root.blobs.writer()?;
     let writer = match *c {
         Compression::Gzip { level } => {

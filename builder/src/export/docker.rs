@@ -157,18 +157,16 @@ pub fn stored_layers(root: &Root, image: &StoredImage) -> Result<Vec<LayerRecord
         .layers
         .iter()
         .map(|diff_id| {
-            let path = root.blobs.path(diff_id)?;
-            let meta = std::fs::metadata(&path).map_err(|source| StoreError::Io {
-                what: format!(
-                    "layer {diff_id} of {} is missing from the store ({}); rebuild or re-import the image",
-                    image.name,
-                    path.display()
-                ),
-                source,
+            let size = crate::store::layer_forms::layer_size(root, diff_id).map_err(|_| {
+                StoreError::Layer(format!(
+                    "layer {diff_id} of {} is missing from the store; rebuild, pull or \
+                     re-import the image",
+                    image.name
+                ))
             })?;
             Ok(LayerRecord {
                 diff_id: diff_id.clone(),
-                size: meta.len(),
+                size,
                 created: None,
             })
         })

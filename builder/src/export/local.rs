@@ -25,8 +25,8 @@ pub fn write_local(root: &Root, layers: &[LayerRecord], dest: &Path) -> Result<(
         same_owner: true,
     };
     for (i, layer) in layers.iter().enumerate() {
-        let mut blob = root.blobs.open(&layer.diff_id)?;
-        unpack_layer(&mut blob, dest, &opts).map_err(|e| {
+        let mut tar = crate::store::layer_forms::open_layer(root, &layer.diff_id)?;
+        unpack_layer(&mut tar, dest, &opts).map_err(|e| {
             StoreError::Layer(format!(
                 "applying layer {}/{} ({}) onto {}: {e}",
                 i + 1,
@@ -35,6 +35,7 @@ pub fn write_local(root: &Root, layers: &[LayerRecord], dest: &Path) -> Result<(
                 dest.display()
             ))
         })?;
+        crate::store::layer_forms::finish_layer(&mut tar, &layer.diff_id)?;
     }
     Ok(())
 }

@@ -98,6 +98,11 @@ pub(super) fn hash_paths(
             })
             .collect()
     };
+    // Before any read: a stamp must be older than the read for the hash to be memoized.
+    let read_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0);
     let mut fresh = Vec::new();
     for ((rel, meta), slot) in selected.iter().zip(known.iter_mut()) {
         if slot.is_none() && meta.file_type().is_file() {
@@ -112,11 +117,7 @@ pub(super) fn hash_paths(
             hashes.insert(rel.clone(), *stamp, *hash);
         }
     }
-    let now_ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i128)
-        .unwrap_or(0);
-    fresh.retain(|(_, stamp, _)| stamp.memoizable(now_ns));
+    fresh.retain(|(_, stamp, _)| stamp.memoizable(read_ns));
     if remember && !fresh.is_empty() {
         context_memo::store(root, context, &fresh, &dir.files)?;
     }
@@ -276,9 +277,12 @@ mod tests {
         let f = ctx.join("req.txt");
         std::fs::write(&f, b"numpy\n").unwrap();
         old(&f);
-        // ctime is "now": not memoized yet (racy); wait out the window.
-        std::thread::sleep(std::time::Duration::from_millis(2100));
         let paths = vec!["/req.txt".to_string()];
+        // ctime is "now": hashed, but not memoized yet (racy).
+        hash_paths(&root, &ctx, &paths, None, &ContextWalk::default(), true).unwrap();
+        assert!(context_memo::load(&root, &ctx).get("req.txt").is_none());
+        // Past the window (ext4 and tmpfs stamps have nanoseconds: 50 ms).
+        std::thread::sleep(std::time::Duration::from_millis(120));
         let first = hash_paths(&root, &ctx, &paths, None, &ContextWalk::default(), true)
             .unwrap()
             .digest;

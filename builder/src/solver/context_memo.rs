@@ -2,9 +2,16 @@
 //! directory (`context-dir/<absolute path>`) holding, for each regular file, the metadata its
 //! hash was taken under (size, mtime, ctime, inode, device) and the hash. A build loads it once
 //! per directory, so a no-change rebuild of a 2,000-file context makes one index read instead
-//! of 2,000. A hash stands only while the file's metadata is unchanged; a file changed in the
-//! last two seconds is not memoized (git's "racy" rule: a write in the same clock tick could
-//! keep its times).
+//! of 2,000. A hash stands only while the file's metadata is unchanged.
+//!
+//! A file changed just before it was read is not memoized (git's "racy" rule: a write in the
+//! same clock tick could keep its times). Linux filesystems with nanosecond timestamps (ext4,
+//! xfs, btrfs, tmpfs) stamp files from the kernel's coarse clock, at most one tick (10 ms)
+//! behind: a file whose newest stamp is over 50 ms older than the moment its content was read
+//! gets a new stamp from any later write. Stamps without a sub-second part (FAT's 2 s, some
+//! network filesystems) keep a 2 s window. The short window matters: a context checked out
+//! (or generated) a second before a build is memoized by that build, so the next one reads
+//! nothing.
 
 use cache::Root;
 use std::collections::HashMap;
@@ -27,8 +34,10 @@ const STAMP_LEN: usize = 7 * 8;
 const HASH_LEN: usize = 32;
 /// Format tag at the start of a record; a record without it is ignored (hashed again).
 const MAGIC: &[u8; 4] = b"PCM1";
-/// A file whose mtime or ctime is this recent is not memoized.
-const RACY_NS: i128 = 2_000_000_000;
+/// How much older than the read a file's newest stamp must be to be memoized: with
+/// nanosecond stamps, and without.
+const RACY_FINE_NS: i128 = 50_000_000;
+const RACY_COARSE_NS: i128 = 2_000_000_000;
 
 impl Stamp {
     pub(super) fn of(meta: &std::fs::Metadata) -> Stamp {
@@ -43,10 +52,13 @@ impl Stamp {
         }
     }
 
-    /// Whether a hash taken under this stamp may be remembered at `now_ns` (ns since the epoch).
-    pub(super) fn memoizable(&self, now_ns: i128) -> bool {
-        let newest_ns = (self.mtime.max(self.ctime) as i128) * 1_000_000_000;
-        now_ns - newest_ns > RACY_NS
+    /// Whether a hash of the content read from `read_ns` on (ns since the epoch) may be
+    /// remembered under this stamp.
+    pub(super) fn memoizable(&self, read_ns: i128) -> bool {
+        let ns = |s: i64, n: i64| (s as i128) * 1_000_000_000 + n as i128;
+        let newest = ns(self.mtime, self.mtime_ns).max(ns(self.ctime, self.ctime_ns));
+        let fine = self.mtime_ns != 0 || self.ctime_ns != 0;
+        read_ns - newest > if fine { RACY_FINE_NS } else { RACY_COARSE_NS }
     }
 
     fn encode(&self, out: &mut Vec<u8>) {
@@ -233,6 +245,41 @@ mod tests {
             ino: u64::MAX - i,
             dev: 7,
         }
+    }
+
+    #[test]
+    fn racy_window_is_short_with_nanosecond_stamps_and_two_seconds_without() {
+        let second = 1_000_000_000i128;
+        let at = |s: i64, ns: i64| Stamp {
+            mtime: s,
+            mtime_ns: ns,
+            ctime: s,
+            ctime_ns: ns,
+            ..stamp(0)
+        };
+        let read = |s: i128, ms: i128| s * second + ms * 1_000_000;
+        let fine = at(1_700_000_000, 500_000_000);
+        assert!(
+            !fine.memoizable(read(1_700_000_000, 540)),
+            "40 ms after the write"
+        );
+        assert!(
+            fine.memoizable(read(1_700_000_000, 560)),
+            "60 ms after the write"
+        );
+        assert!(
+            !fine.memoizable(read(1_699_999_999, 0)),
+            "a stamp from the future"
+        );
+        let coarse = at(1_700_000_000, 0);
+        assert!(!coarse.memoizable(read(1_700_000_001, 900)));
+        assert!(coarse.memoizable(read(1_700_000_002, 100)));
+        // The newer of mtime and ctime counts (a chmod or rename after the write).
+        let touched = Stamp {
+            ctime: 1_700_000_010,
+            ..fine
+        };
+        assert!(!touched.memoizable(read(1_700_000_001, 0)));
     }
 
     #[test]

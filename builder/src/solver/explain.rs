@@ -136,6 +136,6 @@ fn cached(opts: &SolveOptions, key: &str) -> bool {
     layers.iter().all(|l| {
         l.get("diff_id")
             .and_then(|d| d.as_str())
-            .is_some_and(|d| opts.root.blobs.contains(d))
+            .is_some_and(|d| crate::store::layer_forms::has_layer(opts.root, d))
     })
 }

@@ -39,7 +39,7 @@ pub(super) fn lookup(root: &Root, key: &str) -> Result<Option<Vec<LayerRecord>>,
     };
     let mut layers = record.layers;
     for l in &mut layers {
-        if !root.blobs.contains(&l.diff_id) {
+        if !crate::store::layer_forms::has_layer(root, &l.diff_id) {
             return Ok(None);
         }
         ensure_snapshot(root, &l.diff_id)?;
@@ -51,10 +51,9 @@ pub(super) fn lookup(root: &Root, key: &str) -> Result<Option<Vec<LayerRecord>>,
     Ok(Some(layers))
 }
 
-/// When a blob was written (RFC 3339), from its file's mtime.
-fn blob_time(root: &Root, digest: &str) -> Option<String> {
-    let meta = std::fs::metadata(root.blobs.path(digest).ok()?).ok()?;
-    crate::store::created_at(meta.modified().ok()?)
+/// When a layer was stored (RFC 3339), from its blob's mtime.
+fn blob_time(root: &Root, diff_id: &str) -> Option<String> {
+    crate::store::created_at(crate::store::layer_forms::stored_at(root, diff_id)?)
 }
 
 pub(super) fn record(root: &Root, key: &str, layers: &[LayerRecord]) -> Result<(), StoreError> {
@@ -86,17 +85,9 @@ pub(super) fn image_layers(root: &Root, reference: &str) -> Result<Vec<LayerReco
     }
     let mut layers = Vec::new();
     for diff_id in &image.layers {
-        let size = root
-            .blobs
-            .path(diff_id)
-            .ok()
-            .and_then(|p| std::fs::metadata(p).ok())
-            .map(|m| m.len())
-            .ok_or_else(|| {
-                format!(
-                    "layer {diff_id} of {name} is missing from the store: import the image again"
-                )
-            })?;
+        let size = crate::store::layer_forms::layer_size(root, diff_id).map_err(|_| {
+            format!("layer {diff_id} of {name} is missing from the store: pull or import the image again")
+        })?;
         ensure_snapshot(root, diff_id).map_err(|e| e.to_string())?;
         layers.push(LayerRecord {
             diff_id: diff_id.clone(),

@@ -57,14 +57,15 @@ pub fn ensure_snapshot(root: &Root, diff_id: &str) -> Result<PathBuf, StoreError
     if dest.is_dir() {
         return Ok(dest);
     }
-    let mut blob = root.blobs.open(diff_id)?;
+    let mut tar = super::layer_forms::open_layer(root, diff_id)?;
     let tmp = tempdir_in(&root.tmp_dir())?;
     let opts = UnpackOptions {
         overlay_whiteouts: true,
         same_owner: true,
     };
-    unpack_layer(&mut blob, tmp.path(), &opts)
+    unpack_layer(&mut tar, tmp.path(), &opts)
         .map_err(|e| StoreError::Layer(format!("unpacking layer {diff_id}: {e}")))?;
+    super::layer_forms::finish_layer(&mut tar, diff_id)?;
     durability::mark_unsynced(root, diff_id)?;
     publish_dir(tmp, &dest)?;
     Ok(dest)

@@ -7,6 +7,7 @@
 
 pub mod durability;
 mod import;
+pub mod layer_forms;
 mod layers;
 mod oci_import;
 pub mod prune;

@@ -100,7 +100,7 @@ pub fn import_oci_layout(
         ));
     }
     for (layer, diff_id) in layers.iter().zip(&config.rootfs.diff_ids) {
-        if root.blobs.contains(diff_id) {
+        if super::layer_forms::has_layer(root, diff_id) {
             ensure_snapshot(root, diff_id)?;
             continue;
         }

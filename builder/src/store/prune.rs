@@ -42,6 +42,8 @@ fn referenced(root: &Root) -> Result<HashSet<String>, StoreError> {
         keep.insert(img.manifest_digest.clone());
         keep.insert(img.config_digest.clone());
         keep.extend(img.layers.iter().cloned());
+        // The compressed blobs that stand for pulled layers' tars.
+        keep.extend(super::layer_forms::form_blobs(root, img.layers.iter()));
         // A pulled image's own compressed layers: kept so a push reuses (and mounts) them.
         keep.extend(
             super::pull::compressed_layers(root, &img)
@@ -107,6 +109,7 @@ pub fn prune(root: &Root, all: bool) -> Result<PruneReport, StoreError> {
             r.snapshots += 1;
         }
     }
+    super::layer_forms::forget_unreferenced(root, &keep)?;
     super::durability::forget_orphans(root);
     for (_, path) in entries(&root.cache_mounts_dir())? {
         r.bytes += tree_size(&path);

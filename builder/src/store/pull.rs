@@ -1,14 +1,15 @@
 //! Pulling an image from a registry into the store: resolve the reference (index -> the
 //! platform's manifest -> config), download the layers a few at a time, each streamed once into
-//! both its compressed blob (digest checked by the registry client and by the blob writer) and,
-//! through a decompressor, its diff blob (digest checked against the config's diff id), then
-//! unpacked as a snapshot with the usual safety rules. The compressed blob is kept and
+//! its compressed blob (digest checked by the registry client and by the blob writer) and,
+//! through a decompressor, hashed (checked against the config's diff id) and unpacked as a
+//! snapshot with the usual safety rules. The compressed blob is kept and
 //! remembered as the layer's export form, so pushing an image built on this base uploads or
 //! mounts the very blobs the registry already has.
 
+use super::layer_forms;
 use super::layers::{ensure_snapshot, publish_dir, snapshot_path, tempdir_in};
 use super::{put_image, StoreError, StoredImage};
-use crate::export::compress::{decompressing_writer, Codec, Compression};
+use crate::export::compress::{decompressor, Codec, Compression};
 use crate::graph::Platform;
 use crate::image::Image;
 use crate::solver::Event;
@@ -21,8 +22,10 @@ use std::sync::Mutex;
 
 /// Layers downloaded at once (docker's default is 3).
 const PULL_CONCURRENCY: usize = 3;
-/// Decompressed chunks in flight between a download and its unpacking thread (bounded memory).
+/// Chunks in flight between a download, its decoder and its unpacker (bounded memory).
 const UNPACK_QUEUE: usize = 64;
+/// Bytes of decompressed tar per chunk passed to the unpacker.
+const DECODE_CHUNK: usize = 256 * 1024;
 
 /// Where a pull reports: the progress step name and the event sink.
 pub struct PullProgress<'a> {
@@ -115,8 +118,12 @@ pub fn pull_image(
     Ok(image)
 }
 
-/// One layer: skipped when its diff and snapshot are here already (another image shares it),
-/// else downloaded into the compressed and the diff blob at once.
+/// One layer: skipped when the store has it already (another image shares it), else
+/// downloaded once. Three threads share the work: this one receives the bytes into the
+/// compressed blob, a second decompresses and hashes them (the diff id check), a third unpacks
+/// the tar as the snapshot, published once the diff id checks. The uncompressed tar is not
+/// stored: the compressed blob stands for it ([`super::layer_forms`]). A plain-tar layer is
+/// its own diff blob.
 fn pull_layer(
     root: &Root,
     client: &Client,
@@ -127,25 +134,13 @@ fn pull_layer(
     source: &str,
 ) -> Result<(), StoreError> {
     let item = super::short_digest(&layer.digest);
-    let have_diff = root.blobs.contains(diff_id);
-    let have_compressed = root.blobs.contains(&layer.digest) || is_plain_tar(&layer.media_type);
-    if !(have_diff && have_compressed) {
+    let plain = is_plain_tar(&layer.media_type);
+    let have_compressed = plain || root.blobs.contains(&layer.digest);
+    if !(layer_forms::has_layer(root, diff_id) && have_compressed) {
+        let fail =
+            |e: String| StoreError::Layer(format!("layer {} of {repository}: {e}", layer.digest));
         let compressed = root.blobs.writer()?;
-        // The decompressed stream goes to the diff blob and, through a bounded channel, to a
-        // thread that unpacks it as the snapshot meanwhile (published once the diff id checks).
-        let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(UNPACK_QUEUE);
-        let diff = DiffTee {
-            blob: root.blobs.writer()?,
-            unpack: (!snapshot_path(root, diff_id).is_dir()).then_some(chunks),
-        };
-        let streaming = diff.unpack.is_some();
-        let decoder = decompressing_writer(&layer.media_type, diff).map_err(|e| {
-            StoreError::Layer(format!("layer {} of {repository}: {e}", layer.digest))
-        })?;
-        let mut sink = Tee {
-            compressed,
-            decoder,
-        };
+        let unpack = !snapshot_path(root, diff_id).is_dir();
         let report = |done: u64| {
             (progress.events)(Event::Transfer {
                 name: progress.name.clone(),
@@ -154,15 +149,18 @@ fn pull_layer(
                 total: Some(layer.size),
             })
         };
-        let (fetched, unpacked) = std::thread::scope(|threads| {
-            let unpacker = streaming.then(|| {
+        // Compressed chunks to the decoder, decompressed chunks to the unpacker: bounded
+        // queues, so memory does not grow with the layer.
+        let (to_decoder, from_fetch) = std::sync::mpsc::sync_channel::<Vec<u8>>(UNPACK_QUEUE);
+        let (to_unpacker, from_decoder) = std::sync::mpsc::sync_channel::<Vec<u8>>(UNPACK_QUEUE);
+        let media_type = layer.media_type.as_str();
+        let (fetched, decoded, unpacked) = std::thread::scope(|threads| {
+            let decoder = threads
+                .spawn(move || decode(media_type, from_fetch, unpack.then_some(to_unpacker)));
+            let unpacker = unpack.then(|| {
                 threads.spawn(move || -> Option<tempfile::TempDir> {
                     let tmp = tempdir_in(&root.tmp_dir()).ok()?;
-                    let mut input = ChannelReader {
-                        chunks: received,
-                        current: Vec::new(),
-                        at: 0,
-                    };
+                    let mut input = ChannelReader::new(from_decoder);
                     let opts = crate::snapshot::UnpackOptions {
                         overlay_whiteouts: true,
                         same_owner: true,
@@ -173,40 +171,48 @@ fn pull_layer(
                     Some(tmp)
                 })
             });
+            let mut sink = Tee {
+                compressed,
+                decoder: Some(to_decoder),
+            };
             let fetched = client
                 .fetch_blob(repository, layer, &mut sink, &report)
                 .map_err(|e| StoreError::Layer(format!("pulling {repository}: {e}")));
             let Tee {
                 compressed,
-                decoder,
+                decoder: to_decoder,
             } = sink;
-            let finished = decoder.finish();
-            // The channel closes here (or with the error): the unpacker sees the end.
-            let fetched = fetched.and_then(|()| {
-                let diff = finished.map_err(|e| {
-                    StoreError::Layer(format!(
-                        "layer {} of {repository} does not decompress: {e}",
-                        layer.digest
-                    ))
-                })?;
-                Ok((compressed, diff.blob))
-            });
+            // Closing the decoder's channel is its end of input.
+            drop(to_decoder);
+            let decoded = decoder
+                .join()
+                .unwrap_or_else(|_| Err("the decoder panicked".into()));
             let unpacked = unpacker.and_then(|t| t.join().ok().flatten());
-            (fetched, unpacked)
+            (fetched.map(|()| compressed), decoded, unpacked)
         });
-        let (compressed, diff) = fetched?;
+        let compressed = fetched?;
+        let (digest, diff_size) = decoded.map_err(fail)?;
+        if digest != diff_id {
+            return Err(StoreError::Layer(format!(
+                "layer {} of {repository} does not match its diff id {diff_id}: it decompresses to {digest}; the registry's image is inconsistent",
+                layer.digest
+            )));
+        }
         // Unsynced (the disk writes ~200 MB/s): marked, and re-hashed after a restart.
         let mark = |info: &cache::BlobInfo| super::durability::mark(&root.path, &info.digest);
-        diff.commit_expect_unsynced(diff_id, mark).map_err(|e| {
-            StoreError::Layer(format!(
-                "layer {} of {repository} does not match its diff id {diff_id}: {e}",
-                layer.digest
-            ))
-        })?;
-        if is_plain_tar(&layer.media_type) {
-            drop(compressed);
+        if plain {
+            compressed.commit_expect_unsynced(diff_id, mark)?;
         } else {
             let info = compressed.commit_expect_unsynced(&layer.digest, mark)?;
+            if !root.blobs.contains(diff_id) {
+                let form = layer_forms::LayerForm {
+                    blob: info.digest.clone(),
+                    blob_size: info.size,
+                    media_type: layer.media_type.clone(),
+                    diff_size,
+                };
+                layer_forms::record_form(root, diff_id, &form)?;
+            }
             remember_compressed(root, diff_id, &layer.media_type, &info)?;
         }
         // The diff id checked: what was unpacked from the same bytes is the snapshot.
@@ -215,11 +221,51 @@ fn pull_layer(
             publish_dir(tmp, &snapshot_path(root, diff_id))?;
         }
     }
-    if !is_plain_tar(&layer.media_type) {
+    if !plain {
         root.index.set_blob_source(&layer.digest, source)?;
     }
     ensure_snapshot(root, diff_id)?;
     Ok(())
+}
+
+/// The decoder thread: decompresses what the download sends, hashes it (the diff id) and
+/// passes it on to the unpacker (if any; dropped if the unpacker stopped reading). Returns
+/// the diff's digest and size.
+fn decode(
+    media_type: &str,
+    compressed: std::sync::mpsc::Receiver<Vec<u8>>,
+    mut unpacker: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+) -> Result<(String, u64), String> {
+    use sha2::Digest;
+    let mut tar =
+        decompressor(media_type, ChannelReader::new(compressed)).map_err(|e| e.to_string())?;
+    let mut hasher = sha2::Sha256::new();
+    let mut size = 0u64;
+    loop {
+        let mut chunk = vec![0u8; DECODE_CHUNK];
+        let mut len = 0;
+        // Fill the chunk (fewer, larger sends; the unpacker writes whole pages).
+        while len < chunk.len() {
+            match tar.read(&mut chunk[len..]) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("it does not decompress: {e}")),
+            }
+        }
+        if len == 0 {
+            break;
+        }
+        chunk.truncate(len);
+        hasher.update(&chunk);
+        size += len as u64;
+        if let Some(tx) = &unpacker {
+            if tx.send(chunk).is_err() {
+                unpacker = None;
+            }
+        }
+    }
+    Ok((format!("sha256:{:x}", hasher.finalize()), size))
 }
 
 /// Records a pulled gzip blob as the layer's default-gzip form, so an export or push reuses it
@@ -279,53 +325,44 @@ fn is_plain_tar(media_type: &str) -> bool {
     matches!(Codec::of_media_type(media_type), Ok(Codec::Plain))
 }
 
-/// Writes every byte to the compressed blob and to the decompressor feeding the diff blob.
-struct Tee<W: Write> {
+/// Writes every byte to the compressed blob and, as a chunk, to the decoder thread (dropped if
+/// that thread stopped reading: its error is reported).
+struct Tee {
     compressed: cache::BlobWriter,
-    decoder: W,
+    decoder: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
 }
 
-impl<W: Write> Write for Tee<W> {
+impl Write for Tee {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.compressed.write_all(buf)?;
-        self.decoder.write_all(buf)?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.compressed.flush()?;
-        self.decoder.flush()
-    }
-}
-
-/// The decompressed stream: into the diff blob, and a copy of each chunk to the unpacking thread
-/// (dropped if that thread stopped reading).
-struct DiffTee {
-    blob: cache::BlobWriter,
-    unpack: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
-}
-
-impl Write for DiffTee {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.blob.write_all(buf)?;
-        if let Some(tx) = &self.unpack {
+        if let Some(tx) = &self.decoder {
             if tx.send(buf.to_vec()).is_err() {
-                self.unpack = None;
+                self.decoder = None;
             }
         }
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.blob.flush()
+        self.compressed.flush()
     }
 }
 
-/// The receiving end as a byte stream (ends when the sender is dropped).
+/// The receiving end of a chunk channel as a byte stream (ends when the sender is dropped).
 struct ChannelReader {
     chunks: std::sync::mpsc::Receiver<Vec<u8>>,
     current: Vec<u8>,
     at: usize,
+}
+
+impl ChannelReader {
+    fn new(chunks: std::sync::mpsc::Receiver<Vec<u8>>) -> ChannelReader {
+        ChannelReader {
+            chunks,
+            current: Vec::new(),
+            at: 0,
+        }
+    }
 }
 
 impl Read for ChannelReader {
