@@ -67,60 +67,14 @@ pub(super) fn hash_paths(
     walk: &ContextWalk,
     remember: bool,
 ) -> Result<ContextFiles, String> {
-    let select_all = paths
-        .iter()
-        .any(|p| p.trim_start_matches('/').is_empty() || p == "/.");
-    let patterns: Vec<String> = paths
-        .iter()
-        .map(|p| p.trim_start_matches('/').to_string())
-        .filter(|p| !p.is_empty())
-        .collect();
-    let selection = Matcher::new(&patterns).map_err(|e| format!("selecting context files: {e}"))?;
     let walked = walk.dir(context, ignore, root)?;
     let dir = walked
         .get()
         .expect("walked")
         .as_ref()
         .map_err(Clone::clone)?;
-    let selected: Vec<&(String, std::fs::Metadata)> = if select_all {
-        dir.files.iter().collect()
-    } else {
-        select(&selection, &dir.files)
-    };
-    // Remembered hashes first (one short lock), then the files without one are read.
-    let mut known: Vec<Option<[u8; 32]>> = {
-        let hashes = dir.hashes.lock().unwrap_or_else(|p| p.into_inner());
-        selected
-            .iter()
-            .map(|(rel, meta)| {
-                let (stamp, hash) = hashes.get(rel)?;
-                (meta.file_type().is_file() && stamp == Stamp::of(meta)).then_some(hash)
-            })
-            .collect()
-    };
-    // Before any read: a stamp must be older than the read for the hash to be memoized.
-    let read_ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i128)
-        .unwrap_or(0);
-    let mut fresh = Vec::new();
-    for ((rel, meta), slot) in selected.iter().zip(known.iter_mut()) {
-        if slot.is_none() && meta.file_type().is_file() {
-            let hash = read_hash(&context.join(rel))?;
-            fresh.push((rel.clone(), Stamp::of(meta), hash));
-            *slot = Some(hash);
-        }
-    }
-    if !fresh.is_empty() {
-        let mut hashes = dir.hashes.lock().unwrap_or_else(|p| p.into_inner());
-        for (rel, stamp, hash) in &fresh {
-            hashes.insert(rel.clone(), *stamp, *hash);
-        }
-    }
-    fresh.retain(|(_, stamp, _)| stamp.memoizable(read_ns));
-    if remember && !fresh.is_empty() {
-        context_memo::store(root, context, &fresh, &dir.files)?;
-    }
+    let selected = selected(dir, paths)?;
+    let known = content_hashes(root, context, dir, &selected, remember)?;
     let mut h = blake3::Hasher::new();
     let mut entries = Vec::new();
     let mut entry = Vec::with_capacity(256);
@@ -161,6 +115,93 @@ pub(super) fn hash_paths(
         digest: format!("blake3:{}", h.finalize().to_hex()),
         files: entries,
     })
+}
+
+/// Reads and memoizes the content hashes of the files `paths` selects, ahead of the step that
+/// needs them: the solver calls it in the background at the start of a build, so a large COPY
+/// late in the build finds its files hashed (during earlier RUN steps) instead of reading them
+/// on the critical path.
+pub(super) fn prehash(
+    root: &Root,
+    context: &Path,
+    paths: &[String],
+    ignore: Option<&Matcher>,
+    walk: &ContextWalk,
+) -> Result<(), String> {
+    let walked = walk.dir(context, ignore, root)?;
+    let dir = walked
+        .get()
+        .expect("walked")
+        .as_ref()
+        .map_err(Clone::clone)?;
+    content_hashes(root, context, dir, &selected(dir, paths)?, true).map(drop)
+}
+
+/// The entries of `dir` that a step's `paths` select (`/` or `/.`: all).
+fn selected<'a>(
+    dir: &'a WalkedDir,
+    paths: &[String],
+) -> Result<Vec<&'a (String, std::fs::Metadata)>, String> {
+    let select_all = paths
+        .iter()
+        .any(|p| p.trim_start_matches('/').is_empty() || p == "/.");
+    if select_all {
+        return Ok(dir.files.iter().collect());
+    }
+    let patterns: Vec<String> = paths
+        .iter()
+        .map(|p| p.trim_start_matches('/').to_string())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let selection = Matcher::new(&patterns).map_err(|e| format!("selecting context files: {e}"))?;
+    Ok(select(&selection, &dir.files))
+}
+
+/// The content hash of each selected regular file (None for other entries): known in this
+/// build or remembered under the same stamp, else read now (and memoized if `remember` and
+/// not too recent).
+fn content_hashes(
+    root: &Root,
+    context: &Path,
+    dir: &WalkedDir,
+    selected: &[&(String, std::fs::Metadata)],
+    remember: bool,
+) -> Result<Vec<Option<[u8; 32]>>, String> {
+    // Remembered hashes first (one short lock), then the files without one are read.
+    let mut known: Vec<Option<[u8; 32]>> = {
+        let hashes = dir.hashes.lock().unwrap_or_else(|p| p.into_inner());
+        selected
+            .iter()
+            .map(|(rel, meta)| {
+                let (stamp, hash) = hashes.get(rel)?;
+                (meta.file_type().is_file() && stamp == Stamp::of(meta)).then_some(hash)
+            })
+            .collect()
+    };
+    // Before any read: a stamp must be older than the read for the hash to be memoized.
+    let read_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0);
+    let mut fresh = Vec::new();
+    for ((rel, meta), slot) in selected.iter().zip(known.iter_mut()) {
+        if slot.is_none() && meta.file_type().is_file() {
+            let hash = read_hash(&context.join(rel))?;
+            fresh.push((rel.clone(), Stamp::of(meta), hash));
+            *slot = Some(hash);
+        }
+    }
+    if !fresh.is_empty() {
+        let mut hashes = dir.hashes.lock().unwrap_or_else(|p| p.into_inner());
+        for (rel, stamp, hash) in &fresh {
+            hashes.insert(rel.clone(), *stamp, *hash);
+        }
+    }
+    fresh.retain(|(_, stamp, _)| stamp.memoizable(read_ns));
+    if remember && !fresh.is_empty() {
+        context_memo::store(root, context, &fresh, &dir.files)?;
+    }
+    Ok(known)
 }
 
 /// The walked entries `selection` matches ("excluded", in ignore-file terms). The list is
@@ -266,6 +307,28 @@ mod tests {
             assert_eq!(got, want, "{patterns:?}");
             assert!(!want.is_empty(), "{patterns:?} selects something");
         }
+    }
+
+    #[test]
+    fn prehashed_files_are_not_read_again_in_the_same_build() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::open(&tmp.path().join("root")).unwrap();
+        let ctx = tmp.path().join("ctx");
+        std::fs::create_dir_all(ctx.join("src")).unwrap();
+        std::fs::write(ctx.join("src/a.py"), "print(1)\n").unwrap();
+        let paths = vec!["/src".to_string()];
+        let expected = hash_paths(&root, &ctx, &paths, None, &ContextWalk::default(), false)
+            .unwrap()
+            .digest;
+        let walk = ContextWalk::default();
+        prehash(&root, &ctx, &paths, None, &walk).unwrap();
+        // Gone from the disk: only the warm-up's hash (same walk) can answer.
+        std::fs::remove_file(ctx.join("src/a.py")).unwrap();
+        let got = hash_paths(&root, &ctx, &paths, None, &walk, false).unwrap();
+        assert_eq!(got.digest, expected);
+        // A new build's walk sees the file gone.
+        let after = hash_paths(&root, &ctx, &paths, None, &ContextWalk::default(), false);
+        assert_ne!(after.unwrap().digest, expected);
     }
 
     #[test]

@@ -272,8 +272,30 @@ pub fn solve(
     let walk = &walk;
     let (writer, queue) = Writer::new();
     let writer = &writer;
+    let steps_done = std::sync::atomic::AtomicBool::new(false);
     let written = std::thread::scope(|threads| {
         let writer_threads = queue.start(threads, opts.root, opts.compress);
+        // Context files are hashed ahead, last steps first: a big COPY at the end of the
+        // build then finds them hashed during earlier steps (errors are the step's to report).
+        let steps_done = &steps_done;
+        threads.spawn(move || {
+            for v in graph.vertices.iter().rev() {
+                if steps_done.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                for (name, paths) in &v.meta.context_paths {
+                    if let Ok(local) = opts.local(name) {
+                        let _ = context_hash::prehash(
+                            opts.root,
+                            &local.dir,
+                            paths,
+                            local.ignore.as_ref(),
+                            walk,
+                        );
+                    }
+                }
+            }
+        });
         rayon::in_place_scope(|pool| loop {
             while failure.is_none() {
                 let Some(d) = ready.pop() else { break };
@@ -327,6 +349,7 @@ pub fn solve(
                 }
             }
         });
+        steps_done.store(true, std::sync::atomic::Ordering::Relaxed);
         // Every step is done (nothing mounts a snapshot): wait for the diffs and records.
         writer.finish(writer_threads, opts.root)
     });
