@@ -870,3 +870,81 @@ fn a_cached_rebuild_gives_the_same_image() {
     assert_eq!(created[user], created[one]);
     assert_eq!(created[cmd], created[two]);
 }
+
+/// A COPY into a new directory is written straight into the step's upper dir (no overlay)
+/// when nothing in the lower layers is in the way; `--chown=root` (a name) still takes the
+/// overlay. Both must give the same layer, byte for byte: parents copied up with their mode,
+/// owner and xattrs, the files below them.
+#[test]
+fn a_copy_straight_into_the_upper_dir_makes_the_overlay_s_layer() {
+    if !can_run() {
+        return;
+    }
+    let (tmp, root) = store_with_busybox();
+    let layer_of = |chown: &str| -> (String, Vec<String>) {
+        let ctx = tmp.path().join(format!("ctx-{}", chown.replace(':', "-")));
+        std::fs::create_dir_all(ctx.join("data/sub")).unwrap();
+        std::fs::write(ctx.join("data/a.txt"), "a\n").unwrap();
+        std::fs::write(ctx.join("data/sub/b.bin"), vec![7u8; 200_000]).unwrap();
+        std::fs::write(
+            ctx.join("Dockerfile"),
+            format!(
+                "FROM busybox\n\
+                 RUN mkdir -p /srv/app && chown 1000:1001 /srv/app && chmod 2750 /srv/app\n\
+                 COPY --chown={chown} data/ /srv/app/data/\n"
+            ),
+        )
+        .unwrap();
+        let layout = tmp.path().join(format!("oci-{}", chown.replace(':', "-")));
+        let dest = format!(
+            "type=oci,dest={},tar=false,compression=uncompressed",
+            layout.display()
+        );
+        let out = Command::new(env!("CARGO_BIN_EXE_pallet"))
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .args(["--root", root.to_str().unwrap(), "build", "-o", &dest])
+            .arg(&ctx)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let json = |p: PathBuf| -> serde_json::Value {
+            serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+        };
+        let blob = |digest: &str| layout.join("blobs/sha256").join(&digest[7..]);
+        let index = json(layout.join("index.json"));
+        let manifest = json(blob(index["manifests"][0]["digest"].as_str().unwrap()));
+        let digest = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut entries: Vec<String> =
+            tar::Archive::new(std::fs::File::open(blob(&digest)).unwrap())
+                .entries()
+                .unwrap()
+                .map(|e| {
+                    let e = e.unwrap();
+                    let h = e.header();
+                    format!(
+                        "{} {:o} {}:{}",
+                        e.path().unwrap().display(),
+                        h.mode().unwrap(),
+                        h.uid().unwrap(),
+                        h.gid().unwrap()
+                    )
+                })
+                .collect();
+        entries.sort();
+        (digest, entries)
+    };
+    let (direct, entries) = layer_of("0:0");
+    let (overlay, _) = layer_of("root");
+    assert!(
+        entries.contains(&"srv/app/ 2750 1000:1001".to_string()),
+        "the parent keeps its mode and owner: {entries:?}"
+    );
+    assert!(
+        entries.contains(&"srv/app/data/sub/b.bin 644 0:0".to_string()),
+        "{entries:?}"
+    );
+    assert_eq!(direct, overlay, "same layer either way: {entries:?}");
+}

@@ -22,7 +22,7 @@ mod header;
 mod reader;
 pub mod unchanged;
 pub mod unpack;
-mod whiteout;
+pub(crate) mod whiteout;
 pub mod write;
 
 pub use unpack::{unpack_layer, UnpackError, UnpackOptions};

@@ -1,6 +1,7 @@
 //! One file op (COPY/ADD/WORKDIR/heredoc): applied on an overlay of its first input (or on
-//! an empty tree), reading sources from local directories or from other inputs' trees, and the upper
-//! dir committed as the op's layer.
+//! an empty tree, or straight into the upper dir when [`super::direct_copy`] allows), reading
+//! sources from local directories or from other inputs' trees, and the upper dir committed as
+//! the op's layer.
 
 use super::exec_step::lowers;
 use super::layer_writer::{Layer, Writer};
@@ -28,9 +29,13 @@ pub(super) fn run(
             return Err("a file operation needs a file tree to apply to".into());
         };
         let lower_dirs = lowers(opts, base)?;
-        let ov = Overlay::mount(&lower_dirs, upper, work, merged)
-            .map_err(|e| format!("mounting the step's file tree: {e}"))?;
-        (base.clone(), merged.clone(), Some((ov, lower_dirs)))
+        if super::direct_copy::prepare(f, &lower_dirs, upper)? {
+            (base.clone(), upper.clone(), Some((None, lower_dirs)))
+        } else {
+            let ov = Overlay::mount(&lower_dirs, upper, work, merged)
+                .map_err(|e| format!("mounting the step's file tree: {e}"))?;
+            (base.clone(), merged.clone(), Some((Some(ov), lower_dirs)))
+        }
     } else {
         (Vec::new(), upper.clone(), None)
     };

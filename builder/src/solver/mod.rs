@@ -10,6 +10,7 @@
 mod cache_mount;
 mod context_hash;
 mod context_memo;
+mod direct_copy;
 mod exec_step;
 mod explain;
 mod file_step;

@@ -24,7 +24,7 @@ mod copier;
 mod glob;
 mod meta;
 mod mode;
-mod resolve;
+pub(crate) mod resolve;
 mod unpack;
 
 use crate::frontend::dockerignore::Matcher;
