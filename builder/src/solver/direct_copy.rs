@@ -189,7 +189,14 @@ mod tests {
 
     #[test]
     fn anything_unusual_takes_the_overlay_and_leaves_upper_empty() {
-        let cases: &[(&str, &str, Option<&str>, fn(&Layers))] = &[
+        /// (what, destination, --chown, what the top layer gets)
+        type Case = (
+            &'static str,
+            &'static str,
+            Option<&'static str>,
+            fn(&Layers),
+        );
+        let cases: &[Case] = &[
             ("destination in a lower layer", "/srv/app", None, |_| {}),
             ("destination whited out above", "/srv/app/data", None, |l| {
                 std::fs::create_dir_all(l.top.join("srv/app")).unwrap();
