@@ -154,23 +154,9 @@ fn pull_layer(
         let (to_decoder, from_fetch) = std::sync::mpsc::sync_channel::<Vec<u8>>(UNPACK_QUEUE);
         let (to_unpacker, from_decoder) = std::sync::mpsc::sync_channel::<Vec<u8>>(UNPACK_QUEUE);
         let media_type = layer.media_type.as_str();
-        let (fetched, decoded, unpacked) = std::thread::scope(|threads| {
-            let decoder = threads
-                .spawn(move || decode(media_type, from_fetch, unpack.then_some(to_unpacker)));
-            let unpacker = unpack.then(|| {
-                threads.spawn(move || -> Option<tempfile::TempDir> {
-                    let tmp = tempdir_in(&root.tmp_dir()).ok()?;
-                    let mut input = ChannelReader::new(from_decoder);
-                    let opts = crate::snapshot::UnpackOptions {
-                        overlay_whiteouts: true,
-                        same_owner: true,
-                    };
-                    // An error here only means unpacking again from the blob below, which
-                    // reports it.
-                    crate::snapshot::unpack_layer(&mut input, tmp.path(), &opts).ok()?;
-                    Some(tmp)
-                })
-            });
+        let (fetched, decoded, consumed) = std::thread::scope(|threads| {
+            let decoder = threads.spawn(move || decode(media_type, from_fetch, to_unpacker));
+            let consumer = threads.spawn(move || consume(root, from_decoder, unpack));
             let mut sink = Tee {
                 compressed,
                 decoder: Some(to_decoder),
@@ -187,11 +173,16 @@ fn pull_layer(
             let decoded = decoder
                 .join()
                 .unwrap_or_else(|_| Err("the decoder panicked".into()));
-            let unpacked = unpacker.and_then(|t| t.join().ok().flatten());
-            (fetched.map(|()| compressed), decoded, unpacked)
+            let consumed = consumer.join().expect("the unpacker does not panic");
+            (fetched.map(|()| compressed), decoded, consumed)
         });
         let compressed = fetched?;
-        let (digest, diff_size) = decoded.map_err(fail)?;
+        decoded.map_err(fail)?;
+        let Consumed {
+            digest,
+            size: diff_size,
+            unpacked,
+        } = consumed;
         if digest != diff_id {
             return Err(StoreError::Layer(format!(
                 "layer {} of {repository} does not match its diff id {diff_id}: it decompresses to {digest}; the registry's image is inconsistent",
@@ -228,19 +219,15 @@ fn pull_layer(
     Ok(())
 }
 
-/// The decoder thread: decompresses what the download sends, hashes it (the diff id) and
-/// passes it on to the unpacker (if any; dropped if the unpacker stopped reading). Returns
-/// the diff's digest and size.
+/// The decoder thread: decompresses what the download sends and passes it on in chunks.
+/// (Decompressing is the pull's longest job: hashing is left to the unpacker's thread.)
 fn decode(
     media_type: &str,
     compressed: std::sync::mpsc::Receiver<Vec<u8>>,
-    mut unpacker: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
-) -> Result<(String, u64), String> {
-    use sha2::Digest;
+    unpacker: std::sync::mpsc::SyncSender<Vec<u8>>,
+) -> Result<(), String> {
     let mut tar =
         decompressor(media_type, ChannelReader::new(compressed)).map_err(|e| e.to_string())?;
-    let mut hasher = sha2::Sha256::new();
-    let mut size = 0u64;
     loop {
         let mut chunk = vec![0u8; DECODE_CHUNK];
         let mut len = 0;
@@ -257,15 +244,68 @@ fn decode(
             break;
         }
         chunk.truncate(len);
-        hasher.update(&chunk);
-        size += len as u64;
-        if let Some(tx) = &unpacker {
-            if tx.send(chunk).is_err() {
-                unpacker = None;
-            }
+        if unpacker.send(chunk).is_err() {
+            return Err("the unpacker stopped".into());
         }
     }
-    Ok((format!("sha256:{:x}", hasher.finalize()), size))
+    Ok(())
+}
+
+/// What the unpacker's thread makes of the decompressed stream.
+struct Consumed {
+    /// sha256 and length of the whole stream (the diff id to check).
+    digest: String,
+    size: u64,
+    /// The snapshot unpacked from it, when asked for and the tar unpacked.
+    unpacked: Option<tempfile::TempDir>,
+}
+
+/// The unpacker's thread: hashes every chunk and, with `unpack`, unpacks the tar into a temp
+/// dir (published by the caller once the digest checks). An unpacking error only means
+/// unpacking again from the stored blob later, which reports it; the rest of the stream is
+/// still hashed.
+fn consume(root: &Root, chunks: std::sync::mpsc::Receiver<Vec<u8>>, unpack: bool) -> Consumed {
+    use sha2::Digest;
+    let mut input = HashingReader {
+        inner: ChannelReader::new(chunks),
+        hasher: sha2::Sha256::new(),
+        size: 0,
+    };
+    let unpacked = unpack
+        .then(|| {
+            let tmp = tempdir_in(&root.tmp_dir()).ok()?;
+            let opts = crate::snapshot::UnpackOptions {
+                overlay_whiteouts: true,
+                same_owner: true,
+            };
+            crate::snapshot::unpack_layer(&mut input, tmp.path(), &opts).ok()?;
+            Some(tmp)
+        })
+        .flatten();
+    // The tar's end padding, or all of it when not unpacking.
+    let _ = io::copy(&mut input, &mut io::sink());
+    Consumed {
+        digest: format!("sha256:{:x}", input.hasher.finalize()),
+        size: input.size,
+        unpacked,
+    }
+}
+
+/// Hashes and counts what is read through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: sha2::Sha256,
+    size: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
 }
 
 /// Records a pulled gzip blob as the layer's default-gzip form, so an export or push reuses it
