@@ -1,9 +1,10 @@
 //! Layers off the critical path. A step that made a layer hands its snapshot (already renamed
-//! into `snapshots/`, usable as an overlay lower at once) to one background thread that writes
-//! its tar blob and diff id, and then the step's cache record. Jobs run in the order they were
-//! sent, and a step is sent only after the steps it builds on, so when a record job runs every
-//! layer it names has been written: a record is in the index only when all its layers' blobs
-//! are (a build killed at any point leaves a store the next build uses). With a compression
+//! into `snapshots/`, usable as an overlay lower at once) to a background thread that writes
+//! its tar blob and diff id, and then the step's cache record. Jobs are taken in the order they
+//! were sent, and a step is sent only after the steps it builds on; a record job waits for the
+//! diffs of its layers, so a record is in the index only when all its layers' blobs are (a
+//! build killed at any point leaves a store the next build uses). Once every step is done, the
+//! solver's own thread takes jobs too, so the last layers are written two at a time. With a compression
 //! set (the build exports or pushes), each finished diff is compressed on a second thread and
 //! remembered per (diff id, algorithm), so export finds it done.
 //!
@@ -106,8 +107,12 @@ pub(crate) struct Writer {
 /// The writer's threads, joined by [`Writer::finish`].
 pub(crate) struct Threads<'scope> {
     writer: ScopedJoinHandle<'scope, Outcome>,
+    /// Runs what is left of the writer's queue on the calling thread (beside the writer).
+    help: Help<'scope>,
     compressor: Option<(ScopedJoinHandle<'scope, ()>, Drain<'scope>)>,
 }
+
+type Help<'scope> = Box<dyn FnOnce() -> Outcome + Send + 'scope>;
 
 /// Compresses what is left in the queue on the calling thread (alongside the compressor).
 type Drain<'scope> = Box<dyn FnOnce() + Send + 'scope>;
@@ -171,47 +176,64 @@ impl Queue {
                 (thread, drain)
             });
         let compress_tx = compressor.as_ref().map(|_| ctx);
+        let jobs = Arc::new(Mutex::new(rx));
+        let (jobs2, compress_tx2) = (jobs.clone(), compress_tx.clone());
         let thread = scope.spawn(move || {
             lower_priority(WRITER_NICE);
-            let mut out = Outcome::default();
-            for job in rx {
-                match job {
-                    Job::Commit {
-                        snapshot,
-                        diff,
-                        clamp,
-                    } => {
-                        let r = write_diff(root, &snapshot, clamp).map_err(|e| e.to_string());
-                        match &r {
-                            Ok(l) => {
-                                out.written.push((snapshot, l.diff_id.clone()));
-                                if let Some(tx) = &compress_tx {
-                                    let _ = tx.send(l.clone());
-                                }
-                            }
-                            Err(e) => {
-                                out.error.get_or_insert_with(|| e.clone());
-                            }
+            work(root, &jobs, compress_tx.as_ref())
+        });
+        let help: Help<'scope> = Box::new(move || work(root, &jobs2, compress_tx2.as_ref()));
+        Threads {
+            writer: thread,
+            help,
+            compressor,
+        }
+    }
+}
+
+/// Runs jobs from the queue until it is closed and empty. Taken in the order sent by however
+/// many threads share the queue: a record job waits for the diffs of its layers, whose jobs
+/// were taken before it, so it never waits on a job nobody runs.
+fn work(
+    root: &Root,
+    jobs: &Mutex<mpsc::Receiver<Job>>,
+    compress_tx: Option<&mpsc::Sender<LayerRecord>>,
+) -> Outcome {
+    let mut out = Outcome::default();
+    loop {
+        let next = jobs.lock().expect("writer queue").recv();
+        let Ok(job) = next else {
+            return out;
+        };
+        match job {
+            Job::Commit {
+                snapshot,
+                diff,
+                clamp,
+            } => {
+                let r = write_diff(root, &snapshot, clamp).map_err(|e| e.to_string());
+                match &r {
+                    Ok(l) => {
+                        out.written.push((snapshot, l.diff_id.clone()));
+                        if let Some(tx) = compress_tx {
+                            let _ = tx.send(l.clone());
                         }
-                        diff.set(r);
                     }
-                    Job::Record { key, layers } => {
-                        // Every layer here was sent before this job: none waits.
-                        let diffs: Result<Vec<LayerRecord>, String> =
-                            layers.iter().map(Layer::diff).collect();
-                        if let Ok(diffs) = diffs {
-                            if let Err(e) = keys::record(root, &key, &diffs) {
-                                out.error.get_or_insert_with(|| e.to_string());
-                            }
-                        }
+                    Err(e) => {
+                        out.error.get_or_insert_with(|| e.clone());
+                    }
+                }
+                diff.set(r);
+            }
+            Job::Record { key, layers } => {
+                let diffs: Result<Vec<LayerRecord>, String> =
+                    layers.iter().map(Layer::diff).collect();
+                if let Ok(diffs) = diffs {
+                    if let Err(e) = keys::record(root, &key, &diffs) {
+                        out.error.get_or_insert_with(|| e.to_string());
                     }
                 }
             }
-            out
-        });
-        Threads {
-            writer: thread,
-            compressor,
         }
     }
 }
@@ -252,10 +274,16 @@ impl Writer {
     /// failure to write a layer or a record.
     pub(crate) fn finish(&self, threads: Threads, root: &Root) -> Result<(), String> {
         drop(self.tx.lock().expect("writer channel").take());
-        let outcome = threads.writer.join().unwrap_or_else(|_| Outcome {
+        // Every step is done: the layers still queued are written on two threads.
+        let helped = (threads.help)();
+        let mut outcome = threads.writer.join().unwrap_or_else(|_| Outcome {
             error: Some("the layer writer panicked".into()),
             ..Outcome::default()
         });
+        outcome.written.extend(helped.written);
+        if let Some(e) = helped.error {
+            outcome.error.get_or_insert(e);
+        }
         if let Some((thread, drain)) = threads.compressor {
             drain();
             let _ = thread.join();
