@@ -29,15 +29,31 @@ struct WalkedDir {
     hashes: Mutex<Memo>,
 }
 
+type Hashed = Arc<OnceLock<Result<ContextFiles, String>>>;
+
 /// Each local directory's file list (after its `.dockerignore`), walked once per build: every
-/// step that reads a directory selects from the same list.
+/// step that reads a directory selects from the same list. And each selection's hashes,
+/// worked out once per build (by the background warm-up or by the step, whichever asks first).
 #[derive(Default)]
-pub(super) struct ContextWalk(Mutex<HashMap<PathBuf, Walked>>);
+pub(super) struct ContextWalk {
+    dirs: Mutex<HashMap<PathBuf, Walked>>,
+    selections: Mutex<HashMap<(PathBuf, Vec<String>), Hashed>>,
+}
 
 impl ContextWalk {
+    fn selection(&self, context: &Path, paths: &[String]) -> Result<Hashed, String> {
+        Ok(self
+            .selections
+            .lock()
+            .map_err(|_| "context walk lock poisoned".to_string())?
+            .entry((context.to_path_buf(), paths.to_vec()))
+            .or_default()
+            .clone())
+    }
+
     fn dir(&self, context: &Path, ignore: Option<&Matcher>, root: &Root) -> Result<Walked, String> {
         let walked = self
-            .0
+            .dirs
             .lock()
             .map_err(|_| "context walk lock poisoned".to_string())?
             .entry(context.to_path_buf())
@@ -60,6 +76,19 @@ impl ContextWalk {
 /// `history::MAX_FILES` entries). `remember`: store new content hashes in the memo (false for
 /// dry runs).
 pub(super) fn hash_paths(
+    root: &Root,
+    context: &Path,
+    paths: &[String],
+    ignore: Option<&Matcher>,
+    walk: &ContextWalk,
+    remember: bool,
+) -> Result<ContextFiles, String> {
+    let cell = walk.selection(context, paths)?;
+    cell.get_or_init(|| hash_selection(root, context, paths, ignore, walk, remember))
+        .clone()
+}
+
+fn hash_selection(
     root: &Root,
     context: &Path,
     paths: &[String],
@@ -117,10 +146,9 @@ pub(super) fn hash_paths(
     })
 }
 
-/// Reads and memoizes the content hashes of the files `paths` selects, ahead of the step that
-/// needs them: the solver calls it in the background at the start of a build, so a large COPY
-/// late in the build finds its files hashed (during earlier RUN steps) instead of reading them
-/// on the critical path.
+/// Works out the hashes of what `paths` selects ahead of the step that needs them: the solver
+/// calls it in the background at the start of a build, so a large COPY late in the build finds
+/// its files hashed (during earlier RUN steps) instead of reading them on the critical path.
 pub(super) fn prehash(
     root: &Root,
     context: &Path,
@@ -128,13 +156,7 @@ pub(super) fn prehash(
     ignore: Option<&Matcher>,
     walk: &ContextWalk,
 ) -> Result<(), String> {
-    let walked = walk.dir(context, ignore, root)?;
-    let dir = walked
-        .get()
-        .expect("walked")
-        .as_ref()
-        .map_err(Clone::clone)?;
-    content_hashes(root, context, dir, &selected(dir, paths)?, true).map(drop)
+    hash_paths(root, context, paths, ignore, walk, true).map(drop)
 }
 
 /// The entries of `dir` that a step's `paths` select (`/` or `/.`: all).
@@ -170,10 +192,13 @@ fn content_hashes(
     // Remembered hashes first (one short lock), then the files without one are read.
     let mut known: Vec<Option<[u8; 32]>> = {
         let hashes = dir.hashes.lock().unwrap_or_else(|p| p.into_inner());
+        // `selected` keeps the walk's sorted order.
+        let remembered = hashes.get_sorted(selected.iter().map(|(rel, _)| rel.as_str()));
         selected
             .iter()
-            .map(|(rel, meta)| {
-                let (stamp, hash) = hashes.get(rel)?;
+            .zip(remembered)
+            .map(|((_, meta), found)| {
+                let (stamp, hash) = found?;
                 (meta.file_type().is_file() && stamp == Stamp::of(meta)).then_some(hash)
             })
             .collect()
