@@ -1,6 +1,7 @@
 //! Context hashing: what a COPY of the source tree costs before any cache lookup. Cold: every
-//! file is read and hashed (blake3). Memoized: a no-change rebuild only stats the files and
-//! reads their memo records (one redb transaction), which is most of a no-op build's time.
+//! file is read and hashed (blake3). Memoized: a no-change rebuild only stats the files (while
+//! walking the context) and reads the directory's memo record, which is most of a no-op
+//! build's time.
 //!
 //! The context imitates the ../shared/peers workload: 2,000 Python sources in 40 packages.
 
@@ -22,7 +23,9 @@ fn make_context(dir: &Path) -> u64 {
     total
 }
 
-/// Backdates every file: the memo skips files changed in the last two seconds (git's racy rule).
+/// Backdates every file's mtime. The memo skips files changed just before they are read
+/// (git's racy rule: 50 ms with nanosecond timestamps, so the ctime of a file made here is old
+/// enough by the time the benchmark reads it).
 fn backdate(dir: &Path) {
     let old = filetime::FileTime::from_unix_time(1_700_000_000, 0);
     for pkg in std::fs::read_dir(dir.join("src/app")).unwrap() {
