@@ -285,6 +285,15 @@ fn a_pulled_layer_is_kept_compressed_and_serves_every_use() {
             "{d} exported"
         );
     }
+    // The index names the compressed blob of each pulled layer until prune drops the image.
+    let forms = || {
+        cache::Root::open(&root)
+            .unwrap()
+            .index
+            .list_layer_forms()
+            .unwrap()
+    };
+    assert_eq!(forms().len(), 2);
 
     // A compressed blob that no longer decompresses to its diff id is refused, not unpacked.
     let store = env.root("c");
@@ -324,6 +333,8 @@ fn a_pulled_layer_is_kept_compressed_and_serves_every_use() {
         "{err}"
     );
     assert!(!store.join("snapshots").join(&top[7..]).exists());
+    ok(env.run("b", &["prune", "--all"]), "prune --all");
+    assert_eq!(forms(), Vec::new(), "forms go with their layers");
 }
 
 #[test]
