@@ -8,6 +8,7 @@ pub mod build;
 pub mod cli;
 pub mod exec;
 pub mod export;
+mod fill;
 pub mod frontend;
 pub mod graph;
 pub mod image;

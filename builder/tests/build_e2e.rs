@@ -794,14 +794,7 @@ fn unchanged_copy_ups_stay_out_of_run_layers() {
     );
     let out = pallet(&root, &["build", "-o", &dest, ctx.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let json = |p: PathBuf| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
-    };
-    let blob = |digest: &str| layout.join("blobs/sha256").join(&digest[7..]);
-    let index = json(layout.join("index.json"));
-    let manifest = json(blob(index["manifests"][0]["digest"].as_str().unwrap()));
-    let layers = manifest["layers"].as_array().unwrap();
-    let run_layer = blob(layers.last().unwrap()["digest"].as_str().unwrap());
+    let (_, run_layer) = top_layer(&layout);
     let mut names: Vec<String> = tar::Archive::new(std::fs::File::open(run_layer).unwrap())
         .entries()
         .unwrap()
@@ -813,6 +806,23 @@ fn unchanged_copy_ups_stay_out_of_run_layers() {
         !names.iter().any(|n| n.starts_with("etc")),
         "unchanged /etc and /etc/passwd are not changes: {names:?}"
     );
+}
+
+/// The last layer of the single image in an OCI layout directory: (digest, blob path).
+fn top_layer(layout: &Path) -> (String, PathBuf) {
+    let json = |p: PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
+    let blob = |digest: &str| layout.join("blobs/sha256").join(&digest[7..]);
+    let index = json(layout.join("index.json"));
+    let manifest = json(blob(index["manifests"][0]["digest"].as_str().unwrap()));
+    let layers = manifest["layers"].as_array().unwrap();
+    let digest = layers.last().unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = blob(&digest);
+    (digest, path)
 }
 
 /// A cached rebuild gives the same image, as BuildKit's does: history times come from when each
@@ -907,32 +917,22 @@ fn a_copy_straight_into_the_upper_dir_makes_the_overlay_s_layer() {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", text(&out.stderr));
-        let json = |p: PathBuf| -> serde_json::Value {
-            serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
-        };
-        let blob = |digest: &str| layout.join("blobs/sha256").join(&digest[7..]);
-        let index = json(layout.join("index.json"));
-        let manifest = json(blob(index["manifests"][0]["digest"].as_str().unwrap()));
-        let digest = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
-            .as_str()
+        let (digest, blob) = top_layer(&layout);
+        let mut entries: Vec<String> = tar::Archive::new(std::fs::File::open(blob).unwrap())
+            .entries()
             .unwrap()
-            .to_string();
-        let mut entries: Vec<String> =
-            tar::Archive::new(std::fs::File::open(blob(&digest)).unwrap())
-                .entries()
-                .unwrap()
-                .map(|e| {
-                    let e = e.unwrap();
-                    let h = e.header();
-                    format!(
-                        "{} {:o} {}:{}",
-                        e.path().unwrap().display(),
-                        h.mode().unwrap(),
-                        h.uid().unwrap(),
-                        h.gid().unwrap()
-                    )
-                })
-                .collect();
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                format!(
+                    "{} {:o} {}:{}",
+                    e.path().unwrap().display(),
+                    h.mode().unwrap(),
+                    h.uid().unwrap(),
+                    h.gid().unwrap()
+                )
+            })
+            .collect();
         entries.sort();
         (digest, entries)
     };

@@ -110,21 +110,10 @@ fn tree(root: &Path) -> Vec<String> {
 /// A context COPY as the Dockerfile lowering emits it.
 fn action(src: &str, dest: &str) -> CopyAction {
     CopyAction {
-        input: 0,
-        src: src.into(),
-        dest: dest.into(),
-        owner: None,
-        mode: None,
         follow_symlinks: true,
-        dir_contents_only: true,
         allow_wildcard: true,
         allow_empty_wildcard: true,
-        create_dest_path: true,
-        attempt_unpack: false,
-        include_patterns: Vec::new(),
-        exclude_patterns: Vec::new(),
-        required_paths: Vec::new(),
-        timestamp: None,
+        ..CopyAction::new(0, src, dest)
     }
 }
 
@@ -584,18 +573,21 @@ fn fifo_is_copied_as_a_fifo() {
 }
 
 #[test]
-fn xattrs_are_copied_except_selinux() {
+fn xattrs_are_copied_except_selinux_and_overlayfs_ones() {
     let e = Env::new();
     e.file("f", "x", 0o644);
     if xattr::set(e.s("f"), "user.pallet", b"v").is_err() {
         eprintln!("skipped: no user xattrs on this filesystem");
         return;
     }
+    // overlayfs would read this in a layer as "this directory hides the ones below".
+    xattr::set(e.s("f"), "user.overlay.opaque", b"y").unwrap();
     e.copy(&action("/f", "/f")).unwrap();
     assert_eq!(
         xattr::get(e.d("f"), "user.pallet").unwrap().as_deref(),
         Some(&b"v"[..])
     );
+    assert_eq!(xattr::get(e.d("f"), "user.overlay.opaque").unwrap(), None);
 }
 
 // ---- filters ----------------------------------------------------------------------------

@@ -212,8 +212,9 @@ impl Matcher {
     }
 
     /// Whether `rel_path` ('/'-separated, relative to the context, as
-    /// [`super::context_walk::walk_context`] gives them) is excluded: the last pattern matching it or one of its parent directories is not
-    /// an exception. The context root (`""` or `"."`) is never excluded.
+    /// [`super::context_walk::walk_context`] gives them) is excluded: the last pattern matching
+    /// it or one of its parent directories is not an exception. The context root (`""` or `"."`)
+    /// is never excluded.
     pub fn is_excluded(&self, rel_path: &str) -> bool {
         if rel_path.is_empty() || rel_path == "." {
             return false;
@@ -226,13 +227,19 @@ impl Matcher {
                 .map(|(i, _)| &dirs[..i])
                 .chain((!dirs.is_empty()).then_some(dirs))
         };
+        self.decide(rel_path, |_, p| parents().any(|d| p.matches(d)))
+    }
+
+    /// The rule itself: the last pattern that matches `rel_path` or (`above`) one of its
+    /// ancestors decides, excluded unless it is an exception.
+    fn decide(&self, rel_path: &str, above: impl Fn(usize, &Pattern) -> bool) -> bool {
         let mut excluded = false;
-        for p in &self.patterns {
+        for (i, p) in self.patterns.iter().enumerate() {
             // Only a pattern that could flip the answer is worth evaluating.
             if p.exception != excluded {
                 continue;
             }
-            if p.matches(rel_path) || parents().any(|d| p.matches(d)) {
+            if p.matches(rel_path) || above(i, p) {
                 excluded = !p.exception;
             }
         }
@@ -258,16 +265,7 @@ impl Matcher {
     /// [`Matcher::ancestors_matched`] is `dir`: one match per pattern instead of one per
     /// pattern and ancestor.
     pub(crate) fn is_excluded_in(&self, rel_path: &str, dir: &[bool]) -> bool {
-        let mut excluded = false;
-        for (p, &above) in self.patterns.iter().zip(dir) {
-            if p.exception != excluded {
-                continue;
-            }
-            if above || p.matches(rel_path) {
-                excluded = !p.exception;
-            }
-        }
-        excluded
+        self.decide(rel_path, |i, _| dir[i])
     }
 
     /// Whether a walker may skip everything below `rel_dir`: the directory is excluded and no

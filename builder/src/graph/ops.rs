@@ -182,3 +182,28 @@ pub struct CopyAction {
     pub required_paths: Vec<String>,
     pub timestamp: Option<i64>,
 }
+
+impl CopyAction {
+    /// A plain copy of `src` (of input `input`) to `dest`: a directory's contents, missing
+    /// parents of dest created, no wildcards, no symlink following, owners and modes kept.
+    /// Callers change the rest with struct update syntax.
+    pub fn new(input: usize, src: impl Into<String>, dest: impl Into<String>) -> CopyAction {
+        CopyAction {
+            input,
+            src: src.into(),
+            dest: dest.into(),
+            owner: None,
+            mode: None,
+            follow_symlinks: false,
+            dir_contents_only: true,
+            allow_wildcard: false,
+            allow_empty_wildcard: false,
+            create_dest_path: true,
+            attempt_unpack: false,
+            include_patterns: Vec::new(),
+            exclude_patterns: Vec::new(),
+            required_paths: Vec::new(),
+            timestamp: None,
+        }
+    }
+}

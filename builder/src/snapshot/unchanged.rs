@@ -16,7 +16,7 @@
 //! hidden), as are whiteouts and files with several links.
 
 use std::fs::{self, File, Metadata};
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
@@ -115,8 +115,8 @@ fn same_content(a: &Metadata, b: &Metadata, pa: &Path, pb: &Path) -> io::Result<
     let (mut fa, mut fb) = (File::open(pa)?, File::open(pb)?);
     let (mut ba, mut bb) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
     loop {
-        let na = read_full(&mut fa, &mut ba)?;
-        let nb = read_full(&mut fb, &mut bb)?;
+        let na = crate::fill::fill(&mut fa, &mut ba)?;
+        let nb = crate::fill::fill(&mut fb, &mut bb)?;
         if na != nb || ba[..na] != bb[..nb] {
             return Ok(false);
         }
@@ -124,17 +124,6 @@ fn same_content(a: &Metadata, b: &Metadata, pa: &Path, pb: &Path) -> io::Result<
             return Ok(true);
         }
     }
-}
-
-fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 fn is_opaque(dir: &Path) -> io::Result<bool> {

@@ -113,21 +113,8 @@ fn create(dir: &Path, req: &CacheRequest) -> Result<(), String> {
 /// Copies the seed's contents into a new cache dir with the file-op copier (root-confined).
 fn seed(src_root: &Path, source: &str, dest: &Path) -> Result<(), String> {
     let action = crate::graph::CopyAction {
-        input: 0,
-        src: source.to_string(),
-        dest: "/".into(),
-        owner: None,
-        mode: None,
         follow_symlinks: true,
-        dir_contents_only: true,
-        allow_wildcard: false,
-        allow_empty_wildcard: false,
-        create_dest_path: true,
-        attempt_unpack: false,
-        include_patterns: Vec::new(),
-        exclude_patterns: Vec::new(),
-        required_paths: Vec::new(),
-        timestamp: None,
+        ..crate::graph::CopyAction::new(0, source, "/")
     };
     crate::exec::fileop::copy(src_root, dest, &action, None, None).map_err(|e| e.to_string())
 }

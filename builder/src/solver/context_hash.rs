@@ -84,24 +84,26 @@ pub(super) fn hash_paths(
     remember: bool,
 ) -> Result<ContextFiles, String> {
     let cell = walk.selection(context, paths)?;
-    cell.get_or_init(|| hash_selection(root, context, paths, ignore, walk, remember))
-        .clone()
+    cell.get_or_init(|| {
+        let walked = walk.dir(context, ignore, root)?;
+        let dir = walked
+            .get()
+            .expect("walked")
+            .as_ref()
+            .map_err(Clone::clone)?;
+        hash_selection(root, context, dir, paths, remember)
+    })
+    .clone()
 }
 
+/// [`hash_paths`] on the walked directory, the first time a build asks for `paths`.
 fn hash_selection(
     root: &Root,
     context: &Path,
+    dir: &WalkedDir,
     paths: &[String],
-    ignore: Option<&Matcher>,
-    walk: &ContextWalk,
     remember: bool,
 ) -> Result<ContextFiles, String> {
-    let walked = walk.dir(context, ignore, root)?;
-    let dir = walked
-        .get()
-        .expect("walked")
-        .as_ref()
-        .map_err(Clone::clone)?;
     let selected = selected(dir, paths)?;
     let known = content_hashes(root, context, dir, &selected, remember)?;
     let mut h = blake3::Hasher::new();
@@ -144,19 +146,6 @@ fn hash_selection(
         digest: format!("blake3:{}", h.finalize().to_hex()),
         files: entries,
     })
-}
-
-/// Works out the hashes of what `paths` selects ahead of the step that needs them: the solver
-/// calls it in the background at the start of a build, so a large COPY late in the build finds
-/// its files hashed (during earlier RUN steps) instead of reading them on the critical path.
-pub(super) fn prehash(
-    root: &Root,
-    context: &Path,
-    paths: &[String],
-    ignore: Option<&Matcher>,
-    walk: &ContextWalk,
-) -> Result<(), String> {
-    hash_paths(root, context, paths, ignore, walk, true).map(drop)
 }
 
 /// The entries of `dir` that a step's `paths` select (`/` or `/.`: all).
@@ -335,7 +324,7 @@ mod tests {
     }
 
     #[test]
-    fn prehashed_files_are_not_read_again_in_the_same_build() {
+    fn a_selection_is_hashed_once_per_build() {
         let tmp = tempfile::tempdir().unwrap();
         let root = Root::open(&tmp.path().join("root")).unwrap();
         let ctx = tmp.path().join("ctx");
@@ -346,8 +335,8 @@ mod tests {
             .unwrap()
             .digest;
         let walk = ContextWalk::default();
-        prehash(&root, &ctx, &paths, None, &walk).unwrap();
-        // Gone from the disk: only the warm-up's hash (same walk) can answer.
+        hash_paths(&root, &ctx, &paths, None, &walk, true).unwrap();
+        // Gone from the disk: only the first hashing in this build (same walk) can answer.
         std::fs::remove_file(ctx.join("src/a.py")).unwrap();
         let got = hash_paths(&root, &ctx, &paths, None, &walk, false).unwrap();
         assert_eq!(got.digest, expected);

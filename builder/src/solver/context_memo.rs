@@ -144,25 +144,25 @@ impl Memo {
 
     /// Reads a record; a malformed one (another version, a torn value) gives an empty memo.
     fn parse(record: Vec<u8>) -> Memo {
-        let mut entries = Vec::new();
-        let Some(body) = record.strip_prefix(MAGIC.as_slice()) else {
+        if !record.starts_with(MAGIC) {
             return Memo::default();
-        };
+        }
+        let mut entries: Vec<usize> = Vec::new();
         let mut at = MAGIC.len();
-        let mut last: &[u8] = &[];
         while at < record.len() {
-            let Some(len) = body.get(at - MAGIC.len()..at - MAGIC.len() + 4) else {
+            let Some(len) = record.get(at..at + 4) else {
                 return Memo::default();
             };
             let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
             let end = at + 4 + len + STAMP_LEN + HASH_LEN;
-            let rel = record.get(at + 4..at + 4 + len);
-            // Entries must be sorted (lookups bisect) and within the record.
-            match rel {
-                Some(rel) if end <= record.len() && (entries.is_empty() || rel > last) => {
-                    last = rel;
-                }
-                _ => return Memo::default(),
+            // Within the record, and sorted (lookups merge with sorted names).
+            let sorted = || {
+                entries
+                    .last()
+                    .is_none_or(|&prev| rel_at(&record, prev) < &record[at + 4..at + 4 + len])
+            };
+            if end > record.len() || !sorted() {
+                return Memo::default();
             }
             entries.push(at);
             at = end;

@@ -13,9 +13,10 @@
 //! Anything else takes the overlay.
 
 use crate::exec::fileop::resolve::clean_abs;
+use crate::exec::fileop::{copy_xattrs, make_dir, Owner};
 use crate::graph::{FileAction, FileOp};
-use crate::snapshot::whiteout::{is_private_xattr, overlay_xattr_names};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use crate::snapshot::whiteout::overlay_xattr_names;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// If `f` qualifies, creates the destination's parents in `upper` and returns true: the copy
@@ -72,7 +73,7 @@ pub(super) fn prepare(f: &FileOp, lower_dirs: &[PathBuf], upper: &Path) -> Resul
         parents.push((parent, md, from));
     }
     for (parent, md, from) in parents {
-        copy_up_dir(&from, &upper.join(parent), &md)?;
+        copy_up_dir(upper, &from, &upper.join(parent), &md)?;
     }
     Ok(true)
 }
@@ -83,24 +84,15 @@ fn is_opaque(dir: &Path) -> bool {
         .any(|n| matches!(xattr::get(dir, n), Ok(Some(v)) if v == b"y"))
 }
 
-/// A directory like `from` at `to`: mode, owner and the xattrs that travel in layers.
-fn copy_up_dir(from: &Path, to: &Path, md: &std::fs::Metadata) -> Result<(), String> {
-    let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", to.display());
-    std::fs::create_dir(to).map_err(|e| fail("creating", e))?;
-    std::os::unix::fs::lchown(to, Some(md.uid()), Some(md.gid()))
-        .map_err(|e| fail("setting the owner of", e))?;
-    std::fs::set_permissions(to, std::fs::Permissions::from_mode(md.mode() & 0o7777))
-        .map_err(|e| fail("setting the mode of", e))?;
-    if let Ok(names) = xattr::list(from) {
-        for name in names {
-            if is_private_xattr(name.as_encoded_bytes()) {
-                continue;
-            }
-            if let Ok(Some(value)) = xattr::get(from, &name) {
-                xattr::set(to, &name, &value).map_err(|e| fail("setting xattrs of", e))?;
-            }
-        }
-    }
+/// A directory like `from` at `to` (in `upper`): mode, owner and the xattrs that travel in
+/// layers, as COPY gives a directory it creates.
+fn copy_up_dir(upper: &Path, from: &Path, to: &Path, md: &std::fs::Metadata) -> Result<(), String> {
+    let owner = Owner {
+        uid: md.uid(),
+        gid: md.gid(),
+    };
+    make_dir(upper, to, md.mode() & 0o7777, Some(owner)).map_err(|e| e.to_string())?;
+    copy_xattrs(from, to);
     Ok(())
 }
 
@@ -114,21 +106,9 @@ mod tests {
         FileOp {
             on_input: true,
             actions: vec![FileAction::Copy(CopyAction {
-                input: 1,
-                src: "/data".into(),
-                dest: dest.into(),
                 owner: owner.map(String::from),
-                mode: None,
-                follow_symlinks: false,
-                dir_contents_only: true,
                 allow_wildcard: true,
-                allow_empty_wildcard: false,
-                create_dest_path: true,
-                attempt_unpack: false,
-                include_patterns: Vec::new(),
-                exclude_patterns: Vec::new(),
-                required_paths: Vec::new(),
-                timestamp: None,
+                ..CopyAction::new(1, "/data", dest)
             })],
         }
     }

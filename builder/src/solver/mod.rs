@@ -284,17 +284,7 @@ pub fn solve(
                 if steps_done.load(std::sync::atomic::Ordering::Relaxed) {
                     return;
                 }
-                for (name, paths) in &v.meta.context_paths {
-                    if let Ok(local) = opts.local(name) {
-                        let _ = context_hash::prehash(
-                            opts.root,
-                            &local.dir,
-                            paths,
-                            local.ignore.as_ref(),
-                            walk,
-                        );
-                    }
-                }
+                let _ = context_files(v, opts, walk, true);
             }
         });
         rayon::in_place_scope(|pool| loop {
@@ -450,15 +440,14 @@ impl Step<'_> {
     }
 }
 
-/// The cache key of a non-source vertex and the context files it read (`remember`: keep the
-/// file-content memo; false in a dry run).
-fn step_key(
-    v: &Vertex,
-    input_keys: &[&str],
+/// The hashes of the files `v` reads from each local source, by source name: worked out once
+/// per build and source selection (in `walk`), by the background warm-up or the step itself.
+fn context_files<'v>(
+    v: &'v Vertex,
     opts: &SolveOptions,
     walk: &context_hash::ContextWalk,
     remember: bool,
-) -> Result<(String, Option<history::ContextFiles>), String> {
+) -> Result<Vec<(&'v str, history::ContextFiles)>, String> {
     let mut parts = Vec::new();
     for (name, paths) in &v.meta.context_paths {
         let local = opts.local(name)?;
@@ -472,7 +461,19 @@ fn step_key(
         )?;
         parts.push((name.as_str(), files));
     }
-    let context = history::ContextFiles::combine(parts);
+    Ok(parts)
+}
+
+/// The cache key of a non-source vertex and the context files it read (`remember`: keep the
+/// file-content memo; false in a dry run).
+fn step_key(
+    v: &Vertex,
+    input_keys: &[&str],
+    opts: &SolveOptions,
+    walk: &context_hash::ContextWalk,
+    remember: bool,
+) -> Result<(String, Option<history::ContextFiles>), String> {
+    let context = history::ContextFiles::combine(context_files(v, opts, walk, remember)?);
     let key = keys::vertex_key(v, input_keys, context.as_ref().map(|c| c.digest.as_str()));
     Ok((key, context))
 }

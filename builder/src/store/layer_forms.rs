@@ -34,9 +34,13 @@ pub fn record_form(root: &Root, diff_id: &str, form: &LayerForm) -> Result<(), S
 
 /// The layer's compressed form, when that is how the store keeps it and the blob is here.
 fn form(root: &Root, diff_id: &str) -> Option<LayerForm> {
+    recorded_form(root, diff_id).filter(|f| root.blobs.contains(&f.blob))
+}
+
+/// The layer's form record, whether or not its blob is still here.
+fn recorded_form(root: &Root, diff_id: &str) -> Option<LayerForm> {
     let bytes = root.index.layer_form(diff_id).ok()??;
-    let form: LayerForm = serde_json::from_slice(&bytes).ok()?;
-    root.blobs.contains(&form.blob).then_some(form)
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Whether the store can give this layer's tar.
@@ -133,12 +137,7 @@ pub(super) fn form_blobs<'a>(
     root: &'a Root,
     diff_ids: impl Iterator<Item = &'a String> + 'a,
 ) -> impl Iterator<Item = String> + 'a {
-    diff_ids.filter_map(|d| {
-        let bytes = root.index.layer_form(d).ok()??;
-        serde_json::from_slice::<LayerForm>(&bytes)
-            .ok()
-            .map(|f| f.blob)
-    })
+    diff_ids.filter_map(|d| recorded_form(root, d).map(|f| f.blob))
 }
 
 /// A decompressed layer that checks its length and digest at the end.

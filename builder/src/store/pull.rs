@@ -230,16 +230,9 @@ fn decode(
         decompressor(media_type, ChannelReader::new(compressed)).map_err(|e| e.to_string())?;
     loop {
         let mut chunk = vec![0u8; DECODE_CHUNK];
-        let mut len = 0;
-        // Fill the chunk (fewer, larger sends; the unpacker writes whole pages).
-        while len < chunk.len() {
-            match tar.read(&mut chunk[len..]) {
-                Ok(0) => break,
-                Ok(n) => len += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(format!("it does not decompress: {e}")),
-            }
-        }
+        // Whole chunks: fewer, larger sends; the unpacker writes whole pages.
+        let len = crate::fill::fill(&mut tar, &mut chunk)
+            .map_err(|e| format!("it does not decompress: {e}"))?;
         if len == 0 {
             break;
         }

@@ -8,14 +8,31 @@ use filetime::FileTime;
 use std::cell::RefCell;
 use std::ffi::CString;
 use std::fs::{self, Metadata, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// xattrs never copied: labels belong to the host's policy, not to the image (containerd's
-/// copy skips it too).
-const SKIPPED_XATTRS: &[&str] = &["security.selinux"];
+/// xattrs never copied: SELinux labels belong to the host's policy, not to the image
+/// (containerd's copy skips them too), and `overlay.` ones would be read by overlayfs as
+/// whiteouts or opaque markers once the copy is a layer.
+fn copied_xattr(name: &std::ffi::OsStr) -> bool {
+    !crate::snapshot::whiteout::is_private_xattr(name.as_bytes())
+}
+
+/// atime and mtime for a copy: `utime` for both, else the source's.
+fn copy_times(src_md: &Metadata, utime: Option<i64>) -> (FileTime, FileTime) {
+    match utime {
+        Some(t) => (
+            FileTime::from_unix_time(t, 0),
+            FileTime::from_unix_time(t, 0),
+        ),
+        None => (
+            FileTime::from_last_access_time(src_md),
+            FileTime::from_last_modification_time(src_md),
+        ),
+    }
+}
 
 /// `lchown`, then `chmod` (not on symlinks, and after chown, which clears setuid/setgid),
 /// then atime/mtime (`utime` for both, else the source's), without following symlinks.
@@ -37,16 +54,7 @@ pub(crate) fn set_info(
         let m = mode.unwrap_or(src_md.mode() & 0o7777);
         chmod(root, target, m)?;
     }
-    let (atime, mtime) = match utime {
-        Some(t) => (
-            FileTime::from_unix_time(t, 0),
-            FileTime::from_unix_time(t, 0),
-        ),
-        None => (
-            FileTime::from_last_access_time(src_md),
-            FileTime::from_last_modification_time(src_md),
-        ),
-    };
+    let (atime, mtime) = copy_times(src_md, utime);
     filetime::set_symlink_file_times(target, atime, mtime).map_err(|e| io_error(root, target, e))
 }
 
@@ -70,16 +78,7 @@ pub(crate) fn set_info_fd(
     let m = mode.unwrap_or(src_md.mode() & 0o7777);
     file.set_permissions(fs::Permissions::from_mode(m & 0o7777))
         .map_err(err)?;
-    let (atime, mtime) = match utime {
-        Some(t) => (
-            FileTime::from_unix_time(t, 0),
-            FileTime::from_unix_time(t, 0),
-        ),
-        None => (
-            FileTime::from_last_access_time(src_md),
-            FileTime::from_last_modification_time(src_md),
-        ),
-    };
+    let (atime, mtime) = copy_times(src_md, utime);
     filetime::set_file_handle_times(file, Some(atime), Some(mtime)).map_err(err)
 }
 
@@ -90,10 +89,7 @@ pub(crate) fn copy_xattrs_fd(from: &fs::File, to: &fs::File) {
         return;
     };
     for name in names {
-        if SKIPPED_XATTRS
-            .iter()
-            .any(|s| name.as_bytes() == s.as_bytes())
-        {
+        if !copied_xattr(&name) {
             continue;
         }
         if let Ok(Some(value)) = from.get_xattr(&name) {
@@ -120,10 +116,7 @@ pub(crate) fn copy_xattrs(src: &Path, target: &Path) {
         return;
     };
     for name in names {
-        if SKIPPED_XATTRS
-            .iter()
-            .any(|s| name.as_bytes() == s.as_bytes())
-        {
+        if !copied_xattr(&name) {
             continue;
         }
         if let Ok(Some(value)) = xattr::get(src, &name) {
@@ -165,26 +158,14 @@ fn copy_content(from: &mut fs::File, to: &mut fs::File) -> io::Result<()> {
     thread_local! {
         static BUF: std::cell::RefCell<Vec<u8>> = RefCell::new(vec![0; SMALL_FILE]);
     }
-    let small = BUF.with(|buf| -> io::Result<bool> {
+    let read_all = BUF.with(|buf| -> io::Result<bool> {
         let mut buf = buf.borrow_mut();
-        let mut len = 0;
-        loop {
-            match from.read(&mut buf[len..]) {
-                Ok(0) => break,
-                Ok(n) => len += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-            if len == buf.len() {
-                // Larger than a small file: write what was read, the kernel copies the rest.
-                to.write_all(&buf[..len])?;
-                return Ok(false);
-            }
-        }
+        let len = crate::fill::fill(from, &mut buf)?;
         to.write_all(&buf[..len])?;
-        Ok(true)
+        Ok(len < buf.len())
     })?;
-    if !small {
+    if !read_all {
+        // Larger than a small file: the kernel copies the rest.
         io::copy(from, to)?;
     }
     Ok(())

@@ -30,6 +30,7 @@ mod unpack;
 use crate::frontend::dockerignore::Matcher;
 use crate::graph::CopyAction;
 use copier::Copier;
+pub(crate) use meta::{copy_xattrs, make_dir};
 use mode::ModeSpec;
 use resolve::{clean_abs, display, io_error, is_missing, rel};
 use std::ffi::OsStr;

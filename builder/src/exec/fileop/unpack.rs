@@ -53,7 +53,7 @@ fn detect(head: &[u8]) -> Compression {
 fn open_stream(path: &Path) -> io::Result<Box<dyn Read>> {
     let mut f = File::open(path)?;
     let mut head = [0u8; 6];
-    let n = read_up_to(&mut f, &mut head)?;
+    let n = crate::fill::fill(&mut f, &mut head)?;
     let f = io::BufReader::with_capacity(256 * 1024, File::open(path)?);
     Ok(match detect(&head[..n]) {
         Compression::None => Box::new(f),
@@ -62,17 +62,6 @@ fn open_stream(path: &Path) -> io::Result<Box<dyn Read>> {
         Compression::Xz => Box::new(lzma_rust2::XzReader::new(f, true)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(f)?),
     })
-}
-
-fn read_up_to(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 /// Whether `src` (a resolved regular file) is a tar archive we unpack: its (decompressed)

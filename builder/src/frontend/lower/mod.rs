@@ -406,23 +406,7 @@ impl Lowering<'_> {
     fn local_tree(&mut self, idx: usize, key: &str) -> Digest {
         use crate::graph::{CopyAction, FileAction, FileOp, Meta, Op};
         let source = self.local_source(key);
-        let copy = CopyAction {
-            input: 0,
-            src: "/".into(),
-            dest: "/".into(),
-            owner: None,
-            mode: None,
-            follow_symlinks: false,
-            dir_contents_only: true,
-            allow_wildcard: false,
-            allow_empty_wildcard: false,
-            create_dest_path: true,
-            attempt_unpack: false,
-            include_patterns: Vec::new(),
-            exclude_patterns: Vec::new(),
-            required_paths: Vec::new(),
-            timestamp: None,
-        };
+        let copy = CopyAction::new(0, "/", "/");
         let meta = Meta {
             name: format!("[context {key}] load from client"),
             stage: self.states[idx].stage_label(),
