@@ -184,8 +184,9 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
     let started = std::time::Instant::now();
     let printer = crate::progress::stderr_printer(mode);
     let result = crate::build::build(&root, &req, &|e| printer.event(e));
-    crate::store::durability::settle_detached(&root);
-    printer.finish(&super::explain::summary(&root, &result, started));
+    let summary = super::explain::summary(&root, &result, started);
+    crate::store::durability::settle_detached(root);
+    printer.finish(&summary);
     drop(agents);
     match result {
         Ok(done) => {

@@ -46,7 +46,7 @@ pub fn import(args: ImportArgs, root: Option<std::path::PathBuf>) -> Result<Exit
     let image =
         crate::store::import_rootfs(&root, &mut input, &args.file, &name, &plat, &rfc3339(now))
             .map_err(|e| format!("error: importing {}: {e}\n", args.file))?;
-    crate::store::durability::settle_detached(&root);
+    crate::store::durability::settle_detached(root);
     println!("{} {}", image.name, image.manifest_digest);
     Ok(ExitCode::SUCCESS)
 }

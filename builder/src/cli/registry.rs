@@ -78,7 +78,7 @@ pub fn pull(args: PullArgs, root: Option<PathBuf>) -> Result<ExitCode, String> {
     };
     let client = args.registry.client()?;
     let root = super::open_root(root)?;
-    let _lock = root.lock_for_build().map_err(|e| format!("error: {e}\n"))?;
+    let lock = root.lock_for_build().map_err(|e| format!("error: {e}\n"))?;
     let printer = stderr_printer_for(progress_mode(&args.progress)?, Some("pull"));
     let started = std::time::Instant::now();
     let events = |e| printer.event(e);
@@ -89,7 +89,8 @@ pub fn pull(args: PullArgs, root: Option<PathBuf>) -> Result<ExitCode, String> {
         events: &events,
     };
     let result = resolver.image(&reference, &platform);
-    crate::store::durability::settle_detached(&root);
+    drop(lock);
+    crate::store::durability::settle_detached(root);
     printer.finish(&Summary {
         image: Some(reference.familiar()),
         digest: result.as_ref().ok().map(|i| i.manifest_digest.clone()),

@@ -158,10 +158,18 @@ fn has_markers(root_path: &Path) -> bool {
     std::fs::read_dir(markers_dir(root_path)).is_ok_and(|mut rd| rd.next().is_some())
 }
 
-/// Starts `pallet internal-settle-store ROOT` in the background (not waited for) when there
-/// are markers; errors are ignored: the markers then stay, and a restart re-unpacks.
-pub fn settle_detached(root: &Root) {
-    if !has_markers(&root.path) {
+/// Closes the store, then starts `pallet internal-settle-store ROOT` in the background (not
+/// waited for) when there are markers; errors are ignored: the markers then stay, and a
+/// restart re-unpacks.
+///
+/// The order matters: closing the index commits and truncates it, and on ext4 that commit's
+/// fdatasync waits for the journal, which waits for whatever data the settler's syncfs is
+/// writing back. Closed while the settler ran, the index took 40-85 ms more at the end of a
+/// cold build; closed first, 1-2 ms.
+pub fn settle_detached(root: Root) {
+    let root_path = root.path.clone();
+    drop(root);
+    if !has_markers(&root_path) {
         return;
     }
     let Ok(exe) = std::env::current_exe() else {
@@ -169,7 +177,7 @@ pub fn settle_detached(root: &Root) {
     };
     let _ = std::process::Command::new(exe)
         .arg("internal-settle-store")
-        .arg(&root.path)
+        .arg(&root_path)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
