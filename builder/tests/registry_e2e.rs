@@ -19,6 +19,16 @@ fn can_run() -> bool {
     common::require("registry end-to-end test", &["runc", "skopeo"])
 }
 
+/// A registry of `config` and a fresh test environment; `None` where the test cannot run here
+/// (`common::require` and `Registry::start` say why, and fail instead under CI=true).
+fn registry_and_env(config: Config) -> Option<(Registry, Env)> {
+    if !can_run() {
+        return None;
+    }
+    let reg = Registry::start(config)?;
+    Some((reg, Env::new()))
+}
+
 /// Runs pallet with a private DOCKER_CONFIG (no credentials leak in or out of the test).
 fn pallet(root: &Path, docker_config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pallet"))
@@ -124,13 +134,9 @@ impl Env {
 
 #[test]
 fn pushed_image_pulls_back_builds_on_and_mounts_its_base_layers() {
-    if !can_run() {
-        return;
-    }
-    let Some(reg) = Registry::start(Config::plain()) else {
+    let Some((reg, env)) = registry_and_env(Config::plain()) else {
         return;
     };
-    let env = Env::new();
     let host = reg.host();
     env.with_busybox("a");
     let app = format!("{host}/team/app:1");
@@ -216,13 +222,9 @@ fn pushed_image_pulls_back_builds_on_and_mounts_its_base_layers() {
 /// diff id.
 #[test]
 fn a_pulled_layer_is_kept_compressed_and_serves_every_use() {
-    if !can_run() {
-        return;
-    }
-    let Some(reg) = Registry::start(Config::plain()) else {
+    let Some((reg, env)) = registry_and_env(Config::plain()) else {
         return;
     };
-    let env = Env::new();
     env.with_busybox("a");
     let app = format!("{}/team/kept:1", reg.host());
     env.build_push("a", "FROM busybox\nRUN echo hello > /hello\n", &app, &[]);
@@ -339,13 +341,9 @@ fn a_pulled_layer_is_kept_compressed_and_serves_every_use() {
 
 #[test]
 fn pull_flag_rechecks_a_moved_tag() {
-    if !can_run() {
-        return;
-    }
-    let Some(reg) = Registry::start(Config::plain()) else {
+    let Some((reg, env)) = registry_and_env(Config::plain()) else {
         return;
     };
-    let env = Env::new();
     env.with_busybox("a");
     let base = format!("{}/base:latest", reg.host());
     env.build_push("a", "FROM busybox\nRUN echo 1 > /v\n", &base, &[]);
@@ -359,13 +357,9 @@ fn pull_flag_rechecks_a_moved_tag() {
 
 #[test]
 fn skopeo_pushed_image_is_pulled_and_built_on() {
-    if !can_run() {
-        return;
-    }
-    let Some(reg) = Registry::start(Config::plain()) else {
+    let Some((reg, env)) = registry_and_env(Config::plain()) else {
         return;
     };
-    let env = Env::new();
     env.with_busybox("a");
     let archive = env.tmp.path().join("busybox-docker.tar");
     ok(
@@ -396,14 +390,10 @@ fn skopeo_pushed_image_is_pulled_and_built_on() {
 
 #[test]
 fn htpasswd_registry_needs_login_and_never_prints_the_password() {
-    if !can_run() {
-        return;
-    }
     let password = "s3cret-Pa55word";
-    let Some(reg) = Registry::start(Config::htpasswd("ci", password)) else {
+    let Some((reg, env)) = registry_and_env(Config::htpasswd("ci", password)) else {
         return;
     };
-    let env = Env::new();
     env.with_busybox("a");
     let app = format!("{}/private/app:1", reg.host());
     let ctx = env.context("ctx-auth", "FROM busybox\nRUN echo private > /p\n");
@@ -451,13 +441,9 @@ fn htpasswd_registry_needs_login_and_never_prints_the_password() {
 
 #[test]
 fn token_auth_registry_push_and_pull() {
-    if !can_run() {
-        return;
-    }
-    let Some(reg) = Registry::start(Config::token("robot", "t0ken-pass")) else {
+    let Some((reg, env)) = registry_and_env(Config::token("robot", "t0ken-pass")) else {
         return;
     };
-    let env = Env::new();
     env.with_busybox("a");
     let login = pallet(
         &env.root("a"),
@@ -477,13 +463,9 @@ fn token_auth_registry_push_and_pull() {
 
 #[test]
 fn tls_registry_is_trusted_through_its_ca_only() {
-    if !can_run() {
-        return;
-    }
-    let Some(reg) = Registry::start(Config::tls()) else {
+    let Some((reg, env)) = registry_and_env(Config::tls()) else {
         return;
     };
-    let env = Env::new();
     env.with_busybox("a");
     // Named by DNS name, so the localhost plain-HTTP allowance does not apply to TLS errors.
     let host = format!("localhost:{}", reg.port());
@@ -512,13 +494,9 @@ fn tls_registry_is_trusted_through_its_ca_only() {
 
 #[test]
 fn zstd_layers_push_and_pull_back() {
-    if !can_run() {
-        return;
-    }
-    let Some(reg) = Registry::start(Config::plain()) else {
+    let Some((reg, env)) = registry_and_env(Config::plain()) else {
         return;
     };
-    let env = Env::new();
     env.with_busybox("a");
     let app = format!("{}/zstd/app:1", reg.host());
     let out = env.build_push(
@@ -557,13 +535,9 @@ fn zstd_layers_push_and_pull_back() {
 /// nothing of the layer (the snapshot unpacked while downloading is not published).
 #[test]
 fn a_layer_that_does_not_match_its_diff_id_is_refused_and_kept_nowhere() {
-    if !can_run() {
-        return;
-    }
-    let Some(reg) = Registry::start(Config::plain()) else {
+    let Some((reg, env)) = registry_and_env(Config::plain()) else {
         return;
     };
-    let env = Env::new();
     use sha2::Digest;
     let sha = |b: &[u8]| format!("sha256:{}", hex::encode(sha2::Sha256::digest(b)));
     // The layer: one file, as a gzip tar.
