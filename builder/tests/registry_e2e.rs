@@ -615,3 +615,66 @@ fn a_layer_that_does_not_match_its_diff_id_is_refused_and_kept_nowhere() {
     assert_eq!(left("tmp"), Vec::<String>::new());
     assert!(!text(&env.run("p", &["images"]).stdout).contains("diffid"));
 }
+
+/// A pull checks each layer's digest with the blob writer's own sha256 (the compressed stream
+/// is hashed once, not twice). A registry that serves other bytes of the same size under a
+/// layer's digest is still refused, by that check, and nothing of the layer is kept.
+#[test]
+fn a_layer_blob_that_does_not_match_its_digest_is_refused_and_kept_nowhere() {
+    let Some((reg, env)) = registry_and_env(Config::plain()) else {
+        return;
+    };
+    env.with_busybox("a");
+    let app = format!("{}/team/tampered:1", reg.host());
+    env.build_push("a", "FROM busybox\nRUN echo hello > /hello\n", &app, &[]);
+    let manifest: serde_json::Value = serde_json::from_str(&ok(
+        Command::new("skopeo")
+            .args([
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                &format!("docker://{app}"),
+            ])
+            .output()
+            .unwrap(),
+        "skopeo inspect --raw",
+    ))
+    .unwrap();
+    let layers = manifest["layers"].as_array().unwrap();
+    // The registry's stored copy of the top layer, reversed byte by byte (same size).
+    let digest = layers.last().unwrap()["digest"].as_str().unwrap();
+    let hex = &digest["sha256:".len()..];
+    let data = reg
+        .dir()
+        .join("data/docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data");
+    let mut bytes = std::fs::read(&data).unwrap();
+    bytes.reverse();
+    std::fs::write(&data, &bytes).unwrap();
+
+    let out = env.run("p", &["pull", &app]);
+    assert!(!out.status.success(), "a tampered layer pulled");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(digest) && err.contains("digest"),
+        "the error names the layer's digest: {err}"
+    );
+    let root = env.root("p");
+    assert!(
+        !root.join("blobs/sha256").join(hex).exists(),
+        "no blob under the digest it failed"
+    );
+    let left = |dir: &str| -> Vec<String> {
+        std::fs::read_dir(root.join(dir))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(left("tmp"), Vec::<String>::new());
+    assert!(!text(&env.run("p", &["images"]).stdout).contains("tampered"));
+}

@@ -102,6 +102,15 @@ impl BlobWriter {
         self.size
     }
 
+    /// `sha256:<hex>` of the bytes written so far: the digest `commit` would give now (a
+    /// download checks its blob with it rather than hashing the bytes twice).
+    pub fn sha256_so_far(&self) -> String {
+        format!(
+            "{SHA256_PREFIX}{}",
+            hex::encode(self.hasher.clone().finalize())
+        )
+    }
+
     /// `unsynced`: no fsync, and this runs before the blob gets its name.
     fn finish(
         mut self,

@@ -29,6 +29,10 @@ fn write_commit_and_read_back() {
         writer.write_all(chunk).unwrap();
     }
     assert_eq!(writer.size(), data.len() as u64);
+    // The running digest (what a download checks its blob with) is the committed one, and
+    // asking for it does not end the hashing.
+    assert_eq!(writer.sha256_so_far(), digest_of(&data));
+    assert_eq!(writer.sha256_so_far(), digest_of(&data));
     let info = writer.commit().unwrap();
 
     assert_eq!(info.digest, digest_of(&data));

@@ -24,6 +24,30 @@ pub struct Client {
     pub(crate) pending_uploads: Mutex<HashMap<(String, String, String), String>>,
 }
 
+/// A download sink that takes the sha256 of everything written to it, so that
+/// [`Client::fetch_blob_hashed`] need not hash the blob again.
+pub trait HashingSink: Write {
+    /// `sha256:<hex>` of all bytes written so far.
+    fn sha256_so_far(&self) -> String;
+}
+
+/// Ok if the downloaded bytes hash to the blob's digest.
+fn check_digest(
+    repository: &Reference,
+    blob: &Descriptor,
+    actual: String,
+) -> Result<(), RegistryError> {
+    if actual == blob.digest {
+        return Ok(());
+    }
+    Err(RegistryError::DigestMismatch {
+        target: repository.name(),
+        what: "blob".into(),
+        expected: blob.digest.clone(),
+        actual,
+    })
+}
+
 /// A manifest or index as fetched: its bytes, media type and sha256 digest.
 #[derive(Debug, Clone)]
 pub struct FetchedManifest {
@@ -248,16 +272,48 @@ impl Client {
         let mut hasher = Hasher::for_digest(&blob.digest).ok_or_else(|| {
             RegistryError::Other(format!("{target}: unsupported digest algorithm"))
         })?;
+        self.fetch_blob_checked(repository, blob, &target, sink, progress, Some(&mut hasher))?;
+        check_digest(repository, blob, hasher.finish())
+    }
+
+    /// [`Client::fetch_blob`] into a sink that takes the sha256 of what it is given (a
+    /// content-addressed blob writer): a sha256 blob is checked against the sink's hash instead
+    /// of hashing the same bytes a second time. Other algorithms are hashed here as usual.
+    pub fn fetch_blob_hashed(
+        &self,
+        repository: &Reference,
+        blob: &Descriptor,
+        sink: &mut dyn HashingSink,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), RegistryError> {
+        if !blob.digest.starts_with("sha256:") {
+            return self.fetch_blob(repository, blob, sink, progress);
+        }
+        let target = format!("blob {} of {}", blob.digest, repository.name());
+        self.fetch_blob_checked(repository, blob, &target, sink, progress, None)?;
+        check_digest(repository, blob, sink.sha256_so_far())
+    }
+
+    /// The download and its size check; `hasher` (if any) sees every byte the sink gets.
+    fn fetch_blob_checked(
+        &self,
+        repository: &Reference,
+        blob: &Descriptor,
+        target: &str,
+        sink: &mut dyn Write,
+        progress: &(dyn Fn(u64) + Sync),
+        mut hasher: Option<&mut Hasher>,
+    ) -> Result<(), RegistryError> {
         let mut written: u64 = 0;
         self.with_pull_endpoints(repository, |ep| {
             self.fetch_blob_at(
                 ep,
                 repository,
                 blob,
-                &target,
+                target,
                 sink,
                 progress,
-                &mut hasher,
+                hasher.as_deref_mut(),
                 &mut written,
             )
         })?;
@@ -267,15 +323,6 @@ impl Client {
                 digest: blob.digest.clone(),
                 expected: blob.size,
                 actual: written,
-            });
-        }
-        let actual = hasher.finish();
-        if actual != blob.digest {
-            return Err(RegistryError::DigestMismatch {
-                target: repository.name(),
-                what: "blob".into(),
-                expected: blob.digest.clone(),
-                actual,
             });
         }
         Ok(())
@@ -290,7 +337,7 @@ impl Client {
         target: &str,
         sink: &mut dyn Write,
         progress: &(dyn Fn(u64) + Sync),
-        hasher: &mut Hasher,
+        mut hasher: Option<&mut Hasher>,
         written: &mut u64,
     ) -> Result<(), RegistryError> {
         let scopes = pull_scope(repository.path());
@@ -354,7 +401,9 @@ impl Client {
                     what: format!("writing {target}"),
                     source: e,
                 })?;
-                hasher.update(chunk);
+                if let Some(h) = hasher.as_deref_mut() {
+                    h.update(chunk);
+                }
                 *written += chunk.len() as u64;
                 progress(*written);
             };

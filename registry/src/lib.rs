@@ -31,7 +31,7 @@ mod session;
 mod transport;
 mod upload;
 
-pub use client::{BlobOpener, Client, FetchedManifest, RequestCounts};
+pub use client::{BlobOpener, Client, FetchedManifest, HashingSink, RequestCounts};
 pub use config::RegistryConfig;
 pub use credentials::{Credential, DockerConfig};
 pub use digest::sha256_digest;

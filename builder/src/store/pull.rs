@@ -161,8 +161,9 @@ fn pull_layer(
                 compressed,
                 decoder: Some(to_decoder),
             };
+            // The blob writer's sha256 is the download's digest check (one hash, not two).
             let fetched = client
-                .fetch_blob(repository, layer, &mut sink, &report)
+                .fetch_blob_hashed(repository, layer, &mut sink, &report)
                 .map_err(|e| StoreError::Layer(format!("pulling {repository}: {e}")));
             let Tee {
                 compressed,
@@ -378,6 +379,12 @@ impl Write for Tee {
 
     fn flush(&mut self) -> io::Result<()> {
         self.compressed.flush()
+    }
+}
+
+impl registry::HashingSink for Tee {
+    fn sha256_so_far(&self) -> String {
+        self.compressed.sha256_so_far()
     }
 }
 
