@@ -407,7 +407,8 @@ fn run_case(case: &Case) {
     report.finish(case.name);
 }
 
-/// `docker build` of the context, then `docker save` of the result and of the base image.
+/// `docker build` of the context, then `docker save` of the result and of the base image
+/// (pulled into dockerd's image store first).
 fn build_with_docker(case: &Case, ctx: &Path, dir: &Path) -> (Image, Image) {
     let tag = format!("parity-{}", case.name);
     let mut build = docker();
@@ -417,6 +418,12 @@ fn build_with_docker(case: &Case, ctx: &Path, dir: &Path) -> (Image, Image) {
     }
     build.arg(ctx);
     run(&mut build, &format!("docker build of {}", case.name));
+    // BuildKit keeps the base it pulled in its own cache, not in dockerd's image store, which
+    // is what `docker save` reads: a dockerd with a fresh data root has no copy to save.
+    run(
+        docker().args(["pull", case.base.reference()]),
+        &format!("docker pull {}", case.base.reference()),
+    );
     (
         save_docker_image(&tag, &dir.join("docker-image")),
         save_docker_image(case.base.reference(), &dir.join("docker-base")),
