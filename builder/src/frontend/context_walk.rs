@@ -41,12 +41,13 @@ pub fn walk_context_stat(
                 excluded: false,
             }],
             busy: 0,
+            waiting: 0,
             failed: None,
         }),
         changed: Condvar::new(),
     };
     let helpers = cores().min(MAX_THREADS) - 1;
-    let mut found = std::thread::scope(|scope| {
+    let found = std::thread::scope(|scope| {
         // Helpers start once there is a queue of directories to share (a small context is
         // listed faster than a thread starts).
         let mut started = Vec::new();
@@ -64,7 +65,7 @@ pub fn walk_context_stat(
     if let Some(e) = queue.failed {
         return Err(e);
     }
-    found.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
+    let found = sorted_by_path(found);
     // An excluded directory stays only if something below it stays unconditionally.
     let keep: Vec<bool> = found
         .iter()
@@ -79,6 +80,19 @@ pub fn walk_context_stat(
             Some(path) => Err(IgnoreError::NonUtf8Path { path }),
             None => Ok((e.rel, e.meta)),
         })
+        .collect()
+}
+
+/// `found` in path order. An entry is large (its metadata is ~180 bytes), so indices are sorted
+/// and each entry is moved once, rather than moved around by the sort (a quarter of a 50,000
+/// file walk went into sorting the entries themselves).
+fn sorted_by_path(found: Vec<Found>) -> Vec<Found> {
+    let mut order: Vec<u32> = (0..found.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| found[a as usize].rel.cmp(&found[b as usize].rel));
+    let mut slots: Vec<Option<Found>> = found.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .map(|i| slots[i as usize].take().expect("each index once"))
         .collect()
 }
 
@@ -121,6 +135,8 @@ struct Queue {
     dirs: Vec<Dir>,
     /// Directories being listed right now (their subdirectories are not queued yet).
     busy: usize,
+    /// Threads waiting for a directory (woken only when there are any).
+    waiting: usize,
     failed: Option<IgnoreError>,
 }
 
@@ -144,7 +160,9 @@ impl Walk<'_> {
                 if queue.busy == 0 {
                     return found;
                 }
+                queue.waiting += 1;
                 queue = self.changed.wait(queue).unwrap_or_else(|p| p.into_inner());
+                queue.waiting -= 1;
                 continue;
             };
             queue.busy += 1;
@@ -160,7 +178,11 @@ impl Walk<'_> {
             if queue.dirs.len() >= QUEUE_FOR_HELPERS {
                 more_hands();
             }
-            self.changed.notify_all();
+            // A wake-up is a syscall: only for threads that wait (for new directories, or for
+            // the end of the walk).
+            if queue.waiting > 0 {
+                self.changed.notify_all();
+            }
         }
     }
 
@@ -180,11 +202,12 @@ impl Walk<'_> {
             let entry = entry.map_err(io_err(&dir.path))?;
             let name = entry.file_name();
             let lossy = name.to_string_lossy();
-            let rel = if dir.rel.is_empty() {
-                lossy.into_owned()
-            } else {
-                format!("{}/{lossy}", dir.rel)
-            };
+            let mut rel = String::with_capacity(dir.rel.len() + 1 + lossy.len());
+            if !dir.rel.is_empty() {
+                rel.push_str(&dir.rel);
+                rel.push('/');
+            }
+            rel.push_str(&lossy);
             let is_dir = entry.file_type().map_err(io_err(&entry.path()))?.is_dir();
             let excluded = self.matcher.is_excluded_in(&rel, &dir.flags);
             if is_dir {
