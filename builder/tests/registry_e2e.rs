@@ -62,6 +62,32 @@ fn ok(out: Output, what: &str) -> String {
     format!("{}{}", text(&out.stdout), text(&out.stderr))
 }
 
+/// The manifest a registry serves for `reference`, as skopeo (not pallet) reads it.
+fn raw_manifest(reference: &str) -> serde_json::Value {
+    let raw = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{reference}"),
+        ])
+        .output()
+        .unwrap();
+    let raw = ok(raw, "skopeo inspect --raw");
+    serde_json::from_str(raw.trim()).unwrap_or_else(|e| panic!("{e}: {raw}"))
+}
+
+/// The names in `dir` (none if it does not exist).
+fn names_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 struct Env {
     tmp: tempfile::TempDir,
     docker_config: PathBuf,
@@ -301,19 +327,7 @@ fn a_pulled_layer_is_kept_compressed_and_serves_every_use() {
     let store = env.root("c");
     ok(env.run("c", &["pull", &app]), "pull into a third store");
     let top = diff_ids.last().unwrap();
-    let manifest: serde_json::Value = serde_json::from_str(&ok(
-        Command::new("skopeo")
-            .args([
-                "inspect",
-                "--raw",
-                "--tls-verify=false",
-                &format!("docker://{app}"),
-            ])
-            .output()
-            .unwrap(),
-        "skopeo inspect --raw",
-    ))
-    .unwrap();
+    let manifest = raw_manifest(&app);
     let top_blob = manifest["layers"][1]["digest"]
         .as_str()
         .unwrap()
@@ -507,17 +521,8 @@ fn zstd_layers_push_and_pull_back() {
     );
     // Layer compression shows in the progress output like the transfers.
     assert!(out.contains("compressing sha256:"), "{out}");
-    let raw = Command::new("skopeo")
-        .args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{app}"),
-        ])
-        .output()
-        .unwrap();
-    let raw = ok(raw, "skopeo inspect --raw");
-    let manifest: serde_json::Value = serde_json::from_str(raw.trim()).unwrap();
+    let manifest = raw_manifest(&app);
+    let raw = manifest.to_string();
     for layer in manifest["layers"].as_array().unwrap() {
         assert_eq!(
             layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd",
@@ -602,15 +607,7 @@ fn a_layer_that_does_not_match_its_diff_id_is_refused_and_kept_nowhere() {
     let err = text(&out.stderr);
     assert!(err.contains("does not match its diff id"), "{err}");
     let root = env.root("p");
-    let left = |dir: &str| -> Vec<String> {
-        std::fs::read_dir(root.join(dir))
-            .map(|rd| {
-                rd.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let left = |dir: &str| names_in(&root.join(dir));
     assert_eq!(left("snapshots"), Vec::<String>::new());
     assert_eq!(left("tmp"), Vec::<String>::new());
     assert!(!text(&env.run("p", &["images"]).stdout).contains("diffid"));
@@ -627,19 +624,7 @@ fn a_layer_blob_that_does_not_match_its_digest_is_refused_and_kept_nowhere() {
     env.with_busybox("a");
     let app = format!("{}/team/tampered:1", reg.host());
     env.build_push("a", "FROM busybox\nRUN echo hello > /hello\n", &app, &[]);
-    let manifest: serde_json::Value = serde_json::from_str(&ok(
-        Command::new("skopeo")
-            .args([
-                "inspect",
-                "--raw",
-                "--tls-verify=false",
-                &format!("docker://{app}"),
-            ])
-            .output()
-            .unwrap(),
-        "skopeo inspect --raw",
-    ))
-    .unwrap();
+    let manifest = raw_manifest(&app);
     let layers = manifest["layers"].as_array().unwrap();
     // The registry's stored copy of the top layer, reversed byte by byte (same size).
     let digest = layers.last().unwrap()["digest"].as_str().unwrap();
@@ -666,15 +651,7 @@ fn a_layer_blob_that_does_not_match_its_digest_is_refused_and_kept_nowhere() {
         !root.join("blobs/sha256").join(hex).exists(),
         "no blob under the digest it failed"
     );
-    let left = |dir: &str| -> Vec<String> {
-        std::fs::read_dir(root.join(dir))
-            .map(|rd| {
-                rd.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let left = |dir: &str| names_in(&root.join(dir));
     assert_eq!(left("tmp"), Vec::<String>::new());
     assert!(!text(&env.run("p", &["images"]).stdout).contains("tampered"));
 }
