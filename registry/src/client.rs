@@ -31,6 +31,24 @@ pub trait HashingSink: Write {
     fn sha256_so_far(&self) -> String;
 }
 
+/// A sink that also hashes what it is given (for [`Client::fetch_blob`]).
+struct HashingWriter<'a> {
+    inner: &'a mut dyn Write,
+    hasher: &'a mut Hasher,
+}
+
+impl Write for HashingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Ok if the downloaded bytes hash to the blob's digest.
 fn check_digest(
     repository: &Reference,
@@ -272,7 +290,11 @@ impl Client {
         let mut hasher = Hasher::for_digest(&blob.digest).ok_or_else(|| {
             RegistryError::Other(format!("{target}: unsupported digest algorithm"))
         })?;
-        self.fetch_blob_checked(repository, blob, &target, sink, progress, Some(&mut hasher))?;
+        let mut hashing = HashingWriter {
+            inner: sink,
+            hasher: &mut hasher,
+        };
+        self.fetch_blob_checked(repository, blob, &target, &mut hashing, progress)?;
         check_digest(repository, blob, hasher.finish())
     }
 
@@ -290,11 +312,11 @@ impl Client {
             return self.fetch_blob(repository, blob, sink, progress);
         }
         let target = format!("blob {} of {}", blob.digest, repository.name());
-        self.fetch_blob_checked(repository, blob, &target, sink, progress, None)?;
+        self.fetch_blob_checked(repository, blob, &target, sink, progress)?;
         check_digest(repository, blob, sink.sha256_so_far())
     }
 
-    /// The download and its size check; `hasher` (if any) sees every byte the sink gets.
+    /// The download and its size check (the digest is the caller's to check).
     fn fetch_blob_checked(
         &self,
         repository: &Reference,
@@ -302,20 +324,10 @@ impl Client {
         target: &str,
         sink: &mut dyn Write,
         progress: &(dyn Fn(u64) + Sync),
-        mut hasher: Option<&mut Hasher>,
     ) -> Result<(), RegistryError> {
         let mut written: u64 = 0;
         self.with_pull_endpoints(repository, |ep| {
-            self.fetch_blob_at(
-                ep,
-                repository,
-                blob,
-                target,
-                sink,
-                progress,
-                hasher.as_deref_mut(),
-                &mut written,
-            )
+            self.fetch_blob_at(ep, repository, blob, target, sink, progress, &mut written)
         })?;
         if written != blob.size {
             return Err(RegistryError::SizeMismatch {
@@ -337,7 +349,6 @@ impl Client {
         target: &str,
         sink: &mut dyn Write,
         progress: &(dyn Fn(u64) + Sync),
-        mut hasher: Option<&mut Hasher>,
         written: &mut u64,
     ) -> Result<(), RegistryError> {
         let scopes = pull_scope(repository.path());
@@ -401,9 +412,6 @@ impl Client {
                     what: format!("writing {target}"),
                     source: e,
                 })?;
-                if let Some(h) = hasher.as_deref_mut() {
-                    h.update(chunk);
-                }
                 *written += chunk.len() as u64;
                 progress(*written);
             };
