@@ -948,3 +948,41 @@ fn a_copy_straight_into_the_upper_dir_makes_the_overlay_s_layer() {
     );
     assert_eq!(direct, overlay, "same layer either way: {entries:?}");
 }
+
+/// `pallet build .` (a relative context, as everyone types it): a read-only bind mount of the
+/// context, whole or one file, shows the context, never the runc bundle (issue 13, defect 1:
+/// the relative source was resolved by runc against the bundle dir, exposing the step's spec).
+#[test]
+fn bind_mounts_of_a_relative_context_show_the_context() {
+    if !can_run() {
+        return;
+    }
+    let (tmp, root) = store_with_busybox();
+    let ctx = tmp.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("a.txt"), "from the context\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\n\
+         RUN --mount=type=bind,target=/x ls /x > /listing\n\
+         RUN --mount=type=bind,source=a.txt,target=/a.txt cat /a.txt > /a.out\n",
+    )
+    .unwrap();
+    let tree = tmp.path().join("tree");
+    let out = Command::new(env!("CARGO_BIN_EXE_pallet"))
+        .current_dir(&ctx)
+        .arg("--root")
+        .arg(&root)
+        .args(["build", "-o", tree.to_str().unwrap(), "."])
+        .output()
+        .expect("run pallet");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(tree.join("listing")).unwrap(),
+        "Dockerfile\na.txt\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(tree.join("a.out")).unwrap(),
+        "from the context\n"
+    );
+}

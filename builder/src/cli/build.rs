@@ -151,7 +151,13 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
     let mut locals = std::collections::BTreeMap::from([(
         "context".to_string(),
         crate::solver::LocalDir {
-            dir: std::path::PathBuf::from(&args.frontend.context),
+            // Absolute: runc resolves a relative bind-mount source against its bundle dir.
+            dir: std::fs::canonicalize(&args.frontend.context).map_err(|e| {
+                format!(
+                    "error: build context {}: {e}\n  = help: give an existing directory\n",
+                    args.frontend.context
+                )
+            })?,
             ignore: Some(ignore),
         },
     )]);

@@ -281,7 +281,10 @@ fn mounts(spec: &RunSpec, etc: &EtcFiles<'_>) -> Result<Vec<Mount>, oci_spec::Oc
             } => m(
                 target,
                 "bind",
-                source,
+                // runc reads a relative source against the bundle dir, not our cwd.
+                &std::path::absolute(source).map_err(|e| {
+                    oci_spec::OciSpecError::Other(format!("mount source {}: {e}", source.display()))
+                })?,
                 &["rbind", if *readonly { "ro" } else { "rw" }],
             )?,
             SpecMount::Tmpfs { target, size } => {
