@@ -3,8 +3,8 @@
 //! typical ML Dockerfile).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use pallet::frontend::lower::{lower, LowerOptions, Offline};
-use pallet::frontend::parser::parse;
+use frontend::lower::{lower, LowerOptions, Offline};
+use frontend::parser::parse;
 use std::path::PathBuf;
 
 fn testdata() -> PathBuf {

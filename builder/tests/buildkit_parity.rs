@@ -276,8 +276,8 @@ fn enabled(case: &Case) -> bool {
         );
         return false;
     }
-    // SAFETY: geteuid has no preconditions.
     assert!(
+        // SAFETY: geteuid has no preconditions.
         unsafe { libc::geteuid() } == 0,
         "PALLET_PARITY=1: the parity test needs root (pallet's RUN uses runc and overlay mounts)"
     );

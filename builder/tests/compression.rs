@@ -19,11 +19,12 @@ mod common;
 use common::text;
 
 use cache::{BlobInfo, Root};
-use pallet::export::compress::{
-    compress_layer, compress_layers, decompressing_writer, decompressor, gzip_layers, Compression,
-    MEDIA_DOCKER_ZSTD, MEDIA_OCI_GZIP, MEDIA_OCI_ZSTD,
+use codec::{
+    decompressing_writer, decompressor, Compression, MEDIA_DOCKER_ZSTD, MEDIA_OCI_GZIP,
+    MEDIA_OCI_ZSTD,
 };
 use pallet::export::docker::{self, ArchiveOptions, ImageOptions, MediaTypes};
+use pallet::store::compressed::{compress_layer, compress_layers};
 use pallet::store::LayerRecord;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -161,7 +162,7 @@ fn every_algorithm_and_level_round_trips_and_is_remembered() {
         .read(&z.digest)
         .unwrap()
         .starts_with(&[0x28, 0xb5, 0x2f, 0xfd]));
-    let g = gzip_layers(&root, std::slice::from_ref(&layer)).unwrap();
+    let g = compress_layers(&root, std::slice::from_ref(&layer), &Compression::default()).unwrap();
     assert!(root
         .blobs
         .read(&g[0].digest)
@@ -258,7 +259,7 @@ fn busybox_store(dir: &Path) -> (Root, Vec<u8>, Vec<LayerRecord>) {
         &mut input,
         "busybox-rootfs.tar",
         "docker.io/library/busybox:latest",
-        &pallet::graph::Platform {
+        &graph::Platform {
             os: "linux".into(),
             architecture: "amd64".into(),
             variant: String::new(),
@@ -484,7 +485,7 @@ fn docker_media_types_with_zstd_follow_buildkit() {
     assert_eq!(
         docker::Compression::Gzip.layers(),
         Compression::Gzip {
-            level: pallet::export::compress::DEFAULT_GZIP_LEVEL
+            level: codec::DEFAULT_GZIP_LEVEL
         }
     );
     assert_eq!(
@@ -505,8 +506,9 @@ fn peak_rss_kib() -> u64 {
 
 /// CPU seconds this process used (all threads, user + system).
 fn cpu_secs() -> f64 {
-    // SAFETY: getrusage fills the struct it is given.
+    // SAFETY: rusage is plain integers, for which all-zero bytes are a valid value.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct it is given.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
     let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
     t(u.ru_utime) + t(u.ru_stime)

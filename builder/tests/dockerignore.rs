@@ -6,10 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use pallet::frontend::context_walk::walk_context;
-use pallet::frontend::dockerignore::{
-    find_ignore_file, read_patterns, IgnoreError, IgnoreFile, Matcher,
-};
+use context::dockerignore::{find_ignore_file, read_patterns, IgnoreError, IgnoreFile, Matcher};
+use context::walk::walk_context;
 use proptest::prelude::*;
 
 fn matcher(patterns: &[&str]) -> Matcher {

@@ -3,9 +3,9 @@
 //! configs). Each must lower where BuildKit accepts it and fail with a clear, line-numbered
 //! error where BuildKit rejects it; tutorial fragments without FROM must fail saying so.
 
-use pallet::frontend::diagnostic::FrontendError;
-use pallet::frontend::lower::{lower, LowerOptions, Lowered, Offline};
-use pallet::frontend::parser::parse;
+use frontend::diagnostic::FrontendError;
+use frontend::lower::{lower, LowerOptions, Lowered, Offline};
+use frontend::parser::parse;
 use std::path::{Path, PathBuf};
 
 fn shared_examples() -> PathBuf {

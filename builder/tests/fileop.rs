@@ -2,9 +2,9 @@
 //! (fsutil `copy.Copy`, file-op backend), ownership (as root), modes, times, links, filters,
 //! and that nothing outside the source and destination roots is read or written.
 
+use context::dockerignore::Matcher;
+use graph::CopyAction;
 use pallet::exec::fileop::{copy, mkdir, mkfile, FileOpError, Owner};
-use pallet::frontend::dockerignore::Matcher;
-use pallet::graph::CopyAction;
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt, PermissionsExt};

@@ -1,8 +1,8 @@
 //! Arbitrary Dockerfile-ish input through the whole frontend (parse, instructions, expansion,
 //! lowering): errors are fine, panics are not.
 
-use pallet::frontend::lower::{lower, LowerOptions, Offline};
-use pallet::frontend::parser::parse;
+use frontend::lower::{lower, LowerOptions, Offline};
+use frontend::parser::parse;
 use proptest::prelude::*;
 
 const TOKENS: &[&str] = &[

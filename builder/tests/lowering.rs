@@ -1,14 +1,14 @@
 //! Lowering semantics against BuildKit's: ARG scoping, config accumulation, history lines,
 //! stage resolution, ONBUILD, mounts, digests, and the errors users hit.
 
-use pallet::frontend::diagnostic::FrontendError;
-use pallet::frontend::lower::{
+use frontend::diagnostic::FrontendError;
+use frontend::lower::{
     lower, ImageResolver, LowerOptions, Lowered, MemoryResolver, NamedContext, Offline,
     ResolvedImage,
 };
-use pallet::frontend::parser::parse;
-use pallet::graph::{Exec, FileAction, MountKind, Op, Source};
-use pallet::image::{Config, Image};
+use frontend::parser::parse;
+use graph::image::{Config, Image};
+use graph::{Exec, FileAction, MountKind, Op, Source};
 use std::collections::BTreeMap;
 
 fn opts(args: &[(&str, &str)], target: Option<&str>) -> LowerOptions {
@@ -143,13 +143,13 @@ fn stage_arg_defaults_expand_and_env_wins_in_expansion() {
 fn platform_args_are_global_and_need_redeclaring_in_a_stage() {
     let src = "FROM scratch\nARG TARGETARCH\nARG BUILDPLATFORM\nWORKDIR /$TARGETARCH/$TARGETOS\n";
     let l = ok(src);
-    let host = pallet::frontend::lower::platform::host();
+    let host = frontend::lower::platform::host();
     assert_eq!(
         l.image.config.working_dir,
         format!("/{}", host.architecture)
     );
     let o = LowerOptions {
-        platform: Some(pallet::frontend::lower::platform::parse("linux/arm64").unwrap()),
+        platform: Some(frontend::lower::platform::parse("linux/arm64").unwrap()),
         ..LowerOptions::default()
     };
     let l = ok_with(src, &o, &Offline);
@@ -499,7 +499,7 @@ fn run_mounts() {
         matches!(kinds[2], ("", MountKind::Secret { id, env: Some(env), .. }) if id == "token" && env == "TOKEN")
     );
     assert!(matches!(kinds[3], ("/tmp", MountKind::Tmpfs { .. })));
-    assert_eq!(e.network, pallet::graph::Network::None);
+    assert_eq!(e.network, graph::Network::None);
     let run = l
         .graph
         .vertices
@@ -934,7 +934,7 @@ fn ssh_mounts_are_numbered_and_set_ssh_auth_sock() {
     assert!(
         matches!(ssh[1], ("/run/buildkit/ssh_agent.1", MountKind::Ssh { id, required: true, mode: 0o660, uid: 1, gid: 0 }) if id == "gh")
     );
-    let auth = |e: &pallet::graph::Exec| -> Vec<String> {
+    let auth = |e: &graph::Exec| -> Vec<String> {
         e.env
             .iter()
             .filter(|v| v.starts_with("SSH_AUTH_SOCK="))

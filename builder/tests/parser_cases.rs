@@ -2,8 +2,8 @@
 //! encodings, continuations, comments, heredocs, JSON and shell forms, ONBUILD, flags, keyword
 //! casing, line spans, errors, and a property test that no input makes it panic.
 
-use pallet::frontend::ast::{Dockerfile, Node, ParseError};
-use pallet::frontend::parser::{dump, go_quote, go_quote_bytes, parse};
+use frontend::ast::{Dockerfile, Node, ParseError};
+use frontend::parser::{dump, go_quote, go_quote_bytes, parse};
 use proptest::prelude::*;
 
 fn ok(src: &str) -> Dockerfile {

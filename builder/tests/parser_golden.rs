@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use pallet::frontend::parser::{dump, parse};
+use frontend::parser::{dump, parse};
 
 /// `PALLET_SHARED_TESTDATA` if set, else the repository's `testdata/buildkit-parser`.
 fn data_dir() -> PathBuf {

@@ -412,8 +412,8 @@ fn terminate(args: &[&str], limit: Duration) -> (std::process::ExitStatus, Strin
     let first = lines.next().expect("a line from the container").unwrap();
     assert_eq!(first, "ready");
     let start = Instant::now();
-    // SAFETY: sends a signal to our own child.
     assert_eq!(
+        // SAFETY: sends a signal to our own child.
         unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
         0
     );

@@ -14,6 +14,7 @@ const BUSYBOX: &str = "/bin/busybox";
 
 /// The runtime to use, or None to skip (Some or a panic under CI=true).
 fn ready(test: &str) -> Option<PathBuf> {
+    // SAFETY: geteuid has no preconditions.
     let missing = if unsafe { libc::geteuid() } != 0 {
         "root (overlay mounts and runc need it)".to_string()
     } else if !Path::new(BUSYBOX).is_file() {
@@ -465,6 +466,7 @@ fn killed_by_signal_is_128_plus_n() {
                     continue;
                 };
                 if std::fs::read(entry.path().join("cmdline")).is_ok_and(|c| c == want.as_bytes()) {
+                    // SAFETY: kill takes any pid; this one runs the test's own container.
                     unsafe { libc::kill(pid, libc::SIGKILL) };
                     return true;
                 }

@@ -11,9 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use pallet::frontend::shell::{
-    env_from_list, Expansion, Lexer, ShellError, VarLookup, MAX_NESTING,
-};
+use frontend::shell::{env_from_list, Expansion, Lexer, ShellError, VarLookup, MAX_NESTING};
 use proptest::prelude::*;
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

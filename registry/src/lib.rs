@@ -9,7 +9,7 @@
 //! transfers run on scoped threads of their own, never on rayon's. Retries are ours: upload
 //! bodies are streams that cannot be replayed, so an upload restarts from a fresh session.
 //!
-//! Modules: `reference` (names), `config` (TLS/insecure/mirrors policy), `credentials`
+//! Modules: (references are the `reference` crate's, re-exported), `config` (TLS/insecure/mirrors policy), `credentials`
 //! (docker's config.json and helpers), `client` (the API calls, reads with mirrors), `pull`
 //! (index -> platform -> manifest -> config), `push` (blobs in parallel, manifest last),
 //! `manifest` (media types, platforms); private: `transport` (agents, TLS, counting), `session`
@@ -26,7 +26,6 @@ pub mod error;
 pub mod manifest;
 pub mod pull;
 pub mod push;
-pub mod reference;
 mod session;
 mod transport;
 mod upload;

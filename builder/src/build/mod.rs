@@ -6,13 +6,14 @@ mod outputs;
 
 pub use outputs::{parse_output, OutputSpec};
 
-use crate::frontend::ast::Dockerfile;
-use crate::frontend::diagnostic::FrontendError;
-use crate::frontend::lint::Warning;
-use crate::frontend::lower::{lower, LowerOptions};
-use crate::solver::{solve, Event, LocalDir, SolveError, SolveOptions};
+use crate::events::Event;
+use crate::solver::{solve, LocalDir, SolveError, SolveOptions};
 use crate::store::{put_image, LayerRecord, RegistryResolver, StoreError, StoredImage};
 use cache::Root;
+use frontend::ast::Dockerfile;
+use frontend::diagnostic::FrontendError;
+use frontend::lint::Warning;
+use frontend::lower::{lower, LowerOptions};
 use std::path::PathBuf;
 
 pub struct BuildRequest<'a> {
@@ -180,17 +181,17 @@ pub fn build(
 
 /// Sets the diff ids and the times BuildKit's exporter fills in (SOURCE_DATE_EPOCH or now).
 pub fn finish_config(
-    mut config: crate::image::Image,
+    mut config: graph::image::Image,
     layers: &[LayerRecord],
     epoch: Option<i64>,
-) -> crate::image::Image {
+) -> graph::image::Image {
     // BuildKit's exporter (exporter/containerimage/writer.go, normalizeLayersAndHistory)
     // appends an entry for each layer no history entry accounts for, e.g. the layer of a
     // `FROM NAME` whose NAME is a local --build-context (it has no config, so no history).
     // Its text there is the cache record's description, "created by buildkit" without one.
     let accounted = config.history.iter().filter(|h| !h.empty_layer).count();
     for _ in accounted..layers.len() {
-        config.history.push(crate::image::History {
+        config.history.push(graph::image::History {
             created_by: "created by buildkit".into(),
             comment: "buildkit.exporter.image.v0".into(),
             ..Default::default()
@@ -199,7 +200,7 @@ pub fn finish_config(
     config.rootfs.kind = "layers".into();
     config.rootfs.diff_ids = layers.iter().map(|l| l.diff_id.clone()).collect();
     if let Some(epoch) = epoch {
-        let created = crate::frontend::lower::rfc3339(epoch);
+        let created = graph::time::rfc3339(epoch);
         for h in &mut config.history {
             if h.created.is_none() {
                 h.created = Some(created.clone());
@@ -218,7 +219,7 @@ pub fn finish_config(
 /// so the image is the same); then every entry still without one gets the first new layer's
 /// time if it comes before any, else the previous entry's. A layer with no recorded time
 /// (a cache record older than this rule) counts as made now.
-fn history_times(history: &mut [crate::image::History], layers: &[LayerRecord]) {
+fn history_times(history: &mut [graph::image::History], layers: &[LayerRecord]) {
     let mut layer = layers.iter();
     for h in history.iter_mut().filter(|h| !h.empty_layer) {
         let made = layer.next().and_then(|l| l.created.clone());
@@ -261,7 +262,7 @@ fn history_times(history: &mut [crate::image::History], layers: &[LayerRecord]) 
 fn write_output(
     root: &Root,
     out: &OutputSpec,
-    config: &crate::image::Image,
+    config: &graph::image::Image,
     layers: &[LayerRecord],
     tag: Option<&str>,
     epoch: Option<i64>,

@@ -183,7 +183,7 @@ pub fn parse_output(spec: &str) -> Result<OutputSpec, String> {
                 text.push_str(&format!(",level={l}"));
             }
             Compression::Custom(
-                crate::export::compress::Compression::parse(&text)
+                codec::Compression::parse(&text)
                     .map_err(|e| format!("invalid --output \"{spec}\": {e}"))?,
             )
         }
@@ -246,7 +246,7 @@ pub fn parse_output(spec: &str) -> Result<OutputSpec, String> {
 pub fn background_compression(
     outputs: &[OutputSpec],
     push: Option<&crate::export::push::PushOptions>,
-) -> Option<crate::export::compress::Compression> {
+) -> Option<codec::Compression> {
     let from_outputs = outputs.iter().find_map(|o| match o {
         OutputSpec::Oci { image, .. } | OutputSpec::Docker { image, .. } => Some(image.compression),
         OutputSpec::Image {
@@ -337,7 +337,7 @@ mod tests {
         };
         assert_eq!(
             image.compression,
-            Compression::Custom(crate::export::compress::Compression::Zstd { level: 19 })
+            Compression::Custom(codec::Compression::Zstd { level: 19 })
         );
     }
 

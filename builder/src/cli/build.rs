@@ -101,8 +101,7 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
     // `--compression` for every image output that did not choose one, and for --push.
     let compression = match &args.compression {
         Some(c) => Some(crate::export::docker::Compression::Custom(
-            crate::export::compress::Compression::parse(c)
-                .map_err(|e| format!("error: --compression: {e}\n"))?,
+            codec::Compression::parse(c).map_err(|e| format!("error: --compression: {e}\n"))?,
         )),
         None => None,
     };
@@ -136,7 +135,7 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
     let runtime =
         crate::exec::runc::find_runtime(args.runtime.as_deref().map(std::path::Path::new))
             .map_err(|e| format!("error: {e}\n"))?;
-    let ignore = crate::frontend::dockerignore::Matcher::new(&loaded.options.dockerignore)
+    let ignore = context::dockerignore::Matcher::new(&loaded.options.dockerignore)
         .map_err(|e| format!("error: .dockerignore: {e}\n"))?;
     let push = if args.push {
         Some(crate::export::push::PushOptions {

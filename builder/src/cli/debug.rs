@@ -1,8 +1,8 @@
 //! `pallet debug parse|graph`: the frontend's intermediate results, for people and tests.
 
 use super::{input, render, FrontendArgs};
-use crate::frontend::lower::{lower, Offline};
 use clap::{Args, Subcommand};
+use frontend::lower::{lower, Offline};
 use std::process::ExitCode;
 
 #[derive(Subcommand, Debug)]
@@ -46,10 +46,9 @@ pub fn run(cmd: DebugCommand) -> Result<ExitCode, String> {
                 std::fs::read(&file).map_err(|e| format!("error: cannot read {file}: {e}\n"))?
             };
             let text = String::from_utf8_lossy(&bytes).into_owned();
-            let df = crate::frontend::parser::parse(&bytes).map_err(|e| {
-                crate::frontend::diagnostic::FrontendError::from(e).render(&file, &text)
-            })?;
-            print!("{}", crate::frontend::parser::dump(&df));
+            let df = frontend::parser::parse(&bytes)
+                .map_err(|e| frontend::diagnostic::FrontendError::from(e).render(&file, &text))?;
+            print!("{}", frontend::parser::dump(&df));
             Ok(ExitCode::SUCCESS)
         }
         DebugCommand::Graph(args) => {

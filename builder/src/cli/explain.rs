@@ -31,7 +31,7 @@ pub(super) fn run(
     mode: Mode,
 ) -> Result<ExitCode, String> {
     let started = Instant::now();
-    let lowered = crate::frontend::lower::lower(
+    let lowered = frontend::lower::lower(
         &loaded.parsed,
         &loaded.options,
         &crate::store::StoreResolver { root },

@@ -1,7 +1,8 @@
 //! `pallet import` and `pallet images`.
 
-use crate::frontend::lower::{platform, rfc3339};
 use clap::Args;
+use frontend::lower::platform;
+use graph::time::rfc3339;
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]

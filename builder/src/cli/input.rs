@@ -2,9 +2,9 @@
 //! `--build-arg`/`--platform` values, turned into `LowerOptions`. Errors are user reports.
 
 use super::FrontendArgs;
-use crate::frontend::ast::Dockerfile;
-use crate::frontend::dockerignore;
-use crate::frontend::lower::{platform, LowerOptions};
+use context::dockerignore;
+use frontend::ast::Dockerfile;
+use frontend::lower::{platform, LowerOptions};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -48,8 +48,8 @@ pub fn load(args: &FrontendArgs) -> Result<Loaded, String> {
         }
     };
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    let parsed = crate::frontend::parser::parse(&bytes)
-        .map_err(|e| crate::frontend::diagnostic::FrontendError::from(e).render(&name, &text))?;
+    let parsed = frontend::parser::parse(&bytes)
+        .map_err(|e| frontend::diagnostic::FrontendError::from(e).render(&name, &text))?;
     let dockerfile_for_ignore = path.clone().unwrap_or_else(|| context.join("Dockerfile"));
     let ignore = dockerignore::find_ignore_file(context, &dockerfile_for_ignore)
         .map_err(|e| format!("error: {e}\n"))?;

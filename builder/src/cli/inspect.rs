@@ -2,9 +2,9 @@
 //! `pallet tag` (another name for an image record). Both read the local store only.
 
 use super::images::human_size;
-use crate::image::{HealthConfig, Image};
 use crate::store::StoredImage;
 use clap::{Args, ValueEnum};
+use graph::image::{HealthConfig, Image};
 use std::fmt::Write as _;
 use std::process::ExitCode;
 

@@ -3,9 +3,9 @@
 //! URL / git remote, which are not built yet), turned into what lowering matches names against
 //! and the directories the solver reads. Errors are user reports.
 
-use crate::frontend::dockerignore;
-use crate::frontend::lower::{context_key, local_source_name, LowerOptions, NamedContext};
 use crate::solver::LocalDir;
+use context::dockerignore;
+use frontend::lower::{context_key, local_source_name, LowerOptions, NamedContext};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

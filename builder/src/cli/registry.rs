@@ -72,9 +72,9 @@ pub fn pull(args: PullArgs, root: Option<PathBuf>) -> Result<ExitCode, String> {
     super::require_root("pallet pull")?;
     let reference = parse_ref(&args.image)?;
     let platform = match &args.platform {
-        Some(p) => crate::frontend::lower::platform::parse(p)
+        Some(p) => frontend::lower::platform::parse(p)
             .map_err(|e| format!("error: invalid --platform: {e}\n"))?,
-        None => crate::frontend::lower::platform::host(),
+        None => frontend::lower::platform::host(),
     };
     let client = args.registry.client()?;
     let root = super::open_root(root)?;
@@ -140,8 +140,7 @@ pub fn push(args: PushArgs, root: Option<PathBuf>) -> Result<ExitCode, String> {
         media_types: media_types(&args.format)?,
         compression: match &args.compression {
             Some(c) => crate::export::docker::Compression::Custom(
-                crate::export::compress::Compression::parse(c)
-                    .map_err(|e| format!("error: --compression: {e}\n"))?,
+                codec::Compression::parse(c).map_err(|e| format!("error: --compression: {e}\n"))?,
             ),
             None => crate::export::docker::Compression::Gzip,
         },

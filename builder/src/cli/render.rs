@@ -1,9 +1,9 @@
 //! Human and JSON renderings of lowering results (graph, image config, warnings). Build
 //! progress lives in `crate::progress`.
 
-use crate::frontend::lint::Warning;
-use crate::frontend::lower::Lowered;
-use crate::graph::{FileAction, MountKind, Op, Source, Vertex};
+use frontend::lint::Warning;
+use frontend::lower::Lowered;
+use graph::{FileAction, MountKind, Op, Source, Vertex};
 
 /// Warnings to stderr, one per line: `warning: RULE: message (Dockerfile:12)`.
 pub fn warnings(ws: &[Warning], file: &str) {

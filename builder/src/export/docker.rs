@@ -10,14 +10,14 @@
 //!
 //! Media types are OCI's or Docker's v2 schema 2 (`oci-mediatypes=false`, the default of
 //! `type=docker` as in buildx). Layers are gzip (the default), zstd or uncompressed at a level
-//! ([`compress::Compression`]); zstd under Docker media types gets containerd's docker zstd
+//! ([`codec::Compression`]); zstd under Docker media types gets containerd's docker zstd
 //! type, as BuildKit writes it. Tars are deterministic: entries sorted by name, numeric owner
 //! 0:0, one mtime for every entry (SOURCE_DATE_EPOCH of the build, else 0).
 //!
 //! Knows images, blobs and references; not builds, Dockerfiles or the CLI.
 
-use super::compress;
 use super::manifest::{Descriptor, ManifestBlobs, MEDIA_CONFIG, MEDIA_INDEX, MEDIA_MANIFEST};
+use crate::store::compressed;
 use crate::store::{LayerRecord, StoreError, StoredImage};
 use cache::{BlobInfo, Root};
 use serde::Serialize;
@@ -27,9 +27,9 @@ use std::path::Path;
 
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-pub const DOCKER_LAYER_GZIP: &str = compress::MEDIA_DOCKER_GZIP;
-pub const DOCKER_LAYER_TAR: &str = compress::MEDIA_DOCKER_TAR;
-pub const DOCKER_LAYER_ZSTD: &str = compress::MEDIA_DOCKER_ZSTD;
+pub const DOCKER_LAYER_GZIP: &str = codec::MEDIA_DOCKER_GZIP;
+pub const DOCKER_LAYER_TAR: &str = codec::MEDIA_DOCKER_TAR;
+pub const DOCKER_LAYER_ZSTD: &str = codec::MEDIA_DOCKER_ZSTD;
 
 /// Which media types the manifest and its descriptors carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,24 +64,24 @@ pub enum Compression {
     Gzip,
     /// The stored diffs as they are (what `docker save` writes); no compression cost.
     Uncompressed,
-    /// Any algorithm and level ([`compress::Compression::parse`]: `zstd`, `zstd,level=19`,
+    /// Any algorithm and level ([`codec::Compression::parse`]: `zstd`, `zstd,level=19`,
     /// `gzip,level=1`, ...).
-    Custom(compress::Compression),
+    Custom(codec::Compression),
 }
 
 impl Compression {
     /// The algorithm and level this stands for.
-    pub fn layers(self) -> compress::Compression {
+    pub fn layers(self) -> codec::Compression {
         match self {
-            Compression::Gzip => compress::Compression::default(),
-            Compression::Uncompressed => compress::Compression::Uncompressed,
+            Compression::Gzip => codec::Compression::default(),
+            Compression::Uncompressed => codec::Compression::Uncompressed,
             Compression::Custom(c) => c,
         }
     }
 }
 
-impl From<compress::Compression> for Compression {
-    fn from(c: compress::Compression) -> Self {
+impl From<codec::Compression> for Compression {
+    fn from(c: codec::Compression) -> Self {
         Compression::Custom(c)
     }
 }
@@ -124,7 +124,7 @@ pub fn store_image(
     opts: &ImageOptions,
 ) -> Result<ExportedImage, StoreError> {
     let compression = opts.compression.layers();
-    let blobs: Vec<BlobInfo> = compress::compress_layers(root, layers, &compression)?;
+    let blobs: Vec<BlobInfo> = compressed::compress_layers(root, layers, &compression)?;
     let config_blob = root.blobs.put_bytes(config)?;
     let types = opts.media_types;
     let layer_type = compression.media_type(types == MediaTypes::Oci);

@@ -1,8 +1,8 @@
 //! OCI image manifests and config blobs in the content store.
 
-use crate::image::Image;
 use crate::store::{LayerRecord, StoreError};
 use cache::{BlobInfo, Root};
+use graph::image::Image;
 use serde::Serialize;
 
 pub const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

@@ -2,8 +2,6 @@
 //! digests of both streams remembered per diff id so a second export never compresses again),
 //! and OCI image layouts (a directory or a tar). Knows images and blobs, not builds.
 
-mod block_gzip;
-pub mod compress;
 pub mod docker;
 pub mod local;
 pub mod manifest;

@@ -4,9 +4,9 @@
 //! cross-repository mount, then the registry client's push (blobs first, manifest last).
 //! Afterwards each blob remembers the repository it was pushed to.
 
-use super::compress;
 use super::docker::{self, Compression, ImageOptions, MediaTypes};
-use crate::solver::Event;
+use crate::events::Event;
+use crate::store::compressed;
 use crate::store::{LayerRecord, StoreError, StoredImage};
 use cache::Root;
 use registry::manifest::{Descriptor, ImageManifest};
@@ -237,11 +237,11 @@ fn push_job(
         BlobJob::Compress(layer) => {
             let c = opts.compression.layers();
             // Shown as compressing only when it is (a pulled base layer has its blob already).
-            let blob = match compress::memoized(root, layer, &c)? {
+            let blob = match compressed::memoized(root, layer, &c)? {
                 Some(blob) => blob,
                 None => {
                     compressing(layer, 0);
-                    let blob = compress::compress_layer(root, layer, &c)?;
+                    let blob = compressed::compress_layer(root, layer, &c)?;
                     compressing(layer, layer.size);
                     blob
                 }

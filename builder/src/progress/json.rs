@@ -6,7 +6,7 @@
 //! five times a second per item, and always on completion.
 
 use super::{event_name, Out, Printer, Steps, Summary};
-use crate::solver::Event;
+use crate::events::Event;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::Write;

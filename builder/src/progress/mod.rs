@@ -10,7 +10,7 @@ mod json;
 mod plain;
 mod tty;
 
-use crate::solver::Event;
+use crate::events::Event;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;

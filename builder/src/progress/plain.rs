@@ -8,7 +8,7 @@
 //! A step's title is printed again when another step printed in between (parallel steps).
 
 use super::{event_name, human_size, summary_text, Out, Printer, Steps, Summary};
-use crate::solver::Event;
+use crate::events::Event;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;

@@ -6,7 +6,7 @@
 //! summary.
 
 use super::{event_name, human_size, summary_text, Out, Printer, Steps, Summary};
-use crate::solver::Event;
+use crate::events::Event;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -309,8 +309,9 @@ fn cut(line: &str, width: usize) -> String {
 
 /// (columns, rows) of the terminal on stderr; 80x24 when unknown.
 fn terminal_size() -> (usize, usize) {
-    // SAFETY: TIOCGWINSZ writes a winsize into the struct we pass; nothing else is touched.
+    // SAFETY: winsize is plain integers, for which all-zero bytes are a valid value.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes a winsize into the struct we pass; nothing else is touched.
     let ok = unsafe { libc::ioctl(2, libc::TIOCGWINSZ, &mut ws) } == 0;
     if ok && ws.ws_col > 0 && ws.ws_row > 0 {
         (ws.ws_col as usize, ws.ws_row as usize)

@@ -7,7 +7,7 @@
 
 use super::RunError;
 use crate::exec::SpecMount;
-use crate::image::Config;
+use graph::image::Config;
 use std::path::{Component, Path, PathBuf};
 
 /// Docker's PATH for a container whose image sets none (moby `oci.DefaultPathEnv`).

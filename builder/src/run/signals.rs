@@ -30,10 +30,10 @@ const FORWARDED: [libc::c_int; 2] = [libc::SIGINT, libc::SIGTERM];
 const POLL: Duration = Duration::from_millis(50);
 
 extern "C" fn record(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t (checked for null anyway).
     let code = if info.is_null() {
         0
     } else {
+        // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t (checked for null above).
         unsafe { (*info).si_code }
     };
     FROM_TTY.store(code == libc::SI_KERNEL, Ordering::SeqCst);

@@ -114,8 +114,8 @@ impl Dir {
         let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
         // SAFETY: valid fd and NUL-terminated name.
         let fd = cvt(unsafe { libc::openat(self.fd(), name.as_ptr(), flags) })?;
-        // SAFETY: `fd` was just returned by openat and is owned by nobody else.
         Ok(Dir {
+            // SAFETY: `fd` was just returned by openat and is owned by nobody else.
             file: File::from(unsafe { OwnedFd::from_raw_fd(fd) }),
         })
     }

@@ -112,9 +112,9 @@ fn create(dir: &Path, req: &CacheRequest) -> Result<(), String> {
 
 /// Copies the seed's contents into a new cache dir with the file-op copier (root-confined).
 fn seed(src_root: &Path, source: &str, dest: &Path) -> Result<(), String> {
-    let action = crate::graph::CopyAction {
+    let action = graph::CopyAction {
         follow_symlinks: true,
-        ..crate::graph::CopyAction::new(0, source, "/")
+        ..graph::CopyAction::new(0, source, "/")
     };
     crate::exec::fileop::copy(src_root, dest, &action, None, None).map_err(|e| e.to_string())
 }

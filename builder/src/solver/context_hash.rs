@@ -9,9 +9,9 @@
 
 use super::context_memo::{self, Memo, Stamp};
 use super::history::{ContextFiles, MAX_FILES};
-use crate::frontend::context_walk::walk_context_stat;
-use crate::frontend::dockerignore::Matcher;
 use cache::Root;
+use context::dockerignore::Matcher;
+use context::walk::walk_context_stat;
 use std::collections::HashMap;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -14,8 +14,8 @@
 
 use crate::exec::fileop::resolve::clean_abs;
 use crate::exec::fileop::{copy_xattrs, make_dir, Owner};
-use crate::graph::{FileAction, FileOp};
 use crate::snapshot::whiteout::overlay_xattr_names;
+use graph::{FileAction, FileOp};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -99,7 +99,7 @@ fn copy_up_dir(upper: &Path, from: &Path, to: &Path, md: &std::fs::Metadata) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::CopyAction;
+    use graph::CopyAction;
     use std::os::unix::fs::PermissionsExt;
 
     fn copy_to(dest: &str, owner: Option<&str>) -> FileOp {

@@ -11,7 +11,7 @@
 use super::layer_writer::{Layer, Writer};
 use super::{Output, SolveOptions};
 use crate::exec::{self, Overlay, RunSpec, SpecMount};
-use crate::graph::{Exec, MountKind, Network, Vertex};
+use graph::{Exec, MountKind, Network, Vertex};
 use std::path::{Path, PathBuf};
 
 /// The overlay lower dirs of a layer stack, top first. A layer that occurs twice (two steps
@@ -224,7 +224,7 @@ fn input_root(
 #[allow(clippy::too_many_arguments)]
 fn spec_mount(
     n: usize,
-    m: &crate::graph::ExecMount,
+    m: &graph::ExecMount,
     inputs: &[(Output, String)],
     opts: &SolveOptions,
     step: &Path,

@@ -7,9 +7,10 @@
 //! it. The one exception is `ADD <url>`, whose key is the downloaded content: the dry run
 //! assumes the content of its last build (and says "first build" if there was none).
 
-use super::history::{self, MissReason, StepRecord};
-use super::{display_name, keys, step_key, Event, SolveError, SolveOptions};
-use crate::graph::{Digest, Graph, Op, Source, Vertex};
+use super::history::{self, StepRecord};
+use super::{display_name, keys, step_key, SolveError, SolveOptions};
+use crate::events::{Event, MissReason};
+use graph::{Digest, Graph, Op, Source, Vertex};
 use std::collections::HashMap;
 
 /// Reports the cache state of every step `root` needs: `Cached` for a hit, `Miss` (with the

@@ -8,7 +8,7 @@ use super::layer_writer::{Layer, Writer};
 use super::{Output, SolveOptions};
 use crate::exec::fileop::{self, Owner};
 use crate::exec::Overlay;
-use crate::graph::{FileAction, FileOp};
+use graph::{FileAction, FileOp};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

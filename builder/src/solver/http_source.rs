@@ -22,10 +22,11 @@
 //! loopback never proxied; 60 s to connect and 60 s of silence at most while reading
 //! (`PALLET_HTTP_TIMEOUT=<seconds>` changes both).
 
-use super::{keys, Event, Output, SolveError, SolveOptions};
-use crate::graph::{Op, Source, Vertex};
+use super::{keys, Output, SolveError, SolveOptions};
+use crate::events::Event;
 use crate::store::{commit_upper, step_dir, LayerRecord};
 use cache::{CacheError, Root};
+use graph::{Op, Source, Vertex};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 use std::io::{self, Read, Write};

@@ -1,9 +1,9 @@
 //! Cache keys and records: key = blake3(vertex digest, input keys, context content hash);
 //! record = the vertex's layer stack, valid while every layer is still in the store.
 
-use crate::graph::Vertex;
 use crate::store::{ensure_snapshot, get_image, LayerRecord, StoreError};
 use cache::Root;
+use graph::Vertex;
 
 pub(super) fn source_key(v: &Vertex) -> String {
     format!("source/{}", v.digest)

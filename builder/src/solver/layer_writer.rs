@@ -17,9 +17,10 @@
 //! of the solve. Knows layers and cache records, not Dockerfiles.
 
 use super::keys;
-use crate::export::compress::{compress_layer, Compression};
+use crate::store::compressed::compress_layer;
 use crate::store::{settle_snapshot, write_diff, LayerRecord};
 use cache::Root;
+use codec::Compression;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::{Scope, ScopedJoinHandle};

@@ -20,12 +20,12 @@ mod http_source;
 mod keys;
 mod layer_writer;
 
+pub use crate::events::{Event, MissReason};
 pub use explain::explain;
-pub use history::MissReason;
 
-use crate::graph::{Digest, Graph, Op, Source, Vertex};
 use crate::store::{LayerRecord, StoreError};
 use cache::Root;
+use graph::{Digest, Graph, Op, Source, Vertex};
 use layer_writer::{Layer, Writer};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -55,7 +55,7 @@ pub struct SolveOptions<'a> {
     /// The build will export or push with this compression: compress each layer in the
     /// background as soon as its diff is written (export then finds it done). None: only
     /// when exporting.
-    pub compress: Option<crate::export::compress::Compression>,
+    pub compress: Option<codec::Compression>,
 }
 
 /// A local directory a build reads (the main context, a `--build-context NAME=DIR`).
@@ -63,7 +63,7 @@ pub struct SolveOptions<'a> {
 pub struct LocalDir {
     pub dir: PathBuf,
     /// Its `.dockerignore` (paths relative to `dir`, '/'-separated).
-    pub ignore: Option<crate::frontend::dockerignore::Matcher>,
+    pub ignore: Option<context::dockerignore::Matcher>,
 }
 
 impl SolveOptions<'_> {
@@ -165,43 +165,6 @@ mod secret_tests {
     }
 }
 
-/// Progress events for the printer.
-#[derive(Debug, Clone)]
-pub enum Event {
-    Started {
-        name: String,
-    },
-    Cached {
-        name: String,
-    },
-    Log {
-        name: String,
-        line: String,
-    },
-    Done {
-        name: String,
-        seconds: f64,
-    },
-    Failed {
-        name: String,
-        message: String,
-    },
-    /// Why a step runs instead of coming from the cache (after its `Started`; alone in a
-    /// dry run, `--explain`).
-    Miss {
-        name: String,
-        reasons: Vec<MissReason>,
-    },
-    /// Bytes moved for one item of a named step: a blob pulled or pushed, a layer compressed.
-    /// `total` is None when the size is not known in advance.
-    Transfer {
-        name: String,
-        item: String,
-        done: u64,
-        total: Option<u64>,
-    },
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum SolveError {
     /// A step failed: which one, how, and the tail of its output.
@@ -226,7 +189,7 @@ pub fn context_hash(
     root: &cache::Root,
     context: &std::path::Path,
     paths: &[String],
-    ignore: Option<&crate::frontend::dockerignore::Matcher>,
+    ignore: Option<&context::dockerignore::Matcher>,
 ) -> Result<String, String> {
     let walk = context_hash::ContextWalk::default();
     context_hash::hash_paths(root, context, paths, ignore, &walk, true).map(|f| f.digest)
@@ -247,7 +210,7 @@ pub fn solve(
     let mut remaining: HashMap<&str, usize> = HashMap::new();
     let mut users: HashMap<&str, Vec<&str>> = HashMap::new();
     for v in &graph.vertices {
-        let mut unique: Vec<&str> = v.inputs.iter().map(String::as_str).collect();
+        let mut unique: Vec<&str> = v.inputs.iter().map(graph::Digest::as_str).collect();
         unique.sort();
         unique.dedup();
         remaining.insert(&v.digest, unique.len());

@@ -5,9 +5,9 @@
 
 use super::layers::{publish_dir, snapshot_path, tempdir_in, LayerRecord};
 use super::{put_image, StoreError, StoredImage};
-use crate::image::{History, Image, RootFs};
 use crate::snapshot::{unpack_layer, write_layer, UnpackOptions, WriteOptions};
 use cache::Root;
+use graph::image::{History, Image, RootFs};
 use std::io::Read;
 
 /// Imports a root file tree read from `input` and tags it `name` (a normalized reference).
@@ -17,7 +17,7 @@ pub fn import_rootfs(
     input: &mut dyn Read,
     source_name: &str,
     name: &str,
-    platform: &crate::graph::Platform,
+    platform: &graph::Platform,
     created: &str,
 ) -> Result<StoredImage, StoreError> {
     let tmp = tempdir_in(&root.tmp_dir())?;

@@ -9,8 +9,8 @@
 //! `blobs` by diff id.
 
 use super::StoreError;
-use crate::export::compress::decompressor;
 use cache::Root;
+use codec::decompressor;
 use sha2::Digest;
 use std::collections::HashSet;
 use std::io::{self, Read};

@@ -37,7 +37,7 @@ pub fn created_now() -> Option<String> {
 /// A point in time as a layer's creation time (RFC 3339, seconds).
 pub fn created_at(t: std::time::SystemTime) -> Option<String> {
     let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-    Some(crate::frontend::lower::rfc3339(secs as i64))
+    Some(graph::time::rfc3339(secs as i64))
 }
 
 /// `snapshots/<hex of the diff id>`.

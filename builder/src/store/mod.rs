@@ -5,6 +5,7 @@
 //!
 //! It knows layers and images, not Dockerfiles or graphs.
 
+pub mod compressed;
 pub mod durability;
 mod import;
 pub mod layer_forms;
@@ -23,10 +24,10 @@ pub use oci_import::import_oci_layout;
 pub use pull::{pull_image, registry_platform, store_name, PullProgress};
 pub use resolve::RegistryResolver;
 
-use crate::frontend::lower::{ImageResolver, ResolvedImage};
-use crate::graph::Platform;
-use crate::image::Image;
 use cache::{CacheError, Root};
+use graph::image::Image;
+use graph::resolve::{ImageResolver, ResolveError, ResolvedImage};
+use graph::Platform;
 use serde::{Deserialize, Serialize};
 
 /// A tagged image in the local store.
@@ -107,9 +108,9 @@ impl ImageResolver for StoreResolver<'_> {
         &self,
         reference: &str,
         _platform: &Platform,
-    ) -> Result<Option<ResolvedImage>, String> {
+    ) -> Result<Option<ResolvedImage>, ResolveError> {
         let name = reference.split('@').next().unwrap_or(reference);
-        let image = get_image(self.root, name).map_err(|e| e.to_string())?;
+        let image = get_image(self.root, name).map_err(|e| ResolveError::new(name, e))?;
         Ok(image.map(|img| ResolvedImage {
             reference: format!("{name}@{}", img.manifest_digest),
             image: img.config,

@@ -1,13 +1,13 @@
 //! Images from an OCI image layout directory (`--build-context name=oci-layout://DIR[:TAG|@DIGEST]`,
 //! and later `pallet load`): index.json -> manifest -> config and layers into the store. Each
-//! layer (plain, gzip or zstd, by its media type: [`crate::export::compress::decompressor`]) is
+//! layer (plain, gzip or zstd, by its media type: [`codec::decompressor`]) is
 //! decompressed into a diff blob whose digest must equal the config's diff id, then unpacked as
 //! a snapshot with the usual safety rules.
 
 use super::layers::ensure_snapshot;
 use super::{put_image, StoreError, StoredImage};
-use crate::image::Image;
 use cache::Root;
+use graph::image::Image;
 use serde_json::Value;
 use std::path::Path;
 
@@ -113,9 +113,8 @@ pub fn import_oci_layout(
             .ok_or_else(|| bad(dir, format!("unsupported digest {digest}")))?;
         let file = std::fs::File::open(dir.join("blobs/sha256").join(hex))
             .map_err(|e| bad(dir, format!("layer {digest}: {e}")))?;
-        let mut reader =
-            crate::export::compress::decompressor(media, std::io::BufReader::new(file))
-                .map_err(|e| bad(dir, format!("layer {digest}: {e}")))?;
+        let mut reader = codec::decompressor(media, std::io::BufReader::new(file))
+            .map_err(|e| bad(dir, format!("layer {digest}: {e}")))?;
         let mut writer = root.blobs.writer()?;
         std::io::copy(&mut reader, &mut writer)
             .map_err(|e| bad(dir, format!("layer {digest}: {e}")))?;

@@ -9,11 +9,11 @@
 use super::layer_forms;
 use super::layers::{ensure_snapshot, publish_dir, snapshot_path, tempdir_in};
 use super::{put_image, StoreError, StoredImage};
-use crate::export::compress::{decompressor, Codec, Compression};
-use crate::graph::Platform;
-use crate::image::Image;
-use crate::solver::Event;
+use crate::events::Event;
 use cache::Root;
+use codec::{decompressor, Codec, Compression};
+use graph::image::Image;
+use graph::Platform;
 use registry::manifest::Descriptor;
 use registry::{Client, Reference};
 use std::io::{self, Read, Write};
@@ -311,7 +311,7 @@ fn remember_compressed(
     info: &cache::BlobInfo,
 ) -> Result<(), StoreError> {
     if matches!(Codec::of_media_type(media_type), Ok(Codec::Gzip)) {
-        crate::export::compress::remember(root, diff_id, &Compression::default(), info)?;
+        crate::store::compressed::remember(root, diff_id, &Compression::default(), info)?;
     }
     Ok(())
 }

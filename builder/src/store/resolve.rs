@@ -5,10 +5,10 @@
 //! uses exactly the image lowering saw.
 
 use super::{get_image, pull_image, store_name, PullProgress, StoreError, StoredImage};
-use crate::frontend::lower::{ImageResolver, ResolvedImage};
-use crate::graph::Platform;
-use crate::solver::Event;
+use crate::events::Event;
 use cache::Root;
+use graph::resolve::{ImageResolver, ResolveError, ResolvedImage};
+use graph::Platform;
 use registry::{Client, Reference};
 
 pub struct RegistryResolver<'a> {
@@ -101,9 +101,11 @@ impl ImageResolver for RegistryResolver<'_> {
         &self,
         reference: &str,
         platform: &Platform,
-    ) -> Result<Option<ResolvedImage>, String> {
-        let parsed = Reference::parse(reference).map_err(|e| e.to_string())?;
-        let image = self.image(&parsed, platform).map_err(|e| e.to_string())?;
+    ) -> Result<Option<ResolvedImage>, ResolveError> {
+        let parsed = Reference::parse(reference).map_err(|e| ResolveError::new(reference, e))?;
+        let image = self
+            .image(&parsed, platform)
+            .map_err(|e| ResolveError::new(reference, e))?;
         Ok(Some(ResolvedImage {
             reference: format!("{}@{}", store_name(&parsed), image.manifest_digest),
             image: image.config,

@@ -11,7 +11,7 @@ use super::meta::{
 use super::mode::ModeSpec;
 use super::resolve::{display, io_error, rel};
 use super::{Exclude, FileOpError, Owner};
-use crate::frontend::dockerignore::Matcher;
+use context::dockerignore::Matcher;
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, Metadata};

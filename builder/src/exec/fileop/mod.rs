@@ -27,9 +27,9 @@ mod mode;
 pub(crate) mod resolve;
 mod unpack;
 
-use crate::frontend::dockerignore::Matcher;
-use crate::graph::CopyAction;
+use context::dockerignore::Matcher;
 use copier::Copier;
+use graph::CopyAction;
 pub(crate) use meta::{copy_xattrs, make_dir};
 use mode::ModeSpec;
 use resolve::{clean_abs, display, io_error, is_missing, rel};

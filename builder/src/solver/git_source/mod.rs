@@ -35,10 +35,11 @@
 mod command;
 mod tree;
 
-use super::{keys, Event, SolveError, SolveOptions};
-use crate::graph::{Op, Source, Vertex};
+use super::{keys, SolveError, SolveOptions};
+use crate::events::Event;
 use crate::store::{commit_upper, step_dir, LayerRecord};
 use command::{off_pool, Git, GitError};
+use graph::{Op, Source, Vertex};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tree::{normalize_modes, remove_git_dirs, set_times};

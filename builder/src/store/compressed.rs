@@ -1,0 +1,111 @@
+//! The compressed forms of a stored layer: a layer's diff compressed with one algorithm and
+//! level is a blob the index remembers per (diff id, compression), so a second export, push or
+//! cache export never compresses again, and a pulled layer's own blob counts as its form.
+//! Layers compress in parallel (rayon); the codecs themselves are `codec`'s.
+
+use super::layer_forms::{ensure_diff_blob, open_layer};
+use super::{LayerRecord, StoreError};
+use cache::{BlobInfo, Root};
+use codec::Compression;
+use rayon::prelude::*;
+
+/// The index key remembering the blob of `diff_id` compressed as `c`. gzip at the default
+/// level keeps the key earlier versions wrote (`compressed/gzip/DIFF`).
+fn memo_key(c: &Compression, diff_id: &str) -> String {
+    format!("compressed/{}/{diff_id}", c.label())
+}
+
+/// Records `blob` as the layer's form under `c`, so exports and pushes reuse it (a pulled
+/// layer's own blob is recorded this way too).
+pub fn remember(
+    root: &Root,
+    diff_id: &str,
+    c: &Compression,
+    blob: &BlobInfo,
+) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(blob).expect("blob info serializes");
+    root.index.put_cache(&memo_key(c, diff_id), &bytes)?;
+    Ok(())
+}
+
+/// The blob an earlier export, push or pull recorded for this layer compressed as `c`, if the
+/// store still holds it.
+pub fn memoized(
+    root: &Root,
+    layer: &LayerRecord,
+    c: &Compression,
+) -> Result<Option<BlobInfo>, StoreError> {
+    let Some(bytes) = root.index.get_cache(&memo_key(c, &layer.diff_id))? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice::<BlobInfo>(&bytes)
+        .ok()
+        .filter(|info| root.blobs.contains(&info.digest)))
+}
+
+/// The blob of one layer compressed as `c`, compressing it only if no earlier export did.
+pub fn compress_layer(
+    root: &Root,
+    layer: &LayerRecord,
+    c: &Compression,
+) -> Result<BlobInfo, StoreError> {
+    if *c == Compression::Uncompressed {
+        // Exports hand out the diff blob itself: a pulled layer's is written now.
+        ensure_diff_blob(root, &layer.diff_id)?;
+        return Ok(BlobInfo {
+            digest: layer.diff_id.clone(),
+            size: layer.size,
+        });
+    }
+    if let Some(info) = memoized(root, layer, c)? {
+        return Ok(info);
+    }
+    let mut input = open_layer(root, &layer.diff_id)?;
+    let writer = c
+        .encode(&mut input, Some(layer.size), root.blobs.writer()?)
+        .map_err(|source| StoreError::Io {
+            what: format!("compressing layer {} with {c}", layer.diff_id),
+            source,
+        })?;
+    let info = writer.commit()?;
+    remember(root, &layer.diff_id, c, &info)?;
+    Ok(info)
+}
+
+/// Compresses every layer (several at once), reusing blobs earlier exports made.
+pub fn compress_layers(
+    root: &Root,
+    layers: &[LayerRecord],
+    c: &Compression,
+) -> Result<Vec<BlobInfo>, StoreError> {
+    layers
+        .par_iter()
+        .map(|l| compress_layer(root, l, c))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memo_keys_keep_the_names_earlier_versions_wrote() {
+        let d = "sha256:ab";
+        assert_eq!(
+            memo_key(&Compression::default(), d),
+            "compressed/gzip/sha256:ab"
+        );
+        assert_eq!(
+            memo_key(&Compression::Gzip { level: 9 }, d),
+            "compressed/gzip-9/sha256:ab"
+        );
+        assert_eq!(
+            memo_key(&Compression::Zstd { level: 3 }, d),
+            "compressed/zstd-3/sha256:ab"
+        );
+        assert_eq!(
+            memo_key(&Compression::Uncompressed, d),
+            "compressed/none/sha256:ab"
+        );
+    }
+}

@@ -1,0 +1,401 @@
+//! Lowering: typed instructions -> the graph, with BuildKit's dispatch semantics
+//! (`dockerfile2llb`): global ARGs and build-arg overrides, stage resolution by name and index,
+//! `--target` (stages it does not need are not lowered), ONBUILD triggers, and the image
+//! config and history each stage accumulates.
+//!
+//! It asks one question of the outside world: "what is the config of this base image?",
+//! through `ImageResolver`. An unresolvable base lowers with an empty config and a warning.
+
+mod checks;
+mod copy;
+mod dispatch;
+mod env;
+pub mod platform;
+pub use graph::resolve::{ImageResolver, MemoryResolver, Offline, ResolvedImage};
+mod run;
+mod stages;
+
+use crate::ast::{Dockerfile, Span};
+use crate::diagnostic::FrontendError;
+use crate::instructions::parse_dockerfile;
+use crate::lint::{Linter, Warning};
+use crate::shell::Lexer;
+use env::EnvList;
+use graph::image::Image;
+use graph::{Digest, Graph, Platform};
+use std::collections::BTreeMap;
+
+/// The key a named build context is matched by, as BuildKit's dockerui does: the familiar
+/// form without `:latest` (`alpine`, `alpine:3.19`, `ghcr.io/x/y`), or the name as written when
+/// it is not a reference.
+pub fn context_key(name: &str) -> String {
+    match reference::Reference::parse(name) {
+        Ok(r) => r.familiar().trim_end_matches(":latest").to_string(),
+        Err(_) => name.to_string(),
+    }
+}
+
+/// The name of the local source (graph `Source::Local`) a `--build-context NAME=DIR` becomes:
+/// the context key, except that `context` and `dockerfile` get a leading `_` so they cannot
+/// collide with the main context's source (buildx renames them the same way for its session).
+pub fn local_source_name(key: &str) -> String {
+    if key == "context" || key == "dockerfile" {
+        format!("_{key}")
+    } else {
+        key.to_string()
+    }
+}
+
+/// What a `--build-context NAME=...` stands for when the Dockerfile names it in `FROM NAME`,
+/// `COPY --from=NAME` or `RUN --mount=from=NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedContext {
+    /// An image by normalized reference (`docker-image://`, or an imported `oci-layout://`).
+    Image(String),
+    /// A local directory: the file tree itself, with an empty image config when used as a
+    /// base. Only what goes into the graph is here (the exclusion patterns of its own
+    /// `.dockerignore`); the solver is told where the directory is.
+    Local { exclude_patterns: Vec<String> },
+}
+
+/// What `docker build` flags say about lowering.
+#[derive(Debug, Clone, Default)]
+pub struct LowerOptions {
+    /// `--target`: the stage to build (default: the last).
+    pub target: Option<String>,
+    /// `--build-arg KEY=VALUE` overrides.
+    pub build_args: BTreeMap<String, String>,
+    /// `--platform` (default: the host's).
+    pub platform: Option<Platform>,
+    /// `--no-cache`: mark every op to skip the cache.
+    pub no_cache: bool,
+    /// `.dockerignore` patterns of the main context (part of the context source's definition).
+    pub dockerignore: Vec<String>,
+    /// `--build-context NAME=...` by context key (`context_key`). As in BuildKit, a named
+    /// context replaces a stage of the same name, and a `FROM NAME` or `--from=NAME` that is
+    /// not a stage uses it instead of the image NAME.
+    pub named_contexts: BTreeMap<String, NamedContext>,
+}
+
+/// The result of lowering: the graph, its root (the target stage's final file tree) and the
+/// image config of the target.
+#[derive(Debug, Clone)]
+pub struct Lowered {
+    pub graph: Graph,
+    pub root: Digest,
+    pub image: Image,
+    /// The target stage's name (`stage-N` when unnamed).
+    pub target: String,
+    /// The stages that were lowered, in order (the target needs exactly these).
+    pub stages: Vec<String>,
+    pub warnings: Vec<Warning>,
+    /// SOURCE_DATE_EPOCH, when set: history and file times use it.
+    pub epoch: Option<i64>,
+}
+
+/// Lowers a parsed Dockerfile to the graph.
+pub fn lower(
+    df: &Dockerfile,
+    opts: &LowerOptions,
+    resolver: &dyn ImageResolver,
+) -> Result<Lowered, FrontendError> {
+    let instructions = parse_dockerfile(df)?;
+    if instructions.stages.is_empty() {
+        let span = df.nodes.first().map(|n| n.span).unwrap_or_default();
+        return Err(
+            FrontendError::new("dockerfile contains no stages to build", span).with_hint(
+                "a Dockerfile needs a FROM instruction before its other instructions (FROM IMAGE, \
+             or FROM scratch)",
+            ),
+        );
+    }
+    let mut linter = Linter::from_directive(df.directives.check.as_ref().map(|(c, _)| c.as_str()))
+        .map_err(|e| {
+            let line = df.directives.check.as_ref().map_or(0, |(_, l)| *l);
+            FrontendError::new(
+                format!("failed to parse check options: {e}"),
+                Span {
+                    start_line: line,
+                    end_line: line,
+                },
+            )
+        })?;
+    for w in &df.warnings {
+        match w.rule {
+            Some(rule) => linter.run(rule, w.message.clone(), Some(w.span)),
+            None => linter.note(w.message.clone(), Some(w.span)),
+        }
+    }
+    if let Some((syntax, line)) = &df.directives.syntax {
+        let frontend = syntax.split(['@', ':']).next().unwrap_or("");
+        let known = [
+            "docker/dockerfile",
+            "docker.io/docker/dockerfile",
+            "docker/dockerfile-upstream",
+        ];
+        if !known.contains(&frontend) {
+            linter.note(
+                format!("# syntax={syntax} names a frontend image; pallet uses its built-in Dockerfile frontend"),
+                Some(Span { start_line: *line, end_line: *line }),
+            );
+        }
+    }
+    checks::run(df, &instructions, &mut linter);
+
+    let build_platform = platform::host();
+    let target_platform = opts
+        .platform
+        .clone()
+        .unwrap_or_else(|| build_platform.clone());
+    let lexer = Lexer::new(df.directives.escape);
+    let mut cx = Lowering {
+        opts,
+        resolver,
+        lexer,
+        linter,
+        graph: Graph::default(),
+        global_args: EnvList::default(),
+        declared_args: Vec::new(),
+        target_platform,
+        explicit_platform: opts.platform.is_some(),
+        build_platform,
+        epoch: None,
+        states: Vec::new(),
+        unresolved_reported: Vec::new(),
+    };
+    cx.global_args(&instructions.meta_args)?;
+    cx.build_states(&instructions)?;
+    let target = cx.resolve_target()?;
+    cx.build_dependencies()?;
+    let reachable = cx.resolve_reachable(target)?;
+    cx.dispatch_all(&reachable)?;
+    cx.finish(target, &reachable)
+}
+
+/// The state of one lowering run.
+struct Lowering<'a> {
+    opts: &'a LowerOptions,
+    resolver: &'a dyn ImageResolver,
+    lexer: Lexer,
+    linter: Linter,
+    graph: Graph,
+    /// Global ARGs (before the first FROM) with their values, plus the platform ARGs.
+    global_args: EnvList,
+    /// Every ARG name declared anywhere lowered (to report unused `--build-arg`s).
+    declared_args: Vec<String>,
+    target_platform: Platform,
+    explicit_platform: bool,
+    build_platform: Platform,
+    epoch: Option<i64>,
+    states: Vec<stages::StageState>,
+    unresolved_reported: Vec<String>,
+}
+
+/// ARG names that are available in RUN without being declared, and never need an ARG.
+const PROXY_ARGS: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+impl Lowering<'_> {
+    /// Global ARGs: platform ARGs first, then each ARG before the first FROM, with the
+    /// `--build-arg` override or its default expanded against the ARGs before it.
+    fn global_args(
+        &mut self,
+        meta: &[(Vec<crate::instructions::ArgDef>, Span)],
+    ) -> Result<(), FrontendError> {
+        for (k, v) in platform::platform_args(&self.build_platform, &self.target_platform) {
+            self.global_args.set(&k, &v);
+        }
+        for (defs, span) in meta {
+            for def in defs {
+                self.declared_args.push(def.key.clone());
+                if crate::lint::looks_like_secret(&def.key) {
+                    self.linter.run(
+                        "SecretsUsedInArgOrEnv",
+                        format!(
+                            "Do not use ARG or ENV instructions for sensitive data (ARG \"{}\")",
+                            def.key
+                        ),
+                        Some(*span),
+                    );
+                }
+                let value = match self.opts.build_args.get(&def.key) {
+                    Some(v) => Some(v.clone()),
+                    None => match &def.value {
+                        Some(d) => {
+                            let ex = self
+                                .lexer
+                                .process_word(d, &self.global_args)
+                                .map_err(|e| FrontendError::new(e.message, *span))?;
+                            Some(ex.result)
+                        }
+                        None => None,
+                    },
+                };
+                if let Some(v) = value {
+                    self.global_args.set(&def.key, &v);
+                }
+            }
+        }
+        if let Some(v) = self
+            .opts
+            .build_args
+            .get("SOURCE_DATE_EPOCH")
+            .map(String::as_str)
+            .or(self.global_args.get("SOURCE_DATE_EPOCH"))
+        {
+            if !v.is_empty() {
+                let n: i64 = v.parse().map_err(|_| {
+                    FrontendError::global(format!("invalid SOURCE_DATE_EPOCH: {v}"))
+                        .with_hint("SOURCE_DATE_EPOCH is a Unix time in seconds, e.g. $(git log -1 --format=%ct)")
+                })?;
+                self.epoch = Some(n);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, target: usize, reachable: &[usize]) -> Result<Lowered, FrontendError> {
+        let used: Vec<&str> = self.declared_args.iter().map(String::as_str).collect();
+        let unused: Vec<&String> = self
+            .opts
+            .build_args
+            .keys()
+            .filter(|k| {
+                !used.contains(&k.as_str())
+                    && !PROXY_ARGS.contains(&k.as_str())
+                    && k.as_str() != "SOURCE_DATE_EPOCH"
+            })
+            .collect();
+        if !unused.is_empty() {
+            let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
+            self.linter.note(
+                format!(
+                    "One or more build-args [{}] were not consumed",
+                    names.join(" ")
+                ),
+                None,
+            );
+        }
+        if self.linter.error && self.linter.rule_count() > 0 {
+            let first = self
+                .linter
+                .warnings
+                .iter()
+                .find(|w| w.rule.is_some())
+                .expect("counted");
+            let mut e = FrontendError::new(
+                format!(
+                    "lint violation found for rules: {} ({} warning(s); the check directive sets error=true)",
+                    first.rule.unwrap_or(""),
+                    self.linter.rule_count()
+                ),
+                first.span.unwrap_or_default(),
+            );
+            e = e.with_hint(first.message.clone());
+            return Err(e);
+        }
+        let root = self.graph_root(target);
+        let state = &self.states[target];
+        let mut image = state.image.clone();
+        if self.explicit_platform || image.os.is_empty() {
+            image.os = self.target_platform.os.clone();
+            image.architecture = self.target_platform.architecture.clone();
+            image.variant = (!self.target_platform.variant.is_empty())
+                .then(|| self.target_platform.variant.clone());
+        }
+        let mut graph = self.graph;
+        graph.prune_to(&root);
+        let stages = reachable
+            .iter()
+            .filter(|i| !self.states[**i].unregistered)
+            .map(|i| self.states[*i].stage_label())
+            .collect();
+        Ok(Lowered {
+            graph,
+            root,
+            image,
+            target: state.stage_label(),
+            stages,
+            warnings: self.linter.warnings,
+            epoch: self.epoch,
+        })
+    }
+
+    /// The digest of a stage's final state, materialising scratch when nothing was added and
+    /// copying a local named context into a layer when the stage builds on it.
+    fn graph_root(&mut self, idx: usize) -> Digest {
+        if let Some(d) = self.states[idx].root.clone() {
+            return d;
+        }
+        let d = match self.states[idx].local.clone() {
+            Some(key) => self.local_tree(idx, &key),
+            None => self.scratch(),
+        };
+        self.states[idx].root = Some(d.clone());
+        d
+    }
+
+    /// The tree `COPY --from` or `--mount from=` reads from state `s`: a local named context
+    /// that nothing built on yet is read in place (its source vertex, so only the paths read
+    /// go into the step's cache key); anything else is the state's root.
+    fn source_tree(&mut self, s: usize) -> Digest {
+        match (&self.states[s].root, self.states[s].local.clone()) {
+            (None, Some(key)) => self.local_source(&key),
+            _ => self.graph_root(s),
+        }
+    }
+
+    /// The local source name `source_tree(s)` reads from, if it is a local directory.
+    fn local_read_name(&self, s: usize) -> Option<String> {
+        let st = &self.states[s];
+        match (&st.root, &st.local) {
+            (None, Some(key)) => Some(local_source_name(key)),
+            _ => None,
+        }
+    }
+
+    /// A local named context as a layer (`FROM NAME`, then RUN or COPY onto it): the whole
+    /// directory (after its `.dockerignore`) copied onto scratch, owned by root as buildx sends it.
+    fn local_tree(&mut self, idx: usize, key: &str) -> Digest {
+        use graph::{CopyAction, FileAction, FileOp, Meta, Op};
+        let source = self.local_source(key);
+        let copy = CopyAction::new(0, "/", "/");
+        let meta = Meta {
+            name: format!("[context {key}] load from client"),
+            stage: self.states[idx].stage_label(),
+            context_paths: BTreeMap::from([(local_source_name(key), vec!["/".to_string()])]),
+            ignore_cache: self.opts.no_cache,
+            ..Meta::default()
+        };
+        self.graph.add(
+            Op::File(FileOp {
+                on_input: false,
+                actions: vec![FileAction::Copy(copy)],
+            }),
+            vec![source],
+            meta,
+        )
+    }
+
+    fn scratch(&mut self) -> Digest {
+        use graph::{Meta, Op, Source};
+        self.graph.add(
+            Op::Source(Source::Scratch),
+            Vec::new(),
+            Meta {
+                name: "scratch".into(),
+                ..Meta::default()
+            },
+        )
+    }
+}
