@@ -93,7 +93,7 @@ pub fn build(
     };
     let layers = solve(&lowered.graph, &lowered.root, &opts, events)?;
     let config = finish_config(lowered.image.clone(), &layers, lowered.epoch);
-    let stored = crate::export::manifest::store_uncompressed(root, &config, &layers)?;
+    let stored = crate::store::manifest::store_uncompressed(root, &config, &layers)?;
     let name = req.tags.first().cloned().unwrap_or_default();
     let image = StoredImage {
         name: name.clone(),

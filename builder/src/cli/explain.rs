@@ -76,7 +76,7 @@ pub(super) fn summary(
                 .image
                 .layers
                 .iter()
-                .filter_map(|d| crate::store::layer_forms::layer_size(root, d).ok())
+                .filter_map(|d| crate::store::layer_size(root, d).ok())
                 .sum();
             Summary {
                 image: (!done.image.name.is_empty()).then(|| done.image.name.clone()),

@@ -64,7 +64,7 @@ pub fn list(root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
         let size: u64 = img
             .layers
             .iter()
-            .filter_map(|d| crate::store::layer_forms::layer_size(&root, d).ok())
+            .filter_map(|d| crate::store::layer_size(&root, d).ok())
             .sum();
         let digest = img.manifest_digest.trim_start_matches("sha256:");
         println!(

@@ -49,7 +49,7 @@ pub fn inspect(args: InspectArgs, root: Option<std::path::PathBuf>) -> Result<Ex
         .iter()
         .map(|d| Layer {
             diff_id: d.clone(),
-            size: crate::store::layer_forms::layer_size(&root, d).ok(),
+            size: crate::store::layer_size(&root, d).ok(),
         })
         .collect();
     let out = match args.format {

@@ -16,8 +16,10 @@
 //!
 //! Knows images, blobs and references; not builds, Dockerfiles or the CLI.
 
-use super::manifest::{Descriptor, ManifestBlobs, MEDIA_CONFIG, MEDIA_INDEX, MEDIA_MANIFEST};
 use crate::store::compressed;
+use crate::store::manifest::{
+    Descriptor, ManifestBlobs, MEDIA_CONFIG, MEDIA_INDEX, MEDIA_MANIFEST,
+};
 use crate::store::{LayerRecord, StoreError, StoredImage};
 use cache::{BlobInfo, Root};
 use serde::Serialize;
@@ -157,7 +159,7 @@ pub fn stored_layers(root: &Root, image: &StoredImage) -> Result<Vec<LayerRecord
         .layers
         .iter()
         .map(|diff_id| {
-            let size = crate::store::layer_forms::layer_size(root, diff_id).map_err(|_| {
+            let size = crate::store::layer_size(root, diff_id).map_err(|_| {
                 StoreError::Layer(format!(
                     "layer {diff_id} of {} is missing from the store; rebuild, pull or \
                      re-import the image",

@@ -25,7 +25,7 @@ pub fn write_local(root: &Root, layers: &[LayerRecord], dest: &Path) -> Result<(
         same_owner: true,
     };
     for (i, layer) in layers.iter().enumerate() {
-        let mut tar = crate::store::layer_forms::open_layer(root, &layer.diff_id)?;
+        let mut tar = crate::store::open_layer(root, &layer.diff_id)?;
         unpack_layer(&mut tar, dest, &opts).map_err(|e| {
             StoreError::Layer(format!(
                 "applying layer {}/{} ({}) onto {}: {e}",
@@ -35,7 +35,7 @@ pub fn write_local(root: &Root, layers: &[LayerRecord], dest: &Path) -> Result<(
                 dest.display()
             ))
         })?;
-        crate::store::layer_forms::finish_layer(&mut tar, &layer.diff_id)?;
+        crate::store::finish_layer(&mut tar, &layer.diff_id)?;
     }
     Ok(())
 }

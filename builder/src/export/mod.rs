@@ -1,12 +1,8 @@
-//! Export: image config + manifest for a built image, layer compression (gzip, streamed,
-//! digests of both streams remembered per diff id so a second export never compresses again),
-//! and OCI image layouts (a directory or a tar). Knows images and blobs, not builds.
+//! Export: a built image out of the store: OCI image layouts (a directory or a tar), Docker
+//! archives for `docker load`, a local file tree, and pushes to a registry. Layer blobs come
+//! from the store's compressed forms (compressed once per diff id and compression, then
+//! reused). Knows images, blobs and the store; not builds or the solver.
 
 pub mod docker;
 pub mod local;
-pub mod manifest;
 pub mod push;
-
-pub use manifest::{
-    ManifestBlobs, MEDIA_CONFIG, MEDIA_LAYER_GZIP, MEDIA_LAYER_TAR, MEDIA_MANIFEST,
-};

@@ -16,7 +16,7 @@
 //! The diff ids are awaited only where needed: cache records (here) and the image at the end
 //! of the solve. Knows layers and cache records, not Dockerfiles.
 
-use super::keys;
+use super::keys::{self, CacheKey};
 use crate::store::compressed::compress_layer;
 use crate::store::{settle_snapshot, write_diff, LayerRecord};
 use cache::Root;
@@ -88,7 +88,7 @@ enum Job {
         clamp: Option<i64>,
     },
     Record {
-        key: String,
+        key: CacheKey,
         layers: Vec<Layer>,
     },
 }
@@ -263,9 +263,9 @@ impl Writer {
     }
 
     /// Records `key -> layers` in the cache once all their diffs are written.
-    pub(crate) fn record(&self, key: &str, layers: &[Layer]) {
+    pub(crate) fn record(&self, key: &CacheKey, layers: &[Layer]) {
         self.send(Job::Record {
-            key: key.to_string(),
+            key: key.clone(),
             layers: layers.to_vec(),
         });
     }
@@ -326,13 +326,13 @@ mod tests {
             // Usable at once, before its diff exists.
             assert_eq!(la.snapshot(&root).unwrap(), a);
             let lb = writer.commit(&b, None);
-            writer.record("step/k", &[la.clone(), lb.clone()]);
+            writer.record(&CacheKey::new("step/k".into()), &[la.clone(), lb.clone()]);
             writer.finish(threads, &root).unwrap();
             (la.diff().unwrap(), lb.diff().unwrap())
         });
         assert!(root.blobs.contains(&la.diff_id) && root.blobs.contains(&lb.diff_id));
         assert_eq!(
-            keys::lookup(&root, "step/k").unwrap(),
+            keys::lookup(&root, &CacheKey::new("step/k".into())).unwrap(),
             Some(vec![la.clone(), lb])
         );
         // Settled: the snapshot now has the diff id's name; no pending dir is left.

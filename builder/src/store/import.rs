@@ -61,7 +61,7 @@ pub fn import_rootfs(
         ..Image::default()
     };
     let manifest =
-        crate::export::manifest::store_uncompressed(root, &config, std::slice::from_ref(&layer))?;
+        super::manifest::store_uncompressed(root, &config, std::slice::from_ref(&layer))?;
     let image = StoredImage {
         name: name.to_string(),
         manifest_digest: manifest.manifest.digest,

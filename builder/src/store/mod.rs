@@ -8,14 +8,16 @@
 pub mod compressed;
 pub mod durability;
 mod import;
-pub mod layer_forms;
+mod layer_forms;
 mod layers;
+pub mod manifest;
 mod oci_import;
 pub mod prune;
 mod pull;
 mod resolve;
 
 pub use import::import_rootfs;
+pub use layer_forms::{finish_layer, has_layer, layer_size, open_layer, stored_at};
 pub use layers::{
     adopt_upper, commit_upper, created_at, created_now, ensure_snapshot, settle_snapshot,
     snapshot_path, step_dir, write_diff, LayerRecord, PENDING_PREFIX,

@@ -35,7 +35,7 @@ type Hashed = Arc<OnceLock<Result<ContextFiles, String>>>;
 /// step that reads a directory selects from the same list. And each selection's hashes,
 /// worked out once per build (by the background warm-up or by the step, whichever asks first).
 #[derive(Default)]
-pub(super) struct ContextWalk {
+pub(in crate::solver) struct ContextWalk {
     dirs: Mutex<HashMap<PathBuf, Walked>>,
     selections: Mutex<HashMap<(PathBuf, Vec<String>), Hashed>>,
 }
@@ -75,7 +75,7 @@ impl ContextWalk {
 /// sorted order, with a short hash of each entry (for cache-miss reports; dropped above
 /// `history::MAX_FILES` entries). `remember`: store new content hashes in the memo (false for
 /// dry runs).
-pub(super) fn hash_paths(
+pub(in crate::solver) fn hash_paths(
     root: &Root,
     context: &Path,
     paths: &[String],

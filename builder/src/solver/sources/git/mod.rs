@@ -35,11 +35,12 @@
 mod command;
 mod tree;
 
-use super::{keys, SolveError, SolveOptions};
+use super::SourceStep;
 use crate::events::Event;
+use crate::solver::keys;
+use crate::solver::{CacheKey, SolveError, SolveOptions};
 use crate::store::{commit_upper, step_dir, LayerRecord};
 use command::{off_pool, Git, GitError};
-use graph::{Op, Source, Vertex};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tree::{normalize_modes, remove_git_dirs, set_times};
@@ -47,24 +48,29 @@ use tree::{normalize_modes, remove_git_dirs, set_times};
 /// How much of git's stderr an error shows.
 const TAIL_LINES: usize = 6;
 
-/// Runs the `Source::Git` vertex `v`: reports progress, returns the one-layer tree and its
-/// cache key.
-pub(super) fn run(
-    v: &Vertex,
-    name: &str,
-    opts: &SolveOptions,
-    events: &(dyn Fn(Event) + Sync),
-) -> Result<(Vec<LayerRecord>, String), SolveError> {
-    let Op::Source(Source::Git {
+/// An `ADD <git remote>` as the graph gives it.
+pub(in crate::solver) struct Request<'a> {
+    pub remote: &'a str,
+    pub reference: &'a str,
+    pub subdir: &'a str,
+    pub keep_git_dir: bool,
+    pub checksum: Option<&'a str>,
+}
+
+/// Fetches `request`'s commit (or finds its tree in the cache): reports progress, returns
+/// the one-layer tree and its cache key.
+pub(in crate::solver) fn run(
+    request: &Request<'_>,
+    step: &SourceStep<'_>,
+) -> Result<(Vec<LayerRecord>, CacheKey), SolveError> {
+    let (name, opts, events) = (step.name, step.opts, step.events);
+    let Request {
         remote,
         reference,
         subdir,
         keep_git_dir,
         checksum,
-    }) = &v.op
-    else {
-        unreachable!("git_source::run is called for git sources only");
-    };
+    } = *request;
     let fail = |message: String, started: bool| {
         if !started {
             events(Event::Started {
@@ -85,8 +91,8 @@ pub(super) fn run(
         url: redact(remote),
         reference: reference.trim(),
         subdir: clean_subdir(subdir).map_err(|m| fail(m, false))?,
-        keep_git_dir: *keep_git_dir,
-        checksum: checksum.as_deref().map(|c| c.trim().to_ascii_lowercase()),
+        keep_git_dir,
+        checksum: checksum.map(|c| c.trim().to_ascii_lowercase()),
         epoch: opts.epoch,
     };
     // BuildKit mounts the client's "default" ssh agent for ssh remotes (llb.Git's
@@ -111,7 +117,7 @@ pub(super) fn run(
     let resolved = off_pool(|| spec.resolve(&git)).map_err(|m| fail(m, false))?;
     spec.check_checksum(&resolved).map_err(|m| fail(m, false))?;
     let key = spec.cache_key(&resolved);
-    if !(opts.no_cache || v.meta.ignore_cache) {
+    if !step.no_cache {
         let hit = keys::lookup(opts.root, &key).map_err(|e| fail(e.to_string(), false))?;
         if let Some(layers) = hit {
             events(Event::Cached {
@@ -236,7 +242,7 @@ impl Spec<'_> {
     }
 
     /// The vertex's cache key: the commit and everything else that shapes the tree.
-    fn cache_key(&self, r: &Resolved) -> String {
+    fn cache_key(&self, r: &Resolved) -> CacheKey {
         let mut key = format!("git/layer/{}", r.commit);
         if self.keeps_git_dir() {
             // The kept .git names the remote and the ref.
@@ -252,7 +258,7 @@ impl Spec<'_> {
         if self.epoch.is_some() {
             key.push_str("/mtime=commit");
         }
-        key
+        CacheKey::new(key)
     }
 
     /// Fetches and checks out the commit in a step directory, shapes the tree, commits it.

@@ -22,11 +22,12 @@
 //! loopback never proxied; 60 s to connect and 60 s of silence at most while reading
 //! (`PALLET_HTTP_TIMEOUT=<seconds>` changes both).
 
-use super::{keys, Output, SolveError, SolveOptions};
+use super::SourceStep;
 use crate::events::Event;
+use crate::solver::keys;
+use crate::solver::{CacheKey, SolveError};
 use crate::store::{commit_upper, step_dir, LayerRecord};
 use cache::{CacheError, Root};
-use graph::{Op, Source, Vertex};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 use std::io::{self, Read, Write};
@@ -36,27 +37,26 @@ use std::time::{Duration, Instant};
 const FILE_MODE: u32 = 0o600;
 const DEFAULT_TIMEOUT_SECS: u64 = 60;
 
-/// Runs the `Source::Http` vertex `v`: reports progress, returns the one-layer tree and its key.
+/// An `ADD <url>` as the graph gives it.
+pub(super) struct Request<'a> {
+    pub url: &'a str,
+    pub filename: &'a str,
+    pub checksum: Option<&'a str>,
+}
+
+/// Fetches `request` (or finds it by content or by its last answer): reports progress,
+/// returns the one-layer tree and its cache key.
 pub(super) fn run(
-    v: &Vertex,
-    name: &str,
-    opts: &SolveOptions,
-    events: &(dyn Fn(Event) + Sync),
-) -> Result<(Output, String), SolveError> {
-    let Op::Source(Source::Http {
-        url,
-        filename,
-        checksum,
-    }) = &v.op
-    else {
-        unreachable!("http_source::run is called for HTTP sources only");
-    };
+    request: &Request<'_>,
+    step: &SourceStep<'_>,
+) -> Result<(Vec<LayerRecord>, CacheKey), SolveError> {
+    let (name, events) = (step.name, step.events);
     let fetch = Fetch {
-        url,
-        filename,
-        checksum: checksum.as_deref(),
-        no_cache: opts.no_cache || v.meta.ignore_cache,
-        root: opts.root,
+        url: request.url,
+        filename: request.filename,
+        checksum: request.checksum,
+        no_cache: step.no_cache,
+        root: step.opts.root,
     };
     let start = Instant::now();
     let mut started = false;
@@ -81,7 +81,7 @@ pub(super) fn run(
                     name: name.to_string(),
                 });
             }
-            Ok((super::stored(layers), key))
+            Ok((layers, key))
         }
         Err(message) => {
             // The step's title first, so the error line follows a name.
@@ -139,7 +139,7 @@ fn content_key(checksum: &str) -> String {
 
 impl Fetch<'_> {
     /// The layers, the cache key, and whether anything was downloaded or committed.
-    fn run(&self, start: &mut dyn FnMut()) -> Result<(Vec<LayerRecord>, String, bool), String> {
+    fn run(&self, start: &mut dyn FnMut()) -> Result<(Vec<LayerRecord>, CacheKey, bool), String> {
         if self.filename.is_empty()
             || self.filename == "."
             || self.filename == ".."
@@ -164,7 +164,10 @@ impl Fetch<'_> {
             .as_deref()
             .and_then(parse_http_date)
             .unwrap_or(0);
-        let key = format!("http/layer/{}/{mtime}/{}", content.digest, self.filename);
+        let key = CacheKey::new(format!(
+            "http/layer/{}/{mtime}/{}",
+            content.digest, self.filename
+        ));
         if !self.no_cache {
             if let Some(layers) = keys::lookup(self.root, &key).map_err(|e| e.to_string())? {
                 return Ok((layers, key, did_work));

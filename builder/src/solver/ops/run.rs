@@ -8,9 +8,10 @@
 //! (`crate::ssh::AgentProxy`) to the agent `--ssh` named. Their mount points are stubs like
 //! any other, so neither reaches the layer.
 
-use super::layer_writer::{Layer, Writer};
-use super::{Output, SolveOptions};
 use crate::exec::{self, Overlay, RunSpec, SpecMount};
+use crate::solver::layer_writer::{Layer, Writer};
+use crate::solver::scheduler::Done;
+use crate::solver::{Output, SolveOptions};
 use graph::{Exec, MountKind, Network, Vertex};
 use std::path::{Path, PathBuf};
 
@@ -29,10 +30,10 @@ pub(super) fn lowers(opts: &SolveOptions, layers: &[Layer]) -> Result<Vec<PathBu
     Ok(out)
 }
 
-pub(super) fn run(
+pub(in crate::solver) fn run(
     v: &Vertex,
     e: &Exec,
-    inputs: &[(Output, String)],
+    inputs: &[Done],
     opts: &SolveOptions,
     writer: &Writer,
     log: &dyn Fn(&str),
@@ -100,7 +101,7 @@ pub(super) fn run(
                 }
                 continue;
             };
-            let value = source.read(id)?;
+            let value = source.read(id).map_err(|e| e.to_string())?;
             if let Some(var) = env {
                 let text = String::from_utf8(value.clone()).map_err(|_| {
                     format!(
@@ -200,7 +201,7 @@ pub(super) fn drop_copy_ups(
 fn input_root(
     n: usize,
     input: usize,
-    inputs: &[(Output, String)],
+    inputs: &[Done],
     opts: &SolveOptions,
     step: &Path,
     guards: &mut Vec<Overlay>,
@@ -225,7 +226,7 @@ fn input_root(
 fn spec_mount(
     n: usize,
     m: &graph::ExecMount,
-    inputs: &[(Output, String)],
+    inputs: &[Done],
     opts: &SolveOptions,
     step: &Path,
     guards: &mut Vec<Overlay>,

@@ -1,6 +1,7 @@
-//! OCI image manifests and config blobs in the content store.
+//! OCI image manifests and config blobs in the content store: what the store tags an image
+//! with (over the uncompressed diffs), and what exports write over compressed blobs.
 
-use crate::store::{LayerRecord, StoreError};
+use super::{LayerRecord, StoreError};
 use cache::{BlobInfo, Root};
 use graph::image::Image;
 use serde::Serialize;

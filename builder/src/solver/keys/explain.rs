@@ -7,9 +7,11 @@
 //! it. The one exception is `ADD <url>`, whose key is the downloaded content: the dry run
 //! assumes the content of its last build (and says "first build" if there was none).
 
+use super::context_hash::ContextWalk;
 use super::history::{self, StepRecord};
-use super::{display_name, keys, step_key, SolveError, SolveOptions};
+use super::{source_key, step_key, CacheKey};
 use crate::events::{Event, MissReason};
+use crate::solver::{display_name, SolveError, SolveOptions};
 use graph::{Digest, Graph, Op, Source, Vertex};
 use std::collections::HashMap;
 
@@ -21,12 +23,12 @@ pub fn explain(
     opts: &SolveOptions,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<(usize, usize), SolveError> {
-    let walk = super::context_hash::ContextWalk::default();
+    let walk = ContextWalk::default();
     let mut g = graph.clone();
     g.prune_to(root);
     let by_digest: HashMap<&str, &Vertex> =
         g.vertices.iter().map(|v| (v.digest.as_str(), v)).collect();
-    let mut keys_of: HashMap<&str, String> = HashMap::new();
+    let mut keys_of: HashMap<&str, CacheKey> = HashMap::new();
     let (mut hits, mut misses) = (0, 0);
     // Graph order is topological: inputs come first.
     for v in &g.vertices {
@@ -41,11 +43,11 @@ pub fn explain(
         let no_cache = opts.no_cache || v.meta.ignore_cache;
         let (key, hit, record) = match &v.op {
             Op::Source(Source::Scratch | Source::Local { .. }) => {
-                keys_of.insert(&v.digest, keys::source_key(v));
+                keys_of.insert(&v.digest, source_key(v));
                 continue;
             }
             Op::Source(Source::Image { reference, .. }) => {
-                let key = keys::source_key(v);
+                let key = source_key(v);
                 let name_only = reference
                     .rsplit_once('@')
                     .map_or(reference.as_str(), |(n, _)| n);
@@ -63,17 +65,25 @@ pub fn explain(
                 (key.clone(), true, history::current(v, &inputs, &key, None))
             }
             Op::Source(Source::Http { .. }) => match &previous {
-                Some(p) if !no_cache => (p.key.clone(), cached(opts, &p.key), p.clone()),
+                Some(p) if !no_cache => (
+                    CacheKey::new(p.key.clone()),
+                    cached(opts, &p.key),
+                    p.clone(),
+                ),
                 _ => {
-                    let key = format!("http-unknown/{}", v.digest);
+                    let key = CacheKey::new(format!("http-unknown/{}", v.digest));
                     (key.clone(), false, history::current(v, &inputs, &key, None))
                 }
             },
             // As for a URL: the commit of its last build is assumed (no ls-remote here).
             Op::Source(Source::Git { .. }) => match &previous {
-                Some(p) if !no_cache => (p.key.clone(), cached(opts, &p.key), p.clone()),
+                Some(p) if !no_cache => (
+                    CacheKey::new(p.key.clone()),
+                    cached(opts, &p.key),
+                    p.clone(),
+                ),
                 _ => {
-                    let key = format!("git-unknown/{}", v.digest);
+                    let key = CacheKey::new(format!("git-unknown/{}", v.digest));
                     (key.clone(), false, history::current(v, &inputs, &key, None))
                 }
             },
@@ -137,6 +147,6 @@ fn cached(opts: &SolveOptions, key: &str) -> bool {
     layers.iter().all(|l| {
         l.get("diff_id")
             .and_then(|d| d.as_str())
-            .is_some_and(|d| crate::store::layer_forms::has_layer(opts.root, d))
+            .is_some_and(|d| crate::store::has_layer(opts.root, d))
     })
 }

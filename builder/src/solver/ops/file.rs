@@ -3,18 +3,19 @@
 //! sources from local directories or from other inputs' trees, and the upper dir committed as
 //! the op's layer.
 
-use super::exec_step::lowers;
-use super::layer_writer::{Layer, Writer};
-use super::{Output, SolveOptions};
+use super::run::{drop_copy_ups, lowers};
 use crate::exec::fileop::{self, Owner};
 use crate::exec::Overlay;
+use crate::solver::layer_writer::{Layer, Writer};
+use crate::solver::scheduler::Done;
+use crate::solver::{Output, SolveOptions};
 use graph::{FileAction, FileOp};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-pub(super) fn run(
+pub(in crate::solver) fn run(
     f: &FileOp,
-    inputs: &[(Output, String)],
+    inputs: &[Done],
     opts: &SolveOptions,
     writer: &Writer,
 ) -> Result<Vec<Layer>, String> {
@@ -114,7 +115,7 @@ pub(super) fn run(
     drop(guards);
     if let Some((ov, lower_dirs)) = overlay {
         drop(ov);
-        super::exec_step::drop_copy_ups(&lower_dirs, step.path(), upper)?;
+        drop_copy_ups(&lower_dirs, step.path(), upper)?;
     }
     let snapshot = crate::store::adopt_upper(opts.root, upper).map_err(|e| e.to_string())?;
     let mut out = base;

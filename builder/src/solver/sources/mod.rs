@@ -1,0 +1,97 @@
+//! Sources: the vertices that bring a file tree into the build rather than compute one.
+//! Each has a typed request built from its graph op (no source sees the vertex or re-matches
+//! the op):
+//! - scratch: an empty tree;
+//! - local (the main context, a `--build-context NAME=DIR`): a directory read in place;
+//! - image: a stored image's layers, its pinned manifest checked;
+//! - http (`ADD <url>`) and git (`ADD <git remote>`): fetched, committed as one layer, cached
+//!   by content ([`http`], [`git`]).
+//!
+//! Sources need no cache record of their own but http and git's: the store or the context is
+//! the source of truth.
+
+mod git;
+mod http;
+mod image;
+
+use super::{CacheKey, Output, SolveError, SolveOptions};
+use crate::events::Event;
+use graph::Source;
+
+/// What a source step needs besides its request.
+pub(super) struct SourceStep<'a> {
+    /// The progress name.
+    pub name: &'a str,
+    /// The vertex's own cache key (a digest of its definition), used where the result does
+    /// not depend on fetched content.
+    pub key: CacheKey,
+    /// `--no-cache` applies to it: fetch again.
+    pub no_cache: bool,
+    pub opts: &'a SolveOptions<'a>,
+    pub events: &'a (dyn Fn(Event) + Sync),
+}
+
+/// How a source's result came about, for the step history.
+pub(super) enum Provenance {
+    /// Scratch or a local directory: nothing to remember.
+    Given,
+    /// An image already in the store: a cache hit.
+    Stored,
+    /// Fetched (or found by content) now: a step that ran.
+    Fetched,
+}
+
+/// Brings in the tree of `source`.
+pub(super) fn run(
+    source: &Source,
+    step: SourceStep<'_>,
+) -> Result<(Output, CacheKey, Provenance), SolveError> {
+    let fail = |message: String| SolveError::Step {
+        step: step.name.to_string(),
+        message,
+    };
+    match source {
+        Source::Scratch => Ok((Output::Layers(Vec::new()), step.key, Provenance::Given)),
+        Source::Local { name, .. } => {
+            step.opts.local(name).map_err(fail)?;
+            Ok((Output::Local(name.clone()), step.key, Provenance::Given))
+        }
+        Source::Image { reference, .. } => {
+            let layers = image::layers(step.opts.root, reference).map_err(fail)?;
+            (step.events)(Event::Cached {
+                name: step.name.to_string(),
+            });
+            Ok((super::stored(layers), step.key, Provenance::Stored))
+        }
+        Source::Http {
+            url,
+            filename,
+            checksum,
+        } => {
+            let request = http::Request {
+                url,
+                filename,
+                checksum: checksum.as_deref(),
+            };
+            let (layers, key) = http::run(&request, &step)?;
+            Ok((super::stored(layers), key, Provenance::Fetched))
+        }
+        Source::Git {
+            remote,
+            reference,
+            subdir,
+            keep_git_dir,
+            checksum,
+        } => {
+            let request = git::Request {
+                remote,
+                reference,
+                subdir,
+                keep_git_dir: *keep_git_dir,
+                checksum: checksum.as_deref(),
+            };
+            let (layers, key) = git::run(&request, &step)?;
+            Ok((super::stored(layers), key, Provenance::Fetched))
+        }
+    }
+}

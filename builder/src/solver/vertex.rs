@@ -1,0 +1,165 @@
+//! One vertex: ask the cache, else run it, and report it. A step's cache key is worked out
+//! from its inputs' keys and the context files it reads; a hit is reported `Cached`, a miss
+//! with its reasons, then the op runs (RUN, file ops, merge, in [`super::ops`]; sources in
+//! [`super::sources`]) and its layers are queued for the layer writer. Each step is
+//! remembered in the step history, which explains the next build's misses.
+
+use super::keys::context_hash::ContextWalk;
+use super::keys::history;
+use super::keys::{self, CacheKey};
+use super::layer_writer::{Layer, Writer};
+use super::scheduler::Done;
+use super::sources::{self, Provenance};
+use super::{display_name, ops, Output, SolveError, SolveOptions};
+use crate::events::Event;
+use crate::store::LayerRecord;
+use graph::{Op, Vertex};
+use std::time::Instant;
+
+/// A vertex being solved, with what its history record needs.
+pub(super) struct Step<'a> {
+    pub v: &'a Vertex,
+    pub input_vertices: &'a [&'a Vertex],
+    pub recorder: &'a history::Recorder,
+    pub writer: &'a Writer,
+    pub walk: &'a ContextWalk,
+}
+
+impl Step<'_> {
+    /// Remembers this step as built now (when the build has a Dockerfile to name it by).
+    fn remember(&self, opts: &SolveOptions, record: &history::StepRecord) {
+        if !opts.dockerfile.is_empty() {
+            self.recorder
+                .add(history::step_id(&opts.dockerfile, self.v), record);
+        }
+    }
+
+    /// Remembers a cache hit unless the store already has this very record.
+    fn remember_hit(&self, opts: &SolveOptions, record: &history::StepRecord) {
+        if opts.dockerfile.is_empty()
+            || history::is_recorded(
+                opts.root,
+                &history::step_id(&opts.dockerfile, self.v),
+                &record.key,
+            )
+        {
+            return;
+        }
+        self.remember(opts, record);
+    }
+
+    fn record(
+        &self,
+        inputs: &[Done],
+        key: &CacheKey,
+        context: Option<history::ContextFiles>,
+    ) -> history::StepRecord {
+        let pairs: Vec<(&Vertex, &str)> = self
+            .input_vertices
+            .iter()
+            .zip(inputs)
+            .map(|(v, (_, k))| (*v, k.as_str()))
+            .collect();
+        history::current(self.v, &pairs, key, context)
+    }
+}
+
+/// Asks the cache, else runs the vertex. Returns its output and cache key.
+pub(super) fn run_vertex(
+    s: &Step,
+    inputs: &[Done],
+    opts: &SolveOptions,
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<Done, SolveError> {
+    let v = s.v;
+    let name = display_name(v);
+    let step = |message: String| SolveError::Step {
+        step: name.clone(),
+        message,
+    };
+    if let Op::Source(source) = &v.op {
+        let source_step = sources::SourceStep {
+            name: &name,
+            key: keys::source_key(v),
+            no_cache: opts.no_cache || v.meta.ignore_cache,
+            opts,
+            events,
+        };
+        let (out, key, provenance) = sources::run(source, source_step)?;
+        match provenance {
+            Provenance::Given => {}
+            Provenance::Stored => s.remember_hit(opts, &s.record(inputs, &key, None)),
+            Provenance::Fetched => s.remember(opts, &s.record(inputs, &key, None)),
+        }
+        return Ok((out, key));
+    }
+    let input_keys: Vec<&str> = inputs.iter().map(|(_, k)| k.as_str()).collect();
+    let (key, context) = keys::step_key(v, &input_keys, opts, s.walk, true).map_err(step)?;
+    let record = s.record(inputs, &key, context);
+    let no_cache = opts.no_cache || v.meta.ignore_cache;
+    if !no_cache {
+        if let Some(layers) = keys::lookup(opts.root, &key)? {
+            events(Event::Cached { name: name.clone() });
+            s.remember_hit(opts, &record);
+            return Ok((stored(layers), key));
+        }
+    }
+    let previous = (!opts.dockerfile.is_empty())
+        .then(|| history::previous(opts.root, &history::step_id(&opts.dockerfile, v)))
+        .flatten();
+    events(Event::Started { name: name.clone() });
+    if no_cache || !opts.dockerfile.is_empty() {
+        events(Event::Miss {
+            name: name.clone(),
+            reasons: history::reasons(previous.as_ref(), &record, no_cache),
+        });
+    }
+    let start = Instant::now();
+    let result = match &v.op {
+        Op::Exec(e) => ops::run::run(v, e, inputs, opts, s.writer, &|line| {
+            events(Event::Log {
+                name: name.clone(),
+                line: line.to_string(),
+            })
+        }),
+        Op::File(f) => ops::file::run(f, inputs, opts, s.writer),
+        Op::Merge => merge(inputs),
+        Op::Source(_) => Err("a source is not a step".to_string()),
+    };
+    match result {
+        Ok(layers) => {
+            // Written once the layers' diffs are (the writer runs jobs in order).
+            s.writer.record(&key, &layers);
+            s.remember(opts, &record);
+            events(Event::Done {
+                name: name.clone(),
+                seconds: start.elapsed().as_secs_f64(),
+            });
+            Ok((Output::Layers(layers), key))
+        }
+        Err(message) => {
+            events(Event::Failed {
+                name: name.clone(),
+                message: message.clone(),
+            });
+            Err(step(message))
+        }
+    }
+}
+
+pub(super) fn stored(layers: Vec<LayerRecord>) -> Output {
+    Output::Layers(layers.into_iter().map(Layer::Stored).collect())
+}
+
+fn merge(inputs: &[Done]) -> Result<Vec<Layer>, String> {
+    let mut out = Vec::new();
+    for (o, _) in inputs {
+        match o {
+            Output::Layers(l) => out.extend(l.iter().cloned()),
+            Output::Local(name) => {
+                return Err(format!("cannot merge local source {name} as a layer"))
+            }
+        }
+    }
+    Ok(out)
+}
