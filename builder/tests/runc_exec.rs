@@ -6,9 +6,9 @@
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use pallet::exec::overlay::Overlay;
-use pallet::exec::runc::{find_runtime, run, RunError, RunSpec, SpecMount};
 use pallet::exec::user;
+use pallet::exec::{Executor, RunError, RunSpec, Runc, SpecMount};
+use pallet::snapshot::overlay::Overlay;
 
 const BUSYBOX: &str = "/bin/busybox";
 
@@ -20,8 +20,8 @@ fn ready(test: &str) -> Option<PathBuf> {
     } else if !Path::new(BUSYBOX).is_file() {
         format!("{BUSYBOX} (apt-get install busybox-static)")
     } else {
-        match find_runtime(None) {
-            Ok(runtime) => return Some(runtime),
+        match Runc::locate(None) {
+            Ok(runc) => return Some(runc.path().to_path_buf()),
             Err(e) => e.to_string(),
         }
     };
@@ -78,9 +78,10 @@ fn spec(args: &[&str]) -> RunSpec {
 fn run_spec(runtime: &Path, rootfs: &Path, spec: &RunSpec) -> Result<(i32, Vec<String>), RunError> {
     let bundle = tempfile::tempdir().unwrap();
     let mut lines = Vec::new();
-    let code = run(runtime, rootfs, bundle.path(), spec, &mut |l| {
-        lines.push(l.to_string())
-    })?;
+    let code =
+        Runc::at(runtime.to_path_buf()).run_lines(rootfs, bundle.path(), spec, &mut |l| {
+            lines.push(l.to_string())
+        })?;
     Ok((code, lines))
 }
 
@@ -489,8 +490,8 @@ fn runtime_and_command_errors() {
         return;
     };
     let missing = Path::new("/nonexistent/runc");
-    assert!(matches!(find_runtime(Some(missing)), Err(RunError::NoRuntime(p)) if p == missing));
-    assert_eq!(find_runtime(Some(&runtime)).unwrap(), runtime);
+    assert!(matches!(Runc::locate(Some(missing)), Err(RunError::NoRuntime(p)) if p == missing));
+    assert_eq!(Runc::locate(Some(&runtime)).unwrap().path(), runtime);
     let tmp = tempfile::tempdir().unwrap();
     let rootfs = busybox_rootfs(tmp.path());
     let err = run_spec(missing, &rootfs, &spec(&["true"])).unwrap_err();
@@ -515,7 +516,7 @@ fn panicking_output_kills_the_container() {
     let started = std::time::Instant::now();
     let s = spec(&["sh", "-c", "echo first; exec sleep 60"]);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run(&runtime, &rootfs, &bundle, &s, &mut |line| {
+        Runc::at(runtime.clone()).run_lines(&rootfs, &bundle, &s, &mut |line| {
             panic!("output refused {line:?}")
         })
     }));
@@ -529,11 +530,11 @@ fn panicking_output_kills_the_container() {
     assert_eq!(left, 0, "container state left in {}", state.display());
 }
 
-/// `run_streams` keeps stdout and stderr apart and passes bytes as they are (no newline added,
+/// `Executor::run` keeps stdout and stderr apart and passes bytes as they are (no newline added,
 /// binary kept); runc's own failure line is dropped from stderr, nothing else.
 #[test]
 fn streams_stay_apart_and_bytes_are_kept() {
-    use pallet::exec::runc::{run_streams, Stream};
+    use pallet::exec::Stream;
     let Some(runtime) = ready("streams_stay_apart_and_bytes_are_kept") else {
         return;
     };
@@ -543,17 +544,18 @@ fn streams_stay_apart_and_bytes_are_kept() {
     let script = "echo out1; echo err1 >&2; printf 'out2'; printf 'runc run failed: mine\\n' >&2; \
                   printf '\\001\\377\\n'; printf 'err2' >&2; exit 4";
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = run_streams(
-        &runtime,
-        &rootfs,
-        bundle.path(),
-        &spec(&["sh", "-c", script]),
-        &mut |stream, data| match stream {
-            Stream::Stdout => out.extend_from_slice(data),
-            Stream::Stderr => err.extend_from_slice(data),
-        },
-    )
-    .unwrap();
+    let runc = Runc::at(runtime.clone());
+    let code = runc
+        .run(
+            &rootfs,
+            bundle.path(),
+            &spec(&["sh", "-c", script]),
+            &mut |stream, data| match stream {
+                Stream::Stdout => out.extend_from_slice(data),
+                Stream::Stderr => err.extend_from_slice(data),
+            },
+        )
+        .unwrap();
     assert_eq!(code, 4);
     assert_eq!(out, b"out1\nout2\x01\xff\n");
     // A container line that happens to start like runc's failure message is dropped too (the
@@ -561,18 +563,18 @@ fn streams_stay_apart_and_bytes_are_kept() {
     assert_eq!(err, b"err1\nerr2");
     // A command that does not exist: runc's failure is an error, not stderr output.
     let mut err = Vec::new();
-    let e = run_streams(
-        &runtime,
-        &rootfs,
-        bundle.path(),
-        &spec(&["/no/such/command"]),
-        &mut |stream, data| {
-            if stream == Stream::Stderr {
-                err.extend_from_slice(data)
-            }
-        },
-    )
-    .unwrap_err();
+    let e = runc
+        .run(
+            &rootfs,
+            bundle.path(),
+            &spec(&["/no/such/command"]),
+            &mut |stream, data| {
+                if stream == Stream::Stderr {
+                    err.extend_from_slice(data)
+                }
+            },
+        )
+        .unwrap_err();
     assert!(e.to_string().contains("/no/such/command"), "{e}");
     assert!(err.is_empty(), "{}", String::from_utf8_lossy(&err));
 }

@@ -2,11 +2,14 @@
 //! image config (diff ids, history times), tag it in the store, and write the requested
 //! outputs. The CLI calls this; it holds no Dockerfile or runc logic of its own.
 
+mod explain;
 mod outputs;
 
+pub use explain::{explain, ExplainRequest, Explained};
 pub use outputs::{parse_output, OutputSpec};
 
 use crate::events::Event;
+use crate::exec::Isolation;
 use crate::solver::{solve, LocalDir, SolveError, SolveOptions};
 use crate::store::{put_image, LayerRecord, RegistryResolver, StoreError, StoredImage};
 use cache::Root;
@@ -25,7 +28,8 @@ pub struct BuildRequest<'a> {
     /// Normalized references to tag the result with.
     pub tags: Vec<String>,
     pub outputs: Vec<OutputSpec>,
-    pub runtime: PathBuf,
+    /// `--runtime PATH`: the OCI runtime; None: `runc` on PATH.
+    pub runtime: Option<PathBuf>,
     /// `--secret` sources by id (values are read when a step mounts them, never stored).
     pub secrets: std::collections::HashMap<String, crate::solver::SecretSource>,
     /// `--ssh` agent sockets by id (from [`crate::ssh::Agents`], which must outlive the build).
@@ -63,6 +67,9 @@ pub enum BuildError {
     Cache(#[from] cache::CacheError),
     #[error("{0}")]
     Output(String),
+    /// No way to run steps here (runc missing).
+    #[error(transparent)]
+    Isolation(#[from] crate::exec::RunError),
 }
 
 pub fn build(
@@ -70,6 +77,7 @@ pub fn build(
     req: &BuildRequest,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<BuildResult, BuildError> {
+    let isolation = Isolation::root(req.runtime.as_deref())?;
     // Held until the build ends: prune waits for it instead of deleting what it uses.
     let _store_lock = root.lock_for_build()?;
     let resolver = RegistryResolver {
@@ -82,7 +90,8 @@ pub fn build(
         .map_err(|e| BuildError::Frontend(Box::new(e)))?;
     let opts = SolveOptions {
         root,
-        runtime: req.runtime.clone(),
+        executor: isolation.executor.as_ref(),
+        snapshotter: isolation.snapshotter.as_ref(),
         locals: req.locals.clone(),
         no_cache: req.lower.no_cache,
         epoch: lowered.epoch.filter(|_| req.rewrite_timestamp),

@@ -132,9 +132,6 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
         );
     }
     super::require_root("pallet build")?;
-    let runtime =
-        crate::exec::runc::find_runtime(args.runtime.as_deref().map(std::path::Path::new))
-            .map_err(|e| format!("error: {e}\n"))?;
     let ignore = context::dockerignore::Matcher::new(&loaded.options.dockerignore)
         .map_err(|e| format!("error: .dockerignore: {e}\n"))?;
     let push = if args.push {
@@ -177,7 +174,7 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
         locals,
         tags,
         outputs,
-        runtime,
+        runtime: args.runtime.as_deref().map(std::path::PathBuf::from),
         secrets,
         ssh: agents.sockets(),
         rewrite_timestamp: args.rewrite_timestamp,

@@ -3,8 +3,9 @@
 //! a Dockerfile's steps are remembered by (cache-miss reasons compare with their last build).
 
 use super::input::Loaded;
+use crate::build::{self, BuildError, ExplainRequest};
 use crate::progress::{self, Mode, Summary};
-use crate::solver::SolveOptions;
+use crate::solver::LocalDir;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -27,38 +28,31 @@ pub(super) fn run(
     root: &cache::Root,
     loaded: &Loaded,
     context: &str,
-    locals: std::collections::BTreeMap<String, crate::solver::LocalDir>,
+    locals: std::collections::BTreeMap<String, LocalDir>,
     mode: Mode,
 ) -> Result<ExitCode, String> {
     let started = Instant::now();
-    let lowered = frontend::lower::lower(
-        &loaded.parsed,
-        &loaded.options,
-        &crate::store::StoreResolver { root },
-    )
-    .map_err(|e| e.render(&loaded.name, &loaded.text))?;
-    let opts = SolveOptions {
-        root,
-        runtime: PathBuf::new(),
-        locals,
-        no_cache: loaded.options.no_cache,
-        epoch: None,
-        secrets: Default::default(),
-        ssh: Default::default(),
-        dockerfile: dockerfile_identity(loaded, context),
-        compress: None,
-    };
     let printer = progress::stderr_printer(mode);
-    let result =
-        crate::solver::explain(&lowered.graph, &lowered.root, &opts, &|e| printer.event(e));
+    let req = ExplainRequest {
+        dockerfile: &loaded.parsed,
+        lower: &loaded.options,
+        locals,
+        dockerfile_path: dockerfile_identity(loaded, context),
+    };
+    let explained = match build::explain(root, req, &|e| printer.event(e)) {
+        Ok(explained) => explained,
+        Err(BuildError::Frontend(e)) => return Err(e.render(&loaded.name, &loaded.text)),
+        Err(e) => return Err(format!("error: {e}\n")),
+    };
     printer.finish(&Summary {
         dry_run: true,
         seconds: started.elapsed().as_secs_f64(),
-        error: result.as_ref().err().map(|e| e.to_string()),
+        error: explained.outcome.as_ref().err().map(|e| e.to_string()),
         ..Summary::default()
     });
-    super::render::warnings(&lowered.warnings, &loaded.name);
-    result
+    super::render::warnings(&explained.warnings, &loaded.name);
+    explained
+        .outcome
         .map(|_| ExitCode::SUCCESS)
         .map_err(|e| format!("error: {e}\n"))
 }

@@ -2,7 +2,7 @@
 //! with its code. pallet's own failures (no such image, a bad -e or -v, runc could not start the
 //! process) exit 125, as `docker run` does.
 
-use crate::exec::runc::Stream;
+use crate::run::Stream;
 use crate::run::{run_image, ProcessFlags, RunOptions};
 use clap::{Args, ValueEnum};
 use std::io::Write;
@@ -100,9 +100,6 @@ fn start(args: RunArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, St
     let name = registry::Reference::parse_docker_ref(args.image())
         .map_err(|e| format!("error: invalid image name {}: {e}\n", args.image()))?
         .to_string();
-    let runtime =
-        crate::exec::runc::find_runtime(args.runtime.as_deref().map(std::path::Path::new))
-            .map_err(|e| format!("error: {e}\n"))?;
     let root = super::open_root(root)?;
     let image = crate::store::get_image(&root, &name)
         .map_err(|e| format!("error: reading the store: {e}\n"))?
@@ -122,7 +119,7 @@ fn start(args: RunArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, St
         },
         volumes: args.volumes,
         host_network: args.network == NetworkMode::Host,
-        runtime,
+        runtime: args.runtime.map(std::path::PathBuf::from),
         stop_timeout: std::time::Duration::from_secs(args.stop_timeout),
     };
     let (stdout, stderr) = (std::io::stdout(), std::io::stderr());

@@ -1,11 +1,16 @@
-//! Running steps: RUN through runc (an OCI runtime) on an overlay of snapshots, and COPY/ADD/
-//! WORKDIR as file operations. Knows nothing of Dockerfiles; takes graph ops and paths.
+//! Running steps: RUN through an [`Executor`] (runc, an OCI runtime, today) in a root file
+//! tree a snapshotter prepared, and COPY/ADD/WORKDIR as file operations (`fileop`), with the
+//! image's users resolved from its /etc files (`user`) and paths resolved inside a root
+//! (`rootpath`). Knows nothing of Dockerfiles, stores or snapshots' layout; takes graph ops
+//! and paths.
 
+mod executor;
 pub mod fileop;
-pub mod overlay;
+mod isolation;
 pub mod rootpath;
 pub mod runc;
 pub mod user;
 
-pub use overlay::Overlay;
-pub use runc::{run, RunError, RunSpec, SpecMount};
+pub use executor::{Executor, Runc};
+pub use isolation::Isolation;
+pub use runc::{RunError, RunSpec, SpecMount, Stream};

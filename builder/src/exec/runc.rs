@@ -36,6 +36,7 @@ mod rootfs;
 mod spec;
 mod watchdog;
 
+pub(crate) use output::Lines;
 pub use output::Stream;
 pub use spec::DEFAULT_CAPABILITIES;
 
@@ -80,28 +81,11 @@ pub enum RunError {
 /// The hostname when the spec gives none (BuildKit's).
 pub const DEFAULT_HOSTNAME: &str = "buildkitsandbox";
 
-/// Runs the process in `rootfs` (a mounted overlay) with a bundle under `bundle_dir`; streams
-/// stdout and stderr lines (without the newline, long lines in pieces) to `output`, each
-/// stream's lines in order; returns the exit code (128+signal if killed). /etc/hosts and
+/// Runs the process in `rootfs` (a mounted overlay) with a bundle under `bundle_dir`; hands
+/// the output to `output` as it comes, raw chunks of bytes each tagged with the stream it
+/// came from; returns the exit code (128+signal if killed). /etc/hosts and
 /// /etc/resolv.conf are bind-mounted from files the runner writes; /proc, /dev, /sys,
-/// /dev/pts, /dev/shm as docker does.
-pub fn run(
-    runtime: &Path,
-    rootfs: &Path,
-    bundle_dir: &Path,
-    spec: &RunSpec,
-    output: &mut dyn FnMut(&str),
-) -> Result<i32, RunError> {
-    let mut lines = output::Lines::default();
-    let code = run_streams(runtime, rootfs, bundle_dir, spec, &mut |stream, data| {
-        lines.push(stream, data, output)
-    });
-    lines.finish(output);
-    code
-}
-
-/// [`run`], with the output as it comes: raw chunks of bytes, each tagged with the stream it
-/// came from (what `pallet run` copies to its own stdout and stderr).
+/// /dev/pts, /dev/shm as docker does. (`super::Runc` is the `Executor` over this.)
 pub fn run_streams(
     runtime: &Path,
     rootfs: &Path,
@@ -178,6 +162,30 @@ pub fn find_runtime(explicit: Option<&Path>) -> Result<PathBuf, RunError> {
         None => search_path(Path::new("runc"))
             .ok_or_else(|| RunError::NoRuntime(PathBuf::from("$PATH"))),
     }
+}
+
+/// The ids of the containers runc keeps state for under `bundle` (one dir per container).
+pub(super) fn containers(bundle: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(bundle.join("runc-state")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect()
+}
+
+/// `runc kill ID SIGNAL` for a container of `bundle`; fails harmlessly when it has just exited.
+pub(super) fn kill(runtime: &Path, bundle: &Path, id: &str, signal: &str) {
+    let _ = Command::new(runtime)
+        .arg("--root")
+        .arg(bundle.join("runc-state"))
+        .args(["kill", id, signal])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 fn search_path(name: &Path) -> Option<PathBuf> {

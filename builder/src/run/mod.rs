@@ -1,11 +1,11 @@
 //! `pallet run`: one container from an image in the local store, like `docker run --rm`, for
 //! smoke tests in CI (`pallet run app pytest`).
 //!
-//! The image's snapshots are the lowers of an overlay whose upper dir is a throwaway dir under
-//! the store's tmp: everything the container writes is discarded with it, and the snapshots are
-//! never written. The process is resolved as docker does ([`process`]), the user in the image's
-//! own /etc/passwd, and the container is run by the same runner as a RUN step
-//! ([`crate::exec::run`]), with the host's network by default (pallet's deliberate difference,
+//! The image's snapshots are the lowers of a writable tree (the isolation's snapshotter) in a
+//! throwaway dir under the store's tmp: everything the container writes is discarded with it,
+//! and the snapshots are never written. The process is resolved as docker does ([`process`]),
+//! the user in the image's own /etc/passwd, and the container is run by the same executor as a
+//! RUN step ([`crate::exec::Executor`]), with the host's network by default (pallet's deliberate difference,
 //! as for RUN) or none. SIGINT and SIGTERM are forwarded to it while it runs ([`signals`]).
 //! Standard input is not attached; the container's stdout and stderr stay apart (the runner
 //! tags each chunk of output with its stream, and the caller writes it to its own stdout or
@@ -18,10 +18,10 @@
 mod process;
 mod signals;
 
+pub use crate::exec::Stream;
 pub use process::{add_home, parse_volume, resolve, Process, ProcessFlags, DEFAULT_PATH};
 
-use crate::exec::runc::Stream;
-use crate::exec::{self, Overlay, RunSpec, SpecMount};
+use crate::exec::{self, Isolation, RunSpec, SpecMount};
 use crate::store::{ensure_snapshot, step_dir, StoreError, StoredImage};
 use cache::Root;
 use std::path::PathBuf;
@@ -56,8 +56,8 @@ pub struct RunOptions {
     pub volumes: Vec<String>,
     /// true: the host's network namespace (the default); false: a new one with only `lo`.
     pub host_network: bool,
-    /// The OCI runtime (runc).
-    pub runtime: PathBuf,
+    /// `--runtime PATH`: the OCI runtime; None: `runc` on PATH.
+    pub runtime: Option<PathBuf>,
     /// How long a forwarded SIGINT/SIGTERM may take to end the container before SIGKILL.
     pub stop_timeout: Duration,
 }
@@ -107,14 +107,20 @@ pub fn run_image(
         .rev()
         .map(|diff_id| ensure_snapshot(root, diff_id))
         .collect::<Result<Vec<_>, _>>()?;
+    let isolation = Isolation::root(opts.runtime.as_deref())?;
     let scratch = step_dir(root)?;
-    let dirs = ["upper", "work", "merged", "bundle"].map(|d| scratch.path().join(d));
-    let [upper, work, merged, bundle] = &dirs;
+    let bundle = &scratch.path().join("bundle");
     // Installed before the mount so a signal now still ends in the cleanup below.
-    let forwarder =
-        signals::Forwarder::start(&opts.runtime, bundle.join("runc-state"), opts.stop_timeout);
-    let overlay = Overlay::mount(&lowers, upper, work, merged)
+    let forwarder = signals::Forwarder::start(
+        isolation.executor.clone(),
+        bundle.clone(),
+        opts.stop_timeout,
+    );
+    let tree = isolation
+        .snapshotter
+        .prepare(&lowers, scratch.path())
         .map_err(|e| RunError::Setup(format!("mounting the image's file tree: {e}")))?;
+    let merged = tree.root();
     let user = exec::user::resolve(merged, &process.user)
         .map_err(|e| RunError::Setup(format!("user {:?}: {e}", process.user)))?;
     add_home(&mut process.env, user.home.as_deref());
@@ -135,10 +141,10 @@ pub fn run_image(
         hostname,
         mounts,
     };
-    let code = exec::runc::run_streams(&opts.runtime, merged, bundle, &spec, output);
+    let code = isolation.executor.run(merged, bundle, &spec, output);
     let signal = forwarder.received();
     drop(forwarder);
-    drop(overlay);
+    drop(tree);
     drop(scratch);
     Ok(Outcome {
         code: code?,

@@ -4,16 +4,16 @@
 //! a second signal arrives is killed with SIGKILL.
 //!
 //! The handlers only record the signal (an atomic store, async-signal-safe); a watcher thread
-//! polls the record and runs `runc --root STATE kill ID SIGNAL` for each container in the runc
-//! state dir the runner uses (`BUNDLE/runc-state`, one dir per container id), so it needs no
-//! hook into the runner. A signal that arrives before the container exists is delivered as soon
-//! as it does. The previous handlers are restored when the forwarder is dropped. The record is
+//! polls the record and asks the executor to signal what runs with the run's bundle dir
+//! (`runc --root BUNDLE/runc-state kill ID SIGNAL` for runc), so it needs no hook into the
+//! running call. A signal that arrives before the container exists is delivered as soon as it
+//! does. The previous handlers are restored when the forwarder is dropped. The record is
 //! process-wide: one forwarder (one `pallet run`) at a time per process.
 //!
 //! Owns signal dispositions and the watcher thread; knows nothing of images or overlays.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use crate::exec::Executor;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -49,9 +49,13 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    /// Installs the handlers and starts the watcher. `state_dir` is the runc `--root` of the
-    /// container(s) to signal; it may not exist yet.
-    pub fn start(runtime: &Path, state_dir: PathBuf, stop_timeout: Duration) -> Forwarder {
+    /// Installs the handlers and starts the watcher, which signals through `executor` what
+    /// runs with `bundle` (it may not have started yet).
+    pub fn start(
+        executor: Arc<dyn Executor>,
+        bundle: PathBuf,
+        stop_timeout: Duration,
+    ) -> Forwarder {
         LAST.store(0, Ordering::SeqCst);
         COUNT.store(0, Ordering::SeqCst);
         FROM_TTY.store(false, Ordering::SeqCst);
@@ -74,8 +78,8 @@ impl Forwarder {
         }
         let stop = Arc::new(AtomicBool::new(false));
         let watcher = Watcher {
-            runtime: runtime.to_path_buf(),
-            state_dir,
+            executor,
+            bundle,
             stop_timeout,
             stop: stop.clone(),
         };
@@ -111,8 +115,8 @@ impl Drop for Forwarder {
 }
 
 struct Watcher {
-    runtime: PathBuf,
-    state_dir: PathBuf,
+    executor: Arc<dyn Executor>,
+    bundle: PathBuf,
     stop_timeout: Duration,
     stop: Arc<AtomicBool>,
 }
@@ -128,47 +132,20 @@ impl Watcher {
             if count == 0 || killed {
                 continue;
             }
-            let ids = self.containers();
-            if ids.is_empty() {
+            if !self.executor.is_running(&self.bundle) {
                 continue;
             }
             let since = *first_at.get_or_insert_with(Instant::now);
             if count >= 2 || since.elapsed() >= self.stop_timeout {
-                self.kill(&ids, "KILL");
+                self.executor.signal(&self.bundle, "KILL");
                 killed = true;
             } else if count > forwarded {
                 if !FROM_TTY.load(Ordering::SeqCst) {
                     let signal = LAST.load(Ordering::SeqCst);
-                    self.kill(&ids, &signal.to_string());
+                    self.executor.signal(&self.bundle, &signal.to_string());
                 }
                 forwarded = count;
             }
-        }
-    }
-
-    /// Container ids in the state dir (runc keeps one dir per container there).
-    fn containers(&self) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(&self.state_dir) else {
-            return Vec::new();
-        };
-        entries
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect()
-    }
-
-    fn kill(&self, ids: &[String], signal: &str) {
-        for id in ids {
-            // Fails harmlessly when the container has just exited.
-            let _ = Command::new(&self.runtime)
-                .arg("--root")
-                .arg(&self.state_dir)
-                .args(["kill", id, signal])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
         }
     }
 }

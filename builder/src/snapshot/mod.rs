@@ -15,15 +15,20 @@
 //! - `beneath`: fd-based operations that never follow a symlink (the confinement).
 //! - `whiteout`: OCI and overlayfs whiteout names, and which xattrs are overlay bookkeeping.
 //! - `unchanged`: copy-ups a step did not change, dropped from its upper dir (BuildKit's rule).
+//! - `snapshotter`: the seam that makes root file trees over snapshot stacks; `overlay`: the
+//!   overlayfs mounts the one snapshotter there is today uses.
 
 mod beneath;
 mod create;
 mod header;
+pub mod overlay;
 mod reader;
+pub mod snapshotter;
 pub mod unchanged;
 pub mod unpack;
 pub(crate) mod whiteout;
 pub mod write;
 
+pub use snapshotter::{Active, OverlaySnapshotter, Snapshotter, View};
 pub use unpack::{unpack_layer, UnpackError, UnpackOptions};
 pub use write::{write_layer, LayerStats, WriteOptions};

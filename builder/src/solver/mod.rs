@@ -29,6 +29,8 @@ pub use keys::explain::explain;
 pub use keys::CacheKey;
 pub use secrets::{SecretError, SecretSource};
 
+use crate::exec::Executor;
+use crate::snapshot::Snapshotter;
 use crate::store::{LayerRecord, StoreError};
 use cache::Root;
 use graph::{Digest, Graph, Op, Vertex};
@@ -40,8 +42,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// How a build runs.
 pub struct SolveOptions<'a> {
     pub root: &'a Root,
-    /// The OCI runtime (runc).
-    pub runtime: PathBuf,
+    /// What runs RUN steps (runc today).
+    pub executor: &'a dyn Executor,
+    /// What makes the trees steps run in and read from (overlayfs today).
+    pub snapshotter: &'a dyn Snapshotter,
     /// The local directories `Source::Local` vertices name: `context` (the main build
     /// context) and each `--build-context NAME=DIR`.
     pub locals: BTreeMap<String, LocalDir>,

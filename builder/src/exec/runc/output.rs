@@ -105,13 +105,13 @@ impl DropRuncFailure {
 
 /// Reassembles lines (without the newline; long lines in pieces of [`MAX_LINE`]) per stream.
 #[derive(Default)]
-pub(super) struct Lines {
+pub(crate) struct Lines {
     stdout: Vec<u8>,
     stderr: Vec<u8>,
 }
 
 impl Lines {
-    pub(super) fn push(&mut self, stream: Stream, data: &[u8], emit: &mut dyn FnMut(&str)) {
+    pub(crate) fn push(&mut self, stream: Stream, data: &[u8], emit: &mut dyn FnMut(&str)) {
         let buf = match stream {
             Stream::Stdout => &mut self.stdout,
             Stream::Stderr => &mut self.stderr,
@@ -131,7 +131,7 @@ impl Lines {
     }
 
     /// The unterminated last lines, stdout's first.
-    pub(super) fn finish(&mut self, emit: &mut dyn FnMut(&str)) {
+    pub(crate) fn finish(&mut self, emit: &mut dyn FnMut(&str)) {
         for buf in [&mut self.stdout, &mut self.stderr] {
             if !buf.is_empty() {
                 emit(&String::from_utf8_lossy(buf));

@@ -1,11 +1,11 @@
-//! One file op (COPY/ADD/WORKDIR/heredoc): applied on an overlay of its first input (or on
-//! an empty tree, or straight into the upper dir when [`super::direct_copy`] allows), reading
-//! sources from local directories or from other inputs' trees, and the upper dir committed as
-//! the op's layer.
+//! One file op (COPY/ADD/WORKDIR/heredoc): applied on a writable tree over its first input
+//! (the build's snapshotter; or on an empty tree, or straight into the upper dir when
+//! [`super::direct_copy`] allows), reading sources from local directories or from read-only
+//! views of other inputs' trees, and the changes committed as the op's layer.
 
-use super::run::{drop_copy_ups, lowers};
+use super::run::lowers;
 use crate::exec::fileop::{self, Owner};
-use crate::exec::Overlay;
+use crate::snapshot::View;
 use crate::solver::layer_writer::{Layer, Writer};
 use crate::solver::scheduler::Done;
 use crate::solver::{Output, SolveOptions};
@@ -20,28 +20,28 @@ pub(in crate::solver) fn run(
     writer: &Writer,
 ) -> Result<Vec<Layer>, String> {
     let step = crate::store::step_dir(opts.root).map_err(|e| e.to_string())?;
-    let dirs = ["upper", "work", "merged"].map(|d| step.path().join(d));
-    for d in &dirs {
-        std::fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
-    }
-    let [upper, work, merged] = &dirs;
-    let (base, dest_root, overlay) = if f.on_input {
+    let upper = &step.path().join("upper");
+    std::fs::create_dir_all(upper).map_err(|e| format!("creating {}: {e}", upper.display()))?;
+    // Where the actions write, and the writable tree when there is one.
+    let (base, dest_root, tree) = if f.on_input {
         let Some((Output::Layers(base), _)) = inputs.first() else {
             return Err("a file operation needs a file tree to apply to".into());
         };
         let lower_dirs = lowers(opts, base)?;
         if super::direct_copy::prepare(f, &lower_dirs, upper)? {
-            (base.clone(), upper.clone(), Some((None, lower_dirs)))
+            (base.clone(), upper.clone(), None)
         } else {
-            let ov = Overlay::mount(&lower_dirs, upper, work, merged)
+            let tree = opts
+                .snapshotter
+                .prepare(&lower_dirs, step.path())
                 .map_err(|e| format!("mounting the step's file tree: {e}"))?;
-            (base.clone(), merged.clone(), Some((Some(ov), lower_dirs)))
+            (base.clone(), tree.root().to_path_buf(), Some(tree))
         }
     } else {
         (Vec::new(), upper.clone(), None)
     };
     let mut sources: HashMap<usize, PathBuf> = HashMap::new();
-    let mut guards: Vec<Overlay> = Vec::new();
+    let mut views: Vec<Box<dyn View>> = Vec::new();
     for action in &f.actions {
         match action {
             FileAction::Mkdir {
@@ -79,12 +79,14 @@ pub(in crate::solver) fn run(
                                 let mnt = step.path().join(format!("src-{}", c.input));
                                 std::fs::create_dir_all(&mnt)
                                     .map_err(|e| format!("creating {}: {e}", mnt.display()))?;
-                                guards.push(
-                                    Overlay::mount_readonly(&lowers(opts, ls)?, &mnt)
-                                        .map_err(|e| format!("mounting a COPY source: {e}"))?,
-                                );
-                                sources.insert(c.input, mnt.clone());
-                                mnt
+                                let view = opts
+                                    .snapshotter
+                                    .view(&lowers(opts, ls)?, &mnt)
+                                    .map_err(|e| format!("mounting a COPY source: {e}"))?;
+                                let root = view.root().to_path_buf();
+                                views.push(view);
+                                sources.insert(c.input, root.clone());
+                                root
                             }
                         };
                         (root, None)
@@ -112,12 +114,12 @@ pub(in crate::solver) fn run(
             }
         }
     }
-    drop(guards);
-    if let Some((ov, lower_dirs)) = overlay {
-        drop(ov);
-        drop_copy_ups(&lower_dirs, step.path(), upper)?;
-    }
-    let snapshot = crate::store::adopt_upper(opts.root, upper).map_err(|e| e.to_string())?;
+    drop(views);
+    let upper = match tree {
+        Some(tree) => tree.commit().map_err(|e| e.to_string())?,
+        None => upper.clone(),
+    };
+    let snapshot = crate::store::adopt_upper(opts.root, &upper).map_err(|e| e.to_string())?;
     let mut out = base;
     out.push(writer.commit(&snapshot, opts.epoch));
     Ok(out)

@@ -1,5 +1,6 @@
-//! One RUN step: an overlay of the input's snapshots, its mounts, runc, and the upper dir
-//! committed as the step's layer. The runner removes the stubs runc creates for /etc/hosts,
+//! One RUN step: a writable tree over the input's snapshots (the build's snapshotter), its
+//! mounts, the process (the build's executor), and the tree's changes committed as the step's
+//! layer. The runner removes the stubs runc creates for /etc/hosts,
 //! resolv.conf and the step's mounts; /proc, /dev and /sys that runc creates on a base without
 //! them stay in the layer as empty directories, as they do with BuildKit.
 //!
@@ -8,7 +9,8 @@
 //! (`crate::ssh::AgentProxy`) to the agent `--ssh` named. Their mount points are stubs like
 //! any other, so neither reaches the layer.
 
-use crate::exec::{self, Overlay, RunSpec, SpecMount};
+use crate::exec::{self, RunSpec, SpecMount};
+use crate::snapshot::{Active, View};
 use crate::solver::layer_writer::{Layer, Writer};
 use crate::solver::scheduler::Done;
 use crate::solver::{Output, SolveOptions};
@@ -42,16 +44,16 @@ pub(in crate::solver) fn run(
         return Err("RUN needs a file tree to run in".into());
     };
     let step = crate::store::step_dir(opts.root).map_err(|e| e.to_string())?;
-    let dirs = ["upper", "work", "merged", "bundle"].map(|d| step.path().join(d));
-    for d in &dirs {
-        std::fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
-    }
-    let [upper, work, merged, bundle] = &dirs;
+    let bundle = &step.path().join("bundle");
+    std::fs::create_dir_all(bundle).map_err(|e| format!("creating {}: {e}", bundle.display()))?;
     let lower_dirs = lowers(opts, base)?;
-    let overlay = Overlay::mount(&lower_dirs, upper, work, merged)
+    let tree = opts
+        .snapshotter
+        .prepare(&lower_dirs, step.path())
         .map_err(|e| format!("mounting the step's file tree: {e}"))?;
+    let merged = tree.root();
     let user = exec::user::resolve(merged, &e.user)?;
-    let mut guards: Vec<Overlay> = Vec::new();
+    let mut guards = Guards::default();
     let mut mounts = Vec::new();
     let mut secret_env = Vec::new();
     let mut secret_files = Vec::new();
@@ -146,19 +148,20 @@ pub(in crate::solver) fn run(
         mounts,
     };
     let mut tail: Vec<String> = Vec::new();
-    let code = exec::run(&opts.runtime, merged, bundle, &spec, &mut |line| {
-        log(line);
-        tail.push(line.to_string());
-        if tail.len() > 20 {
-            tail.remove(0);
-        }
-    })
-    .map_err(|e| e.to_string())?;
+    let code = opts
+        .executor
+        .run_lines(merged, bundle, &spec, &mut |line| {
+            log(line);
+            tail.push(line.to_string());
+            if tail.len() > 20 {
+                tail.remove(0);
+            }
+        })
+        .map_err(|e| e.to_string())?;
     drop(secret_files);
     drop(ssh);
     drop(leases);
     drop(guards);
-    drop(overlay);
     if code != 0 {
         let shown: Vec<String> = e.args.iter().map(|a| a.to_string()).collect();
         let mut msg = format!(
@@ -170,30 +173,19 @@ pub(in crate::solver) fn run(
         }
         return Err(msg);
     }
-    drop_copy_ups(&lower_dirs, step.path(), upper)?;
-    let snapshot = crate::store::adopt_upper(opts.root, upper).map_err(|e| e.to_string())?;
+    let upper = tree.commit().map_err(|e| e.to_string())?;
+    let snapshot = crate::store::adopt_upper(opts.root, &upper).map_err(|e| e.to_string())?;
     let mut out = base.clone();
     out.push(writer.commit(&snapshot, opts.epoch));
     Ok(out)
 }
 
-/// Removes from a finished step's upper dir what overlayfs copied up without a change (see
-/// `snapshot::unchanged`), comparing with a read-only view of the step's lower layers.
-pub(super) fn drop_copy_ups(
-    lower_dirs: &[PathBuf],
-    step_dir: &Path,
-    upper: &Path,
-) -> Result<(), String> {
-    if lower_dirs.is_empty() {
-        return Ok(());
-    }
-    let view = step_dir.join("lower-view");
-    std::fs::create_dir_all(&view).map_err(|e| format!("creating {}: {e}", view.display()))?;
-    let mounted = Overlay::mount_readonly(lower_dirs, &view)
-        .map_err(|e| format!("mounting the step's lower layers to compare: {e}"))?;
-    crate::snapshot::unchanged::drop_unchanged(upper, &mounted.merged)
-        .map_err(|e| format!("comparing the step's changes with its lower layers: {e}"))?;
-    Ok(())
+/// The trees a step's mounts read: views of other stages, throwaway writable trees for `rw`
+/// bind mounts. Released when the step ends.
+#[derive(Default)]
+struct Guards {
+    views: Vec<Box<dyn View>>,
+    writable: Vec<Box<dyn Active>>,
 }
 
 /// The file tree of a step input: a local directory (read in place), or a read-only view of
@@ -204,7 +196,7 @@ fn input_root(
     inputs: &[Done],
     opts: &SolveOptions,
     step: &Path,
-    guards: &mut Vec<Overlay>,
+    guards: &mut Guards,
 ) -> Result<PathBuf, String> {
     match inputs.get(input).map(|i| &i.0) {
         Some(Output::Local(name)) => Ok(opts.local(name)?.dir.clone()),
@@ -212,11 +204,13 @@ fn input_root(
             let mnt = step.join(format!("input-{n}-{input}"));
             std::fs::create_dir_all(&mnt)
                 .map_err(|e| format!("creating {}: {e}", mnt.display()))?;
-            guards.push(
-                Overlay::mount_readonly(&lowers(opts, ls)?, &mnt)
-                    .map_err(|e| format!("mounting a --mount source: {e}"))?,
-            );
-            Ok(mnt)
+            let view = opts
+                .snapshotter
+                .view(&lowers(opts, ls)?, &mnt)
+                .map_err(|e| format!("mounting a --mount source: {e}"))?;
+            let root = view.root().to_path_buf();
+            guards.views.push(view);
+            Ok(root)
         }
         None => Err(format!("a mount names a missing input {input}")),
     }
@@ -229,7 +223,7 @@ fn spec_mount(
     inputs: &[Done],
     opts: &SolveOptions,
     step: &Path,
-    guards: &mut Vec<Overlay>,
+    guards: &mut Guards,
     leases: &mut Vec<super::cache_mount::CacheLease>,
 ) -> Result<SpecMount, String> {
     match &m.kind {
@@ -243,18 +237,14 @@ fn spec_mount(
             let src = if *readonly {
                 src
             } else if src.is_dir() {
-                // rw bind mounts: writes land in a throwaway upper dir, never in the source.
-                let base = step.join(format!("rw-{n}"));
-                let [u, w, mg] = ["upper", "work", "merged"].map(|d| base.join(d));
-                for d in [&u, &w, &mg] {
-                    std::fs::create_dir_all(d)
-                        .map_err(|e| format!("creating {}: {e}", d.display()))?;
-                }
-                guards.push(
-                    Overlay::mount(&[src], &u, &w, &mg)
-                        .map_err(|e| format!("mounting a writable view of {source}: {e}"))?,
-                );
-                mg
+                // rw bind mounts: writes land in a throwaway tree, never in the source.
+                let tree = opts
+                    .snapshotter
+                    .prepare(&[src], &step.join(format!("rw-{n}")))
+                    .map_err(|e| format!("mounting a writable view of {source}: {e}"))?;
+                let root = tree.root().to_path_buf();
+                guards.writable.push(tree);
+                root
             } else {
                 // A single file: a throwaway copy takes the writes.
                 let copy = step.join(format!("rw-{n}-file"));

@@ -1,0 +1,97 @@
+//! The executor seam: what runs one process in a prepared root file tree. runc (as root) is
+//! the one there is today; rootless runc and a chroot executor for unprivileged containers
+//! plug in here. The solver's RUN steps and `pallet run` hold a `&dyn Executor` and know
+//! nothing of runc's command line.
+
+use super::runc::{self, RunError, RunSpec, Stream};
+use std::path::{Path, PathBuf};
+
+/// Runs processes in root file trees that a snapshotter prepared.
+pub trait Executor: Send + Sync {
+    /// What runs steps, for the build's header line (`runc /usr/sbin/runc`).
+    fn describe(&self) -> String;
+
+    /// Runs `spec` in `rootfs` with scratch files under `bundle`; hands the output to `output`
+    /// in raw chunks tagged with their stream, as it comes; returns the exit code (128+N when
+    /// signal N killed it).
+    fn run(
+        &self,
+        rootfs: &Path,
+        bundle: &Path,
+        spec: &RunSpec,
+        output: &mut dyn FnMut(Stream, &[u8]),
+    ) -> Result<i32, RunError>;
+
+    /// Whether a process started with `bundle` is running now.
+    fn is_running(&self, bundle: &Path) -> bool;
+
+    /// Sends `signal` (`TERM`, `KILL`, or a number) to what runs with `bundle`; quiet when it
+    /// has just exited.
+    fn signal(&self, bundle: &Path, signal: &str);
+
+    /// [`Executor::run`] with the output as lines (without the newline; long lines in
+    /// pieces), each stream's lines in order: what a build step's log shows.
+    fn run_lines(
+        &self,
+        rootfs: &Path,
+        bundle: &Path,
+        spec: &RunSpec,
+        output: &mut dyn FnMut(&str),
+    ) -> Result<i32, RunError> {
+        let mut lines = runc::Lines::default();
+        let code = self.run(rootfs, bundle, spec, &mut |stream, data| {
+            lines.push(stream, data, output)
+        });
+        lines.finish(output);
+        code
+    }
+}
+
+/// runc as root: a bundle per process, its state under the bundle.
+#[derive(Debug, Clone)]
+pub struct Runc {
+    path: PathBuf,
+}
+
+impl Runc {
+    /// `--runtime PATH` (or a bare name looked up on PATH), else `runc` on PATH.
+    pub fn locate(explicit: Option<&Path>) -> Result<Runc, RunError> {
+        runc::find_runtime(explicit).map(|path| Runc { path })
+    }
+
+    /// runc at `path`, unchecked (a run reports a runtime that is not there).
+    pub fn at(path: PathBuf) -> Runc {
+        Runc { path }
+    }
+
+    /// The runtime binary.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Executor for Runc {
+    fn describe(&self) -> String {
+        format!("runc {}", self.path.display())
+    }
+
+    fn run(
+        &self,
+        rootfs: &Path,
+        bundle: &Path,
+        spec: &RunSpec,
+        output: &mut dyn FnMut(Stream, &[u8]),
+    ) -> Result<i32, RunError> {
+        runc::run_streams(&self.path, rootfs, bundle, spec, output)
+    }
+
+    fn is_running(&self, bundle: &Path) -> bool {
+        !runc::containers(bundle).is_empty()
+    }
+
+    fn signal(&self, bundle: &Path, signal: &str) {
+        for id in runc::containers(bundle) {
+            runc::kill(&self.path, bundle, &id, signal);
+        }
+    }
+}
