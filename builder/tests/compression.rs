@@ -24,8 +24,8 @@ use codec::{
     MEDIA_OCI_ZSTD,
 };
 use pallet::export::docker::{self, ArchiveOptions, ImageOptions, MediaTypes};
-use pallet::store::compressed::{compress_layer, compress_layers};
 use pallet::store::LayerRecord;
+use pallet::store::{compress_layer, compress_layers};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};

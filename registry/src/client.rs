@@ -9,7 +9,7 @@ use crate::digest::{digest_like, Hasher};
 use crate::error::{http_error, Action};
 use crate::manifest::{self, Descriptor};
 use crate::session::{api_host, Call, Endpoint, Session};
-use crate::transport::{self, Body, Method, Transport};
+use crate::transport::{self, Body, Method, RequestCounts, Transport};
 use crate::{DockerConfig, Reference, RegistryConfig, RegistryError};
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -76,35 +76,6 @@ pub struct FetchedManifest {
 
 /// Opens a blob's content from the start (called again for each retry).
 pub type BlobOpener<'a> = dyn Fn() -> std::io::Result<Box<dyn Read + Send>> + Send + Sync + 'a;
-
-/// Requests made, by method (the no-op push benchmark counts them). Every HTTP request the
-/// client sends is counted: `/v2/` pings and token fetches (GET, or POST for identity tokens)
-/// included, each retry and each redirect hop too.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RequestCounts {
-    pub get: usize,
-    pub head: usize,
-    pub post: usize,
-    pub put: usize,
-    pub patch: usize,
-}
-
-impl RequestCounts {
-    pub fn total(&self) -> usize {
-        self.get + self.head + self.post + self.put + self.patch
-    }
-
-    /// Requests made since `earlier` (a snapshot from the same client).
-    pub fn since(&self, earlier: &RequestCounts) -> RequestCounts {
-        RequestCounts {
-            get: self.get - earlier.get,
-            head: self.head - earlier.head,
-            post: self.post - earlier.post,
-            put: self.put - earlier.put,
-            patch: self.patch - earlier.patch,
-        }
-    }
-}
 
 /// Token scopes: pull on a repository.
 pub(crate) fn pull_scope(path: &str) -> Vec<String> {

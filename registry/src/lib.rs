@@ -30,7 +30,7 @@ mod session;
 mod transport;
 mod upload;
 
-pub use client::{BlobOpener, Client, FetchedManifest, HashingSink, RequestCounts};
+pub use client::{BlobOpener, Client, FetchedManifest, HashingSink};
 pub use config::RegistryConfig;
 pub use credentials::{Credential, DockerConfig};
 pub use digest::sha256_digest;
@@ -39,3 +39,4 @@ pub use manifest::{Descriptor, ImageIndex, ImageManifest, Platform};
 pub use pull::{resolve, ResolvedImage};
 pub use push::{push_image, BlobOutcome, PushBlob, PushProgress, PushReport, PushRequest};
 pub use reference::{Reference, ReferenceError};
+pub use transport::RequestCounts;

@@ -4,7 +4,6 @@
 //! by ureq), request counting by method, and the mapping of connection and TLS failures to
 //! errors with a hint. Knows nothing of the distribution API or of auth.
 
-use crate::client::RequestCounts;
 use crate::config::RegistryConfig;
 use crate::RegistryError;
 use std::collections::HashMap;
@@ -51,6 +50,35 @@ pub(crate) enum Body<'a> {
 impl Body<'_> {
     pub(crate) fn replayable(&self) -> bool {
         !matches!(self, Body::Reader(..))
+    }
+}
+
+/// Requests made, by method (the no-op push benchmark counts them). Every HTTP request the
+/// client sends is counted: `/v2/` pings and token fetches (GET, or POST for identity tokens)
+/// included, each retry and each redirect hop too.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestCounts {
+    pub get: usize,
+    pub head: usize,
+    pub post: usize,
+    pub put: usize,
+    pub patch: usize,
+}
+
+impl RequestCounts {
+    pub fn total(&self) -> usize {
+        self.get + self.head + self.post + self.put + self.patch
+    }
+
+    /// Requests made since `earlier` (a snapshot from the same client).
+    pub fn since(&self, earlier: &RequestCounts) -> RequestCounts {
+        RequestCounts {
+            get: self.get - earlier.get,
+            head: self.head - earlier.head,
+            post: self.post - earlier.post,
+            put: self.put - earlier.put,
+            patch: self.patch - earlier.patch,
+        }
     }
 }
 

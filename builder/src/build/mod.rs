@@ -6,11 +6,14 @@ mod explain;
 mod outputs;
 
 pub use explain::{explain, ExplainRequest, Explained};
+// What a build request is made of, from the layers below (the CLI knows only `build`).
+pub use crate::solver::{LocalDir, SecretSource};
+pub use crate::ssh::{Agents as SshAgents, SshSpec};
 pub use outputs::{parse_output, OutputSpec};
 
 use crate::events::Event;
 use crate::exec::Isolation;
-use crate::solver::{solve, LocalDir, SolveError, SolveOptions};
+use crate::solver::{solve, SolveError, SolveOptions};
 use crate::store::{put_image, LayerRecord, RegistryResolver, StoreError, StoredImage};
 use cache::Root;
 use frontend::ast::Dockerfile;
@@ -31,8 +34,8 @@ pub struct BuildRequest<'a> {
     /// `--runtime PATH`: the OCI runtime; None: `runc` on PATH.
     pub runtime: Option<PathBuf>,
     /// `--secret` sources by id (values are read when a step mounts them, never stored).
-    pub secrets: std::collections::HashMap<String, crate::solver::SecretSource>,
-    /// `--ssh` agent sockets by id (from [`crate::ssh::Agents`], which must outlive the build).
+    pub secrets: std::collections::HashMap<String, SecretSource>,
+    /// `--ssh` agent sockets by id (from [`SshAgents`], which must outlive the build).
     pub ssh: std::collections::HashMap<String, PathBuf>,
     /// Clamp layer file times to SOURCE_DATE_EPOCH when it is set (`--rewrite-timestamp`).
     pub rewrite_timestamp: bool,
@@ -102,7 +105,7 @@ pub fn build(
     };
     let layers = solve(&lowered.graph, &lowered.root, &opts, events)?;
     let config = finish_config(lowered.image.clone(), &layers, lowered.epoch);
-    let stored = crate::store::manifest::store_uncompressed(root, &config, &layers)?;
+    let stored = crate::store::store_uncompressed(root, &config, &layers)?;
     let name = req.tags.first().cloned().unwrap_or_default();
     let image = StoredImage {
         name: name.clone(),

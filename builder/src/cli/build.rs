@@ -70,13 +70,13 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
     let mut secrets = std::collections::HashMap::new();
     for spec in &args.secret {
         let (id, source) =
-            crate::solver::SecretSource::parse(spec).map_err(|e| format!("error: {e}\n"))?;
+            crate::build::SecretSource::parse(spec).map_err(|e| format!("error: {e}\n"))?;
         secrets.insert(id, source);
     }
     let ssh_specs = args
         .ssh
         .iter()
-        .map(|s| crate::ssh::SshSpec::parse(s).map_err(|e| format!("error: {e}\n")))
+        .map(|s| crate::build::SshSpec::parse(s).map_err(|e| format!("error: {e}\n")))
         .collect::<Result<Vec<_>, _>>()?;
     let mut loaded = input::load(&args.frontend)?;
     // As buildx does: SOURCE_DATE_EPOCH from the environment becomes the build arg.
@@ -146,7 +146,7 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
     let root = super::open_root(root)?;
     let mut locals = std::collections::BTreeMap::from([(
         "context".to_string(),
-        crate::solver::LocalDir {
+        crate::build::LocalDir {
             // Absolute: runc resolves a relative bind-mount source against its bundle dir.
             dir: std::fs::canonicalize(&args.frontend.context).map_err(|e| {
                 format!(
@@ -167,7 +167,7 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
         return super::explain::run(&root, &loaded, &args.frontend.context, locals, mode);
     }
     // Agents for key files run until the build ends (dropped with `agents`).
-    let agents = crate::ssh::Agents::start(&ssh_specs).map_err(|e| format!("error: {e}\n"))?;
+    let agents = crate::build::SshAgents::start(&ssh_specs).map_err(|e| format!("error: {e}\n"))?;
     let req = crate::build::BuildRequest {
         dockerfile: &loaded.parsed,
         lower: loaded.options.clone(),
@@ -187,7 +187,7 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
     let printer = crate::progress::stderr_printer(mode);
     let result = crate::build::build(&root, &req, &|e| printer.event(e));
     let summary = super::explain::summary(&root, &result, started);
-    crate::store::durability::settle_detached(root);
+    crate::store::close_and_settle(root);
     printer.finish(&summary);
     drop(agents);
     match result {

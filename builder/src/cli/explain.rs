@@ -3,9 +3,9 @@
 //! a Dockerfile's steps are remembered by (cache-miss reasons compare with their last build).
 
 use super::input::Loaded;
+use crate::build::LocalDir;
 use crate::build::{self, BuildError, ExplainRequest};
 use crate::progress::{self, Mode, Summary};
-use crate::solver::LocalDir;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;

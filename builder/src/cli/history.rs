@@ -4,7 +4,7 @@
 //! history entry is paired with the layer it made; sizes are the stored (uncompressed) diffs.
 //! Reads the local store only.
 
-use super::inspect::{find, normalize};
+use super::stored::{find, normalize};
 use crate::progress::human_size;
 use crate::store::StoredImage;
 use clap::{Args, ValueEnum};

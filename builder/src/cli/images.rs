@@ -1,5 +1,6 @@
 //! `pallet import` and `pallet images`.
 
+use crate::progress::human_size;
 use clap::Args;
 use frontend::lower::platform;
 use graph::time::rfc3339;
@@ -47,7 +48,7 @@ pub fn import(args: ImportArgs, root: Option<std::path::PathBuf>) -> Result<Exit
     let image =
         crate::store::import_rootfs(&root, &mut input, &args.file, &name, &plat, &rfc3339(now))
             .map_err(|e| format!("error: importing {}: {e}\n", args.file))?;
-    crate::store::durability::settle_detached(root);
+    crate::store::close_and_settle(root);
     println!("{} {}", image.name, image.manifest_digest);
     Ok(ExitCode::SUCCESS)
 }
@@ -78,21 +79,6 @@ pub fn list(root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn human_size(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n}B")
-    } else {
-        format!("{v:.1}{}", UNITS[u])
-    }
-}
-
 pub fn prune(all: bool, root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
     let root = super::open_root(root)?;
     let lock = match root
@@ -105,7 +91,7 @@ pub fn prune(all: bool, root: Option<std::path::PathBuf>) -> Result<ExitCode, St
             root.lock_for_prune().map_err(|e| format!("error: {e}\n"))?
         }
     };
-    let r = crate::store::prune::prune(&root, all).map_err(|e| format!("error: pruning: {e}\n"))?;
+    let r = crate::store::prune(&root, all).map_err(|e| format!("error: pruning: {e}\n"))?;
     drop(lock);
     println!(
         "Deleted {} images, {} cache records, {} blobs, {} snapshots, {} cache mounts\nTotal reclaimed space: {}",
@@ -121,7 +107,7 @@ pub fn prune(all: bool, root: Option<std::path::PathBuf>) -> Result<ExitCode, St
 
 pub fn du(root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
     let root = super::open_root(root)?;
-    let u = crate::store::prune::disk_usage(&root).map_err(|e| format!("error: {e}\n"))?;
+    let u = crate::store::disk_usage(&root).map_err(|e| format!("error: {e}\n"))?;
     println!("{:<16} {:>8} {:>10}", "TYPE", "COUNT", "SIZE");
     println!(
         "{:<16} {:>8} {:>10}",

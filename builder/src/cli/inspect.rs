@@ -1,7 +1,8 @@
 //! `pallet inspect` (an image's config, history and layer sizes, as text or JSON) and
 //! `pallet tag` (another name for an image record). Both read the local store only.
 
-use super::images::human_size;
+use super::stored::{find, normalize};
+use crate::progress::human_size;
 use crate::store::StoredImage;
 use clap::{Args, ValueEnum};
 use graph::image::{HealthConfig, Image};
@@ -84,23 +85,6 @@ pub fn tag(args: TagArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, 
     crate::store::put_image(&root, &image)
         .map_err(|e| format!("error: tagging {source} as {}: {e}\n", image.name))?;
     Ok(ExitCode::SUCCESS)
-}
-
-pub(super) fn normalize(reference: &str) -> Result<String, String> {
-    registry::Reference::parse_docker_ref(reference)
-        .map(|r| r.to_string())
-        .map_err(|e| format!("error: invalid image name {reference}: {e}\n"))
-}
-
-pub(super) fn find(root: &cache::Root, name: &str) -> Result<StoredImage, String> {
-    crate::store::get_image(root, name)
-        .map_err(|e| format!("error: reading the store: {e}\n"))?
-        .ok_or_else(|| {
-            format!(
-                "error: no image {name} in the store\n  = help: `pallet images` lists the images \
-                 there\n"
-            )
-        })
 }
 
 fn json(image: &StoredImage, layers: &[Layer]) -> String {

@@ -14,6 +14,7 @@ mod registry;
 mod render;
 mod run;
 mod save;
+mod stored;
 
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
@@ -135,7 +136,7 @@ pub struct FrontendArgs {
 pub(crate) fn open_root(root: Option<std::path::PathBuf>) -> Result<cache::Root, String> {
     let path = root.unwrap_or_else(cache::Root::default_path);
     let root = cache::Root::open(&path).map_err(|e| format!("error: cannot open the store at {}: {e}\n  = help: pass --root DIR or set PALLET_ROOT to a writable directory\n", path.display()))?;
-    let recovered = crate::store::durability::recover_after_restart(&root).map_err(|e| {
+    let recovered = crate::store::recover_after_restart(&root).map_err(|e| {
         format!(
             "error: checking the store at {} after a restart: {e}\n",
             path.display()
@@ -188,7 +189,7 @@ pub fn main() -> ExitCode {
         Commands::Debug(cmd) => debug::run(cmd),
         Commands::InternalSettleStore { root } => {
             // Started detached after a build; nobody reads its output.
-            let _ = crate::store::durability::settle_now(&root);
+            let _ = crate::store::settle_now(&root);
             Ok(ExitCode::SUCCESS)
         }
     };

@@ -3,7 +3,7 @@
 //! URL / git remote, which are not built yet), turned into what lowering matches names against
 //! and the directories the solver reads. Errors are user reports.
 
-use crate::solver::LocalDir;
+use crate::build::LocalDir;
 use context::dockerignore;
 use frontend::lower::{context_key, local_source_name, LowerOptions, NamedContext};
 use std::collections::BTreeMap;

@@ -90,7 +90,7 @@ pub fn pull(args: PullArgs, root: Option<PathBuf>) -> Result<ExitCode, String> {
     };
     let result = resolver.image(&reference, &platform);
     drop(lock);
-    crate::store::durability::settle_detached(root);
+    crate::store::close_and_settle(root);
     printer.finish(&Summary {
         image: Some(reference.familiar()),
         digest: result.as_ref().ok().map(|i| i.manifest_digest.clone()),

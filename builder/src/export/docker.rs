@@ -16,11 +16,10 @@
 //!
 //! Knows images, blobs and references; not builds, Dockerfiles or the CLI.
 
-use crate::store::compressed;
-use crate::store::manifest::{
-    Descriptor, ManifestBlobs, MEDIA_CONFIG, MEDIA_INDEX, MEDIA_MANIFEST,
+use crate::store::{
+    compress_layers, Descriptor, LayerRecord, ManifestBlobs, StoreError, StoredImage, MEDIA_CONFIG,
+    MEDIA_INDEX, MEDIA_MANIFEST,
 };
-use crate::store::{LayerRecord, StoreError, StoredImage};
 use cache::{BlobInfo, Root};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -126,7 +125,7 @@ pub fn store_image(
     opts: &ImageOptions,
 ) -> Result<ExportedImage, StoreError> {
     let compression = opts.compression.layers();
-    let blobs: Vec<BlobInfo> = compressed::compress_layers(root, layers, &compression)?;
+    let blobs: Vec<BlobInfo> = compress_layers(root, layers, &compression)?;
     let config_blob = root.blobs.put_bytes(config)?;
     let types = opts.media_types;
     let layer_type = compression.media_type(types == MediaTypes::Oci);

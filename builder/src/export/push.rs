@@ -6,8 +6,7 @@
 
 use super::docker::{self, Compression, ImageOptions, MediaTypes};
 use crate::events::Event;
-use crate::store::compressed;
-use crate::store::{LayerRecord, StoreError, StoredImage};
+use crate::store::{compress_layer, memoized, LayerRecord, StoreError, StoredImage};
 use cache::Root;
 use registry::manifest::{Descriptor, ImageManifest};
 use registry::push::{push_blob, BlobOutcome, PushBlob, PushProgress, PushReport};
@@ -237,11 +236,11 @@ fn push_job(
         BlobJob::Compress(layer) => {
             let c = opts.compression.layers();
             // Shown as compressing only when it is (a pulled base layer has its blob already).
-            let blob = match compressed::memoized(root, layer, &c)? {
+            let blob = match memoized(root, layer, &c)? {
                 Some(blob) => blob,
                 None => {
                     compressing(layer, 0);
-                    let blob = compressed::compress_layer(root, layer, &c)?;
+                    let blob = compress_layer(root, layer, &c)?;
                     compressing(layer, layer.size);
                     blob
                 }

@@ -3,7 +3,7 @@
 //! Every lookup goes one component at a time from an open directory with `O_NOFOLLOW` and
 //! `AT_SYMLINK_NOFOLLOW`: a symlink is never traversed, whatever it points to and whenever it
 //! appeared, so nothing here can reach outside the root. Paths come in already split into
-//! components that are neither empty, `.` nor `..` (see `unpack::components`).
+//! components that are neither empty, `.` nor `..` (see `entry_name::components`).
 //!
 //! Knows nothing of tar or whiteouts.
 

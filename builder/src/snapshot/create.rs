@@ -14,8 +14,8 @@ use std::os::unix::fs::{self as unix_fs, PermissionsExt};
 use tar::EntryType;
 
 use super::beneath::{self, Dir};
+use super::entry_name::{components, resolve_error, UnpackError};
 use super::reader::Entry;
-use super::unpack::{components, resolve_error, UnpackError};
 use super::whiteout;
 
 /// Owner ids as the kernel takes them.

@@ -12,6 +12,7 @@
 //! - `unpack`: layer tar -> dir (decompression, names, whiteouts in, directory metadata last).
 //! - `reader`: a tar stream as entries, PAX records and GNU long names folded in.
 //! - `create`: one entry created in its parent directory, with owner, xattrs, mode, mtime.
+//! - `entry_name`: what an entry may name (no `..`, no NUL) and the errors of refusing it.
 //! - `beneath`: fd-based operations that never follow a symlink (the confinement).
 //! - `whiteout`: OCI and overlayfs whiteout names, and which xattrs are overlay bookkeeping.
 //! - `unchanged`: copy-ups a step did not change, dropped from its upper dir (BuildKit's rule).
@@ -20,6 +21,7 @@
 
 mod beneath;
 mod create;
+mod entry_name;
 mod header;
 pub mod overlay;
 mod reader;

@@ -17,6 +17,8 @@ use flate2::read::MultiGzDecoder;
 
 use super::beneath::{self, Dir, ResolveError};
 use super::create;
+pub use super::entry_name::UnpackError;
+use super::entry_name::{components, resolve_error};
 use super::reader::{Entry, TarReader};
 use super::whiteout::{self, Marker};
 
@@ -27,19 +29,6 @@ pub struct UnpackOptions {
     pub overlay_whiteouts: bool,
     /// Keep owners from the tar (needs root); when false, files belong to the caller.
     pub same_owner: bool,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum UnpackError {
-    #[error("layer entry {entry:?}: {reason}")]
-    Unsafe { entry: String, reason: String },
-    #[error("layer entry {entry:?}: {source}")]
-    Io {
-        entry: String,
-        source: std::io::Error,
-    },
-    #[error("reading layer: {0}")]
-    Read(std::io::Error),
 }
 
 /// Unpacks a layer into `dest` (which must exist). Nothing is ever written outside `dest`.
@@ -103,25 +92,6 @@ fn decompress<'a>(input: &'a mut dyn Read) -> Result<Box<dyn Read + 'a>, UnpackE
         }
         _ => Ok(Box::new(BufReader::with_capacity(64 * 1024, head))),
     }
-}
-
-/// Splits an entry name into components relative to the root: empty and `.` components
-/// dropped (so `/a` and `./a` are `a`), `..` refused. The root itself is no components.
-pub(crate) fn components(raw: &[u8]) -> Result<Vec<&[u8]>, String> {
-    let mut out = Vec::new();
-    for comp in raw.split(|&b| b == b'/') {
-        match comp {
-            b"" | b"." => {}
-            b".." => {
-                return Err(
-                    "name has a `..` component; layers may not refer above their root".into(),
-                )
-            }
-            _ if comp.contains(&0) => return Err("name contains a NUL byte".into()),
-            _ => out.push(comp),
-        }
-    }
-    Ok(out)
 }
 
 /// A directory whose mode and mtime are set once the whole layer is unpacked.
@@ -336,28 +306,5 @@ impl Unpacker<'_> {
             beneath::set_fd_times(fd.file(), dir.mtime).map_err(io_err)?;
         }
         Ok(())
-    }
-}
-
-pub(crate) fn resolve_error(label: &str, err: ResolveError) -> UnpackError {
-    let entry = label.to_owned();
-    match err {
-        ResolveError::Symlink(p) => UnpackError::Unsafe {
-            entry,
-            reason: format!(
-                "{p:?} is a symlink, and layers may not create or remove files through symlinks"
-            ),
-        },
-        ResolveError::NotDir(p) => UnpackError::Io {
-            entry,
-            source: io::Error::new(
-                io::ErrorKind::NotADirectory,
-                format!("{p:?} is not a directory"),
-            ),
-        },
-        ResolveError::Io(p, e) => UnpackError::Io {
-            entry,
-            source: io::Error::new(e.kind(), format!("{p:?}: {e}")),
-        },
     }
 }

@@ -17,7 +17,7 @@
 //! of the solve. Knows layers and cache records, not Dockerfiles.
 
 use super::keys::{self, CacheKey};
-use crate::store::compressed::compress_layer;
+use crate::store::compress_layer;
 use crate::store::{settle_snapshot, write_diff, LayerRecord};
 use cache::Root;
 use codec::Compression;

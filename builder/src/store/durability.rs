@@ -11,7 +11,7 @@
 //!   boot's id (`/proc/sys/kernel/random/boot_id`); the hex is the blob's digest, which for a
 //!   layer's diff blob also names its snapshot (pulls write compressed blobs unsynced too);
 //! - after a build, a detached `pallet internal-settle-store` runs `syncfs` on the store's
-//!   filesystem and drops the markers it saw before the sync ([`settle_detached`],
+//!   filesystem and drops the markers it saw before the sync ([`close_and_settle`],
 //!   [`settle_now`]); the build does not wait (with a thread it would: a process exits only once
 //!   all its threads have left the kernel);
 //! - a marker from another boot means the machine went down before that sync: when the store
@@ -166,7 +166,7 @@ fn has_markers(root_path: &Path) -> bool {
 /// fdatasync waits for the journal, which waits for whatever data the settler's syncfs is
 /// writing back. Closed while the settler ran, the index took 40-85 ms more at the end of a
 /// cold build; closed first, 1-2 ms.
-pub fn settle_detached(root: Root) {
+pub fn close_and_settle(root: Root) {
     let root_path = root.path.clone();
     drop(root);
     if !has_markers(&root_path) {

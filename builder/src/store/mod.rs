@@ -3,18 +3,37 @@
 //! layer list and manifest digest), `pallet import` of a root file tree, and the
 //! `ImageResolver` that lets lowering read a local image's config.
 //!
-//! It knows layers and images, not Dockerfiles or graphs.
+//! Its modules are private; this file is its API:
+//! - `layers`: snapshot dirs, step dirs, diffs written from them, layer records;
+//! - `layer_forms`: which forms of a layer the store holds (diff blob, snapshot, a pulled
+//!   compressed blob) and reading one as a tar;
+//! - `compressed`: a layer's compressed blobs, made once and remembered;
+//! - `manifest`: the config and manifest blobs an image is tagged with;
+//! - `import`, `oci_import`, `pull`: images in from a root tar, an OCI layout, a registry;
+//! - `resolve`: lowering's view of images (store first, then the registry);
+//! - `durability`: what a crash may lose and how the next command recovers it;
+//! - `prune`: dropping the build cache and unused layers, and disk usage.
+//!
+//! It knows layers and images, not Dockerfiles, graphs or exports.
 
-pub mod compressed;
-pub mod durability;
+mod compressed;
+mod durability;
 mod import;
 mod layer_forms;
 mod layers;
-pub mod manifest;
+mod manifest;
 mod oci_import;
-pub mod prune;
+mod prune;
 mod pull;
 mod resolve;
+
+pub use compressed::{compress_layer, compress_layers, memoized, remember};
+pub use durability::{close_and_settle, recover_after_restart, settle_now, Recovery};
+pub use manifest::{
+    store_manifest, store_uncompressed, Descriptor, ManifestBlobs, MEDIA_CONFIG, MEDIA_INDEX,
+    MEDIA_LAYER_GZIP, MEDIA_LAYER_TAR, MEDIA_MANIFEST,
+};
+pub use prune::{disk_usage, prune, tree_size, unmount_below, DiskUsage, PruneReport};
 
 pub use import::import_rootfs;
 pub use layer_forms::{finish_layer, has_layer, layer_size, open_layer, stored_at};

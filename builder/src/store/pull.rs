@@ -311,7 +311,7 @@ fn remember_compressed(
     info: &cache::BlobInfo,
 ) -> Result<(), StoreError> {
     if matches!(Codec::of_media_type(media_type), Ok(Codec::Gzip)) {
-        crate::store::compressed::remember(root, diff_id, &Compression::default(), info)?;
+        crate::store::remember(root, diff_id, &Compression::default(), info)?;
     }
     Ok(())
 }

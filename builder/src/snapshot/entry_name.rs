@@ -1,0 +1,62 @@
+//! What a layer entry may name, and how unpacking refuses what it may not: an entry's name
+//! as path components below the root (no `..`, no NUL), and the errors of an unsafe name or a
+//! path that runs through a symlink. Shared by the unpack loop (`unpack`) and the creation of
+//! one entry (`create`), so neither imports the other.
+
+use super::beneath::ResolveError;
+use std::io;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    #[error("layer entry {entry:?}: {reason}")]
+    Unsafe { entry: String, reason: String },
+    #[error("layer entry {entry:?}: {source}")]
+    Io {
+        entry: String,
+        source: std::io::Error,
+    },
+    #[error("reading layer: {0}")]
+    Read(std::io::Error),
+}
+
+/// Splits an entry name into components relative to the root: empty and `.` components
+/// dropped (so `/a` and `./a` are `a`), `..` refused. The root itself is no components.
+pub(crate) fn components(raw: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let mut out = Vec::new();
+    for comp in raw.split(|&b| b == b'/') {
+        match comp {
+            b"" | b"." => {}
+            b".." => {
+                return Err(
+                    "name has a `..` component; layers may not refer above their root".into(),
+                )
+            }
+            _ if comp.contains(&0) => return Err("name contains a NUL byte".into()),
+            _ => out.push(comp),
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn resolve_error(label: &str, err: ResolveError) -> UnpackError {
+    let entry = label.to_owned();
+    match err {
+        ResolveError::Symlink(p) => UnpackError::Unsafe {
+            entry,
+            reason: format!(
+                "{p:?} is a symlink, and layers may not create or remove files through symlinks"
+            ),
+        },
+        ResolveError::NotDir(p) => UnpackError::Io {
+            entry,
+            source: io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("{p:?} is not a directory"),
+            ),
+        },
+        ResolveError::Io(p, e) => UnpackError::Io {
+            entry,
+            source: io::Error::new(e.kind(), format!("{p:?}: {e}")),
+        },
+    }
+}
