@@ -19,18 +19,28 @@ use redb::{
     ConcurrencyMode, Database, DatabaseError, Key, ReadOnlyDatabase, ReadOnlyTable,
     ReadableDatabase, ReadableTable, StorageError, Table, TableDefinition, TableError, Value,
 };
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, Once, OnceLock};
 
 /// Cache key -> solver record.
 const CACHE: TableDefinition<&str, &[u8]> = TableDefinition::new("cache");
 /// Image name -> image record.
 const TAGS: TableDefinition<&str, &[u8]> = TableDefinition::new("tags");
 /// Blob digest -> the repository it was pulled from (for cross-repository mounts on push).
-const BLOB_SOURCES: TableDefinition<&str, &str> = TableDefinition::new("blob_sources");
+pub(crate) const BLOB_SOURCES: TableDefinition<&str, &str> =
+    TableDefinition::new(BLOB_SOURCES_NAME);
+pub(crate) const BLOB_SOURCES_NAME: &str = "blob_sources";
 /// Layer diff id -> record of the compressed blob the store keeps instead of the uncompressed
 /// diff (pulled layers). Not build cache: `clear_cache` leaves it.
 const LAYER_FORMS: TableDefinition<&str, &[u8]> = TableDefinition::new("layer_forms");
+
+/// The tables whose values are bytes, by name (what a salvage reads and a rebuild writes).
+pub(crate) const BYTE_TABLES: &[(&str, TableDefinition<&str, &[u8]>)] = &[
+    ("cache", CACHE),
+    ("tags", TAGS),
+    ("layer_forms", LAYER_FORMS),
+];
 
 pub struct Index {
     /// A read-only handle, when the index existed and needed no repair at open: a run that only
@@ -323,6 +333,38 @@ impl Index {
         )
     }
 
+    /// Writes salvaged records, by table name, in one transaction (a rebuilt index).
+    pub(crate) fn put_records(
+        &self,
+        records: &std::collections::BTreeMap<&'static str, Vec<(String, Vec<u8>)>>,
+    ) -> Result<(), CacheError> {
+        let what = || "writing the rebuilt index".to_string();
+        let txn = self
+            .writable()?
+            .begin_write()
+            .map_err(|e| self.error(&what, e))?;
+        for (name, def) in BYTE_TABLES {
+            let mut table = txn.open_table(*def).map_err(|e| self.error(&what, e))?;
+            for (k, v) in records.get(name).into_iter().flatten() {
+                table
+                    .insert(k.as_str(), v.as_slice())
+                    .map_err(|e| self.error(&what, e))?;
+            }
+        }
+        {
+            let mut table = txn
+                .open_table(BLOB_SOURCES)
+                .map_err(|e| self.error(&what, e))?;
+            for (k, v) in records.get(BLOB_SOURCES_NAME).into_iter().flatten() {
+                let v = String::from_utf8_lossy(v);
+                table
+                    .insert(k.as_str(), v.as_ref())
+                    .map_err(|e| self.error(&what, e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.error(&what, e))
+    }
+
     /// One read transaction on one table. A table that was never written reads as empty
     /// (`T::default()`), so opening an index writes nothing.
     fn read<K, V, T>(
@@ -336,19 +378,33 @@ impl Index {
         V: Value + 'static,
         T: Default,
     {
+        self.contained(&what, || self.read_unguarded(table, &what, f))
+    }
+
+    fn read_unguarded<K, V, T>(
+        &self,
+        table: TableDefinition<K, V>,
+        what: &dyn Fn() -> String,
+        f: impl FnOnce(&ReadOnlyTable<K, V>) -> Result<T, StorageError>,
+    ) -> Result<T, CacheError>
+    where
+        K: Key + 'static,
+        V: Value + 'static,
+        T: Default,
+    {
         // The writer once there is one: it sees this process's own commits at once.
         let txn = match (self.writer.get(), &self.reader) {
             (Some(db), _) => db.begin_read(),
             (None, Some(db)) => db.begin_read(),
             (None, None) => unreachable!("an index without a reader opens its writer at once"),
         }
-        .map_err(|e| self.error(&what, e))?;
+        .map_err(|e| self.error(what, e))?;
         let table = match txn.open_table(table) {
             Ok(table) => table,
             Err(TableError::TableDoesNotExist(_)) => return Ok(T::default()),
-            Err(e) => return Err(self.error(&what, e)),
+            Err(e) => return Err(self.error(what, e)),
         };
-        f(&table).map_err(|e| self.error(&what, e))
+        f(&table).map_err(|e| self.error(what, e))
     }
 
     /// One write transaction on one table, committed (durably) before returning. Waits while
@@ -363,24 +419,45 @@ impl Index {
         K: Key + 'static,
         V: Value + 'static,
     {
-        let txn = self
-            .writable()?
-            .begin_write()
-            .map_err(|e| self.error(&what, e))?;
-        let result = {
-            let mut table = txn.open_table(table).map_err(|e| self.error(&what, e))?;
-            f(&mut table).map_err(|e| self.error(&what, e))?
-        };
-        txn.commit().map_err(|e| self.error(&what, e))?;
-        Ok(result)
+        self.contained(&what, || {
+            let txn = self
+                .writable()?
+                .begin_write()
+                .map_err(|e| self.error(&what, e))?;
+            let result = {
+                let mut table = txn.open_table(table).map_err(|e| self.error(&what, e))?;
+                f(&mut table).map_err(|e| self.error(&what, e))?
+            };
+            txn.commit().map_err(|e| self.error(&what, e))?;
+            Ok(result)
+        })
+    }
+
+    /// Runs one transaction, turning a panic inside redb into an error. redb 4.6 panics
+    /// (`unreachable!`, failed asserts) on some damaged pages instead of returning
+    /// `Corrupted`; the store must answer with a clear error and the way out, not exit 101.
+    fn contained<T>(
+        &self,
+        what: &dyn Fn() -> String,
+        transaction: impl FnOnce() -> Result<T, CacheError>,
+    ) -> Result<T, CacheError> {
+        quiet_redb_panics();
+        catch_unwind(AssertUnwindSafe(transaction)).unwrap_or_else(|payload| {
+            Err(CacheError::Index {
+                path: self.path.clone(),
+                message: format!(
+                    "{}: the index is damaged (redb stopped on an inconsistent page: {}){DAMAGED_HINT}",
+                    what(),
+                    panic_text(payload.as_ref())
+                ),
+            })
+        })
     }
 
     fn error(&self, what: &dyn Fn() -> String, e: impl Into<redb::Error>) -> CacheError {
         let e: redb::Error = e.into();
         let hint = match &e {
-            redb::Error::Corrupted(_) => {
-                "; the index is damaged: remove it (the cache is rebuilt, tags are lost)"
-            }
+            redb::Error::Corrupted(_) => DAMAGED_HINT,
             redb::Error::Io(_) => "; check the disk and the permissions of the store root",
             _ => "",
         };
@@ -389,6 +466,36 @@ impl Index {
             message: format!("{}: {e}{hint}", what()),
         }
     }
+}
+
+/// What to do about a damaged index.
+const DAMAGED_HINT: &str = "; run `pallet doctor` to rebuild the index from the image records and \
+     blobs that still verify (it keeps the damaged file beside it)";
+
+/// The message of a panic payload.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_string())
+}
+
+/// Installs (once per process) a panic hook that keeps quiet about panics raised inside
+/// redb's own source: [`Index`] catches them and returns an error, so the default hook's
+/// "thread panicked at ..." would only be noise before a clear message. Every other panic goes
+/// to the hook that was there before.
+fn quiet_redb_panics() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let in_redb = info.location().is_some_and(|l| l.file().contains("/redb-"));
+            if !in_redb {
+                previous(info);
+            }
+        }));
+    });
 }
 
 /// What went wrong opening the index, and what to do.

@@ -1,14 +1,17 @@
 //! pallet's on-disk store: content-addressed blobs (plain files by sha256), the redb index
-//! (cache keys, image tags, blob sources), and the layout of the store root. Knows nothing of
-//! Dockerfiles or builds: keys and records are opaque bytes to it.
+//! (cache keys, image tags, blob sources), the layout of the store root, and the salvage of a
+//! damaged index. Knows nothing of Dockerfiles or builds: keys and records are opaque bytes
+//! to it.
 
 pub mod blobs;
 pub mod index;
 pub mod root;
+pub mod salvage;
 
 pub use blobs::{BlobInfo, BlobWriter, Blobs};
 pub use index::Index;
 pub use root::{Root, StoreLock};
+pub use salvage::{Salvaged, SalvagedTable};
 
 /// Errors of the store, each naming the path or key at fault.
 #[derive(Debug, thiserror::Error)]

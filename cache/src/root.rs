@@ -131,8 +131,20 @@ pub struct StoreLock {
 
 impl Root {
     fn lock(&self, op: i32, nonblocking: bool) -> Result<Option<StoreLock>, CacheError> {
+        lock_at(&self.path, op, nonblocking)
+    }
+
+    /// [`Root::lock_for_prune`] of the store at `path` without opening it (its index may be
+    /// too damaged to open): what `pallet doctor` holds while it rebuilds the index.
+    pub fn lock_exclusive_at(path: &Path) -> Result<StoreLock, CacheError> {
+        Ok(lock_at(path, libc::LOCK_EX, false)?.expect("blocking lock returns a lock"))
+    }
+}
+
+fn lock_at(root: &Path, op: i32, nonblocking: bool) -> Result<Option<StoreLock>, CacheError> {
+    {
         use std::os::unix::io::AsRawFd;
-        let path = self.path.join("store.lock");
+        let path = root.join("store.lock");
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -158,7 +170,9 @@ impl Root {
             source: err,
         })
     }
+}
 
+impl Root {
     /// Held by a build for its whole duration (many builds at once are fine).
     pub fn lock_for_build(&self) -> Result<StoreLock, CacheError> {
         Ok(self

@@ -12,11 +12,13 @@
 //! - `import`, `oci_import`, `pull`: images in from a root tar, an OCI layout, a registry;
 //! - `resolve`: lowering's view of images (store first, then the registry);
 //! - `durability`: what a crash may lose and how the next command recovers it;
+//! - `doctor`: the index checked, and rebuilt from what verifies when it is damaged;
 //! - `prune`: dropping the build cache and unused layers, and disk usage.
 //!
 //! It knows layers and images, not Dockerfiles, graphs or exports.
 
 mod compressed;
+mod doctor;
 mod durability;
 mod import;
 mod layer_forms;
@@ -28,6 +30,7 @@ mod pull;
 mod resolve;
 
 pub use compressed::{compress_layer, compress_layers, memoized, remember};
+pub use doctor::{doctor, DoctorReport};
 pub use durability::{close_and_settle, recover_after_restart, settle_now, Recovery};
 pub use manifest::{
     store_manifest, store_uncompressed, Descriptor, ManifestBlobs, MEDIA_CONFIG, MEDIA_INDEX,
