@@ -138,13 +138,12 @@ fn image_problem(
         .iter()
         .filter(|d| !layer_here(blobs, d))
         .collect();
-    match missing.first() {
-        None => None,
-        Some(first) => Some(format!(
+    missing.first().map(|first| {
+        format!(
             "{} of its layers are missing or damaged ({first}...)",
             missing.len()
-        )),
-    }
+        )
+    })
 }
 
 /// Whether a solver cache record (`{"layers": [{"diff_id": ...}]}`) still has its layers;
