@@ -3,7 +3,9 @@
 //! `dispatch*` functions do; RUN and COPY/ADD are in `run` and `copy`.
 
 use super::env::Expander;
-use super::stages::{Base, StageCommand};
+use super::paths::normalize_workdir;
+use super::ports::parse_port_spec;
+use super::stages::{uppercase_keyword, Base, StageCommand};
 use super::Lowering;
 use crate::diagnostic::FrontendError;
 use crate::duration;
@@ -291,7 +293,7 @@ impl Lowering<'_> {
                         }
                     }
                     specs.extend(
-                        super::copy::parse_port_spec(w)
+                        parse_port_spec(w)
                             .map_err(|m| FrontendError::new(m, span).with_needle(w.clone()))?,
                     );
                 }
@@ -471,39 +473,6 @@ pub(super) fn with_shell(image: &Image, args: &[String]) -> Vec<String> {
     out
 }
 
-/// BuildKit's `NormalizeWorkdir`: relative paths join the current one; the result is clean.
-pub(super) fn normalize_workdir(current: &str, path: &str) -> String {
-    let joined = if path.starts_with('/') {
-        path.to_string()
-    } else {
-        format!("/{current}/{path}")
-    };
-    clean_path(&joined)
-}
-
-/// Go's `path.Clean` for absolute paths.
-pub(super) fn clean_path(p: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in p.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    format!("/{}", parts.join("/"))
-}
-
-/// `RUN echo hi` -> `RUN echo hi` with the keyword upper-cased (progress names).
-pub(super) fn uppercase_keyword(code: &str) -> String {
-    match code.split_once(' ') {
-        Some((k, rest)) => format!("{} {rest}", k.to_uppercase()),
-        None => code.to_uppercase(),
-    }
-}
-
 /// Go's `%q` of a `[]string`: `["/bin/sh" "-c" "echo hi"]`.
 pub(super) fn go_quote_list(items: &[String]) -> String {
     let quoted: Vec<String> = items.iter().map(|s| crate::parser::go_quote(s)).collect();
@@ -542,14 +511,6 @@ fn check_signal(sig: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn workdir_and_paths() {
-        assert_eq!(normalize_workdir("/", "app"), "/app");
-        assert_eq!(normalize_workdir("/app", "src/../lib/"), "/app/lib");
-        assert_eq!(normalize_workdir("/app", "/opt//x/."), "/opt/x");
-        assert_eq!(normalize_workdir("", "x"), "/x");
-    }
 
     #[test]
     fn signals() {

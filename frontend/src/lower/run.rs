@@ -2,9 +2,10 @@
 //! network and security modes, the env it runs with, and its history line, as BuildKit's
 //! `dispatchRun` builds them.
 
-use super::dispatch::{clean_path, uppercase_keyword, with_shell};
+use super::dispatch::with_shell;
 use super::env::Expander;
-use super::stages::StageCommand;
+use super::paths::{clean_path, go_path_clean};
+use super::stages::{uppercase_keyword, StageCommand};
 use super::{Lowering, PROXY_ARGS};
 use crate::diagnostic::FrontendError;
 use crate::instructions::mounts::parse_mount;
@@ -325,28 +326,6 @@ impl Lowering<'_> {
                 })
             }
         }
-    }
-}
-
-/// Go's `path.Clean`, relative paths included (`""` -> `.`, `a/../b` -> `b`).
-fn go_path_clean(p: &str) -> String {
-    if p.starts_with('/') {
-        return clean_path(p);
-    }
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in p.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." if parts.last().is_some_and(|l| *l != "..") => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    if parts.is_empty() {
-        ".".into()
-    } else {
-        parts.join("/")
     }
 }
 

@@ -131,6 +131,14 @@ impl StageState {
     }
 }
 
+/// `RUN echo hi` -> `RUN echo hi` with the keyword upper-cased (progress names).
+pub(super) fn uppercase_keyword(code: &str) -> String {
+    match code.split_once(' ') {
+        Some((k, rest)) => format!("{} {rest}", k.to_uppercase()),
+        None => code.to_uppercase(),
+    }
+}
+
 impl Lowering<'_> {
     /// One state per stage, with the base name expanded against the global ARGs.
     pub(super) fn build_states(&mut self, ins: &Instructions) -> Result<(), FrontendError> {
