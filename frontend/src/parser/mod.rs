@@ -49,7 +49,11 @@ mod json;
 mod line_parsers;
 mod lines;
 
+pub use directives::DirectiveError;
 pub use dump::{dump, dump_node, go_quote, go_quote_bytes};
+pub use flags::FlagSplitError;
+pub use heredoc::HeredocError;
+pub use line_parsers::LineError;
 
 /// A heredoc marker word (`<<EOF`, `<<-'EOF'`) as BuildKit's `MustParseHeredoc` reads it:
 /// `(name, chomp, expand)`, or None when the word is not a marker.
@@ -61,6 +65,8 @@ pub fn heredoc_marker(word: &str) -> Option<(String, bool, bool)> {
 }
 
 use super::ast::{Directives, Dockerfile, Heredoc, Node, ParseError, ParseWarning, Span};
+use std::error::Error;
+use std::sync::Arc;
 use directives::{escape_token, DirectiveParser};
 use lines::{
     comment_text, is_comment, is_empty_continuation_line, trim_comments, trim_continuation,
@@ -80,7 +86,16 @@ fn error(
             end_line: end.max(start),
         },
         column,
+        cause: None,
     }
+}
+
+/// A parse error at lines `start..=end` that says what `cause` says, keeping it as the
+/// error's `source()`.
+fn caused(cause: impl Error + Send + Sync + 'static, start: usize, end: usize) -> ParseError {
+    let mut e = error(cause.to_string(), start, end, None);
+    e.cause = Some(Arc::new(cause));
+    e
 }
 
 /// Validates UTF-8, pointing at the first bad byte.
@@ -114,7 +129,7 @@ impl State {
         &mut self,
         raw: &'a str,
         strip_left: bool,
-    ) -> Result<(&'a str, bool), String> {
+    ) -> Result<(&'a str, bool), DirectiveError> {
         let mut token = trim_newline(raw);
         if strip_left {
             token = gostr::trim_left_space(token);
@@ -162,7 +177,7 @@ pub fn parse(source: &[u8]) -> Result<Dockerfile, ParseError> {
         }
         let (processed, is_directive) = st
             .process_line(raw, true)
-            .map_err(|m| error(m, current_line + 1, current_line + 1, None))?;
+            .map_err(|e| caused(e, current_line + 1, current_line + 1))?;
         if is_directive {
             comments.pop();
         }
@@ -182,7 +197,7 @@ pub fn parse(source: &[u8]) -> Result<Dockerfile, ParseError> {
             };
             let (processed, _) = st
                 .process_line(raw, false)
-                .map_err(|m| error(m, current_line + 1, current_line + 1, None))?;
+                .map_err(|e| caused(e, current_line + 1, current_line + 1))?;
             current_line += 1;
             if is_comment(raw) {
                 continue;
@@ -209,11 +224,11 @@ pub fn parse(source: &[u8]) -> Result<Dockerfile, ParseError> {
 
         let prev = std::mem::take(&mut comments);
         let mut node = line_parsers::node_from_line(&line, escape, prev, 0)
-            .map_err(|m| error(m, start_line, current_line, None))?;
+            .map_err(|e| caused(e, start_line, current_line))?;
 
         if can_contain_heredoc(&node) && line.contains("<<") {
             let markers = heredoc::heredocs_from_line(&line)
-                .map_err(|m| error(m, start_line, current_line, None))?;
+                .map_err(|e| caused(e, start_line, current_line))?;
             for marker in markers {
                 let mut content = String::new();
                 let mut terminated = false;
