@@ -158,8 +158,9 @@ fn parse_any(node: &Node) -> Result<Parsed, FrontendError> {
             flags.parse().map_err(flag_err)?;
             let mount_specs = flags.strings("mount");
             for spec in &mount_specs {
-                parse_mount(spec, None)
-                    .map_err(|m| err(m).with_needle(format!("--mount={spec}")))?;
+                parse_mount(spec, None).map_err(|e| {
+                    FrontendError::from_cause(e, node.span).with_needle(format!("--mount={spec}"))
+                })?;
             }
             let network = flags.string("network");
             if let Some(n) = &network {

@@ -163,7 +163,7 @@ impl Lowering<'_> {
         let mut ex = Expander::new(&self.lexer, &env);
         ins.command
             .expand(&mut |w| ex.word(w))
-            .map_err(|m| FrontendError::new(m, span))?;
+            .map_err(|e| FrontendError::from_cause(e, span))?;
         if let Some(contents) = ins.command.heredoc_sources_mut() {
             let mut raw = crate::shell::Lexer::new('\\');
             raw.skip_process_quotes = true;
@@ -171,7 +171,7 @@ impl Lowering<'_> {
             for content in contents.iter_mut().filter(|c| c.expand) {
                 content.data = rex
                     .word(&content.data)
-                    .map_err(|m| FrontendError::new(m, span))?;
+                    .map_err(|e| FrontendError::from_cause(e, span))?;
             }
             ex.used.extend(rex.used);
         }
@@ -280,7 +280,7 @@ impl Lowering<'_> {
                 let mut ex = Expander::new(&self.lexer, &env);
                 let mut words = Vec::new();
                 for p in &ports {
-                    words.extend(ex.words(p).map_err(|m| FrontendError::new(m, span))?);
+                    words.extend(ex.words(p).map_err(|e| FrontendError::from_cause(e, span))?);
                 }
                 let mut specs = Vec::new();
                 for w in &words {
@@ -431,7 +431,7 @@ impl Lowering<'_> {
             } else if let Some(d) = &def.value {
                 let env = self.states[i].env.clone();
                 let mut ex = Expander::new(&self.lexer, &env);
-                Some(ex.word(d).map_err(|m| FrontendError::new(m, span))?)
+                Some(ex.word(d).map_err(|e| FrontendError::from_cause(e, span))?)
             } else {
                 self.global_args.get(&def.key).map(str::to_string)
             };

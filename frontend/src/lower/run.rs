@@ -95,8 +95,9 @@ impl Lowering<'_> {
         let mut from_sources = c.sources.iter();
         let mut ssh_mounts = 0;
         for spec in &run.mount_specs {
-            let m = parse_mount(spec, Some(&mut |w: &str| ex.word(w)))
-                .map_err(|e| err(e).with_needle(format!("--mount={spec}")))?;
+            let m = parse_mount(spec, Some(&mut |w: &str| ex.word(w))).map_err(|e| {
+                FrontendError::from_cause(e, span).with_needle(format!("--mount={spec}"))
+            })?;
             let source_state = if m.from.is_some() {
                 from_sources.next().copied()
             } else {

@@ -334,7 +334,8 @@ impl Lowering<'_> {
             }
             Command::Run(r) => {
                 for spec in &r.mount_specs {
-                    let m = parse_mount(spec, None).map_err(|e| FrontendError::new(e, ins.span))?;
+                    let m = parse_mount(spec, None)
+                        .map_err(|e| FrontendError::from_cause(e, ins.span))?;
                     if let Some(from) = m.from {
                         froms.push(from);
                     }

@@ -4,10 +4,10 @@ use std::collections::BTreeSet;
 
 use super::pattern::{compile, replace_all, replace_first, trim_prefix, trim_suffix};
 use super::text::{go_quote, is_digit, is_letter, is_space, rune_string};
-use super::{Expansion, Lexer, ShellError, VarLookup, MAX_NESTING};
+use super::{ExpandError, Expansion, Lexer, ShellError, VarLookup, MAX_NESTING};
 
 /// Reason of a failed expansion, before the `failed to process "..."` prefix.
-type Fail = String;
+type Fail = ExpandError;
 
 /// Expands `word`; see [`Lexer::process_word`].
 pub(super) fn process(
@@ -39,6 +39,7 @@ pub(super) fn process(
         }),
         Err(reason) => Err(ShellError {
             message: format!("failed to process {}: {}", go_quote(word), reason),
+            reason,
         }),
     }
 }
@@ -166,9 +167,7 @@ impl ShellWord<'_> {
             result.push(c);
         }
         match stop {
-            Some(s) => Err(format!(
-                "unexpected end of statement while looking for matching {s}"
-            )),
+            Some(s) => Err(ExpandError::Unterminated(s)),
             None => Ok((result, fields.finish())),
         }
     }
@@ -198,10 +197,7 @@ impl ShellWord<'_> {
         loop {
             match self.next() {
                 None => {
-                    return Err(
-                        "unexpected end of statement while looking for matching single-quote"
-                            .into(),
-                    )
+                    return Err(ExpandError::UnclosedSingleQuote)
                 }
                 Some('\'') => {
                     if self.lex.raw_quotes {
@@ -223,10 +219,7 @@ impl ShellWord<'_> {
         loop {
             match self.peek() {
                 None => {
-                    return Err(
-                        "unexpected end of statement while looking for matching double-quote"
-                            .into(),
-                    )
+                    return Err(ExpandError::UnclosedDoubleQuote)
                 }
                 Some('"') => {
                     self.next();
@@ -265,9 +258,7 @@ impl ShellWord<'_> {
 
     fn process_dollar(&mut self) -> Result<String, Fail> {
         if self.depth >= MAX_NESTING {
-            return Err(format!(
-                "syntax error: expansions nested more than {MAX_NESTING} deep"
-            ));
+            return Err(ExpandError::TooDeep);
         }
         self.depth += 1;
         let out = self.dollar();
@@ -293,8 +284,8 @@ impl ShellWord<'_> {
 
         self.next(); // '{'
         match self.peek() {
-            None => return Err("syntax error: missing '}'".into()),
-            Some('{' | '}' | ':') => return Err("syntax error: bad substitution".into()),
+            None => return Err(ExpandError::MissingBrace),
+            Some('{' | '}' | ':') => return Err(ExpandError::BadSubstitution),
             Some(_) => {}
         }
         let name = self.process_name();
@@ -317,12 +308,12 @@ impl ShellWord<'_> {
                 }
                 let raw_escapes = matches!(ch, Some('#' | '%'));
                 if null_is_unset && raw_escapes {
-                    return Err(format!("unsupported modifier ({chs}) in substitution"));
+                    return Err(ExpandError::UnsupportedModifier(chs));
                 }
                 let word = match self.process_stop_on(Some('}'), raw_escapes) {
                     Ok((word, _)) => word,
                     Err(_) if self.peek().is_none() => {
-                        return Err("syntax error: missing '}'".into())
+                        return Err(ExpandError::MissingBrace)
                     }
                     Err(e) => return Err(e),
                 };
@@ -350,7 +341,7 @@ impl ShellWord<'_> {
                             } else {
                                 "is not allowed to be empty".into()
                             };
-                            Err(format!("{name}: {message}"))
+                            Err(ExpandError::Required { name, message })
                         }
                     },
                     Some(op @ ('#' | '%')) => {
@@ -366,7 +357,7 @@ impl ShellWord<'_> {
                             trim_prefix(pattern, &value, greedy)
                         }
                     }
-                    _ => Err(format!("unsupported modifier ({chs}) in substitution")),
+                    _ => Err(ExpandError::UnsupportedModifier(chs)),
                 }
             }
             Some('/') => {
@@ -377,14 +368,14 @@ impl ShellWord<'_> {
                 let pattern = match self.process_stop_on(Some('/'), true) {
                     Ok((p, _)) => p,
                     Err(_) if self.peek().is_none() => {
-                        return Err("syntax error: missing '/' in ${}".into())
+                        return Err(ExpandError::MissingSlash)
                     }
                     Err(e) => return Err(e),
                 };
                 let replacement = match self.process_stop_on(Some('}'), true) {
                     Ok((r, _)) => r,
                     Err(_) if self.peek().is_none() => {
-                        return Err("syntax error: missing '}'".into())
+                        return Err(ExpandError::MissingBrace)
                     }
                     Err(e) => return Err(e),
                 };
@@ -395,15 +386,19 @@ impl ShellWord<'_> {
                     }
                     None => String::new(),
                 };
-                let re = compile(&pattern, true, false)
-                    .map_err(|e| format!("invalid pattern ({pattern}) in substitution: {e}"))?;
+                let re = compile(&pattern, true, false).map_err(|e| {
+                    ExpandError::InvalidPattern {
+                        pattern: pattern.clone(),
+                        source: e,
+                    }
+                })?;
                 Ok(if replace_every {
                     replace_all(&re, &value, &replacement)
                 } else {
                     replace_first(&re, &value, &replacement)
                 })
             }
-            _ => Err(format!("unsupported modifier ({chs}) in substitution")),
+            _ => Err(ExpandError::UnsupportedModifier(chs)),
         }
     }
 
