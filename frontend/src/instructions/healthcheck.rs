@@ -19,9 +19,7 @@ pub(super) fn parse(node: &Node, mut flags: Flags) -> Result<Command, FrontendEr
         if !rest.is_empty() {
             return Err(err("HEALTHCHECK NONE takes no arguments".into()));
         }
-        flags
-            .parse()
-            .map_err(|e| err(e.message).with_needle(e.flag))?;
+        flags.parse().map_err(|e| e.at_without_hint(node.span))?;
         return Ok(Command::Healthcheck(Healthcheck {
             test: vec!["NONE".into()],
             interval: 0,
@@ -37,11 +35,7 @@ pub(super) fn parse(node: &Node, mut flags: Flags) -> Result<Command, FrontendEr
         .declare_string("start-period")
         .declare_string("start-interval")
         .declare_string("retries");
-    flags.parse().map_err(|e| {
-        let mut fe = err(e.message).with_needle(e.flag);
-        fe.hint = e.hint;
-        fe
-    })?;
+    flags.parse().map_err(|e| e.at(node.span))?;
     if typ != "CMD" {
         return Err(err(format!(
             "Unknown type \"{typ}\" in HEALTHCHECK (try CMD)"
@@ -62,7 +56,9 @@ pub(super) fn parse(node: &Node, mut flags: Flags) -> Result<Command, FrontendEr
         let Some(v) = flags.string(name) else {
             return Ok(0);
         };
-        let d = duration::parse(&v).map_err(|e| err(e).with_needle(format!("--{name}")))?;
+        let d = duration::parse(&v).map_err(|e| {
+            FrontendError::from_cause(e, node.span).with_needle(format!("--{name}"))
+        })?;
         if d != 0 && d < 1_000_000 {
             return Err(err(format!("Interval \"{name}\" cannot be less than 1ms"))
                 .with_needle(format!("--{name}")));

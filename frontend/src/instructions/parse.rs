@@ -79,11 +79,7 @@ pub fn parse_instruction(node: &Node) -> Result<Instruction, FrontendError> {
 
 fn parse_any(node: &Node) -> Result<Parsed, FrontendError> {
     let err = |msg: String| FrontendError::new(msg, node.span);
-    let flag_err = |e: FlagError| {
-        let mut fe = FrontendError::new(e.message, node.span).with_needle(e.flag);
-        fe.hint = e.hint;
-        fe
-    };
+    let flag_err = |e: FlagError| e.at(node.span);
     let args = &node.args;
     let mut flags = Flags::new(&node.flags);
     let command = match node.keyword.as_str() {
@@ -354,11 +350,7 @@ fn parse_from(node: &Node, mut flags: Flags) -> Result<Stage, FrontendError> {
         }
     };
     flags.declare_string("platform");
-    flags.parse().map_err(|e| {
-        let mut fe = err(e.message).with_needle(e.flag);
-        fe.hint = e.hint;
-        fe
-    })?;
+    flags.parse().map_err(|e| e.at(node.span))?;
     Ok(Stage {
         name,
         base: args[0].clone(),
@@ -467,9 +459,7 @@ fn parse_onbuild(node: &Node, mut flags: Flags) -> Result<Command, FrontendError
     let Some(inner) = node.onbuild.as_deref() else {
         return Err(err("ONBUILD requires at least one argument"));
     };
-    flags
-        .parse()
-        .map_err(|e| err(&e.message).with_needle(e.flag))?;
+    flags.parse().map_err(|e| e.at_without_hint(node.span))?;
     let trigger = inner.keyword.to_uppercase();
     match trigger.as_str() {
         "ONBUILD" => return Err(err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")),

@@ -88,7 +88,9 @@ impl Lowering<'_> {
             };
         let dest = path_relative_to_workdir(&self.states[i].dir, &files.dest);
         if let Some(mode) = &chmod {
-            check_chmod(mode).map_err(|m| err(m).with_needle(format!("--chmod={mode}")))?;
+            check_chmod(mode).map_err(|e| {
+                FrontendError::from_cause(e, span).with_needle(format!("--chmod={mode}"))
+            })?;
         }
         if let Some(sum) = &checksum {
             if files.paths.len() != 1 {
@@ -379,31 +381,37 @@ fn valid_digest(s: &str) -> bool {
     }
 }
 
+/// A `--chmod` value BuildKit refuses (its texts), as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChmodError {
+    /// All digits, but not octal or above 07777.
+    #[error("invalid chmod parameter: '{0}'. it should be octal string and between 0 and 07777")]
+    Octal(String),
+    #[error("invalid chmod parameter: '{0}'. it should be an octal number (0755) or a symbolic mode (u+x,go-w)")]
+    Symbolic(String),
+}
+
 /// `--chmod`: octal up to 07777, or a symbolic mode (`u+x`, `go-w`, `a=rX,u+s`).
-fn check_chmod(mode: &str) -> Result<(), String> {
-    let octal_err = || {
-        format!(
-            "invalid chmod parameter: '{mode}'. it should be octal string and between 0 and 07777"
-        )
-    };
+fn check_chmod(mode: &str) -> Result<(), ChmodError> {
     if mode.bytes().all(|b| b.is_ascii_digit()) && !mode.is_empty() {
         return match u32::from_str_radix(mode, 8) {
             Ok(v) if v <= 0o7777 => Ok(()),
-            _ => Err(octal_err()),
+            _ => Err(ChmodError::Octal(mode.to_string())),
         };
     }
+    let symbolic = || ChmodError::Symbolic(mode.to_string());
     for clause in mode.split(',') {
         let who_end = clause
             .find(|c: char| !"ugoa".contains(c))
             .unwrap_or(clause.len());
         let mut rest = &clause[who_end..];
         if rest.is_empty() {
-            return Err(format!("invalid chmod parameter: '{mode}'. it should be an octal number (0755) or a symbolic mode (u+x,go-w)"));
+            return Err(symbolic());
         }
         while !rest.is_empty() {
             let op = rest.chars().next().unwrap_or(' ');
             if !"+-=".contains(op) {
-                return Err(format!("invalid chmod parameter: '{mode}'. it should be an octal number (0755) or a symbolic mode (u+x,go-w)"));
+                return Err(symbolic());
             }
             rest = &rest[1..];
             let perm_end = rest

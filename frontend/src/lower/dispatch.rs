@@ -292,10 +292,9 @@ impl Lowering<'_> {
                             self.linter.run("ExposeProtoCasing", format!("Defined protocol '{proto}' in EXPOSE instruction should be lowercase"), Some(span));
                         }
                     }
-                    specs.extend(
-                        parse_port_spec(w)
-                            .map_err(|m| FrontendError::new(m, span).with_needle(w.clone()))?,
-                    );
+                    specs.extend(parse_port_spec(w).map_err(|e| {
+                        FrontendError::from_cause(e, span).with_needle(w.clone())
+                    })?);
                 }
                 for s in &specs {
                     self.states[i]
@@ -330,7 +329,7 @@ impl Lowering<'_> {
             }
             Command::StopSignal(sig) => {
                 check_signal(&sig)
-                    .map_err(|m| FrontendError::new(m, span).with_needle(sig.clone()))?;
+                    .map_err(|e| FrontendError::from_cause(e, span).with_needle(sig.clone()))?;
                 self.states[i].image.config.stop_signal = sig.clone();
                 self.history(i, format!("STOPSIGNAL {sig}"), false);
             }
@@ -479,14 +478,16 @@ pub(super) fn go_quote_list(items: &[String]) -> String {
     format!("[{}]", quoted.join(" "))
 }
 
+/// A STOPSIGNAL moby's `signal.ParseSignal` refuses, as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Invalid signal: {0}")]
+pub struct InvalidSignal(pub String);
+
 /// moby's `signal.ParseSignal`: a number, or a known name with or without `SIG`.
-fn check_signal(sig: &str) -> Result<(), String> {
+fn check_signal(sig: &str) -> Result<(), InvalidSignal> {
+    let invalid = || InvalidSignal(sig.to_string());
     if let Ok(n) = sig.parse::<i64>() {
-        return if n > 0 {
-            Ok(())
-        } else {
-            Err(format!("Invalid signal: {sig}"))
-        };
+        return if n > 0 { Ok(()) } else { Err(invalid()) };
     }
     const NAMES: &[&str] = &[
         "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
@@ -504,7 +505,7 @@ fn check_signal(sig: &str) -> Result<(), String> {
     if NAMES.contains(&name) || rt_ok {
         Ok(())
     } else {
-        Err(format!("Invalid signal: {sig}"))
+        Err(invalid())
     }
 }
 

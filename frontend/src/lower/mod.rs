@@ -121,6 +121,7 @@ pub fn lower(
                     end_line: line,
                 },
             )
+            .with_cause(e)
         })?;
     for w in &df.warnings {
         match w.rule {

@@ -172,12 +172,10 @@ impl Lowering<'_> {
             if let Some(p) = &st.platform {
                 let pex = self.lexer.process_word(p, &self.global_args).map_err(|e| {
                     FrontendError::new(
-                        format!(
-                            "failed to process arguments for platform {p}: {}",
-                            e.message
-                        ),
+                        format!("failed to process arguments for platform {p}: {e}"),
                         st.span,
                     )
+                    .with_cause(e)
                 })?;
                 if pex.result.is_empty() {
                     return Err(FrontendError::new(
@@ -189,6 +187,7 @@ impl Lowering<'_> {
                 let plat = super::platform::parse(&pex.result).map_err(|e| {
                     FrontendError::new(format!("failed to parse platform {p}: {e}"), st.span)
                         .with_needle(p.clone())
+                        .with_cause(e)
                 })?;
                 // BuildKit: a constant is fine when the stage name says which platform it is
                 // for (`AS build-amd64`); any variable, even unset, is not a constant.

@@ -6,9 +6,6 @@ use super::pattern::{compile, replace_all, replace_first, trim_prefix, trim_suff
 use super::text::{go_quote, is_digit, is_letter, is_space, rune_string};
 use super::{ExpandError, Expansion, Lexer, ShellError, VarLookup, MAX_NESTING};
 
-/// Reason of a failed expansion, before the `failed to process "..."` prefix.
-type Fail = ExpandError;
-
 /// Expands `word`; see [`Lexer::process_word`].
 pub(super) fn process(
     lex: &Lexer,
@@ -118,14 +115,14 @@ impl ShellWord<'_> {
         &mut self,
         stop: Option<char>,
         raw_escapes: bool,
-    ) -> Result<(String, Vec<String>), Fail> {
+    ) -> Result<(String, Vec<String>), ExpandError> {
         let saved = std::mem::replace(&mut self.raw_escapes, raw_escapes);
         let out = self.stop_on(stop);
         self.raw_escapes = saved;
         out
     }
 
-    fn stop_on(&mut self, stop: Option<char>) -> Result<(String, Vec<String>), Fail> {
+    fn stop_on(&mut self, stop: Option<char>) -> Result<(String, Vec<String>), ExpandError> {
         let mut result = String::new();
         let mut fields = Fields::default();
         let quotes = !self.lex.skip_process_quotes;
@@ -188,7 +185,7 @@ impl ShellWord<'_> {
         out
     }
 
-    fn process_single_quote(&mut self) -> Result<String, Fail> {
+    fn process_single_quote(&mut self) -> Result<String, ExpandError> {
         let mut result = String::new();
         let open = self.next();
         if self.lex.raw_quotes {
@@ -210,7 +207,7 @@ impl ShellWord<'_> {
         }
     }
 
-    fn process_double_quote(&mut self) -> Result<String, Fail> {
+    fn process_double_quote(&mut self) -> Result<String, ExpandError> {
         let mut result = String::new();
         let open = self.next();
         if self.lex.raw_quotes {
@@ -256,7 +253,7 @@ impl ShellWord<'_> {
         }
     }
 
-    fn process_dollar(&mut self) -> Result<String, Fail> {
+    fn process_dollar(&mut self) -> Result<String, ExpandError> {
         if self.depth >= MAX_NESTING {
             return Err(ExpandError::TooDeep);
         }
@@ -266,7 +263,7 @@ impl ShellWord<'_> {
         out
     }
 
-    fn dollar(&mut self) -> Result<String, Fail> {
+    fn dollar(&mut self) -> Result<String, ExpandError> {
         self.next(); // '$'
 
         // $xxx case
