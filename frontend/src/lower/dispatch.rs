@@ -339,7 +339,8 @@ impl Lowering<'_> {
             }
             Command::Arg(defs) => self.dispatch_arg(i, &defs, span)?,
             Command::Run(run) => self.dispatch_run(i, c, run, &ins.code, used)?,
-            Command::Copy(_) | Command::Add(_) => self.dispatch_copy(i, c, ins, used)?,
+            Command::Copy(copy) => self.dispatch_copy(i, c, copy.into(), &ins.code, used)?,
+            Command::Add(add) => self.dispatch_copy(i, c, add.into(), &ins.code, used)?,
         }
         Ok(())
     }

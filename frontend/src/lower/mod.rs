@@ -15,6 +15,7 @@ pub mod platform;
 mod ports;
 pub use graph::resolve::{ImageResolver, MemoryResolver, Offline, ResolvedImage};
 mod run;
+mod sources;
 mod stages;
 
 use crate::ast::{Dockerfile, Span};
@@ -332,73 +333,5 @@ impl Lowering<'_> {
             warnings: self.linter.warnings,
             epoch: self.epoch,
         })
-    }
-
-    /// The digest of a stage's final state, materialising scratch when nothing was added and
-    /// copying a local named context into a layer when the stage builds on it.
-    fn graph_root(&mut self, idx: usize) -> Digest {
-        if let Some(d) = self.states[idx].root.clone() {
-            return d;
-        }
-        let d = match self.states[idx].local.clone() {
-            Some(key) => self.local_tree(idx, &key),
-            None => self.scratch(),
-        };
-        self.states[idx].root = Some(d.clone());
-        d
-    }
-
-    /// The tree `COPY --from` or `--mount from=` reads from state `s`: a local named context
-    /// that nothing built on yet is read in place (its source vertex, so only the paths read
-    /// go into the step's cache key); anything else is the state's root.
-    fn source_tree(&mut self, s: usize) -> Digest {
-        match (&self.states[s].root, self.states[s].local.clone()) {
-            (None, Some(key)) => self.local_source(&key),
-            _ => self.graph_root(s),
-        }
-    }
-
-    /// The local source name `source_tree(s)` reads from, if it is a local directory.
-    fn local_read_name(&self, s: usize) -> Option<String> {
-        let st = &self.states[s];
-        match (&st.root, &st.local) {
-            (None, Some(key)) => Some(local_source_name(key)),
-            _ => None,
-        }
-    }
-
-    /// A local named context as a layer (`FROM NAME`, then RUN or COPY onto it): the whole
-    /// directory (after its `.dockerignore`) copied onto scratch, owned by root as buildx sends it.
-    fn local_tree(&mut self, idx: usize, key: &str) -> Digest {
-        use graph::{CopyAction, FileAction, FileOp, Meta, Op};
-        let source = self.local_source(key);
-        let copy = CopyAction::new(0, "/", "/");
-        let meta = Meta {
-            name: format!("[context {key}] load from client"),
-            stage: self.states[idx].stage_label(),
-            context_paths: BTreeMap::from([(local_source_name(key), vec!["/".to_string()])]),
-            ignore_cache: self.opts.no_cache,
-            ..Meta::default()
-        };
-        self.graph.add(
-            Op::File(FileOp {
-                on_input: false,
-                actions: vec![FileAction::Copy(copy)],
-            }),
-            vec![source],
-            meta,
-        )
-    }
-
-    fn scratch(&mut self) -> Digest {
-        use graph::{Meta, Op, Source};
-        self.graph.add(
-            Op::Source(Source::Scratch),
-            Vec::new(),
-            Meta {
-                name: "scratch".into(),
-                ..Meta::default()
-            },
-        )
     }
 }
