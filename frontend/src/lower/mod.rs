@@ -7,9 +7,11 @@
 //! through `ImageResolver`. An unresolvable base lowers with an empty config and a warning.
 
 mod checks;
+mod config;
 mod copy;
 mod dispatch;
 mod env;
+mod exec_mounts;
 mod paths;
 pub mod platform;
 mod ports;
@@ -222,16 +224,7 @@ impl Lowering<'_> {
         for (defs, span) in meta {
             for def in defs {
                 self.declared_args.push(def.key.clone());
-                if crate::lint::looks_like_secret(&def.key) {
-                    self.linter.run(
-                        "SecretsUsedInArgOrEnv",
-                        format!(
-                            "Do not use ARG or ENV instructions for sensitive data (ARG \"{}\")",
-                            def.key
-                        ),
-                        Some(*span),
-                    );
-                }
+                self.lint_secret_name("ARG", &def.key, *span);
                 let value = match self.opts.build_args.get(&def.key) {
                     Some(v) => Some(v.clone()),
                     None => match &def.value {
