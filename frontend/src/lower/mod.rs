@@ -9,6 +9,7 @@
 mod checks;
 mod config;
 mod copy;
+mod dependencies;
 mod dispatch;
 mod env;
 mod exec_mounts;
