@@ -263,6 +263,7 @@ impl ShellWord<'_> {
         out
     }
 
+    /// `$name` or `${...}`, at the `$`.
     fn dollar(&mut self) -> Result<String, ExpandError> {
         self.next(); // '$'
 
@@ -286,8 +287,7 @@ impl ShellWord<'_> {
             Some(_) => {}
         }
         let name = self.process_name();
-        let mut ch = self.next();
-        let mut chs = rune_string(ch);
+        let ch = self.next();
         match ch {
             Some('}') => {
                 // Normal ${xx} case
@@ -297,106 +297,106 @@ impl ShellWord<'_> {
                     None => String::new(),
                 })
             }
-            Some(':' | '+' | '-' | '?' | '#' | '%') => {
-                let null_is_unset = ch == Some(':');
-                if null_is_unset {
-                    ch = self.next();
-                    chs.push_str(&rune_string(ch));
-                }
-                let raw_escapes = matches!(ch, Some('#' | '%'));
-                if null_is_unset && raw_escapes {
-                    return Err(ExpandError::UnsupportedModifier(chs));
-                }
-                let word = match self.process_stop_on(Some('}'), raw_escapes) {
-                    Ok((word, _)) => word,
-                    Err(_) if self.peek().is_none() => {
-                        return Err(ExpandError::MissingBrace)
-                    }
-                    Err(e) => return Err(e),
-                };
-                let value = self.get_env(&name);
-                if self.lex.skip_unset_env && value.is_none() {
-                    return Ok(format!("${{{name}{chs}{word}}}"));
-                }
-                let empty = value
-                    .as_deref()
-                    .is_none_or(|v| null_is_unset && v.is_empty());
-                match ch {
-                    Some('-') => Ok(if empty {
+            Some(':' | '+' | '-' | '?' | '#' | '%') => self.modifier(name, ch),
+            Some('/') => self.substitution(name),
+            _ => Err(ExpandError::UnsupportedModifier(rune_string(ch))),
+        }
+    }
+
+    /// `${name<op>word}` after `${name`, `ch` being the first character of the operator:
+    /// `:-`, `-`, `:+`, `+`, `:?`, `?`, `#`, `##`, `%`, `%%`.
+    fn modifier(&mut self, name: String, mut ch: Option<char>) -> Result<String, ExpandError> {
+        let mut chs = rune_string(ch);
+        let null_is_unset = ch == Some(':');
+        if null_is_unset {
+            ch = self.next();
+            chs.push_str(&rune_string(ch));
+        }
+        let raw_escapes = matches!(ch, Some('#' | '%'));
+        if null_is_unset && raw_escapes {
+            return Err(ExpandError::UnsupportedModifier(chs));
+        }
+        let word = match self.process_stop_on(Some('}'), raw_escapes) {
+            Ok((word, _)) => word,
+            Err(_) if self.peek().is_none() => return Err(ExpandError::MissingBrace),
+            Err(e) => return Err(e),
+        };
+        let value = self.get_env(&name);
+        if self.lex.skip_unset_env && value.is_none() {
+            return Ok(format!("${{{name}{chs}{word}}}"));
+        }
+        let empty = value
+            .as_deref()
+            .is_none_or(|v| null_is_unset && v.is_empty());
+        match ch {
+            Some('-') => Ok(if empty {
+                word
+            } else {
+                value.unwrap_or_default()
+            }),
+            Some('+') => Ok(if empty { String::new() } else { word }),
+            Some('?') => match value {
+                Some(v) if !empty => Ok(v),
+                _ => {
+                    let message = if !word.is_empty() {
                         word
+                    } else if value.is_none() {
+                        "is not allowed to be unset".into()
                     } else {
-                        value.unwrap_or_default()
-                    }),
-                    Some('+') => Ok(if empty { String::new() } else { word }),
-                    Some('?') => match value {
-                        Some(v) if !empty => Ok(v),
-                        _ => {
-                            let message = if !word.is_empty() {
-                                word
-                            } else if value.is_none() {
-                                "is not allowed to be unset".into()
-                            } else {
-                                "is not allowed to be empty".into()
-                            };
-                            Err(ExpandError::Required { name, message })
-                        }
-                    },
-                    Some(op @ ('#' | '%')) => {
-                        // #/% remove the shortest match, ##/%% the longest.
-                        let (pattern, greedy) = match word.strip_prefix(op) {
-                            Some(rest) => (rest, true),
-                            None => (word.as_str(), false),
-                        };
-                        let value = value.unwrap_or_default();
-                        if op == '%' {
-                            trim_suffix(pattern, &value, greedy)
-                        } else {
-                            trim_prefix(pattern, &value, greedy)
-                        }
-                    }
-                    _ => Err(ExpandError::UnsupportedModifier(chs)),
+                        "is not allowed to be empty".into()
+                    };
+                    Err(ExpandError::Required { name, message })
                 }
-            }
-            Some('/') => {
-                let replace_every = self.peek() == Some('/');
-                if replace_every {
-                    self.next();
-                }
-                let pattern = match self.process_stop_on(Some('/'), true) {
-                    Ok((p, _)) => p,
-                    Err(_) if self.peek().is_none() => {
-                        return Err(ExpandError::MissingSlash)
-                    }
-                    Err(e) => return Err(e),
+            },
+            Some(op @ ('#' | '%')) => {
+                // #/% remove the shortest match, ##/%% the longest.
+                let (pattern, greedy) = match word.strip_prefix(op) {
+                    Some(rest) => (rest, true),
+                    None => (word.as_str(), false),
                 };
-                let replacement = match self.process_stop_on(Some('}'), true) {
-                    Ok((r, _)) => r,
-                    Err(_) if self.peek().is_none() => {
-                        return Err(ExpandError::MissingBrace)
-                    }
-                    Err(e) => return Err(e),
-                };
-                let value = match self.get_env(&name) {
-                    Some(value) => value,
-                    None if self.lex.skip_unset_env => {
-                        return Ok(format!("${{{name}/{pattern}/{replacement}}}"));
-                    }
-                    None => String::new(),
-                };
-                let re = compile(&pattern, true, false).map_err(|e| {
-                    ExpandError::InvalidPattern {
-                        pattern: pattern.clone(),
-                        source: e,
-                    }
-                })?;
-                Ok(if replace_every {
-                    replace_all(&re, &value, &replacement)
+                let value = value.unwrap_or_default();
+                if op == '%' {
+                    trim_suffix(pattern, &value, greedy)
                 } else {
-                    replace_first(&re, &value, &replacement)
-                })
+                    trim_prefix(pattern, &value, greedy)
+                }
             }
             _ => Err(ExpandError::UnsupportedModifier(chs)),
         }
+    }
+
+    /// `${name/pattern/replacement}` or `${name//pattern/replacement}`, after `${name/`.
+    fn substitution(&mut self, name: String) -> Result<String, ExpandError> {
+        let replace_every = self.peek() == Some('/');
+        if replace_every {
+            self.next();
+        }
+        let pattern = match self.process_stop_on(Some('/'), true) {
+            Ok((p, _)) => p,
+            Err(_) if self.peek().is_none() => return Err(ExpandError::MissingSlash),
+            Err(e) => return Err(e),
+        };
+        let replacement = match self.process_stop_on(Some('}'), true) {
+            Ok((r, _)) => r,
+            Err(_) if self.peek().is_none() => return Err(ExpandError::MissingBrace),
+            Err(e) => return Err(e),
+        };
+        let value = match self.get_env(&name) {
+            Some(value) => value,
+            None if self.lex.skip_unset_env => {
+                return Ok(format!("${{{name}/{pattern}/{replacement}}}"));
+            }
+            None => String::new(),
+        };
+        let re = compile(&pattern, true, false).map_err(|e| ExpandError::InvalidPattern {
+            pattern: pattern.clone(),
+            source: e,
+        })?;
+        Ok(if replace_every {
+            replace_all(&re, &value, &replacement)
+        } else {
+            replace_first(&re, &value, &replacement)
+        })
     }
 
     /// Reads a name: letters, digits and `_`; or a run of digits (positional parameter); or
