@@ -1,10 +1,21 @@
 //! Lowering: typed instructions -> the graph, with BuildKit's dispatch semantics
-//! (`dockerfile2llb`): global ARGs and build-arg overrides, stage resolution by name and index,
-//! `--target` (stages it does not need are not lowered), ONBUILD triggers, and the image
-//! config and history each stage accumulates.
+//! (`dockerfile2llb`). This module owns one lowering run (`Lowering`): the `# check=` linter,
+//! global ARGs and build-arg overrides (SOURCE_DATE_EPOCH among them), and the result (the
+//! target's root, image config, stages and warnings). Its parts, in the order a run uses them:
 //!
-//! It asks one question of the outside world: "what is the config of this base image?",
-//! through `ImageResolver`. An unresolvable base lowers with an empty config and a warning.
+//! - `checks`: the lint checks that need only the parsed file;
+//! - `stages`: a state per stage from its FROM line (base, platform), `--target`;
+//! - `dependencies`: `--from` and `--mount from=` links, ONBUILD triggers, cycles, the stages
+//!   the target reaches, base images resolved;
+//! - `dispatch`: each stage's instructions in order, with `config` (the config-only
+//!   instructions), `run` and `exec_mounts` (RUN), `copy` (COPY, ADD), `sources` (the
+//!   vertices they read), `env` (variables and the one expander), `paths`, `ports`,
+//!   `platform`.
+//!
+//! It knows nothing of how ops run, of stores or of registries. It asks one question of the
+//! outside world, "what is the config of this base image?", through
+//! `graph::resolve::ImageResolver` (re-exported here); an unresolvable base lowers with an
+//! empty config and a warning.
 
 mod checks;
 mod config;
@@ -16,26 +27,28 @@ mod exec_mounts;
 mod paths;
 pub mod platform;
 mod ports;
-pub use graph::resolve::{ImageResolver, MemoryResolver, Offline, ResolvedImage};
 mod run;
 mod sources;
 mod stages;
 
+pub use graph::resolve::{ImageResolver, MemoryResolver, Offline, ResolvedImage};
+
 use crate::ast::{Dockerfile, Span};
 use crate::diagnostic::FrontendError;
-use crate::instructions::parse_dockerfile;
+use crate::instructions::{parse_dockerfile, ArgDef};
 use crate::lint::{Linter, Warning};
 use crate::shell::Lexer;
 use env::EnvList;
 use graph::image::Image;
 use graph::{Digest, Graph, Platform};
+use reference::Reference;
 use std::collections::BTreeMap;
 
 /// The key a named build context is matched by, as BuildKit's dockerui does: the familiar
 /// form without `:latest` (`alpine`, `alpine:3.19`, `ghcr.io/x/y`), or the name as written when
 /// it is not a reference.
 pub fn context_key(name: &str) -> String {
-    match reference::Reference::parse(name) {
+    match Reference::parse(name) {
         Ok(r) => r.familiar().trim_end_matches(":latest").to_string(),
         Err(_) => name.to_string(),
     }
@@ -115,38 +128,7 @@ pub fn lower(
             ),
         );
     }
-    let mut linter = Linter::from_directive(df.directives.check.as_ref().map(|(c, _)| c.as_str()))
-        .map_err(|e| {
-            let line = df.directives.check.as_ref().map_or(0, |(_, l)| *l);
-            FrontendError::new(
-                format!("failed to parse check options: {e}"),
-                Span {
-                    start_line: line,
-                    end_line: line,
-                },
-            )
-            .with_cause(e)
-        })?;
-    for w in &df.warnings {
-        match w.rule {
-            Some(rule) => linter.run(rule, w.message.clone(), Some(w.span)),
-            None => linter.note(w.message.clone(), Some(w.span)),
-        }
-    }
-    if let Some((syntax, line)) = &df.directives.syntax {
-        let frontend = syntax.split(['@', ':']).next().unwrap_or("");
-        let known = [
-            "docker/dockerfile",
-            "docker.io/docker/dockerfile",
-            "docker/dockerfile-upstream",
-        ];
-        if !known.contains(&frontend) {
-            linter.note(
-                format!("# syntax={syntax} names a frontend image; pallet uses its built-in Dockerfile frontend"),
-                Some(Span { start_line: *line, end_line: *line }),
-            );
-        }
-    }
+    let mut linter = linter_for(df)?;
     checks::run(df, &instructions, &mut linter);
 
     let build_platform = platform::host();
@@ -177,6 +159,44 @@ pub fn lower(
     let reachable = cx.resolve_reachable(target)?;
     cx.dispatch_all(&reachable)?;
     cx.finish(target, &reachable)
+}
+
+/// The linter as the `# check=` directive sets it up, with the parser's warnings, and a note
+/// when `# syntax=` names a frontend image other than Docker's (pallet does not run it).
+fn linter_for(df: &Dockerfile) -> Result<Linter, FrontendError> {
+    let check = df.directives.check.as_ref();
+    let mut linter = Linter::from_directive(check.map(|(c, _)| c.as_str())).map_err(|e| {
+        let line = check.map_or(0, |(_, l)| *l);
+        FrontendError::new(
+            format!("failed to parse check options: {e}"),
+            Span {
+                start_line: line,
+                end_line: line,
+            },
+        )
+        .with_cause(e)
+    })?;
+    for w in &df.warnings {
+        match w.rule {
+            Some(rule) => linter.run(rule, w.message.clone(), Some(w.span)),
+            None => linter.note(w.message.clone(), Some(w.span)),
+        }
+    }
+    if let Some((syntax, line)) = &df.directives.syntax {
+        let frontend = syntax.split(['@', ':']).next().unwrap_or("");
+        let known = [
+            "docker/dockerfile",
+            "docker.io/docker/dockerfile",
+            "docker/dockerfile-upstream",
+        ];
+        if !known.contains(&frontend) {
+            linter.note(
+                format!("# syntax={syntax} names a frontend image; pallet uses its built-in Dockerfile frontend"),
+                Some(Span { start_line: *line, end_line: *line }),
+            );
+        }
+    }
+    Ok(linter)
 }
 
 /// The state of one lowering run.
@@ -217,7 +237,7 @@ impl Lowering<'_> {
     /// `--build-arg` override or its default expanded against the ARGs before it.
     fn global_args(
         &mut self,
-        meta: &[(Vec<crate::instructions::ArgDef>, Span)],
+        meta: &[(Vec<ArgDef>, Span)],
     ) -> Result<(), FrontendError> {
         for (k, v) in platform::platform_args(&self.build_platform, &self.target_platform) {
             self.global_args.set(&k, &v);
