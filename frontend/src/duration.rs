@@ -1,5 +1,6 @@
 //! Go's `time.ParseDuration` and `Duration.String`, which HEALTHCHECK flags and the history
-//! line BuildKit writes for them use (`--interval=1m30s`, `Interval:1m30s`).
+//! line BuildKit writes for them use (`--interval=1m30s`, `Interval:1m30s`). Nothing
+//! Dockerfile-specific.
 
 /// A duration Go's `time.ParseDuration` refuses (its texts), with the input as written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

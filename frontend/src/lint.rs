@@ -1,6 +1,9 @@
 //! Build checks (BuildKit's `linter` rules): warnings about Dockerfiles that build but are
 //! likely wrong, configured by the `# check=skip=RULE,...;error=true` directive. Rule names and
 //! messages are BuildKit's, so its documentation applies.
+//!
+//! It records and filters; what triggers a rule is decided where the facts are
+//! (`lower::checks` for the parsed file, dispatch for the rest).
 
 use super::ast::Span;
 

@@ -1,5 +1,6 @@
 //! Instruction flags (`--from=build`, `--link`, `--mount=...`) with BuildKit's `BFlags` rules:
 //! each instruction declares the flags it takes; unknown, duplicated or malformed flags are errors.
+//! It knows no instruction: which flags each takes is its parser's declaration.
 
 use crate::ast::Span;
 use crate::diagnostic::{suggest, FrontendError};

@@ -1,5 +1,6 @@
 //! HEALTHCHECK: `CMD` (shell or exec form) with its interval flags, or `NONE`, validated as
 //! BuildKit's `parseHealthcheck` does (Go durations, 1ms minimum, non-negative retries).
+//! What it does to the image config is lowering's.
 
 use super::flags::Flags;
 use super::{Command, Healthcheck};

@@ -2,6 +2,9 @@
 //! it was written. `parse` turns AST nodes into these; `Command::expand` is the one place that
 //! says which words of which instruction go through variable expansion (BuildKit's
 //! `SupportsSingleWordExpansion`). Lowering (`crate::lower`) consumes them.
+//!
+//! It knows no variable values (words are expanded through the `Expander` it is handed), no
+//! stage state and no graph.
 
 mod flags;
 mod healthcheck;

@@ -1,6 +1,7 @@
 //! `RUN --mount=...` values: BuildKit's `parseMount` (CSV of key=value, types bind, cache,
 //! tmpfs, secret, ssh; defaults and validation). Before dispatch it runs without an expander
-//! (only `from` is checked); at dispatch, with the stage's variables.
+//! (only `from` is checked); at dispatch, with the stage's variables. What a mount becomes in
+//! the graph is lowering's (`lower::exec_mounts`).
 
 use super::Expander;
 use crate::diagnostic::suggest;

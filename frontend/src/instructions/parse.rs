@@ -1,6 +1,6 @@
 //! AST nodes -> typed instructions, with BuildKit's validation and error texts
 //! (`instructions/parse.go`). Errors carry the node's span and, where useful, the word to
-//! point the caret at.
+//! point the caret at. Nothing is expanded here: variable values are dispatch's.
 
 use super::flags::Flags;
 use super::healthcheck;

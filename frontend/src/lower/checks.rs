@@ -1,6 +1,6 @@
 //! Build checks that need only the parsed file (no dispatch): instruction casing, FROM/AS
 //! casing, stage names (lowercase, unique, not reserved) and MAINTAINER. Rule names and texts
-//! are BuildKit's.
+//! are BuildKit's. They see no stage state: what dispatch finds is checked there.
 
 use crate::ast::{Dockerfile, Node};
 use crate::instructions::Instructions;

@@ -3,6 +3,8 @@
 //! scratch), expands each instruction's words with the stage's variables (the UndefinedVar
 //! check), and hands the instruction to its dispatcher: RUN in `run`, COPY and ADD in `copy`,
 //! the config-only instructions in `config`; WORKDIR and ARG here. It also writes history.
+//!
+//! It knows the order and the expansion, not what the other instructions do.
 
 use super::env::Expander;
 use super::paths::normalize_workdir;

@@ -1,6 +1,7 @@
 //! The variables a stage expands words with: an ordered list where a later definition of a
 //! key replaces the earlier one in place (BuildKit's `llb.EnvList`), and the one expander that
-//! every instruction's words go through.
+//! every instruction's words go through. Which words of which instruction are expanded is
+//! the instruction layer's (`Command::expand`), not this module's.
 
 use crate::shell::{Lexer, ShellError, VarLookup};
 use std::collections::BTreeMap;

@@ -1,5 +1,6 @@
 //! Platforms for lowering: the host's, parsing `--platform`/`FROM --platform` values
-//! (containerd's `platforms.Parse` normalisation), and the automatic platform ARGs.
+//! (containerd's `platforms.Parse` normalisation), and the automatic platform ARGs. Knows
+//! nothing of stages or of the graph.
 
 use graph::Platform;
 

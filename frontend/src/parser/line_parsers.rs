@@ -27,7 +27,7 @@ pub enum LineError {
     /// A JSON array with an element that is not a string.
     #[error("when using JSON array syntax, arrays must be comprised of strings only")]
     NotStringArray,
-    /// `ONBUILD ONBUILD ...` deeper than [`MAX_ONBUILD_DEPTH`].
+    /// `ONBUILD ONBUILD ...` nested deeper than BuildKit could ever need (32).
     #[error("ONBUILD nested more than {MAX_ONBUILD_DEPTH} levels deep")]
     OnbuildTooDeep,
     /// The HEALTHCHECK type word ends inside a UTF-8 character.

@@ -1,4 +1,5 @@
-//! The expansion proper: BuildKit's `shellWord` state machine over the chars of one word.
+//! The expansion proper: BuildKit's `shellWord` state machine over the chars of one word,
+//! one function per construct (quotes, `$name`, `${name<modifier>}`, `${name/p/r}`).
 
 use std::collections::BTreeSet;
 
