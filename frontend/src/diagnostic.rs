@@ -261,6 +261,16 @@ mod tests {
     }
 
     #[test]
+    fn cause_is_the_source_and_not_part_of_equality() {
+        let cause = crate::duration::parse("5q").unwrap_err();
+        let e = FrontendError::from_cause(cause.clone(), Span::default());
+        assert_eq!(e.message, cause.to_string());
+        let source = std::error::Error::source(&e).unwrap();
+        assert_eq!(source.downcast_ref(), Some(&cause));
+        assert_eq!(e, FrontendError::new(cause.to_string(), Span::default()));
+    }
+
+    #[test]
     fn renders_caret_under_column() {
         let src = "FROM a\nCOPY --form=b x y\n";
         let e = FrontendError::new(

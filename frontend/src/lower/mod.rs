@@ -31,7 +31,11 @@ mod run;
 mod sources;
 mod stages;
 
+pub use config::InvalidSignal;
+pub use copy::ChmodError;
+pub use exec_mounts::ExecMountError;
 pub use graph::resolve::{ImageResolver, MemoryResolver, Offline, ResolvedImage};
+pub use ports::PortSpecError;
 
 use crate::ast::{Dockerfile, Span};
 use crate::diagnostic::FrontendError;
@@ -347,5 +351,37 @@ impl Lowering<'_> {
             warnings: self.linter.warnings,
             epoch: self.epoch,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instructions::MountError;
+    use crate::shell::{ExpandError, ShellError};
+    use std::error::Error;
+
+    fn lower_err(src: &str) -> FrontendError {
+        let df = crate::parser::parse(src.as_bytes()).unwrap();
+        lower(&df, &LowerOptions::default(), &Offline).unwrap_err()
+    }
+
+    #[test]
+    fn errors_keep_their_typed_cause() {
+        let e = lower_err("FROM scratch\nRUN --mount=type=cache,target=${DIR:?unset} ls\n");
+        assert_eq!(
+            e.message,
+            "failed to process \"${DIR:?unset}\": DIR: unset"
+        );
+        let mount = e.source().unwrap().downcast_ref::<MountError>().unwrap();
+        assert!(matches!(mount, MountError::Expand(_)));
+        let shell = mount.source().unwrap().downcast_ref::<ShellError>().unwrap();
+        assert!(matches!(shell.reason, ExpandError::Required { .. }));
+
+        let e = lower_err("FROM scratch\nEXPOSE 80/xyz\n");
+        assert_eq!(
+            e.source().unwrap().downcast_ref::<PortSpecError>(),
+            Some(&PortSpecError::Proto("xyz".into()))
+        );
     }
 }
