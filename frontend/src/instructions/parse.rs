@@ -134,7 +134,10 @@ fn one_arg(node: &Node, flags: Flags, name: &str) -> Result<String, FrontendErro
 /// EXPOSE, VOLUME, ARG: at least one argument, no flags.
 fn some_args<'a>(node: &'a Node, flags: Flags, name: &str) -> Result<&'a [String], FrontendError> {
     if node.args.is_empty() {
-        return Err(error(node, format!("{name} requires at least one argument")));
+        return Err(error(
+            node,
+            format!("{name} requires at least one argument"),
+        ));
     }
     no_flags(node, flags)?;
     Ok(&node.args)
@@ -147,10 +150,16 @@ fn parse_kvps(node: &Node, flags: Flags) -> Result<Command, FrontendError> {
     let name = node.keyword.to_uppercase();
     let args = &node.args;
     if args.is_empty() {
-        return Err(error(node, format!("{name} requires at least one argument")));
+        return Err(error(
+            node,
+            format!("{name} requires at least one argument"),
+        ));
     }
     if !args.len().is_multiple_of(3) {
-        return Err(error(node, format!("Bad input to {name}, too many arguments")));
+        return Err(error(
+            node,
+            format!("Bad input to {name}, too many arguments"),
+        ));
     }
     let mut kvs = Vec::new();
     for t in args.chunks(3) {
@@ -303,8 +312,10 @@ fn parse_shell(node: &Node, flags: Flags) -> Result<Command, FrontendError> {
         return Err(error(node, "SHELL requires at least one argument"));
     }
     if !node.json {
-        return Err(error(node, "SHELL requires the arguments to be in JSON form")
-            .with_hint("write SHELL [\"/bin/bash\", \"-c\"]"));
+        return Err(
+            error(node, "SHELL requires the arguments to be in JSON form")
+                .with_hint("write SHELL [\"/bin/bash\", \"-c\"]"),
+        );
     }
     Ok(Command::Shell(shell))
 }

@@ -20,7 +20,12 @@ impl Lowering<'_> {
         let mut msg = String::from("ENV");
         for kv in kvs {
             if kv.legacy {
-                self.linter.run("LegacyKeyValueFormat", "\"ENV key=value\" should be used instead of legacy \"ENV key value\" format".into(), Some(span));
+                self.linter.run(
+                    "LegacyKeyValueFormat",
+                    "\"ENV key=value\" should be used instead of legacy \"ENV key value\" format"
+                        .into(),
+                    Some(span),
+                );
             }
             self.lint_secret_name("ENV", &kv.key, span);
             msg.push_str(&format!(" {}={}", kv.key, kv.value));
@@ -118,7 +123,10 @@ impl Lowering<'_> {
         let mut ex = Expander::new(&self.lexer, &env);
         let mut words = Vec::new();
         for p in ports {
-            words.extend(ex.words(p).map_err(|e| FrontendError::from_cause(e, span))?);
+            words.extend(
+                ex.words(p)
+                    .map_err(|e| FrontendError::from_cause(e, span))?,
+            );
         }
         let mut specs = Vec::new();
         for w in &words {
@@ -127,7 +135,13 @@ impl Lowering<'_> {
             }
             if let Some((_, proto)) = w.split_once('/') {
                 if proto != proto.to_lowercase() {
-                    self.linter.run("ExposeProtoCasing", format!("Defined protocol '{proto}' in EXPOSE instruction should be lowercase"), Some(span));
+                    self.linter.run(
+                        "ExposeProtoCasing",
+                        format!(
+                            "Defined protocol '{proto}' in EXPOSE instruction should be lowercase"
+                        ),
+                        Some(span),
+                    );
                 }
             }
             specs.extend(

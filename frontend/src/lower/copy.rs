@@ -223,8 +223,10 @@ impl Lowering<'_> {
     ) -> Result<CopyAction, FrontendError> {
         let copy = &step.spec;
         if !copy.is_add {
-            return Err(FrontendError::new("source can't be a git ref for COPY", step.span)
-                .with_hint("use ADD for git sources"));
+            return Err(
+                FrontendError::new("source can't be a git ref for COPY", step.span)
+                    .with_hint("use ADD for git sources"),
+            );
         }
         let (remote, reference, subdir) = split_git(src);
         let op = Op::Source(Source::Git {
@@ -251,8 +253,10 @@ impl Lowering<'_> {
     ) -> Result<CopyAction, FrontendError> {
         let copy = &step.spec;
         if !copy.is_add {
-            return Err(FrontendError::new("source can't be a URL for COPY", step.span)
-                .with_hint("use ADD for URLs, or RUN curl"));
+            return Err(
+                FrontendError::new("source can't be a URL for COPY", step.span)
+                    .with_hint("use ADD for URLs, or RUN curl"),
+            );
         }
         let filename = url_filename(src);
         let op = Op::Source(Source::Http {

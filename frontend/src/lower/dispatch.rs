@@ -251,7 +251,9 @@ impl Lowering<'_> {
         if looks_like_secret(key) {
             self.linter.run(
                 "SecretsUsedInArgOrEnv",
-                format!("Do not use ARG or ENV instructions for sensitive data ({keyword} \"{key}\")"),
+                format!(
+                    "Do not use ARG or ENV instructions for sensitive data ({keyword} \"{key}\")"
+                ),
                 Some(span),
             );
         }

@@ -138,7 +138,9 @@ impl Lowering<'_> {
         };
         // The default id is the target as written (BuildKit's path.Clean(target)), so
         // `target=.cache` is one cache whatever the WORKDIR.
-        let id = m.id.clone().unwrap_or_else(|| go_path_clean(step.raw_target()));
+        let id =
+            m.id.clone()
+                .unwrap_or_else(|| go_path_clean(step.raw_target()));
         Ok(ExecMount {
             target,
             kind: MountKind::Cache {

@@ -239,10 +239,7 @@ const PROXY_ARGS: &[&str] = &[
 impl Lowering<'_> {
     /// Global ARGs: platform ARGs first, then each ARG before the first FROM, with the
     /// `--build-arg` override or its default expanded against the ARGs before it.
-    fn global_args(
-        &mut self,
-        meta: &[(Vec<ArgDef>, Span)],
-    ) -> Result<(), FrontendError> {
+    fn global_args(&mut self, meta: &[(Vec<ArgDef>, Span)]) -> Result<(), FrontendError> {
         for (k, v) in platform::platform_args(&self.build_platform, &self.target_platform) {
             self.global_args.set(&k, &v);
         }
@@ -369,13 +366,14 @@ mod tests {
     #[test]
     fn errors_keep_their_typed_cause() {
         let e = lower_err("FROM scratch\nRUN --mount=type=cache,target=${DIR:?unset} ls\n");
-        assert_eq!(
-            e.message,
-            "failed to process \"${DIR:?unset}\": DIR: unset"
-        );
+        assert_eq!(e.message, "failed to process \"${DIR:?unset}\": DIR: unset");
         let mount = e.source().unwrap().downcast_ref::<MountError>().unwrap();
         assert!(matches!(mount, MountError::Expand(_)));
-        let shell = mount.source().unwrap().downcast_ref::<ShellError>().unwrap();
+        let shell = mount
+            .source()
+            .unwrap()
+            .downcast_ref::<ShellError>()
+            .unwrap();
         assert!(matches!(shell.reason, ExpandError::Required { .. }));
 
         let e = lower_err("FROM scratch\nEXPOSE 80/xyz\n");

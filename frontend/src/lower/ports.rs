@@ -47,8 +47,7 @@ pub(super) fn parse_port_spec(raw: &str) -> Result<Vec<String>, PortSpecError> {
     let (start, end) =
         port_range(port).ok_or_else(|| PortSpecError::ContainerPort(port.to_string()))?;
     if !host.is_empty() {
-        let (hs, he) =
-            port_range(host).ok_or_else(|| PortSpecError::HostPort(host.to_string()))?;
+        let (hs, he) = port_range(host).ok_or_else(|| PortSpecError::HostPort(host.to_string()))?;
         if end - start != he - hs && end != start {
             return Err(PortSpecError::Ranges {
                 container: port.to_string(),

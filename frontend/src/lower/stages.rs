@@ -196,7 +196,10 @@ impl Lowering<'_> {
         state.base = self.stage_base(&base_name.result, st.span)?;
         // BuildKit counts the FROM of every base that is not scratch or a stage.
         state.cmd_total = usize::from(matches!(state.base, Base::Image(_) | Base::Local(_)))
-            + st.commands.iter().filter(|c| counts_as_step(&c.command)).count();
+            + st.commands
+                .iter()
+                .filter(|c| counts_as_step(&c.command))
+                .count();
         state.commands = st
             .commands
             .iter()
@@ -277,7 +280,11 @@ impl Lowering<'_> {
     /// What a FROM names (expanded): the most recent stage of that name so far (BuildKit
     /// overwrites its name map), scratch, a named context, or an image.
     fn stage_base(&self, name: &str, span: Span) -> Result<Base, FrontendError> {
-        if let Some(b) = self.states.iter().rposition(|s| s.name.as_deref() == Some(name)) {
+        if let Some(b) = self
+            .states
+            .iter()
+            .rposition(|s| s.name.as_deref() == Some(name))
+        {
             return Ok(Base::Stage(b));
         }
         if name == "scratch" {

@@ -67,12 +67,12 @@ pub fn heredoc_marker(word: &str) -> Option<(String, bool, bool)> {
 use super::ast::{Directives, Dockerfile, Heredoc, Node, ParseError, ParseWarning, Span};
 use directives::{escape_token, DirectiveParser};
 use heredoc::Marker;
-use std::error::Error;
-use std::sync::Arc;
 use lines::{
     comment_text, is_comment, is_empty_continuation_line, trim_comments, trim_continuation,
     trim_newline, Scanner, BOM,
 };
+use std::error::Error;
+use std::sync::Arc;
 
 fn error(
     message: impl Into<String>,
@@ -202,8 +202,8 @@ impl<'a> Reader<'a> {
         let mut node = line_parsers::node_from_line(&line, escape, prev, 0)
             .map_err(|e| caused(e, start_line, self.line))?;
         if can_contain_heredoc(&node) && line.contains("<<") {
-            let markers = heredoc::heredocs_from_line(&line)
-                .map_err(|e| caused(e, start_line, self.line))?;
+            let markers =
+                heredoc::heredocs_from_line(&line).map_err(|e| caused(e, start_line, self.line))?;
             for marker in markers {
                 let doc = self.heredoc_body(marker, start_line)?;
                 node.heredocs.push(doc);

@@ -194,9 +194,7 @@ impl ShellWord<'_> {
         }
         loop {
             match self.next() {
-                None => {
-                    return Err(ExpandError::UnclosedSingleQuote)
-                }
+                None => return Err(ExpandError::UnclosedSingleQuote),
                 Some('\'') => {
                     if self.lex.raw_quotes {
                         result.push('\'');
@@ -216,9 +214,7 @@ impl ShellWord<'_> {
         }
         loop {
             match self.peek() {
-                None => {
-                    return Err(ExpandError::UnclosedDoubleQuote)
-                }
+                None => return Err(ExpandError::UnclosedDoubleQuote),
                 Some('"') => {
                     self.next();
                     if self.lex.raw_quotes {

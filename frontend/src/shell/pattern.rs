@@ -178,11 +178,7 @@ fn byte_at(s: &str, pos: usize) -> usize {
 }
 
 /// `${v#p}` / `${v##p}`: BuildKit's `trimPrefix`.
-pub(super) fn trim_prefix(
-    pattern: &str,
-    value: &str,
-    greedy: bool,
-) -> Result<String, ExpandError> {
+pub(super) fn trim_prefix(pattern: &str, value: &str, greedy: bool) -> Result<String, ExpandError> {
     let re = compile(pattern, greedy, true).map_err(|e| ExpandError::InvalidPattern {
         pattern: pattern.to_string(),
         source: e,
@@ -196,11 +192,7 @@ pub(super) fn trim_prefix(
 
 /// `${v%p}` / `${v%%p}`: BuildKit's `trimSuffix`, which reverses pattern and value and trims
 /// a prefix (so its error messages show the reversed pattern).
-pub(super) fn trim_suffix(
-    pattern: &str,
-    value: &str,
-    greedy: bool,
-) -> Result<String, ExpandError> {
+pub(super) fn trim_suffix(pattern: &str, value: &str, greedy: bool) -> Result<String, ExpandError> {
     let reversed: String = value.chars().rev().collect();
     let trimmed = trim_prefix(&reverse_pattern(pattern), &reversed, greedy)?;
     Ok(trimmed.chars().rev().collect())
