@@ -4,6 +4,10 @@
 //! argument words (BuildKit's `Next` chain), heredoc attachments and the line range. It knows
 //! nothing of instruction semantics (which flags exist, what ENV means): that is `instructions`.
 
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+
 /// Lines are 1-based and inclusive, as BuildKit reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
 pub struct Span {
@@ -88,11 +92,33 @@ pub struct Dockerfile {
 }
 
 /// A parse failure: what went wrong and on which line (1-based; 0 when the file as a whole is
-/// at fault, e.g. empty). `column` is 1-based when known.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
+/// at fault, e.g. empty). `column` is 1-based when known. Equality leaves `cause` out (its
+/// message is in `message`).
+#[derive(Debug, Clone)]
 pub struct ParseError {
     pub message: String,
     pub span: Span,
     pub column: Option<usize>,
+    /// The parser's typed error behind `message`, if any: what `source()` returns.
+    pub cause: Option<Arc<dyn Error + Send + Sync>>,
 }
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Error for ParseError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.cause.as_deref().map(|c| c as &(dyn Error + 'static))
+    }
+}
+
+impl PartialEq for ParseError {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message && self.span == other.span && self.column == other.column
+    }
+}
+
+impl Eq for ParseError {}

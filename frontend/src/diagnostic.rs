@@ -1,11 +1,24 @@
 //! Frontend errors as the user sees them: what failed, where (file:line:col), the line itself
-//! with a caret, and what to do. Every stage of the frontend reports through `FrontendError`.
+//! with a caret, and what to do. Every stage of the frontend reports through `FrontendError`:
+//! a module's own typed error (a `MountError`, a `FlagError`, ...) becomes one where the
+//! instruction's span is known, and stays behind it as its `source()`.
+//!
+//! It knows nothing of what the errors are about: no instruction, no stage.
 
 use super::ast::{ParseError, Span};
+use std::error::Error;
 use std::fmt;
+use std::sync::Arc;
+
+/// The typed error behind a `FrontendError` or a `ParseError`, shared so that both stay
+/// `Clone`. Its message is already part of the outer error's.
+pub type Cause = Arc<dyn Error + Send + Sync>;
 
 /// An error in a Dockerfile (or in the flags that drive lowering), with its location.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Two errors are equal when they say the same thing at the same place: `cause` is left out
+/// of the comparison (its message is in `message`).
+#[derive(Debug, Clone)]
 pub struct FrontendError {
     pub message: String,
     /// Lines of the instruction at fault; `start_line == 0` means no location (e.g. a flag).
@@ -17,7 +30,21 @@ pub struct FrontendError {
     /// Text within the instruction that the caret should point at (a flag, a word); the
     /// line and column are found when rendering, since continuations may move it.
     pub needle: Option<String>,
+    /// The typed error this one was made from, if any: what `source()` returns.
+    pub cause: Option<Cause>,
 }
+
+impl PartialEq for FrontendError {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+            && self.span == other.span
+            && self.column == other.column
+            && self.hint == other.hint
+            && self.needle == other.needle
+    }
+}
+
+impl Eq for FrontendError {}
 
 impl FrontendError {
     pub fn new(message: impl Into<String>, span: Span) -> Self {
@@ -27,7 +54,20 @@ impl FrontendError {
             column: None,
             hint: None,
             needle: None,
+            cause: None,
         }
+    }
+
+    /// An error that says what `cause` says, at `span`; `cause` stays behind it as its
+    /// `source()`.
+    pub fn from_cause(cause: impl Error + Send + Sync + 'static, span: Span) -> Self {
+        Self::new(cause.to_string(), span).with_cause(cause)
+    }
+
+    /// Keeps `cause` as this error's `source()` (its message should already be in `message`).
+    pub fn with_cause(mut self, cause: impl Error + Send + Sync + 'static) -> Self {
+        self.cause = Some(Arc::new(cause));
+        self
     }
 
     /// An error that is not tied to a Dockerfile line (bad `--target`, bad `--build-arg`).
@@ -145,8 +185,14 @@ impl fmt::Display for FrontendError {
     }
 }
 
-impl std::error::Error for FrontendError {}
+impl Error for FrontendError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.cause.as_deref().map(|c| c as &(dyn Error + 'static))
+    }
+}
 
+/// The same error with the same cause: a `ParseError` is a `FrontendError` without hint or
+/// needle.
 impl From<ParseError> for FrontendError {
     fn from(e: ParseError) -> Self {
         FrontendError {
@@ -155,6 +201,7 @@ impl From<ParseError> for FrontendError {
             column: e.column,
             hint: None,
             needle: None,
+            cause: e.cause,
         }
     }
 }
@@ -211,6 +258,16 @@ mod tests {
         assert_eq!(suggest("RUNN", ["RUN", "CMD"]), Some("RUN"));
         assert_eq!(suggest("xyzzy", ["from", "chown"]), None);
         assert_eq!(suggest("FROM", ["from"]), Some("from"));
+    }
+
+    #[test]
+    fn cause_is_the_source_and_not_part_of_equality() {
+        let cause = crate::duration::parse("5q").unwrap_err();
+        let e = FrontendError::from_cause(cause.clone(), Span::default());
+        assert_eq!(e.message, cause.to_string());
+        let source = std::error::Error::source(&e).unwrap();
+        assert_eq!(source.downcast_ref(), Some(&cause));
+        assert_eq!(e, FrontendError::new(cause.to_string(), Span::default()));
     }
 
     #[test]

@@ -1,9 +1,21 @@
 //! Go's `time.ParseDuration` and `Duration.String`, which HEALTHCHECK flags and the history
-//! line BuildKit writes for them use (`--interval=1m30s`, `Interval:1m30s`).
+//! line BuildKit writes for them use (`--interval=1m30s`, `Interval:1m30s`). Nothing
+//! Dockerfile-specific.
+
+/// A duration Go's `time.ParseDuration` refuses (its texts), with the input as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("time: invalid duration \"{0}\"")]
+    Invalid(String),
+    #[error("time: missing unit in duration \"{0}\"")]
+    MissingUnit(String),
+    #[error("time: unknown unit \"{unit}\" in duration \"{input}\"")]
+    UnknownUnit { unit: String, input: String },
+}
 
 /// Parses a Go duration string (`300ms`, `1.5h`, `2h45m`, `0`) into nanoseconds.
-pub fn parse(s: &str) -> Result<i64, String> {
-    let err = || format!("time: invalid duration \"{s}\"");
+pub fn parse(s: &str) -> Result<i64, DurationError> {
+    let err = || DurationError::Invalid(s.to_string());
     let (neg, mut rest) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
@@ -38,8 +50,13 @@ pub fn parse(s: &str) -> Result<i64, String> {
             "s" => 1e9,
             "m" => 60e9,
             "h" => 3600e9,
-            "" => return Err(format!("time: missing unit in duration \"{s}\"")),
-            _ => return Err(format!("time: unknown unit \"{unit}\" in duration \"{s}\"")),
+            "" => return Err(DurationError::MissingUnit(s.to_string())),
+            _ => {
+                return Err(DurationError::UnknownUnit {
+                    unit: unit.to_string(),
+                    input: s.to_string(),
+                })
+            }
         };
         total += value * scale;
     }

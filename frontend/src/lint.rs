@@ -1,6 +1,9 @@
 //! Build checks (BuildKit's `linter` rules): warnings about Dockerfiles that build but are
 //! likely wrong, configured by the `# check=skip=RULE,...;error=true` directive. Rule names and
 //! messages are BuildKit's, so its documentation applies.
+//!
+//! It records and filters; what triggers a rule is decided where the facts are
+//! (`lower::checks` for the parsed file, dispatch for the rest).
 
 use super::ast::Span;
 
@@ -11,6 +14,20 @@ pub struct Warning {
     pub message: String,
     /// Where, when it is about a line of the Dockerfile.
     pub span: Option<Span>,
+}
+
+/// A `# check=` value that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckDirectiveError {
+    /// A `;`-separated part without `=`.
+    #[error("invalid check option \"{0}\": expected key=value")]
+    NotKeyValue(String),
+    /// `error=` with something other than true/false/1/0 (lower-cased).
+    #[error("invalid check error value \"{0}\": expected true or false")]
+    ErrorValue(String),
+    /// A key other than skip, error, experimental (lower-cased).
+    #[error("invalid check option \"{0}\": expected skip, error or experimental")]
+    UnknownOption(String),
 }
 
 /// Collects warnings, honouring the `# check=` directive.
@@ -25,13 +42,13 @@ pub struct Linter {
 
 impl Linter {
     /// Reads a `# check=` value (`skip=A,B;error=true`, `skip=all`).
-    pub fn from_directive(check: Option<&str>) -> Result<Linter, String> {
+    pub fn from_directive(check: Option<&str>) -> Result<Linter, CheckDirectiveError> {
         let mut l = Linter::default();
         let Some(check) = check else { return Ok(l) };
         for part in check.split(';').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, v) = part
                 .split_once('=')
-                .ok_or_else(|| format!("invalid check option \"{part}\": expected key=value"))?;
+                .ok_or_else(|| CheckDirectiveError::NotKeyValue(part.to_string()))?;
             match k.trim().to_lowercase().as_str() {
                 "skip" => {
                     for rule in v.split(',').map(str::trim).filter(|r| !r.is_empty()) {
@@ -46,19 +63,11 @@ impl Linter {
                     l.error = match v.trim().to_lowercase().as_str() {
                         "true" | "1" => true,
                         "false" | "0" => false,
-                        other => {
-                            return Err(format!(
-                                "invalid check error value \"{other}\": expected true or false"
-                            ))
-                        }
+                        other => return Err(CheckDirectiveError::ErrorValue(other.to_string())),
                     }
                 }
                 "experimental" => {}
-                other => {
-                    return Err(format!(
-                        "invalid check option \"{other}\": expected skip, error or experimental"
-                    ))
-                }
+                other => return Err(CheckDirectiveError::UnknownOption(other.to_string())),
             }
         }
         Ok(l)

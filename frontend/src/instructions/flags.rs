@@ -1,7 +1,9 @@
 //! Instruction flags (`--from=build`, `--link`, `--mount=...`) with BuildKit's `BFlags` rules:
 //! each instruction declares the flags it takes; unknown, duplicated or malformed flags are errors.
+//! It knows no instruction: which flags each takes is its parser's declaration.
 
-use crate::diagnostic::suggest;
+use crate::ast::Span;
+use crate::diagnostic::{suggest, FrontendError};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
@@ -18,12 +20,75 @@ pub struct Flags<'a> {
     values: Vec<(&'static str, String)>,
 }
 
-/// A flag error with the raw flag text it concerns (to place the caret).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FlagError {
-    pub message: String,
-    pub flag: String,
-    pub hint: Option<String>,
+/// A flag that cannot be used (BuildKit's texts), with the flag as written (`flag`, where
+/// the caret goes).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlagError {
+    /// A word among the flags that does not start with `--`.
+    #[error("arg should start with -- : {flag}")]
+    NotAFlag { flag: String },
+    /// A flag the instruction does not declare; `known` are those it does.
+    #[error("unknown flag: {name}")]
+    Unknown {
+        flag: String,
+        name: String,
+        known: Vec<&'static str>,
+    },
+    #[error("duplicate flag specified: {name}")]
+    Duplicate { flag: String, name: String },
+    #[error("missing a value on flag: {name}")]
+    MissingValue { flag: String, name: String },
+    #[error("expecting boolean value for flag {name}, not: {value}")]
+    NotBool {
+        flag: String,
+        name: String,
+        value: String,
+    },
+}
+
+impl FlagError {
+    /// The flag as written.
+    pub fn flag(&self) -> &str {
+        match self {
+            FlagError::NotAFlag { flag }
+            | FlagError::Unknown { flag, .. }
+            | FlagError::Duplicate { flag, .. }
+            | FlagError::MissingValue { flag, .. }
+            | FlagError::NotBool { flag, .. } => flag,
+        }
+    }
+
+    /// What to do about an unknown flag: the likely one, or the flags there are.
+    pub fn hint(&self) -> Option<String> {
+        let FlagError::Unknown { name, known, .. } = self else {
+            return None;
+        };
+        Some(if let Some(s) = suggest(name, known.iter().copied()) {
+            format!("did you mean --{s}?")
+        } else if known.is_empty() {
+            "this instruction takes no flags".into()
+        } else {
+            let names: Vec<String> = known.iter().map(|n| format!("--{n}")).collect();
+            format!("this instruction takes {}", names.join(", "))
+        })
+    }
+
+    /// The error at an instruction's `span`, the caret on the flag, with `hint()` as help.
+    pub fn at(self, span: Span) -> FrontendError {
+        let hint = self.hint();
+        let e = self.at_without_hint(span);
+        match hint {
+            Some(h) => e.with_hint(h),
+            None => e,
+        }
+    }
+
+    /// As `at`, without help: for the forms of an instruction that take no flags although
+    /// its other forms do (`HEALTHCHECK NONE`), where listing them would mislead.
+    pub fn at_without_hint(self, span: Span) -> FrontendError {
+        let flag = self.flag().to_string();
+        FrontendError::from_cause(self, span).with_needle(flag)
+    }
 }
 
 impl<'a> Flags<'a> {
@@ -53,13 +118,9 @@ impl<'a> Flags<'a> {
     /// Checks every raw flag against the declarations and records values.
     pub fn parse(&mut self) -> Result<(), FlagError> {
         for raw in self.raw {
-            let fail = |message: String| FlagError {
-                message,
-                flag: raw.clone(),
-                hint: None,
-            };
+            let flag = || raw.clone();
             let Some(body) = raw.strip_prefix("--") else {
-                return Err(fail(format!("arg should start with -- : {raw}")));
+                return Err(FlagError::NotAFlag { flag: flag() });
             };
             if body.is_empty() {
                 return Ok(());
@@ -68,41 +129,42 @@ impl<'a> Flags<'a> {
                 Some(i) => (&body[..i], Some(&body[i + 1..])),
                 None => (body, None),
             };
+            let name_s = || name.to_string();
             let Some(&(decl, kind)) = self.declared.iter().find(|(n, _)| *n == name) else {
-                let mut e = fail(format!("unknown flag: {name}"));
-                if let Some(s) = suggest(name, self.declared.iter().map(|(n, _)| *n)) {
-                    e.hint = Some(format!("did you mean --{s}?"));
-                } else if self.declared.is_empty() {
-                    e.hint = Some("this instruction takes no flags".into());
-                } else {
-                    let names: Vec<String> = self
-                        .declared
-                        .iter()
-                        .map(|(n, _)| format!("--{n}"))
-                        .collect();
-                    e.hint = Some(format!("this instruction takes {}", names.join(", ")));
-                }
-                return Err(e);
+                return Err(FlagError::Unknown {
+                    flag: flag(),
+                    name: name_s(),
+                    known: self.declared.iter().map(|(n, _)| *n).collect(),
+                });
             };
             if kind != Kind::Strings && self.values.iter().any(|(n, _)| *n == decl) {
-                return Err(fail(format!("duplicate flag specified: {name}")));
+                return Err(FlagError::Duplicate {
+                    flag: flag(),
+                    name: name_s(),
+                });
             }
+            let missing = || FlagError::MissingValue {
+                flag: flag(),
+                name: name_s(),
+            };
             let value = match kind {
                 Kind::Bool => match value {
-                    Some("") => return Err(fail(format!("missing a value on flag: {name}"))),
+                    Some("") => return Err(missing()),
                     None => "true".to_string(),
                     Some(v) => match v.to_lowercase().as_str() {
                         "true" => "true".into(),
                         "false" => "false".into(),
                         _ => {
-                            return Err(fail(format!(
-                                "expecting boolean value for flag {name}, not: {v}"
-                            )))
+                            return Err(FlagError::NotBool {
+                                flag: flag(),
+                                name: name_s(),
+                                value: v.to_string(),
+                            })
                         }
                     },
                 },
                 Kind::String | Kind::Strings => match value {
-                    None => return Err(fail(format!("missing a value on flag: {name}"))),
+                    None => return Err(missing()),
                     Some(v) => v.to_string(),
                 },
             };
@@ -171,13 +233,13 @@ mod tests {
             let r = raw(flags);
             let mut f = Flags::new(&r);
             f.declare_string("from").declare_bool("link");
-            assert_eq!(f.parse().unwrap_err().message, *msg);
+            assert_eq!(f.parse().unwrap_err().to_string(), *msg);
         }
         let r = raw(&["--form=x"]);
         let mut f = Flags::new(&r);
         f.declare_string("from");
         assert_eq!(
-            f.parse().unwrap_err().hint.as_deref(),
+            f.parse().unwrap_err().hint().as_deref(),
             Some("did you mean --from?")
         );
     }

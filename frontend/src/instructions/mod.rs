@@ -2,6 +2,9 @@
 //! it was written. `parse` turns AST nodes into these; `Command::expand` is the one place that
 //! says which words of which instruction go through variable expansion (BuildKit's
 //! `SupportsSingleWordExpansion`). Lowering (`crate::lower`) consumes them.
+//!
+//! It knows no variable values (words are expanded through the `Expander` it is handed), no
+//! stage state and no graph.
 
 mod flags;
 mod healthcheck;
@@ -9,13 +12,14 @@ pub mod mounts;
 mod parse;
 
 pub use flags::{FlagError, Flags};
-pub use mounts::{Mount, MountType};
+pub use mounts::{CsvError, Mount, MountError, MountType};
 pub use parse::{parse_dockerfile, parse_instruction};
 
 use crate::ast::Span;
+use crate::shell::ShellError;
 
-/// Expands one word; the error is BuildKit's shell-lexer message.
-pub type Expander<'a> = dyn FnMut(&str) -> Result<String, String> + 'a;
+/// Expands one word (the stage's variables, BuildKit's shell lexer).
+pub type Expander<'a> = dyn FnMut(&str) -> Result<String, ShellError> + 'a;
 
 /// `key=value` (or legacy `key value`, `legacy == true`) of ENV and LABEL.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -26,7 +30,7 @@ pub struct KeyValue {
 }
 
 impl KeyValue {
-    fn expand(&mut self, ex: &mut Expander) -> Result<(), String> {
+    fn expand(&mut self, ex: &mut Expander) -> Result<(), ShellError> {
         self.key = ex(&self.key)?;
         self.value = ex(&self.value)?;
         Ok(())
@@ -73,7 +77,7 @@ pub struct SourcesAndDest {
 }
 
 impl SourcesAndDest {
-    fn expand(&mut self, ex: &mut Expander) -> Result<(), String> {
+    fn expand(&mut self, ex: &mut Expander) -> Result<(), ShellError> {
         expand_all(&mut self.paths, ex)?;
         self.dest = ex(&self.dest)?;
         Ok(())
@@ -168,7 +172,7 @@ impl Command {
     /// RUN mounts are expanded by the dispatcher because they need more than one word out or
     /// the build-arg overrides; CMD, ENTRYPOINT, RUN's command, SHELL, HEALTHCHECK, ONBUILD and
     /// MAINTAINER are never expanded (the shell in the container does it, or nothing does).
-    pub fn expand(&mut self, ex: &mut Expander) -> Result<(), String> {
+    pub fn expand(&mut self, ex: &mut Expander) -> Result<(), ShellError> {
         match self {
             Command::Env(kvs) | Command::Label(kvs) => {
                 kvs.iter_mut().try_for_each(|kv| kv.expand(ex))
@@ -214,14 +218,14 @@ impl Command {
     }
 }
 
-fn expand_all(words: &mut [String], ex: &mut Expander) -> Result<(), String> {
+fn expand_all(words: &mut [String], ex: &mut Expander) -> Result<(), ShellError> {
     for w in words {
         *w = ex(w)?;
     }
     Ok(())
 }
 
-fn expand_opt(word: &mut Option<String>, ex: &mut Expander) -> Result<(), String> {
+fn expand_opt(word: &mut Option<String>, ex: &mut Expander) -> Result<(), ShellError> {
     if let Some(w) = word {
         *w = ex(w)?;
     }

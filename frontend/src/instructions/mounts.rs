@@ -1,9 +1,12 @@
 //! `RUN --mount=...` values: BuildKit's `parseMount` (CSV of key=value, types bind, cache,
 //! tmpfs, secret, ssh; defaults and validation). Before dispatch it runs without an expander
-//! (only `from` is checked); at dispatch, with the stage's variables.
+//! (only `from` is checked); at dispatch, with the stage's variables. What a mount becomes in
+//! the graph is lowering's (`lower::exec_mounts`).
 
 use super::Expander;
 use crate::diagnostic::suggest;
+use crate::shell::ShellError;
+use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -35,6 +38,12 @@ impl MountType {
             MountType::Secret => "secret",
             MountType::Ssh => "ssh",
         }
+    }
+}
+
+impl fmt::Display for MountType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -81,194 +90,283 @@ const KEYS: &[&str] = &[
     "size",
 ];
 
+/// A `--mount` value that cannot be used (BuildKit's texts).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MountError {
+    /// The value is not one CSV record.
+    #[error("failed to parse csv mounts: {0}")]
+    Csv(#[source] CsvError),
+    /// A field without `=` that is not `ro`, `rw` or `required`.
+    #[error("invalid field '{0}' must be a key=value pair")]
+    NotKeyValue(String),
+    /// A value whose variables could not be expanded.
+    #[error("{0}")]
+    Expand(#[from] ShellError),
+    /// `from=` with a variable (checked before dispatch, where stages are linked).
+    #[error("'from' doesn't support variable expansion, define alias stage instead")]
+    FromVariable,
+    #[error("unsupported mount type \"{value}\"{}", did_you_mean(.suggestion))]
+    UnsupportedType {
+        value: String,
+        suggestion: Option<&'static str>,
+    },
+    /// A key no mount type has (lower-cased), in the field as written.
+    #[error("unexpected key '{key}' in '{field}'{}", did_you_mean(.suggestion))]
+    UnexpectedKey {
+        key: String,
+        field: String,
+        suggestion: Option<&'static str>,
+    },
+    /// `required` on a mount that is not a secret or an ssh agent.
+    #[error("unexpected key 'required' for mount type '{0}'")]
+    RequiredNotAllowed(MountType),
+    /// A boolean key (`ro`, `rw`, `required`) with a value Go's `ParseBool` refuses.
+    #[error("invalid value for {key}: {value}")]
+    NotBool { key: String, value: String },
+    /// `mode`, `uid`, `gid` or `size` that is not a number of its kind.
+    #[error("invalid value {value} for {key}")]
+    NotNumber { key: &'static str, value: String },
+    #[error("unsupported sharing value \"{0}\"")]
+    UnsupportedSharing(String),
+    /// An option (`mode`, `uid`, `gid`, `size`, `env`) the mount's type does not take.
+    #[error("{option} not allowed for \"{kind}\" type mounts")]
+    NotAllowed {
+        option: &'static str,
+        kind: MountType,
+    },
+    #[error("invalid cache sharing set for {0} mount")]
+    SharingNotCache(MountType),
+    #[error("secret mount should not have a from")]
+    SecretFrom,
+    /// A secret mount with none of source, target, id and env.
+    #[error("invalid secret mount. one of source, target required")]
+    SecretUnnamed,
+    #[error("both source and id can't be set")]
+    SecretSourceAndId,
+}
+
+/// A `--mount` value that is not one CSV record (Go's `encoding/csv` texts).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CsvError {
+    #[error("extraneous or missing \" in quoted-field")]
+    QuotedField,
+    #[error("bare \" in non-quoted-field")]
+    BareQuote,
+}
+
+fn did_you_mean(suggestion: &Option<&str>) -> String {
+    suggestion.map_or_else(String::new, |s| format!(" (did you mean {s}?)"))
+}
+
 /// Parses one `--mount` value. With `ex == None` only the syntax and `from` are checked.
-pub fn parse_mount(value: &str, mut ex: Option<&mut Expander>) -> Result<Mount, String> {
-    let fields = csv_record(value).map_err(|e| format!("failed to parse csv mounts: {e}"))?;
+pub fn parse_mount(value: &str, mut ex: Option<&mut Expander>) -> Result<Mount, MountError> {
+    let fields = csv_record(value).map_err(MountError::Csv)?;
     let checking_only = ex.is_none();
-    let mut m = Mount {
-        kind: MountType::Bind,
-        from: None,
-        source: None,
-        target: None,
-        readonly: false,
-        id: None,
-        sharing: None,
-        required: false,
-        mode: None,
-        uid: None,
-        gid: None,
-        env: None,
-        size: None,
+    let mut parsed = MountFields {
+        mount: Mount {
+            kind: MountType::Bind,
+            from: None,
+            source: None,
+            target: None,
+            readonly: false,
+            id: None,
+            sharing: None,
+            required: false,
+            mode: None,
+            uid: None,
+            gid: None,
+            env: None,
+            size: None,
+        },
+        readonly_given: false,
     };
-    let mut ro_auto = true;
     for field in &fields {
-        let (key, val) = match field.split_once('=') {
-            Some((k, v)) => (k.to_lowercase(), Some(v)),
-            None => (field.to_lowercase(), None),
-        };
-        let Some(val) = val else {
-            match key.as_str() {
-                "readonly" | "ro" => {
-                    m.readonly = true;
-                    ro_auto = false;
-                    continue;
+        match field.split_once('=') {
+            None => parsed.set_flag(&field.to_lowercase(), field)?,
+            Some((key, val)) => {
+                let key = key.to_lowercase();
+                if let Some(val) = field_value(&key, val, ex.as_deref_mut())? {
+                    parsed.set(&key, field, val)?;
                 }
-                "readwrite" | "rw" => {
-                    m.readonly = false;
-                    ro_auto = false;
-                    continue;
-                }
-                "required" if matches!(m.kind, MountType::Secret | MountType::Ssh) => {
-                    m.required = true;
-                    continue;
-                }
-                "required" => {
-                    return Err(format!(
-                        "unexpected key 'required' for mount type '{}'",
-                        m.kind.as_str()
-                    ))
-                }
-                _ => return Err(format!("invalid field '{field}' must be a key=value pair")),
-            }
-        };
-        let val = match ex.as_deref_mut() {
-            Some(ex) => ex(val)?,
-            None if key == "from" => {
-                if has_variable(val) {
-                    return Err(
-                        "'from' doesn't support variable expansion, define alias stage instead"
-                            .into(),
-                    );
-                }
-                val.to_string()
-            }
-            // Without an expander only the type (for `required`) is read; the rest is checked
-            // at dispatch, after expansion.
-            None if key == "type" && !has_variable(val) => val.to_string(),
-            None => continue,
-        };
-        let bool_value = |v: &str| parse_go_bool(v).ok_or(format!("invalid value for {key}: {v}"));
-        match key.as_str() {
-            "type" => {
-                m.kind = MountType::parse(&val.to_lowercase()).ok_or_else(|| {
-                    let mut msg = format!("unsupported mount type \"{val}\"");
-                    let types = ["bind", "cache", "tmpfs", "secret", "ssh"];
-                    if let Some(s) = suggest(&val, types) {
-                        msg.push_str(&format!(" (did you mean {s}?)"));
-                    }
-                    msg
-                })?;
-            }
-            "from" => m.from = Some(val),
-            "source" | "src" => m.source = Some(val),
-            "target" | "dst" | "destination" => m.target = Some(val),
-            "readonly" | "ro" => {
-                m.readonly = bool_value(&val)?;
-                ro_auto = false;
-            }
-            "readwrite" | "rw" => {
-                m.readonly = !bool_value(&val)?;
-                ro_auto = false;
-            }
-            "required" if matches!(m.kind, MountType::Secret | MountType::Ssh) => {
-                m.required = bool_value(&val)?;
-            }
-            "required" => {
-                return Err(format!(
-                    "unexpected key 'required' for mount type '{}'",
-                    m.kind.as_str()
-                ))
-            }
-            "id" => m.id = Some(val),
-            "sharing" => {
-                let s = val.to_lowercase();
-                if !matches!(s.as_str(), "shared" | "private" | "locked") {
-                    return Err(format!("unsupported sharing value \"{val}\""));
-                }
-                m.sharing = Some(s);
-            }
-            "mode" => {
-                m.mode = Some(
-                    u32::from_str_radix(&val, 8)
-                        .map_err(|_| format!("invalid value {val} for mode"))?,
-                )
-            }
-            "uid" => {
-                m.uid = Some(
-                    val.parse()
-                        .map_err(|_| format!("invalid value {val} for uid"))?,
-                )
-            }
-            "gid" => {
-                m.gid = Some(
-                    val.parse()
-                        .map_err(|_| format!("invalid value {val} for gid"))?,
-                )
-            }
-            "env" => m.env = Some(val),
-            "size" => m.size = Some(parse_size(&val)?),
-            _ => {
-                let mut msg = format!("unexpected key '{key}' in '{field}'");
-                if let Some(s) = suggest(&key, KEYS.iter().copied()) {
-                    msg.push_str(&format!(" (did you mean {s}?)"));
-                }
-                return Err(msg);
             }
         }
     }
+    let MountFields {
+        mut mount,
+        readonly_given,
+    } = parsed;
     if !checking_only {
-        validate(&mut m, ro_auto)?;
+        validate(&mut mount, readonly_given)?;
     }
-    Ok(m)
+    Ok(mount)
 }
 
-fn validate(m: &mut Mount, ro_auto: bool) -> Result<(), String> {
+/// The value of a `key=value` field to use: expanded at dispatch. While checking (no
+/// expander), only `from` (which may not use variables) and a constant `type` (which decides
+/// whether `required` is allowed) are read; the rest waits for dispatch (`None`).
+fn field_value(
+    key: &str,
+    val: &str,
+    ex: Option<&mut Expander>,
+) -> Result<Option<String>, MountError> {
+    match ex {
+        Some(ex) => Ok(Some(ex(val)?)),
+        None if key == "from" => {
+            if has_variable(val) {
+                return Err(MountError::FromVariable);
+            }
+            Ok(Some(val.to_string()))
+        }
+        None if key == "type" && !has_variable(val) => Ok(Some(val.to_string())),
+        None => Ok(None),
+    }
+}
+
+/// A mount as its fields are read, and whether `readonly`/`rw` was given (if not, the
+/// type's default applies).
+struct MountFields {
+    mount: Mount,
+    readonly_given: bool,
+}
+
+impl MountFields {
+    /// A field without a value: `ro`, `rw` or `required` (lower-cased), as written in `field`.
+    fn set_flag(&mut self, key: &str, field: &str) -> Result<(), MountError> {
+        match key {
+            "readonly" | "ro" => self.set_readonly(true),
+            "readwrite" | "rw" => self.set_readonly(false),
+            "required" => {
+                self.check_required_allowed()?;
+                self.mount.required = true;
+            }
+            _ => return Err(MountError::NotKeyValue(field.to_string())),
+        }
+        Ok(())
+    }
+
+    /// A `key=value` field (key lower-cased, value expanded), as written in `field`.
+    fn set(&mut self, key: &str, field: &str, val: String) -> Result<(), MountError> {
+        let m = &mut self.mount;
+        match key {
+            "type" => m.kind = parse_type(&val)?,
+            "from" => m.from = Some(val),
+            "source" | "src" => m.source = Some(val),
+            "target" | "dst" | "destination" => m.target = Some(val),
+            "readonly" | "ro" => self.set_readonly(parse_bool(key, &val)?),
+            "readwrite" | "rw" => self.set_readonly(!parse_bool(key, &val)?),
+            "required" => {
+                self.check_required_allowed()?;
+                self.mount.required = parse_bool(key, &val)?;
+            }
+            "id" => m.id = Some(val),
+            "sharing" => m.sharing = Some(parse_sharing(&val)?),
+            "mode" => {
+                m.mode = Some(u32::from_str_radix(&val, 8).map_err(|_| not_number("mode", &val))?)
+            }
+            "uid" => m.uid = Some(val.parse().map_err(|_| not_number("uid", &val))?),
+            "gid" => m.gid = Some(val.parse().map_err(|_| not_number("gid", &val))?),
+            "env" => m.env = Some(val),
+            "size" => m.size = Some(parse_size(&val)?),
+            _ => {
+                return Err(MountError::UnexpectedKey {
+                    key: key.to_string(),
+                    field: field.to_string(),
+                    suggestion: suggest(key, KEYS.iter().copied()),
+                })
+            }
+        }
+        Ok(())
+    }
+
+    fn set_readonly(&mut self, readonly: bool) {
+        self.mount.readonly = readonly;
+        self.readonly_given = true;
+    }
+
+    /// `required` is for secrets and ssh agents only (the type must come first).
+    fn check_required_allowed(&self) -> Result<(), MountError> {
+        match self.mount.kind {
+            MountType::Secret | MountType::Ssh => Ok(()),
+            kind => Err(MountError::RequiredNotAllowed(kind)),
+        }
+    }
+}
+
+fn parse_type(val: &str) -> Result<MountType, MountError> {
+    MountType::parse(&val.to_lowercase()).ok_or_else(|| MountError::UnsupportedType {
+        value: val.to_string(),
+        suggestion: suggest(val, ["bind", "cache", "tmpfs", "secret", "ssh"]),
+    })
+}
+
+fn parse_sharing(val: &str) -> Result<String, MountError> {
+    let s = val.to_lowercase();
+    if !matches!(s.as_str(), "shared" | "private" | "locked") {
+        return Err(MountError::UnsupportedSharing(val.to_string()));
+    }
+    Ok(s)
+}
+
+fn parse_bool(key: &str, val: &str) -> Result<bool, MountError> {
+    parse_go_bool(val).ok_or_else(|| MountError::NotBool {
+        key: key.to_string(),
+        value: val.to_string(),
+    })
+}
+
+fn not_number(key: &'static str, val: &str) -> MountError {
+    MountError::NotNumber {
+        key,
+        value: val.to_string(),
+    }
+}
+
+/// BuildKit's checks once every field is read: which options each type takes, the
+/// read-only default, and what a secret mount needs.
+fn validate(m: &mut Mount, readonly_given: bool) -> Result<(), MountError> {
     let file_info_allowed = matches!(
         m.kind,
         MountType::Secret | MountType::Ssh | MountType::Cache
     );
-    for (set, name) in [
+    for (set, option) in [
         (m.mode.is_some(), "mode"),
         (m.uid.is_some(), "uid"),
         (m.gid.is_some(), "gid"),
     ] {
         if set && !file_info_allowed {
-            return Err(format!(
-                "{name} not allowed for \"{}\" type mounts",
-                m.kind.as_str()
-            ));
+            return Err(MountError::NotAllowed {
+                option,
+                kind: m.kind,
+            });
         }
     }
-    if ro_auto {
+    if !readonly_given {
         m.readonly = !matches!(m.kind, MountType::Cache | MountType::Tmpfs);
     }
     if m.sharing.is_some() && m.kind != MountType::Cache {
-        return Err(format!(
-            "invalid cache sharing set for {} mount",
-            m.kind.as_str()
-        ));
+        return Err(MountError::SharingNotCache(m.kind));
     }
     if m.size.is_some() && m.kind != MountType::Tmpfs {
-        return Err(format!(
-            "size not allowed for \"{}\" type mounts",
-            m.kind.as_str()
-        ));
+        return Err(MountError::NotAllowed {
+            option: "size",
+            kind: m.kind,
+        });
     }
     if m.env.is_some() && m.kind != MountType::Secret {
-        return Err(format!(
-            "env not allowed for \"{}\" type mounts",
-            m.kind.as_str()
-        ));
+        return Err(MountError::NotAllowed {
+            option: "env",
+            kind: m.kind,
+        });
     }
     if m.kind == MountType::Secret {
         if m.from.is_some() {
-            return Err("secret mount should not have a from".into());
+            return Err(MountError::SecretFrom);
         }
         if m.source.is_none() && m.target.is_none() && m.id.is_none() && m.env.is_none() {
-            return Err("invalid secret mount. one of source, target required".into());
+            return Err(MountError::SecretUnnamed);
         }
         if m.source.is_some() && m.id.is_some() {
-            return Err("both source and id can't be set".into());
+            return Err(MountError::SecretSourceAndId);
         }
     }
     Ok(())
@@ -289,8 +387,8 @@ fn parse_go_bool(s: &str) -> Option<bool> {
 }
 
 /// `size=` of tmpfs: bytes, or with a k/m/g suffix (docker's RAMInBytes style).
-fn parse_size(s: &str) -> Result<u64, String> {
-    let bad = || format!("invalid value {s} for size");
+fn parse_size(s: &str) -> Result<u64, MountError> {
+    let bad = || not_number("size", s);
     let lower = s.to_lowercase();
     let t = lower.trim_end_matches('b');
     let (num, mult) = match t.chars().last() {
@@ -307,7 +405,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 /// One CSV record as Go's `encoding/csv` reads it (quotes group commas, `""` is a quote).
-fn csv_record(s: &str) -> Result<Vec<String>, String> {
+fn csv_record(s: &str) -> Result<Vec<String>, CsvError> {
     let mut fields = Vec::new();
     let mut cur = String::new();
     let mut chars = s.chars().peekable();
@@ -323,12 +421,12 @@ fn csv_record(s: &str) -> Result<Vec<String>, String> {
                     }
                     Some('"') => break,
                     Some(c) => cur.push(c),
-                    None => return Err("extraneous or missing \" in quoted-field".into()),
+                    None => return Err(CsvError::QuotedField),
                 }
             }
             match chars.peek() {
                 None | Some(',') => {}
-                Some(_) => return Err("extraneous or missing \" in quoted-field".into()),
+                Some(_) => return Err(CsvError::QuotedField),
             }
             continue;
         }
@@ -338,7 +436,7 @@ fn csv_record(s: &str) -> Result<Vec<String>, String> {
                 fields.push(std::mem::take(&mut cur));
                 at_field_start = true;
             }
-            '"' => return Err("bare \" in non-quoted-field".into()),
+            '"' => return Err(CsvError::BareQuote),
             c => cur.push(c),
         }
     }
@@ -352,7 +450,7 @@ mod tests {
 
     fn parse_expanded(v: &str) -> Result<Mount, String> {
         let mut id = |w: &str| Ok(w.replace("$HOME", "/root"));
-        parse_mount(v, Some(&mut id))
+        parse_mount(v, Some(&mut id)).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -412,7 +510,7 @@ mod tests {
             .contains("unexpected key"));
         assert_eq!(
             parse_mount("type=bind,from=$X,target=/x", None).unwrap_err(),
-            "'from' doesn't support variable expansion, define alias stage instead"
+            MountError::FromVariable
         );
     }
 

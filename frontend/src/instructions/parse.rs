@@ -1,10 +1,14 @@
 //! AST nodes -> typed instructions, with BuildKit's validation and error texts
 //! (`instructions/parse.go`). Errors carry the node's span and, where useful, the word to
-//! point the caret at.
+//! point the caret at. Nothing is expanded here: variable values are dispatch's.
 
 use super::flags::Flags;
+use super::healthcheck;
 use super::mounts::parse_mount;
-use super::*;
+use super::{
+    AddCommand, ArgDef, Command, CopyCommand, InlineFile, Instruction, Instructions, KeyValue,
+    RunCommand, ShellForm, SourceContent, SourcesAndDest, Stage,
+};
 use crate::ast::{Dockerfile, Node};
 use crate::diagnostic::{suggest, FrontendError};
 use crate::parser::heredoc_marker;
@@ -77,215 +81,29 @@ pub fn parse_instruction(node: &Node) -> Result<Instruction, FrontendError> {
     }
 }
 
+/// One instruction: FROM starts a stage, anything else is a command; each keyword has its
+/// parser, which declares the flags it takes.
 fn parse_any(node: &Node) -> Result<Parsed, FrontendError> {
-    let err = |msg: String| FrontendError::new(msg, node.span);
-    let flag_err = |e: FlagError| {
-        let mut fe = FrontendError::new(e.message, node.span).with_needle(e.flag);
-        fe.hint = e.hint;
-        fe
-    };
-    let args = &node.args;
-    let mut flags = Flags::new(&node.flags);
+    let flags = Flags::new(&node.flags);
     let command = match node.keyword.as_str() {
         "from" => return parse_from(node, flags).map(Parsed::Stage),
-        "env" | "label" => {
-            flags.parse().map_err(flag_err)?;
-            let name = node.keyword.to_uppercase();
-            Command::parse_kvps(args, &name).map_err(err)?
-        }
-        "maintainer" => {
-            if args.len() != 1 {
-                return Err(err("MAINTAINER requires exactly one argument".into()));
-            }
-            flags.parse().map_err(flag_err)?;
-            Command::Maintainer(args[0].clone())
-        }
-        "add" => {
-            need_two(node, "ADD")?;
-            flags
-                .declare_strings("exclude")
-                .declare_string("chown")
-                .declare_string("chmod")
-                .declare_bool("link")
-                .declare_bool("keep-git-dir")
-                .declare_string("checksum")
-                .declare_bool("unpack");
-            flags.parse().map_err(flag_err)?;
-            Command::Add(AddCommand {
-                files: sources_and_dest(node, "ADD")?,
-                chown: flags.string("chown"),
-                chmod: flags.string("chmod"),
-                link: flags.bool("link") == Some(true),
-                keep_git_dir: flags.bool("keep-git-dir") == Some(true),
-                checksum: flags.string("checksum"),
-                exclude: flags.strings("exclude"),
-                unpack: flags.bool("unpack"),
-            })
-        }
-        "copy" => {
-            need_two(node, "COPY")?;
-            flags
-                .declare_strings("exclude")
-                .declare_bool("parents")
-                .declare_string("chown")
-                .declare_string("from")
-                .declare_string("chmod")
-                .declare_bool("link");
-            flags.parse().map_err(flag_err)?;
-            Command::Copy(CopyCommand {
-                files: sources_and_dest(node, "COPY")?,
-                from: flags.string("from"),
-                chown: flags.string("chown"),
-                chmod: flags.string("chmod"),
-                link: flags.bool("link") == Some(true),
-                parents: flags.bool("parents") == Some(true),
-                exclude: flags.strings("exclude"),
-            })
-        }
+        "env" | "label" => parse_kvps(node, flags)?,
+        "maintainer" => Command::Maintainer(one_arg(node, flags, "MAINTAINER")?),
+        "add" => parse_add(node, flags)?,
+        "copy" => parse_copy(node, flags)?,
         "onbuild" => parse_onbuild(node, flags)?,
-        "workdir" => {
-            if args.len() != 1 {
-                return Err(err("WORKDIR requires exactly one argument".into()));
-            }
-            flags.parse().map_err(flag_err)?;
-            Command::Workdir(args[0].clone())
-        }
-        "run" => {
-            flags
-                .declare_strings("mount")
-                .declare_string("network")
-                .declare_string("security");
-            flags.parse().map_err(flag_err)?;
-            let mount_specs = flags.strings("mount");
-            for spec in &mount_specs {
-                parse_mount(spec, None)
-                    .map_err(|m| err(m).with_needle(format!("--mount={spec}")))?;
-            }
-            let network = flags.string("network");
-            if let Some(n) = &network {
-                if !matches!(n.as_str(), "default" | "none" | "host") {
-                    return Err(err(format!("unsupported network mode \"{n}\""))
-                        .with_needle(format!("--network={n}"))
-                        .with_hint("use --network=default, none or host"));
-                }
-            }
-            let security = flags.string("security");
-            if let Some(s) = &security {
-                if !matches!(s.as_str(), "sandbox" | "insecure") {
-                    return Err(err(format!("unsupported security mode \"{s}\""))
-                        .with_needle(format!("--security={s}"))
-                        .with_hint("use --security=sandbox or insecure"));
-                }
-            }
-            Command::Run(RunCommand {
-                cmd: shell_form(node, false),
-                mount_specs,
-                mounts: Vec::new(),
-                network,
-                security,
-            })
-        }
-        "cmd" => {
-            flags.parse().map_err(flag_err)?;
-            Command::Cmd(shell_form(node, false))
-        }
-        "entrypoint" => {
-            flags.parse().map_err(flag_err)?;
-            Command::Entrypoint(shell_form(node, true))
-        }
-        "healthcheck" => super::healthcheck::parse(node, flags)?,
-        "expose" => {
-            if args.is_empty() {
-                return Err(err("EXPOSE requires at least one argument".into()));
-            }
-            flags.parse().map_err(flag_err)?;
-            Command::Expose(args.clone())
-        }
-        "user" => {
-            if args.len() != 1 {
-                return Err(err("USER requires exactly one argument".into()));
-            }
-            flags.parse().map_err(flag_err)?;
-            Command::User(args[0].clone())
-        }
-        "volume" => {
-            if args.is_empty() {
-                return Err(err("VOLUME requires at least one argument".into()));
-            }
-            flags.parse().map_err(flag_err)?;
-            let mut vols = Vec::new();
-            for v in args {
-                let v = v.trim();
-                if v.is_empty() {
-                    return Err(err("VOLUME specified can not be an empty string".into()));
-                }
-                vols.push(v.to_string());
-            }
-            Command::Volume(vols)
-        }
-        "stopsignal" => {
-            if args.len() != 1 {
-                return Err(err("STOPSIGNAL requires exactly one argument".into()));
-            }
-            flags.parse().map_err(flag_err)?;
-            Command::StopSignal(args[0].clone())
-        }
-        "arg" => {
-            if args.is_empty() {
-                return Err(err("ARG requires at least one argument".into()));
-            }
-            flags.parse().map_err(flag_err)?;
-            let mut defs = Vec::new();
-            for a in args {
-                let def = match a.split_once('=') {
-                    Some(("", _)) => return Err(err("ARG names can not be blank".into())),
-                    Some((k, v)) => ArgDef {
-                        key: k.into(),
-                        value: Some(v.into()),
-                    },
-                    None => ArgDef {
-                        key: a.clone(),
-                        value: None,
-                    },
-                };
-                defs.push(def);
-            }
-            Command::Arg(defs)
-        }
-        "shell" => {
-            flags.parse().map_err(flag_err)?;
-            let shell = json_args(node);
-            if shell.is_empty() {
-                return Err(err("SHELL requires at least one argument".into()));
-            }
-            if !node.json {
-                return Err(
-                    err("SHELL requires the arguments to be in JSON form".into())
-                        .with_hint("write SHELL [\"/bin/bash\", \"-c\"]"),
-                );
-            }
-            Command::Shell(shell)
-        }
-        other => {
-            let mut e = err(format!("unknown instruction: {}", node.keyword_raw))
-                .with_needle(node.keyword_raw.clone());
-            let upper = other.to_uppercase();
-            if let Some(s) = suggest(&upper, KEYWORDS.iter().copied()) {
-                e = e.with_hint(format!("did you mean {s}?"));
-            } else if node.keyword_raw == node.keyword {
-                e = e.with_hint(format!(
-                    "'{}' looks like a shell command: to run it during the build write RUN {} ...; \
-                     if it continues the previous line, end that line with a backslash",
-                    node.keyword_raw, node.keyword_raw
-                ));
-            } else {
-                e = e.with_hint(format!(
-                    "a Dockerfile instruction is one of {}",
-                    KEYWORDS.join(", ")
-                ));
-            }
-            return Err(e);
-        }
+        "workdir" => Command::Workdir(one_arg(node, flags, "WORKDIR")?),
+        "run" => parse_run(node, flags)?,
+        "cmd" => Command::Cmd(parse_shell_form(node, flags, false)?),
+        "entrypoint" => Command::Entrypoint(parse_shell_form(node, flags, true)?),
+        "healthcheck" => healthcheck::parse(node, flags)?,
+        "expose" => Command::Expose(some_args(node, flags, "EXPOSE")?.to_vec()),
+        "user" => Command::User(one_arg(node, flags, "USER")?),
+        "volume" => parse_volume(node, flags)?,
+        "stopsignal" => Command::StopSignal(one_arg(node, flags, "STOPSIGNAL")?),
+        "arg" => parse_arg(node, flags)?,
+        "shell" => parse_shell(node, flags)?,
+        _ => return Err(unknown_instruction(node)),
     };
     Ok(Parsed::Command(Instruction {
         command,
@@ -295,32 +113,232 @@ fn parse_any(node: &Node) -> Result<Parsed, FrontendError> {
     }))
 }
 
-impl Command {
-    /// ENV/LABEL arguments come from the parser as (key, value, delimiter) triplets; an empty
-    /// delimiter is the legacy `KEY value` form.
-    fn parse_kvps(args: &[String], name: &str) -> Result<Command, String> {
-        if args.is_empty() {
-            return Err(format!("{name} requires at least one argument"));
+fn error(node: &Node, message: impl Into<String>) -> FrontendError {
+    FrontendError::new(message, node.span)
+}
+
+/// Instructions that take no flags: any flag is an error.
+fn no_flags(node: &Node, mut flags: Flags) -> Result<(), FrontendError> {
+    flags.parse().map_err(|e| e.at(node.span))
+}
+
+/// MAINTAINER, WORKDIR, USER, STOPSIGNAL: exactly one argument, no flags.
+fn one_arg(node: &Node, flags: Flags, name: &str) -> Result<String, FrontendError> {
+    if node.args.len() != 1 {
+        return Err(error(node, format!("{name} requires exactly one argument")));
+    }
+    no_flags(node, flags)?;
+    Ok(node.args[0].clone())
+}
+
+/// EXPOSE, VOLUME, ARG: at least one argument, no flags.
+fn some_args<'a>(node: &'a Node, flags: Flags, name: &str) -> Result<&'a [String], FrontendError> {
+    if node.args.is_empty() {
+        return Err(error(
+            node,
+            format!("{name} requires at least one argument"),
+        ));
+    }
+    no_flags(node, flags)?;
+    Ok(&node.args)
+}
+
+/// ENV and LABEL: the parser's (key, value, delimiter) triplets; an empty delimiter is the
+/// legacy `KEY value` form.
+fn parse_kvps(node: &Node, flags: Flags) -> Result<Command, FrontendError> {
+    no_flags(node, flags)?;
+    let name = node.keyword.to_uppercase();
+    let args = &node.args;
+    if args.is_empty() {
+        return Err(error(
+            node,
+            format!("{name} requires at least one argument"),
+        ));
+    }
+    if !args.len().is_multiple_of(3) {
+        return Err(error(
+            node,
+            format!("Bad input to {name}, too many arguments"),
+        ));
+    }
+    let mut kvs = Vec::new();
+    for t in args.chunks(3) {
+        if t[0].is_empty() {
+            return Err(error(node, format!("{name} names can not be blank")));
         }
-        if !args.len().is_multiple_of(3) {
-            return Err(format!("Bad input to {name}, too many arguments"));
+        kvs.push(KeyValue {
+            key: t[0].clone(),
+            value: t[1].clone(),
+            legacy: t[2].is_empty(),
+        });
+    }
+    Ok(if name == "ENV" {
+        Command::Env(kvs)
+    } else {
+        Command::Label(kvs)
+    })
+}
+
+fn parse_add(node: &Node, mut flags: Flags) -> Result<Command, FrontendError> {
+    need_two(node, "ADD")?;
+    flags
+        .declare_strings("exclude")
+        .declare_string("chown")
+        .declare_string("chmod")
+        .declare_bool("link")
+        .declare_bool("keep-git-dir")
+        .declare_string("checksum")
+        .declare_bool("unpack");
+    flags.parse().map_err(|e| e.at(node.span))?;
+    Ok(Command::Add(AddCommand {
+        files: sources_and_dest(node, "ADD")?,
+        chown: flags.string("chown"),
+        chmod: flags.string("chmod"),
+        link: flags.bool("link") == Some(true),
+        keep_git_dir: flags.bool("keep-git-dir") == Some(true),
+        checksum: flags.string("checksum"),
+        exclude: flags.strings("exclude"),
+        unpack: flags.bool("unpack"),
+    }))
+}
+
+fn parse_copy(node: &Node, mut flags: Flags) -> Result<Command, FrontendError> {
+    need_two(node, "COPY")?;
+    flags
+        .declare_strings("exclude")
+        .declare_bool("parents")
+        .declare_string("chown")
+        .declare_string("from")
+        .declare_string("chmod")
+        .declare_bool("link");
+    flags.parse().map_err(|e| e.at(node.span))?;
+    Ok(Command::Copy(CopyCommand {
+        files: sources_and_dest(node, "COPY")?,
+        from: flags.string("from"),
+        chown: flags.string("chown"),
+        chmod: flags.string("chmod"),
+        link: flags.bool("link") == Some(true),
+        parents: flags.bool("parents") == Some(true),
+        exclude: flags.strings("exclude"),
+    }))
+}
+
+/// RUN: `--mount`s checked for syntax and `from` now (they are expanded at dispatch), the
+/// network and security modes BuildKit knows.
+fn parse_run(node: &Node, mut flags: Flags) -> Result<Command, FrontendError> {
+    flags
+        .declare_strings("mount")
+        .declare_string("network")
+        .declare_string("security");
+    flags.parse().map_err(|e| e.at(node.span))?;
+    let mount_specs = flags.strings("mount");
+    for spec in &mount_specs {
+        parse_mount(spec, None).map_err(|e| {
+            FrontendError::from_cause(e, node.span).with_needle(format!("--mount={spec}"))
+        })?;
+    }
+    let network = flags.string("network");
+    if let Some(n) = &network {
+        if !matches!(n.as_str(), "default" | "none" | "host") {
+            return Err(error(node, format!("unsupported network mode \"{n}\""))
+                .with_needle(format!("--network={n}"))
+                .with_hint("use --network=default, none or host"));
         }
-        let mut kvs = Vec::new();
-        for t in args.chunks(3) {
-            if t[0].is_empty() {
-                return Err(format!("{name} names can not be blank"));
-            }
-            kvs.push(KeyValue {
-                key: t[0].clone(),
-                value: t[1].clone(),
-                legacy: t[2].is_empty(),
-            });
+    }
+    let security = flags.string("security");
+    if let Some(s) = &security {
+        if !matches!(s.as_str(), "sandbox" | "insecure") {
+            return Err(error(node, format!("unsupported security mode \"{s}\""))
+                .with_needle(format!("--security={s}"))
+                .with_hint("use --security=sandbox or insecure"));
         }
-        Ok(if name == "ENV" {
-            Command::Env(kvs)
-        } else {
-            Command::Label(kvs)
-        })
+    }
+    Ok(Command::Run(RunCommand {
+        cmd: shell_form(node, false),
+        mount_specs,
+        mounts: Vec::new(),
+        network,
+        security,
+    }))
+}
+
+/// CMD and ENTRYPOINT (`empty_as_nil` for ENTRYPOINT's `[]`): no flags.
+fn parse_shell_form(
+    node: &Node,
+    flags: Flags,
+    empty_as_nil: bool,
+) -> Result<ShellForm, FrontendError> {
+    no_flags(node, flags)?;
+    Ok(shell_form(node, empty_as_nil))
+}
+
+fn parse_volume(node: &Node, flags: Flags) -> Result<Command, FrontendError> {
+    let mut vols = Vec::new();
+    for v in some_args(node, flags, "VOLUME")? {
+        let v = v.trim();
+        if v.is_empty() {
+            return Err(error(node, "VOLUME specified can not be an empty string"));
+        }
+        vols.push(v.to_string());
+    }
+    Ok(Command::Volume(vols))
+}
+
+/// ARG: `name[=default]` words (the default is expanded at dispatch).
+fn parse_arg(node: &Node, flags: Flags) -> Result<Command, FrontendError> {
+    let mut defs = Vec::new();
+    for a in some_args(node, flags, "ARG")? {
+        let def = match a.split_once('=') {
+            Some(("", _)) => return Err(error(node, "ARG names can not be blank")),
+            Some((k, v)) => ArgDef {
+                key: k.into(),
+                value: Some(v.into()),
+            },
+            None => ArgDef {
+                key: a.clone(),
+                value: None,
+            },
+        };
+        defs.push(def);
+    }
+    Ok(Command::Arg(defs))
+}
+
+/// SHELL: a JSON array only.
+fn parse_shell(node: &Node, flags: Flags) -> Result<Command, FrontendError> {
+    no_flags(node, flags)?;
+    let shell = json_args(node);
+    if shell.is_empty() {
+        return Err(error(node, "SHELL requires at least one argument"));
+    }
+    if !node.json {
+        return Err(
+            error(node, "SHELL requires the arguments to be in JSON form")
+                .with_hint("write SHELL [\"/bin/bash\", \"-c\"]"),
+        );
+    }
+    Ok(Command::Shell(shell))
+}
+
+/// An unknown keyword, with the likely instruction, or what a shell command or a broken
+/// continuation looks like.
+fn unknown_instruction(node: &Node) -> FrontendError {
+    let e = error(node, format!("unknown instruction: {}", node.keyword_raw))
+        .with_needle(node.keyword_raw.clone());
+    let upper = node.keyword.to_uppercase();
+    if let Some(s) = suggest(&upper, KEYWORDS.iter().copied()) {
+        e.with_hint(format!("did you mean {s}?"))
+    } else if node.keyword_raw == node.keyword {
+        e.with_hint(format!(
+            "'{}' looks like a shell command: to run it during the build write RUN {} ...; \
+             if it continues the previous line, end that line with a backslash",
+            node.keyword_raw, node.keyword_raw
+        ))
+    } else {
+        e.with_hint(format!(
+            "a Dockerfile instruction is one of {}",
+            KEYWORDS.join(", ")
+        ))
     }
 }
 
@@ -353,11 +371,7 @@ fn parse_from(node: &Node, mut flags: Flags) -> Result<Stage, FrontendError> {
         }
     };
     flags.declare_string("platform");
-    flags.parse().map_err(|e| {
-        let mut fe = err(e.message).with_needle(e.flag);
-        fe.hint = e.hint;
-        fe
-    })?;
+    flags.parse().map_err(|e| e.at(node.span))?;
     Ok(Stage {
         name,
         base: args[0].clone(),
@@ -466,9 +480,7 @@ fn parse_onbuild(node: &Node, mut flags: Flags) -> Result<Command, FrontendError
     let Some(inner) = node.onbuild.as_deref() else {
         return Err(err("ONBUILD requires at least one argument"));
     };
-    flags
-        .parse()
-        .map_err(|e| err(&e.message).with_needle(e.flag))?;
+    flags.parse().map_err(|e| e.at_without_hint(node.span))?;
     let trigger = inner.keyword.to_uppercase();
     match trigger.as_str() {
         "ONBUILD" => return Err(err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")),

@@ -1,139 +1,127 @@
 //! COPY and ADD: sources (context, stage, image, URL, git, heredoc), destination relative to
 //! WORKDIR, --chown/--chmod/--link/--parents/--exclude/--checksum, and their history line, as
-//! BuildKit's `dispatchCopy` lowers them. Also EXPOSE's port-spec parsing.
+//! BuildKit's `dispatchCopy` lowers them: one file op whose inputs are the stage's tree and
+//! what it copies from, or, with `--link`, a layer of its own merged onto the tree.
+//!
+//! It knows how each kind of source is read, not where the sources' vertices come from
+//! (`sources`) nor how the stage's state was built (`dispatch`).
 
-use super::dispatch::{clean_path, uppercase_keyword};
-use super::stages::StageCommand;
+use super::paths::{clean_path, path_relative_to_workdir};
+use super::stages::{uppercase_keyword, StageCommand};
 use super::Lowering;
+use crate::ast::Span;
 use crate::diagnostic::FrontendError;
-use crate::instructions::{Command, Instruction};
+use crate::instructions::{AddCommand, CopyCommand, SourceContent, SourcesAndDest};
 use graph::{CopyAction, Digest, FileAction, FileOp, Meta, Op, Source};
 use std::collections::BTreeMap;
 
-impl Lowering<'_> {
-    /// The main build context as a source (one vertex, shared by every op that reads it).
-    pub(super) fn context_source(&mut self) -> Digest {
-        let op = Op::Source(Source::Local {
-            name: "context".into(),
-            exclude_patterns: self.opts.dockerignore.clone(),
-        });
-        self.graph.add(
-            op,
-            Vec::new(),
-            Meta {
-                name: "[internal] load build context".into(),
-                ..Meta::default()
-            },
-        )
-    }
+/// COPY and ADD as one: the flags they share and ADD's own (unset for COPY).
+pub(super) struct CopySpec {
+    is_add: bool,
+    files: SourcesAndDest,
+    /// COPY's `--from`, as written (named in errors; the stage is `StageCommand::sources`).
+    from: Option<String>,
+    chown: Option<String>,
+    chmod: Option<String>,
+    link: bool,
+    parents: bool,
+    exclude: Vec<String>,
+    checksum: Option<String>,
+    keep_git_dir: bool,
+    unpack: Option<bool>,
+}
 
-    /// A `--build-context NAME=DIR` directory as a source (one vertex per context), with the
-    /// exclusion patterns of its own `.dockerignore`.
-    pub(super) fn local_source(&mut self, key: &str) -> Digest {
-        let exclude_patterns = match self.opts.named_contexts.get(key) {
-            Some(super::NamedContext::Local { exclude_patterns }) => exclude_patterns.clone(),
-            _ => Vec::new(),
-        };
-        let op = Op::Source(Source::Local {
-            name: super::local_source_name(key),
-            exclude_patterns,
-        });
-        self.graph.add(
-            op,
-            Vec::new(),
-            Meta {
-                name: format!("[context {key}] load from client"),
-                ..Meta::default()
-            },
-        )
-    }
-
-    /// The vertex of an ADD source that is fetched (URL, git), named after it.
-    fn remote_source(&mut self, i: usize, src: &str, op: Op) -> Digest {
-        let meta = Meta {
-            name: format!("ADD {src}"),
-            stage: self.states[i].stage_label(),
-            ..Meta::default()
-        };
-        self.graph.add(op, Vec::new(), meta)
-    }
-
-    pub(super) fn dispatch_copy(
-        &mut self,
-        i: usize,
-        c: &StageCommand,
-        ins: Instruction,
-        used: BTreeMap<String, String>,
-    ) -> Result<(), FrontendError> {
-        let span = ins.span;
-        let err = |m: String| FrontendError::new(m, span);
-        let is_add = matches!(ins.command, Command::Add(_));
-        let (files, chown, chmod, link, exclude, parents, checksum, keep_git_dir, unpack) =
-            match ins.command {
-                Command::Copy(c) => (
-                    c.files, c.chown, c.chmod, c.link, c.exclude, c.parents, None, false, None,
-                ),
-                Command::Add(a) => (
-                    a.files,
-                    a.chown,
-                    a.chmod,
-                    a.link,
-                    a.exclude,
-                    false,
-                    a.checksum,
-                    a.keep_git_dir,
-                    a.unpack,
-                ),
-                _ => unreachable!("dispatch_copy is called for COPY and ADD"),
-            };
-        let dest = path_relative_to_workdir(&self.states[i].dir, &files.dest);
-        if let Some(mode) = &chmod {
-            check_chmod(mode).map_err(|m| err(m).with_needle(format!("--chmod={mode}")))?;
+impl From<CopyCommand> for CopySpec {
+    fn from(c: CopyCommand) -> Self {
+        CopySpec {
+            is_add: false,
+            files: c.files,
+            from: c.from,
+            chown: c.chown,
+            chmod: c.chmod,
+            link: c.link,
+            parents: c.parents,
+            exclude: c.exclude,
+            checksum: None,
+            keep_git_dir: false,
+            unpack: None,
         }
-        if let Some(sum) = &checksum {
-            if files.paths.len() != 1 {
-                return Err(err(
-                    "checksum can't be specified for multiple sources".into()
-                ));
-            }
-            let src = &files.paths[0];
-            if !is_http(src) && !is_git(src) {
-                return Err(err("checksum requires HTTP(S) or Git sources".into()));
-            }
-            if is_http(src) && !valid_digest(sum) {
-                return Err(err(format!("invalid checksum digest format: {sum}"))
-                    .with_hint("write --checksum=sha256:<64 hex digits>"));
-            }
-        }
+    }
+}
 
-        let mut msg = String::from(if is_add { "ADD" } else { "COPY" });
-        if parents {
+impl From<AddCommand> for CopySpec {
+    fn from(a: AddCommand) -> Self {
+        CopySpec {
+            is_add: true,
+            files: a.files,
+            from: None,
+            chown: a.chown,
+            chmod: a.chmod,
+            link: a.link,
+            parents: false,
+            exclude: a.exclude,
+            checksum: a.checksum,
+            keep_git_dir: a.keep_git_dir,
+            unpack: a.unpack,
+        }
+    }
+}
+
+impl CopySpec {
+    /// BuildKit's checks of `--chmod` and `--checksum` before any source is read.
+    fn check(&self, span: Span) -> Result<(), FrontendError> {
+        if let Some(mode) = &self.chmod {
+            check_chmod(mode).map_err(|e| {
+                FrontendError::from_cause(e, span).with_needle(format!("--chmod={mode}"))
+            })?;
+        }
+        let Some(sum) = &self.checksum else {
+            return Ok(());
+        };
+        let err = |m: &str| FrontendError::new(m, span);
+        if self.files.paths.len() != 1 {
+            return Err(err("checksum can't be specified for multiple sources"));
+        }
+        let src = &self.files.paths[0];
+        if !is_http(src) && !is_git(src) {
+            return Err(err("checksum requires HTTP(S) or Git sources"));
+        }
+        if is_http(src) && !valid_digest(sum) {
+            return Err(err(&format!("invalid checksum digest format: {sum}"))
+                .with_hint("write --checksum=sha256:<64 hex digits>"));
+        }
+        Ok(())
+    }
+
+    /// The history line up to the sources: `COPY --parents --chown=U --chmod=M`.
+    fn history_prefix(&self) -> String {
+        let mut msg = String::from(if self.is_add { "ADD" } else { "COPY" });
+        if self.parents {
             msg.push_str(" --parents");
         }
-        if let Some(o) = &chown {
+        if let Some(o) = &self.chown {
             msg.push_str(&format!(" --chown={o}"));
         }
-        if let Some(m) = &chmod {
+        if let Some(m) = &self.chmod {
             msg.push_str(&format!(" --chmod={m}"));
         }
+        msg
+    }
 
-        // Input 0 is the stage's tree unless --link copies onto scratch and merges after.
-        let use_link = link && chmod.is_none();
-        let mut inputs: Vec<Digest> = if use_link {
-            Vec::new()
-        } else {
-            vec![self.graph_root(i)]
-        };
-        let mut actions = Vec::new();
-        let mut context_paths: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let source_state = c.sources.first().copied();
-        let mut local_input: Option<usize> = None;
-        let base = CopyAction {
+    /// `--link` copies onto scratch and merges the layer after; BuildKit ignores it with
+    /// `--chmod`.
+    fn use_link(&self) -> bool {
+        self.link && self.chmod.is_none()
+    }
+
+    /// The copy action every source starts from: destination, owner, mode, exclusions.
+    fn base_action(&self, dest: String, timestamp: Option<i64>) -> CopyAction {
+        CopyAction {
             input: 0,
             src: String::new(),
-            dest: dest.clone(),
-            owner: chown.clone(),
-            mode: chmod.clone(),
+            dest,
+            owner: self.chown.clone(),
+            mode: self.chmod.clone(),
             follow_symlinks: false,
             dir_contents_only: false,
             allow_wildcard: false,
@@ -141,192 +129,309 @@ impl Lowering<'_> {
             create_dest_path: true,
             attempt_unpack: false,
             include_patterns: Vec::new(),
-            exclude_patterns: exclude.clone(),
+            exclude_patterns: self.exclude.clone(),
             required_paths: Vec::new(),
+            timestamp,
+        }
+    }
+}
+
+/// The file op a COPY/ADD becomes, as its sources are read: inputs (0 is the stage's tree
+/// unless `--link`), one copy action per source, and the local paths it reads.
+#[derive(Default)]
+struct CopyPlan {
+    inputs: Vec<Digest>,
+    actions: Vec<FileAction>,
+    context_paths: BTreeMap<String, Vec<String>>,
+    /// The input that local sources (the context or `--from`) are read from, once added.
+    local_input: Option<usize>,
+}
+
+impl CopyPlan {
+    /// Adds an input; returns its index.
+    fn input(&mut self, d: Digest) -> usize {
+        self.inputs.push(d);
+        self.inputs.len() - 1
+    }
+}
+
+/// One COPY/ADD being lowered: what each of its sources needs to know.
+struct CopyStep<'a> {
+    /// The stage's index.
+    stage: usize,
+    command: &'a StageCommand,
+    spec: CopySpec,
+    /// The copy action every source starts from.
+    base: CopyAction,
+    span: Span,
+}
+
+impl Lowering<'_> {
+    /// COPY or ADD (`code`, its text) in stage `i`.
+    pub(super) fn dispatch_copy(
+        &mut self,
+        i: usize,
+        c: &StageCommand,
+        spec: CopySpec,
+        code: &str,
+        used: BTreeMap<String, String>,
+    ) -> Result<(), FrontendError> {
+        let span = c.ins.span;
+        spec.check(span)?;
+        let dest = path_relative_to_workdir(&self.states[i].dir, &spec.files.dest);
+        let step = CopyStep {
+            stage: i,
+            command: c,
+            base: spec.base_action(dest, self.epoch),
+            spec,
+            span,
+        };
+        let mut plan = CopyPlan::default();
+        if !step.spec.use_link() {
+            plan.input(self.graph_root(i));
+        }
+        let mut msg = step.spec.history_prefix();
+        for src in &step.spec.files.paths {
+            msg.push_str(&format!(" {src}"));
+            let action = if is_git(src) {
+                self.git_source(&step, src, &mut plan)?
+            } else if is_http(src) {
+                self.http_source(&step, src, &mut plan)?
+            } else {
+                self.local_copy_source(&step, src, &mut plan)?
+            };
+            plan.actions.push(FileAction::Copy(action));
+        }
+        for content in &step.spec.files.contents {
+            msg.push_str(&format!(" <<{}", content.path));
+            let action = self.heredoc_source(&step, content, &mut plan);
+            plan.actions.push(FileAction::Copy(action));
+        }
+        msg.push_str(&format!(" {}", step.spec.files.dest));
+        let d = self.add_copy_op(&step, &uppercase_keyword(code), used, plan);
+        self.states[i].root = Some(d);
+        self.history(i, format!("{msg} # buildkit"), true);
+        Ok(())
+    }
+
+    /// `ADD <git ref>`: the repository (at the ref, the subdirectory) as a fetched source.
+    fn git_source(
+        &mut self,
+        step: &CopyStep,
+        src: &str,
+        plan: &mut CopyPlan,
+    ) -> Result<CopyAction, FrontendError> {
+        let copy = &step.spec;
+        if !copy.is_add {
+            return Err(
+                FrontendError::new("source can't be a git ref for COPY", step.span)
+                    .with_hint("use ADD for git sources"),
+            );
+        }
+        let (remote, reference, subdir) = split_git(src);
+        let op = Op::Source(Source::Git {
+            remote,
+            reference,
+            subdir,
+            keep_git_dir: copy.keep_git_dir,
+            checksum: copy.checksum.clone(),
+        });
+        let d = self.remote_source(step.stage, src, op);
+        Ok(CopyAction {
+            input: plan.input(d),
+            src: "/".into(),
+            ..step.base.clone()
+        })
+    }
+
+    /// `ADD <url>`: the download as a fetched source, unpacked only with `--unpack`.
+    fn http_source(
+        &mut self,
+        step: &CopyStep,
+        src: &str,
+        plan: &mut CopyPlan,
+    ) -> Result<CopyAction, FrontendError> {
+        let copy = &step.spec;
+        if !copy.is_add {
+            return Err(
+                FrontendError::new("source can't be a URL for COPY", step.span)
+                    .with_hint("use ADD for URLs, or RUN curl"),
+            );
+        }
+        let filename = url_filename(src);
+        let op = Op::Source(Source::Http {
+            url: src.to_string(),
+            filename: filename.clone(),
+            checksum: copy.checksum.clone(),
+        });
+        let d = self.remote_source(step.stage, src, op);
+        Ok(CopyAction {
+            input: plan.input(d),
+            src: format!("/{filename}"),
+            attempt_unpack: copy.unpack.unwrap_or(false),
+            ..step.base.clone()
+        })
+    }
+
+    /// A path in the context or in the `--from` stage: wildcards allowed, directories copied
+    /// by their contents, local archives unpacked by ADD; the path read is recorded for the
+    /// step's cache key when the tree is a local directory.
+    fn local_copy_source(
+        &mut self,
+        step: &CopyStep,
+        src: &str,
+        plan: &mut CopyPlan,
+    ) -> Result<CopyAction, FrontendError> {
+        let copy = &step.spec;
+        let input = match plan.local_input {
+            Some(n) => n,
+            None => {
+                let d = self.copy_from_tree(step)?;
+                let n = plan.input(d);
+                plan.local_input = Some(n);
+                n
+            }
+        };
+        let (src_path, include, required) = parents_split(src, copy.parents);
+        let local = match step.command.sources.first() {
+            None => Some("context".to_string()),
+            Some(&s) => self.local_read_name(s),
+        };
+        if let Some(name) = local {
+            plan.context_paths
+                .entry(name)
+                .or_default()
+                .push(clean_path(src));
+        }
+        Ok(CopyAction {
+            input,
+            src: src_path,
+            follow_symlinks: true,
+            dir_contents_only: true,
+            allow_wildcard: true,
+            allow_empty_wildcard: true,
+            attempt_unpack: copy.unpack.unwrap_or(copy.is_add),
+            include_patterns: include,
+            required_paths: required,
+            ..step.base.clone()
+        })
+    }
+
+    /// The tree local sources are read from: the `--from` stage (which must be dispatched
+    /// already, i.e. defined above), or the main context.
+    fn copy_from_tree(&mut self, step: &CopyStep) -> Result<Digest, FrontendError> {
+        let Some(&s) = step.command.sources.first() else {
+            return Ok(self.context_source());
+        };
+        if !self.states[s].dispatched {
+            return Err(FrontendError::new(
+                format!(
+                    "cannot copy from stage \"{}\", it needs to be defined before current stage \"{}\"",
+                    step.spec.from.as_deref().unwrap_or_default(),
+                    self.states[step.stage].stage_label()
+                ),
+                step.span,
+            )
+            .with_hint("move that stage above this one"));
+        }
+        Ok(self.source_tree(s))
+    }
+
+    /// `COPY <<EOF /dst`: the heredoc written to a file of its own, then copied.
+    fn heredoc_source(
+        &mut self,
+        step: &CopyStep,
+        content: &SourceContent,
+        plan: &mut CopyPlan,
+    ) -> CopyAction {
+        let path = clean_path(&content.path);
+        let mk = FileAction::Mkfile {
+            path: path.clone(),
+            mode: 0o644,
+            data: content.data.clone(),
+            owner: None,
             timestamp: self.epoch,
         };
-        for src in &files.paths {
-            msg.push_str(&format!(" {src}"));
-            if is_git(src) {
-                if !is_add {
-                    return Err(err("source can't be a git ref for COPY".into())
-                        .with_hint("use ADD for git sources"));
-                }
-                let (remote, reference, subdir) = split_git(src);
-                let op = Op::Source(Source::Git {
-                    remote,
-                    reference,
-                    subdir,
-                    keep_git_dir,
-                    checksum: checksum.clone(),
-                });
-                inputs.push(self.remote_source(i, src, op));
-                actions.push(FileAction::Copy(CopyAction {
-                    input: inputs.len() - 1,
-                    src: "/".into(),
-                    ..base.clone()
-                }));
-            } else if is_http(src) {
-                if !is_add {
-                    return Err(err("source can't be a URL for COPY".into())
-                        .with_hint("use ADD for URLs, or RUN curl"));
-                }
-                let filename = url_filename(src);
-                let op = Op::Source(Source::Http {
-                    url: src.clone(),
-                    filename: filename.clone(),
-                    checksum: checksum.clone(),
-                });
-                inputs.push(self.remote_source(i, src, op));
-                actions.push(FileAction::Copy(CopyAction {
-                    input: inputs.len() - 1,
-                    src: format!("/{filename}"),
-                    attempt_unpack: unpack.unwrap_or(false),
-                    ..base.clone()
-                }));
-            } else {
-                let input = match local_input {
-                    Some(n) => n,
-                    None => {
-                        let d = match source_state {
-                            Some(s) => {
-                                if !self.states[s].dispatched {
-                                    let from = match &c.ins.command {
-                                        Command::Copy(cc) => cc.from.clone().unwrap_or_default(),
-                                        _ => String::new(),
-                                    };
-                                    return Err(err(format!(
-                                        "cannot copy from stage \"{from}\", it needs to be defined before current stage \"{}\"",
-                                        self.states[i].stage_label()
-                                    ))
-                                    .with_hint("move that stage above this one"));
-                                }
-                                self.source_tree(s)
-                            }
-                            None => self.context_source(),
-                        };
-                        inputs.push(d);
-                        local_input = Some(inputs.len() - 1);
-                        inputs.len() - 1
-                    }
-                };
-                let (src_path, include, required) = if parents {
-                    let (pivot, pattern) = match src.split_once("/./") {
-                        Some((p, pat)) => (p.to_string(), pat.to_string()),
-                        None => ("/".to_string(), src.clone()),
-                    };
-                    let pattern = clean_path(&pattern).trim_start_matches('/').to_string();
-                    let required = if !has_wildcards(&pivot) && !has_wildcards(&pattern) {
-                        vec![clean_path(&format!("{pivot}/{pattern}"))]
-                    } else {
-                        Vec::new()
-                    };
-                    (clean_path(&pivot), vec![pattern], required)
-                } else {
-                    (clean_path(src), Vec::new(), Vec::new())
-                };
-                let local = match source_state {
-                    None => Some("context".to_string()),
-                    Some(s) => self.local_read_name(s),
-                };
-                if let Some(name) = local {
-                    context_paths.entry(name).or_default().push(clean_path(src));
-                }
-                actions.push(FileAction::Copy(CopyAction {
-                    input,
-                    src: src_path,
-                    follow_symlinks: true,
-                    dir_contents_only: true,
-                    allow_wildcard: true,
-                    allow_empty_wildcard: true,
-                    attempt_unpack: unpack.unwrap_or(is_add),
-                    include_patterns: include,
-                    required_paths: required,
-                    ..base.clone()
-                }));
-            }
+        let meta = Meta {
+            name: "preparing inline document".into(),
+            stage: self.states[step.stage].stage_label(),
+            ..Meta::default()
+        };
+        let d = self.graph.add(
+            Op::File(FileOp {
+                on_input: false,
+                actions: vec![mk],
+            }),
+            Vec::new(),
+            meta,
+        );
+        CopyAction {
+            input: plan.input(d),
+            src: path,
+            ..step.base.clone()
         }
-        for content in &files.contents {
-            msg.push_str(&format!(" <<{}", content.path));
-            let path = clean_path(&content.path);
-            let mk = FileAction::Mkfile {
-                path: path.clone(),
-                mode: 0o644,
-                data: content.data.clone(),
-                owner: None,
-                timestamp: self.epoch,
-            };
-            let meta = Meta {
-                name: "preparing inline document".into(),
-                stage: self.states[i].stage_label(),
-                ..Meta::default()
-            };
-            let d = self.graph.add(
-                Op::File(FileOp {
-                    on_input: false,
-                    actions: vec![mk],
-                }),
-                Vec::new(),
-                meta,
-            );
-            inputs.push(d);
-            actions.push(FileAction::Copy(CopyAction {
-                input: inputs.len() - 1,
-                src: path,
-                ..base.clone()
-            }));
-        }
-        msg.push_str(&format!(" {}", files.dest));
+    }
 
+    /// The file op itself, with its progress name and metadata; with `--link`, its layer
+    /// merged onto the stage's tree. Returns the stage's new root.
+    fn add_copy_op(
+        &mut self,
+        step: &CopyStep,
+        progress: &str,
+        used: BTreeMap<String, String>,
+        plan: CopyPlan,
+    ) -> Digest {
+        let (i, span, use_link) = (step.stage, step.span, step.spec.use_link());
         let st = &mut self.states[i];
-        let name = st.progress_name(&uppercase_keyword(&ins.code), c.onbuild);
+        let name = st.progress_name(progress, step.command.onbuild);
         let meta = Meta {
             name: name.clone(),
             stage: st.stage_label(),
             lines: Some((span.start_line, span.end_line)),
             expanded_from: used,
-            context_paths,
+            context_paths: plan.context_paths,
             ignore_cache: self.opts.no_cache,
             ..Meta::default()
         };
         let file_op = Op::File(FileOp {
             on_input: !use_link,
-            actions,
+            actions: plan.actions,
         });
-        let d = if use_link {
-            let layer = self.graph.add(file_op, inputs, meta.clone());
-            let root = self.graph_root(i);
-            self.graph.add(
-                Op::Merge,
-                vec![root, layer],
-                Meta {
-                    name: format!("LINK {name}"),
-                    ..meta
-                },
-            )
-        } else {
-            self.graph.add(file_op, inputs, meta)
-        };
-        self.states[i].root = Some(d);
-        self.history(i, format!("{msg} # buildkit"), true);
-        Ok(())
+        if !use_link {
+            return self.graph.add(file_op, plan.inputs, meta);
+        }
+        let layer = self.graph.add(file_op, plan.inputs, meta.clone());
+        let root = self.graph_root(i);
+        self.graph.add(
+            Op::Merge,
+            vec![root, layer],
+            Meta {
+                name: format!("LINK {name}"),
+                ..meta
+            },
+        )
     }
 }
 
-/// BuildKit's `pathRelativeToWorkingDir`: absolute paths are cleaned, relative ones joined to
-/// WORKDIR; a trailing `/` (or `/.`, or `.`) is kept, since it means "into this directory".
-pub(super) fn path_relative_to_workdir(dir: &str, p: &str) -> String {
-    let keep_slash = p.ends_with('/') || p.ends_with("/.") || p == "." || p.is_empty();
-    let joined = if p.starts_with('/') {
-        clean_path(p)
-    } else {
-        clean_path(&format!("{dir}/{p}"))
-    };
-    if keep_slash && !joined.ends_with('/') {
-        joined + "/"
-    } else {
-        joined
+/// `--parents`: a source `pivot/./pattern` copies `pattern` with its directories, from
+/// `pivot` (`/` without a `/./`). Returns the path to copy from, the include patterns, and
+/// the path that must exist when nothing in it is a wildcard. Without `--parents`, the
+/// cleaned source.
+fn parents_split(src: &str, parents: bool) -> (String, Vec<String>, Vec<String>) {
+    if !parents {
+        return (clean_path(src), Vec::new(), Vec::new());
     }
+    let (pivot, pattern) = match src.split_once("/./") {
+        Some((p, pat)) => (p.to_string(), pat.to_string()),
+        None => ("/".to_string(), src.to_string()),
+    };
+    let pattern = clean_path(&pattern).trim_start_matches('/').to_string();
+    let required = if !has_wildcards(&pivot) && !has_wildcards(&pattern) {
+        vec![clean_path(&format!("{pivot}/{pattern}"))]
+    } else {
+        Vec::new()
+    };
+    (clean_path(&pivot), vec![pattern], required)
 }
 
 fn has_wildcards(s: &str) -> bool {
@@ -395,31 +500,37 @@ fn valid_digest(s: &str) -> bool {
     }
 }
 
+/// A `--chmod` value BuildKit refuses (its texts), as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChmodError {
+    /// All digits, but not octal or above 07777.
+    #[error("invalid chmod parameter: '{0}'. it should be octal string and between 0 and 07777")]
+    Octal(String),
+    #[error("invalid chmod parameter: '{0}'. it should be an octal number (0755) or a symbolic mode (u+x,go-w)")]
+    Symbolic(String),
+}
+
 /// `--chmod`: octal up to 07777, or a symbolic mode (`u+x`, `go-w`, `a=rX,u+s`).
-fn check_chmod(mode: &str) -> Result<(), String> {
-    let octal_err = || {
-        format!(
-            "invalid chmod parameter: '{mode}'. it should be octal string and between 0 and 07777"
-        )
-    };
+fn check_chmod(mode: &str) -> Result<(), ChmodError> {
     if mode.bytes().all(|b| b.is_ascii_digit()) && !mode.is_empty() {
         return match u32::from_str_radix(mode, 8) {
             Ok(v) if v <= 0o7777 => Ok(()),
-            _ => Err(octal_err()),
+            _ => Err(ChmodError::Octal(mode.to_string())),
         };
     }
+    let symbolic = || ChmodError::Symbolic(mode.to_string());
     for clause in mode.split(',') {
         let who_end = clause
             .find(|c: char| !"ugoa".contains(c))
             .unwrap_or(clause.len());
         let mut rest = &clause[who_end..];
         if rest.is_empty() {
-            return Err(format!("invalid chmod parameter: '{mode}'. it should be an octal number (0755) or a symbolic mode (u+x,go-w)"));
+            return Err(symbolic());
         }
         while !rest.is_empty() {
             let op = rest.chars().next().unwrap_or(' ');
             if !"+-=".contains(op) {
-                return Err(format!("invalid chmod parameter: '{mode}'. it should be an octal number (0755) or a symbolic mode (u+x,go-w)"));
+                return Err(symbolic());
             }
             rest = &rest[1..];
             let perm_end = rest
@@ -431,85 +542,9 @@ fn check_chmod(mode: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// EXPOSE port specs (`80`, `8000-8002/udp`, `[ip:]host:container`) -> `port/proto` keys.
-pub(super) fn parse_port_spec(raw: &str) -> Result<Vec<String>, String> {
-    let parts: Vec<&str> = raw.split(':').collect();
-    let (ip, host, container) = match parts.len() {
-        1 => ("".to_string(), "", parts[0]),
-        2 => ("".to_string(), parts[0], parts[1]),
-        n => (parts[..n - 2].join(":"), parts[n - 2], parts[n - 1]),
-    };
-    let (port, proto) = container.split_once('/').unwrap_or((container, ""));
-    if port.is_empty() {
-        return Err(format!("no port specified: {container}<empty>"));
-    }
-    let proto = match proto.to_lowercase().as_str() {
-        "" => "tcp".to_string(),
-        p @ ("tcp" | "udp" | "sctp") => p.to_string(),
-        p => return Err(format!("invalid proto: {p}")),
-    };
-    let ip = ip.trim_start_matches('[').trim_end_matches(']');
-    if !ip.is_empty() && ip.parse::<std::net::IpAddr>().is_err() {
-        return Err(format!("invalid IP address: {ip}"));
-    }
-    let (start, end) = port_range(port).map_err(|_| format!("invalid containerPort: {port}"))?;
-    if !host.is_empty() {
-        let (hs, he) = port_range(host).map_err(|_| format!("invalid hostPort: {host}"))?;
-        if end - start != he - hs && end != start {
-            return Err(format!(
-                "invalid ranges specified for container and host Ports: {port} and {host}"
-            ));
-        }
-    }
-    Ok((start..=end).map(|p| format!("{p}/{proto}")).collect())
-}
-
-fn port_range(s: &str) -> Result<(u32, u32), ()> {
-    let parse = |x: &str| x.parse::<u16>().map(u32::from).map_err(|_| ());
-    match s.split_once('-') {
-        None => parse(s).map(|p| (p, p)),
-        Some((a, b)) => {
-            let (a, b) = (parse(a)?, parse(b)?);
-            if b < a {
-                Err(())
-            } else {
-                Ok((a, b))
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dest_paths_keep_trailing_slash() {
-        assert_eq!(path_relative_to_workdir("/app", "."), "/app/");
-        assert_eq!(path_relative_to_workdir("/app", "src/"), "/app/src/");
-        assert_eq!(path_relative_to_workdir("/app", "main.py"), "/app/main.py");
-        assert_eq!(path_relative_to_workdir("/app", "/opt/x/"), "/opt/x/");
-        assert_eq!(path_relative_to_workdir("/", "../../etc"), "/etc");
-    }
-
-    #[test]
-    fn ports() {
-        assert_eq!(parse_port_spec("80").unwrap(), vec!["80/tcp"]);
-        assert_eq!(parse_port_spec("53/UDP").unwrap(), vec!["53/udp"]);
-        assert_eq!(
-            parse_port_spec("8000-8002").unwrap(),
-            vec!["8000/tcp", "8001/tcp", "8002/tcp"]
-        );
-        assert_eq!(
-            parse_port_spec("127.0.0.1:8080:80").unwrap(),
-            vec!["80/tcp"]
-        );
-        assert_eq!(parse_port_spec("80/xyz").unwrap_err(), "invalid proto: xyz");
-        assert_eq!(
-            parse_port_spec("99999").unwrap_err(),
-            "invalid containerPort: 99999"
-        );
-    }
 
     #[test]
     fn chmod_values() {

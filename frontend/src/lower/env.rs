@@ -1,8 +1,9 @@
 //! The variables a stage expands words with: an ordered list where a later definition of a
 //! key replaces the earlier one in place (BuildKit's `llb.EnvList`), and the one expander that
-//! every instruction's words go through.
+//! every instruction's words go through. Which words of which instruction are expanded is
+//! the instruction layer's (`Command::expand`), not this module's.
 
-use crate::shell::{Lexer, VarLookup};
+use crate::shell::{Lexer, ShellError, VarLookup};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,11 +55,8 @@ impl<'a> Expander<'a> {
         }
     }
 
-    pub fn word(&mut self, word: &str) -> Result<String, String> {
-        let ex = self
-            .lexer
-            .process_word(word, self.env)
-            .map_err(|e| e.message)?;
+    pub fn word(&mut self, word: &str) -> Result<String, ShellError> {
+        let ex = self.lexer.process_word(word, self.env)?;
         for name in &ex.matched {
             if let Some(v) = self.env.get(name) {
                 self.used.insert(name.clone(), v.to_string());
@@ -73,11 +71,9 @@ impl<'a> Expander<'a> {
     }
 
     /// Expands and splits into fields (EXPOSE).
-    pub fn words(&mut self, word: &str) -> Result<Vec<String>, String> {
+    pub fn words(&mut self, word: &str) -> Result<Vec<String>, ShellError> {
         // Record usage through the single-word path, then split as BuildKit's ProcessWords.
         self.word(word)?;
-        self.lexer
-            .process_words(word, self.env)
-            .map_err(|e| e.message)
+        self.lexer.process_words(word, self.env)
     }
 }

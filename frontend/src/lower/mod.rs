@@ -1,35 +1,58 @@
 //! Lowering: typed instructions -> the graph, with BuildKit's dispatch semantics
-//! (`dockerfile2llb`): global ARGs and build-arg overrides, stage resolution by name and index,
-//! `--target` (stages it does not need are not lowered), ONBUILD triggers, and the image
-//! config and history each stage accumulates.
+//! (`dockerfile2llb`). This module owns one lowering run (`Lowering`): the `# check=` linter,
+//! global ARGs and build-arg overrides (SOURCE_DATE_EPOCH among them), and the result (the
+//! target's root, image config, stages and warnings). Its parts, in the order a run uses them:
 //!
-//! It asks one question of the outside world: "what is the config of this base image?",
-//! through `ImageResolver`. An unresolvable base lowers with an empty config and a warning.
+//! - `checks`: the lint checks that need only the parsed file;
+//! - `stages`: a state per stage from its FROM line (base, platform), `--target`;
+//! - `dependencies`: `--from` and `--mount from=` links, ONBUILD triggers, cycles, the stages
+//!   the target reaches, base images resolved;
+//! - `dispatch`: each stage's instructions in order, with `config` (the config-only
+//!   instructions), `run` and `exec_mounts` (RUN), `copy` (COPY, ADD), `sources` (the
+//!   vertices they read), `env` (variables and the one expander), `paths`, `ports`,
+//!   `platform`.
+//!
+//! It knows nothing of how ops run, of stores or of registries. It asks one question of the
+//! outside world, "what is the config of this base image?", through
+//! `graph::resolve::ImageResolver` (re-exported here); an unresolvable base lowers with an
+//! empty config and a warning.
 
 mod checks;
+mod config;
 mod copy;
+mod dependencies;
 mod dispatch;
 mod env;
+mod exec_mounts;
+mod paths;
 pub mod platform;
-pub use graph::resolve::{ImageResolver, MemoryResolver, Offline, ResolvedImage};
+mod ports;
 mod run;
+mod sources;
 mod stages;
+
+pub use config::InvalidSignal;
+pub use copy::ChmodError;
+pub use exec_mounts::ExecMountError;
+pub use graph::resolve::{ImageResolver, MemoryResolver, Offline, ResolvedImage};
+pub use ports::PortSpecError;
 
 use crate::ast::{Dockerfile, Span};
 use crate::diagnostic::FrontendError;
-use crate::instructions::parse_dockerfile;
+use crate::instructions::{parse_dockerfile, ArgDef};
 use crate::lint::{Linter, Warning};
 use crate::shell::Lexer;
 use env::EnvList;
 use graph::image::Image;
 use graph::{Digest, Graph, Platform};
+use reference::Reference;
 use std::collections::BTreeMap;
 
 /// The key a named build context is matched by, as BuildKit's dockerui does: the familiar
 /// form without `:latest` (`alpine`, `alpine:3.19`, `ghcr.io/x/y`), or the name as written when
 /// it is not a reference.
 pub fn context_key(name: &str) -> String {
-    match reference::Reference::parse(name) {
+    match Reference::parse(name) {
         Ok(r) => r.familiar().trim_end_matches(":latest").to_string(),
         Err(_) => name.to_string(),
     }
@@ -109,37 +132,7 @@ pub fn lower(
             ),
         );
     }
-    let mut linter = Linter::from_directive(df.directives.check.as_ref().map(|(c, _)| c.as_str()))
-        .map_err(|e| {
-            let line = df.directives.check.as_ref().map_or(0, |(_, l)| *l);
-            FrontendError::new(
-                format!("failed to parse check options: {e}"),
-                Span {
-                    start_line: line,
-                    end_line: line,
-                },
-            )
-        })?;
-    for w in &df.warnings {
-        match w.rule {
-            Some(rule) => linter.run(rule, w.message.clone(), Some(w.span)),
-            None => linter.note(w.message.clone(), Some(w.span)),
-        }
-    }
-    if let Some((syntax, line)) = &df.directives.syntax {
-        let frontend = syntax.split(['@', ':']).next().unwrap_or("");
-        let known = [
-            "docker/dockerfile",
-            "docker.io/docker/dockerfile",
-            "docker/dockerfile-upstream",
-        ];
-        if !known.contains(&frontend) {
-            linter.note(
-                format!("# syntax={syntax} names a frontend image; pallet uses its built-in Dockerfile frontend"),
-                Some(Span { start_line: *line, end_line: *line }),
-            );
-        }
-    }
+    let mut linter = linter_for(df)?;
     checks::run(df, &instructions, &mut linter);
 
     let build_platform = platform::host();
@@ -170,6 +163,44 @@ pub fn lower(
     let reachable = cx.resolve_reachable(target)?;
     cx.dispatch_all(&reachable)?;
     cx.finish(target, &reachable)
+}
+
+/// The linter as the `# check=` directive sets it up, with the parser's warnings, and a note
+/// when `# syntax=` names a frontend image other than Docker's (pallet does not run it).
+fn linter_for(df: &Dockerfile) -> Result<Linter, FrontendError> {
+    let check = df.directives.check.as_ref();
+    let mut linter = Linter::from_directive(check.map(|(c, _)| c.as_str())).map_err(|e| {
+        let line = check.map_or(0, |(_, l)| *l);
+        FrontendError::new(
+            format!("failed to parse check options: {e}"),
+            Span {
+                start_line: line,
+                end_line: line,
+            },
+        )
+        .with_cause(e)
+    })?;
+    for w in &df.warnings {
+        match w.rule {
+            Some(rule) => linter.run(rule, w.message.clone(), Some(w.span)),
+            None => linter.note(w.message.clone(), Some(w.span)),
+        }
+    }
+    if let Some((syntax, line)) = &df.directives.syntax {
+        let frontend = syntax.split(['@', ':']).next().unwrap_or("");
+        let known = [
+            "docker/dockerfile",
+            "docker.io/docker/dockerfile",
+            "docker/dockerfile-upstream",
+        ];
+        if !known.contains(&frontend) {
+            linter.note(
+                format!("# syntax={syntax} names a frontend image; pallet uses its built-in Dockerfile frontend"),
+                Some(Span { start_line: *line, end_line: *line }),
+            );
+        }
+    }
+    Ok(linter)
 }
 
 /// The state of one lowering run.
@@ -208,26 +239,14 @@ const PROXY_ARGS: &[&str] = &[
 impl Lowering<'_> {
     /// Global ARGs: platform ARGs first, then each ARG before the first FROM, with the
     /// `--build-arg` override or its default expanded against the ARGs before it.
-    fn global_args(
-        &mut self,
-        meta: &[(Vec<crate::instructions::ArgDef>, Span)],
-    ) -> Result<(), FrontendError> {
+    fn global_args(&mut self, meta: &[(Vec<ArgDef>, Span)]) -> Result<(), FrontendError> {
         for (k, v) in platform::platform_args(&self.build_platform, &self.target_platform) {
             self.global_args.set(&k, &v);
         }
         for (defs, span) in meta {
             for def in defs {
                 self.declared_args.push(def.key.clone());
-                if crate::lint::looks_like_secret(&def.key) {
-                    self.linter.run(
-                        "SecretsUsedInArgOrEnv",
-                        format!(
-                            "Do not use ARG or ENV instructions for sensitive data (ARG \"{}\")",
-                            def.key
-                        ),
-                        Some(*span),
-                    );
-                }
+                self.lint_secret_name("ARG", &def.key, *span);
                 let value = match self.opts.build_args.get(&def.key) {
                     Some(v) => Some(v.clone()),
                     None => match &def.value {
@@ -330,72 +349,37 @@ impl Lowering<'_> {
             epoch: self.epoch,
         })
     }
+}
 
-    /// The digest of a stage's final state, materialising scratch when nothing was added and
-    /// copying a local named context into a layer when the stage builds on it.
-    fn graph_root(&mut self, idx: usize) -> Digest {
-        if let Some(d) = self.states[idx].root.clone() {
-            return d;
-        }
-        let d = match self.states[idx].local.clone() {
-            Some(key) => self.local_tree(idx, &key),
-            None => self.scratch(),
-        };
-        self.states[idx].root = Some(d.clone());
-        d
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instructions::MountError;
+    use crate::shell::{ExpandError, ShellError};
+    use std::error::Error;
+
+    fn lower_err(src: &str) -> FrontendError {
+        let df = crate::parser::parse(src.as_bytes()).unwrap();
+        lower(&df, &LowerOptions::default(), &Offline).unwrap_err()
     }
 
-    /// The tree `COPY --from` or `--mount from=` reads from state `s`: a local named context
-    /// that nothing built on yet is read in place (its source vertex, so only the paths read
-    /// go into the step's cache key); anything else is the state's root.
-    fn source_tree(&mut self, s: usize) -> Digest {
-        match (&self.states[s].root, self.states[s].local.clone()) {
-            (None, Some(key)) => self.local_source(&key),
-            _ => self.graph_root(s),
-        }
-    }
+    #[test]
+    fn errors_keep_their_typed_cause() {
+        let e = lower_err("FROM scratch\nRUN --mount=type=cache,target=${DIR:?unset} ls\n");
+        assert_eq!(e.message, "failed to process \"${DIR:?unset}\": DIR: unset");
+        let mount = e.source().unwrap().downcast_ref::<MountError>().unwrap();
+        assert!(matches!(mount, MountError::Expand(_)));
+        let shell = mount
+            .source()
+            .unwrap()
+            .downcast_ref::<ShellError>()
+            .unwrap();
+        assert!(matches!(shell.reason, ExpandError::Required { .. }));
 
-    /// The local source name `source_tree(s)` reads from, if it is a local directory.
-    fn local_read_name(&self, s: usize) -> Option<String> {
-        let st = &self.states[s];
-        match (&st.root, &st.local) {
-            (None, Some(key)) => Some(local_source_name(key)),
-            _ => None,
-        }
-    }
-
-    /// A local named context as a layer (`FROM NAME`, then RUN or COPY onto it): the whole
-    /// directory (after its `.dockerignore`) copied onto scratch, owned by root as buildx sends it.
-    fn local_tree(&mut self, idx: usize, key: &str) -> Digest {
-        use graph::{CopyAction, FileAction, FileOp, Meta, Op};
-        let source = self.local_source(key);
-        let copy = CopyAction::new(0, "/", "/");
-        let meta = Meta {
-            name: format!("[context {key}] load from client"),
-            stage: self.states[idx].stage_label(),
-            context_paths: BTreeMap::from([(local_source_name(key), vec!["/".to_string()])]),
-            ignore_cache: self.opts.no_cache,
-            ..Meta::default()
-        };
-        self.graph.add(
-            Op::File(FileOp {
-                on_input: false,
-                actions: vec![FileAction::Copy(copy)],
-            }),
-            vec![source],
-            meta,
-        )
-    }
-
-    fn scratch(&mut self) -> Digest {
-        use graph::{Meta, Op, Source};
-        self.graph.add(
-            Op::Source(Source::Scratch),
-            Vec::new(),
-            Meta {
-                name: "scratch".into(),
-                ..Meta::default()
-            },
-        )
+        let e = lower_err("FROM scratch\nEXPOSE 80/xyz\n");
+        assert_eq!(
+            e.source().unwrap().downcast_ref::<PortSpecError>(),
+            Some(&PortSpecError::Proto("xyz".into()))
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! Platforms for lowering: the host's, parsing `--platform`/`FROM --platform` values
-//! (containerd's `platforms.Parse` normalisation), and the automatic platform ARGs.
+//! (containerd's `platforms.Parse` normalisation), and the automatic platform ARGs. Knows
+//! nothing of stages or of the graph.
 
 use graph::Platform;
 
@@ -22,12 +23,21 @@ pub fn host() -> Platform {
     }
 }
 
+/// A platform containerd's `platforms.Parse` refuses (its text), with the spec as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("\"{spec}\": unknown operating system or architecture: invalid argument")]
+pub struct PlatformError {
+    pub spec: String,
+}
+
 /// Parses `os[/arch[/variant]]` or a bare architecture, normalising aliases as containerd does
 /// (`x86_64` -> `amd64`, `aarch64` -> `arm64`, `arm64/v8` -> `arm64`).
-pub fn parse(spec: &str) -> Result<Platform, String> {
+pub fn parse(spec: &str) -> Result<Platform, PlatformError> {
     let lower = spec.trim().to_lowercase();
     let parts: Vec<&str> = lower.split('/').collect();
-    let bad = || format!("\"{spec}\": unknown operating system or architecture: invalid argument");
+    let bad = || PlatformError {
+        spec: spec.to_string(),
+    };
     if parts.iter().any(|p| p.is_empty()) || parts.len() > 3 {
         return Err(bad());
     }

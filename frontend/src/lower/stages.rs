@@ -1,14 +1,21 @@
-//! Stages: which stage is which (names, indexes, `stage-N`), what each depends on (its base,
-//! `COPY --from`, `RUN --mount=from=`, ONBUILD triggers), the target and the stages it needs,
-//! and base-image resolution.
+//! Stages: what a stage's state is (`StageState`: its base, commands, and the state dispatch
+//! builds up), which stage is which (names, `stage-N`, the `--target`), each stage's base and
+//! platform from its FROM line (expanded with the global ARGs), and BuildKit's progress names.
+//!
+//! What a stage reads from other stages (`--from`, ONBUILD) is `dependencies`'; what each
+//! instruction does to the state is `dispatch`'s.
 
 use super::env::EnvList;
-use super::{Lowering, ResolvedImage};
+use super::platform;
+use super::{context_key, Lowering, NamedContext, ResolvedImage};
 use crate::ast::Span;
 use crate::diagnostic::{suggest, FrontendError};
-use crate::instructions::{self, mounts::parse_mount, Command, Instruction, Instructions};
+use crate::instructions::{Command, Instruction, Instructions, Stage};
+use crate::shell::Expansion;
 use graph::image::Image;
 use graph::{Digest, Platform};
+use reference::Reference;
+use std::collections::BTreeMap;
 
 /// One instruction to dispatch in a stage, with the stages it reads from.
 #[derive(Debug, Clone)]
@@ -54,7 +61,7 @@ pub(super) struct StageState {
     pub onbuild_init: bool,
     pub resolved: Option<Option<ResolvedImage>>,
     /// Global ARGs the FROM line expanded (name -> value).
-    pub from_args: std::collections::BTreeMap<String, String>,
+    pub from_args: BTreeMap<String, String>,
     // Dispatch state.
     pub root: Option<Digest>,
     /// While `root` is None: the state's tree is this local context (by key) as it is on
@@ -74,7 +81,7 @@ pub(super) struct StageState {
 }
 
 impl StageState {
-    fn new(base_name: String, span: Span) -> Self {
+    pub(super) fn new(base_name: String, span: Span) -> Self {
         StageState {
             name: None,
             label: String::new(),
@@ -131,131 +138,163 @@ impl StageState {
     }
 }
 
+/// BuildKit numbers these in progress names (`[2/5] RUN ...`): ADD, COPY, RUN, WORKDIR.
+pub(super) fn counts_as_step(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Add(_) | Command::Copy(_) | Command::Run(_) | Command::Workdir(_)
+    )
+}
+
+/// `RUN echo hi` -> `RUN echo hi` with the keyword upper-cased (progress names).
+pub(super) fn uppercase_keyword(code: &str) -> String {
+    match code.split_once(' ') {
+        Some((k, rest)) => format!("{} {rest}", k.to_uppercase()),
+        None => code.to_uppercase(),
+    }
+}
+
 impl Lowering<'_> {
     /// One state per stage, with the base name expanded against the global ARGs.
     pub(super) fn build_states(&mut self, ins: &Instructions) -> Result<(), FrontendError> {
         for (i, st) in ins.stages.iter().enumerate() {
-            let ex = self
-                .lexer
-                .process_word(&st.base, &self.global_args)
-                .map_err(|e| FrontendError::new(e.message, st.span))?;
-            for name in &ex.unmatched {
-                if !self.declared_args.contains(name) {
-                    self.linter.run(
-                        "UndefinedArgInFrom",
-                        format!("FROM argument '{name}' is not declared"),
-                        Some(st.span),
-                    );
-                }
-            }
-            if ex.result.is_empty() {
-                return Err(FrontendError::new(
-                    format!("base name ({}) should not be blank", st.base),
-                    st.span,
-                )
-                .with_hint("the ARG it uses has no value: give it a default or pass --build-arg"));
-            }
-            let mut state = StageState::new(ex.result.clone(), st.span);
-            for name in &ex.matched {
-                if let Some(v) = self.global_args.get(name) {
-                    state.from_args.insert(name.clone(), v.to_string());
-                }
-            }
-            if let Some(p) = &st.platform {
-                let pex = self.lexer.process_word(p, &self.global_args).map_err(|e| {
-                    FrontendError::new(
-                        format!(
-                            "failed to process arguments for platform {p}: {}",
-                            e.message
-                        ),
-                        st.span,
-                    )
-                })?;
-                if pex.result.is_empty() {
-                    return Err(FrontendError::new(
-                        format!("empty platform value from expression {p}"),
-                        st.span,
-                    )
-                    .with_needle(p.clone()));
-                }
-                let plat = super::platform::parse(&pex.result).map_err(|e| {
-                    FrontendError::new(format!("failed to parse platform {p}: {e}"), st.span)
-                        .with_needle(p.clone())
-                })?;
-                // BuildKit: a constant is fine when the stage name says which platform it is
-                // for (`AS build-amd64`); any variable, even unset, is not a constant.
-                let named_for_it = st.name.as_deref().is_some_and(|n| {
-                    n.contains(plat.os.as_str()) || n.contains(plat.architecture.as_str())
-                });
-                if pex.matched.is_empty() && pex.unmatched.is_empty() && !named_for_it {
-                    self.linter.run(
-                        "FromPlatformFlagConstDisallowed",
-                        format!("FROM --platform flag should not use constant value \"{p}\""),
-                        Some(st.span),
-                    );
-                } else if p == "$TARGETPLATFORM" || p == "${TARGETPLATFORM}" {
-                    self.linter.run("RedundantTargetPlatform", "Setting platform to predefined $TARGETPLATFORM in FROM is redundant as this is the default behavior".into(), Some(st.span));
-                }
-                state.platform = Some(plat);
-            }
-            state.name = st.name.clone();
-            state.label = match &st.name {
-                Some(n) => n.clone(),
-                None => format!("stage-{i}"),
-            };
-            state.display = state.label.clone();
-            // BuildKit (dockerfile2llb buildDispatchStates): a named context with the stage's
-            // name replaces the stage; its commands are never run.
-            if let Some(ctx) = st
-                .name
-                .as_ref()
-                .and_then(|n| self.opts.named_contexts.get(&super::context_key(n)))
-            {
-                state.base =
-                    context_base(&super::context_key(st.name.as_deref().unwrap_or("")), ctx);
-                state.replaced = true;
-                self.states.push(state);
-                continue;
-            }
-            // The most recent stage of that name so far (BuildKit overwrites its name map).
-            let base_stage = self
-                .states
-                .iter()
-                .rposition(|s| s.name.as_deref() == Some(ex.result.as_str()));
-            let key = super::context_key(&ex.result);
-            state.base = match base_stage {
-                Some(b) => Base::Stage(b),
-                None if ex.result == "scratch" => Base::Scratch,
-                None => match self.opts.named_contexts.get(&key) {
-                    Some(ctx) => context_base(&key, ctx),
-                    None => Base::Image(normalize(&ex.result, st.span)?),
-                },
-            };
-            // BuildKit counts the FROM of every base that is not scratch or a stage.
-            let mut total = usize::from(matches!(state.base, Base::Image(_) | Base::Local(_)));
-            total += st
-                .commands
-                .iter()
-                .filter(|c| {
-                    matches!(
-                        c.command,
-                        Command::Add(_) | Command::Copy(_) | Command::Run(_) | Command::Workdir(_)
-                    )
-                })
-                .count();
-            state.cmd_total = total;
-            state.commands = st
-                .commands
-                .iter()
-                .map(|c| StageCommand {
-                    ins: c.clone(),
-                    onbuild: false,
-                    sources: Vec::new(),
-                })
-                .collect();
+            let state = self.stage_state(i, st)?;
             self.states.push(state);
         }
         Ok(())
+    }
+
+    /// Stage `i` before dispatch: name and label, the global ARGs its FROM used, platform,
+    /// base, and commands (a stage that a named context replaces keeps none of them).
+    fn stage_state(&mut self, i: usize, st: &Stage) -> Result<StageState, FrontendError> {
+        let base_name = self.expand_base_name(st)?;
+        let mut state = StageState::new(base_name.result.clone(), st.span);
+        for name in &base_name.matched {
+            if let Some(v) = self.global_args.get(name) {
+                state.from_args.insert(name.clone(), v.to_string());
+            }
+        }
+        if let Some(p) = &st.platform {
+            state.platform = Some(self.stage_platform(st, p)?);
+        }
+        state.name = st.name.clone();
+        state.label = match &st.name {
+            Some(n) => n.clone(),
+            None => format!("stage-{i}"),
+        };
+        state.display = state.label.clone();
+        // BuildKit (dockerfile2llb buildDispatchStates): a named context with the stage's
+        // name replaces the stage; its commands are never run.
+        if let Some(name) = &st.name {
+            let key = context_key(name);
+            if let Some(ctx) = self.opts.named_contexts.get(&key) {
+                state.base = context_base(&key, ctx);
+                state.replaced = true;
+                return Ok(state);
+            }
+        }
+        state.base = self.stage_base(&base_name.result, st.span)?;
+        // BuildKit counts the FROM of every base that is not scratch or a stage.
+        state.cmd_total = usize::from(matches!(state.base, Base::Image(_) | Base::Local(_)))
+            + st.commands
+                .iter()
+                .filter(|c| counts_as_step(&c.command))
+                .count();
+        state.commands = st
+            .commands
+            .iter()
+            .map(|c| StageCommand {
+                ins: c.clone(),
+                onbuild: false,
+                sources: Vec::new(),
+            })
+            .collect();
+        Ok(state)
+    }
+
+    /// FROM's base name expanded with the global ARGs (UndefinedArgInFrom for names no ARG
+    /// declared); blank is an error.
+    fn expand_base_name(&mut self, st: &Stage) -> Result<Expansion, FrontendError> {
+        let ex = self
+            .lexer
+            .process_word(&st.base, &self.global_args)
+            .map_err(|e| FrontendError::from_cause(e, st.span))?;
+        for name in &ex.unmatched {
+            if !self.declared_args.contains(name) {
+                self.linter.run(
+                    "UndefinedArgInFrom",
+                    format!("FROM argument '{name}' is not declared"),
+                    Some(st.span),
+                );
+            }
+        }
+        if ex.result.is_empty() {
+            return Err(FrontendError::new(
+                format!("base name ({}) should not be blank", st.base),
+                st.span,
+            )
+            .with_hint("the ARG it uses has no value: give it a default or pass --build-arg"));
+        }
+        Ok(ex)
+    }
+
+    /// `FROM --platform=P`: expanded with the global ARGs and parsed, with BuildKit's checks
+    /// of constant and redundant values.
+    fn stage_platform(&mut self, st: &Stage, p: &str) -> Result<Platform, FrontendError> {
+        let pex = self.lexer.process_word(p, &self.global_args).map_err(|e| {
+            FrontendError::new(
+                format!("failed to process arguments for platform {p}: {e}"),
+                st.span,
+            )
+            .with_cause(e)
+        })?;
+        if pex.result.is_empty() {
+            return Err(FrontendError::new(
+                format!("empty platform value from expression {p}"),
+                st.span,
+            )
+            .with_needle(p));
+        }
+        let plat = platform::parse(&pex.result).map_err(|e| {
+            FrontendError::new(format!("failed to parse platform {p}: {e}"), st.span)
+                .with_needle(p)
+                .with_cause(e)
+        })?;
+        // BuildKit: a constant is fine when the stage name says which platform it is
+        // for (`AS build-amd64`); any variable, even unset, is not a constant.
+        let named_for_it = st.name.as_deref().is_some_and(|n| {
+            n.contains(plat.os.as_str()) || n.contains(plat.architecture.as_str())
+        });
+        if pex.matched.is_empty() && pex.unmatched.is_empty() && !named_for_it {
+            self.linter.run(
+                "FromPlatformFlagConstDisallowed",
+                format!("FROM --platform flag should not use constant value \"{p}\""),
+                Some(st.span),
+            );
+        } else if p == "$TARGETPLATFORM" || p == "${TARGETPLATFORM}" {
+            self.linter.run("RedundantTargetPlatform", "Setting platform to predefined $TARGETPLATFORM in FROM is redundant as this is the default behavior".into(), Some(st.span));
+        }
+        Ok(plat)
+    }
+
+    /// What a FROM names (expanded): the most recent stage of that name so far (BuildKit
+    /// overwrites its name map), scratch, a named context, or an image.
+    fn stage_base(&self, name: &str, span: Span) -> Result<Base, FrontendError> {
+        if let Some(b) = self
+            .states
+            .iter()
+            .rposition(|s| s.name.as_deref() == Some(name))
+        {
+            return Ok(Base::Stage(b));
+        }
+        if name == "scratch" {
+            return Ok(Base::Scratch);
+        }
+        let key = context_key(name);
+        Ok(match self.opts.named_contexts.get(&key) {
+            Some(ctx) => context_base(&key, ctx),
+            None => Base::Image(normalize(name, span)?),
+        })
     }
 
     pub(super) fn resolve_target(&self) -> Result<usize, FrontendError> {
@@ -285,280 +324,20 @@ impl Lowering<'_> {
         };
         Err(e)
     }
-
-    /// Links each `COPY --from` and `RUN --mount ... from=` to a stage (by name or index) or
-    /// to a new image state, then rejects cycles.
-    pub(super) fn build_dependencies(&mut self) -> Result<(), FrontendError> {
-        for i in 0..self.states.len() {
-            let cmds = std::mem::take(&mut self.states[i].commands);
-            let mut linked = Vec::with_capacity(cmds.len());
-            for mut c in cmds {
-                c.sources = self.command_sources(&c.ins)?;
-                self.states[i].deps.extend(c.sources.iter().copied());
-                linked.push(c);
-            }
-            self.states[i].commands = linked;
-        }
-        if self.states.iter().filter(|s| !s.unregistered).count() == 1 && self.states.len() == 1 {
-            self.states[0].display.clear();
-        }
-        self.check_cycles()
-    }
-
-    fn command_sources(&mut self, ins: &Instruction) -> Result<Vec<usize>, FrontendError> {
-        let mut froms = Vec::new();
-        match &ins.command {
-            Command::Copy(c) => {
-                if let Some(from) = &c.from {
-                    let ex = self
-                        .lexer
-                        .process_word(from, &EnvList::default())
-                        .map_err(|e| FrontendError::new(e.message, ins.span))?;
-                    if ex.result != *from {
-                        return Err(FrontendError::new(
-                            "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround",
-                            ins.span,
-                        )
-                        .with_needle(format!("--from={from}")));
-                    }
-                    froms.push(from.clone());
-                }
-            }
-            Command::Run(r) => {
-                for spec in &r.mount_specs {
-                    let m = parse_mount(spec, None).map_err(|e| FrontendError::new(e, ins.span))?;
-                    if let Some(from) = m.from {
-                        froms.push(from);
-                    }
-                }
-            }
-            _ => {}
-        }
-        froms
-            .iter()
-            .map(|f| self.state_for_from(f, ins.span))
-            .collect()
-    }
-
-    /// `--from=NAME|INDEX|IMAGE`: a stage by name or index, else an image.
-    fn state_for_from(&mut self, from: &str, span: Span) -> Result<usize, FrontendError> {
-        let lower = from.to_lowercase();
-        if let Some(i) = self
-            .states
-            .iter()
-            .rposition(|s| s.name.as_deref() == Some(lower.as_str()))
-        {
-            return Ok(i);
-        }
-        if let Ok(n) = from.parse::<i64>() {
-            let count = self.states.len() as i64;
-            if n < 0 || n >= count {
-                return Err(FrontendError::new(format!("invalid stage index {n}"), span)
-                    .with_hint(format!(
-                        "stage indexes start at 0; this Dockerfile has {count} stage(s) before it"
-                    )));
-            }
-            return Ok(n as usize);
-        }
-        let key = super::context_key(from);
-        let base = match self.opts.named_contexts.get(&key) {
-            Some(ctx) => context_base(&key, ctx),
-            None => Base::Image(normalize(from, span)?),
-        };
-        if let Some(i) = self
-            .states
-            .iter()
-            .position(|s| s.unregistered && s.base == base)
-        {
-            return Ok(i);
-        }
-        let mut st = StageState::new(from.to_string(), span);
-        st.base = base;
-        st.unregistered = true;
-        st.label = from.to_string();
-        st.display = from.to_string();
-        self.states.push(st);
-        Ok(self.states.len() - 1)
-    }
-
-    fn check_cycles(&self) -> Result<(), FrontendError> {
-        fn visit(
-            s: &[StageState],
-            i: usize,
-            path: &mut Vec<usize>,
-            done: &mut Vec<bool>,
-        ) -> Result<(), FrontendError> {
-            if done[i] {
-                return Ok(());
-            }
-            if let Some(pos) = path.iter().position(|p| *p == i) {
-                let names: Vec<String> = path[pos..]
-                    .iter()
-                    .chain([&i])
-                    .map(|j| s[*j].stage_label())
-                    .collect();
-                return Err(FrontendError::new(
-                    format!(
-                        "circular dependency detected on stage: {}",
-                        names.join(" -> ")
-                    ),
-                    s[i].span,
-                ));
-            }
-            path.push(i);
-            let mut next = s[i].deps.clone();
-            if let Base::Stage(b) = s[i].base {
-                next.push(b);
-            }
-            for n in next {
-                visit(s, n, path, done)?;
-            }
-            path.pop();
-            done[i] = true;
-            Ok(())
-        }
-        let mut done = vec![false; self.states.len()];
-        for i in 0..self.states.len() {
-            visit(&self.states, i, &mut Vec::new(), &mut done)?;
-        }
-        Ok(())
-    }
-
-    fn reachable_from(&self, target: usize) -> Vec<usize> {
-        let mut seen = vec![false; self.states.len()];
-        let mut stack = vec![target];
-        while let Some(i) = stack.pop() {
-            if std::mem::replace(&mut seen[i], true) {
-                continue;
-            }
-            if let Base::Stage(b) = self.states[i].base {
-                stack.push(b);
-            }
-            stack.extend(self.states[i].deps.iter().copied());
-        }
-        (0..self.states.len()).filter(|i| seen[*i]).collect()
-    }
-
-    /// The stages the target needs, after resolving base images and adding ONBUILD triggers
-    /// (which may name further stages).
-    pub(super) fn resolve_reachable(&mut self, target: usize) -> Result<Vec<usize>, FrontendError> {
-        loop {
-            let reachable = self.reachable_from(target);
-            let mut new_deps = false;
-            for &i in &reachable {
-                self.resolve_base(i)?;
-                if self.states[i].onbuild_init || self.states[i].unregistered {
-                    continue;
-                }
-                self.states[i].onbuild_init = true;
-                let mut triggers: Vec<String> = match &self.states[i].resolved {
-                    Some(Some(r)) => r.image.config.on_build.clone(),
-                    _ => Vec::new(),
-                };
-                if let Base::Stage(b) = self.states[i].base {
-                    for c in &self.states[b].commands {
-                        if let Command::Onbuild(expr) = &c.ins.command {
-                            triggers.push(expr.clone());
-                        }
-                    }
-                }
-                let mut cmds = Vec::new();
-                for t in triggers {
-                    let ins = self.parse_trigger(&t, self.states[i].span)?;
-                    let sources = self.command_sources(&ins)?;
-                    new_deps |= !sources.is_empty();
-                    self.states[i].deps.extend(sources.iter().copied());
-                    if matches!(
-                        ins.command,
-                        Command::Add(_) | Command::Copy(_) | Command::Run(_) | Command::Workdir(_)
-                    ) {
-                        self.states[i].cmd_total += 1;
-                    }
-                    cmds.push(StageCommand {
-                        ins,
-                        onbuild: true,
-                        sources,
-                    });
-                }
-                cmds.append(&mut self.states[i].commands);
-                self.states[i].commands = cmds;
-            }
-            if !new_deps {
-                self.check_cycles()?;
-                return Ok(reachable);
-            }
-        }
-    }
-
-    fn parse_trigger(&self, trigger: &str, span: Span) -> Result<Instruction, FrontendError> {
-        let df = crate::parser::parse(trigger.as_bytes()).map_err(|e| {
-            FrontendError::new(
-                format!("invalid ONBUILD trigger {trigger:?}: {}", e.message),
-                span,
-            )
-        })?;
-        if df.nodes.len() != 1 {
-            return Err(FrontendError::new(
-                "onbuild trigger should be a single expression",
-                span,
-            ));
-        }
-        let mut node = df.nodes[0].clone();
-        node.span = span;
-        instructions::parse_instruction(&node).map_err(|e| FrontendError {
-            span,
-            needle: None,
-            ..e
-        })
-    }
-
-    /// Asks the resolver for an image base's config, once.
-    fn resolve_base(&mut self, i: usize) -> Result<(), FrontendError> {
-        let Base::Image(reference) = self.states[i].base.clone() else {
-            return Ok(());
-        };
-        if self.states[i].resolved.is_some() {
-            return Ok(());
-        }
-        let platform = self.states[i]
-            .platform
-            .clone()
-            .unwrap_or_else(|| self.target_platform.clone());
-        let span = self.states[i].span;
-        let resolved = self
-            .resolver
-            .resolve(&reference, &platform)
-            .map_err(|e| FrontendError::new(format!("{}: {e}", self.states[i].base_name), span))?;
-        if resolved.is_none()
-            && !self.states[i].unregistered
-            && !self.unresolved_reported.contains(&reference)
-        {
-            self.unresolved_reported.push(reference.clone());
-            self.linter.note(
-                format!(
-                    "base image {reference} is not in the local store: lowered with an empty image config \
-                     (its ENV, WORKDIR, USER, SHELL and ONBUILD are unknown here)"
-                ),
-                Some(span),
-            );
-        }
-        self.states[i].resolved = Some(resolved);
-        Ok(())
-    }
 }
 
 /// The base a named context gives a state.
-fn context_base(key: &str, ctx: &super::NamedContext) -> Base {
+pub(super) fn context_base(key: &str, ctx: &NamedContext) -> Base {
     match ctx {
-        super::NamedContext::Image(reference) => Base::Image(reference.clone()),
-        super::NamedContext::Local { .. } => Base::Local(key.to_string()),
+        NamedContext::Image(reference) => Base::Image(reference.clone()),
+        NamedContext::Local { .. } => Base::Local(key.to_string()),
     }
 }
 
 /// docker's reference normalisation (`python:3` -> `docker.io/library/python:3`), with the
 /// error pointing at the FROM/--from that named it.
-fn normalize(name: &str, span: Span) -> Result<String, FrontendError> {
-    reference::Reference::parse_docker_ref(name)
+pub(super) fn normalize(name: &str, span: Span) -> Result<String, FrontendError> {
+    Reference::parse_docker_ref(name)
         .map(|r| r.to_string())
         .map_err(|e| {
             let mut err =

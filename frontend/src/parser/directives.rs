@@ -6,6 +6,17 @@
 
 use super::gostr::trim_left_space;
 
+/// A directive that cannot be used (BuildKit's texts).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DirectiveError {
+    /// `# escape=` with something other than `\` or a backtick.
+    #[error("invalid escape token '{0}' does not match ` or \\")]
+    InvalidEscape(String),
+    /// The same directive a second time (its lower-cased name).
+    #[error("only one {0} parser directive can be used")]
+    Repeated(String),
+}
+
 /// A directive found on a line.
 pub(crate) struct Directive {
     /// Lower-cased key: `syntax`, `escape` or `check`.
@@ -59,20 +70,18 @@ fn match_directive(s: &str) -> Option<(&str, &str)> {
 }
 
 /// Checks an `escape` directive value (BuildKit's `setEscapeToken`).
-pub(crate) fn escape_token(value: &str) -> Result<char, String> {
+pub(crate) fn escape_token(value: &str) -> Result<char, DirectiveError> {
     match value {
         "\\" => Ok('\\'),
         "`" => Ok('`'),
-        _ => Err(format!(
-            "invalid escape token '{value}' does not match ` or \\"
-        )),
+        _ => Err(DirectiveError::InvalidEscape(value.to_string())),
     }
 }
 
 impl DirectiveParser {
     /// Feeds one line (newline and leading whitespace already trimmed). Returns the
     /// directive it holds, if any, or the error for a repeated directive.
-    pub(crate) fn parse_line(&mut self, line: &str) -> Result<Option<Directive>, String> {
+    pub(crate) fn parse_line(&mut self, line: &str) -> Result<Option<Directive>, DirectiveError> {
         self.line += 1;
         if self.done {
             return Ok(None);
@@ -92,7 +101,7 @@ impl DirectiveParser {
             return Ok(None);
         }
         if self.seen.contains(&k) {
-            return Err(format!("only one {k} parser directive can be used"));
+            return Err(DirectiveError::Repeated(k));
         }
         self.seen.push(k.clone());
         Ok(Some(Directive {

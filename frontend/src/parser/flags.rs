@@ -10,6 +10,11 @@
 
 use super::gostr::{split_ws, trim_space};
 
+/// Flags that end inside a UTF-8 character (BuildKit would cut the character in two).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("flags end inside a multi-byte character (BuildKit reads flags byte by byte)")]
+pub struct FlagSplitError;
+
 /// Blanks between flag words: ASCII only (see the module doc).
 fn is_flag_space(b: u8) -> bool {
     matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ')
@@ -25,7 +30,7 @@ pub(crate) struct Split<'a> {
 }
 
 /// BuildKit's `splitCommand`.
-pub(crate) fn split_command(line: &str) -> Result<Split<'_>, String> {
+pub(crate) fn split_command(line: &str) -> Result<Split<'_>, FlagSplitError> {
     let parts = split_ws(trim_space(line), 2);
     let cmd = parts[0];
     let (args, flags) = if parts.len() == 2 {
@@ -48,7 +53,7 @@ enum Phase {
 }
 
 /// Returns the rest of the line (from the first non-flag word) and the flags.
-pub(crate) fn extract_builder_flags(line: &str) -> Result<(&str, Vec<String>), String> {
+pub(crate) fn extract_builder_flags(line: &str) -> Result<(&str, Vec<String>), FlagSplitError> {
     let b = line.as_bytes();
     let mut words: Vec<String> = Vec::new();
     let mut phase = Phase::Spaces;
@@ -56,12 +61,7 @@ pub(crate) fn extract_builder_flags(line: &str) -> Result<(&str, Vec<String>), S
     let mut quote = 0u8;
     let mut blank_ok = false;
     let mut ch = 0u8;
-    let rest_at = |pos: usize| -> Result<&str, String> {
-        line.get(pos..).ok_or_else(|| {
-            "flags end inside a multi-byte character (BuildKit reads flags byte by byte)"
-                .to_string()
-        })
-    };
+    let rest_at = |pos: usize| line.get(pos..).ok_or(FlagSplitError);
     let mut pos = 0usize;
     while pos <= b.len() {
         if pos != b.len() {

@@ -8,8 +8,19 @@
 //! if the quote counts differ, part of it was quoted and the body is not expanded. The lexer
 //! is the frontend's one shell lexer (`crate::shell`), with an empty environment.
 
-use crate::shell::Lexer;
+use crate::shell::{Lexer, ShellError};
 use std::collections::BTreeMap;
+
+/// A heredoc marker that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeredocError {
+    /// The shell lexer refused the delimiter (an unclosed quote).
+    #[error("{0}")]
+    Lex(#[from] ShellError),
+    /// The delimiter lexed to a different number of words with and without quote removal.
+    #[error("internal lexing of heredoc produced inconsistent results: {rest}")]
+    Inconsistent { rest: String },
+}
 
 /// A heredoc marker found in an instruction line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,7 +31,7 @@ pub(crate) struct Marker {
 }
 
 /// BuildKit's `heredocsFromLine`: a lexing failure means "no heredocs".
-pub(crate) fn heredocs_from_line(line: &str) -> Result<Vec<Marker>, String> {
+pub(crate) fn heredocs_from_line(line: &str) -> Result<Vec<Marker>, HeredocError> {
     let words = process_words(line, true, true).unwrap_or_default();
     let mut out = Vec::new();
     for word in words {
@@ -32,7 +43,7 @@ pub(crate) fn heredocs_from_line(line: &str) -> Result<Vec<Marker>, String> {
 }
 
 /// BuildKit's `ParseHeredoc` on one word.
-pub(crate) fn parse_heredoc(word: &str) -> Result<Option<Marker>, String> {
+pub(crate) fn parse_heredoc(word: &str) -> Result<Option<Marker>, HeredocError> {
     let after_fd = word.trim_start_matches(|c: char| c.is_ascii_digit());
     let Some(after) = after_fd.strip_prefix("<<") else {
         return Ok(None);
@@ -51,9 +62,9 @@ pub(crate) fn parse_heredoc(word: &str) -> Result<Option<Marker>, String> {
     }
     let raw = process_words(rest, true, false)?;
     if raw.len() != words.len() {
-        return Err(format!(
-            "internal lexing of heredoc produced inconsistent results: {rest}"
-        ));
+        return Err(HeredocError::Inconsistent {
+            rest: rest.to_string(),
+        });
     }
     let quotes = |s: &str| s.chars().filter(|&c| c == '\'' || c == '"').count();
     Ok(Some(Marker {
@@ -74,16 +85,18 @@ pub(crate) fn chomp(content: &str) -> String {
 
 /// BuildKit's shell lexer with `SkipUnsetEnv` and an empty environment; errors carry the
 /// lexer's full message (`failed to process "...": ...`).
-fn process_words(input: &str, raw_quotes: bool, raw_escapes: bool) -> Result<Vec<String>, String> {
+fn process_words(
+    input: &str,
+    raw_quotes: bool,
+    raw_escapes: bool,
+) -> Result<Vec<String>, ShellError> {
     let lexer = Lexer {
         raw_quotes,
         raw_escapes,
         skip_unset_env: true,
         ..Lexer::new('\\')
     };
-    lexer
-        .process_words(input, &BTreeMap::<String, String>::new())
-        .map_err(|e| e.message)
+    lexer.process_words(input, &BTreeMap::<String, String>::new())
 }
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,8 @@
 //! functions of `line_parsers.go`. Each turns the text after the flags into the argument
 //! words of the node (BuildKit's `Next` chain), the JSON attribute, or a nested node.
 
-use super::flags::split_command;
+use super::dump::go_quote;
+use super::flags::{split_command, FlagSplitError};
 use super::gostr::{is_byte_space, is_space, split_ws, to_lower};
 use super::json::{parse_json, Json};
 use crate::ast::{Node, Span};
@@ -11,8 +12,28 @@ use crate::ast::{Node, Span};
 /// layer rejects any nesting anyway, and a limit keeps recursion bounded).
 pub(crate) const MAX_ONBUILD_DEPTH: usize = 32;
 
-const NOT_STRING_ARRAY: &str =
-    "when using JSON array syntax, arrays must be comprised of strings only";
+/// An instruction line that cannot be split into its arguments (BuildKit's texts).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    /// The leading `--flags` end inside a UTF-8 character.
+    #[error("{0}")]
+    Flags(#[from] FlagSplitError),
+    /// Legacy `ENV key` / `LABEL key` without a value.
+    #[error("{keyword} must have two arguments")]
+    MissingValue { keyword: &'static str },
+    /// A `key=value` list with a word that has no `=`.
+    #[error("Syntax error - can't find = in {}. Must be of the form: name=value", go_quote(.word))]
+    MissingEquals { word: String },
+    /// A JSON array with an element that is not a string.
+    #[error("when using JSON array syntax, arrays must be comprised of strings only")]
+    NotStringArray,
+    /// `ONBUILD ONBUILD ...` nested deeper than BuildKit could ever need (32).
+    #[error("ONBUILD nested more than {MAX_ONBUILD_DEPTH} levels deep")]
+    OnbuildTooDeep,
+    /// The HEALTHCHECK type word ends inside a UTF-8 character.
+    #[error("HEALTHCHECK type ends inside a multi-byte character (BuildKit splits bytes)")]
+    HealthcheckSplitCharacter,
+}
 
 /// What a line parser produced for one instruction.
 #[derive(Default)]
@@ -39,7 +60,7 @@ pub(crate) fn node_from_line(
     escape: char,
     comments: Vec<String>,
     depth: usize,
-) -> Result<Node, String> {
+) -> Result<Node, LineError> {
     let split = split_command(line)?;
     let keyword = to_lower(split.cmd);
     let rest = split.args;
@@ -70,14 +91,12 @@ pub(crate) fn node_from_line(
 }
 
 /// ONBUILD: the rest is a whole instruction of its own.
-fn parse_sub_command(rest: &str, escape: char, depth: usize) -> Result<Body, String> {
+fn parse_sub_command(rest: &str, escape: char, depth: usize) -> Result<Body, LineError> {
     if rest.is_empty() {
         return Ok(Body::default());
     }
     if depth >= MAX_ONBUILD_DEPTH {
-        return Err(format!(
-            "ONBUILD nested more than {MAX_ONBUILD_DEPTH} levels deep"
-        ));
+        return Err(LineError::OnbuildTooDeep);
     }
     let child = node_from_line(rest, escape, Vec::new(), depth + 1)?;
     Ok(Body {
@@ -174,7 +193,7 @@ pub(crate) fn parse_words(rest: &str, escape: char) -> Vec<String> {
 
 /// ENV and LABEL: `key value` (legacy: one pair, the value is the rest of the line) or
 /// `k=v k2=v2 ...`. Each pair becomes three words: key, value, and `""` or `"="`.
-fn parse_name_val(rest: &str, key: &str, escape: char) -> Result<Body, String> {
+fn parse_name_val(rest: &str, key: &'static str, escape: char) -> Result<Body, LineError> {
     let words = parse_words(rest, escape);
     if words.is_empty() {
         return Ok(Body::default());
@@ -182,7 +201,7 @@ fn parse_name_val(rest: &str, key: &str, escape: char) -> Result<Body, String> {
     if !words[0].contains('=') {
         let parts = split_ws(rest, 2);
         if parts.len() < 2 {
-            return Err(format!("{key} must have two arguments"));
+            return Err(LineError::MissingValue { keyword: key });
         }
         return Ok(Body::words(vec![
             parts[0].to_string(),
@@ -193,10 +212,7 @@ fn parse_name_val(rest: &str, key: &str, escape: char) -> Result<Body, String> {
     let mut args = Vec::with_capacity(words.len() * 3);
     for word in &words {
         let Some((k, v)) = word.split_once('=') else {
-            return Err(format!(
-                "Syntax error - can't find = in {}. Must be of the form: name=value",
-                super::dump::go_quote(word)
-            ));
+            return Err(LineError::MissingEquals { word: word.clone() });
         };
         args.push(k.to_string());
         args.push(v.to_string());
@@ -230,29 +246,29 @@ fn json_body(args: Vec<String>) -> Body {
 }
 
 /// RUN, CMD, ENTRYPOINT, SHELL: a JSON string array, else the rest as one word.
-fn parse_maybe_json(rest: &str) -> Result<Body, String> {
+fn parse_maybe_json(rest: &str) -> Result<Body, LineError> {
     if rest.is_empty() {
         return Ok(Body::default());
     }
     match parse_json(rest) {
         Json::Strings(v) => Ok(json_body(v)),
-        Json::NotStrings => Err(NOT_STRING_ARRAY.to_string()),
+        Json::NotStrings => Err(LineError::NotStringArray),
         Json::Shell => Ok(Body::words(vec![rest.to_string()])),
     }
 }
 
 /// ADD, COPY, VOLUME: a JSON string array, else whitespace-separated words.
-fn parse_maybe_json_to_list(rest: &str) -> Result<Body, String> {
+fn parse_maybe_json_to_list(rest: &str) -> Result<Body, LineError> {
     match parse_json(rest) {
         Json::Strings(v) => Ok(json_body(v)),
-        Json::NotStrings => Err(NOT_STRING_ARRAY.to_string()),
+        Json::NotStrings => Err(LineError::NotStringArray),
         Json::Shell => Ok(Body::words(parse_strings_whitespace_delimited(rest))),
     }
 }
 
 /// HEALTHCHECK: the first word (`CMD`, `NONE`, anything), then the rest as for CMD.
 /// BuildKit finds the word end byte by byte; splitting inside a character is refused.
-fn parse_health_config(rest: &str) -> Result<Body, String> {
+fn parse_health_config(rest: &str) -> Result<Body, LineError> {
     let b = rest.as_bytes();
     let sep = b.iter().position(|&c| is_byte_space(c)).unwrap_or(b.len());
     let next = b[sep..]
@@ -263,10 +279,7 @@ fn parse_health_config(rest: &str) -> Result<Body, String> {
         return Ok(Body::default());
     }
     let (Some(typ), Some(tail)) = (rest.get(..sep), rest.get(next..)) else {
-        return Err(
-            "HEALTHCHECK type ends inside a multi-byte character (BuildKit splits bytes)"
-                .to_string(),
-        );
+        return Err(LineError::HealthcheckSplitCharacter);
     };
     let cmd = parse_maybe_json(tail)?;
     let mut args = vec![typ.to_string()];

@@ -2,7 +2,7 @@
 //! the line ending and a 64 KiB token limit), comment detection, and the escape-character
 //! line continuation (`([^\\])\\[ \t]*$|^\\[ \t]*$`).
 
-use super::gostr::trim_left_space;
+use super::gostr::{trim_left_space, trim_space};
 
 /// `bufio.MaxScanTokenSize`: a line of this many bytes (excluding `\n`) or more stops the
 /// scanner with "dockerfile line greater than max allowed size of 65535".
@@ -76,7 +76,7 @@ pub(crate) fn is_empty_continuation_line(line: &str) -> bool {
 pub(crate) fn comment_text(line: &str) -> String {
     let rest = &line.as_bytes()[1..];
     let s = String::from_utf8_lossy(rest);
-    super::gostr::trim_space(&s).to_string()
+    trim_space(&s).to_string()
 }
 
 /// Removes a trailing line-continuation escape. Returns the kept text and whether the

@@ -49,7 +49,11 @@ mod json;
 mod line_parsers;
 mod lines;
 
+pub use directives::DirectiveError;
 pub use dump::{dump, dump_node, go_quote, go_quote_bytes};
+pub use flags::FlagSplitError;
+pub use heredoc::HeredocError;
+pub use line_parsers::LineError;
 
 /// A heredoc marker word (`<<EOF`, `<<-'EOF'`) as BuildKit's `MustParseHeredoc` reads it:
 /// `(name, chomp, expand)`, or None when the word is not a marker.
@@ -62,10 +66,13 @@ pub fn heredoc_marker(word: &str) -> Option<(String, bool, bool)> {
 
 use super::ast::{Directives, Dockerfile, Heredoc, Node, ParseError, ParseWarning, Span};
 use directives::{escape_token, DirectiveParser};
+use heredoc::Marker;
 use lines::{
     comment_text, is_comment, is_empty_continuation_line, trim_comments, trim_continuation,
     trim_newline, Scanner, BOM,
 };
+use std::error::Error;
+use std::sync::Arc;
 
 fn error(
     message: impl Into<String>,
@@ -80,7 +87,16 @@ fn error(
             end_line: end.max(start),
         },
         column,
+        cause: None,
     }
+}
+
+/// A parse error at lines `start..=end` that says what `cause` says, keeping it as the
+/// error's `source()`.
+fn caused(cause: impl Error + Send + Sync + 'static, start: usize, end: usize) -> ParseError {
+    let mut e = error(cause.to_string(), start, end, None);
+    e.cause = Some(Arc::new(cause));
+    e
 }
 
 /// Validates UTF-8, pointing at the first bad byte.
@@ -100,21 +116,187 @@ fn as_utf8(source: &[u8]) -> Result<&str, ParseError> {
     })
 }
 
-/// Parser state that outlives one line: directives and the escape character.
-struct State {
-    parser: DirectiveParser,
-    directives: Directives,
+/// Parses a whole Dockerfile (bytes: a UTF-8 BOM and CRLF are accepted). See the module
+/// documentation for the handling of invalid UTF-8.
+pub fn parse(source: &[u8]) -> Result<Dockerfile, ParseError> {
+    let text = as_utf8(source)?;
+    let mut reader = Reader {
+        scanner: Scanner::new(text),
+        parser: DirectiveParser::default(),
+        directives: Directives::default(),
+        line: 0,
+        comments: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let mut nodes: Vec<Node> = Vec::new();
+    while let Some(raw) = reader.scanner.next_line() {
+        if let Some(node) = reader.instruction(raw)? {
+            nodes.push(node);
+        }
+    }
+    if nodes.is_empty() {
+        let at = reader.line.max(1);
+        return Err(error("file with no instructions", at, at, None));
+    }
+    if reader.scanner.too_long {
+        let at = reader.line + 1;
+        return Err(error(
+            format!(
+                "dockerfile line greater than max allowed size of {}",
+                lines::MAX_LINE - 1
+            ),
+            at,
+            at,
+            None,
+        ));
+    }
+    Ok(Dockerfile {
+        directives: reader.directives,
+        nodes,
+        warnings: reader.warnings,
+    })
 }
 
-impl State {
+/// BuildKit's `Parse` loop: the lines read so far, the directives (and so the escape
+/// character) found at the top, the comments above the next instruction, and the warnings.
+struct Reader<'a> {
+    scanner: Scanner<'a>,
+    parser: DirectiveParser,
+    directives: Directives,
+    /// The 1-based number of the last line read.
+    line: usize,
+    comments: Vec<String>,
+    warnings: Vec<ParseWarning>,
+}
+
+impl<'a> Reader<'a> {
+    /// The instruction that starts at line `raw`, with its continuation lines and heredoc
+    /// bodies read; `None` for a blank, comment or directive line.
+    fn instruction(&mut self, mut raw: &'a str) -> Result<Option<Node>, ParseError> {
+        if self.line == 0 {
+            raw = raw.strip_prefix(BOM).unwrap_or(raw);
+        }
+        if is_comment(raw) {
+            let comment = comment_text(raw);
+            if comment.is_empty() {
+                self.comments.clear();
+            } else {
+                self.comments.push(comment);
+            }
+        }
+        let (processed, is_directive) = self
+            .process_line(raw, true)
+            .map_err(|e| caused(e, self.line + 1, self.line + 1))?;
+        if is_directive {
+            self.comments.pop();
+        }
+        self.line += 1;
+        let start_line = self.line;
+        let escape = self.directives.escape;
+        let (first, end_of_line) = trim_continuation(processed, escape);
+        if end_of_line && first.is_empty() {
+            return Ok(None);
+        }
+        let line = self.logical_line(first, end_of_line)?;
+        let prev = std::mem::take(&mut self.comments);
+        let mut node = line_parsers::node_from_line(&line, escape, prev, 0)
+            .map_err(|e| caused(e, start_line, self.line))?;
+        if can_contain_heredoc(&node) && line.contains("<<") {
+            let markers =
+                heredoc::heredocs_from_line(&line).map_err(|e| caused(e, start_line, self.line))?;
+            for marker in markers {
+                let doc = self.heredoc_body(marker, start_line)?;
+                node.heredocs.push(doc);
+            }
+        }
+        set_span(
+            &mut node,
+            Span {
+                start_line,
+                end_line: self.line,
+            },
+        );
+        Ok(Some(node))
+    }
+
+    /// A logical line: `first` and, while a line ends with the escape character, the next
+    /// ones (comment lines inside are skipped; blank ones too, with a NoEmptyContinuation
+    /// warning).
+    fn logical_line(&mut self, first: &str, mut end_of_line: bool) -> Result<String, ParseError> {
+        let escape = self.directives.escape;
+        let mut line = first.to_string();
+        let mut has_empty_continuation = false;
+        while !end_of_line {
+            let Some(raw) = self.scanner.next_line() else {
+                break;
+            };
+            let (processed, _) = self
+                .process_line(raw, false)
+                .map_err(|e| caused(e, self.line + 1, self.line + 1))?;
+            self.line += 1;
+            if is_comment(raw) {
+                continue;
+            }
+            if is_empty_continuation_line(processed) {
+                has_empty_continuation = true;
+                continue;
+            }
+            let (part, eol) = trim_continuation(processed, escape);
+            end_of_line = eol;
+            line.push_str(part);
+        }
+        if has_empty_continuation {
+            self.warnings.push(ParseWarning {
+                rule: Some("NoEmptyContinuation"),
+                message: format!("Empty continuation line found in: {line}"),
+                span: Span {
+                    start_line: self.line,
+                    end_line: self.line,
+                },
+            });
+        }
+        Ok(line)
+    }
+
+    /// The body of one heredoc of the instruction that starts at `start_line`: the lines up
+    /// to its delimiter (after leading tabs for `<<-`), which must come.
+    fn heredoc_body(&mut self, marker: Marker, start_line: usize) -> Result<Heredoc, ParseError> {
+        let mut content = String::new();
+        let mut terminated = false;
+        while let Some(raw) = self.scanner.next_line() {
+            self.line += 1;
+            let mut candidate = trim_newline(raw);
+            if marker.chomp {
+                candidate = candidate.trim_start_matches('\t');
+            }
+            if candidate == marker.name {
+                terminated = true;
+                break;
+            }
+            content.push_str(raw);
+        }
+        if !terminated {
+            return Err(error("unterminated heredoc", start_line, self.line, None));
+        }
+        if marker.chomp {
+            content = heredoc::chomp(&content);
+        }
+        Ok(Heredoc {
+            name: marker.name,
+            content,
+            expand: marker.expand,
+            chomp: marker.chomp,
+        })
+    }
+
     /// BuildKit's `processLine`: trims the line end (and leading blanks for the first line
     /// of an instruction), looks for a directive, and blanks comment lines. Returns the
     /// processed text and whether the line was a directive.
-    fn process_line<'a>(
+    fn process_line<'l>(
         &mut self,
-        raw: &'a str,
+        raw: &'l str,
         strip_left: bool,
-    ) -> Result<(&'a str, bool), String> {
+    ) -> Result<(&'l str, bool), DirectiveError> {
         let mut token = trim_newline(raw);
         if strip_left {
             token = gostr::trim_left_space(token);
@@ -132,154 +314,6 @@ impl State {
         };
         Ok((trim_comments(token), found))
     }
-}
-
-/// Parses a whole Dockerfile (bytes: a UTF-8 BOM and CRLF are accepted). See the module
-/// documentation for the handling of invalid UTF-8.
-pub fn parse(source: &[u8]) -> Result<Dockerfile, ParseError> {
-    let text = as_utf8(source)?;
-    let mut scanner = Scanner::new(text);
-    let mut st = State {
-        parser: DirectiveParser::default(),
-        directives: Directives::default(),
-    };
-    let mut current_line = 0usize;
-    let mut nodes: Vec<Node> = Vec::new();
-    let mut warnings: Vec<ParseWarning> = Vec::new();
-    let mut comments: Vec<String> = Vec::new();
-
-    while let Some(mut raw) = scanner.next_line() {
-        if current_line == 0 {
-            raw = raw.strip_prefix(BOM).unwrap_or(raw);
-        }
-        if is_comment(raw) {
-            let comment = comment_text(raw);
-            if comment.is_empty() {
-                comments.clear();
-            } else {
-                comments.push(comment);
-            }
-        }
-        let (processed, is_directive) = st
-            .process_line(raw, true)
-            .map_err(|m| error(m, current_line + 1, current_line + 1, None))?;
-        if is_directive {
-            comments.pop();
-        }
-        current_line += 1;
-        let start_line = current_line;
-        let escape = st.directives.escape;
-
-        let (first, mut end_of_line) = trim_continuation(processed, escape);
-        if end_of_line && first.is_empty() {
-            continue;
-        }
-        let mut line = first.to_string();
-        let mut has_empty_continuation = false;
-        while !end_of_line {
-            let Some(raw) = scanner.next_line() else {
-                break;
-            };
-            let (processed, _) = st
-                .process_line(raw, false)
-                .map_err(|m| error(m, current_line + 1, current_line + 1, None))?;
-            current_line += 1;
-            if is_comment(raw) {
-                continue;
-            }
-            if is_empty_continuation_line(processed) {
-                has_empty_continuation = true;
-                continue;
-            }
-            let (part, eol) = trim_continuation(processed, escape);
-            end_of_line = eol;
-            line.push_str(part);
-        }
-
-        if has_empty_continuation {
-            warnings.push(ParseWarning {
-                rule: Some("NoEmptyContinuation"),
-                message: format!("Empty continuation line found in: {line}"),
-                span: Span {
-                    start_line: current_line,
-                    end_line: current_line,
-                },
-            });
-        }
-
-        let prev = std::mem::take(&mut comments);
-        let mut node = line_parsers::node_from_line(&line, escape, prev, 0)
-            .map_err(|m| error(m, start_line, current_line, None))?;
-
-        if can_contain_heredoc(&node) && line.contains("<<") {
-            let markers = heredoc::heredocs_from_line(&line)
-                .map_err(|m| error(m, start_line, current_line, None))?;
-            for marker in markers {
-                let mut content = String::new();
-                let mut terminated = false;
-                while let Some(raw) = scanner.next_line() {
-                    current_line += 1;
-                    let mut candidate = trim_newline(raw);
-                    if marker.chomp {
-                        candidate = candidate.trim_start_matches('\t');
-                    }
-                    if candidate == marker.name {
-                        terminated = true;
-                        break;
-                    }
-                    content.push_str(raw);
-                }
-                if !terminated {
-                    return Err(error(
-                        "unterminated heredoc",
-                        start_line,
-                        current_line,
-                        None,
-                    ));
-                }
-                if marker.chomp {
-                    content = heredoc::chomp(&content);
-                }
-                node.heredocs.push(Heredoc {
-                    name: marker.name,
-                    content,
-                    expand: marker.expand,
-                    chomp: marker.chomp,
-                });
-            }
-        }
-
-        set_span(
-            &mut node,
-            Span {
-                start_line,
-                end_line: current_line,
-            },
-        );
-        nodes.push(node);
-    }
-
-    if nodes.is_empty() {
-        let at = current_line.max(1);
-        return Err(error("file with no instructions", at, at, None));
-    }
-    if scanner.too_long {
-        let at = current_line + 1;
-        return Err(error(
-            format!(
-                "dockerfile line greater than max allowed size of {}",
-                lines::MAX_LINE - 1
-            ),
-            at,
-            at,
-            None,
-        ));
-    }
-    Ok(Dockerfile {
-        directives: st.directives,
-        nodes,
-        warnings,
-    })
 }
 
 /// Sets the line range on a node and on its ONBUILD-nested nodes.

@@ -1,13 +1,11 @@
-//! The expansion proper: BuildKit's `shellWord` state machine over the chars of one word.
+//! The expansion proper: BuildKit's `shellWord` state machine over the chars of one word,
+//! one function per construct (quotes, `$name`, `${name<modifier>}`, `${name/p/r}`).
 
 use std::collections::BTreeSet;
 
 use super::pattern::{compile, replace_all, replace_first, trim_prefix, trim_suffix};
 use super::text::{go_quote, is_digit, is_letter, is_space, rune_string};
-use super::{Expansion, Lexer, ShellError, VarLookup, MAX_NESTING};
-
-/// Reason of a failed expansion, before the `failed to process "..."` prefix.
-type Fail = String;
+use super::{ExpandError, Expansion, Lexer, ShellError, VarLookup, MAX_NESTING};
 
 /// Expands `word`; see [`Lexer::process_word`].
 pub(super) fn process(
@@ -39,6 +37,7 @@ pub(super) fn process(
         }),
         Err(reason) => Err(ShellError {
             message: format!("failed to process {}: {}", go_quote(word), reason),
+            reason,
         }),
     }
 }
@@ -117,14 +116,14 @@ impl ShellWord<'_> {
         &mut self,
         stop: Option<char>,
         raw_escapes: bool,
-    ) -> Result<(String, Vec<String>), Fail> {
+    ) -> Result<(String, Vec<String>), ExpandError> {
         let saved = std::mem::replace(&mut self.raw_escapes, raw_escapes);
         let out = self.stop_on(stop);
         self.raw_escapes = saved;
         out
     }
 
-    fn stop_on(&mut self, stop: Option<char>) -> Result<(String, Vec<String>), Fail> {
+    fn stop_on(&mut self, stop: Option<char>) -> Result<(String, Vec<String>), ExpandError> {
         let mut result = String::new();
         let mut fields = Fields::default();
         let quotes = !self.lex.skip_process_quotes;
@@ -166,9 +165,7 @@ impl ShellWord<'_> {
             result.push(c);
         }
         match stop {
-            Some(s) => Err(format!(
-                "unexpected end of statement while looking for matching {s}"
-            )),
+            Some(s) => Err(ExpandError::Unterminated(s)),
             None => Ok((result, fields.finish())),
         }
     }
@@ -189,7 +186,7 @@ impl ShellWord<'_> {
         out
     }
 
-    fn process_single_quote(&mut self) -> Result<String, Fail> {
+    fn process_single_quote(&mut self) -> Result<String, ExpandError> {
         let mut result = String::new();
         let open = self.next();
         if self.lex.raw_quotes {
@@ -197,12 +194,7 @@ impl ShellWord<'_> {
         }
         loop {
             match self.next() {
-                None => {
-                    return Err(
-                        "unexpected end of statement while looking for matching single-quote"
-                            .into(),
-                    )
-                }
+                None => return Err(ExpandError::UnclosedSingleQuote),
                 Some('\'') => {
                     if self.lex.raw_quotes {
                         result.push('\'');
@@ -214,7 +206,7 @@ impl ShellWord<'_> {
         }
     }
 
-    fn process_double_quote(&mut self) -> Result<String, Fail> {
+    fn process_double_quote(&mut self) -> Result<String, ExpandError> {
         let mut result = String::new();
         let open = self.next();
         if self.lex.raw_quotes {
@@ -222,12 +214,7 @@ impl ShellWord<'_> {
         }
         loop {
             match self.peek() {
-                None => {
-                    return Err(
-                        "unexpected end of statement while looking for matching double-quote"
-                            .into(),
-                    )
-                }
+                None => return Err(ExpandError::UnclosedDoubleQuote),
                 Some('"') => {
                     self.next();
                     if self.lex.raw_quotes {
@@ -263,11 +250,9 @@ impl ShellWord<'_> {
         }
     }
 
-    fn process_dollar(&mut self) -> Result<String, Fail> {
+    fn process_dollar(&mut self) -> Result<String, ExpandError> {
         if self.depth >= MAX_NESTING {
-            return Err(format!(
-                "syntax error: expansions nested more than {MAX_NESTING} deep"
-            ));
+            return Err(ExpandError::TooDeep);
         }
         self.depth += 1;
         let out = self.dollar();
@@ -275,7 +260,8 @@ impl ShellWord<'_> {
         out
     }
 
-    fn dollar(&mut self) -> Result<String, Fail> {
+    /// `$name` or `${...}`, at the `$`.
+    fn dollar(&mut self) -> Result<String, ExpandError> {
         self.next(); // '$'
 
         // $xxx case
@@ -293,13 +279,12 @@ impl ShellWord<'_> {
 
         self.next(); // '{'
         match self.peek() {
-            None => return Err("syntax error: missing '}'".into()),
-            Some('{' | '}' | ':') => return Err("syntax error: bad substitution".into()),
+            None => return Err(ExpandError::MissingBrace),
+            Some('{' | '}' | ':') => return Err(ExpandError::BadSubstitution),
             Some(_) => {}
         }
         let name = self.process_name();
-        let mut ch = self.next();
-        let mut chs = rune_string(ch);
+        let ch = self.next();
         match ch {
             Some('}') => {
                 // Normal ${xx} case
@@ -309,102 +294,106 @@ impl ShellWord<'_> {
                     None => String::new(),
                 })
             }
-            Some(':' | '+' | '-' | '?' | '#' | '%') => {
-                let null_is_unset = ch == Some(':');
-                if null_is_unset {
-                    ch = self.next();
-                    chs.push_str(&rune_string(ch));
-                }
-                let raw_escapes = matches!(ch, Some('#' | '%'));
-                if null_is_unset && raw_escapes {
-                    return Err(format!("unsupported modifier ({chs}) in substitution"));
-                }
-                let word = match self.process_stop_on(Some('}'), raw_escapes) {
-                    Ok((word, _)) => word,
-                    Err(_) if self.peek().is_none() => {
-                        return Err("syntax error: missing '}'".into())
-                    }
-                    Err(e) => return Err(e),
-                };
-                let value = self.get_env(&name);
-                if self.lex.skip_unset_env && value.is_none() {
-                    return Ok(format!("${{{name}{chs}{word}}}"));
-                }
-                let empty = value
-                    .as_deref()
-                    .is_none_or(|v| null_is_unset && v.is_empty());
-                match ch {
-                    Some('-') => Ok(if empty {
-                        word
-                    } else {
-                        value.unwrap_or_default()
-                    }),
-                    Some('+') => Ok(if empty { String::new() } else { word }),
-                    Some('?') => match value {
-                        Some(v) if !empty => Ok(v),
-                        _ => {
-                            let message = if !word.is_empty() {
-                                word
-                            } else if value.is_none() {
-                                "is not allowed to be unset".into()
-                            } else {
-                                "is not allowed to be empty".into()
-                            };
-                            Err(format!("{name}: {message}"))
-                        }
-                    },
-                    Some(op @ ('#' | '%')) => {
-                        // #/% remove the shortest match, ##/%% the longest.
-                        let (pattern, greedy) = match word.strip_prefix(op) {
-                            Some(rest) => (rest, true),
-                            None => (word.as_str(), false),
-                        };
-                        let value = value.unwrap_or_default();
-                        if op == '%' {
-                            trim_suffix(pattern, &value, greedy)
-                        } else {
-                            trim_prefix(pattern, &value, greedy)
-                        }
-                    }
-                    _ => Err(format!("unsupported modifier ({chs}) in substitution")),
-                }
-            }
-            Some('/') => {
-                let replace_every = self.peek() == Some('/');
-                if replace_every {
-                    self.next();
-                }
-                let pattern = match self.process_stop_on(Some('/'), true) {
-                    Ok((p, _)) => p,
-                    Err(_) if self.peek().is_none() => {
-                        return Err("syntax error: missing '/' in ${}".into())
-                    }
-                    Err(e) => return Err(e),
-                };
-                let replacement = match self.process_stop_on(Some('}'), true) {
-                    Ok((r, _)) => r,
-                    Err(_) if self.peek().is_none() => {
-                        return Err("syntax error: missing '}'".into())
-                    }
-                    Err(e) => return Err(e),
-                };
-                let value = match self.get_env(&name) {
-                    Some(value) => value,
-                    None if self.lex.skip_unset_env => {
-                        return Ok(format!("${{{name}/{pattern}/{replacement}}}"));
-                    }
-                    None => String::new(),
-                };
-                let re = compile(&pattern, true, false)
-                    .map_err(|e| format!("invalid pattern ({pattern}) in substitution: {e}"))?;
-                Ok(if replace_every {
-                    replace_all(&re, &value, &replacement)
-                } else {
-                    replace_first(&re, &value, &replacement)
-                })
-            }
-            _ => Err(format!("unsupported modifier ({chs}) in substitution")),
+            Some(':' | '+' | '-' | '?' | '#' | '%') => self.modifier(name, ch),
+            Some('/') => self.substitution(name),
+            _ => Err(ExpandError::UnsupportedModifier(rune_string(ch))),
         }
+    }
+
+    /// `${name<op>word}` after `${name`, `ch` being the first character of the operator:
+    /// `:-`, `-`, `:+`, `+`, `:?`, `?`, `#`, `##`, `%`, `%%`.
+    fn modifier(&mut self, name: String, mut ch: Option<char>) -> Result<String, ExpandError> {
+        let mut chs = rune_string(ch);
+        let null_is_unset = ch == Some(':');
+        if null_is_unset {
+            ch = self.next();
+            chs.push_str(&rune_string(ch));
+        }
+        let raw_escapes = matches!(ch, Some('#' | '%'));
+        if null_is_unset && raw_escapes {
+            return Err(ExpandError::UnsupportedModifier(chs));
+        }
+        let word = match self.process_stop_on(Some('}'), raw_escapes) {
+            Ok((word, _)) => word,
+            Err(_) if self.peek().is_none() => return Err(ExpandError::MissingBrace),
+            Err(e) => return Err(e),
+        };
+        let value = self.get_env(&name);
+        if self.lex.skip_unset_env && value.is_none() {
+            return Ok(format!("${{{name}{chs}{word}}}"));
+        }
+        let empty = value
+            .as_deref()
+            .is_none_or(|v| null_is_unset && v.is_empty());
+        match ch {
+            Some('-') => Ok(if empty {
+                word
+            } else {
+                value.unwrap_or_default()
+            }),
+            Some('+') => Ok(if empty { String::new() } else { word }),
+            Some('?') => match value {
+                Some(v) if !empty => Ok(v),
+                _ => {
+                    let message = if !word.is_empty() {
+                        word
+                    } else if value.is_none() {
+                        "is not allowed to be unset".into()
+                    } else {
+                        "is not allowed to be empty".into()
+                    };
+                    Err(ExpandError::Required { name, message })
+                }
+            },
+            Some(op @ ('#' | '%')) => {
+                // #/% remove the shortest match, ##/%% the longest.
+                let (pattern, greedy) = match word.strip_prefix(op) {
+                    Some(rest) => (rest, true),
+                    None => (word.as_str(), false),
+                };
+                let value = value.unwrap_or_default();
+                if op == '%' {
+                    trim_suffix(pattern, &value, greedy)
+                } else {
+                    trim_prefix(pattern, &value, greedy)
+                }
+            }
+            _ => Err(ExpandError::UnsupportedModifier(chs)),
+        }
+    }
+
+    /// `${name/pattern/replacement}` or `${name//pattern/replacement}`, after `${name/`.
+    fn substitution(&mut self, name: String) -> Result<String, ExpandError> {
+        let replace_every = self.peek() == Some('/');
+        if replace_every {
+            self.next();
+        }
+        let pattern = match self.process_stop_on(Some('/'), true) {
+            Ok((p, _)) => p,
+            Err(_) if self.peek().is_none() => return Err(ExpandError::MissingSlash),
+            Err(e) => return Err(e),
+        };
+        let replacement = match self.process_stop_on(Some('}'), true) {
+            Ok((r, _)) => r,
+            Err(_) if self.peek().is_none() => return Err(ExpandError::MissingBrace),
+            Err(e) => return Err(e),
+        };
+        let value = match self.get_env(&name) {
+            Some(value) => value,
+            None if self.lex.skip_unset_env => {
+                return Ok(format!("${{{name}/{pattern}/{replacement}}}"));
+            }
+            None => String::new(),
+        };
+        let re = compile(&pattern, true, false).map_err(|e| ExpandError::InvalidPattern {
+            pattern: pattern.clone(),
+            source: e,
+        })?;
+        Ok(if replace_every {
+            replace_all(&re, &value, &replacement)
+        } else {
+            replace_first(&re, &value, &replacement)
+        })
     }
 
     /// Reads a name: letters, digits and `_`; or a run of digits (positional parameter); or

@@ -55,6 +55,8 @@ mod pattern;
 mod tables;
 mod text;
 
+pub use pattern::InvalidEscape;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hash};
 
@@ -179,8 +181,46 @@ pub struct Expansion {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct ShellError {
-    /// The full message, as BuildKit's error prints.
+    /// The full message, as BuildKit's error prints: `failed to process "WORD": ` and the
+    /// reason.
     pub message: String,
+    /// Why the word could not be expanded.
+    #[source]
+    pub reason: ExpandError,
+}
+
+/// Why a word could not be expanded (BuildKit's texts, without the word).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExpandError {
+    /// A quote or `${` whose closing character never came.
+    #[error("unexpected end of statement while looking for matching {0}")]
+    Unterminated(char),
+    #[error("unexpected end of statement while looking for matching single-quote")]
+    UnclosedSingleQuote,
+    #[error("unexpected end of statement while looking for matching double-quote")]
+    UnclosedDoubleQuote,
+    /// More than [`MAX_NESTING`] `${...}` inside each other.
+    #[error("syntax error: expansions nested more than {MAX_NESTING} deep")]
+    TooDeep,
+    #[error("syntax error: missing '}}'")]
+    MissingBrace,
+    #[error("syntax error: missing '/' in ${{}}")]
+    MissingSlash,
+    /// `${}`, `${{`, `${:...}`.
+    #[error("syntax error: bad substitution")]
+    BadSubstitution,
+    /// The modifier as written (`:#`, `!`).
+    #[error("unsupported modifier ({0}) in substitution")]
+    UnsupportedModifier(String),
+    /// `${NAME?message}` (or `:?`) on an unset (or empty) variable.
+    #[error("{name}: {message}")]
+    Required { name: String, message: String },
+    /// A `#`, `%` or `/` pattern with an escape Go's regexp refuses.
+    #[error("invalid pattern ({pattern}) in substitution: {source}")]
+    InvalidPattern {
+        pattern: String,
+        source: InvalidEscape,
+    },
 }
 
 impl Lexer {

@@ -8,6 +8,13 @@
 //! recursion. Positions are in chars; strings are sliced only at char boundaries.
 
 use super::text::{is_digit, is_letter, rune_string};
+use super::ExpandError;
+
+/// A pattern Go's regexp compiler refuses: an escape of anything but `*`, `?` and `\` (the
+/// escaped character, U+FFFD when the escape ends the pattern).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid escape '\\{0}'")]
+pub struct InvalidEscape(pub String);
 
 #[derive(Clone, Copy, Debug)]
 enum Inst {
@@ -30,7 +37,11 @@ pub(super) struct Pattern {
 
 /// BuildKit's `convertShellPatternToRegex`: `greedy` picks `.*` over `.*?` for `*`, and
 /// `anchored` only allows matches at the start of the text. The error text is Go's.
-pub(super) fn compile(pattern: &str, greedy: bool, anchored: bool) -> Result<Pattern, String> {
+pub(super) fn compile(
+    pattern: &str,
+    greedy: bool,
+    anchored: bool,
+) -> Result<Pattern, InvalidEscape> {
     let mut chars = pattern.chars().peekable();
     // Go's text/scanner drops a byte order mark at the very start of its input.
     if chars.peek() == Some(&'\u{FEFF}') {
@@ -59,7 +70,7 @@ pub(super) fn compile(pattern: &str, greedy: bool, anchored: bool) -> Result<Pat
                 }
                 match chars.next() {
                     Some(c @ ('*' | '?' | '\\')) => prog.push(Inst::Char(c)),
-                    other => return Err(format!("invalid escape '\\{}'", rune_string(other))),
+                    other => return Err(InvalidEscape(rune_string(other))),
                 }
             }
             c => prog.push(Inst::Char(c)),
@@ -167,9 +178,11 @@ fn byte_at(s: &str, pos: usize) -> usize {
 }
 
 /// `${v#p}` / `${v##p}`: BuildKit's `trimPrefix`.
-pub(super) fn trim_prefix(pattern: &str, value: &str, greedy: bool) -> Result<String, String> {
-    let re = compile(pattern, greedy, true)
-        .map_err(|e| format!("invalid pattern ({pattern}) in substitution: {e}"))?;
+pub(super) fn trim_prefix(pattern: &str, value: &str, greedy: bool) -> Result<String, ExpandError> {
+    let re = compile(pattern, greedy, true).map_err(|e| ExpandError::InvalidPattern {
+        pattern: pattern.to_string(),
+        source: e,
+    })?;
     let text: Vec<char> = value.chars().collect();
     Ok(match re.find(&text, 0) {
         Some((_, end)) => text[end..].iter().collect(),
@@ -179,7 +192,7 @@ pub(super) fn trim_prefix(pattern: &str, value: &str, greedy: bool) -> Result<St
 
 /// `${v%p}` / `${v%%p}`: BuildKit's `trimSuffix`, which reverses pattern and value and trims
 /// a prefix (so its error messages show the reversed pattern).
-pub(super) fn trim_suffix(pattern: &str, value: &str, greedy: bool) -> Result<String, String> {
+pub(super) fn trim_suffix(pattern: &str, value: &str, greedy: bool) -> Result<String, ExpandError> {
     let reversed: String = value.chars().rev().collect();
     let trimmed = trim_prefix(&reverse_pattern(pattern), &reversed, greedy)?;
     Ok(trimmed.chars().rev().collect())
