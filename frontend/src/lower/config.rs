@@ -16,7 +16,12 @@ use crate::parser::go_quote;
 use graph::image::{Empty, HealthConfig, Image};
 
 impl Lowering<'_> {
-    pub(super) fn dispatch_env(&mut self, i: usize, kvs: &[KeyValue], span: Span) {
+    pub(super) fn dispatch_env(
+        &mut self,
+        i: usize,
+        kvs: &[KeyValue],
+        span: Span,
+    ) -> Result<(), FrontendError> {
         let mut msg = String::from("ENV");
         for kv in kvs {
             if kv.legacy {
@@ -30,10 +35,13 @@ impl Lowering<'_> {
             self.lint_secret_name("ENV", &kv.key, span);
             msg.push_str(&format!(" {}={}", kv.key, kv.value));
             let st = &mut self.states[i];
-            st.env.set(&kv.key, &kv.value);
+            st.env
+                .set(&kv.key, &kv.value)
+                .map_err(|e| FrontendError::from_cause(e, span))?;
             st.image.config.env_set(&kv.key, &kv.value);
         }
         self.history(i, msg, false);
+        Ok(())
     }
 
     pub(super) fn dispatch_label(&mut self, i: usize, kvs: &[KeyValue], span: Span) {

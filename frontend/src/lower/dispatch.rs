@@ -160,7 +160,7 @@ impl Lowering<'_> {
         }
         for kv in &st.image.config.env.clone() {
             let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
-            st.env.set(k, v);
+            st.env.inherit(k, v);
         }
         if !st.image.config.working_dir.is_empty() {
             st.dir = normalize_workdir(&st.dir, &st.image.config.working_dir.clone());
@@ -175,7 +175,7 @@ impl Lowering<'_> {
         let span = c.ins.span;
         let (ins, used) = self.expand_instruction(i, &c.ins)?;
         match ins.command {
-            Command::Env(kvs) => self.dispatch_env(i, &kvs, span),
+            Command::Env(kvs) => self.dispatch_env(i, &kvs, span)?,
             Command::Label(kvs) => self.dispatch_label(i, &kvs, span),
             Command::Maintainer(m) => self.dispatch_maintainer(i, m),
             Command::Onbuild(expr) => self.states[i].image.config.on_build.push(expr),
@@ -329,7 +329,9 @@ impl Lowering<'_> {
             };
             let st = &mut self.states[i];
             if let Some(v) = &value {
-                st.env.set(&def.key, v);
+                st.env
+                    .set(&def.key, v)
+                    .map_err(|e| FrontendError::from_cause(e, span))?;
             }
             st.args.push((def.key.clone(), value.clone()));
             shown.push(match &value {

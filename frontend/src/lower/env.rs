@@ -6,19 +6,54 @@
 use crate::shell::{Lexer, ShellError, VarLookup};
 use std::collections::BTreeMap;
 
+/// The most bytes a stage's variables (names and values) may hold together. Each word is
+/// capped on its own (`shell::MAX_EXPANDED`); this caps the many: a thousand `ARG Bn=$A` of a
+/// large `A`. Linux refuses an environment over about 2 MiB at exec anyway.
+pub const MAX_ENV_BYTES: usize = 4 << 20;
+
+/// A variable that would take a stage's variables past [`MAX_ENV_BYTES`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{key}: the stage's ARG and ENV values would add up to more than {} MiB; shorten them",
+    MAX_ENV_BYTES >> 20
+)]
+pub struct EnvTooLarge {
+    pub key: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EnvList(Vec<(String, String)>);
+pub struct EnvList {
+    vars: Vec<(String, String)>,
+    /// Bytes of every name and value.
+    bytes: usize,
+}
 
 impl EnvList {
-    pub fn set(&mut self, key: &str, value: &str) {
-        match self.0.iter_mut().find(|(k, _)| k == key) {
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), EnvTooLarge> {
+        let old = self.get(key).map_or(0, |v| key.len() + v.len());
+        let bytes = self.bytes - old + key.len() + value.len();
+        if bytes > MAX_ENV_BYTES {
+            return Err(EnvTooLarge {
+                key: key.to_string(),
+            });
+        }
+        self.inherit(key, value);
+        Ok(())
+    }
+
+    /// A variable of the base image's config. Counted, but never refused: the base exists
+    /// already, and the cap is on what a Dockerfile grows.
+    pub fn inherit(&mut self, key: &str, value: &str) {
+        let old = self.get(key).map_or(0, |v| key.len() + v.len());
+        self.bytes = self.bytes - old + key.len() + value.len();
+        match self.vars.iter_mut().find(|(k, _)| k == key) {
             Some(slot) => slot.1 = value.to_string(),
-            None => self.0.push((key.to_string(), value.to_string())),
+            None => self.vars.push((key.to_string(), value.to_string())),
         }
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
+        self.vars
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
@@ -26,7 +61,7 @@ impl EnvList {
 
     /// `KEY=value` strings in order, as a process environment.
     pub fn to_strings(&self) -> Vec<String> {
-        self.0.iter().map(|(k, v)| format!("{k}={v}")).collect()
+        self.vars.iter().map(|(k, v)| format!("{k}={v}")).collect()
     }
 }
 

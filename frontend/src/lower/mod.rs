@@ -241,7 +241,7 @@ impl Lowering<'_> {
     /// `--build-arg` override or its default expanded against the ARGs before it.
     fn global_args(&mut self, meta: &[(Vec<ArgDef>, Span)]) -> Result<(), FrontendError> {
         for (k, v) in platform::platform_args(&self.build_platform, &self.target_platform) {
-            self.global_args.set(&k, &v);
+            self.global_args.inherit(&k, &v);
         }
         for (defs, span) in meta {
             for def in defs {
@@ -261,7 +261,9 @@ impl Lowering<'_> {
                     },
                 };
                 if let Some(v) = value {
-                    self.global_args.set(&def.key, &v);
+                    self.global_args
+                        .set(&def.key, &v)
+                        .map_err(|e| FrontendError::from_cause(e, *span))?;
                 }
             }
         }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use super::pattern::{compile, replace_all, replace_first, trim_prefix, trim_suffix};
 use super::text::{go_quote, is_digit, is_letter, is_space, rune_string};
-use super::{ExpandError, Expansion, Lexer, ShellError, VarLookup, MAX_NESTING};
+use super::{ExpandError, Expansion, Lexer, ShellError, VarLookup, MAX_EXPANDED, MAX_NESTING};
 
 /// Expands `word`; see [`Lexer::process_word`].
 pub(super) fn process(
@@ -40,6 +40,15 @@ pub(super) fn process(
             reason,
         }),
     }
+}
+
+/// Appends `part` to a word being expanded, unless that takes it past [`MAX_EXPANDED`].
+fn grow(result: &mut String, part: &str) -> Result<(), ExpandError> {
+    if result.len() + part.len() > MAX_EXPANDED {
+        return Err(ExpandError::TooLarge);
+    }
+    result.push_str(part);
+    Ok(())
 }
 
 /// Field splitting of the characters that make up a word, as they are produced.
@@ -139,7 +148,7 @@ impl ShellWord<'_> {
                     '\'' => self.process_single_quote()?,
                     _ => self.process_double_quote()?,
                 };
-                result.push_str(&part);
+                grow(&mut result, &part)?;
                 if c == '$' {
                     fields.add_string(&part);
                 } else {
@@ -389,11 +398,15 @@ impl ShellWord<'_> {
             pattern: pattern.clone(),
             source: e,
         })?;
-        Ok(if replace_every {
-            replace_all(&re, &value, &replacement)
+        if replace_every {
+            replace_all(&re, &value, &replacement, MAX_EXPANDED).ok_or(ExpandError::TooLarge)
         } else {
-            replace_first(&re, &value, &replacement)
-        })
+            let out = replace_first(&re, &value, &replacement);
+            if out.len() > MAX_EXPANDED {
+                return Err(ExpandError::TooLarge);
+            }
+            Ok(out)
+        }
     }
 
     /// Reads a name: letters, digits and `_`; or a run of digits (positional parameter); or

@@ -47,6 +47,8 @@
 //!   shared and what the expanded text says. `result` is never affected.
 //! * Expansions nested more than [`MAX_NESTING`] deep are an error instead of unbounded
 //!   recursion (Go's growable stacks make that safe there, Rust's fixed ones do not).
+//! * A word that expands to more than [`MAX_EXPANDED`] bytes is an error instead of an
+//!   allocation that takes the machine's memory.
 //!
 //! Character classes come from tables of Unicode 15.0, the version of Go 1.21 and later.
 
@@ -62,6 +64,11 @@ use std::hash::{BuildHasher, Hash};
 
 /// How deeply `${...}` expansions may nest inside each other's words.
 pub const MAX_NESTING: usize = 200;
+
+/// The largest word an expansion may produce, in bytes. BuildKit has no limit, and twelve
+/// lines of `ARG A=$A$A$A$A$A$A$A$A` then ask for gigabytes; no real Dockerfile word comes
+/// near this (Linux refuses a single argument or variable over 128 KiB at exec).
+pub const MAX_EXPANDED: usize = 1 << 20;
 
 /// Looks up variables for expansion (build args + env, already merged by the caller).
 ///
@@ -212,6 +219,13 @@ pub enum ExpandError {
     /// The modifier as written (`:#`, `!`).
     #[error("unsupported modifier ({0}) in substitution")]
     UnsupportedModifier(String),
+    /// The word grew past [`MAX_EXPANDED`] bytes.
+    #[error(
+        "the expanded word is larger than {} MiB: variables that expand to themselves several \
+         times grow exponentially; shorten the values (pallet stops expanding at this size)",
+        MAX_EXPANDED >> 20
+    )]
+    TooLarge,
     /// `${NAME?message}` (or `:?`) on an unset (or empty) variable.
     #[error("{name}: {message}")]
     Required { name: String, message: String },

@@ -231,8 +231,14 @@ pub(super) fn replace_first(re: &Pattern, value: &str, replacement: &str) -> Str
 }
 
 /// `${v//p/r}`: Go's `Regexp.ReplaceAllString(value, replacement)`, including its treatment
-/// of empty matches and the `$` template syntax of `replacement`.
-pub(super) fn replace_all(re: &Pattern, value: &str, replacement: &str) -> String {
+/// of empty matches and the `$` template syntax of `replacement`; None once the result would
+/// pass `limit` bytes.
+pub(super) fn replace_all(
+    re: &Pattern,
+    value: &str,
+    replacement: &str,
+    limit: usize,
+) -> Option<String> {
     let text: Vec<char> = value.chars().collect();
     let mut out = String::new();
     let mut last_end = 0;
@@ -246,6 +252,9 @@ pub(super) fn replace_all(re: &Pattern, value: &str, replacement: &str) -> Strin
         if end > last_end || start == 0 {
             expand_template(&mut out, replacement, &text[start..end]);
         }
+        if out.len() > limit {
+            return None;
+        }
         last_end = end;
         // Advance past this match, always by at least one character.
         let width = usize::from(search < text.len());
@@ -258,7 +267,7 @@ pub(super) fn replace_all(re: &Pattern, value: &str, replacement: &str) -> Strin
         }
     }
     out.extend(&text[last_end..]);
-    out
+    (out.len() <= limit).then_some(out)
 }
 
 /// Go's `Regexp.expand` for a regexp without groups: `$$` is `$`, `$0`/`${0}` the match,
