@@ -136,7 +136,9 @@ impl FrontendError {
             None => out.push_str(&format!(" --> {file}\n")),
             Some((line_no, column)) => {
                 let lines: Vec<&str> = source.lines().collect();
-                let text = clean(lines.get(line_no - 1).copied().unwrap_or(""));
+                let line = clean(lines.get(line_no - 1).copied().unwrap_or(""));
+                let (shown, shown_column) = window(line, column);
+                let text = shown.as_str();
                 out.push_str(&format!(" --> {file}:{line_no}:{column}\n"));
                 let last = self.span.end_line.max(line_no);
                 let width = last.to_string().len();
@@ -144,7 +146,7 @@ impl FrontendError {
                 out.push_str(&format!("{pad} |\n{line_no:>width$} | {text}\n"));
                 let caret_pad: String = text
                     .chars()
-                    .take(column.saturating_sub(1))
+                    .take(shown_column.saturating_sub(1))
                     .map(|c| if c == '\t' { '\t' } else { ' ' })
                     .collect();
                 out.push_str(&format!("{pad} | {caret_pad}^\n"));
@@ -161,6 +163,43 @@ impl FrontendError {
         }
         out
     }
+}
+
+/// The most characters of a source line an error shows.
+const MAX_SHOWN: usize = 160;
+
+/// At most [`MAX_SHOWN`] characters of `line` around `column` (1-based), `…` marking what was
+/// cut, and the column within what is shown: a 50 MB line is not echoed whole.
+fn window(line: &str, column: usize) -> (String, usize) {
+    let count = line.chars().count();
+    if count <= MAX_SHOWN {
+        return (line.to_string(), column);
+    }
+    let start = column
+        .saturating_sub(1)
+        .saturating_sub(MAX_SHOWN / 4)
+        .min(count - MAX_SHOWN);
+    let mut shown = String::new();
+    if start > 0 {
+        shown.push('…');
+    }
+    shown.extend(line.chars().skip(start).take(MAX_SHOWN));
+    if start + MAX_SHOWN < count {
+        shown.push('…');
+    }
+    let column = column.saturating_sub(start) + usize::from(start > 0);
+    (shown, column)
+}
+
+/// `text` cut to at most `max` characters, with `…` where it was cut: for echoing user input
+/// in messages.
+pub fn shorten(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.chars().count() <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out: String = text.chars().take(max).collect();
+    out.push('…');
+    std::borrow::Cow::Owned(out)
 }
 
 fn clean(line: &str) -> &str {
@@ -286,5 +325,24 @@ mod tests {
         assert!(r.contains(" --> Dockerfile:2:6\n"), "{r}");
         assert!(r.contains("2 | COPY --form=b x y\n  |      ^\n"), "{r}");
         assert!(r.contains("help: did you mean --from?"), "{r}");
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::window;
+
+    #[test]
+    fn long_lines_are_shown_around_the_column() {
+        let line = format!("{}X{}", "a".repeat(1000), "b".repeat(1000));
+        let (shown, column) = window(&line, 1001);
+        assert!(shown.chars().count() <= 162, "{}", shown.len());
+        assert_eq!(shown.chars().nth(column - 1), Some('X'), "{shown}");
+        assert!(shown.starts_with('…') && shown.ends_with('…'));
+        let (shown, column) = window("short", 3);
+        assert_eq!((shown.as_str(), column), ("short", 3));
+        let (shown, column) = window(&line, 1);
+        assert_eq!(shown.chars().next(), Some('a'));
+        assert_eq!(column, 1);
     }
 }

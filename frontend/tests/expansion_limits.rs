@@ -83,3 +83,20 @@ fn ordinary_large_values_still_lower() {
     let text = format!("FROM scratch\nARG A={big}\nENV B=$A C=$A\nRUN echo $B $C\n");
     lower_text(&text).unwrap();
 }
+
+#[test]
+fn errors_do_not_echo_huge_words_or_lines() {
+    // A 60 KB word with a bad substitution at its end.
+    let word = format!("{}${{A/x}}", "w".repeat(60_000));
+    let text = format!("FROM scratch\nARG A=1\nENV X={word}\n");
+    let e = lower_text(&text).unwrap_err();
+    assert!(e.message.len() < 1000, "{} bytes", e.message.len());
+    assert!(e.message.contains('…'), "{}", e.message);
+    let rendered = e.render("Dockerfile", &text);
+    assert!(
+        rendered.len() < 2000,
+        "{} bytes:\n{rendered}",
+        rendered.len()
+    );
+    assert!(rendered.contains("Dockerfile:3"), "{rendered}");
+}

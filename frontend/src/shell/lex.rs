@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use super::pattern::{compile, replace_all, replace_first, trim_prefix, trim_suffix};
 use super::text::{go_quote, is_digit, is_letter, is_space, rune_string};
 use super::{ExpandError, Expansion, Lexer, ShellError, VarLookup, MAX_EXPANDED, MAX_NESTING};
+use crate::diagnostic::shorten;
 
 /// Expands `word`; see [`Lexer::process_word`].
 pub(super) fn process(
@@ -36,7 +37,11 @@ pub(super) fn process(
             unmatched: sw.unmatched,
         }),
         Err(reason) => Err(ShellError {
-            message: format!("failed to process {}: {}", go_quote(word), reason),
+            message: format!(
+                "failed to process {}: {}",
+                go_quote(&shorten(word, 200)),
+                reason
+            ),
             reason,
         }),
     }
