@@ -5,6 +5,7 @@
 //! Reads (manifests, blobs) go to docker.io's mirrors first when configured, then to docker.io;
 //! writes go to the reference's registry only. Uploads live in `upload.rs`.
 
+use crate::config::TransferLimits;
 use crate::digest::{digest_like, Hasher};
 use crate::error::{http_error, Action};
 use crate::manifest::{self, Descriptor};
@@ -325,7 +326,9 @@ impl Client {
         let scopes = pull_scope(repository.path());
         let url = format!("{}/v2/{}/blobs/{}", ep.base, repository.path(), blob.digest);
         let policy = &self.config().retry;
-        let mut stalls = 0;
+        let limits = &self.config().transfer;
+        let mut meter = SpeedMeter::new(limits, *written);
+        let (mut stalls, mut silences) = (0, 0);
         loop {
             let mut headers = Vec::new();
             if *written > 0 {
@@ -385,10 +388,35 @@ impl Client {
                 })?;
                 *written += chunk.len() as u64;
                 progress(*written);
+                if let Some(speed) = meter.too_slow(*written) {
+                    return Err(RegistryError::TooSlow {
+                        registry: ep.host.clone(),
+                        target: target.to_string(),
+                        speed,
+                        min_speed: limits.min_speed,
+                        window: limits.speed_window.as_secs(),
+                    });
+                }
             };
             let Some(err) = broken else {
                 return Ok(());
             };
+            // A read that timed out: the registry went silent. Resume, but not for long.
+            let silent = err.kind() == std::io::ErrorKind::TimedOut
+                || err.to_string().to_lowercase().contains("timeout");
+            silences = match (*written > before, silent) {
+                (true, _) => 0,
+                (false, true) => silences + 1,
+                (false, false) => silences,
+            };
+            if silences >= TransferLimits::SILENCES {
+                return Err(RegistryError::Stalled {
+                    registry: ep.host.clone(),
+                    target: target.to_string(),
+                    at: *written,
+                    idle: limits.idle_timeout.as_secs(),
+                });
+            }
             // Resume after a broken connection; give up after `attempts` tries without progress.
             stalls = if *written > before { 0 } else { stalls + 1 };
             if stalls + 1 >= policy.attempts {
@@ -485,5 +513,38 @@ impl Client {
 
     pub fn request_counts(&self) -> RequestCounts {
         self.session.transport.counts()
+    }
+}
+
+/// Bytes per window of a download, to tell a registry that trickles from a slow one.
+struct SpeedMeter {
+    window: std::time::Duration,
+    min_bytes: u64,
+    started: std::time::Instant,
+    at_start: u64,
+}
+
+impl SpeedMeter {
+    fn new(limits: &TransferLimits, written: u64) -> SpeedMeter {
+        SpeedMeter {
+            window: limits.speed_window,
+            min_bytes: limits
+                .min_speed
+                .saturating_mul(limits.speed_window.as_secs().max(1)),
+            started: std::time::Instant::now(),
+            at_start: written,
+        }
+    }
+
+    /// At the end of each window: the window's speed (bytes/s) when it was too slow.
+    fn too_slow(&mut self, written: u64) -> Option<u64> {
+        let elapsed = self.started.elapsed();
+        if elapsed < self.window {
+            return None;
+        }
+        let moved = written - self.at_start;
+        self.started = std::time::Instant::now();
+        self.at_start = written;
+        (moved < self.min_bytes).then(|| moved / elapsed.as_secs().max(1))
     }
 }

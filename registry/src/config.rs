@@ -29,6 +29,37 @@ pub struct RegistryConfig {
     /// Uploads larger than this go up in chunks (PATCH) instead of one PUT.
     pub chunk_size: u64,
     pub retry: RetryPolicy,
+    pub transfer: TransferLimits,
+}
+
+/// When a blob download is given up as stalled or too slow (curl's `--speed-limit` idea):
+/// config keys `transfer-idle-timeout` and `transfer-min-speed` / `transfer-speed-window`,
+/// or `PALLET_REGISTRY_IDLE_TIMEOUT` (seconds), `PALLET_REGISTRY_MIN_SPEED` (bytes per second)
+/// and `PALLET_REGISTRY_SPEED_WINDOW` (seconds), which win over the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferLimits {
+    /// A read that waits this long breaks the connection; the download resumes (Range) and
+    /// gives up after [`TransferLimits::SILENCES`] such waits in a row without a byte.
+    pub idle_timeout: Duration,
+    /// A download whose last `speed_window` brought fewer than `min_speed * speed_window`
+    /// bytes fails (a registry trickling a byte a second never times out otherwise).
+    pub min_speed: u64,
+    pub speed_window: Duration,
+}
+
+impl TransferLimits {
+    /// Silences in a row, without progress, before a download is given up.
+    pub const SILENCES: u32 = 2;
+}
+
+impl Default for TransferLimits {
+    fn default() -> Self {
+        TransferLimits {
+            idle_timeout: Duration::from_secs(30),
+            min_speed: 1024,
+            speed_window: Duration::from_secs(60),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +96,15 @@ impl RetryPolicy {
     }
 }
 
+/// A duration in whole seconds (at least 1) from a config value.
+fn seconds(key: &str, value: &serde_json::Value) -> Result<Duration, String> {
+    value
+        .as_u64()
+        .filter(|n| *n >= 1)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("\"{key}\" must be a number of seconds >= 1"))
+}
+
 /// Default chunk size for chunked uploads (distribution's own default buffer is 10 MiB; GCS
 /// and S3 backends want parts of at least 5 MiB).
 pub const DEFAULT_CHUNK_SIZE: u64 = 32 << 20;
@@ -79,6 +119,7 @@ impl Default for RegistryConfig {
             max_concurrent: 3,
             chunk_size: DEFAULT_CHUNK_SIZE,
             retry: RetryPolicy::default(),
+            transfer: TransferLimits::default(),
         }
     }
 }
@@ -88,6 +129,9 @@ const KNOWN_KEYS: &[&str] = &[
     "registry-mirrors",
     "registry-ca",
     "max-concurrent-transfers",
+    "transfer-idle-timeout",
+    "transfer-min-speed",
+    "transfer-speed-window",
 ];
 
 impl RegistryConfig {
@@ -174,6 +218,17 @@ impl RegistryConfig {
                         self.ca_files.insert(host.clone(), PathBuf::from(file));
                     }
                 }
+                "transfer-idle-timeout" => {
+                    self.transfer.idle_timeout = seconds(key, value)?;
+                }
+                "transfer-speed-window" => {
+                    self.transfer.speed_window = seconds(key, value)?;
+                }
+                "transfer-min-speed" => {
+                    self.transfer.min_speed = value
+                        .as_u64()
+                        .ok_or("\"transfer-min-speed\" must be a number of bytes per second")?;
+                }
                 "max-concurrent-transfers" => {
                     let n = value
                         .as_u64()
@@ -188,6 +243,34 @@ impl RegistryConfig {
                     ))
                 }
             }
+        }
+        Ok(self)
+    }
+
+    /// The transfer limits from `PALLET_REGISTRY_IDLE_TIMEOUT`, `PALLET_REGISTRY_MIN_SPEED` and
+    /// `PALLET_REGISTRY_SPEED_WINDOW`, where set (they win over the file).
+    pub fn amend_from_env(
+        mut self,
+        var: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<RegistryConfig, String> {
+        let number = |name: &str| -> Result<Option<u64>, String> {
+            match var(name).filter(|v| !v.trim().is_empty()) {
+                None => Ok(None),
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .map(Some)
+                    .map_err(|_| format!("{name}={v:?} is not a whole number")),
+            }
+        };
+        if let Some(secs) = number("PALLET_REGISTRY_IDLE_TIMEOUT")? {
+            self.transfer.idle_timeout = Duration::from_secs(secs.max(1));
+        }
+        if let Some(bytes) = number("PALLET_REGISTRY_MIN_SPEED")? {
+            self.transfer.min_speed = bytes;
+        }
+        if let Some(secs) = number("PALLET_REGISTRY_SPEED_WINDOW")? {
+            self.transfer.speed_window = Duration::from_secs(secs.max(1));
         }
         Ok(self)
     }

@@ -22,6 +22,33 @@ pub enum RegistryError {
     )]
     Unreachable { registry: String, message: String },
 
+    /// A download went silent for the idle timeout, twice in a row without a byte.
+    #[error(
+        "{registry}: {target}: the registry stopped sending at byte {at} (nothing for {idle} s, \
+         twice); it is stalled or overloaded: try again later, or raise \
+         PALLET_REGISTRY_IDLE_TIMEOUT"
+    )]
+    Stalled {
+        registry: String,
+        target: String,
+        at: u64,
+        idle: u64,
+    },
+
+    /// A download ran below the minimum speed for a whole window.
+    #[error(
+        "{registry}: {target}: the download ran at {speed} bytes/s for {window} s, below the \
+         minimum of {min_speed} bytes/s; the registry or the network is too slow (lower \
+         PALLET_REGISTRY_MIN_SPEED to wait longer)"
+    )]
+    TooSlow {
+        registry: String,
+        target: String,
+        speed: u64,
+        min_speed: u64,
+        window: u64,
+    },
+
     /// The TLS handshake failed (unknown CA, wrong host name...).
     #[error("{registry}: TLS: {message}; {hint}")]
     Tls {

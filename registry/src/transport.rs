@@ -130,7 +130,7 @@ impl Transport {
             .tls_config(tls)
             .timeout_connect(Some(Duration::from_secs(30)))
             .timeout_recv_response(Some(Duration::from_secs(300)))
-            .timeout_per_read(Some(Duration::from_secs(120)))
+            .timeout_per_read(Some(self.config.transfer.idle_timeout))
             .timeout_per_write(Some(Duration::from_secs(120)))
             .user_agent(concat!("pallet/", env!("CARGO_PKG_VERSION")))
             .max_idle_connections(pool * 4)
