@@ -77,11 +77,21 @@ pub fn stored_at(root: &Root, diff_id: &str) -> Option<std::time::SystemTime> {
         .ok()
 }
 
-/// The layer's uncompressed tar. From a compressed form, the stream fails at its end if it
-/// does not hash to the diff id (or is not `diff_size` long).
+/// The layer's uncompressed tar. The stream fails at its end if it does not hash to the diff
+/// id (or is not as long as recorded): a damaged diff blob or compressed form is never
+/// compressed, exported or pushed as if it were the layer.
 pub fn open_layer(root: &Root, diff_id: &str) -> Result<Box<dyn Read + Send>, StoreError> {
     if root.blobs.contains(diff_id) {
-        return Ok(Box::new(root.blobs.open(diff_id)?));
+        let file = root.blobs.open(diff_id)?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        return Ok(Box::new(Checked {
+            inner: Box::new(file),
+            hasher: sha2::Sha256::new(),
+            read: 0,
+            diff_id: diff_id.to_string(),
+            size,
+            source: "diff blob",
+        }));
     }
     let form = form(root, diff_id).ok_or_else(|| missing(diff_id))?;
     let blob = root.blobs.open(&form.blob)?;
@@ -93,6 +103,7 @@ pub fn open_layer(root: &Root, diff_id: &str) -> Result<Box<dyn Read + Send>, St
         read: 0,
         diff_id: diff_id.to_string(),
         size: form.diff_size,
+        source: "compressed form",
     }))
 }
 
@@ -140,13 +151,15 @@ pub(super) fn form_blobs<'a>(
     diff_ids.filter_map(|d| recorded_form(root, d).map(|f| f.blob))
 }
 
-/// A decompressed layer that checks its length and digest at the end.
+/// A layer's tar that checks its length and digest at the end.
 struct Checked {
     inner: Box<dyn Read + Send>,
     hasher: sha2::Sha256,
     read: u64,
     diff_id: String,
     size: u64,
+    /// What the tar is read from (`diff blob`, `compressed form`), for the error.
+    source: &'static str,
 }
 
 impl Read for Checked {
@@ -160,9 +173,9 @@ impl Read for Checked {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!(
-                        "the stored compressed form of layer {} decompresses to {digest} \
-                         ({} bytes); delete the image and pull it again",
-                        self.diff_id, self.read
+                        "layer {} is damaged in the store: its {} reads as {digest} ({} \
+                         bytes); run `pallet doctor`, then rebuild it or pull it again",
+                        self.diff_id, self.source, self.read
                     ),
                 ));
             }
