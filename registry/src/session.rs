@@ -139,7 +139,10 @@ impl Session {
         Ok(ep)
     }
 
-    /// Pings `/v2/` over HTTPS (then HTTP when allowed) and records the auth challenge.
+    /// Pings `/v2/` over HTTPS (then HTTP when allowed) and records the auth challenge. With
+    /// two schemes to try, each is tried once first: a plain-HTTP registry answers HTTPS with
+    /// a broken connection, which alone would be retried with backoff (3 s) before HTTP got
+    /// its turn. Only when neither answers are they tried again with the retry policy.
     fn discover(&self, host: &str, scheme: Option<&str>) -> Result<Endpoint, RegistryError> {
         let agent = self.transport.agent(host)?;
         let schemes: &[&str] = match scheme {
@@ -148,15 +151,31 @@ impl Session {
             None if self.transport.config.allows_http(host) => &["https", "http"],
             None => &["https"],
         };
+        let attempts = self.transport.config.retry.attempts;
+        if schemes.len() > 1 {
+            if let Ok(ep) = self.discover_with(&agent, host, schemes, 1) {
+                return Ok(ep);
+            }
+        }
+        self.discover_with(&agent, host, schemes, attempts)
+    }
+
+    fn discover_with(
+        &self,
+        agent: &ureq::Agent,
+        host: &str,
+        schemes: &[&str],
+        attempts: u32,
+    ) -> Result<Endpoint, RegistryError> {
         let mut first_error = None;
         for scheme in schemes {
             let base = format!("{scheme}://{host}");
-            match self.ping(&agent, host, &base, None) {
+            match self.ping(agent, host, &base, None, attempts) {
                 Ok(challenge) => {
                     return Ok(Endpoint {
                         host: host.to_string(),
                         base,
-                        agent,
+                        agent: agent.clone(),
                         challenge: Mutex::new(challenge),
                     })
                 }
@@ -189,6 +208,7 @@ impl Session {
         host: &str,
         base: &str,
         authorization: Option<String>,
+        attempts: u32,
     ) -> Result<Option<Challenge>, PingError> {
         let url = format!("{base}/v2/");
         let headers: Vec<(&str, String)> = authorization
@@ -205,7 +225,7 @@ impl Session {
                 Ok(r) => transient_status(r.status().as_u16()),
                 Err(e) => transport::is_transient(e),
             };
-            if retry && attempt + 1 < policy.attempts {
+            if retry && attempt + 1 < attempts {
                 std::thread::sleep(policy.delay(attempt));
                 attempt += 1;
                 continue;
@@ -387,7 +407,8 @@ impl Session {
                 Some(format!("Bearer {}", token.value))
             }
         };
-        match self.ping(&ep.agent, host, &ep.base, authorization) {
+        let attempts = self.transport.config.retry.attempts;
+        match self.ping(&ep.agent, host, &ep.base, authorization, attempts) {
             Ok(None) => Ok(()),
             Ok(Some(_)) => Err(crate::error::http_error(
                 host,
