@@ -208,15 +208,16 @@ impl Lowering<'_> {
     ) -> Result<(Instruction, BTreeMap<String, String>), FrontendError> {
         let span = ins.span;
         let mut ins = ins.clone();
-        let env = self.states[i].env.clone();
-        let mut ex = Expander::new(&self.lexer, &env);
+        // Borrowed, not cloned: a stage with 20k variables must not copy them per instruction.
+        let env = &self.states[i].env;
+        let mut ex = Expander::new(&self.lexer, env);
         ins.command
             .expand(&mut |w| ex.word(w))
             .map_err(|e| FrontendError::from_cause(e, span))?;
         if let Some(contents) = ins.command.heredoc_sources_mut() {
             let mut raw = Lexer::new('\\');
             raw.skip_process_quotes = true;
-            let mut rex = Expander::new(&raw, &env);
+            let mut rex = Expander::new(&raw, env);
             for content in contents.iter_mut().filter(|c| c.expand) {
                 content.data = rex
                     .word(&content.data)
@@ -224,7 +225,8 @@ impl Lowering<'_> {
             }
             ex.used.extend(rex.used);
         }
-        for name in ex.unset {
+        let Expander { used, unset, .. } = ex;
+        for name in unset {
             let declared = self.states[i].args.iter().any(|(k, _)| *k == name);
             if !declared && !matches!(ins.command, Command::Arg(_)) {
                 self.linter.run(
@@ -234,7 +236,7 @@ impl Lowering<'_> {
                 );
             }
         }
-        Ok((ins, ex.used))
+        Ok((ins, used))
     }
 
     /// MultipleInstructionsDisallowed: CMD, ENTRYPOINT and HEALTHCHECK once per stage.
@@ -316,13 +318,12 @@ impl Lowering<'_> {
     fn dispatch_arg(&mut self, i: usize, defs: &[ArgDef], span: Span) -> Result<(), FrontendError> {
         let mut shown = Vec::new();
         for def in defs {
-            self.declared_args.push(def.key.clone());
+            self.declared_args.insert(def.key.clone());
             self.lint_secret_name("ARG", &def.key, span);
             let value = if let Some(v) = self.opts.build_args.get(&def.key) {
                 Some(v.clone())
             } else if let Some(d) = &def.value {
-                let env = self.states[i].env.clone();
-                let mut ex = Expander::new(&self.lexer, &env);
+                let mut ex = Expander::new(&self.lexer, &self.states[i].env);
                 Some(ex.word(d).map_err(|e| FrontendError::from_cause(e, span))?)
             } else {
                 self.global_args.get(&def.key).map(str::to_string)

@@ -4,7 +4,7 @@
 //! the instruction layer's (`Command::expand`), not this module's.
 
 use crate::shell::{Lexer, ShellError, VarLookup};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The most bytes a stage's variables (names and values) may hold together. Each word is
 /// capped on its own (`shell::MAX_EXPANDED`); this caps the many: a thousand `ARG Bn=$A` of a
@@ -24,6 +24,8 @@ pub struct EnvTooLarge {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnvList {
     vars: Vec<(String, String)>,
+    /// Where each name is in `vars` (20k build args must not make lowering quadratic).
+    index: HashMap<String, usize>,
     /// Bytes of every name and value.
     bytes: usize,
 }
@@ -46,17 +48,17 @@ impl EnvList {
     pub fn inherit(&mut self, key: &str, value: &str) {
         let old = self.get(key).map_or(0, |v| key.len() + v.len());
         self.bytes = self.bytes - old + key.len() + value.len();
-        match self.vars.iter_mut().find(|(k, _)| k == key) {
-            Some(slot) => slot.1 = value.to_string(),
-            None => self.vars.push((key.to_string(), value.to_string())),
+        match self.index.get(key) {
+            Some(&at) => self.vars[at].1 = value.to_string(),
+            None => {
+                self.index.insert(key.to_string(), self.vars.len());
+                self.vars.push((key.to_string(), value.to_string()));
+            }
         }
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.vars
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.index.get(key).map(|&at| self.vars[at].1.as_str())
     }
 
     /// `KEY=value` strings in order, as a process environment.

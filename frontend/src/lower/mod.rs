@@ -46,7 +46,7 @@ use env::EnvList;
 use graph::image::Image;
 use graph::{Digest, Graph, Platform};
 use reference::Reference;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The key a named build context is matched by, as BuildKit's dockerui does: the familiar
 /// form without `:latest` (`alpine`, `alpine:3.19`, `ghcr.io/x/y`), or the name as written when
@@ -148,7 +148,7 @@ pub fn lower(
         linter,
         graph: Graph::default(),
         global_args: EnvList::default(),
-        declared_args: Vec::new(),
+        declared_args: BTreeSet::new(),
         target_platform,
         explicit_platform: opts.platform.is_some(),
         build_platform,
@@ -213,7 +213,7 @@ struct Lowering<'a> {
     /// Global ARGs (before the first FROM) with their values, plus the platform ARGs.
     global_args: EnvList,
     /// Every ARG name declared anywhere lowered (to report unused `--build-arg`s).
-    declared_args: Vec<String>,
+    declared_args: BTreeSet<String>,
     target_platform: Platform,
     explicit_platform: bool,
     build_platform: Platform,
@@ -245,7 +245,7 @@ impl Lowering<'_> {
         }
         for (defs, span) in meta {
             for def in defs {
-                self.declared_args.push(def.key.clone());
+                self.declared_args.insert(def.key.clone());
                 self.lint_secret_name("ARG", &def.key, *span);
                 let value = match self.opts.build_args.get(&def.key) {
                     Some(v) => Some(v.clone()),
@@ -286,13 +286,12 @@ impl Lowering<'_> {
     }
 
     fn finish(mut self, target: usize, reachable: &[usize]) -> Result<Lowered, FrontendError> {
-        let used: Vec<&str> = self.declared_args.iter().map(String::as_str).collect();
         let unused: Vec<&String> = self
             .opts
             .build_args
             .keys()
             .filter(|k| {
-                !used.contains(&k.as_str())
+                !self.declared_args.contains(k.as_str())
                     && !PROXY_ARGS.contains(&k.as_str())
                     && k.as_str() != "SOURCE_DATE_EPOCH"
             })

@@ -16,7 +16,7 @@ use crate::instructions::mounts::parse_mount;
 use crate::instructions::{InlineFile, RunCommand};
 use crate::parser::heredoc_marker;
 use graph::{Exec, ExecMount, FileAction, FileOp, Meta, MountKind, Network, Op};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The exec op a RUN becomes, as it is assembled.
 #[derive(Default)]
@@ -261,15 +261,19 @@ fn run_command_string(
     env: &EnvList,
 ) -> String {
     let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut at: HashMap<&str, usize> = HashMap::new();
     for (k, v) in build_args {
         let value = env
             .get(k)
             .map(str::to_string)
             .or_else(|| v.clone())
             .unwrap_or_default();
-        match pairs.iter_mut().find(|(pk, _)| pk == k) {
-            Some(slot) => slot.1 = value,
-            None => pairs.push((k.clone(), value)),
+        match at.get(k.as_str()) {
+            Some(&i) => pairs[i].1 = value,
+            None => {
+                at.insert(k, pairs.len());
+                pairs.push((k.clone(), value));
+            }
         }
     }
     let mut words: Vec<String> = Vec::new();
