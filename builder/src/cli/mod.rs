@@ -4,6 +4,7 @@
 mod build;
 mod completion;
 mod debug;
+mod error;
 mod explain;
 mod history;
 mod images;
@@ -17,6 +18,7 @@ mod save;
 mod stored;
 
 use clap::{Args, Parser, Subcommand};
+pub use error::{CliError, Context};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
