@@ -1,8 +1,12 @@
 //! `pallet debug parse|graph`: the frontend's intermediate results, for people and tests.
 
-use super::{input, render, FrontendArgs};
+use super::error::{CliError, Context};
+use super::{input, named_context, render, FrontendArgs};
 use clap::{Args, Subcommand};
+use frontend::diagnostic::FrontendError;
 use frontend::lower::{lower, Offline};
+use frontend::parser;
+use std::io::Read;
 use std::process::ExitCode;
 
 #[derive(Subcommand, Debug)]
@@ -34,39 +38,40 @@ pub struct GraphArgs {
     pub build_contexts: Vec<String>,
 }
 
-pub fn run(cmd: DebugCommand) -> Result<ExitCode, String> {
+pub fn run(cmd: DebugCommand) -> Result<ExitCode, CliError> {
     match cmd {
         DebugCommand::Parse { file } => {
             let bytes = if file == "-" {
                 let mut buf = Vec::new();
-                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
-                    .map_err(|e| format!("error: cannot read standard input: {e}\n"))?;
+                std::io::stdin()
+                    .read_to_end(&mut buf)
+                    .context("cannot read standard input")?;
                 buf
             } else {
-                std::fs::read(&file).map_err(|e| format!("error: cannot read {file}: {e}\n"))?
+                std::fs::read(&file).with_context(|| format!("cannot read {file}"))?
             };
             let text = String::from_utf8_lossy(&bytes).into_owned();
-            let df = frontend::parser::parse(&bytes)
-                .map_err(|e| frontend::diagnostic::FrontendError::from(e).render(&file, &text))?;
-            print!("{}", frontend::parser::dump(&df));
+            let df = parser::parse(&bytes)
+                .map_err(|e| input::dockerfile_error(FrontendError::from(e), &file, &text))?;
+            print!("{}", parser::dump(&df));
             Ok(ExitCode::SUCCESS)
         }
         DebugCommand::Graph(args) => {
             if !matches!(args.format.as_str(), "text" | "json") {
-                return Err(format!(
-                    "error: invalid --format \"{}\": use text or json\n",
+                return Err(CliError::msg(format!(
+                    "invalid --format \"{}\": use text or json",
                     args.format
-                ));
+                )));
             }
             let mut loaded = input::load(&args.frontend)?;
-            super::named_context::apply(
+            named_context::apply(
                 &args.build_contexts,
                 None,
                 &mut loaded.options,
                 &mut Default::default(),
             )?;
-            let lowered = lower(&loaded.parsed, &loaded.options, &Offline)
-                .map_err(|e| e.render(&loaded.name, &loaded.text))?;
+            let lowered =
+                lower(&loaded.parsed, &loaded.options, &Offline).map_err(|e| loaded.error(e))?;
             if args.format == "json" {
                 println!("{}", render::graph_json(&lowered));
             } else {
