@@ -2,7 +2,7 @@
 //! shows now), then says plainly that executing the graph is not built yet.
 
 use super::error::{CliError, Context};
-use super::input;
+use super::input::{self, Loaded};
 use super::registry::{compression_flag, media_types, RegistryArgs};
 use super::{explain, named_context, open_root, render, require_root, FrontendArgs};
 use crate::build::{
@@ -83,11 +83,7 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
             CliError::msg("--push needs a name to push to").with_help("add -t REGISTRY/NAME:TAG")
         );
     }
-    let mut secrets = HashMap::new();
-    for spec in &args.secret {
-        let (id, source) = SecretSource::parse(spec)?;
-        secrets.insert(id, source);
-    }
+    let secrets = secrets(&args.secret)?;
     let ssh_specs = args
         .ssh
         .iter()
@@ -102,36 +98,8 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
             .entry("SOURCE_DATE_EPOCH".into())
             .or_insert(epoch);
     }
-    let mut tags = Vec::new();
-    for t in &args.tags {
-        let r = Reference::parse_docker_ref(t).with_context(|| format!("invalid -t {t}"))?;
-        tags.push(r.to_string());
-    }
-    let mut outputs = args
-        .outputs
-        .iter()
-        .map(|o| parse_output(o).or_fail())
-        .collect::<Result<Vec<_>, _>>()?;
-    // `--compression` for every image output that did not choose one, and for --push.
-    let compression = match &args.compression {
-        Some(c) => Some(compression_flag(c)?),
-        None => None,
-    };
-    if let Some(c) = compression {
-        for out in &mut outputs {
-            match out {
-                OutputSpec::Oci { image, .. } | OutputSpec::Docker { image, .. }
-                    if image.compression == Compression::Gzip =>
-                {
-                    image.compression = c
-                }
-                OutputSpec::Image { compression, .. } if *compression == Compression::Gzip => {
-                    *compression = c
-                }
-                _ => {}
-            }
-        }
-    }
+    let tags = tags(&args.tags)?;
+    let (outputs, compression) = outputs(&args.outputs, args.compression.as_deref())?;
     let unnamed_image = outputs
         .iter()
         .any(|o| matches!(o, OutputSpec::Image { names, .. } if names.is_empty()));
@@ -151,23 +119,7 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
     };
     let client = args.registry.client()?;
     let root = open_root(root)?;
-    let mut locals = BTreeMap::from([(
-        "context".to_string(),
-        LocalDir {
-            // Absolute: runc resolves a relative bind-mount source against its bundle dir.
-            dir: std::fs::canonicalize(&args.frontend.context).map_err(|e| {
-                CliError::context(format!("build context {}", args.frontend.context), e)
-                    .with_help("give an existing directory")
-            })?,
-            ignore: Some(ignore),
-        },
-    )]);
-    named_context::apply(
-        &args.build_contexts,
-        Some(&root),
-        &mut loaded.options,
-        &mut locals,
-    )?;
+    let locals = locals(&args, ignore, &root, &mut loaded)?;
     if args.explain {
         return explain::run(&root, &loaded, &args.frontend.context, locals, mode);
     }
@@ -188,9 +140,20 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
         pull: args.pull,
         push,
     };
+    execute(root, &req, &loaded, mode, agents)
+}
+
+/// Runs the build with progress on standard error, then reports its warnings and pushes.
+fn execute(
+    root: cache::Root,
+    req: &BuildRequest,
+    loaded: &Loaded,
+    mode: Mode,
+    agents: SshAgents,
+) -> Result<ExitCode, CliError> {
     let started = Instant::now();
     let printer = stderr_printer(mode);
-    let result = build(&root, &req, &|e| printer.event(e));
+    let result = build(&root, req, &|e| printer.event(e));
     let summary = explain::summary(&root, &result, started);
     close_and_settle(root);
     printer.finish(&summary);
@@ -206,4 +169,83 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
         Err(BuildError::Frontend(e)) => Err(loaded.error(*e)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// `--secret id=ID,src=PATH|env=VAR`, by id.
+fn secrets(specs: &[String]) -> Result<HashMap<String, SecretSource>, CliError> {
+    let mut secrets = HashMap::new();
+    for spec in specs {
+        let (id, source) = SecretSource::parse(spec)?;
+        secrets.insert(id, source);
+    }
+    Ok(secrets)
+}
+
+/// `-t NAME[:TAG]`, normalized as docker does.
+fn tags(raw: &[String]) -> Result<Vec<String>, CliError> {
+    raw.iter()
+        .map(|t| {
+            Reference::parse_docker_ref(t)
+                .map(|r| r.to_string())
+                .with_context(|| format!("invalid -t {t}"))
+        })
+        .collect()
+}
+
+/// `-o SPEC`, each image output given `--compression` unless it chose one; returns the
+/// outputs and `--compression` (for `--push`).
+fn outputs(
+    specs: &[String],
+    flag: Option<&str>,
+) -> Result<(Vec<OutputSpec>, Option<Compression>), CliError> {
+    let mut outputs = specs
+        .iter()
+        .map(|o| parse_output(o).or_fail())
+        .collect::<Result<Vec<_>, _>>()?;
+    let compression = flag.map(compression_flag).transpose()?;
+    if let Some(c) = compression {
+        for out in &mut outputs {
+            match out {
+                OutputSpec::Oci { image, .. } | OutputSpec::Docker { image, .. }
+                    if image.compression == Compression::Gzip =>
+                {
+                    image.compression = c
+                }
+                OutputSpec::Image { compression, .. } if *compression == Compression::Gzip => {
+                    *compression = c
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok((outputs, compression))
+}
+
+/// The directories the build reads: the context (with its `.dockerignore`) and each
+/// `--build-context`, which also names images and local sources in the lowering options.
+fn locals(
+    args: &BuildArgs,
+    ignore: Matcher,
+    root: &cache::Root,
+    loaded: &mut Loaded,
+) -> Result<BTreeMap<String, LocalDir>, CliError> {
+    // Absolute: runc resolves a relative bind-mount source against its bundle dir.
+    let dir = std::fs::canonicalize(&args.frontend.context).map_err(|e| {
+        CliError::context(format!("build context {}", args.frontend.context), e)
+            .with_help("give an existing directory")
+    })?;
+    let mut locals = BTreeMap::from([(
+        "context".to_string(),
+        LocalDir {
+            dir,
+            ignore: Some(ignore),
+        },
+    )]);
+    named_context::apply(
+        &args.build_contexts,
+        Some(root),
+        &mut loaded.options,
+        &mut locals,
+    )?;
+    Ok(locals)
 }

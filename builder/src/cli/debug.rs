@@ -40,45 +40,50 @@ pub struct GraphArgs {
 
 pub fn run(cmd: DebugCommand) -> Result<ExitCode, CliError> {
     match cmd {
-        DebugCommand::Parse { file } => {
-            let bytes = if file == "-" {
-                let mut buf = Vec::new();
-                std::io::stdin()
-                    .read_to_end(&mut buf)
-                    .context("cannot read standard input")?;
-                buf
-            } else {
-                std::fs::read(&file).with_context(|| format!("cannot read {file}"))?
-            };
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            let df = parser::parse(&bytes)
-                .map_err(|e| input::dockerfile_error(FrontendError::from(e), &file, &text))?;
-            print!("{}", parser::dump(&df));
-            Ok(ExitCode::SUCCESS)
-        }
-        DebugCommand::Graph(args) => {
-            if !matches!(args.format.as_str(), "text" | "json") {
-                return Err(CliError::msg(format!(
-                    "invalid --format \"{}\": use text or json",
-                    args.format
-                )));
-            }
-            let mut loaded = input::load(&args.frontend)?;
-            named_context::apply(
-                &args.build_contexts,
-                None,
-                &mut loaded.options,
-                &mut Default::default(),
-            )?;
-            let lowered =
-                lower(&loaded.parsed, &loaded.options, &Offline).map_err(|e| loaded.error(e))?;
-            if args.format == "json" {
-                println!("{}", render::graph_json(&lowered));
-            } else {
-                render::warnings(&lowered.warnings, &loaded.name);
-                print!("{}", render::graph_text(&lowered));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        DebugCommand::Parse { file } => parse(&file),
+        DebugCommand::Graph(args) => graph(args),
     }
+}
+
+/// `pallet debug parse FILE`: the AST in BuildKit's golden-file format.
+fn parse(file: &str) -> Result<ExitCode, CliError> {
+    let bytes = if file == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("cannot read standard input")?;
+        buf
+    } else {
+        std::fs::read(file).with_context(|| format!("cannot read {file}"))?
+    };
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let df = parser::parse(&bytes)
+        .map_err(|e| input::dockerfile_error(FrontendError::from(e), file, &text))?;
+    print!("{}", parser::dump(&df));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pallet debug graph`: the lowered graph, as text or JSON.
+fn graph(args: GraphArgs) -> Result<ExitCode, CliError> {
+    if !matches!(args.format.as_str(), "text" | "json") {
+        return Err(CliError::msg(format!(
+            "invalid --format \"{}\": use text or json",
+            args.format
+        )));
+    }
+    let mut loaded = input::load(&args.frontend)?;
+    named_context::apply(
+        &args.build_contexts,
+        None,
+        &mut loaded.options,
+        &mut Default::default(),
+    )?;
+    let lowered = lower(&loaded.parsed, &loaded.options, &Offline).map_err(|e| loaded.error(e))?;
+    if args.format == "json" {
+        println!("{}", render::graph_json(&lowered));
+    } else {
+        render::warnings(&lowered.warnings, &loaded.name);
+        print!("{}", render::graph_text(&lowered));
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -45,28 +45,7 @@ pub fn load(args: &FrontendArgs) -> Result<Loaded, CliError> {
         ))
         .with_help("pass the directory with your files, e.g. `.`"));
     }
-    let (name, path, bytes) = match args.file.as_deref() {
-        Some("-") => {
-            let mut buf = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut buf)
-                .context("cannot read the Dockerfile from standard input")?;
-            ("<stdin>".to_string(), None, buf)
-        }
-        other => {
-            let path = match other {
-                Some(f) => PathBuf::from(f),
-                None => context.join("Dockerfile"),
-            };
-            let bytes = std::fs::read(&path).map_err(|e| {
-                CliError::context(format!("cannot read Dockerfile {}", path.display()), e)
-                    .with_help(
-                        "pass its path with -f, or run in the directory that has a Dockerfile",
-                    )
-            })?;
-            (path.display().to_string(), Some(path), bytes)
-        }
-    };
+    let (name, path, bytes) = read_dockerfile(args.file.as_deref(), context)?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let parsed = parser::parse(&bytes)
         .map_err(|e| dockerfile_error(FrontendError::from(e), &name, &text))?;
@@ -92,6 +71,30 @@ pub fn load(args: &FrontendArgs) -> Result<Loaded, CliError> {
         parsed,
         options,
     })
+}
+
+/// The Dockerfile's bytes from `-f FILE`, `-f -` (standard input) or CONTEXT/Dockerfile, with
+/// its display name and its path (None: standard input).
+fn read_dockerfile(
+    file: Option<&str>,
+    context: &Path,
+) -> Result<(String, Option<PathBuf>, Vec<u8>), CliError> {
+    if file == Some("-") {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("cannot read the Dockerfile from standard input")?;
+        return Ok(("<stdin>".to_string(), None, buf));
+    }
+    let path = match file {
+        Some(f) => PathBuf::from(f),
+        None => context.join("Dockerfile"),
+    };
+    let bytes = std::fs::read(&path).map_err(|e| {
+        CliError::context(format!("cannot read Dockerfile {}", path.display()), e)
+            .with_help("pass its path with -f, or run in the directory that has a Dockerfile")
+    })?;
+    Ok((path.display().to_string(), Some(path), bytes))
 }
 
 /// `--build-arg K=V` (or `K`, taken from the environment as docker does; unset -> ignored).
