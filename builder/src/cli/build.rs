@@ -1,5 +1,6 @@
-//! `pallet build`: docker build's flags. Today it parses and lowers (so every Dockerfile error
-//! shows now), then says plainly that executing the graph is not built yet.
+//! `pallet build`: docker build's flags, checked and turned into a [`BuildRequest`]; then the
+//! build (or `--explain`'s dry run) with progress on standard error, its warnings, and what was
+//! pushed.
 
 use super::error::{CliError, Context};
 use super::input::{self, Loaded};

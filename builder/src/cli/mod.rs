@@ -1,5 +1,7 @@
 //! The `pallet` command line: parses arguments and calls the library. No build logic lives
-//! here; every subcommand is a few lines over `frontend`, `graph` and (later) the solver.
+//! here; every subcommand is a few lines over `build` (which drives the frontend, the solver
+//! and the exporters), the store, `run` and the `registry` crate. A failure is a [`CliError`],
+//! printed by its one renderer ([`CliError::render`]) in [`main`].
 
 mod build;
 mod completion;
