@@ -1,9 +1,26 @@
-//! `pallet build`: docker build's flags. Today it parses and lowers (so every Dockerfile error
-//! shows now), then says plainly that executing the graph is not built yet.
+//! `pallet build`: docker build's flags, checked and turned into a [`BuildRequest`]; then the
+//! build (or `--explain`'s dry run) with progress on standard error, its warnings, and what was
+//! pushed.
 
-use super::{input, render, FrontendArgs};
+use super::error::{CliError, Context};
+use super::input::{self, Loaded};
+use super::registry::{compression_flag, media_types, RegistryArgs};
+use super::{explain, named_context, open_root, render, require_root, FrontendArgs};
+use crate::build::{
+    build, parse_output, BuildError, BuildRequest, LocalDir, OutputSpec, SecretSource, SshAgents,
+    SshSpec,
+};
+use crate::export::docker::Compression;
+use crate::export::push::PushOptions;
+use crate::progress::{stderr_printer, Mode};
+use crate::store::close_and_settle;
 use clap::Args;
+use context::dockerignore::Matcher;
+use registry::Reference;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
 #[derive(Args, Debug)]
 pub struct BuildArgs {
@@ -57,26 +74,21 @@ pub struct BuildArgs {
     #[arg(long = "push-format", default_value = "oci", value_name = "oci|docker")]
     pub push_format: String,
     #[command(flatten)]
-    pub registry: super::registry::RegistryArgs,
+    pub registry: RegistryArgs,
 }
 
-pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
-    let mode = crate::progress::Mode::parse(&args.progress).map_err(|e| format!("error: {e}\n"))?;
+pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError> {
+    let mode = Mode::parse(&args.progress).or_fail()?;
     if args.push && args.tags.is_empty() {
         return Err(
-            "error: --push needs a name to push to\n  = help: add -t REGISTRY/NAME:TAG\n".into(),
+            CliError::msg("--push needs a name to push to").with_help("add -t REGISTRY/NAME:TAG")
         );
     }
-    let mut secrets = std::collections::HashMap::new();
-    for spec in &args.secret {
-        let (id, source) =
-            crate::build::SecretSource::parse(spec).map_err(|e| format!("error: {e}\n"))?;
-        secrets.insert(id, source);
-    }
+    let secrets = secrets(&args.secret)?;
     let ssh_specs = args
         .ssh
         .iter()
-        .map(|s| crate::build::SshSpec::parse(s).map_err(|e| format!("error: {e}\n")))
+        .map(|s| SshSpec::parse(s).or_fail())
         .collect::<Result<Vec<_>, _>>()?;
     let mut loaded = input::load(&args.frontend)?;
     // As buildx does: SOURCE_DATE_EPOCH from the environment becomes the build arg.
@@ -87,27 +99,112 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
             .entry("SOURCE_DATE_EPOCH".into())
             .or_insert(epoch);
     }
-    let mut tags = Vec::new();
-    for t in &args.tags {
-        let r = registry::Reference::parse_docker_ref(t)
-            .map_err(|e| format!("error: invalid -t {t}: {e}\n"))?;
-        tags.push(r.to_string());
-    }
-    let mut outputs = args
-        .outputs
+    let tags = tags(&args.tags)?;
+    let (outputs, compression) = outputs(&args.outputs, args.compression.as_deref())?;
+    let unnamed_image = outputs
         .iter()
-        .map(|o| crate::build::parse_output(o).map_err(|e| format!("error: {e}\n")))
-        .collect::<Result<Vec<_>, _>>()?;
-    // `--compression` for every image output that did not choose one, and for --push.
-    let compression = match &args.compression {
-        Some(c) => Some(crate::export::docker::Compression::Custom(
-            codec::Compression::parse(c).map_err(|e| format!("error: --compression: {e}\n"))?,
-        )),
-        None => None,
+        .any(|o| matches!(o, OutputSpec::Image { names, .. } if names.is_empty()));
+    if unnamed_image && tags.is_empty() {
+        return Err(CliError::msg("--output type=image|registry needs a name")
+            .with_help("add name=REGISTRY/NAME:TAG to the output, or -t"));
+    }
+    require_root("pallet build")?;
+    let ignore = Matcher::new(&loaded.options.dockerignore).context(".dockerignore")?;
+    let push = if args.push {
+        Some(PushOptions {
+            media_types: media_types(&args.push_format)?,
+            compression: compression.unwrap_or(Compression::Gzip),
+        })
+    } else {
+        None
     };
+    let client = args.registry.client()?;
+    let root = open_root(root)?;
+    let locals = locals(&args, ignore, &root, &mut loaded)?;
+    if args.explain {
+        return explain::run(&root, &loaded, &args.frontend.context, locals, mode);
+    }
+    // Agents for key files run until the build ends (dropped with `agents`).
+    let agents = SshAgents::start(&ssh_specs).or_fail()?;
+    let req = BuildRequest {
+        dockerfile: &loaded.parsed,
+        lower: loaded.options.clone(),
+        locals,
+        tags,
+        outputs,
+        runtime: args.runtime.as_deref().map(PathBuf::from),
+        secrets,
+        ssh: agents.sockets(),
+        rewrite_timestamp: args.rewrite_timestamp,
+        dockerfile_path: explain::dockerfile_identity(&loaded, &args.frontend.context),
+        registry: Some(&client),
+        pull: args.pull,
+        push,
+    };
+    execute(root, &req, &loaded, mode, agents)
+}
+
+/// Runs the build with progress on standard error, then reports its warnings and pushes.
+fn execute(
+    root: cache::Root,
+    req: &BuildRequest,
+    loaded: &Loaded,
+    mode: Mode,
+    agents: SshAgents,
+) -> Result<ExitCode, CliError> {
+    let started = Instant::now();
+    let printer = stderr_printer(mode);
+    let result = build(&root, req, &|e| printer.event(e));
+    let summary = explain::summary(&root, &result, started);
+    close_and_settle(root);
+    printer.finish(&summary);
+    drop(agents);
+    match result {
+        Ok(done) => {
+            render::warnings(&done.warnings, &loaded.name);
+            for (reference, digest) in &done.pushed {
+                eprintln!("pallet: pushed {reference}@{digest}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(BuildError::Frontend(e)) => Err(loaded.error(*e)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `--secret id=ID,src=PATH|env=VAR`, by id.
+fn secrets(specs: &[String]) -> Result<HashMap<String, SecretSource>, CliError> {
+    let mut secrets = HashMap::new();
+    for spec in specs {
+        let (id, source) = SecretSource::parse(spec)?;
+        secrets.insert(id, source);
+    }
+    Ok(secrets)
+}
+
+/// `-t NAME[:TAG]`, normalized as docker does.
+fn tags(raw: &[String]) -> Result<Vec<String>, CliError> {
+    raw.iter()
+        .map(|t| {
+            Reference::parse_docker_ref(t)
+                .map(|r| r.to_string())
+                .with_context(|| format!("invalid -t {t}"))
+        })
+        .collect()
+}
+
+/// `-o SPEC`, each image output given `--compression` unless it chose one; returns the
+/// outputs and `--compression` (for `--push`).
+fn outputs(
+    specs: &[String],
+    flag: Option<&str>,
+) -> Result<(Vec<OutputSpec>, Option<Compression>), CliError> {
+    let mut outputs = specs
+        .iter()
+        .map(|o| parse_output(o).or_fail())
+        .collect::<Result<Vec<_>, _>>()?;
+    let compression = flag.map(compression_flag).transpose()?;
     if let Some(c) = compression {
-        use crate::build::OutputSpec;
-        use crate::export::docker::Compression;
         for out in &mut outputs {
             match out {
                 OutputSpec::Oci { image, .. } | OutputSpec::Docker { image, .. }
@@ -122,83 +219,34 @@ pub fn run(args: BuildArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
             }
         }
     }
-    let unnamed_image = outputs
-        .iter()
-        .any(|o| matches!(o, crate::build::OutputSpec::Image { names, .. } if names.is_empty()));
-    if unnamed_image && tags.is_empty() {
-        return Err(
-            "error: --output type=image|registry needs a name\n  = help: add name=REGISTRY/NAME:TAG to the output, or -t\n"
-                .into(),
-        );
-    }
-    super::require_root("pallet build")?;
-    let ignore = context::dockerignore::Matcher::new(&loaded.options.dockerignore)
-        .map_err(|e| format!("error: .dockerignore: {e}\n"))?;
-    let push = if args.push {
-        Some(crate::export::push::PushOptions {
-            media_types: super::registry::media_types(&args.push_format)?,
-            compression: compression.unwrap_or(crate::export::docker::Compression::Gzip),
-        })
-    } else {
-        None
-    };
-    let client = args.registry.client()?;
-    let root = super::open_root(root)?;
-    let mut locals = std::collections::BTreeMap::from([(
+    Ok((outputs, compression))
+}
+
+/// The directories the build reads: the context (with its `.dockerignore`) and each
+/// `--build-context`, which also names images and local sources in the lowering options.
+fn locals(
+    args: &BuildArgs,
+    ignore: Matcher,
+    root: &cache::Root,
+    loaded: &mut Loaded,
+) -> Result<BTreeMap<String, LocalDir>, CliError> {
+    // Absolute: runc resolves a relative bind-mount source against its bundle dir.
+    let dir = std::fs::canonicalize(&args.frontend.context).map_err(|e| {
+        CliError::context(format!("build context {}", args.frontend.context), e)
+            .with_help("give an existing directory")
+    })?;
+    let mut locals = BTreeMap::from([(
         "context".to_string(),
-        crate::build::LocalDir {
-            // Absolute: runc resolves a relative bind-mount source against its bundle dir.
-            dir: std::fs::canonicalize(&args.frontend.context).map_err(|e| {
-                format!(
-                    "error: build context {}: {e}\n  = help: give an existing directory\n",
-                    args.frontend.context
-                )
-            })?,
+        LocalDir {
+            dir,
             ignore: Some(ignore),
         },
     )]);
-    super::named_context::apply(
+    named_context::apply(
         &args.build_contexts,
-        Some(&root),
+        Some(root),
         &mut loaded.options,
         &mut locals,
     )?;
-    if args.explain {
-        return super::explain::run(&root, &loaded, &args.frontend.context, locals, mode);
-    }
-    // Agents for key files run until the build ends (dropped with `agents`).
-    let agents = crate::build::SshAgents::start(&ssh_specs).map_err(|e| format!("error: {e}\n"))?;
-    let req = crate::build::BuildRequest {
-        dockerfile: &loaded.parsed,
-        lower: loaded.options.clone(),
-        locals,
-        tags,
-        outputs,
-        runtime: args.runtime.as_deref().map(std::path::PathBuf::from),
-        secrets,
-        ssh: agents.sockets(),
-        rewrite_timestamp: args.rewrite_timestamp,
-        dockerfile_path: super::explain::dockerfile_identity(&loaded, &args.frontend.context),
-        registry: Some(&client),
-        pull: args.pull,
-        push,
-    };
-    let started = std::time::Instant::now();
-    let printer = crate::progress::stderr_printer(mode);
-    let result = crate::build::build(&root, &req, &|e| printer.event(e));
-    let summary = super::explain::summary(&root, &result, started);
-    crate::store::close_and_settle(root);
-    printer.finish(&summary);
-    drop(agents);
-    match result {
-        Ok(done) => {
-            render::warnings(&done.warnings, &loaded.name);
-            for (reference, digest) in &done.pushed {
-                eprintln!("pallet: pushed {reference}@{digest}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(crate::build::BuildError::Frontend(e)) => Err(e.render(&loaded.name, &loaded.text)),
-        Err(e) => Err(format!("error: {e}\n")),
-    }
+    Ok(locals)
 }

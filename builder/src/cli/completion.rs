@@ -1,6 +1,8 @@
 //! `pallet completion bash|zsh|fish`: shell completion scripts generated from the CLI's own
 //! definition (clap_complete), so they never fall behind the flags.
 
+use super::error::CliError;
+use super::Cli;
 use clap::CommandFactory;
 use std::process::ExitCode;
 
@@ -10,8 +12,8 @@ pub struct CompletionArgs {
     pub shell: clap_complete::Shell,
 }
 
-pub fn completion(args: CompletionArgs) -> Result<ExitCode, String> {
-    let mut cmd = super::Cli::command();
+pub fn completion(args: CompletionArgs) -> Result<ExitCode, CliError> {
+    let mut cmd = Cli::command();
     clap_complete::generate(args.shell, &mut cmd, "pallet", &mut std::io::stdout());
     Ok(ExitCode::SUCCESS)
 }

@@ -1,8 +1,12 @@
 //! `pallet debug parse|graph`: the frontend's intermediate results, for people and tests.
 
-use super::{input, render, FrontendArgs};
+use super::error::{CliError, Context};
+use super::{input, named_context, render, FrontendArgs};
 use clap::{Args, Subcommand};
+use frontend::diagnostic::FrontendError;
 use frontend::lower::{lower, Offline};
+use frontend::parser;
+use std::io::Read;
 use std::process::ExitCode;
 
 #[derive(Subcommand, Debug)]
@@ -34,46 +38,52 @@ pub struct GraphArgs {
     pub build_contexts: Vec<String>,
 }
 
-pub fn run(cmd: DebugCommand) -> Result<ExitCode, String> {
+pub fn run(cmd: DebugCommand) -> Result<ExitCode, CliError> {
     match cmd {
-        DebugCommand::Parse { file } => {
-            let bytes = if file == "-" {
-                let mut buf = Vec::new();
-                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
-                    .map_err(|e| format!("error: cannot read standard input: {e}\n"))?;
-                buf
-            } else {
-                std::fs::read(&file).map_err(|e| format!("error: cannot read {file}: {e}\n"))?
-            };
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            let df = frontend::parser::parse(&bytes)
-                .map_err(|e| frontend::diagnostic::FrontendError::from(e).render(&file, &text))?;
-            print!("{}", frontend::parser::dump(&df));
-            Ok(ExitCode::SUCCESS)
-        }
-        DebugCommand::Graph(args) => {
-            if !matches!(args.format.as_str(), "text" | "json") {
-                return Err(format!(
-                    "error: invalid --format \"{}\": use text or json\n",
-                    args.format
-                ));
-            }
-            let mut loaded = input::load(&args.frontend)?;
-            super::named_context::apply(
-                &args.build_contexts,
-                None,
-                &mut loaded.options,
-                &mut Default::default(),
-            )?;
-            let lowered = lower(&loaded.parsed, &loaded.options, &Offline)
-                .map_err(|e| e.render(&loaded.name, &loaded.text))?;
-            if args.format == "json" {
-                println!("{}", render::graph_json(&lowered));
-            } else {
-                render::warnings(&lowered.warnings, &loaded.name);
-                print!("{}", render::graph_text(&lowered));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        DebugCommand::Parse { file } => parse(&file),
+        DebugCommand::Graph(args) => graph(args),
     }
+}
+
+/// `pallet debug parse FILE`: the AST in BuildKit's golden-file format.
+fn parse(file: &str) -> Result<ExitCode, CliError> {
+    let bytes = if file == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("cannot read standard input")?;
+        buf
+    } else {
+        std::fs::read(file).with_context(|| format!("cannot read {file}"))?
+    };
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let df = parser::parse(&bytes)
+        .map_err(|e| input::dockerfile_error(FrontendError::from(e), file, &text))?;
+    print!("{}", parser::dump(&df));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pallet debug graph`: the lowered graph, as text or JSON.
+fn graph(args: GraphArgs) -> Result<ExitCode, CliError> {
+    if !matches!(args.format.as_str(), "text" | "json") {
+        return Err(CliError::msg(format!(
+            "invalid --format \"{}\": use text or json",
+            args.format
+        )));
+    }
+    let mut loaded = input::load(&args.frontend)?;
+    named_context::apply(
+        &args.build_contexts,
+        None,
+        &mut loaded.options,
+        &mut Default::default(),
+    )?;
+    let lowered = lower(&loaded.parsed, &loaded.options, &Offline).map_err(|e| loaded.error(e))?;
+    if args.format == "json" {
+        println!("{}", render::graph_json(&lowered));
+    } else {
+        render::warnings(&lowered.warnings, &loaded.name);
+        print!("{}", render::graph_text(&lowered));
+    }
+    Ok(ExitCode::SUCCESS)
 }

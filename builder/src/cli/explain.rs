@@ -2,10 +2,13 @@
 //! reported through the same printers as a build), the final summary of a build, and the name
 //! a Dockerfile's steps are remembered by (cache-miss reasons compare with their last build).
 
+use super::error::CliError;
 use super::input::Loaded;
-use crate::build::LocalDir;
-use crate::build::{self, BuildError, ExplainRequest};
+use super::render;
+use crate::build::{self, BuildError, BuildResult, ExplainRequest, LocalDir};
 use crate::progress::{self, Mode, Summary};
+use crate::store::layer_size;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -28,9 +31,9 @@ pub(super) fn run(
     root: &cache::Root,
     loaded: &Loaded,
     context: &str,
-    locals: std::collections::BTreeMap<String, LocalDir>,
+    locals: BTreeMap<String, LocalDir>,
     mode: Mode,
-) -> Result<ExitCode, String> {
+) -> Result<ExitCode, CliError> {
     let started = Instant::now();
     let printer = progress::stderr_printer(mode);
     let req = ExplainRequest {
@@ -41,8 +44,8 @@ pub(super) fn run(
     };
     let explained = match build::explain(root, req, &|e| printer.event(e)) {
         Ok(explained) => explained,
-        Err(BuildError::Frontend(e)) => return Err(e.render(&loaded.name, &loaded.text)),
-        Err(e) => return Err(format!("error: {e}\n")),
+        Err(BuildError::Frontend(e)) => return Err(loaded.error(*e)),
+        Err(e) => return Err(e.into()),
     };
     printer.finish(&Summary {
         dry_run: true,
@@ -50,17 +53,15 @@ pub(super) fn run(
         error: explained.outcome.as_ref().err().map(|e| e.to_string()),
         ..Summary::default()
     });
-    super::render::warnings(&explained.warnings, &loaded.name);
-    explained
-        .outcome
-        .map(|_| ExitCode::SUCCESS)
-        .map_err(|e| format!("error: {e}\n"))
+    render::warnings(&explained.warnings, &loaded.name);
+    explained.outcome?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The summary of a finished (or failed) build.
 pub(super) fn summary(
     root: &cache::Root,
-    result: &Result<crate::build::BuildResult, crate::build::BuildError>,
+    result: &Result<BuildResult, BuildError>,
     started: Instant,
 ) -> Summary {
     let seconds = started.elapsed().as_secs_f64();
@@ -70,7 +71,7 @@ pub(super) fn summary(
                 .image
                 .layers
                 .iter()
-                .filter_map(|d| crate::store::layer_size(root, d).ok())
+                .filter_map(|d| layer_size(root, d).ok())
                 .sum();
             Summary {
                 image: (!done.image.name.is_empty()).then(|| done.image.name.clone()),
@@ -83,10 +84,7 @@ pub(super) fn summary(
         }
         Err(e) => Summary {
             seconds,
-            error: Some(match e {
-                crate::build::BuildError::Frontend(f) => f.to_string(),
-                e => e.to_string(),
-            }),
+            error: Some(e.to_string()),
             ..Summary::default()
         },
     }

@@ -4,12 +4,16 @@
 //! history entry is paired with the layer it made; sizes are the stored (uncompressed) diffs.
 //! Reads the local store only.
 
+use super::error::CliError;
+use super::open_root;
 use super::stored::{find, normalize};
 use crate::progress::human_size;
 use crate::store::StoredImage;
 use clap::{Args, ValueEnum};
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Args, Debug)]
 pub struct HistoryArgs {
@@ -81,9 +85,9 @@ pub(super) fn rows(root: &cache::Root, image: &StoredImage) -> Vec<Row> {
     out
 }
 
-pub fn history(args: HistoryArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
+pub fn history(args: HistoryArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError> {
     let name = normalize(&args.image)?;
-    let root = super::open_root(root)?;
+    let root = open_root(root)?;
     let image = find(&root, &name)?;
     let mut rows = rows(&root, &image);
     rows.reverse();
@@ -91,8 +95,8 @@ pub fn history(args: HistoryArgs, root: Option<std::path::PathBuf>) -> Result<Ex
         // Stable: equal sizes keep newest-first order.
         rows.sort_by_key(|r| std::cmp::Reverse(r.size.unwrap_or(0)));
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     let out = match args.format {

@@ -1,10 +1,17 @@
-//! `pallet import` and `pallet images`.
+//! `pallet import`, `pallet images`, `pallet prune` and `pallet du`.
 
+use super::error::{CliError, Context};
+use super::{open_root, require_root};
 use crate::progress::human_size;
+use crate::store::{self, close_and_settle, disk_usage, import_rootfs, layer_size, list_images};
 use clap::Args;
 use frontend::lower::platform;
 use graph::time::rfc3339;
+use registry::Reference;
+use std::io::Read;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
@@ -18,45 +25,43 @@ pub struct ImportArgs {
     pub platform: Option<String>,
 }
 
-pub fn import(args: ImportArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
-    super::require_root("pallet import")?;
-    let name = registry::Reference::parse_docker_ref(&args.tag)
-        .map_err(|e| format!("error: invalid -t {}: {e}\n", args.tag))?
+pub fn import(args: ImportArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError> {
+    require_root("pallet import")?;
+    let name = Reference::parse_docker_ref(&args.tag)
+        .with_context(|| format!("invalid -t {}", args.tag))?
         .to_string();
     let plat = match &args.platform {
-        Some(p) => platform::parse(p).map_err(|e| format!("error: invalid --platform: {e}\n"))?,
+        Some(p) => platform::parse(p).context("invalid --platform")?,
         None => platform::host(),
     };
-    let root = super::open_root(root)?;
+    let root = open_root(root)?;
     let now = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|v| v.parse::<i64>().ok())
         .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0)
         });
-    let mut input: Box<dyn std::io::Read> = if args.file == "-" {
+    let mut input: Box<dyn Read> = if args.file == "-" {
         Box::new(std::io::stdin().lock())
     } else {
         Box::new(
             std::fs::File::open(&args.file)
-                .map_err(|e| format!("error: cannot read {}: {e}\n", args.file))?,
+                .with_context(|| format!("cannot read {}", args.file))?,
         )
     };
-    let image =
-        crate::store::import_rootfs(&root, &mut input, &args.file, &name, &plat, &rfc3339(now))
-            .map_err(|e| format!("error: importing {}: {e}\n", args.file))?;
-    crate::store::close_and_settle(root);
+    let image = import_rootfs(&root, &mut input, &args.file, &name, &plat, &rfc3339(now))
+        .with_context(|| format!("importing {}", args.file))?;
+    close_and_settle(root);
     println!("{} {}", image.name, image.manifest_digest);
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn list(root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
-    let root = super::open_root(root)?;
-    let images =
-        crate::store::list_images(&root).map_err(|e| format!("error: listing images: {e}\n"))?;
+pub fn list(root: Option<PathBuf>) -> Result<ExitCode, CliError> {
+    let root = open_root(root)?;
+    let images = list_images(&root).context("listing images")?;
     println!(
         "{:<50} {:<19} {:<22} {:>10}",
         "NAME", "MANIFEST", "CREATED", "SIZE"
@@ -65,7 +70,7 @@ pub fn list(root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
         let size: u64 = img
             .layers
             .iter()
-            .filter_map(|d| crate::store::layer_size(&root, d).ok())
+            .filter_map(|d| layer_size(&root, d).ok())
             .sum();
         let digest = img.manifest_digest.trim_start_matches("sha256:");
         println!(
@@ -79,19 +84,16 @@ pub fn list(root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn prune(all: bool, root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
-    let root = super::open_root(root)?;
-    let lock = match root
-        .try_lock_for_prune()
-        .map_err(|e| format!("error: {e}\n"))?
-    {
+pub fn prune(all: bool, root: Option<PathBuf>) -> Result<ExitCode, CliError> {
+    let root = open_root(root)?;
+    let lock = match root.try_lock_for_prune()? {
         Some(l) => l,
         None => {
             eprintln!("pallet: a build is using this store; waiting for it to finish");
-            root.lock_for_prune().map_err(|e| format!("error: {e}\n"))?
+            root.lock_for_prune()?
         }
     };
-    let r = crate::store::prune(&root, all).map_err(|e| format!("error: pruning: {e}\n"))?;
+    let r = store::prune(&root, all).context("pruning")?;
     drop(lock);
     println!(
         "Deleted {} images, {} cache records, {} blobs, {} snapshots, {} cache mounts\nTotal reclaimed space: {}",
@@ -105,9 +107,9 @@ pub fn prune(all: bool, root: Option<std::path::PathBuf>) -> Result<ExitCode, St
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn du(root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
-    let root = super::open_root(root)?;
-    let u = crate::store::disk_usage(&root).map_err(|e| format!("error: {e}\n"))?;
+pub fn du(root: Option<PathBuf>) -> Result<ExitCode, CliError> {
+    let root = open_root(root)?;
+    let u = disk_usage(&root)?;
     println!("{:<16} {:>8} {:>10}", "TYPE", "COUNT", "SIZE");
     println!(
         "{:<16} {:>8} {:>10}",

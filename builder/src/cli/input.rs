@@ -1,10 +1,15 @@
 //! Reading what a build starts from: the Dockerfile (file or stdin), `.dockerignore`, and
-//! `--build-arg`/`--platform` values, turned into `LowerOptions`. Errors are user reports.
+//! `--build-arg`/`--platform` values, turned into `LowerOptions`; and Dockerfile errors as the
+//! frontend renders them, against the text they point into.
 
+use super::error::{CliError, Context};
 use super::FrontendArgs;
 use context::dockerignore;
 use frontend::ast::Dockerfile;
+use frontend::diagnostic::FrontendError;
 use frontend::lower::{platform, LowerOptions};
+use frontend::parser;
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -17,50 +22,42 @@ pub struct Loaded {
     pub options: LowerOptions,
 }
 
-pub fn load(args: &FrontendArgs) -> Result<Loaded, String> {
+impl Loaded {
+    /// An error in this Dockerfile, rendered with the line it points at.
+    pub fn error(&self, e: FrontendError) -> CliError {
+        dockerfile_error(e, &self.name, &self.text)
+    }
+}
+
+/// A Dockerfile error as the frontend renders it: the message, the file:line:col and the line
+/// with a caret under the fault (the text is what the error points into).
+pub fn dockerfile_error(e: FrontendError, name: &str, text: &str) -> CliError {
+    let rendered = e.render(name, text);
+    CliError::rendered(e, rendered)
+}
+
+pub fn load(args: &FrontendArgs) -> Result<Loaded, CliError> {
     let context = Path::new(&args.context);
     if !context.is_dir() {
-        return Err(format!(
-            "error: build context \"{}\" is not a directory\n  = help: pass the directory with your files, e.g. `.`\n",
+        return Err(CliError::msg(format!(
+            "build context \"{}\" is not a directory",
             args.context
-        ));
+        ))
+        .with_help("pass the directory with your files, e.g. `.`"));
     }
-    let (name, path, bytes) = match args.file.as_deref() {
-        Some("-") => {
-            let mut buf = Vec::new();
-            std::io::stdin().read_to_end(&mut buf).map_err(|e| {
-                format!("error: cannot read the Dockerfile from standard input: {e}\n")
-            })?;
-            ("<stdin>".to_string(), None, buf)
-        }
-        other => {
-            let path = match other {
-                Some(f) => PathBuf::from(f),
-                None => context.join("Dockerfile"),
-            };
-            let bytes = std::fs::read(&path).map_err(|e| {
-                format!(
-                    "error: cannot read Dockerfile {}: {e}\n  = help: pass its path with -f, or run in the directory that has a Dockerfile\n",
-                    path.display()
-                )
-            })?;
-            (path.display().to_string(), Some(path), bytes)
-        }
-    };
+    let (name, path, bytes) = read_dockerfile(args.file.as_deref(), context)?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    let parsed = frontend::parser::parse(&bytes)
-        .map_err(|e| frontend::diagnostic::FrontendError::from(e).render(&name, &text))?;
-    let dockerfile_for_ignore = path.clone().unwrap_or_else(|| context.join("Dockerfile"));
-    let ignore = dockerignore::find_ignore_file(context, &dockerfile_for_ignore)
-        .map_err(|e| format!("error: {e}\n"))?;
+    let parsed = parser::parse(&bytes)
+        .map_err(|e| dockerfile_error(FrontendError::from(e), &name, &text))?;
+    let dockerfile_for_ignore = path.unwrap_or_else(|| context.join("Dockerfile"));
+    let ignore = dockerignore::find_ignore_file(context, &dockerfile_for_ignore)?;
     let options = LowerOptions {
         target: args.target.clone(),
         build_args: build_args(&args.build_args)?,
         platform: match &args.platform {
             Some(p) => Some(platform::parse(p).map_err(|e| {
-                format!(
-                    "error: invalid --platform: {e}\n  = help: write os/arch, e.g. linux/amd64\n"
-                )
+                CliError::context("invalid --platform", e)
+                    .with_help("write os/arch, e.g. linux/amd64")
             })?),
             None => None,
         },
@@ -76,12 +73,41 @@ pub fn load(args: &FrontendArgs) -> Result<Loaded, String> {
     })
 }
 
+/// The Dockerfile's bytes from `-f FILE`, `-f -` (standard input) or CONTEXT/Dockerfile, with
+/// its display name and its path (None: standard input).
+fn read_dockerfile(
+    file: Option<&str>,
+    context: &Path,
+) -> Result<(String, Option<PathBuf>, Vec<u8>), CliError> {
+    if file == Some("-") {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("cannot read the Dockerfile from standard input")?;
+        return Ok(("<stdin>".to_string(), None, buf));
+    }
+    let path = match file {
+        Some(f) => PathBuf::from(f),
+        None => context.join("Dockerfile"),
+    };
+    let bytes = std::fs::read(&path).map_err(|e| {
+        CliError::context(format!("cannot read Dockerfile {}", path.display()), e)
+            .with_help("pass its path with -f, or run in the directory that has a Dockerfile")
+    })?;
+    Ok((path.display().to_string(), Some(path), bytes))
+}
+
 /// `--build-arg K=V` (or `K`, taken from the environment as docker does; unset -> ignored).
-fn build_args(raw: &[String]) -> Result<std::collections::BTreeMap<String, String>, String> {
-    let mut out = std::collections::BTreeMap::new();
+fn build_args(raw: &[String]) -> Result<BTreeMap<String, String>, CliError> {
+    let mut out = BTreeMap::new();
     for a in raw {
         match a.split_once('=') {
-            Some(("", _)) => return Err(format!("error: invalid --build-arg \"{a}\": the name is empty\n  = help: write --build-arg KEY=VALUE\n")),
+            Some(("", _)) => {
+                return Err(CliError::msg(format!(
+                    "invalid --build-arg \"{a}\": the name is empty"
+                ))
+                .with_help("write --build-arg KEY=VALUE"))
+            }
             Some((k, v)) => {
                 out.insert(k.to_string(), v.to_string());
             }

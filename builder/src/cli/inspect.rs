@@ -1,13 +1,19 @@
 //! `pallet inspect` (an image's config, history and layer sizes, as text or JSON) and
 //! `pallet tag` (another name for an image record). Both read the local store only.
 
+use super::error::{CliError, Context};
+use super::history;
+use super::open_root;
 use super::stored::{find, normalize};
 use crate::progress::human_size;
-use crate::store::StoredImage;
+use crate::store::{layer_size, put_image, StoredImage};
 use clap::{Args, ValueEnum};
 use graph::image::{HealthConfig, Image};
+use std::cmp::Reverse;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
@@ -41,16 +47,16 @@ struct Layer {
     size: Option<u64>,
 }
 
-pub fn inspect(args: InspectArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
+pub fn inspect(args: InspectArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError> {
     let name = normalize(&args.image)?;
-    let root = super::open_root(root)?;
+    let root = open_root(root)?;
     let image = find(&root, &name)?;
     let layers: Vec<Layer> = image
         .layers
         .iter()
         .map(|d| Layer {
             diff_id: d.clone(),
-            size: crate::store::layer_size(&root, d).ok(),
+            size: layer_size(&root, d).ok(),
         })
         .collect();
     let out = match args.format {
@@ -59,31 +65,27 @@ pub fn inspect(args: InspectArgs, root: Option<std::path::PathBuf>) -> Result<Ex
     };
     print!("{out}");
     if args.largest && args.format == Format::Text {
-        let mut rows = super::history::rows(&root, &image);
+        let mut rows = history::rows(&root, &image);
         rows.retain(|r| r.diff_id.is_some());
-        rows.sort_by_key(|r| std::cmp::Reverse(r.size.unwrap_or(0)));
-        print!(
-            "\nLayers by size:\n{}",
-            super::history::table(&rows, false, now())
-        );
+        rows.sort_by_key(|r| Reverse(r.size.unwrap_or(0)));
+        print!("\nLayers by size:\n{}", history::table(&rows, false, now()));
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-pub fn tag(args: TagArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
+pub fn tag(args: TagArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError> {
     let source = normalize(&args.source)?;
     let target = normalize(&args.target)?;
-    let root = super::open_root(root)?;
+    let root = open_root(root)?;
     let mut image = find(&root, &source)?;
     image.name = target;
-    crate::store::put_image(&root, &image)
-        .map_err(|e| format!("error: tagging {source} as {}: {e}\n", image.name))?;
+    put_image(&root, &image).with_context(|| format!("tagging {source} as {}", image.name))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,9 +1,12 @@
 //! The `pallet` command line: parses arguments and calls the library. No build logic lives
-//! here; every subcommand is a few lines over `frontend`, `graph` and (later) the solver.
+//! here; every subcommand is a few lines over `build` (which drives the frontend, the solver
+//! and the exporters), the store, `run` and the `registry` crate. A failure is a [`CliError`],
+//! printed by its one renderer ([`CliError::render`]) in [`main`].
 
 mod build;
 mod completion;
 mod debug;
+mod error;
 mod explain;
 mod history;
 mod images;
@@ -16,7 +19,10 @@ mod run;
 mod save;
 mod stored;
 
+use crate::store::{recover_after_restart, settle_now};
 use clap::{Args, Parser, Subcommand};
+pub use error::{CliError, Context};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
@@ -25,7 +31,7 @@ pub struct Cli {
     /// The store: images, layers and cache (default: $PALLET_ROOT, /var/lib/pallet as root,
     /// else $XDG_DATA_HOME/pallet)
     #[arg(long, global = true, value_name = "DIR")]
-    root: Option<std::path::PathBuf>,
+    root: Option<PathBuf>,
     #[command(subcommand)]
     command: Commands,
 }
@@ -106,7 +112,7 @@ enum Commands {
     /// Internal: syncfs the store's filesystem, then drop its unsynced-snapshot markers (started
     /// detached after a build, see store::durability)
     #[command(hide = true)]
-    InternalSettleStore { root: std::path::PathBuf },
+    InternalSettleStore { root: PathBuf },
 }
 
 /// Flags shared by `build` and `debug graph`: what decides the graph.
@@ -133,15 +139,14 @@ pub struct FrontendArgs {
 }
 
 /// Opens the store (`--root`, else the default location), creating it if needed.
-pub(crate) fn open_root(root: Option<std::path::PathBuf>) -> Result<cache::Root, String> {
+pub(crate) fn open_root(root: Option<PathBuf>) -> Result<cache::Root, CliError> {
     let path = root.unwrap_or_else(cache::Root::default_path);
-    let root = cache::Root::open(&path).map_err(|e| format!("error: cannot open the store at {}: {e}\n  = help: pass --root DIR or set PALLET_ROOT to a writable directory\n", path.display()))?;
-    let recovered = crate::store::recover_after_restart(&root).map_err(|e| {
-        format!(
-            "error: checking the store at {} after a restart: {e}\n",
-            path.display()
-        )
+    let root = cache::Root::open(&path).map_err(|e| {
+        CliError::context(format!("cannot open the store at {}", path.display()), e)
+            .with_help("pass --root DIR or set PALLET_ROOT to a writable directory")
     })?;
+    let recovered = recover_after_restart(&root)
+        .with_context(|| format!("checking the store at {} after a restart", path.display()))?;
     if recovered.layers > 0 {
         eprintln!(
             "pallet: the machine restarted before {} layer(s) were known to be on disk: their snapshots will be unpacked again{}",
@@ -156,21 +161,32 @@ pub(crate) fn open_root(root: Option<std::path::PathBuf>) -> Result<cache::Root,
 }
 
 /// Builds and images need root for now (overlay mounts, runc): say so plainly.
-pub(crate) fn require_root(what: &str) -> Result<(), String> {
+pub(crate) fn require_root(what: &str) -> Result<(), CliError> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        return Err(format!(
-            "error: {what} needs root for now: steps run in overlay mounts and containers (runc), which need root here; rootless builds are a later issue\n  = help: run it with sudo\n"
-        ));
+        return Err(CliError::msg(format!(
+            "{what} needs root for now: steps run in overlay mounts and containers (runc), which need root here; rootless builds are a later issue"
+        ))
+        .with_help("run it with sudo"));
     }
     Ok(())
 }
 
-/// Runs the CLI; returns the process exit code.
+/// Runs the CLI; returns the process exit code. A failure is printed here, and only here.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let root = cli.root.clone();
-    let result = match cli.command {
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(report) => {
+            eprint!("{}", report.render());
+            report.exit_code()
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
+    let root = cli.root;
+    match cli.command {
         Commands::Build(args) => build::run(*args, root),
         Commands::Import(args) => images::import(args, root),
         Commands::Images => images::list(root),
@@ -189,18 +205,8 @@ pub fn main() -> ExitCode {
         Commands::Debug(cmd) => debug::run(cmd),
         Commands::InternalSettleStore { root } => {
             // Started detached after a build; nobody reads its output.
-            let _ = crate::store::settle_now(&root);
+            let _ = settle_now(&root);
             Ok(ExitCode::SUCCESS)
-        }
-    };
-    match result {
-        Ok(code) => code,
-        Err(report) => {
-            eprint!("{report}");
-            if !report.ends_with('\n') {
-                eprintln!();
-            }
-            ExitCode::from(1)
         }
     }
 }

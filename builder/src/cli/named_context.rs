@@ -1,11 +1,14 @@
 //! `--build-context NAME=VALUE` (buildx's flag), shared by `build` and `debug graph`: what the
 //! value is (a local directory, `oci-layout://DIR[:TAG|@DIGEST]`, `docker-image://REF`, or a
 //! URL / git remote, which are not built yet), turned into what lowering matches names against
-//! and the directories the solver reads. Errors are user reports.
+//! and the directories the solver reads.
 
+use super::error::{CliError, Context};
 use crate::build::LocalDir;
+use crate::store::import_oci_layout;
 use context::dockerignore;
 use frontend::lower::{context_key, local_source_name, LowerOptions, NamedContext};
+use registry::Reference;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -42,28 +45,39 @@ pub(super) fn apply(
     root: Option<&cache::Root>,
     options: &mut LowerOptions,
     locals: &mut BTreeMap<String, LocalDir>,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     for spec in specs {
-        let (name, value) = spec.split_once('=').filter(|(n, v)| !n.is_empty() && !v.is_empty()).ok_or_else(|| {
-            format!("error: invalid --build-context \"{spec}\"\n  = help: write NAME=DIR (a local directory), NAME=oci-layout://DIR or NAME=docker-image://REF\n")
-        })?;
+        let (name, value) = spec
+            .split_once('=')
+            .filter(|(n, v)| !n.is_empty() && !v.is_empty())
+            .ok_or_else(|| {
+                CliError::msg(format!("invalid --build-context \"{spec}\"")).with_help(
+                    "write NAME=DIR (a local directory), NAME=oci-layout://DIR or NAME=docker-image://REF",
+                )
+            })?;
         let key = context_key(name);
         let context = match classify(value) {
             Value::OciLayout(rest) => {
                 let Some(root) = root else {
-                    return Err(format!("error: --build-context {name}={value}: oci-layout:// contexts are imported into the store, which this command does not open\n  = help: use `pallet build --explain` to see the graph with it\n"));
+                    return Err(CliError::msg(format!(
+                        "--build-context {name}={value}: oci-layout:// contexts are imported into the store, which this command does not open"
+                    ))
+                    .with_help("use `pallet build --explain` to see the graph with it"));
                 };
-                NamedContext::Image(import_oci_layout(root, name, &key, rest)?)
+                NamedContext::Image(import_layout(root, name, &key, rest)?)
             }
             Value::DockerImage(reference) => {
-                let r = registry::Reference::parse_docker_ref(reference)
-                    .map_err(|e| format!("error: --build-context {name}: {e}\n"))?;
+                let r = Reference::parse_docker_ref(reference)
+                    .with_context(|| format!("--build-context {name}"))?;
                 NamedContext::Image(r.to_string())
             }
             Value::Remote => {
-                return Err(format!(
-                    "error: --build-context {name}={value}: URL and git build contexts are not built yet (local directories, oci-layout://DIR and docker-image://REF are)\n  = help: clone or download it into a directory and pass --build-context {name}=DIR\n"
+                return Err(CliError::msg(format!(
+                    "--build-context {name}={value}: URL and git build contexts are not built yet (local directories, oci-layout://DIR and docker-image://REF are)"
                 ))
+                .with_help(format!(
+                    "clone or download it into a directory and pass --build-context {name}=DIR"
+                )))
             }
             Value::Dir(path) => {
                 let (local, exclude_patterns) = local_dir(name, path)?;
@@ -78,36 +92,38 @@ pub(super) fn apply(
 
 /// A `--build-context NAME=DIR` directory: it must exist and be a directory; its own
 /// `.dockerignore` (BuildKit's rule, see `dockerignore::named_context_ignore_file`) applies.
-fn local_dir(name: &str, path: &str) -> Result<(LocalDir, Vec<String>), String> {
+fn local_dir(name: &str, path: &str) -> Result<(LocalDir, Vec<String>), CliError> {
     let given = Path::new(path);
     let meta = std::fs::metadata(given).map_err(|e| {
+        let what = format!(
+            "--build-context {name}={path}: the directory {}",
+            given.display()
+        );
         let cwd = std::env::current_dir().unwrap_or_default();
-        let why = if e.kind() == std::io::ErrorKind::NotFound {
-            "does not exist".to_string()
+        let report = if e.kind() == std::io::ErrorKind::NotFound {
+            CliError::msg(format!("{what} does not exist"))
         } else {
-            format!("cannot be read: {e}")
+            CliError::context(format!("{what} cannot be read"), e)
         };
-        format!(
-            "error: --build-context {name}={path}: the directory {} {why}\n  = help: a relative path is taken from the current directory ({}); pass an existing directory, or oci-layout://DIR or docker-image://REF for an image\n",
-            given.display(),
+        report.with_help(format!(
+            "a relative path is taken from the current directory ({}); pass an existing directory, or oci-layout://DIR or docker-image://REF for an image",
             cwd.display()
-        )
+        ))
     })?;
     if !meta.is_dir() {
-        return Err(format!(
-            "error: --build-context {name}={path}: {path} is not a directory\n  = help: a named context is a directory of files (or oci-layout://DIR, docker-image://REF); to use one file, put it in a directory and pass that\n"
+        return Err(CliError::msg(format!(
+            "--build-context {name}={path}: {path} is not a directory"
+        ))
+        .with_help(
+            "a named context is a directory of files (or oci-layout://DIR, docker-image://REF); to use one file, put it in a directory and pass that",
         ));
     }
     let dir = std::fs::canonicalize(given).unwrap_or_else(|_| PathBuf::from(path));
     let ignore = dockerignore::named_context_ignore_file(&dir)
-        .map_err(|e| format!("error: --build-context {name}: {e}\n"))?;
+        .with_context(|| format!("--build-context {name}"))?;
     let patterns = ignore.map(|f| f.patterns).unwrap_or_default();
-    let matcher = dockerignore::Matcher::new(&patterns).map_err(|e| {
-        format!(
-            "error: --build-context {name}: {}/.dockerignore: {e}\n",
-            dir.display()
-        )
-    })?;
+    let matcher = dockerignore::Matcher::new(&patterns)
+        .with_context(|| format!("--build-context {name}: {}/.dockerignore", dir.display()))?;
     Ok((
         LocalDir {
             dir,
@@ -119,12 +135,12 @@ fn local_dir(name: &str, path: &str) -> Result<(LocalDir, Vec<String>), String> 
 
 /// `oci-layout://DIR[:TAG|@DIGEST]`: the image imported into the store under a name derived
 /// from the context; returns that name.
-fn import_oci_layout(
+fn import_layout(
     root: &cache::Root,
     name: &str,
     key: &str,
     rest: &str,
-) -> Result<String, String> {
+) -> Result<String, CliError> {
     let (dir, selector) = match rest.rsplit_once('@') {
         Some((d, digest)) => (d, Some(digest)),
         None => match rest.rsplit_once(':') {
@@ -139,8 +155,8 @@ fn import_oci_layout(
             .replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
         &hash[..12]
     );
-    let image = crate::store::import_oci_layout(root, Path::new(dir), selector, &local)
-        .map_err(|e| format!("error: --build-context {name}: {e}\n"))?;
+    let image = import_oci_layout(root, Path::new(dir), selector, &local)
+        .with_context(|| format!("--build-context {name}"))?;
     Ok(image.name)
 }
 
@@ -209,6 +225,7 @@ mod tests {
                 &mut BTreeMap::new(),
             )
             .unwrap_err()
+            .render()
         };
         let e = run(format!("libs={}", tmp.path().join("nope").display()));
         assert!(

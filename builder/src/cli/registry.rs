@@ -1,12 +1,19 @@
 //! `pallet pull`, `pallet push`, `pallet login`, `pallet logout`, and the registry flags the
 //! build shares (insecure registries, CAs, mirrors, the settings file).
 
+use super::error::{CliError, Context};
+use super::{open_root, require_root};
+use crate::export::docker::{Compression, MediaTypes};
+use crate::export::push::{push_stored, PushOptions};
 use crate::progress::{stderr_printer_for, Mode, Summary};
+use crate::store::{close_and_settle, get_image, store_name, RegistryResolver};
 use clap::Args;
+use frontend::lower::platform;
 use registry::{Client, Credential, DockerConfig, Reference, RegistryConfig};
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
 /// How to reach registries (flags override the settings file).
 #[derive(Args, Debug, Clone, Default)]
@@ -28,17 +35,19 @@ pub struct RegistryArgs {
 
 impl RegistryArgs {
     /// The settings file (if any) amended by the flags.
-    pub fn config(&self) -> Result<RegistryConfig, String> {
+    pub fn config(&self) -> Result<RegistryConfig, CliError> {
         let path = self.config.clone().or_else(RegistryConfig::default_path);
         let mut config = match &path {
-            Some(p) => RegistryConfig::load(p).map_err(|e| format!("error: {e}\n"))?,
+            Some(p) => RegistryConfig::load(p)?,
             None => RegistryConfig::default(),
         };
         config.insecure.extend(self.insecure.iter().cloned());
         config.mirrors.extend(self.mirrors.iter().cloned());
         for spec in &self.ca {
             let (host, file) = spec.split_once('=').ok_or_else(|| {
-                format!("error: invalid --registry-ca \"{spec}\": write HOST[:PORT]=FILE\n")
+                CliError::msg(format!(
+                    "invalid --registry-ca \"{spec}\": write HOST[:PORT]=FILE"
+                ))
             })?;
             config
                 .ca_files
@@ -48,8 +57,8 @@ impl RegistryArgs {
     }
 
     /// A client with these settings and docker's stored credentials.
-    pub fn client(&self) -> Result<Client, String> {
-        let credentials = DockerConfig::load(None).map_err(|e| format!("error: {e}\n"))?;
+    pub fn client(&self) -> Result<Client, CliError> {
+        let credentials = DockerConfig::load(None)?;
         Ok(Client::new(self.config()?, credentials))
     }
 }
@@ -68,21 +77,20 @@ pub struct PullArgs {
     pub registry: RegistryArgs,
 }
 
-pub fn pull(args: PullArgs, root: Option<PathBuf>) -> Result<ExitCode, String> {
-    super::require_root("pallet pull")?;
-    let reference = parse_ref(&args.image)?;
+pub fn pull(args: PullArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError> {
+    require_root("pallet pull")?;
+    let reference = Reference::parse_docker_ref(&args.image)?;
     let platform = match &args.platform {
-        Some(p) => frontend::lower::platform::parse(p)
-            .map_err(|e| format!("error: invalid --platform: {e}\n"))?,
-        None => frontend::lower::platform::host(),
+        Some(p) => platform::parse(p).context("invalid --platform")?,
+        None => platform::host(),
     };
     let client = args.registry.client()?;
-    let root = super::open_root(root)?;
-    let lock = root.lock_for_build().map_err(|e| format!("error: {e}\n"))?;
-    let printer = stderr_printer_for(progress_mode(&args.progress)?, Some("pull"));
-    let started = std::time::Instant::now();
+    let root = open_root(root)?;
+    let lock = root.lock_for_build()?;
+    let printer = stderr_printer_for(Mode::parse(&args.progress).or_fail()?, Some("pull"));
+    let started = Instant::now();
     let events = |e| printer.event(e);
-    let resolver = crate::store::RegistryResolver {
+    let resolver = RegistryResolver {
         root: &root,
         client: Some(&client),
         pull: true,
@@ -90,7 +98,7 @@ pub fn pull(args: PullArgs, root: Option<PathBuf>) -> Result<ExitCode, String> {
     };
     let result = resolver.image(&reference, &platform);
     drop(lock);
-    crate::store::close_and_settle(root);
+    close_and_settle(root);
     printer.finish(&Summary {
         image: Some(reference.familiar()),
         digest: result.as_ref().ok().map(|i| i.manifest_digest.clone()),
@@ -99,7 +107,7 @@ pub fn pull(args: PullArgs, root: Option<PathBuf>) -> Result<ExitCode, String> {
         command: Some("pull"),
         ..Summary::default()
     });
-    let image = result.map_err(|e| format!("error: {e}\n"))?;
+    let image = result?;
     println!(
         "{}: {}",
         reference.familiar(),
@@ -130,35 +138,29 @@ pub struct PushArgs {
     pub registry: RegistryArgs,
 }
 
-pub fn push(args: PushArgs, root: Option<PathBuf>) -> Result<ExitCode, String> {
-    let name = parse_ref(&args.image)?;
+pub fn push(args: PushArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError> {
+    let name = Reference::parse_docker_ref(&args.image)?;
     let target = match &args.destination {
-        Some(d) => parse_ref(d)?,
+        Some(d) => Reference::parse_docker_ref(d)?,
         None => name.clone(),
     };
-    let opts = crate::export::push::PushOptions {
+    let opts = PushOptions {
         media_types: media_types(&args.format)?,
         compression: match &args.compression {
-            Some(c) => crate::export::docker::Compression::Custom(
-                codec::Compression::parse(c).map_err(|e| format!("error: --compression: {e}\n"))?,
-            ),
-            None => crate::export::docker::Compression::Gzip,
+            Some(c) => compression_flag(c)?,
+            None => Compression::Gzip,
         },
     };
     let client = args.registry.client()?;
-    let root = super::open_root(root)?;
-    let _lock = root.lock_for_build().map_err(|e| format!("error: {e}\n"))?;
-    let image = crate::store::get_image(&root, &crate::store::store_name(&name))
-        .map_err(|e| format!("error: {e}\n"))?
-        .ok_or_else(|| {
-            format!(
-                "error: no image {} in the local store\n  = help: `pallet images` lists them; build with -t or pull it first\n",
-                name.familiar()
-            )
-        })?;
-    let printer = stderr_printer_for(progress_mode(&args.progress)?, Some("push"));
-    let started = std::time::Instant::now();
-    let result = crate::export::push::push_stored(&root, &client, &image, &target, &opts, &|e| {
+    let root = open_root(root)?;
+    let _lock = root.lock_for_build()?;
+    let image = get_image(&root, &store_name(&name))?.ok_or_else(|| {
+        CliError::msg(format!("no image {} in the local store", name.familiar()))
+            .with_help("`pallet images` lists them; build with -t or pull it first")
+    })?;
+    let printer = stderr_printer_for(Mode::parse(&args.progress).or_fail()?, Some("push"));
+    let started = Instant::now();
+    let result = push_stored(&root, &client, &image, &target, &opts, &|e| {
         printer.event(e)
     });
     printer.finish(&Summary {
@@ -169,24 +171,26 @@ pub fn push(args: PushArgs, root: Option<PathBuf>) -> Result<ExitCode, String> {
         command: Some("push"),
         ..Summary::default()
     });
-    let report = result.map_err(|e| format!("error: {e}\n"))?;
+    let report = result?;
     println!("{}: {}", target.familiar(), report.digest);
     Ok(ExitCode::SUCCESS)
 }
 
-fn progress_mode(s: &str) -> Result<Mode, String> {
-    Mode::parse(s).map_err(|e| format!("error: {e}\n"))
+/// `--format` / `--push-format`: the manifest and layer media types.
+pub fn media_types(format: &str) -> Result<MediaTypes, CliError> {
+    match format {
+        "oci" => Ok(MediaTypes::Oci),
+        "docker" => Ok(MediaTypes::Docker),
+        other => Err(CliError::msg(format!(
+            "invalid --format \"{other}\": use oci or docker"
+        ))),
+    }
 }
 
-/// `--format` / `oci-mediatypes`.
-pub fn media_types(format: &str) -> Result<crate::export::docker::MediaTypes, String> {
-    match format {
-        "oci" => Ok(crate::export::docker::MediaTypes::Oci),
-        "docker" => Ok(crate::export::docker::MediaTypes::Docker),
-        other => Err(format!(
-            "error: invalid --format \"{other}\": use oci or docker\n"
-        )),
-    }
+/// `--compression ALGORITHM[,level=N]` of `build` and `push`.
+pub fn compression_flag(spec: &str) -> Result<Compression, CliError> {
+    let codec = codec::Compression::parse(spec).context("--compression")?;
+    Ok(Compression::Custom(codec))
 }
 
 #[derive(Args, Debug)]
@@ -205,7 +209,7 @@ pub struct LoginArgs {
     pub registry: RegistryArgs,
 }
 
-pub fn login(args: LoginArgs) -> Result<ExitCode, String> {
+pub fn login(args: LoginArgs) -> Result<ExitCode, CliError> {
     let server = registry_host(args.server.as_deref());
     let username = match args.username {
         Some(u) => u,
@@ -213,12 +217,14 @@ pub fn login(args: LoginArgs) -> Result<ExitCode, String> {
     };
     let password = if args.password_stdin {
         if args.password.is_some() {
-            return Err("error: --password and --password-stdin are mutually exclusive\n".into());
+            return Err(CliError::msg(
+                "--password and --password-stdin are mutually exclusive",
+            ));
         }
         let mut s = String::new();
         std::io::stdin()
             .read_to_string(&mut s)
-            .map_err(|e| format!("error: reading the password from standard input: {e}\n"))?;
+            .context("reading the password from standard input")?;
         s.trim_end_matches(['\n', '\r']).to_string()
     } else if let Some(p) = args.password {
         eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
@@ -227,7 +233,7 @@ pub fn login(args: LoginArgs) -> Result<ExitCode, String> {
         prompt_hidden("Password: ")?
     };
     if username.is_empty() || password.is_empty() {
-        return Err("error: a username and a password are needed\n".into());
+        return Err(CliError::msg("a username and a password are needed"));
     }
     let credential = Credential {
         username,
@@ -236,11 +242,9 @@ pub fn login(args: LoginArgs) -> Result<ExitCode, String> {
     let client = args.registry.client()?;
     client
         .check_login(&server, Some(&credential))
-        .map_err(|e| format!("error: login to {server} failed: {e}\n"))?;
-    let mut config = DockerConfig::load(None).map_err(|e| format!("error: {e}\n"))?;
-    config
-        .store(&server, &credential)
-        .map_err(|e| format!("error: {e}\n"))?;
+        .with_context(|| format!("login to {server} failed"))?;
+    let mut config = DockerConfig::load(None)?;
+    config.store(&server, &credential)?;
     eprintln!(
         "Login Succeeded (credentials saved for {server} via {})",
         config.path().display()
@@ -254,10 +258,10 @@ pub struct LogoutArgs {
     pub server: Option<String>,
 }
 
-pub fn logout(args: LogoutArgs) -> Result<ExitCode, String> {
+pub fn logout(args: LogoutArgs) -> Result<ExitCode, CliError> {
     let server = registry_host(args.server.as_deref());
-    let mut config = DockerConfig::load(None).map_err(|e| format!("error: {e}\n"))?;
-    if config.erase(&server).map_err(|e| format!("error: {e}\n"))? {
+    let mut config = DockerConfig::load(None)?;
+    if config.erase(&server)? {
         eprintln!("Removing login credentials for {server}");
     } else {
         eprintln!("Not logged in to {server}");
@@ -280,17 +284,17 @@ fn registry_host(arg: Option<&str>) -> String {
     }
 }
 
-fn prompt(label: &str) -> Result<String, String> {
+fn prompt(label: &str) -> Result<String, CliError> {
     eprint!("{label}");
     let mut line = String::new();
     std::io::stdin()
         .read_line(&mut line)
-        .map_err(|e| format!("error: reading standard input: {e}\n"))?;
+        .context("reading standard input")?;
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
 /// Reads a line with the terminal's echo off (when standard input is a terminal).
-fn prompt_hidden(label: &str) -> Result<String, String> {
+fn prompt_hidden(label: &str) -> Result<String, CliError> {
     // SAFETY: termios calls on fd 0 with a zeroed struct that tcgetattr fills.
     unsafe {
         let mut saved: libc::termios = std::mem::zeroed();
@@ -305,8 +309,4 @@ fn prompt_hidden(label: &str) -> Result<String, String> {
         eprintln!();
         line
     }
-}
-
-fn parse_ref(s: &str) -> Result<Reference, String> {
-    Reference::parse_docker_ref(s).map_err(|e| format!("error: {e}\n"))
 }

@@ -2,11 +2,16 @@
 //! with its code. pallet's own failures (no such image, a bad -e or -v, runc could not start the
 //! process) exit 125, as `docker run` does.
 
-use crate::run::Stream;
-use crate::run::{run_image, ProcessFlags, RunOptions};
+use super::error::{CliError, Context};
+use super::{open_root, require_root};
+use crate::run::{run_image, ProcessFlags, RunOptions, Stream};
+use crate::store::get_image;
 use clap::{Args, ValueEnum};
+use registry::Reference;
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 const LONG_HELP: &str = "The image (name[:tag]), then the command and its arguments \
 (default: the image's ENTRYPOINT and CMD). Everything after the image is the command's, flags too.
@@ -82,31 +87,21 @@ pub enum NetworkMode {
     None,
 }
 
-pub fn run(args: RunArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
-    match start(args, root) {
-        Ok(code) => Ok(code),
-        Err(report) => {
-            eprint!("{report}");
-            if !report.ends_with('\n') {
-                eprintln!();
-            }
-            Ok(ExitCode::from(PALLET_FAILED))
-        }
-    }
+pub fn run(args: RunArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError> {
+    start(args, root).map_err(|e| e.with_exit_code(PALLET_FAILED))
 }
 
-fn start(args: RunArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
-    super::require_root("pallet run")?;
-    let name = registry::Reference::parse_docker_ref(args.image())
-        .map_err(|e| format!("error: invalid image name {}: {e}\n", args.image()))?
+fn start(args: RunArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError> {
+    require_root("pallet run")?;
+    let name = Reference::parse_docker_ref(args.image())
+        .with_context(|| format!("invalid image name {}", args.image()))?
         .to_string();
-    let root = super::open_root(root)?;
-    let image = crate::store::get_image(&root, &name)
-        .map_err(|e| format!("error: reading the store: {e}\n"))?
+    let root = open_root(root)?;
+    let image = get_image(&root, &name)
+        .context("reading the store")?
         .ok_or_else(|| {
-            format!(
-                "error: no image {name} in the store\n  = help: `pallet images` lists the images \
-                 there; make one with `pallet build -t NAME` or `pallet import`\n"
+            CliError::msg(format!("no image {name} in the store")).with_help(
+                "`pallet images` lists the images there; make one with `pallet build -t NAME` or `pallet import`",
             )
         })?;
     let opts = RunOptions {
@@ -119,8 +114,8 @@ fn start(args: RunArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, St
         },
         volumes: args.volumes,
         host_network: args.network == NetworkMode::Host,
-        runtime: args.runtime.map(std::path::PathBuf::from),
-        stop_timeout: std::time::Duration::from_secs(args.stop_timeout),
+        runtime: args.runtime.map(PathBuf::from),
+        stop_timeout: Duration::from_secs(args.stop_timeout),
     };
     let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
     let outcome = run_image(&root, &image, &opts, &mut |stream, data| {
@@ -133,7 +128,7 @@ fn start(args: RunArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, St
             Stream::Stderr => stderr.lock().write_all(data),
         };
     })
-    .map_err(|e| format!("error: running {name}: {e}\n"))?;
+    .with_context(|| format!("running {name}"))?;
     let code = outcome.exit_code();
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }

@@ -5,9 +5,13 @@
 //! `--output type=oci` writes: an OCI image layout tar (skopeo's `oci-archive:`). Layers are
 //! gzip like the build outputs; the compressed blobs are shared with earlier exports.
 
+use super::error::{CliError, Context};
+use super::open_root;
 use crate::export::docker::{self, ArchiveOptions, Compression, ImageOptions, MediaTypes};
+use crate::store::get_image;
 use clap::{Args, ValueEnum};
-use std::path::Path;
+use registry::Reference;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -30,31 +34,38 @@ pub struct SaveArgs {
     pub format: Format,
 }
 
-pub fn save(args: SaveArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode, String> {
-    let name = registry::Reference::parse_docker_ref(&args.image)
-        .map_err(|e| format!("error: invalid image name {}: {e}\n", args.image))?;
+pub fn save(args: SaveArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError> {
+    let name = Reference::parse_docker_ref(&args.image)
+        .with_context(|| format!("invalid image name {}", args.image))?;
     if name.digest().is_some() {
-        return Err(format!(
-            "error: pallet save takes a name:tag, not a digest ({})\n  = help: `pallet images` lists the stored names\n",
+        return Err(CliError::msg(format!(
+            "pallet save takes a name:tag, not a digest ({})",
             args.image
-        ));
+        ))
+        .with_help("`pallet images` lists the stored names"));
     }
     let name = name.to_string();
     let dest = Path::new(&args.output);
     // SAFETY: isatty has no preconditions.
     if args.output == "-" && unsafe { libc::isatty(1) } == 1 {
-        return Err("error: refusing to write an image tar to a terminal\n  = help: redirect standard output (`> app.tar`) or give -o FILE\n".into());
+        return Err(
+            CliError::msg("refusing to write an image tar to a terminal")
+                .with_help("redirect standard output (`> app.tar`) or give -o FILE"),
+        );
     }
-    let root = super::open_root(root)?;
+    let root = open_root(root)?;
     // save writes compressed blobs into the store: hold it like a build, so prune waits.
-    let _lock = root.lock_for_build().map_err(|e| format!("error: {e}\n"))?;
-    let image = crate::store::get_image(&root, &name)
-        .map_err(|e| format!("error: reading {name} from the store: {e}\n"))?
+    let _lock = root.lock_for_build()?;
+    let image = get_image(&root, &name)
+        .with_context(|| format!("reading {name} from the store"))?
         .ok_or_else(|| {
-            format!(
-                "error: no image {} in the store at {}\n  = help: `pallet images` lists the stored images; pass --root if they live elsewhere\n",
+            CliError::msg(format!(
+                "no image {} in the store at {}",
                 args.image,
                 root.path.display()
+            ))
+            .with_help(
+                "`pallet images` lists the stored images; pass --root if they live elsewhere",
             )
         })?;
     let (media_types, docker_manifest) = match args.format {
@@ -66,10 +77,10 @@ pub fn save(args: SaveArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
         media_types,
         compression: Compression::Gzip,
     };
-    let fail = |e: crate::store::StoreError| format!("error: saving {name}: {e}\n");
-    let layers = docker::stored_layers(&root, &image).map_err(fail)?;
+    let saving = || format!("saving {name}");
+    let layers = docker::stored_layers(&root, &image).with_context(saving)?;
     let config = docker::stored_config(&root, &image);
-    let exported = docker::store_image(&root, &config, &layers, &opts).map_err(fail)?;
+    let exported = docker::store_image(&root, &config, &layers, &opts).with_context(saving)?;
     let mtime = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
@@ -79,6 +90,6 @@ pub fn save(args: SaveArgs, root: Option<std::path::PathBuf>) -> Result<ExitCode
         docker_manifest,
         mtime,
     };
-    docker::write_archive_to(&root, &exported, &archive, dest).map_err(fail)?;
+    docker::write_archive_to(&root, &exported, &archive, dest).with_context(saving)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,21 +1,21 @@
 //! An image named on the command line: its name normalized as docker does, and its record in
 //! the local store (the lookup `inspect`, `history` and `tag` share).
 
-use crate::store::StoredImage;
+use super::error::{CliError, Context};
+use crate::store::{get_image, StoredImage};
+use registry::Reference;
 
-pub(super) fn normalize(reference: &str) -> Result<String, String> {
-    registry::Reference::parse_docker_ref(reference)
+pub(super) fn normalize(reference: &str) -> Result<String, CliError> {
+    Reference::parse_docker_ref(reference)
         .map(|r| r.to_string())
-        .map_err(|e| format!("error: invalid image name {reference}: {e}\n"))
+        .with_context(|| format!("invalid image name {reference}"))
 }
 
-pub(super) fn find(root: &cache::Root, name: &str) -> Result<StoredImage, String> {
-    crate::store::get_image(root, name)
-        .map_err(|e| format!("error: reading the store: {e}\n"))?
+pub(super) fn find(root: &cache::Root, name: &str) -> Result<StoredImage, CliError> {
+    get_image(root, name)
+        .context("reading the store")?
         .ok_or_else(|| {
-            format!(
-                "error: no image {name} in the store\n  = help: `pallet images` lists the images \
-                 there\n"
-            )
+            CliError::msg(format!("no image {name} in the store"))
+                .with_help("`pallet images` lists the images there")
         })
 }
