@@ -6,6 +6,7 @@
 mod build;
 mod completion;
 mod debug;
+mod doctor;
 mod error;
 mod explain;
 mod history;
@@ -69,6 +70,9 @@ enum Commands {
         #[arg(long, short = 'a')]
         all: bool,
     },
+    /// Check the store's index; rebuild it from what verifies when it is damaged
+    #[command(after_help = "Example:\n  pallet doctor")]
+    Doctor,
     /// Show the store's disk usage
     #[command(after_help = "Example:\n  pallet du")]
     Du,
@@ -196,6 +200,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Commands::Save(args) => save::save(args, root),
         Commands::Prune { all } => images::prune(all, root),
         Commands::Du => images::du(root),
+        Commands::Doctor => doctor::run(root),
         Commands::History(args) => history::history(args, root),
         Commands::Completion(args) => completion::completion(args),
         Commands::Pull(args) => registry::pull(args, root),

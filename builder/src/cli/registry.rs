@@ -37,10 +37,14 @@ impl RegistryArgs {
     /// The settings file (if any) amended by the flags.
     pub fn config(&self) -> Result<RegistryConfig, CliError> {
         let path = self.config.clone().or_else(RegistryConfig::default_path);
-        let mut config = match &path {
+        let config = match &path {
             Some(p) => RegistryConfig::load(p)?,
             None => RegistryConfig::default(),
         };
+        // PALLET_REGISTRY_IDLE_TIMEOUT and friends win over the file.
+        let mut config = config
+            .amend_from_env(&|name| std::env::var(name).ok())
+            .map_err(CliError::msg)?;
         config.insecure.extend(self.insecure.iter().cloned());
         config.mirrors.extend(self.mirrors.iter().cloned());
         for spec in &self.ca {
