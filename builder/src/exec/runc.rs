@@ -33,6 +33,7 @@ use std::sync::mpsc;
 
 mod output;
 mod rootfs;
+mod seccomp;
 mod spec;
 mod watchdog;
 

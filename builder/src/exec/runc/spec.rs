@@ -17,20 +17,24 @@
 //!   and read-only paths; a deny-all device cgroup rule (runc appends its default allow list:
 //!   null, zero, full, tty, random, urandom, ptmx, pts); cgroupsPath /pallet/ID; no resource
 //!   limits.
-//! - No seccomp profile and no AppArmor/SELinux label: BuildKit applies containerd's default
-//!   seccomp profile in its sandbox mode; pallet does not (yet), so RUN may make any syscall the
-//!   capabilities allow. Documented difference.
+//! - seccomp: Docker's default profile ([`super::seccomp`]), as BuildKit applies containerd's
+//!   in its sandbox mode: no `unshare`, `mount`, `setns`, `bpf`... without CAP_SYS_ADMIN.
+//! - pids: at most [`PIDS_LIMIT`] tasks in the step's cgroup, so a fork bomb in a RUN ends there
+//!   instead of taking the host (Docker and BuildKit set none by default; this is a deliberate
+//!   difference).
+//! - No AppArmor/SELinux label (neither is enabled on the machines pallet targets).
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder,
-    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder,
-    PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
-    UserBuilder,
+    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, Mount,
+    MountBuilder, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec,
+    SpecBuilder, UserBuilder,
 };
 
+use super::seccomp::default_profile;
 use super::{RunSpec, SpecMount};
 
 /// Docker's default capability set (moby `oci.DefaultCapabilities`).
@@ -73,6 +77,10 @@ const READONLY_PATHS: [&str; 5] = [
     "/proc/sys",
     "/proc/sysrq-trigger",
 ];
+
+/// Tasks a step's cgroup may hold: far above what a build step forks (a parallel compile of a
+/// large project is a few hundred), far below what takes a host down.
+pub const PIDS_LIMIT: i64 = 32_768;
 
 /// linux/capability.h
 const CAP_SYS_RESOURCE: u32 = 24;
@@ -149,8 +157,13 @@ pub fn build(
         .access("rwm")
         .build()
         .map_err(|e| err("devices", e))?;
+    let pids = LinuxPidsBuilder::default()
+        .limit(PIDS_LIMIT)
+        .build()
+        .map_err(|e| err("pids", e))?;
     let resources = LinuxResourcesBuilder::default()
         .devices(vec![deny_all])
+        .pids(pids)
         .build()
         .map_err(|e| err("resources", e))?;
     let linux = LinuxBuilder::default()
@@ -168,6 +181,7 @@ pub fn build(
                 .collect::<Vec<_>>(),
         )
         .resources(resources)
+        .seccomp(default_profile(&DEFAULT_CAPABILITIES))
         .cgroups_path(format!("/pallet/{id}"))
         .build()
         .map_err(|e| err("linux", e))?;
