@@ -1,7 +1,8 @@
 //! Running git: a clean environment, no shell, a process group of its own killed after a
 //! silence timeout, and errors that show git's last lines with any password scrubbed.
 
-use super::{password, TAIL_LINES};
+use super::url::password;
+use super::TAIL_LINES;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};

@@ -33,7 +33,9 @@
 //! fetch, checkout, submodule update), the URL without its password, and git's last lines.
 
 mod command;
+mod refs;
 mod tree;
+mod url;
 
 use super::SourceStep;
 use crate::events::Event;
@@ -41,9 +43,11 @@ use crate::solver::keys;
 use crate::solver::{CacheKey, SolveError, SolveOptions};
 use crate::store::{commit_upper, step_dir, LayerRecord};
 use command::{off_pool, Git, GitError};
+use refs::{is_commit_sha, parse_head, parse_ref, Resolved};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tree::{normalize_modes, remove_git_dirs, set_times};
+use url::{is_ssh, redact};
 
 /// How much of git's stderr an error shows.
 const TAIL_LINES: usize = 6;
@@ -163,17 +167,6 @@ struct Spec<'a> {
     keep_git_dir: bool,
     checksum: Option<String>,
     epoch: Option<i64>,
-}
-
-/// A ref resolved on the remote.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Resolved {
-    /// The commit the tree comes from.
-    commit: String,
-    /// What the ref itself points at: the tag object for an annotated tag, else the commit.
-    object: String,
-    /// The full ref name (`refs/heads/main`), when the ref was a name.
-    name: Option<String>,
 }
 
 impl Spec<'_> {
@@ -489,98 +482,6 @@ fn clean_subdir(subdir: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-fn is_commit_sha(s: &str) -> bool {
-    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// `ls-remote --symref URL HEAD`: `ref: refs/heads/main\tHEAD` then `<sha>\tHEAD`.
-fn parse_head(out: &str) -> Option<Resolved> {
-    let mut name = None;
-    let mut commit = None;
-    for line in out.lines() {
-        let (left, right) = line.split_once('\t')?;
-        if right != "HEAD" {
-            continue;
-        }
-        if let Some(target) = left.strip_prefix("ref: ") {
-            name = Some(target.trim().to_string());
-        } else if is_commit_sha(left) {
-            commit = Some(left.to_ascii_lowercase());
-        }
-    }
-    let commit = commit?;
-    Some(Resolved {
-        object: commit.clone(),
-        commit,
-        name,
-    })
-}
-
-/// `ls-remote URL REF` lists every ref whose name ends in REF: the exact `refs/...` name,
-/// else the branch, else the tag (peeled through `^{}` when annotated).
-fn parse_ref(out: &str, reference: &str) -> Option<Resolved> {
-    let lines: Vec<(&str, &str)> = out
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .filter(|(sha, _)| is_commit_sha(sha))
-        .collect();
-    let find = |name: &str| lines.iter().find(|(_, n)| *n == name).map(|(s, _)| *s);
-    let candidates = if reference.starts_with("refs/") {
-        vec![reference.to_string()]
-    } else {
-        vec![
-            format!("refs/heads/{reference}"),
-            format!("refs/tags/{reference}"),
-        ]
-    };
-    for name in candidates {
-        if let Some(object) = find(&name) {
-            let commit = find(&format!("{name}^{{}}")).unwrap_or(object);
-            return Some(Resolved {
-                commit: commit.to_ascii_lowercase(),
-                object: object.to_ascii_lowercase(),
-                name: Some(name),
-            });
-        }
-    }
-    None
-}
-
-/// A remote git reaches over ssh: `ssh://...`, or scp-like `[user@]host:path` (no scheme).
-fn is_ssh(remote: &str) -> bool {
-    match remote.split_once("://") {
-        Some((scheme, _)) => scheme.eq_ignore_ascii_case("ssh"),
-        None => remote.contains(':'),
-    }
-}
-
-/// A URL with its password (`user:password@`) replaced by `xxxxx`, as BuildKit redacts it.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
-        return url.to_string();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:xxxxx@{host}{path}"),
-        None => url.to_string(),
-    }
-}
-
-/// The password of a URL, to scrub from git's messages.
-fn password(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let (userinfo, _) = authority.rsplit_once('@')?;
-    userinfo
-        .split_once(':')
-        .map(|(_, p)| p)
-        .filter(|p| !p.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -588,51 +489,6 @@ mod tests {
     const A: &str = "1111111111111111111111111111111111111111";
     const B: &str = "2222222222222222222222222222222222222222";
     const C: &str = "3333333333333333333333333333333333333333";
-
-    #[test]
-    fn head_is_the_default_branch() {
-        let out = format!("ref: refs/heads/trunk\tHEAD\n{A}\tHEAD\n");
-        assert_eq!(
-            parse_head(&out),
-            Some(Resolved {
-                commit: A.into(),
-                object: A.into(),
-                name: Some("refs/heads/trunk".into())
-            })
-        );
-        assert_eq!(parse_head(""), None);
-    }
-
-    #[test]
-    fn refs_prefer_the_exact_branch_then_the_tag_peeled() {
-        let out =
-            format!("{A}\trefs/heads/feature/v1\n{B}\trefs/tags/v1\n{C}\trefs/tags/v1^{{}}\n");
-        let r = parse_ref(&out, "v1").unwrap();
-        assert_eq!((r.commit.as_str(), r.object.as_str()), (C, B));
-        assert_eq!(r.name.as_deref(), Some("refs/tags/v1"));
-        let out = format!("{B}\trefs/tags/main\n{A}\trefs/heads/main\n");
-        assert_eq!(parse_ref(&out, "main").unwrap().commit, A);
-        assert_eq!(
-            parse_ref(&out, "refs/tags/main").unwrap().commit,
-            B.to_string()
-        );
-        assert_eq!(parse_ref(&out, "ain"), None);
-    }
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact("https://user:s3cret@host/x.git"),
-            "https://user:xxxxx@host/x.git"
-        );
-        assert_eq!(
-            redact("https://token@host/x.git"),
-            "https://token@host/x.git"
-        );
-        assert_eq!(redact("git@github.com:a/b.git"), "git@github.com:a/b.git");
-        assert_eq!(password("https://u:p@h/x.git"), Some("p"));
-        assert_eq!(password("https://h/a@b.git"), None);
-    }
 
     #[test]
     fn subdirs_stay_inside() {
