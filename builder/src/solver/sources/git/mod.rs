@@ -33,16 +33,21 @@
 //! fetch, checkout, submodule update), the URL without its password, and git's last lines.
 
 mod command;
+mod error;
 mod refs;
 mod tree;
 mod url;
 
-use super::SourceStep;
+pub use command::GitFailure;
+pub use error::GitError;
+
+use super::{SourceError, SourceStep};
 use crate::events::Event;
 use crate::solver::keys;
 use crate::solver::{CacheKey, SolveError, SolveOptions};
+use crate::ssh::DEFAULT_ID;
 use crate::store::{commit_upper, step_dir, LayerRecord};
-use command::{off_pool, Git, GitError};
+use command::{off_pool, CommandError, Git};
 use refs::{is_commit_sha, parse_head, parse_ref, Resolved};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -75,7 +80,7 @@ pub(in crate::solver) fn run(
         keep_git_dir,
         checksum,
     } = *request;
-    let fail = |message: String, started: bool| {
+    let fail = |e: GitError, started: bool| {
         if !started {
             events(Event::Started {
                 name: name.to_string(),
@@ -83,12 +88,9 @@ pub(in crate::solver) fn run(
         }
         events(Event::Failed {
             name: name.to_string(),
-            message: message.clone(),
+            message: e.to_string(),
         });
-        SolveError::Step {
-            step: name.to_string(),
-            message,
-        }
+        SolveError::step(name, SourceError::Git(e))
     };
     let spec = Spec {
         remote,
@@ -102,16 +104,9 @@ pub(in crate::solver) fn run(
     // BuildKit mounts the client's "default" ssh agent for ssh remotes (llb.Git's
     // MountSSHSock) and fails without one; pallet's own environment is not a fallback.
     let agent = if is_ssh(remote) {
-        let agent = opts.ssh.get(crate::ssh::DEFAULT_ID).ok_or_else(|| {
-            fail(
-                format!(
-                    "{} is fetched over ssh, with the agent of --ssh default: no SSH agent \
-                     \"default\" was forwarded (pass --ssh default for $SSH_AUTH_SOCK, or \
-                     --ssh default=KEYFILE)",
-                    spec.url
-                ),
-                false,
-            )
+        let agent = opts.ssh.get(DEFAULT_ID).ok_or_else(|| {
+            let url = spec.url.clone();
+            fail(GitError::NoSshAgent { url }, false)
         })?;
         Some(agent.clone())
     } else {
@@ -122,7 +117,7 @@ pub(in crate::solver) fn run(
     spec.check_checksum(&resolved).map_err(|m| fail(m, false))?;
     let key = spec.cache_key(&resolved);
     if !step.no_cache {
-        let hit = keys::lookup(opts.root, &key).map_err(|e| fail(e.to_string(), false))?;
+        let hit = keys::lookup(opts.root, &key).map_err(|e| fail(e.into(), false))?;
         if let Some(layers) = hit {
             events(Event::Cached {
                 name: name.to_string(),
@@ -148,7 +143,7 @@ pub(in crate::solver) fn run(
         .build(&git, &resolved, opts, &log)
         .map_err(|m| fail(m, true))?;
     let layers = vec![layer];
-    keys::record(opts.root, &key, &layers).map_err(|e| fail(e.to_string(), true))?;
+    keys::record(opts.root, &key, &layers).map_err(|e| fail(e.into(), true))?;
     events(Event::Done {
         name: name.to_string(),
         seconds: start.elapsed().as_secs_f64(),
@@ -175,7 +170,7 @@ impl Spec<'_> {
     }
 
     /// The ref as a commit, asking the remote unless it is a full sha.
-    fn resolve(&self, git: &Git) -> Result<Resolved, String> {
+    fn resolve(&self, git: &Git) -> Result<Resolved, GitError> {
         if is_commit_sha(self.reference) {
             let sha = self.reference.to_ascii_lowercase();
             return Ok(Resolved {
@@ -184,16 +179,13 @@ impl Spec<'_> {
                 name: None,
             });
         }
-        let step = |e: GitError| e.describe("ls-remote", &self.url, self.remote);
+        let step = |e: CommandError| e.describe("ls-remote", &self.url, self.remote);
         if self.reference.is_empty() {
             let out = git
                 .run(None, &["ls-remote", "--symref", self.remote, "HEAD"])
                 .map_err(step)?;
-            return parse_head(&out).ok_or_else(|| {
-                format!(
-                    "ls-remote: {} has no default branch (HEAD): name a branch or tag with {}#<ref>",
-                    self.url, self.url
-                )
+            return parse_head(&out).ok_or_else(|| GitError::NoHead {
+                url: self.url.clone(),
             });
         }
         // The peeled pattern too: an annotated tag's commit is listed as `<tag>^{}`.
@@ -201,37 +193,29 @@ impl Spec<'_> {
         let out = git
             .run(None, &["ls-remote", self.remote, self.reference, &peeled])
             .map_err(step)?;
-        parse_ref(&out, self.reference).ok_or_else(|| {
-            let hint = if self.reference.bytes().all(|b| b.is_ascii_hexdigit()) {
-                " (a commit must be given as its full sha)"
-            } else {
-                ""
-            };
-            format!(
-                "ls-remote: {} has no branch or tag named \"{}\"{hint}",
-                self.url, self.reference
-            )
+        parse_ref(&out, self.reference).ok_or_else(|| GitError::NoRef {
+            url: self.url.clone(),
+            reference: self.reference.to_string(),
         })
     }
 
     /// `--checksum`: a prefix of the commit (or of the annotated tag), as BuildKit checks it.
-    fn check_checksum(&self, r: &Resolved) -> Result<(), String> {
+    fn check_checksum(&self, r: &Resolved) -> Result<(), GitError> {
         let Some(sum) = &self.checksum else {
             return Ok(());
         };
         if sum.is_empty() || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!(
-                "invalid checksum \"{sum}\" for a git source: give the commit's sha (--checksum=<sha>)"
-            ));
+            return Err(GitError::BadChecksum { sum: sum.clone() });
         }
         if r.commit.starts_with(sum.as_str()) || r.object.starts_with(sum.as_str()) {
             return Ok(());
         }
-        let what = r.name.as_deref().unwrap_or("the ref");
-        Err(format!(
-            "checksum mismatch: --checksum={sum} but {what} of {} is commit {}",
-            self.url, r.commit
-        ))
+        Err(GitError::ChecksumMismatch {
+            sum: sum.clone(),
+            name: r.name.clone(),
+            url: self.url.clone(),
+            commit: r.commit.clone(),
+        })
     }
 
     /// The vertex's cache key: the commit and everything else that shapes the tree.
@@ -261,20 +245,20 @@ impl Spec<'_> {
         r: &Resolved,
         opts: &SolveOptions,
         log: &(dyn Fn(String) + Sync),
-    ) -> Result<LayerRecord, String> {
-        let io = |what: String| move |e: std::io::Error| format!("{what}: {e}");
-        let step = step_dir(opts.root).map_err(|e| format!("creating a step directory: {e}"))?;
+    ) -> Result<LayerRecord, GitError> {
+        let committing = |what| move |source| GitError::Commit { what, source };
+        let step = step_dir(opts.root).map_err(committing("creating a step directory"))?;
         let work = step.path().join("checkout");
         let commit_time = off_pool(|| self.checkout(git, r, &work, log))?;
         let tree = self.select_subdir(&work, r)?;
         if !self.keeps_git_dir() {
-            remove_git_dirs(&work).map_err(io("removing .git".into()))?;
+            remove_git_dirs(&work).map_err(GitError::io("removing .git"))?;
         }
-        normalize_modes(&tree).map_err(io("setting modes".into()))?;
+        normalize_modes(&tree).map_err(GitError::io("setting modes"))?;
         if self.epoch.is_some() {
-            set_times(&tree, commit_time).map_err(io("setting file times".into()))?;
+            set_times(&tree, commit_time).map_err(GitError::io("setting file times"))?;
         }
-        commit_upper(opts.root, &tree, None).map_err(|e| format!("committing the tree: {e}"))
+        commit_upper(opts.root, &tree, None).map_err(committing("committing the tree"))
     }
 
     /// init, fetch, checkout, submodules; with `--keep-git-dir` tidies `.git` as BuildKit.
@@ -285,7 +269,7 @@ impl Spec<'_> {
         r: &Resolved,
         work: &Path,
         log: &(dyn Fn(String) + Sync),
-    ) -> Result<i64, String> {
+    ) -> Result<i64, GitError> {
         let (url, remote) = (self.url.as_str(), self.remote);
         let w = Some(work);
         git.run(
@@ -295,7 +279,7 @@ impl Spec<'_> {
                 "init.defaultBranch=main",
                 "init",
                 "-q",
-                work.to_str().ok_or("the store path is not UTF-8")?,
+                work.to_str().ok_or(GitError::NonUtf8Path)?,
             ],
         )
         .map_err(|e| e.describe("init", url, remote))?;
@@ -329,13 +313,13 @@ impl Spec<'_> {
         let time = git
             .run(w, &["show", "-s", "--format=%ct", &r.commit])
             .map_err(|e| e.describe("show", url, remote))?;
-        let time = time.trim().parse::<i64>().map_err(|_| {
-            format!(
-                "git show: the commit time of {} is \"{}\"",
-                r.commit,
-                time.trim()
-            )
-        })?;
+        let time = time
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| GitError::CommitTime {
+                commit: r.commit.clone(),
+                found: time.trim().to_string(),
+            })?;
         if self.keeps_git_dir() {
             if let Some(name) = &r.name {
                 // The ref itself, as BuildKit's fetch of `ref:ref` leaves it.
@@ -356,7 +340,7 @@ impl Spec<'_> {
                 .map_err(|e| e.describe("reflog expire", url, remote))?;
             match std::fs::remove_file(work.join(".git/FETCH_HEAD")) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(format!("removing FETCH_HEAD: {e}"))
+                    return Err(GitError::io("removing FETCH_HEAD")(e))
                 }
                 _ => {}
             }
@@ -371,7 +355,7 @@ impl Spec<'_> {
         r: &Resolved,
         work: &Path,
         log: &(dyn Fn(String) + Sync),
-    ) -> Result<(), String> {
+    ) -> Result<(), GitError> {
         let w = Some(work);
         let has_commit = || {
             git.run(w, &["cat-file", "-e", &format!("{}^{{commit}}", r.commit)])
@@ -423,39 +407,35 @@ impl Spec<'_> {
         if has_commit() {
             return Ok(());
         }
-        let why = match by_sha {
-            Err(e) => format!(": {}", e.tail(self.remote)),
-            Ok(_) => String::new(),
-        };
-        Err(format!(
-            "fetch: commit {} is not on any branch or tag of {} (did the ref move or get deleted during the build?){why}",
-            r.commit, self.url
-        ))
+        Err(GitError::CommitNotFound {
+            commit: r.commit.clone(),
+            url: self.url.clone(),
+            why: by_sha.err().map(|e| e.tail(self.remote)),
+        })
     }
 
     /// The directory the layer is made of: the checkout or the subdir in it (a real
     /// directory: no symlink on the way, so nothing outside the checkout can be named).
-    fn select_subdir(&self, work: &Path, r: &Resolved) -> Result<PathBuf, String> {
+    fn select_subdir(&self, work: &Path, r: &Resolved) -> Result<PathBuf, GitError> {
         let mut dir = work.to_path_buf();
         for c in &self.subdir {
             dir.push(c);
+            let (subdir, url, commit) = (self.subdir.join("/"), self.url.clone(), r.commit.clone());
             match std::fs::symlink_metadata(&dir) {
                 Ok(m) if m.is_dir() => {}
                 Ok(_) => {
-                    return Err(format!(
-                        "checkout: {} is not a directory in {} at {}",
-                        self.subdir.join("/"),
-                        self.url,
-                        r.commit
-                    ))
+                    return Err(GitError::SubdirNotDir {
+                        subdir,
+                        url,
+                        commit,
+                    })
                 }
                 Err(_) => {
-                    return Err(format!(
-                        "checkout: {} does not exist in {} at {}",
-                        self.subdir.join("/"),
-                        self.url,
-                        r.commit
-                    ))
+                    return Err(GitError::SubdirMissing {
+                        subdir,
+                        url,
+                        commit,
+                    })
                 }
             }
         }
@@ -464,16 +444,16 @@ impl Spec<'_> {
 }
 
 /// `#ref:subdir`'s subdir as components; `..` may not leave the repository.
-fn clean_subdir(subdir: &str) -> Result<Vec<String>, String> {
+fn clean_subdir(subdir: &str) -> Result<Vec<String>, GitError> {
     let mut out: Vec<String> = Vec::new();
     for c in subdir.split('/') {
         match c {
             "" | "." => {}
             ".." => {
                 if out.pop().is_none() {
-                    return Err(format!(
-                        "the git subdir \"{subdir}\" leaves the repository: name a directory inside it"
-                    ));
+                    return Err(GitError::SubdirOutside {
+                        subdir: subdir.to_string(),
+                    });
                 }
             }
             c => out.push(c.to_string()),
@@ -516,15 +496,20 @@ mod tests {
         };
         assert!(spec(A).check_checksum(&r).is_ok());
         assert!(spec("2222222").check_checksum(&r).is_ok());
-        let e = spec(C).check_checksum(&r).unwrap_err();
-        assert!(e.contains(C) && e.contains(A), "{e}");
+        let e = spec(C).check_checksum(&r).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "checksum mismatch: --checksum={C} but refs/tags/v1 of git://h/r.git is commit {A}"
+            )
+        );
         assert!(spec("sha256:ab").check_checksum(&r).is_err());
     }
 
     #[test]
     fn stderr_tail_collapses_progress_and_scrubs() {
-        let e = GitError {
-            how: "exit status: 128".into(),
+        let e = CommandError {
+            how: GitFailure::Lost,
             stderr: "Receiving objects:  10%\rReceiving objects: 100%\nfatal: auth for https://u:pw@h failed\n".into(),
         };
         let t = e.tail("https://u:pw@h/x.git");
@@ -532,5 +517,34 @@ mod tests {
             t,
             "Receiving objects: 100%\nfatal: auth for https://u:xxxxx@h failed"
         );
+        assert_eq!(
+            e.describe("fetch", "https://u:xxxxx@h/x.git", "https://u:pw@h/x.git")
+                .to_string(),
+            format!(
+                "git fetch failed for https://u:xxxxx@h/x.git: lost track of the git process:\n{t}"
+            )
+        );
+        let quiet = CommandError {
+            how: GitFailure::Silent(300),
+            stderr: String::new(),
+        };
+        assert_eq!(
+            quiet
+                .describe("ls-remote", "git://h/r.git", "git://h/r.git")
+                .to_string(),
+            "git ls-remote failed for git://h/r.git: stopped after 300 s without output \
+             (PALLET_GIT_TIMEOUT=<seconds> sets the limit)"
+        );
+        let gone = |why: Option<&str>| {
+            GitError::CommitNotFound {
+                commit: A.into(),
+                url: "u".into(),
+                why: why.map(String::from),
+            }
+            .to_string()
+        };
+        assert!(gone(None).ends_with("during the build?)"));
+        assert!(gone(Some("")).ends_with("during the build?): "));
+        assert!(gone(Some("fatal: x")).ends_with("during the build?): fatal: x"));
     }
 }

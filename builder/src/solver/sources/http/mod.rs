@@ -23,9 +23,12 @@
 //! (`PALLET_HTTP_TIMEOUT=<seconds>` changes both).
 
 mod date;
+mod error;
 mod proxy;
 
-use super::SourceStep;
+pub use error::HttpError;
+
+use super::{SourceError, SourceStep};
 use crate::events::Event;
 use crate::solver::keys;
 use crate::solver::{CacheKey, SolveError};
@@ -35,7 +38,9 @@ use date::parse_http_date;
 use proxy::proxy_for;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
+use std::fs::{OpenOptions, Permissions};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::time::{Duration, Instant};
 
 /// BuildKit's default permissions for a downloaded file.
@@ -88,17 +93,14 @@ pub(super) fn run(
             }
             Ok((layers, key))
         }
-        Err(message) => {
+        Err(e) => {
             // The step's title first, so the error line follows a name.
             start_once();
             events(Event::Failed {
                 name: name.to_string(),
-                message: message.clone(),
+                message: e.to_string(),
             });
-            Err(SolveError::Step {
-                step: name.to_string(),
-                message,
-            })
+            Err(SolveError::step(name, SourceError::Http(e)))
         }
     }
 }
@@ -144,16 +146,18 @@ fn content_key(checksum: &str) -> String {
 
 impl Fetch<'_> {
     /// The layers, the cache key, and whether anything was downloaded or committed.
-    fn run(&self, start: &mut dyn FnMut()) -> Result<(Vec<LayerRecord>, CacheKey, bool), String> {
+    fn run(
+        &self,
+        start: &mut dyn FnMut(),
+    ) -> Result<(Vec<LayerRecord>, CacheKey, bool), HttpError> {
         if self.filename.is_empty()
             || self.filename == "."
             || self.filename == ".."
             || self.filename.contains(['/', '\0'])
         {
-            return Err(format!(
-                "the URL names no file (\"{}\"): give a URL whose path ends in a file name",
-                self.filename
-            ));
+            return Err(HttpError::NoFileName {
+                filename: self.filename.to_string(),
+            });
         }
         let mut did_work = false;
         let content = match self.pinned_content()? {
@@ -174,19 +178,19 @@ impl Fetch<'_> {
             content.digest, self.filename
         ));
         if !self.no_cache {
-            if let Some(layers) = keys::lookup(self.root, &key).map_err(|e| e.to_string())? {
+            if let Some(layers) = keys::lookup(self.root, &key)? {
                 return Ok((layers, key, did_work));
             }
         }
         start();
         let layer = self.commit(&content.digest, mtime)?;
         let layers = vec![layer];
-        keys::record(self.root, &key, &layers).map_err(|e| e.to_string())?;
+        keys::record(self.root, &key, &layers)?;
         Ok((layers, key, true))
     }
 
     /// With `--checksum`, content already downloaded under that digest: no request needed.
-    fn pinned_content(&self) -> Result<Option<Content>, String> {
+    fn pinned_content(&self) -> Result<Option<Content>, HttpError> {
         let Some(sum) = self.checksum else {
             return Ok(None);
         };
@@ -207,16 +211,16 @@ impl Fetch<'_> {
 
     /// Asks the server (conditionally when the URL was downloaded before). Returns the content
     /// and whether a body was downloaded (false for a 304).
-    fn fetch(&self, start: &mut dyn FnMut()) -> Result<(Content, bool), String> {
+    fn fetch(&self, start: &mut dyn FnMut()) -> Result<(Content, bool), HttpError> {
         let url = self.url;
-        let uri: ureq::http::Uri = url.parse().map_err(|e| format!("not a valid URL: {e}"))?;
+        let uri: ureq::http::Uri = url.parse().map_err(HttpError::BadUrl)?;
         let scheme = uri.scheme_str().unwrap_or("");
         if scheme != "http" && scheme != "https" {
-            return Err("only http:// and https:// URLs can be downloaded".into());
+            return Err(HttpError::Scheme);
         }
         let host = uri.host().unwrap_or("");
         if host.is_empty() {
-            return Err("the URL has no host".into());
+            return Err(HttpError::NoHost);
         }
         let port = uri
             .port_u16()
@@ -251,7 +255,7 @@ impl Fetch<'_> {
                 req = req.header("If-Modified-Since", lm);
             }
         }
-        let resp = req.call().map_err(|e| request_error(&server, e, timeout))?;
+        let resp = req.call().map_err(HttpError::request(&server, timeout))?;
         let status = resp.status();
         if status == ureq::http::StatusCode::NOT_MODIFIED {
             if let Some(p) = previous {
@@ -265,18 +269,13 @@ impl Fetch<'_> {
                 }
                 return Ok((content, false));
             }
-            return Err(
-                "server answered 304 Not Modified to a request that was not conditional".into(),
-            );
+            return Err(HttpError::UnaskedNotModified);
         }
         if !status.is_success() {
-            return Err(format!(
-                "server answered {} {}",
-                status.as_u16(),
-                status.canonical_reason().unwrap_or("")
-            )
-            .trim_end()
-            .to_string());
+            return Err(HttpError::Status {
+                code: status.as_u16(),
+                reason: status.canonical_reason().unwrap_or(""),
+            });
         }
         start();
         let header = |name: &str| {
@@ -304,8 +303,11 @@ impl Fetch<'_> {
         body: &mut dyn Read,
         server: &str,
         timeout: Duration,
-    ) -> Result<String, String> {
-        let store = |e: CacheError| format!("storing the download: {e}");
+    ) -> Result<String, HttpError> {
+        let store = |source: CacheError| HttpError::Blob {
+            what: "storing the download",
+            source,
+        };
         let mut writer = self.root.blobs.writer().map_err(store)?;
         // sha384/sha512 checksums are hashed beside the blob's own sha256.
         let mut other: Option<(&str, Box<dyn sha2::digest::DynDigest>)> =
@@ -320,17 +322,18 @@ impl Fetch<'_> {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(request_error(server, ureq::Error::from(e), timeout)),
+                Err(e) => return Err(HttpError::request(server, timeout)(ureq::Error::from(e))),
             };
             writer
                 .write_all(&buf[..n])
-                .map_err(|e| format!("storing the download: {e}"))?;
+                .map_err(HttpError::io("storing the download"))?;
             if let Some((_, h)) = other.as_mut() {
                 h.update(&buf[..n]);
             }
         }
-        let mismatch = |expected: &str, actual: &str| {
-            format!("checksum mismatch: expected {expected}, but the downloaded file is {actual}")
+        let mismatch = |expected: &str, actual: &str| HttpError::ChecksumMismatch {
+            expected: expected.to_string(),
+            actual: actual.to_string(),
         };
         match (self.checksum, other) {
             (Some(sum), Some((algo, h))) => {
@@ -353,7 +356,7 @@ impl Fetch<'_> {
     }
 
     /// A 304 reuses a blob: it must still match `--checksum` if one is given.
-    fn verify(&self, digest: &str) -> Result<(), String> {
+    fn verify(&self, digest: &str) -> Result<(), HttpError> {
         let Some(sum) = self.checksum else {
             return Ok(());
         };
@@ -363,16 +366,16 @@ impl Fetch<'_> {
             let mut h: Box<dyn sha2::digest::DynDigest> = match sum.split_once(':') {
                 Some(("sha384", _)) => Box::new(sha2::Sha384::new()),
                 Some(("sha512", _)) => Box::new(sha2::Sha512::new()),
-                _ => return Err(format!("unsupported checksum {sum}")),
+                _ => return Err(HttpError::UnsupportedChecksum(sum.to_string())),
             };
-            let mut f = self.root.blobs.open(digest).map_err(|e| e.to_string())?;
+            let mut f = self.root.blobs.open(digest)?;
             let mut buf = vec![0u8; 64 * 1024];
             loop {
                 match f.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => h.update(&buf[..n]),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(format!("reading {digest}: {e}")),
+                    Err(e) => return Err(HttpError::io(format!("reading {digest}"))(e)),
                 }
             }
             format!(
@@ -382,14 +385,15 @@ impl Fetch<'_> {
             )
         };
         if actual != sum {
-            return Err(format!(
-                "checksum mismatch: expected {sum}, but the file (unchanged on the server) is {actual}"
-            ));
+            return Err(HttpError::UnchangedMismatch {
+                expected: sum.to_string(),
+                actual,
+            });
         }
         Ok(())
     }
 
-    fn remember(&self, content: &Content, etag: Option<String>) -> Result<(), String> {
+    fn remember(&self, content: &Content, etag: Option<String>) -> Result<(), HttpError> {
         let root = self.root;
         put_record(
             root,
@@ -424,47 +428,54 @@ impl Fetch<'_> {
     }
 
     /// The one-file tree as a layer: `/<filename>`, 0600, root-owned, the given mtime.
-    fn commit(&self, digest: &str, mtime: i64) -> Result<LayerRecord, String> {
-        let fail = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
-        let step = step_dir(self.root).map_err(|e| fail("creating a step directory", &e))?;
+    fn commit(&self, digest: &str, mtime: i64) -> Result<LayerRecord, HttpError> {
+        let committing = |what| move |source| HttpError::Commit { what, source };
+        let step = step_dir(self.root).map_err(committing("creating a step directory"))?;
         let upper = step.path().join("upper");
-        std::fs::create_dir(&upper).map_err(|e| fail("creating the file tree", &e))?;
+        std::fs::create_dir(&upper).map_err(HttpError::io("creating the file tree"))?;
         let dest = upper.join(self.filename);
         let mut src = self
             .root
             .blobs
             .open(digest)
-            .map_err(|e| fail("reading the download", &e))?;
+            .map_err(|source| HttpError::Blob {
+                what: "reading the download",
+                source,
+            })?;
         {
-            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-            let mut f = std::fs::OpenOptions::new()
+            let mut f = OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(FILE_MODE)
                 .open(&dest)
-                .map_err(|e| fail(&format!("creating {}", dest.display()), &e))?;
+                .map_err(HttpError::io(format!("creating {}", dest.display())))?;
             // File to file: the kernel copies (copy_file_range), nothing is held in memory.
             io::copy(&mut src, &mut f)
-                .map_err(|e| fail(&format!("writing {}", dest.display()), &e))?;
-            f.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))
-                .map_err(|e| fail(&format!("chmod {}", dest.display()), &e))?;
+                .map_err(HttpError::io(format!("writing {}", dest.display())))?;
+            f.set_permissions(Permissions::from_mode(FILE_MODE))
+                .map_err(HttpError::io(format!("chmod {}", dest.display())))?;
         }
         let t = filetime::FileTime::from_unix_time(mtime, 0);
-        filetime::set_symlink_file_times(&dest, t, t)
-            .map_err(|e| fail(&format!("setting the mtime of {}", dest.display()), &e))?;
-        commit_upper(self.root, &upper, None).map_err(|e| fail("committing the file", &e))
+        filetime::set_symlink_file_times(&dest, t, t).map_err(HttpError::io(format!(
+            "setting the mtime of {}",
+            dest.display()
+        )))?;
+        commit_upper(self.root, &upper, None).map_err(committing("committing the file"))
     }
 }
 
-fn get_record<T: for<'de> Deserialize<'de>>(root: &Root, key: &str) -> Result<Option<T>, String> {
-    let bytes = root.index.get_cache(key).map_err(|e| e.to_string())?;
+fn get_record<T: for<'de> Deserialize<'de>>(
+    root: &Root,
+    key: &str,
+) -> Result<Option<T>, CacheError> {
+    let bytes = root.index.get_cache(key)?;
     // An unreadable record is treated as absent: it is only a cache.
     Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
 }
 
-fn put_record<T: Serialize>(root: &Root, key: &str, value: &T) -> Result<(), String> {
+fn put_record<T: Serialize>(root: &Root, key: &str, value: &T) -> Result<(), CacheError> {
     let bytes = serde_json::to_vec(value).expect("record serializes");
-    root.index.put_cache(key, &bytes).map_err(|e| e.to_string())
+    root.index.put_cache(key, &bytes)
 }
 
 fn timeout_secs() -> u64 {
@@ -473,30 +484,4 @@ fn timeout_secs() -> u64 {
         .and_then(|v| v.trim().parse::<u64>().ok())
         .filter(|&n| n > 0)
         .unwrap_or(DEFAULT_TIMEOUT_SECS)
-}
-
-/// A failed request or body read, in words that say what to check.
-fn request_error(server: &str, e: ureq::Error, timeout: Duration) -> String {
-    let secs = timeout.as_secs();
-    let slow = "check the network and that the server answers (PALLET_HTTP_TIMEOUT=<seconds> sets the limit)";
-    let proxies = "check the network (and HTTP_PROXY, HTTPS_PROXY, NO_PROXY)";
-    match e {
-        ureq::Error::Timeout(t) => {
-            format!("timed out after {secs} s talking to {server} ({t}): {slow}")
-        }
-        ureq::Error::Io(io) if io.kind() == io::ErrorKind::TimedOut => {
-            format!("timed out after {secs} s talking to {server} ({io}): {slow}")
-        }
-        ureq::Error::HostNotFound => {
-            format!("host not found: {server}: check the URL and the network (DNS)")
-        }
-        ureq::Error::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof => format!(
-            "{server} closed the connection before the whole file arrived: check the network and try again"
-        ),
-        ureq::Error::Io(io) => format!("cannot download from {server}: {io}: {proxies}"),
-        ureq::Error::ConnectProxyFailed(m) => {
-            format!("the proxy refused the connection to {server}: {m}: {proxies}")
-        }
-        other => format!("cannot download from {server}: {other}: {proxies}"),
-    }
 }

@@ -1,6 +1,8 @@
 //! Which proxy a download goes through: `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` (and lower
 //! case), as Go's `http.ProxyFromEnvironment` reads them; loopback never proxied.
 
+use super::HttpError;
+
 /// The proxy for a request, as Go's `http.ProxyFromEnvironment` picks it: `HTTPS_PROXY` for
 /// https, `HTTP_PROXY` for http (upper case first, then lower case), none for localhost and
 /// loopback addresses or hosts that `NO_PROXY` names.
@@ -8,7 +10,7 @@ pub(super) fn proxy_for(
     scheme: &str,
     host: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<ureq::Proxy>, String> {
+) -> Result<Option<ureq::Proxy>, HttpError> {
     let any = |names: &[&str]| names.iter().find_map(|n| env(n).filter(|v| !v.is_empty()));
     let (var, value) = if scheme == "https" {
         ("HTTPS_PROXY", any(&["HTTPS_PROXY", "https_proxy"]))
@@ -27,7 +29,11 @@ pub(super) fn proxy_for(
     }
     ureq::Proxy::new(&value)
         .map(Some)
-        .map_err(|e| format!("{var}={value} is not a usable proxy: {e}"))
+        .map_err(|e| HttpError::Proxy {
+            var,
+            value,
+            source: Box::new(e),
+        })
 }
 
 /// Go's `httpproxy` rules: loopback never; `*` matches all; an IP or CIDR matches addresses;
