@@ -47,7 +47,7 @@ pub use keys::explain::explain;
 pub use keys::CacheKey;
 pub use layer_writer::LayerWriteError;
 pub use ops::cache_mount::CacheMountError;
-pub use secrets::{SecretError, SecretSource};
+pub use secrets::{SecretError, SecretSource, SecretSpecProblem};
 pub use sources::{GitError, GitFailure, HttpError, SourceError};
 
 use crate::exec::Executor;
