@@ -314,12 +314,13 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{adopt_upper, snapshot_path, PENDING_PREFIX};
 
     fn layer_dir(root: &Root, content: &[u8]) -> PathBuf {
         let upper = root.tmp_dir().join(format!("upper-{}", content.len()));
         std::fs::create_dir_all(&upper).unwrap();
         std::fs::write(upper.join("f"), content).unwrap();
-        crate::store::adopt_upper(root, &upper).unwrap()
+        adopt_upper(root, &upper).unwrap()
     }
 
     #[test]
@@ -331,7 +332,7 @@ mod tests {
             .file_name()
             .unwrap()
             .to_string_lossy()
-            .starts_with(crate::store::PENDING_PREFIX));
+            .starts_with(PENDING_PREFIX));
         let (writer, queue) = Writer::new();
         let (la, lb) = std::thread::scope(|scope| {
             let threads = queue.start(scope, &root, Some(Compression::default()));
@@ -349,17 +350,11 @@ mod tests {
             Some(vec![la.clone(), lb])
         );
         // Settled: the snapshot now has the diff id's name; no pending dir is left.
-        assert!(crate::store::snapshot_path(&root, &la.diff_id)
-            .join("f")
-            .is_file());
+        assert!(snapshot_path(&root, &la.diff_id).join("f").is_file());
         let left: Vec<_> = std::fs::read_dir(root.snapshots_dir())
             .unwrap()
             .flatten()
-            .filter(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with(crate::store::PENDING_PREFIX)
-            })
+            .filter(|e| e.file_name().to_string_lossy().starts_with(PENDING_PREFIX))
             .collect();
         assert!(left.is_empty());
         // Compressed in the background: export finds the memo.
