@@ -383,6 +383,13 @@ mod tests {
     }
 
     #[test]
+    fn errors_can_be_held_as_the_clis_cause() {
+        fn cause<E: std::error::Error + Send + Sync + 'static>() {}
+        cause::<OutputSpecError>();
+        cause::<crate::build::BuildError>();
+    }
+
+    #[test]
     fn oci_outputs() {
         assert_eq!(
             parse_output("type=oci,dest=out.tar").unwrap(),

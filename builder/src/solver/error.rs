@@ -193,6 +193,57 @@ mod tests {
         );
     }
 
+    /// The first `std::io::Error` in `e`'s source chain (what issue 13 looks for).
+    fn io_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+        let mut cause = Some(e);
+        while let Some(c) = cause {
+            if let Some(io) = c.downcast_ref::<std::io::Error>() {
+                return Some(io);
+            }
+            cause = c.source();
+        }
+        None
+    }
+
+    #[test]
+    fn a_full_disk_is_found_through_shared_and_transparent_causes() {
+        let full = || std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let written = StoreError::Io {
+            what: "writing the layer of /x".into(),
+            source: full(),
+        };
+        let shared = LayerWriteError::Diff(std::sync::Arc::new(written));
+        let e = SolveError::step("[internal] writing layers", shared);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "[internal] writing layers: writing the layer of /x: {}",
+                full()
+            )
+        );
+        assert_eq!(
+            io_cause(&e).and_then(|io| io.raw_os_error()),
+            Some(libc::ENOSPC)
+        );
+        let hashing = ContextHashError::Shared(std::sync::Arc::new(ContextHashError::Read {
+            path: "/ctx/a".into(),
+            source: full(),
+        }));
+        let e = SolveError::step("[1/2] COPY a /a", hashing);
+        assert_eq!(
+            io_cause(&e).and_then(|io| io.raw_os_error()),
+            Some(libc::ENOSPC)
+        );
+    }
+
+    #[test]
+    fn errors_can_be_held_as_the_clis_cause() {
+        fn cause<E: std::error::Error + Send + Sync + 'static>() {}
+        cause::<SolveError>();
+        cause::<SecretError>();
+        cause::<SshError>();
+    }
+
     #[test]
     fn io_causes_stay_inspectable() {
         let e = SolveError::step(

@@ -28,8 +28,13 @@
 //! - `source()` returns the typed cause (`#[source]`/`#[from]` fields) for code that inspects
 //!   it: an I/O failure with context is `Io { what, source: std::io::Error }`, so that walking
 //!   `source()` down to the `std::io::Error` tells a full disk (`ENOSPC`) from other failures;
-//! - a variant with no cause (the user's mistake, a refused value) carries the typed facts its
-//!   message names, not a preformatted string.
+//! - a variant with no cause (the user's mistake, a refused value) carries the facts its
+//!   message names (an id, a path, a code) rather than a preformatted string, unless nothing
+//!   could branch on it (`StoreError::Layer`, `FileOpError::User`, `StepError::BadGraph`);
+//! - a cause shared by several waiters (a layer's diff, a context walk) is held in an `Arc`
+//!   behind `#[error(transparent)]`, which keeps both its text and its `source()`;
+//! - every error type is `Send + Sync + 'static`, so the CLI can hold any of them as its
+//!   cause.
 
 mod error;
 mod keys;
