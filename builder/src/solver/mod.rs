@@ -10,7 +10,8 @@
 //! - [`keys`]: cache keys and records, context-file hashing, miss history, `--explain`;
 //! - [`layer_writer`]: step outputs written as diffs (and compressed ahead) off the critical
 //!   path;
-//! - [`secrets`]: `--secret` sources.
+//! - [`secrets`]: `--secret` sources;
+//! - `error`: [`SolveError`] (which step) and [`StepError`] (how it failed, the cause kept).
 //!
 //! A vertex's result is a stack of layers. Its cache key is blake3 of the vertex digest, its
 //! inputs' cache keys and the content of the context files it reads; a key found in the index
