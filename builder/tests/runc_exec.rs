@@ -169,7 +169,7 @@ fn user_by_name_numeric_and_unknown() {
         user::resolve(&rootfs, "app").unwrap().home.as_deref(),
         Some("/home/app")
     );
-    let err = user::resolve(&rootfs, "nobody").unwrap_err();
+    let err = user::resolve(&rootfs, "nobody").unwrap_err().to_string();
     assert!(
         err.contains("unable to find user nobody: no matching entries in passwd file"),
         "{err}"

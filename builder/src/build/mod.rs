@@ -9,17 +9,27 @@ pub use explain::{explain, ExplainRequest, Explained};
 // What a build request is made of, from the layers below (the CLI knows only `build`).
 pub use crate::solver::{LocalDir, SecretSource};
 pub use crate::ssh::{Agents as SshAgents, SshSpec};
-pub use outputs::{parse_output, OutputSpec};
+pub use outputs::{parse_output, OutputProblem, OutputSpec, OutputSpecError};
 
 use crate::events::Event;
-use crate::exec::Isolation;
+use crate::exec::{Isolation, RunError};
+use crate::export::docker::{self, ArchiveOptions};
+use crate::export::local::write_local;
+use crate::export::push::{push_stored, PushOptions};
 use crate::solver::{solve, SolveError, SolveOptions};
-use crate::store::{put_image, LayerRecord, RegistryResolver, StoreError, StoredImage};
-use cache::Root;
+use crate::store::{
+    created_now, put_image, store_uncompressed, LayerRecord, RegistryResolver, StoreError,
+    StoredImage,
+};
+use cache::{CacheError, Root};
 use frontend::ast::Dockerfile;
 use frontend::diagnostic::FrontendError;
 use frontend::lint::Warning;
 use frontend::lower::{lower, LowerOptions};
+use graph::image::{History, Image};
+use graph::time::rfc3339;
+use registry::{Reference, ReferenceError};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 pub struct BuildRequest<'a> {
@@ -27,16 +37,16 @@ pub struct BuildRequest<'a> {
     pub lower: LowerOptions,
     /// The directories the build reads, by local source name: `context` (the main context,
     /// with its `.dockerignore`) and each `--build-context NAME=DIR`.
-    pub locals: std::collections::BTreeMap<String, LocalDir>,
+    pub locals: BTreeMap<String, LocalDir>,
     /// Normalized references to tag the result with.
     pub tags: Vec<String>,
     pub outputs: Vec<OutputSpec>,
     /// `--runtime PATH`: the OCI runtime; None: `runc` on PATH.
     pub runtime: Option<PathBuf>,
     /// `--secret` sources by id (values are read when a step mounts them, never stored).
-    pub secrets: std::collections::HashMap<String, SecretSource>,
+    pub secrets: HashMap<String, SecretSource>,
     /// `--ssh` agent sockets by id (from [`SshAgents`], which must outlive the build).
-    pub ssh: std::collections::HashMap<String, PathBuf>,
+    pub ssh: HashMap<String, PathBuf>,
     /// Clamp layer file times to SOURCE_DATE_EPOCH when it is set (`--rewrite-timestamp`).
     pub rewrite_timestamp: bool,
     /// The Dockerfile's absolute path: names its steps in the step history (cache-miss
@@ -47,7 +57,7 @@ pub struct BuildRequest<'a> {
     /// `--pull`: ask the registry whether base image tags moved.
     pub pull: bool,
     /// `--push`: push every tag after the build, with these options.
-    pub push: Option<crate::export::push::PushOptions>,
+    pub push: Option<PushOptions>,
 }
 
 pub struct BuildResult {
@@ -60,19 +70,29 @@ pub struct BuildResult {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// The Dockerfile (or the flags that drive lowering), with its location; the CLI renders
+    /// it with the source line.
     #[error("{0}")]
-    Frontend(Box<FrontendError>),
+    Frontend(#[source] Box<FrontendError>),
     #[error(transparent)]
     Solve(#[from] SolveError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Cache(#[from] cache::CacheError),
-    #[error("{0}")]
-    Output(String),
+    Cache(#[from] CacheError),
+    #[error("--output type=image|registry needs a name: add name=REF or -t REF")]
+    NoImageName,
+    #[error("pushing needs a registry client")]
+    NoRegistry,
+    #[error("cannot push {name}: {source}")]
+    PushName {
+        name: String,
+        #[source]
+        source: ReferenceError,
+    },
     /// No way to run steps here (runc missing).
     #[error(transparent)]
-    Isolation(#[from] crate::exec::RunError),
+    Isolation(#[from] RunError),
 }
 
 pub fn build(
@@ -105,7 +125,7 @@ pub fn build(
     };
     let layers = solve(&lowered.graph, &lowered.root, &opts, events)?;
     let config = finish_config(lowered.image.clone(), &layers, lowered.epoch);
-    let stored = crate::store::store_uncompressed(root, &config, &layers)?;
+    let stored = store_uncompressed(root, &config, &layers)?;
     let name = req.tags.first().cloned().unwrap_or_default();
     let image = StoredImage {
         name: name.clone(),
@@ -115,15 +135,7 @@ pub fn build(
         layers: layers.iter().map(|l| l.diff_id.clone()).collect(),
         repo_digest: None,
     };
-    for tag in &req.tags {
-        put_image(
-            root,
-            &StoredImage {
-                name: tag.clone(),
-                ..image.clone()
-            },
-        )?;
-    }
+    tag(root, &image, &req.tags)?;
     for out in &req.outputs {
         write_output(
             root,
@@ -134,55 +146,8 @@ pub fn build(
             lowered.epoch,
         )?;
     }
-    // `--push` and `-o type=image|registry`: (name, options) to push, after tagging the names.
-    let mut to_push: Vec<(String, crate::export::push::PushOptions)> = Vec::new();
-    if let Some(push) = &req.push {
-        to_push.extend(req.tags.iter().map(|t| (t.clone(), push.clone())));
-    }
-    for out in &req.outputs {
-        if let OutputSpec::Image {
-            names,
-            push,
-            media_types,
-            compression,
-        } = out
-        {
-            let names = if names.is_empty() { &req.tags } else { names };
-            if names.is_empty() {
-                return Err(BuildError::Output(
-                    "--output type=image|registry needs a name: add name=REF or -t REF".into(),
-                ));
-            }
-            for n in names {
-                put_image(
-                    root,
-                    &StoredImage {
-                        name: n.clone(),
-                        ..image.clone()
-                    },
-                )?;
-                if *push {
-                    let opts = crate::export::push::PushOptions {
-                        media_types: *media_types,
-                        compression: *compression,
-                    };
-                    to_push.push((n.clone(), opts));
-                }
-            }
-        }
-    }
-    let mut pushed = Vec::new();
-    for (name, opts) in &to_push {
-        let client = req
-            .registry
-            .ok_or_else(|| BuildError::Output("pushing needs a registry client".into()))?;
-        let target = registry::Reference::parse(name)
-            .map_err(|e| BuildError::Output(format!("cannot push {name}: {e}")))?;
-        let report = crate::export::push::push_stored(root, client, &image, &target, opts, events)?;
-        if !pushed.iter().any(|(n, _)| n == name) {
-            pushed.push((name.clone(), report.digest));
-        }
-    }
+    let to_push = image_outputs(root, req, &image)?;
+    let pushed = push_all(root, req, &image, &to_push, events)?;
     Ok(BuildResult {
         image,
         pushed,
@@ -191,19 +156,91 @@ pub fn build(
     })
 }
 
+/// Tags `image` with each of `names` in the store.
+fn tag(root: &Root, image: &StoredImage, names: &[String]) -> Result<(), StoreError> {
+    for name in names {
+        put_image(
+            root,
+            &StoredImage {
+                name: name.clone(),
+                ..image.clone()
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Tags the names of `-o type=image|registry` outputs (the build's tags when they give none);
+/// returns what to push: `--push`'s tags, then the names of the outputs with `push=true`,
+/// each with its options.
+fn image_outputs(
+    root: &Root,
+    req: &BuildRequest,
+    image: &StoredImage,
+) -> Result<Vec<(String, PushOptions)>, BuildError> {
+    let mut to_push: Vec<(String, PushOptions)> = Vec::new();
+    if let Some(push) = &req.push {
+        to_push.extend(req.tags.iter().map(|t| (t.clone(), push.clone())));
+    }
+    for out in &req.outputs {
+        let OutputSpec::Image {
+            names,
+            push,
+            media_types,
+            compression,
+        } = out
+        else {
+            continue;
+        };
+        let names = if names.is_empty() { &req.tags } else { names };
+        if names.is_empty() {
+            return Err(BuildError::NoImageName);
+        }
+        tag(root, image, names)?;
+        if *push {
+            let opts = PushOptions {
+                media_types: *media_types,
+                compression: *compression,
+            };
+            to_push.extend(names.iter().map(|n| (n.clone(), opts.clone())));
+        }
+    }
+    Ok(to_push)
+}
+
+/// Pushes `image` under each name of `to_push`; returns each name pushed (once) and the
+/// manifest digest the registry has.
+fn push_all(
+    root: &Root,
+    req: &BuildRequest,
+    image: &StoredImage,
+    to_push: &[(String, PushOptions)],
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<Vec<(String, String)>, BuildError> {
+    let mut pushed = Vec::new();
+    for (name, opts) in to_push {
+        let client = req.registry.ok_or(BuildError::NoRegistry)?;
+        let target = Reference::parse(name).map_err(|source| BuildError::PushName {
+            name: name.clone(),
+            source,
+        })?;
+        let report = push_stored(root, client, image, &target, opts, events)?;
+        if !pushed.iter().any(|(n, _)| n == name) {
+            pushed.push((name.clone(), report.digest));
+        }
+    }
+    Ok(pushed)
+}
+
 /// Sets the diff ids and the times BuildKit's exporter fills in (SOURCE_DATE_EPOCH or now).
-pub fn finish_config(
-    mut config: graph::image::Image,
-    layers: &[LayerRecord],
-    epoch: Option<i64>,
-) -> graph::image::Image {
+pub fn finish_config(mut config: Image, layers: &[LayerRecord], epoch: Option<i64>) -> Image {
     // BuildKit's exporter (exporter/containerimage/writer.go, normalizeLayersAndHistory)
     // appends an entry for each layer no history entry accounts for, e.g. the layer of a
     // `FROM NAME` whose NAME is a local --build-context (it has no config, so no history).
     // Its text there is the cache record's description, "created by buildkit" without one.
     let accounted = config.history.iter().filter(|h| !h.empty_layer).count();
     for _ in accounted..layers.len() {
-        config.history.push(graph::image::History {
+        config.history.push(History {
             created_by: "created by buildkit".into(),
             comment: "buildkit.exporter.image.v0".into(),
             ..Default::default()
@@ -212,7 +249,7 @@ pub fn finish_config(
     config.rootfs.kind = "layers".into();
     config.rootfs.diff_ids = layers.iter().map(|l| l.diff_id.clone()).collect();
     if let Some(epoch) = epoch {
-        let created = graph::time::rfc3339(epoch);
+        let created = rfc3339(epoch);
         for h in &mut config.history {
             if h.created.is_none() {
                 h.created = Some(created.clone());
@@ -231,12 +268,12 @@ pub fn finish_config(
 /// so the image is the same); then every entry still without one gets the first new layer's
 /// time if it comes before any, else the previous entry's. A layer with no recorded time
 /// (a cache record older than this rule) counts as made now.
-fn history_times(history: &mut [graph::image::History], layers: &[LayerRecord]) {
+fn history_times(history: &mut [History], layers: &[LayerRecord]) {
     let mut layer = layers.iter();
     for h in history.iter_mut().filter(|h| !h.empty_layer) {
         let made = layer.next().and_then(|l| l.created.clone());
         if h.created.is_none() {
-            h.created = made.or_else(crate::store::created_now);
+            h.created = made.or_else(created_now);
         }
     }
     // The first time after an entry without one (the first new layer's), else the last.
@@ -253,7 +290,7 @@ fn history_times(history: &mut [graph::image::History], layers: &[LayerRecord]) 
             None => seen_missing = true,
         }
     }
-    let created = created.or_else(crate::store::created_now);
+    let created = created.or_else(created_now);
     let mut current = created;
     let mut seen_missing = false;
     for h in history.iter_mut() {
@@ -274,15 +311,14 @@ fn history_times(history: &mut [graph::image::History], layers: &[LayerRecord]) 
 fn write_output(
     root: &Root,
     out: &OutputSpec,
-    config: &graph::image::Image,
+    config: &Image,
     layers: &[LayerRecord],
     tag: Option<&str>,
     epoch: Option<i64>,
 ) -> Result<(), BuildError> {
-    use crate::export::docker::{self, ArchiveOptions};
     let (dest, image, docker_manifest, tar) = match out {
         OutputSpec::Local { dest } => {
-            crate::export::local::write_local(root, layers, dest)?;
+            write_local(root, layers, dest)?;
             return Ok(());
         }
         // Tagged and pushed by `build` itself.

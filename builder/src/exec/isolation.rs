@@ -63,7 +63,7 @@ impl Executor for DryRun {
         _: &RunSpec,
         _: &mut dyn FnMut(Stream, &[u8]),
     ) -> Result<i32, RunError> {
-        Err(RunError::Setup("a dry run (--explain) runs nothing".into()))
+        Err(RunError::DryRun)
     }
 
     fn is_running(&self, _: &Path) -> bool {

@@ -18,23 +18,14 @@ use std::path::{Path, PathBuf};
 /// Same bound as containerd's `fs.RootPath` (and close to the kernel's 40 for one lookup).
 const MAX_LINKS: usize = 255;
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum RootPathError {
     /// A symlink loop (or a very long chain) at this host path.
+    #[error("{}: too many levels of symbolic links", .0.display())]
     TooManyLinks(PathBuf),
     /// Reading this host path failed.
-    Io(PathBuf, io::Error),
-}
-
-impl std::fmt::Display for RootPathError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RootPathError::TooManyLinks(p) => {
-                write!(f, "{}: too many levels of symbolic links", p.display())
-            }
-            RootPathError::Io(p, e) => write!(f, "{}: {e}", p.display()),
-        }
-    }
+    #[error("{}: {}", .0.display(), .1)]
+    Io(PathBuf, #[source] io::Error),
 }
 
 impl From<RootPathError> for io::Error {

@@ -73,10 +73,41 @@ pub enum SpecMount {
 pub enum RunError {
     #[error("runc not found at {0}: install it (apt-get install runc) or pass --runtime PATH")]
     NoRuntime(PathBuf),
+    /// The runtime could not run the step: its own logged errors, and where its log is.
     #[error("{0}")]
     Setup(String),
+    #[error("nothing to run: the step has an empty command")]
+    EmptyCommand,
+    #[error("the working directory {0:?} is not absolute")]
+    RelativeCwd(String),
+    #[error("a dry run (--explain) runs nothing")]
+    DryRun,
+    /// The runtime spec could not be built (`what`: which part).
+    #[error("building the runtime spec ({what}): {source}")]
+    Spec {
+        what: &'static str,
+        #[source]
+        source: oci_spec::OciSpecError,
+    },
+    #[error("serializing the runtime spec: {0}")]
+    SpecJson(#[source] serde_json::Error),
+    /// Preparing or running the step (`what`: what was being done, with the path).
+    #[error("{what}: {source}")]
+    Prepare {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("running runc: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl RunError {
+    /// An I/O failure while doing `what`.
+    pub(crate) fn prepare(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
+        let what = what.into();
+        move |source| RunError::Prepare { what, source }
+    }
 }
 
 /// The hostname when the spec gives none (BuildKit's).
@@ -95,25 +126,21 @@ pub fn run_streams(
     output: &mut dyn FnMut(Stream, &[u8]),
 ) -> Result<i32, RunError> {
     if spec.args.is_empty() {
-        return Err(RunError::Setup(
-            "nothing to run: the step has an empty command".into(),
-        ));
+        return Err(RunError::EmptyCommand);
     }
     if !spec.cwd.starts_with('/') {
-        return Err(RunError::Setup(format!(
-            "the working directory {:?} is not absolute",
-            spec.cwd
-        )));
+        return Err(RunError::RelativeCwd(spec.cwd.clone()));
     }
     if !runtime.is_file() {
         return Err(RunError::NoRuntime(runtime.to_path_buf()));
     }
-    let setup = |what: String| move |e: std::io::Error| RunError::Setup(format!("{what}: {e}"));
-    let rootfs =
-        std::path::absolute(rootfs).map_err(setup(format!("resolving {}", rootfs.display())))?;
-    let bundle = std::path::absolute(bundle_dir)
-        .map_err(setup(format!("resolving {}", bundle_dir.display())))?;
-    std::fs::create_dir_all(&bundle).map_err(setup(format!(
+    let rootfs = std::path::absolute(rootfs)
+        .map_err(RunError::prepare(format!("resolving {}", rootfs.display())))?;
+    let bundle = std::path::absolute(bundle_dir).map_err(RunError::prepare(format!(
+        "resolving {}",
+        bundle_dir.display()
+    )))?;
+    std::fs::create_dir_all(&bundle).map_err(RunError::prepare(format!(
         "creating the bundle dir {}",
         bundle.display()
     )))?;
@@ -127,7 +154,7 @@ pub fn run_streams(
     let resolv_conf = bundle.join("resolv.conf");
     write_file(&hosts, &rootfs::hosts_file(hostname))?;
     write_file(&resolv_conf, &rootfs::resolv_conf(spec.host_network))?;
-    rootfs::ensure_cwd(&rootfs, &spec.cwd, spec.uid, spec.gid).map_err(RunError::Setup)?;
+    rootfs::ensure_cwd(&rootfs, &spec.cwd, spec.uid, spec.gid)?;
 
     let mut targets = vec!["/etc/resolv.conf", "/etc/hosts"];
     targets.extend(spec.mounts.iter().map(|m| match m {
@@ -140,8 +167,8 @@ pub fn run_streams(
         hosts: &hosts,
         resolv_conf: &resolv_conf,
     };
-    let oci = spec::build(spec, &rootfs, hostname, &etc, &id).map_err(RunError::Setup)?;
-    spec::write(&oci, &bundle.join("config.json")).map_err(RunError::Setup)?;
+    let oci = spec::build(spec, &rootfs, hostname, &etc, &id)?;
+    spec::write(&oci, &bundle.join("config.json"))?;
 
     let result = run_container(runtime, &bundle, &rootfs, &id, output);
     stubs.clean();
@@ -201,8 +228,7 @@ fn search_path(name: &Path) -> Option<PathBuf> {
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), RunError> {
-    std::fs::write(path, text)
-        .map_err(|e| RunError::Setup(format!("writing {}: {e}", path.display())))
+    std::fs::write(path, text).map_err(RunError::prepare(format!("writing {}", path.display())))
 }
 
 /// Unique within this process and across processes (pid + sequence + time).
@@ -304,12 +330,7 @@ fn run_container(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(RunError::NoRuntime(runtime.to_path_buf()))
         }
-        Err(e) => {
-            return Err(RunError::Setup(format!(
-                "starting {}: {e}",
-                runtime.display()
-            )))
-        }
+        Err(e) => return Err(RunError::prepare(format!("starting {}", runtime.display()))(e)),
     };
     let (tx, rx) = mpsc::sync_channel::<(Stream, Vec<u8>)>(64);
     let mut readers = Vec::new();
@@ -343,7 +364,7 @@ fn run_container(
         Ok(status) => status,
         Err(e) => {
             runc.quiet(&["delete", "-f"], &[]);
-            return Err(RunError::Setup(format!("waiting for runc: {e}")));
+            return Err(RunError::prepare("waiting for runc")(e));
         }
     };
     let code = status

@@ -18,8 +18,43 @@
 //! This module owns name lookup and root-confined path resolution; it knows nothing of runc or
 //! Dockerfiles.
 
+use super::rootpath;
+use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
+
+/// Why a user or group could not be resolved in an image.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error(
+        "unable to find user {0}: no matching entries in passwd file \
+         (/etc/passwd in the image; add the user or use a numeric uid)"
+    )]
+    NoUser(String),
+    #[error(
+        "unable to find group {0}: no matching entries in group file \
+         (/etc/group in the image; add the group or use a numeric gid)"
+    )]
+    NoGroup(String),
+    #[error("uids and gids must be in range 0-{MAX_ID} (got {0})")]
+    OutOfRange(i64),
+    /// `/etc/passwd` or `/etc/group` (`file`) could not be found in the rootfs.
+    #[error("resolving {file} in {}: {source}", rootfs.display())]
+    Resolve {
+        file: &'static str,
+        rootfs: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// `file` of the image (at host path `path`) could not be read.
+    #[error("reading {file} of the image ({}): {source}", path.display())]
+    Read {
+        file: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedUser {
@@ -35,7 +70,7 @@ const MAX_ID: i64 = i32::MAX as i64;
 
 /// Resolves `user` ("" means root) against `rootfs`. Unknown names are an error naming the
 /// file that was searched; numeric ids need no entry.
-pub fn resolve(rootfs: &Path, user: &str) -> Result<ResolvedUser, String> {
+pub fn resolve(rootfs: &Path, user: &str) -> Result<ResolvedUser, UserError> {
     if user.is_empty() {
         let passwd = read_db(rootfs, "/etc/passwd")?;
         let home = passwd
@@ -90,13 +125,7 @@ pub fn resolve(rootfs: &Path, user: &str) -> Result<ResolvedUser, String> {
         None if user_arg.is_empty() => {}
         None => match uid_num {
             Some(n) => resolved.uid = checked_id(n)?,
-            None => {
-                return Err(format!(
-                    "unable to find user {user_arg}: no matching entries in passwd file \
-                     ({} in the image; add the user or use a numeric uid)",
-                    "/etc/passwd"
-                ))
-            }
+            None => return Err(UserError::NoUser(user_arg.to_string())),
         },
     }
 
@@ -122,12 +151,7 @@ pub fn resolve(rootfs: &Path, user: &str) -> Result<ResolvedUser, String> {
     resolved.gid = match (hit, gid_num) {
         (Some(g), _) => g.gid,
         (None, Some(n)) => checked_id(n)?,
-        (None, None) => {
-            return Err(format!(
-                "unable to find group {group_arg}: no matching entries in group file \
-                 (/etc/group in the image; add the group or use a numeric gid)"
-            ))
-        }
+        (None, None) => return Err(UserError::NoGroup(group_arg.to_string())),
     };
     Ok(resolved)
 }
@@ -145,21 +169,22 @@ fn parse_int(s: &str) -> Option<i64> {
     s.parse::<i64>().ok()
 }
 
-fn checked_id(n: i64) -> Result<u32, String> {
+fn checked_id(n: i64) -> Result<u32, UserError> {
     if (0..=MAX_ID).contains(&n) {
         Ok(n as u32)
     } else {
-        Err(format!(
-            "uids and gids must be in range 0-{MAX_ID} (got {n})"
-        ))
+        Err(UserError::OutOfRange(n))
     }
 }
 
 /// Reads a file of the image; a missing file is `None` (an image without /etc/passwd can still
 /// run as a numeric uid), any other failure is an error.
-fn read_db(rootfs: &Path, path: &str) -> Result<Option<String>, String> {
-    let real = root_path(rootfs, path)
-        .map_err(|e| format!("resolving {path} in {}: {e}", rootfs.display()))?;
+fn read_db(rootfs: &Path, file: &'static str) -> Result<Option<String>, UserError> {
+    let real = root_path(rootfs, file).map_err(|source| UserError::Resolve {
+        file,
+        rootfs: rootfs.to_path_buf(),
+        source,
+    })?;
     match std::fs::read(&real) {
         Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
         Err(e)
@@ -167,10 +192,11 @@ fn read_db(rootfs: &Path, path: &str) -> Result<Option<String>, String> {
         {
             Ok(None)
         }
-        Err(e) => Err(format!(
-            "reading {path} of the image ({}): {e}",
-            real.display()
-        )),
+        Err(source) => Err(UserError::Read {
+            file,
+            path: real,
+            source,
+        }),
     }
 }
 
@@ -236,11 +262,7 @@ fn parse_group(text: &str) -> Vec<GroupEntry> {
 /// the root, absolute link targets restart at the root. Components that do not exist are joined
 /// as they are (the result may not exist). Like containerd's `fs.RootPath`.
 pub fn root_path(root: &Path, path: &str) -> io::Result<PathBuf> {
-    Ok(super::rootpath::resolve(
-        root,
-        std::ffi::OsStr::new(path),
-        true,
-    )?)
+    Ok(rootpath::resolve(root, OsStr::new(path), true)?)
 }
 
 #[cfg(test)]
@@ -293,12 +315,12 @@ mod tests {
         let g = resolve(p, "app:77").unwrap();
         assert_eq!((g.uid, g.gid), (1000, 77));
         assert_eq!(resolve(p, "root:root").unwrap().gid, 0);
-        let e = resolve(p, "nobody").unwrap_err();
+        let e = resolve(p, "nobody").unwrap_err().to_string();
         assert!(
             e.starts_with("unable to find user nobody: no matching entries in passwd file"),
             "{e}"
         );
-        let e = resolve(p, "app:nogroup").unwrap_err();
+        let e = resolve(p, "app:nogroup").unwrap_err().to_string();
         assert!(
             e.starts_with("unable to find group nogroup: no matching entries in group file"),
             "{e}"

@@ -17,8 +17,8 @@
 //! Knows images, blobs and references; not builds, Dockerfiles or the CLI.
 
 use crate::store::{
-    compress_layers, Descriptor, LayerRecord, ManifestBlobs, StoreError, StoredImage, MEDIA_CONFIG,
-    MEDIA_INDEX, MEDIA_MANIFEST,
+    compress_layers, layer_size, Descriptor, LayerRecord, ManifestBlobs, StoreError, StoredImage,
+    MEDIA_CONFIG, MEDIA_INDEX, MEDIA_MANIFEST,
 };
 use cache::{BlobInfo, Root};
 use serde::Serialize;
@@ -158,7 +158,7 @@ pub fn stored_layers(root: &Root, image: &StoredImage) -> Result<Vec<LayerRecord
         .layers
         .iter()
         .map(|diff_id| {
-            let size = crate::store::layer_size(root, diff_id).map_err(|_| {
+            let size = layer_size(root, diff_id).map_err(|_| {
                 StoreError::Layer(format!(
                     "layer {diff_id} of {} is missing from the store; rebuild, pull or \
                      re-import the image",

@@ -7,7 +7,7 @@
 //! emptying it first. Knows layers and directories, not builds or image formats.
 
 use crate::snapshot::{unpack_layer, UnpackOptions};
-use crate::store::{LayerRecord, StoreError};
+use crate::store::{finish_layer, open_layer, LayerRecord, StoreError};
 use cache::Root;
 use std::path::Path;
 
@@ -25,17 +25,18 @@ pub fn write_local(root: &Root, layers: &[LayerRecord], dest: &Path) -> Result<(
         same_owner: true,
     };
     for (i, layer) in layers.iter().enumerate() {
-        let mut tar = crate::store::open_layer(root, &layer.diff_id)?;
-        unpack_layer(&mut tar, dest, &opts).map_err(|e| {
-            StoreError::Layer(format!(
-                "applying layer {}/{} ({}) onto {}: {e}",
+        let mut tar = open_layer(root, &layer.diff_id)?;
+        unpack_layer(&mut tar, dest, &opts).map_err(|source| StoreError::Unpack {
+            what: format!(
+                "applying layer {}/{} ({}) onto {}",
                 i + 1,
                 layers.len(),
                 layer.diff_id,
                 dest.display()
-            ))
+            ),
+            source,
         })?;
-        crate::store::finish_layer(&mut tar, &layer.diff_id)?;
+        finish_layer(&mut tar, &layer.diff_id)?;
     }
     Ok(())
 }

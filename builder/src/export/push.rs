@@ -6,7 +6,7 @@
 
 use super::docker::{self, Compression, ImageOptions, MediaTypes};
 use crate::events::Event;
-use crate::store::{compress_layer, memoized, LayerRecord, StoreError, StoredImage};
+use crate::store::{compress_layer, memoized, short_digest, LayerRecord, StoreError, StoredImage};
 use cache::Root;
 use registry::manifest::{Descriptor, ImageManifest};
 use registry::push::{push_blob, BlobOutcome, PushBlob, PushProgress, PushReport};
@@ -71,17 +71,13 @@ fn push_inner(
             total,
         } => events(Event::Transfer {
             name: name.to_string(),
-            item: crate::store::short_digest(&digest),
+            item: short_digest(&digest),
             done,
             total: Some(total),
         }),
         PushProgress::BlobDone { digest, outcome } => events(Event::Log {
             name: name.to_string(),
-            line: format!(
-                "{} {}",
-                crate::store::short_digest(&digest),
-                outcome_text(outcome)
-            ),
+            line: format!("{} {}", short_digest(&digest), outcome_text(outcome)),
         }),
         PushProgress::ManifestPushed { reference, digest } => events(Event::Log {
             name: name.to_string(),
@@ -93,63 +89,19 @@ fn push_inner(
     let compressing = |layer: &LayerRecord, done: u64| {
         events(Event::Transfer {
             name: name.to_string(),
-            item: format!("compressing {}", crate::store::short_digest(&layer.diff_id)),
+            item: format!("compressing {}", short_digest(&layer.diff_id)),
             done,
             total: Some(layer.size),
         })
     };
     let before = client.request_counts();
     let jobs = blob_jobs(root, image)?;
-    // Each blob goes up as soon as it exists: layers compress (on every core) while earlier
-    // ones upload. The manifest goes last, once every blob is there.
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<JobResult>>> =
-        Mutex::new((0..jobs.len()).map(|_| None).collect());
-    let failed = AtomicBool::new(false);
-    let workers = PUSH_CONCURRENCY.clamp(1, jobs.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= jobs.len() || failed.load(Ordering::SeqCst) {
-                    return;
-                }
-                let result = push_job(
-                    root,
-                    client,
-                    target,
-                    &jobs[i],
-                    opts,
-                    &progress,
-                    &compressing,
-                );
-                if result.is_err() {
-                    failed.store(true, Ordering::SeqCst);
-                }
-                results.lock().expect("results lock")[i] = Some(result);
-            });
-        }
-    });
-    let mut outcomes = Vec::new();
-    let mut bytes_uploaded = 0;
-    for r in results.into_inner().expect("results lock") {
-        match r {
-            Some(Ok((digest, outcome, bytes))) => {
-                outcomes.push((digest, outcome));
-                bytes_uploaded += bytes;
-            }
-            Some(Err(e)) => return Err(e),
-            None => {
-                return Err(StoreError::Layer(format!(
-                    "pushing {target}: stopped before every blob was sent"
-                )))
-            }
-        }
-    }
+    let (outcomes, bytes_uploaded) =
+        push_blobs(root, client, target, &jobs, opts, &progress, &compressing)?;
     let (media_type, manifest_bytes) = manifest_to_push(root, image, opts)?;
     let digest = client
         .put_manifest(target, &media_type, &manifest_bytes)
-        .map_err(|e| StoreError::Layer(format!("pushing {target}: {e}")))?;
+        .map_err(StoreError::registry(format!("pushing {target}")))?;
     progress(PushProgress::ManifestPushed {
         reference: target.to_string(),
         digest: digest.clone(),
@@ -178,6 +130,58 @@ fn push_inner(
     })
 }
 
+/// Pushes every job's blob, a few at a time; returns each blob's digest and how it got there,
+/// in job order, and the bytes uploaded. Each blob goes up as soon as it exists: layers
+/// compress (on every core) while earlier ones upload. The first failure stops the jobs not
+/// yet started.
+fn push_blobs(
+    root: &Root,
+    client: &Client,
+    target: &Reference,
+    jobs: &[BlobJob],
+    opts: &PushOptions,
+    progress: &(dyn Fn(PushProgress) + Sync),
+    compressing: &(dyn Fn(&LayerRecord, u64) + Sync),
+) -> Result<(Vec<(String, BlobOutcome)>, u64), StoreError> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<JobResult>>> =
+        Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let failed = AtomicBool::new(false);
+    let workers = PUSH_CONCURRENCY.clamp(1, jobs.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= jobs.len() || failed.load(Ordering::SeqCst) {
+                    return;
+                }
+                let result = push_job(root, client, target, &jobs[i], opts, progress, compressing);
+                if result.is_err() {
+                    failed.store(true, Ordering::SeqCst);
+                }
+                results.lock().expect("results lock")[i] = Some(result);
+            });
+        }
+    });
+    let mut outcomes = Vec::new();
+    let mut bytes_uploaded = 0;
+    for r in results.into_inner().expect("results lock") {
+        match r {
+            Some(Ok((digest, outcome, bytes))) => {
+                outcomes.push((digest, outcome));
+                bytes_uploaded += bytes;
+            }
+            Some(Err(e)) => return Err(e),
+            None => {
+                return Err(StoreError::Layer(format!(
+                    "pushing {target}: stopped before every blob was sent"
+                )))
+            }
+        }
+    }
+    Ok((outcomes, bytes_uploaded))
+}
+
 /// A pushed blob's digest, how it got there and the bytes uploaded.
 type JobResult = Result<(String, BlobOutcome, u64), StoreError>;
 
@@ -194,9 +198,11 @@ enum BlobJob {
 /// a built image's config and its layers, compressed as asked (memoized per diff id).
 fn blob_jobs(root: &Root, image: &StoredImage) -> Result<Vec<BlobJob>, StoreError> {
     if let Some((_, bytes)) = own_manifest(root, image) {
-        let m: ImageManifest = serde_json::from_slice(&bytes).map_err(|e| {
-            StoreError::Layer(format!("the manifest of {} is not valid: {e}", image.name))
-        })?;
+        let m: ImageManifest =
+            serde_json::from_slice(&bytes).map_err(|source| StoreError::Json {
+                what: format!("the manifest of {} is not valid", image.name),
+                source,
+            })?;
         let mut jobs = vec![BlobJob::Stored(m.config)];
         jobs.extend(m.layers.into_iter().map(BlobJob::Stored));
         return Ok(jobs);
@@ -265,7 +271,7 @@ fn push_job(
         mount_from: mount_source(root, &d.digest, target)?,
     };
     let (outcome, bytes) = push_blob(client, target, &blob, progress)
-        .map_err(|e| StoreError::Layer(format!("pushing {target}: {e}")))?;
+        .map_err(StoreError::registry(format!("pushing {target}")))?;
     Ok((d.digest, outcome, bytes))
 }
 

@@ -24,9 +24,14 @@ pub enum Mode {
     Json,
 }
 
+/// A `--progress` value that is not a mode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid --progress \"{0}\": use auto, tty, plain or json")]
+pub struct ModeError(pub String);
+
 impl Mode {
     /// `auto|tty|plain|json`; auto is tty when stderr is a terminal.
-    pub fn parse(s: &str) -> Result<Mode, String> {
+    pub fn parse(s: &str) -> Result<Mode, ModeError> {
         match s {
             "auto" => Ok(if stderr_is_terminal() {
                 Mode::Tty
@@ -36,9 +41,7 @@ impl Mode {
             "tty" => Ok(Mode::Tty),
             "plain" => Ok(Mode::Plain),
             "json" | "rawjson" => Ok(Mode::Json),
-            other => Err(format!(
-                "invalid --progress \"{other}\": use auto, tty, plain or json"
-            )),
+            other => Err(ModeError(other.to_string())),
         }
     }
 }

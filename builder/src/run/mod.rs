@@ -21,6 +21,7 @@ mod signals;
 pub use crate::exec::Stream;
 pub use process::{add_home, parse_volume, resolve, Process, ProcessFlags, DEFAULT_PATH};
 
+use crate::exec::user::{self, UserError};
 use crate::exec::{self, Isolation, RunSpec, SpecMount};
 use crate::store::{ensure_snapshot, step_dir, StoreError, StoredImage};
 use cache::Root;
@@ -42,8 +43,15 @@ pub enum RunError {
     RelativeWorkdir(String),
     #[error("the image's layers: {0}")]
     Store(#[from] StoreError),
-    #[error("{0}")]
-    Setup(String),
+    #[error("mounting the image's file tree: {0}")]
+    Mount(#[source] std::io::Error),
+    /// The image's user (or `--user`) is not in its /etc files.
+    #[error("user {user:?}: {source}")]
+    User {
+        user: String,
+        #[source]
+        source: UserError,
+    },
     #[error(transparent)]
     Runtime(#[from] exec::RunError),
 }
@@ -119,10 +127,12 @@ pub fn run_image(
     let tree = isolation
         .snapshotter
         .prepare(&lowers, scratch.path())
-        .map_err(|e| RunError::Setup(format!("mounting the image's file tree: {e}")))?;
+        .map_err(RunError::Mount)?;
     let merged = tree.root();
-    let user = exec::user::resolve(merged, &process.user)
-        .map_err(|e| RunError::Setup(format!("user {:?}: {e}", process.user)))?;
+    let user = user::resolve(merged, &process.user).map_err(|source| RunError::User {
+        user: process.user.clone(),
+        source,
+    })?;
     add_home(&mut process.env, user.home.as_deref());
     if let Some(signal) = forwarder.received() {
         return Ok(Outcome {

@@ -19,19 +19,24 @@ pub enum UnpackError {
     Read(std::io::Error),
 }
 
+/// What an entry name may not be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UnsafeName {
+    #[error("name has a `..` component; layers may not refer above their root")]
+    DotDot,
+    #[error("name contains a NUL byte")]
+    Nul,
+}
+
 /// Splits an entry name into components relative to the root: empty and `.` components
 /// dropped (so `/a` and `./a` are `a`), `..` refused. The root itself is no components.
-pub(crate) fn components(raw: &[u8]) -> Result<Vec<&[u8]>, String> {
+pub(crate) fn components(raw: &[u8]) -> Result<Vec<&[u8]>, UnsafeName> {
     let mut out = Vec::new();
     for comp in raw.split(|&b| b == b'/') {
         match comp {
             b"" | b"." => {}
-            b".." => {
-                return Err(
-                    "name has a `..` component; layers may not refer above their root".into(),
-                )
-            }
-            _ if comp.contains(&0) => return Err("name contains a NUL byte".into()),
+            b".." => return Err(UnsafeName::DotDot),
+            _ if comp.contains(&0) => return Err(UnsafeName::Nul),
             _ => out.push(comp),
         }
     }

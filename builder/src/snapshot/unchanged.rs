@@ -21,6 +21,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use super::whiteout::OVERLAY_OPAQUE_XATTR;
+use crate::fill::fill;
 
 /// Removes from `upper` the entries that are the same as in `lower_view` (the lower layers'
 /// merged, read-only view). Returns how many entries were removed.
@@ -115,8 +116,8 @@ fn same_content(a: &Metadata, b: &Metadata, pa: &Path, pb: &Path) -> io::Result<
     let (mut fa, mut fb) = (File::open(pa)?, File::open(pb)?);
     let (mut ba, mut bb) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
     loop {
-        let na = crate::fill::fill(&mut fa, &mut ba)?;
-        let nb = crate::fill::fill(&mut fb, &mut bb)?;
+        let na = fill(&mut fa, &mut ba)?;
+        let nb = fill(&mut fb, &mut bb)?;
         if na != nb || ba[..na] != bb[..nb] {
             return Ok(false);
         }

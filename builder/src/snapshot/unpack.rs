@@ -121,7 +121,7 @@ impl Unpacker<'_> {
             entry: label.clone(),
             reason,
         };
-        let comps = components(&entry.path).map_err(refuse)?;
+        let comps = components(&entry.path).map_err(|r| refuse(r.to_string()))?;
         let Some((&base, parents)) = comps.split_last() else {
             // The root itself ("./"): a layer does not describe its root (as containerd).
             return Ok(());

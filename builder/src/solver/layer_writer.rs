@@ -17,32 +17,46 @@
 //! of the solve. Knows layers and cache records, not Dockerfiles.
 
 use super::keys::{self, CacheKey};
-use crate::store::compress_layer;
-use crate::store::{settle_snapshot, write_diff, LayerRecord};
+use crate::store::{
+    compress_layer, ensure_snapshot, settle_snapshot, write_diff, LayerRecord, StoreError,
+};
 use cache::Root;
 use codec::Compression;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::{Scope, ScopedJoinHandle};
 
+/// Why a layer's diff or a cache record was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerWriteError {
+    /// Writing a layer's tar blob failed. Shared: every step that waits for the diff sees it.
+    #[error(transparent)]
+    Diff(Arc<StoreError>),
+    /// Writing a step's cache record failed.
+    #[error(transparent)]
+    Record(StoreError),
+    #[error("the layer writer panicked")]
+    Panicked,
+}
+
 /// A diff id being written.
 #[derive(Debug, Default)]
 pub(crate) struct PendingDiff {
-    slot: Mutex<Option<Result<LayerRecord, String>>>,
+    slot: Mutex<Option<Result<LayerRecord, Arc<StoreError>>>>,
     ready: Condvar,
 }
 
 impl PendingDiff {
-    fn set(&self, r: Result<LayerRecord, String>) {
+    fn set(&self, r: Result<LayerRecord, Arc<StoreError>>) {
         *self.slot.lock().expect("diff slot") = Some(r);
         self.ready.notify_all();
     }
 
-    fn wait(&self) -> Result<LayerRecord, String> {
+    fn wait(&self) -> Result<LayerRecord, LayerWriteError> {
         let mut slot = self.slot.lock().expect("diff slot");
         loop {
             if let Some(r) = slot.as_ref() {
-                return r.clone();
+                return r.clone().map_err(LayerWriteError::Diff);
             }
             slot = self.ready.wait(slot).expect("diff slot");
         }
@@ -63,17 +77,15 @@ pub(crate) enum Layer {
 
 impl Layer {
     /// The layer's unpacked dir (for overlay lowers).
-    pub(crate) fn snapshot(&self, root: &Root) -> Result<PathBuf, String> {
+    pub(crate) fn snapshot(&self, root: &Root) -> Result<PathBuf, StoreError> {
         match self {
-            Layer::Stored(l) => {
-                crate::store::ensure_snapshot(root, &l.diff_id).map_err(|e| e.to_string())
-            }
+            Layer::Stored(l) => ensure_snapshot(root, &l.diff_id),
             Layer::Fresh { snapshot, .. } => Ok(snapshot.clone()),
         }
     }
 
     /// The diff id and size, waiting for the tar if it is still being written.
-    pub(crate) fn diff(&self) -> Result<LayerRecord, String> {
+    pub(crate) fn diff(&self) -> Result<LayerRecord, LayerWriteError> {
         match self {
             Layer::Stored(l) => Ok(l.clone()),
             Layer::Fresh { diff, .. } => diff.wait(),
@@ -97,7 +109,7 @@ enum Job {
 #[derive(Default)]
 struct Outcome {
     written: Vec<(PathBuf, String)>,
-    error: Option<String>,
+    error: Option<LayerWriteError>,
 }
 
 /// The steps' side of the writer: send jobs (shared by every step).
@@ -212,7 +224,7 @@ fn work(
                 diff,
                 clamp,
             } => {
-                let r = write_diff(root, &snapshot, clamp).map_err(|e| e.to_string());
+                let r = write_diff(root, &snapshot, clamp).map_err(Arc::new);
                 match &r {
                     Ok(l) => {
                         out.written.push((snapshot, l.diff_id.clone()));
@@ -221,17 +233,18 @@ fn work(
                         }
                     }
                     Err(e) => {
-                        out.error.get_or_insert_with(|| e.clone());
+                        out.error
+                            .get_or_insert_with(|| LayerWriteError::Diff(e.clone()));
                     }
                 }
                 diff.set(r);
             }
             Job::Record { key, layers } => {
-                let diffs: Result<Vec<LayerRecord>, String> =
+                let diffs: Result<Vec<LayerRecord>, LayerWriteError> =
                     layers.iter().map(Layer::diff).collect();
                 if let Ok(diffs) = diffs {
                     if let Err(e) = keys::record(root, &key, &diffs) {
-                        out.error.get_or_insert_with(|| e.to_string());
+                        out.error.get_or_insert(LayerWriteError::Record(e));
                     }
                 }
             }
@@ -273,12 +286,12 @@ impl Writer {
     /// Waits for every job (and compression), then gives each written snapshot its diff id's
     /// name: call when nothing of this build mounts a snapshot any more. Returns the first
     /// failure to write a layer or a record.
-    pub(crate) fn finish(&self, threads: Threads, root: &Root) -> Result<(), String> {
+    pub(crate) fn finish(&self, threads: Threads, root: &Root) -> Result<(), LayerWriteError> {
         drop(self.tx.lock().expect("writer channel").take());
         // Every step is done: the layers still queued are written on two threads.
         let helped = (threads.help)();
         let mut outcome = threads.writer.join().unwrap_or_else(|_| Outcome {
-            error: Some("the layer writer panicked".into()),
+            error: Some(LayerWriteError::Panicked),
             ..Outcome::default()
         });
         outcome.written.extend(helped.written);
@@ -301,12 +314,13 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{adopt_upper, snapshot_path, PENDING_PREFIX};
 
     fn layer_dir(root: &Root, content: &[u8]) -> PathBuf {
         let upper = root.tmp_dir().join(format!("upper-{}", content.len()));
         std::fs::create_dir_all(&upper).unwrap();
         std::fs::write(upper.join("f"), content).unwrap();
-        crate::store::adopt_upper(root, &upper).unwrap()
+        adopt_upper(root, &upper).unwrap()
     }
 
     #[test]
@@ -318,7 +332,7 @@ mod tests {
             .file_name()
             .unwrap()
             .to_string_lossy()
-            .starts_with(crate::store::PENDING_PREFIX));
+            .starts_with(PENDING_PREFIX));
         let (writer, queue) = Writer::new();
         let (la, lb) = std::thread::scope(|scope| {
             let threads = queue.start(scope, &root, Some(Compression::default()));
@@ -336,17 +350,11 @@ mod tests {
             Some(vec![la.clone(), lb])
         );
         // Settled: the snapshot now has the diff id's name; no pending dir is left.
-        assert!(crate::store::snapshot_path(&root, &la.diff_id)
-            .join("f")
-            .is_file());
+        assert!(snapshot_path(&root, &la.diff_id).join("f").is_file());
         let left: Vec<_> = std::fs::read_dir(root.snapshots_dir())
             .unwrap()
             .flatten()
-            .filter(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with(crate::store::PENDING_PREFIX)
-            })
+            .filter(|e| e.file_name().to_string_lossy().starts_with(PENDING_PREFIX))
             .collect();
         assert!(left.is_empty());
         // Compressed in the background: export finds the memo.

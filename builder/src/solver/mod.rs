@@ -10,12 +10,34 @@
 //! - [`keys`]: cache keys and records, context-file hashing, miss history, `--explain`;
 //! - [`layer_writer`]: step outputs written as diffs (and compressed ahead) off the critical
 //!   path;
-//! - [`secrets`]: `--secret` sources.
+//! - [`secrets`]: `--secret` sources;
+//! - `error`: [`SolveError`] (which step) and [`StepError`] (how it failed, the cause kept).
 //!
 //! A vertex's result is a stack of layers. Its cache key is blake3 of the vertex digest, its
 //! inputs' cache keys and the content of the context files it reads; a key found in the index
 //! whose layers are still in the store is a hit.
+//!
+//! # Errors
+//!
+//! The project's convention, for the solver and every layer below the CLI: each owner has a
+//! thiserror type of its own ([`SolveError`] and [`StepError`] here; `HttpError`, `GitError`,
+//! `ContextHashError`, `LayerWriteError`, `RunError`, `SshError`, `StoreError`, ...), and a
+//! failure keeps its cause, typed:
+//! - an error's `Display` includes its cause's message (`"{what}: {source}"`, or
+//!   `#[error(transparent)]`), so the text users see is the whole story, as it was when errors
+//!   were strings; the CLI's renderer prints `Display` only and never walks the chain;
+//! - `source()` returns the typed cause (`#[source]`/`#[from]` fields) for code that inspects
+//!   it: an I/O failure with context is `Io { what, source: std::io::Error }`, so that walking
+//!   `source()` down to the `std::io::Error` tells a full disk (`ENOSPC`) from other failures;
+//! - a variant with no cause (the user's mistake, a refused value) carries the facts its
+//!   message names (an id, a path, a code) rather than a preformatted string, unless nothing
+//!   could branch on it (`StoreError::Layer`, `FileOpError::User`, `StepError::BadGraph`);
+//! - a cause shared by several waiters (a layer's diff, a context walk) is held in an `Arc`
+//!   behind `#[error(transparent)]`, which keeps both its text and its `source()`;
+//! - every error type is `Send + Sync + 'static`, so the CLI can hold any of them as its
+//!   cause.
 
+mod error;
 mod keys;
 mod layer_writer;
 mod ops;
@@ -25,18 +47,25 @@ mod sources;
 mod vertex;
 
 pub use crate::events::{Event, MissReason};
+pub use error::{SolveError, StepError};
+pub use keys::context_hash::ContextHashError;
 pub use keys::explain::explain;
 pub use keys::CacheKey;
-pub use secrets::{SecretError, SecretSource};
+pub use layer_writer::LayerWriteError;
+pub use ops::cache_mount::CacheMountError;
+pub use secrets::{SecretError, SecretSource, SecretSpecProblem};
+pub use sources::{GitError, GitFailure, HttpError, SourceError};
 
 use crate::exec::Executor;
 use crate::snapshot::Snapshotter;
-use crate::store::{LayerRecord, StoreError};
+use crate::store::LayerRecord;
 use cache::Root;
+use context::dockerignore::Matcher;
 use graph::{Digest, Graph, Op, Vertex};
+use keys::context_hash::{hash_paths, ContextWalk};
 use layer_writer::{Layer, Writer};
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// How a build runs.
@@ -72,25 +101,16 @@ pub struct SolveOptions<'a> {
 pub struct LocalDir {
     pub dir: PathBuf,
     /// Its `.dockerignore` (paths relative to `dir`, '/'-separated).
-    pub ignore: Option<context::dockerignore::Matcher>,
+    pub ignore: Option<Matcher>,
 }
 
 impl SolveOptions<'_> {
     /// The directory of local source `name`.
-    pub(crate) fn local(&self, name: &str) -> Result<&LocalDir, String> {
-        self.locals.get(name).ok_or_else(|| {
-            format!("the build reads local source \"{name}\", but no directory was given for it")
+    pub(crate) fn local(&self, name: &str) -> Result<&LocalDir, StepError> {
+        self.locals.get(name).ok_or_else(|| StepError::NoLocalDir {
+            name: name.to_string(),
         })
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SolveError {
-    /// A step failed: which one, how, and the tail of its output.
-    #[error("{step}: {message}")]
-    Step { step: String, message: String },
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 /// What a vertex produced.
@@ -105,13 +125,13 @@ pub(crate) enum Output {
 /// changes when a file is edited), as a build computes it: memoized in the store's index by
 /// file metadata. For benchmarks and tools; builds call it through the solver.
 pub fn context_hash(
-    root: &cache::Root,
-    context: &std::path::Path,
+    root: &Root,
+    context: &Path,
     paths: &[String],
-    ignore: Option<&context::dockerignore::Matcher>,
-) -> Result<String, String> {
-    let walk = keys::context_hash::ContextWalk::default();
-    keys::context_hash::hash_paths(root, context, paths, ignore, &walk, true).map(|f| f.digest)
+    ignore: Option<&Matcher>,
+) -> Result<String, ContextHashError> {
+    let walk = ContextWalk::default();
+    hash_paths(root, context, paths, ignore, &walk, true).map(|f| f.digest)
 }
 
 /// Runs the graph up to `root`; returns its layers, bottom first.
@@ -127,7 +147,7 @@ pub fn solve(
         .map(|v| (v.digest.as_str(), v))
         .collect();
     let recorder = history_recorder();
-    let walk = keys::context_hash::ContextWalk::default();
+    let walk = ContextWalk::default();
     let (writer, queue) = Writer::new();
     let steps_done = AtomicBool::new(false);
     let (recorder_ref, writer_ref, walk_ref, by_digest) = (&recorder, &writer, &walk, &by_digest);
@@ -176,26 +196,16 @@ pub fn solve(
     if let Some(e) = failure {
         return Err(e);
     }
-    if let Err(message) = written {
-        return Err(SolveError::Step {
-            step: "[internal] writing layers".into(),
-            message,
-        });
-    }
+    let writing = |e: LayerWriteError| SolveError::step("[internal] writing layers", e);
+    written.map_err(writing)?;
     match results.remove(root.as_str()) {
         Some((Output::Layers(l), _)) => l
             .iter()
             .map(Layer::diff)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|message| SolveError::Step {
-                step: "[internal] writing layers".into(),
-                message,
-            }),
+            .map_err(writing),
         Some((Output::Local(_), _)) => Ok(Vec::new()),
-        None => Err(SolveError::Step {
-            step: "solve".into(),
-            message: format!("the graph has no vertex {root}"),
-        }),
+        None => Err(SolveError::NoVertex(root.clone())),
     }
 }
 

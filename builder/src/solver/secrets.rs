@@ -6,9 +6,12 @@ use std::path::PathBuf;
 /// A `--secret` that cannot be parsed or read.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    /// An invalid `--secret` value (the message names it and the accepted forms).
-    #[error("{0}")]
-    Spec(String),
+    /// An invalid `--secret` value, and what is wrong with it.
+    #[error("invalid --secret \"{spec}\": {problem}")]
+    Spec {
+        spec: String,
+        problem: SecretSpecProblem,
+    },
     #[error("secret {id}: reading {}: {source}", path.display())]
     Read {
         id: String,
@@ -17,6 +20,23 @@ pub enum SecretError {
     },
     #[error("secret {id}: environment variable {var} is not set")]
     EnvUnset { id: String, var: String },
+}
+
+/// What is wrong with a `--secret` value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretSpecProblem {
+    #[error("\"{0}\" is not key=value")]
+    NotKeyValue(String),
+    #[error("unknown key \"{0}\" (id, src, env, type)")]
+    UnknownKey(String),
+    #[error("id= is required")]
+    NoId,
+    #[error("give src= or env=, not both")]
+    SrcAndEnv,
+    #[error("type must be file or env")]
+    BadType,
+    #[error("give src=PATH or env=VAR")]
+    NoSource,
 }
 
 /// Where a `--secret` comes from. Only the id reaches the graph; the value is read when a
@@ -30,47 +50,34 @@ pub enum SecretSource {
 impl SecretSource {
     /// Parses `id=ID,src=PATH` / `id=ID,env=VAR` (also `source=`, `type=file|env`).
     pub fn parse(spec: &str) -> Result<(String, SecretSource), SecretError> {
-        Self::parse_spec(spec).map_err(SecretError::Spec)
+        Self::parse_spec(spec).map_err(|problem| SecretError::Spec {
+            spec: spec.to_string(),
+            problem,
+        })
     }
 
-    fn parse_spec(spec: &str) -> Result<(String, SecretSource), String> {
+    fn parse_spec(spec: &str) -> Result<(String, SecretSource), SecretSpecProblem> {
         let (mut id, mut src, mut env, mut kind) = (None, None, None, None);
         for field in spec.split(',') {
-            let (k, v) = field.split_once('=').ok_or_else(|| {
-                format!("invalid --secret \"{spec}\": \"{field}\" is not key=value")
-            })?;
+            let (k, v) = field
+                .split_once('=')
+                .ok_or_else(|| SecretSpecProblem::NotKeyValue(field.to_string()))?;
             match k {
                 "id" => id = Some(v.to_string()),
                 "src" | "source" => src = Some(v.to_string()),
                 "env" => env = Some(v.to_string()),
                 "type" => kind = Some(v.to_string()),
-                other => {
-                    return Err(format!(
-                        "invalid --secret \"{spec}\": unknown key \"{other}\" (id, src, env, type)"
-                    ))
-                }
+                other => return Err(SecretSpecProblem::UnknownKey(other.to_string())),
             }
         }
-        let id = id.ok_or_else(|| format!("invalid --secret \"{spec}\": id= is required"))?;
+        let id = id.ok_or(SecretSpecProblem::NoId)?;
         let source = match (kind.as_deref(), src, env) {
             (Some("env"), Some(v), None) | (_, None, Some(v)) => SecretSource::Env(v),
             (Some("file") | None, Some(p), None) => SecretSource::File(PathBuf::from(p)),
             (Some("env"), None, None) => SecretSource::Env(id.clone()),
-            (_, Some(_), Some(_)) => {
-                return Err(format!(
-                    "invalid --secret \"{spec}\": give src= or env=, not both"
-                ))
-            }
-            (Some(t), _, _) if t != "file" && t != "env" => {
-                return Err(format!(
-                    "invalid --secret \"{spec}\": type must be file or env"
-                ))
-            }
-            _ => {
-                return Err(format!(
-                    "invalid --secret \"{spec}\": give src=PATH or env=VAR"
-                ))
-            }
+            (_, Some(_), Some(_)) => return Err(SecretSpecProblem::SrcAndEnv),
+            (Some(t), _, _) if t != "file" && t != "env" => return Err(SecretSpecProblem::BadType),
+            _ => return Err(SecretSpecProblem::NoSource),
         };
         Ok((id, source))
     }

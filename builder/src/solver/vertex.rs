@@ -10,7 +10,7 @@ use super::keys::{self, CacheKey};
 use super::layer_writer::{Layer, Writer};
 use super::scheduler::Done;
 use super::sources::{self, Provenance};
-use super::{display_name, ops, Output, SolveError, SolveOptions};
+use super::{display_name, ops, Output, SolveError, SolveOptions, StepError};
 use crate::events::Event;
 use crate::store::LayerRecord;
 use graph::{Op, Vertex};
@@ -73,10 +73,7 @@ pub(super) fn run_vertex(
 ) -> Result<Done, SolveError> {
     let v = s.v;
     let name = display_name(v);
-    let step = |message: String| SolveError::Step {
-        step: name.clone(),
-        message,
-    };
+    let step = |e: StepError| SolveError::step(&name, e);
     if let Op::Source(source) = &v.op {
         let source_step = sources::SourceStep {
             name: &name,
@@ -124,7 +121,7 @@ pub(super) fn run_vertex(
         }),
         Op::File(f) => ops::file::run(f, inputs, opts, s.writer),
         Op::Merge => merge(inputs),
-        Op::Source(_) => Err("a source is not a step".to_string()),
+        Op::Source(_) => Err(StepError::BadGraph("a source is not a step".into())),
     };
     match result {
         Ok(layers) => {
@@ -137,12 +134,12 @@ pub(super) fn run_vertex(
             });
             Ok((Output::Layers(layers), key))
         }
-        Err(message) => {
+        Err(e) => {
             events(Event::Failed {
                 name: name.clone(),
-                message: message.clone(),
+                message: e.to_string(),
             });
-            Err(step(message))
+            Err(step(e))
         }
     }
 }
@@ -151,13 +148,15 @@ pub(super) fn stored(layers: Vec<LayerRecord>) -> Output {
     Output::Layers(layers.into_iter().map(Layer::Stored).collect())
 }
 
-fn merge(inputs: &[Done]) -> Result<Vec<Layer>, String> {
+fn merge(inputs: &[Done]) -> Result<Vec<Layer>, StepError> {
     let mut out = Vec::new();
     for (o, _) in inputs {
         match o {
             Output::Layers(l) => out.extend(l.iter().cloned()),
             Output::Local(name) => {
-                return Err(format!("cannot merge local source {name} as a layer"))
+                return Err(StepError::BadGraph(format!(
+                    "cannot merge local source {name} as a layer"
+                )))
             }
         }
     }

@@ -4,7 +4,8 @@
 //! directory removed on drop. The agent also dies with pallet (PR_SET_PDEATHSIG) if pallet is
 //! killed outright.
 
-use std::io::Write;
+use super::{KeyProblem, SshError};
+use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,18 +18,28 @@ pub(super) struct PrivateAgent {
 }
 
 impl PrivateAgent {
-    pub(super) fn start(id: &str, keys: &[PathBuf]) -> Result<PrivateAgent, String> {
+    pub(super) fn start(id: &str, keys: &[PathBuf]) -> Result<PrivateAgent, SshError> {
         let mut loaded = Vec::new();
         for k in keys {
-            let data = std::fs::read(k)
-                .map_err(|e| format!("--ssh {id}: reading {}: {e}", k.display()))?;
-            check_key(&data).map_err(|why| format!("--ssh {id}: {}: {why}", k.display()))?;
+            let data = std::fs::read(k).map_err(|source| SshError::ReadKey {
+                id: id.to_string(),
+                path: k.clone(),
+                source,
+            })?;
+            check_key(&data).map_err(|problem| SshError::BadKey {
+                id: id.to_string(),
+                path: k.clone(),
+                problem,
+            })?;
             loaded.push((k, data));
         }
         let dir = tempfile::Builder::new()
             .prefix("pallet-ssh-agent-")
             .tempdir()
-            .map_err(|e| format!("--ssh {id}: creating a directory for its agent: {e}"))?;
+            .map_err(|source| SshError::AgentDir {
+                id: id.to_string(),
+                source,
+            })?;
         let socket = dir.path().join("agent.sock");
         let mut cmd = Command::new("ssh-agent");
         cmd.arg("-D")
@@ -44,12 +55,9 @@ impl PrivateAgent {
                 Ok(())
             });
         }
-        let child = cmd.spawn().map_err(|e| {
-            format!(
-                "--ssh {id}: key files are served by a private ssh-agent, which could not start \
-                 ({e}): install openssh-client, or load the keys into your agent and pass \
-                 --ssh {id}=$SSH_AUTH_SOCK"
-            )
+        let child = cmd.spawn().map_err(|source| SshError::AgentStart {
+            id: id.to_string(),
+            source,
         })?;
         let mut agent = PrivateAgent {
             child,
@@ -67,7 +75,7 @@ impl PrivateAgent {
         &self.socket
     }
 
-    fn wait_ready(&mut self, id: &str) -> Result<(), String> {
+    fn wait_ready(&mut self, id: &str) -> Result<(), SshError> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
@@ -76,25 +84,25 @@ impl PrivateAgent {
             if let Ok(Some(status)) = self.child.try_wait() {
                 let mut err = String::new();
                 if let Some(mut e) = self.child.stderr.take() {
-                    use std::io::Read;
                     let _ = e.read_to_string(&mut err);
                 }
-                return Err(format!(
-                    "--ssh {id}: ssh-agent exited ({status}): {}",
-                    err.trim()
-                ));
+                return Err(SshError::AgentExited {
+                    id: id.to_string(),
+                    status,
+                    stderr: err.trim().to_string(),
+                });
             }
             if Instant::now() > deadline {
-                return Err(format!(
-                    "--ssh {id}: ssh-agent did not open {} within 10 s",
-                    self.socket.display()
-                ));
+                return Err(SshError::AgentSilent {
+                    id: id.to_string(),
+                    socket: self.socket.clone(),
+                });
             }
             std::thread::sleep(Duration::from_millis(10));
         }
     }
 
-    fn add(&self, id: &str, path: &Path, data: &[u8]) -> Result<(), String> {
+    fn add(&self, id: &str, path: &Path, data: &[u8]) -> Result<(), SshError> {
         let mut cmd = Command::new("ssh-add");
         cmd.arg("-q")
             .arg("-")
@@ -113,22 +121,26 @@ impl PrivateAgent {
                 Ok(())
             });
         }
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("--ssh {id}: running ssh-add: {e}: install openssh-client"))?;
+        let mut child = cmd.spawn().map_err(|source| SshError::SshAddStart {
+            id: id.to_string(),
+            source,
+        })?;
         if let Some(mut stdin) = child.stdin.take() {
             // A write error shows as ssh-add's own failure below.
             let _ = stdin.write_all(data);
         }
         let out = child
             .wait_with_output()
-            .map_err(|e| format!("--ssh {id}: running ssh-add: {e}"))?;
+            .map_err(|source| SshError::SshAdd {
+                id: id.to_string(),
+                source,
+            })?;
         if !out.status.success() {
-            return Err(format!(
-                "--ssh {id}: ssh-add refused {}: {}",
-                path.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
+            return Err(SshError::SshAddRefused {
+                id: id.to_string(),
+                path: path.to_path_buf(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
         }
         Ok(())
     }
@@ -147,9 +159,7 @@ impl Drop for PrivateAgent {
 /// Refuses what cannot be a usable private key without a passphrase, with a reason a user can
 /// act on. OpenSSH's format names its cipher right after the magic: an unencrypted key's body
 /// starts with base64("openssh-key-v1\0" + string "none"). PEM keys say ENCRYPTED in a header.
-fn check_key(data: &[u8]) -> Result<(), String> {
-    const PASSPHRASE: &str = "the key is protected by a passphrase, which a build cannot ask \
-        for: load it into an agent (ssh-add KEY) and pass --ssh ID=$SSH_AUTH_SOCK";
+fn check_key(data: &[u8]) -> Result<(), KeyProblem> {
     let text = String::from_utf8_lossy(data);
     if text.contains("-----BEGIN OPENSSH PRIVATE KEY-----") {
         let body: String = text
@@ -162,24 +172,24 @@ fn check_key(data: &[u8]) -> Result<(), String> {
         const MAGIC: &str = "b3BlbnNzaC1rZXktdjE"; // "openssh-key-v1"
         const UNENCRYPTED: &str = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmU"; // ... "\0\0\0\x04none"
         if body.starts_with(MAGIC) && !body.starts_with(UNENCRYPTED) {
-            return Err(PASSPHRASE.into());
+            return Err(KeyProblem::Passphrase);
         }
         return Ok(());
     }
     if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
         || (text.contains("PRIVATE KEY-----") && text.contains("Proc-Type: 4,ENCRYPTED"))
     {
-        return Err(PASSPHRASE.into());
+        return Err(KeyProblem::Passphrase);
     }
     if text.contains("PRIVATE KEY-----") {
         return Ok(());
     }
-    Err("not a private key file (nor an agent socket)".into())
+    Err(KeyProblem::NotAKey)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::check_key;
+    use super::{check_key, KeyProblem};
 
     #[test]
     fn key_checks() {
@@ -191,15 +201,13 @@ mod tests {
         let enc = "-----BEGIN OPENSSH PRIVATE KEY-----\n\
             b3BlbnNzaC1rZXktdjEAAAAACmFlczI1Ni1jdHIAAAAGYmNyeXB0AAAAGAAAABDx\n\
             -----END OPENSSH PRIVATE KEY-----\n";
-        assert!(check_key(enc.as_bytes())
-            .unwrap_err()
-            .contains("passphrase"));
+        assert_eq!(check_key(enc.as_bytes()), Err(KeyProblem::Passphrase));
         let pem = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nx\n-----END RSA PRIVATE KEY-----\n";
-        assert!(check_key(pem.as_bytes())
-            .unwrap_err()
-            .contains("passphrase"));
-        assert!(check_key(b"hello")
-            .unwrap_err()
+        assert_eq!(check_key(pem.as_bytes()), Err(KeyProblem::Passphrase));
+        assert!(KeyProblem::Passphrase.to_string().contains("passphrase"));
+        assert_eq!(check_key(b"hello"), Err(KeyProblem::NotAKey));
+        assert!(KeyProblem::NotAKey
+            .to_string()
             .contains("not a private key"));
     }
 }

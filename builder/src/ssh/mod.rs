@@ -19,8 +19,10 @@
 //! Nothing here knows of Dockerfiles or of the graph.
 
 mod agent;
+mod error;
 mod proxy;
 
+pub use error::{KeyProblem, SshError};
 pub use proxy::AgentProxy;
 
 use agent::PrivateAgent;
@@ -41,7 +43,7 @@ pub struct SshSpec {
 
 impl SshSpec {
     /// buildx's syntax: `ID` or `ID=PATH[,PATH...]`.
-    pub fn parse(spec: &str) -> Result<SshSpec, String> {
+    pub fn parse(spec: &str) -> Result<SshSpec, SshError> {
         let (id, paths) = match spec.split_once('=') {
             Some((id, paths)) => (
                 id,
@@ -54,9 +56,7 @@ impl SshSpec {
             None => (spec, Vec::new()),
         };
         if id.is_empty() {
-            return Err(format!(
-                "invalid --ssh \"{spec}\": write ID, ID=SOCKET or ID=KEY[,KEY...] (e.g. --ssh default)"
-            ));
+            return Err(SshError::BadSpec(spec.to_string()));
         }
         Ok(SshSpec {
             id: id.to_string(),
@@ -72,21 +72,22 @@ enum Resolved {
     Keys(Vec<PathBuf>),
 }
 
-fn resolve(spec: &SshSpec, auth_sock: Option<&str>) -> Result<Resolved, String> {
+fn resolve(spec: &SshSpec, auth_sock: Option<&str>) -> Result<Resolved, SshError> {
     let id = &spec.id;
     if spec.paths.is_empty() {
         return match auth_sock.filter(|s| !s.is_empty()) {
             Some(sock) => check_socket(id, Path::new(sock)).map(Resolved::Socket),
-            None => Err(format!(
-                "--ssh {id}: SSH_AUTH_SOCK is not set, so there is no agent to forward: start one \
-                 (eval $(ssh-agent); ssh-add) or name a socket or key: --ssh {id}=PATH"
-            )),
+            None => Err(SshError::NoAgent(id.clone())),
         };
     }
     let mut sockets = Vec::new();
     let mut keys = Vec::new();
     for p in &spec.paths {
-        let meta = std::fs::metadata(p).map_err(|e| format!("--ssh {id}: {}: {e}", p.display()))?;
+        let meta = std::fs::metadata(p).map_err(|source| SshError::Path {
+            id: id.clone(),
+            path: p.clone(),
+            source,
+        })?;
         if meta.file_type().is_socket() {
             sockets.push(p.clone());
         } else {
@@ -96,21 +97,22 @@ fn resolve(spec: &SshSpec, auth_sock: Option<&str>) -> Result<Resolved, String> 
     match (sockets.len(), keys.is_empty()) {
         (0, _) => Ok(Resolved::Keys(keys)),
         (1, true) => Ok(Resolved::Socket(sockets.remove(0))),
-        (1, false) => Err(format!(
-            "--ssh {id}: give one agent socket or key files, not both"
-        )),
-        _ => Err(format!("--ssh {id}: only one agent socket is allowed")),
+        (1, false) => Err(SshError::SocketAndKeys(id.clone())),
+        _ => Err(SshError::Sockets(id.clone())),
     }
 }
 
-fn check_socket(id: &str, path: &Path) -> Result<PathBuf, String> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| format!("--ssh {id}: {}: {e}", path.display()))?;
+fn check_socket(id: &str, path: &Path) -> Result<PathBuf, SshError> {
+    let meta = std::fs::metadata(path).map_err(|source| SshError::Path {
+        id: id.to_string(),
+        path: path.to_path_buf(),
+        source,
+    })?;
     if !meta.file_type().is_socket() {
-        return Err(format!(
-            "--ssh {id}: {} is not a socket (SSH_AUTH_SOCK must name an agent's socket)",
-            path.display()
-        ));
+        return Err(SshError::NotSocket {
+            id: id.to_string(),
+            path: path.to_path_buf(),
+        });
     }
     Ok(path.to_path_buf())
 }
@@ -126,12 +128,12 @@ pub struct Agents {
 impl Agents {
     /// Resolves the specs (`$SSH_AUTH_SOCK` for those without paths) and starts an agent for
     /// each set of key files. Refuses a repeated id, as buildx does.
-    pub fn start(specs: &[SshSpec]) -> Result<Agents, String> {
+    pub fn start(specs: &[SshSpec]) -> Result<Agents, SshError> {
         let auth_sock = std::env::var("SSH_AUTH_SOCK").ok();
         let mut agents = Agents::default();
         for spec in specs {
             if agents.sockets.contains_key(&spec.id) {
-                return Err(format!("--ssh {}: the id is given twice", spec.id));
+                return Err(SshError::Repeated(spec.id.clone()));
             }
             let socket = match resolve(spec, auth_sock.as_deref())? {
                 Resolved::Socket(s) => s,
@@ -182,13 +184,15 @@ mod tests {
         let key = dir.path().join("key");
         std::fs::write(&key, "k").unwrap();
         let spec = |s: &str| SshSpec::parse(s).unwrap();
-        let none = resolve(&spec("default"), None).unwrap_err();
+        let none = resolve(&spec("default"), None).unwrap_err().to_string();
         assert!(none.contains("SSH_AUTH_SOCK is not set"), "{none}");
         assert_eq!(
             resolve(&spec("default"), sock.to_str()).unwrap(),
             Resolved::Socket(sock.clone())
         );
-        let not_sock = resolve(&spec("default"), key.to_str()).unwrap_err();
+        let not_sock = resolve(&spec("default"), key.to_str())
+            .unwrap_err()
+            .to_string();
         assert!(not_sock.contains("is not a socket"), "{not_sock}");
         assert_eq!(
             resolve(&spec(&format!("x={}", sock.display())), None).unwrap(),
@@ -198,12 +202,14 @@ mod tests {
             resolve(&spec(&format!("x={}", key.display())), None).unwrap(),
             Resolved::Keys(vec![key.clone()])
         );
-        let missing = resolve(&spec("x=/nonexistent/key"), None).unwrap_err();
+        let missing = resolve(&spec("x=/nonexistent/key"), None)
+            .unwrap_err()
+            .to_string();
         assert!(missing.contains("/nonexistent/key"), "{missing}");
         let mixed = resolve(
             &spec(&format!("x={},{}", sock.display(), key.display())),
             None,
         );
-        assert!(mixed.unwrap_err().contains("not both"));
+        assert!(mixed.unwrap_err().to_string().contains("not both"));
     }
 }

@@ -6,6 +6,7 @@
 //! (11) and signing (13) reach the agent; anything else (adding or removing keys, locking,
 //! extensions) is answered SSH_AGENT_FAILURE (5) without reaching it.
 
+use super::SshError;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -35,17 +36,22 @@ impl AgentProxy {
         uid: u32,
         gid: u32,
         mode: u32,
-    ) -> Result<AgentProxy, String> {
-        let listener = UnixListener::bind(path)
-            .map_err(|e| format!("creating the ssh agent socket {}: {e}", path.display()))?;
+    ) -> Result<AgentProxy, SshError> {
+        let listener = UnixListener::bind(path).map_err(|source| SshError::Socket {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let set = std::os::unix::fs::chown(path, Some(uid), Some(gid)).and_then(|()| {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777))
         });
-        if let Err(e) = set {
+        if let Err(source) = set {
             let _ = std::fs::remove_file(path);
-            return Err(format!(
-                "setting owner {uid}:{gid} and mode {mode:o} on the ssh agent socket: {e}"
-            ));
+            return Err(SshError::SocketOwner {
+                uid,
+                gid,
+                mode,
+                source,
+            });
         }
         let stop = Arc::new(AtomicBool::new(false));
         let accept = {

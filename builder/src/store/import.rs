@@ -25,11 +25,17 @@ pub fn import_rootfs(
         overlay_whiteouts: true,
         same_owner: true,
     };
-    unpack_layer(input, tmp.path(), &opts)
-        .map_err(|e| StoreError::Layer(format!("importing {source_name}: {e}")))?;
+    unpack_layer(input, tmp.path(), &opts).map_err(|source| StoreError::Unpack {
+        what: format!("importing {source_name}"),
+        source,
+    })?;
     let mut writer = root.blobs.writer()?;
-    write_layer(tmp.path(), &mut writer, &WriteOptions::default())
-        .map_err(|e| StoreError::Layer(format!("importing {source_name}: {e}")))?;
+    write_layer(tmp.path(), &mut writer, &WriteOptions::default()).map_err(|source| {
+        StoreError::Io {
+            what: format!("importing {source_name}"),
+            source,
+        }
+    })?;
     let blob = writer.commit()?;
     let layer = LayerRecord {
         diff_id: blob.digest.clone(),

@@ -95,8 +95,10 @@ pub fn open_layer(root: &Root, diff_id: &str) -> Result<Box<dyn Read + Send>, St
     }
     let form = form(root, diff_id).ok_or_else(|| missing(diff_id))?;
     let blob = root.blobs.open(&form.blob)?;
-    let tar = decompressor(&form.media_type, blob)
-        .map_err(|e| StoreError::Layer(format!("layer {diff_id} ({}): {e}", form.blob)))?;
+    let tar = decompressor(&form.media_type, blob).map_err(|source| StoreError::Codec {
+        what: format!("layer {diff_id} ({})", form.blob),
+        source,
+    })?;
     Ok(Box::new(Checked {
         inner: tar,
         hasher: sha2::Sha256::new(),
@@ -112,7 +114,10 @@ pub fn open_layer(root: &Root, diff_id: &str) -> Result<Box<dyn Read + Send>, St
 pub fn finish_layer(tar: &mut dyn Read, diff_id: &str) -> Result<(), StoreError> {
     io::copy(tar, &mut io::sink())
         .map(drop)
-        .map_err(|e| StoreError::Layer(format!("reading layer {diff_id}: {e}")))
+        .map_err(|source| StoreError::Io {
+            what: format!("reading layer {diff_id}"),
+            source,
+        })
 }
 
 /// Writes the layer's diff blob if the store keeps only a compressed form (for exports of
@@ -127,9 +132,12 @@ pub fn ensure_diff_blob(root: &Root, diff_id: &str) -> Result<(), StoreError> {
         what: format!("decompressing layer {diff_id}"),
         source,
     })?;
-    writer.commit_expect(diff_id).map_err(|e| {
-        StoreError::Layer(format!("layer {diff_id} does not match its diff id: {e}"))
-    })?;
+    writer
+        .commit_expect(diff_id)
+        .map_err(|source| StoreError::Blob {
+            what: format!("layer {diff_id} does not match its diff id"),
+            source,
+        })?;
     Ok(())
 }
 

@@ -63,8 +63,10 @@ pub fn ensure_snapshot(root: &Root, diff_id: &str) -> Result<PathBuf, StoreError
         overlay_whiteouts: true,
         same_owner: true,
     };
-    unpack_layer(&mut tar, tmp.path(), &opts)
-        .map_err(|e| StoreError::Layer(format!("unpacking layer {diff_id}: {e}")))?;
+    unpack_layer(&mut tar, tmp.path(), &opts).map_err(|source| StoreError::Unpack {
+        what: format!("unpacking layer {diff_id}"),
+        source,
+    })?;
     super::layer_forms::finish_layer(&mut tar, diff_id)?;
     durability::mark_unsynced(root, diff_id)?;
     publish_dir(tmp, &dest)?;
@@ -92,7 +94,7 @@ pub fn commit_upper(
 ) -> Result<LayerRecord, StoreError> {
     let mut writer = root.blobs.writer()?;
     write_layer(upper, &mut writer, &WriteOptions { clamp_mtime })
-        .map_err(|e| StoreError::Layer(format!("writing the layer of {}: {e}", upper.display())))?;
+        .map_err(io(format!("writing the layer of {}", upper.display())))?;
     let info = writer.commit()?;
     let dest = snapshot_path(root, &info.digest);
     if !dest.exists() {
@@ -145,9 +147,8 @@ pub fn write_diff(
     clamp_mtime: Option<i64>,
 ) -> Result<LayerRecord, StoreError> {
     let mut writer = root.blobs.writer()?;
-    write_layer(snapshot, &mut writer, &WriteOptions { clamp_mtime }).map_err(|e| {
-        StoreError::Layer(format!("writing the layer of {}: {e}", snapshot.display()))
-    })?;
+    write_layer(snapshot, &mut writer, &WriteOptions { clamp_mtime })
+        .map_err(io(format!("writing the layer of {}", snapshot.display())))?;
     // No fsync on the build's path (~200 MB/s here): marked, and checked after a restart.
     let info = writer.commit_unsynced(|info| durability::mark(&root.path, &info.digest))?;
     Ok(LayerRecord {

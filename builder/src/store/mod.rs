@@ -48,10 +48,13 @@ pub use oci_import::import_oci_layout;
 pub use pull::{pull_image, registry_platform, store_name, PullProgress};
 pub use resolve::RegistryResolver;
 
+use crate::snapshot::UnpackError;
 use cache::{CacheError, Root};
+use codec::CodecError;
 use graph::image::Image;
 use graph::resolve::{ImageResolver, ResolveError, ResolvedImage};
 use graph::Platform;
+use registry::{ReferenceError, RegistryError};
 use serde::{Deserialize, Serialize};
 
 /// A tagged image in the local store.
@@ -71,19 +74,83 @@ pub struct StoredImage {
     pub repo_digest: Option<String>,
 }
 
+/// What the store fails with. Each variant with a cause names what was being done (`what`)
+/// and keeps the cause typed (see the convention in the solver's doc).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// A layer or image that is missing, inconsistent or refused; the message says which
+    /// and what to do (there is no underlying cause).
     #[error("{0}")]
     Layer(String),
     #[error("{what}: {source}")]
     Io {
         what: String,
+        #[source]
         source: std::io::Error,
     },
     #[error("image record for {name} is corrupt: {message}")]
     Corrupt { name: String, message: String },
+    /// Unpacking a layer's tar (`what`: which layer, and where to).
+    #[error("{what}: {source}")]
+    Unpack {
+        what: String,
+        #[source]
+        source: UnpackError,
+    },
+    /// Decompressing a layer blob.
+    #[error("{what}: {source}")]
+    Codec {
+        what: String,
+        #[source]
+        source: CodecError,
+    },
+    /// A blob the store was writing or checking (`what`: which).
+    #[error("{what}: {source}")]
+    Blob {
+        what: String,
+        #[source]
+        source: CacheError,
+    },
+    /// The registry, while pulling or pushing (`what`: which reference).
+    #[error("{what}: {source}")]
+    Registry {
+        what: String,
+        #[source]
+        source: Box<RegistryError>,
+    },
+    #[error("{what}: {source}")]
+    Reference {
+        what: String,
+        #[source]
+        source: ReferenceError,
+    },
+    /// A config or manifest that is not valid JSON (`what`: which).
+    #[error("{what}: {source}")]
+    Json {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// An image the store lacks (`key`) and could not pull.
+    #[error("{key} is not in the local store, and pulling it failed: {source}")]
+    PullFailed {
+        key: String,
+        #[source]
+        source: Box<StoreError>,
+    },
+}
+
+impl StoreError {
+    /// A registry failure while doing `what`.
+    pub(crate) fn registry(what: impl Into<String>) -> impl FnOnce(RegistryError) -> StoreError {
+        let what = what.into();
+        move |e| StoreError::Registry {
+            what,
+            source: Box::new(e),
+        }
+    }
 }
 
 /// Looks up a tag (a normalized reference).

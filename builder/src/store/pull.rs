@@ -8,13 +8,15 @@
 
 use super::layer_forms;
 use super::layers::{ensure_snapshot, publish_dir, snapshot_path, tempdir_in};
-use super::{put_image, StoreError, StoredImage};
+use super::{durability, put_image, remember, short_digest, StoreError, StoredImage};
 use crate::events::Event;
-use cache::Root;
-use codec::{decompressor, Codec, Compression};
+use crate::fill::fill;
+use crate::snapshot::{unpack_layer, UnpackOptions};
+use cache::{BlobInfo, Root};
+use codec::{decompressor, Codec, CodecError, Compression};
 use graph::image::Image;
 use graph::Platform;
-use registry::manifest::Descriptor;
+use registry::manifest::{Descriptor, ImageManifest};
 use registry::{Client, Reference};
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -59,15 +61,16 @@ pub fn pull_image(
     platform: &Platform,
     progress: &PullProgress<'_>,
 ) -> Result<StoredImage, StoreError> {
-    let fail = |e: registry::RegistryError| StoreError::Layer(format!("pulling {reference}: {e}"));
-    let resolved =
-        registry::pull::resolve(client, reference, &registry_platform(platform)).map_err(fail)?;
-    let config: Image = serde_json::from_slice(&resolved.config_bytes).map_err(|e| {
-        StoreError::Layer(format!(
-            "pulling {reference}: the image config {} is not valid JSON: {e}",
-            resolved.manifest.config.digest
-        ))
-    })?;
+    let resolved = registry::pull::resolve(client, reference, &registry_platform(platform))
+        .map_err(StoreError::registry(format!("pulling {reference}")))?;
+    let config: Image =
+        serde_json::from_slice(&resolved.config_bytes).map_err(|source| StoreError::Json {
+            what: format!(
+                "pulling {reference}: the image config {} is not valid JSON",
+                resolved.manifest.config.digest
+            ),
+            source,
+        })?;
     let layers = &resolved.manifest.layers;
     if layers.len() != config.rootfs.diff_ids.len() {
         return Err(StoreError::Layer(format!(
@@ -76,8 +79,11 @@ pub fn pull_image(
             config.rootfs.diff_ids.len()
         )));
     }
-    let repository = Reference::parse(&reference.name())
-        .map_err(|e| StoreError::Layer(format!("pulling {reference}: {e}")))?;
+    let repository =
+        Reference::parse(&reference.name()).map_err(|source| StoreError::Reference {
+            what: format!("pulling {reference}"),
+            source,
+        })?;
     let source = reference.name();
     let jobs: Vec<(&Descriptor, &String)> = layers.iter().zip(&config.rootfs.diff_ids).collect();
     let next = AtomicUsize::new(0);
@@ -133,12 +139,10 @@ fn pull_layer(
     progress: &PullProgress<'_>,
     source: &str,
 ) -> Result<(), StoreError> {
-    let item = super::short_digest(&layer.digest);
+    let item = short_digest(&layer.digest);
     let plain = is_plain_tar(&layer.media_type);
     let have_compressed = plain || root.blobs.contains(&layer.digest);
     if !(layer_forms::has_layer(root, diff_id) && have_compressed) {
-        let fail =
-            |e: String| StoreError::Layer(format!("layer {} of {repository}: {e}", layer.digest));
         let compressed = root.blobs.writer()?;
         let unpack = !snapshot_path(root, diff_id).is_dir();
         let report = |done: u64| {
@@ -164,21 +168,19 @@ fn pull_layer(
             // The blob writer's sha256 is the download's digest check (one hash, not two).
             let fetched = client
                 .fetch_blob_hashed(repository, layer, &mut sink, &report)
-                .map_err(|e| StoreError::Layer(format!("pulling {repository}: {e}")));
+                .map_err(StoreError::registry(format!("pulling {repository}")));
             let Tee {
                 compressed,
                 decoder: to_decoder,
             } = sink;
             // Closing the decoder's channel is its end of input.
             drop(to_decoder);
-            let decoded = decoder
-                .join()
-                .unwrap_or_else(|_| Err("the decoder panicked".into()));
+            let decoded = decoder.join().unwrap_or(Err(DecodeError::Panicked));
             let consumed = consumer.join().expect("the unpacker does not panic");
             (fetched.map(|()| compressed), decoded, consumed)
         });
         let compressed = fetched?;
-        decoded.map_err(fail)?;
+        decoded.map_err(|e| e.in_layer(format!("layer {} of {repository}", layer.digest)))?;
         let Consumed {
             digest,
             size: diff_size,
@@ -191,7 +193,7 @@ fn pull_layer(
             )));
         }
         // Unsynced (the disk writes ~200 MB/s): marked, and re-hashed after a restart.
-        let mark = |info: &cache::BlobInfo| super::durability::mark(&root.path, &info.digest);
+        let mark = |info: &BlobInfo| durability::mark(&root.path, &info.digest);
         if plain {
             compressed.commit_expect_unsynced(diff_id, mark)?;
         } else {
@@ -209,7 +211,7 @@ fn pull_layer(
         }
         // The diff id checked: what was unpacked from the same bytes is the snapshot.
         if let Some(tmp) = unpacked {
-            super::durability::mark_unsynced(root, diff_id)?;
+            durability::mark_unsynced(root, diff_id)?;
             publish_dir(tmp, &snapshot_path(root, diff_id))?;
         }
     }
@@ -220,26 +222,51 @@ fn pull_layer(
     Ok(())
 }
 
+/// Why the decoder thread stopped.
+enum DecodeError {
+    Codec(CodecError),
+    /// The stream is not what its media type says.
+    Corrupt(io::Error),
+    UnpackerStopped,
+    Panicked,
+}
+
+impl DecodeError {
+    /// The store's error for layer `what` (`layer DIGEST of REPOSITORY`).
+    fn in_layer(self, what: String) -> StoreError {
+        match self {
+            DecodeError::Codec(source) => StoreError::Codec { what, source },
+            DecodeError::Corrupt(source) => StoreError::Io {
+                what: format!("{what}: it does not decompress"),
+                source,
+            },
+            DecodeError::UnpackerStopped => {
+                StoreError::Layer(format!("{what}: the unpacker stopped"))
+            }
+            DecodeError::Panicked => StoreError::Layer(format!("{what}: the decoder panicked")),
+        }
+    }
+}
+
 /// The decoder thread: decompresses what the download sends and passes it on in chunks.
 /// (Decompressing is the pull's longest job: hashing is left to the unpacker's thread.)
 fn decode(
     media_type: &str,
     compressed: std::sync::mpsc::Receiver<Vec<u8>>,
     unpacker: std::sync::mpsc::SyncSender<Vec<u8>>,
-) -> Result<(), String> {
+) -> Result<(), DecodeError> {
     let mut tar =
-        decompressor(media_type, ChannelReader::new(compressed)).map_err(|e| e.to_string())?;
+        decompressor(media_type, ChannelReader::new(compressed)).map_err(DecodeError::Codec)?;
     loop {
         let mut chunk = vec![0u8; DECODE_CHUNK];
         // Whole chunks: fewer, larger sends; the unpacker writes whole pages.
-        let len = crate::fill::fill(&mut tar, &mut chunk)
-            .map_err(|e| format!("it does not decompress: {e}"))?;
+        let len = fill(&mut tar, &mut chunk).map_err(DecodeError::Corrupt)?;
         if len == 0 {
             break;
         }
         chunk.truncate(len);
         if unpacker.send(chunk).is_err() {
-            return Err("the unpacker stopped".into());
+            return Err(DecodeError::UnpackerStopped);
         }
     }
     Ok(())
@@ -268,11 +295,11 @@ fn consume(root: &Root, chunks: std::sync::mpsc::Receiver<Vec<u8>>, unpack: bool
     let unpacked = unpack
         .then(|| {
             let tmp = tempdir_in(&root.tmp_dir()).ok()?;
-            let opts = crate::snapshot::UnpackOptions {
+            let opts = UnpackOptions {
                 overlay_whiteouts: true,
                 same_owner: true,
             };
-            crate::snapshot::unpack_layer(&mut input, tmp.path(), &opts).ok()?;
+            unpack_layer(&mut input, tmp.path(), &opts).ok()?;
             Some(tmp)
         })
         .flatten();
@@ -308,24 +335,21 @@ fn remember_compressed(
     root: &Root,
     diff_id: &str,
     media_type: &str,
-    info: &cache::BlobInfo,
+    info: &BlobInfo,
 ) -> Result<(), StoreError> {
     if matches!(Codec::of_media_type(media_type), Ok(Codec::Gzip)) {
-        crate::store::remember(root, diff_id, &Compression::default(), info)?;
+        remember(root, diff_id, &Compression::default(), info)?;
     }
     Ok(())
 }
 
 /// The compressed layers of an image's own manifest that the store holds: (diff id, blob, media
 /// type). Empty for built and imported images (their manifests list uncompressed diffs).
-pub(super) fn compressed_layers(
-    root: &Root,
-    img: &StoredImage,
-) -> Vec<(String, cache::BlobInfo, String)> {
+pub(super) fn compressed_layers(root: &Root, img: &StoredImage) -> Vec<(String, BlobInfo, String)> {
     let Ok(bytes) = root.blobs.read(&img.manifest_digest) else {
         return Vec::new();
     };
-    let Ok(manifest) = serde_json::from_slice::<registry::manifest::ImageManifest>(&bytes) else {
+    let Ok(manifest) = serde_json::from_slice::<ImageManifest>(&bytes) else {
         return Vec::new();
     };
     if manifest.layers.len() != img.layers.len() {
@@ -337,7 +361,7 @@ pub(super) fn compressed_layers(
         .zip(&img.layers)
         .filter(|(l, _)| !is_plain_tar(&l.media_type) && root.blobs.contains(&l.digest))
         .map(|(l, diff_id)| {
-            let blob = cache::BlobInfo {
+            let blob = BlobInfo {
                 digest: l.digest,
                 size: l.size,
             };

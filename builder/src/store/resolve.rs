@@ -37,9 +37,11 @@ impl RegistryResolver<'_> {
             }
             (Some(img), _) if !self.pull && local_fits(img) => return Ok(img.clone()),
             (Some(img), Some(client)) if local_fits(img) && img.repo_digest.is_some() => {
-                let current = client.head_manifest(reference).map_err(|e| {
-                    StoreError::Layer(format!("checking {reference} for --pull: {e}"))
-                })?;
+                let current = client
+                    .head_manifest(reference)
+                    .map_err(StoreError::registry(format!(
+                        "checking {reference} for --pull"
+                    )))?;
                 if current.as_deref() == img.repo_digest.as_deref() {
                     return Ok(img.clone());
                 }
@@ -79,9 +81,10 @@ impl RegistryResolver<'_> {
                     message: e.to_string(),
                 });
                 Err(match local {
-                    None => StoreError::Layer(format!(
-                        "{key} is not in the local store, and pulling it failed: {e}"
-                    )),
+                    None => StoreError::PullFailed {
+                        key: key.to_string(),
+                        source: Box::new(e),
+                    },
                     Some(_) => e,
                 })
             }

@@ -4,6 +4,8 @@
 
 use super::resolve::{display, io_error, is_missing};
 use super::{FileOpError, Owner};
+use crate::fill::fill;
+use crate::snapshot::whiteout::is_private_xattr;
 use filetime::FileTime;
 use std::cell::RefCell;
 use std::ffi::CString;
@@ -17,7 +19,7 @@ use std::path::{Path, PathBuf};
 /// (containerd's copy skips them too), and `overlay.` ones would be read by overlayfs as
 /// whiteouts or opaque markers once the copy is a layer.
 fn copied_xattr(name: &std::ffi::OsStr) -> bool {
-    !crate::snapshot::whiteout::is_private_xattr(name.as_bytes())
+    !is_private_xattr(name.as_bytes())
 }
 
 /// atime and mtime for a copy: `utime` for both, else the source's.
@@ -160,7 +162,7 @@ fn copy_content(from: &mut fs::File, to: &mut fs::File) -> io::Result<()> {
     }
     let read_all = BUF.with(|buf| -> io::Result<bool> {
         let mut buf = buf.borrow_mut();
-        let len = crate::fill::fill(from, &mut buf)?;
+        let len = fill(from, &mut buf)?;
         to.write_all(&buf[..len])?;
         Ok(len < buf.len())
     })?;

@@ -129,47 +129,9 @@ pub fn copy_with_owners(
         source_md(&c, &clean_abs(p), follow)?;
     }
 
-    // The sources, before the destination is touched (BuildKit resolves wildcards first).
-    let src = clean_abs(&action.src);
-    let mut several = false;
-    let sources: Vec<String> = if action.allow_wildcard {
-        match glob::resolve_wildcards(src_root, &src, follow)? {
-            None => vec![src.clone()],
-            Some(matches) => {
-                let mut kept = Vec::new();
-                for m in matches {
-                    let r = rel(src_root, &m.path);
-                    if let Some(ignore) = c.ignore {
-                        if ignore(&r) {
-                            let md = fs::symlink_metadata(&m.path)
-                                .map_err(|e| io_error(src_root, &m.path, e))?;
-                            if !md.is_dir() || !c.dir_has_included(&m.path, &r)? {
-                                continue;
-                            }
-                        }
-                    }
-                    kept.push((format!("/{r}"), m.rel_to_base));
-                }
-                if kept.is_empty() {
-                    if action.allow_empty_wildcard {
-                        return Ok(());
-                    }
-                    return Err(FileOpError::User(format!(
-                        "{src:?}: not found: no path matches the wildcard; {SOURCES_ARE_RELATIVE}"
-                    )));
-                }
-                several = kept.len() > 1;
-                let excluded = |r: &str| c.exclude.as_ref().is_some_and(|m| m.is_excluded(r));
-                kept.into_iter()
-                    .filter(|(_, r)| !excluded(r))
-                    .map(|(p, _)| p)
-                    .collect()
-            }
-        }
-    } else {
-        vec![src.clone()]
+    let Some((sources, several)) = sources(&c, action, src_root)? else {
+        return Ok(());
     };
-
     let resolved = sources
         .iter()
         .map(|s| source_md(&c, s, follow).map(|r| (s, r)))
@@ -222,6 +184,53 @@ pub fn copy_with_owners(
         c.copy_source(&followed, &md, &target, top_included)?;
     }
     c.finish()
+}
+
+/// The sources of `action`, before the destination is touched (BuildKit resolves wildcards
+/// first), and whether there are several (the destination is then a directory). None: a
+/// wildcard matched nothing, which `allow_empty_wildcard` allows.
+fn sources(
+    c: &Copier,
+    action: &CopyAction,
+    src_root: &Path,
+) -> Result<Option<(Vec<String>, bool)>, FileOpError> {
+    let src = clean_abs(&action.src);
+    if !action.allow_wildcard {
+        return Ok(Some((vec![src], false)));
+    }
+    let Some(matches) = glob::resolve_wildcards(src_root, &src, action.follow_symlinks)? else {
+        return Ok(Some((vec![src], false)));
+    };
+    let mut kept = Vec::new();
+    for m in matches {
+        let r = rel(src_root, &m.path);
+        if let Some(ignore) = c.ignore {
+            if ignore(&r) {
+                let md =
+                    fs::symlink_metadata(&m.path).map_err(|e| io_error(src_root, &m.path, e))?;
+                if !md.is_dir() || !c.dir_has_included(&m.path, &r)? {
+                    continue;
+                }
+            }
+        }
+        kept.push((format!("/{r}"), m.rel_to_base));
+    }
+    if kept.is_empty() {
+        if action.allow_empty_wildcard {
+            return Ok(None);
+        }
+        return Err(FileOpError::User(format!(
+            "{src:?}: not found: no path matches the wildcard; {SOURCES_ARE_RELATIVE}"
+        )));
+    }
+    let several = kept.len() > 1;
+    let excluded = |r: &str| c.exclude.as_ref().is_some_and(|m| m.is_excluded(r));
+    let sources = kept
+        .into_iter()
+        .filter(|(_, r)| !excluded(r))
+        .map(|(p, _)| p)
+        .collect();
+    Ok(Some((sources, several)))
 }
 
 const SOURCES_ARE_RELATIVE: &str = "source paths are relative to the root of the build \

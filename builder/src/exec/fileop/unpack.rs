@@ -15,6 +15,7 @@ use super::copier::Copier;
 use super::meta::{self, make_dir};
 use super::resolve::{display, io_error, is_missing, resolve};
 use super::{FileOpError, Owner};
+use crate::fill::fill;
 use filetime::FileTime;
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
@@ -53,7 +54,7 @@ fn detect(head: &[u8]) -> Compression {
 fn open_stream(path: &Path) -> io::Result<Box<dyn Read>> {
     let mut f = File::open(path)?;
     let mut head = [0u8; 6];
-    let n = crate::fill::fill(&mut f, &mut head)?;
+    let n = fill(&mut f, &mut head)?;
     let f = io::BufReader::with_capacity(256 * 1024, File::open(path)?);
     Ok(match detect(&head[..n]) {
         Compression::None => Box::new(f),

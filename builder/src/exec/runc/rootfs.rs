@@ -19,6 +19,7 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use super::RunError;
 use crate::exec::user::root_path;
 
 const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
@@ -79,9 +80,10 @@ fn is_loopback(addr: &str) -> bool {
 
 /// Creates `cwd` inside `rootfs` when missing: each missing component mode 755, owned by
 /// `uid:gid`. Symlinks on the way resolve inside the rootfs.
-pub fn ensure_cwd(rootfs: &Path, cwd: &str, uid: u32, gid: u32) -> Result<(), String> {
-    let target = root_path(rootfs, cwd)
-        .map_err(|e| format!("resolving the working directory {cwd}: {e}"))?;
+pub fn ensure_cwd(rootfs: &Path, cwd: &str, uid: u32, gid: u32) -> Result<(), RunError> {
+    let target = root_path(rootfs, cwd).map_err(RunError::prepare(format!(
+        "resolving the working directory {cwd}"
+    )))?;
     let mut missing = Vec::new();
     let mut at = target.as_path();
     while at != rootfs && std::fs::symlink_metadata(at).is_err() {
@@ -95,12 +97,10 @@ pub fn ensure_cwd(rootfs: &Path, cwd: &str, uid: u32, gid: u32) -> Result<(), St
         let created = std::fs::create_dir(dir)
             .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)))
             .and_then(|()| std::os::unix::fs::chown(dir, Some(uid), Some(gid)));
-        created.map_err(|e| {
-            format!(
-                "creating the working directory {cwd} ({}): {e}",
-                dir.display()
-            )
-        })?;
+        created.map_err(RunError::prepare(format!(
+            "creating the working directory {cwd} ({})",
+            dir.display()
+        )))?;
     }
     Ok(())
 }

@@ -35,7 +35,7 @@ use oci_spec::runtime::{
 };
 
 use super::seccomp::default_profile;
-use super::{RunSpec, SpecMount};
+use super::{RunError, RunSpec, SpecMount};
 
 /// Docker's default capability set (moby `oci.DefaultCapabilities`).
 pub const DEFAULT_CAPABILITIES: [Capability; 14] = [
@@ -101,9 +101,8 @@ pub fn build(
     hostname: &str,
     etc: &EtcFiles<'_>,
     id: &str,
-) -> Result<Spec, String> {
-    let err =
-        |what: &str, e: oci_spec::OciSpecError| format!("building the runtime spec ({what}): {e}");
+) -> Result<Spec, RunError> {
+    let err = |what: &'static str, source: oci_spec::OciSpecError| RunError::Spec { what, source };
     let caps: HashSet<Capability> = DEFAULT_CAPABILITIES.into_iter().collect();
     let capabilities = LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
@@ -204,9 +203,8 @@ pub fn build(
 
 /// Writes `spec` as JSON to `path`, with capability lists sorted (oci-spec keeps them in hash
 /// sets) so the same step writes the same file.
-pub fn write(spec: &Spec, path: &Path) -> Result<(), String> {
-    let mut value =
-        serde_json::to_value(spec).map_err(|e| format!("serializing the runtime spec: {e}"))?;
+pub fn write(spec: &Spec, path: &Path) -> Result<(), RunError> {
+    let mut value = serde_json::to_value(spec).map_err(RunError::SpecJson)?;
     if let Some(caps) = value
         .pointer_mut("/process/capabilities")
         .and_then(|c| c.as_object_mut())
@@ -217,9 +215,8 @@ pub fn write(spec: &Spec, path: &Path) -> Result<(), String> {
             }
         }
     }
-    let text = serde_json::to_vec_pretty(&value)
-        .map_err(|e| format!("serializing the runtime spec: {e}"))?;
-    std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))
+    let text = serde_json::to_vec_pretty(&value).map_err(RunError::SpecJson)?;
+    std::fs::write(path, text).map_err(RunError::prepare(format!("writing {}", path.display())))
 }
 
 fn mounts(spec: &RunSpec, etc: &EtcFiles<'_>) -> Result<Vec<Mount>, oci_spec::OciSpecError> {
@@ -395,6 +392,7 @@ mod tests {
             mounts.last().unwrap()["options"],
             serde_json::json!(["nosuid", "size=1024"])
         );
-        assert!(v["linux"].get("seccomp").is_none());
+        assert_eq!(v["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
+        assert_eq!(v["linux"]["resources"]["pids"]["limit"], PIDS_LIMIT);
     }
 }

@@ -9,16 +9,50 @@
 
 use super::context_memo::{self, Memo, Stamp};
 use super::history::{ContextFiles, MAX_FILES};
-use cache::Root;
-use context::dockerignore::Matcher;
+use cache::{CacheError, Root};
+use context::dockerignore::{IgnoreError, Matcher};
 use context::walk::walk_context_stat;
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-type Walked = Arc<OnceLock<Result<WalkedDir, String>>>;
+/// Why the context files a step reads could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextHashError {
+    /// The directory could not be walked (or its `.dockerignore` applied).
+    #[error("reading the build context {}: {source}", dir.display())]
+    Walk {
+        dir: PathBuf,
+        #[source]
+        source: IgnoreError,
+    },
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The step's paths are not valid patterns.
+    #[error("selecting context files: {0}")]
+    Select(#[source] IgnoreError),
+    /// The content hashes could not be remembered in the store's index.
+    #[error("remembering the file hashes of {}: {source}", dir.display())]
+    Memo {
+        dir: PathBuf,
+        #[source]
+        source: CacheError,
+    },
+    #[error("context walk lock poisoned")]
+    Poisoned,
+    /// A walk or selection that failed for an earlier step of this build (each is worked
+    /// out once per build, and every step that reads it sees its failure).
+    #[error(transparent)]
+    Shared(Arc<ContextHashError>),
+}
+
+type Walked = Arc<OnceLock<Result<WalkedDir, Arc<ContextHashError>>>>;
 
 /// One local directory as this build sees it.
 struct WalkedDir {
@@ -29,7 +63,7 @@ struct WalkedDir {
     hashes: Mutex<Memo>,
 }
 
-type Hashed = Arc<OnceLock<Result<ContextFiles, String>>>;
+type Hashed = Arc<OnceLock<Result<ContextFiles, Arc<ContextHashError>>>>;
 
 /// Each local directory's file list (after its `.dockerignore`), walked once per build: every
 /// step that reads a directory selects from the same list. And each selection's hashes,
@@ -41,29 +75,38 @@ pub(in crate::solver) struct ContextWalk {
 }
 
 impl ContextWalk {
-    fn selection(&self, context: &Path, paths: &[String]) -> Result<Hashed, String> {
+    fn selection(&self, context: &Path, paths: &[String]) -> Result<Hashed, ContextHashError> {
         Ok(self
             .selections
             .lock()
-            .map_err(|_| "context walk lock poisoned".to_string())?
+            .map_err(|_| ContextHashError::Poisoned)?
             .entry((context.to_path_buf(), paths.to_vec()))
             .or_default()
             .clone())
     }
 
-    fn dir(&self, context: &Path, ignore: Option<&Matcher>, root: &Root) -> Result<Walked, String> {
+    fn dir(
+        &self,
+        context: &Path,
+        ignore: Option<&Matcher>,
+        root: &Root,
+    ) -> Result<Walked, ContextHashError> {
         let walked = self
             .dirs
             .lock()
-            .map_err(|_| "context walk lock poisoned".to_string())?
+            .map_err(|_| ContextHashError::Poisoned)?
             .entry(context.to_path_buf())
             .or_default()
             .clone();
         // Walked outside the lock: steps reading other directories need not wait.
         walked.get_or_init(|| {
             let none = Matcher::new(&[]).expect("empty matcher");
-            let files = walk_context_stat(context, ignore.unwrap_or(&none))
-                .map_err(|e| format!("reading the build context {}: {e}", context.display()))?;
+            let files = walk_context_stat(context, ignore.unwrap_or(&none)).map_err(|source| {
+                ContextHashError::Walk {
+                    dir: context.to_path_buf(),
+                    source,
+                }
+            })?;
             let hashes = Mutex::new(context_memo::load(root, context));
             Ok(WalkedDir { files, hashes })
         });
@@ -82,18 +125,15 @@ pub(in crate::solver) fn hash_paths(
     ignore: Option<&Matcher>,
     walk: &ContextWalk,
     remember: bool,
-) -> Result<ContextFiles, String> {
+) -> Result<ContextFiles, ContextHashError> {
     let cell = walk.selection(context, paths)?;
     cell.get_or_init(|| {
         let walked = walk.dir(context, ignore, root)?;
-        let dir = walked
-            .get()
-            .expect("walked")
-            .as_ref()
-            .map_err(Clone::clone)?;
-        hash_selection(root, context, dir, paths, remember)
+        let dir = walked.get().expect("walked").as_ref().map_err(Arc::clone)?;
+        hash_selection(root, context, dir, paths, remember).map_err(Arc::new)
     })
     .clone()
+    .map_err(ContextHashError::Shared)
 }
 
 /// [`hash_paths`] on the walked directory, the first time a build asks for `paths`.
@@ -103,7 +143,7 @@ fn hash_selection(
     dir: &WalkedDir,
     paths: &[String],
     remember: bool,
-) -> Result<ContextFiles, String> {
+) -> Result<ContextFiles, ContextHashError> {
     let selected = selected(dir, paths)?;
     let known = content_hashes(root, context, dir, &selected, remember)?;
     let mut h = blake3::Hasher::new();
@@ -120,7 +160,7 @@ fn hash_selection(
         if ft.is_symlink() {
             let path = context.join(rel);
             let target = std::fs::read_link(&path)
-                .map_err(|e| format!("reading {}: {e}", path.display()))?;
+                .map_err(|source| ContextHashError::Read { path, source })?;
             entry.push(b'L');
             entry.extend_from_slice(target.as_os_str().as_encoded_bytes());
         } else if let Some(hash) = hash {
@@ -152,7 +192,7 @@ fn hash_selection(
 fn selected<'a>(
     dir: &'a WalkedDir,
     paths: &[String],
-) -> Result<Vec<&'a (String, std::fs::Metadata)>, String> {
+) -> Result<Vec<&'a (String, std::fs::Metadata)>, ContextHashError> {
     let select_all = paths
         .iter()
         .any(|p| p.trim_start_matches('/').is_empty() || p == "/.");
@@ -164,7 +204,7 @@ fn selected<'a>(
         .map(|p| p.trim_start_matches('/').to_string())
         .filter(|p| !p.is_empty())
         .collect();
-    let selection = Matcher::new(&patterns).map_err(|e| format!("selecting context files: {e}"))?;
+    let selection = Matcher::new(&patterns).map_err(ContextHashError::Select)?;
     Ok(select(&selection, &dir.files))
 }
 
@@ -177,7 +217,7 @@ fn content_hashes(
     dir: &WalkedDir,
     selected: &[&(String, std::fs::Metadata)],
     remember: bool,
-) -> Result<Vec<Option<[u8; 32]>>, String> {
+) -> Result<Vec<Option<[u8; 32]>>, ContextHashError> {
     // Remembered hashes first (one short lock), then the files without one are read.
     let mut known: Vec<Option<[u8; 32]>> = {
         let hashes = dir.hashes.lock().unwrap_or_else(|p| p.into_inner());
@@ -253,15 +293,16 @@ fn select<'a>(
 }
 
 /// blake3 of a file's content.
-fn read_hash(path: &Path) -> Result<[u8; 32], String> {
-    let mut f =
-        std::fs::File::open(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+fn read_hash(path: &Path) -> Result<[u8; 32], ContextHashError> {
+    let failed = |source| ContextHashError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(failed)?;
     let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let n = f.read(&mut buf).map_err(failed)?;
         if n == 0 {
             break;
         }

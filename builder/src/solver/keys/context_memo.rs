@@ -13,6 +13,7 @@
 //! (or generated) a second before a build is memoized by that build, so the next one reads
 //! nothing.
 
+use super::context_hash::ContextHashError;
 use cache::Root;
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -214,7 +215,7 @@ pub(super) fn store(
     dir: &Path,
     fresh: &[(String, Stamp, [u8; HASH_LEN])],
     walked: &[(String, std::fs::Metadata)],
-) -> Result<(), String> {
+) -> Result<(), ContextHashError> {
     root.index
         .update_cache(&key(dir), |old| {
             let mut hashes = old.map(decode).unwrap_or_default();
@@ -229,7 +230,10 @@ pub(super) fn store(
             Some(encode(&hashes))
         })
         .map(drop)
-        .map_err(|e| format!("remembering the file hashes of {}: {e}", dir.display()))
+        .map_err(|source| ContextHashError::Memo {
+            dir: dir.to_path_buf(),
+            source,
+        })
 }
 
 fn encode(hashes: &Hashes) -> Vec<u8> {

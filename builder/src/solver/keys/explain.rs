@@ -12,6 +12,7 @@ use super::history::{self, StepRecord};
 use super::{source_key, step_key, CacheKey};
 use crate::events::{Event, MissReason};
 use crate::solver::{display_name, SolveError, SolveOptions};
+use crate::store::{get_image, has_layer};
 use graph::{Digest, Graph, Op, Source, Vertex};
 use std::collections::HashMap;
 
@@ -51,7 +52,7 @@ pub fn explain(
                 let name_only = reference
                     .rsplit_once('@')
                     .map_or(reference.as_str(), |(n, _)| n);
-                if !matches!(crate::store::get_image(opts.root, name_only), Ok(Some(_))) {
+                if !matches!(get_image(opts.root, name_only), Ok(Some(_))) {
                     events(Event::Miss {
                         name,
                         reasons: vec![MissReason::NotInStore {
@@ -89,13 +90,8 @@ pub fn explain(
             },
             _ => {
                 let input_keys: Vec<&str> = inputs.iter().map(|(_, k)| *k).collect();
-                let (key, context) =
-                    step_key(v, &input_keys, opts, &walk, false).map_err(|message| {
-                        SolveError::Step {
-                            step: name.clone(),
-                            message,
-                        }
-                    })?;
+                let (key, context) = step_key(v, &input_keys, opts, &walk, false)
+                    .map_err(|e| SolveError::step(&name, e))?;
                 let hit = !no_cache && cached(opts, &key);
                 let record = history::current(v, &inputs, &key, context);
                 (key, hit, record)
@@ -147,6 +143,6 @@ fn cached(opts: &SolveOptions, key: &str) -> bool {
     layers.iter().all(|l| {
         l.get("diff_id")
             .and_then(|d| d.as_str())
-            .is_some_and(|d| crate::store::has_layer(opts.root, d))
+            .is_some_and(|d| has_layer(opts.root, d))
     })
 }

@@ -9,7 +9,7 @@ mod context_memo;
 pub(super) mod explain;
 pub(super) mod history;
 
-use super::SolveOptions;
+use super::{SolveOptions, StepError};
 use crate::store::{created_at, ensure_snapshot, has_layer, stored_at, LayerRecord, StoreError};
 use cache::Root;
 use context_hash::ContextWalk;
@@ -120,7 +120,7 @@ pub(super) fn context_files<'v>(
     opts: &SolveOptions,
     walk: &ContextWalk,
     remember: bool,
-) -> Result<Vec<(&'v str, history::ContextFiles)>, String> {
+) -> Result<Vec<(&'v str, history::ContextFiles)>, StepError> {
     let mut parts = Vec::new();
     for (name, paths) in &v.meta.context_paths {
         let local = opts.local(name)?;
@@ -145,7 +145,7 @@ pub(super) fn step_key(
     opts: &SolveOptions,
     walk: &ContextWalk,
     remember: bool,
-) -> Result<(CacheKey, Option<history::ContextFiles>), String> {
+) -> Result<(CacheKey, Option<history::ContextFiles>), StepError> {
     let context = history::ContextFiles::combine(context_files(v, opts, walk, remember)?);
     let key = vertex_key(v, input_keys, context.as_ref().map(|c| c.digest.as_str()));
     Ok((key, context))

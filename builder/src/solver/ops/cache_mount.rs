@@ -5,9 +5,38 @@
 //! exclusive flock held for the step), `private` (a busy cache gives the step a fresh,
 //! throwaway directory instead of waiting).
 
+use crate::exec::fileop::{self, FileOpError};
+use graph::CopyAction;
 use std::fs::File;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+
+/// Why a cache mount could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheMountError {
+    /// `what` names the cache (`cache mount ID`, `locking cache mount ID`, ...) or the path.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    /// Copying `from=`/`source=` into a new cache failed.
+    #[error("seeding cache mount {id} from {from}: {source}")]
+    Seed {
+        id: String,
+        from: String,
+        #[source]
+        source: FileOpError,
+    },
+}
+
+fn io_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> CacheMountError {
+    let what = what.into();
+    move |source| CacheMountError::Io { what, source }
+}
 
 /// Held for the duration of a step: the lock (if any) and a throwaway dir (private, busy).
 pub(super) struct CacheLease {
@@ -37,9 +66,9 @@ pub(super) struct CacheRequest<'a> {
 pub(super) fn prepare(
     cache_root: &Path,
     req: &CacheRequest,
-) -> Result<(PathBuf, CacheLease), String> {
+) -> Result<(PathBuf, CacheLease), CacheMountError> {
     std::fs::create_dir_all(cache_root)
-        .map_err(|e| format!("creating {}: {e}", cache_root.display()))?;
+        .map_err(io_error(format!("creating {}", cache_root.display())))?;
     let name = blake3::hash(req.id.as_bytes()).to_hex().to_string();
     let dir = cache_root.join(&name);
     let lock_path = cache_root.join(format!("{name}.lock"));
@@ -48,11 +77,11 @@ pub(super) fn prepare(
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .map_err(|e| format!("cache mount {}: {e}", req.id))?;
+        .map_err(io_error(format!("cache mount {}", req.id)))?;
     let (lock, throwaway) = match req.sharing {
         "locked" => {
             flock(&lock, libc::LOCK_EX)
-                .map_err(|e| format!("locking cache mount {}: {e}", req.id))?;
+                .map_err(io_error(format!("locking cache mount {}", req.id)))?;
             (Some(lock), None)
         }
         "private" => match flock(&lock, libc::LOCK_EX | libc::LOCK_NB) {
@@ -75,7 +104,7 @@ pub(super) fn prepare(
         },
         // shared: readers and writers at once, as BuildKit's default.
         _ => {
-            flock(&lock, libc::LOCK_SH).map_err(|e| format!("cache mount {}: {e}", req.id))?;
+            flock(&lock, libc::LOCK_SH).map_err(io_error(format!("cache mount {}", req.id)))?;
             (Some(lock), None)
         }
     };
@@ -84,8 +113,11 @@ pub(super) fn prepare(
         let tmp = cache_root.join(format!("{name}.new-{}-{}", std::process::id(), unique()));
         create(&tmp, req)?;
         if let Some((src_root, source)) = &req.seed {
-            seed(src_root, source, &tmp)
-                .map_err(|e| format!("seeding cache mount {} from {source}: {e}", req.id))?;
+            seed(src_root, source, &tmp).map_err(|e| CacheMountError::Seed {
+                id: req.id.to_string(),
+                from: source.clone(),
+                source: e,
+            })?;
         }
         if std::fs::rename(&tmp, &dir).is_err() {
             let _ = std::fs::remove_dir_all(&tmp);
@@ -100,23 +132,22 @@ pub(super) fn prepare(
     ))
 }
 
-fn create(dir: &Path, req: &CacheRequest) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir).map_err(|e| format!("creating cache mount {}: {e}", req.id))?;
+fn create(dir: &Path, req: &CacheRequest) -> Result<(), CacheMountError> {
+    std::fs::create_dir_all(dir).map_err(io_error(format!("creating cache mount {}", req.id)))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(req.mode))
-        .map_err(|e| format!("cache mount {}: {e}", req.id))?;
+        .map_err(io_error(format!("cache mount {}", req.id)))?;
     std::os::unix::fs::chown(dir, Some(req.uid), Some(req.gid))
-        .map_err(|e| format!("cache mount {}: {e}", req.id))?;
+        .map_err(io_error(format!("cache mount {}", req.id)))?;
     Ok(())
 }
 
 /// Copies the seed's contents into a new cache dir with the file-op copier (root-confined).
-fn seed(src_root: &Path, source: &str, dest: &Path) -> Result<(), String> {
-    let action = graph::CopyAction {
+fn seed(src_root: &Path, source: &str, dest: &Path) -> Result<(), FileOpError> {
+    let action = CopyAction {
         follow_symlinks: true,
-        ..graph::CopyAction::new(0, source, "/")
+        ..CopyAction::new(0, source, "/")
     };
-    crate::exec::fileop::copy(src_root, dest, &action, None, None).map_err(|e| e.to_string())
+    fileop::copy(src_root, dest, &action, None, None)
 }
 
 fn flock(f: &File, op: i32) -> std::io::Result<()> {

@@ -13,7 +13,7 @@
 //! Anything else takes the overlay.
 
 use crate::exec::fileop::resolve::clean_abs;
-use crate::exec::fileop::{copy_xattrs, make_dir, Owner};
+use crate::exec::fileop::{copy_xattrs, make_dir, FileOpError, Owner};
 use crate::snapshot::whiteout::overlay_xattr_names;
 use graph::{FileAction, FileOp};
 use std::os::unix::fs::MetadataExt;
@@ -21,7 +21,11 @@ use std::path::{Path, PathBuf};
 
 /// If `f` qualifies, creates the destination's parents in `upper` and returns true: the copy
 /// can then run with `upper` as its root. False: use an overlay (nothing was created).
-pub(super) fn prepare(f: &FileOp, lower_dirs: &[PathBuf], upper: &Path) -> Result<bool, String> {
+pub(super) fn prepare(
+    f: &FileOp,
+    lower_dirs: &[PathBuf],
+    upper: &Path,
+) -> Result<bool, FileOpError> {
     let [FileAction::Copy(c)] = f.actions.as_slice() else {
         return Ok(false);
     };
@@ -86,12 +90,17 @@ fn is_opaque(dir: &Path) -> bool {
 
 /// A directory like `from` at `to` (in `upper`): mode, owner and the xattrs that travel in
 /// layers, as COPY gives a directory it creates.
-fn copy_up_dir(upper: &Path, from: &Path, to: &Path, md: &std::fs::Metadata) -> Result<(), String> {
+fn copy_up_dir(
+    upper: &Path,
+    from: &Path,
+    to: &Path,
+    md: &std::fs::Metadata,
+) -> Result<(), FileOpError> {
     let owner = Owner {
         uid: md.uid(),
         gid: md.gid(),
     };
-    make_dir(upper, to, md.mode() & 0o7777, Some(owner)).map_err(|e| e.to_string())?;
+    make_dir(upper, to, md.mode() & 0o7777, Some(owner))?;
     copy_xattrs(from, to);
     Ok(())
 }

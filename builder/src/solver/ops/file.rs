@@ -3,13 +3,16 @@
 //! [`super::direct_copy`] allows), reading sources from local directories or from read-only
 //! views of other inputs' trees, and the changes committed as the op's layer.
 
+use super::direct_copy;
 use super::run::lowers;
 use crate::exec::fileop::{self, Owner};
+use crate::exec::user;
 use crate::snapshot::View;
 use crate::solver::layer_writer::{Layer, Writer};
 use crate::solver::scheduler::Done;
-use crate::solver::{Output, SolveOptions};
-use graph::{FileAction, FileOp};
+use crate::solver::{LocalDir, Output, SolveOptions, StepError};
+use crate::store::{adopt_upper, step_dir};
+use graph::{CopyAction, FileAction, FileOp};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -18,30 +21,38 @@ pub(in crate::solver) fn run(
     inputs: &[Done],
     opts: &SolveOptions,
     writer: &Writer,
-) -> Result<Vec<Layer>, String> {
-    let step = crate::store::step_dir(opts.root).map_err(|e| e.to_string())?;
+) -> Result<Vec<Layer>, StepError> {
+    let step = step_dir(opts.root)?;
     let upper = &step.path().join("upper");
-    std::fs::create_dir_all(upper).map_err(|e| format!("creating {}: {e}", upper.display()))?;
+    std::fs::create_dir_all(upper)
+        .map_err(StepError::io(format!("creating {}", upper.display())))?;
     // Where the actions write, and the writable tree when there is one.
     let (base, dest_root, tree) = if f.on_input {
         let Some((Output::Layers(base), _)) = inputs.first() else {
-            return Err("a file operation needs a file tree to apply to".into());
+            return Err(StepError::BadGraph(
+                "a file operation needs a file tree to apply to".into(),
+            ));
         };
         let lower_dirs = lowers(opts, base)?;
-        if super::direct_copy::prepare(f, &lower_dirs, upper)? {
+        if direct_copy::prepare(f, &lower_dirs, upper)? {
             (base.clone(), upper.clone(), None)
         } else {
             let tree = opts
                 .snapshotter
                 .prepare(&lower_dirs, step.path())
-                .map_err(|e| format!("mounting the step's file tree: {e}"))?;
+                .map_err(StepError::mount("mounting the step's file tree"))?;
             (base.clone(), tree.root().to_path_buf(), Some(tree))
         }
     } else {
         (Vec::new(), upper.clone(), None)
     };
-    let mut sources: HashMap<usize, PathBuf> = HashMap::new();
-    let mut views: Vec<Box<dyn View>> = Vec::new();
+    let mut sources = CopySources {
+        inputs,
+        opts,
+        step: step.path(),
+        roots: HashMap::new(),
+        views: Vec::new(),
+    };
     for action in &f.actions {
         match action {
             FileAction::Mkdir {
@@ -52,8 +63,7 @@ pub(in crate::solver) fn run(
                 timestamp,
             } => {
                 let o = resolve_owner(&dest_root, owner.as_deref())?;
-                fileop::mkdir(&dest_root, path, *mode, *parents, o, *timestamp)
-                    .map_err(|e| e.to_string())?;
+                fileop::mkdir(&dest_root, path, *mode, *parents, o, *timestamp)?;
             }
             FileAction::Mkfile {
                 path,
@@ -63,75 +73,103 @@ pub(in crate::solver) fn run(
                 timestamp,
             } => {
                 let o = resolve_owner(&dest_root, owner.as_deref())?;
-                fileop::mkfile(&dest_root, path, *mode, data.as_bytes(), o, *timestamp)
-                    .map_err(|e| e.to_string())?;
+                fileop::mkfile(&dest_root, path, *mode, data.as_bytes(), o, *timestamp)?;
             }
             FileAction::Copy(c) => {
-                let (src_root, local) = match inputs.get(c.input).map(|i| &i.0) {
-                    Some(Output::Local(name)) => {
-                        let local = opts.local(name)?;
-                        (local.dir.clone(), Some(local))
-                    }
-                    Some(Output::Layers(ls)) => {
-                        let root = match sources.get(&c.input) {
-                            Some(p) => p.clone(),
-                            None => {
-                                let mnt = step.path().join(format!("src-{}", c.input));
-                                std::fs::create_dir_all(&mnt)
-                                    .map_err(|e| format!("creating {}: {e}", mnt.display()))?;
-                                let view = opts
-                                    .snapshotter
-                                    .view(&lowers(opts, ls)?, &mnt)
-                                    .map_err(|e| format!("mounting a COPY source: {e}"))?;
-                                let root = view.root().to_path_buf();
-                                views.push(view);
-                                sources.insert(c.input, root.clone());
-                                root
-                            }
-                        };
-                        (root, None)
-                    }
-                    None => return Err(format!("COPY names a missing input {}", c.input)),
-                };
-                // Files from a local directory (the context or a named one) belong to root
-                // unless --chown says otherwise (docker's rule; buildx sends them with uid and
-                // gid 0); files from a stage or image keep their owners; an ADDed archive's
-                // entries keep the owners recorded in it.
-                let chown = resolve_owner(&dest_root, c.owner.as_deref())?;
-                let owner = match chown {
-                    None if local.is_some() => Some(Owner { uid: 0, gid: 0 }),
-                    other => other,
-                };
-                let ignore = local.and_then(|l| l.ignore.as_ref());
-                let exclude_ignored = |rel: &str| ignore.is_some_and(|m| m.is_excluded(rel));
-                let exclude: Option<fileop::Exclude> = if local.is_some() {
-                    Some(&exclude_ignored)
-                } else {
-                    None
-                };
-                fileop::copy_with_owners(&src_root, &dest_root, c, owner, chown, exclude)
-                    .map_err(|e| e.to_string())?;
+                let (src_root, local) = sources.get(c.input)?;
+                copy(c, &src_root, &dest_root, local)?;
             }
         }
     }
-    drop(views);
+    drop(sources);
     let upper = match tree {
-        Some(tree) => tree.commit().map_err(|e| e.to_string())?,
+        Some(tree) => tree.commit().map_err(StepError::Snapshot)?,
         None => upper.clone(),
     };
-    let snapshot = crate::store::adopt_upper(opts.root, &upper).map_err(|e| e.to_string())?;
+    let snapshot = adopt_upper(opts.root, &upper)?;
     let mut out = base;
     out.push(writer.commit(&snapshot, opts.epoch));
     Ok(out)
 }
 
+/// The trees COPY actions read, by input: local directories in place, other inputs through
+/// read-only views, each mounted once per op and released when the op ends.
+struct CopySources<'a> {
+    inputs: &'a [Done],
+    opts: &'a SolveOptions<'a>,
+    step: &'a Path,
+    roots: HashMap<usize, PathBuf>,
+    views: Vec<Box<dyn View>>,
+}
+
+impl<'a> CopySources<'a> {
+    /// The root to copy from, and the local directory when it is one (its `.dockerignore`
+    /// applies, and its files belong to root).
+    fn get(&mut self, input: usize) -> Result<(PathBuf, Option<&'a LocalDir>), StepError> {
+        match self.inputs.get(input).map(|i| &i.0) {
+            Some(Output::Local(name)) => {
+                let local = self.opts.local(name)?;
+                Ok((local.dir.clone(), Some(local)))
+            }
+            Some(Output::Layers(ls)) => {
+                if let Some(root) = self.roots.get(&input) {
+                    return Ok((root.clone(), None));
+                }
+                let mnt = self.step.join(format!("src-{input}"));
+                std::fs::create_dir_all(&mnt)
+                    .map_err(StepError::io(format!("creating {}", mnt.display())))?;
+                let view = self
+                    .opts
+                    .snapshotter
+                    .view(&lowers(self.opts, ls)?, &mnt)
+                    .map_err(StepError::mount("mounting a COPY source"))?;
+                let root = view.root().to_path_buf();
+                self.views.push(view);
+                self.roots.insert(input, root.clone());
+                Ok((root, None))
+            }
+            None => Err(StepError::BadGraph(format!(
+                "COPY names a missing input {input}"
+            ))),
+        }
+    }
+}
+
+/// One COPY action. Files from a local directory (the context or a named one) belong to root
+/// unless --chown says otherwise (docker's rule; buildx sends them with uid and gid 0), and
+/// its `.dockerignore` applies; files from a stage or image keep their owners; an ADDed
+/// archive's entries keep the owners recorded in it.
+fn copy(
+    c: &CopyAction,
+    src_root: &Path,
+    dest_root: &Path,
+    local: Option<&LocalDir>,
+) -> Result<(), StepError> {
+    let chown = resolve_owner(dest_root, c.owner.as_deref())?;
+    let owner = match chown {
+        None if local.is_some() => Some(Owner { uid: 0, gid: 0 }),
+        other => other,
+    };
+    let ignore = local.and_then(|l| l.ignore.as_ref());
+    let exclude_ignored = |rel: &str| ignore.is_some_and(|m| m.is_excluded(rel));
+    let exclude: Option<fileop::Exclude> = if local.is_some() {
+        Some(&exclude_ignored)
+    } else {
+        None
+    };
+    fileop::copy_with_owners(src_root, dest_root, c, owner, chown, exclude)?;
+    Ok(())
+}
+
 /// `--chown` names are resolved in the destination tree, as BuildKit does.
-fn resolve_owner(dest_root: &Path, owner: Option<&str>) -> Result<Option<Owner>, String> {
+fn resolve_owner(dest_root: &Path, owner: Option<&str>) -> Result<Option<Owner>, StepError> {
     match owner {
         None | Some("") => Ok(None),
         Some(o) => {
-            let u = crate::exec::user::resolve(dest_root, o)
-                .map_err(|e| format!("--chown={o}: {e}"))?;
+            let u = user::resolve(dest_root, o).map_err(|source| StepError::Chown {
+                owner: o.to_string(),
+                source,
+            })?;
             Ok(Some(Owner {
                 uid: u.uid,
                 gid: u.gid,

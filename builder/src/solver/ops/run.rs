@@ -9,19 +9,26 @@
 //! (`crate::ssh::AgentProxy`) to the agent `--ssh` named. Their mount points are stubs like
 //! any other, so neither reaches the layer.
 
-use crate::exec::{self, RunSpec, SpecMount};
+use super::cache_mount::{self, CacheLease, CacheRequest};
+use crate::exec::{rootpath, user, RunSpec, SpecMount};
 use crate::snapshot::{Active, View};
 use crate::solver::layer_writer::{Layer, Writer};
 use crate::solver::scheduler::Done;
-use crate::solver::{Output, SolveOptions};
-use graph::{Exec, MountKind, Network, Vertex};
+use crate::solver::{Output, SolveOptions, StepError};
+use crate::ssh::AgentProxy;
+use crate::store::{adopt_upper, step_dir};
+use graph::{Exec, ExecMount, MountKind, Network, Vertex};
+use std::ffi::OsStr;
+use std::fs::{OpenOptions, Permissions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// The overlay lower dirs of a layer stack, top first. A layer that occurs twice (two steps
 /// with identical diffs) is kept only at its topmost place: overlayfs refuses a repeated
 /// lowerdir ("conflicting lowerdir path"), and the lower copy cannot show anything the
 /// identical upper one does not.
-pub(super) fn lowers(opts: &SolveOptions, layers: &[Layer]) -> Result<Vec<PathBuf>, String> {
+pub(super) fn lowers(opts: &SolveOptions, layers: &[Layer]) -> Result<Vec<PathBuf>, StepError> {
     let mut out: Vec<PathBuf> = Vec::new();
     for l in layers.iter().rev() {
         let p = l.snapshot(opts.root)?;
@@ -39,100 +46,25 @@ pub(in crate::solver) fn run(
     opts: &SolveOptions,
     writer: &Writer,
     log: &dyn Fn(&str),
-) -> Result<Vec<Layer>, String> {
+) -> Result<Vec<Layer>, StepError> {
     let Some((Output::Layers(base), _)) = inputs.first() else {
-        return Err("RUN needs a file tree to run in".into());
+        return Err(StepError::BadGraph(
+            "RUN needs a file tree to run in".into(),
+        ));
     };
-    let step = crate::store::step_dir(opts.root).map_err(|e| e.to_string())?;
+    let step = step_dir(opts.root)?;
     let bundle = &step.path().join("bundle");
-    std::fs::create_dir_all(bundle).map_err(|e| format!("creating {}: {e}", bundle.display()))?;
+    std::fs::create_dir_all(bundle)
+        .map_err(StepError::io(format!("creating {}", bundle.display())))?;
     let lower_dirs = lowers(opts, base)?;
     let tree = opts
         .snapshotter
         .prepare(&lower_dirs, step.path())
-        .map_err(|e| format!("mounting the step's file tree: {e}"))?;
+        .map_err(StepError::mount("mounting the step's file tree"))?;
     let merged = tree.root();
-    let user = exec::user::resolve(merged, &e.user)?;
-    let mut guards = Guards::default();
-    let mut mounts = Vec::new();
-    let mut secret_env = Vec::new();
-    let mut secret_files = Vec::new();
-    let mut leases = Vec::new();
-    let mut ssh = SshSockets::default();
-    for (n, m) in e.mounts.iter().enumerate() {
-        if let MountKind::Ssh {
-            id,
-            required,
-            mode,
-            uid,
-            gid,
-        } = &m.kind
-        {
-            // BuildKit: an ssh id the client did not forward fails a required mount and
-            // leaves an optional one out.
-            let Some(agent) = opts.ssh.get(id) else {
-                if *required {
-                    return Err(format!(
-                        "no SSH agent or key \"{id}\" was forwarded, and this step's ssh mount \
-                         (target {}) is required: pass --ssh {id}=$SSH_AUTH_SOCK or --ssh {id}=KEYFILE",
-                        m.target
-                    ));
-                }
-                continue;
-            };
-            let source = ssh.proxy(n, agent, *uid, *gid, *mode)?;
-            mounts.push(SpecMount::Bind {
-                source,
-                target: m.target.clone(),
-                readonly: true,
-            });
-            continue;
-        }
-        if let MountKind::Secret {
-            id,
-            env,
-            required,
-            mode,
-            uid,
-            gid,
-        } = &m.kind
-        {
-            let Some(source) = opts.secrets.get(id) else {
-                if *required {
-                    return Err(format!("secret {id} is required by this step but was not given: pass --secret id={id},src=PATH (or env=VAR)"));
-                }
-                continue;
-            };
-            let value = source.read(id).map_err(|e| e.to_string())?;
-            if let Some(var) = env {
-                let text = String::from_utf8(value.clone()).map_err(|_| {
-                    format!(
-                        "secret {id} is not UTF-8 text, so it cannot be an environment variable"
-                    )
-                })?;
-                secret_env.push(format!("{var}={text}"));
-            }
-            if !m.target.is_empty() {
-                let file = SecretFile::create(&value, *mode, *uid, *gid)?;
-                mounts.push(SpecMount::Bind {
-                    source: file.path.clone(),
-                    target: m.target.clone(),
-                    readonly: true,
-                });
-                secret_files.push(file);
-            }
-            continue;
-        }
-        mounts.push(spec_mount(
-            n,
-            m,
-            inputs,
-            opts,
-            step.path(),
-            &mut guards,
-            &mut leases,
-        )?);
-    }
+    let user = user::resolve(merged, &e.user)?;
+    let mut held = Held::default();
+    let (mounts, secret_env) = step_mounts(e, inputs, opts, step.path(), &mut held)?;
     let mut env = e.env.clone();
     env.extend(v.meta.proxy_env.iter().cloned());
     env.extend(secret_env);
@@ -156,28 +88,142 @@ pub(in crate::solver) fn run(
             if tail.len() > 20 {
                 tail.remove(0);
             }
-        })
-        .map_err(|e| e.to_string())?;
-    drop(secret_files);
-    drop(ssh);
-    drop(leases);
-    drop(guards);
+        })?;
+    drop(held);
     if code != 0 {
-        let shown: Vec<String> = e.args.iter().map(|a| a.to_string()).collect();
-        let mut msg = format!(
-            "process \"{}\" did not complete successfully: exit code: {code}",
-            shown.join(" ")
-        );
-        if !tail.is_empty() {
-            msg.push_str(&format!("\n  last output:\n    {}", tail.join("\n    ")));
-        }
-        return Err(msg);
+        return Err(StepError::Run {
+            code,
+            command: e.args.join(" "),
+            tail,
+        });
     }
-    let upper = tree.commit().map_err(|e| e.to_string())?;
-    let snapshot = crate::store::adopt_upper(opts.root, &upper).map_err(|e| e.to_string())?;
+    let upper = tree.commit().map_err(StepError::Snapshot)?;
+    let snapshot = adopt_upper(opts.root, &upper)?;
     let mut out = base.clone();
     out.push(writer.commit(&snapshot, opts.epoch));
     Ok(out)
+}
+
+/// What a step's mounts hold while it runs; released when it ends, in this order (fields
+/// drop in order): secret files, ssh sockets, cache leases, then the trees mounts read.
+#[derive(Default)]
+struct Held {
+    secret_files: Vec<SecretFile>,
+    ssh: SshSockets,
+    leases: Vec<CacheLease>,
+    guards: Guards,
+}
+
+/// The step's mounts for the runtime, in `e.mounts` order, and the environment its secrets
+/// add (`env=`). What they hold goes into `held`.
+fn step_mounts(
+    e: &Exec,
+    inputs: &[Done],
+    opts: &SolveOptions,
+    step: &Path,
+    held: &mut Held,
+) -> Result<(Vec<SpecMount>, Vec<String>), StepError> {
+    let mut mounts = Vec::new();
+    let mut secret_env = Vec::new();
+    for (n, m) in e.mounts.iter().enumerate() {
+        let mount = match &m.kind {
+            MountKind::Ssh { .. } => ssh_mount(n, m, opts, &mut held.ssh)?,
+            MountKind::Secret { .. } => {
+                secret_mount(m, opts, &mut secret_env, &mut held.secret_files)?
+            }
+            _ => Some(spec_mount(
+                n,
+                m,
+                inputs,
+                opts,
+                step,
+                &mut held.guards,
+                &mut held.leases,
+            )?),
+        };
+        mounts.extend(mount);
+    }
+    Ok((mounts, secret_env))
+}
+
+/// An ssh mount: a forwarding socket to the agent `--ssh` named. BuildKit: an ssh id the
+/// client did not forward fails a required mount and leaves an optional one out (None).
+fn ssh_mount(
+    n: usize,
+    m: &ExecMount,
+    opts: &SolveOptions,
+    ssh: &mut SshSockets,
+) -> Result<Option<SpecMount>, StepError> {
+    let MountKind::Ssh {
+        id,
+        required,
+        mode,
+        uid,
+        gid,
+    } = &m.kind
+    else {
+        return Ok(None);
+    };
+    let Some(agent) = opts.ssh.get(id) else {
+        if *required {
+            return Err(StepError::SshNotForwarded {
+                id: id.clone(),
+                target: m.target.clone(),
+            });
+        }
+        return Ok(None);
+    };
+    let source = ssh.proxy(n, agent, *uid, *gid, *mode)?;
+    Ok(Some(SpecMount::Bind {
+        source,
+        target: m.target.clone(),
+        readonly: true,
+    }))
+}
+
+/// A secret mount: its value read now, as an environment variable (`env=`) and/or a file on
+/// a tmpfs (the mount, when it has a target). A secret not given fails a required mount and
+/// leaves an optional one out (None).
+fn secret_mount(
+    m: &ExecMount,
+    opts: &SolveOptions,
+    secret_env: &mut Vec<String>,
+    files: &mut Vec<SecretFile>,
+) -> Result<Option<SpecMount>, StepError> {
+    let MountKind::Secret {
+        id,
+        env,
+        required,
+        mode,
+        uid,
+        gid,
+    } = &m.kind
+    else {
+        return Ok(None);
+    };
+    let Some(source) = opts.secrets.get(id) else {
+        if *required {
+            return Err(StepError::SecretNotGiven { id: id.clone() });
+        }
+        return Ok(None);
+    };
+    let value = source.read(id)?;
+    if let Some(var) = env {
+        let text = String::from_utf8(value.clone())
+            .map_err(|_| StepError::SecretNotText { id: id.clone() })?;
+        secret_env.push(format!("{var}={text}"));
+    }
+    if m.target.is_empty() {
+        return Ok(None);
+    }
+    let file = SecretFile::create(&value, *mode, *uid, *gid)?;
+    let mount = SpecMount::Bind {
+        source: file.path.clone(),
+        target: m.target.clone(),
+        readonly: true,
+    };
+    files.push(file);
+    Ok(Some(mount))
 }
 
 /// The trees a step's mounts read: views of other stages, throwaway writable trees for `rw`
@@ -197,35 +243,37 @@ fn input_root(
     opts: &SolveOptions,
     step: &Path,
     guards: &mut Guards,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, StepError> {
     match inputs.get(input).map(|i| &i.0) {
         Some(Output::Local(name)) => Ok(opts.local(name)?.dir.clone()),
         Some(Output::Layers(ls)) => {
             let mnt = step.join(format!("input-{n}-{input}"));
             std::fs::create_dir_all(&mnt)
-                .map_err(|e| format!("creating {}: {e}", mnt.display()))?;
+                .map_err(StepError::io(format!("creating {}", mnt.display())))?;
             let view = opts
                 .snapshotter
                 .view(&lowers(opts, ls)?, &mnt)
-                .map_err(|e| format!("mounting a --mount source: {e}"))?;
+                .map_err(StepError::mount("mounting a --mount source"))?;
             let root = view.root().to_path_buf();
             guards.views.push(view);
             Ok(root)
         }
-        None => Err(format!("a mount names a missing input {input}")),
+        None => Err(StepError::BadGraph(format!(
+            "a mount names a missing input {input}"
+        ))),
     }
 }
 
 #[allow(clippy::too_many_arguments)]
 fn spec_mount(
     n: usize,
-    m: &graph::ExecMount,
+    m: &ExecMount,
     inputs: &[Done],
     opts: &SolveOptions,
     step: &Path,
     guards: &mut Guards,
-    leases: &mut Vec<super::cache_mount::CacheLease>,
-) -> Result<SpecMount, String> {
+    leases: &mut Vec<CacheLease>,
+) -> Result<SpecMount, StepError> {
     match &m.kind {
         MountKind::Input {
             input,
@@ -241,15 +289,18 @@ fn spec_mount(
                 let tree = opts
                     .snapshotter
                     .prepare(&[src], &step.join(format!("rw-{n}")))
-                    .map_err(|e| format!("mounting a writable view of {source}: {e}"))?;
+                    .map_err(StepError::mount(format!(
+                        "mounting a writable view of {source}"
+                    )))?;
                 let root = tree.root().to_path_buf();
                 guards.writable.push(tree);
                 root
             } else {
                 // A single file: a throwaway copy takes the writes.
                 let copy = step.join(format!("rw-{n}-file"));
-                std::fs::copy(&src, &copy)
-                    .map_err(|e| format!("copying {source} for a writable mount: {e}"))?;
+                std::fs::copy(&src, &copy).map_err(StepError::io(format!(
+                    "copying {source} for a writable mount"
+                )))?;
                 copy
             };
             Ok(SpecMount::Bind {
@@ -273,7 +324,7 @@ fn spec_mount(
                 )),
                 None => None,
             };
-            let req = super::cache_mount::CacheRequest {
+            let req = CacheRequest {
                 id,
                 sharing,
                 mode: *mode,
@@ -281,7 +332,7 @@ fn spec_mount(
                 gid: *gid,
                 seed,
             };
-            let (dir, lease) = super::cache_mount::prepare(&opts.root.cache_mounts_dir(), &req)?;
+            let (dir, lease) = cache_mount::prepare(&opts.root.cache_mounts_dir(), &req)?;
             leases.push(lease);
             Ok(SpecMount::Bind {
                 source: dir,
@@ -293,10 +344,12 @@ fn spec_mount(
             target: m.target.clone(),
             size: *size,
         }),
-        MountKind::Secret { id, .. } => Err(format!(
+        MountKind::Secret { id, .. } => Err(StepError::BadGraph(format!(
             "RUN --mount=type=secret (id {id}) is not built yet"
+        ))),
+        MountKind::Ssh { .. } => Err(StepError::BadGraph(
+            "ssh mounts are set up by the step itself".into(),
         )),
-        MountKind::Ssh { .. } => Err("ssh mounts are set up by the step itself".into()),
     }
 }
 
@@ -305,7 +358,7 @@ fn spec_mount(
 #[derive(Default)]
 struct SshSockets {
     // Before `dir`: fields drop in order, and the sockets go before their directory.
-    proxies: Vec<crate::ssh::AgentProxy>,
+    proxies: Vec<AgentProxy>,
     dir: Option<tempfile::TempDir>,
 }
 
@@ -317,23 +370,18 @@ impl SshSockets {
         uid: u32,
         gid: u32,
         mode: u32,
-    ) -> Result<PathBuf, String> {
+    ) -> Result<PathBuf, StepError> {
         let dir = match &self.dir {
             Some(d) => d,
             None => self.dir.insert(
                 tempfile::Builder::new()
                     .prefix("pallet-ssh-")
                     .tempdir()
-                    .map_err(|e| format!("creating a directory for ssh agent sockets: {e}"))?,
+                    .map_err(StepError::io("creating a directory for ssh agent sockets"))?,
             ),
         };
-        let proxy = crate::ssh::AgentProxy::start(
-            agent,
-            &dir.path().join(format!("{n}.sock")),
-            uid,
-            gid,
-            mode,
-        )?;
+        let proxy =
+            AgentProxy::start(agent, &dir.path().join(format!("{n}.sock")), uid, gid, mode)?;
         let path = proxy.path().to_path_buf();
         self.proxies.push(proxy);
         Ok(path)
@@ -347,33 +395,29 @@ struct SecretFile {
 }
 
 impl SecretFile {
-    fn create(value: &[u8], mode: u32, uid: u32, gid: u32) -> Result<SecretFile, String> {
-        use std::io::Write;
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    fn create(value: &[u8], mode: u32, uid: u32, gid: u32) -> Result<SecretFile, StepError> {
         let dir = Path::new("/dev/shm");
         if !dir.is_dir() {
-            return Err(
-                "secret mounts need a tmpfs at /dev/shm (so secrets never touch the disk)".into(),
-            );
+            return Err(StepError::NoShm);
         }
         let path = dir.join(format!(
             "pallet-secret-{}-{}",
             std::process::id(),
             blake3::hash(&rand_bytes()).to_hex()
         ));
-        let mut f = std::fs::OpenOptions::new()
+        let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&path)
-            .map_err(|e| format!("creating a secret file: {e}"))?;
+            .map_err(StepError::io("creating a secret file"))?;
         let file = SecretFile { path };
         f.write_all(value)
-            .map_err(|e| format!("writing a secret file: {e}"))?;
+            .map_err(StepError::io("writing a secret file"))?;
         std::os::unix::fs::chown(&file.path, Some(uid), Some(gid))
-            .map_err(|e| format!("chown of a secret file: {e}"))?;
-        std::fs::set_permissions(&file.path, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| format!("chmod of a secret file: {e}"))?;
+            .map_err(StepError::io("chown of a secret file"))?;
+        std::fs::set_permissions(&file.path, Permissions::from_mode(mode))
+            .map_err(StepError::io("chmod of a secret file"))?;
         Ok(file)
     }
 }
@@ -396,11 +440,17 @@ fn rand_bytes() -> [u8; 16] {
 
 /// `root/rel` with symlinks resolved inside `root` only (the shared `exec::rootpath`
 /// resolver): a context symlink pointing out of the context cannot expose host files to a RUN.
-fn confined(root: &Path, rel: &str) -> Result<PathBuf, String> {
-    let path = crate::exec::rootpath::resolve(root, std::ffi::OsStr::new(rel), true)
-        .map_err(|e| format!("mount source {rel}: {e}"))?;
+fn confined(root: &Path, rel: &str) -> Result<PathBuf, StepError> {
+    let path = rootpath::resolve(root, OsStr::new(rel), true).map_err(|source| {
+        StepError::MountSource {
+            path: rel.to_string(),
+            source,
+        }
+    })?;
     if std::fs::symlink_metadata(&path).is_err() {
-        return Err(format!("mount source {rel} does not exist in its source"));
+        return Err(StepError::MountSourceMissing {
+            path: rel.to_string(),
+        });
     }
     Ok(path)
 }

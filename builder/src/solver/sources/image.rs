@@ -2,33 +2,37 @@
 //! checked against the store (an image re-tagged during the build is an error, not a silent
 //! switch), each layer's snapshot unpacked if it is gone.
 
+use super::SourceError;
 use crate::store::{ensure_snapshot, get_image, layer_size, LayerRecord};
 use cache::Root;
 
 /// The layers of a local image (FROM / COPY --from an image), pinned digest checked.
-pub(super) fn layers(root: &Root, reference: &str) -> Result<Vec<LayerRecord>, String> {
+pub(super) fn layers(root: &Root, reference: &str) -> Result<Vec<LayerRecord>, SourceError> {
     // `name:tag@manifest` or `name@index@manifest`: the pin is after the last '@'.
     let (name, pinned) = match reference.rsplit_once('@') {
         Some((n, d)) => (n, Some(d)),
         None => (reference, None),
     };
-    let image = get_image(root, name).map_err(|e| e.to_string())?.ok_or_else(|| {
-        format!("image {name} is not in the local store (removed during the build?): pull it with `pallet pull {name}` or build again")
+    let image = get_image(root, name)?.ok_or_else(|| SourceError::ImageNotStored {
+        name: name.to_string(),
     })?;
     if let Some(d) = pinned {
         if d != image.manifest_digest {
-            return Err(format!(
-                "image {name} changed during the build (expected {d}, found {}): build again",
-                image.manifest_digest
-            ));
+            return Err(SourceError::ImageChanged {
+                name: name.to_string(),
+                expected: d.to_string(),
+                found: image.manifest_digest,
+            });
         }
     }
     let mut layers = Vec::new();
     for diff_id in &image.layers {
-        let size = layer_size(root, diff_id).map_err(|_| {
-            format!("layer {diff_id} of {name} is missing from the store: pull or import the image again")
+        // The store's own words ("missing ...: pull or rebuild") would not name the image.
+        let size = layer_size(root, diff_id).map_err(|_| SourceError::LayerMissing {
+            diff_id: diff_id.clone(),
+            name: name.to_string(),
         })?;
-        ensure_snapshot(root, diff_id).map_err(|e| e.to_string())?;
+        ensure_snapshot(root, diff_id)?;
         layers.push(LayerRecord {
             diff_id: diff_id.clone(),
             size,

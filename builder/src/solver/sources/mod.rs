@@ -14,9 +14,41 @@ mod git;
 mod http;
 mod image;
 
-use super::{CacheKey, Output, SolveError, SolveOptions};
+pub use git::{GitError, GitFailure};
+pub use http::HttpError;
+
+use super::{stored, CacheKey, Output, SolveError, SolveOptions};
 use crate::events::Event;
+use crate::store::StoreError;
 use graph::Source;
+
+/// Why a source could not bring its tree in.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(
+        "image {name} is not in the local store (removed during the build?): pull it with \
+         `pallet pull {name}` or build again"
+    )]
+    ImageNotStored { name: String },
+    #[error(
+        "image {name} changed during the build (expected {expected}, found {found}): build again"
+    )]
+    ImageChanged {
+        name: String,
+        expected: String,
+        found: String,
+    },
+    #[error("layer {diff_id} of {name} is missing from the store: pull or import the image again")]
+    LayerMissing { diff_id: String, name: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// `ADD <url>`.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// `ADD <git remote>`.
+    #[error(transparent)]
+    Git(#[from] GitError),
+}
 
 /// What a source step needs besides its request.
 pub(super) struct SourceStep<'a> {
@@ -46,22 +78,21 @@ pub(super) fn run(
     source: &Source,
     step: SourceStep<'_>,
 ) -> Result<(Output, CacheKey, Provenance), SolveError> {
-    let fail = |message: String| SolveError::Step {
-        step: step.name.to_string(),
-        message,
-    };
     match source {
         Source::Scratch => Ok((Output::Layers(Vec::new()), step.key, Provenance::Given)),
         Source::Local { name, .. } => {
-            step.opts.local(name).map_err(fail)?;
+            step.opts
+                .local(name)
+                .map_err(|e| SolveError::step(step.name, e))?;
             Ok((Output::Local(name.clone()), step.key, Provenance::Given))
         }
         Source::Image { reference, .. } => {
-            let layers = image::layers(step.opts.root, reference).map_err(fail)?;
+            let layers = image::layers(step.opts.root, reference)
+                .map_err(|e| SolveError::step(step.name, e))?;
             (step.events)(Event::Cached {
                 name: step.name.to_string(),
             });
-            Ok((super::stored(layers), step.key, Provenance::Stored))
+            Ok((stored(layers), step.key, Provenance::Stored))
         }
         Source::Http {
             url,
@@ -74,7 +105,7 @@ pub(super) fn run(
                 checksum: checksum.as_deref(),
             };
             let (layers, key) = http::run(&request, &step)?;
-            Ok((super::stored(layers), key, Provenance::Fetched))
+            Ok((stored(layers), key, Provenance::Fetched))
         }
         Source::Git {
             remote,
@@ -91,7 +122,7 @@ pub(super) fn run(
                 checksum: checksum.as_deref(),
             };
             let (layers, key) = git::run(&request, &step)?;
-            Ok((super::stored(layers), key, Provenance::Fetched))
+            Ok((stored(layers), key, Provenance::Fetched))
         }
     }
 }

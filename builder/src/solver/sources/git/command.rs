@@ -1,11 +1,12 @@
 //! Running git: a clean environment, no shell, a process group of its own killed after a
 //! silence timeout, and errors that show git's last lines with any password scrubbed.
 
-use super::{password, TAIL_LINES};
-use std::io::Read;
+use super::url::password;
+use super::{GitError, TAIL_LINES};
+use std::io::{self, Read};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,13 +32,27 @@ pub(super) fn off_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 
 /// A git command that failed: how, and what it printed.
 #[derive(Debug)]
-pub(super) struct GitError {
-    /// "exit status 128", "timed out after 300 s without output", "cannot run git: ...".
-    pub(super) how: String,
+pub(super) struct CommandError {
+    pub(super) how: GitFailure,
     pub(super) stderr: String,
 }
 
-impl GitError {
+/// How a git command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GitFailure {
+    #[error("cannot run git ({0}): install git (scripts/ensure-tools.sh)")]
+    Spawn(#[source] io::Error),
+    /// It ran and exited (or was killed) unsuccessfully.
+    #[error("{0}")]
+    Exit(ExitStatus),
+    /// Stopped after this many seconds without output.
+    #[error("stopped after {0} s without output (PALLET_GIT_TIMEOUT=<seconds> sets the limit)")]
+    Silent(u64),
+    #[error("lost track of the git process")]
+    Lost,
+}
+
+impl CommandError {
     /// The last lines of git's stderr (progress lines collapsed), the password scrubbed.
     pub(super) fn tail(&self, remote: &str) -> String {
         let mut lines: Vec<&str> = self
@@ -55,12 +70,14 @@ impl GitError {
         }
     }
 
-    pub(super) fn describe(&self, step: &str, url: &str, remote: &str) -> String {
-        let tail = self.tail(remote);
-        if tail.is_empty() {
-            format!("git {step} failed for {url}: {}", self.how)
-        } else {
-            format!("git {step} failed for {url}: {}:\n{tail}", self.how)
+    /// The error of git `command` (`ls-remote`, `fetch`, ...) for `url` (`remote` with its
+    /// password redacted).
+    pub(super) fn describe(self, command: &'static str, url: &str, remote: &str) -> GitError {
+        GitError::Command {
+            command,
+            url: url.to_string(),
+            tail: self.tail(remote),
+            source: self.how,
         }
     }
 }
@@ -154,9 +171,9 @@ impl Git {
 
     /// Runs git; its stdout on success. Stopped (with its children) after `timeout` without
     /// output.
-    pub(super) fn run(&self, dir: Option<&Path>, args: &[&str]) -> Result<String, GitError> {
-        let mut child = self.command(dir, args).spawn().map_err(|e| GitError {
-            how: format!("cannot run git ({e}): install git (scripts/ensure-tools.sh)"),
+    pub(super) fn run(&self, dir: Option<&Path>, args: &[&str]) -> Result<String, CommandError> {
+        let mut child = self.command(dir, args).spawn().map_err(|e| CommandError {
+            how: GitFailure::Spawn(e),
             stderr: String::new(),
         })?;
         let activity = Arc::new(Mutex::new(Instant::now()));
@@ -212,19 +229,16 @@ impl Git {
         let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
         match status {
             Some(s) if s.success() => Ok(String::from_utf8_lossy(&stdout).into_owned()),
-            Some(s) => Err(GitError {
-                how: s.to_string(),
+            Some(s) => Err(CommandError {
+                how: GitFailure::Exit(s),
                 stderr,
             }),
-            None if timed_out => Err(GitError {
-                how: format!(
-                    "stopped after {} s without output (PALLET_GIT_TIMEOUT=<seconds> sets the limit)",
-                    self.timeout.as_secs()
-                ),
+            None if timed_out => Err(CommandError {
+                how: GitFailure::Silent(self.timeout.as_secs()),
                 stderr,
             }),
-            None => Err(GitError {
-                how: "lost track of the git process".into(),
+            None => Err(CommandError {
+                how: GitFailure::Lost,
                 stderr,
             }),
         }
@@ -236,7 +250,7 @@ impl Git {
         &self,
         dir: Option<&Path>,
         args: &[&str],
-    ) -> Result<String, GitError> {
+    ) -> Result<String, CommandError> {
         match self.run(dir, args) {
             Err(e) if e.stderr.contains("shallow") || e.stderr.contains("--depth") => {
                 let deep: Vec<&str> = args.iter().copied().filter(|a| *a != "--depth=1").collect();

@@ -33,17 +33,26 @@
 //! fetch, checkout, submodule update), the URL without its password, and git's last lines.
 
 mod command;
+mod error;
+mod refs;
 mod tree;
+mod url;
 
-use super::SourceStep;
+pub use command::GitFailure;
+pub use error::GitError;
+
+use super::{SourceError, SourceStep};
 use crate::events::Event;
 use crate::solver::keys;
 use crate::solver::{CacheKey, SolveError, SolveOptions};
+use crate::ssh::DEFAULT_ID;
 use crate::store::{commit_upper, step_dir, LayerRecord};
-use command::{off_pool, Git, GitError};
+use command::{off_pool, CommandError, Git};
+use refs::{is_commit_sha, parse_head, parse_ref, Resolved};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tree::{normalize_modes, remove_git_dirs, set_times};
+use url::{is_ssh, redact};
 
 /// How much of git's stderr an error shows.
 const TAIL_LINES: usize = 6;
@@ -71,7 +80,7 @@ pub(in crate::solver) fn run(
         keep_git_dir,
         checksum,
     } = *request;
-    let fail = |message: String, started: bool| {
+    let fail = |e: GitError, started: bool| {
         if !started {
             events(Event::Started {
                 name: name.to_string(),
@@ -79,12 +88,9 @@ pub(in crate::solver) fn run(
         }
         events(Event::Failed {
             name: name.to_string(),
-            message: message.clone(),
+            message: e.to_string(),
         });
-        SolveError::Step {
-            step: name.to_string(),
-            message,
-        }
+        SolveError::step(name, SourceError::Git(e))
     };
     let spec = Spec {
         remote,
@@ -98,16 +104,9 @@ pub(in crate::solver) fn run(
     // BuildKit mounts the client's "default" ssh agent for ssh remotes (llb.Git's
     // MountSSHSock) and fails without one; pallet's own environment is not a fallback.
     let agent = if is_ssh(remote) {
-        let agent = opts.ssh.get(crate::ssh::DEFAULT_ID).ok_or_else(|| {
-            fail(
-                format!(
-                    "{} is fetched over ssh, with the agent of --ssh default: no SSH agent \
-                     \"default\" was forwarded (pass --ssh default for $SSH_AUTH_SOCK, or \
-                     --ssh default=KEYFILE)",
-                    spec.url
-                ),
-                false,
-            )
+        let agent = opts.ssh.get(DEFAULT_ID).ok_or_else(|| {
+            let url = spec.url.clone();
+            fail(GitError::NoSshAgent { url }, false)
         })?;
         Some(agent.clone())
     } else {
@@ -118,7 +117,7 @@ pub(in crate::solver) fn run(
     spec.check_checksum(&resolved).map_err(|m| fail(m, false))?;
     let key = spec.cache_key(&resolved);
     if !step.no_cache {
-        let hit = keys::lookup(opts.root, &key).map_err(|e| fail(e.to_string(), false))?;
+        let hit = keys::lookup(opts.root, &key).map_err(|e| fail(e.into(), false))?;
         if let Some(layers) = hit {
             events(Event::Cached {
                 name: name.to_string(),
@@ -144,7 +143,7 @@ pub(in crate::solver) fn run(
         .build(&git, &resolved, opts, &log)
         .map_err(|m| fail(m, true))?;
     let layers = vec![layer];
-    keys::record(opts.root, &key, &layers).map_err(|e| fail(e.to_string(), true))?;
+    keys::record(opts.root, &key, &layers).map_err(|e| fail(e.into(), true))?;
     events(Event::Done {
         name: name.to_string(),
         seconds: start.elapsed().as_secs_f64(),
@@ -165,24 +164,13 @@ struct Spec<'a> {
     epoch: Option<i64>,
 }
 
-/// A ref resolved on the remote.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Resolved {
-    /// The commit the tree comes from.
-    commit: String,
-    /// What the ref itself points at: the tag object for an annotated tag, else the commit.
-    object: String,
-    /// The full ref name (`refs/heads/main`), when the ref was a name.
-    name: Option<String>,
-}
-
 impl Spec<'_> {
     fn keeps_git_dir(&self) -> bool {
         self.keep_git_dir && self.subdir.is_empty()
     }
 
     /// The ref as a commit, asking the remote unless it is a full sha.
-    fn resolve(&self, git: &Git) -> Result<Resolved, String> {
+    fn resolve(&self, git: &Git) -> Result<Resolved, GitError> {
         if is_commit_sha(self.reference) {
             let sha = self.reference.to_ascii_lowercase();
             return Ok(Resolved {
@@ -191,16 +179,13 @@ impl Spec<'_> {
                 name: None,
             });
         }
-        let step = |e: GitError| e.describe("ls-remote", &self.url, self.remote);
+        let step = |e: CommandError| e.describe("ls-remote", &self.url, self.remote);
         if self.reference.is_empty() {
             let out = git
                 .run(None, &["ls-remote", "--symref", self.remote, "HEAD"])
                 .map_err(step)?;
-            return parse_head(&out).ok_or_else(|| {
-                format!(
-                    "ls-remote: {} has no default branch (HEAD): name a branch or tag with {}#<ref>",
-                    self.url, self.url
-                )
+            return parse_head(&out).ok_or_else(|| GitError::NoHead {
+                url: self.url.clone(),
             });
         }
         // The peeled pattern too: an annotated tag's commit is listed as `<tag>^{}`.
@@ -208,37 +193,29 @@ impl Spec<'_> {
         let out = git
             .run(None, &["ls-remote", self.remote, self.reference, &peeled])
             .map_err(step)?;
-        parse_ref(&out, self.reference).ok_or_else(|| {
-            let hint = if self.reference.bytes().all(|b| b.is_ascii_hexdigit()) {
-                " (a commit must be given as its full sha)"
-            } else {
-                ""
-            };
-            format!(
-                "ls-remote: {} has no branch or tag named \"{}\"{hint}",
-                self.url, self.reference
-            )
+        parse_ref(&out, self.reference).ok_or_else(|| GitError::NoRef {
+            url: self.url.clone(),
+            reference: self.reference.to_string(),
         })
     }
 
     /// `--checksum`: a prefix of the commit (or of the annotated tag), as BuildKit checks it.
-    fn check_checksum(&self, r: &Resolved) -> Result<(), String> {
+    fn check_checksum(&self, r: &Resolved) -> Result<(), GitError> {
         let Some(sum) = &self.checksum else {
             return Ok(());
         };
         if sum.is_empty() || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!(
-                "invalid checksum \"{sum}\" for a git source: give the commit's sha (--checksum=<sha>)"
-            ));
+            return Err(GitError::BadChecksum { sum: sum.clone() });
         }
         if r.commit.starts_with(sum.as_str()) || r.object.starts_with(sum.as_str()) {
             return Ok(());
         }
-        let what = r.name.as_deref().unwrap_or("the ref");
-        Err(format!(
-            "checksum mismatch: --checksum={sum} but {what} of {} is commit {}",
-            self.url, r.commit
-        ))
+        Err(GitError::ChecksumMismatch {
+            sum: sum.clone(),
+            name: r.name.clone(),
+            url: self.url.clone(),
+            commit: r.commit.clone(),
+        })
     }
 
     /// The vertex's cache key: the commit and everything else that shapes the tree.
@@ -268,20 +245,20 @@ impl Spec<'_> {
         r: &Resolved,
         opts: &SolveOptions,
         log: &(dyn Fn(String) + Sync),
-    ) -> Result<LayerRecord, String> {
-        let io = |what: String| move |e: std::io::Error| format!("{what}: {e}");
-        let step = step_dir(opts.root).map_err(|e| format!("creating a step directory: {e}"))?;
+    ) -> Result<LayerRecord, GitError> {
+        let committing = |what| move |source| GitError::Commit { what, source };
+        let step = step_dir(opts.root).map_err(committing("creating a step directory"))?;
         let work = step.path().join("checkout");
         let commit_time = off_pool(|| self.checkout(git, r, &work, log))?;
         let tree = self.select_subdir(&work, r)?;
         if !self.keeps_git_dir() {
-            remove_git_dirs(&work).map_err(io("removing .git".into()))?;
+            remove_git_dirs(&work).map_err(GitError::io("removing .git"))?;
         }
-        normalize_modes(&tree).map_err(io("setting modes".into()))?;
+        normalize_modes(&tree).map_err(GitError::io("setting modes"))?;
         if self.epoch.is_some() {
-            set_times(&tree, commit_time).map_err(io("setting file times".into()))?;
+            set_times(&tree, commit_time).map_err(GitError::io("setting file times"))?;
         }
-        commit_upper(opts.root, &tree, None).map_err(|e| format!("committing the tree: {e}"))
+        commit_upper(opts.root, &tree, None).map_err(committing("committing the tree"))
     }
 
     /// init, fetch, checkout, submodules; with `--keep-git-dir` tidies `.git` as BuildKit.
@@ -292,7 +269,7 @@ impl Spec<'_> {
         r: &Resolved,
         work: &Path,
         log: &(dyn Fn(String) + Sync),
-    ) -> Result<i64, String> {
+    ) -> Result<i64, GitError> {
         let (url, remote) = (self.url.as_str(), self.remote);
         let w = Some(work);
         git.run(
@@ -302,7 +279,7 @@ impl Spec<'_> {
                 "init.defaultBranch=main",
                 "init",
                 "-q",
-                work.to_str().ok_or("the store path is not UTF-8")?,
+                work.to_str().ok_or(GitError::NonUtf8Path)?,
             ],
         )
         .map_err(|e| e.describe("init", url, remote))?;
@@ -336,13 +313,13 @@ impl Spec<'_> {
         let time = git
             .run(w, &["show", "-s", "--format=%ct", &r.commit])
             .map_err(|e| e.describe("show", url, remote))?;
-        let time = time.trim().parse::<i64>().map_err(|_| {
-            format!(
-                "git show: the commit time of {} is \"{}\"",
-                r.commit,
-                time.trim()
-            )
-        })?;
+        let time = time
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| GitError::CommitTime {
+                commit: r.commit.clone(),
+                found: time.trim().to_string(),
+            })?;
         if self.keeps_git_dir() {
             if let Some(name) = &r.name {
                 // The ref itself, as BuildKit's fetch of `ref:ref` leaves it.
@@ -363,7 +340,7 @@ impl Spec<'_> {
                 .map_err(|e| e.describe("reflog expire", url, remote))?;
             match std::fs::remove_file(work.join(".git/FETCH_HEAD")) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(format!("removing FETCH_HEAD: {e}"))
+                    return Err(GitError::io("removing FETCH_HEAD")(e))
                 }
                 _ => {}
             }
@@ -378,7 +355,7 @@ impl Spec<'_> {
         r: &Resolved,
         work: &Path,
         log: &(dyn Fn(String) + Sync),
-    ) -> Result<(), String> {
+    ) -> Result<(), GitError> {
         let w = Some(work);
         let has_commit = || {
             git.run(w, &["cat-file", "-e", &format!("{}^{{commit}}", r.commit)])
@@ -430,39 +407,35 @@ impl Spec<'_> {
         if has_commit() {
             return Ok(());
         }
-        let why = match by_sha {
-            Err(e) => format!(": {}", e.tail(self.remote)),
-            Ok(_) => String::new(),
-        };
-        Err(format!(
-            "fetch: commit {} is not on any branch or tag of {} (did the ref move or get deleted during the build?){why}",
-            r.commit, self.url
-        ))
+        Err(GitError::CommitNotFound {
+            commit: r.commit.clone(),
+            url: self.url.clone(),
+            why: by_sha.err().map(|e| e.tail(self.remote)),
+        })
     }
 
     /// The directory the layer is made of: the checkout or the subdir in it (a real
     /// directory: no symlink on the way, so nothing outside the checkout can be named).
-    fn select_subdir(&self, work: &Path, r: &Resolved) -> Result<PathBuf, String> {
+    fn select_subdir(&self, work: &Path, r: &Resolved) -> Result<PathBuf, GitError> {
         let mut dir = work.to_path_buf();
         for c in &self.subdir {
             dir.push(c);
+            let (subdir, url, commit) = (self.subdir.join("/"), self.url.clone(), r.commit.clone());
             match std::fs::symlink_metadata(&dir) {
                 Ok(m) if m.is_dir() => {}
                 Ok(_) => {
-                    return Err(format!(
-                        "checkout: {} is not a directory in {} at {}",
-                        self.subdir.join("/"),
-                        self.url,
-                        r.commit
-                    ))
+                    return Err(GitError::SubdirNotDir {
+                        subdir,
+                        url,
+                        commit,
+                    })
                 }
                 Err(_) => {
-                    return Err(format!(
-                        "checkout: {} does not exist in {} at {}",
-                        self.subdir.join("/"),
-                        self.url,
-                        r.commit
-                    ))
+                    return Err(GitError::SubdirMissing {
+                        subdir,
+                        url,
+                        commit,
+                    })
                 }
             }
         }
@@ -471,114 +444,22 @@ impl Spec<'_> {
 }
 
 /// `#ref:subdir`'s subdir as components; `..` may not leave the repository.
-fn clean_subdir(subdir: &str) -> Result<Vec<String>, String> {
+fn clean_subdir(subdir: &str) -> Result<Vec<String>, GitError> {
     let mut out: Vec<String> = Vec::new();
     for c in subdir.split('/') {
         match c {
             "" | "." => {}
             ".." => {
                 if out.pop().is_none() {
-                    return Err(format!(
-                        "the git subdir \"{subdir}\" leaves the repository: name a directory inside it"
-                    ));
+                    return Err(GitError::SubdirOutside {
+                        subdir: subdir.to_string(),
+                    });
                 }
             }
             c => out.push(c.to_string()),
         }
     }
     Ok(out)
-}
-
-fn is_commit_sha(s: &str) -> bool {
-    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// `ls-remote --symref URL HEAD`: `ref: refs/heads/main\tHEAD` then `<sha>\tHEAD`.
-fn parse_head(out: &str) -> Option<Resolved> {
-    let mut name = None;
-    let mut commit = None;
-    for line in out.lines() {
-        let (left, right) = line.split_once('\t')?;
-        if right != "HEAD" {
-            continue;
-        }
-        if let Some(target) = left.strip_prefix("ref: ") {
-            name = Some(target.trim().to_string());
-        } else if is_commit_sha(left) {
-            commit = Some(left.to_ascii_lowercase());
-        }
-    }
-    let commit = commit?;
-    Some(Resolved {
-        object: commit.clone(),
-        commit,
-        name,
-    })
-}
-
-/// `ls-remote URL REF` lists every ref whose name ends in REF: the exact `refs/...` name,
-/// else the branch, else the tag (peeled through `^{}` when annotated).
-fn parse_ref(out: &str, reference: &str) -> Option<Resolved> {
-    let lines: Vec<(&str, &str)> = out
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .filter(|(sha, _)| is_commit_sha(sha))
-        .collect();
-    let find = |name: &str| lines.iter().find(|(_, n)| *n == name).map(|(s, _)| *s);
-    let candidates = if reference.starts_with("refs/") {
-        vec![reference.to_string()]
-    } else {
-        vec![
-            format!("refs/heads/{reference}"),
-            format!("refs/tags/{reference}"),
-        ]
-    };
-    for name in candidates {
-        if let Some(object) = find(&name) {
-            let commit = find(&format!("{name}^{{}}")).unwrap_or(object);
-            return Some(Resolved {
-                commit: commit.to_ascii_lowercase(),
-                object: object.to_ascii_lowercase(),
-                name: Some(name),
-            });
-        }
-    }
-    None
-}
-
-/// A remote git reaches over ssh: `ssh://...`, or scp-like `[user@]host:path` (no scheme).
-fn is_ssh(remote: &str) -> bool {
-    match remote.split_once("://") {
-        Some((scheme, _)) => scheme.eq_ignore_ascii_case("ssh"),
-        None => remote.contains(':'),
-    }
-}
-
-/// A URL with its password (`user:password@`) replaced by `xxxxx`, as BuildKit redacts it.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
-        return url.to_string();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:xxxxx@{host}{path}"),
-        None => url.to_string(),
-    }
-}
-
-/// The password of a URL, to scrub from git's messages.
-fn password(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let (userinfo, _) = authority.rsplit_once('@')?;
-    userinfo
-        .split_once(':')
-        .map(|(_, p)| p)
-        .filter(|p| !p.is_empty())
 }
 
 #[cfg(test)]
@@ -588,51 +469,6 @@ mod tests {
     const A: &str = "1111111111111111111111111111111111111111";
     const B: &str = "2222222222222222222222222222222222222222";
     const C: &str = "3333333333333333333333333333333333333333";
-
-    #[test]
-    fn head_is_the_default_branch() {
-        let out = format!("ref: refs/heads/trunk\tHEAD\n{A}\tHEAD\n");
-        assert_eq!(
-            parse_head(&out),
-            Some(Resolved {
-                commit: A.into(),
-                object: A.into(),
-                name: Some("refs/heads/trunk".into())
-            })
-        );
-        assert_eq!(parse_head(""), None);
-    }
-
-    #[test]
-    fn refs_prefer_the_exact_branch_then_the_tag_peeled() {
-        let out =
-            format!("{A}\trefs/heads/feature/v1\n{B}\trefs/tags/v1\n{C}\trefs/tags/v1^{{}}\n");
-        let r = parse_ref(&out, "v1").unwrap();
-        assert_eq!((r.commit.as_str(), r.object.as_str()), (C, B));
-        assert_eq!(r.name.as_deref(), Some("refs/tags/v1"));
-        let out = format!("{B}\trefs/tags/main\n{A}\trefs/heads/main\n");
-        assert_eq!(parse_ref(&out, "main").unwrap().commit, A);
-        assert_eq!(
-            parse_ref(&out, "refs/tags/main").unwrap().commit,
-            B.to_string()
-        );
-        assert_eq!(parse_ref(&out, "ain"), None);
-    }
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact("https://user:s3cret@host/x.git"),
-            "https://user:xxxxx@host/x.git"
-        );
-        assert_eq!(
-            redact("https://token@host/x.git"),
-            "https://token@host/x.git"
-        );
-        assert_eq!(redact("git@github.com:a/b.git"), "git@github.com:a/b.git");
-        assert_eq!(password("https://u:p@h/x.git"), Some("p"));
-        assert_eq!(password("https://h/a@b.git"), None);
-    }
 
     #[test]
     fn subdirs_stay_inside() {
@@ -660,15 +496,20 @@ mod tests {
         };
         assert!(spec(A).check_checksum(&r).is_ok());
         assert!(spec("2222222").check_checksum(&r).is_ok());
-        let e = spec(C).check_checksum(&r).unwrap_err();
-        assert!(e.contains(C) && e.contains(A), "{e}");
+        let e = spec(C).check_checksum(&r).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "checksum mismatch: --checksum={C} but refs/tags/v1 of git://h/r.git is commit {A}"
+            )
+        );
         assert!(spec("sha256:ab").check_checksum(&r).is_err());
     }
 
     #[test]
     fn stderr_tail_collapses_progress_and_scrubs() {
-        let e = GitError {
-            how: "exit status: 128".into(),
+        let e = CommandError {
+            how: GitFailure::Lost,
             stderr: "Receiving objects:  10%\rReceiving objects: 100%\nfatal: auth for https://u:pw@h failed\n".into(),
         };
         let t = e.tail("https://u:pw@h/x.git");
@@ -676,5 +517,34 @@ mod tests {
             t,
             "Receiving objects: 100%\nfatal: auth for https://u:xxxxx@h failed"
         );
+        assert_eq!(
+            e.describe("fetch", "https://u:xxxxx@h/x.git", "https://u:pw@h/x.git")
+                .to_string(),
+            format!(
+                "git fetch failed for https://u:xxxxx@h/x.git: lost track of the git process:\n{t}"
+            )
+        );
+        let quiet = CommandError {
+            how: GitFailure::Silent(300),
+            stderr: String::new(),
+        };
+        assert_eq!(
+            quiet
+                .describe("ls-remote", "git://h/r.git", "git://h/r.git")
+                .to_string(),
+            "git ls-remote failed for git://h/r.git: stopped after 300 s without output \
+             (PALLET_GIT_TIMEOUT=<seconds> sets the limit)"
+        );
+        let gone = |why: Option<&str>| {
+            GitError::CommitNotFound {
+                commit: A.into(),
+                url: "u".into(),
+                why: why.map(String::from),
+            }
+            .to_string()
+        };
+        assert!(gone(None).ends_with("during the build?)"));
+        assert!(gone(Some("")).ends_with("during the build?): "));
+        assert!(gone(Some("fatal: x")).ends_with("during the build?): fatal: x"));
     }
 }

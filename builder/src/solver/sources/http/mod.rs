@@ -22,15 +22,25 @@
 //! loopback never proxied; 60 s to connect and 60 s of silence at most while reading
 //! (`PALLET_HTTP_TIMEOUT=<seconds>` changes both).
 
-use super::SourceStep;
+mod date;
+mod error;
+mod proxy;
+
+pub use error::HttpError;
+
+use super::{SourceError, SourceStep};
 use crate::events::Event;
 use crate::solver::keys;
 use crate::solver::{CacheKey, SolveError};
 use crate::store::{commit_upper, step_dir, LayerRecord};
 use cache::{CacheError, Root};
+use date::parse_http_date;
+use proxy::proxy_for;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
+use std::fs::{OpenOptions, Permissions};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::time::{Duration, Instant};
 
 /// BuildKit's default permissions for a downloaded file.
@@ -83,17 +93,14 @@ pub(super) fn run(
             }
             Ok((layers, key))
         }
-        Err(message) => {
+        Err(e) => {
             // The step's title first, so the error line follows a name.
             start_once();
             events(Event::Failed {
                 name: name.to_string(),
-                message: message.clone(),
+                message: e.to_string(),
             });
-            Err(SolveError::Step {
-                step: name.to_string(),
-                message,
-            })
+            Err(SolveError::step(name, SourceError::Http(e)))
         }
     }
 }
@@ -139,16 +146,18 @@ fn content_key(checksum: &str) -> String {
 
 impl Fetch<'_> {
     /// The layers, the cache key, and whether anything was downloaded or committed.
-    fn run(&self, start: &mut dyn FnMut()) -> Result<(Vec<LayerRecord>, CacheKey, bool), String> {
+    fn run(
+        &self,
+        start: &mut dyn FnMut(),
+    ) -> Result<(Vec<LayerRecord>, CacheKey, bool), HttpError> {
         if self.filename.is_empty()
             || self.filename == "."
             || self.filename == ".."
             || self.filename.contains(['/', '\0'])
         {
-            return Err(format!(
-                "the URL names no file (\"{}\"): give a URL whose path ends in a file name",
-                self.filename
-            ));
+            return Err(HttpError::NoFileName {
+                filename: self.filename.to_string(),
+            });
         }
         let mut did_work = false;
         let content = match self.pinned_content()? {
@@ -169,19 +178,19 @@ impl Fetch<'_> {
             content.digest, self.filename
         ));
         if !self.no_cache {
-            if let Some(layers) = keys::lookup(self.root, &key).map_err(|e| e.to_string())? {
+            if let Some(layers) = keys::lookup(self.root, &key)? {
                 return Ok((layers, key, did_work));
             }
         }
         start();
         let layer = self.commit(&content.digest, mtime)?;
         let layers = vec![layer];
-        keys::record(self.root, &key, &layers).map_err(|e| e.to_string())?;
+        keys::record(self.root, &key, &layers)?;
         Ok((layers, key, true))
     }
 
     /// With `--checksum`, content already downloaded under that digest: no request needed.
-    fn pinned_content(&self) -> Result<Option<Content>, String> {
+    fn pinned_content(&self) -> Result<Option<Content>, HttpError> {
         let Some(sum) = self.checksum else {
             return Ok(None);
         };
@@ -202,16 +211,16 @@ impl Fetch<'_> {
 
     /// Asks the server (conditionally when the URL was downloaded before). Returns the content
     /// and whether a body was downloaded (false for a 304).
-    fn fetch(&self, start: &mut dyn FnMut()) -> Result<(Content, bool), String> {
+    fn fetch(&self, start: &mut dyn FnMut()) -> Result<(Content, bool), HttpError> {
         let url = self.url;
-        let uri: ureq::http::Uri = url.parse().map_err(|e| format!("not a valid URL: {e}"))?;
+        let uri: ureq::http::Uri = url.parse().map_err(HttpError::BadUrl)?;
         let scheme = uri.scheme_str().unwrap_or("");
         if scheme != "http" && scheme != "https" {
-            return Err("only http:// and https:// URLs can be downloaded".into());
+            return Err(HttpError::Scheme);
         }
         let host = uri.host().unwrap_or("");
         if host.is_empty() {
-            return Err("the URL has no host".into());
+            return Err(HttpError::NoHost);
         }
         let port = uri
             .port_u16()
@@ -246,7 +255,7 @@ impl Fetch<'_> {
                 req = req.header("If-Modified-Since", lm);
             }
         }
-        let resp = req.call().map_err(|e| request_error(&server, e, timeout))?;
+        let resp = req.call().map_err(HttpError::request(&server, timeout))?;
         let status = resp.status();
         if status == ureq::http::StatusCode::NOT_MODIFIED {
             if let Some(p) = previous {
@@ -260,18 +269,13 @@ impl Fetch<'_> {
                 }
                 return Ok((content, false));
             }
-            return Err(
-                "server answered 304 Not Modified to a request that was not conditional".into(),
-            );
+            return Err(HttpError::UnaskedNotModified);
         }
         if !status.is_success() {
-            return Err(format!(
-                "server answered {} {}",
-                status.as_u16(),
-                status.canonical_reason().unwrap_or("")
-            )
-            .trim_end()
-            .to_string());
+            return Err(HttpError::Status {
+                code: status.as_u16(),
+                reason: status.canonical_reason().unwrap_or(""),
+            });
         }
         start();
         let header = |name: &str| {
@@ -299,8 +303,11 @@ impl Fetch<'_> {
         body: &mut dyn Read,
         server: &str,
         timeout: Duration,
-    ) -> Result<String, String> {
-        let store = |e: CacheError| format!("storing the download: {e}");
+    ) -> Result<String, HttpError> {
+        let store = |source: CacheError| HttpError::Blob {
+            what: "storing the download",
+            source,
+        };
         let mut writer = self.root.blobs.writer().map_err(store)?;
         // sha384/sha512 checksums are hashed beside the blob's own sha256.
         let mut other: Option<(&str, Box<dyn sha2::digest::DynDigest>)> =
@@ -315,17 +322,18 @@ impl Fetch<'_> {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(request_error(server, ureq::Error::from(e), timeout)),
+                Err(e) => return Err(HttpError::request(server, timeout)(ureq::Error::from(e))),
             };
             writer
                 .write_all(&buf[..n])
-                .map_err(|e| format!("storing the download: {e}"))?;
+                .map_err(HttpError::io("storing the download"))?;
             if let Some((_, h)) = other.as_mut() {
                 h.update(&buf[..n]);
             }
         }
-        let mismatch = |expected: &str, actual: &str| {
-            format!("checksum mismatch: expected {expected}, but the downloaded file is {actual}")
+        let mismatch = |expected: &str, actual: &str| HttpError::ChecksumMismatch {
+            expected: expected.to_string(),
+            actual: actual.to_string(),
         };
         match (self.checksum, other) {
             (Some(sum), Some((algo, h))) => {
@@ -348,7 +356,7 @@ impl Fetch<'_> {
     }
 
     /// A 304 reuses a blob: it must still match `--checksum` if one is given.
-    fn verify(&self, digest: &str) -> Result<(), String> {
+    fn verify(&self, digest: &str) -> Result<(), HttpError> {
         let Some(sum) = self.checksum else {
             return Ok(());
         };
@@ -358,16 +366,16 @@ impl Fetch<'_> {
             let mut h: Box<dyn sha2::digest::DynDigest> = match sum.split_once(':') {
                 Some(("sha384", _)) => Box::new(sha2::Sha384::new()),
                 Some(("sha512", _)) => Box::new(sha2::Sha512::new()),
-                _ => return Err(format!("unsupported checksum {sum}")),
+                _ => return Err(HttpError::UnsupportedChecksum(sum.to_string())),
             };
-            let mut f = self.root.blobs.open(digest).map_err(|e| e.to_string())?;
+            let mut f = self.root.blobs.open(digest)?;
             let mut buf = vec![0u8; 64 * 1024];
             loop {
                 match f.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => h.update(&buf[..n]),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(format!("reading {digest}: {e}")),
+                    Err(e) => return Err(HttpError::io(format!("reading {digest}"))(e)),
                 }
             }
             format!(
@@ -377,14 +385,15 @@ impl Fetch<'_> {
             )
         };
         if actual != sum {
-            return Err(format!(
-                "checksum mismatch: expected {sum}, but the file (unchanged on the server) is {actual}"
-            ));
+            return Err(HttpError::UnchangedMismatch {
+                expected: sum.to_string(),
+                actual,
+            });
         }
         Ok(())
     }
 
-    fn remember(&self, content: &Content, etag: Option<String>) -> Result<(), String> {
+    fn remember(&self, content: &Content, etag: Option<String>) -> Result<(), HttpError> {
         let root = self.root;
         put_record(
             root,
@@ -419,47 +428,54 @@ impl Fetch<'_> {
     }
 
     /// The one-file tree as a layer: `/<filename>`, 0600, root-owned, the given mtime.
-    fn commit(&self, digest: &str, mtime: i64) -> Result<LayerRecord, String> {
-        let fail = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
-        let step = step_dir(self.root).map_err(|e| fail("creating a step directory", &e))?;
+    fn commit(&self, digest: &str, mtime: i64) -> Result<LayerRecord, HttpError> {
+        let committing = |what| move |source| HttpError::Commit { what, source };
+        let step = step_dir(self.root).map_err(committing("creating a step directory"))?;
         let upper = step.path().join("upper");
-        std::fs::create_dir(&upper).map_err(|e| fail("creating the file tree", &e))?;
+        std::fs::create_dir(&upper).map_err(HttpError::io("creating the file tree"))?;
         let dest = upper.join(self.filename);
         let mut src = self
             .root
             .blobs
             .open(digest)
-            .map_err(|e| fail("reading the download", &e))?;
+            .map_err(|source| HttpError::Blob {
+                what: "reading the download",
+                source,
+            })?;
         {
-            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-            let mut f = std::fs::OpenOptions::new()
+            let mut f = OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(FILE_MODE)
                 .open(&dest)
-                .map_err(|e| fail(&format!("creating {}", dest.display()), &e))?;
+                .map_err(HttpError::io(format!("creating {}", dest.display())))?;
             // File to file: the kernel copies (copy_file_range), nothing is held in memory.
             io::copy(&mut src, &mut f)
-                .map_err(|e| fail(&format!("writing {}", dest.display()), &e))?;
-            f.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))
-                .map_err(|e| fail(&format!("chmod {}", dest.display()), &e))?;
+                .map_err(HttpError::io(format!("writing {}", dest.display())))?;
+            f.set_permissions(Permissions::from_mode(FILE_MODE))
+                .map_err(HttpError::io(format!("chmod {}", dest.display())))?;
         }
         let t = filetime::FileTime::from_unix_time(mtime, 0);
-        filetime::set_symlink_file_times(&dest, t, t)
-            .map_err(|e| fail(&format!("setting the mtime of {}", dest.display()), &e))?;
-        commit_upper(self.root, &upper, None).map_err(|e| fail("committing the file", &e))
+        filetime::set_symlink_file_times(&dest, t, t).map_err(HttpError::io(format!(
+            "setting the mtime of {}",
+            dest.display()
+        )))?;
+        commit_upper(self.root, &upper, None).map_err(committing("committing the file"))
     }
 }
 
-fn get_record<T: for<'de> Deserialize<'de>>(root: &Root, key: &str) -> Result<Option<T>, String> {
-    let bytes = root.index.get_cache(key).map_err(|e| e.to_string())?;
+fn get_record<T: for<'de> Deserialize<'de>>(
+    root: &Root,
+    key: &str,
+) -> Result<Option<T>, CacheError> {
+    let bytes = root.index.get_cache(key)?;
     // An unreadable record is treated as absent: it is only a cache.
     Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
 }
 
-fn put_record<T: Serialize>(root: &Root, key: &str, value: &T) -> Result<(), String> {
+fn put_record<T: Serialize>(root: &Root, key: &str, value: &T) -> Result<(), CacheError> {
     let bytes = serde_json::to_vec(value).expect("record serializes");
-    root.index.put_cache(key, &bytes).map_err(|e| e.to_string())
+    root.index.put_cache(key, &bytes)
 }
 
 fn timeout_secs() -> u64 {
@@ -468,270 +484,4 @@ fn timeout_secs() -> u64 {
         .and_then(|v| v.trim().parse::<u64>().ok())
         .filter(|&n| n > 0)
         .unwrap_or(DEFAULT_TIMEOUT_SECS)
-}
-
-/// A failed request or body read, in words that say what to check.
-fn request_error(server: &str, e: ureq::Error, timeout: Duration) -> String {
-    let secs = timeout.as_secs();
-    let slow = "check the network and that the server answers (PALLET_HTTP_TIMEOUT=<seconds> sets the limit)";
-    let proxies = "check the network (and HTTP_PROXY, HTTPS_PROXY, NO_PROXY)";
-    match e {
-        ureq::Error::Timeout(t) => {
-            format!("timed out after {secs} s talking to {server} ({t}): {slow}")
-        }
-        ureq::Error::Io(io) if io.kind() == io::ErrorKind::TimedOut => {
-            format!("timed out after {secs} s talking to {server} ({io}): {slow}")
-        }
-        ureq::Error::HostNotFound => {
-            format!("host not found: {server}: check the URL and the network (DNS)")
-        }
-        ureq::Error::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof => format!(
-            "{server} closed the connection before the whole file arrived: check the network and try again"
-        ),
-        ureq::Error::Io(io) => format!("cannot download from {server}: {io}: {proxies}"),
-        ureq::Error::ConnectProxyFailed(m) => {
-            format!("the proxy refused the connection to {server}: {m}: {proxies}")
-        }
-        other => format!("cannot download from {server}: {other}: {proxies}"),
-    }
-}
-
-/// The proxy for a request, as Go's `http.ProxyFromEnvironment` picks it: `HTTPS_PROXY` for
-/// https, `HTTP_PROXY` for http (upper case first, then lower case), none for localhost and
-/// loopback addresses or hosts that `NO_PROXY` names.
-fn proxy_for(
-    scheme: &str,
-    host: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<ureq::Proxy>, String> {
-    let any = |names: &[&str]| names.iter().find_map(|n| env(n).filter(|v| !v.is_empty()));
-    let (var, value) = if scheme == "https" {
-        ("HTTPS_PROXY", any(&["HTTPS_PROXY", "https_proxy"]))
-    } else {
-        ("HTTP_PROXY", any(&["HTTP_PROXY", "http_proxy"]))
-    };
-    let Some(value) = value else {
-        return Ok(None);
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if !use_proxy(
-        host,
-        any(&["NO_PROXY", "no_proxy"]).as_deref().unwrap_or(""),
-    ) {
-        return Ok(None);
-    }
-    ureq::Proxy::new(&value)
-        .map(Some)
-        .map_err(|e| format!("{var}={value} is not a usable proxy: {e}"))
-}
-
-/// Go's `httpproxy` rules: loopback never; `*` matches all; an IP or CIDR matches addresses;
-/// `example.com` matches it and its subdomains, `.example.com` only subdomains; `:port` ignored
-/// here (one request, one port: an entry with a port still matches its host).
-fn use_proxy(host: &str, no_proxy: &str) -> bool {
-    let host = host.to_ascii_lowercase();
-    let ip: Option<std::net::IpAddr> = host.parse().ok();
-    if host == "localhost" || ip.is_some_and(|ip| ip.is_loopback()) {
-        return false;
-    }
-    for entry in no_proxy
-        .split([',', ' '])
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-    {
-        let entry = entry.to_ascii_lowercase();
-        if entry == "*" {
-            return false;
-        }
-        if let Some((net, bits)) = entry.split_once('/') {
-            if let (Some(ip), Ok(net), Ok(bits)) = (ip, net.parse(), bits.parse::<u32>()) {
-                if cidr_contains(net, bits, ip) {
-                    return false;
-                }
-            }
-            continue;
-        }
-        // Strip a port: `host:port`, `[v6]:port`; a bare v6 address has colons of its own.
-        let name = if let Ok(e) = entry.parse::<std::net::IpAddr>() {
-            if ip == Some(e) {
-                return false;
-            }
-            continue;
-        } else if let Some(rest) = entry.strip_prefix('[') {
-            rest.split(']').next().unwrap_or("").to_string()
-        } else {
-            entry
-                .rsplit_once(':')
-                .map_or(entry.clone(), |(h, _)| h.to_string())
-        };
-        if let Ok(e) = name.parse::<std::net::IpAddr>() {
-            if ip == Some(e) {
-                return false;
-            }
-            continue;
-        }
-        if ip.is_some() {
-            continue;
-        }
-        let name = name.strip_prefix('*').unwrap_or(&name);
-        if let Some(suffix) = name.strip_prefix('.') {
-            if host.ends_with(&format!(".{suffix}")) {
-                return false;
-            }
-        } else if host == name || host.ends_with(&format!(".{name}")) {
-            return false;
-        }
-    }
-    true
-}
-
-fn cidr_contains(net: std::net::IpAddr, bits: u32, ip: std::net::IpAddr) -> bool {
-    use std::net::IpAddr::{V4, V6};
-    let (net, ip, width) = match (net, ip) {
-        (V4(n), V4(i)) => (u32::from(n) as u128, u32::from(i) as u128, 32),
-        (V6(n), V6(i)) => (u128::from(n), u128::from(i), 128),
-        _ => return false,
-    };
-    if bits > width {
-        return false;
-    }
-    if bits == 0 {
-        return true;
-    }
-    let shift = width - bits;
-    (net >> shift) == (ip >> shift)
-}
-
-/// An HTTP date (`Last-Modified`) as Unix seconds: IMF-fixdate, RFC 850 or asctime, the
-/// three forms Go's `http.ParseTime` (and so BuildKit) accepts.
-fn parse_http_date(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let month = |m: &str| {
-        [
-            "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-        ]
-        .iter()
-        .position(|x| m.eq_ignore_ascii_case(x))
-        .map(|i| i as u32 + 1)
-    };
-    let hms = |t: &str| -> Option<(u32, u32, u32)> {
-        let mut it = t.split(':').map(|p| p.parse::<u32>().ok());
-        let (h, m, s) = (it.next()??, it.next()??, it.next()??);
-        (it.next().is_none() && h < 24 && m < 60 && s < 61).then_some((h, m, s))
-    };
-    let (year, mon, day, (h, mi, se)) = if let Some((_, rest)) = s.split_once(',') {
-        let parts: Vec<&str> = rest.split_whitespace().collect();
-        match parts.as_slice() {
-            // Sun, 06 Nov 1994 08:49:37 GMT
-            [d, m, y, t, "GMT"] => (y.parse::<i64>().ok()?, month(m)?, d.parse().ok()?, hms(t)?),
-            // Sunday, 06-Nov-94 08:49:37 GMT
-            [dmy, t, "GMT"] => {
-                let mut it = dmy.split('-');
-                let (d, m, y) = (it.next()?, it.next()?, it.next()?);
-                let y: i64 = y.parse().ok()?;
-                let y = match y {
-                    0..=68 => 2000 + y,
-                    69..=99 => 1900 + y,
-                    _ => y,
-                };
-                (y, month(m)?, d.parse().ok()?, hms(t)?)
-            }
-            _ => return None,
-        }
-    } else {
-        // Sun Nov  6 08:49:37 1994
-        match s.split_whitespace().collect::<Vec<_>>().as_slice() {
-            [_, m, d, t, y] => (y.parse().ok()?, month(m)?, d.parse().ok()?, hms(t)?),
-            _ => return None,
-        }
-    };
-    if !(1..=31).contains(&day) {
-        return None;
-    }
-    Some(days_from_civil(year, mon, day) * 86_400 + (h * 3600 + mi * 60 + se) as i64)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn http_dates() {
-        assert_eq!(
-            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(784111777)
-        );
-        assert_eq!(
-            parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"),
-            Some(784111777)
-        );
-        assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), Some(784111777));
-        assert_eq!(
-            parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(1445412480)
-        );
-        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(
-            parse_http_date("Thu, 29 Feb 2024 12:00:00 GMT"),
-            Some(1709208000)
-        );
-        assert_eq!(parse_http_date("yesterday"), None);
-        assert_eq!(parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT"), None);
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT"), None);
-    }
-
-    #[test]
-    fn proxies_as_go_picks_them() {
-        let env = |vars: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                vars.iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        let e = env(&[
-            ("HTTPS_PROXY", "http://proxy.corp:3128"),
-            ("http_proxy", "proxy.corp:8080"),
-            ("NO_PROXY", "internal.corp,.svc,10.0.0.0/8,192.168.1.7"),
-        ]);
-        let p = proxy_for("https", "example.com", &e).unwrap().unwrap();
-        assert_eq!((p.host(), p.port()), ("proxy.corp", 3128));
-        let p = proxy_for("http", "example.com", &e).unwrap().unwrap();
-        assert_eq!(p.port(), 8080);
-        for direct in [
-            "127.0.0.1",
-            "localhost",
-            "[::1]",
-            "internal.corp",
-            "a.internal.corp",
-            "x.svc",
-            "10.1.2.3",
-            "192.168.1.7",
-        ] {
-            assert!(
-                proxy_for("https", direct, &e).unwrap().is_none(),
-                "{direct}"
-            );
-        }
-        assert!(proxy_for("https", "svc", &e).unwrap().is_some());
-        assert!(proxy_for("https", "192.168.1.8", &e).unwrap().is_some());
-        assert!(proxy_for("https", "notinternal.corp", &e)
-            .unwrap()
-            .is_some());
-        let none = env(&[]);
-        assert!(proxy_for("https", "example.com", &none).unwrap().is_none());
-        let all = env(&[("HTTP_PROXY", "http://p:1"), ("no_proxy", "*")]);
-        assert!(proxy_for("http", "example.com", &all).unwrap().is_none());
-    }
 }
