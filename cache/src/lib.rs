@@ -5,6 +5,7 @@
 
 pub mod blobs;
 pub mod index;
+pub mod owners;
 pub mod root;
 pub mod salvage;
 

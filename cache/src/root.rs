@@ -13,6 +13,8 @@ pub struct Root {
     pub path: PathBuf,
     pub blobs: Blobs,
     pub index: Index,
+    /// This process's claim on the temporary files it names with its pid (see `owners`).
+    _owner: Option<crate::owners::OwnerLock>,
 }
 
 impl Root {
@@ -32,10 +34,12 @@ impl Root {
             })?;
         }
         let index = Index::open(&path.join("index.redb"))?;
+        let owner = crate::owners::claim(&path.join("tmp"))?;
         Ok(Root {
             path: path.to_path_buf(),
             blobs: Blobs::new(blob_dir, path.join("tmp")),
             index,
+            _owner: owner,
         })
     }
 

@@ -2,6 +2,7 @@
 //! image config (diff ids, history times), tag it in the store, and write the requested
 //! outputs. The CLI calls this; it holds no Dockerfile or runc logic of its own.
 
+mod cancel;
 mod explain;
 mod outputs;
 
@@ -18,10 +19,11 @@ use crate::export::local::write_local;
 use crate::export::push::{push_stored, PushOptions};
 use crate::solver::{solve, SolveError, SolveOptions};
 use crate::store::{
-    created_now, put_image, store_uncompressed, LayerRecord, RegistryResolver, StoreError,
-    StoredImage,
+    created_now, put_image, remove_own_temporaries, store_uncompressed, LayerRecord,
+    RegistryResolver, StoreError, StoredImage,
 };
 use cache::{CacheError, Root};
+use cancel::CancelOnSignal;
 use frontend::ast::Dockerfile;
 use frontend::diagnostic::FrontendError;
 use frontend::lint::Warning;
@@ -103,6 +105,7 @@ pub fn build(
     let isolation = Isolation::root(req.runtime.as_deref())?;
     // Held until the build ends: prune waits for it instead of deleting what it uses.
     let _store_lock = root.lock_for_build()?;
+    let _cancel = CancelOnSignal::install(root.path.clone());
     let resolver = RegistryResolver {
         root,
         client: req.registry,
@@ -123,7 +126,11 @@ pub fn build(
         dockerfile: req.dockerfile_path.clone(),
         compress: outputs::background_compression(&req.outputs, req.push.as_ref()),
     };
-    let layers = solve(&lowered.graph, &lowered.root, &opts, events)?;
+    let layers = solve(&lowered.graph, &lowered.root, &opts, events).inspect_err(|_| {
+        // Every step has ended: what they left (pending snapshots whose diff could not be
+        // written, on a full disk) must not stay.
+        remove_own_temporaries(&root.path);
+    })?;
     let config = finish_config(lowered.image.clone(), &layers, lowered.epoch);
     let stored = store_uncompressed(root, &config, &layers)?;
     let name = req.tags.first().cloned().unwrap_or_default();

@@ -137,8 +137,14 @@ pub fn du(root: Option<PathBuf>) -> Result<ExitCode, CliError> {
     );
     println!("{:<16} {:>8} {:>10}", "cache records", u.cache_records, "-");
     println!(
+        "{:<16} {:>8} {:>10}",
+        "temporary",
+        "-",
+        human_size(u.temporary_bytes)
+    );
+    println!(
         "reclaimable: {}",
-        human_size(u.blob_bytes.saturating_sub(u.referenced_bytes))
+        human_size(u.blob_bytes.saturating_sub(u.referenced_bytes) + u.leftover_bytes)
     );
     Ok(ExitCode::SUCCESS)
 }

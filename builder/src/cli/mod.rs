@@ -20,7 +20,8 @@ mod run;
 mod save;
 mod stored;
 
-use crate::store::{recover_after_restart, settle_now};
+use crate::progress::human_size;
+use crate::store::{recover_after_restart, settle_now, sweep_leftovers};
 use clap::{Args, Parser, Subcommand};
 pub use error::{CliError, Context};
 use std::path::PathBuf;
@@ -159,6 +160,13 @@ pub(crate) fn open_root(root: Option<PathBuf>) -> Result<cache::Root, CliError> 
                 0 => String::new(),
                 n => format!("; {n} damaged blob(s) removed (the steps that made them will run again)"),
             }
+        );
+    }
+    let (entries, bytes) = sweep_leftovers(&root);
+    if entries > 0 {
+        eprintln!(
+            "pallet: removed {entries} leftover(s) of interrupted runs from the store ({})",
+            human_size(bytes)
         );
     }
     Ok(root)

@@ -119,7 +119,8 @@ pub fn commit_upper(
     })
 }
 
-/// Prefix of a snapshot dir whose diff is not written yet (or whose build was killed).
+/// Prefix of a snapshot dir whose diff is not written yet (or whose build was killed); the
+/// pid of the process that made it follows (`pending-<pid>-<random>`, see `leftovers`).
 pub const PENDING_PREFIX: &str = "pending-";
 
 /// Makes a step's (unmounted, finished) upper dir a snapshot at once, under a name of its own:
@@ -128,7 +129,7 @@ pub fn adopt_upper(root: &Root, upper: &Path) -> Result<PathBuf, StoreError> {
     let dir = root.snapshots_dir();
     std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
     let slot = tempfile::Builder::new()
-        .prefix(PENDING_PREFIX)
+        .prefix(&format!("{PENDING_PREFIX}{}-", std::process::id()))
         .tempdir_in(&dir)
         .map_err(io(format!("creating a snapshot dir in {}", dir.display())))?
         .keep();
@@ -176,11 +177,12 @@ pub fn step_dir(root: &Root) -> Result<tempfile::TempDir, StoreError> {
     tempdir_in(&root.tmp_dir())
 }
 
-/// A fresh directory under the store's tmp/ (removed on drop unless published).
+/// A fresh directory under the store's tmp/ (removed on drop unless published), named with
+/// this process's pid (`pallet-<pid>-<random>`): a killed run's dirs are found by it.
 pub(crate) fn tempdir_in(dir: &Path) -> Result<tempfile::TempDir, StoreError> {
     std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
     tempfile::Builder::new()
-        .prefix("pallet-")
+        .prefix(&format!("pallet-{}-", std::process::id()))
         .tempdir_in(dir)
         .map_err(io(format!("creating a temp dir in {}", dir.display())))
 }

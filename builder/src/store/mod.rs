@@ -13,6 +13,7 @@
 //! - `resolve`: lowering's view of images (store first, then the registry);
 //! - `durability`: what a crash may lose and how the next command recovers it;
 //! - `doctor`: the index checked, and rebuilt from what verifies when it is damaged;
+//! - `leftovers`: what killed runs left in tmp/ and as pending snapshots, found by their pid;
 //! - `prune`: dropping the build cache and unused layers, and disk usage.
 //!
 //! It knows layers and images, not Dockerfiles, graphs or exports.
@@ -23,6 +24,7 @@ mod durability;
 mod import;
 mod layer_forms;
 mod layers;
+mod leftovers;
 mod manifest;
 mod oci_import;
 mod prune;
@@ -32,6 +34,9 @@ mod resolve;
 pub use compressed::{compress_layer, compress_layers, memoized, remember};
 pub use doctor::{doctor, DoctorReport};
 pub use durability::{close_and_settle, recover_after_restart, settle_now, Recovery};
+pub use leftovers::{
+    find_leftovers, remove_leftovers, remove_own_temporaries, sweep_leftovers, Leftovers,
+};
 pub use manifest::{
     store_manifest, store_uncompressed, Descriptor, ManifestBlobs, MEDIA_CONFIG, MEDIA_INDEX,
     MEDIA_LAYER_GZIP, MEDIA_LAYER_TAR, MEDIA_MANIFEST,

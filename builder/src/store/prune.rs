@@ -3,7 +3,9 @@
 //! snapshot no tagged image uses; `--all` drops the tags first, so everything goes. The caller
 //! holds the store's exclusive lock, so no running build loses what it uses.
 
-use super::{list_images, StoreError};
+use super::leftovers::{find_leftovers, remove_leftovers};
+use super::{list_images, StoreError, PENDING_PREFIX};
+use cache::owners::{is_orphan, tagged_pid};
 use cache::Root;
 use std::collections::HashSet;
 use std::path::Path;
@@ -29,6 +31,10 @@ pub struct DiskUsage {
     pub snapshot_bytes: u64,
     pub cache_mount_bytes: u64,
     pub cache_records: usize,
+    /// Bytes in tmp/ and pending snapshots: running builds' work, and what killed runs left
+    /// (`leftover_bytes` of it, which the next command removes).
+    pub temporary_bytes: u64,
+    pub leftover_bytes: u64,
 }
 
 fn io(what: String) -> impl FnOnce(std::io::Error) -> StoreError {
@@ -89,11 +95,13 @@ pub fn prune(root: &Root, all: bool) -> Result<PruneReport, StoreError> {
     for img in list_images(root)? {
         super::pull::remember_pulled_layers(root, &img)?;
     }
-    // Nothing runs while prune holds the store: a killed build's overlays may still be
-    // mounted (over its `pending-` snapshots): unmount first, so deleting never reaches
-    // through a mount.
-    unmount_below(&root.tmp_dir());
+    // A killed run's overlays may still be mounted (over its `pending-` snapshots): its
+    // leftovers go first, each unmounted before it is deleted, so deleting never reaches
+    // through a mount. A live process's temporaries (a `pallet run`, a pull) are left alone.
+    let found = find_leftovers(root);
+    r.bytes += remove_leftovers(&found);
     let keep = referenced(root)?;
+    let tmp = root.tmp_dir();
     for (name, path) in entries(root.blobs.dir())? {
         if !keep.contains(&format!("sha256:{name}")) {
             r.bytes += tree_size(&path);
@@ -101,9 +109,10 @@ pub fn prune(root: &Root, all: bool) -> Result<PruneReport, StoreError> {
             r.blobs += 1;
         }
     }
-    // Snapshots no image names, and `pending-` ones (a killed build's layers).
+    // Snapshots no image names, and `pending-` ones of processes that are gone.
     for (name, path) in entries(&root.snapshots_dir())? {
-        if !keep.contains(&format!("sha256:{name}")) {
+        let live_pending = name.starts_with(PENDING_PREFIX) && !is_orphan(&tmp, &path);
+        if !keep.contains(&format!("sha256:{name}")) && !live_pending {
             r.bytes += tree_size(&path);
             std::fs::remove_dir_all(&path).map_err(io(format!("removing {}", path.display())))?;
             r.snapshots += 1;
@@ -121,14 +130,17 @@ pub fn prune(root: &Root, all: bool) -> Result<PruneReport, StoreError> {
         removed.map_err(io(format!("removing {}", path.display())))?;
         r.cache_mounts += 1;
     }
-    // Leftovers of killed builds can go (unmounted above).
-    for (_, path) in entries(&root.tmp_dir())? {
-        r.bytes += tree_size(&path);
-        let _ = if path.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
+    // Untagged temporaries, from pallets before owner locks (tagged ones went above).
+    for (name, path) in entries(&tmp)? {
+        if tagged_pid(&name).is_none() && !name.starts_with("owner-") {
+            unmount_below(&path);
+            r.bytes += tree_size(&path);
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        }
     }
     Ok(r)
 }
@@ -194,10 +206,19 @@ pub fn disk_usage(root: &Root) -> Result<DiskUsage, StoreError> {
             u.referenced_bytes += size;
         }
     }
-    for (_, path) in entries(&root.snapshots_dir())? {
-        u.snapshots += 1;
-        u.snapshot_bytes += tree_size(&path);
+    for (name, path) in entries(&root.snapshots_dir())? {
+        if !name.starts_with(PENDING_PREFIX) {
+            u.snapshots += 1;
+            u.snapshot_bytes += tree_size(&path);
+        }
     }
     u.cache_mount_bytes = tree_size(&root.cache_mounts_dir());
+    u.temporary_bytes = tree_size(&root.tmp_dir());
+    for (name, path) in entries(&root.snapshots_dir())? {
+        if name.starts_with(PENDING_PREFIX) {
+            u.temporary_bytes += tree_size(&path);
+        }
+    }
+    u.leftover_bytes = find_leftovers(root).bytes;
     Ok(u)
 }

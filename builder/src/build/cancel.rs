@@ -1,0 +1,91 @@
+//! Ctrl-C and SIGTERM during a build: say so, remove what this build put in the store's tmp/
+//! and pending snapshots (its step dirs with everything its RUNs wrote, unmounted first), and
+//! exit with 128 + the signal, as a shell reports it. Containers still running die with
+//! pallet (runc's parent-death signal and the watchdog, see `exec::runc`).
+//!
+//! The handler only records the signal (an atomic store, async-signal-safe); a watcher thread
+//! does the rest. The previous handlers are restored when the guard is dropped.
+
+use crate::store::remove_own_temporaries;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn record(signal: libc::c_int) {
+    SIGNAL.store(signal, Ordering::SeqCst);
+}
+
+/// Cancels the build on SIGINT/SIGTERM while it lives.
+pub struct CancelOnSignal {
+    stop: Arc<AtomicBool>,
+    watcher: Option<JoinHandle<()>>,
+    previous: Vec<(libc::c_int, libc::sigaction)>,
+}
+
+impl CancelOnSignal {
+    /// Installs the handlers for a build on the store at `root`.
+    pub fn install(root: PathBuf) -> CancelOnSignal {
+        SIGNAL.store(0, Ordering::SeqCst);
+        let mut previous = Vec::new();
+        for signal in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: a zeroed sigaction is a valid value; `record` only stores to an atomic,
+            // which is async-signal-safe; the pointers are valid for the call.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = record as extern "C" fn(libc::c_int) as libc::sighandler_t;
+                action.sa_flags = libc::SA_RESTART;
+                libc::sigemptyset(&mut action.sa_mask);
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(signal, &action, &mut old) == 0 {
+                    previous.push((signal, old));
+                }
+            }
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let watching = stop.clone();
+        let watcher = std::thread::spawn(move || {
+            while !watching.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(50));
+                let signal = SIGNAL.load(Ordering::SeqCst);
+                if signal != 0 {
+                    cancel(&root, signal);
+                }
+            }
+        });
+        CancelOnSignal {
+            stop,
+            watcher: Some(watcher),
+            previous,
+        }
+    }
+}
+
+fn cancel(root: &std::path::Path, signal: i32) -> ! {
+    let name = if signal == libc::SIGINT {
+        "SIGINT"
+    } else {
+        "SIGTERM"
+    };
+    eprintln!("\npallet: build cancelled ({name}); removing its temporary files");
+    remove_own_temporaries(root);
+    std::process::exit(128 + signal);
+}
+
+impl Drop for CancelOnSignal {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(w) = self.watcher.take() {
+            let _ = w.join();
+        }
+        for (signal, old) in &self.previous {
+            // SAFETY: restores a disposition sigaction gave us.
+            unsafe {
+                libc::sigaction(*signal, old, std::ptr::null_mut());
+            }
+        }
+    }
+}
