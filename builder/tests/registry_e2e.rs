@@ -6,88 +6,39 @@
 //! Needs root, runc, skopeo, busybox-static, docker-registry, htpasswd and openssl
 //! (scripts/ensure-tools.sh installs them); fails under CI=true when they are missing.
 
-mod common;
-#[path = "../../registry/tests/support/mod.rs"]
-mod support;
-
-use common::text;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use support::{Config, Registry};
-
-fn can_run() -> bool {
-    common::require("registry end-to-end test", &["runc", "skopeo"])
-}
+use std::path::PathBuf;
+use std::process::Command;
+use testkit::docker_registry::{Config, Registry};
+use testkit::files::list_dir_if_exists as names_in;
+use testkit::run::{ok, printed};
+use testkit::{busybox, pallet, require, text, Need::*, Pallet};
 
 /// A registry of `config` and a fresh test environment; `None` where the test cannot run here
-/// (`common::require` and `Registry::start` say why, and fail instead under CI=true).
+/// (`require` and `Registry::start` say why, and fail instead under CI=true).
 fn registry_and_env(config: Config) -> Option<(Registry, Env)> {
-    if !can_run() {
+    if !require(
+        "registry end-to-end test",
+        &[Root, Busybox, Tool("runc"), Tool("skopeo")],
+    ) {
         return None;
     }
     let reg = Registry::start(config)?;
     Some((reg, Env::new()))
 }
 
-/// Runs pallet with a private DOCKER_CONFIG (no credentials leak in or out of the test).
-fn pallet(root: &Path, docker_config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pallet"))
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env("DOCKER_CONFIG", docker_config)
-        .env("PALLET_CONFIG", docker_config.join("pallet-config.json"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run pallet");
-    {
-        use std::io::Write;
-        let mut input = child.stdin.take().unwrap();
-        if let Some(s) = stdin {
-            input.write_all(s.as_bytes()).unwrap();
-        }
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn ok(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    format!("{}{}", text(&out.stdout), text(&out.stderr))
-}
-
 /// The manifest a registry serves for `reference`, as skopeo (not pallet) reads it.
 fn raw_manifest(reference: &str) -> serde_json::Value {
-    let raw = Command::new("skopeo")
-        .args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{reference}"),
-        ])
-        .output()
-        .unwrap();
-    let raw = ok(raw, "skopeo inspect --raw");
+    let raw = ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ]));
     serde_json::from_str(raw.trim()).unwrap_or_else(|e| panic!("{e}: {raw}"))
 }
 
-/// The names in `dir` (none if it does not exist).
-fn names_in(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
+/// Stores (by name) in one temp dir, and a private DOCKER_CONFIG for every pallet run (no
+/// credentials leak in or out of the test).
 struct Env {
     tmp: tempfile::TempDir,
     docker_config: PathBuf,
@@ -107,20 +58,24 @@ impl Env {
         self.tmp.path().join(name)
     }
 
-    fn run(&self, root: &str, args: &[&str]) -> Output {
-        pallet(&self.root(root), &self.docker_config, args, None)
+    /// pallet on the store `root`, with this environment's docker and pallet configs.
+    fn pallet(&self, root: &str) -> Pallet {
+        pallet!()
+            .root(self.root(root))
+            .env("DOCKER_CONFIG", &self.docker_config)
+            .env(
+                "PALLET_CONFIG",
+                self.docker_config.join("pallet-config.json"),
+            )
+    }
+
+    fn run(&self, root: &str, args: &[&str]) -> std::process::Output {
+        self.pallet(root).args(args).output()
     }
 
     /// A store `root` holding busybox:latest (imported from busybox-static).
     fn with_busybox(&self, root: &str) {
-        let tar = self.tmp.path().join("busybox-rootfs.tar");
-        if !tar.exists() {
-            common::busybox_rootfs_tar(&tar);
-        }
-        ok(
-            self.run(root, &["import", tar.to_str().unwrap(), "-t", "busybox"]),
-            "import",
-        );
+        testkit::store::import_busybox(&self.pallet(root), &busybox::Rootfs::new());
     }
 
     /// A context dir `name` with this Dockerfile (and a file `f`).
@@ -138,7 +93,7 @@ impl Env {
         let mut args = vec!["build", "--progress", "plain", "-t", tag, "--push"];
         args.extend_from_slice(extra);
         args.push(&ctx);
-        ok(self.run(root, &args), &format!("build --push {tag}"))
+        printed(&self.pallet(root).args(&args).succeeds())
     }
 
     /// Builds `dockerfile` in `root` into a local directory and returns the file `path` in it.
@@ -153,7 +108,7 @@ impl Env {
         let mut args = vec!["build", "--progress", "plain", "-o", &output];
         args.extend_from_slice(extra);
         args.push(&ctx);
-        ok(self.run(root, &args), "build -o type=local");
+        self.pallet(root).args(&args).succeeds();
         std::fs::read_to_string(dest.join(path)).unwrap()
     }
 }
@@ -175,33 +130,31 @@ fn pushed_image_pulls_back_builds_on_and_mounts_its_base_layers() {
     assert!(out.contains(&format!("pushed {app}@sha256:")), "{out}");
 
     // skopeo, which no one here wrote, reads it.
-    let inspect = Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false", &format!("docker://{app}")])
-        .output()
-        .unwrap();
-    let inspect = ok(inspect, "skopeo inspect");
+    let inspect = ok(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{app}"),
+    ]));
     let json: serde_json::Value = serde_json::from_str(inspect.trim()).unwrap();
     assert_eq!(json["Layers"].as_array().unwrap().len(), 3, "{inspect}");
     let layout = env.tmp.path().join("skopeo-layout");
-    ok(
-        Command::new("skopeo")
-            .args([
-                "copy",
-                "--src-tls-verify=false",
-                &format!("docker://{app}"),
-                &format!("oci:{}:app", layout.display()),
-            ])
-            .output()
-            .unwrap(),
-        "skopeo copy to an OCI layout",
-    );
+    ok(Command::new("skopeo").args([
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{app}"),
+        &format!("oci:{}:app", layout.display()),
+    ]));
 
     // A fresh store pulls it, by tag and by digest.
-    let pulled = ok(env.run("b", &["pull", "--progress", "plain", &app]), "pull");
+    let pulled = printed(
+        &env.pallet("b")
+            .args(["pull", "--progress", "plain", &app])
+            .succeeds(),
+    );
     let digest = json["Digest"].as_str().unwrap();
     assert!(pulled.contains(digest), "pull names the digest: {pulled}");
     let by_digest = format!("{host}/team/app@{digest}");
-    ok(env.run("b2", &["pull", &by_digest]), "pull by digest");
+    env.pallet("b2").args(["pull", &by_digest]).succeeds();
 
     // A build FROM it on a third store pulls it itself, and a push to another repository of
     // the same registry mounts the base layers instead of uploading them.
@@ -233,10 +186,7 @@ fn pushed_image_pulls_back_builds_on_and_mounts_its_base_layers() {
 
     // A pulled image pushed elsewhere keeps its manifest digest.
     let copy = format!("{host}/mirror/app:1");
-    let pushed = ok(
-        env.run("b", &["push", &app, &copy]),
-        "push of a pulled image",
-    );
+    let pushed = printed(&env.pallet("b").args(["push", &app, &copy]).succeeds());
     assert!(
         pushed.contains(digest),
         "same digest after a re-push: {pushed}"
@@ -254,10 +204,11 @@ fn a_pulled_layer_is_kept_compressed_and_serves_every_use() {
     env.with_busybox("a");
     let app = format!("{}/team/kept:1", reg.host());
     env.build_push("a", "FROM busybox\nRUN echo hello > /hello\n", &app, &[]);
-    ok(env.run("b", &["pull", &app]), "pull");
-    let inspect = ok(
-        env.run("b", &["inspect", "--format", "json", &app]),
-        "inspect",
+    env.pallet("b").args(["pull", &app]).succeeds();
+    let inspect = printed(
+        &env.pallet("b")
+            .args(["inspect", "--format", "json", &app])
+            .succeeds(),
     );
     let json: serde_json::Value =
         serde_json::from_str(&inspect[..=inspect.rfind('}').unwrap()]).unwrap();
@@ -303,10 +254,9 @@ fn a_pulled_layer_is_kept_compressed_and_serves_every_use() {
         layout.display()
     );
     let ctx = env.context("ctx-plain", &format!("FROM {app}\n"));
-    ok(
-        env.run("b", &["build", "-o", &output, &ctx]),
-        "uncompressed export",
-    );
+    env.pallet("b")
+        .args(["build", "-o", &output, &ctx])
+        .succeeds();
     for d in &diff_ids {
         assert!(
             layout.join("blobs/sha256").join(&d[7..]).is_file(),
@@ -325,7 +275,7 @@ fn a_pulled_layer_is_kept_compressed_and_serves_every_use() {
 
     // A compressed blob that no longer decompresses to its diff id is refused, not unpacked.
     let store = env.root("c");
-    ok(env.run("c", &["pull", &app]), "pull into a third store");
+    env.pallet("c").args(["pull", &app]).succeeds();
     let top = diff_ids.last().unwrap();
     let manifest = raw_manifest(&app);
     let top_blob = manifest["layers"][1]["digest"]
@@ -349,7 +299,7 @@ fn a_pulled_layer_is_kept_compressed_and_serves_every_use() {
         "{err}"
     );
     assert!(!store.join("snapshots").join(&top[7..]).exists());
-    ok(env.run("b", &["prune", "--all"]), "prune --all");
+    env.pallet("b").args(["prune", "--all"]).succeeds();
     assert_eq!(forms(), Vec::new(), "forms go with their layers");
 }
 
@@ -376,23 +326,16 @@ fn skopeo_pushed_image_is_pulled_and_built_on() {
     };
     env.with_busybox("a");
     let archive = env.tmp.path().join("busybox-docker.tar");
-    ok(
-        env.run("a", &["save", "busybox", "-o", archive.to_str().unwrap()]),
-        "save",
-    );
+    env.pallet("a")
+        .args(["save", "busybox", "-o", archive.to_str().unwrap()])
+        .succeeds();
     let target = format!("{}/from-skopeo/busybox:1", reg.host());
-    ok(
-        Command::new("skopeo")
-            .args([
-                "copy",
-                "--dest-tls-verify=false",
-                &format!("docker-archive:{}", archive.display()),
-                &format!("docker://{target}"),
-            ])
-            .output()
-            .unwrap(),
-        "skopeo copy to the registry",
-    );
+    ok(Command::new("skopeo").args([
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("docker-archive:{}", archive.display()),
+        &format!("docker://{target}"),
+    ]));
     let made = env.build_file(
         "b",
         &format!("FROM {target}\nRUN busybox echo built on skopeo > /made\n"),
@@ -419,22 +362,20 @@ fn htpasswd_registry_needs_login_and_never_prints_the_password() {
         "the error says what to do: {err}"
     );
 
-    let wrong = pallet(
-        &env.root("a"),
-        &env.docker_config,
-        &["login", "-u", "ci", "--password-stdin", &reg.host()],
-        Some("not-the-password\n"),
-    );
+    let wrong = env
+        .pallet("a")
+        .args(["login", "-u", "ci", "--password-stdin", &reg.host()])
+        .stdin("not-the-password\n")
+        .output();
     assert!(!wrong.status.success());
     assert!(!text(&wrong.stderr).contains("not-the-password"));
 
-    let login = pallet(
-        &env.root("a"),
-        &env.docker_config,
-        &["login", "-u", "ci", "--password-stdin", &reg.host()],
-        Some(&format!("{password}\n")),
-    );
-    let said = ok(login, "login");
+    let login = env
+        .pallet("a")
+        .args(["login", "-u", "ci", "--password-stdin", &reg.host()])
+        .stdin(format!("{password}\n"))
+        .succeeds();
+    let said = printed(&login);
     assert!(!said.contains(password));
     let config = std::fs::read_to_string(env.docker_config.join("config.json")).unwrap();
     assert!(config.contains(&reg.host()), "{config}");
@@ -446,7 +387,7 @@ fn htpasswd_registry_needs_login_and_never_prints_the_password() {
         "private\n"
     );
 
-    ok(env.run("a", &["logout", &reg.host()]), "logout");
+    env.pallet("a").args(["logout", &reg.host()]).succeeds();
     let config = std::fs::read_to_string(env.docker_config.join("config.json")).unwrap();
     assert!(!config.contains(&reg.host()), "{config}");
     let after = env.run("c", &["pull", &app]);
@@ -459,13 +400,10 @@ fn token_auth_registry_push_and_pull() {
         return;
     };
     env.with_busybox("a");
-    let login = pallet(
-        &env.root("a"),
-        &env.docker_config,
-        &["login", "-u", "robot", "--password-stdin", &reg.host()],
-        Some("t0ken-pass"),
-    );
-    ok(login, "login");
+    env.pallet("a")
+        .args(["login", "-u", "robot", "--password-stdin", &reg.host()])
+        .stdin("t0ken-pass")
+        .succeeds();
     let app = format!("{}/tok/app:1", reg.host());
     env.build_push("a", "FROM busybox\nRUN echo tok > /t\n", &app, &[]);
     assert!(reg.token_requests() > 0);
@@ -589,18 +527,12 @@ fn a_layer_that_does_not_match_its_diff_id_is_refused_and_kept_nowhere() {
     });
     std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
     let target = format!("{}/bad/diffid:1", reg.host());
-    ok(
-        Command::new("skopeo")
-            .args([
-                "copy",
-                "--dest-tls-verify=false",
-                &format!("oci:{}:1", layout.display()),
-                &format!("docker://{target}"),
-            ])
-            .output()
-            .unwrap(),
-        "skopeo copy to the registry",
-    );
+    ok(Command::new("skopeo").args([
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:1", layout.display()),
+        &format!("docker://{target}"),
+    ]));
 
     let out = env.run("p", &["pull", &target]);
     assert!(!out.status.success());

@@ -3,14 +3,14 @@
 //! docker-credential-helpers protocol, found through `with_helper_dir`, never by changing PATH),
 //! and `store`/`erase` as `pallet login`/`logout` use them.
 
-mod common;
-mod support;
-
 use registry::credentials::{credential_key, DOCKER_HUB_KEY};
 use registry::{Client, Credential, DockerConfig};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use support::{Config, Registry, TempDir};
+use testkit::docker_registry::{Config, Registry};
+use testkit::files::temp_dir;
+use testkit::registry_client::images::image;
+use testkit::registry_client::{reference, test_config};
 
 /// `docker-credential-test`: keeps each server's JSON in a file next to itself.
 const HELPER: &str = r#"#!/bin/sh
@@ -51,7 +51,7 @@ fn cred(user: &str, secret: &str) -> Option<Credential> {
 
 #[test]
 fn auths_in_every_shape_docker_writes() {
-    let tmp = TempDir::new("pallet-auths");
+    let tmp = temp_dir("pallet-auths");
     // "dXNlcjE6cGE6c3M=" = "user1:pa:ss" (the password may contain ':').
     let dc = write_config(
         tmp.path(),
@@ -106,7 +106,7 @@ fn auths_in_every_shape_docker_writes() {
 
 #[test]
 fn cred_helpers_and_creds_store_run_the_helper() {
-    let tmp = TempDir::new("pallet-helpers");
+    let tmp = temp_dir("pallet-helpers");
     install_helper(tmp.path(), "test");
     install_helper(tmp.path(), "other");
     std::fs::create_dir_all(tmp.path().join("store")).unwrap();
@@ -148,7 +148,7 @@ fn cred_helpers_and_creds_store_run_the_helper() {
 
 #[test]
 fn store_and_erase_round_trip_keeps_unknown_fields() {
-    let tmp = TempDir::new("pallet-store");
+    let tmp = temp_dir("pallet-store");
     let mut dc = write_config(
         tmp.path(),
         r#"{"psFormat": "table {{.ID}}", "experimental": "enabled",
@@ -193,7 +193,7 @@ fn store_and_erase_round_trip_keeps_unknown_fields() {
 
 #[test]
 fn store_goes_to_the_helper_when_one_is_configured() {
-    let tmp = TempDir::new("pallet-store-helper");
+    let tmp = temp_dir("pallet-store-helper");
     install_helper(tmp.path(), "test");
     let mut dc = write_config(
         tmp.path(),
@@ -230,11 +230,11 @@ fn login_with_credentials_from_a_helper() {
     let Some(reg) = Registry::start(Config::htpasswd("grace", "pw-grace")) else {
         return;
     };
-    let tmp = TempDir::new("pallet-login-helper");
+    let tmp = temp_dir("pallet-login-helper");
     install_helper(tmp.path(), "test");
     let mut dc = write_config(tmp.path(), r#"{"credsStore": "test"}"#).with_helper_dir(tmp.path());
     // `pallet login`: check, then store where docker would.
-    let client = Client::new(common::test_config(tmp.path()), dc.clone());
+    let client = Client::new(test_config(tmp.path()), dc.clone());
     let good = Credential::new("grace", "pw-grace");
     client.check_login(&reg.host(), Some(&good)).unwrap();
     dc.store(&reg.host(), &good).unwrap();
@@ -242,8 +242,8 @@ fn login_with_credentials_from_a_helper() {
     let dc = DockerConfig::load(Some(tmp.path()))
         .unwrap()
         .with_helper_dir(tmp.path());
-    let client = Client::new(common::test_config(tmp.path()), dc);
-    let img = common::image("helper-login", &[10], "amd64");
-    let target = common::reference(&reg, "helper/app:1");
+    let client = Client::new(test_config(tmp.path()), dc);
+    let img = image("helper-login", &[10], "amd64");
+    let target = reference(&reg, "helper/app:1");
     registry::push_image(&client, &img.push_request(&target, &[]), &|_| {}).unwrap();
 }

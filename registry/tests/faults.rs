@@ -2,14 +2,12 @@
 //! download cut in the middle, blobs whose content does not match their descriptor. A push
 //! either completes or leaves the tag untouched.
 
-mod common;
-// Included by path, as other crates' tests include it.
-#[path = "support/mod.rs"]
-mod support;
-
-use common::*;
 use registry::{push_image, BlobOutcome, Client, PushBlob, RegistryError};
-use support::{Config, Fault, FaultAction, FaultProxy, Registry, TempDir};
+use testkit::docker_registry::{Config, Fault, FaultAction, FaultProxy, Registry};
+use testkit::files::{temp_dir, TempDir};
+use testkit::net::free_port;
+use testkit::registry_client::images::{bytes, image};
+use testkit::registry_client::{client_for, docker_config, pull_all, reference, test_config};
 
 fn proxied(reg: &Registry, faults: Vec<Fault>, tmp: &TempDir) -> (FaultProxy, Client) {
     let proxy = FaultProxy::start(&reg.host(), faults);
@@ -25,7 +23,7 @@ fn upload_500_twice_then_success() {
     let Some(reg) = Registry::start(Config::plain()) else {
         return;
     };
-    let tmp = TempDir::new("pallet-500");
+    let tmp = temp_dir("pallet-500");
     let faults = vec![Fault::new(
         "PUT",
         "/blobs/uploads/",
@@ -53,7 +51,7 @@ fn persistent_500_fails_clearly_and_leaves_no_tag() {
     let Some(reg) = Registry::start(Config::plain()) else {
         return;
     };
-    let tmp = TempDir::new("pallet-500x");
+    let tmp = temp_dir("pallet-500x");
     let img = image("always-500", &[2000, 3000], "amd64");
     // Only the second layer's upload fails, forever.
     let bad = img.blobs()[2].0.digest.clone();
@@ -98,7 +96,7 @@ fn dropped_connections_are_retried() {
     let Some(reg) = Registry::start(Config::plain()) else {
         return;
     };
-    let tmp = TempDir::new("pallet-drop");
+    let tmp = temp_dir("pallet-drop");
     let faults = vec![
         Fault::new("HEAD", "/blobs/", FaultAction::Drop, 2),
         Fault::new("GET", "/manifests/", FaultAction::Drop, 2),
@@ -116,7 +114,7 @@ fn a_download_cut_in_the_middle_resumes_with_a_range_request() {
     let Some(reg) = Registry::start(Config::plain()) else {
         return;
     };
-    let tmp = TempDir::new("pallet-cut");
+    let tmp = temp_dir("pallet-cut");
     let direct = client_for(&reg, tmp.path());
     let img = image("cut", &[400_000], "amd64");
     let target = reference(&reg, "cut/app:1");
@@ -158,7 +156,7 @@ fn a_blob_that_does_not_match_its_digest_is_named() {
     let Some(reg) = Registry::start(Config::plain()) else {
         return;
     };
-    let tmp = TempDir::new("pallet-corrupt");
+    let tmp = temp_dir("pallet-corrupt");
     let client = client_for(&reg, tmp.path());
     let img = image("corrupt", &[1000, 2000], "amd64");
     let target = reference(&reg, "corrupt/app:1");
@@ -204,8 +202,8 @@ fn a_blob_that_does_not_match_its_digest_is_named() {
 
 #[test]
 fn unreachable_registry_says_so() {
-    let tmp = TempDir::new("pallet-unreach");
-    let port = support::free_port();
+    let tmp = temp_dir("pallet-unreach");
+    let port = free_port();
     let client = Client::new(
         test_config(tmp.path()),
         docker_config(tmp.path(), "x", None),
@@ -226,7 +224,7 @@ fn rate_limits_are_retried_after_the_retry_after_delay() {
     let Some(reg) = Registry::start(Config::plain()) else {
         return;
     };
-    let tmp = TempDir::new("pallet-429");
+    let tmp = temp_dir("pallet-429");
     let faults = vec![Fault::new(
         "GET",
         "/manifests/",

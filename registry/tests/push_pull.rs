@@ -2,20 +2,20 @@
 //! with its own CA, Basic auth, bearer tokens); what a no-op push costs; chunked uploads;
 //! cross-repository mounts; token reuse; platform selection from an index.
 
-mod common;
-mod support;
-
-use common::*;
 use registry::manifest::OCI_INDEX;
 use registry::{push_image, BlobOutcome, Platform, PushProgress, RegistryError};
 use std::sync::Mutex;
-use support::{Config, Registry, TempDir};
+use testkit::docker_registry::{Config, Registry};
+use testkit::files::temp_dir;
+use testkit::net::free_port;
+use testkit::registry_client::images::{image, index};
+use testkit::registry_client::{client_for, docker_config, pull_all, reference, test_config};
 
 fn round_trip(config: Config) {
     let Some(reg) = Registry::start(config) else {
         return;
     };
-    let tmp = TempDir::new("pallet-rt");
+    let tmp = temp_dir("pallet-rt");
     let client = client_for(&reg, tmp.path());
     let img = image("round-trip", &[1000, 70_000], "amd64");
     let target = reference(&reg, "team/app:1.0");
@@ -96,7 +96,7 @@ fn noop_push_is_one_head_per_blob_and_the_manifest_put() {
     let Some(reg) = Registry::start(Config::token("carol", "pw-carol")) else {
         return;
     };
-    let tmp = TempDir::new("pallet-noop");
+    let tmp = temp_dir("pallet-noop");
     let client = client_for(&reg, tmp.path());
     let img = image("noop", &[500, 600], "amd64");
     let target = reference(&reg, "noop/app:v1");
@@ -123,7 +123,7 @@ fn token_is_cached_across_pushes_and_pulls_of_a_repository() {
     let Some(reg) = Registry::start(Config::token("dave", "pw-dave")) else {
         return;
     };
-    let tmp = TempDir::new("pallet-tok");
+    let tmp = temp_dir("pallet-tok");
     let client = client_for(&reg, tmp.path());
     let a = image("tok-a", &[100], "amd64");
     let b = image("tok-b", &[200], "amd64");
@@ -154,7 +154,7 @@ fn chunked_upload_of_a_blob_larger_than_the_chunk_size() {
     let Some(reg) = Registry::start(Config::plain()) else {
         return;
     };
-    let tmp = TempDir::new("pallet-chunk");
+    let tmp = temp_dir("pallet-chunk");
     let mut config = test_config(tmp.path());
     config.chunk_size = 64 * 1024;
     let client = registry::Client::new(config, docker_config(tmp.path(), &reg.host(), None));
@@ -179,7 +179,7 @@ fn cross_repository_mount() {
     let Some(reg) = Registry::start(Config::token("erin", "pw-erin")) else {
         return;
     };
-    let tmp = TempDir::new("pallet-mount");
+    let tmp = temp_dir("pallet-mount");
     let client = client_for(&reg, tmp.path());
     let img = image("mount", &[4000, 5000], "amd64");
     push_image(
@@ -228,7 +228,7 @@ fn index_platform_selection() {
     let Some(reg) = Registry::start(Config::plain()) else {
         return;
     };
-    let tmp = TempDir::new("pallet-index");
+    let tmp = temp_dir("pallet-index");
     let client = client_for(&reg, tmp.path());
     let amd = image("idx-amd64", &[100], "amd64");
     let arm = image("idx-arm64", &[200], "arm64");
@@ -291,7 +291,7 @@ fn missing_tag_and_repository_errors_say_what_to_do() {
     let Some(reg) = Registry::start(Config::plain()) else {
         return;
     };
-    let tmp = TempDir::new("pallet-missing");
+    let tmp = temp_dir("pallet-missing");
     let client = client_for(&reg, tmp.path());
     let err = client
         .get_manifest(&reference(&reg, "nothing/here:1"))
@@ -311,7 +311,7 @@ fn docker_io_reads_go_to_mirrors_in_order() {
     let Some(reg) = Registry::start(Config::plain()) else {
         return;
     };
-    let tmp = TempDir::new("pallet-mirror");
+    let tmp = temp_dir("pallet-mirror");
     let direct = client_for(&reg, tmp.path());
     let img = image("mirrored", &[100], "amd64");
     push_image(
@@ -322,10 +322,7 @@ fn docker_io_reads_go_to_mirrors_in_order() {
     .unwrap();
     // A dead mirror first: skipped; the second serves docker.io/library/mirrored.
     let mut config = test_config(tmp.path());
-    config.mirrors = vec![
-        format!("http://127.0.0.1:{}", support::free_port()),
-        reg.url(),
-    ];
+    config.mirrors = vec![format!("http://127.0.0.1:{}", free_port()), reg.url()];
     let client = registry::Client::new(config, docker_config(tmp.path(), "x", None));
     let hub = registry::Reference::parse_docker_ref("mirrored:1").unwrap();
     assert_eq!(hub.domain(), "docker.io");

@@ -2,19 +2,18 @@
 //! it; verification skipped only for insecure registries) and authentication failures: wrong
 //! passwords and anonymous pushes say what to do, and never show the secret.
 
-mod common;
-mod support;
-
-use common::*;
 use registry::{push_image, Client, Credential, RegistryError};
-use support::{Config, Registry, TempDir};
+use testkit::docker_registry::{base64, Config, Registry, STD};
+use testkit::files::temp_dir;
+use testkit::registry_client::images::image;
+use testkit::registry_client::{client_for, docker_config, pull_all, reference, test_config};
 
 #[test]
 fn tls_ca_from_a_certs_d_directory() {
     let Some(reg) = Registry::start(Config::tls()) else {
         return;
     };
-    let tmp = TempDir::new("pallet-certsd");
+    let tmp = temp_dir("pallet-certsd");
     let mut config = test_config(tmp.path());
     config.certs_dir = tmp.path().join("certs.d");
     // Both names the certificate is valid for, each with its own certs.d entry.
@@ -37,7 +36,7 @@ fn tls_without_the_ca_is_a_clear_error() {
     let Some(reg) = Registry::start(Config::tls()) else {
         return;
     };
-    let tmp = TempDir::new("pallet-noca");
+    let tmp = temp_dir("pallet-noca");
     let client = Client::new(
         test_config(tmp.path()),
         docker_config(tmp.path(), "x", None),
@@ -69,7 +68,7 @@ fn tls_insecure_registry_skips_verification() {
     let Some(reg) = Registry::start(Config::tls()) else {
         return;
     };
-    let tmp = TempDir::new("pallet-insecure");
+    let tmp = temp_dir("pallet-insecure");
     let mut config = test_config(tmp.path());
     config.insecure.push(reg.host());
     let client = Client::new(config, docker_config(tmp.path(), "x", None));
@@ -81,11 +80,7 @@ fn tls_insecure_registry_skips_verification() {
 
 /// Error text and Debug must not contain the secret (or its Basic-auth or JWT forms).
 fn assert_no_secret(err: &RegistryError, user: &str, secret: &str) {
-    let basic = support::base64(
-        format!("{user}:{secret}").as_bytes(),
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-        true,
-    );
+    let basic = base64(format!("{user}:{secret}").as_bytes(), STD, true);
     for text in [err.to_string(), format!("{err:?}")] {
         assert!(!text.contains(secret), "secret in {text}");
         assert!(!text.contains(&basic), "basic auth in {text}");
@@ -104,7 +99,7 @@ fn wrong_password(config: Config) {
     let Some(reg) = Registry::start(config) else {
         return;
     };
-    let tmp = TempDir::new("pallet-wrongpw");
+    let tmp = temp_dir("pallet-wrongpw");
     let wrong = "Wr0ng-Passw0rd-123";
     let client = Client::new(
         test_config(tmp.path()),
@@ -170,7 +165,7 @@ fn login_check_with_stored_credentials() {
     let Some(reg) = Registry::start(Config::token("frank", "pw-frank")) else {
         return;
     };
-    let tmp = TempDir::new("pallet-login");
+    let tmp = temp_dir("pallet-login");
     let client = client_for(&reg, tmp.path());
     client.check_login(&reg.host(), None).unwrap();
     // A registry without auth accepts any login, as docker's does.
@@ -187,7 +182,7 @@ fn identity_token_is_used_as_an_oauth_refresh_token() {
     let Some(reg) = Registry::start(Config::token("heidi", "refresh-heidi")) else {
         return;
     };
-    let tmp = TempDir::new("pallet-idtoken");
+    let tmp = temp_dir("pallet-idtoken");
     std::fs::write(
         tmp.path().join("config.json"),
         format!(

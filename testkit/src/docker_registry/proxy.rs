@@ -1,6 +1,6 @@
 //! The fault-injecting TCP proxy (std only): see the harness's top comment.
 
-use super::token::read_head;
+use super::http::read_head;
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,19 +1,13 @@
-//! Helpers for this crate's tests (the registry harness itself is `support`, std only): small
-//! images made of deterministic bytes, push requests for them, clients configured for a test
-//! registry.
+//! Small images made of deterministic bytes, for the registry client's tests: config and
+//! layer blobs, the manifest, an index over several, and push requests for them. The registry
+//! does not look inside layers, so they are pseudo-random bytes, not tars.
 
-#![allow(dead_code)]
-
-use crate::support::Registry;
 use registry::manifest::{OCI_INDEX, OCI_MANIFEST};
-use registry::{
-    sha256_digest, Client, Credential, Descriptor, DockerConfig, Platform, PushBlob, PushRequest,
-    Reference, RegistryConfig,
-};
-use std::path::Path;
-use std::time::Duration;
+use registry::{sha256_digest, Descriptor, Platform, PushBlob, PushRequest, Reference};
 
+/// The media type the layers are pushed as.
 pub const LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// The media type of the config blob.
 pub const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 
 /// An image: config blob, layer blobs, manifest bytes. The registry does not look inside
@@ -25,6 +19,7 @@ pub struct Image {
     pub digest: String,
 }
 
+/// `len` pseudo-random bytes, the same for the same seed.
 pub fn bytes(seed: &str, len: usize) -> Vec<u8> {
     let mut state: u64 = 0xcbf29ce484222325;
     for b in seed.bytes() {
@@ -40,6 +35,7 @@ pub fn bytes(seed: &str, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// The descriptor of `data` as a blob of this media type.
 pub fn descriptor(media_type: &str, data: &[u8]) -> Descriptor {
     Descriptor {
         media_type: media_type.into(),
@@ -50,6 +46,7 @@ pub fn descriptor(media_type: &str, data: &[u8]) -> Descriptor {
     }
 }
 
+/// An image for `arch` with one layer of each size; `seed` makes its bytes (and digests).
 pub fn image(seed: &str, layer_sizes: &[usize], arch: &str) -> Image {
     let layers: Vec<Vec<u8>> = layer_sizes
         .iter()
@@ -90,6 +87,7 @@ impl Image {
             .collect()
     }
 
+    /// A push of this image to `target`, each blob offering these repositories to mount from.
     pub fn push_request(&self, target: &Reference, mount_from: &[&str]) -> PushRequest<'static> {
         PushRequest {
             target: target.clone(),
@@ -119,63 +117,10 @@ impl Image {
     }
 }
 
+/// An OCI index over these manifest descriptors.
 pub fn index(entries: Vec<Descriptor>) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries,
     }))
     .unwrap()
-}
-
-/// Settings for tests: no /etc/docker/certs.d, fast retries.
-pub fn test_config(dir: &Path) -> RegistryConfig {
-    RegistryConfig {
-        certs_dir: dir.join("no-certs.d"),
-        retry: registry::config::RetryPolicy {
-            attempts: 5,
-            base_delay: Duration::from_millis(20),
-            max_delay: Duration::from_millis(200),
-        },
-        ..RegistryConfig::default()
-    }
-}
-
-/// A docker config.json in `dir` holding `cred` for `host` (or nothing).
-pub fn docker_config(dir: &Path, host: &str, cred: Option<&Credential>) -> DockerConfig {
-    let path = dir.join("docker-config.json");
-    let mut dc = DockerConfig::empty(&path);
-    if let Some(c) = cred {
-        dc.store(host, c).unwrap();
-    }
-    DockerConfig::load_file(&path).unwrap()
-}
-
-/// A client for `reg`: its CA trusted, its credentials (if it has auth) stored.
-pub fn client_for(reg: &Registry, dir: &Path) -> Client {
-    let mut config = test_config(dir);
-    if let Some(ca) = reg.ca_path() {
-        config.ca_files.insert(reg.host(), ca.to_path_buf());
-    }
-    let cred = match reg.config() {
-        crate::support::Config::Htpasswd { user, pass }
-        | crate::support::Config::Token { user, pass } => {
-            Some(Credential::new(user.clone(), pass.clone()))
-        }
-        _ => None,
-    };
-    Client::new(config, docker_config(dir, &reg.host(), cred.as_ref()))
-}
-
-pub fn reference(reg: &Registry, rest: &str) -> Reference {
-    Reference::parse(&format!("{}/{rest}", reg.host())).unwrap()
-}
-
-/// Pulls `r` back: manifest bytes and every blob verified.
-pub fn pull_all(client: &Client, r: &Reference, platform: &str) -> registry::ResolvedImage {
-    let resolved = registry::resolve(client, r, &Platform::parse(platform).unwrap()).unwrap();
-    for layer in &resolved.manifest.layers {
-        let mut sink = Vec::new();
-        client.fetch_blob(r, layer, &mut sink, &|_| {}).unwrap();
-        assert_eq!(sink.len() as u64, layer.size);
-    }
-    resolved
 }

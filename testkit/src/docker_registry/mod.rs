@@ -1,104 +1,46 @@
-//! Test harness: a real registry (Debian's `docker-registry`, distribution v2.8) on 127.0.0.1,
-//! in four configurations, plus a fault-injecting TCP proxy for retry tests. Uses std only, so
-//! other crates' tests can include it:
+//! A real registry for tests: Debian's `docker-registry` (distribution v2.8) on 127.0.0.1 and a
+//! free port, in four configurations, plus a fault-injecting TCP proxy for retry tests.
 //!
 //! ```text
-//! #[path = "../../registry/tests/support/mod.rs"]
-//! mod support;
-//!
-//! let Some(reg) = support::Registry::start(support::Config::plain()) else { return };
+//! let Some(reg) = Registry::start(Config::plain()) else { return };
 //! // reg.host() = "127.0.0.1:PORT"; reg.url(); reg.ca_path() (TLS); reg.token_requests()
 //! ```
 //!
-//! - `Config::plain()`: HTTP. `Config::tls()`: HTTPS with a CA and server certificate made here
-//!   with the openssl CLI (SAN IP:127.0.0.1, DNS:localhost; `ca_path()` is the CA).
+//! - `Config::plain()`: HTTP. `Config::tls()`: HTTPS with a CA and a server certificate made
+//!   here with the openssl CLI (SAN IP:127.0.0.1, DNS:localhost; `ca_path()` is the CA).
 //!   `Config::htpasswd(user, pass)`: Basic auth (bcrypt file from `htpasswd -Bbn`).
-//!   `Config::token(user, pass)`: bearer tokens from a small issuer in token.rs (a std
-//!   `TcpListener` thread checking Basic credentials and answering `{"token": JWT}`; the JWT is
-//!   RS256-signed with `openssl dgst`, its `x5c` header carrying the signing certificate that the
-//!   registry trusts through `rootcertbundle`). Anonymous token requests get a token without
-//!   access. The OAuth form (POST `grant_type=refresh_token`) accepts the password as refresh
-//!   token, to exercise docker's identity tokens. `token_requests()` counts the token requests served.
-//! - `Registry::start` returns None (after printing why) when a tool is missing, and panics
-//!   instead when `CI=true`. The registry is killed and its directory removed on Drop.
-//! - `FaultProxy::start(upstream, faults)`: a plain-TCP proxy that answers `500` or drops the
-//!   connection (or cuts the answer after N bytes) for the first N requests matching a method
-//!   and path substring, and forwards everything else (with `Connection: close`, so each
-//!   request is seen).
-//! - `TempDir`: a directory removed on Drop.
+//!   `Config::token(user, pass)`: bearer tokens from the issuer in token.rs.
+//!   `token_requests()` counts the token requests served.
+//! - `Registry::start` returns None when a tool is missing, by the [gate](crate::gate) rule
+//!   (a skip with a note; a failure under `CI=true`). The registry is killed and its directory
+//!   removed on Drop.
+//! - `FaultProxy::start(upstream, faults)`: a plain-TCP proxy that answers `500` or `429`,
+//!   drops the connection or cuts the answer after N bytes for the first N requests matching a
+//!   method and path substring, and forwards everything else (with `Connection: close`, so
+//!   each request is seen).
 //!
-//! Files: this one (tools, temp dirs, the registry process), `token.rs` (the issuer, HTTP head
-//! parsing, base64), `proxy.rs` (the fault proxy).
+//! Files: this one (the registry process and its configuration), `pki.rs` (TLS material),
+//! `token.rs` (the issuer), `proxy.rs` (the fault proxy), `http.rs` (request heads, base64).
 
-#![allow(dead_code, unused_imports)]
-
+mod http;
+mod pki;
 mod proxy;
 mod token;
 
+pub use http::{base64, read_head, Head, STD, URL};
 pub use proxy::{proxy, Fault, FaultAction, FaultProxy};
-pub use token::{base64, read_head, Head, TOKEN_ISSUER, TOKEN_SERVICE};
+pub use token::{TOKEN_ISSUER, TOKEN_SERVICE};
 
+use crate::gate::{require, Need};
+use crate::net::free_port;
+use crate::run::ok_bytes as run;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 use token::TokenServer;
-
-/// True when every tool is on PATH. Missing: panics under `CI=true`, else prints and returns
-/// false (the caller skips).
-pub fn tools_available(tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools.iter().copied().filter(|t| !on_path(t)).collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!(
-        "missing {} (apt-get install docker-registry apache2-utils openssl, or scripts/ensure-tools.sh)",
-        missing.join(", ")
-    );
-    if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
-        panic!("{msg}");
-    }
-    eprintln!("skipping: {msg}");
-    false
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false)
-}
-
-/// A directory under the system temp dir, removed on Drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(prefix: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "{prefix}-{}-{}-{nanos}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// How the registry authenticates and whether it speaks TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,25 +79,7 @@ pub struct Registry {
     config: Config,
     ca: Option<PathBuf>,
     token: Option<TokenServer>,
-    dir: TempDir,
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// Runs a command, panicking with its stderr when it fails.
-pub fn run(cmd: &mut Command) -> Vec<u8> {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    dir: tempfile::TempDir,
 }
 
 impl Registry {
@@ -167,10 +91,11 @@ impl Registry {
             Config::Tls | Config::Token { .. } => tools.push("openssl"),
             Config::Htpasswd { .. } => tools.push("htpasswd"),
         }
-        if !tools_available(&tools) {
+        let needs: Vec<Need> = tools.into_iter().map(Need::Tool).collect();
+        if !require("a test with a real registry", &needs) {
             return None;
         }
-        let dir = TempDir::new("pallet-registry-test");
+        let dir = crate::files::temp_dir("pallet-registry-test");
         let d = dir.path();
         let port = free_port();
         let mut http = format!("  addr: 127.0.0.1:{port}\n  secret: pallet-test-secret\n");
@@ -180,7 +105,7 @@ impl Registry {
         match &config {
             Config::Plain => {}
             Config::Tls => {
-                let pki = make_pki(d);
+                let pki = pki::make_pki(d);
                 http += &format!(
                     "  tls:\n    certificate: {}\n    key: {}\n",
                     pki.server_cert.display(),
@@ -309,63 +234,5 @@ impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-struct Pki {
-    ca_cert: PathBuf,
-    server_cert: PathBuf,
-    server_key: PathBuf,
-}
-
-/// A CA and a server certificate for 127.0.0.1/localhost (P-256 keys: fast to make).
-fn make_pki(dir: &Path) -> Pki {
-    let p = |n: &str| dir.join(n);
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    run(Command::new("openssl")
-        .args(["req", "-x509"])
-        .args(ec)
-        .arg("-keyout")
-        .arg(p("ca.key"))
-        .arg("-out")
-        .arg(p("ca.crt"))
-        .args(["-days", "2", "-subj", "/CN=pallet test CA"])
-        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
-        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]));
-    run(Command::new("openssl")
-        .arg("req")
-        .args(ec)
-        .arg("-keyout")
-        .arg(p("server.key"))
-        .arg("-out")
-        .arg(p("server.csr"))
-        .args(["-subj", "/CN=localhost"]));
-    std::fs::write(
-        p("server.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-         keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    run(Command::new("openssl")
-        .args(["x509", "-req", "-in"])
-        .arg(p("server.csr"))
-        .arg("-CA")
-        .arg(p("ca.crt"))
-        .arg("-CAkey")
-        .arg(p("ca.key"))
-        .args(["-CAcreateserial", "-days", "2", "-extfile"])
-        .arg(p("server.ext"))
-        .arg("-out")
-        .arg(p("server.crt")));
-    Pki {
-        ca_cert: p("ca.crt"),
-        server_cert: p("server.crt"),
-        server_key: p("server.key"),
     }
 }
