@@ -1,22 +1,9 @@
 //! The blob store on real files: content addressing, digest checks, temp files and crashes.
 
 use cache::{CacheError, Root};
-use sha2::{Digest, Sha256};
 use std::io::Write;
-use std::path::Path;
-
-fn digest_of(data: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(data)))
-}
-
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    names
-}
+use testkit::digest::sha256 as digest_of;
+use testkit::files::list_dir as files_in;
 
 #[test]
 fn write_commit_and_read_back() {

@@ -7,8 +7,10 @@ use cache::Root;
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
+use testkit::digest::sha256 as digest_of;
+use testkit::self_exec;
 
 /// Set in a child: the store root it must open.
 const CHILD_ROOT: &str = "PALLET_CACHE_TEST_CHILD";
@@ -21,8 +23,7 @@ const BLOBS: usize = 12;
 const BLOB_SIZE: usize = 256 * 1024;
 
 fn spawn_child(test: &str, root: &Path, sync: &Path, id: usize) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+    self_exec::test(module_path!(), test)
         .env(CHILD_ROOT, root)
         .env(CHILD_SYNC, sync)
         .env(CHILD_ID, id.to_string())
@@ -168,10 +169,6 @@ fn blob_content(i: usize) -> Vec<u8> {
     }
     data.truncate(BLOB_SIZE);
     data
-}
-
-fn digest_of(data: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(data)))
 }
 
 #[test]

@@ -4,21 +4,14 @@
 
 use cache::Root;
 use std::path::PathBuf;
-use std::process::Command;
+use testkit::{self_exec, text};
 
 /// Set in a child: the path `Root::default_path()` must return.
 const EXPECT: &str = "PALLET_CACHE_TEST_EXPECT_ROOT";
 
 fn check(env: &[(&str, Option<&str>)], expected: PathBuf) {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args([
-            "--exact",
-            "child_default_path",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(EXPECT, &expected);
+    let mut command = self_exec::test(module_path!(), "child_default_path");
+    command.env(EXPECT, &expected);
     for (name, value) in env {
         match value {
             Some(value) => command.env(name, value),
@@ -26,18 +19,17 @@ fn check(env: &[(&str, Option<&str>)], expected: PathBuf) {
         };
     }
     let out = command.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "{env:?} -> expected {expected:?}:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        self_exec::passed(&out),
+        "{env:?} -> expected {expected:?}:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
     );
 }
 
 #[test]
 fn default_path_follows_the_environment() {
-    // SAFETY: geteuid has no preconditions.
-    let is_root = unsafe { libc::geteuid() } == 0;
+    let is_root = testkit::gate::is_root();
     let unless_root = |p: &str| {
         if is_root {
             PathBuf::from("/var/lib/pallet")
