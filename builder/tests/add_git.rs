@@ -7,50 +7,21 @@
 //! Needs root, runc, git and busybox-static (scripts/ensure-tools.sh). Without them the tests
 //! fail under CI=true and are skipped with a note elsewhere.
 
-mod common;
-use common::text;
-
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use testkit::files::{mode, read, write};
+use testkit::git::git;
+use testkit::progress::{cached, ran};
+use testkit::{pallet, require, text, Need::*, Pallet, Store};
 
 fn can_run() -> bool {
-    common::require("ADD <git> test", &["runc", "git"])
-}
-
-/// git for the test's own repositories: no user or system config, fixed identity and dates.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "protocol.file.allow=always",
-        ])
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_DATE", "2020-01-01T00:00:00Z")
-        .env("GIT_COMMITTER_DATE", "2020-01-01T00:00:00Z")
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?} in {}: {}",
-        dir.display(),
-        text(&out.stderr)
-    );
-    text(&out.stdout).trim().to_string()
-}
-
-fn write(path: &Path, body: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, body).unwrap();
+    require(
+        "ADD <git> test",
+        &[Root, Busybox, Tool("runc"), Tool("git")],
+    )
 }
 
 /// `git daemon` serving every repository under `base` on a free port; killed on drop.
@@ -61,11 +32,7 @@ struct Daemon {
 
 impl Daemon {
     fn start(base: &Path) -> Daemon {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = testkit::net::free_port();
         let child = Command::new("git")
             .arg("daemon")
             .arg("--export-all")
@@ -83,11 +50,7 @@ impl Daemon {
             .spawn()
             .expect("start git daemon");
         let d = Daemon { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "git daemon did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        testkit::net::wait_listening(port, Duration::from_secs(10), "git daemon");
         d
     }
 
@@ -170,88 +133,17 @@ fn repos(tmp: &Path) -> Repos {
     }
 }
 
-fn pallet(root: &Path, args: &[&str]) -> Output {
-    pallet_env(root, args, &[])
-}
-
-fn pallet_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pallet"));
-    cmd.arg("--root").arg(root).args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run pallet")
-}
-
-/// A store with the busybox image, from the repository's own script.
-fn store_with_busybox(tmp: &Path) -> PathBuf {
-    let root = tmp.join("root");
-    let tar = tmp.join("busybox-rootfs.tar");
-    common::busybox_rootfs_tar(&tar);
-    let out = pallet(&root, &["import", tar.to_str().unwrap(), "-t", "busybox"]);
-    assert!(out.status.success(), "import failed: {}", text(&out.stderr));
-    root
-}
-
-/// `pallet build --progress plain -o type=local,dest=OUT`; returns (success, stderr).
-fn build(root: &Path, ctx: &Path, out: &Path, dockerfile: &str) -> (bool, String) {
-    build_env(root, ctx, out, dockerfile, &[])
-}
-
-fn build_env(
-    root: &Path,
-    ctx: &Path,
-    out: &Path,
-    dockerfile: &str,
-    env: &[(&str, &str)],
-) -> (bool, String) {
-    std::fs::create_dir_all(ctx).unwrap();
-    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+/// `pallet build --progress plain -o type=local,dest=OUT` of `ctx` holding `dockerfile`, with
+/// `pallet` (its store and environment set); returns (success, stderr).
+fn build(pallet: Pallet, ctx: &Path, out: &Path, dockerfile: &str) -> (bool, String) {
+    write(&ctx.join("Dockerfile"), dockerfile);
     let _ = std::fs::remove_dir_all(out);
-    let o = pallet_env(
-        root,
-        &[
-            "build",
-            "--progress",
-            "plain",
-            "-o",
-            &format!("type=local,dest={}", out.display()),
-            ctx.to_str().unwrap(),
-        ],
-        env,
-    );
+    let o = pallet
+        .args(["build", "--progress", "plain", "-o"])
+        .arg(format!("type=local,dest={}", out.display()))
+        .arg(ctx)
+        .output();
     (o.status.success(), text(&o.stderr))
-}
-
-/// The progress number of the first step whose title contains `needle` (`#3 ADD ...`).
-fn step_number(log: &str, needle: &str) -> String {
-    log.lines()
-        .find(|l| l.starts_with('#') && l.contains(needle))
-        .and_then(|l| l.split(' ').next())
-        .map(str::to_string)
-        .unwrap_or_else(|| panic!("no step {needle:?} in:\n{log}"))
-}
-
-fn cached(log: &str, needle: &str) -> bool {
-    let n = step_number(log, needle);
-    log.lines().any(|l| l == format!("{n} CACHED"))
-}
-
-fn ran(log: &str, needle: &str) -> bool {
-    let n = step_number(log, needle);
-    log.lines().any(|l| l.starts_with(&format!("{n} DONE")))
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn mode(path: &Path) -> u32 {
-    std::fs::symlink_metadata(path)
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o7777
 }
 
 #[test]
@@ -259,18 +151,18 @@ fn add_git_default_branch_tag_and_branch_subdir() {
     if !can_run() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let r = repos(tmp.path());
+    let store = Store::empty(pallet!());
+    let tmp = store.dir();
+    let r = repos(tmp);
     let url = r.daemon.url("repo.git");
-    let root = tmp.path().join("root");
-    let out = tmp.path().join("out");
+    let out = tmp.join("out");
     let dockerfile = format!(
         "FROM scratch\n\
          ADD {url} /src\n\
          ADD {url}#v1.0 /tag\n\
          ADD {url}#feature:docs /feat\n"
     );
-    let (ok, log) = build(&root, &tmp.path().join("ctx"), &out, &dockerfile);
+    let (ok, log) = build(store.pallet(), &tmp.join("ctx"), &out, &dockerfile);
     assert!(ok, "build failed:\n{log}");
 
     // The default branch (HEAD = main) with its submodule, without any .git.
@@ -300,11 +192,11 @@ fn add_git_keep_git_dir_and_checksum() {
     if !can_run() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let r = repos(tmp.path());
+    let store = Store::empty(pallet!());
+    let tmp = store.dir();
+    let r = repos(tmp);
     let url = r.daemon.url("repo.git");
-    let root = tmp.path().join("root");
-    let out = tmp.path().join("out");
+    let out = tmp.join("out");
     let dockerfile = format!(
         "FROM scratch\n\
          ADD --keep-git-dir=true {url}#main /src\n\
@@ -314,7 +206,7 @@ fn add_git_keep_git_dir_and_checksum() {
         &r.main[..12],
         r.main
     );
-    let (ok, log) = build(&root, &tmp.path().join("ctx"), &out, &dockerfile);
+    let (ok, log) = build(store.pallet(), &tmp.join("ctx"), &out, &dockerfile);
     assert!(ok, "build failed:\n{log}");
     assert!(out.join("src/.git").is_dir(), "no .git with --keep-git-dir");
     assert_eq!(git(&out.join("src"), &["rev-parse", "HEAD"]), r.main);
@@ -338,7 +230,7 @@ fn add_git_keep_git_dir_and_checksum() {
     // A checksum that is not the commit: the build fails, naming both.
     let wrong = "0123456789abcdef0123456789abcdef01234567";
     let dockerfile = format!("FROM scratch\nADD --checksum={wrong} {url}#v1.0 /pinned\n");
-    let (ok, log) = build(&root, &tmp.path().join("ctx"), &out, &dockerfile);
+    let (ok, log) = build(store.pallet(), &tmp.join("ctx"), &out, &dockerfile);
     assert!(!ok, "a wrong checksum must fail:\n{log}");
     assert!(
         log.contains("checksum mismatch") && log.contains(wrong) && log.contains(&r.v1),
@@ -351,38 +243,33 @@ fn add_git_rebuild_is_cached_and_a_new_commit_fetches() {
     if !can_run() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let r = repos(tmp.path());
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
+    let r = repos(tmp);
     let url = r.daemon.url("repo.git");
-    let root = store_with_busybox(tmp.path());
-    let ctx = tmp.path().join("ctx");
-    let out = tmp.path().join("out");
+    let ctx = tmp.join("ctx");
+    let out = tmp.join("out");
     let dockerfile = format!(
         "FROM busybox\n\
          ADD {url}#main /src\n\
          RUN cat /src/README.md /src/vendor/lib/lib.txt > /joined.txt\n"
     );
-    let (ok, log) = build(&root, &ctx, &out, &dockerfile);
+    let (ok, log) = build(store.pallet(), &ctx, &out, &dockerfile);
     assert!(ok, "build failed:\n{log}");
     assert!(ran(&log, "ADD git://"), "{log}");
     assert_eq!(read(&out.join("joined.txt")), "v2\nlibrary\n");
 
     // No upstream change: every step from the cache.
-    let (ok, log) = build(&root, &ctx, &out, &dockerfile);
+    let (ok, log) = build(store.pallet(), &ctx, &out, &dockerfile);
     assert!(ok, "rebuild failed:\n{log}");
     assert!(cached(&log, "ADD git://"), "ADD not cached:\n{log}");
     assert!(cached(&log, "RUN cat"), "RUN not cached:\n{log}");
     // A dry run assumes the commit of the last build: all cached.
-    let o = pallet(
-        &root,
-        &[
-            "build",
-            "--explain",
-            "--progress",
-            "plain",
-            ctx.to_str().unwrap(),
-        ],
-    );
+    let o = store
+        .pallet()
+        .args(["build", "--explain", "--progress", "plain"])
+        .arg(&ctx)
+        .output();
     let log = text(&o.stderr);
     assert!(o.status.success(), "--explain failed:\n{log}");
     assert!(cached(&log, "ADD git://"), "--explain:\n{log}");
@@ -392,7 +279,7 @@ fn add_git_rebuild_is_cached_and_a_new_commit_fetches() {
     write(&r.repo.join("new.txt"), "new\n");
     git(&r.repo, &["add", "."]);
     git(&r.repo, &["commit", "-q", "-m", "three"]);
-    let (ok, log) = build(&root, &ctx, &out, &dockerfile);
+    let (ok, log) = build(store.pallet(), &ctx, &out, &dockerfile);
     assert!(ok, "build after a commit failed:\n{log}");
     assert!(ran(&log, "ADD git://"), "ADD did not fetch:\n{log}");
     assert!(ran(&log, "RUN cat"), "RUN did not rerun:\n{log}");
@@ -404,15 +291,15 @@ fn add_git_errors_name_the_step_and_the_url() {
     if !can_run() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let r = repos(tmp.path());
+    let store = Store::empty(pallet!());
+    let tmp = store.dir();
+    let r = repos(tmp);
     let url = r.daemon.url("repo.git");
-    let root = tmp.path().join("root");
-    let ctx = tmp.path().join("ctx");
-    let out = tmp.path().join("out");
+    let ctx = tmp.join("ctx");
+    let out = tmp.join("out");
 
     let (ok, log) = build(
-        &root,
+        store.pallet(),
         &ctx,
         &out,
         &format!("FROM scratch\nADD {url}#nope /src\n"),
@@ -424,7 +311,7 @@ fn add_git_errors_name_the_step_and_the_url() {
     );
 
     let (ok, log) = build(
-        &root,
+        store.pallet(),
         &ctx,
         &out,
         &format!("FROM scratch\nADD {url}#main:no/such/dir /src\n"),
@@ -433,13 +320,9 @@ fn add_git_errors_name_the_step_and_the_url() {
     assert!(log.contains("no/such/dir does not exist"), "{log}");
 
     // Nothing listens there: ls-remote fails; the password never shows in the message.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = testkit::net::free_port();
     let (ok, log) = build(
-        &root,
+        store.pallet(),
         &ctx,
         &out,
         &format!("FROM scratch\nADD http://user:hunter2@127.0.0.1:{port}/repo.git /src\n"),
@@ -460,12 +343,11 @@ fn add_git_errors_name_the_step_and_the_url() {
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
     let start = Instant::now();
-    let (ok, log) = build_env(
-        &root,
+    let (ok, log) = build(
+        store.pallet().env("PALLET_GIT_TIMEOUT", "1"),
         &ctx,
         &out,
         &format!("FROM scratch\nADD git://127.0.0.1:{port}/repo.git /src\n"),
-        &[("PALLET_GIT_TIMEOUT", "1")],
     );
     assert!(!ok);
     assert!(

@@ -1,27 +1,26 @@
 //! `ADD <url>` end to end: a tiny HTTP server in the test (127.0.0.1, a random port, fixed
-//! files, ETag / If-None-Match -> 304, a 404, a request log), a busybox image made by
-//! scripts/make-busybox-rootfs.sh, and `pallet build` runs that download, revalidate, pin by
+//! files, ETag / If-None-Match -> 304, a 404, a request log), the kit's busybox store, and
+//! `pallet build` runs that download, revalidate, pin by
 //! `--checksum`, go through HTTP_PROXY unless NO_PROXY says not to, and fail in words that say
 //! why.
 //!
 //! Needs root, runc and busybox-static (scripts/ensure-tools.sh). Without them the tests fail
 //! under CI=true and are skipped with a note elsewhere.
 
-mod common;
-use common::text;
-
 use sha2::Digest as _;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use testkit::digest::sha256;
+use testkit::progress::{cached, ran};
+use testkit::{pallet, require, text, Need::*, Pallet, Store};
 
 fn can_run() -> bool {
-    common::require("ADD <url> test", &["runc"])
+    require("ADD <url> test", &[Root, Busybox, Tool("runc")])
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -206,63 +205,15 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>) {
 // ---------------------------------------------------------------------------------------------
 // Building.
 
-fn pallet(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pallet"));
-    cmd.arg("--root").arg(root).args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run pallet")
-}
-
-/// A store with the busybox image, from the repository's own script.
-fn store_with_busybox(tmp: &Path) -> PathBuf {
-    let root = tmp.join("root");
-    let tar = tmp.join("busybox-rootfs.tar");
-    common::busybox_rootfs_tar(&tar);
-    let out = pallet(
-        &root,
-        &["import", tar.to_str().unwrap(), "-t", "busybox"],
-        &[],
-    );
-    assert!(out.status.success(), "import failed: {}", text(&out.stderr));
-    root
-}
-
-/// `pallet build` of a context holding only `dockerfile`; returns (success, stderr).
-fn build(root: &Path, ctx: &Path, dockerfile: &str, env: &[(&str, &str)]) -> (bool, String) {
-    std::fs::create_dir_all(ctx).unwrap();
-    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
-    let out = pallet(
-        root,
-        &["build", "--progress", "plain", ctx.to_str().unwrap()],
-        env,
-    );
+/// `pallet build --progress plain` of `ctx` holding only `dockerfile`, with `pallet` (its store
+/// and environment set); returns (success, stderr).
+fn build(pallet: Pallet, ctx: &Path, dockerfile: &str) -> (bool, String) {
+    testkit::files::write(&ctx.join("Dockerfile"), dockerfile);
+    let out = pallet
+        .args(["build", "--progress", "plain"])
+        .arg(ctx)
+        .output();
     (out.status.success(), text(&out.stderr))
-}
-
-/// The progress number of the first step whose title contains `needle` (`#3 ADD ...`).
-fn step_number(log: &str, needle: &str) -> Option<String> {
-    log.lines()
-        .find(|l| l.starts_with('#') && l.contains(needle))
-        .and_then(|l| l.split(' ').next())
-        .map(str::to_string)
-}
-
-/// Whether the step titled with `needle` was a cache hit in this build.
-fn cached(log: &str, needle: &str) -> bool {
-    let n = step_number(log, needle).unwrap_or_else(|| panic!("no step {needle:?} in:\n{log}"));
-    log.lines().any(|l| l == format!("{n} CACHED"))
-}
-
-/// Whether the step titled with `needle` ran in this build.
-fn ran(log: &str, needle: &str) -> bool {
-    let n = step_number(log, needle).unwrap_or_else(|| panic!("no step {needle:?} in:\n{log}"));
-    log.lines().any(|l| l.starts_with(&format!("{n} DONE")))
-}
-
-fn sha256(data: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
 }
 
 const LAST_MODIFIED: &str = "Wed, 21 Oct 2015 07:28:00 GMT";
@@ -275,8 +226,8 @@ fn add_url_downloads_revalidates_and_reruns_on_change() {
     if !can_run() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let root = store_with_busybox(tmp.path());
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
     let server = Server::start();
     server.put(
         "/file.txt",
@@ -293,11 +244,11 @@ fn add_url_downloads_revalidates_and_reruns_on_change() {
         server.url("/file.txt"),
         server.url("/plain.txt"),
     );
-    let ctx = tmp.path().join("ctx");
+    let ctx = tmp.join("ctx");
 
     // First build: downloads, the file is 0600 root:root with Last-Modified as mtime (epoch 0
     // without the header), as BuildKit writes it.
-    let (ok, log) = build(&root, &ctx, &dockerfile, &[]);
+    let (ok, log) = build(store.pallet(), &ctx, &dockerfile);
     assert!(ok, "build failed:\n{log}");
     assert!(log.contains("hello over http"), "{log}");
     assert!(
@@ -314,7 +265,7 @@ fn add_url_downloads_revalidates_and_reruns_on_change() {
     assert_eq!(reqs[0].status, 200);
 
     // Nothing changed: one conditional request answered 304, every step cached.
-    let (ok, log) = build(&root, &ctx, &dockerfile, &[]);
+    let (ok, log) = build(store.pallet(), &ctx, &dockerfile);
     assert!(ok, "rebuild failed:\n{log}");
     assert!(
         !log.contains("DONE"),
@@ -338,7 +289,7 @@ fn add_url_downloads_revalidates_and_reruns_on_change() {
         Some("\"v2\""),
         Some(LAST_MODIFIED),
     );
-    let (ok, log) = build(&root, &ctx, &dockerfile, &[]);
+    let (ok, log) = build(store.pallet(), &ctx, &dockerfile);
     assert!(ok, "build after the change failed:\n{log}");
     assert!(
         log.contains("changed content"),
@@ -365,7 +316,7 @@ fn add_url_downloads_revalidates_and_reruns_on_change() {
         Some("\"v3\""),
         Some(LAST_MODIFIED),
     );
-    let (ok, log) = build(&root, &ctx, &dockerfile, &[]);
+    let (ok, log) = build(store.pallet(), &ctx, &dockerfile);
     assert!(ok, "{log}");
     assert_eq!(server.requests("/file.txt").last().unwrap().status, 200);
     assert!(
@@ -379,8 +330,8 @@ fn add_url_checksum_pins_the_content() {
     if !can_run() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let root = store_with_busybox(tmp.path());
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
     let server = Server::start();
     let body = b"pinned content\n";
     server.put("/pinned.txt", body, Some("\"k1\""), Some(LAST_MODIFIED));
@@ -389,14 +340,14 @@ fn add_url_checksum_pins_the_content() {
         "FROM busybox\nADD --checksum={sum} {} /data/\nRUN cat /data/pinned.txt\n",
         server.url("/pinned.txt")
     );
-    let ctx = tmp.path().join("ctx");
-    let (ok, log) = build(&root, &ctx, &dockerfile, &[]);
+    let ctx = tmp.join("ctx");
+    let (ok, log) = build(store.pallet(), &ctx, &dockerfile);
     assert!(ok, "build with the right checksum failed:\n{log}");
     assert!(log.contains("pinned content"), "{log}");
     assert_eq!(server.requests("/pinned.txt").len(), 1);
 
     // Cached by checksum: no request at all.
-    let (ok, log) = build(&root, &ctx, &dockerfile, &[]);
+    let (ok, log) = build(store.pallet(), &ctx, &dockerfile);
     assert!(ok, "{log}");
     assert!(!log.contains("DONE"), "{log}");
     assert!(cached(&log, "RUN cat /data/pinned.txt"), "{log}");
@@ -409,13 +360,12 @@ fn add_url_checksum_pins_the_content() {
     // sha512 pins work too (hashed beside the blob's sha256).
     let sum512 = format!("sha512:{}", hex::encode(sha2::Sha512::digest(body)));
     let (ok, log) = build(
-        &root,
-        &tmp.path().join("ctx512"),
+        store.pallet(),
+        &tmp.join("ctx512"),
         &format!(
             "FROM busybox\nADD --checksum={sum512} {} /data/\nRUN cat /data/pinned.txt\n",
             server.url("/pinned.txt")
         ),
-        &[],
     );
     assert!(ok, "sha512 checksum:\n{log}");
 
@@ -424,20 +374,20 @@ fn add_url_checksum_pins_the_content() {
     server.put("/other.txt", other, Some("\"o1\""), None);
     let wrong = sha256(b"what we expected");
     let (ok, log) = build(
-        &root,
-        &tmp.path().join("ctx-wrong"),
+        store.pallet(),
+        &tmp.join("ctx-wrong"),
         &format!(
             "FROM busybox\nADD --checksum={wrong} {} /data/\n",
             server.url("/other.txt")
         ),
-        &[],
     );
     assert!(!ok, "a wrong checksum must fail:\n{log}");
     let actual = sha256(other);
     assert!(log.contains(&server.url("/other.txt")), "{log}");
     assert!(log.contains(&wrong), "expected digest named:\n{log}");
     assert!(log.contains(&actual), "actual digest named:\n{log}");
-    let blob = root
+    let blob = store
+        .root()
         .join("blobs/sha256")
         .join(actual.trim_start_matches("sha256:"));
     assert!(!blob.exists(), "a mismatched download is not kept");
@@ -448,16 +398,15 @@ fn add_url_query_string_names_the_file_by_its_path() {
     if !can_run() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let root = store_with_busybox(tmp.path());
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
     let server = Server::start();
     server.put("/dl/tool.sh", b"echo tool v2\n", Some("\"t2\""), None);
     let url = server.url("/dl/tool.sh?version=2&arch=amd64");
     let (ok, log) = build(
-        &root,
-        &tmp.path().join("ctx"),
+        store.pallet(),
+        &tmp.join("ctx"),
         &format!("FROM busybox\nADD {url} /opt/\nRUN ls /opt && sh /opt/tool.sh\n"),
-        &[],
     );
     assert!(ok, "{log}");
     assert!(log.lines().any(|l| l.ends_with(" tool.sh")), "{log}");
@@ -471,17 +420,16 @@ fn add_url_errors_say_what_went_wrong() {
     if !can_run() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let root = store_with_busybox(tmp.path());
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
     let server = Server::start();
 
     // 404.
     let missing = server.url("/missing.txt");
     let (ok, log) = build(
-        &root,
-        &tmp.path().join("ctx404"),
+        store.pallet(),
+        &tmp.join("ctx404"),
         &format!("FROM busybox\nADD {missing} /data/\n"),
-        &[],
     );
     assert!(!ok, "{log}");
     assert!(
@@ -490,15 +438,12 @@ fn add_url_errors_say_what_went_wrong() {
     );
 
     // Nothing listening.
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let port = testkit::net::free_port();
     let refused = format!("http://127.0.0.1:{port}/file.txt");
     let (ok, log) = build(
-        &root,
-        &tmp.path().join("ctx-refused"),
+        store.pallet(),
+        &tmp.join("ctx-refused"),
         &format!("FROM busybox\nADD {refused} /data/\n"),
-        &[],
     );
     assert!(!ok, "{log}");
     assert!(log.contains(&format!("ADD {refused}:")), "{log}");
@@ -508,10 +453,9 @@ fn add_url_errors_say_what_went_wrong() {
     server.stall("/slow.txt", Duration::from_secs(5));
     let slow = server.url("/slow.txt");
     let (ok, log) = build(
-        &root,
-        &tmp.path().join("ctx-slow"),
+        store.pallet().env("PALLET_HTTP_TIMEOUT", "1"),
+        &tmp.join("ctx-slow"),
         &format!("FROM busybox\nADD {slow} /data/\n"),
-        &[("PALLET_HTTP_TIMEOUT", "1")],
     );
     assert!(!ok, "{log}");
     assert!(log.contains(&format!("ADD {slow}: timed out")), "{log}");
@@ -523,18 +467,20 @@ fn add_url_goes_through_the_proxy_variables_name() {
     if !can_run() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let root = store_with_busybox(tmp.path());
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
     // The test server plays the proxy: it answers the tunnel request with a 404.
     let proxy = Server::start();
     let proxy_url = proxy.url("");
     let far = "http://pallet-proxy-test.invalid/file.txt";
     let dockerfile = format!("FROM busybox\nADD {far} /data/\n");
     let (ok, log) = build(
-        &root,
-        &tmp.path().join("ctx"),
+        store
+            .pallet()
+            .env("HTTP_PROXY", &proxy_url)
+            .env("NO_PROXY", ""),
+        &tmp.join("ctx"),
         &dockerfile,
-        &[("HTTP_PROXY", proxy_url.as_str()), ("NO_PROXY", "")],
     );
     assert!(!ok, "{log}");
     assert!(
@@ -548,10 +494,12 @@ fn add_url_goes_through_the_proxy_variables_name() {
     // NO_PROXY names the host: no proxy (and so a DNS failure for a .invalid name).
     let before = proxy.targets().len();
     let (ok, log) = build(
-        &root,
-        &tmp.path().join("ctx"),
+        store
+            .pallet()
+            .env("HTTP_PROXY", &proxy_url)
+            .env("NO_PROXY", ".invalid"),
+        &tmp.join("ctx"),
         &dockerfile,
-        &[("HTTP_PROXY", proxy_url.as_str()), ("NO_PROXY", ".invalid")],
     );
     assert!(!ok, "{log}");
     assert_eq!(proxy.targets().len(), before, "NO_PROXY bypasses the proxy");

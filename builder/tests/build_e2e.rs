@@ -5,106 +5,23 @@
 //! Needs root, runc, busybox-static and umoci (scripts/ensure-tools.sh installs them). Without
 //! root the tests fail under CI=true and are skipped with a note elsewhere.
 
-mod common;
-use common::text;
-
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
+use testkit::busybox::Rootfs;
+use testkit::files::{all_files, context, copy_dir, file_contains, find_dirs};
+use testkit::oci_layout::{umoci_unpack, Layout};
+use testkit::store::import_busybox;
+use testkit::{pallet, repo, require, text, Need::*, Store};
 
 fn can_run() -> bool {
-    common::require("end-to-end build test", &["runc", "umoci"])
+    require(
+        "end-to-end build test",
+        &[Root, Busybox, Tool("runc"), Tool("umoci")],
+    )
 }
 
-fn pallet(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pallet"))
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .output()
-        .expect("run pallet")
-}
-
-/// A busybox-static root file tree as a tar: /bin/busybox, one symlink per applet, /etc
-/// passwd and group, /tmp.
-fn busybox_rootfs_tar(dir: &Path) -> PathBuf {
-    let tar_path = dir.join("busybox-rootfs.tar");
-    let file = std::fs::File::create(&tar_path).unwrap();
-    let mut tar = tar::Builder::new(file);
-    let dir_entry = |tar: &mut tar::Builder<std::fs::File>, path: &str, mode: u32| {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Directory);
-        h.set_mode(mode);
-        h.set_size(0);
-        h.set_mtime(1_700_000_000);
-        tar.append_data(&mut h, path, std::io::empty()).unwrap();
-    };
-    let file_entry = |tar: &mut tar::Builder<std::fs::File>, path: &str, mode: u32, data: &[u8]| {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_mode(mode);
-        h.set_size(data.len() as u64);
-        h.set_mtime(1_700_000_000);
-        tar.append_data(&mut h, path, data).unwrap();
-    };
-    for d in ["bin", "etc", "root", "home"] {
-        dir_entry(&mut tar, d, 0o755);
-    }
-    dir_entry(&mut tar, "tmp", 0o1777);
-    file_entry(
-        &mut tar,
-        "bin/busybox",
-        0o755,
-        &std::fs::read("/bin/busybox").unwrap(),
-    );
-    file_entry(
-        &mut tar,
-        "etc/passwd",
-        0o644,
-        b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n",
-    );
-    file_entry(&mut tar, "etc/group", 0o644, b"root:x:0:\napp:x:1000:\n");
-    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
-    for applet in text(&list.stdout)
-        .lines()
-        .filter(|a| !a.is_empty() && *a != "busybox")
-    {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Symlink);
-        h.set_mode(0o777);
-        h.set_size(0);
-        h.set_mtime(1_700_000_000);
-        tar.append_link(&mut h, format!("bin/{applet}"), "busybox")
-            .unwrap();
-    }
-    tar.finish().unwrap();
-    tar_path
-}
-
-/// A temp dir with a store (`root`) holding the busybox-static image as busybox:latest.
-fn store_with_busybox() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    let rootfs = busybox_rootfs_tar(tmp.path());
-    let out = pallet(
-        &root,
-        &["import", rootfs.to_str().unwrap(), "-t", "busybox:latest"],
-    );
-    assert!(out.status.success(), "import failed: {}", text(&out.stderr));
-    (tmp, root)
-}
-
-/// `dir/ctx` holding just a Dockerfile with this text.
-fn context_with(dir: &Path, dockerfile: &str) -> PathBuf {
-    let ctx = dir.join("ctx");
-    std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
-    ctx
-}
-
-fn example(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../testdata/examples")
-        .join(name)
+fn example(name: &str) -> std::path::PathBuf {
+    repo::testdata("examples").join(name)
 }
 
 #[test]
@@ -112,29 +29,24 @@ fn busybox_multistage_builds_exports_and_rebuilds_from_cache() {
     if !can_run() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    let rootfs = busybox_rootfs_tar(tmp.path());
-    let out = pallet(
-        &root,
-        &["import", rootfs.to_str().unwrap(), "-t", "busybox:latest"],
-    );
-    assert!(out.status.success(), "import failed: {}", text(&out.stderr));
-    assert!(text(&out.stdout).starts_with("docker.io/library/busybox:latest sha256:"));
+    let store = Store::empty(pallet!());
+    let tmp = store.dir();
+    let imported = import_busybox(&store.pallet(), &Rootfs::new());
+    assert!(imported.starts_with("docker.io/library/busybox:latest sha256:"));
 
-    let layout = tmp.path().join("layout");
+    let layout = tmp.join("layout");
     let ctx = example("busybox-hello");
-    let out = pallet(
-        &root,
-        &[
+    let out = store
+        .pallet()
+        .args([
             "build",
             "-t",
             "hello:dev",
             "--output",
             &format!("type=oci,dest={},tar=false", layout.display()),
             ctx.to_str().unwrap(),
-        ],
-    );
+        ])
+        .output();
     let log = text(&out.stderr);
     assert!(out.status.success(), "build failed:\n{log}");
     assert!(
@@ -147,13 +59,8 @@ fn busybox_multistage_builds_exports_and_rebuilds_from_cache() {
     );
 
     // The OCI layout is read by a tool no one here wrote.
-    let bundle = tmp.path().join("bundle");
-    let un = Command::new("umoci")
-        .args(["unpack", "--image", &format!("{}:dev", layout.display())])
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(un.status.success(), "umoci unpack: {}", text(&un.stderr));
+    let bundle = tmp.join("bundle");
+    umoci_unpack(&layout, "dev", &bundle);
     let greeting = std::fs::read_to_string(bundle.join("rootfs/greeting.txt")).unwrap();
     assert_eq!(greeting, "hello from pallet\n");
     assert!(bundle.join("rootfs/bin/busybox").is_file());
@@ -165,7 +72,10 @@ fn busybox_multistage_builds_exports_and_rebuilds_from_cache() {
     );
 
     // A second build with nothing changed runs nothing.
-    let out = pallet(&root, &["build", "-t", "hello:dev", ctx.to_str().unwrap()]);
+    let out = store
+        .pallet()
+        .args(["build", "-t", "hello:dev", ctx.to_str().unwrap()])
+        .output();
     let log = text(&out.stderr);
     assert!(out.status.success(), "rebuild failed:\n{log}");
     assert!(log.contains("CACHED"), "{log}");
@@ -174,7 +84,7 @@ fn busybox_multistage_builds_exports_and_rebuilds_from_cache() {
         "a no-change rebuild must be all cache hits:\n{log}"
     );
 
-    let out = pallet(&root, &["images"]);
+    let out = store.pallet().args(["images"]).output();
     let listing = text(&out.stdout);
     assert!(
         listing.contains("docker.io/library/hello:dev")
@@ -188,12 +98,17 @@ fn failing_run_names_the_step_and_exit_code() {
     if !can_run() {
         return;
     }
-    let (tmp, root) = store_with_busybox();
-    let ctx = context_with(
-        tmp.path(),
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
+    let ctx = context(
+        &tmp.join("ctx"),
         "FROM busybox\nRUN echo about to fail && exit 7\n",
+        &[],
     );
-    let out = pallet(&root, &["build", ctx.to_str().unwrap()]);
+    let out = store
+        .pallet()
+        .args(["build", ctx.to_str().unwrap()])
+        .output();
     assert_eq!(out.status.code(), Some(1));
     let log = text(&out.stderr);
     assert!(log.contains("RUN echo about to fail && exit 7"), "{log}");
@@ -212,12 +127,13 @@ fn secrets_reach_the_step_and_nothing_else() {
     if !can_run() {
         return;
     }
-    let (tmp, root) = store_with_busybox();
+    let store = Store::busybox(pallet!());
+    let (tmp, root) = (store.dir(), store.root());
     let file_secret = "s3cr3t-file-value-7c1e";
     let env_secret = "s3cr3t-env-value-93ab";
-    let secret_path = tmp.path().join("token.txt");
+    let secret_path = tmp.join("token.txt");
     std::fs::write(&secret_path, file_secret).unwrap();
-    let ctx = tmp.path().join("ctx");
+    let ctx = tmp.join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::write(
         ctx.join("Dockerfile"),
@@ -228,10 +144,9 @@ fn secrets_reach_the_step_and_nothing_else() {
          RUN --mount=type=secret,id=tok,target=/etc/app/key,mode=0440,uid=1000 stat -c %a:%u /etc/app/key > /key-mode\n",
     )
     .unwrap();
-    let layout = tmp.path().join("oci");
-    let out = Command::new(env!("CARGO_BIN_EXE_pallet"))
-        .arg("--root")
-        .arg(&root)
+    let layout = tmp.join("oci");
+    let out = store
+        .pallet()
         .args([
             "build",
             "-t",
@@ -247,18 +162,17 @@ fn secrets_reach_the_step_and_nothing_else() {
         ])
         .arg(&ctx)
         .env("PALLET_TEST_SECRET", env_secret)
-        .output()
-        .unwrap();
+        .output();
     let log = text(&out.stderr);
     assert!(out.status.success(), "build with secrets failed:\n{log}");
     // The values are nowhere: not in blobs, snapshots, the index, or the exported image.
-    let mut files = common::all_files(&root);
-    files.extend(common::all_files(&layout));
+    let mut files = all_files(root);
+    files.extend(all_files(&layout));
     assert!(files.len() > 5);
     for f in &files {
         for secret in [file_secret, env_secret] {
             assert!(
-                !common::file_contains(f, secret.as_bytes()),
+                !file_contains(f, secret.as_bytes()),
                 "secret found in {}",
                 f.display()
             );
@@ -270,13 +184,8 @@ fn secrets_reach_the_step_and_nothing_else() {
         .any(|f| f.to_string_lossy().contains("run/secrets")
             || f.to_string_lossy().ends_with("etc/app/key")));
     // The steps did see the values.
-    let bundle = tmp.path().join("bundle");
-    let un = Command::new("umoci")
-        .args(["unpack", "--image", &format!("{}:latest", layout.display())])
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(un.status.success(), "umoci unpack: {}", text(&un.stderr));
+    let bundle = tmp.join("bundle");
+    umoci_unpack(&layout, "latest", &bundle);
     let sha = |s: &str| {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(s.as_bytes()))
@@ -296,7 +205,10 @@ fn secrets_reach_the_step_and_nothing_else() {
         "FROM busybox\nRUN --mount=type=secret,id=missing,required cat /run/secrets/missing\n",
     )
     .unwrap();
-    let out = pallet(&root, &["build", ctx.to_str().unwrap()]);
+    let out = store
+        .pallet()
+        .args(["build", ctx.to_str().unwrap()])
+        .output();
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("secret missing is required"),
@@ -312,24 +224,18 @@ fn source_date_epoch_makes_builds_reproducible() {
     if !can_run() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let rootfs = busybox_rootfs_tar(tmp.path());
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
     let ctx = example("busybox-hello");
     let build = |root: &Path| -> String {
-        let run = |args: &[&str]| {
-            Command::new(env!("CARGO_BIN_EXE_pallet"))
-                .arg("--root")
-                .arg(root)
-                .args(args)
-                .env("SOURCE_DATE_EPOCH", "1700000000")
-                .output()
-                .unwrap()
-        };
+        let pallet = pallet!().root(root).env("SOURCE_DATE_EPOCH", "1700000000");
         if !root.exists() {
-            let out = run(&["import", rootfs.to_str().unwrap(), "-t", "busybox:latest"]);
-            assert!(out.status.success(), "{}", text(&out.stderr));
+            import_busybox(&pallet, &Rootfs::new());
         }
-        let out = run(&["build", "-t", "hello:repro", ctx.to_str().unwrap()]);
+        let out = pallet
+            .args(["build", "-t", "hello:repro"])
+            .arg(&ctx)
+            .output();
         let log = text(&out.stderr);
         assert!(out.status.success(), "{log}");
         let digest = log
@@ -339,28 +245,19 @@ fn source_date_epoch_makes_builds_reproducible() {
             .unwrap_or_else(|| panic!("no digest in:\n{log}"));
         digest.to_string()
     };
-    let a = tmp.path().join("a");
+    let a = tmp.join("a");
     let cold = build(&a);
     let warm = build(&a);
-    let fresh = build(&tmp.path().join("b"));
+    let fresh = build(&tmp.join("b"));
     assert_eq!(cold, warm, "warm cache changed the digest");
     assert_eq!(cold, fresh, "a fresh root changed the digest");
     // Without the epoch, the times are the build's own, so the digest differs.
-    let out = pallet(&a, &["build", "-t", "hello:now", ctx.to_str().unwrap()]);
+    let out = pallet!()
+        .root(&a)
+        .args(["build", "-t", "hello:now", ctx.to_str().unwrap()])
+        .output();
     assert!(out.status.success());
     assert!(!text(&out.stderr).contains(&cold));
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let (src, dst) = (e.path(), to.join(e.file_name()));
-        if src.is_dir() {
-            copy_dir(&src, &dst);
-        } else {
-            std::fs::copy(&src, &dst).unwrap();
-        }
-    }
 }
 
 /// The ML-style example: config as the Dockerfile says, the result runs as `app`, and the
@@ -370,21 +267,22 @@ fn ml_style_example_with_a_cache_mount_reused_across_builds() {
     if !can_run() {
         return;
     }
-    let (tmp, root) = store_with_busybox();
-    let ctx = tmp.path().join("ctx");
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
+    let ctx = tmp.join("ctx");
     copy_dir(&example("ml-busybox"), &ctx);
-    let layout = tmp.path().join("oci");
-    let out = pallet(
-        &root,
-        &[
+    let layout = tmp.join("oci");
+    let out = store
+        .pallet()
+        .args([
             "build",
             "-t",
             "ml:1",
             "-o",
             &format!("type=oci,dest={},tar=false", layout.display()),
             ctx.to_str().unwrap(),
-        ],
-    );
+        ])
+        .output();
     let log = text(&out.stderr);
     assert!(out.status.success(), "{log}");
     assert!(
@@ -392,13 +290,8 @@ fn ml_style_example_with_a_cache_mount_reused_across_builds() {
         "{log}"
     );
 
-    let bundle = tmp.path().join("bundle");
-    let un = Command::new("umoci")
-        .args(["unpack", "--image", &format!("{}:1", layout.display())])
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(un.status.success(), "umoci unpack: {}", text(&un.stderr));
+    let bundle = tmp.join("bundle");
+    umoci_unpack(&layout, "1", &bundle);
     let cfg: serde_json::Value =
         serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["process"]["user"]["uid"], 1000);
@@ -424,7 +317,10 @@ fn ml_style_example_with_a_cache_mount_reused_across_builds() {
 
     // Requirements change: the install step runs again, and finds numpy in the cache mount.
     std::fs::write(ctx.join("requirements.txt"), "numpy\nscikit-learn\ntorch\n").unwrap();
-    let out = pallet(&root, &["build", "-t", "ml:2", ctx.to_str().unwrap()]);
+    let out = store
+        .pallet()
+        .args(["build", "-t", "ml:2", ctx.to_str().unwrap()])
+        .output();
     let log = text(&out.stderr);
     assert!(out.status.success(), "{log}");
     assert!(
@@ -445,46 +341,51 @@ fn prune_keeps_tagged_images_and_waits_for_running_builds() {
     if !can_run() {
         return;
     }
-    let (tmp, root) = store_with_busybox();
+    let store = Store::busybox(pallet!());
+    let (tmp, root) = (store.dir(), store.root());
     let ctx = example("busybox-hello");
     assert!(
-        pallet(&root, &["build", ctx.to_str().unwrap()])
+        store
+            .pallet()
+            .args(["build", ctx.to_str().unwrap()])
+            .output()
             .status
             .success(),
         "untagged build"
     );
-    let du = text(&pallet(&root, &["du"]).stdout);
+    let du = text(&store.pallet().args(["du"]).output().stdout);
     assert!(du.contains("reclaimable"), "{du}");
 
-    let out = pallet(&root, &["prune"]);
+    let out = store.pallet().args(["prune"]).output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report = text(&out.stdout);
     assert!(report.contains("Total reclaimed space"), "{report}");
     assert!(!report.contains(" 0 cache records"), "{report}");
     // The tagged base survived: the build works again, running its steps (cache dropped).
-    let out = pallet(
-        &root,
-        &["build", "-t", "hello:after-prune", ctx.to_str().unwrap()],
-    );
+    let out = store
+        .pallet()
+        .args(["build", "-t", "hello:after-prune", ctx.to_str().unwrap()])
+        .output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("DONE"));
 
     // A build in progress holds the store: prune waits for it.
-    let slow = tmp.path().join("slow");
+    let slow = tmp.join("slow");
     std::fs::create_dir_all(&slow).unwrap();
     std::fs::write(
         slow.join("Dockerfile"),
         "FROM busybox\nRUN sleep 2 && echo slept > /slept\n",
     )
     .unwrap();
-    let build = Command::new(env!("CARGO_BIN_EXE_pallet"))
-        .arg("--root")
-        .arg(&root)
-        .args(["build", "-t", "slow", slow.to_str().unwrap()])
+    let build = store
+        .pallet()
+        .args(["build", "-t", "slow"])
+        .arg(&slow)
+        .command()
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(700));
-    let out = pallet(&root, &["prune"]);
+    let out = store.pallet().args(["prune"]).output();
     assert!(
         text(&out.stderr).contains("waiting for it to finish"),
         "{}",
@@ -492,13 +393,16 @@ fn prune_keeps_tagged_images_and_waits_for_running_builds() {
     );
     let status = build.wait_with_output().unwrap().status;
     assert!(status.success(), "the running build was not disturbed");
-    let images = text(&pallet(&root, &["images"]).stdout);
+    let images = text(&store.pallet().args(["images"]).output().stdout);
     assert!(images.contains("docker.io/library/slow:latest"), "{images}");
 
-    let out = pallet(&root, &["prune", "--all"]);
+    let out = store.pallet().args(["prune", "--all"]).output();
     assert!(out.status.success());
     assert!(
-        text(&pallet(&root, &["images"]).stdout).lines().count() == 1,
+        text(&store.pallet().args(["images"]).output().stdout)
+            .lines()
+            .count()
+            == 1,
         "only the header is left"
     );
     assert_eq!(
@@ -520,15 +424,18 @@ fn a_killed_build_leaves_a_usable_cache() {
     if !can_run() {
         return;
     }
-    let (tmp, root) = store_with_busybox();
-    let ctx = context_with(
-        tmp.path(),
+    let store = Store::busybox(pallet!());
+    let (tmp, root) = (store.dir(), store.root());
+    let ctx = context(
+        &tmp.join("ctx"),
         "FROM busybox\nRUN echo one > /one\nRUN sleep 20 && echo two > /two\n",
+        &[],
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pallet"))
-        .arg("--root")
-        .arg(&root)
-        .args(["build", ctx.to_str().unwrap()])
+    let mut child = store
+        .pallet()
+        .arg("build")
+        .arg(&ctx)
+        .command()
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -545,7 +452,7 @@ fn a_killed_build_leaves_a_usable_cache() {
     child.kill().unwrap();
     child.wait().unwrap();
     // The orphaned container: stop it through its runc state dir under the store's tmp/.
-    for state in glob_dirs(&root.join("tmp"), "runc-state") {
+    for state in find_dirs(&root.join("tmp"), "runc-state") {
         for c in std::fs::read_dir(&state).unwrap().flatten() {
             let _ = Command::new("runc")
                 .arg("--root")
@@ -566,12 +473,15 @@ fn a_killed_build_leaves_a_usable_cache() {
         "FROM busybox\nRUN echo one > /one\nRUN echo two > /two\n",
     )
     .unwrap();
-    let out = pallet(&root, &["build", "-t", "after-kill", ctx.to_str().unwrap()]);
+    let out = store
+        .pallet()
+        .args(["build", "-t", "after-kill", ctx.to_str().unwrap()])
+        .output();
     let log = text(&out.stderr);
     assert!(out.status.success(), "{log}");
     assert!(log.contains("RUN echo one > /one\n#2 CACHED"), "{log}");
     // prune unmounts what the killed build left mounted, then removes it.
-    let out = pallet(&root, &["prune"]);
+    let out = store.pallet().args(["prune"]).output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let tmp_dir = root.join("tmp").canonicalize().unwrap();
@@ -583,25 +493,6 @@ fn a_killed_build_leaves_a_usable_cache() {
     assert_eq!(std::fs::read_dir(&tmp_dir).unwrap().count(), 0);
 }
 
-/// Directories named `name` anywhere below `dir`.
-fn glob_dirs(dir: &Path, name: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
-            if e.file_name() == name {
-                out.push(p);
-            } else {
-                out.extend(glob_dirs(&p, name));
-            }
-        }
-    }
-    out
-}
-
 /// `--build-context NAME=oci-layout://DIR`: `FROM NAME` and `COPY --from=NAME` use the image in
 /// the layout (imported into the store, layers checked against the config's diff ids), even
 /// when the store had nothing.
@@ -610,42 +501,48 @@ fn build_context_from_an_oci_layout() {
     if !can_run() {
         return;
     }
-    let (tmp, root) = store_with_busybox();
-    let src = tmp.path().join("src");
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
+    let src = tmp.join("src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(
         src.join("Dockerfile"),
         "FROM busybox\nRUN echo from-layout > /marker\n",
     )
     .unwrap();
-    let layout = tmp.path().join("layout");
-    let out = pallet(
-        &root,
-        &[
+    let layout = tmp.join("layout");
+    let out = store
+        .pallet()
+        .args([
             "build",
             "-t",
             "layoutsrc:v1",
             "-o",
             &format!("type=oci,dest={},tar=false", layout.display()),
             src.to_str().unwrap(),
-        ],
-    );
+        ])
+        .output();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(pallet(&root, &["prune", "--all"]).status.success());
+    assert!(store
+        .pallet()
+        .args(["prune", "--all"])
+        .output()
+        .status
+        .success());
 
-    let ctx = context_with(tmp.path(), "FROM mybase AS check\nRUN cat /marker > /seen\nFROM scratch\nCOPY --from=check /seen /seen\nCOPY --from=mybase /marker /m\n");
-    let tree = tmp.path().join("tree");
-    let out = pallet(
-        &root,
-        &[
+    let ctx = context(&tmp.join("ctx"), "FROM mybase AS check\nRUN cat /marker > /seen\nFROM scratch\nCOPY --from=check /seen /seen\nCOPY --from=mybase /marker /m\n", &[]);
+    let tree = tmp.join("tree");
+    let out = store
+        .pallet()
+        .args([
             "build",
             "--build-context",
             &format!("mybase=oci-layout://{}:v1", layout.display()),
             "-o",
             tree.to_str().unwrap(),
             ctx.to_str().unwrap(),
-        ],
-    );
+        ])
+        .output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         std::fs::read_to_string(tree.join("seen")).unwrap(),
@@ -656,15 +553,15 @@ fn build_context_from_an_oci_layout() {
         "from-layout\n"
     );
     // A tag the layout does not have is a clear error.
-    let out = pallet(
-        &root,
-        &[
+    let out = store
+        .pallet()
+        .args([
             "build",
             "--build-context",
             &format!("mybase=oci-layout://{}:nope", layout.display()),
             ctx.to_str().unwrap(),
-        ],
-    );
+        ])
+        .output();
     assert!(
         text(&out.stderr).contains("no manifest tagged nope"),
         "{}",
@@ -680,8 +577,9 @@ fn parity_regressions() {
     if !can_run() {
         return;
     }
-    let (tmp, root) = store_with_busybox();
-    let ctx = tmp.path().join("ctx");
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
+    let ctx = tmp.join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     // An archive whose entries belong to 1000:1000 and 33:33.
     let tar_path = ctx.join("owned.tar");
@@ -705,11 +603,11 @@ fn parity_regressions() {
         "FROM busybox\nRUN true\nRUN true\nRUN true\nRUN echo after > /after\nADD owned.tar /kept/\nADD --chown=7:8 owned.tar /chowned/\n",
     )
     .unwrap();
-    let tree = tmp.path().join("tree");
-    let out = pallet(
-        &root,
-        &["build", "-o", tree.to_str().unwrap(), ctx.to_str().unwrap()],
-    );
+    let tree = tmp.join("tree");
+    let out = store
+        .pallet()
+        .args(["build", "-o", tree.to_str().unwrap(), ctx.to_str().unwrap()])
+        .output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     use std::os::unix::fs::MetadataExt;
     let owner = |p: &str| {
@@ -739,8 +637,9 @@ fn bind_mount_sources_resolve_inside_the_context() {
     if !can_run() {
         return;
     }
-    let (tmp, root) = store_with_busybox();
-    let ctx = tmp.path().join("ctx");
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
+    let ctx = tmp.join("ctx");
     std::fs::create_dir_all(ctx.join("data")).unwrap();
     std::fs::write(ctx.join("data/real.txt"), "inside\n").unwrap();
     std::os::unix::fs::symlink("/data/real.txt", ctx.join("abs")).unwrap();
@@ -750,11 +649,11 @@ fn bind_mount_sources_resolve_inside_the_context() {
         "FROM busybox\nRUN --mount=type=bind,source=abs,target=/m cat /m > /out\n",
     )
     .unwrap();
-    let tree = tmp.path().join("tree");
-    let out = pallet(
-        &root,
-        &["build", "-o", tree.to_str().unwrap(), ctx.to_str().unwrap()],
-    );
+    let tree = tmp.join("tree");
+    let out = store
+        .pallet()
+        .args(["build", "-o", tree.to_str().unwrap(), ctx.to_str().unwrap()])
+        .output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         std::fs::read_to_string(tree.join("out")).unwrap(),
@@ -765,7 +664,10 @@ fn bind_mount_sources_resolve_inside_the_context() {
         "FROM busybox\nRUN --mount=type=bind,source=escape,target=/m cat /m\n",
     )
     .unwrap();
-    let out = pallet(&root, &["build", ctx.to_str().unwrap()]);
+    let out = store
+        .pallet()
+        .args(["build", ctx.to_str().unwrap()])
+        .output();
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("mount source /escape does not exist"),
@@ -782,19 +684,24 @@ fn unchanged_copy_ups_stay_out_of_run_layers() {
     if !can_run() {
         return;
     }
-    let (tmp, root) = store_with_busybox();
-    let ctx = context_with(
-        tmp.path(),
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
+    let ctx = context(
+        &tmp.join("ctx"),
         "FROM busybox\nRUN : >> /etc/passwd && echo hi > /tmp/x\n",
+        &[],
     );
-    let layout = tmp.path().join("oci");
+    let layout = tmp.join("oci");
     let dest = format!(
         "type=oci,dest={},tar=false,compression=uncompressed",
         layout.display()
     );
-    let out = pallet(&root, &["build", "-o", &dest, ctx.to_str().unwrap()]);
+    let out = store
+        .pallet()
+        .args(["build", "-o", &dest, ctx.to_str().unwrap()])
+        .output();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let (_, run_layer) = top_layer(&layout);
+    let (_, run_layer) = Layout::new(&layout).last_layer();
     let mut names: Vec<String> = tar::Archive::new(std::fs::File::open(run_layer).unwrap())
         .entries()
         .unwrap()
@@ -808,23 +715,6 @@ fn unchanged_copy_ups_stay_out_of_run_layers() {
     );
 }
 
-/// The last layer of the single image in an OCI layout directory: (digest, blob path).
-fn top_layer(layout: &Path) -> (String, PathBuf) {
-    let json = |p: PathBuf| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
-    };
-    let blob = |digest: &str| layout.join("blobs/sha256").join(&digest[7..]);
-    let index = json(layout.join("index.json"));
-    let manifest = json(blob(index["manifests"][0]["digest"].as_str().unwrap()));
-    let layers = manifest["layers"].as_array().unwrap();
-    let digest = layers.last().unwrap()["digest"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let path = blob(&digest);
-    (digest, path)
-}
-
 /// A cached rebuild gives the same image, as BuildKit's does: history times come from when each
 /// layer was made (its cache record), not from the rebuild, and the entries without a layer take
 /// the first new layer's time before it and the previous entry's after (BuildKit's exporter).
@@ -833,13 +723,14 @@ fn a_cached_rebuild_gives_the_same_image() {
     if !can_run() {
         return;
     }
-    let (tmp, root) = store_with_busybox();
-    let ctx = context_with(
-        tmp.path(),
-        "FROM busybox\nENV A=1\nRUN echo one > /one\nUSER 1000\nRUN echo two > /tmp/two\nCMD [\"sh\"]\n",
-    );
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
+    let ctx = context(&tmp.join("ctx"), "FROM busybox\nENV A=1\nRUN echo one > /one\nUSER 1000\nRUN echo two > /tmp/two\nCMD [\"sh\"]\n", &[]);
     let build = || {
-        let out = pallet(&root, &["build", "-t", "same:1", ctx.to_str().unwrap()]);
+        let out = store
+            .pallet()
+            .args(["build", "-t", "same:1", ctx.to_str().unwrap()])
+            .output();
         assert!(out.status.success(), "{}", text(&out.stderr));
         let line = text(&out.stderr);
         let digest = line
@@ -855,7 +746,10 @@ fn a_cached_rebuild_gives_the_same_image() {
     assert!(log.contains("0 misses"), "{log}");
     assert_eq!(first, second, "same image from the cache");
 
-    let out = pallet(&root, &["history", "--format", "json", "same:1"]);
+    let out = store
+        .pallet()
+        .args(["history", "--format", "json", "same:1"])
+        .output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let entries: Vec<serde_json::Value> = text(&out.stdout)
         .lines()
@@ -890,9 +784,10 @@ fn a_copy_straight_into_the_upper_dir_makes_the_overlay_s_layer() {
     if !can_run() {
         return;
     }
-    let (tmp, root) = store_with_busybox();
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
     let layer_of = |chown: &str| -> (String, Vec<String>) {
-        let ctx = tmp.path().join(format!("ctx-{}", chown.replace(':', "-")));
+        let ctx = tmp.join(format!("ctx-{}", chown.replace(':', "-")));
         std::fs::create_dir_all(ctx.join("data/sub")).unwrap();
         std::fs::write(ctx.join("data/a.txt"), "a\n").unwrap();
         std::fs::write(ctx.join("data/sub/b.bin"), vec![7u8; 200_000]).unwrap();
@@ -905,19 +800,19 @@ fn a_copy_straight_into_the_upper_dir_makes_the_overlay_s_layer() {
             ),
         )
         .unwrap();
-        let layout = tmp.path().join(format!("oci-{}", chown.replace(':', "-")));
+        let layout = tmp.join(format!("oci-{}", chown.replace(':', "-")));
         let dest = format!(
             "type=oci,dest={},tar=false,compression=uncompressed",
             layout.display()
         );
-        let out = Command::new(env!("CARGO_BIN_EXE_pallet"))
+        let out = store
+            .pallet()
             .env("SOURCE_DATE_EPOCH", "1700000000")
-            .args(["--root", root.to_str().unwrap(), "build", "-o", &dest])
+            .args(["build", "-o", &dest])
             .arg(&ctx)
-            .output()
-            .unwrap();
+            .output();
         assert!(out.status.success(), "{}", text(&out.stderr));
-        let (digest, blob) = top_layer(&layout);
+        let (digest, blob) = Layout::new(&layout).last_layer();
         let mut entries: Vec<String> = tar::Archive::new(std::fs::File::open(blob).unwrap())
             .entries()
             .unwrap()
@@ -957,8 +852,9 @@ fn bind_mounts_of_a_relative_context_show_the_context() {
     if !can_run() {
         return;
     }
-    let (tmp, root) = store_with_busybox();
-    let ctx = tmp.path().join("ctx");
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
+    let ctx = tmp.join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::write(ctx.join("a.txt"), "from the context\n").unwrap();
     std::fs::write(
@@ -968,14 +864,12 @@ fn bind_mounts_of_a_relative_context_show_the_context() {
          RUN --mount=type=bind,source=a.txt,target=/a.txt cat /a.txt > /a.out\n",
     )
     .unwrap();
-    let tree = tmp.path().join("tree");
-    let out = Command::new(env!("CARGO_BIN_EXE_pallet"))
+    let tree = tmp.join("tree");
+    let out = store
+        .pallet()
         .current_dir(&ctx)
-        .arg("--root")
-        .arg(&root)
         .args(["build", "-o", tree.to_str().unwrap(), "."])
-        .output()
-        .expect("run pallet");
+        .output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         std::fs::read_to_string(tree.join("listing")).unwrap(),

@@ -1,5 +1,6 @@
 //! An OCI image layout directory as a test reads it (`index.json`, `blobs/sha256/`): the
-//! manifest of its first image, blobs by digest, and each layer's entry paths.
+//! manifest of its first image, blobs by digest, and each layer's entry paths; and umoci
+//! unpacking one.
 
 use serde_json::Value;
 use std::io::Read;
@@ -58,6 +59,17 @@ impl Layout {
             .clone()
     }
 
+    /// The digest and the blob file of the manifest's last layer.
+    pub fn last_layer(&self) -> (String, PathBuf) {
+        let layers = self.layers();
+        let digest = layers.last().expect("a layer")["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let path = self.blob_path(&digest);
+        (digest, path)
+    }
+
     /// The entry paths of each layer (gzip or uncompressed), as the tar names them, bottom
     /// first.
     pub fn layer_paths(&self) -> Vec<Vec<String>> {
@@ -81,4 +93,15 @@ impl Layout {
             })
             .collect()
     }
+}
+
+/// `umoci unpack --image LAYOUT:TAG BUNDLE`, which must succeed (umoci is a reader no one here
+/// wrote); returns the bundle's `rootfs`.
+pub fn umoci_unpack(layout: &Path, tag: &str, bundle: &Path) -> PathBuf {
+    crate::run::ok(
+        std::process::Command::new("umoci")
+            .args(["unpack", "--image", &format!("{}:{tag}", layout.display())])
+            .arg(bundle),
+    );
+    bundle.join("rootfs")
 }
