@@ -9,28 +9,8 @@
 //!
 //! Needs root, runc and busybox-static; fails under CI=true without them.
 
-mod common;
-use common::text;
-
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn pallet(store: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pallet"));
-    cmd.arg("--root").arg(store);
-    cmd
-}
-
-fn ok(cmd: &mut Command) -> (String, String) {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}\n{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    (text(&out.stdout), text(&out.stderr))
-}
+use std::path::Path;
+use testkit::{pallet, require, text, Need::*, Store};
 
 /// The snapshot dir (by diff id hex) that holds `file` at its top level.
 fn snapshot_with(store: &Path, file: &str) -> String {
@@ -47,16 +27,13 @@ fn snapshot_with(store: &Path, file: &str) -> String {
 
 #[test]
 fn a_build_after_a_crash_checks_unsynced_layers_and_rebuilds_what_was_lost() {
-    if !common::require("crash recovery test", &["runc"]) {
+    if !require("crash recovery test", &[Root, Busybox, Tool("runc")]) {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let store: PathBuf = dir.path().join("root");
-    let tar = dir.path().join("busybox-rootfs.tar");
-    common::busybox_rootfs_tar(&tar);
-    ok(pallet(&store).args(["import", tar.to_str().unwrap(), "-t", "busybox"]));
+    let fixture = Store::busybox(pallet!());
+    let store = fixture.root();
 
-    let ctx = dir.path().join("ctx");
+    let ctx = fixture.path("ctx");
     std::fs::create_dir(&ctx).unwrap();
     std::fs::write(
         ctx.join("Dockerfile"),
@@ -64,17 +41,16 @@ fn a_build_after_a_crash_checks_unsynced_layers_and_rebuilds_what_was_lost() {
     )
     .unwrap();
     std::fs::write(ctx.join("copied"), "made-by-copy\n").unwrap();
-    let build = |store: &Path| {
-        ok(pallet(store).args([
-            "build",
-            "--progress",
-            "plain",
-            "-t",
-            "crash:test",
-            ctx.to_str().unwrap(),
-        ]))
+    // The build's log (stderr); the build must succeed.
+    let build = || {
+        let out = fixture
+            .pallet()
+            .args(["build", "--progress", "plain", "-t", "crash:test"])
+            .arg(&ctx)
+            .succeeds();
+        text(&out.stderr)
     };
-    build(&store);
+    build();
     // Without a crash, the detached settle after the build syncs the disk and drops the markers
     // the build wrote (a snapshot and a diff blob per layer made, one marker for both).
     let unsynced = store.join("unsynced");
@@ -90,8 +66,8 @@ fn a_build_after_a_crash_checks_unsynced_layers_and_rebuilds_what_was_lost() {
 
     // The crash: both layers still marked from a boot that is over, the RUN layer's diff blob
     // empty, the COPY layer's snapshot file empty (its blob intact).
-    let run_hex = snapshot_with(&store, "ran");
-    let copy_hex = snapshot_with(&store, "copied");
+    let run_hex = snapshot_with(store, "ran");
+    let copy_hex = snapshot_with(store, "copied");
     std::fs::create_dir_all(&unsynced).unwrap();
     for hex in [&run_hex, &copy_hex] {
         std::fs::write(unsynced.join(hex), "boot-before-the-crash").unwrap();
@@ -99,7 +75,7 @@ fn a_build_after_a_crash_checks_unsynced_layers_and_rebuilds_what_was_lost() {
     std::fs::write(store.join("blobs/sha256").join(&run_hex), b"").unwrap();
     std::fs::write(store.join("snapshots").join(&copy_hex).join("copied"), b"").unwrap();
 
-    let (_, stderr) = build(&store);
+    let stderr = build();
     assert!(
         stderr.contains("restarted before 2 layer(s) were known to be on disk")
             && stderr.contains("1 damaged blob(s) removed"),
@@ -117,7 +93,10 @@ fn a_build_after_a_crash_checks_unsynced_layers_and_rebuilds_what_was_lost() {
         stderr.contains("cache: 2 hits, 1 miss") || stderr.contains("cache: 1 hit, 2 misses"),
         "{stderr}"
     );
-    let (out, _) = ok(pallet(&store).args(["run", "crash:test", "cat", "/ran", "/copied"]));
+    let out = fixture
+        .pallet()
+        .args(["run", "crash:test", "cat", "/ran", "/copied"])
+        .ok();
     assert_eq!(out, "made-by-run\nmade-by-copy\n");
     assert_eq!(
         std::fs::read_to_string(store.join("snapshots").join(&copy_hex).join("copied")).unwrap(),
@@ -133,6 +112,6 @@ fn a_build_after_a_crash_checks_unsynced_layers_and_rebuilds_what_was_lost() {
         );
     }
     // And a third build, nothing lost, is all cached.
-    let (_, stderr) = build(&store);
+    let stderr = build();
     assert!(stderr.contains("cache: 3 hits, 0 misses"), "{stderr}");
 }

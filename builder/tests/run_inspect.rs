@@ -1,18 +1,18 @@
 //! `pallet run`, `pallet inspect` and `pallet tag` with the real runc: a busybox-static image
-//! (scripts/make-busybox-rootfs.sh + `pallet import`), an `app` image built on it (ENV, WORKDIR,
+//! (the kit's busybox tree + `pallet import`), an `app` image built on it (ENV, WORKDIR,
 //! RUN, USER, CMD) and an `entry` image (ENTRYPOINT + CMD), then the commands as users run them.
 //!
 //! Needs root, runc and busybox-static. Without root the tests fail under CI=true and are
 //! skipped with a note elsewhere.
 
-mod common;
-use common::text;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+use testkit::busybox::Rootfs;
+use testkit::store::import_busybox;
+use testkit::{pallet, require, text, wait, Need::*};
 
 const APP_DOCKERFILE: &str = "FROM busybox
 ENV GREETING=hi
@@ -28,56 +28,22 @@ CMD [\"default\"]
 ";
 
 fn can_run() -> bool {
-    common::require("pallet run/inspect test", &["runc"])
-}
-
-fn pallet_cmd(root: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pallet"));
-    cmd.arg("--root").arg(root).args(args);
-    cmd
-}
-
-fn pallet(root: &Path, args: &[&str]) -> Output {
-    pallet_cmd(root, args).output().expect("run pallet")
-}
-
-/// Asserts success and returns stdout.
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    require("pallet run/inspect test", &[Root, Busybox, Tool("runc")])
 }
 
 /// A store under `dir/root` with `busybox`, `app` and `entry`; returns the store path.
 fn make_store(dir: &Path) -> PathBuf {
     let store = dir.join("root");
-    let tar = dir.join("busybox-rootfs.tar");
-    let made = Command::new(repo().join("scripts/make-busybox-rootfs.sh"))
-        .arg(&tar)
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{}", text(&made.stderr));
-    ok(pallet(
-        &store,
-        &["import", tar.to_str().unwrap(), "-t", "busybox"],
-    ));
+    import_busybox(&pallet!().root(&store), &Rootfs::new());
     for (name, dockerfile) in [("app", APP_DOCKERFILE), ("entry", ENTRY_DOCKERFILE)] {
         let ctx = dir.join(format!("ctx-{name}"));
         std::fs::create_dir_all(&ctx).unwrap();
         std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
-        ok(pallet(
-            &store,
-            &["build", "-t", name, ctx.to_str().unwrap()],
-        ));
+        pallet!()
+            .root(&store)
+            .args(["build", "-t", name])
+            .arg(&ctx)
+            .ok();
     }
     store
 }
@@ -104,18 +70,11 @@ fn shared() -> &'static Path {
 
 /// Waits for `child` at most `limit`; kills it and panics past that.
 fn wait_for(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("pallet did not end within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait::exit(child, limit, Duration::from_millis(20)).unwrap_or_else(|| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("pallet did not end within {limit:?}");
+    })
 }
 
 #[test]
@@ -123,7 +82,7 @@ fn default_command_runs_as_the_image_says() {
     if !can_run() {
         return;
     }
-    let out = ok(pallet(shared(), &["run", "app"]));
+    let out = pallet!().root(shared()).args(["run", "app"]).ok();
     assert_eq!(out, "hi from /srv as app\n");
 }
 
@@ -132,7 +91,10 @@ fn exit_code_is_the_containers() {
     if !can_run() {
         return;
     }
-    let out = pallet(shared(), &["run", "app", "sh", "-c", "exit 42"]);
+    let out = pallet!()
+        .root(shared())
+        .args(["run", "app", "sh", "-c", "exit 42"])
+        .output();
     assert_eq!(out.status.code(), Some(42), "{}", text(&out.stderr));
 }
 
@@ -142,20 +104,29 @@ fn entrypoint_and_cmd_follow_docker() {
         return;
     }
     let store = shared();
-    assert_eq!(ok(pallet(store, &["run", "entry"])), "entry: default\n");
+    assert_eq!(
+        pallet!().root(store).args(["run", "entry"]).ok(),
+        "entry: default\n"
+    );
     // Everything after the image is the command's, pallet's own flags too.
     assert_eq!(
-        ok(pallet(store, &["run", "entry", "-e", "x", "--rm"])),
+        pallet!()
+            .root(store)
+            .args(["run", "entry", "-e", "x", "--rm"])
+            .ok(),
         "entry: -e x --rm\n"
     );
-    let out = ok(pallet(
-        store,
-        &["run", "--entrypoint", "sh", "entry", "-c", "echo replaced"],
-    ));
+    let out = pallet!()
+        .root(store)
+        .args(["run", "--entrypoint", "sh", "entry", "-c", "echo replaced"])
+        .ok();
     assert_eq!(out, "replaced\n");
     // --entrypoint drops the image's CMD.
     assert_eq!(
-        ok(pallet(store, &["run", "--entrypoint", "echo", "entry"])),
+        pallet!()
+            .root(store)
+            .args(["run", "--entrypoint", "echo", "entry"])
+            .ok(),
         "\n"
     );
 }
@@ -166,11 +137,14 @@ fn env_flags_override_the_image() {
         return;
     }
     let store = shared();
-    let out = ok(pallet(store, &["run", "-e", "GREETING=hello", "app"]));
+    let out = pallet!()
+        .root(store)
+        .args(["run", "-e", "GREETING=hello", "app"])
+        .ok();
     assert_eq!(out, "hello from /srv as app\n");
-    let out = pallet_cmd(
-        store,
-        &[
+    let out = pallet!()
+        .root(store)
+        .args([
             "run",
             "-e",
             "FROM_HOST",
@@ -182,13 +156,11 @@ fn env_flags_override_the_image() {
             "sh",
             "-c",
             "echo \"$FROM_HOST ${GREETING-unset} $NEW $HOME\"",
-        ],
-    )
-    .env("FROM_HOST", "yes")
-    .env_remove("GREETING")
-    .output()
-    .unwrap();
-    assert_eq!(ok(out), "yes unset 1 /home/app\n");
+        ])
+        .env("FROM_HOST", "yes")
+        .env_remove("GREETING")
+        .ok();
+    assert_eq!(out, "yes unset 1 /home/app\n");
 }
 
 #[test]
@@ -200,9 +172,9 @@ fn volumes_bind_host_paths_and_ro_is_enforced() {
     let host = tempfile::tempdir().unwrap();
     std::fs::write(host.path().join("in.txt"), "from host\n").unwrap();
     let h = host.path().to_str().unwrap();
-    let out = ok(pallet(
-        store,
-        &[
+    let out = pallet!()
+        .root(store)
+        .args([
             "run",
             "-u",
             "root",
@@ -212,16 +184,16 @@ fn volumes_bind_host_paths_and_ro_is_enforced() {
             "sh",
             "-c",
             "cat /data/in.txt && echo out > /data/out.txt",
-        ],
-    ));
+        ])
+        .ok();
     assert_eq!(out, "from host\n");
     assert_eq!(
         std::fs::read_to_string(host.path().join("out.txt")).unwrap(),
         "out\n"
     );
-    let out = pallet(
-        store,
-        &[
+    let out = pallet!()
+        .root(store)
+        .args([
             "run",
             "-u",
             "root",
@@ -231,8 +203,8 @@ fn volumes_bind_host_paths_and_ro_is_enforced() {
             "sh",
             "-c",
             "cat /data/in.txt && echo x > /data/denied",
-        ],
-    );
+        ])
+        .output();
     assert_ne!(out.status.code(), Some(0));
     assert!(
         text(&out.stdout).contains("from host"),
@@ -246,7 +218,10 @@ fn volumes_bind_host_paths_and_ro_is_enforced() {
         text(&out.stderr)
     );
     assert!(!host.path().join("denied").exists());
-    let out = pallet(store, &["run", "-v", "relative:/data", "app", "true"]);
+    let out = pallet!()
+        .root(store)
+        .args(["run", "-v", "relative:/data", "app", "true"])
+        .output();
     assert_eq!(out.status.code(), Some(125));
     assert!(
         text(&out.stderr).contains("is not absolute"),
@@ -262,18 +237,24 @@ fn user_flag_overrides_the_image_user() {
     }
     let store = shared();
     assert_eq!(
-        ok(pallet(
-            store,
-            &["run", "--user", "root", "app", "id", "-un"]
-        )),
+        pallet!()
+            .root(store)
+            .args(["run", "--user", "root", "app", "id", "-un"])
+            .ok(),
         "root\n"
     );
     assert_eq!(
-        ok(pallet(store, &["run", "-u", "4242:77", "app", "id"])),
+        pallet!()
+            .root(store)
+            .args(["run", "-u", "4242:77", "app", "id"])
+            .ok(),
         "uid=4242 gid=77\n"
     );
     assert_eq!(
-        ok(pallet(store, &["run", "-w", "/tmp", "app", "pwd"])),
+        pallet!()
+            .root(store)
+            .args(["run", "-w", "/tmp", "app", "pwd"])
+            .ok(),
         "/tmp\n"
     );
 }
@@ -313,9 +294,9 @@ fn writes_are_discarded() {
     let dir = tempfile::tempdir().unwrap();
     let store = make_store(dir.path());
     let before = listing(&store.join("snapshots"));
-    let out = ok(pallet(
-        &store,
-        &[
+    let out = pallet!()
+        .root(&store)
+        .args([
             "run",
             "-u",
             "root",
@@ -324,19 +305,19 @@ fn writes_are_discarded() {
             "-c",
             "touch /srv/new && echo changed > /srv/file && rm /bin/ls && test ! -e /bin/ls \
              && ls /srv && cat /srv/file",
-        ],
-    ));
+        ])
+        .ok();
     assert_eq!(out, "file\nnew\nchanged\n");
-    let out = ok(pallet(
-        &store,
-        &[
+    let out = pallet!()
+        .root(&store)
+        .args([
             "run",
             "app",
             "sh",
             "-c",
             "ls /srv; cat /srv/file; ls -d /bin/ls",
-        ],
-    ));
+        ])
+        .ok();
     assert_eq!(out, "file\ndata\n/bin/ls\n");
     assert_eq!(listing(&store.join("snapshots")), before);
     let left: Vec<_> = std::fs::read_dir(store.join("tmp")).unwrap().collect();
@@ -354,17 +335,20 @@ fn network_none_has_only_loopback() {
         return;
     }
     let store = shared();
-    let out = ok(pallet(
-        store,
-        &["run", "--network", "none", "app", "ls", "/sys/class/net"],
-    ));
+    let out = pallet!()
+        .root(store)
+        .args(["run", "--network", "none", "app", "ls", "/sys/class/net"])
+        .ok();
     assert_eq!(out, "lo\n");
     let mut host: Vec<String> = std::fs::read_dir("/sys/class/net")
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     host.sort();
-    let out = ok(pallet(store, &["run", "app", "ls", "-1", "/sys/class/net"]));
+    let out = pallet!()
+        .root(store)
+        .args(["run", "app", "ls", "-1", "/sys/class/net"])
+        .ok();
     assert_eq!(
         out,
         format!("{}\n", host.join("\n")),
@@ -378,20 +362,20 @@ fn missing_image_and_missing_command_are_clear_errors() {
         return;
     }
     let store = shared();
-    let out = pallet(store, &["run", "nope:1.0"]);
+    let out = pallet!().root(store).args(["run", "nope:1.0"]).output();
     assert_eq!(out.status.code(), Some(125));
     let err = text(&out.stderr);
     assert!(err.contains("docker.io/library/nope:1.0"), "{err}");
     assert!(err.contains("pallet images"), "{err}");
     // The imported busybox has no CMD.
-    let out = pallet(store, &["run", "busybox"]);
+    let out = pallet!().root(store).args(["run", "busybox"]).output();
     assert_eq!(out.status.code(), Some(125));
     assert!(
         text(&out.stderr).contains("nothing to run"),
         "{}",
         text(&out.stderr)
     );
-    let out = pallet(store, &["run"]);
+    let out = pallet!().root(store).args(["run"]).output();
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("<IMAGE>"),
@@ -403,7 +387,10 @@ fn missing_image_and_missing_command_are_clear_errors() {
 /// Starts `pallet run ARGS`, waits for the container to print `ready`, sends SIGTERM to
 /// pallet; returns the exit status, all output, and how long the end took.
 fn terminate(args: &[&str], limit: Duration) -> (std::process::ExitStatus, String, Duration) {
-    let mut child = pallet_cmd(shared(), args)
+    let mut child = pallet!()
+        .root(shared())
+        .args(args)
+        .command()
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -465,7 +452,7 @@ fn inspect_text_shows_config_and_history_with_sizes() {
     if !can_run() {
         return;
     }
-    let out = ok(pallet(shared(), &["inspect", "app"]));
+    let out = pallet!().root(shared()).args(["inspect", "app"]).ok();
     for want in [
         "Name:         docker.io/library/app:latest",
         "Manifest:     sha256:",
@@ -503,7 +490,10 @@ fn inspect_json_has_the_config_and_layers() {
     if !can_run() {
         return;
     }
-    let out = ok(pallet(shared(), &["inspect", "--format", "json", "app"]));
+    let out = pallet!()
+        .root(shared())
+        .args(["inspect", "--format", "json", "app"])
+        .ok();
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["name"], "docker.io/library/app:latest");
     assert_eq!(v["config"]["config"]["WorkingDir"], "/srv");
@@ -525,19 +515,31 @@ fn tag_then_run_by_the_new_name() {
         return;
     }
     let store = shared();
-    ok(pallet(store, &["tag", "app", "registry.local/team/app:v1"]));
+    pallet!()
+        .root(store)
+        .args(["tag", "app", "registry.local/team/app:v1"])
+        .ok();
     assert_eq!(
-        ok(pallet(store, &["run", "registry.local/team/app:v1"])),
+        pallet!()
+            .root(store)
+            .args(["run", "registry.local/team/app:v1"])
+            .ok(),
         "hi from /srv as app\n"
     );
-    let out = ok(pallet(store, &["inspect", "registry.local/team/app:v1"]));
+    let out = pallet!()
+        .root(store)
+        .args(["inspect", "registry.local/team/app:v1"])
+        .ok();
     assert!(
         out.starts_with("Name:         registry.local/team/app:v1\n"),
         "{out}"
     );
-    let images = ok(pallet(store, &["images"]));
+    let images = pallet!().root(store).args(["images"]).ok();
     assert!(images.contains("docker.io/library/app:latest"), "{images}");
-    let out = pallet(store, &["tag", "missing", "other"]);
+    let out = pallet!()
+        .root(store)
+        .args(["tag", "missing", "other"])
+        .output();
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("no image docker.io/library/missing:latest"),

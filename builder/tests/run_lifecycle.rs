@@ -8,35 +8,14 @@
 //!
 //! Needs root, runc and busybox-static; fails under CI=true without them.
 
-mod common;
-use common::text;
-
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use testkit::{pallet, require, text, wait, Need::*, Store};
 
 fn can_run() -> bool {
-    common::require("container lifecycle test", &["runc"])
-}
-
-fn pallet(store: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pallet"));
-    cmd.arg("--root").arg(store);
-    cmd
-}
-
-/// A store with the busybox image.
-fn busybox_store(dir: &Path) -> PathBuf {
-    let store = dir.join("root");
-    let tar = dir.join("busybox-rootfs.tar");
-    common::busybox_rootfs_tar(&tar);
-    let out = pallet(&store)
-        .args(["import", tar.to_str().unwrap(), "-t", "busybox"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    store
+    require("container lifecycle test", &[Root, Busybox, Tool("runc")])
 }
 
 /// A `sleep` duration no other process on the machine uses: the container's marker.
@@ -115,40 +94,26 @@ fn mounts(store: &Path) -> Vec<String> {
         .collect()
 }
 
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    done()
-}
-
-fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
+/// `condition`, polled every 100 ms for at most `limit`.
+fn wait_until(limit: Duration, condition: impl FnMut() -> bool) -> bool {
+    wait::until(limit, Duration::from_millis(100), condition)
 }
 
 /// Starts `pallet ARGS` (whose container runs `sleep MARKER`), waits for the sleep to run,
 /// sends `signal` to pallet, and checks that nothing of the container is left. Returns
 /// pallet's exit status.
 fn kill_while_running(
-    store: &Path,
+    fixture: &Store,
     args: &[&str],
     marker: &str,
     signal: libc::c_int,
 ) -> std::process::ExitStatus {
+    let store = fixture.root();
     let log = tempfile::NamedTempFile::new().unwrap();
-    let mut child = pallet(store)
+    let mut child = fixture
+        .pallet()
         .args(args)
+        .command()
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log.reopen().unwrap())
@@ -169,8 +134,12 @@ fn kill_while_running(
     );
     // SAFETY: signals our own child.
     unsafe { libc::kill(child.id() as libc::pid_t, signal) };
-    let status = wait_exit(&mut child, Duration::from_secs(20))
-        .unwrap_or_else(|| panic!("pallet did not exit after signal {signal}"));
+    let status = wait::exit(
+        &mut child,
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+    )
+    .unwrap_or_else(|| panic!("pallet did not exit after signal {signal}"));
     let clean = wait_until(Duration::from_secs(15), || {
         sleepers(marker).is_empty() && containers(store).is_empty() && mounts(store).is_empty()
     });
@@ -191,9 +160,9 @@ fn run_keeps_stdout_and_stderr_apart() {
     if !can_run() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let store = busybox_store(tmp.path());
-    let out = pallet(&store)
+    let store = Store::busybox(pallet!());
+    let out = store
+        .pallet()
         .args([
             "run",
             "busybox",
@@ -201,13 +170,13 @@ fn run_keeps_stdout_and_stderr_apart() {
             "-c",
             "echo out1; echo err1 >&2; printf 'out2'; printf 'err2' >&2; printf '\\001\\377'; exit 5",
         ])
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
     assert_eq!(out.stdout, b"out1\nout2\x01\xff");
     assert_eq!(out.stderr, b"err1\nerr2");
     // A pipeline reading only stdout sees only stdout.
-    let out = pallet(&store)
+    let out = store
+        .pallet()
         .args([
             "run",
             "busybox",
@@ -215,6 +184,7 @@ fn run_keeps_stdout_and_stderr_apart() {
             "-c",
             "echo visible; echo hidden >&2",
         ])
+        .command()
         .stderr(Stdio::null())
         .output()
         .unwrap();
@@ -226,8 +196,7 @@ fn killed_pallet_run_leaves_no_container() {
     if !can_run() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let store = busybox_store(tmp.path());
+    let store = Store::busybox(pallet!());
     // SIGKILL: pallet cannot clean up itself; runc dies with it, the watchdog does the rest.
     let m = marker();
     kill_while_running(&store, &["run", "busybox", "sleep", &m], &m, libc::SIGKILL);
@@ -248,11 +217,10 @@ fn killed_pallet_build_leaves_no_container() {
     if !can_run() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let store = busybox_store(tmp.path());
+    let store = Store::busybox(pallet!());
     for signal in [libc::SIGKILL, libc::SIGTERM, libc::SIGINT] {
         let m = marker();
-        let ctx = tmp.path().join(format!("ctx-{m}"));
+        let ctx = store.path(&format!("ctx-{m}"));
         std::fs::create_dir_all(&ctx).unwrap();
         std::fs::write(
             ctx.join("Dockerfile"),
@@ -268,12 +236,9 @@ fn killed_pallet_build_leaves_no_container() {
         assert!(!status.success(), "a killed build succeeded");
     }
     // The store is still usable: a build runs after the killed ones.
-    let ctx = tmp.path().join("ctx-after");
+    let ctx = store.path("ctx-after");
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN echo ok > /ok\n").unwrap();
-    let out = pallet(&store)
-        .args(["build", ctx.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = store.pallet().arg("build").arg(&ctx).output();
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
