@@ -7,26 +7,21 @@
 //! Builds need root and runc (the tests fail under CI=true and are skipped with a note
 //! elsewhere); the `debug graph` test needs neither.
 
-mod common;
-mod progress_support;
-
-use progress_support::{about, events, pallet, reasons, store_with_busybox, text};
 use serde_json::Value;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use testkit::files::{mode, write_mode};
+use testkit::progress::{about, events, reasons};
+use testkit::{pallet, require, text, Need::*, Store};
 
 fn can_run() -> bool {
-    common::require("named build context test", &["runc"])
+    require("named build context test", &[Root, Busybox, Tool("runc")])
 }
 
 /// `dir/NAME` with these files (path, content, mode); parent directories are created.
 fn directory(dir: &Path, name: &str, files: &[(&str, &str, u32)]) -> PathBuf {
     let d = dir.join(name);
     for (path, data, mode) in files {
-        let p = d.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, data).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode)).unwrap();
+        write_mode(&d.join(path), data, *mode);
     }
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -36,35 +31,28 @@ fn context_flag(name: &str, dir: &Path) -> String {
     format!("{name}={}", dir.display())
 }
 
-fn build(root: &Path, ctx: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["build"];
-    args.extend_from_slice(extra);
-    args.push(ctx.to_str().unwrap());
-    pallet(root, &args)
+fn build(store: &Store, ctx: &Path, extra: &[&str]) -> std::process::Output {
+    store.pallet().arg("build").args(extra).arg(ctx).output()
 }
 
 /// Builds `ctx` with the named context `name=dir` (plus `extra` flags) into `ctx`'s sibling
 /// `tree`, which it returns; the build must succeed.
-fn build_tree(root: &Path, ctx: &Path, name: &str, dir: &Path, extra: &[&str]) -> PathBuf {
+fn build_tree(store: &Store, ctx: &Path, name: &str, dir: &Path, extra: &[&str]) -> PathBuf {
     let tree = ctx.with_file_name("tree");
     let flag = context_flag(name, dir);
     let mut args = vec!["--build-context", &flag, "-o", tree.to_str().unwrap()];
     args.extend_from_slice(extra);
-    let out = build(root, ctx, &args);
+    let out = build(store, ctx, &args);
     assert!(out.status.success(), "{}", text(&out.stderr));
     tree
 }
 
-fn build_json(root: &Path, ctx: &Path, extra: &[&str]) -> Vec<Value> {
+fn build_json(store: &Store, ctx: &Path, extra: &[&str]) -> Vec<Value> {
     let mut args = vec!["--progress=json"];
     args.extend_from_slice(extra);
-    let out = build(root, ctx, &args);
+    let out = build(store, ctx, &args);
     assert!(out.status.success(), "build failed:\n{}", text(&out.stderr));
     events(&out.stderr)
-}
-
-fn mode(p: &Path) -> u32 {
-    std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
 }
 
 fn misses(ev: &[Value]) -> u64 {
@@ -76,9 +64,10 @@ fn copy_from_a_named_directory_with_its_own_dockerignore() {
     if !can_run() {
         return;
     }
-    let (tmp, root) = store_with_busybox();
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
     let libs = directory(
-        tmp.path(),
+        tmp,
         "libs",
         &[
             ("tool.sh", "echo hi\n", 0o755),
@@ -90,7 +79,7 @@ fn copy_from_a_named_directory_with_its_own_dockerignore() {
     );
     // The main context's .dockerignore excludes keep.txt: it must not apply to libs.
     let ctx = directory(
-        tmp.path(),
+        tmp,
         "ctx",
         &[
             (
@@ -103,7 +92,7 @@ fn copy_from_a_named_directory_with_its_own_dockerignore() {
             (".dockerignore", "keep.txt\n", 0o644),
         ],
     );
-    let tree = build_tree(&root, &ctx, "libs", &libs, &[]);
+    let tree = build_tree(&store, &ctx, "libs", &libs, &[]);
     assert_eq!(
         std::fs::read_to_string(tree.join("libs/tool.sh")).unwrap(),
         "echo hi\n"
@@ -129,8 +118,9 @@ fn run_mounts_a_named_directory_and_symlinks_stay_inside_it() {
     if !can_run() {
         return;
     }
-    let (tmp, root) = store_with_busybox();
-    let libs = directory(tmp.path(), "libs", &[("data/real.txt", "inside\n", 0o644)]);
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
+    let libs = directory(tmp, "libs", &[("data/real.txt", "inside\n", 0o644)]);
     std::os::unix::fs::symlink("/data/real.txt", libs.join("abs")).unwrap();
     std::os::unix::fs::symlink("/etc/hostname", libs.join("escape")).unwrap();
     std::os::unix::fs::symlink("../../../../../../etc/hostname", libs.join("climb")).unwrap();
@@ -140,8 +130,8 @@ fn run_mounts_a_named_directory_and_symlinks_stay_inside_it() {
         FROM scratch\n\
         COPY --from=0 /seen /abs /uid /\n\
         COPY --from=libs / /libs/\n";
-    let ctx = directory(tmp.path(), "ctx", &[("Dockerfile", df, 0o644)]);
-    let tree = build_tree(&root, &ctx, "libs", &libs, &[]);
+    let ctx = directory(tmp, "ctx", &[("Dockerfile", df, 0o644)]);
+    let tree = build_tree(&store, &ctx, "libs", &libs, &[]);
     let flag = context_flag("libs", &libs);
     assert_eq!(
         std::fs::read_to_string(tree.join("seen")).unwrap(),
@@ -173,7 +163,7 @@ fn run_mounts_a_named_directory_and_symlinks_stay_inside_it() {
             ),
         )
         .unwrap();
-        let out = build(&root, &ctx, &["--build-context", &flag]);
+        let out = build(&store, &ctx, &["--build-context", &flag]);
         assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
         assert!(
             text(&out.stderr).contains(&format!("mount source /{link} does not exist")),
@@ -188,7 +178,7 @@ fn run_mounts_a_named_directory_and_symlinks_stay_inside_it() {
         "FROM scratch\nCOPY --from=libs escape /got\n",
     )
     .unwrap();
-    let out = build(&root, &ctx, &["--build-context", &flag]);
+    let out = build(&store, &ctx, &["--build-context", &flag]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("\"/escape\": not found"),
@@ -202,9 +192,10 @@ fn from_a_named_directory_is_the_stage_root_with_an_empty_config() {
     if !can_run() {
         return;
     }
-    let (tmp, root) = store_with_busybox();
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
     let libs = directory(
-        tmp.path(),
+        tmp,
         "libs",
         &[
             ("app/run.sh", "echo app\n", 0o755),
@@ -215,8 +206,8 @@ fn from_a_named_directory_is_the_stage_root_with_an_empty_config() {
     let df = "FROM libs\n\
         COPY --from=busybox /bin/busybox /bin/busybox\n\
         RUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox cat /app/run.sh > /seen; /bin/busybox pwd > /pwd\"]\n";
-    let ctx = directory(tmp.path(), "ctx", &[("Dockerfile", df, 0o644)]);
-    let tree = build_tree(&root, &ctx, "libs", &libs, &["-t", "fromdir:test"]);
+    let ctx = directory(tmp, "ctx", &[("Dockerfile", df, 0o644)]);
+    let tree = build_tree(&store, &ctx, "libs", &libs, &["-t", "fromdir:test"]);
     assert_eq!(
         std::fs::read_to_string(tree.join("seen")).unwrap(),
         "echo app\n"
@@ -227,7 +218,10 @@ fn from_a_named_directory_is_the_stage_root_with_an_empty_config() {
         !tree.join("skip.tmp").exists(),
         "the directory's .dockerignore"
     );
-    let out = pallet(&root, &["inspect", "fromdir:test", "--format", "json"]);
+    let out = store
+        .pallet()
+        .args(["inspect", "fromdir:test", "--format", "json"])
+        .output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let info: Value = serde_json::from_slice(&out.stdout).unwrap();
     let config = &info["config"]["config"];
@@ -260,9 +254,10 @@ fn edits_invalidate_exactly_the_steps_that_read_the_file() {
     if !can_run() {
         return;
     }
-    let (tmp, root) = store_with_busybox();
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
     let libs = directory(
-        tmp.path(),
+        tmp,
         "libs",
         &[
             ("a.txt", "a1\n", 0o644),
@@ -277,15 +272,15 @@ fn edits_invalidate_exactly_the_steps_that_read_the_file() {
         FROM busybox\n\
         RUN --mount=type=bind,from=libs,source=b.txt,target=/b.txt cat /b.txt > /b.out\n\
         COPY --from=a /a.txt /a.txt\n";
-    let ctx = directory(tmp.path(), "ctx", &[("Dockerfile", df, 0o644)]);
+    let ctx = directory(tmp, "ctx", &[("Dockerfile", df, 0o644)]);
     let flag = context_flag("libs", &libs);
     let args = ["--build-context", flag.as_str(), "-t", "edits:test"];
 
-    let ev = build_json(&root, &ctx, &args);
+    let ev = build_json(&store, &ctx, &args);
     assert_eq!(misses(&ev), 3, "{ev:#?}");
 
     // No change: everything from the cache.
-    let ev = build_json(&root, &ctx, &args);
+    let ev = build_json(&store, &ctx, &args);
     assert!(!ev.iter().any(|e| e["event"] == "step.started"), "{ev:#?}");
     assert_eq!(misses(&ev), 0);
 
@@ -293,14 +288,14 @@ fn edits_invalidate_exactly_the_steps_that_read_the_file() {
     // cached.
     std::fs::write(libs.join("c.txt"), "c2\n").unwrap();
     std::fs::write(libs.join("x.log"), "more\n").unwrap();
-    let ev = build_json(&root, &ctx, &args);
+    let ev = build_json(&store, &ctx, &args);
     assert_eq!(misses(&ev), 0, "{ev:#?}");
 
     // b.txt: the RUN that mounts it misses and names it; the COPY after it blames its parent;
     // the other stage's COPY of a.txt stays cached.
     std::fs::write(libs.join("b.txt"), "b2\n").unwrap();
     let explain = build(
-        &root,
+        &store,
         &ctx,
         &["--progress=json", "--explain", "--build-context", &flag],
     );
@@ -312,7 +307,7 @@ fn edits_invalidate_exactly_the_steps_that_read_the_file() {
         "{r:?}"
     );
 
-    let ev = build_json(&root, &ctx, &args);
+    let ev = build_json(&store, &ctx, &args);
     let r = reasons(&ev, "RUN --mount");
     assert_eq!(r.len(), 1, "{r:?}");
     assert_eq!(r[0]["kind"], "context_files");
@@ -325,7 +320,7 @@ fn edits_invalidate_exactly_the_steps_that_read_the_file() {
 
     // a.txt: its COPY misses and names it; the RUN stays cached.
     std::fs::write(libs.join("a.txt"), "a2\n").unwrap();
-    let ev = build_json(&root, &ctx, &args);
+    let ev = build_json(&store, &ctx, &args);
     let r = reasons(&ev, "COPY --from=libs a.txt");
     assert_eq!(
         r[0]["message"], "context files changed: libs:a.txt",
@@ -335,7 +330,7 @@ fn edits_invalidate_exactly_the_steps_that_read_the_file() {
     assert_eq!(misses(&ev), 2, "{ev:#?}");
 
     // And again no change: all cached.
-    let ev = build_json(&root, &ctx, &args);
+    let ev = build_json(&store, &ctx, &args);
     assert_eq!(misses(&ev), 0, "{ev:#?}");
 }
 
@@ -344,19 +339,17 @@ fn bad_context_values_are_clear_errors() {
     if !can_run() {
         return;
     }
-    let (tmp, root) = store_with_busybox();
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
     let ctx = directory(
-        tmp.path(),
+        tmp,
         "ctx",
         &[("Dockerfile", "FROM scratch\nCOPY --from=libs / /\n", 0o644)],
     );
-    let file = tmp.path().join("file.txt");
+    let file = tmp.join("file.txt");
     std::fs::write(&file, "x").unwrap();
     let cases = [
-        (
-            context_flag("libs", &tmp.path().join("nope")),
-            "does not exist",
-        ),
+        (context_flag("libs", &tmp.join("nope")), "does not exist"),
         (context_flag("libs", &file), "is not a directory"),
         (
             "libs=https://github.com/moby/buildkit.git".to_string(),
@@ -364,7 +357,7 @@ fn bad_context_values_are_clear_errors() {
         ),
     ];
     for (flag, needle) in cases {
-        let out = build(&root, &ctx, &["--build-context", &flag]);
+        let out = build(&store, &ctx, &["--build-context", &flag]);
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{flag}: {err}");
         assert!(err.contains(needle), "{flag}: {err}");
@@ -372,17 +365,15 @@ fn bad_context_values_are_clear_errors() {
         assert!(err.contains("help:"), "{flag}: {err}");
     }
     // A relative path is taken from the current directory (here: tmp).
-    let libs = directory(tmp.path(), "rel", &[("r.txt", "rel\n", 0o644)]);
-    let tree = tmp.path().join("tree");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pallet"))
-        .current_dir(tmp.path())
-        .arg("--root")
-        .arg(&root)
+    let libs = directory(tmp, "rel", &[("r.txt", "rel\n", 0o644)]);
+    let tree = tmp.join("tree");
+    let out = store
+        .pallet()
+        .current_dir(tmp)
         .args(["build", "--build-context", "libs=./rel", "-o"])
         .arg(&tree)
         .arg(&ctx)
-        .output()
-        .unwrap();
+        .output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(libs.exists());
     assert_eq!(
@@ -396,14 +387,11 @@ fn a_named_directory_overrides_an_image_of_its_name() {
     if !can_run() {
         return;
     }
-    let (tmp, root) = store_with_busybox();
-    let fake = directory(
-        tmp.path(),
-        "fake",
-        &[("marker.txt", "not busybox\n", 0o644)],
-    );
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
+    let fake = directory(tmp, "fake", &[("marker.txt", "not busybox\n", 0o644)]);
     let ctx = directory(
-        tmp.path(),
+        tmp,
         "ctx",
         &[(
             "Dockerfile",
@@ -411,7 +399,7 @@ fn a_named_directory_overrides_an_image_of_its_name() {
             0o644,
         )],
     );
-    let tree = build_tree(&root, &ctx, "busybox", &fake, &[]);
+    let tree = build_tree(&store, &ctx, "busybox", &fake, &[]);
     assert_eq!(
         std::fs::read_to_string(tree.join("marker.txt")).unwrap(),
         "not busybox\n"
@@ -425,14 +413,15 @@ fn a_named_directory_overrides_an_image_of_its_name() {
 
 #[test]
 fn debug_graph_shows_the_named_directory() {
-    let tmp = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
     let libs = directory(
-        tmp.path(),
+        tmp,
         "libs",
         &[("a.txt", "a\n", 0o644), (".dockerignore", "*.log\n", 0o644)],
     );
     let ctx = directory(
-        tmp.path(),
+        tmp,
         "ctx",
         &[(
             "Dockerfile",
@@ -440,12 +429,11 @@ fn debug_graph_shows_the_named_directory() {
             0o644,
         )],
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pallet"))
+    let out = pallet!()
         .args(["debug", "graph", "--build-context"])
         .arg(context_flag("libs", &libs))
         .arg(&ctx)
-        .output()
-        .unwrap();
+        .output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let shown = text(&out.stdout);
     assert!(

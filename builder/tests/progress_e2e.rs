@@ -6,26 +6,30 @@
 //!
 //! Needs root, runc and busybox-static: fails under CI=true without them, skips elsewhere.
 
-mod common;
-mod progress_support;
-
-use progress_support::*;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
+use testkit::busybox::Rootfs;
+use testkit::files::{context, count_files};
+use testkit::progress::{about, events, reasons};
+use testkit::{pallet, require, text, Need, Need::*, Store};
 
 const DOCKERFILE: &str =
     "FROM busybox\nARG V=1\nCOPY a.txt /a.txt\nRUN echo \"v=$V\" && cat /a.txt\n";
 
 fn can_run(tools: &[&str]) -> bool {
-    common::require("progress test", &[&["runc"], tools].concat())
+    let mut needs = vec![Root, Busybox, Tool("runc")];
+    needs.extend(tools.iter().map(|t| Need::Tool(t)));
+    require("progress test", &needs)
 }
 
-fn build_json(root: &Path, ctx: &Path, extra: &[&str]) -> Vec<Value> {
-    let mut args = vec!["build", "--progress=json", "-t", "progress:test"];
-    args.extend_from_slice(extra);
-    args.push(ctx.to_str().unwrap());
-    let out = pallet(root, &args);
+fn build_json(store: &Store, ctx: &Path, extra: &[&str]) -> Vec<Value> {
+    let out = store
+        .pallet()
+        .args(["build", "--progress=json", "-t", "progress:test"])
+        .args(extra)
+        .arg(ctx)
+        .output();
     assert!(out.status.success(), "build failed:\n{}", text(&out.stderr));
     events(&out.stderr)
 }
@@ -59,11 +63,12 @@ fn json_events_and_cache_miss_reasons() {
     if !can_run(&[]) {
         return;
     }
-    let (tmp, root) = store_with_busybox();
-    let ctx = context(tmp.path(), DOCKERFILE, &[("a.txt", "one\n")]);
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
+    let ctx = context(&tmp.join("ctx"), DOCKERFILE, &[("a.txt", "one\n")]);
 
     // First build: both steps run, each "first build of this step".
-    let ev = build_json(&root, &ctx, &[]);
+    let ev = build_json(&store, &ctx, &[]);
     assert_eq!(ev[0]["event"], "progress");
     assert_eq!(ev[0]["version"], 1);
     assert_eq!(about(&ev, "step.cached", "FROM").len(), 1, "{ev:#?}");
@@ -89,7 +94,7 @@ fn json_events_and_cache_miss_reasons() {
     assert_eq!(about(&ev, "step.finished", "RUN echo")[0]["step"], n);
 
     // Nothing changed: all cached, nothing started.
-    let ev = build_json(&root, &ctx, &[]);
+    let ev = build_json(&store, &ctx, &[]);
     assert!(!ev.iter().any(|e| e["event"] == "step.started"), "{ev:#?}");
     for step in ["FROM", "COPY a.txt", "RUN echo"] {
         assert_eq!(about(&ev, "step.cached", step).len(), 1, "{step}: {ev:#?}");
@@ -99,7 +104,7 @@ fn json_events_and_cache_miss_reasons() {
 
     // An edited file: COPY names it, RUN blames its parent.
     std::fs::write(ctx.join("a.txt"), "two\n").unwrap();
-    let ev = build_json(&root, &ctx, &[]);
+    let ev = build_json(&store, &ctx, &[]);
     let r = reasons(&ev, "COPY a.txt");
     assert_eq!(kinds(&r), ["context_files"], "{r:?}");
     assert_eq!(r[0]["files"], serde_json::json!(["a.txt"]));
@@ -112,7 +117,7 @@ fn json_events_and_cache_miss_reasons() {
     );
 
     // A build arg: COPY stays cached, RUN names the arg.
-    let ev = build_json(&root, &ctx, &["--build-arg", "V=2"]);
+    let ev = build_json(&store, &ctx, &["--build-arg", "V=2"]);
     assert_eq!(about(&ev, "step.cached", "COPY a.txt").len(), 1, "{ev:#?}");
     let r = reasons(&ev, "RUN echo");
     assert_eq!(kinds(&r), ["build_arg"], "{r:?}");
@@ -123,14 +128,14 @@ fn json_events_and_cache_miss_reasons() {
     );
 
     // --no-cache says so.
-    let ev = build_json(&root, &ctx, &["--build-arg", "V=2", "--no-cache"]);
+    let ev = build_json(&store, &ctx, &["--build-arg", "V=2", "--no-cache"]);
     for step in ["COPY a.txt", "RUN echo"] {
         assert_eq!(kinds(&reasons(&ev, step)), ["no_cache"], "{step}");
     }
 
     // The base image moved: the first step on it names the old and new digests.
-    import_busybox(&root, tmp.path(), &[("etc/motd", b"new base\n")]);
-    let ev = build_json(&root, &ctx, &["--build-arg", "V=2"]);
+    store.import_busybox(&Rootfs::new().file("etc/motd", "new base\n"));
+    let ev = build_json(&store, &ctx, &["--build-arg", "V=2"]);
     let r = reasons(&ev, "COPY a.txt");
     assert_eq!(kinds(&r), ["base_image"], "{r:?}");
     assert_eq!(r[0]["reference"], "docker.io/library/busybox:latest");
@@ -143,36 +148,37 @@ fn explain_is_a_dry_run_with_the_same_reasons() {
     if !can_run(&[]) {
         return;
     }
-    let (tmp, root) = store_with_busybox();
-    let ctx = context(tmp.path(), DOCKERFILE, &[("a.txt", "one\n")]);
+    let store = Store::busybox(pallet!());
+    let (tmp, root) = (store.dir(), store.root());
+    let ctx = context(&tmp.join("ctx"), DOCKERFILE, &[("a.txt", "one\n")]);
     // Before any build: everything would run, for the first time.
-    let out = pallet(
-        &root,
-        &[
+    let out = store
+        .pallet()
+        .args([
             "build",
             "--explain",
             "--progress=json",
             ctx.to_str().unwrap(),
-        ],
-    );
+        ])
+        .output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let ev = events(&out.stderr);
     assert_eq!(kinds(&reasons(&ev, "RUN echo")), ["first_build"]);
     // A base the store lacks is a miss too (the build would pull it).
     let other = context(
-        &tmp.path().join("other"),
+        &tmp.join("other").join("ctx"),
         "FROM registry.invalid/none:1\nRUN true\n",
         &[],
     );
-    let out = pallet(
-        &root,
-        &[
+    let out = store
+        .pallet()
+        .args([
             "build",
             "--explain",
             "--progress=json",
             other.to_str().unwrap(),
-        ],
-    );
+        ])
+        .output();
     let ev = events(&out.stderr);
     assert_eq!(
         kinds(&reasons(&ev, "FROM")),
@@ -180,23 +186,23 @@ fn explain_is_a_dry_run_with_the_same_reasons() {
         "{}",
         text(&out.stderr)
     );
-    build_json(&root, &ctx, &[]);
+    build_json(&store, &ctx, &[]);
 
     // Explained after an edit and an arg change: the reasons a build would give, nothing run.
     std::fs::write(ctx.join("a.txt"), "changed\n").unwrap();
     let blobs_before = count_files(&root.join("blobs"));
-    let index_before = cache_records(&root);
-    let out = pallet(
-        &root,
-        &[
+    let index_before = cache_records(root);
+    let out = store
+        .pallet()
+        .args([
             "build",
             "--explain",
             "--progress=json",
             "--build-arg",
             "V=3",
             ctx.to_str().unwrap(),
-        ],
-    );
+        ])
+        .output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let ev = events(&out.stderr);
     assert!(!ev
@@ -215,18 +221,18 @@ fn explain_is_a_dry_run_with_the_same_reasons() {
         blobs_before,
         "a dry run adds no layers"
     );
-    assert!(cache_records(&root) == index_before, "nor index records");
+    assert!(cache_records(root) == index_before, "nor index records");
 
     // Plain text says the same.
-    let out = pallet(
-        &root,
-        &[
+    let out = store
+        .pallet()
+        .args([
             "build",
             "--explain",
             "--progress=plain",
             ctx.to_str().unwrap(),
-        ],
-    );
+        ])
+        .output();
     let log = text(&out.stderr);
     assert!(
         log.contains("cache miss: context files changed: a.txt"),
@@ -278,14 +284,15 @@ fn plain_output_matches_the_golden_file() {
     if !can_run(&[]) {
         return;
     }
-    let (tmp, root) = store_with_busybox();
-    let ctx = context(tmp.path(), DOCKERFILE, &[("a.txt", "one\n")]);
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
+    let ctx = context(&tmp.join("ctx"), DOCKERFILE, &[("a.txt", "one\n")]);
     let mut log = String::new();
     for extra in [&[][..], &[][..], &["--build-arg", "V=2"][..]] {
         let mut args = vec!["build", "--progress=plain", "-t", "golden:test"];
         args.extend_from_slice(extra);
         args.push(ctx.to_str().unwrap());
-        let out = pallet(&root, &args);
+        let out = store.pallet().args(&args).output();
         assert!(out.status.success(), "{}", text(&out.stderr));
         log.push_str(&format!("$ pallet {}\n", args[..args.len() - 1].join(" ")));
         log.push_str(&text(&out.stderr));
@@ -324,13 +331,14 @@ fn tty_view_in_a_pseudo_terminal() {
     if !can_run(&["tmux"]) {
         return;
     }
-    let (tmp, root) = store_with_busybox();
+    let store = Store::busybox(pallet!());
+    let (tmp, root) = (store.dir(), store.root());
     let ctx = context(
-        tmp.path(),
+        &tmp.join("ctx"),
         "FROM busybox\nCOPY a.txt /a.txt\nRUN echo started-work && sleep 2 && echo finished-work\n",
         &[("a.txt", "one\n")],
     );
-    let done = tmp.path().join("done");
+    let done = tmp.join("done");
     let script = format!(
         "{} --root {} build -t tty:test {} ; echo exit=$? > {}; sleep 600",
         env!("CARGO_BIN_EXE_pallet"),
@@ -394,10 +402,11 @@ fn history_shows_layers_by_instruction_and_size() {
     if !can_run(&[]) {
         return;
     }
-    let (tmp, root) = store_with_busybox();
-    let ctx = context(tmp.path(), DOCKERFILE, &[("a.txt", "one\n")]);
-    build_json(&root, &ctx, &[]);
-    let out = pallet(&root, &["history", "progress:test"]);
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
+    let ctx = context(&tmp.join("ctx"), DOCKERFILE, &[("a.txt", "one\n")]);
+    build_json(&store, &ctx, &[]);
+    let out = store.pallet().args(["history", "progress:test"]).output();
     let table = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let lines: Vec<&str> = table.lines().collect();
@@ -410,7 +419,10 @@ fn history_shows_layers_by_instruction_and_size() {
     assert!(lines[2].contains("COPY a.txt /a.txt # buildkit"), "{table}");
     assert!(lines.last().unwrap().contains("pallet import"), "{table}");
 
-    let out = pallet(&root, &["inspect", "--largest", "progress:test"]);
+    let out = store
+        .pallet()
+        .args(["inspect", "--largest", "progress:test"])
+        .output();
     let text_out = text(&out.stdout);
     let by_size = text_out.split("Layers by size:\n").nth(1).expect(&text_out);
     assert!(
@@ -418,17 +430,20 @@ fn history_shows_layers_by_instruction_and_size() {
         "{text_out}"
     );
 
-    let out = pallet(&root, &["history", "--largest", "progress:test"]);
+    let out = store
+        .pallet()
+        .args(["history", "--largest", "progress:test"])
+        .output();
     let table = text(&out.stdout);
     assert!(
         table.lines().nth(1).unwrap().contains("pallet import"),
         "base layer is largest: {table}"
     );
 
-    let out = pallet(
-        &root,
-        &["history", "--format", "json", "--no-trunc", "progress:test"],
-    );
+    let out = store
+        .pallet()
+        .args(["history", "--format", "json", "--no-trunc", "progress:test"])
+        .output();
     let rows: Vec<Value> = text(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
