@@ -15,9 +15,6 @@
 //! they fail under CI=true when something is missing. `throughput` (ignored) measures MB/s on
 //! ~200 MB of real files: `cargo test --release --test compression -- --ignored --nocapture`.
 
-mod common;
-use common::text;
-
 use cache::{BlobInfo, Root};
 use pallet::export::compress::{
     compress_layer, compress_layers, decompressing_writer, decompressor, gzip_layers, Compression,
@@ -28,6 +25,9 @@ use pallet::store::LayerRecord;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use testkit::busybox::Rootfs;
+use testkit::run::{ok, skopeo};
+use testkit::{require, text, Need::*};
 
 /// A few MB that compress like a layer: text, repeated binary, and incompressible bytes.
 fn layer_bytes(size: usize) -> Vec<u8> {
@@ -90,22 +90,9 @@ fn cli_decompress(tool: &str, data: &[u8]) -> Vec<u8> {
     out.stdout
 }
 
-fn have_tools(tools: &[&str]) -> bool {
-    let missing: Vec<&&str> = tools.iter().filter(|t| !common::have(t)).collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let why = format!("{missing:?} missing: run scripts/ensure-tools.sh");
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{why}; CI=true, so this is a failure, not a skip");
-    }
-    eprintln!("skipping: {why}");
-    false
-}
-
 #[test]
 fn every_algorithm_and_level_round_trips_and_is_remembered() {
-    if !have_tools(&["gzip", "zstd"]) {
+    if !require("compression round trip", &[Tool("gzip"), Tool("zstd")]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -230,27 +217,10 @@ fn decoders_reject_truncated_and_unknown_streams() {
     assert_eq!(w.finish().unwrap(), b"one two");
 }
 
-fn ok(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-fn skopeo(args: &[&str]) -> String {
-    ok(Command::new("skopeo").arg("--insecure-policy").args(args))
-}
-
 /// A store with busybox imported (one layer) and a second layer on top, as an image.
 fn busybox_store(dir: &Path) -> (Root, Vec<u8>, Vec<LayerRecord>) {
     let rootfs = dir.join("busybox-rootfs.tar");
-    common::busybox_rootfs_tar(&rootfs);
+    Rootfs::new().write_tar(&rootfs);
     let root = Root::open(&dir.join("root")).unwrap();
     let mut input = std::fs::File::open(&rootfs).unwrap();
     let image = pallet::store::import_rootfs(
@@ -299,7 +269,17 @@ fn image_options(c: Compression, media_types: MediaTypes) -> ImageOptions {
 
 #[test]
 fn zstd_oci_layout_is_read_by_umoci_and_skopeo_and_imported_back() {
-    if !common::require("zstd layout test", &["skopeo", "umoci", "zstd", "tar"]) {
+    if !require(
+        "zstd layout test",
+        &[
+            Root,
+            Busybox,
+            Tool("skopeo"),
+            Tool("umoci"),
+            Tool("zstd"),
+            Tool("tar"),
+        ],
+    ) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -398,7 +378,10 @@ fn zstd_oci_layout_is_read_by_umoci_and_skopeo_and_imported_back() {
 
 #[test]
 fn zstd_layout_written_by_skopeo_is_imported() {
-    if !common::require("zstd import test", &["skopeo", "tar"]) {
+    if !require(
+        "zstd import test",
+        &[Root, Busybox, Tool("skopeo"), Tool("tar")],
+    ) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -8,40 +8,20 @@
 //! Needs root, runc, skopeo, umoci and busybox-static (scripts/ensure-tools.sh). Without them
 //! the tests fail under CI=true and are skipped with a note elsewhere.
 
-mod common;
-use common::text;
-
 use std::collections::BTreeMap;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use testkit::oci_layout::umoci_unpack;
+use testkit::run::{ok, output as run, skopeo, skopeo_json};
+use testkit::tree::{self, Kind};
+use testkit::{pallet, require, text, Need::*, Store};
 
 fn can_run() -> bool {
-    common::require("image output test", &["runc", "skopeo", "umoci"])
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
-}
-
-fn ok(cmd: &mut Command) -> String {
-    let out = run(cmd);
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-fn skopeo(args: &[&str]) -> String {
-    ok(Command::new("skopeo").arg("--insecure-policy").args(args))
-}
-
-fn skopeo_json(args: &[&str]) -> serde_json::Value {
-    serde_json::from_str(&skopeo(args)).expect("skopeo prints JSON")
+    require(
+        "image output test",
+        &[Root, Busybox, Tool("runc"), Tool("skopeo"), Tool("umoci")],
+    )
 }
 
 const DOCKERFILE: &str = r#"FROM busybox
@@ -53,56 +33,33 @@ CMD ["cat", "/app/hello.txt"]
 
 /// A store with busybox imported and a context whose Dockerfile makes a 4-layer image.
 struct Setup {
-    tmp: tempfile::TempDir,
-    root: PathBuf,
+    store: Store,
     ctx: PathBuf,
 }
 
 impl Setup {
     fn new() -> Setup {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().join("root");
-        let rootfs = tmp.path().join("busybox-rootfs.tar");
-        common::busybox_rootfs_tar(&rootfs);
-        let s = Setup {
-            root,
-            ctx: tmp.path().join("ctx"),
-            tmp,
-        };
-        s.pallet_ok(&["import", rootfs.to_str().unwrap(), "-t", "busybox"]);
-        std::fs::create_dir_all(&s.ctx).unwrap();
-        std::fs::write(s.ctx.join("Dockerfile"), DOCKERFILE).unwrap();
-        std::fs::write(s.ctx.join("hello.txt"), "hello from pallet\n").unwrap();
-        s
+        let store = Store::busybox(pallet!());
+        let ctx = testkit::files::context(
+            &store.path("ctx"),
+            DOCKERFILE,
+            &[("hello.txt", "hello from pallet\n")],
+        );
+        Setup { store, ctx }
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.tmp.path().join(name)
+        self.store.path(name)
     }
 
-    fn pallet(&self, args: &[&str]) -> Output {
-        run(Command::new(env!("CARGO_BIN_EXE_pallet"))
-            .arg("--root")
-            .arg(&self.root)
-            .args(args))
-    }
-
-    fn pallet_ok(&self, args: &[&str]) -> Output {
-        let out = self.pallet(args);
-        assert!(
-            out.status.success(),
-            "pallet {args:?} failed:\n{}",
-            text(&out.stderr)
-        );
-        out
-    }
-
-    /// `pallet build` of the context with these extra arguments.
+    /// `pallet build` of the context with these extra arguments, which must succeed.
     fn build(&self, args: &[&str]) -> Output {
-        let mut all = vec!["build"];
-        all.extend_from_slice(args);
-        all.push(self.ctx.to_str().unwrap());
-        self.pallet_ok(&all)
+        self.store
+            .pallet()
+            .arg("build")
+            .args(args)
+            .arg(&self.ctx)
+            .succeeds()
     }
 }
 
@@ -224,13 +181,10 @@ fn docker_archive_is_read_by_skopeo_and_names_the_tag() {
         &archive,
         &format!("oci:{}:copied", layout.display()),
     ]);
-    let bundle = s.path("bundle");
-    ok(Command::new("umoci")
-        .args(["unpack", "--image", &format!("{}:copied", layout.display())])
-        .arg(&bundle));
-    let hello = std::fs::read_to_string(bundle.join("rootfs/app/hello.txt")).unwrap();
+    let rootfs = umoci_unpack(&layout, "copied", &s.path("bundle"));
+    let hello = std::fs::read_to_string(rootfs.join("app/hello.txt")).unwrap();
     assert_eq!(hello, "hello from pallet\n");
-    assert!(!bundle.join("rootfs/bin/wget").exists());
+    assert!(!rootfs.join("bin/wget").exists());
 }
 
 #[test]
@@ -327,32 +281,6 @@ fn oci_outputs_with_either_media_types_are_read_by_skopeo() {
     assert_eq!(info["Layers"].as_array().unwrap().len(), 4);
 }
 
-/// Every path under `dir` with (mode, uid, gid, symlink target or file bytes).
-fn tree(dir: &Path) -> BTreeMap<String, (u32, u32, u32, Vec<u8>)> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            let data = if m.file_type().is_symlink() {
-                std::fs::read_link(&p)
-                    .unwrap()
-                    .into_os_string()
-                    .into_encoded_bytes()
-            } else if m.is_file() {
-                std::fs::read(&p).unwrap()
-            } else {
-                stack.push(p.clone());
-                Vec::new()
-            };
-            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-            out.insert(rel, (m.mode(), m.uid(), m.gid(), data));
-        }
-    }
-    out
-}
-
 #[test]
 fn local_output_is_the_final_file_tree() {
     if !can_run() {
@@ -364,21 +292,18 @@ fn local_output_is_the_final_file_tree() {
     // A bare value is type=local,dest=VALUE, as in buildx.
     s.build(&["-o", short.to_str().unwrap()]);
 
-    let t = tree(&local);
-    let mode = |p: &str| t[p].0 & 0o7777;
-    assert_eq!(t["app/hello.txt"].3, b"hello from pallet\n");
+    let t = tree::from_dir(&local);
+    assert_eq!(t["app/hello.txt"].kind, Kind::file(b"hello from pallet\n"));
+    let one = &t["data/one.txt"];
+    assert_eq!((one.mode, one.uid, one.gid), (0o640, 1000, 1000));
+    assert_eq!((t["app/private"].mode, t["app/private"].uid), (0o750, 1000));
+    assert_eq!(t["app/private/s"].uid, 0);
+    assert_eq!(t["tmp"].mode, 0o1777);
     assert_eq!(
-        (
-            mode("data/one.txt"),
-            t["data/one.txt"].1,
-            t["data/one.txt"].2
-        ),
-        (0o640, 1000, 1000)
+        t["bin/sh"].kind,
+        Kind::Symlink("busybox".into()),
+        "symlinks stay symlinks"
     );
-    assert_eq!((mode("app/private"), t["app/private"].1), (0o750, 1000));
-    assert_eq!(t["app/private/s"].1, 0);
-    assert_eq!(mode("tmp"), 0o1777);
-    assert_eq!(t["bin/sh"].3, b"busybox", "symlinks stay symlinks");
     assert!(
         std::fs::metadata(local.join("bin/busybox"))
             .unwrap()
@@ -391,7 +316,7 @@ fn local_output_is_the_final_file_tree() {
     assert!(!t.contains_key("bin/wget"), "bin/wget was deleted");
     assert!(t.contains_key("home") && !t.contains_key("home/app"));
     assert!(!t.keys().any(|k| k.contains(".wh.")), "no whiteout files");
-    assert_eq!(t, tree(&short), "-o DIR writes the same tree");
+    assert_eq!(t, tree::from_dir(&short), "-o DIR writes the same tree");
 }
 
 #[test]
@@ -402,7 +327,10 @@ fn save_writes_docker_and_oci_archives() {
     let s = Setup::new();
     s.build(&["-t", "app:dev"]);
     let (d, o) = (s.path("save.tar"), s.path("save-oci.tar"));
-    s.pallet_ok(&["save", "app:dev", "-o", d.to_str().unwrap()]);
+    s.store
+        .pallet()
+        .args(["save", "app:dev", "-o", d.to_str().unwrap()])
+        .succeeds();
     let info = skopeo_json(&[
         "inspect",
         &format!("docker-archive:{}:app:dev", d.display()),
@@ -414,20 +342,27 @@ fn save_writes_docker_and_oci_archives() {
         serde_json::json!(["app:dev"])
     );
 
-    s.pallet_ok(&[
-        "save",
-        "--format",
-        "oci",
-        "app:dev",
-        "-o",
-        o.to_str().unwrap(),
-    ]);
+    s.store
+        .pallet()
+        .args([
+            "save",
+            "--format",
+            "oci",
+            "app:dev",
+            "-o",
+            o.to_str().unwrap(),
+        ])
+        .succeeds();
     let info = skopeo_json(&["inspect", &format!("oci-archive:{}:dev", o.display())]);
     assert_eq!(info["Layers"].as_array().unwrap().len(), 4);
     assert!(!read_tar(&o).files.contains_key("manifest.json"));
 
     // `-o -` writes the same bytes to standard output.
-    let out = s.pallet_ok(&["save", "app:dev", "-o", "-"]);
+    let out = s
+        .store
+        .pallet()
+        .args(["save", "app:dev", "-o", "-"])
+        .succeeds();
     assert!(
         out.stdout == std::fs::read(&d).unwrap(),
         "stdout differs from -o FILE"
@@ -435,17 +370,28 @@ fn save_writes_docker_and_oci_archives() {
 
     // An imported image saves too.
     let bb = s.path("busybox.tar");
-    s.pallet_ok(&["save", "busybox", "-o", bb.to_str().unwrap()]);
+    s.store
+        .pallet()
+        .args(["save", "busybox", "-o", bb.to_str().unwrap()])
+        .succeeds();
     skopeo(&["inspect", &format!("docker-archive:{}", bb.display())]);
 
-    let out = s.pallet(&["save", "nope:1", "-o", s.path("x.tar").to_str().unwrap()]);
+    let out = s
+        .store
+        .pallet()
+        .args(["save", "nope:1", "-o", s.path("x.tar").to_str().unwrap()])
+        .output();
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
         err.contains("no image nope:1") && err.contains("pallet images"),
         "{err}"
     );
-    let out = s.pallet(&["save", "app:dev", "-o", "/nonexistent-dir/x.tar"]);
+    let out = s
+        .store
+        .pallet()
+        .args(["save", "app:dev", "-o", "/nonexistent-dir/x.tar"])
+        .output();
     let err = text(&out.stderr);
     assert!(
         err.contains("/nonexistent-dir/x.tar") && err.contains("create its directory"),
@@ -479,11 +425,11 @@ fn bad_output_specs_fail_before_building() {
         ),
     ];
     for (spec, want) in cases {
-        let out = run(Command::new(env!("CARGO_BIN_EXE_pallet"))
-            .arg("--root")
-            .arg(tmp.path().join("root"))
+        let out = pallet!()
+            .root(tmp.path().join("root"))
             .args(["build", "-o", spec])
-            .arg(tmp.path()));
+            .arg(tmp.path())
+            .output();
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{spec}: {err}");
         assert!(err.contains(want), "{spec}: expected {want:?} in:\n{err}");

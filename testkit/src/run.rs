@@ -1,6 +1,7 @@
 //! Running programs other than pallet (skopeo, umoci, git, openssl, ...) from a test: started
 //! or a panic naming the command, and, for [`ok`], successful or a panic with everything it
-//! printed. Also [`text`], the one way the tests read process output.
+//! printed. Also [`text`], the one way the tests read process output, and [`skopeo`], the
+//! image tool most tests check pallet's output with.
 
 use std::process::{Command, Output};
 
@@ -42,4 +43,17 @@ pub fn assert_success(what: &str, out: &Output) {
 /// Everything a process printed: stdout, then stderr.
 pub fn printed(out: &Output) -> String {
     format!("{}{}", text(&out.stdout), text(&out.stderr))
+}
+
+/// `skopeo --insecure-policy ARGS...` (no /etc/containers/policy.json needed), which must
+/// succeed; its stdout. skopeo is the image reader no one here wrote.
+pub fn skopeo(args: &[&str]) -> String {
+    ok(Command::new("skopeo").arg("--insecure-policy").args(args))
+}
+
+/// [`skopeo`], its stdout parsed as JSON.
+pub fn skopeo_json(args: &[&str]) -> serde_json::Value {
+    let out = skopeo(args);
+    serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("skopeo {args:?} printed no JSON ({e}):\n{out}"))
 }
