@@ -9,33 +9,29 @@
 //! fail under CI=true and are skipped with a note elsewhere. Every agent and sshd a test
 //! starts is killed when the test ends, pass or fail.
 
-mod common;
-use common::text;
-
-use std::io::Read;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use testkit::files::{all_files, file_contains};
+use testkit::git::git;
+use testkit::oci_layout::{umoci_unpack, Layout};
+use testkit::{pallet, require, text, Need, Need::*, Pallet, Store};
 
 fn can_run(tools: &[&str]) -> bool {
-    let mut all = vec!["runc", "umoci", "ssh-agent", "ssh-add", "ssh-keygen", "ldd"];
-    all.extend_from_slice(tools);
-    common::require("ssh mount test", &all)
+    let mut needs = vec![Root, Busybox, Tool("runc"), Tool("umoci")];
+    needs.extend(
+        ["ssh-agent", "ssh-add", "ssh-keygen", "ldd"]
+            .iter()
+            .chain(tools)
+            .map(|t| Need::Tool(t)),
+    );
+    require("ssh mount test", &needs)
 }
 
-/// `pallet --root ROOT ARGS` with `env` set (a `None` value removes the variable).
-fn pallet(root: &Path, args: &[&str], env: &[(&str, Option<&str>)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pallet"));
-    cmd.arg("--root").arg(root).args(args);
-    cmd.env_remove("SSH_AUTH_SOCK");
-    for (k, v) in env {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    cmd.output().expect("run pallet")
+/// pallet on `store` without the test process's own SSH agent: a test forwards only the
+/// agents it starts.
+fn without_host_agent(store: &Store) -> Pallet {
+    store.pallet().env_remove("SSH_AUTH_SOCK")
 }
 
 /// A fresh ed25519 key pair at `path` (and `path.pub`); its SHA256 fingerprint.
@@ -141,63 +137,19 @@ fn ssh_add_tools(tools: &Path) {
     }
 }
 
-/// A store with busybox:latest and a context with `tools/` (ssh-add) and this Dockerfile.
-fn setup(tmp: &Path, dockerfile: &str) -> (PathBuf, PathBuf) {
-    let root = tmp.join("root");
-    let tar = tmp.join("busybox.tar");
-    common::busybox_rootfs_tar(&tar);
-    let out = pallet(
-        &root,
-        &["import", tar.to_str().unwrap(), "-t", "busybox:latest"],
-        &[],
-    );
-    assert!(out.status.success(), "import: {}", text(&out.stderr));
-    let ctx = tmp.join("ctx");
+/// `DIR/ctx` with `tools/` (ssh-add) and this Dockerfile.
+fn context_with_ssh_add(dir: &Path, dockerfile: &str) -> PathBuf {
+    let ctx = dir.join("ctx");
     ssh_add_tools(&ctx.join("tools"));
     std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
-    (root, ctx)
+    ctx
 }
 
-/// The layers of the single image in an OCI layout directory: each as its list of paths.
-fn layer_paths(layout: &Path) -> Vec<Vec<String>> {
-    let blob = |digest: &str| {
-        let hex = digest.strip_prefix("sha256:").unwrap();
-        std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap()
-    };
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
-    let mut layers = Vec::new();
-    for l in manifest["layers"].as_array().unwrap() {
-        let data = blob(l["digest"].as_str().unwrap());
-        let mut raw = Vec::new();
-        if l["mediaType"].as_str().unwrap().ends_with("gzip") {
-            flate2::read::GzDecoder::new(&data[..])
-                .read_to_end(&mut raw)
-                .unwrap();
-        } else {
-            raw = data;
-        }
-        let mut paths = Vec::new();
-        for e in tar::Archive::new(&raw[..]).entries().unwrap() {
-            paths.push(e.unwrap().path().unwrap().to_string_lossy().into_owned());
-        }
-        layers.push(paths);
-    }
-    layers
-}
-
-fn unpack(tmp: &Path, layout: &Path) -> PathBuf {
-    let bundle = tmp.join("bundle");
+/// The image of the OCI layout `layout`, unpacked by umoci into `DIR/bundle` (emptied first).
+fn unpack(dir: &Path, layout: &Path) -> PathBuf {
+    let bundle = dir.join("bundle");
     let _ = std::fs::remove_dir_all(&bundle);
-    let out = Command::new("umoci")
-        .args(["unpack", "--image", &format!("{}:latest", layout.display())])
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "umoci unpack: {}", text(&out.stderr));
-    bundle.join("rootfs")
+    umoci_unpack(layout, "latest", &bundle)
 }
 
 fn read(rootfs: &Path, file: &str) -> String {
@@ -226,14 +178,15 @@ fn agent_reaches_run_and_nothing_else() {
     if !can_run(&[]) {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let key = tmp.path().join("id_test");
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
+    let key = tmp.join("id_test");
     let fp = keygen(&key, "");
-    let other_key = tmp.path().join("id_other");
+    let other_key = tmp.join("id_other");
     keygen(&other_key, "");
-    let (root, ctx) = setup(tmp.path(), FORWARDING);
-    let agent = Agent::start(tmp.path().join("agent-1.sock"), &[&key]);
-    let layout = tmp.path().join("oci");
+    let ctx = context_with_ssh_add(tmp, FORWARDING);
+    let agent = Agent::start(tmp.join("agent-1.sock"), &[&key]);
+    let layout = tmp.join("oci");
     let dest = format!("type=oci,dest={},tar=false", layout.display());
     let other = format!("other={}", other_key.display());
     let args = [
@@ -250,11 +203,14 @@ fn agent_reaches_run_and_nothing_else() {
         &dest,
         ctx.to_str().unwrap(),
     ];
-    let out = pallet(&root, &args, &[("SSH_AUTH_SOCK", Some(agent.sock()))]);
+    let out = without_host_agent(&store)
+        .args(args)
+        .env("SSH_AUTH_SOCK", agent.sock())
+        .output();
     let log = text(&out.stderr);
     assert!(out.status.success(), "build failed:\n{log}");
 
-    let rootfs = unpack(tmp.path(), &layout);
+    let rootfs = unpack(tmp, &layout);
     let keys = read(&rootfs, "keys");
     assert_eq!(keys.lines().count(), 1, "{keys}");
     assert_eq!(keys.split_whitespace().nth(1), Some(fp.as_str()), "{keys}");
@@ -279,7 +235,7 @@ fn agent_reaches_run_and_nothing_else() {
     // Not required and not given: no mount at all.
     assert_eq!(read(&rootfs, "absent"), "none");
     // No mount point, no parent created for one, in any layer or in the unpacked tree.
-    for (n, paths) in layer_paths(&layout).iter().enumerate() {
+    for (n, paths) in Layout::new(&layout).layer_paths().iter().enumerate() {
         for p in paths {
             assert!(
                 !p.contains("run/buildkit")
@@ -292,18 +248,21 @@ fn agent_reaches_run_and_nothing_else() {
     assert!(!rootfs.join("run").exists());
     assert!(!rootfs.join("tmp/agent").exists());
     // Nor does the agent's path reach the store: it is in no key, no record.
-    for f in common::all_files(&root) {
+    for f in all_files(store.root()) {
         assert!(
-            !common::file_contains(&f, agent.sock().as_bytes()),
+            !file_contains(&f, agent.sock().as_bytes()),
             "the agent's socket path is in {}",
             f.display()
         );
     }
 
     // Another agent, another socket path, the same ids: every step is a cache hit.
-    let agent2 = Agent::start(tmp.path().join("agent-2.sock"), &[&other_key]);
+    let agent2 = Agent::start(tmp.join("agent-2.sock"), &[&other_key]);
     drop(agent);
-    let out = pallet(&root, &args, &[("SSH_AUTH_SOCK", Some(agent2.sock()))]);
+    let out = without_host_agent(&store)
+        .args(args)
+        .env("SSH_AUTH_SOCK", agent2.sock())
+        .output();
     let log = text(&out.stderr);
     assert!(out.status.success(), "rebuild failed:\n{log}");
     assert!(log.contains("cache: 5 hits, 0 misses"), "{log}");
@@ -330,24 +289,24 @@ fn key_files_are_served_by_a_private_agent() {
     if !can_run(&[]) {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let k1 = tmp.path().join("k1");
-    let k2 = tmp.path().join("k2");
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
+    let k1 = tmp.join("k1");
+    let k2 = tmp.join("k2");
     let fp1 = keygen(&k1, "");
     let fp2 = keygen(&k2, "");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&k2, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let (root, ctx) = setup(
-        tmp.path(),
+    let ctx = context_with_ssh_add(
+        tmp,
         "FROM busybox\nCOPY tools/ /\nRUN --mount=type=ssh,id=deploy,required ssh-add -l > /keys\n",
     );
-    let pallet_tmp = tmp.path().join("pallet-tmp");
+    let pallet_tmp = tmp.join("pallet-tmp");
     std::fs::create_dir(&pallet_tmp).unwrap();
-    let layout = tmp.path().join("oci");
+    let layout = tmp.join("oci");
     let spec = format!("deploy={},{}", k1.display(), k2.display());
-    let out = pallet(
-        &root,
-        &[
+    let out = without_host_agent(&store)
+        .args([
             "build",
             "-t",
             "ssh-test",
@@ -356,11 +315,11 @@ fn key_files_are_served_by_a_private_agent() {
             "-o",
             &format!("type=oci,dest={},tar=false", layout.display()),
             ctx.to_str().unwrap(),
-        ],
-        &[("TMPDIR", Some(pallet_tmp.to_str().unwrap()))],
-    );
+        ])
+        .env("TMPDIR", pallet_tmp.to_str().unwrap())
+        .output();
     assert!(out.status.success(), "build failed:\n{}", text(&out.stderr));
-    let keys = read(&unpack(tmp.path(), &layout), "keys");
+    let keys = read(&unpack(tmp, &layout), "keys");
     let got: Vec<&str> = keys
         .lines()
         .filter_map(|l| l.split_whitespace().nth(1))
@@ -379,25 +338,27 @@ fn ssh_errors_say_what_to_do() {
     if !can_run(&[]) {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let locked = tmp.path().join("locked");
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
+    let locked = tmp.join("locked");
     keygen(&locked, "a passphrase");
-    let (root, ctx) = setup(
-        tmp.path(),
+    let ctx = context_with_ssh_add(
+        tmp,
         "FROM busybox\nRUN --mount=type=ssh,id=gh,required=true true\n",
     );
-    let build = |ssh: &[&str], env: &[(&str, Option<&str>)]| {
+    // No SSH_AUTH_SOCK in pallet's environment, whatever the test process has.
+    let build = |ssh: &[&str]| {
         let mut args = vec!["build"];
         for s in ssh {
             args.extend(["--ssh", s]);
         }
         args.push(ctx.to_str().unwrap());
-        let out = pallet(&root, &args, env);
+        let out = without_host_agent(&store).args(&args).output();
         assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
         text(&out.stderr)
     };
     // A required id that was not given: the RUN and the id are named.
-    let err = build(&[], &[]);
+    let err = build(&[]);
     assert!(
         err.contains("RUN --mount=type=ssh,id=gh,required=true true")
             && err.contains("no SSH agent or key \"gh\" was forwarded")
@@ -405,17 +366,17 @@ fn ssh_errors_say_what_to_do() {
         "{err}"
     );
     // --ssh default without an agent in the environment.
-    let err = build(&["default"], &[("SSH_AUTH_SOCK", None)]);
+    let err = build(&["default"]);
     assert!(err.contains("SSH_AUTH_SOCK is not set"), "{err}");
     // A path that does not exist.
-    let err = build(&["gh=/nonexistent/id_ed25519"], &[]);
+    let err = build(&["gh=/nonexistent/id_ed25519"]);
     assert!(
         err.contains("--ssh gh: /nonexistent/id_ed25519: No such file"),
         "{err}"
     );
     // A key with a passphrase.
     let spec = format!("gh={}", locked.display());
-    let err = build(&[&spec], &[]);
+    let err = build(&[&spec]);
     assert!(err.contains("protected by a passphrase"), "{err}");
 }
 
@@ -431,11 +392,7 @@ impl Sshd {
     fn start(dir: &Path, authorized: &Path) -> Sshd {
         let host_key = dir.join("host_key");
         keygen(&host_key, "");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = testkit::net::free_port();
         let config = dir.join("sshd_config");
         std::fs::write(
             &config,
@@ -471,11 +428,7 @@ impl Sshd {
             port,
             host_key_pub: std::fs::read_to_string(host_key.with_extension("pub")).unwrap(),
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "sshd did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        testkit::net::wait_listening(port, Duration::from_secs(10), "sshd");
         d
     }
 }
@@ -487,20 +440,6 @@ impl Drop for Sshd {
     }
 }
 
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args(["-c", "init.defaultBranch=main"])
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-}
-
 /// `ADD ssh://...` fetches with the agent of `--ssh default` (and only with it: without
 /// `--ssh default` the build stops and says so, as BuildKit does), from a real sshd.
 #[test]
@@ -508,10 +447,11 @@ fn git_over_ssh_uses_the_forwarded_agent() {
     if !can_run(&["git", "sshd"]) {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let key = tmp.path().join("id_git");
+    let store = Store::busybox(pallet!());
+    let tmp = store.dir();
+    let key = tmp.join("id_git");
     keygen(&key, "");
-    let srv = tmp.path().join("srv");
+    let srv = tmp.join("srv");
     std::fs::create_dir_all(&srv).unwrap();
     let authorized = srv.join("authorized_keys");
     std::fs::copy(key.with_extension("pub"), &authorized).unwrap();
@@ -525,7 +465,7 @@ fn git_over_ssh_uses_the_forwarded_agent() {
 
     // A known_hosts of the test's own (ssh reads root's from the passwd entry, not HOME, and
     // the test must not write there) knows the throwaway host key.
-    let known_hosts = tmp.path().join("known_hosts");
+    let known_hosts = tmp.join("known_hosts");
     let host_key = sshd
         .host_key_pub
         .split_whitespace()
@@ -537,8 +477,8 @@ fn git_over_ssh_uses_the_forwarded_agent() {
     )
     .unwrap();
     let url = format!("ssh://root@127.0.0.1:{}{}", sshd.port, repo.display());
-    let (root, ctx) = setup(tmp.path(), &format!("FROM scratch\nADD {url} /src\n"));
-    let dest = tmp.path().join("out");
+    let ctx = context_with_ssh_add(tmp, &format!("FROM scratch\nADD {url} /src\n"));
+    let dest = tmp.join("out");
     let args = |ssh: bool| {
         let mut a = vec!["build".to_string()];
         if ssh {
@@ -554,31 +494,25 @@ fn git_over_ssh_uses_the_forwarded_agent() {
     let kh = known_hosts.to_str().unwrap();
 
     // Without --ssh default: refused before any connection, even with an agent around.
-    let agent = Agent::start(tmp.path().join("agent.sock"), &[&key]);
+    let agent = Agent::start(tmp.join("agent.sock"), &[&key]);
     let a = args(false);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
-    let out = pallet(
-        &root,
-        &a,
-        &[
-            ("PALLET_SSH_KNOWN_HOSTS", Some(kh)),
-            ("SSH_AUTH_SOCK", Some(agent.sock())),
-        ],
-    );
+    let out = without_host_agent(&store)
+        .args(&a)
+        .env("PALLET_SSH_KNOWN_HOSTS", kh)
+        .env("SSH_AUTH_SOCK", agent.sock())
+        .output();
     let err = text(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("--ssh default"), "{err}");
 
     let a = args(true);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
-    let out = pallet(
-        &root,
-        &a,
-        &[
-            ("PALLET_SSH_KNOWN_HOSTS", Some(kh)),
-            ("SSH_AUTH_SOCK", Some(agent.sock())),
-        ],
-    );
+    let out = without_host_agent(&store)
+        .args(&a)
+        .env("PALLET_SSH_KNOWN_HOSTS", kh)
+        .env("SSH_AUTH_SOCK", agent.sock())
+        .output();
     assert!(out.status.success(), "build failed:\n{}", text(&out.stderr));
     assert_eq!(
         std::fs::read_to_string(dest.join("src/hello.txt")).unwrap(),
@@ -587,17 +521,14 @@ fn git_over_ssh_uses_the_forwarded_agent() {
 
     // An agent without the authorized key is refused by the server: the key came from the
     // agent, not from anywhere else.
-    let stranger = tmp.path().join("id_stranger");
+    let stranger = tmp.join("id_stranger");
     keygen(&stranger, "");
-    let other = Agent::start(tmp.path().join("other.sock"), &[&stranger]);
-    let out = pallet(
-        &root,
-        &[a.as_slice(), &["--no-cache"]].concat(),
-        &[
-            ("PALLET_SSH_KNOWN_HOSTS", Some(kh)),
-            ("SSH_AUTH_SOCK", Some(other.sock())),
-        ],
-    );
+    let other = Agent::start(tmp.join("other.sock"), &[&stranger]);
+    let out = without_host_agent(&store)
+        .args([a.as_slice(), &["--no-cache"]].concat())
+        .env("PALLET_SSH_KNOWN_HOSTS", kh)
+        .env("SSH_AUTH_SOCK", other.sock())
+        .output();
     let err = text(&out.stderr);
     assert!(!out.status.success(), "a stranger's key was accepted");
     assert!(err.contains("Permission denied"), "{err}");
