@@ -3,8 +3,7 @@
 //! (patternmatcher_test.go, ignorefile_test.go), written out as our own data.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 
 use pallet::frontend::context_walk::walk_context;
 use pallet::frontend::dockerignore::{
@@ -26,47 +25,33 @@ fn try_matcher(patterns: &[&str]) -> Result<Matcher, IgnoreError> {
     Matcher::new(&owned)
 }
 
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
+/// A context directory under the system temp dir, removed on drop.
+struct TempDir(testkit::files::TempDir);
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!(
-            "pallet-dockerignore-{name}-{}-{n}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
+        TempDir(testkit::files::temp_dir(&format!(
+            "pallet-dockerignore-{name}"
+        )))
     }
 
     fn file(&self, rel: &str, text: &str) {
-        let path = self.0.join(rel);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
+        testkit::files::write(&self.path().join(rel), text);
     }
 
     fn dir(&self, rel: &str) {
-        fs::create_dir_all(self.0.join(rel)).unwrap();
+        fs::create_dir_all(self.path().join(rel)).unwrap();
     }
 
     fn path(&self) -> &Path {
-        &self.0
+        self.0.path()
     }
 
     /// The ignore file found for `dockerfile` in this context, which must exist.
     fn find(&self, dockerfile: &str) -> IgnoreFile {
-        find_ignore_file(&self.0, Path::new(dockerfile))
+        find_ignore_file(self.path(), Path::new(dockerfile))
             .unwrap()
             .expect("an ignore file")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
     }
 }
 

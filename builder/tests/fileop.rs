@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use testkit::files::{mode, read};
+use testkit::{require, Need::*};
 
 /// A parent temp dir holding `src/` and `dest/` roots plus things that must stay untouched:
 /// `sentinel.txt`, `outside` and `victim/`.
@@ -115,14 +117,6 @@ fn action(src: &str, dest: &str) -> CopyAction {
         allow_empty_wildcard: true,
         ..CopyAction::new(0, src, dest)
     }
-}
-
-fn mode(p: &Path) -> u32 {
-    fs::symlink_metadata(p).unwrap().mode() & 0o7777
-}
-
-fn read(p: &Path) -> String {
-    fs::read_to_string(p).unwrap()
 }
 
 fn user_err(r: Result<(), FileOpError>) -> String {
@@ -976,51 +970,30 @@ fn add_copies_files_that_are_not_archives() {
     assert_eq!(read(&e.d("n/notes.gz.txt")), "plain text, not a tar");
 }
 
-/// Runs a shell command line in `dir`; the tools must exist (a failure under CI=true, a skip
-/// with a note elsewhere: see `have_tools`).
+/// Runs a shell command line in `dir`, which must succeed; the tools must exist (checked
+/// first with the kit's gate: a failure under CI=true, a skip with a note elsewhere).
 fn sh(dir: &Path, script: &str) {
-    let out = std::process::Command::new("sh")
-        .args(["-c", script])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    testkit::run::ok(
+        std::process::Command::new("sh")
+            .args(["-c", script])
+            .current_dir(dir),
     );
-}
-
-fn have_tools(tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools
-        .iter()
-        .copied()
-        .filter(|t| {
-            !std::process::Command::new("sh")
-                .args(["-c", &format!("command -v {t}")])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let why = format!(
-        "{} missing: run scripts/ensure-tools.sh",
-        missing.join(", ")
-    );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{why}; CI=true, so this is a failure, not a skip");
-    }
-    eprintln!("skipping: {why}");
-    false
 }
 
 /// ADD unpacks tars compressed by the real CLIs (gzip, bzip2, xz, zstd, and GNU tar's own
 /// --zstd/--xz/--bzip2), telling the compression by magic bytes, not by name, as BuildKit.
 #[test]
 fn add_unpacks_bzip2_xz_and_zstd_tars_made_by_the_cli_tools() {
-    if !have_tools(&["tar", "gzip", "bzip2", "xz", "zstd"]) {
+    if !require(
+        "ADD of archives made by the CLI tools",
+        &[
+            Tool("tar"),
+            Tool("gzip"),
+            Tool("bzip2"),
+            Tool("xz"),
+            Tool("zstd"),
+        ],
+    ) {
         return;
     }
     let e = Env::new();
@@ -1089,7 +1062,10 @@ fn add_unpacks_bzip2_xz_and_zstd_tars_made_by_the_cli_tools() {
 /// compressed non-tar) is copied as it is, as BuildKit does.
 #[test]
 fn add_copies_compressed_files_that_are_not_tars() {
-    if !have_tools(&["xz", "zstd", "bzip2"]) {
+    if !require(
+        "ADD of files compressed by the CLI tools",
+        &[Tool("xz"), Tool("zstd"), Tool("bzip2")],
+    ) {
         return;
     }
     let e = Env::new();

@@ -9,54 +9,23 @@ use std::path::{Path, PathBuf};
 use pallet::exec::overlay::Overlay;
 use pallet::exec::runc::{find_runtime, run, RunError, RunSpec, SpecMount};
 use pallet::exec::user;
+use testkit::busybox::Rootfs;
+use testkit::{require, Need::*};
 
-const BUSYBOX: &str = "/bin/busybox";
-
-/// The runtime to use, or None to skip (Some or a panic under CI=true).
+/// The runtime to use, or None to skip (the kit's gate: a panic instead under CI=true).
 fn ready(test: &str) -> Option<PathBuf> {
-    let missing = if unsafe { libc::geteuid() } != 0 {
-        "root (overlay mounts and runc need it)".to_string()
-    } else if !Path::new(BUSYBOX).is_file() {
-        format!("{BUSYBOX} (apt-get install busybox-static)")
-    } else {
-        match find_runtime(None) {
-            Ok(runtime) => return Some(runtime),
-            Err(e) => e.to_string(),
-        }
-    };
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: needs {missing}; CI=true, so this is a failure, not a skip");
+    if !require(test, &[Root, Busybox, Tool("runc")]) {
+        return None;
     }
-    eprintln!("skipping {test}: needs {missing}");
-    None
+    Some(find_runtime(None).unwrap_or_else(|e| panic!("{test}: {e}")))
 }
 
-/// busybox + applet symlinks, /etc/passwd and /etc/group with root and app (1000, also in
-/// staff 50).
+/// The kit's busybox tree, with `app` (1000) also in `staff` (50).
 fn busybox_rootfs(dir: &Path) -> PathBuf {
     let root = dir.join("rootfs");
-    std::fs::create_dir_all(root.join("bin")).unwrap();
-    std::fs::create_dir_all(root.join("etc")).unwrap();
-    std::fs::copy(BUSYBOX, root.join("bin/busybox")).unwrap();
-    let list = std::process::Command::new(BUSYBOX)
-        .arg("--list")
-        .output()
-        .unwrap();
-    for applet in String::from_utf8(list.stdout).unwrap().lines() {
-        if applet != "busybox" && !applet.contains('/') {
-            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-        }
-    }
-    std::fs::write(
-        root.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n",
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("etc/group"),
-        "root:x:0:\nstaff:x:50:app\napp:x:1000:\n",
-    )
-    .unwrap();
+    Rootfs::new()
+        .file("etc/group", "root:x:0:\nstaff:x:50:app\napp:x:1000:\n")
+        .write_dir(&root);
     root
 }
 

@@ -2,7 +2,6 @@
 //! mtime clamping, overlayfs upper dirs (real mounts, needs root), GNU tar interop, and layers
 //! built to escape their destination.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
@@ -12,8 +11,10 @@ use std::process::Command;
 use pallet::snapshot::{
     unpack_layer, write_layer, LayerStats, UnpackError, UnpackOptions, WriteOptions,
 };
-use sha2::{Digest, Sha256};
 use tempfile::TempDir;
+use testkit::gate::is_root;
+use testkit::run::ok as run;
+use testkit::tree::exact::{assert_same_nodes, assert_same_tree, scan};
 
 const Y2000: i64 = 946_684_800;
 const PLAIN: UnpackOptions = UnpackOptions {
@@ -28,11 +29,6 @@ const OVERLAY: UnpackOptions = UnpackOptions {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 fn layer(dir: &Path, opts: &WriteOptions) -> (Vec<u8>, LayerStats) {
     let mut out = Vec::new();
     let stats = write_layer(dir, &mut out, opts).expect("write_layer");
@@ -46,14 +42,6 @@ fn unpack(bytes: &[u8], dest: &Path, opts: &UnpackOptions) -> Result<u64, Unpack
 fn assert_err<T: std::fmt::Debug, E: std::fmt::Display>(result: Result<T, E>, text: &str) {
     let err = result.unwrap_err().to_string();
     assert!(err.contains(text), "{err:?} should say {text:?}");
-}
-
-/// Runs a command that must succeed; returns its stdout.
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{cmd:?}: {stderr}");
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Copies a tree with everything (`cp -a`).
@@ -119,91 +107,6 @@ fn list(bytes: &[u8]) -> Vec<Listed> {
 
 fn paths(bytes: &[u8]) -> Vec<String> {
     list(bytes).into_iter().map(|e| e.path).collect()
-}
-
-/// Everything observable about one file, for tree comparisons.
-#[derive(Debug, PartialEq)]
-struct Node {
-    kind: u32,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    mtime: i64,
-    /// Link count (files only: overlayfs reports 1 for merged directories).
-    nlink: u64,
-    rdev: u64,
-    content: String,
-    link: Option<PathBuf>,
-    xattrs: BTreeMap<String, Vec<u8>>,
-}
-
-/// The tree under `root` (root itself excluded), sockets skipped.
-fn scan(root: &Path) -> BTreeMap<String, Node> {
-    let mut out = BTreeMap::new();
-    scan_into(root, root, &mut out);
-    out
-}
-
-fn scan_into(root: &Path, dir: &Path, out: &mut BTreeMap<String, Node>) {
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let m = fs::symlink_metadata(&path).unwrap();
-        let kind = m.mode() & libc::S_IFMT;
-        if kind == libc::S_IFSOCK {
-            continue;
-        }
-        let content = if m.is_file() {
-            hex::encode(Sha256::digest(fs::read(&path).unwrap()))
-        } else {
-            String::new()
-        };
-        let xattrs = xattr::list(&path)
-            .unwrap()
-            .filter(|n| !n.to_string_lossy().contains("overlay.") && n != "security.selinux")
-            .map(|n| {
-                (
-                    n.to_string_lossy().into_owned(),
-                    xattr::get(&path, &n).unwrap().unwrap_or_default(),
-                )
-            })
-            .collect();
-        let node = Node {
-            kind,
-            mode: m.mode() & 0o7777,
-            uid: m.uid(),
-            gid: m.gid(),
-            mtime: m.mtime(),
-            nlink: if m.is_dir() { 0 } else { m.nlink() },
-            rdev: m.rdev(),
-            content,
-            link: m.is_symlink().then(|| fs::read_link(&path).unwrap()),
-            xattrs,
-        };
-        let rel = path
-            .strip_prefix(root)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        out.insert(rel, node);
-        if m.is_dir() {
-            scan_into(root, &path, out);
-        }
-    }
-}
-
-fn assert_same_tree(left: &Path, right: &Path) {
-    assert_same_nodes(scan(left), scan(right));
-}
-
-fn assert_same_nodes(l: BTreeMap<String, Node>, r: BTreeMap<String, Node>) {
-    assert_eq!(
-        l.keys().collect::<Vec<_>>(),
-        r.keys().collect::<Vec<_>>(),
-        "same paths"
-    );
-    for (path, node) in &l {
-        assert_eq!(node, &r[path], "{path}");
-    }
 }
 
 fn set_mtime(path: &Path, secs: i64) {
