@@ -49,44 +49,21 @@
 //! parity-<case> for a closer look.
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::fs::{self, File};
-use std::io::{BufReader, Read, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use testkit::peer_base::PeerBase as Base;
+use testkit::tree::layers::{self, Layer};
+use testkit::tree::{self, Node, Tree};
+use testkit::Pallet;
 
 // ---------------------------------------------------------------------------------------------
 // Cases
 // ---------------------------------------------------------------------------------------------
-
-/// The base images: the registry reference dockerd pulls, and the tar pallet imports under it.
-#[derive(Clone, Copy)]
-enum Base {
-    Busybox,
-    Debian,
-}
-
-impl Base {
-    fn reference(self) -> &'static str {
-        match self {
-            Base::Busybox => "127.0.0.1:5000/base/busybox:latest",
-            Base::Debian => "127.0.0.1:5000/base/debian:bookworm",
-        }
-    }
-
-    fn tar(self) -> PathBuf {
-        let dir = std::env::var_os("PALLET_PARITY_BASE_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/var/tmp/peers/base"));
-        dir.join(match self {
-            Base::Busybox => "busybox.tar",
-            Base::Debian => "debian.tar",
-        })
-    }
-}
 
 struct Case {
     /// The directory under testdata/parity/, also the image name `parity-<name>`.
@@ -313,24 +290,14 @@ fn docker() -> Command {
     cmd
 }
 
-fn pallet(root: &Path) -> Command {
-    let mut cmd = Command::new(pallet_bin());
-    cmd.arg("--root").arg(root);
-    cmd
+fn pallet(root: &Path) -> Pallet {
+    Pallet::new(pallet_bin()).root(root)
 }
 
-/// Runs `cmd`; panics with its output when it fails.
+/// Runs `cmd`, which must succeed (`what` names it in the panic); returns its output.
 fn run(cmd: &mut Command, what: &str) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot start {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = testkit::run::output(cmd);
+    testkit::run::assert_success(what, &out);
     out
 }
 
@@ -380,23 +347,23 @@ fn run_case(case: &Case) {
         &pallet.base_config,
     );
 
-    let docker_layers = read_layers(&docker_image.layers, &mut report.notes);
-    let pallet_layers = read_layers(&pallet.image.layers, &mut report.notes);
+    let docker_layers = layers::read_all(&docker_image.layers, &mut report.notes);
+    let pallet_layers = layers::read_all(&pallet.image.layers, &mut report.notes);
     compare_added_layers(
         &mut report,
         added_layers(&docker_layers, &docker_image.config, &docker_base.config),
         added_layers(&pallet_layers, &pallet.image.config, &pallet.base_config),
     );
 
-    let docker_tree = tree_from_layers(&docker_layers, &mut report.notes);
-    let pallet_tree = tree_from_dir(&pallet.local);
+    let docker_tree = layers::apply(&docker_layers, &mut report.notes);
+    let pallet_tree = tree::from_dir(&pallet.local);
     compare_trees(
         &mut report,
         "file tree",
         ("docker", &docker_tree),
         ("pallet", &pallet_tree),
     );
-    let pallet_layers_tree = tree_from_layers(&pallet_layers, &mut report.notes);
+    let pallet_layers_tree = layers::apply(&pallet_layers, &mut report.notes);
     compare_trees(
         &mut report,
         "pallet's own outputs",
@@ -443,34 +410,31 @@ struct PalletBuild {
 fn build_with_pallet(case: &Case, ctx: &Path, dir: &Path) -> Result<PalletBuild, String> {
     let root = dir.join("pallet-root");
     let reference = case.base.reference();
-    run(
-        pallet(&root)
-            .arg("import")
-            .arg(case.base.tar())
-            .args(["-t", reference]),
-        "pallet import of the base",
-    );
-    let inspect = run(
-        pallet(&root).args(["inspect", "--format", "json", reference]),
-        "pallet inspect of the base",
-    );
+    pallet(&root)
+        .arg("import")
+        .arg(case.base.tar())
+        .args(["-t", reference])
+        .succeeds();
+    let inspect = pallet(&root)
+        .args(["inspect", "--format", "json", reference])
+        .succeeds();
     let base: Value = serde_json::from_slice(&inspect.stdout).unwrap();
 
     let archive = dir.join("pallet.tar");
     let local = dir.join("pallet-local");
-    let mut build = pallet(&root);
-    build.args(["build", "--progress", "plain"]);
-    build.args(["-t", &format!("parity-{}", case.name)]);
+    let mut build = pallet(&root)
+        .args(["build", "--progress", "plain"])
+        .args(["-t", &format!("parity-{}", case.name)]);
     for arg in case.build_args {
-        build.args(["--build-arg", arg]);
+        build = build.args(["--build-arg", arg]);
     }
-    build
+    let out = build
         .arg("-o")
         .arg(format!("type=docker,dest={}", archive.display()))
         .arg("-o")
         .arg(format!("type=local,dest={}", local.display()))
-        .arg(ctx);
-    let out = build.output().expect("run pallet build");
+        .arg(ctx)
+        .output();
     if !out.status.success() {
         let log = String::from_utf8_lossy(&out.stderr);
         let lines: Vec<&str> = log.lines().collect();
@@ -489,9 +453,7 @@ fn build_with_pallet(case: &Case, ctx: &Path, dir: &Path) -> Result<PalletBuild,
 }
 
 fn testdata(case: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../testdata/parity")
-        .join(case)
+    testkit::repo::testdata("parity").join(case)
 }
 
 /// Copies a context directory: directories 0755, files 0755 if executable by their owner,
@@ -794,344 +756,24 @@ fn compare_history(
 }
 
 // ---------------------------------------------------------------------------------------------
-// File trees
+// File trees (testkit::tree: the trees, the layers, the paths that differ)
 // ---------------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Kind {
-    Dir,
-    File { size: u64, sha256: String },
-    Symlink(String),
-    CharDevice(u64, u64),
-    BlockDevice(u64, u64),
-    Fifo,
-    Socket,
-}
-
-/// One path of a file tree, as compared: everything but times.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Node {
-    kind: Kind,
-    /// Permission bits with setuid, setgid and sticky (0777 for symlinks, whose mode is moot).
-    mode: u32,
-    uid: u64,
-    gid: u64,
-}
-
-impl fmt::Display for Node {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match &self.kind {
-            Kind::Dir => "dir".to_string(),
-            Kind::File { size, sha256 } => format!("file {size}B sha256:{}", &sha256[..16]),
-            Kind::Symlink(t) => format!("symlink -> {t}"),
-            Kind::CharDevice(ma, mi) => format!("char device {ma}:{mi}"),
-            Kind::BlockDevice(ma, mi) => format!("block device {ma}:{mi}"),
-            Kind::Fifo => "fifo".to_string(),
-            Kind::Socket => "socket".to_string(),
-        };
-        write!(
-            f,
-            "{kind} mode {:04o} owner {}:{}",
-            self.mode, self.uid, self.gid
-        )
-    }
-}
-
-/// Paths relative to the root, without a leading or trailing slash; the root itself is "".
-type Tree = BTreeMap<String, Node>;
-
-fn hash(mut r: impl Read) -> (u64, String) {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut size = 0u64;
-    loop {
-        let n = r.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        size += n as u64;
-        h.update(&buf[..n]);
-    }
-    (size, hex::encode(h.finalize()))
-}
-
-fn normalize_path(p: &str) -> String {
-    p.split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// Removes `path` and everything under it ("" is the root: everything).
-fn remove_subtree(tree: &mut Tree, path: &str) {
-    if path.is_empty() {
-        tree.clear();
-        return;
-    }
-    let prefix = format!("{path}/");
-    tree.retain(|k, _| k != path && !k.starts_with(&prefix));
-}
-
-/// Removes everything under `dir`, keeping `dir`.
-fn remove_children(tree: &mut Tree, dir: &str) {
-    if dir.is_empty() {
-        tree.clear();
-        return;
-    }
-    let prefix = format!("{dir}/");
-    tree.retain(|k, _| !k.starts_with(&prefix));
-}
-
-enum Change {
-    Whiteout(String),
-    Opaque(String),
-    Add(String, Node),
-    HardLink(String, String),
-}
-
-fn open_layer(path: &Path) -> Box<dyn Read> {
-    let mut file = BufReader::new(File::open(path).unwrap());
-    let mut magic = [0u8; 4];
-    let n = file.read(&mut magic).unwrap();
-    let head = std::io::Cursor::new(magic[..n].to_vec());
-    let stream = head.chain(file);
-    match magic {
-        [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(stream)),
-        [0x28, 0xb5, 0x2f, 0xfd] => panic!("{}: zstd layers are not read here", path.display()),
-        _ => Box::new(stream),
-    }
-}
-
-fn read_layer(path: &Path, notes: &mut Vec<String>) -> Vec<Change> {
-    let mut changes = Vec::new();
-    let mut archive = tar::Archive::new(open_layer(path));
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let name = normalize_path(&entry.path().unwrap().to_string_lossy());
-        let (dir, base) = match name.rsplit_once('/') {
-            Some((d, b)) => (d.to_string(), b.to_string()),
-            None => (String::new(), name.clone()),
-        };
-        if base == ".wh..wh..opq" {
-            changes.push(Change::Opaque(dir));
-            continue;
-        }
-        if let Some(hidden) = base.strip_prefix(".wh.") {
-            let target = if dir.is_empty() {
-                hidden.to_string()
-            } else {
-                format!("{dir}/{hidden}")
-            };
-            changes.push(Change::Whiteout(target));
-            continue;
-        }
-        let h = entry.header();
-        let mode = h.mode().unwrap() & 0o7777;
-        let (uid, gid) = (h.uid().unwrap(), h.gid().unwrap());
-        let dev = || {
-            (
-                u64::from(h.device_major().unwrap().unwrap_or(0)),
-                u64::from(h.device_minor().unwrap().unwrap_or(0)),
-            )
-        };
-        let link = || {
-            entry
-                .link_name()
-                .unwrap()
-                .map(|l| l.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        };
-        let kind = match h.entry_type() {
-            tar::EntryType::Directory => Kind::Dir,
-            tar::EntryType::Regular | tar::EntryType::Continuous => {
-                let (size, sha256) = hash(&mut entry);
-                Kind::File { size, sha256 }
-            }
-            tar::EntryType::Symlink => Kind::Symlink(link()),
-            tar::EntryType::Link => {
-                changes.push(Change::HardLink(name, normalize_path(&link())));
-                continue;
-            }
-            tar::EntryType::Char => Kind::CharDevice(dev().0, dev().1),
-            tar::EntryType::Block => Kind::BlockDevice(dev().0, dev().1),
-            tar::EntryType::Fifo => Kind::Fifo,
-            other => {
-                notes.push(format!(
-                    "{}: skipped {name} of tar type {other:?}",
-                    path.display()
-                ));
-                continue;
-            }
-        };
-        let mode = if matches!(kind, Kind::Symlink(_)) {
-            0o777
-        } else {
-            mode
-        };
-        changes.push(Change::Add(
-            name,
-            Node {
-                kind,
-                mode,
-                uid,
-                gid,
-            },
-        ));
-    }
-    changes
-}
-
-/// One layer, parsed: where it was read from and its entries in order.
-struct Layer {
-    path: PathBuf,
-    changes: Vec<Change>,
-}
-
-fn read_layers(paths: &[PathBuf], notes: &mut Vec<String>) -> Vec<Layer> {
-    paths
-        .iter()
-        .map(|p| Layer {
-            path: p.clone(),
-            changes: read_layer(p, notes),
-        })
-        .collect()
-}
-
-/// The tree the layers make, applied bottom first: whiteouts and opaque directories remove
-/// what the layers below had, then the layer's entries are added in order.
-fn tree_from_layers(layers: &[Layer], notes: &mut Vec<String>) -> Tree {
-    let mut tree = Tree::new();
-    for layer in layers {
-        let changes = &layer.changes;
-        for change in changes {
-            match change {
-                Change::Whiteout(p) => remove_subtree(&mut tree, p),
-                Change::Opaque(d) => remove_children(&mut tree, d),
-                Change::Add(..) | Change::HardLink(..) => {}
-            }
-        }
-        for change in changes {
-            match change {
-                Change::Add(path, node) => {
-                    let replaces_dir = tree.get(path).is_some_and(|n| n.kind == Kind::Dir);
-                    if node.kind != Kind::Dir || !replaces_dir {
-                        remove_subtree(&mut tree, path);
-                    }
-                    tree.insert(path.clone(), node.clone());
-                }
-                Change::HardLink(path, target) => match tree.get(target).cloned() {
-                    Some(node) => {
-                        remove_subtree(&mut tree, path);
-                        tree.insert(path.clone(), node);
-                    }
-                    None => notes.push(format!(
-                        "{}: hard link {path} to missing {target}",
-                        layer.path.display()
-                    )),
-                },
-                Change::Whiteout(_) | Change::Opaque(_) => {}
-            }
-        }
-    }
-    tree.remove("");
-    tree
-}
-
-fn tree_from_dir(root: &Path) -> Tree {
-    fn walk(root: &Path, dir: &Path, tree: &mut Tree) {
-        for entry in fs::read_dir(dir).unwrap() {
-            let entry = entry.unwrap();
-            let path = entry.path();
-            let meta = fs::symlink_metadata(&path).unwrap();
-            let ft = meta.file_type();
-            let rdev = meta.rdev();
-            let dev = (
-                ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff),
-                (rdev & 0xff) | ((rdev >> 12) & !0xff),
-            );
-            let kind = if ft.is_dir() {
-                Kind::Dir
-            } else if ft.is_symlink() {
-                Kind::Symlink(fs::read_link(&path).unwrap().to_string_lossy().into_owned())
-            } else if ft.is_file() {
-                let (size, sha256) = hash(File::open(&path).unwrap());
-                Kind::File { size, sha256 }
-            } else if ft.is_char_device() {
-                Kind::CharDevice(dev.0, dev.1)
-            } else if ft.is_block_device() {
-                Kind::BlockDevice(dev.0, dev.1)
-            } else if ft.is_fifo() {
-                Kind::Fifo
-            } else {
-                Kind::Socket
-            };
-            let mode = if ft.is_symlink() {
-                0o777
-            } else {
-                meta.mode() & 0o7777
-            };
-            let rel = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            let is_dir = kind == Kind::Dir;
-            tree.insert(
-                rel,
-                Node {
-                    kind,
-                    mode,
-                    uid: u64::from(meta.uid()),
-                    gid: u64::from(meta.gid()),
-                },
-            );
-            if is_dir {
-                walk(root, &path, tree);
-            }
-        }
-    }
-    let mut tree = Tree::new();
-    walk(root, root, &mut tree);
-    tree
-}
-
-/// What differs between two nodes of the same path, for the report's headline.
-fn node_delta(a: &Node, b: &Node) -> String {
-    let mut what = Vec::new();
-    if std::mem::discriminant(&a.kind) != std::mem::discriminant(&b.kind) {
-        what.push("type");
-    } else if a.kind != b.kind {
-        what.push(match a.kind {
-            Kind::File { .. } => "content",
-            Kind::Symlink(_) => "target",
-            _ => "device",
-        });
-    }
-    if a.mode != b.mode {
-        what.push("mode");
-    }
-    if (a.uid, a.gid) != (b.uid, b.gid) {
-        what.push("owner");
-    }
-    what.join(", ")
-}
 
 /// Reports every path whose node differs between the two trees, or that only one has.
 fn compare_trees(report: &mut Report, what: &str, left: (&str, &Tree), right: (&str, &Tree)) {
     let ((l_name, l), (r_name, r)) = (left, right);
-    let paths: BTreeSet<&String> = l.keys().chain(r.keys()).collect();
-    let missing = "(missing)".to_string();
-    for path in paths {
-        let (a, b) = (l.get(path), r.get(path));
-        if a == b {
-            continue;
-        }
-        let headline = match (a, b) {
-            (Some(a), Some(b)) => format!("{what}: /{path} ({})", node_delta(a, b)),
-            _ => format!("{what}: /{path}"),
+    for difference in tree::compare(l, r) {
+        let path = &difference.path;
+        let headline = match difference.delta() {
+            Some(delta) => format!("{what}: /{path} ({delta})"),
+            None => format!("{what}: /{path}"),
         };
-        let side = |n: Option<&Node>| n.map_or(missing.clone(), Node::to_string);
-        report.diff_sides(&headline, (l_name, side(a)), (r_name, side(b)));
+        let side = |n: &Option<Node>| n.as_ref().map_or("(missing)".to_string(), Node::to_string);
+        report.diff_sides(
+            &headline,
+            (l_name, side(&difference.left)),
+            (r_name, side(&difference.right)),
+        );
     }
 }
 
@@ -1151,27 +793,12 @@ fn added_layers<'a>(layers: &'a [Layer], image: &Value, base: &Value) -> &'a [La
     }
 }
 
-/// What a layer touches: paths it adds (directories with a trailing slash), `-path` for a
-/// whiteout, `dir/*` for an opaque directory. Metadata is the file tree comparison's business.
-fn layer_paths(layer: &Layer) -> BTreeSet<String> {
-    layer
-        .changes
-        .iter()
-        .map(|c| match c {
-            Change::Add(p, n) if n.kind == Kind::Dir => format!("/{p}/"),
-            Change::Add(p, _) | Change::HardLink(p, _) => format!("/{p}"),
-            Change::Whiteout(p) => format!("-/{p}"),
-            Change::Opaque(d) => format!("/{d}/* (opaque)"),
-        })
-        .collect()
-}
-
 /// Compares the paths each added layer touches, layer by layer: a step whose layer holds more
 /// or less than BuildKit's (a directory whose time alone changed, a mount point left behind)
 /// changes digests and cache keys even when the final tree is the same.
 fn compare_added_layers(report: &mut Report, docker: &[Layer], pallet: &[Layer]) {
     for i in 0..docker.len().min(pallet.len()) {
-        let (d, p) = (layer_paths(&docker[i]), layer_paths(&pallet[i]));
+        let (d, p) = (docker[i].touched_paths(), pallet[i].touched_paths());
         if d == p {
             continue;
         }
