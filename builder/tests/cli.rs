@@ -1,41 +1,25 @@
 //! The `pallet` binary as users run it: `debug parse` output, `debug graph` text and JSON,
-//! `.dockerignore` selection, error rendering and exit codes, and `build` saying it cannot
-//! execute yet.
+//! `.dockerignore` selection, error rendering and exit codes, and the errors `build` gives
+//! before it runs anything.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use testkit::files::{temp_dir, write, TempDir};
+use testkit::{pallet, repo, text};
 
-fn pallet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pallet"))
-        .args(args)
-        .output()
-        .expect("run pallet")
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn temp_context(name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pallet-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+/// A temp dir (removed on drop) holding these files.
+fn temp_context(files: &[(&str, &str)]) -> TempDir {
+    let dir = temp_dir("pallet-cli");
     for (path, content) in files {
-        let p = dir.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
+        write(&dir.path().join(path), content);
     }
     dir
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 #[test]
 fn debug_parse_prints_buildkit_golden_format() {
-    let case = repo().join("testdata/buildkit-parser/testfiles/health");
-    let out = pallet(&["debug", "parse", case.join("Dockerfile").to_str().unwrap()]);
+    let case = repo::root().join("testdata/buildkit-parser/testfiles/health");
+    let out = pallet!()
+        .args(["debug", "parse", case.join("Dockerfile").to_str().unwrap()])
+        .output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
@@ -45,22 +29,16 @@ fn debug_parse_prints_buildkit_golden_format() {
 
 #[test]
 fn debug_parse_reads_stdin_and_reports_errors_with_lines() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pallet"))
+    let out = pallet!()
         .args(["debug", "parse", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"FROM alpine\nrun echo hi\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        .stdin("FROM alpine\nrun echo hi\n")
+        .output();
     assert_eq!(text(&out.stdout), "(from \"alpine\")\n(run \"echo hi\")\n");
-    let ctx = temp_context("empty", &[("Dockerfile", "# only a comment\n")]);
-    let out = pallet(&["debug", "parse", ctx.join("Dockerfile").to_str().unwrap()]);
+    let ctx_dir = temp_context(&[("Dockerfile", "# only a comment\n")]);
+    let ctx = ctx_dir.path();
+    let out = pallet!()
+        .args(["debug", "parse", ctx.join("Dockerfile").to_str().unwrap()])
+        .output();
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("file with no instructions"),
@@ -71,16 +49,18 @@ fn debug_parse_reads_stdin_and_reports_errors_with_lines() {
 
 #[test]
 fn debug_graph_json_for_the_ml_example() {
-    let ctx = repo().join("testdata/examples/ml-multistage");
-    let out = pallet(&[
-        "debug",
-        "graph",
-        "--format",
-        "json",
-        "--build-arg",
-        "PYTHON_VERSION=3.11",
-        ctx.to_str().unwrap(),
-    ]);
+    let ctx = repo::root().join("testdata/examples/ml-multistage");
+    let out = pallet!()
+        .args([
+            "debug",
+            "graph",
+            "--format",
+            "json",
+            "--build-arg",
+            "PYTHON_VERSION=3.11",
+            ctx.to_str().unwrap(),
+        ])
+        .output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     assert_eq!(v["target"], "runtime");
@@ -113,23 +93,27 @@ fn debug_graph_json_for_the_ml_example() {
     // The root is the digest of the last vertex of the target.
     assert!(vertices.iter().any(|x| x["digest"] == v["root"]));
 
-    let out = pallet(&[
-        "debug",
-        "graph",
-        "--format",
-        "json",
-        "--target",
-        "deps",
-        ctx.to_str().unwrap(),
-    ]);
+    let out = pallet!()
+        .args([
+            "debug",
+            "graph",
+            "--format",
+            "json",
+            "--target",
+            "deps",
+            ctx.to_str().unwrap(),
+        ])
+        .output();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["stages"], serde_json::json!(["deps"]));
 }
 
 #[test]
 fn debug_graph_text_names_steps_like_buildkit() {
-    let ctx = repo().join("testdata/examples/busybox-hello");
-    let out = pallet(&["debug", "graph", ctx.to_str().unwrap()]);
+    let ctx = repo::root().join("testdata/examples/busybox-hello");
+    let out = pallet!()
+        .args(["debug", "graph", ctx.to_str().unwrap()])
+        .output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s = text(&out.stdout);
     assert!(
@@ -148,24 +132,24 @@ fn debug_graph_text_names_steps_like_buildkit() {
 
 #[test]
 fn dockerfile_specific_ignore_file_wins() {
-    let ctx = temp_context(
-        "ignore",
-        &[
-            ("app.Dockerfile", "FROM scratch\nCOPY . /app\n"),
-            ("app.Dockerfile.dockerignore", "only-for-app\n"),
-            (".dockerignore", "generic\n"),
-        ],
-    );
-    let df = ctx.join("app.Dockerfile");
-    let out = pallet(&[
-        "debug",
-        "graph",
-        "--format",
-        "json",
-        "-f",
-        df.to_str().unwrap(),
-        ctx.to_str().unwrap(),
+    let ctx_dir = temp_context(&[
+        ("app.Dockerfile", "FROM scratch\nCOPY . /app\n"),
+        ("app.Dockerfile.dockerignore", "only-for-app\n"),
+        (".dockerignore", "generic\n"),
     ]);
+    let ctx = ctx_dir.path();
+    let df = ctx.join("app.Dockerfile");
+    let out = pallet!()
+        .args([
+            "debug",
+            "graph",
+            "--format",
+            "json",
+            "-f",
+            df.to_str().unwrap(),
+            ctx.to_str().unwrap(),
+        ])
+        .output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s = text(&out.stdout);
     assert!(s.contains("only-for-app") && !s.contains("generic"), "{s}");
@@ -173,14 +157,14 @@ fn dockerfile_specific_ignore_file_wins() {
 
 #[test]
 fn errors_render_with_file_line_column_and_help() {
-    let ctx = temp_context(
-        "err",
-        &[(
-            "Dockerfile",
-            "FROM alpine AS build\nCOPY --form=build /out /app\n",
-        )],
-    );
-    let out = pallet(&["debug", "graph", ctx.to_str().unwrap()]);
+    let ctx_dir = temp_context(&[(
+        "Dockerfile",
+        "FROM alpine AS build\nCOPY --form=build /out /app\n",
+    )]);
+    let ctx = ctx_dir.path();
+    let out = pallet!()
+        .args(["debug", "graph", ctx.to_str().unwrap()])
+        .output();
     assert_eq!(out.status.code(), Some(1));
     let e = text(&out.stderr);
     assert!(e.contains("error: unknown flag: form"), "{e}");
@@ -191,20 +175,20 @@ fn errors_render_with_file_line_column_and_help() {
     );
     assert!(e.contains("help: did you mean --from?"), "{e}");
 
-    let good = temp_context(
-        "target",
-        &[(
-            "Dockerfile",
-            "FROM scratch AS build\nFROM scratch AS final\n",
-        )],
-    );
-    let out = pallet(&[
-        "debug",
-        "graph",
-        "--target",
-        "buidl",
-        good.to_str().unwrap(),
-    ]);
+    let good_dir = temp_context(&[(
+        "Dockerfile",
+        "FROM scratch AS build\nFROM scratch AS final\n",
+    )]);
+    let good = good_dir.path();
+    let out = pallet!()
+        .args([
+            "debug",
+            "graph",
+            "--target",
+            "buidl",
+            good.to_str().unwrap(),
+        ])
+        .output();
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("target stage \"buidl\" could not be found"),
@@ -216,75 +200,91 @@ fn errors_render_with_file_line_column_and_help() {
         "{}",
         text(&out.stderr)
     );
-    let out = pallet(&["debug", "graph", "/definitely/not/here"]);
+    let out = pallet!()
+        .args(["debug", "graph", "/definitely/not/here"])
+        .output();
     assert!(text(&out.stderr).contains("is not a directory"));
-    let out = pallet(&[
-        "debug",
-        "graph",
-        "-f",
-        "/no/such/Dockerfile",
-        ctx.to_str().unwrap(),
-    ]);
+    let out = pallet!()
+        .args([
+            "debug",
+            "graph",
+            "-f",
+            "/no/such/Dockerfile",
+            ctx.to_str().unwrap(),
+        ])
+        .output();
     assert!(text(&out.stderr).contains("cannot read Dockerfile /no/such/Dockerfile"));
-    let out = pallet(&[
-        "debug",
-        "graph",
-        "--platform",
-        "linux/z80",
-        ctx.to_str().unwrap(),
-    ]);
+    let out = pallet!()
+        .args([
+            "debug",
+            "graph",
+            "--platform",
+            "linux/z80",
+            ctx.to_str().unwrap(),
+        ])
+        .output();
     assert!(text(&out.stderr).contains("invalid --platform"));
 }
 
 #[test]
 fn build_reports_dockerfile_errors_and_missing_bases_clearly() {
-    let store = temp_context("store", &[]);
+    let store_dir = temp_dir("pallet-cli-store");
+    let store = store_dir.path().join("root");
     // Dockerfile errors come first, as errors, whoever runs it.
-    let bad = temp_context("builderr", &[("Dockerfile", "FROM scratch\nRUNN x\n")]);
-    let out = pallet(&[
-        "--root",
-        store.to_str().unwrap(),
-        "build",
-        bad.to_str().unwrap(),
-    ]);
+    let bad_dir = temp_context(&[("Dockerfile", "FROM scratch\nRUNN x\n")]);
+    let bad = bad_dir.path();
+    let out = pallet!()
+        .args([
+            "--root",
+            store.to_str().unwrap(),
+            "build",
+            bad.to_str().unwrap(),
+        ])
+        .output();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("unknown instruction: RUNN"));
     assert!(text(&out.stderr).contains("did you mean RUN?"));
     // Pushing needs somewhere to push to, and says so before building anything.
-    let ok = temp_context("buildok", &[("Dockerfile", "FROM scratch\n")]);
-    let out = pallet(&[
-        "--root",
-        store.to_str().unwrap(),
-        "build",
-        "--push",
-        ok.to_str().unwrap(),
-    ]);
+    let ok_dir = temp_context(&[("Dockerfile", "FROM scratch\n")]);
+    let ok = ok_dir.path();
+    let out = pallet!()
+        .args([
+            "--root",
+            store.to_str().unwrap(),
+            "build",
+            "--push",
+            ok.to_str().unwrap(),
+        ])
+        .output();
     assert!(
         text(&out.stderr).contains("--push needs a name"),
         "{}",
         text(&out.stderr)
     );
-    let out = pallet(&[
-        "--root",
-        store.to_str().unwrap(),
-        "build",
-        "-o",
-        "type=registry",
-        ok.to_str().unwrap(),
-    ]);
+    let out = pallet!()
+        .args([
+            "--root",
+            store.to_str().unwrap(),
+            "build",
+            "-o",
+            "type=registry",
+            ok.to_str().unwrap(),
+        ])
+        .output();
     assert!(
         text(&out.stderr).contains("type=image|registry needs a name"),
         "{}",
         text(&out.stderr)
     );
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        let out = pallet(&[
-            "--root",
-            store.to_str().unwrap(),
-            "build",
-            ok.to_str().unwrap(),
-        ]);
+    if !testkit::gate::is_root() {
+        let out = pallet!()
+            .args([
+                "--root",
+                store.to_str().unwrap(),
+                "build",
+                ok.to_str().unwrap(),
+            ])
+            .output();
         assert!(
             text(&out.stderr).contains("needs root for now"),
             "{}",
@@ -293,16 +293,16 @@ fn build_reports_dockerfile_errors_and_missing_bases_clearly() {
         return;
     }
     // A base image that is neither in the store nor reachable: the error names it and the pull.
-    let ctx = temp_context(
-        "nobase",
-        &[("Dockerfile", "FROM python:3.10-slim\nRUN true\n")],
-    );
-    let out = pallet(&[
-        "--root",
-        store.to_str().unwrap(),
-        "build",
-        ctx.to_str().unwrap(),
-    ]);
+    let ctx_dir = temp_context(&[("Dockerfile", "FROM python:3.10-slim\nRUN true\n")]);
+    let ctx = ctx_dir.path();
+    let out = pallet!()
+        .args([
+            "--root",
+            store.to_str().unwrap(),
+            "build",
+            ctx.to_str().unwrap(),
+        ])
+        .output();
     assert_eq!(out.status.code(), Some(1));
     let e = text(&out.stderr);
     assert!(
@@ -316,7 +316,7 @@ fn build_reports_dockerfile_errors_and_missing_bases_clearly() {
 
 #[test]
 fn help_lists_docker_build_flags() {
-    let out = pallet(&["build", "--help"]);
+    let out = pallet!().args(["build", "--help"]).output();
     let h = text(&out.stdout);
     for flag in [
         "--file",

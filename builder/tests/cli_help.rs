@@ -1,23 +1,11 @@
 //! The CLI's own documentation: completion scripts for bash, zsh and fish that know every
 //! subcommand, and an Examples block in every command's `--help`. No root needed.
 
-use std::process::Command;
-
-fn pallet(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_pallet"))
-        .args(args)
-        .output()
-        .expect("run pallet");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
+use testkit::{pallet, text};
 
 /// The subcommands `pallet --help` lists.
 fn subcommands() -> Vec<String> {
-    let (ok, help) = pallet(&["--help"]);
-    assert!(ok);
+    let help = pallet!().arg("--help").ok();
     help.lines()
         .skip_while(|l| !l.starts_with("Commands:"))
         .skip(1)
@@ -35,8 +23,8 @@ fn completion_scripts_know_every_subcommand() {
         assert!(commands.iter().any(|c| c == expected), "{commands:?}");
     }
     for shell in ["bash", "zsh", "fish"] {
-        let (ok, script) = pallet(&["completion", shell]);
-        assert!(ok && !script.is_empty(), "{shell}");
+        let script = pallet!().args(["completion", shell]).ok();
+        assert!(!script.is_empty(), "{shell}");
         for c in &commands {
             assert!(script.contains(c.as_str()), "{shell} completion lacks {c}");
         }
@@ -45,22 +33,21 @@ fn completion_scripts_know_every_subcommand() {
             "{shell} completion lacks build's flags"
         );
     }
-    let (ok, _) = pallet(&["completion", "tcsh"]);
-    assert!(!ok, "an unknown shell is an error");
+    // An unknown shell is an error.
+    pallet!().args(["completion", "tcsh"]).fails();
 }
 
 #[test]
 fn every_command_has_examples() {
     for c in subcommands() {
-        let (ok, help) = pallet(&[&c, "--help"]);
-        assert!(ok, "{c} --help");
+        let help = pallet!().arg(&c).arg("--help").ok();
         assert!(
             help.contains("Example"),
             "`pallet {c} --help` has no examples:\n{help}"
         );
     }
     for c in ["parse", "graph"] {
-        let (_, help) = pallet(&["debug", c, "--help"]);
+        let help = text(&pallet!().args(["debug", c, "--help"]).output().stdout);
         assert!(help.contains("Example"), "debug {c}:\n{help}");
     }
 }
