@@ -12,7 +12,7 @@ use pallet::frontend::parser::{dump, parse};
 fn data_dir() -> PathBuf {
     let dir = match std::env::var_os("PALLET_SHARED_TESTDATA") {
         Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/buildkit-parser"),
+        None => testkit::repo::testdata("buildkit-parser"),
     };
     assert!(
         dir.is_dir(),
