@@ -253,9 +253,8 @@ fn enabled(case: &Case) -> bool {
         );
         return false;
     }
-    // SAFETY: geteuid has no preconditions.
     assert!(
-        unsafe { libc::geteuid() } == 0,
+        testkit::gate::is_root(),
         "PALLET_PARITY=1: the parity test needs root (pallet's RUN uses runc and overlay mounts)"
     );
     let docker = docker_bin();
