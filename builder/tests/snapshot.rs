@@ -14,6 +14,7 @@ use pallet::snapshot::{
 use tempfile::TempDir;
 use testkit::gate::is_root;
 use testkit::run::ok as run;
+use testkit::self_exec;
 use testkit::tree::exact::{assert_same_nodes, assert_same_tree, scan};
 
 const Y2000: i64 = 946_684_800;
@@ -369,22 +370,11 @@ fn vm_hwm_kb() -> u64 {
 fn large_files_stream_in_constant_memory() {
     const SIZE: u64 = 256 << 20;
     if std::env::var_os("PALLET_SNAPSHOT_STREAM_CHILD").is_none() {
-        let child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "large_files_stream_in_constant_memory",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+        let child = self_exec::test(module_path!(), "large_files_stream_in_constant_memory")
             .env("PALLET_SNAPSHOT_STREAM_CHILD", "1")
             .output()
             .unwrap();
-        let output = String::from_utf8_lossy(&child.stdout).into_owned()
-            + &String::from_utf8_lossy(&child.stderr);
-        assert!(
-            child.status.success() && output.contains("1 passed"),
-            "{output}"
-        );
+        self_exec::assert_passed(&child, "large_files_stream_in_constant_memory");
         return;
     }
     let src = TempDir::new().unwrap();
