@@ -40,7 +40,7 @@
 //! with dockerd running and the base image tars in /var/tmp/peers/base/:
 //!
 //! ```text
-//! PALLET_PARITY=1 cargo test -p pallet-builder --test buildkit_parity -- --nocapture --test-threads=1
+//! PALLET_PARITY=1 cargo test -p pallet-builder --test suite buildkit_parity:: -- --nocapture --test-threads=1
 //! ```
 //!
 //! Environment: `PALLET_PARITY_DOCKER` (default /usr/bin/docker), `PALLET_PARITY_BASE_DIR`

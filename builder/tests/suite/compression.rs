@@ -13,7 +13,8 @@
 //!
 //! The layout tests need root (snapshots keep owners), skopeo, umoci, zstd and busybox-static;
 //! they fail under CI=true when something is missing. `throughput` (ignored) measures MB/s on
-//! ~200 MB of real files: `cargo test --release --test compression -- --ignored --nocapture`.
+//! ~200 MB of real files:
+//! `cargo test --release -p pallet-builder --test suite compression::throughput -- --ignored --nocapture`.
 
 use cache::{BlobInfo, Root};
 use pallet::export::compress::{
@@ -536,7 +537,7 @@ fn usr_layer(root: &Root, limit: u64) -> LayerRecord {
 }
 
 #[test]
-#[ignore = "measurement: cargo test --release --test compression -- --ignored --nocapture"]
+#[ignore = "measurement: cargo test --release -p pallet-builder --test suite compression::throughput -- --ignored --nocapture"]
 fn throughput() {
     let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
     let root = Root::open(&tmp.path().join("root")).unwrap();
