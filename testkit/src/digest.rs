@@ -4,10 +4,5 @@ use sha2::{Digest, Sha256};
 
 /// `sha256:<64 hex digits>` of `data`.
 pub fn sha256(data: &[u8]) -> String {
-    format!("sha256:{}", sha256_hex(data))
-}
-
-/// The 64 hex digits of the sha256 of `data`.
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
 }

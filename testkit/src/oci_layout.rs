@@ -19,7 +19,7 @@ impl Layout {
     }
 
     /// The file of the blob `digest` (`sha256:...`).
-    pub fn blob_path(&self, digest: &str) -> PathBuf {
+    fn blob_path(&self, digest: &str) -> PathBuf {
         let hex = digest
             .strip_prefix("sha256:")
             .unwrap_or_else(|| panic!("not a sha256 digest: {digest}"));
@@ -27,7 +27,7 @@ impl Layout {
     }
 
     /// The blob `digest`'s bytes.
-    pub fn blob(&self, digest: &str) -> Vec<u8> {
+    fn blob(&self, digest: &str) -> Vec<u8> {
         let path = self.blob_path(digest);
         std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
@@ -37,7 +37,7 @@ impl Layout {
     }
 
     /// `index.json`.
-    pub fn index(&self) -> Value {
+    fn index(&self) -> Value {
         let path = self.dir.join("index.json");
         self.json(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
     }

@@ -48,11 +48,6 @@ impl Pallet {
         }
     }
 
-    /// The path of the binary.
-    pub fn bin(&self) -> &Path {
-        &self.bin
-    }
-
     /// `--root ROOT` (the store), as the next arguments.
     pub fn root(self, root: impl AsRef<Path>) -> Pallet {
         self.arg("--root").arg(root.as_ref())

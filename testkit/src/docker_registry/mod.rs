@@ -27,7 +27,7 @@ mod pki;
 mod proxy;
 mod token;
 
-pub use http::{base64, read_head, Head, STD, URL};
+pub use http::{base64, STD};
 pub use proxy::{proxy, Fault, FaultAction, FaultProxy};
 pub use token::{TOKEN_ISSUER, TOKEN_SERVICE};
 

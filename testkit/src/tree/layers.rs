@@ -58,7 +58,7 @@ pub fn read_all(paths: &[PathBuf], notes: &mut Vec<String>) -> Vec<Layer> {
 }
 
 /// `a/./b/` as `a/b`: the form tree paths take.
-pub fn normalize_path(p: &str) -> String {
+fn normalize_path(p: &str) -> String {
     p.split('/')
         .filter(|c| !c.is_empty() && *c != ".")
         .collect::<Vec<_>>()
