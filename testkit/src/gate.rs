@@ -33,7 +33,7 @@ pub fn require(what: &str, needs: &[Need]) -> bool {
     if ci() {
         panic!("{what}: {why}; CI=true, so this is a failure, not a skip");
     }
-    eprintln!("skipping {what}: {why}");
+    crate::note::note(&format!("skipping {what}: {why}"));
     false
 }
 

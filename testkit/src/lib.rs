@@ -33,6 +33,7 @@ pub mod files;
 pub mod gate;
 pub mod git;
 pub mod net;
+mod note;
 pub mod oci_layout;
 pub mod pallet;
 pub mod peer_base;

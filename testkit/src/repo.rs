@@ -35,10 +35,10 @@ pub fn shared(rel: &str, what: &str) -> Option<PathBuf> {
     if path.exists() {
         return Some(path);
     }
-    eprintln!(
+    crate::note::note(&format!(
         "note: {what}: {} is not here (no ../shared beside the repository; set PALLET_SHARED to \
          use another); checked only the repository's own files",
         path.display()
-    );
+    ));
     None
 }
