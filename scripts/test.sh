@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command (README): installs what is missing, then runs every test of the workspace
-# and ends with one summary line ("N passed, N failed"). Golden data for the parser is in
-# testdata/; the tutorial corpus is read from ../shared (PALLET_SHARED to point elsewhere).
+# and ends with one summary line ("N passed, N failed"). Everything the tests read is in the
+# repository (testdata/, with the project's own Dockerfile corpus in testdata/corpus); the
+# tutorial corpus in ../shared is checked too when it is there (PALLET_SHARED to point
+# elsewhere), so a plain clone passes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-tools.sh

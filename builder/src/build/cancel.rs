@@ -1,13 +1,14 @@
-//! Ctrl-C and SIGTERM during a build: say so, remove what this build put in the store's tmp/
-//! and pending snapshots (its step dirs with everything its RUNs wrote, unmounted first), and
-//! exit with 128 + the signal, as a shell reports it. Containers still running die with
-//! pallet (runc's parent-death signal and the watchdog, see `exec::runc`).
+//! Ctrl-C and SIGTERM during a build: say so, kill the containers of the steps that run (through
+//! the executor, which finds them by their bundle dirs), remove what this build put in the
+//! store's tmp/ and pending snapshots (its step dirs with everything its RUNs wrote, unmounted
+//! first), and exit with 128 + the signal, as a shell reports it.
 //!
 //! The handler only records the signal (an atomic store, async-signal-safe); a watcher thread
 //! does the rest. The previous handlers are restored when the guard is dropped.
 
+use crate::exec::Executor;
 use crate::store::remove_own_temporaries;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -27,8 +28,9 @@ pub struct CancelOnSignal {
 }
 
 impl CancelOnSignal {
-    /// Installs the handlers for a build on the store at `root`.
-    pub fn install(root: PathBuf) -> CancelOnSignal {
+    /// Installs the handlers for a build on the store at `root` whose steps run on
+    /// `executor`.
+    pub fn install(root: PathBuf, executor: Arc<dyn Executor>) -> CancelOnSignal {
         SIGNAL.store(0, Ordering::SeqCst);
         let mut previous = Vec::new();
         for signal in [libc::SIGINT, libc::SIGTERM] {
@@ -52,7 +54,7 @@ impl CancelOnSignal {
                 std::thread::sleep(Duration::from_millis(50));
                 let signal = SIGNAL.load(Ordering::SeqCst);
                 if signal != 0 {
-                    cancel(&root, signal);
+                    cancel(&root, executor.as_ref(), signal);
                 }
             }
         });
@@ -64,15 +66,41 @@ impl CancelOnSignal {
     }
 }
 
-fn cancel(root: &std::path::Path, signal: i32) -> ! {
+fn cancel(root: &Path, executor: &dyn Executor, signal: i32) -> ! {
     let name = if signal == libc::SIGINT {
         "SIGINT"
     } else {
         "SIGTERM"
     };
-    eprintln!("\npallet: build cancelled ({name}); removing its temporary files");
+    eprintln!(
+        "\npallet: build cancelled ({name}); stopping its steps and removing its temporary files"
+    );
+    let bundles = own_bundles(root);
+    for bundle in &bundles {
+        executor.signal(bundle, "KILL");
+    }
+    // The containers must be gone before their trees are unmounted and removed.
+    for _ in 0..100 {
+        if !bundles.iter().any(|b| executor.is_running(b)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     remove_own_temporaries(root);
     std::process::exit(128 + signal);
+}
+
+/// The bundle dirs of this process's running steps (`tmp/pallet-<pid>-*/bundle`).
+fn own_bundles(root: &Path) -> Vec<PathBuf> {
+    let prefix = format!("pallet-{}-", std::process::id());
+    let Ok(rd) = std::fs::read_dir(root.join("tmp")) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path().join("bundle"))
+        .filter(|b| b.is_dir())
+        .collect()
 }
 
 impl Drop for CancelOnSignal {

@@ -105,7 +105,7 @@ pub fn build(
     let isolation = Isolation::root(req.runtime.as_deref())?;
     // Held until the build ends: prune waits for it instead of deleting what it uses.
     let _store_lock = root.lock_for_build()?;
-    let _cancel = CancelOnSignal::install(root.path.clone());
+    let _cancel = CancelOnSignal::install(root.path.clone(), isolation.executor.clone());
     let resolver = RegistryResolver {
         root,
         client: req.registry,

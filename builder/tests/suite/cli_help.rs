@@ -1,0 +1,53 @@
+//! The CLI's own documentation: completion scripts for bash, zsh and fish that know every
+//! subcommand, and an Examples block in every command's `--help`. No root needed.
+
+use testkit::{pallet, text};
+
+/// The subcommands `pallet --help` lists.
+fn subcommands() -> Vec<String> {
+    let help = pallet!().arg("--help").ok();
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn completion_scripts_know_every_subcommand() {
+    let commands = subcommands();
+    for expected in ["build", "history", "completion", "inspect"] {
+        assert!(commands.iter().any(|c| c == expected), "{commands:?}");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let script = pallet!().args(["completion", shell]).ok();
+        assert!(!script.is_empty(), "{shell}");
+        for c in &commands {
+            assert!(script.contains(c.as_str()), "{shell} completion lacks {c}");
+        }
+        assert!(
+            script.contains("progress"),
+            "{shell} completion lacks build's flags"
+        );
+    }
+    // An unknown shell is an error.
+    pallet!().args(["completion", "tcsh"]).fails();
+}
+
+#[test]
+fn every_command_has_examples() {
+    for c in subcommands() {
+        let help = pallet!().arg(&c).arg("--help").ok();
+        assert!(
+            help.contains("Example"),
+            "`pallet {c} --help` has no examples:\n{help}"
+        );
+    }
+    for c in ["parse", "graph"] {
+        let help = text(&pallet!().args(["debug", c, "--help"]).output().stdout);
+        assert!(help.contains("Example"), "debug {c}:\n{help}");
+    }
+}

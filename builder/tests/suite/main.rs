@@ -1,0 +1,27 @@
+//! The builder's integration tests, in one test binary. Each module is a file that used to be
+//! a binary of its own, each linking the pallet library and its debug info again: one binary
+//! builds the tests with half the CPU time and a tenth of the disk. One module's tests:
+//! `cargo test -p pallet-builder --test suite build_e2e::`.
+//!
+//! Tests that need root and tools check them with `testkit::require` (a skip with a note, a
+//! failure under CI=true); those that drive the `pallet` binary use `testkit::pallet!`.
+
+mod add_git;
+mod add_url;
+mod build_e2e;
+mod buildkit_parity;
+mod cli;
+mod cli_help;
+mod compression;
+mod crash_recovery;
+mod fileop;
+mod layering;
+mod named_context_dir;
+mod outputs;
+mod progress_e2e;
+mod registry_e2e;
+mod run_inspect;
+mod run_lifecycle;
+mod runc_exec;
+mod snapshot;
+mod ssh_mount;

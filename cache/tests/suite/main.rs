@@ -1,0 +1,7 @@
+//! The cache crate's integration tests, in one test binary (each module was a binary of its
+//! own). One module's tests: `cargo test -p pallet-cache --test suite blobs::`.
+
+mod blobs;
+mod index;
+mod multiprocess;
+mod root;
