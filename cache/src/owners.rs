@@ -1,5 +1,5 @@
 //! Who owns the temporary files in a store. Every process that opens a store holds an
-//! exclusive lock on `tmp/owner-<pid>.lock` while the store is open, and names what it writes
+//! exclusive lock on `owners/<pid>.lock` while the store is open, and names what it writes
 //! under `tmp/` (and pending snapshots) with its pid. A file tagged with a pid whose owner lock
 //! is free was left by a process that died (kill -9, a crash, a full disk): anyone may remove
 //! it. A pid reused by a new process holds the lock again, so its files are never taken.
@@ -22,14 +22,14 @@ impl Drop for OwnerLock {
     }
 }
 
-fn lock_path(tmp: &Path, pid: u32) -> PathBuf {
-    tmp.join(format!("owner-{pid}.lock"))
+fn lock_path(root: &Path, pid: u32) -> PathBuf {
+    root.join("owners").join(format!("{pid}.lock"))
 }
 
-/// Takes this process's owner lock in `tmp`. A second open of the store in the same process
-/// finds the lock held by itself and shares it (None).
-pub(crate) fn claim(tmp: &Path) -> Result<Option<OwnerLock>, CacheError> {
-    let path = lock_path(tmp, std::process::id());
+/// Takes this process's owner lock in the store at `root`. A second open of the store in the
+/// same process finds the lock held by itself and shares it (None).
+pub(crate) fn claim(root: &Path) -> Result<Option<OwnerLock>, CacheError> {
+    let path = lock_path(root, std::process::id());
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -60,9 +60,10 @@ pub fn tagged_pid(name: &str) -> Option<u32> {
 /// pallet from before owner locks may still be running.
 const UNLOCKED_GRACE: Duration = Duration::from_secs(3600);
 
-/// Whether `path` (a temporary file or dir named with a pid) was left by a process that is
-/// gone: its owner lock can be taken, or there is none and the entry is old.
-pub fn is_orphan(tmp: &Path, path: &Path) -> bool {
+/// Whether `path` (a temporary file or dir of the store at `root`, named with a pid) was left
+/// by a process that is gone: its owner lock can be taken, or there is none and the entry is
+/// old.
+pub fn is_orphan(root: &Path, path: &Path) -> bool {
     let Some(pid) = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -73,7 +74,7 @@ pub fn is_orphan(tmp: &Path, path: &Path) -> bool {
     if pid == std::process::id() {
         return false;
     }
-    let lock = lock_path(tmp, pid);
+    let lock = lock_path(root, pid);
     match File::open(&lock) {
         Ok(file) => {
             // SAFETY: flock on a descriptor we own; no memory is passed.
@@ -90,15 +91,14 @@ pub fn is_orphan(tmp: &Path, path: &Path) -> bool {
 
 /// Removes the owner locks of processes that are gone (their files removed already or
 /// never made): a killed process cannot remove its own.
-pub fn remove_stale_locks(tmp: &Path) {
-    let Ok(rd) = std::fs::read_dir(tmp) else {
+pub fn remove_stale_locks(root: &Path) {
+    let Ok(rd) = std::fs::read_dir(root.join("owners")) else {
         return;
     };
     for e in rd.flatten() {
         let name = e.file_name();
         let Some(pid) = name
             .to_str()
-            .and_then(|n| n.strip_prefix("owner-"))
             .and_then(|n| n.strip_suffix(".lock"))
             .and_then(|n| n.parse::<u32>().ok())
         else {
@@ -126,12 +126,14 @@ mod tests {
         assert_eq!(tagged_pid("pallet-42-AbC9xz"), Some(42));
         assert_eq!(tagged_pid("pending-9-x"), Some(9));
         assert_eq!(tagged_pid("pallet-AbC9xz"), None);
-        assert_eq!(tagged_pid("owner-5.lock"), None);
+        assert_eq!(tagged_pid("5.lock"), None);
     }
 
     #[test]
     fn a_dead_owners_files_are_orphans_and_a_live_ones_are_not() {
-        let tmp = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("owners")).unwrap();
+        let tmp = root.path();
         // A child process claims, writes a file, and exits without cleaning up.
         let child = std::process::Command::new("sh")
             .arg("-c")
@@ -139,10 +141,10 @@ mod tests {
             .spawn()
             .unwrap();
         let pid = child.id();
-        let entry = tmp.path().join(format!("pallet-{pid}-abc"));
+        let entry = tmp.join(format!("pallet-{pid}-abc"));
         std::fs::create_dir(&entry).unwrap();
         // Its lock, held by a process of its own (flock belongs to the open file).
-        let lock = lock_path(tmp.path(), pid);
+        let lock = lock_path(tmp, pid);
         // -o: the lock stays with flock itself, not with the sleep it runs.
         let holder = std::process::Command::new("flock")
             .arg("-o")
@@ -151,27 +153,21 @@ mod tests {
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(300));
-        assert!(
-            !is_orphan(tmp.path(), &entry),
-            "a held lock means a live owner"
-        );
+        assert!(!is_orphan(tmp, &entry), "a held lock means a live owner");
         let mut holder = holder;
         holder.kill().unwrap();
         holder.wait().unwrap();
-        assert!(
-            is_orphan(tmp.path(), &entry),
-            "a free lock means a dead owner"
-        );
+        assert!(is_orphan(tmp, &entry), "a free lock means a dead owner");
         let mut child = child;
         child.kill().unwrap();
         child.wait().unwrap();
         // This process's own files are never orphans.
-        let own = tmp.path().join(format!("pallet-{}-x", std::process::id()));
+        let own = tmp.join(format!("pallet-{}-x", std::process::id()));
         std::fs::create_dir(&own).unwrap();
-        assert!(!is_orphan(tmp.path(), &own));
+        assert!(!is_orphan(tmp, &own));
         // No lock and young: not yet.
-        let young = tmp.path().join("pallet-999999-y");
+        let young = tmp.join("pallet-999999-y");
         std::fs::create_dir(&young).unwrap();
-        assert!(!is_orphan(tmp.path(), &young));
+        assert!(!is_orphan(tmp, &young));
     }
 }

@@ -1,6 +1,6 @@
 //! The store root's layout: `blobs/sha256/<hex>`, `snapshots/<id>/`, `tmp/`, `cache-mounts/`,
-//! `index.redb`; and where it lives (`--root`, `PALLET_ROOT`, /var/lib/pallet as root, else
-//! `$XDG_DATA_HOME/pallet`).
+//! `owners/` (the owner locks of the processes using the store), `index.redb`; and where it
+//! lives (`--root`, `PALLET_ROOT`, /var/lib/pallet as root, else `$XDG_DATA_HOME/pallet`).
 //!
 //! This module owns the layout only: what lives in each directory is the business of the
 //! modules (and crates) that write there.
@@ -26,6 +26,7 @@ impl Root {
             path.join("snapshots"),
             path.join("tmp"),
             path.join("cache-mounts"),
+            path.join("owners"),
         ] {
             std::fs::create_dir_all(&dir).map_err(|source| CacheError::Io {
                 what: "creating store directory",
@@ -34,7 +35,7 @@ impl Root {
             })?;
         }
         let index = Index::open(&path.join("index.redb"))?;
-        let owner = crate::owners::claim(&path.join("tmp"))?;
+        let owner = crate::owners::claim(path)?;
         Ok(Root {
             path: path.to_path_buf(),
             blobs: Blobs::new(blob_dir, path.join("tmp")),

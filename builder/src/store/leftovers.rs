@@ -43,8 +43,7 @@ fn temporaries(root: &Root, keep: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
 
 /// The leftovers of processes that are gone.
 pub fn find_leftovers(root: &Root) -> Leftovers {
-    let tmp = root.tmp_dir();
-    let entries = temporaries(root, &|p| is_orphan(&tmp, p));
+    let entries = temporaries(root, &|p| is_orphan(&root.path, p));
     let bytes = entries.iter().map(|p| tree_size(p)).sum();
     Leftovers { entries, bytes }
 }
@@ -71,7 +70,7 @@ pub fn remove_leftovers(found: &Leftovers) -> u64 {
 pub fn sweep_leftovers(root: &Root) -> (usize, u64) {
     let found = find_leftovers(root);
     let freed = remove_leftovers(&found);
-    remove_stale_locks(&root.tmp_dir());
+    remove_stale_locks(&root.path);
     (found.entries.len(), freed)
 }
 

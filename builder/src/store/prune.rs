@@ -111,7 +111,7 @@ pub fn prune(root: &Root, all: bool) -> Result<PruneReport, StoreError> {
     }
     // Snapshots no image names, and `pending-` ones of processes that are gone.
     for (name, path) in entries(&root.snapshots_dir())? {
-        let live_pending = name.starts_with(PENDING_PREFIX) && !is_orphan(&tmp, &path);
+        let live_pending = name.starts_with(PENDING_PREFIX) && !is_orphan(&root.path, &path);
         if !keep.contains(&format!("sha256:{name}")) && !live_pending {
             r.bytes += tree_size(&path);
             std::fs::remove_dir_all(&path).map_err(io(format!("removing {}", path.display())))?;
@@ -132,7 +132,7 @@ pub fn prune(root: &Root, all: bool) -> Result<PruneReport, StoreError> {
     }
     // Untagged temporaries, from pallets before owner locks (tagged ones went above).
     for (name, path) in entries(&tmp)? {
-        if tagged_pid(&name).is_none() && !name.starts_with("owner-") {
+        if tagged_pid(&name).is_none() {
             unmount_below(&path);
             r.bytes += tree_size(&path);
             let _ = if path.is_dir() {

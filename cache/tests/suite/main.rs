@@ -2,6 +2,7 @@
 //! own). One module's tests: `cargo test -p pallet-cache --test suite blobs::`.
 
 mod blobs;
+mod damaged_index;
 mod index;
 mod multiprocess;
 mod root;
