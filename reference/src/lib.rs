@@ -31,6 +31,10 @@
 //! valid one (`foo_bar.com/x`) is an invalid reference here, while distribution returns a
 //! name with an empty domain, which no registry client can use.
 
+mod digest;
+
+pub use digest::{Digest, DigestError};
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -62,7 +62,7 @@ fn check_digest(
     Err(RegistryError::DigestMismatch {
         target: repository.name(),
         what: "blob".into(),
-        expected: blob.digest.clone(),
+        expected: blob.digest.to_string(),
         actual,
     })
 }
@@ -304,7 +304,7 @@ impl Client {
         if written != blob.size {
             return Err(RegistryError::SizeMismatch {
                 target: repository.name(),
-                digest: blob.digest.clone(),
+                digest: blob.digest.to_string(),
                 expected: blob.size,
                 actual: written,
             });
@@ -377,7 +377,7 @@ impl Client {
                 if *written + chunk.len() as u64 > blob.size {
                     return Err(RegistryError::SizeMismatch {
                         target: repository.name(),
-                        digest: blob.digest.clone(),
+                        digest: blob.digest.to_string(),
                         expected: blob.size,
                         actual: *written + chunk.len() as u64,
                     });

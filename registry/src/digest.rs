@@ -2,11 +2,13 @@
 //! incrementally while bytes stream through, and checking content against the digest that names
 //! it.
 
+use reference::Digest;
 use sha2::Digest as _;
 
 /// sha256 of `bytes` as `sha256:<hex>`.
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+pub fn sha256_digest(bytes: &[u8]) -> Digest {
+    Digest::sha256_of_hex(&hex::encode(sha2::Sha256::digest(bytes)))
+        .expect("a sha256 hash is a digest")
 }
 
 /// An incremental hasher for the algorithm a digest names.
@@ -52,7 +54,7 @@ pub(crate) fn digest_like(like: &str, bytes: &[u8]) -> String {
             h.update(bytes);
             h.finish()
         }
-        None => sha256_digest(bytes),
+        None => sha256_digest(bytes).to_string(),
     }
 }
 

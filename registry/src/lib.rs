@@ -38,5 +38,5 @@ pub use error::RegistryError;
 pub use manifest::{Descriptor, ImageIndex, ImageManifest, Platform};
 pub use pull::{resolve, ResolvedImage};
 pub use push::{push_image, BlobOutcome, PushBlob, PushProgress, PushReport, PushRequest};
-pub use reference::{Reference, ReferenceError};
+pub use reference::{Digest, DigestError, Reference, ReferenceError};
 pub use transport::RequestCounts;

@@ -1,6 +1,7 @@
 //! Manifests, indexes and descriptors in OCI and Docker v2 schema 2 media types, and platform
 //! selection from an index.
 
+use reference::Digest;
 use serde::{Deserialize, Serialize};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -12,7 +13,8 @@ pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
     pub media_type: String,
-    pub digest: String,
+    /// Checked when the descriptor is read: a manifest with a malformed digest is invalid.
+    pub digest: Digest,
     pub size: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
@@ -189,6 +191,32 @@ impl std::fmt::Display for Platform {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 13, defect 8: a digest from a manifest went raw into a blob URL.
+    #[test]
+    fn manifests_with_malformed_digests_are_refused() {
+        let good = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let manifest = |digest: &str| {
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+                "config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{good}","size":2}},
+                "layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{digest}","size":2}}]}}"#
+            )
+        };
+        assert!(serde_json::from_str::<ImageManifest>(&manifest(good)).is_ok());
+        for bad in [
+            "sha256:../../../../tmp/x",
+            "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+            "sha256:e3b0",
+            "md5:d41d8cd98f00b204e9800998ecf8427e",
+            "",
+        ] {
+            let err = serde_json::from_str::<ImageManifest>(&manifest(bad)).unwrap_err();
+            assert!(err.to_string().contains("digest"), "{bad}: {err}");
+        }
+        let index = r#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:/../../etc","size":1}]}"#;
+        assert!(serde_json::from_str::<ImageIndex>(index).is_err());
+    }
 
     #[test]
     fn platform_normalization() {

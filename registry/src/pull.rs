@@ -39,7 +39,7 @@ pub fn resolve(
             })?;
         let by_digest = with_digest(reference, &chosen.digest)?;
         let fetched = client.get_manifest(&by_digest)?;
-        (chosen.digest.clone(), fetched)
+        (chosen.digest.to_string(), fetched)
     } else {
         (top.digest.clone(), top.clone())
     };

@@ -101,7 +101,7 @@ pub fn push_image(
     {
         match result {
             Some(Ok((outcome, bytes))) => {
-                outcomes.push((blob.descriptor.digest.clone(), outcome));
+                outcomes.push((blob.descriptor.digest.to_string(), outcome));
                 bytes_uploaded += bytes;
             }
             Some(Err(e)) => return Err(e),
@@ -144,12 +144,12 @@ pub fn push_blob(
 ) -> Result<(BlobOutcome, u64), RegistryError> {
     let d = &blob.descriptor;
     progress(PushProgress::BlobStarted {
-        digest: d.digest.clone(),
+        digest: d.digest.to_string(),
         size: d.size,
     });
     let done = |outcome: BlobOutcome, bytes: u64| {
         progress(PushProgress::BlobDone {
-            digest: d.digest.clone(),
+            digest: d.digest.to_string(),
             outcome,
         });
         Ok((outcome, bytes))
@@ -173,7 +173,7 @@ pub fn push_blob(
     }
     let report = |done: u64| {
         progress(PushProgress::BlobBytes {
-            digest: d.digest.clone(),
+            digest: d.digest.to_string(),
             done,
             total: d.size,
         })

@@ -81,7 +81,7 @@ impl Client {
         let key = (
             ep.host.clone(),
             repository.path().to_string(),
-            blob.digest.clone(),
+            blob.digest.to_string(),
         );
         let mut session = self
             .pending_uploads
@@ -323,7 +323,7 @@ impl HashingReader<'_> {
         if self.eof && self.count < blob.size {
             return Err(RegistryError::SizeMismatch {
                 target: target.to_string(),
-                digest: blob.digest.clone(),
+                digest: blob.digest.to_string(),
                 expected: blob.size,
                 actual: self.count,
             });
@@ -334,7 +334,7 @@ impl HashingReader<'_> {
             if extra > 0 {
                 return Err(RegistryError::SizeMismatch {
                     target: target.to_string(),
-                    digest: blob.digest.clone(),
+                    digest: blob.digest.to_string(),
                     expected: blob.size,
                     actual: self.count + extra,
                 });
@@ -344,7 +344,7 @@ impl HashingReader<'_> {
                 return Err(RegistryError::DigestMismatch {
                     target: target.to_string(),
                     what: "blob".into(),
-                    expected: blob.digest.clone(),
+                    expected: blob.digest.to_string(),
                     actual,
                 });
             }

@@ -10,7 +10,7 @@ use crate::store::{compress_layer, memoized, short_digest, LayerRecord, StoreErr
 use cache::Root;
 use registry::manifest::{Descriptor, ImageManifest};
 use registry::push::{push_blob, BlobOutcome, PushBlob, PushProgress, PushReport};
-use registry::{Client, Reference};
+use registry::{Client, Digest, Reference};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -208,7 +208,7 @@ fn blob_jobs(root: &Root, image: &StoredImage) -> Result<Vec<BlobJob>, StoreErro
         return Ok(jobs);
     }
     let config = root.blobs.put_bytes(&docker::stored_config(root, image))?;
-    let mut jobs = vec![BlobJob::Stored(descriptor(&config))];
+    let mut jobs = vec![BlobJob::Stored(descriptor(&config)?)];
     jobs.extend(
         docker::stored_layers(root, image)?
             .into_iter()
@@ -217,15 +217,18 @@ fn blob_jobs(root: &Root, image: &StoredImage) -> Result<Vec<BlobJob>, StoreErro
     Ok(jobs)
 }
 
-fn descriptor(blob: &cache::BlobInfo) -> Descriptor {
-    Descriptor {
+fn descriptor(blob: &cache::BlobInfo) -> Result<Descriptor, StoreError> {
+    Ok(Descriptor {
         // Blob uploads carry no media type; the manifest has the real ones.
         media_type: "application/octet-stream".into(),
-        digest: blob.digest.clone(),
+        digest: Digest::parse(&blob.digest).map_err(|source| StoreError::Digest {
+            what: "a stored blob".into(),
+            source,
+        })?,
         size: blob.size,
         platform: None,
         annotations: None,
-    }
+    })
 }
 
 fn push_job(
@@ -251,7 +254,7 @@ fn push_job(
                     blob
                 }
             };
-            descriptor(&blob)
+            descriptor(&blob)?
         }
     };
     let path = root.blobs.path(&d.digest)?;
@@ -272,7 +275,7 @@ fn push_job(
     };
     let (outcome, bytes) = push_blob(client, target, &blob, progress)
         .map_err(StoreError::registry(format!("pushing {target}")))?;
-    Ok((d.digest, outcome, bytes))
+    Ok((d.digest.to_string(), outcome, bytes))
 }
 
 /// A pulled or imported image's own manifest, when its layers are compressed blobs we hold.

@@ -59,7 +59,7 @@ use codec::CodecError;
 use graph::image::Image;
 use graph::resolve::{ImageResolver, ResolveError, ResolvedImage};
 use graph::Platform;
-use registry::{ReferenceError, RegistryError};
+use registry::{DigestError, ReferenceError, RegistryError};
 use serde::{Deserialize, Serialize};
 
 /// A tagged image in the local store.
@@ -130,6 +130,13 @@ pub enum StoreError {
         what: String,
         #[source]
         source: ReferenceError,
+    },
+    /// A digest that is not `algorithm:hex` of the right length (from a record or a file).
+    #[error("{what}: {source}")]
+    Digest {
+        what: String,
+        #[source]
+        source: DigestError,
     },
     /// A config or manifest that is not valid JSON (`what`: which).
     #[error("{what}: {source}")]

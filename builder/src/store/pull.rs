@@ -362,7 +362,7 @@ pub(super) fn compressed_layers(root: &Root, img: &StoredImage) -> Vec<(String, 
         .filter(|(l, _)| !is_plain_tar(&l.media_type) && root.blobs.contains(&l.digest))
         .map(|(l, diff_id)| {
             let blob = BlobInfo {
-                digest: l.digest,
+                digest: l.digest.to_string(),
                 size: l.size,
             };
             (diff_id.clone(), blob, l.media_type)

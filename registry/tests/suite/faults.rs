@@ -67,7 +67,7 @@ fn persistent_500_fails_clearly_and_leaves_no_tag() {
     let text = err.to_string();
     assert_eq!(err.status(), Some(500), "{text}");
     assert!(
-        text.contains(&bad) && text.contains("PUT") && text.contains("500"),
+        text.contains(bad.as_str()) && text.contains("PUT") && text.contains("500"),
         "{text}"
     );
     assert!(text.contains("try again later"), "{text}");
@@ -141,7 +141,7 @@ fn a_download_cut_in_the_middle_resumes_with_a_range_request() {
     let gets = proxy
         .requests()
         .iter()
-        .filter(|r| r.contains(&layer.digest))
+        .filter(|r| r.contains(layer.digest.as_str()))
         .count();
     assert_eq!(
         gets,
@@ -175,7 +175,7 @@ fn a_blob_that_does_not_match_its_digest_is_named() {
         matches!(err, RegistryError::DigestMismatch { .. }),
         "{text}"
     );
-    assert!(text.contains(&victim.digest), "{text}");
+    assert!(text.contains(victim.digest.as_str()), "{text}");
     assert!(text.contains("corrupt/app"), "{text}");
     // At most the three blob PUTs: the bad one is not retried, the manifest never sent.
     assert!(client.request_counts().since(&before).put <= 3);
@@ -187,7 +187,7 @@ fn a_blob_that_does_not_match_its_digest_is_named() {
     request.blobs[1].open = Box::new(|| Ok(Box::new(std::io::Cursor::new(vec![1u8; 10]))));
     let err = push_image(&client, &request, &|_| {}).unwrap_err();
     assert!(matches!(err, RegistryError::SizeMismatch { .. }), "{err}");
-    assert!(err.to_string().contains(&d.digest), "{err}");
+    assert!(err.to_string().contains(d.digest.as_str()), "{err}");
 
     // Pulling with a descriptor whose size is wrong.
     push_image(&client, &img.push_request(&target, &[]), &|_| {}).unwrap();
@@ -197,7 +197,7 @@ fn a_blob_that_does_not_match_its_digest_is_named() {
         .fetch_blob(&target, &d, &mut Vec::new(), &|_| {})
         .unwrap_err();
     assert!(matches!(err, RegistryError::SizeMismatch { .. }), "{err}");
-    assert!(err.to_string().contains(&d.digest), "{err}");
+    assert!(err.to_string().contains(d.digest.as_str()), "{err}");
 }
 
 #[test]

@@ -66,7 +66,7 @@ pub fn image(seed: &str, layer_sizes: &[usize], arch: &str) -> Image {
         "layers": layers.iter().map(|l| descriptor(LAYER, l)).collect::<Vec<_>>(),
     }))
     .unwrap();
-    let digest = sha256_digest(&manifest);
+    let digest = sha256_digest(&manifest).to_string();
     Image {
         config,
         layers,
