@@ -78,7 +78,7 @@ pub struct BuildArgs {
 }
 
 pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError> {
-    let mode = Mode::parse(&args.progress).or_fail()?;
+    let mode = Mode::parse(&args.progress)?;
     if args.push && args.tags.is_empty() {
         return Err(
             CliError::msg("--push needs a name to push to").with_help("add -t REGISTRY/NAME:TAG")
@@ -88,7 +88,7 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
     let ssh_specs = args
         .ssh
         .iter()
-        .map(|s| SshSpec::parse(s).or_fail())
+        .map(|s| SshSpec::parse(s).map_err(CliError::from))
         .collect::<Result<Vec<_>, _>>()?;
     let mut loaded = input::load(&args.frontend)?;
     // As buildx does: SOURCE_DATE_EPOCH from the environment becomes the build arg.
@@ -125,7 +125,7 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
         return explain::run(&root, &loaded, &args.frontend.context, locals, mode);
     }
     // Agents for key files run until the build ends (dropped with `agents`).
-    let agents = SshAgents::start(&ssh_specs).or_fail()?;
+    let agents = SshAgents::start(&ssh_specs)?;
     let req = BuildRequest {
         dockerfile: &loaded.parsed,
         lower: loaded.options.clone(),
@@ -201,7 +201,7 @@ fn outputs(
 ) -> Result<(Vec<OutputSpec>, Option<Compression>), CliError> {
     let mut outputs = specs
         .iter()
-        .map(|o| parse_output(o).or_fail())
+        .map(|o| parse_output(o).map_err(CliError::from))
         .collect::<Result<Vec<_>, _>>()?;
     let compression = flag.map(compression_flag).transpose()?;
     if let Some(c) = compression {

@@ -91,7 +91,7 @@ pub fn pull(args: PullArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
     let client = args.registry.client()?;
     let root = open_root(root)?;
     let lock = root.lock_for_build()?;
-    let printer = stderr_printer_for(Mode::parse(&args.progress).or_fail()?, Some("pull"));
+    let printer = stderr_printer_for(Mode::parse(&args.progress)?, Some("pull"));
     let started = Instant::now();
     let events = |e| printer.event(e);
     let resolver = RegistryResolver {
@@ -162,7 +162,7 @@ pub fn push(args: PushArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
         CliError::msg(format!("no image {} in the local store", name.familiar()))
             .with_help("`pallet images` lists them; build with -t or pull it first")
     })?;
-    let printer = stderr_printer_for(Mode::parse(&args.progress).or_fail()?, Some("push"));
+    let printer = stderr_printer_for(Mode::parse(&args.progress)?, Some("push"));
     let started = Instant::now();
     let result = push_stored(&root, &client, &image, &target, &opts, &|e| {
         printer.event(e)
