@@ -8,12 +8,13 @@ mod outputs;
 
 pub use explain::{explain, ExplainRequest, Explained};
 // What a build request is made of, from the layers below (the CLI knows only `build`).
+pub use crate::exec::IsolationMode;
 pub use crate::solver::{LocalDir, SecretSource};
 pub use crate::ssh::{Agents as SshAgents, SshSpec};
 pub use outputs::{parse_output, OutputProblem, OutputSpec, OutputSpecError};
 
 use crate::events::Event;
-use crate::exec::{Isolation, RunError};
+use crate::exec::{Isolation, IsolationError};
 use crate::export::docker::{self, ArchiveOptions};
 use crate::export::local::write_local;
 use crate::export::push::{push_stored, PushOptions};
@@ -45,6 +46,8 @@ pub struct BuildRequest<'a> {
     pub outputs: Vec<OutputSpec>,
     /// `--runtime PATH`: the OCI runtime; None: `runc` on PATH.
     pub runtime: Option<PathBuf>,
+    /// `--isolation`: how steps run.
+    pub isolation: IsolationMode,
     /// `--secret` sources by id (values are read when a step mounts them, never stored).
     pub secrets: HashMap<String, SecretSource>,
     /// `--ssh` agent sockets by id (from [`SshAgents`], which must outlive the build).
@@ -92,9 +95,9 @@ pub enum BuildError {
         #[source]
         source: ReferenceError,
     },
-    /// No way to run steps here (runc missing).
+    /// No way to run steps here (runc missing, or the mode asked for cannot work).
     #[error(transparent)]
-    Isolation(#[from] RunError),
+    Isolation(#[from] IsolationError),
 }
 
 pub fn build(
@@ -102,7 +105,7 @@ pub fn build(
     req: &BuildRequest,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<BuildResult, BuildError> {
-    let isolation = Isolation::root(req.runtime.as_deref())?;
+    let isolation = Isolation::select(req.isolation, req.runtime.as_deref())?;
     // Held until the build ends: prune waits for it instead of deleting what it uses.
     let _store_lock = root.lock_for_build()?;
     let _cancel = CancelOnSignal::install(root.path.clone(), isolation.executor.clone());

@@ -5,10 +5,10 @@
 use super::error::{CliError, Context};
 use super::input::{self, Loaded};
 use super::registry::{compression_flag, media_types, RegistryArgs};
-use super::{explain, named_context, open_root, render, require_root, FrontendArgs};
+use super::{explain, named_context, open_root, render, FrontendArgs};
 use crate::build::{
-    build, parse_output, BuildError, BuildRequest, LocalDir, OutputSpec, SecretSource, SshAgents,
-    SshSpec,
+    build, parse_output, BuildError, BuildRequest, IsolationMode, LocalDir, OutputSpec,
+    SecretSource, SshAgents, SshSpec,
 };
 use crate::export::docker::Compression;
 use crate::export::push::PushOptions;
@@ -61,6 +61,9 @@ pub struct BuildArgs {
     /// Set a label on the image (KEY=VALUE)
     #[arg(long)]
     pub label: Vec<String>,
+    /// How steps run: auto (the best this machine allows), root, rootless or chroot
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    pub isolation: IsolationMode,
     /// Path to an OCI runtime (default: runc on PATH)
     #[arg(long)]
     pub runtime: Option<String>,
@@ -108,7 +111,6 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
         return Err(CliError::msg("--output type=image|registry needs a name")
             .with_help("add name=REGISTRY/NAME:TAG to the output, or -t"));
     }
-    require_root("pallet build")?;
     let ignore = Matcher::new(&loaded.options.dockerignore).context(".dockerignore")?;
     let push = if args.push {
         Some(PushOptions {
@@ -133,6 +135,7 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
         tags,
         outputs,
         runtime: args.runtime.as_deref().map(PathBuf::from),
+        isolation: args.isolation,
         secrets,
         ssh: agents.sockets(),
         rewrite_timestamp: args.rewrite_timestamp,

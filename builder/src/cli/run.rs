@@ -4,7 +4,7 @@
 
 use super::error::{CliError, Context};
 use super::{open_root, require_root};
-use crate::run::{run_image, ProcessFlags, RunOptions, Stream};
+use crate::run::{run_image, IsolationMode, ProcessFlags, RunOptions, Stream};
 use crate::store::get_image;
 use clap::{Args, ValueEnum};
 use registry::Reference;
@@ -52,6 +52,9 @@ pub struct RunArgs {
     /// Seconds a forwarded SIGINT/SIGTERM may take to stop the container before SIGKILL
     #[arg(long, value_name = "SECONDS", default_value_t = 3)]
     pub stop_timeout: u64,
+    /// How the container runs: auto, root, rootless or chroot
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    pub isolation: IsolationMode,
     /// Path to an OCI runtime (default: runc on PATH)
     #[arg(long, value_name = "PATH")]
     pub runtime: Option<String>,
@@ -115,6 +118,7 @@ fn start(args: RunArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError> {
         volumes: args.volumes,
         host_network: args.network == NetworkMode::Host,
         runtime: args.runtime.map(PathBuf::from),
+        isolation: args.isolation,
         stop_timeout: Duration::from_secs(args.stop_timeout),
     };
     let (stdout, stderr) = (std::io::stdout(), std::io::stderr());

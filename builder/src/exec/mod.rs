@@ -12,5 +12,5 @@ pub mod runc;
 pub mod user;
 
 pub use executor::{Executor, Runc};
-pub use isolation::Isolation;
+pub use isolation::{Isolation, IsolationError, IsolationMode};
 pub use runc::{RunError, RunSpec, SpecMount, Stream};

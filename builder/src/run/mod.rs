@@ -18,11 +18,11 @@
 mod process;
 mod signals;
 
-pub use crate::exec::Stream;
+pub use crate::exec::{IsolationMode, Stream};
 pub use process::{add_home, parse_volume, resolve, Process, ProcessFlags, DEFAULT_PATH};
 
 use crate::exec::user::{self, UserError};
-use crate::exec::{self, Isolation, RunSpec, SpecMount};
+use crate::exec::{self, Isolation, IsolationError, RunSpec, SpecMount};
 use crate::store::{ensure_snapshot, step_dir, StoreError, StoredImage};
 use cache::Root;
 use std::path::PathBuf;
@@ -54,6 +54,8 @@ pub enum RunError {
     },
     #[error(transparent)]
     Runtime(#[from] exec::RunError),
+    #[error(transparent)]
+    Isolation(#[from] IsolationError),
 }
 
 /// How to run: the process flags, `-v` specs, network and runtime.
@@ -66,6 +68,8 @@ pub struct RunOptions {
     pub host_network: bool,
     /// `--runtime PATH`: the OCI runtime; None: `runc` on PATH.
     pub runtime: Option<PathBuf>,
+    /// `--isolation`: how the container runs.
+    pub isolation: IsolationMode,
     /// How long a forwarded SIGINT/SIGTERM may take to end the container before SIGKILL.
     pub stop_timeout: Duration,
 }
@@ -115,7 +119,7 @@ pub fn run_image(
         .rev()
         .map(|diff_id| ensure_snapshot(root, diff_id))
         .collect::<Result<Vec<_>, _>>()?;
-    let isolation = Isolation::root(opts.runtime.as_deref())?;
+    let isolation = Isolation::select(opts.isolation, opts.runtime.as_deref())?;
     let scratch = step_dir(root)?;
     let bundle = &scratch.path().join("bundle");
     // Installed before the mount so a signal now still ends in the cleanup below.
