@@ -13,6 +13,7 @@
 #   bash bench/fuzz.sh --merge          # also add the inputs that found new coverage to
 #                                       # fuzz/corpus/ (otherwise the repo is left as it was)
 #   bash bench/fuzz.sh --build-only
+#   FUZZ_ARGS="-dict=... -only_ascii=1" bash bench/fuzz.sh dockerfile  # more libFuzzer flags
 #
 # No cargo-fuzz binary and no nightly are needed: the targets are built by cargo with the
 # RUSTFLAGS that `cargo fuzz build` (0.13, `--sanitizer none`, its default release mode with
@@ -138,6 +139,8 @@ for t in "${targets[@]}"; do
   log=$work/$t/log
   limits=(-timeout=25 -rss_limit_mb=2048)
   [ "$t" != unpack ] || limits+=(-max_len=16384)
+  # shellcheck disable=SC2206 # FUZZ_ARGS: more libFuzzer flags, split at spaces
+  limits+=(${FUZZ_ARGS:-})
   run=("$bin_dir/$t" -max_total_time="$seconds" "${limits[@]}" -print_final_stats=1
     -artifact_prefix="$artifacts/" "$work/$t/corpus" "$seeds")
   note=""
