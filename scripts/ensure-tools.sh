@@ -7,12 +7,14 @@
 # bzip2/xz/zstd (ADD archive tests), tmux (the progress test drives the tty view in a terminal),
 # openssh-client (ssh-agent, ssh-add: `--ssh` key files and the ssh mount tests) and
 # openssh-server (the git-over-ssh test runs its own sshd on 127.0.0.1; the package's service
-# is not needed).
+# is not needed). A C++ compiler builds libFuzzer for the fuzz targets' smoke run
+# (bench/fuzz.sh --ci).
 # Safe to run repeatedly.
 set -euo pipefail
 
 need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+command -v c++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)

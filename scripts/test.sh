@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The test command (README): installs what is missing, then runs every test of the workspace
-# and ends with one summary line ("N passed, N failed"). Everything the tests read is in the
-# repository (testdata/, with the project's own Dockerfile corpus in testdata/corpus); the
-# tutorial corpus in ../shared is checked too when it is there (PALLET_SHARED to point
-# elsewhere), so a plain clone passes.
+# and a short run of every fuzz target (bench/fuzz.sh --ci), and ends with one summary line
+# ("N passed, N failed"). Everything the tests read is in the repository (testdata/, with the
+# project's own Dockerfile corpus in testdata/corpus); the tutorial corpus in ../shared is
+# checked too when it is there (PALLET_SHARED to point elsewhere), so a plain clone passes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-tools.sh
@@ -12,7 +12,15 @@ trap 'rm -f "$log"' EXIT
 set +e
 cargo test --workspace --locked "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# The fuzz targets' smoke run (issue 13): each target ~20 s from its corpus; a crash fails the
+# run, and each target counts as one test below. PALLET_SKIP_FUZZ=1 skips it locally.
+if [ "${PALLET_SKIP_FUZZ:-0}" != 1 ]; then
+  bash bench/fuzz.sh --ci 2>&1 | tee -a "$log"
+  fuzz_status=${PIPESTATUS[0]}
+  [ "$fuzz_status" = 0 ] || status=$fuzz_status
+fi
 set -e
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }
+     /^fuzz: [0-9]+ targets, [0-9]+ crashed$/ { p += $2 - $4; f += $4 }
      END { printf "pallet tests: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"

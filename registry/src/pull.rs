@@ -53,6 +53,16 @@ pub fn resolve(
         });
     }
     let manifest: ImageManifest = parse(reference, &fetched.bytes)?;
+    if manifest.config.size > CONFIG_LIMIT {
+        return Err(RegistryError::InvalidManifest {
+            target: format!("{}@{manifest_digest}", reference.name()),
+            message: format!(
+                "its config is {} bytes, over pallet's limit of {} MiB for an image config",
+                manifest.config.size,
+                CONFIG_LIMIT >> 20
+            ),
+        });
+    }
     let mut config_bytes = Vec::with_capacity(manifest.config.size as usize);
     client.fetch_blob(reference, &manifest.config, &mut config_bytes, &|_| {})?;
     Ok(ResolvedImage {
@@ -65,6 +75,10 @@ pub fn resolve(
         config_bytes,
     })
 }
+
+/// The largest image config pulled (configs are a few KB; one with a long history, a few
+/// hundred). A manifest may claim any size: the buffer is sized by it.
+const CONFIG_LIMIT: u64 = 8 << 20;
 
 /// `reference`'s repository at `digest`.
 pub fn with_digest(reference: &Reference, digest: &str) -> Result<Reference, RegistryError> {

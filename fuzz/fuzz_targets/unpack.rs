@@ -1,0 +1,183 @@
+//! Layer tars: `pallet::snapshot::unpack_layer` (plain or gzip, detected by magic) into a
+//! directory, with `UnpackOptions` both ways (overlayfs whiteouts and owners from the tar;
+//! whiteouts applied as deletions and owners ignored).
+//!
+//! The destination is not empty: it holds a "lower layer" with files, a directory, and
+//! symlinks that point out of it (`../sentinel`, and the sentinel's absolute path) and within
+//! it, so that names through symlinks, hardlinks to them, whiteouts of them and opaque
+//! directories have something to hit. Beside it lies the sentinel, a directory outside the
+//! destination that the unpack must never touch.
+//!
+//! Invariants: never a panic; after each input the scratch directory holds exactly the
+//! destination and the sentinel, and the sentinel is unchanged (entries, content, mode,
+//! owner, link count, mtime); no error is EROFS (bench/fuzz.sh runs this target with the
+//! whole filesystem read-only except its scratch, corpus and artifact directories, so EROFS
+//! means a write was attempted outside the destination).
+#![no_main]
+
+use std::fs;
+use std::io::Cursor;
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use pallet::snapshot::{unpack_layer, UnpackOptions};
+
+struct Scratch {
+    _dir: tempfile::TempDir,
+    /// `<tmp>/r`: holds `dest` and `sentinel`, nothing else.
+    root: PathBuf,
+    dest: PathBuf,
+    sentinel: PathBuf,
+    keep: (Vec<u8>, fs::Metadata),
+}
+
+fn scratch() -> &'static Scratch {
+    static SCRATCH: OnceLock<Scratch> = OnceLock::new();
+    SCRATCH.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("pallet-fuzz-unpack-")
+            .tempdir()
+            .expect("a scratch directory (TMPDIR)");
+        let root = dir.path().join("r");
+        let sentinel = root.join("sentinel");
+        fs::create_dir_all(sentinel.join("dir")).unwrap();
+        let keep = sentinel.join("keep");
+        fs::write(&keep, b"keep").unwrap();
+        fs::set_permissions(&keep, fs::Permissions::from_mode(0o644)).unwrap();
+        let keep = (
+            fs::read(&keep).unwrap(),
+            fs::symlink_metadata(&keep).unwrap(),
+        );
+        Scratch {
+            dest: root.join("dest"),
+            root,
+            sentinel,
+            keep,
+            _dir: dir,
+        }
+    })
+}
+
+/// A fresh destination holding a small lower layer.
+fn fresh_dest(s: &Scratch) {
+    if s.dest.exists() {
+        fs::remove_dir_all(&s.dest).expect("clearing the destination");
+    }
+    let d = &s.dest;
+    fs::create_dir_all(d.join("dir/sub")).unwrap();
+    fs::create_dir_all(d.join("etc")).unwrap();
+    fs::write(d.join("etc/passwd"), b"root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    fs::write(d.join("dir/sub/file"), b"lower").unwrap();
+    fs::write(d.join("dir/a"), b"a").unwrap();
+    symlink("../sentinel", d.join("out")).unwrap();
+    symlink("../sentinel/keep", d.join("outfile")).unwrap();
+    symlink(&s.sentinel, d.join("abs")).unwrap();
+    symlink("dir", d.join("in")).unwrap();
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn assert_confined(s: &Scratch, opts: &UnpackOptions) {
+    let parent = s.root.parent().unwrap();
+    assert_eq!(
+        names(parent),
+        ["r"],
+        "something appeared beside the scratch root ({opts:?})"
+    );
+    assert_eq!(
+        names(&s.root),
+        ["dest", "sentinel"],
+        "something appeared beside dest ({opts:?})"
+    );
+    assert_eq!(
+        names(&s.sentinel),
+        ["dir", "keep"],
+        "the sentinel changed ({opts:?})"
+    );
+    assert!(
+        names(&s.sentinel.join("dir")).is_empty(),
+        "the sentinel's dir changed ({opts:?})"
+    );
+    let keep = s.sentinel.join("keep");
+    let meta = fs::symlink_metadata(&keep).expect("sentinel/keep");
+    let (content, before) = &s.keep;
+    assert_eq!(
+        &fs::read(&keep).unwrap(),
+        content,
+        "sentinel/keep was written ({opts:?})"
+    );
+    assert_eq!(
+        (
+            meta.mode(),
+            meta.uid(),
+            meta.gid(),
+            meta.nlink(),
+            meta.ino()
+        ),
+        (
+            before.mode(),
+            before.uid(),
+            before.gid(),
+            before.nlink(),
+            before.ino()
+        ),
+        "sentinel/keep's metadata changed or it was linked into dest ({opts:?})"
+    );
+    assert_eq!(
+        (meta.mtime(), meta.mtime_nsec()),
+        (before.mtime(), before.mtime_nsec()),
+        "sentinel/keep's mtime changed ({opts:?})"
+    );
+}
+
+/// EROFS anywhere in the error: a write outside the (writable) scratch was attempted.
+fn assert_not_erofs(err: &(dyn std::error::Error + 'static), opts: &UnpackOptions) {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            assert_ne!(
+                io.raw_os_error(),
+                Some(EROFS),
+                "a write outside the destination was attempted: {err} ({opts:?})"
+            );
+        }
+        cur = e.source();
+    }
+    assert!(
+        !err.to_string().contains("Read-only file system"),
+        "a write outside the destination was attempted: {err} ({opts:?})"
+    );
+}
+
+/// EROFS on Linux.
+const EROFS: i32 = 30;
+
+fuzz_target!(|data: &[u8]| {
+    let s = scratch();
+    for opts in [
+        UnpackOptions {
+            overlay_whiteouts: true,
+            same_owner: true,
+        },
+        UnpackOptions {
+            overlay_whiteouts: false,
+            same_owner: false,
+        },
+    ] {
+        fresh_dest(s);
+        if let Err(e) = unpack_layer(&mut Cursor::new(data), &s.dest, &opts) {
+            let _ = e.to_string();
+            assert_not_erofs(&e, &opts);
+        }
+        assert_confined(s, &opts);
+    }
+});
