@@ -86,6 +86,13 @@ command -v c++ >/dev/null 2>&1 || {
   echo "fuzz.sh: libfuzzer-sys needs a C++ compiler (apt-get install g++)" >&2
   exit 1
 }
+# fuzz/ is its own workspace: a dependency added to a pallet crate changes its lock file too.
+if ! cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null 2>&1; then
+  echo "fuzz.sh: fuzz/Cargo.lock is out of date with the crates it fuzzes (a dependency changed);" >&2
+  echo "  run: cargo metadata --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null" >&2
+  echo "  and commit fuzz/Cargo.lock" >&2
+  exit 1
+fi
 echo "fuzz: building ${#all_targets[@]} targets ($profile; libFuzzer, SanitizerCoverage) into $target_dir"
 build_start=$(date +%s)
 RUSTFLAGS="$flags ${RUSTFLAGS:-}" cargo build --locked --quiet \
