@@ -4,12 +4,14 @@
 //! first), and exit with 128 + the signal, as a shell reports it.
 //!
 //! The handler only records the signal (an atomic store, async-signal-safe); a watcher thread
-//! does the rest. The previous handlers are restored when the guard is dropped.
+//! does the rest (it polls every 50 ms, and wakes at once when the build ends). The previous
+//! handlers are restored when the guard is dropped.
 
 use crate::exec::Executor;
 use crate::store::remove_own_temporaries;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -22,7 +24,8 @@ extern "C" fn record(signal: libc::c_int) {
 
 /// Cancels the build on SIGINT/SIGTERM while it lives.
 pub struct CancelOnSignal {
-    stop: Arc<AtomicBool>,
+    /// Dropping it wakes the watcher at once, so a build's exit never waits for a poll tick.
+    stop: Option<mpsc::Sender<()>>,
     watcher: Option<JoinHandle<()>>,
     previous: Vec<(libc::c_int, libc::sigaction)>,
 }
@@ -47,19 +50,19 @@ impl CancelOnSignal {
                 }
             }
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        let watching = stop.clone();
-        let watcher = std::thread::spawn(move || {
-            while !watching.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(50));
-                let signal = SIGNAL.load(Ordering::SeqCst);
-                if signal != 0 {
-                    cancel(&root, executor.as_ref(), signal);
-                }
+        let (stop, stopped) = mpsc::channel::<()>();
+        let watcher = std::thread::spawn(move || loop {
+            match stopped.recv_timeout(Duration::from_millis(50)) {
+                Err(RecvTimeoutError::Timeout) => {}
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+            }
+            let signal = SIGNAL.load(Ordering::SeqCst);
+            if signal != 0 {
+                cancel(&root, executor.as_ref(), signal);
             }
         });
         CancelOnSignal {
-            stop,
+            stop: Some(stop),
             watcher: Some(watcher),
             previous,
         }
@@ -105,7 +108,7 @@ fn own_bundles(root: &Path) -> Vec<PathBuf> {
 
 impl Drop for CancelOnSignal {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        drop(self.stop.take());
         if let Some(w) = self.watcher.take() {
             let _ = w.join();
         }
