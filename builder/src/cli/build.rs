@@ -80,6 +80,23 @@ pub struct BuildArgs {
     pub registry: RegistryArgs,
 }
 
+/// `--label KEY=VALUE` (or `KEY` alone: an empty value, as docker takes it); a later one wins.
+fn labels(flags: &[String]) -> Result<BTreeMap<String, String>, CliError> {
+    let mut labels = BTreeMap::new();
+    for flag in flags {
+        let (key, value) = flag.split_once('=').unwrap_or((flag, ""));
+        if key.is_empty() {
+            return Err(
+                CliError::msg(format!("invalid --label \"{flag}\": the key is empty")).with_help(
+                    "write --label KEY=VALUE, e.g. --label org.opencontainers.image.source=URL",
+                ),
+            );
+        }
+        labels.insert(key.to_string(), value.to_string());
+    }
+    Ok(labels)
+}
+
 pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError> {
     let mode = Mode::parse(&args.progress)?;
     if args.push && args.tags.is_empty() {
@@ -102,6 +119,7 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
             .entry("SOURCE_DATE_EPOCH".into())
             .or_insert(epoch);
     }
+    loaded.options.labels = labels(&args.label)?;
     let tags = tags(&args.tags)?;
     let (outputs, compression) = outputs(&args.outputs, args.compression.as_deref())?;
     let unnamed_image = outputs

@@ -64,6 +64,7 @@ pub fn load(args: &FrontendArgs) -> Result<Loaded, CliError> {
         no_cache: args.no_cache,
         dockerignore: ignore.map(|f| f.patterns).unwrap_or_default(),
         named_contexts: Default::default(),
+        labels: Default::default(),
     };
     Ok(Loaded {
         name,

@@ -880,3 +880,54 @@ fn bind_mounts_of_a_relative_context_show_the_context() {
         "from the context\n"
     );
 }
+
+/// `--label` as buildx passes docker/metadata-action's OCI labels: set on the image config,
+/// winning over the Dockerfile's LABEL of the same key, with no history entry of its own.
+#[test]
+fn labels_from_the_command_line_reach_the_image_config() {
+    if !can_run() {
+        return;
+    }
+    let store = Store::busybox(pallet!());
+    let ctx = store.dir().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nLABEL a=dockerfile b=kept\n",
+    )
+    .unwrap();
+    let out = store
+        .pallet()
+        .current_dir(&ctx)
+        .args(["build", "-t", "labelled", "--label", "a=flag"])
+        .args(["--label", "org.opencontainers.image.revision=abc123"])
+        .args(["--label", "bare", "."])
+        .output();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json = store
+        .pallet()
+        .args(["inspect", "--format", "json", "labelled"])
+        .ok();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let labels = &v["config"]["config"]["Labels"];
+    assert_eq!(labels["a"], "flag", "{labels}");
+    assert_eq!(labels["b"], "kept", "{labels}");
+    assert_eq!(labels["org.opencontainers.image.revision"], "abc123");
+    assert_eq!(labels["bare"], "");
+    let history = v["config"]["history"].as_array().unwrap();
+    assert!(
+        !history.iter().any(|h| h.to_string().contains("abc123")),
+        "a --label is not a step: {history:?}"
+    );
+    let bad = store
+        .pallet()
+        .current_dir(&ctx)
+        .args(["build", "--label", "=v", "."])
+        .output();
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("the key is empty"),
+        "{}",
+        text(&bad.stderr)
+    );
+}

@@ -98,6 +98,9 @@ pub struct LowerOptions {
     /// context replaces a stage of the same name, and a `FROM NAME` or `--from=NAME` that is
     /// not a stage uses it instead of the image NAME.
     pub named_contexts: BTreeMap<String, NamedContext>,
+    /// `--label KEY=VALUE`: set on the target's image config after its own LABELs (they win
+    /// over the Dockerfile's, as in BuildKit), with no history entry and no effect on layers.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// The result of lowering: the graph, its root (the target stage's final file tree) and the
@@ -327,6 +330,9 @@ impl Lowering<'_> {
         let root = self.graph_root(target);
         let state = &self.states[target];
         let mut image = state.image.clone();
+        for (key, value) in &self.opts.labels {
+            image.config.labels.insert(key.clone(), value.clone());
+        }
         if self.explicit_platform || image.os.is_empty() {
             image.os = self.target_platform.os.clone();
             image.architecture = self.target_platform.architecture.clone();
