@@ -919,6 +919,19 @@ fn labels_from_the_command_line_reach_the_image_config() {
         !history.iter().any(|h| h.to_string().contains("abc123")),
         "a --label is not a step: {history:?}"
     );
+    // A rebuild from the cache with another label value gives an image with that value.
+    let out = store
+        .pallet()
+        .current_dir(&ctx)
+        .args(["build", "-t", "labelled", "--label", "a=changed", "."])
+        .output();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json = store
+        .pallet()
+        .args(["inspect", "--format", "json", "labelled"])
+        .ok();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["config"]["config"]["Labels"]["a"], "changed");
     let bad = store
         .pallet()
         .current_dir(&ctx)
