@@ -55,6 +55,9 @@ pub enum PushProgress {
 #[derive(Debug, Clone)]
 pub struct PushReport {
     pub digest: String,
+    /// The manifest as the registry got it: its media type and size (for a descriptor).
+    pub media_type: String,
+    pub size: u64,
     pub outcomes: Vec<(String, BlobOutcome)>,
     pub bytes_uploaded: u64,
 }
@@ -125,6 +128,8 @@ pub fn push_image(
     });
     Ok(PushReport {
         digest,
+        media_type: request.manifest_media_type.clone(),
+        size: request.manifest_bytes.len() as u64,
         outcomes,
         bytes_uploaded,
     })

@@ -65,10 +65,19 @@ pub struct BuildRequest<'a> {
     pub push: Option<PushOptions>,
 }
 
+/// One name `--push` pushed, and the manifest the registry got for it.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub name: String,
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
+}
+
 pub struct BuildResult {
     pub image: StoredImage,
-    /// `--push`: each pushed reference and the manifest digest the registry has.
-    pub pushed: Vec<(String, String)>,
+    /// `--push`: each pushed reference and the manifest the registry has.
+    pub pushed: Vec<Pushed>,
     pub warnings: Vec<Warning>,
     pub stages: Vec<String>,
 }
@@ -226,8 +235,8 @@ fn push_all(
     image: &StoredImage,
     to_push: &[(String, PushOptions)],
     events: &(dyn Fn(Event) + Sync),
-) -> Result<Vec<(String, String)>, BuildError> {
-    let mut pushed = Vec::new();
+) -> Result<Vec<Pushed>, BuildError> {
+    let mut pushed: Vec<Pushed> = Vec::new();
     for (name, opts) in to_push {
         let client = req.registry.ok_or(BuildError::NoRegistry)?;
         let target = Reference::parse(name).map_err(|source| BuildError::PushName {
@@ -235,8 +244,13 @@ fn push_all(
             source,
         })?;
         let report = push_stored(root, client, image, &target, opts, events)?;
-        if !pushed.iter().any(|(n, _)| n == name) {
-            pushed.push((name.clone(), report.digest));
+        if !pushed.iter().any(|p| &p.name == name) {
+            pushed.push(Pushed {
+                name: name.clone(),
+                digest: report.digest,
+                media_type: report.media_type,
+                size: report.size,
+            });
         }
     }
     Ok(pushed)

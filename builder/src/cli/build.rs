@@ -5,7 +5,7 @@
 use super::error::{CliError, Context};
 use super::input::{self, Loaded};
 use super::registry::{compression_flag, media_types, RegistryArgs};
-use super::{explain, named_context, open_root, render, FrontendArgs};
+use super::{explain, named_context, open_root, pipeline, render, FrontendArgs};
 use crate::build::{
     build, parse_output, BuildError, BuildRequest, IsolationMode, LocalDir, OutputSpec,
     SecretSource, SshAgents, SshSpec,
@@ -32,9 +32,20 @@ pub struct BuildArgs {
     /// Output destination (type=oci|docker|local|image,dest=...)
     #[arg(short = 'o', long = "output")]
     pub outputs: Vec<String>,
-    /// Progress output: auto (tty on a terminal, else plain), tty, plain, json
-    #[arg(long, default_value = "auto")]
+    /// Progress output: auto (tty on a terminal, else plain), tty, plain, json, quiet or none
+    #[arg(long, default_value = "auto", env = "BUILDKIT_PROGRESS")]
     pub progress: String,
+    /// Only print the image id (the config digest) on standard output; no progress
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Write the image id (the config digest) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// Write the build result's digests to FILE as JSON, with buildx's keys
+    /// (containerimage.digest, containerimage.config.digest, containerimage.descriptor,
+    /// image.name)
+    #[arg(long = "metadata-file", value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
     /// Dry run: say which steps the cache has and why the others would run; builds nothing
     #[arg(long)]
     pub explain: bool,
@@ -98,7 +109,16 @@ fn labels(flags: &[String]) -> Result<BTreeMap<String, String>, CliError> {
 }
 
 pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError> {
-    let mode = Mode::parse(&args.progress)?;
+    let mode = if args.quiet {
+        Mode::Quiet
+    } else {
+        Mode::parse(&args.progress)?
+    };
+    let reports = pipeline::Requests {
+        iidfile: args.iidfile.clone(),
+        metadata_file: args.metadata_file.clone(),
+        quiet: args.quiet,
+    };
     if args.push && args.tags.is_empty() {
         return Err(
             CliError::msg("--push needs a name to push to").with_help("add -t REGISTRY/NAME:TAG")
@@ -162,7 +182,7 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
         pull: args.pull,
         push,
     };
-    execute(root, &req, &loaded, mode, agents)
+    execute(root, &req, &loaded, mode, agents, &reports)
 }
 
 /// Runs the build with progress on standard error, then reports its warnings and pushes.
@@ -172,19 +192,29 @@ fn execute(
     loaded: &Loaded,
     mode: Mode,
     agents: SshAgents,
+    reports: &pipeline::Requests,
 ) -> Result<ExitCode, CliError> {
     let started = Instant::now();
     let printer = stderr_printer(mode);
     let result = build(&root, req, &|e| printer.event(e));
     let summary = explain::summary(&root, &result, started);
+    let report = result
+        .as_ref()
+        .ok()
+        .map(|done| pipeline::Report::new(&root, done, &req.tags));
     close_and_settle(root);
     printer.finish(&summary);
     drop(agents);
     match result {
         Ok(done) => {
             render::warnings(&done.warnings, &loaded.name);
-            for (reference, digest) in &done.pushed {
-                eprintln!("pallet: pushed {reference}@{digest}");
+            if mode != Mode::Quiet {
+                for pushed in &done.pushed {
+                    eprintln!("pallet: pushed {}@{}", pushed.name, pushed.digest);
+                }
+            }
+            if let Some(report) = &report {
+                pipeline::write(reports, report)?;
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -23,6 +23,10 @@ pub type Cause = Box<dyn Error + Send + Sync + 'static>;
 /// The exit code of a failed pallet command (`pallet run` uses docker's 125 instead).
 pub const FAILED: u8 = 1;
 
+/// The exit code of a command line pallet cannot parse (an unknown flag, a missing value):
+/// docker's 125, which pipelines written for `docker build` tell apart from a failed build.
+pub const USAGE: u8 = 125;
+
 /// What a CLI command reports when it fails.
 pub struct CliError {
     /// What was being done (`reading the store`); None: the cause says it all.

@@ -14,6 +14,7 @@ mod images;
 mod input;
 mod inspect;
 mod named_context;
+mod pipeline;
 mod registry;
 mod render;
 mod run;
@@ -186,7 +187,18 @@ pub(crate) fn require_root(what: &str) -> Result<(), CliError> {
 
 /// Runs the CLI; returns the process exit code. A failure is printed here, and only here.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout and succeed; a usage error exits 125, as docker's.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(error::USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     match dispatch(cli) {
         Ok(code) => code,
         Err(report) => {

@@ -125,6 +125,8 @@ fn push_inner(
     });
     Ok(PushReport {
         digest,
+        size: manifest_bytes.len() as u64,
+        media_type,
         outcomes,
         bytes_uploaded,
     })

@@ -22,17 +22,30 @@ pub enum Mode {
     Tty,
     Plain,
     Json,
+    /// `quiet` / `none`: no progress at all (errors still reach the CLI's renderer).
+    Quiet,
 }
 
 /// A `--progress` value that is not a mode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid --progress \"{0}\": use auto, tty, plain or json")]
+#[error("{}", mode_error_text(.0))]
 pub struct ModeError(pub String);
 
+fn mode_error_text(value: &str) -> String {
+    if value == "rawjson" {
+        "--progress rawjson (BuildKit's raw solve-status JSON) is not supported: use json, \
+         pallet's own schema of one event per line"
+            .to_string()
+    } else {
+        format!("invalid --progress \"{value}\": use auto, tty, plain, json, quiet or none")
+    }
+}
+
 impl Mode {
-    /// `auto|tty|plain|json`; auto is tty when stderr is a terminal.
+    /// `auto|tty|plain|json|quiet|none`; auto is tty when stderr is a terminal.
     pub fn parse(s: &str) -> Result<Mode, ModeError> {
         match s {
+            "quiet" | "none" => Ok(Mode::Quiet),
             "auto" => Ok(if stderr_is_terminal() {
                 Mode::Tty
             } else {
@@ -40,7 +53,7 @@ impl Mode {
             }),
             "tty" => Ok(Mode::Tty),
             "plain" => Ok(Mode::Plain),
-            "json" | "rawjson" => Ok(Mode::Json),
+            "json" => Ok(Mode::Json),
             other => Err(ModeError(other.to_string())),
         }
     }
@@ -97,7 +110,16 @@ fn printer_for(
         Mode::Plain => Box::new(plain::Plain::new(out)),
         Mode::Json => Box::new(json::Json::new(out)),
         Mode::Tty => Box::new(tty::Tty::start(out, title)),
+        Mode::Quiet => Box::new(Silent),
     }
+}
+
+/// `--progress quiet|none`: prints nothing.
+struct Silent;
+
+impl Printer for Silent {
+    fn event(&self, _: Event) {}
+    fn finish(&self, _: &Summary) {}
 }
 
 /// A printer on stderr, for a build.

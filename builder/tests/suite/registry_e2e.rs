@@ -587,3 +587,95 @@ fn a_layer_blob_that_does_not_match_its_digest_is_refused_and_kept_nowhere() {
     assert_eq!(left("tmp"), Vec::<String>::new());
     assert!(!text(&env.run("p", &["images"]).stdout).contains("tampered"));
 }
+
+/// What a pipeline reads after `pallet build`, as buildx writes it: `--iidfile` holds the
+/// config digest, `--metadata-file` the pushed manifest's digest (the one skopeo sees), its
+/// descriptor and the image names, and `-q` prints the image id alone on stdout.
+#[test]
+fn iidfile_metadata_file_and_quiet_report_what_was_built_and_pushed() {
+    let Some((reg, env)) = registry_and_env(Config::plain()) else {
+        return;
+    };
+    env.with_busybox("a");
+    let app = format!("{}/team/reported:1", reg.host());
+    let iid = env.tmp.path().join("iid");
+    let meta = env.tmp.path().join("out/metadata.json");
+    std::fs::create_dir_all(meta.parent().unwrap()).unwrap();
+    env.build_push(
+        "a",
+        "FROM busybox\nRUN echo reported > /r\n",
+        &app,
+        &[
+            "--iidfile",
+            iid.to_str().unwrap(),
+            "--metadata-file",
+            meta.to_str().unwrap(),
+        ],
+    );
+    let inspect = ok(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{app}"),
+    ]));
+    let remote: serde_json::Value = serde_json::from_str(inspect.trim()).unwrap();
+    let raw = raw_manifest(&app);
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    assert_eq!(
+        metadata["containerimage.digest"], remote["Digest"],
+        "{metadata}"
+    );
+    assert_eq!(
+        metadata["containerimage.config.digest"], raw["config"]["digest"],
+        "{metadata}"
+    );
+    assert_eq!(
+        metadata["containerimage.descriptor"]["digest"],
+        remote["Digest"]
+    );
+    assert_eq!(
+        metadata["containerimage.descriptor"]["mediaType"],
+        raw["mediaType"]
+    );
+    let served = ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{app}"),
+    ]));
+    assert_eq!(
+        metadata["containerimage.descriptor"]["size"].as_u64(),
+        Some(served.trim_end().len() as u64)
+    );
+    assert_eq!(metadata["image.name"], app.as_str());
+    let id = std::fs::read_to_string(&iid).unwrap();
+    assert_eq!(id, raw["config"]["digest"].as_str().unwrap(), "no newline");
+
+    // -q: the id alone on stdout, no progress on stderr (a cached rebuild gives the same id).
+    let ctx = env.context("ctx-quiet", "FROM busybox\nRUN echo reported > /r\n");
+    let out = env.run("a", &["build", "-q", &ctx]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("{id}\n"));
+    assert!(
+        !text(&out.stderr).contains("RUN"),
+        "no progress: {}",
+        text(&out.stderr)
+    );
+    // BUILDKIT_PROGRESS picks the mode when --progress is not given.
+    let out = env
+        .pallet("a")
+        .env("BUILDKIT_PROGRESS", "plain")
+        .args(["build", &ctx])
+        .output();
+    assert!(text(&out.stderr).contains("#1"), "{}", text(&out.stderr));
+    let out = env
+        .pallet("a")
+        .env("BUILDKIT_PROGRESS", "none")
+        .args(["build", &ctx])
+        .output();
+    assert!(out.status.success());
+    assert_eq!(text(&out.stderr), "", "progress none prints nothing");
+    // A usage error exits 125, as docker's does.
+    let out = env.run("a", &["build", "--no-such-flag", &ctx]);
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
+}

@@ -376,7 +376,7 @@ fn missing_image_and_missing_command_are_clear_errors() {
         text(&out.stderr)
     );
     let out = pallet!().root(store).args(["run"]).output();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(125));
     assert!(
         text(&out.stderr).contains("<IMAGE>"),
         "{}",
