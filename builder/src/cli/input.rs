@@ -55,6 +55,13 @@ pub fn load(args: &FrontendArgs) -> Result<Loaded, CliError> {
         target: args.target.clone(),
         build_args: build_args(&args.build_args)?,
         platform: match &args.platform {
+            Some(p) if p.contains(',') => {
+                return Err(CliError::msg(format!(
+                    "--platform {p}: building for more than one platform in one build is not \
+                     supported yet"
+                ))
+                .with_help("build once per platform (--platform linux/amd64, then linux/arm64)"))
+            }
             Some(p) => Some(platform::parse(p).map_err(|e| {
                 CliError::context("invalid --platform", e)
                     .with_help("write os/arch, e.g. linux/amd64")

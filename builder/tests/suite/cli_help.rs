@@ -51,3 +51,33 @@ fn every_command_has_examples() {
         assert!(help.contains("Example"), "debug {c}:\n{help}");
     }
 }
+
+/// Flags a CI pipeline passes that pallet cannot honour yet are refused plainly, and a
+/// command line that does not parse exits 125 as docker's does (help still exits 0).
+#[test]
+fn unsupported_and_malformed_flags_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    let ctx = dir.path().to_str().unwrap();
+    let out = pallet!()
+        .args(["build", "--platform", "linux/amd64,linux/arm64", ctx])
+        .output();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("more than one platform"), "{err}");
+    assert!(err.contains("build once per platform"), "{err}");
+    let out = pallet!()
+        .args(["build", "--progress", "rawjson", ctx])
+        .output();
+    assert!(
+        text(&out.stderr).contains("rawjson"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!out.status.success());
+    let out = pallet!().args(["build", "--no-such-flag", ctx]).output();
+    assert_eq!(out.status.code(), Some(125));
+    let out = pallet!().args(["build", "--help"]).output();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("--metadata-file"));
+}
