@@ -944,3 +944,37 @@ fn labels_from_the_command_line_reach_the_image_config() {
         text(&bad.stderr)
     );
 }
+
+/// Directories a COPY creates get an octal `--chmod`'s mode, as current BuildKit gives them
+/// (fsutil's `CopyInfo.Mode` with a zero umask); a symbolic `--chmod` leaves them 0755.
+#[test]
+fn parents_made_by_copy_chmod_get_its_mode() {
+    if !can_run() {
+        return;
+    }
+    let store = Store::busybox(pallet!());
+    let ctx = store.dir().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("a.txt"), "a\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\n\
+         COPY --chmod=0750 a.txt /octal/deep/a.txt\n\
+         COPY --chmod=u+x a.txt /symbolic/deep/a.txt\n\
+         RUN stat -c '%n %a' /octal /octal/deep /octal/deep/a.txt \
+             /symbolic /symbolic/deep /symbolic/deep/a.txt > /modes\n",
+    )
+    .unwrap();
+    let tree = store.dir().join("tree");
+    let out = store
+        .pallet()
+        .current_dir(&ctx)
+        .args(["build", "-o", tree.to_str().unwrap(), "."])
+        .output();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(tree.join("modes")).unwrap(),
+        "/octal 750\n/octal/deep 750\n/octal/deep/a.txt 750\n\
+         /symbolic 755\n/symbolic/deep 755\n/symbolic/deep/a.txt 744\n"
+    );
+}

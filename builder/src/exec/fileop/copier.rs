@@ -66,9 +66,15 @@ impl<'a> Copier<'a> {
         }
     }
 
-    /// Creates missing directories down to `p` (fsutil `MkdirAll` with 0755, owner, time).
+    /// Creates missing directories down to `p` (fsutil `MkdirAll` with owner and time). Their
+    /// mode is an octal `--chmod`'s permission bits (what current BuildKit gives them: fsutil's
+    /// `CopyInfo.Mode`, set with a zero umask), else 0755; a symbolic `--chmod` leaves 0755.
     pub(crate) fn ensure_dir(&mut self, p: &Path) -> Result<(), FileOpError> {
-        let made = meta::mkdir_all(self.dest_root, p, 0o755, self.owner, self.utime)?;
+        let mode = match self.mode {
+            Some(ModeSpec::Octal(m)) => m & 0o777,
+            _ => 0o755,
+        };
+        let made = meta::mkdir_all(self.dest_root, p, mode, self.owner, self.utime)?;
         self.created_dirs.extend(made);
         Ok(())
     }
