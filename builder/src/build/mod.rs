@@ -3,9 +3,11 @@
 //! outputs. The CLI calls this; it holds no Dockerfile or runc logic of its own.
 
 mod cancel;
+mod entitlements;
 mod explain;
 mod outputs;
 
+pub use entitlements::{Entitlements, UnknownEntitlement};
 pub use explain::{explain, ExplainRequest, Explained};
 // What a build request is made of, from the layers below (the CLI knows only `build`).
 pub use crate::exec::IsolationMode;
@@ -63,6 +65,8 @@ pub struct BuildRequest<'a> {
     pub pull: bool,
     /// `--push`: push every tag after the build, with these options.
     pub push: Option<PushOptions>,
+    /// `--allow`: what steps may do beyond the sandbox.
+    pub allow: Entitlements,
 }
 
 /// One name `--push` pushed, and the manifest the registry got for it.
@@ -125,6 +129,9 @@ pub fn build(
         events,
     };
     let lowered = lower(req.dockerfile, &req.lower, &resolver)
+        .map_err(|e| BuildError::Frontend(Box::new(e)))?;
+    req.allow
+        .check(&lowered.graph)
         .map_err(|e| BuildError::Frontend(Box::new(e)))?;
     let opts = SolveOptions {
         root,

@@ -7,8 +7,8 @@ use super::input::{self, Loaded};
 use super::registry::{compression_flag, media_types, RegistryArgs};
 use super::{explain, named_context, open_root, pipeline, render, FrontendArgs};
 use crate::build::{
-    build, parse_output, BuildError, BuildRequest, IsolationMode, LocalDir, OutputSpec,
-    SecretSource, SshAgents, SshSpec,
+    build, parse_output, BuildError, BuildRequest, Entitlements, IsolationMode, LocalDir,
+    OutputSpec, SecretSource, SshAgents, SshSpec,
 };
 use crate::export::docker::Compression;
 use crate::export::push::PushOptions;
@@ -69,6 +69,10 @@ pub struct BuildArgs {
         value_name = "NAME=DIR|oci-layout://DIR|docker-image://REF"
     )]
     pub build_contexts: Vec<String>,
+    /// Grant an entitlement: security.insecure (RUN --security=insecure runs with every
+    /// capability and no seccomp filter), network.host (accepted: the default network)
+    #[arg(long, value_name = "ENTITLEMENT")]
+    pub allow: Vec<String>,
     /// Set a label on the image (KEY=VALUE)
     #[arg(long)]
     pub label: Vec<String>,
@@ -124,6 +128,8 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
             CliError::msg("--push needs a name to push to").with_help("add -t REGISTRY/NAME:TAG")
         );
     }
+    let allow = Entitlements::parse(&args.allow)
+        .map_err(|e| CliError::from(e).with_help("e.g. --allow security.insecure"))?;
     let secrets = secrets(&args.secret)?;
     let ssh_specs = args
         .ssh
@@ -181,6 +187,7 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
         registry: Some(&client),
         pull: args.pull,
         push,
+        allow,
     };
     execute(root, &req, &loaded, mode, agents, &reports)
 }

@@ -978,3 +978,64 @@ fn parents_made_by_copy_chmod_get_its_mode() {
          /symbolic 755\n/symbolic/deep 755\n/symbolic/deep/a.txt 744\n"
     );
 }
+
+/// `RUN --security=insecure` is refused at its line unless `--allow security.insecure` grants
+/// it; granted, the step runs with every capability and no seccomp filter (it can mount), and
+/// the steps without it stay sandboxed in the same build.
+#[test]
+fn security_insecure_needs_allow_and_then_runs_unconfined() {
+    if !can_run() {
+        return;
+    }
+    let store = Store::busybox(pallet!());
+    let ctx = store.dir().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\n\
+         RUN grep -E '^(CapEff|Seccomp):' /proc/self/status > /sandbox; \
+             mkdir -p /m; if mount -t tmpfs none /m 2>/dev/null; then echo mounted; else echo refused; fi >> /sandbox\n\
+         RUN --security=insecure grep -E '^(CapEff|Seccomp):' /proc/self/status > /insecure; \
+             mkdir -p /m; if mount -t tmpfs none /m; then echo mounted; umount /m; else echo refused; fi >> /insecure\n",
+    )
+    .unwrap();
+    let tree = store.dir().join("tree");
+    let refused = store
+        .pallet()
+        .current_dir(&ctx)
+        .args(["build", "-o", tree.to_str().unwrap(), "."])
+        .output();
+    assert!(!refused.status.success());
+    let err = text(&refused.stderr);
+    assert!(err.contains("security.insecure is not allowed"), "{err}");
+    assert!(err.contains("Dockerfile:3"), "{err}");
+    assert!(err.contains("--allow security.insecure"), "{err}");
+    assert!(!tree.exists(), "nothing ran, nothing was written");
+
+    let out = store
+        .pallet()
+        .current_dir(&ctx)
+        .args(["build", "--allow", "security.insecure"])
+        .args(["-o", tree.to_str().unwrap(), "."])
+        .output();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let sandbox = std::fs::read_to_string(tree.join("sandbox")).unwrap();
+    let insecure = std::fs::read_to_string(tree.join("insecure")).unwrap();
+    // Docker's 14 default capabilities, the default seccomp profile, no mounts.
+    assert_eq!(
+        sandbox, "CapEff:\t00000000a80425fb\nSeccomp:\t2\nrefused\n",
+        "{sandbox}"
+    );
+    // Every capability pallet has (all 41 where it runs as full root), no filter, mount works.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let bounding = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .unwrap()
+        .trim();
+    assert_eq!(
+        insecure,
+        format!("CapEff:\t{bounding}\nSeccomp:\t0\nmounted\n"),
+        "{insecure}"
+    );
+}

@@ -78,6 +78,7 @@ pub(in crate::solver) fn run(
         host_network: e.network != Network::None,
         hostname: "buildkitsandbox".into(),
         mounts,
+        insecure: e.insecure,
     };
     let mut tail: Vec<String> = Vec::new();
     let code = opts
