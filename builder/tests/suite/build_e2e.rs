@@ -1039,3 +1039,45 @@ fn security_insecure_needs_allow_and_then_runs_unconfined() {
         "{insecure}"
     );
 }
+
+/// Proxy build args (HTTP_PROXY, no_proxy...) reach RUN's environment without an ARG, as
+/// BuildKit's proxy env does, and stay out of the history and the cache key: another proxy
+/// value is a cache hit.
+#[test]
+fn proxy_build_args_reach_run_but_not_the_history_or_the_key() {
+    if !can_run() {
+        return;
+    }
+    let store = Store::busybox(pallet!());
+    let ctx = store.dir().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN echo \"$HTTP_PROXY|$no_proxy|$FTP_PROXY\" > /proxy\n",
+    )
+    .unwrap();
+    let build = |proxy: &str, tree: &str| {
+        let out = store
+            .pallet()
+            .current_dir(&ctx)
+            .args(["build", "--progress", "plain", "-t", "proxied"])
+            .args(["--build-arg", &format!("HTTP_PROXY={proxy}")])
+            .args(["--build-arg", "no_proxy=localhost"])
+            .args(["-o", store.dir().join(tree).to_str().unwrap(), "."])
+            .output();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    build("http://proxy.example:3128", "one");
+    assert_eq!(
+        std::fs::read_to_string(store.dir().join("one/proxy")).unwrap(),
+        "http://proxy.example:3128|localhost|\n"
+    );
+    let json = store
+        .pallet()
+        .args(["inspect", "--format", "json", "proxied"])
+        .ok();
+    assert!(!json.contains("proxy.example"), "history or config: {json}");
+    let again = build("http://other.example:8080", "two");
+    assert!(again.contains("cache: 2 hits, 0 misses"), "{again}");
+}
