@@ -17,6 +17,7 @@ pub use outputs::{parse_output, OutputProblem, OutputSpec, OutputSpecError};
 
 use crate::events::Event;
 use crate::exec::{Isolation, IsolationError};
+use crate::export::annotations::Annotations;
 use crate::export::docker::{self, ArchiveOptions};
 use crate::export::local::write_local;
 use crate::export::push::{push_stored, PushOptions};
@@ -67,6 +68,8 @@ pub struct BuildRequest<'a> {
     pub push: Option<PushOptions>,
     /// `--allow`: what steps may do beyond the sandbox.
     pub allow: Entitlements,
+    /// `--annotation`s for every manifest the outputs write out or push.
+    pub annotations: Annotations,
 }
 
 /// One name `--push` pushed, and the manifest the registry got for it.
@@ -170,6 +173,7 @@ pub fn build(
             &layers,
             req.tags.first().map(String::as_str),
             lowered.epoch,
+            &req.annotations,
         )?;
     }
     let to_push = image_outputs(root, req, &image)?;
@@ -227,6 +231,7 @@ fn image_outputs(
             let opts = PushOptions {
                 media_types: *media_types,
                 compression: *compression,
+                annotations: req.annotations.clone(),
             };
             to_push.extend(names.iter().map(|n| (n.clone(), opts.clone())));
         }
@@ -346,6 +351,7 @@ fn write_output(
     layers: &[LayerRecord],
     tag: Option<&str>,
     epoch: Option<i64>,
+    annotations: &Annotations,
 ) -> Result<(), BuildError> {
     let (dest, image, docker_manifest, tar) = match out {
         OutputSpec::Local { dest } => {
@@ -364,7 +370,9 @@ fn write_output(
         image.names.clone()
     };
     let config_bytes = serde_json::to_vec(config).expect("config serializes");
-    let exported = docker::store_image(root, &config_bytes, layers, image)?;
+    let mut image = image.clone();
+    image.annotations = annotations.clone();
+    let exported = docker::store_image(root, &config_bytes, layers, &image)?;
     let opts = ArchiveOptions {
         names: &names,
         docker_manifest,

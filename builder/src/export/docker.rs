@@ -16,6 +16,7 @@
 //!
 //! Knows images, blobs and references; not builds, Dockerfiles or the CLI.
 
+use super::annotations::Annotations;
 use crate::store::{
     compress_layers, layer_size, Descriptor, LayerRecord, ManifestBlobs, StoreError, StoredImage,
     MEDIA_CONFIG, MEDIA_INDEX, MEDIA_MANIFEST,
@@ -95,6 +96,8 @@ pub struct ImageOptions {
     pub names: Vec<String>,
     pub media_types: MediaTypes,
     pub compression: Compression,
+    /// `--annotation`: on the manifest, and on its descriptor in index.json.
+    pub annotations: Annotations,
 }
 
 /// A manifest stored in the content store, ready to be written out.
@@ -105,6 +108,8 @@ pub struct ExportedImage {
     pub media_type: &'static str,
     /// Uncompressed diff ids, bottom first (for `repositories`).
     pub diff_ids: Vec<String>,
+    /// Annotations for the manifest's descriptor in index.json.
+    pub descriptor_annotations: BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -114,6 +119,8 @@ struct Manifest {
     media_type: &'static str,
     config: Descriptor,
     layers: Vec<Descriptor>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: BTreeMap<String, String>,
 }
 
 /// Stores the config bytes and a manifest over the layers, compressed as asked (compressed
@@ -137,6 +144,7 @@ pub fn store_image(
             .iter()
             .map(|b| Descriptor::new(layer_type, b))
             .collect(),
+        annotations: opts.annotations.manifest.clone(),
     };
     let manifest_blob = root
         .blobs
@@ -149,6 +157,7 @@ pub fn store_image(
         },
         media_type: types.manifest(),
         diff_ids: layers.iter().map(|l| l.diff_id.clone()).collect(),
+        descriptor_annotations: opts.annotations.manifest_descriptor.clone(),
     })
 }
 
@@ -208,8 +217,13 @@ fn blob_path(digest: &str) -> String {
 /// containerd's name annotations: the full name, and the tag alone as the OCI ref name.
 fn index_json(img: &ExportedImage, names: &[String]) -> Vec<u8> {
     let mut manifests = Vec::new();
-    for name in names {
+    let descriptor = || {
         let mut d = Descriptor::new(img.media_type, &img.blobs.manifest);
+        d.annotations.extend(img.descriptor_annotations.clone());
+        d
+    };
+    for name in names {
+        let mut d = descriptor();
         let tag = registry::Reference::parse(name)
             .ok()
             .and_then(|r| r.tag().map(str::to_string))
@@ -221,7 +235,7 @@ fn index_json(img: &ExportedImage, names: &[String]) -> Vec<u8> {
         manifests.push(d);
     }
     if manifests.is_empty() {
-        manifests.push(Descriptor::new(img.media_type, &img.blobs.manifest));
+        manifests.push(descriptor());
     }
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]

@@ -4,6 +4,7 @@
 //! cross-repository mount, then the registry client's push (blobs first, manifest last).
 //! Afterwards each blob remembers the repository it was pushed to.
 
+use super::annotations::Annotations;
 use super::docker::{self, Compression, ImageOptions, MediaTypes};
 use crate::events::Event;
 use crate::store::{compress_layer, memoized, short_digest, LayerRecord, StoreError, StoredImage};
@@ -18,6 +19,9 @@ use std::sync::Mutex;
 pub struct PushOptions {
     pub media_types: MediaTypes,
     pub compression: Compression,
+    /// `--annotation`s for the pushed manifest (a pulled image's own manifest is then not
+    /// reused: annotations change its digest).
+    pub annotations: Annotations,
 }
 
 impl Default for PushOptions {
@@ -25,6 +29,7 @@ impl Default for PushOptions {
         PushOptions {
             media_types: MediaTypes::Oci,
             compression: Compression::Gzip,
+            annotations: Annotations::default(),
         }
     }
 }
@@ -306,8 +311,10 @@ fn manifest_to_push(
     image: &StoredImage,
     opts: &PushOptions,
 ) -> Result<(String, Vec<u8>), StoreError> {
-    if let Some(own) = own_manifest(root, image) {
-        return Ok(own);
+    if opts.annotations.manifest.is_empty() {
+        if let Some(own) = own_manifest(root, image) {
+            return Ok(own);
+        }
     }
     let layers = docker::stored_layers(root, image)?;
     let config = docker::stored_config(root, image);
@@ -319,6 +326,7 @@ fn manifest_to_push(
             names: Vec::new(),
             media_types: opts.media_types,
             compression: opts.compression,
+            annotations: opts.annotations.clone(),
         },
     )?;
     let bytes = root.blobs.read(&exported.blobs.manifest.digest)?;

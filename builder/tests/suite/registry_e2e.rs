@@ -679,3 +679,84 @@ fn iidfile_metadata_file_and_quiet_report_what_was_built_and_pushed() {
     let out = env.run("a", &["build", "--no-such-flag", &ctx]);
     assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
 }
+
+/// `--annotation` as docker/metadata-action passes it: on the pushed manifest (skopeo reads
+/// it), on the OCI layout's manifest and its index.json descriptor (`manifest-descriptor:`);
+/// what cannot be honoured (index annotations without an index, Docker media types, no output
+/// that writes a manifest) is refused before the build.
+#[test]
+fn annotations_reach_pushed_and_exported_manifests() {
+    let Some((reg, env)) = registry_and_env(Config::plain()) else {
+        return;
+    };
+    env.with_busybox("a");
+    let app = format!("{}/team/annotated:1", reg.host());
+    let layout = env.tmp.path().join("layout");
+    let oci = format!("type=oci,tar=false,dest={}", layout.display());
+    env.build_push(
+        "a",
+        "FROM busybox\nRUN echo annotated > /a\n",
+        &app,
+        &[
+            "--annotation",
+            "org.opencontainers.image.source=https://example.com/app",
+            "--annotation",
+            "manifest,manifest-descriptor:org.example.both=yes",
+            "-o",
+            &oci,
+        ],
+    );
+    let pushed = raw_manifest(&app);
+    assert_eq!(
+        pushed["annotations"]["org.opencontainers.image.source"], "https://example.com/app",
+        "{pushed}"
+    );
+    assert_eq!(pushed["annotations"]["org.example.both"], "yes");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let descriptor = &index["manifests"][0];
+    assert_eq!(
+        descriptor["annotations"]["org.example.both"], "yes",
+        "{index}"
+    );
+    let digest = descriptor["digest"].as_str().unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(layout.join("blobs/sha256").join(&digest["sha256:".len()..])).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.source"],
+        "https://example.com/app"
+    );
+
+    let ctx = env.context("ctx-refused", "FROM busybox\n");
+    for (args, wanted) in [
+        (
+            vec!["--annotation", "index:a=1", "--push", "-t", &app],
+            "index annotations not supported for single platform export",
+        ),
+        (
+            vec![
+                "--annotation",
+                "a=1",
+                "--push",
+                "--push-format",
+                "docker",
+                "-t",
+                &app,
+            ],
+            "cannot export annotations with \"oci-mediatypes=false\"",
+        ),
+        (
+            vec!["--annotation", "a=1"],
+            "--annotation needs an output that writes a manifest out",
+        ),
+    ] {
+        let mut all = vec!["build"];
+        all.extend(args);
+        all.push(&ctx);
+        let out = env.run("a", &all);
+        assert!(!out.status.success());
+        assert!(text(&out.stderr).contains(wanted), "{}", text(&out.stderr));
+    }
+}
