@@ -46,7 +46,7 @@ impl Entitlements {
             return Ok(());
         };
         let message = format!(
-            "{}: security.insecure is not allowed",
+            "{}: entitlement security.insecure is not allowed",
             step.meta.name.trim()
         );
         let e = match step.meta.lines {
