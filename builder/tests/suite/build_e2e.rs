@@ -1087,3 +1087,61 @@ fn proxy_build_args_reach_run_but_not_the_history_or_the_key() {
     let again = build("http://other.example:8080", "two");
     assert!(again.contains("cache: 2 hits, 0 misses"), "{again}");
 }
+
+/// Cache keys are machine-independent (what a shared cache needs, issue 17): the ML example
+/// built from two copies of its context at different paths (different inodes and times),
+/// into two stores, files its steps under the same keys, and gives the same image.
+#[test]
+fn cache_keys_are_the_same_for_another_store_and_context_path() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let build = |name: &str| -> (Vec<String>, String) {
+        let ctx = dir.path().join(format!("checkout-{name}/src/app"));
+        copy_dir(&example("ml-busybox"), &ctx);
+        let root = dir.path().join(format!("store-{name}"));
+        let pallet = pallet!().root(&root).env("SOURCE_DATE_EPOCH", "1700000000");
+        // The base as a registry would serve it: the same image in both stores (an import
+        // records the tar's name in the history, so both import "base.tar").
+        pallet
+            .clone()
+            .current_dir(dir.path())
+            .args(["import", "base.tar", "-t", "busybox:latest"])
+            .ok();
+        let out = pallet
+            .clone()
+            .current_dir(&ctx)
+            .args(["build", "-t", "ml:keys", "."])
+            .output();
+        let log = text(&out.stderr);
+        assert!(out.status.success(), "{log}");
+        let digest = log
+            .split("built ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no digest in:\n{log}"))
+            .to_string();
+        let index = cache::Index::open(&root.join("index.redb")).unwrap();
+        let mut keys: Vec<String> = index
+            .list_cache()
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.starts_with("step/"))
+            .collect();
+        keys.sort();
+        (keys, digest)
+    };
+    Rootfs::new().write_tar(&dir.path().join("base.tar"));
+    let (keys_a, image_a) = build("a");
+    // Another checkout made later: other inodes and mtimes, another absolute path.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let (keys_b, image_b) = build("bb");
+    assert!(
+        keys_a.len() >= 4,
+        "the example's steps have keys: {keys_a:?}"
+    );
+    assert_eq!(keys_a, keys_b, "step keys differ between stores");
+    assert_eq!(image_a, image_b);
+}
