@@ -24,9 +24,11 @@ pub mod digest;
 mod encoding;
 pub mod error;
 pub mod manifest;
+pub mod proxy;
 pub mod pull;
 pub mod push;
 mod session;
+mod tls;
 mod transport;
 mod upload;
 
