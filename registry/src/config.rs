@@ -30,7 +30,8 @@ pub struct RegistryConfig {
     pub proxy: crate::proxy::ProxyEnv,
     /// Extra CA files by `host[:port]` (in addition to `certs_dir/HOST[:PORT]/*.crt`).
     pub ca_files: BTreeMap<String, PathBuf>,
-    /// docker's per-registry certificate directory (default /etc/docker/certs.d).
+    /// docker's per-registry certificate directory (default /etc/docker/certs.d; config key
+    /// `certs-dir`): `HOST[:PORT]/*.crt` CAs, `*.cert` + `*.key` client certificates.
     pub certs_dir: PathBuf,
     /// Blobs transferred at once in a pull or push.
     pub max_concurrent: usize,
@@ -158,6 +159,7 @@ impl Default for RegistryConfig {
 }
 
 const KNOWN_KEYS: &[&str] = &[
+    "certs-dir",
     "insecure-registries",
     "registry-mirrors",
     "registry-ca",
@@ -251,6 +253,13 @@ impl RegistryConfig {
                             .ok_or_else(|| format!("\"registry-ca\": {host:?} must be a path"))?;
                         self.ca_files.insert(host.clone(), PathBuf::from(file));
                     }
+                }
+                "certs-dir" => {
+                    let dir = value
+                        .as_str()
+                        .filter(|d| !d.is_empty())
+                        .ok_or("\"certs-dir\" must be a directory path")?;
+                    self.certs_dir = PathBuf::from(dir);
                 }
                 "registry" => {
                     let obj = value.as_object().ok_or(

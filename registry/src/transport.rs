@@ -262,7 +262,24 @@ pub(crate) fn connection_error(registry: &str, err: &ureq::Error) -> RegistryErr
     match classify(err) {
         FailureKind::Certificate => {
             let lower = message.to_lowercase();
-            let hint = if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
+            let refused_us = lower.contains("received fatal alert")
+                && ["badcertificate", "certificaterequired", "unknownca"]
+                    .iter()
+                    .any(|a| lower.contains(a));
+            let hint = if refused_us {
+                format!(
+                    "the registry refused the connection for want of a client certificate it \
+                     accepts: put client.cert and client.key in /etc/docker/certs.d/{registry}/ \
+                     (or a keypair in the config's registry table)"
+                )
+            } else if lower.contains("causedasendentity") {
+                format!(
+                    "the registry's certificate is a self-signed CA certificate that is not \
+                     configured for {registry}: put it in /etc/docker/certs.d/{registry}/ca.crt \
+                     or pass --registry-ca {registry}=FILE (or --insecure-registry {registry} \
+                     to skip verification)"
+                )
+            } else if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
                 format!(
                     "the registry's certificate is signed by an unknown authority: put its CA \
                      in /etc/docker/certs.d/{registry}/ca.crt or pass --registry-ca \

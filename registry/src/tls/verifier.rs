@@ -147,3 +147,99 @@ impl ServerCertVerifier for AnyCertificate {
         self.algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::RootCertStore;
+    use std::process::Command;
+    use testkit::{require, Need};
+
+    /// A self-signed certificate as docker's documentation makes it (CA:TRUE), with `extra`
+    /// openssl arguments (P-256 instead of RSA 4096: fast).
+    fn self_signed(dir: &std::path::Path, name: &str, extra: &[&str]) -> CertificateDer<'static> {
+        let crt = dir.join(format!("{name}.crt"));
+        testkit::run::ok_bytes(
+            Command::new("openssl")
+                .args([
+                    "req",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                ])
+                .args(["-nodes", "-sha256", "-keyout"])
+                .arg(dir.join(format!("{name}.key")))
+                .args(["-x509", "-days", "1", "-out"])
+                .arg(&crt)
+                .args(["-subj", "/CN=127.0.0.1"])
+                .args(extra),
+        );
+        CertificateDer::from_pem_file(&crt).unwrap()
+    }
+
+    fn verifier(pinned: Vec<CertificateDer<'static>>) -> HostVerifier {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        roots.add_parsable_certificates(pinned.iter().cloned());
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .unwrap();
+        HostVerifier { webpki, pinned }
+    }
+
+    #[test]
+    fn a_pinned_certificate_is_accepted_and_still_checked() {
+        if !require("pinned certificate checks", &[Need::Tool("openssl")]) {
+            return;
+        }
+        let tmp = testkit::files::temp_dir("pallet-pinned");
+        let san = ["-addext", "subjectAltName=IP:127.0.0.1"];
+        let cert = self_signed(tmp.path(), "docs", &san);
+        let v = verifier(vec![cert.clone()]);
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let now = UnixTime::now();
+        let check = |v: &HostVerifier, cert: &CertificateDer<'_>, name: &ServerName<'_>, now| {
+            v.verify_server_cert(cert, &[], name, &[], now)
+        };
+
+        // webpki alone refuses it; the host's own certificate is accepted.
+        let alone = v.webpki.verify_server_cert(&cert, &[], &name, &[], now);
+        assert!(
+            format!("{alone:?}").contains("CaUsedAsEndEntity"),
+            "{alone:?}"
+        );
+        check(&v, &cert, &name, now).unwrap();
+
+        // Still checked: the name, the validity period, the extended key usage.
+        let other = ServerName::try_from("10.0.0.1").unwrap();
+        let err = check(&v, &cert, &other, now).unwrap_err();
+        assert!(format!("{err:?}").contains("NotValidForName"), "{err:?}");
+        let later =
+            UnixTime::since_unix_epoch(std::time::Duration::from_secs(now.as_secs() + 3 * 86_400));
+        let err = check(&v, &cert, &name, later).unwrap_err();
+        assert!(format!("{err:?}").contains("Expired"), "{err:?}");
+        let earlier =
+            UnixTime::since_unix_epoch(std::time::Duration::from_secs(now.as_secs() - 86_400));
+        let err = check(&v, &cert, &name, earlier).unwrap_err();
+        assert!(format!("{err:?}").contains("NotValidYet"), "{err:?}");
+        let client_only = self_signed(
+            tmp.path(),
+            "client-only",
+            &[san[0], san[1], "-addext", "extendedKeyUsage=clientAuth"],
+        );
+        let v2 = verifier(vec![client_only.clone()]);
+        let err = check(&v2, &client_only, &name, now).unwrap_err();
+        assert!(format!("{err:?}").contains("InvalidPurpose"), "{err:?}");
+
+        // A certificate that is not the configured one keeps webpki's error.
+        let stranger = self_signed(tmp.path(), "stranger", &san);
+        let err = check(&v, &stranger, &name, now).unwrap_err();
+        let webpki = v.webpki.verify_server_cert(&stranger, &[], &name, &[], now);
+        assert_eq!(
+            format!("{:?}", Err::<(), _>(err)),
+            format!("{:?}", webpki.map(|_| ()))
+        );
+    }
+}

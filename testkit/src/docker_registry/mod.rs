@@ -8,6 +8,10 @@
 //!
 //! - `Config::plain()`: HTTP. `Config::tls()`: HTTPS with a CA and a server certificate made
 //!   here with the openssl CLI (SAN IP:127.0.0.1, DNS:localhost; `ca_path()` is the CA).
+//!   `Config::self_signed()`: HTTPS with the certificate docker's documentation makes with one
+//!   `openssl req -x509` line (CA:TRUE, self-signed, SAN IP:127.0.0.1; `ca_path()` is that
+//!   certificate). `Config::client_cert()`: `tls()` plus a required client certificate
+//!   (`http.tls.clientcas`); `client_cert()` gives a certificate and key it accepts.
 //!   `Config::htpasswd(user, pass)`: Basic auth (bcrypt file from `htpasswd -Bbn`).
 //!   `Config::token(user, pass)`: bearer tokens from the issuer in token.rs.
 //!   `token_requests()` counts the token requests served.
@@ -47,6 +51,8 @@ use token::TokenServer;
 pub enum Config {
     Plain,
     Tls,
+    SelfSigned,
+    ClientCert,
     Htpasswd { user: String, pass: String },
     Token { user: String, pass: String },
 }
@@ -57,6 +63,12 @@ impl Config {
     }
     pub fn tls() -> Config {
         Config::Tls
+    }
+    pub fn self_signed() -> Config {
+        Config::SelfSigned
+    }
+    pub fn client_cert() -> Config {
+        Config::ClientCert
     }
     pub fn htpasswd(user: &str, pass: &str) -> Config {
         Config::Htpasswd {
@@ -78,6 +90,7 @@ pub struct Registry {
     port: u16,
     config: Config,
     ca: Option<PathBuf>,
+    client: Option<(PathBuf, PathBuf)>,
     token: Option<TokenServer>,
     dir: tempfile::TempDir,
 }
@@ -88,7 +101,9 @@ impl Registry {
         let mut tools = vec!["docker-registry"];
         match &config {
             Config::Plain => {}
-            Config::Tls | Config::Token { .. } => tools.push("openssl"),
+            Config::Tls | Config::SelfSigned | Config::ClientCert | Config::Token { .. } => {
+                tools.push("openssl")
+            }
             Config::Htpasswd { .. } => tools.push("htpasswd"),
         }
         let needs: Vec<Need> = tools.into_iter().map(Need::Tool).collect();
@@ -101,6 +116,7 @@ impl Registry {
         let mut http = format!("  addr: 127.0.0.1:{port}\n  secret: pallet-test-secret\n");
         let mut auth = String::new();
         let mut ca = None;
+        let mut client = None;
         let mut token = None;
         match &config {
             Config::Plain => {}
@@ -112,6 +128,27 @@ impl Registry {
                     pki.server_key.display()
                 );
                 ca = Some(pki.ca_cert);
+            }
+            Config::SelfSigned => {
+                let (cert, key) = pki::docker_documented(d);
+                http += &format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    cert.display(),
+                    key.display()
+                );
+                ca = Some(cert);
+            }
+            Config::ClientCert => {
+                let pki = pki::make_pki(d);
+                let (client_ca, cert, key) = pki::client_pki(d);
+                http += &format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n    clientcas:\n      - {}\n",
+                    pki.server_cert.display(),
+                    pki.server_key.display(),
+                    client_ca.display()
+                );
+                ca = Some(pki.ca_cert);
+                client = Some((cert, key));
             }
             Config::Htpasswd { user, pass } => {
                 let line = run(Command::new("htpasswd").args(["-Bbn", user, pass]));
@@ -154,6 +191,7 @@ impl Registry {
             port,
             config,
             ca,
+            client,
             token,
             dir,
         };
@@ -205,6 +243,13 @@ impl Registry {
     /// The CA that signed the TLS certificate (TLS configuration only).
     pub fn ca_path(&self) -> Option<&Path> {
         self.ca.as_deref()
+    }
+
+    /// A client certificate and key the registry accepts (`Config::client_cert` only).
+    pub fn client_cert(&self) -> Option<(&Path, &Path)> {
+        self.client
+            .as_ref()
+            .map(|(c, k)| (c.as_path(), k.as_path()))
     }
 
     pub fn config(&self) -> &Config {
