@@ -51,10 +51,19 @@ use token::TokenServer;
 pub enum Config {
     Plain,
     Tls,
-    SelfSigned,
+    /// docker's documented self-signed certificate, with Basic auth when given.
+    SelfSigned {
+        htpasswd: Option<(String, String)>,
+    },
     ClientCert,
-    Htpasswd { user: String, pass: String },
-    Token { user: String, pass: String },
+    Htpasswd {
+        user: String,
+        pass: String,
+    },
+    Token {
+        user: String,
+        pass: String,
+    },
 }
 
 impl Config {
@@ -65,7 +74,13 @@ impl Config {
         Config::Tls
     }
     pub fn self_signed() -> Config {
-        Config::SelfSigned
+        Config::SelfSigned { htpasswd: None }
+    }
+    /// [`Config::self_signed`] with Basic auth.
+    pub fn self_signed_htpasswd(user: &str, pass: &str) -> Config {
+        Config::SelfSigned {
+            htpasswd: Some((user.into(), pass.into())),
+        }
     }
     pub fn client_cert() -> Config {
         Config::ClientCert
@@ -101,10 +116,13 @@ impl Registry {
         let mut tools = vec!["docker-registry"];
         match &config {
             Config::Plain => {}
-            Config::Tls | Config::SelfSigned | Config::ClientCert | Config::Token { .. } => {
+            Config::Tls | Config::SelfSigned { .. } | Config::ClientCert | Config::Token { .. } => {
                 tools.push("openssl")
             }
             Config::Htpasswd { .. } => tools.push("htpasswd"),
+        }
+        if matches!(&config, Config::SelfSigned { htpasswd: Some(_) }) {
+            tools.push("htpasswd");
         }
         let needs: Vec<Need> = tools.into_iter().map(Need::Tool).collect();
         if !require("a test with a real registry", &needs) {
@@ -129,7 +147,7 @@ impl Registry {
                 );
                 ca = Some(pki.ca_cert);
             }
-            Config::SelfSigned => {
+            Config::SelfSigned { htpasswd } => {
                 let (cert, key) = pki::docker_documented(d);
                 http += &format!(
                     "  tls:\n    certificate: {}\n    key: {}\n",
@@ -137,6 +155,9 @@ impl Registry {
                     key.display()
                 );
                 ca = Some(cert);
+                if let Some((user, pass)) = htpasswd {
+                    auth = htpasswd_auth(d, user, pass);
+                }
             }
             Config::ClientCert => {
                 let pki = pki::make_pki(d);
@@ -151,12 +172,7 @@ impl Registry {
                 client = Some((cert, key));
             }
             Config::Htpasswd { user, pass } => {
-                let line = run(Command::new("htpasswd").args(["-Bbn", user, pass]));
-                std::fs::write(d.join("htpasswd"), line).unwrap();
-                auth = format!(
-                    "auth:\n  htpasswd:\n    realm: pallet-test\n    path: {}\n",
-                    d.join("htpasswd").display()
-                );
+                auth = htpasswd_auth(d, user, pass);
             }
             Config::Token { user, pass } => {
                 let server = TokenServer::start(d, user, pass);
@@ -273,6 +289,16 @@ impl Registry {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
+}
+
+/// The `auth:` section for Basic auth with one bcrypt user (file from `htpasswd -Bbn`).
+fn htpasswd_auth(dir: &Path, user: &str, pass: &str) -> String {
+    let line = run(Command::new("htpasswd").args(["-Bbn", user, pass]));
+    std::fs::write(dir.join("htpasswd"), line).unwrap();
+    format!(
+        "auth:\n  htpasswd:\n    realm: pallet-test\n    path: {}\n",
+        dir.join("htpasswd").display()
+    )
 }
 
 impl Drop for Registry {
