@@ -305,7 +305,13 @@ mod tests {
     /// golang.org/x/net/http/httpproxy's `proxyForURLTests`, case by case.
     #[test]
     fn go_proxy_for_url_table() {
-        let cases: &[(&[(&str, &str)], &str, Option<&str>)] = &[
+        // (environment, request URL, proxy Go picks)
+        type Case = (
+            &'static [(&'static str, &'static str)],
+            &'static str,
+            Option<&'static str>,
+        );
+        let cases: &[Case] = &[
             (
                 &[("HTTP_PROXY", "127.0.0.1:8080")],
                 "http://example.com",
