@@ -9,6 +9,11 @@
 //! "which CA files and client certificates for HOST?" and "which mirrors for HOST?"; it does not
 //! open connections.
 
+mod hosts;
+
+pub use hosts::{HostSettings, KeyPair};
+
+use hosts::host_settings;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -39,29 +44,6 @@ pub struct RegistryConfig {
     pub chunk_size: u64,
     pub retry: RetryPolicy,
     pub transfer: TransferLimits,
-}
-
-/// One `[registry."HOST"]` table of buildkitd.toml.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HostSettings {
-    /// Mirrors tried in order for pulls before the registry itself: `host[:port]` (HTTPS, or
-    /// plain HTTP where that host may use it) or a URL (`http://host:port`).
-    pub mirrors: Vec<String>,
-    /// Plain HTTP only (BuildKit's `http = true`).
-    pub http: bool,
-    /// HTTPS without certificate verification (BuildKit's `insecure = true`).
-    pub insecure: bool,
-    /// CA files, besides certs.d's.
-    pub ca: Vec<PathBuf>,
-    /// Client certificates for mutual TLS, besides certs.d's.
-    pub keypairs: Vec<KeyPair>,
-}
-
-/// A client certificate (PEM, possibly with its chain) and its private key (PEM).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyPair {
-    pub cert: PathBuf,
-    pub key: PathBuf,
 }
 
 /// When a blob download is given up as stalled or too slow (curl's `--speed-limit` idea):
@@ -367,84 +349,6 @@ impl RegistryConfig {
         self.is_insecure(registry) || self.hosts.get(registry).is_some_and(|h| h.insecure)
     }
 
-    /// Mirrors for pulls from `domain` (as a reference names it), in order:
-    /// `registry."DOMAIN".mirrors`, then for docker.io `registry-mirrors`. Each is
-    /// `(host[:port], forced scheme)`.
-    pub fn mirrors_for(&self, domain: &str) -> Vec<(String, Option<String>)> {
-        let docker_hub = matches!(
-            domain,
-            "docker.io" | "index.docker.io" | "registry-1.docker.io"
-        );
-        let table = match docker_hub {
-            true => ["docker.io", "index.docker.io", "registry-1.docker.io"]
-                .iter()
-                .find_map(|k| self.hosts.get(*k)),
-            false => self.hosts.get(domain),
-        };
-        let legacy = if docker_hub { &self.mirrors[..] } else { &[] };
-        table
-            .map(|t| &t.mirrors[..])
-            .unwrap_or(&[])
-            .iter()
-            .chain(legacy)
-            .map(|m| match m.split_once("://") {
-                Some((scheme, rest)) => (
-                    rest.trim_end_matches('/').to_string(),
-                    Some(scheme.to_string()),
-                ),
-                None => (m.trim_end_matches('/').to_string(), None),
-            })
-            .collect()
-    }
-
-    /// Client certificates for `registry`: docker's `certs_dir/HOST[:PORT]/*.cert`, each with
-    /// the `*.key` of the same name (sorted), then the `keypair`s of its `registry` table. The
-    /// error is (what is wrong, what to do).
-    pub fn client_keypairs(&self, registry: &str) -> Result<Vec<KeyPair>, (String, String)> {
-        let dir = self.certs_dir.join(registry);
-        let mut pairs = Vec::new();
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            let mut files: Vec<PathBuf> =
-                entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-            files.sort();
-            for file in &files {
-                let ext = file.extension().and_then(|x| x.to_str());
-                if ext == Some("cert") {
-                    let key = file.with_extension("key");
-                    if !key.is_file() {
-                        return Err((
-                            format!(
-                                "client certificate {} has no key {}",
-                                file.display(),
-                                key.display()
-                            ),
-                            "put the certificate's private key beside it with the same name \
-                             and .key; CA certificates go in files named *.crt"
-                                .into(),
-                        ));
-                    }
-                    pairs.push(KeyPair {
-                        cert: file.clone(),
-                        key,
-                    });
-                } else if ext == Some("key") && !file.with_extension("cert").is_file() {
-                    return Err((
-                        format!(
-                            "client key {} has no certificate {}",
-                            file.display(),
-                            file.with_extension("cert").display()
-                        ),
-                        "put the client certificate beside it with the same name and .cert".into(),
-                    ));
-                }
-            }
-        }
-        if let Some(h) = self.hosts.get(registry) {
-            pairs.extend(h.keypairs.iter().cloned());
-        }
-        Ok(pairs)
-    }
-
     /// Extra CA files for `registry`: `certs_dir/HOST[:PORT]/*.crt` (sorted) then `ca_files`.
     pub fn ca_files_for(&self, registry: &str) -> Vec<PathBuf> {
         let mut files = Vec::new();
@@ -465,87 +369,6 @@ impl RegistryConfig {
         }
         files
     }
-}
-
-/// One `registry."HOST"` table (buildkitd.toml's keys); the error names the host and key.
-fn host_settings(host: &str, table: &serde_json::Value) -> Result<HostSettings, String> {
-    let at = |key: &str| format!("\"registry\".{host:?}.{key}");
-    let table = table
-        .as_object()
-        .ok_or_else(|| format!("\"registry\".{host:?} must be an object"))?;
-    let strings = |key: &str, v: &serde_json::Value| -> Result<Vec<String>, String> {
-        v.as_array()
-            .and_then(|a| {
-                a.iter()
-                    .map(|s| s.as_str().map(str::to_string))
-                    .collect::<Option<Vec<_>>>()
-            })
-            .ok_or_else(|| format!("{} must be an array of strings", at(key)))
-    };
-    let mut settings = HostSettings::default();
-    for (key, value) in table {
-        match key.as_str() {
-            "mirrors" => {
-                for mirror in strings(key, value)? {
-                    let rest = mirror.split_once("://").map_or(mirror.as_str(), |(_, r)| r);
-                    let scheme = mirror.split_once("://").map(|(s, _)| s);
-                    if rest.trim_end_matches('/').contains('/')
-                        || scheme.is_some_and(|s| s != "http" && s != "https")
-                        || rest.is_empty()
-                    {
-                        return Err(format!(
-                            "{}: {mirror:?} must be host[:port] or http(s)://host[:port] \
-                             (mirrors with a path are not supported)",
-                            at(key)
-                        ));
-                    }
-                    settings.mirrors.push(mirror);
-                }
-            }
-            "http" | "insecure" => {
-                let flag = value
-                    .as_bool()
-                    .ok_or_else(|| format!("{} must be true or false", at(key)))?;
-                if key == "http" {
-                    settings.http = flag;
-                } else {
-                    settings.insecure = flag;
-                }
-            }
-            "ca" => {
-                settings.ca = strings(key, value)?
-                    .into_iter()
-                    .map(PathBuf::from)
-                    .collect();
-            }
-            "keypair" => {
-                let pairs = value.as_array().ok_or_else(|| {
-                    format!("{} must be an array of {{\"key\", \"cert\"}}", at(key))
-                })?;
-                for pair in pairs {
-                    let field = |name: &str| {
-                        pair.get(name)
-                            .and_then(|v| v.as_str())
-                            .map(PathBuf::from)
-                            .ok_or_else(|| {
-                                format!("{}: each entry needs \"{name}\" (a path)", at(key))
-                            })
-                    };
-                    settings.keypairs.push(KeyPair {
-                        cert: field("cert")?,
-                        key: field("key")?,
-                    });
-                }
-            }
-            other => {
-                return Err(format!(
-                    "{}: unknown key (known: mirrors, http, insecure, ca, keypair)",
-                    at(other)
-                ))
-            }
-        }
-    }
-    Ok(settings)
 }
 
 /// `host` of `host[:port]`, `[v6]:port` -> `v6`.
