@@ -54,6 +54,21 @@ fn expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
     (t == tag).then_some((value, rest))
 }
 
+/// The issuer Name of a DER certificate, whole (its SEQUENCE tag and length included), as a
+/// server's list of acceptable client certificate authorities names it.
+pub(super) fn issuer(cert: &[u8]) -> Option<&[u8]> {
+    let (certificate, _) = expect(cert, SEQUENCE)?;
+    let (tbs, _) = expect(certificate, SEQUENCE)?;
+    let mut rest = tbs;
+    if rest.first() == Some(&0xa0) {
+        rest = tlv(rest)?.2;
+    }
+    rest = tlv(rest)?.2; // serialNumber
+    rest = expect(rest, SEQUENCE)?.1; // signature algorithm
+    let after = expect(rest, SEQUENCE)?.1;
+    Some(&rest[..rest.len() - after.len()])
+}
+
 /// The validity period and extended key usages of a DER certificate.
 pub(super) fn read(cert: &[u8]) -> Option<Facts> {
     let (certificate, _) = expect(cert, SEQUENCE)?;

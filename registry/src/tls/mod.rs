@@ -2,10 +2,12 @@
 //! plus the host's own CA files (`certs.d/HOST[:PORT]/*.crt`, `--registry-ca`, the config's
 //! `ca`), a server certificate that is itself one of those files accepted as the host's
 //! certificate (`verifier.rs`), the client certificate of `certs.d/HOST[:PORT]/*.cert` with its
-//! `*.key` or of the config's `keypair` for mutual TLS, and no verification at all only for
+//! `*.key` or of the config's `keypair` for mutual TLS (picked as Go picks among several:
+//! `client_cert.rs`), and no verification at all only for
 //! registries configured as insecure. The result is a rustls `ClientConfig`; `connector.rs`
 //! puts it under ureq. Knows nothing of HTTP or of the distribution API.
 
+mod client_cert;
 mod connector;
 mod der;
 mod verifier;
@@ -14,9 +16,11 @@ pub(crate) use connector::TlsConnector;
 
 use crate::config::{KeyPair, RegistryConfig};
 use crate::RegistryError;
+use client_cert::ClientCertificates;
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -54,7 +58,7 @@ pub(crate) fn client_config(
             None => {}
         }
         roots.add_parsable_certificates(pinned.iter().cloned());
-        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .build()
             .map_err(|e| {
                 tls_error(
@@ -71,24 +75,27 @@ pub(crate) fn client_config(
     let keypairs = config
         .client_keypairs(registry)
         .map_err(|(message, hint)| tls_error(registry, message, hint))?;
-    let client = match keypairs.first() {
-        None => builder.with_no_client_auth(),
-        Some(pair) => {
-            let (chain, key) = load_keypair(registry, pair)?;
-            builder.with_client_auth_cert(chain, key).map_err(|e| {
-                tls_error(
-                    registry,
-                    format!(
-                        "client certificate {} with key {}: {e}",
-                        pair.cert.display(),
-                        pair.key.display()
-                    ),
-                    "the key must be the certificate's private key (PEM)".into(),
-                )
-            })?
-        }
-    };
-    Ok(Arc::new(client))
+    if keypairs.is_empty() {
+        return Ok(Arc::new(builder.with_no_client_auth()));
+    }
+    let mut keys = Vec::new();
+    for pair in &keypairs {
+        let (chain, key) = load_keypair(registry, pair)?;
+        let certified = CertifiedKey::from_der(chain, key, &provider).map_err(|e| {
+            tls_error(
+                registry,
+                format!(
+                    "client certificate {} with key {}: {e}",
+                    pair.cert.display(),
+                    pair.key.display()
+                ),
+                "the key must be the certificate's private key (PEM)".into(),
+            )
+        })?;
+        keys.push(Arc::new(certified));
+    }
+    let resolver = Arc::new(ClientCertificates::new(keys));
+    Ok(Arc::new(builder.with_client_cert_resolver(resolver)))
 }
 
 fn tls_error(registry: &str, message: String, hint: String) -> RegistryError {

@@ -126,8 +126,31 @@ fn client_certificate_from_certs_d_gives_mutual_tls() {
         "{err}"
     );
 
-    // client.cert with client.key, as docker reads them.
+    // client.cert with client.key, as docker reads them; a pair the registry's CA did not
+    // issue comes first by name and is passed over, as Go passes it over.
     put(&config.certs_dir, &reg.host(), key, "client.key");
+    let stranger = tmp.path().join("stranger");
+    testkit::run::ok_bytes(
+        std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+            .args(["-subj", "/CN=not the registry's client", "-keyout"])
+            .arg(stranger.with_extension("key"))
+            .arg("-out")
+            .arg(stranger.with_extension("cert")),
+    );
+    put(
+        &config.certs_dir,
+        &reg.host(),
+        &stranger.with_extension("cert"),
+        "a.cert",
+    );
+    put(
+        &config.certs_dir,
+        &reg.host(),
+        &stranger.with_extension("key"),
+        "a.key",
+    );
     let client = Client::new(config.clone(), docker_config(tmp.path(), "x", None));
     let img = image("mtls", &[100, 3000], "amd64");
     push_image(&client, &img.push_request(&target, &[]), &|_| {}).unwrap();
