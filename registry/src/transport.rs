@@ -124,21 +124,17 @@ impl Transport {
     pub(crate) fn agent(&self, registry: &str, url: &str) -> Result<ureq::Agent, RegistryError> {
         let scheme = url.split_once("://").map_or("https", |(s, _)| s);
         let (host, port) = host_and_port(url_host(url), scheme);
-        let proxy = self
-            .config
-            .proxy
-            .proxy_for(scheme, host, port)
-            .map_err(|source| RegistryError::Proxy {
-                registry: registry.to_string(),
-                source,
-            })?;
-        let key = format!(
-            "{registry} {scheme} {}",
-            proxy.as_ref().map(|p| format!("{p:?}")).unwrap_or_default()
-        );
+        let proxy_error = |source| RegistryError::Proxy {
+            registry: registry.to_string(),
+            source,
+        };
+        let proxies = &self.config.proxy;
+        let via = proxies.proxy_url(scheme, host, port).map_err(proxy_error)?;
+        let key = format!("{registry} {scheme} {}", via.unwrap_or(""));
         if let Some(a) = self.agents.lock().expect("agents lock").get(&key) {
             return Ok(a.clone());
         }
+        let proxy = proxies.proxy_for(scheme, host, port).map_err(proxy_error)?;
         let tls = self.tls(registry)?;
         let pool = self.config.max_concurrent.max(1) + 2;
         let config = ureq::Agent::config_builder()
