@@ -280,3 +280,27 @@ fn credentials_from_a_containers_auth_file_after_docker_config() {
         vec![std::path::PathBuf::from("/run/user/7/containers/auth.json")]
     );
 }
+
+#[test]
+fn registry_table_insecure_skips_verification_for_that_host_only() {
+    let Some(reg) = Registry::start(Config::self_signed()) else {
+        return;
+    };
+    let tmp = temp_dir("pallet-table-insecure");
+    let config = test_config(tmp.path())
+        .amend_from_json(&format!(
+            r#"{{"registry": {{"{}": {{"insecure": true}}}}}}"#,
+            reg.host()
+        ))
+        .unwrap();
+    let client = Client::new(config, docker_config(tmp.path(), "x", None));
+    let target = reference(&reg, "insecure/app:1");
+    let img = image("table-insecure", &[100], "amd64");
+    push_image(&client, &img.push_request(&target, &[]), &|_| {}).unwrap();
+    pull_all(&client, &target, "linux/amd64");
+    // Another name of the same server is not in the table: verified, and refused.
+    let other =
+        registry::Reference::parse(&format!("localhost:{}/insecure/app:1", reg.port())).unwrap();
+    let err = client.get_manifest(&other).unwrap_err();
+    assert!(matches!(err, RegistryError::Tls { .. }), "{err}");
+}
