@@ -2,8 +2,9 @@
 //! where allowed), auth (anonymous, basic, bearer tokens cached per scope), retries with backoff,
 //! and the distribution API calls. Thread-safe: share one `Client` across threads.
 //!
-//! Reads (manifests, blobs) go to docker.io's mirrors first when configured, then to docker.io;
-//! writes go to the reference's registry only. Uploads live in `upload.rs`.
+//! Reads (manifests, blobs) go to the registry's mirrors first when configured (any registry's,
+//! from the config's `registry` table; docker.io's also from `registry-mirrors`), in order, then
+//! to the registry; writes go to the reference's registry only. Uploads live in `upload.rs`.
 
 use crate::config::TransferLimits;
 use crate::digest::{digest_like, Hasher};
@@ -127,15 +128,9 @@ impl Client {
         self.session.endpoint(api_host(reference.domain()), None)
     }
 
-    /// Endpoints to read from, in order: docker.io's mirrors, then the registry itself.
+    /// Endpoints to read from, in order: the registry's mirrors, then the registry itself.
     fn pull_endpoints(&self, reference: &Reference) -> Vec<(String, Option<String>)> {
-        let mut out = Vec::new();
-        if api_host(reference.domain()) == crate::session::DOCKER_HUB_API {
-            for mirror in &self.config().mirrors {
-                let scheme = mirror.split("://").next().unwrap_or("https").to_string();
-                out.push((transport::url_host(mirror).to_string(), Some(scheme)));
-            }
-        }
+        let mut out = self.config().mirrors_for(reference.domain());
         out.push((api_host(reference.domain()).to_string(), None));
         out
     }

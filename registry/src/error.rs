@@ -57,6 +57,14 @@ pub enum RegistryError {
         hint: String,
     },
 
+    /// HTTP_PROXY / HTTPS_PROXY cannot be used.
+    #[error("{registry}: {source}")]
+    Proxy {
+        registry: String,
+        #[source]
+        source: crate::proxy::ProxyError,
+    },
+
     /// The registry answered HTTPS with plain HTTP, or HTTP is needed but not allowed.
     #[error("{registry}: {message}; use --insecure-registry {registry} if it serves plain HTTP")]
     InsecureNotAllowed { registry: String, message: String },

@@ -29,7 +29,6 @@ pub(crate) struct Endpoint {
     pub(crate) host: String,
     /// `https://host[:port]` or `http://host[:port]`.
     pub(crate) base: String,
-    pub(crate) agent: ureq::Agent,
     challenge: Mutex<Option<Challenge>>,
 }
 
@@ -144,25 +143,24 @@ impl Session {
     /// a broken connection, which alone would be retried with backoff (3 s) before HTTP got
     /// its turn. Only when neither answers are they tried again with the retry policy.
     fn discover(&self, host: &str, scheme: Option<&str>) -> Result<Endpoint, RegistryError> {
-        let agent = self.transport.agent(host)?;
         let schemes: &[&str] = match scheme {
             Some("http") => &["http"],
             Some(_) => &["https"],
+            None if self.transport.config.plain_http(host) => &["http"],
             None if self.transport.config.allows_http(host) => &["https", "http"],
             None => &["https"],
         };
         let attempts = self.transport.config.retry.attempts;
         if schemes.len() > 1 {
-            if let Ok(ep) = self.discover_with(&agent, host, schemes, 1) {
+            if let Ok(ep) = self.discover_with(host, schemes, 1) {
                 return Ok(ep);
             }
         }
-        self.discover_with(&agent, host, schemes, attempts)
+        self.discover_with(host, schemes, attempts)
     }
 
     fn discover_with(
         &self,
-        agent: &ureq::Agent,
         host: &str,
         schemes: &[&str],
         attempts: u32,
@@ -170,12 +168,12 @@ impl Session {
         let mut first_error = None;
         for scheme in schemes {
             let base = format!("{scheme}://{host}");
-            match self.ping(agent, host, &base, None, attempts) {
+            let agent = self.transport.agent(host, &base)?;
+            match self.ping(&agent, host, &base, None, attempts) {
                 Ok(challenge) => {
                     return Ok(Endpoint {
                         host: host.to_string(),
                         base,
-                        agent: agent.clone(),
                         challenge: Mutex::new(challenge),
                     })
                 }
@@ -281,9 +279,10 @@ impl Session {
                     return Ok(Some(h));
                 }
                 let cred = self.credential(&ep.host)?;
+                let agent = self.transport.agent(&ep.host, &realm)?;
                 let token = auth::fetch_token(
                     &self.transport,
-                    &ep.agent,
+                    &agent,
                     &ep.host,
                     &realm,
                     service.as_deref(),
@@ -324,9 +323,10 @@ impl Session {
                     headers.push(("authorization", a));
                 }
             }
-            let result =
-                self.transport
-                    .send(&ep.agent, call.method, &url, &headers, &mut call.body);
+            let agent = self.transport.agent(&ep.host, &url)?;
+            let result = self
+                .transport
+                .send(&agent, call.method, &url, &headers, &mut call.body);
             let resp = match result {
                 Ok(r) => r,
                 Err(e) => {
@@ -394,9 +394,10 @@ impl Session {
             None => return Ok(()),
             Some(Challenge::Basic) => cred.map(auth::basic_header),
             Some(Challenge::Bearer { realm, service }) => {
+                let agent = self.transport.agent(host, &realm)?;
                 let token = auth::fetch_token(
                     &self.transport,
-                    &ep.agent,
+                    &agent,
                     host,
                     &realm,
                     service.as_deref(),
@@ -408,7 +409,8 @@ impl Session {
             }
         };
         let attempts = self.transport.config.retry.attempts;
-        match self.ping(&ep.agent, host, &ep.base, authorization, attempts) {
+        let agent = self.transport.agent(host, &ep.base)?;
+        match self.ping(&agent, host, &ep.base, authorization, attempts) {
             Ok(None) => Ok(()),
             Ok(Some(_)) => Err(crate::error::http_error(
                 host,

@@ -8,6 +8,10 @@
 //!
 //! - `Config::plain()`: HTTP. `Config::tls()`: HTTPS with a CA and a server certificate made
 //!   here with the openssl CLI (SAN IP:127.0.0.1, DNS:localhost; `ca_path()` is the CA).
+//!   `Config::self_signed()`: HTTPS with the certificate docker's documentation makes with one
+//!   `openssl req -x509` line (CA:TRUE, self-signed, SAN IP:127.0.0.1; `ca_path()` is that
+//!   certificate). `Config::client_cert()`: `tls()` plus a required client certificate
+//!   (`http.tls.clientcas`); `client_cert()` gives a certificate and key it accepts.
 //!   `Config::htpasswd(user, pass)`: Basic auth (bcrypt file from `htpasswd -Bbn`).
 //!   `Config::token(user, pass)`: bearer tokens from the issuer in token.rs.
 //!   `token_requests()` counts the token requests served.
@@ -47,8 +51,19 @@ use token::TokenServer;
 pub enum Config {
     Plain,
     Tls,
-    Htpasswd { user: String, pass: String },
-    Token { user: String, pass: String },
+    /// docker's documented self-signed certificate, with Basic auth when given.
+    SelfSigned {
+        htpasswd: Option<(String, String)>,
+    },
+    ClientCert,
+    Htpasswd {
+        user: String,
+        pass: String,
+    },
+    Token {
+        user: String,
+        pass: String,
+    },
 }
 
 impl Config {
@@ -57,6 +72,18 @@ impl Config {
     }
     pub fn tls() -> Config {
         Config::Tls
+    }
+    pub fn self_signed() -> Config {
+        Config::SelfSigned { htpasswd: None }
+    }
+    /// [`Config::self_signed`] with Basic auth.
+    pub fn self_signed_htpasswd(user: &str, pass: &str) -> Config {
+        Config::SelfSigned {
+            htpasswd: Some((user.into(), pass.into())),
+        }
+    }
+    pub fn client_cert() -> Config {
+        Config::ClientCert
     }
     pub fn htpasswd(user: &str, pass: &str) -> Config {
         Config::Htpasswd {
@@ -78,6 +105,7 @@ pub struct Registry {
     port: u16,
     config: Config,
     ca: Option<PathBuf>,
+    client: Option<(PathBuf, PathBuf)>,
     token: Option<TokenServer>,
     dir: tempfile::TempDir,
 }
@@ -88,8 +116,13 @@ impl Registry {
         let mut tools = vec!["docker-registry"];
         match &config {
             Config::Plain => {}
-            Config::Tls | Config::Token { .. } => tools.push("openssl"),
+            Config::Tls | Config::SelfSigned { .. } | Config::ClientCert | Config::Token { .. } => {
+                tools.push("openssl")
+            }
             Config::Htpasswd { .. } => tools.push("htpasswd"),
+        }
+        if matches!(&config, Config::SelfSigned { htpasswd: Some(_) }) {
+            tools.push("htpasswd");
         }
         let needs: Vec<Need> = tools.into_iter().map(Need::Tool).collect();
         if !require("a test with a real registry", &needs) {
@@ -101,6 +134,7 @@ impl Registry {
         let mut http = format!("  addr: 127.0.0.1:{port}\n  secret: pallet-test-secret\n");
         let mut auth = String::new();
         let mut ca = None;
+        let mut client = None;
         let mut token = None;
         match &config {
             Config::Plain => {}
@@ -113,13 +147,32 @@ impl Registry {
                 );
                 ca = Some(pki.ca_cert);
             }
-            Config::Htpasswd { user, pass } => {
-                let line = run(Command::new("htpasswd").args(["-Bbn", user, pass]));
-                std::fs::write(d.join("htpasswd"), line).unwrap();
-                auth = format!(
-                    "auth:\n  htpasswd:\n    realm: pallet-test\n    path: {}\n",
-                    d.join("htpasswd").display()
+            Config::SelfSigned { htpasswd } => {
+                let (cert, key) = pki::docker_documented(d);
+                http += &format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    cert.display(),
+                    key.display()
                 );
+                ca = Some(cert);
+                if let Some((user, pass)) = htpasswd {
+                    auth = htpasswd_auth(d, user, pass);
+                }
+            }
+            Config::ClientCert => {
+                let pki = pki::make_pki(d);
+                let (client_ca, cert, key) = pki::client_pki(d);
+                http += &format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n    clientcas:\n      - {}\n",
+                    pki.server_cert.display(),
+                    pki.server_key.display(),
+                    client_ca.display()
+                );
+                ca = Some(pki.ca_cert);
+                client = Some((cert, key));
+            }
+            Config::Htpasswd { user, pass } => {
+                auth = htpasswd_auth(d, user, pass);
             }
             Config::Token { user, pass } => {
                 let server = TokenServer::start(d, user, pass);
@@ -154,6 +207,7 @@ impl Registry {
             port,
             config,
             ca,
+            client,
             token,
             dir,
         };
@@ -207,6 +261,13 @@ impl Registry {
         self.ca.as_deref()
     }
 
+    /// A client certificate and key the registry accepts (`Config::client_cert` only).
+    pub fn client_cert(&self) -> Option<(&Path, &Path)> {
+        self.client
+            .as_ref()
+            .map(|(c, k)| (c.as_path(), k.as_path()))
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -228,6 +289,16 @@ impl Registry {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
+}
+
+/// The `auth:` section for Basic auth with one bcrypt user (file from `htpasswd -Bbn`).
+fn htpasswd_auth(dir: &Path, user: &str, pass: &str) -> String {
+    let line = run(Command::new("htpasswd").args(["-Bbn", user, pass]));
+    std::fs::write(dir.join("htpasswd"), line).unwrap();
+    format!(
+        "auth:\n  htpasswd:\n    realm: pallet-test\n    path: {}\n",
+        dir.join("htpasswd").display()
+    )
 }
 
 impl Drop for Registry {
