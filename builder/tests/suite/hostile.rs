@@ -132,7 +132,8 @@ const CASES: &[Case] = &[
     ok("frontend-50mb-word", "FROM with a 50 MB image name", "error, stderr under 100 KB", ""),
     ok("frontend-200k-comments", "200 000 lines of # comments before FROM", "builds", ""),
     // Registries.
-    ok("reg-oversized-manifest", "a 9 MiB manifest", "error naming the 8 MiB limit", ""),
+    defect("reg-oversized-manifest", "a 9 MiB manifest", "refused before any blob request, the error naming the manifest's 8 MiB limit", "",
+        "refused in time and without a blob request, but the error says '127.0.0.1:PORT: the registry is not reachable: the response body is larger than request limit: 8388608 (check the host name and port, proxy settings and that the registry is running)': the cause is misnamed and the advice is wrong (issue 13, point 9)"),
     ok("reg-invalid-json", "a manifest that is not JSON", "error: invalid manifest", ""),
     ok("reg-digest-traversal", "a manifest whose layer digest is sha256:../../../../tmp/x", "refused before any request that uses it", "issue 13 defect 8"),
     ok("reg-index-self-loop", "an index that lists itself", "error (digest mismatch), a bounded number of requests", ""),
@@ -143,7 +144,8 @@ const CASES: &[Case] = &[
     ok("reg-unknown-media-type", "a layer of media type application/vnd.evil.layer", "error naming the media type", ""),
     ok("reg-foreign-urls", "a foreign layer whose urls point elsewhere", "the URL is never requested", ""),
     ok("reg-huge-config", "a 12 MiB config JSON", "a clear answer (pulled or refused), bounded memory", ""),
-    ok("reg-config-size-lie", "a manifest that says the config is 1 TiB", "error, no abort", ""),
+    defect("reg-config-size-lie", "a manifest that says its config is 1 TiB (the blob is small)", "an error (or the real config), never an allocation of the claimed size", "",
+        "registry/src/pull.rs resolve() does Vec::with_capacity(manifest.config.size): a 300-byte manifest makes pallet abort with 'memory allocation of 1099511627776 bytes failed' (SIGABRT, exit 134) before any check; a size just under the machine's memory would be committed instead"),
     ok("push-failed-no-tag", "a push whose blob uploads fail (500 every time)", "error; the tag does not exist; no manifest sent", ""),
     ok("push-flipped-byte", "a push of an image one of whose stored layer blobs has a flipped byte", "error naming the layer before any manifest is written", "issue 13 defect 6"),
     // A damaged store.
@@ -1016,4 +1018,929 @@ fn huge_entry_name_is_refused() {
     );
     arena.assert_confined(c, &[&ran]);
     arena.assert_no_leftovers(c);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layer tars through ADD of a local archive
+// ---------------------------------------------------------------------------------------------
+
+/// Whether `p` is a regular file holding `content` (symlinks not followed).
+fn is_file_with(p: &Path, content: &str) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file())
+        && std::fs::read_to_string(p).is_ok_and(|c| c == content)
+}
+
+/// `ADD evil.tar /dest/` (buildah CVE-2020-10696's shape): each archive is extracted below
+/// the destination or refused; a symlink in it never leads the extraction out.
+#[test]
+fn layer_tars_through_add() {
+    if !can_run("hostile archives through ADD") {
+        return;
+    }
+    let arena = Arena::busybox();
+    let s = arena.sentinel();
+    let out = arena.outside().to_string_lossy().into_owned();
+    let (major, minor) = host_disk();
+    // Where an absolute host path lands below the destination of output `n`.
+    let below = |n: usize, abs: &str| arena.out(&n.to_string()).join("dest").join(abs.trim_start_matches('/'));
+    let cases: Vec<(&str, Vec<E>, Box<dyn Fn(usize) -> Want<'static>>)> = vec![
+        (
+            "add-tar-dotdot",
+            vec![file("ok", "ok"), file(format!("../../../../../../../../tmp/{s}"), "pwned")],
+            Box::new(|_| fails(&["outside the extraction directory"])),
+        ),
+        (
+            "add-tar-dotdot",
+            vec![file(format!("a/../../../{s}"), "pwned")],
+            Box::new(|_| fails(&["outside the extraction directory"])),
+        ),
+        (
+            "add-tar-absolute",
+            vec![file(format!("/tmp/{s}"), "abs"), file(format!("/etc/{s}"), "abs")],
+            Box::new(|n| {
+                let (a, b) = (below(n, &format!("/tmp/{s}")), below(n, &format!("/etc/{s}")));
+                Want::Succeeds(Box::new(move |_| {
+                    assert!(is_file_with(&a, "abs") && is_file_with(&b, "abs"), "{a:?} {b:?}");
+                }))
+            }),
+        ),
+        (
+            "add-tar-symlink-then-file",
+            vec![sym("esc", &out), file(format!("esc/{s}"), "pwned"), file("esc/secret", "overwritten")],
+            Box::new(|n| {
+                let landed = below(n, &format!("{out}/{s}"));
+                let overwritten = below(n, &format!("{out}/secret"));
+                Want::Succeeds(Box::new(move |_| {
+                    assert!(is_file_with(&landed, "pwned"), "{landed:?}");
+                    assert!(is_file_with(&overwritten, "overwritten"), "{overwritten:?}");
+                }))
+            }),
+        ),
+        (
+            "add-tar-symlink-dotdot",
+            vec![sym("up", ".."), sym("up2", "../../../../.."), file(format!("up/{s}"), "one"), file(format!("up2/tmp/{s}"), "two")],
+            Box::new(|n| {
+                let (one, two) = (below(n, &s), below(n, &format!("tmp/{s}")));
+                Want::Succeeds(Box::new(move |_| {
+                    assert!(is_file_with(&one, "one") && is_file_with(&two, "two"), "{one:?} {two:?}");
+                }))
+            }),
+        ),
+        (
+            "add-tar-hardlink-dotdot",
+            vec![hard("h", "../../etc/passwd")],
+            Box::new(|_| fails(&["outside the extraction directory", "../../etc/passwd"])),
+        ),
+        (
+            "add-tar-hardlink-dotdot",
+            vec![hard("h", format!("../../../../..{out}/secret"))],
+            Box::new(|_| fails(&["outside the extraction directory"])),
+        ),
+        (
+            "add-tar-hardlink-absolute",
+            vec![hard("h", "/etc/shadow")],
+            Box::new(|_| fails(&["No such file or directory"])),
+        ),
+        (
+            "add-tar-hardlink-absolute",
+            vec![hard("h", format!("{out}/secret"))],
+            Box::new(|_| fails(&["No such file or directory"])),
+        ),
+        (
+            "add-tar-devices",
+            vec![E::Char(b"mem".to_vec(), 1, 1), E::Block(b"disk".to_vec(), major, minor), E::Fifo(b"fifo".to_vec())],
+            Box::new(|n| {
+                let dest = arena.out(&n.to_string()).join("dest");
+                Want::Succeeds(Box::new(move |_| {
+                    use std::os::unix::fs::FileTypeExt;
+                    let kind = |f: &str| std::fs::symlink_metadata(dest.join(f)).unwrap().file_type();
+                    assert!(kind("mem").is_char_device() && kind("disk").is_block_device() && kind("fifo").is_fifo());
+                }))
+            }),
+        ),
+        (
+            "add-tar-dir-then-symlink",
+            vec![dir("d"), file("d/f", "f"), sym("d", &out), file(format!("d/{s}"), "pwned")],
+            Box::new(|n| {
+                let landed = below(n, &format!("{out}/{s}"));
+                Want::Succeeds(Box::new(move |_| assert!(is_file_with(&landed, "pwned"), "{landed:?}")))
+            }),
+        ),
+    ];
+    for (n, (id, entries, want)) in cases.iter().enumerate() {
+        let c = case(id);
+        std::fs::write(arena.ctx().join(format!("evil-{n}.tar")), tar(entries)).unwrap();
+        arena.dockerfile(&format!("FROM busybox\nADD evil-{n}.tar /dest/\n"));
+        let dest = format!("type=local,dest={}", arena.out(&n.to_string()).display());
+        let ran = arena.build(&["-o", &dest]);
+        judge(&arena, c, &ran, &want(n));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crafted images: in a real registry, behind a hostile front, or in an OCI layout
+// ---------------------------------------------------------------------------------------------
+
+use registry::manifest::{OCI_INDEX, OCI_MANIFEST};
+use testkit::docker_registry::{Answer, Config, Front, Registry, Rule};
+
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// An image made of blobs a test crafted: a config and layers (media type, bytes).
+struct Crafted {
+    config: Vec<u8>,
+    layers: Vec<(String, Vec<u8>)>,
+}
+
+/// The host's architecture as OCI names it.
+fn arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// A config for layers with these diff ids (and a `Cmd`).
+fn config_json(diff_ids: &[String]) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "architecture": arch(), "os": "linux",
+        "config": {"Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }))
+    .unwrap()
+}
+
+impl Crafted {
+    /// gzip layers of these tars, and a config whose diff ids are right.
+    fn of_tars(tars: &[Vec<u8>]) -> Crafted {
+        let diff_ids: Vec<String> = tars.iter().map(|t| sha256(t)).collect();
+        Crafted {
+            config: config_json(&diff_ids),
+            layers: tars
+                .iter()
+                .map(|t| (OCI_LAYER_GZIP.to_string(), gzip(t)))
+                .collect(),
+        }
+    }
+
+    fn descriptor(media_type: &str, data: &[u8]) -> serde_json::Value {
+        serde_json::json!({"mediaType": media_type, "digest": sha256(data), "size": data.len()})
+    }
+
+    /// The OCI manifest of this image.
+    fn manifest(&self) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": Crafted::descriptor(OCI_CONFIG, &self.config),
+            "layers": self.layers.iter().map(|(m, l)| Crafted::descriptor(m, l)).collect::<Vec<_>>(),
+        }))
+        .unwrap()
+    }
+
+    /// (descriptor, bytes) of the config and the layers.
+    fn blobs(&self) -> Vec<(registry::Descriptor, Vec<u8>)> {
+        let d = |m: &str, b: &[u8]| testkit::registry_client::images::descriptor(m, b);
+        std::iter::once((d(OCI_CONFIG, &self.config), self.config.clone()))
+            .chain(self.layers.iter().map(|(m, l)| (d(m, l), l.clone())))
+            .collect()
+    }
+
+    /// Pushes the blobs to `repo` of `reg`, and the manifest as `repo:tag` unless `tag` is
+    /// None (a front serves the manifest then).
+    fn push(&self, reg: &Registry, dir: &Path, repo: &str, tag: Option<&str>) {
+        let client = testkit::registry_client::client_for(reg, dir);
+        let target = testkit::registry_client::reference(reg, &format!("{repo}:{}", tag.unwrap_or("blobs")));
+        let blobs: Vec<registry::PushBlob> = self
+            .blobs()
+            .into_iter()
+            .map(|(descriptor, data)| registry::PushBlob {
+                descriptor,
+                open: Box::new(move || {
+                    Ok(Box::new(std::io::Cursor::new(data.clone())) as Box<dyn Read + Send>)
+                }),
+                mount_from: Vec::new(),
+            })
+            .collect();
+        match tag {
+            Some(_) => {
+                let request = registry::PushRequest {
+                    target,
+                    manifest_media_type: OCI_MANIFEST.into(),
+                    manifest_bytes: self.manifest(),
+                    blobs,
+                };
+                registry::push_image(&client, &request, &|_| {}).unwrap();
+            }
+            None => {
+                for b in &blobs {
+                    registry::push::push_blob(&client, &target, b, &|_| {}).unwrap();
+                }
+            }
+        }
+    }
+
+    /// Writes the image as an OCI layout at `dir` (tag `1`).
+    fn write_layout(&self, dir: &Path) {
+        let blobs = dir.join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).unwrap();
+        let manifest = self.manifest();
+        for data in self.blobs().iter().map(|(_, b)| b).chain([&manifest]) {
+            std::fs::write(blobs.join(&sha256(data)[7..]), data).unwrap();
+        }
+        self.write_index(dir, &manifest);
+    }
+
+    /// index.json of a layout whose one image has this manifest (blob written too).
+    fn write_index(&self, dir: &Path, manifest: &[u8]) {
+        std::fs::write(dir.join("blobs/sha256").join(&sha256(manifest)[7..]), manifest).unwrap();
+        std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
+            "mediaType": OCI_MANIFEST, "digest": sha256(manifest), "size": manifest.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "1"}}]});
+        std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+    }
+}
+
+/// A plain-HTTP docker-registry, or None where the gate says skip.
+fn start_registry() -> Option<Registry> {
+    Registry::start(Config::plain())
+}
+
+/// Images whose layers carry hostile entries, pushed to a real registry and used by `FROM` and
+/// `COPY --from` (kaniko's cg326: COPY --from a malicious image with ../../../../tini).
+#[test]
+fn layer_tars_through_a_registry_image() {
+    if !can_run("hostile registry images") {
+        return;
+    }
+    let Some(reg) = start_registry() else {
+        return;
+    };
+    let arena = Arena::busybox();
+    let s = arena.sentinel();
+    let out = arena.outside().to_string_lossy().into_owned();
+    let host = reg.host();
+    let cases: Vec<(&str, Vec<Vec<E>>, &str, Want)> = vec![
+        (
+            "from-registry-dotdot",
+            vec![vec![file("ok", "ok"), file(format!("../../../../{s}"), "pwned")]],
+            "FROM {img}\nRUN true\n",
+            fails(&["`..` component"]),
+        ),
+        (
+            "copy-from-registry-dotdot",
+            vec![vec![file("../../../../tini", "#!/bin/sh\necho pwned\n"), file(format!("../../../../tmp/{s}"), "x")]],
+            "FROM busybox\nCOPY --from={img} /tini /tini\n",
+            fails(&["\"../../../../tini\"", "`..` component"]),
+        ),
+        (
+            "from-registry-symlink-then-file",
+            vec![vec![sym("esc", &out), file(format!("esc/{s}"), "pwned")]],
+            "FROM {img}\n",
+            fails(&["\"esc\" is a symlink"]),
+        ),
+        (
+            "from-registry-hardlink-out",
+            vec![vec![hard("h", "../../etc/passwd")]],
+            "FROM {img}\n",
+            fails(&["`..` component"]),
+        ),
+        (
+            "from-registry-hardlink-out",
+            vec![vec![hard("h", "/etc/shadow")]],
+            "FROM {img}\n",
+            fails(&["\"/etc/shadow\" does not exist"]),
+        ),
+    ];
+    for (n, (id, layers, dockerfile, want)) in cases.iter().enumerate() {
+        let c = case(id);
+        let tars: Vec<Vec<u8>> = layers.iter().map(|l| tar(l)).collect();
+        Crafted::of_tars(&tars).push(&reg, &arena.input(""), &format!("evil/n{n}"), Some("1"));
+        arena.dockerfile(&dockerfile.replace("{img}", &format!("{host}/evil/n{n}:1")));
+        let ran = arena.build(&[]);
+        judge(&arena, c, &ran, want);
+    }
+}
+
+/// Layer 1 has `esc -> OUTSIDE`, layer 2 `esc/pwned` (no directory entry). Each layer alone
+/// is fine, so the pull succeeds; a local output applies them in order onto one directory,
+/// where `esc` is then a symlink: it must refuse to write through it.
+#[test]
+fn a_symlink_of_one_layer_does_not_lead_the_next_out_of_a_local_output() {
+    if !can_run("hostile two-layer symlink") {
+        return;
+    }
+    let Some(reg) = start_registry() else {
+        return;
+    };
+    let c = case("from-registry-two-layer-symlink");
+    let arena = Arena::busybox();
+    let s = arena.sentinel();
+    let out = arena.outside().to_string_lossy().into_owned();
+    let tars = [tar(&[sym("esc", &out)]), tar(&[file(format!("esc/{s}"), "pwned"), file("esc/secret", "overwritten")])];
+    Crafted::of_tars(&tars).push(&reg, &arena.input(""), "evil/two", Some("1"));
+    arena.dockerfile(&format!("FROM {}/evil/two:1\n", reg.host()));
+    let dest = format!("type=local,dest={}", arena.out("two").display());
+    let ran = arena.build(&["-o", &dest]);
+    ran.failed_with(&["\"esc\" is a symlink"]);
+    arena.assert_confined(c, &[&ran]);
+}
+
+/// An OCI layout given as a named context, whose layer has `..` entries.
+#[test]
+fn an_oci_layout_context_with_dotdot_entries_is_refused() {
+    if !can_run("hostile OCI layout") {
+        return;
+    }
+    let c = case("oci-layout-dotdot-entry");
+    let arena = Arena::busybox();
+    let s = arena.sentinel();
+    let layout = arena.input("layout");
+    Crafted::of_tars(&[tar(&[file(format!("../../../../../tmp/{s}"), "pwned")])]).write_layout(&layout);
+    arena.dockerfile("FROM base\nRUN true\n");
+    let ctx = format!("base=oci-layout://{}", layout.display());
+    let ran = arena.build(&["--build-context", &ctx]);
+    ran.failed_with(&["`..` component"]);
+    arena.assert_confined(c, &[&ran]);
+    arena.assert_no_leftovers(c);
+}
+
+/// An OCI layout whose layer digest climbs out of the layout: the layer must not be read from
+/// wherever the digest points (the canary's secret, here, with a diff id that matches it).
+#[test]
+#[ignore = "defect: store/oci_import.rs opens blobs/sha256/<anything> for a layer digest, reading files outside the layout (and storing them when the diff id matches); see CASES oci-layout-digest-traversal"]
+fn an_oci_layout_layer_digest_cannot_leave_the_layout() {
+    if !can_run("hostile OCI layout digest") {
+        return;
+    }
+    let c = case("oci-layout-digest-traversal");
+    let arena = Arena::busybox();
+    let layout = arena.input("layout");
+    // The layer "is" the canary's secret, as the attacker guessed it: its diff id matches.
+    let secret = std::fs::read(arena.outside().join("secret")).unwrap();
+    let crafted = Crafted {
+        config: config_json(&[sha256(&secret)]),
+        layers: vec![],
+    };
+    crafted.write_layout(&layout);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": Crafted::descriptor(OCI_CONFIG, &crafted.config),
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": "sha256:../../../../outside/secret", "size": secret.len()}],
+    }))
+    .unwrap();
+    crafted.write_index(&layout, &manifest);
+    arena.dockerfile("FROM base\nRUN true\n");
+    let ctx = format!("base=oci-layout://{}", layout.display());
+    let ran = arena.build(&["--build-context", &ctx]);
+    ran.failed_with(&["sha256:../../../../outside/secret"]);
+    arena.assert_confined(c, &[&ran]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The build context and the Dockerfile
+// ---------------------------------------------------------------------------------------------
+
+/// COPY sources resolve inside the context: a symlink to /etc/passwd is the context's own
+/// etc/passwd, and symlinks or `..` that point out of it find nothing.
+#[test]
+fn copy_sources_stay_in_the_context() {
+    if !can_run("hostile COPY sources") {
+        return;
+    }
+    let arena = Arena::busybox();
+    let ctx = arena.ctx();
+    let out = arena.outside();
+    testkit::files::write(&ctx.join("etc/passwd"), "ctx-passwd\n");
+    symlink("/etc/passwd", ctx.join("passwd-link")).unwrap();
+    symlink(out.join("secret"), ctx.join("secret-link")).unwrap();
+    symlink(&out, ctx.join("outside-dir")).unwrap();
+    symlink("../outside", ctx.join("outside-rel")).unwrap();
+    let cases: Vec<(&str, &str, Want)> = vec![
+        ("copy-context-symlink-etc-passwd", "COPY passwd-link /got\n", {
+            let got = arena.out("0").join("got");
+            Want::Succeeds(Box::new(move |_| {
+                assert_eq!(std::fs::read_to_string(&got).unwrap(), "ctx-passwd\n");
+            }))
+        }),
+        ("copy-context-symlink-outside", "COPY secret-link /got\n", fails(&["\"/secret-link\": not found"])),
+        ("copy-dotdot-outside", "COPY ../outside/secret /got\n", fails(&["\"/outside/secret\": not found"])),
+        ("copy-dotdot-outside", "COPY ../../../../outside /got/\n", fails(&["\"/outside\": not found"])),
+        ("copy-symlinked-dir-outside", "COPY outside-dir/ /got/\n", fails(&["\"/outside-dir\": not found"])),
+        ("copy-symlinked-dir-outside", "COPY outside-dir/secret /got\n", fails(&["\"/outside-dir/secret\": not found"])),
+        ("copy-symlinked-dir-outside", "COPY outside-rel/secret /got\n", fails(&["\"/outside-rel/secret\": not found"])),
+    ];
+    for (n, (id, copy, want)) in cases.iter().enumerate() {
+        let c = case(id);
+        arena.dockerfile(&format!("FROM busybox\n{copy}"));
+        let dest = format!("type=local,dest={}", arena.out(&n.to_string()).display());
+        let ran = arena.build(&["-o", &dest]);
+        judge(&arena, c, &ran, want);
+    }
+}
+
+/// The names in `dir`, sorted, without `Dockerfile` (what a listing of the context shows).
+fn context_names(dir: &Path) -> String {
+    let mut names = testkit::files::list_dir(dir);
+    names.sort();
+    names.join("\n") + "\n"
+}
+
+/// Bind mounts of the context: `source=../` is the context root (BuildKit cleans the path)
+/// and never its parent; `source=/,rw` (buildah CVE-2024-1753) is the context, never the
+/// host's root, and its writes reach neither.
+#[test]
+fn bind_mounts_never_reach_above_the_context() {
+    if !can_run("hostile bind mounts") {
+        return;
+    }
+    let arena = Arena::busybox();
+    let s = arena.sentinel();
+    std::fs::write(arena.ctx().join("a.txt"), "a\n").unwrap();
+    arena.dockerfile(
+        "FROM busybox\nRUN --mount=type=bind,source=../,target=/x ls /x > /listing\n",
+    );
+    let dest = arena.out("dotdot");
+    let ran = arena.build(&["-o", &format!("type=local,dest={}", dest.display())]);
+    judge(&arena, case("bind-source-dotdot"), &ran, &Want::Succeeds(Box::new(|_| {})));
+    assert_eq!(testkit::files::read(&dest.join("listing")), context_names(&arena.ctx()));
+
+    arena.dockerfile(&format!(
+        "FROM busybox\nRUN --mount=type=bind,source=/,target=/host,rw sh -c \
+         'ls /host > /listing; echo pwned > /host/{s}; echo pwned > /host/a.txt; \
+          cat /host/etc/shadow /host/../outside/secret > /read 2>/dev/null; true'\n"
+    ));
+    let listed = context_names(&arena.ctx());
+    let dest = arena.out("root-rw");
+    let ran = arena.build(&["-o", &format!("type=local,dest={}", dest.display())]);
+    judge(&arena, case("bind-source-root-rw"), &ran, &Want::Succeeds(Box::new(|_| {})));
+    assert_eq!(testkit::files::read(&dest.join("listing")), listed);
+    assert_eq!(testkit::files::read(&dest.join("read")), "");
+    // The writes went to a throwaway tree: the context is as it was.
+    assert_eq!(testkit::files::read(&arena.ctx().join("a.txt")), "a\n");
+    assert!(!arena.ctx().join(&s).exists());
+}
+
+/// Cache mount ids and sources cannot traverse (buildah CVE-2024-9675): an id is a name,
+/// whatever its slashes and dots, and a `source=` path stays in the (empty or seeded) cache.
+#[test]
+fn cache_mount_ids_and_sources_cannot_traverse() {
+    if !can_run("hostile cache mounts") {
+        return;
+    }
+    let arena = Arena::busybox();
+    let s = arena.sentinel();
+    arena.dockerfile(&format!(
+        "FROM busybox\n\
+         RUN --mount=type=cache,id=../../outside,target=/c sh -c 'echo pwned > /c/{s}; echo x > /c/secret; ls -A /c > /c1'\n\
+         RUN --mount=type=cache,id=../../../../../../../../etc,target=/c sh -c 'echo pwned > /c/{s}'\n\
+         RUN --mount=type=cache,id=/tmp,target=/c sh -c 'echo pwned > /c/{s}'\n"
+    ));
+    let dest = arena.out("id");
+    let ran = arena.build(&["-o", &format!("type=local,dest={}", dest.display())]);
+    let c = case("cache-id-traversal");
+    judge(&arena, c, &ran, &Want::Succeeds(Box::new(|_| {})));
+    // Where the writes went: caches under the store.
+    let caches = find_named(&arena.root().join("cache-mounts"), &s);
+    assert_eq!(caches.len(), 3, "{caches:?}");
+    assert_eq!(testkit::files::read(&dest.join("c1")), format!("{s}\nsecret\n"));
+
+    arena.dockerfile(&format!(
+        "FROM busybox AS seed\nRUN echo seeded > /seedfile\n\
+         FROM busybox\n\
+         RUN --mount=type=cache,source=../../../../..,target=/c sh -c 'ls -A /c > /fresh; echo pwned > /c/{s}'\n\
+         RUN --mount=type=cache,id=seeded,from=seed,source=../../../../..,target=/c sh -c 'ls -A /c > /seeded'\n"
+    ));
+    let dest = arena.out("source");
+    let ran = arena.build(&["-o", &format!("type=local,dest={}", dest.display())]);
+    let c = case("cache-source-traversal");
+    judge(&arena, c, &ran, &Want::Succeeds(Box::new(|_| {})));
+    assert_eq!(testkit::files::read(&dest.join("fresh")), "");
+    let seeded = testkit::files::read(&dest.join("seeded"));
+    assert!(seeded.lines().any(|l| l == "seedfile") && seeded.lines().any(|l| l == "bin"), "{seeded}");
+    // The stage's root, not the host's.
+    assert!(!seeded.lines().any(|l| l == "work" || l == "boot" || l == "usr"), "{seeded}");
+}
+
+/// runc CVE-2024-21626 ("Leaky Vessels"): a working directory of /proc/self/fd/N would be a
+/// directory runc leaked from the host. The step must not start there, and whatever it runs
+/// must not read the host's files through it; an ordinary step holds no fd to a host path.
+#[test]
+fn workdir_proc_self_fd_does_not_reach_the_host() {
+    if !can_run("runc CVE-2024-21626") {
+        return;
+    }
+    let c = case("workdir-proc-self-fd");
+    let arena = Arena::busybox();
+    let secret = arena.outside().join("secret");
+    let up = format!("../../../../../../../..{}", secret.display());
+    let mut printed = Vec::new();
+    for fd in 3..=8 {
+        arena.dockerfile(&format!(
+            "FROM busybox\nWORKDIR /proc/self/fd/{fd}\nRUN cat {up}; cat {}; ls -la .\n",
+            secret.display()
+        ));
+        let ran = arena.build(&[]);
+        // runc refuses to start the process (or the cat finds nothing): never the secret.
+        ran.failed_with(&[&format!("/proc/self/fd/{fd}")]);
+        printed.push(ran);
+    }
+    // A plain step's open descriptors: pipes and the null device, never a host directory.
+    arena.dockerfile("FROM busybox\nRUN ls -l /proc/self/fd/ | cat > /fds\n");
+    let dest = arena.out("fds");
+    let ran = arena.build(&["--no-cache", "-o", &format!("type=local,dest={}", dest.display())]);
+    ran.succeeded();
+    let fds = testkit::files::read(&dest.join("fds"));
+    for line in fds.lines().filter(|l| l.contains("->")) {
+        let target = line.rsplit("-> ").next().unwrap();
+        let fine = target.starts_with("pipe:")
+            || target.starts_with("socket:")
+            || target.starts_with("anon_inode:")
+            || target == "/dev/null"
+            || target.starts_with("/proc/");
+        assert!(fine, "a step holds {target}:\n{fds}");
+    }
+    printed.push(ran);
+    let refs: Vec<&Ran> = printed.iter().collect();
+    arena.assert_confined(c, &refs);
+}
+
+/// runc CVE-2024-21626 through `pallet run -w`.
+#[test]
+fn run_workdir_proc_self_fd_does_not_reach_the_host() {
+    if !can_run("runc CVE-2024-21626 in pallet run") {
+        return;
+    }
+    let c = case("run-workdir-proc-self-fd");
+    let arena = Arena::busybox();
+    let secret = arena.outside().join("secret");
+    let up = format!("../../../../../../../..{}", secret.display());
+    let mut printed = Vec::new();
+    for fd in 3..=8 {
+        let ran = run(&arena.pallet().args([
+            "run",
+            "-w",
+            &format!("/proc/self/fd/{fd}"),
+            "busybox",
+            "cat",
+            &up,
+        ]));
+        assert_ne!(ran.code, Some(0), "{}", ran.show());
+        assert!(ran.code.is_some() && ran.code != Some(101), "{}", ran.show());
+        printed.push(ran);
+    }
+    let refs: Vec<&Ran> = printed.iter().collect();
+    arena.assert_confined(c, &refs);
+}
+
+/// BuildKit CVE-2024-23652: a mount whose target runs through a symlink in the image that
+/// points at a host path. The mount points are made, and removed after the step, inside the
+/// container's root: the host path is untouched.
+#[test]
+fn a_mount_target_through_an_image_symlink_leaves_the_host_alone() {
+    if !can_run("BuildKit CVE-2024-23652") {
+        return;
+    }
+    let c = case("mount-target-symlink-out");
+    let arena = Arena::busybox();
+    let (out, s) = (arena.outside(), arena.sentinel());
+    arena.dockerfile(&format!(
+        "FROM busybox\nRUN ln -s {out} /victim && ln -s {out}/secret /victim-file\n\
+         RUN --mount=type=tmpfs,target=/victim/secret \
+             --mount=type=cache,target=/victim/empty \
+             --mount=type=bind,target=/victim/{s} \
+             sh -c 'ls /victim/ /victim/{s} > /dev/null; true'\n\
+         RUN ls -la /victim/ > /after 2>&1; true\n",
+        out = out.display()
+    ));
+    let dest = arena.out("after");
+    let ran = arena.build(&["-o", &format!("type=local,dest={}", dest.display())]);
+    judge(&arena, c, &ran, &Want::Succeeds(Box::new(|_| {})));
+    // A file mounted onto a symlink to a host file: runc makes the mount point inside the
+    // root, or refuses; either way the host file stays.
+    arena.dockerfile(&format!(
+        "FROM busybox\nRUN ln -s {out}/secret /victim-file\n\
+         RUN --mount=type=bind,source=Dockerfile,target=/victim-file cat /victim-file > /dev/null\n",
+        out = out.display()
+    ));
+    let ran = arena.build(&[]);
+    assert!(ran.code == Some(0) || ran.code == Some(1), "{}", ran.show());
+    if ran.code == Some(1) {
+        ran.failed_with(&["/victim-file"]);
+    }
+    arena.assert_confined(c, &[&ran]);
+    arena.assert_no_leftovers(c);
+}
+
+/// BuildKit CVE-2024-23651 analog: a cache mount holds a symlink to a host path; later steps
+/// write through it and mount below it. Inside the container the link resolves in the
+/// container's root; nothing reaches the host.
+#[test]
+fn a_symlink_in_a_cache_mount_does_not_lead_out() {
+    if !can_run("BuildKit CVE-2024-23651 analog") {
+        return;
+    }
+    let c = case("cache-mount-symlink-out");
+    let arena = Arena::busybox();
+    let (out, s) = (arena.outside(), arena.sentinel());
+    arena.dockerfile(&format!(
+        "FROM busybox\n\
+         RUN --mount=type=cache,id=c,target=/c ln -sfn {out} /c/link && ln -sfn {out}/empty /c/elink\n\
+         RUN --mount=type=cache,id=c,target=/c sh -c 'echo pwned > /c/link/{s}; echo x > /c/link/secret; cat /c/link/secret; true'\n\
+         RUN --mount=type=cache,id=c,target=/c --mount=type=tmpfs,target=/c/elink/t sh -c 'echo in > /c/elink/t/f; true'\n\
+         RUN --mount=type=cache,id=c,target=/c --mount=type=cache,id=d,target=/c/link/d sh -c 'echo pwned > /c/link/d/{s}; true'\n",
+        out = out.display()
+    ));
+    let ran = arena.build(&[]);
+    judge(&arena, c, &ran, &Want::Succeeds(Box::new(|_| {})));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registries that serve what an attacker wants
+// ---------------------------------------------------------------------------------------------
+
+/// A crafted answer for `GET /v2/REPO/manifests/REF` of a front.
+fn manifest_rule(repo: &str, reference: &str, media_type: &str, body: Vec<u8>) -> Rule {
+    Rule::get(
+        &format!("/v2/{repo}/manifests/{reference}"),
+        Answer::manifest(media_type, body),
+    )
+}
+
+/// A manifest over `config` and `layers` (descriptors as JSON values).
+fn manifest_json(config: serde_json::Value, layers: Vec<serde_json::Value>) -> serde_json::Value {
+    serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": layers})
+}
+
+/// One hostile registry answer, pulled with `pallet pull`: the real registry holds `image`'s
+/// blobs under `evil/ID`, the front serves `manifest` (and `extra` rules) for it. Returns the
+/// run and the front (its request log).
+struct Pulled {
+    ran: Ran,
+    front: Front,
+}
+
+fn pull_through_front(
+    arena: &Arena,
+    reg: &Registry,
+    id: &str,
+    image: &Crafted,
+    manifest: (&str, Vec<u8>),
+    extra: Vec<Rule>,
+) -> Pulled {
+    let repo = format!("evil/{id}");
+    image.push(reg, &arena.input(""), &repo, None);
+    let mut rules = vec![manifest_rule(&repo, "1", manifest.0, manifest.1)];
+    rules.extend(extra);
+    let front = Front::start(&reg.host(), rules);
+    let ran = run(&arena.pallet().args(["pull", &format!("{}/{repo}:1", front.host())]));
+    Pulled { ran, front }
+}
+
+/// A small image of one real layer (a file named after the case).
+fn small_image(id: &str) -> Crafted {
+    Crafted::of_tars(&[tar(&[file(format!("from-{id}"), id)])])
+}
+
+/// The store has no image whose name contains `needle`.
+fn no_image(arena: &Arena, needle: &str) {
+    let ran = run(&arena.pallet().arg("images"));
+    ran.succeeded();
+    assert!(!ran.out().contains(needle), "{}", ran.show());
+}
+
+#[test]
+fn hostile_manifests_and_configs_are_refused() {
+    if !can_run("hostile registry answers") {
+        return;
+    }
+    let Some(reg) = start_registry() else {
+        return;
+    };
+    let arena = Arena::empty();
+    let img = |id: &str| small_image(id);
+
+    // Not JSON at all.
+    let i = img("json");
+    let body = br#"{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "layers": [{"#.to_vec();
+    let p = pull_through_front(&arena, &reg, "json", &i, (OCI_MANIFEST, body), vec![]);
+    p.ran.failed_with(&["invalid manifest"]);
+    assert!(!p.front.saw("/blobs/"), "{:#?}", p.front.lines());
+    arena.assert_confined(case("reg-invalid-json"), &[&p.ran]);
+
+    // A layer digest that climbs: refused before any request uses it (issue 13, defect 8).
+    let i = img("traversal");
+    let m = manifest_json(
+        Crafted::descriptor(OCI_CONFIG, &i.config),
+        vec![serde_json::json!({"mediaType": OCI_LAYER_GZIP, "digest": "sha256:../../../../tmp/x", "size": 10})],
+    );
+    let p = pull_through_front(&arena, &reg, "traversal", &i, (OCI_MANIFEST, serde_json::to_vec(&m).unwrap()), vec![]);
+    p.ran.failed_with(&["sha256:../../../../tmp/x"]);
+    for r in p.front.lines() {
+        assert!(!r.contains("..") && !r.contains("tmp/x") && !r.contains("%2E"), "{r}");
+        assert!(!r.contains("/blobs/"), "a blob was requested: {:#?}", p.front.lines());
+    }
+    arena.assert_confined(case("reg-digest-traversal"), &[&p.ran]);
+
+    // A config whose diff ids are not its layers'.
+    let mut i = img("diffid");
+    i.config = config_json(&[sha256(b"not this layer")]);
+    let m = i.manifest();
+    let p = pull_through_front(&arena, &reg, "diffid", &i, (OCI_MANIFEST, m), vec![]);
+    p.ran.failed_with(&["does not match its diff id"]);
+    no_image(&arena, "diffid");
+    arena.assert_confined(case("reg-diffid-mismatch"), &[&p.ran]);
+    arena.assert_no_leftovers(case("reg-diffid-mismatch"));
+
+    // A diff id that climbs from the store's snapshots to the canary.
+    let mut i = img("diffid-climb");
+    i.config = config_json(&["sha256:../../outside/empty".to_string()]);
+    let m = i.manifest();
+    let p = pull_through_front(&arena, &reg, "diffid-climb", &i, (OCI_MANIFEST, m), vec![]);
+    p.ran.failed_with(&["sha256:../../outside/empty"]);
+    no_image(&arena, "diffid-climb");
+    arena.assert_confined(case("reg-diffid-traversal"), &[&p.ran]);
+    arena.assert_no_leftovers(case("reg-diffid-traversal"));
+
+    // A layer blob that is not what its digest says (same size, other bytes).
+    let i = img("tampered");
+    let (digest, layer) = (sha256(&i.layers[0].1), &i.layers[0].1);
+    let mut other = layer.clone();
+    other.reverse();
+    let blob_rule = Rule::get(&format!("/v2/evil/tampered/blobs/{digest}"), Answer::blob(other));
+    let p = pull_through_front(&arena, &reg, "tampered", &i, (OCI_MANIFEST, i.manifest()), vec![blob_rule]);
+    p.ran.failed_with(&[&digest]);
+    no_image(&arena, "tampered");
+    let hex = &digest["sha256:".len()..];
+    assert!(!arena.root().join("blobs/sha256").join(hex).exists());
+    arena.assert_confined(case("reg-blob-digest-mismatch"), &[&p.ran]);
+    arena.assert_no_leftovers(case("reg-blob-digest-mismatch"));
+
+    // A layer media type no one knows.
+    let mut i = img("mediatype");
+    i.layers[0].0 = "application/vnd.evil.layer.v1+exe".into();
+    let p = pull_through_front(&arena, &reg, "mediatype", &i, (OCI_MANIFEST, i.manifest()), vec![]);
+    p.ran.failed_with(&["application/vnd.evil.layer.v1+exe"]);
+    no_image(&arena, "mediatype");
+    arena.assert_confined(case("reg-unknown-media-type"), &[&p.ran]);
+    arena.assert_no_leftovers(case("reg-unknown-media-type"));
+
+}
+
+/// A manifest whose config descriptor says 1 TiB (the blob is a few hundred bytes): a clear
+/// error or the real config, never an allocation of what the manifest claims.
+#[test]
+#[ignore = "defect: registry::pull::resolve allocates Vec::with_capacity(config.size) from the manifest: 'memory allocation of 1099511627776 bytes failed', SIGABRT; see CASES reg-config-size-lie"]
+fn a_config_size_lie_is_not_allocated() {
+    if !can_run("hostile config size") {
+        return;
+    }
+    let Some(reg) = start_registry() else {
+        return;
+    };
+    let arena = Arena::empty();
+    let i = small_image("cfgsize");
+    let mut config = Crafted::descriptor(OCI_CONFIG, &i.config);
+    config["size"] = serde_json::json!(1u64 << 40);
+    let layers = vec![Crafted::descriptor(OCI_LAYER_GZIP, &i.layers[0].1)];
+    let m = serde_json::to_vec(&manifest_json(config, layers)).unwrap();
+    let p = pull_through_front(&arena, &reg, "cfgsize", &i, (OCI_MANIFEST, m), vec![]);
+    p.ran.failed_with(&["config"]);
+    assert!(p.ran.max_rss_mib < 512, "{}", p.ran.show());
+    arena.assert_confined(case("reg-config-size-lie"), &[&p.ran]);
+}
+
+/// A 9 MiB manifest (the cap is 8 MiB): refused before any blob is requested, with memory
+/// bounded, and for what it is.
+#[test]
+#[ignore = "defect: the 8 MiB manifest cap is reported as 'the registry is not reachable ... check the host name and port, proxy settings and that the registry is running' (issue 13, point 9 names exactly this); see CASES reg-oversized-manifest"]
+fn an_oversized_manifest_is_refused_for_what_it_is() {
+    if !can_run("hostile oversized manifest") {
+        return;
+    }
+    let Some(reg) = start_registry() else {
+        return;
+    };
+    let arena = Arena::empty();
+    let i = small_image("big");
+    let mut m = serde_json::from_slice::<serde_json::Value>(&i.manifest()).unwrap();
+    m["annotations"] = serde_json::json!({"pad": "x".repeat(9 << 20)});
+    let p = pull_through_front(&arena, &reg, "big", &i, (OCI_MANIFEST, serde_json::to_vec(&m).unwrap()), vec![]);
+    assert!(!p.front.saw("/blobs/"), "{:#?}", p.front.lines());
+    assert!(p.ran.max_rss_mib < 512, "{}", p.ran.show());
+    arena.assert_confined(case("reg-oversized-manifest"), &[&p.ran]);
+    p.ran.failed_with(&["manifest", "8 MiB"]);
+    assert!(!p.ran.err().contains("not reachable"), "{}", p.ran.show());
+}
+
+/// Indexes that loop or nest: a bounded number of requests and a clear error.
+#[test]
+fn hostile_indexes_end_quickly() {
+    if !can_run("hostile registry indexes") {
+        return;
+    }
+    let Some(reg) = start_registry() else {
+        return;
+    };
+    let arena = Arena::empty();
+    let platform = serde_json::json!({"os": "linux", "architecture": arch()});
+
+    // An index that lists itself: served at its tag and at the digest it names.
+    let i = small_image("loop");
+    let named = sha256(b"the index itself");
+    let index = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_INDEX, "digest": named, "size": 300, "platform": platform}]}))
+    .unwrap();
+    let again = manifest_rule("evil/loop", &named, OCI_INDEX, index.clone());
+    let p = pull_through_front(&arena, &reg, "loop", &i, (OCI_INDEX, index), vec![again]);
+    p.ran.failed_with(&[&named]);
+    let gets = p.front.lines().iter().filter(|l| l.contains("/manifests/")).count();
+    assert!(gets <= 4, "{:#?}", p.front.lines());
+    arena.assert_confined(case("reg-index-self-loop"), &[&p.ran]);
+
+    // An index nested 100 deep over a real manifest, each level served at its digest.
+    let i = small_image("nested");
+    let manifest = i.manifest();
+    let mut rules = vec![manifest_rule("evil/nested", &sha256(&manifest), OCI_MANIFEST, manifest.clone())];
+    let (mut below, mut below_type) = (manifest, OCI_MANIFEST);
+    for _ in 0..100 {
+        let index = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
+            "manifests": [{"mediaType": below_type, "digest": sha256(&below), "size": below.len(), "platform": platform}]}))
+        .unwrap();
+        rules.push(manifest_rule("evil/nested", &sha256(&index), OCI_INDEX, index.clone()));
+        (below, below_type) = (index, OCI_INDEX);
+    }
+    let p = pull_through_front(&arena, &reg, "nested", &i, (OCI_INDEX, below), rules);
+    p.ran.failed_with(&["not an image manifest"]);
+    let gets = p.front.lines().iter().filter(|l| l.contains("/manifests/")).count();
+    assert!(gets <= 4, "{:#?}", p.front.lines());
+    arena.assert_confined(case("reg-index-nested"), &[&p.ran]);
+}
+
+/// A foreign (non-distributable) layer whose `urls` point elsewhere: pallet takes blobs from
+/// the registry by digest only, never from a URL a manifest names (no request forgery).
+#[test]
+fn foreign_layer_urls_are_never_fetched() {
+    if !can_run("hostile foreign layer urls") {
+        return;
+    }
+    let Some(reg) = start_registry() else {
+        return;
+    };
+    let c = case("reg-foreign-urls");
+    let arena = Arena::empty();
+    let i = small_image("foreign");
+    let repo = "evil/foreign";
+    i.push(&reg, &arena.input(""), repo, None);
+    // The front is also where the URL points: its log shows whether anything went there.
+    let witness = Front::start(&reg.host(), vec![]);
+    let mut layer = Crafted::descriptor("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", &i.layers[0].1);
+    layer["urls"] = serde_json::json!([format!("http://{}/ssrf-{}", witness.host(), arena.mark)]);
+    let m = serde_json::to_vec(&manifest_json(Crafted::descriptor(OCI_CONFIG, &i.config), vec![layer])).unwrap();
+    let front = Front::start(&reg.host(), vec![manifest_rule(repo, "1", OCI_MANIFEST, m)]);
+    let ran = run(&arena.pallet().args(["pull", &format!("{}/{repo}:1", front.host())]));
+    assert!(ran.code == Some(0) || ran.code == Some(1), "{}", ran.show());
+    if ran.code == Some(1) {
+        ran.failed_with(&[]);
+    }
+    assert!(witness.requests().is_empty(), "{:#?}", witness.lines());
+    assert!(!front.saw("ssrf-"), "{:#?}", front.lines());
+    arena.assert_confined(c, &[&ran]);
+}
+
+/// A 12 MiB config (one huge label): pulled or refused, with memory bounded.
+#[test]
+fn a_huge_config_is_handled() {
+    if !can_run("hostile huge config") {
+        return;
+    }
+    let Some(reg) = start_registry() else {
+        return;
+    };
+    let c = case("reg-huge-config");
+    let arena = Arena::empty();
+    let mut i = small_image("hugecfg");
+    let layer_tar = tar(&[file("from-hugecfg", "hugecfg")]);
+    i.config = serde_json::to_vec(&serde_json::json!({
+        "architecture": arch(), "os": "linux",
+        "config": {"Labels": {"pad": "y".repeat(12 << 20)}},
+        "rootfs": {"type": "layers", "diff_ids": [sha256(&layer_tar)]},
+    }))
+    .unwrap();
+    i.push(&reg, &arena.input(""), "evil/hugecfg", Some("1"));
+    let ran = run_bounded(
+        &arena.pallet().args(["pull", &format!("{}/evil/hugecfg:1", reg.host())]),
+        Duration::from_secs(60),
+        Some(4 << 30),
+    );
+    assert!(ran.code == Some(0) || ran.code == Some(1), "{}", ran.show());
+    if ran.code == Some(1) {
+        ran.failed_with(&["config"]);
+    }
+    assert!(ran.max_rss_mib < 512, "{}", ran.show());
+    arena.assert_confined(c, &[&ran]);
 }
