@@ -286,3 +286,43 @@ pub fn an_oci_layout_layer_digest_cannot_leave_the_layout() {
     ran.failed_with(&["sha256:../../../../outside/secret"]);
     arena.assert_confined(c, &[&ran]);
 }
+
+/// buildah CVE-2020-10696: a build fetched a tar from an HTTP server and extracted it with
+/// its `../` entries, writing anywhere on the host. In pallet (as in BuildKit) `ADD <url>`
+/// never extracts: the archive lands as one file, byte for byte, and no entry of it is written
+/// anywhere. The server is a front that answers the URL with the crafted tar.
+#[test]
+fn a_remote_tar_is_added_as_a_file_never_extracted() {
+    if !can_run("buildah CVE-2020-10696") {
+        return;
+    }
+    let Some(reg) = start_registry() else {
+        return;
+    };
+    let c = case("add-url-tar-not-extracted");
+    let arena = Arena::busybox();
+    let s = arena.sentinel();
+    let evil = tar(&[
+        file("ok", "ok"),
+        file(format!("../../../../../../tmp/{s}"), "pwned"),
+        sym("esc", arena.outside().to_string_lossy().as_bytes()),
+        file(format!("esc/{s}"), "pwned"),
+    ]);
+    let front = testkit::docker_registry::Front::start(
+        &reg.host(),
+        vec![testkit::docker_registry::Rule::get(
+            "/evil.tar",
+            testkit::docker_registry::Answer::blob(evil.clone()),
+        )],
+    );
+    arena.dockerfile(&format!(
+        "FROM busybox\nADD http://{}/evil.tar /dest/\nRUN ls -A /dest > /listing\n",
+        front.host()
+    ));
+    let dest = arena.out("url");
+    let ran = arena.build(&["-o", &format!("type=local,dest={}", dest.display())]);
+    judge(&arena, c, &ran, &Want::Succeeds(Box::new(|_| {})));
+    assert_eq!(std::fs::read(dest.join("dest/evil.tar")).unwrap(), evil);
+    assert_eq!(testkit::files::read(&dest.join("listing")), "evil.tar\n");
+    assert!(front.saw("/evil.tar"), "{:#?}", front.lines());
+}

@@ -36,6 +36,16 @@ fn layer_tars_through_import() {
             fails(&["`..` component"]),
         ),
         (
+            // GNU tar 1.29 turned `etc/motd/../etc/shadow` into `etc/shadow` (extracting a
+            // member the user did not ask for): a `..` anywhere is refused, not rewritten.
+            "tar-pointyfeather",
+            vec![
+                file("etc/motd", "motd"),
+                file(format!("etc/motd/../etc/{s}"), "pwned"),
+            ],
+            fails(&["`..` component"]),
+        ),
+        (
             "import-absolute",
             vec![
                 file(format!("/tmp/{s}"), "absolute"),
@@ -346,6 +356,15 @@ fn layer_tars_through_add() {
         (
             "add-tar-dotdot",
             vec![file(format!("a/../../../{s}"), "pwned")],
+            Box::new(|_| fails(&["outside the extraction directory"])),
+        ),
+        (
+            // CVE-2016-6321's shape through ADD: the `..` climbs out of the destination.
+            "tar-pointyfeather",
+            vec![
+                file("etc/motd", "motd"),
+                file(format!("etc/motd/../../../../../tmp/{s}"), "pwned"),
+            ],
             Box::new(|_| fails(&["outside the extraction directory"])),
         ),
         (

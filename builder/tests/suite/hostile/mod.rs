@@ -87,9 +87,9 @@ const fn found(
 /// Every hostile input this module tries. A test names the case it exercises with [`case`].
 const CASES: &[Case] = &[
     // Layer tars, through `pallet import`.
-    ok("import-dotdot", "pallet import of a tar with `../../..` entries", "error naming the entry's `..`", "kaniko CVE-2026-28406 / GHSA-6rxq-q92g-4rmf"),
+    ok("import-dotdot", "pallet import of a tar with `../../..` entries", "error naming the entry's `..`", "kaniko CVE-2026-28406 (GHSA-6rxq-q92g-4rmf: a `../` tar entry written outside the extraction root)"),
     ok("import-absolute", "pallet import of a tar with absolute names (/tmp/MARK)", "confined: the file is in the image under tmp/, not on the host", ""),
-    ok("import-symlink-then-file", "pallet import: symlink esc -> OUTSIDE, then esc/pwned", "error: esc is a symlink", "CVE-2016-6321-like (zip-slip via symlink)"),
+    ok("import-symlink-then-file", "pallet import: symlink esc -> OUTSIDE, then esc/pwned", "error: esc is a symlink", ""),
     ok("import-symlink-dotdot", "pallet import: symlink up -> ../../.., then up/MARK", "error: up is a symlink", ""),
     ok("import-symlink-loop", "pallet import: a -> b, b -> a, then a/x", "error: a is a symlink", ""),
     ok("import-hardlink-dotdot", "pallet import: hardlink to ../../etc/passwd", "error naming the `..`", ""),
@@ -103,19 +103,21 @@ const CASES: &[Case] = &[
     found("import-deep-name", "pallet import: one entry with 20 000 path components (a 40 KB PAX path)", "refused at once as too long (PATH_MAX), bounded memory, nothing left in the store", "",
         "unpacking creates every level, remembers every prefix of the path (memory and time quadratic in its length: 40 KB takes ~8 s and 400 MB, 100 KB 33 s and 2.4 GB, a 1 MB name was OOM-killed at 23 GB after 13 min), fails late with ENAMETOOLONG from a path-based step echoing the whole path, and leaves the unpacked tree in ROOT/tmp, where no later command can remove it"),
     ok("import-dir-then-symlink", "pallet import: d/ and d/f, then d -> OUTSIDE, then d/pwned", "error: d is a symlink", ""),
+    ok("tar-pointyfeather", "import and ADD of a tar with etc/motd then etc/motd/../etc/MARK (and ../../../../tmp/MARK)", "error: a `..` is refused, never rewritten to another member", "CVE-2016-6321 (GNU tar POINTYFEATHER: a name with `..` was rewritten by stripping up to it)"),
     // Layer tars, through ADD of a local archive (a different unpacker: exec/fileop/unpack.rs).
-    ok("add-tar-dotdot", "ADD evil.tar with `../../..` entries", "error: outside the extraction directory", "buildah CVE-2020-10696 analog"),
+    ok("add-tar-dotdot", "ADD evil.tar with `../../..` entries", "error: outside the extraction directory", "kaniko CVE-2026-28406 (the same `../` entry, through ADD's unpacker)"),
     ok("add-tar-absolute", "ADD evil.tar with absolute names (/tmp/MARK)", "confined: under the ADD destination", ""),
-    ok("add-tar-symlink-then-file", "ADD evil.tar: esc -> OUTSIDE, then esc/pwned", "confined: resolved inside the destination", "CVE-2016-6321-like"),
+    ok("add-tar-symlink-then-file", "ADD evil.tar: esc -> OUTSIDE, then esc/pwned", "confined: resolved inside the destination", ""),
     ok("add-tar-symlink-dotdot", "ADD evil.tar: up -> .., then up/MARK", "confined: `..` stops at the destination", ""),
     ok("add-tar-hardlink-dotdot", "ADD evil.tar: hardlink to ../../etc/passwd", "error: outside the extraction directory", ""),
     ok("add-tar-hardlink-absolute", "ADD evil.tar: hardlink to /etc/shadow", "error: resolved inside the destination, where it is not", ""),
     ok("add-tar-devices", "ADD evil.tar: char 1:1, a block device, a fifo", "created in the image only", ""),
     ok("add-tar-dir-then-symlink", "ADD evil.tar: d/, then d -> OUTSIDE, then d/pwned", "confined: resolved inside the destination", ""),
+    ok("add-url-tar-not-extracted", "ADD http://HOST/evil.tar /dest/ whose entries climb (`../`, a symlink then a file)", "stored as one file, byte for byte; nothing extracted anywhere", "buildah CVE-2020-10696 (a tar fetched over HTTP extracted with its `../` entries)"),
     // Layer tars, through a crafted image in a registry.
-    ok("from-registry-dotdot", "FROM a registry image whose layer has `../../../../MARK`", "error naming the entry", "kaniko CVE-2026-28406"),
-    ok("copy-from-registry-dotdot", "COPY --from a registry image whose layer has `../../../../tini`", "error naming the entry", "kaniko cg326 (COPY --from a malicious image)"),
-    ok("from-registry-symlink-then-file", "FROM a registry image: esc -> OUTSIDE, then esc/pwned", "error: esc is a symlink", "CVE-2016-6321-like"),
+    ok("from-registry-dotdot", "FROM a registry image whose layer has `../../../../MARK`", "error naming the entry", "kaniko CVE-2026-28406 (through a pulled layer)"),
+    ok("copy-from-registry-dotdot", "COPY --from a registry image whose layer has `../../../../tini`", "error naming the entry", "kaniko CVE-2026-28406 (its advisory's chain: overwrite a helper binary such as tini, here through COPY --from)"),
+    ok("from-registry-symlink-then-file", "FROM a registry image: esc -> OUTSIDE, then esc/pwned", "error: esc is a symlink", ""),
     ok("from-registry-hardlink-out", "FROM a registry image with hardlinks to ../../etc/passwd and /etc/shadow", "error", ""),
     ok("from-registry-two-layer-symlink", "FROM an image whose layer 1 has esc -> OUTSIDE and layer 2 esc/pwned, exported with -o type=local", "the export refuses the entry; OUTSIDE untouched", ""),
     // The build context and the Dockerfile.
@@ -124,13 +126,15 @@ const CASES: &[Case] = &[
     ok("copy-dotdot-outside", "COPY ../outside/secret", "error: not found (`..` stops at the context root)", ""),
     ok("copy-symlinked-dir-outside", "COPY of a context directory symlink to OUTSIDE (absolute and ../outside)", "error: not found in the context", ""),
     ok("bind-source-dotdot", "RUN --mount=type=bind,source=../", "the context root (BuildKit cleans the path), never its parent", ""),
-    ok("bind-source-root-rw", "RUN --mount=type=bind,source=/,target=/host,rw, writing to /host", "the context, never the host's /; writes go nowhere", "buildah CVE-2024-1753"),
+    ok("bind-source-root-rw", "RUN --mount=type=bind,source=/,target=/host,rw, writing to /host", "the context, never the host's /; writes go nowhere", "buildah CVE-2024-1753 (the source named directly)"),
+    ok("bind-from-image-symlink-root", "RUN --mount=type=bind,from=STAGE,source=/rootlink,rw where the stage made /rootlink -> / (and a link to OUTSIDE; and a context symlink to /)", "the stage's own root (its marker, no host directories); nothing written outside", "buildah CVE-2024-1753 (as published: a symlink to / in an image used as the mount source)"),
     ok("cache-id-traversal", "RUN --mount=type=cache,id=../../outside (and ../../../../etc)", "a cache under the store; nothing written outside", "buildah CVE-2024-9675"),
     ok("cache-source-traversal", "RUN --mount=type=cache,source=../../../.. (with and without from=)", "a fresh (or stage-seeded) cache; nothing outside read or written", "buildah CVE-2024-9675"),
-    ok("workdir-proc-self-fd", "WORKDIR /proc/self/fd/N (N = 3..8) then RUN reading ../../../OUTSIDE/secret", "error (runc refuses the cwd); the secret is never read", "runc CVE-2024-21626 (Leaky Vessels)"),
+    ok("workdir-proc-self-fd", "WORKDIR /proc/self/fd/N (N = 3..8) then RUN reading ../../../OUTSIDE/secret", "error (runc refuses the cwd); the secret is never read; a plain step holds no host directory fd", "runc CVE-2024-21626 (Leaky Vessels)"),
     ok("run-workdir-proc-self-fd", "pallet run -w /proc/self/fd/N", "error; the secret is never read", "runc CVE-2024-21626"),
     ok("mount-target-symlink-out", "RUN --mount whose target runs through an image symlink to OUTSIDE", "the host target untouched after the step", "BuildKit CVE-2024-23652"),
-    ok("cache-mount-symlink-out", "a cache mount that holds a symlink to OUTSIDE, used by later steps (writes, nested mount)", "nothing written outside", "BuildKit CVE-2024-23651 analog"),
+    ok("cache-mount-symlink-out", "a cache mount that holds a symlink to OUTSIDE, used by later steps (writes, nested mount)", "nothing written outside", "BuildKit CVE-2024-23651 (the symlink, sequentially)"),
+    ok("cache-source-race", "two stages in parallel: one swaps the cache's `sub` between a directory and symlinks to OUTSIDE and /, the other mounts source=sub again and again, writing and reading", "nothing outside written or read, whatever wins each race", "BuildKit CVE-2024-23651 (the race, as published)"),
     ok("oci-layout-dotdot-entry", "--build-context base=oci-layout://DIR whose layer has `../` entries", "error naming the entry", ""),
     found("oci-layout-digest-traversal", "--build-context base=oci-layout://DIR whose layer digest is sha256:../../../outside/secret", "refused as an invalid digest before any file is opened", "",
         "store/oci_import.rs opens DIR/blobs/sha256/<whatever follows sha256:> for layers (only manifest and config digests are checked): the layer is read from outside the layout (any file: /dev/zero fills the disk, a FIFO hangs), and with a diff id equal to that file's sha256 (a guess to confirm) its content is stored in the store as a blob, left there after the build fails"),
@@ -141,6 +145,8 @@ const CASES: &[Case] = &[
     ok("frontend-arg-bomb", "ARG A=$A$A$A$A$A$A$A$A doubling, 16 lines", "error at the line within seconds", ""),
     ok("frontend-50mb-line", "a Dockerfile whose one line is 50 MB", "error, stderr under 100 KB", ""),
     ok("frontend-50mb-word", "FROM with a 50 MB image name", "error, stderr under 100 KB", ""),
+    found("frontend-50mb-continued", "RUN of 200 continuation lines of 50 KB (a 10 MB command; each line under the limit)", "the step fails (argument list too long), stderr stays under 32 KB", "",
+        "the step's name and command were printed whole in the progress and the error, four times: 200 MB of stderr (and 9.8 s); now cut at 2000 characters with the full length (solver::error::shortened)"),
     ok("frontend-200k-comments", "200 000 lines of # comments before FROM", "builds", ""),
     // Registries.
     found("reg-oversized-manifest", "a 9 MiB manifest", "refused before any blob request, the error naming the manifest's 8 MiB limit", "",
@@ -156,14 +162,15 @@ const CASES: &[Case] = &[
     ok("reg-foreign-urls", "a foreign layer whose urls point elsewhere", "the URL is never requested", ""),
     ok("reg-huge-config", "a 12 MiB config JSON", "a clear answer (pulled or refused), bounded memory", ""),
     found("reg-config-size-lie", "a manifest that says its config is 1 TiB (the blob is small)", "an error (or the real config), never an allocation of the claimed size", "",
-        "registry/src/pull.rs resolve() does Vec::with_capacity(manifest.config.size): a 300-byte manifest makes pallet abort with 'memory allocation of 1099511627776 bytes failed' (SIGABRT, exit 134) before any check; a size just under the machine's memory would be committed instead"),
+        "registry/src/pull.rs resolve() did Vec::with_capacity(manifest.config.size): a 300-byte manifest made pallet abort with 'memory allocation of 1099511627776 bytes failed' (SIGABRT, exit 134) before any check (fixed on main by 7fae959, found at the same time by the manifest fuzz target)"),
     ok("push-failed-no-tag", "a push whose blob uploads fail (500 every time)", "error; the tag does not exist; no manifest sent", ""),
-    ok("push-flipped-byte", "a push of an image one of whose stored layer blobs has a flipped byte", "error naming the layer before any manifest is written", "issue 13 defect 6"),
+    ok("push-flipped-byte", "a push of an image one of whose stored layer blobs (the diff blob; the compressed blob a first push kept) has a flipped byte", "error naming the layer before any manifest is written; the registry has no manifest", "issue 13 defect 6"),
     // A damaged store.
-    ok("doctor-corrupt-index", "4 KB of random bytes in the middle of index.redb", "images exits 1 naming `pallet doctor`; doctor rebuilds; images lists the images", "issue 13 defect 5"),
+    found("doctor-corrupt-index", "4 KB of random bytes over each page of index.redb in turn (the middle one included)", "every command: done, or exit 1 naming `pallet doctor`; doctor rebuilds; every image that verifies is listed and runs", "issue 13 defect 5",
+        "tags lived only in the index: damage to the tags table (or the header) and `pallet doctor` kept 0 of 3 images that all verified; doctor printed redb's panic and backtrace while salvaging; a damaged header said 'pass --root DIR or set PALLET_ROOT to a writable directory' instead of pallet doctor"),
     // Isolation of RUN and pallet run.
-    ok("seccomp-run-step", "a RUN step that tries unshare -U -r, mount -t tmpfs", "Seccomp: 2, both refused, the pids limit is in the cgroup", "issue 13 defect 2"),
-    ok("seccomp-pallet-run", "pallet run trying the same", "Seccomp: 2, both refused, the pids limit is in the cgroup", "issue 13 defect 2"),
+    ok("seccomp-run-step", "a RUN step that tries unshare -U -r, unshare -U -r -m + mount -t tmpfs, unshare -m, mount", "Seccomp: 2, all refused, a pids limit in the cgroup", "issue 13 defect 2"),
+    ok("seccomp-pallet-run", "pallet run trying the same", "Seccomp: 2, all refused, a pids limit in the cgroup", "issue 13 defect 2"),
 ];
 
 /// The case `id` (panics if the table has none: a test may not exercise an unlisted case).
@@ -172,4 +179,71 @@ pub fn case(id: &str) -> &'static Case {
         .iter()
         .find(|c| c.id == id)
         .unwrap_or_else(|| panic!("no case {id} in CASES"))
+}
+
+/// The CVEs issue 13 asks to replay, each of which some case must name.
+const CVES: &[&str] = &[
+    "kaniko CVE-2026-28406",
+    "buildah CVE-2024-1753",
+    "buildah CVE-2024-9675",
+    "buildah CVE-2020-10696",
+    "BuildKit CVE-2024-23651",
+    "BuildKit CVE-2024-23652",
+    "runc CVE-2024-21626",
+    "CVE-2016-6321",
+];
+
+/// The figures: every case with the CVE it replays and what it found, printed (run with
+/// `--nocapture` to see them); and the table's promises checked against the sources: at least
+/// 30 cases, ids unique, every case exercised by some test of this module (its id appears in
+/// a test file, quoted), every CVE of issue 13 replayed by a case, and no ignored test.
+#[test]
+fn zz_summary_lists_the_cases() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/suite/hostile");
+    let sources: String = [
+        "layers",
+        "images",
+        "registries",
+        "context",
+        "frontend",
+        "store",
+        "isolation",
+    ]
+    .iter()
+    .map(|m| std::fs::read_to_string(dir.join(format!("{m}.rs"))).unwrap())
+    .collect();
+    assert!(CASES.len() >= 30, "{} cases", CASES.len());
+    let mut ids: Vec<&str> = CASES.iter().map(|c| c.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), CASES.len(), "case ids are not unique");
+    let untested: Vec<&str> = CASES
+        .iter()
+        .map(|c| c.id)
+        .filter(|id| !sources.contains(&format!("\"{id}\"")))
+        .collect();
+    assert!(untested.is_empty(), "cases no test exercises: {untested:?}");
+    for cve in CVES {
+        assert!(
+            CASES.iter().any(|c| c.cve.contains(cve)),
+            "no case replays {cve}"
+        );
+    }
+    assert!(
+        !sources.contains("#[ignore"),
+        "an ignored hostile test: a defect is fixed, not skipped"
+    );
+    println!("hostile inputs: {} cases", CASES.len());
+    for c in CASES {
+        println!("- {}: {} -> {}", c.id, c.input, c.expect);
+        if !c.cve.is_empty() {
+            println!("    replays {}", c.cve);
+        }
+        if let Some(found) = c.found {
+            println!("    found (fixed): {found}");
+        }
+    }
+    let found = CASES.iter().filter(|c| c.found.is_some()).count();
+    let cves = CASES.iter().filter(|c| !c.cve.is_empty()).count();
+    println!("{} cases, {cves} replaying a published CVE or an issue 13 defect, {found} found a defect (fixed)", CASES.len());
 }
