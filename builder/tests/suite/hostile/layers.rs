@@ -359,6 +359,11 @@ fn layer_tars_through_add() {
             Box::new(|_| fails(&["outside the extraction directory"])),
         ),
         (
+            "add-tar-deep-name",
+            vec![file(format!("{}x", "a/".repeat(20_000)), "x")],
+            Box::new(|_| fails(&["archive path is too long", "over the 4096"])),
+        ),
+        (
             // CVE-2016-6321's shape through ADD: the `..` climbs out of the destination.
             "tar-pointyfeather",
             vec![
