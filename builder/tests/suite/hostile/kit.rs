@@ -111,6 +111,9 @@ pub fn run_bounded(p: &Pallet, limit: Duration, address_space: Option<u64>) -> R
         }
     }
     let start = Instant::now();
+    // Reaped by the wait4 loop below (which also reads its peak memory), or killed and
+    // waited for past the deadline.
+    #[allow(clippy::zombie_processes)]
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", p.describe()));
@@ -465,21 +468,23 @@ pub fn pad(out: &mut Vec<u8>) {
     }
 }
 
+/// One entry's header fields: name, type flag, data, mode, link target, device numbers.
+type Fields<'a> = (&'a [u8], u8, &'a [u8], u32, &'a [u8], (u32, u32));
+
 /// The entries as an uncompressed tar; names or targets longer than 100 bytes, or holding a
 /// NUL, go in a PAX header first.
 pub fn tar(entries: &[E]) -> Vec<u8> {
     let mut out = Vec::new();
     for e in entries {
-        let (name, kind, data, mode, link, devn): (&[u8], u8, &[u8], u32, &[u8], (u32, u32)) =
-            match e {
-                E::File(n, d) => (n, b'0', d, 0o644, b"", (0, 0)),
-                E::Dir(n) => (n, b'5', b"", 0o755, b"", (0, 0)),
-                E::Sym(n, t) => (n, b'2', b"", 0o777, t, (0, 0)),
-                E::Hard(n, t) => (n, b'1', b"", 0o644, t, (0, 0)),
-                E::Char(n, a, b) => (n, b'3', b"", 0o666, b"", (*a, *b)),
-                E::Block(n, a, b) => (n, b'4', b"", 0o666, b"", (*a, *b)),
-                E::Fifo(n) => (n, b'6', b"", 0o644, b"", (0, 0)),
-            };
+        let (name, kind, data, mode, link, devn): Fields = match e {
+            E::File(n, d) => (n, b'0', d, 0o644, b"", (0, 0)),
+            E::Dir(n) => (n, b'5', b"", 0o755, b"", (0, 0)),
+            E::Sym(n, t) => (n, b'2', b"", 0o777, t, (0, 0)),
+            E::Hard(n, t) => (n, b'1', b"", 0o644, t, (0, 0)),
+            E::Char(n, a, b) => (n, b'3', b"", 0o666, b"", (*a, *b)),
+            E::Block(n, a, b) => (n, b'4', b"", 0o666, b"", (*a, *b)),
+            E::Fifo(n) => (n, b'6', b"", 0o644, b"", (0, 0)),
+        };
         let long = |v: &[u8]| v.len() >= 100 || v.contains(&0);
         if long(name) || long(link) {
             let mut pax = Vec::new();

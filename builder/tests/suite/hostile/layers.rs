@@ -157,7 +157,7 @@ fn layer_tars_through_import() {
         ),
         (
             "import-nul-name",
-            vec![file(b"a\0/../../../../tmp/x".to_vec(), "x")],
+            vec![file(b"a\0/../../../../tmp/x", "x")],
             fails(&["NUL"]),
         ),
         (
@@ -326,6 +326,13 @@ fn is_file_with(p: &Path, content: &str) -> bool {
         && std::fs::read_to_string(p).is_ok_and(|c| c == content)
 }
 
+/// One ADD case: its id, the archive's entries, and what output `n` must show.
+type AddCase<'a> = (
+    &'static str,
+    Vec<E>,
+    Box<dyn Fn(usize) -> Want<'static> + 'a>,
+);
+
 /// `ADD evil.tar /dest/` (buildah CVE-2020-10696's shape): each archive is extracted below
 /// the destination or refused; a symlink in it never leads the extraction out.
 #[test]
@@ -344,7 +351,7 @@ fn layer_tars_through_add() {
             .join("dest")
             .join(abs.trim_start_matches('/'))
     };
-    let cases: Vec<(&str, Vec<E>, Box<dyn Fn(usize) -> Want<'static>>)> = vec![
+    let cases: Vec<AddCase> = vec![
         (
             "add-tar-dotdot",
             vec![
