@@ -29,7 +29,7 @@ pub(super) fn write(root_path: &Path, name: &str, record: &[u8]) -> io::Result<(
     let dir = dir(root_path);
     std::fs::create_dir_all(&dir)?;
     let path = file(root_path, name);
-    let tmp = dir.join(format!(".{}.{}", std::process::id(), path_name(&path)));
+    let tmp = dir.join(format!(".{}.{}.tmp", std::process::id(), path_name(&path)));
     std::fs::write(&tmp, record)?;
     std::fs::rename(&tmp, &path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
