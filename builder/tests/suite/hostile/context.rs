@@ -458,3 +458,43 @@ fn parallel_steps_racing_a_cache_subpath_stay_inside() {
     }
     arena.assert_confined(c, &[&ran]);
 }
+
+/// Special files in the build context are copied as what they are and never read: a FIFO
+/// (reading it would block the build forever), a character device (1:5, an endless source of
+/// zeros), and symlink loops (`a -> b -> a`, a directory holding `up -> ..`). `COPY .` and
+/// `ADD` of each (ADD reads a file to see whether it is an archive) finish in seconds.
+#[test]
+fn special_files_in_the_context_are_never_read() {
+    if !can_run("hostile special files in the context") {
+        return;
+    }
+    let c = case("context-special-files");
+    let arena = Arena::busybox();
+    let ctx = arena.ctx();
+    let mkfifo = std::process::Command::new("mkfifo")
+        .arg(ctx.join("pipe"))
+        .status()
+        .unwrap();
+    assert!(mkfifo.success());
+    let mknod = std::process::Command::new("mknod")
+        .arg(ctx.join("zero"))
+        .args(["c", "1", "5"])
+        .status()
+        .unwrap();
+    assert!(mknod.success());
+    symlink("loop-b", ctx.join("loop-a")).unwrap();
+    symlink("loop-a", ctx.join("loop-b")).unwrap();
+    std::fs::create_dir(ctx.join("d")).unwrap();
+    symlink("..", ctx.join("d/up")).unwrap();
+    arena.dockerfile(
+        "FROM busybox\nCOPY . /x/\nADD pipe /p\nADD zero /z\nADD d /d/\n\
+         RUN ls -l /x/pipe /x/zero /p /z | cut -c1 > /kinds && { readlink /x/loop-a; readlink /d/up; } > /links\n",
+    );
+    let dest = arena.out("special");
+    let ran = arena.build(&["-o", &format!("type=local,dest={}", dest.display())]);
+    judge(&arena, c, &ran, &Want::Succeeds(Box::new(|_| {})));
+    assert!(ran.secs < 30.0, "{:.1}s", ran.secs);
+    // ls sorts its arguments: /p, /x/pipe, /x/zero, /z.
+    assert_eq!(testkit::files::read(&dest.join("kinds")), "p\np\nc\nc\n");
+    assert_eq!(testkit::files::read(&dest.join("links")), "loop-b\n..\n");
+}

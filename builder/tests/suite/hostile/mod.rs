@@ -127,6 +127,7 @@ const CASES: &[Case] = &[
     ok("copy-context-symlink-outside", "COPY of a context symlink to OUTSIDE/secret (absolute)", "error: not found in the context", ""),
     ok("copy-dotdot-outside", "COPY ../outside/secret", "error: not found (`..` stops at the context root)", ""),
     ok("copy-symlinked-dir-outside", "COPY of a context directory symlink to OUTSIDE (absolute and ../outside)", "error: not found in the context", ""),
+    ok("context-special-files", "a context holding a FIFO, a char device 1:5 (/dev/zero), symlink loops and a `up -> ..` directory link; COPY . and ADD of each", "built in seconds: nodes copied as nodes, links as links, nothing read from them", ""),
     ok("bind-source-dotdot", "RUN --mount=type=bind,source=../", "the context root (BuildKit cleans the path), never its parent", ""),
     ok("bind-source-root-rw", "RUN --mount=type=bind,source=/,target=/host,rw, writing to /host", "the context, never the host's /; writes go nowhere", "buildah CVE-2024-1753 (the source named directly)"),
     ok("bind-from-image-symlink-root", "RUN --mount=type=bind,from=STAGE,source=/rootlink,rw where the stage made /rootlink -> / (and a link to OUTSIDE; and a context symlink to /)", "the stage's own root (its marker, no host directories); nothing written outside", "buildah CVE-2024-1753 (as published: a symlink to / in an image used as the mount source)"),
