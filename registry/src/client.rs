@@ -181,8 +181,19 @@ impl Client {
         )?;
         let status = resp.status().as_u16();
         let content_type = transport::header(&resp, "content-type");
-        let bytes = transport::read_body(resp, MANIFEST_LIMIT)
-            .map_err(|e| transport::connection_error(&ep.host, &e))?;
+        let bytes = transport::read_body(resp, MANIFEST_LIMIT).map_err(|e| match e {
+            // Not a connection problem: the registry answered, with too much (issue 13).
+            ureq::Error::BodyExceedsLimit(_) => RegistryError::InvalidManifest {
+                target: reference.to_string(),
+                message: format!(
+                    "the manifest is larger than pallet's limit of {} MiB for a manifest or \
+                     index (real ones are a few KB); the registry or the image is broken or \
+                     hostile",
+                    MANIFEST_LIMIT >> 20
+                ),
+            },
+            e => transport::connection_error(&ep.host, &e),
+        })?;
         if status != 200 {
             return Err(http_error(
                 &ep.host,

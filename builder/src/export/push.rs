@@ -271,18 +271,57 @@ fn push_job(
             d.digest
         )));
     }
+    let opened = path.clone();
     let blob = PushBlob {
         descriptor: d.clone(),
         open: Box::new(move || {
-            let f = std::fs::File::open(&path)?;
+            let f = std::fs::File::open(&opened)?;
             Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f))
                 as Box<dyn std::io::Read + Send>)
         }),
         mount_from: mount_source(root, &d.digest, target)?,
     };
-    let (outcome, bytes) = push_blob(client, target, &blob, progress)
-        .map_err(StoreError::registry(format!("pushing {target}")))?;
+    let (outcome, bytes) = match push_blob(client, target, &blob, progress) {
+        Ok(pushed) => pushed,
+        // The stored blob does not hash to its name (the client hashes what it sends and
+        // stops before the manifest): say which layer, and clear the way to a good push.
+        Err(e @ registry::RegistryError::DigestMismatch { .. }) => {
+            return Err(damaged_blob(&path, job, &d.digest, target, &e))
+        }
+        Err(e) => return Err(StoreError::registry(format!("pushing {target}"))(e)),
+    };
     Ok((d.digest.to_string(), outcome, bytes))
+}
+
+/// The error for a stored blob found damaged while pushing it. A compressed copy made here
+/// (a built layer's) is removed, so that the next push compresses the layer again from its
+/// diff blob; any other blob is the store's only copy: `pallet doctor` says what is lost.
+fn damaged_blob(
+    path: &std::path::Path,
+    job: &BlobJob,
+    digest: &Digest,
+    target: &Reference,
+    e: &registry::RegistryError,
+) -> StoreError {
+    match job {
+        BlobJob::Compress(layer) => {
+            let removed = std::fs::remove_file(path).is_ok();
+            StoreError::Layer(format!(
+                "pushing {target}: layer {} is damaged in the store: its compressed blob {digest} \
+                 does not hash to its digest ({e}); nothing was tagged{}",
+                layer.diff_id,
+                if removed {
+                    "; the damaged copy was removed: push again to compress the layer anew"
+                } else {
+                    ""
+                }
+            ))
+        }
+        BlobJob::Stored(_) => StoreError::Layer(format!(
+            "pushing {target}: blob {digest} is damaged in the store ({e}); nothing was tagged; \
+             run `pallet doctor`, then pull or build the image again"
+        )),
+    }
 }
 
 /// A pulled or imported image's own manifest, when its layers are compressed blobs we hold.

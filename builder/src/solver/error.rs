@@ -42,6 +42,19 @@ impl SolveError {
     }
 }
 
+/// The longest command, step name or output line a message quotes, in characters.
+pub(crate) const SHOWN_MAX: usize = 2000;
+
+/// `text` cut to [`SHOWN_MAX`] characters, with `…` and the full length where it was cut: a
+/// step's name and command come from the Dockerfile and can be megabytes (a 50 MB line made of
+/// continuations), and progress and errors quote them several times.
+pub(crate) fn shortened(text: &str) -> String {
+    match text.char_indices().nth(SHOWN_MAX) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}… ({} bytes)", &text[..cut], text.len()),
+    }
+}
+
 /// How one step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {

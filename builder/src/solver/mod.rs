@@ -216,7 +216,7 @@ fn history_recorder() -> keys::history::Recorder {
 /// The progress name of a vertex; unnamed ones (internal ops) by kind and short digest.
 pub(crate) fn display_name(v: &Vertex) -> String {
     if !v.meta.name.is_empty() {
-        return v.meta.name.clone();
+        return error::shortened(&v.meta.name);
     }
     let kind = match &v.op {
         Op::Source(_) => "source",

@@ -15,6 +15,7 @@ mod cli_help;
 mod compression;
 mod crash_recovery;
 mod fileop;
+mod hostile;
 mod layering;
 mod named_context_dir;
 mod outputs;

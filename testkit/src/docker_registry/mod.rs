@@ -22,15 +22,21 @@
 //!   drops the connection or cuts the answer after N bytes for the first N requests matching a
 //!   method and path substring, and forwards everything else (with `Connection: close`, so
 //!   each request is seen).
+//! - `Front::start(upstream, rules)`: a hostile front that answers chosen requests with bytes
+//!   the test crafted (a manifest no registry would store, a redirect, a wrong blob), forwards
+//!   the rest and logs every request with its headers.
 //!
 //! Files: this one (the registry process and its configuration), `pki.rs` (TLS material),
-//! `token.rs` (the issuer), `proxy.rs` (the fault proxy), `http.rs` (request heads, base64).
+//! `token.rs` (the issuer), `proxy.rs` (the fault proxy), `front.rs` (the hostile front),
+//! `http.rs` (request heads, base64).
 
+mod front;
 mod http;
 mod pki;
 mod proxy;
 mod token;
 
+pub use front::{Answer, Front, Rule, Seen};
 pub use http::{base64, STD};
 pub use proxy::{proxy, Fault, FaultAction, FaultProxy};
 pub use token::{TOKEN_ISSUER, TOKEN_SERVICE};

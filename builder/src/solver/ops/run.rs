@@ -12,6 +12,7 @@
 use super::cache_mount::{self, CacheLease, CacheRequest};
 use crate::exec::{rootpath, user, RunSpec, SpecMount};
 use crate::snapshot::{Active, View};
+use crate::solver::error::shortened;
 use crate::solver::layer_writer::{Layer, Writer};
 use crate::solver::scheduler::Done;
 use crate::solver::{Output, SolveOptions, StepError};
@@ -85,7 +86,7 @@ pub(in crate::solver) fn run(
         .executor
         .run_lines(merged, bundle, &spec, &mut |line| {
             log(line);
-            tail.push(line.to_string());
+            tail.push(shortened(line));
             if tail.len() > 20 {
                 tail.remove(0);
             }
@@ -94,7 +95,7 @@ pub(in crate::solver) fn run(
     if code != 0 {
         return Err(StepError::Run {
             code,
-            command: e.args.join(" "),
+            command: shortened(&e.args.join(" ")),
             tail,
         });
     }
