@@ -1,9 +1,11 @@
 //! The snapshotter seam: how a step gets a writable root file tree over a stack of snapshots,
 //! how its changes come back as a snapshot (an upper dir in overlayfs's format: whole files,
 //! 0/0 character-device whiteouts, opaque dirs), and how a stack is seen read-only (COPY
-//! --from, bind mounts). overlayfs (as root) is the one there is today; rootless overlayfs
-//! (`userxattr`), fuse-overlayfs or a copy snapshotter for unprivileged containers plug in
-//! here. The solver and `pallet run` hold a `&dyn Snapshotter`.
+//! --from, bind mounts). overlayfs is the one there is today: as root, and rootless (in
+//! pallet's user namespace, with `userxattr`: the same type, whose mounts and xattrs follow the
+//! process's `Privilege`, see `overlay` and `whiteout`); fuse-overlayfs or a copy snapshotter
+//! for unprivileged containers plug in here. The solver and `pallet run` hold a
+//! `&dyn Snapshotter`.
 
 use super::overlay::Overlay;
 use super::unchanged::drop_unchanged;
@@ -38,13 +40,17 @@ pub trait View: Send {
     fn root(&self) -> &Path;
 }
 
-/// overlayfs mounts as root (see [`super::overlay`] for the options and their reasons).
+/// overlayfs mounts, as root or (in pallet's user namespace) with `userxattr` (see
+/// [`super::overlay`] for the options and their reasons).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OverlaySnapshotter;
 
 impl Snapshotter for OverlaySnapshotter {
     fn describe(&self) -> String {
-        "overlayfs".into()
+        match super::whiteout::Privilege::of_this_process() {
+            super::whiteout::Privilege::Root => "overlayfs".into(),
+            super::whiteout::Privilege::Rootless => "overlayfs userxattr".into(),
+        }
     }
 
     fn prepare(&self, lowers: &[PathBuf], step: &Path) -> io::Result<Box<dyn Active>> {

@@ -20,65 +20,86 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-use super::whiteout::OVERLAY_OPAQUE_XATTR;
+use super::whiteout::{opaque_xattr, Privilege};
 use crate::fill::fill;
 
 /// Removes from `upper` the entries that are the same as in `lower_view` (the lower layers'
-/// merged, read-only view). Returns how many entries were removed.
+/// merged, read-only view). Returns how many entries were removed. Opaque dirs are recognized
+/// by the xattr of this process's overlays (see `whiteout`).
 pub fn drop_unchanged(upper: &Path, lower_view: &Path) -> io::Result<u64> {
-    let mut removed = 0;
-    visit_children(upper, lower_view, &mut removed)?;
-    Ok(removed)
+    drop_unchanged_for(upper, lower_view, Privilege::of_this_process())
 }
 
-/// Visits `dir`'s children; returns whether `dir` is empty afterwards.
-fn visit_children(dir: &Path, lower: &Path, removed: &mut u64) -> io::Result<bool> {
-    let mut left = 0usize;
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let low = lower.join(entry.file_name());
-        let meta = fs::symlink_metadata(&path)?;
-        if visit(&path, &low, &meta, removed)? {
-            *removed += 1;
-        } else {
-            left += 1;
-        }
-    }
-    Ok(left == 0)
-}
-
-/// Returns true when `path` was removed.
-fn visit(path: &Path, low: &Path, meta: &Metadata, removed: &mut u64) -> io::Result<bool> {
-    let Ok(low_meta) = fs::symlink_metadata(low) else {
-        // Not in the lowers: added (and nothing below a new directory is a copy-up).
-        return Ok(false);
+/// [`drop_unchanged`] of an upper dir that an overlay of `privilege` made.
+pub fn drop_unchanged_for(
+    upper: &Path,
+    lower_view: &Path,
+    privilege: Privilege,
+) -> io::Result<u64> {
+    let mut walk = Walk {
+        opaque: opaque_xattr(privilege),
+        removed: 0,
     };
-    if meta.is_dir() {
-        if is_opaque(path)? {
+    walk.visit_children(upper, lower_view)?;
+    Ok(walk.removed)
+}
+
+struct Walk {
+    /// The opaque-directory xattr's name.
+    opaque: &'static str,
+    removed: u64,
+}
+
+impl Walk {
+    /// Visits `dir`'s children; returns whether `dir` is empty afterwards.
+    fn visit_children(&mut self, dir: &Path, lower: &Path) -> io::Result<bool> {
+        let mut left = 0usize;
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            let low = lower.join(entry.file_name());
+            let meta = fs::symlink_metadata(&path)?;
+            if self.visit(&path, &low, &meta)? {
+                self.removed += 1;
+            } else {
+                left += 1;
+            }
+        }
+        Ok(left == 0)
+    }
+
+    /// Returns true when `path` was removed.
+    fn visit(&mut self, path: &Path, low: &Path, meta: &Metadata) -> io::Result<bool> {
+        let Ok(low_meta) = fs::symlink_metadata(low) else {
+            // Not in the lowers: added (and nothing below a new directory is a copy-up).
+            return Ok(false);
+        };
+        if meta.is_dir() {
+            if is_opaque(path, self.opaque)? {
+                return Ok(false);
+            }
+            let empty = if low_meta.is_dir() {
+                self.visit_children(path, low)?
+            } else {
+                false
+            };
+            if empty && low_meta.is_dir() && same_attrs(meta, &low_meta, path, low)? {
+                fs::remove_dir(path)?;
+                return Ok(true);
+            }
             return Ok(false);
         }
-        let empty = if low_meta.is_dir() {
-            visit_children(path, low, removed)?
-        } else {
-            false
-        };
-        if empty && low_meta.is_dir() && same_attrs(meta, &low_meta, path, low)? {
-            fs::remove_dir(path)?;
+        let ft = meta.file_type();
+        let whiteout = ft.is_char_device() && meta.rdev() == 0;
+        if whiteout || meta.nlink() > 1 || low_meta.is_dir() {
+            return Ok(false);
+        }
+        if same_attrs(meta, &low_meta, path, low)? && same_content(meta, &low_meta, path, low)? {
+            fs::remove_file(path)?;
             return Ok(true);
         }
-        return Ok(false);
+        Ok(false)
     }
-    let ft = meta.file_type();
-    let whiteout = ft.is_char_device() && meta.rdev() == 0;
-    if whiteout || meta.nlink() > 1 || low_meta.is_dir() {
-        return Ok(false);
-    }
-    if same_attrs(meta, &low_meta, path, low)? && same_content(meta, &low_meta, path, low)? {
-        fs::remove_file(path)?;
-        return Ok(true);
-    }
-    Ok(false)
 }
 
 /// continuity's `compareSysStat` (mode with type, uid, gid, rdev) plus `security.capability`.
@@ -127,8 +148,8 @@ fn same_content(a: &Metadata, b: &Metadata, pa: &Path, pb: &Path) -> io::Result<
     }
 }
 
-fn is_opaque(dir: &Path) -> io::Result<bool> {
-    match xattr::get(dir, OVERLAY_OPAQUE_XATTR) {
+fn is_opaque(dir: &Path, xattr_name: &str) -> io::Result<bool> {
+    match xattr::get(dir, xattr_name) {
         Ok(v) => Ok(v.as_deref() == Some(b"y")),
         Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => Ok(false),
         Err(e) => Err(e),
@@ -186,10 +207,17 @@ mod tests {
         fs::create_dir_all(up.join("o")).unwrap();
         touch(&low.join("o/f"), "x", 1000);
         touch(&up.join("o/f"), "x", 1000);
-        if xattr::set(up.join("o"), OVERLAY_OPAQUE_XATTR, b"y").is_err() {
+        // The user namespace's xattr can be set by anyone: a rootless overlay's opaque dir.
+        xattr::set(up.join("o"), super::super::whiteout::USER_OPAQUE, b"y").unwrap();
+        assert_eq!(
+            drop_unchanged_for(&up, &low, Privilege::Rootless).unwrap(),
+            0
+        );
+        assert!(up.join("o/f").exists());
+        if xattr::set(up.join("o"), super::super::whiteout::TRUSTED_OPAQUE, b"y").is_err() {
             return; // trusted.* needs root; the rest of the rule is covered above.
         }
-        assert_eq!(drop_unchanged(&up, &low).unwrap(), 0);
+        assert_eq!(drop_unchanged_for(&up, &low, Privilege::Root).unwrap(), 0);
         assert!(up.join("o/f").exists());
     }
 }

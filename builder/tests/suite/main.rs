@@ -20,6 +20,7 @@ mod named_context_dir;
 mod outputs;
 mod progress_e2e;
 mod registry_e2e;
+mod rootless;
 mod run_inspect;
 mod run_lifecycle;
 mod runc_exec;

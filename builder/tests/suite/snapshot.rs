@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use pallet::snapshot::{
-    unpack_layer, write_layer, LayerStats, UnpackError, UnpackOptions, WriteOptions,
+    unpack_layer, write_layer, LayerStats, Privilege, UnpackError, UnpackOptions, WriteOptions,
 };
 use tempfile::TempDir;
 use testkit::gate::is_root;
@@ -21,10 +21,12 @@ const Y2000: i64 = 946_684_800;
 const PLAIN: UnpackOptions = UnpackOptions {
     overlay_whiteouts: false,
     same_owner: true,
+    privilege: Privilege::Root,
 };
 const OVERLAY: UnpackOptions = UnpackOptions {
     overlay_whiteouts: true,
     same_owner: true,
+    privilege: Privilege::Root,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -252,6 +254,7 @@ fn same_tree_gives_same_bytes_in_walk_order() {
     }
     let opts = WriteOptions {
         clamp_mtime: Some(Y2000 + 3600),
+        ..WriteOptions::default()
     };
     let (first, _) = layer(a.path(), &opts);
     assert_eq!(first, layer(a.path(), &opts).0, "same dir twice");
@@ -293,6 +296,7 @@ fn clamp_limits_every_mtime() {
     let epoch = 1_000_000_000; // 2001-09-09: after etc/conf, before everything created now.
     let opts = WriteOptions {
         clamp_mtime: Some(epoch),
+        ..WriteOptions::default()
     };
     let entries = list(&layer(src.path(), &opts).0);
     assert!(entries.iter().all(|e| e.mtime <= epoch as u64));
