@@ -168,6 +168,22 @@ impl Isolation {
     pub fn mode(&self) -> &'static str {
         self.mode
     }
+
+    /// Checks that the snapshotter can make trees in the store whose tmp dir is `scratch`
+    /// (rootless: one overlay mount; root: nothing). A build and `pallet run` ask before their
+    /// first step; Err says what refused and what to do.
+    pub fn check_store(&self, scratch: &Path) -> Result<(), IsolationError> {
+        self.snapshotter
+            .probe(scratch)
+            .map_err(|e| IsolationError::Unavailable {
+                mode: self.mode,
+                why: format!(
+                    "{e}; a snapshotter that works without overlayfs (fuse-overlayfs, or \
+                     copying) is not built yet: put the store on a local ext4, xfs or btrfs \
+                     filesystem (--root DIR, PALLET_ROOT or XDG_DATA_HOME), or run pallet as root"
+                ),
+            })
+    }
 }
 
 fn is_root() -> bool {

@@ -18,13 +18,15 @@
 //!   (in `trusted.` as root, in `user.` rootless: see `Privilege`).
 //! - `unchanged`: copy-ups a step did not change, dropped from its upper dir (BuildKit's rule).
 //! - `snapshotter`: the seam that makes root file trees over snapshot stacks; `overlay`: the
-//!   overlayfs mounts the one snapshotter there is today uses.
+//!   overlayfs mounts the one snapshotter there is today uses; `probe`: whether rootless
+//!   overlayfs (`userxattr`) mounts on the store's filesystem, and which filesystem refused.
 
 mod beneath;
 mod create;
 mod entry_name;
 mod header;
 pub mod overlay;
+mod probe;
 mod reader;
 pub mod snapshotter;
 pub mod unchanged;

@@ -23,6 +23,13 @@ pub trait Snapshotter: Send + Sync {
 
     /// A read-only view of `lowers` (top first) at `at` (an empty dir it may create).
     fn view(&self, lowers: &[PathBuf], at: &Path) -> io::Result<Box<dyn View>>;
+
+    /// Checks, before any step, that trees can be made on the filesystem of `scratch` (the
+    /// store's tmp dir), so a build fails at its start with the reason instead of at its first
+    /// step. Err: what the kernel refused. Free where nothing can be refused (the default).
+    fn probe(&self, _scratch: &Path) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A writable tree in use; released (unmounted) on drop.
@@ -66,6 +73,15 @@ impl Snapshotter for OverlaySnapshotter {
 
     fn view(&self, lowers: &[PathBuf], at: &Path) -> io::Result<Box<dyn View>> {
         Ok(Box::new(Overlay::mount_readonly(lowers, at)?))
+    }
+
+    /// Rootless only (root's overlayfs works on any filesystem the store can be on): one
+    /// `userxattr` mount in a temp dir, unmounted and removed (see `probe`).
+    fn probe(&self, scratch: &Path) -> io::Result<()> {
+        match super::whiteout::Privilege::of_this_process() {
+            super::whiteout::Privilege::Root => Ok(()),
+            super::whiteout::Privilege::Rootless => super::probe::rootless_overlay(scratch),
+        }
     }
 }
 

@@ -553,3 +553,70 @@ fn forced_modes_that_cannot_work_say_why() {
     );
     assert!(err.contains("rootless mode is a normal user's"), "{err}");
 }
+
+/// A store on a filesystem where the kernel refuses rootless overlayfs (another overlayfs, as
+/// in a container whose root is overlay): the build stops before its first step, names the
+/// filesystem, and says the fallback snapshotter is not built and where to put the store.
+#[test]
+fn a_store_where_userxattr_overlay_is_refused_says_so_at_the_start() {
+    if !can_run() {
+        return;
+    }
+    let user = TestUser::with_subids();
+    let outer = tempfile::Builder::new()
+        .prefix("pallet-nested-overlay-")
+        .tempdir()
+        .unwrap();
+    let [lower, upper, work, merged] =
+        ["lower", "upper", "work", "merged"].map(|d| outer.path().join(d));
+    for dir in [&lower, &upper, &work, &merged] {
+        std::fs::create_dir(dir).unwrap();
+    }
+    let mounted = testkit::run::output(
+        std::process::Command::new("mount")
+            .args(["-t", "overlay", "overlay", "-o"])
+            .arg(format!(
+                "lowerdir={},upperdir={},workdir={}",
+                lower.display(),
+                upper.display(),
+                work.display()
+            ))
+            .arg(&merged),
+    );
+    testkit::run::assert_success("mount -t overlay", &mounted);
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(merged.clone());
+    std::fs::set_permissions(
+        outer.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let store = merged.join("store");
+    std::fs::create_dir(&store).unwrap();
+    user.chown_all(&store);
+
+    let ctx = user.file("ctx/Dockerfile", "FROM scratch\nCOPY Dockerfile /\n");
+    for isolation in ["rootless", "auto"] {
+        let out = user
+            .pallet(pallet!())
+            .env("PALLET_ROOT", &store)
+            .args(["build", "--isolation", isolation])
+            .arg(ctx.parent().unwrap())
+            .fails();
+        let err = testkit::run::printed(&out);
+        assert!(
+            err.contains("isolation rootless cannot work here")
+                && err.contains("refused an overlayfs mount with userxattr")
+                && err.contains("(overlayfs)")
+                && err.contains("is not built yet")
+                && err.contains("put the store on a local ext4"),
+            "{err}"
+        );
+        assert!(!err.contains("isolation: rootless"), "no header: {err}");
+    }
+}
