@@ -11,9 +11,12 @@
 //! - secret, cache, tmpfs and bind mounts and `RUN --network=none` work;
 //! - a root-only host file stays unreadable (a secret source, a `-v` mount, a symlink);
 //! - SIGTERM and SIGKILL to the pallet the user started end everything it started;
-//! - each mode forced where it cannot work says why and what to do.
+//! - each mode forced where it cannot work says why and what to do, and a store where the
+//!   kernel refuses rootless overlayfs (on another overlayfs) is refused before the first step;
+//! - `push`, `save`, `prune`, `pull` and `run` work as the user against a real registry.
 //!
-//! Needs root (to make users), runc, busybox-static, newuidmap/newgidmap (uidmap) and umoci:
+//! Needs root (to make users), runc, busybox-static, newuidmap/newgidmap (uidmap), umoci and
+//! docker-registry:
 //! scripts/ensure-tools.sh installs them; under CI=true a missing one fails the tests.
 
 use std::os::unix::fs::MetadataExt;
@@ -619,4 +622,128 @@ fn a_store_where_userxattr_overlay_is_refused_says_so_at_the_start() {
         );
         assert!(!err.contains("isolation: rootless"), "no header: {err}");
     }
+}
+
+/// `push`, `save`, `prune`, `pull` and `run` as a normal user, against a real registry: what
+/// the user pushes has the image's owners (0 stays 0), and root pulls the same manifest.
+#[test]
+fn push_save_prune_and_pull_work_as_a_normal_user() {
+    if !can_run() || !require("rootless registry test", &[Tool("docker-registry")]) {
+        return;
+    }
+    let Some(reg) =
+        testkit::docker_registry::Registry::start(testkit::docker_registry::Config::plain())
+    else {
+        return;
+    };
+    let base = Base::new();
+    let user = TestUser::with_subids();
+    // Registry settings of the test's own: none of this machine's credentials or mirrors.
+    let config = user.file("docker-config/pallet-config.json", "{}");
+    let pallet = base
+        .rootless(&user)
+        .env("DOCKER_CONFIG", config.parent().unwrap())
+        .env("PALLET_CONFIG", &config);
+    let ctx = user.file(
+        "ctx/Dockerfile",
+        "FROM busybox\n\
+         RUN mkdir /app && echo r > /app/root-owned && echo u > /app/user-owned \
+             && chown 1000:1000 /app/user-owned\n",
+    );
+    let built = pallet
+        .clone()
+        .args(["build", "-t", "app:1"])
+        .arg(ctx.parent().unwrap())
+        .succeeds();
+    built_digest(&built);
+    let remote = format!("{}/rootless/app:1", reg.host());
+
+    // The digest of the pushed manifest (its layers compressed): what every pull must find.
+    let pushed = testkit::run::printed(&pallet.clone().args(["push", "app:1", &remote]).succeeds());
+    let digest = pushed
+        .split("pushed manifest ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no manifest digest in: {pushed}"))
+        .to_string();
+
+    let archive = user.home.join("app.tar");
+    pallet
+        .clone()
+        .args(["save", "app:1", "-o"])
+        .arg(&archive)
+        .succeeds();
+    assert_eq!(std::fs::metadata(&archive).unwrap().uid(), user.uid);
+    let unpacked = user.home.join("saved");
+    std::fs::create_dir(&unpacked).unwrap();
+    testkit::run::ok(
+        std::process::Command::new("tar")
+            .arg("-xf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(&unpacked),
+    );
+    let layers = Layout::new(&unpacked).layer_entries();
+    let owner = |path: &str| {
+        let e = layers
+            .last()
+            .unwrap()
+            .iter()
+            .find(|e| e.path == path)
+            .unwrap_or_else(|| panic!("no {path} in {:?}", layers.last()));
+        (e.uid, e.gid)
+    };
+    assert_eq!(
+        owner("app/root-owned"),
+        (0, 0),
+        "root-owned files stay uid 0"
+    );
+    assert_eq!(owner("app/user-owned"), (1000, 1000));
+
+    pallet.clone().args(["prune", "--all"]).succeeds();
+    assert_eq!(
+        pallet.clone().args(["images"]).ok().lines().count(),
+        1,
+        "only the header"
+    );
+
+    let pulled = testkit::run::printed(&pallet.clone().args(["pull", &remote]).succeeds());
+    assert!(pulled.contains(&digest), "{pulled}");
+    let owners = pallet
+        .clone()
+        .args([
+            "run",
+            &remote,
+            "stat",
+            "-c",
+            "%u:%g %n",
+            "/app/root-owned",
+            "/app/user-owned",
+        ])
+        .ok();
+    assert_eq!(owners, "0:0 /app/root-owned\n1000:1000 /app/user-owned\n");
+
+    // Root pulls what the user pushed: the same manifest, the same owners.
+    let (_store, root) = base.root();
+    let pulled = testkit::run::printed(
+        &root
+            .clone()
+            .env("DOCKER_CONFIG", config.parent().unwrap())
+            .env("PALLET_CONFIG", &config)
+            .args(["pull", &remote])
+            .succeeds(),
+    );
+    assert!(pulled.contains(&digest), "{pulled}");
+    let as_root = root
+        .args([
+            "run",
+            &remote,
+            "stat",
+            "-c",
+            "%u:%g %n",
+            "/app/root-owned",
+            "/app/user-owned",
+        ])
+        .ok();
+    assert_eq!(as_root, owners);
 }
