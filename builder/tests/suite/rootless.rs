@@ -747,3 +747,50 @@ fn push_save_prune_and_pull_work_as_a_normal_user() {
         .ok();
     assert_eq!(as_root, owners);
 }
+
+/// `RUN --mount=type=ssh` rootless: the user's agent (a real ssh-agent with a fresh key) is
+/// forwarded, and the host's `ssh-add` in the step lists its key.
+#[test]
+fn ssh_mount_forwards_the_user_s_agent() {
+    use crate::ssh_mount::{keygen, ssh_add_tools, Agent};
+    let tools = [
+        Tool("ssh-agent"),
+        Tool("ssh-add"),
+        Tool("ssh-keygen"),
+        Tool("ldd"),
+    ];
+    if !can_run() || !require("rootless ssh test", &tools) {
+        return;
+    }
+    let base = Base::new();
+    let user = TestUser::with_subids();
+    let pallet = base.rootless(&user).env_remove("SSH_AUTH_SOCK");
+    let keys = user.home.join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    let key = keys.join("id");
+    let fingerprint = keygen(&key, "");
+    // The user's own agent (an agent answers only its own uid and root).
+    let agent = Agent::start_as(
+        user.home.join("agent.sock"),
+        &[&key],
+        Some((user.uid, user.gid)),
+    );
+    let ctx = user.home.join("ssh-ctx");
+    ssh_add_tools(&ctx.join("tools"));
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nCOPY tools/ /\nRUN --mount=type=ssh ssh-add -l > /keys\n",
+    )
+    .unwrap();
+    user.chown_all(&ctx);
+    let out_dir = user.home.join("out");
+    pallet
+        .args(["build", "--ssh"])
+        .arg(format!("default={}", agent.sock()))
+        .arg("-o")
+        .arg(&out_dir)
+        .arg(&ctx)
+        .succeeds();
+    let listed = std::fs::read_to_string(out_dir.join("keys")).unwrap();
+    assert!(listed.contains(&fingerprint), "{listed}");
+}
