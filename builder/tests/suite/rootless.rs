@@ -794,3 +794,113 @@ fn ssh_mount_forwards_the_user_s_agent() {
     let listed = std::fs::read_to_string(out_dir.join("keys")).unwrap();
     assert!(listed.contains(&fingerprint), "{listed}");
 }
+
+/// A tar entry's `..` and a symlink in a layer or an `ADD`ed archive stay confined as in root
+/// mode: the user's own files (which the namespace's uid 0 could write) are never reached.
+#[test]
+fn hostile_tars_stay_confined_rootless() {
+    if !can_run() {
+        return;
+    }
+    let base = Base::new();
+    let user = TestUser::with_subids();
+    let pallet = base.rootless(&user);
+    let victim = user.home.join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    user.chown_all(&victim);
+    let header = |name: &str, kind: tar::EntryType, link: Option<&Path>, size: u64| {
+        let mut h = tar::Header::new_gnu();
+        h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_entry_type(kind);
+        h.set_mode(0o755);
+        h.set_size(size);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1_500_000_000);
+        if let Some(link) = link {
+            h.set_link_name(link).unwrap();
+        }
+        h.set_cksum();
+        h
+    };
+    let tar_of = |entries: &[(tar::Header, &[u8])]| {
+        let mut b = tar::Builder::new(Vec::new());
+        for (h, data) in entries {
+            b.append(h, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    };
+    let climb = tar_of(&[(
+        header("../../../escape", tar::EntryType::Regular, None, 1),
+        b"x",
+    )]);
+    let links = tar_of(&[
+        (
+            header("lnk", tar::EntryType::Symlink, Some(&victim), 0),
+            b"",
+        ),
+        (header("lnk/evil", tar::EntryType::Regular, None, 1), b"x"),
+        (
+            header(
+                "up",
+                tar::EntryType::Symlink,
+                Some(Path::new("../../../..")),
+                0,
+            ),
+            b"",
+        ),
+        (
+            header("up/sentinel", tar::EntryType::Regular, None, 1),
+            b"x",
+        ),
+    ]);
+    let climb_tar = user.file("climb.tar", climb);
+    let links_tar = user.file("ctx/links.tar", links);
+
+    let err = testkit::run::printed(
+        &pallet
+            .clone()
+            .arg("import")
+            .arg(&climb_tar)
+            .args(["-t", "climb"])
+            .fails(),
+    );
+    assert!(err.contains("may not refer above their root"), "{err}");
+    let err = testkit::run::printed(
+        &pallet
+            .clone()
+            .arg("import")
+            .arg(&links_tar)
+            .args(["-t", "links"])
+            .fails(),
+    );
+    assert!(
+        err.contains("may not create or remove files through symlinks"),
+        "{err}"
+    );
+
+    // ADD extracts an archive as BuildKit does: symlinks resolve inside the destination.
+    std::fs::write(
+        links_tar.parent().unwrap().join("Dockerfile"),
+        format!(
+            "FROM busybox\nADD links.tar /x/\nRUN cat /x/sentinel /x{}/evil\n",
+            victim.display()
+        ),
+    )
+    .unwrap();
+    user.chown_all(links_tar.parent().unwrap());
+    pallet
+        .arg("build")
+        .arg(links_tar.parent().unwrap())
+        .succeeds();
+
+    assert_eq!(
+        std::fs::read_dir(&victim).unwrap().count(),
+        0,
+        "victim untouched"
+    );
+    for escaped in ["/escape", "/sentinel", "/home/escape", "/home/sentinel"] {
+        assert!(!Path::new(escaped).exists(), "{escaped}");
+    }
+    assert!(!user.home.join("escape").exists() && !user.home.join("sentinel").exists());
+}
