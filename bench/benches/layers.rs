@@ -71,7 +71,7 @@ fn bench(c: &mut Criterion) {
     let tmp = tempfile::tempdir().unwrap();
     let tree = tmp.path().join("tree");
     let bytes = make_tree(&tree);
-    let opts = WriteOptions::default();
+    let opts = WriteOptions { clamp_mtime: None };
     let mut layer = Vec::new();
     write_layer(&tree, &mut layer, &opts).unwrap();
 
@@ -114,7 +114,6 @@ fn bench(c: &mut Criterion) {
                 let unpack = UnpackOptions {
                     overlay_whiteouts: true,
                     same_owner: false,
-                    ..UnpackOptions::default()
                 };
                 unpack_layer(&mut layer.as_slice(), dest.path(), &unpack).unwrap()
             },

@@ -20,86 +20,65 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-use super::whiteout::{opaque_xattr, Privilege};
+use super::whiteout::overlay_xattr_names;
 use crate::fill::fill;
 
 /// Removes from `upper` the entries that are the same as in `lower_view` (the lower layers'
-/// merged, read-only view). Returns how many entries were removed. Opaque dirs are recognized
-/// by the xattr of this process's overlays (see `whiteout`).
+/// merged, read-only view). Returns how many entries were removed.
 pub fn drop_unchanged(upper: &Path, lower_view: &Path) -> io::Result<u64> {
-    drop_unchanged_for(upper, lower_view, Privilege::of_this_process())
+    let mut removed = 0;
+    visit_children(upper, lower_view, &mut removed)?;
+    Ok(removed)
 }
 
-/// [`drop_unchanged`] of an upper dir that an overlay of `privilege` made.
-pub fn drop_unchanged_for(
-    upper: &Path,
-    lower_view: &Path,
-    privilege: Privilege,
-) -> io::Result<u64> {
-    let mut walk = Walk {
-        opaque: opaque_xattr(privilege),
-        removed: 0,
-    };
-    walk.visit_children(upper, lower_view)?;
-    Ok(walk.removed)
-}
-
-struct Walk {
-    /// The opaque-directory xattr's name.
-    opaque: &'static str,
-    removed: u64,
-}
-
-impl Walk {
-    /// Visits `dir`'s children; returns whether `dir` is empty afterwards.
-    fn visit_children(&mut self, dir: &Path, lower: &Path) -> io::Result<bool> {
-        let mut left = 0usize;
-        for entry in fs::read_dir(dir)? {
-            let entry = entry?;
-            let path = entry.path();
-            let low = lower.join(entry.file_name());
-            let meta = fs::symlink_metadata(&path)?;
-            if self.visit(&path, &low, &meta)? {
-                self.removed += 1;
-            } else {
-                left += 1;
-            }
+/// Visits `dir`'s children; returns whether `dir` is empty afterwards.
+fn visit_children(dir: &Path, lower: &Path, removed: &mut u64) -> io::Result<bool> {
+    let mut left = 0usize;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let low = lower.join(entry.file_name());
+        let meta = fs::symlink_metadata(&path)?;
+        if visit(&path, &low, &meta, removed)? {
+            *removed += 1;
+        } else {
+            left += 1;
         }
-        Ok(left == 0)
     }
+    Ok(left == 0)
+}
 
-    /// Returns true when `path` was removed.
-    fn visit(&mut self, path: &Path, low: &Path, meta: &Metadata) -> io::Result<bool> {
-        let Ok(low_meta) = fs::symlink_metadata(low) else {
-            // Not in the lowers: added (and nothing below a new directory is a copy-up).
+/// Returns true when `path` was removed.
+fn visit(path: &Path, low: &Path, meta: &Metadata, removed: &mut u64) -> io::Result<bool> {
+    let Ok(low_meta) = fs::symlink_metadata(low) else {
+        // Not in the lowers: added (and nothing below a new directory is a copy-up).
+        return Ok(false);
+    };
+    if meta.is_dir() {
+        if is_opaque(path)? {
             return Ok(false);
+        }
+        let empty = if low_meta.is_dir() {
+            visit_children(path, low, removed)?
+        } else {
+            false
         };
-        if meta.is_dir() {
-            if is_opaque(path, self.opaque)? {
-                return Ok(false);
-            }
-            let empty = if low_meta.is_dir() {
-                self.visit_children(path, low)?
-            } else {
-                false
-            };
-            if empty && low_meta.is_dir() && same_attrs(meta, &low_meta, path, low)? {
-                fs::remove_dir(path)?;
-                return Ok(true);
-            }
-            return Ok(false);
-        }
-        let ft = meta.file_type();
-        let whiteout = ft.is_char_device() && meta.rdev() == 0;
-        if whiteout || meta.nlink() > 1 || low_meta.is_dir() {
-            return Ok(false);
-        }
-        if same_attrs(meta, &low_meta, path, low)? && same_content(meta, &low_meta, path, low)? {
-            fs::remove_file(path)?;
+        if empty && low_meta.is_dir() && same_attrs(meta, &low_meta, path, low)? {
+            fs::remove_dir(path)?;
             return Ok(true);
         }
-        Ok(false)
+        return Ok(false);
     }
+    let ft = meta.file_type();
+    let whiteout = ft.is_char_device() && meta.rdev() == 0;
+    if whiteout || meta.nlink() > 1 || low_meta.is_dir() {
+        return Ok(false);
+    }
+    if same_attrs(meta, &low_meta, path, low)? && same_content(meta, &low_meta, path, low)? {
+        fs::remove_file(path)?;
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 /// continuity's `compareSysStat` (mode with type, uid, gid, rdev) plus `security.capability`.
@@ -148,12 +127,18 @@ fn same_content(a: &Metadata, b: &Metadata, pa: &Path, pb: &Path) -> io::Result<
     }
 }
 
-fn is_opaque(dir: &Path, xattr_name: &str) -> io::Result<bool> {
-    match xattr::get(dir, xattr_name) {
-        Ok(v) => Ok(v.as_deref() == Some(b"y")),
-        Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => Ok(false),
-        Err(e) => Err(e),
+/// Opaque in either namespace: root's overlays mark `trusted.overlay.opaque`, rootless ones
+/// (`userxattr`) `user.overlay.opaque`.
+fn is_opaque(dir: &Path) -> io::Result<bool> {
+    for name in overlay_xattr_names("opaque") {
+        match xattr::get(dir, &name) {
+            Ok(v) if v.as_deref() == Some(b"y") => return Ok(true),
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => {}
+            Err(e) => return Err(e),
+        }
     }
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -207,17 +192,17 @@ mod tests {
         fs::create_dir_all(up.join("o")).unwrap();
         touch(&low.join("o/f"), "x", 1000);
         touch(&up.join("o/f"), "x", 1000);
-        // The user namespace's xattr can be set by anyone: a rootless overlay's opaque dir.
-        xattr::set(up.join("o"), super::super::whiteout::USER_OPAQUE, b"y").unwrap();
-        assert_eq!(
-            drop_unchanged_for(&up, &low, Privilege::Rootless).unwrap(),
-            0
-        );
+        // Anyone can set the user namespace's: a rootless (`userxattr`) overlay's opaque dir.
+        let user = super::super::whiteout::USER_OPAQUE_XATTR;
+        xattr::set(up.join("o"), user, b"y").unwrap();
+        assert_eq!(drop_unchanged(&up, &low).unwrap(), 0);
         assert!(up.join("o/f").exists());
-        if xattr::set(up.join("o"), super::super::whiteout::TRUSTED_OPAQUE, b"y").is_err() {
+        xattr::remove(up.join("o"), user).unwrap();
+        let trusted = super::super::whiteout::OVERLAY_OPAQUE_XATTR;
+        if xattr::set(up.join("o"), trusted, b"y").is_err() {
             return; // trusted.* needs root; the rest of the rule is covered above.
         }
-        assert_eq!(drop_unchanged_for(&up, &low, Privilege::Root).unwrap(), 0);
+        assert_eq!(drop_unchanged(&up, &low).unwrap(), 0);
         assert!(up.join("o/f").exists());
     }
 }

@@ -6,13 +6,13 @@
 //! `overlay.whiteout` xattr) and an opaque directory with the `overlay.opaque=y` xattr, in the
 //! `trusted.` namespace or, for mounts with `userxattr`, the `user.` namespace.
 //!
-//! Which namespace holds overlayfs's own xattrs is decided by who mounts: real root's overlays
-//! (`Privilege::Root`) read and write `trusted.overlay.*`; rootless overlays are mounted with
+//! Which namespace overlayfs keeps its own xattrs in is decided by who mounts: real root's
+//! overlays (`Privilege::Root`) use `trusted.overlay.*`; rootless overlays are mounted with
 //! `userxattr` (`Privilege::Rootless`) and use `user.overlay.*`, since `trusted.*` needs
-//! CAP_SYS_ADMIN in the initial user namespace. Snapshots are written and read in the namespace
-//! of the process's privilege; the other namespace's `overlay.*` xattrs mean nothing to its
-//! mounts. Either way overlay xattrs never travel in a layer, so a layer's bytes do not depend
-//! on the mode that made it.
+//! CAP_SYS_ADMIN in the initial user namespace. The unpacker writes the opaque mark of the
+//! process's privilege; readers (the layer writer, the copy-up check) accept either namespace
+//! (in a user namespace `trusted.*` reads as absent). Overlay xattrs never travel in a layer,
+//! so a layer's bytes do not depend on the mode that made it.
 //!
 //! Owns only names and predicates; the writer and the unpacker decide what to do with them.
 
@@ -26,23 +26,15 @@ pub(crate) const WHITEOUT_META_PREFIX: &[u8] = b".wh..wh.";
 pub(crate) const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
 
 /// The opaque-directory xattr of real root's overlays.
-pub(crate) const TRUSTED_OPAQUE: &str = "trusted.overlay.opaque";
+pub(crate) const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 /// The opaque-directory xattr of rootless (`userxattr`) overlays.
-pub(crate) const USER_OPAQUE: &str = "user.overlay.opaque";
+pub(crate) const USER_OPAQUE_XATTR: &str = "user.overlay.opaque";
 
 /// The opaque-directory xattr of the overlays a process with `privilege` mounts.
 pub(crate) fn opaque_xattr(privilege: Privilege) -> &'static str {
     match privilege {
-        Privilege::Root => TRUSTED_OPAQUE,
-        Privilege::Rootless => USER_OPAQUE,
-    }
-}
-
-/// `overlay.SUFFIX` in the namespace of `privilege`'s overlays.
-pub(crate) fn overlay_xattr(privilege: Privilege, suffix: &str) -> String {
-    match privilege {
-        Privilege::Root => format!("trusted.overlay.{suffix}"),
-        Privilege::Rootless => format!("user.overlay.{suffix}"),
+        Privilege::Root => OVERLAY_OPAQUE_XATTR,
+        Privilege::Rootless => USER_OPAQUE_XATTR,
     }
 }
 

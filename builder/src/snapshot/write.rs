@@ -17,24 +17,12 @@ use std::path::{Path, PathBuf};
 use tar::EntryType;
 
 use super::header::{self, EntryMeta};
-use super::whiteout::{self, Privilege, OPAQUE_MARKER, WHITEOUT_PREFIX};
+use super::whiteout::{self, OPAQUE_MARKER, WHITEOUT_PREFIX};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
     /// SOURCE_DATE_EPOCH: mtimes later than this are clamped to it.
     pub clamp_mtime: Option<i64>,
-    /// Whose overlay made the dir: which namespace's `overlay.opaque` and `overlay.whiteout`
-    /// xattrs mark opaque dirs and whiteouts (default: this process's).
-    pub privilege: Privilege,
-}
-
-impl Default for WriteOptions {
-    fn default() -> WriteOptions {
-        WriteOptions {
-            clamp_mtime: None,
-            privilege: Privilege::of_this_process(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,7 +34,7 @@ pub struct LayerStats {
 
 /// Writes the tar of `upper` (a snapshot dir / overlay upper dir) to `out`: entries sorted by
 /// path, numeric uid/gid only, mode, mtime (clamped), xattrs (e.g. security.capability, but
-/// not overlay's own bookkeeping), symlinks, hardlinks within the layer, devices, fifos;
+/// not overlay's trusted.* bookkeeping), symlinks, hardlinks within the layer, devices, fifos;
 /// overlay whiteouts (0/0 char devices) as `.wh.NAME`, opaque dirs as `.wh..wh..opq`.
 ///
 /// "Sorted" is walk order: a directory (named `dir/`), then its opaque marker, then its
@@ -74,7 +62,7 @@ pub fn write_layer(
             io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
         ));
     }
-    if is_opaque(upper, opts.privilege)? {
+    if is_opaque(upper)? {
         writer.marker(OPAQUE_MARKER.to_vec())?;
     }
 
@@ -142,7 +130,7 @@ impl LayerWriter<'_> {
         if ft.is_socket() {
             return Ok(None);
         }
-        if is_whiteout(abs, &meta, self.opts.privilege)? {
+        if is_whiteout(abs, &meta)? {
             let split = rel.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
             let mut name = rel[..split].to_vec();
             name.extend_from_slice(WHITEOUT_PREFIX);
@@ -151,7 +139,7 @@ impl LayerWriter<'_> {
             return Ok(None);
         }
 
-        let xattrs = public_xattrs(abs, &meta, self.opts.privilege)?;
+        let xattrs = public_xattrs(abs, &meta)?;
         let mut kind = EntryType::Regular;
         let mut size = 0;
         let mut device = None;
@@ -205,7 +193,7 @@ impl LayerWriter<'_> {
         if !ft.is_dir() {
             return Ok(None);
         }
-        if is_opaque(abs, self.opts.privilege)? {
+        if is_opaque(abs)? {
             let mut marker = rel.clone();
             marker.extend_from_slice(OPAQUE_MARKER);
             self.marker(marker)?;
@@ -292,30 +280,34 @@ impl LayerWriter<'_> {
 }
 
 /// overlayfs whiteout: a 0/0 character device, or (Linux 6.7+) an empty regular file carrying
-/// the `overlay.whiteout` xattr of the mode's namespace.
-fn is_whiteout(abs: &Path, meta: &Metadata, privilege: Privilege) -> io::Result<bool> {
+/// the `overlay.whiteout` xattr.
+fn is_whiteout(abs: &Path, meta: &Metadata) -> io::Result<bool> {
     let ft = meta.file_type();
     if ft.is_char_device() {
         return Ok(meta.rdev() == 0);
     }
     if ft.is_file() && meta.len() == 0 {
-        let name = whiteout::overlay_xattr(privilege, "whiteout");
-        return Ok(get_xattr(abs, &name)?.is_some());
+        for name in whiteout::overlay_xattr_names("whiteout") {
+            if get_xattr(abs, &name)?.is_some() {
+                return Ok(true);
+            }
+        }
     }
     Ok(false)
 }
 
-fn is_opaque(abs: &Path, privilege: Privilege) -> io::Result<bool> {
-    Ok(get_xattr(abs, whiteout::opaque_xattr(privilege))?.as_deref() == Some(b"y"))
+fn is_opaque(abs: &Path) -> io::Result<bool> {
+    for name in whiteout::overlay_xattr_names("opaque") {
+        if get_xattr(abs, &name)?.as_deref() == Some(b"y") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The xattrs that travel in the layer, sorted by name. Fails on overlay features whose upper
 /// dir does not hold the whole file (redirect_dir, metacopy).
-fn public_xattrs(
-    abs: &Path,
-    meta: &Metadata,
-    privilege: Privilege,
-) -> io::Result<Vec<(String, Vec<u8>)>> {
+fn public_xattrs(abs: &Path, meta: &Metadata) -> io::Result<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
     let names = match xattr::list(abs) {
         Ok(names) => names,
@@ -325,7 +317,10 @@ fn public_xattrs(
     for name in names {
         let bytes = name.as_bytes();
         for (suffix, option) in whiteout::UNSUPPORTED_OVERLAY_FEATURES {
-            if whiteout::overlay_xattr(privilege, suffix).as_bytes() == bytes {
+            if whiteout::overlay_xattr_names(suffix)
+                .iter()
+                .any(|n| n.as_bytes() == bytes)
+            {
                 let msg = format!(
                     "overlayfs {option} is in use: the upper dir does not hold the whole {}; \
                      mount the overlay with {option}=off",

@@ -94,15 +94,8 @@ pub fn commit_upper(
     clamp_mtime: Option<i64>,
 ) -> Result<LayerRecord, StoreError> {
     let mut writer = root.blobs.writer()?;
-    write_layer(
-        upper,
-        &mut writer,
-        &WriteOptions {
-            clamp_mtime,
-            ..WriteOptions::default()
-        },
-    )
-    .map_err(io(format!("writing the layer of {}", upper.display())))?;
+    write_layer(upper, &mut writer, &WriteOptions { clamp_mtime })
+        .map_err(io(format!("writing the layer of {}", upper.display())))?;
     let info = writer.commit()?;
     let dest = snapshot_path(root, &info.digest);
     if !dest.exists() {
@@ -156,15 +149,8 @@ pub fn write_diff(
     clamp_mtime: Option<i64>,
 ) -> Result<LayerRecord, StoreError> {
     let mut writer = root.blobs.writer()?;
-    write_layer(
-        snapshot,
-        &mut writer,
-        &WriteOptions {
-            clamp_mtime,
-            ..WriteOptions::default()
-        },
-    )
-    .map_err(io(format!("writing the layer of {}", snapshot.display())))?;
+    write_layer(snapshot, &mut writer, &WriteOptions { clamp_mtime })
+        .map_err(io(format!("writing the layer of {}", snapshot.display())))?;
     // No fsync on the build's path (~200 MB/s here): marked, and checked after a restart.
     let info = writer.commit_unsynced(|info| durability::mark(&root.path, &info.digest))?;
     Ok(LayerRecord {
