@@ -144,7 +144,7 @@ unsafe fn child(
     argv: &[*const libc::c_char],
     envp: &[*const libc::c_char],
 ) -> ! {
-    // SAFETY (the whole body): async-signal-safe syscalls on valid pointers, per the contract.
+    // SAFETY: async-signal-safe syscalls on valid pointers (the whole body), per the contract.
     unsafe {
         let report = |tag: u8| {
             let errno = *libc::__errno_location();

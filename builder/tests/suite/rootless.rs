@@ -365,7 +365,7 @@ fn a_rootless_build_cannot_read_a_root_only_host_file() {
     let pallet = base.rootless(&user);
     let ctx = user.file(
         "ctx/Dockerfile",
-        &format!(
+        format!(
             "FROM busybox\n\
              RUN --mount=type=bind,target=/ctx sh -c 'cat /ctx/link {f} /proc/1/root{f} 2>&1; true'\n",
             f = file.display()
