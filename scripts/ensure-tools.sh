@@ -8,7 +8,8 @@
 # openssh-client (ssh-agent, ssh-add: `--ssh` key files and the ssh mount tests) and
 # openssh-server (the git-over-ssh test runs its own sshd on 127.0.0.1; the package's service
 # is not needed). A C++ compiler builds libFuzzer for the fuzz targets' smoke run
-# (bench/fuzz.sh --ci).
+# (bench/fuzz.sh --ci). uidmap (newuidmap/newgidmap, setuid) and passwd (useradd) are for
+# rootless mode's tests, which build as a normal user made by the test.
 # Safe to run repeatedly.
 set -euo pipefail
 
@@ -19,6 +20,8 @@ command -v git >/dev/null 2>&1 || need_apt+=(git)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 command -v runc >/dev/null 2>&1 || need_apt+=(runc)
+command -v newuidmap >/dev/null 2>&1 || need_apt+=(uidmap)
+command -v useradd >/dev/null 2>&1 || need_apt+=(passwd)
 command -v umoci >/dev/null 2>&1 || need_apt+=(umoci)
 command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
 command -v tar >/dev/null 2>&1 || need_apt+=(tar)

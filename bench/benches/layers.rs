@@ -114,6 +114,7 @@ fn bench(c: &mut Criterion) {
                 let unpack = UnpackOptions {
                     overlay_whiteouts: true,
                     same_owner: false,
+                    ..UnpackOptions::default()
                 };
                 unpack_layer(&mut layer.as_slice(), dest.path(), &unpack).unwrap()
             },

@@ -8,6 +8,12 @@ use serde::Serialize;
 /// Progress events for the printer.
 #[derive(Debug, Clone)]
 pub enum Event {
+    /// How the build's steps run, once at its start (`mode`: `root`, `rootless`; `description`:
+    /// the whole line, `isolation: root (runc /usr/sbin/runc, overlayfs)`). About no step.
+    Isolation {
+        mode: String,
+        description: String,
+    },
     Started {
         name: String,
     },

@@ -19,3 +19,4 @@ pub mod snapshot;
 pub mod solver;
 pub mod ssh;
 pub mod store;
+pub mod userns;

@@ -167,10 +167,12 @@ fuzz_target!(|data: &[u8]| {
         UnpackOptions {
             overlay_whiteouts: true,
             same_owner: true,
+            ..UnpackOptions::default()
         },
         UnpackOptions {
             overlay_whiteouts: false,
             same_owner: false,
+            ..UnpackOptions::default()
         },
     ] {
         fresh_dest(s);

@@ -12,6 +12,7 @@
 //! - [`oci_layout`]: reading an OCI image layout directory;
 //! - [`progress`]: pallet's progress output, JSON events and plain lines;
 //! - [`repo`]: the repository's own files (testdata/) and the optional ../shared corpus;
+//! - [`user`]: a normal user made for a test, with or without subordinate ids (rootless);
 //! - [`wait`]: polling with a deadline (a condition, a child's exit);
 //! - [`git`]: git with no user or system configuration, for repositories a test makes;
 //! - [`net`]: a free port on 127.0.0.1, and waiting for a server to listen on it;
@@ -46,6 +47,7 @@ pub mod run;
 pub mod self_exec;
 pub mod store;
 pub mod tree;
+pub mod user;
 pub mod wait;
 
 pub use gate::{require, Need};

@@ -73,6 +73,14 @@ impl Layout {
     /// The entry paths of each layer (gzip or uncompressed), as the tar names them, bottom
     /// first.
     pub fn layer_paths(&self) -> Vec<Vec<String>> {
+        self.layer_entries()
+            .into_iter()
+            .map(|l| l.into_iter().map(|e| e.path).collect())
+            .collect()
+    }
+
+    /// Each layer's entries (path, owner, mode), bottom first.
+    pub fn layer_entries(&self) -> Vec<Vec<LayerEntry>> {
         self.layers()
             .iter()
             .map(|l| {
@@ -88,11 +96,29 @@ impl Layout {
                 tar::Archive::new(&raw[..])
                     .entries()
                     .unwrap()
-                    .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+                    .map(|e| {
+                        let e = e.unwrap();
+                        let h = e.header();
+                        LayerEntry {
+                            path: e.path().unwrap().to_string_lossy().into_owned(),
+                            uid: h.uid().unwrap(),
+                            gid: h.gid().unwrap(),
+                            mode: h.mode().unwrap(),
+                        }
+                    })
                     .collect()
             })
             .collect()
     }
+}
+
+/// One entry of a layer tar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerEntry {
+    pub path: String,
+    pub uid: u64,
+    pub gid: u64,
+    pub mode: u32,
 }
 
 /// `umoci unpack --image LAYOUT:TAG BUNDLE`, which must succeed (umoci is a reader no one here

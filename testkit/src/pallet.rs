@@ -34,6 +34,8 @@ pub struct Pallet {
     env: Vec<(OsString, Option<OsString>)>,
     dir: Option<PathBuf>,
     stdin: Option<Vec<u8>>,
+    /// Run as this uid and gid (the test runs as root), supplementary groups dropped.
+    user: Option<(u32, u32)>,
 }
 
 impl Pallet {
@@ -45,7 +47,26 @@ impl Pallet {
             env: Vec::new(),
             dir: None,
             stdin: None,
+            user: None,
         }
+    }
+
+    /// The binary this runs.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
+    /// The same command line with another binary (a copy a test user can reach).
+    pub fn with_bin(mut self, bin: impl Into<PathBuf>) -> Pallet {
+        self.bin = bin.into();
+        self
+    }
+
+    /// Runs pallet as `uid`:`gid` with no supplementary groups (see `user::TestUser`, which
+    /// also sets HOME and the directory).
+    pub fn as_user(mut self, uid: u32, gid: u32) -> Pallet {
+        self.user = Some((uid, gid));
+        self
     }
 
     /// `--root ROOT` (the store), as the next arguments.
@@ -106,6 +127,11 @@ impl Pallet {
         }
         if let Some(dir) = &self.dir {
             cmd.current_dir(dir);
+        }
+        if let Some((uid, gid)) = self.user {
+            // std drops the supplementary groups when root sets a uid without groups.
+            std::os::unix::process::CommandExt::uid(&mut cmd, uid);
+            std::os::unix::process::CommandExt::gid(&mut cmd, gid);
         }
         cmd
     }

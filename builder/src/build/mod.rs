@@ -122,6 +122,11 @@ pub fn build(
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<BuildResult, BuildError> {
     let isolation = Isolation::select(req.isolation, req.runtime.as_deref())?;
+    isolation.check_store(&root.tmp_dir())?;
+    events(Event::Isolation {
+        mode: isolation.mode().to_string(),
+        description: isolation.describe(),
+    });
     // Held until the build ends: prune waits for it instead of deleting what it uses.
     let _store_lock = root.lock_for_build()?;
     let _cancel = CancelOnSignal::install(root.path.clone(), isolation.executor.clone());

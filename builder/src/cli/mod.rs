@@ -14,6 +14,7 @@ mod images;
 mod input;
 mod inspect;
 mod named_context;
+mod namespace;
 mod pipeline;
 mod registry;
 mod render;
@@ -180,16 +181,20 @@ pub(crate) fn open_root(root: Option<PathBuf>) -> Result<cache::Root, CliError> 
     Ok(root)
 }
 
-/// Builds and images need root for now (overlay mounts, runc): say so plainly.
+/// Commands that unpack layers or run containers need root, or rootless mode (the command run
+/// in a user namespace, where it is uid 0: see `namespace`): say what is missing otherwise.
 pub(crate) fn require_root(what: &str) -> Result<(), CliError> {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err(CliError::msg(format!(
-            "{what} needs root for now: steps run in overlay mounts and containers (runc), which need root here; rootless builds are a later issue"
-        ))
-        .with_help("run it with sudo"));
+    if unsafe { libc::geteuid() } == 0 {
+        return Ok(());
     }
-    Ok(())
+    let err = match crate::userns::unavailable() {
+        Some(why) => CliError::msg(format!(
+            "{what} needs root or rootless mode (a user namespace from /etc/subuid), and rootless mode cannot work here: {why}"
+        )),
+        None => CliError::msg(format!("{what} needs root: pallet is not running as root")),
+    };
+    Err(err.with_help("run it with sudo, or as a normal user once rootless mode has what it lacks"))
 }
 
 /// Runs the CLI; returns the process exit code. A failure is printed here, and only here.
@@ -206,6 +211,9 @@ pub fn main() -> ExitCode {
             };
         }
     };
+    if let Some(code) = namespace::enter(&cli) {
+        return code;
+    }
     match dispatch(cli) {
         Ok(code) => code,
         Err(report) => {

@@ -24,7 +24,7 @@ container's exit code (128+N if signal N ended it), or 125 when pallet itself fa
 image, a bad -e or -v, the command could not be started).";
 
 /// Exit code for pallet's own errors (docker run's).
-const PALLET_FAILED: u8 = 125;
+pub(super) const PALLET_FAILED: u8 = 125;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {

@@ -1,9 +1,9 @@
-//! The executor seam: what runs one process in a prepared root file tree. runc (as root) is
-//! the one there is today; rootless runc and a chroot executor for unprivileged containers
-//! plug in here. The solver's RUN steps and `pallet run` hold a `&dyn Executor` and know
+//! The executor seam: what runs one process in a prepared root file tree. runc, as root or
+//! rootless, is the one there is today; a chroot executor for unprivileged containers plugs in
+//! here. The solver's RUN steps and `pallet run` hold a `&dyn Executor` and know
 //! nothing of runc's command line.
 
-use super::runc::{self, RunError, RunSpec, Stream};
+use super::runc::{self, Privilege, RunError, RunSpec, Stream};
 use std::path::{Path, PathBuf};
 
 /// Runs processes in root file trees that a snapshotter prepared.
@@ -47,21 +47,34 @@ pub trait Executor: Send + Sync {
     }
 }
 
-/// runc as root: a bundle per process, its state under the bundle.
+/// runc: a bundle per process, its state under the bundle; as root, or rootless (as uid 0 of
+/// pallet's user namespace, see [`Privilege`]).
 #[derive(Debug, Clone)]
 pub struct Runc {
     path: PathBuf,
+    privilege: Privilege,
 }
 
 impl Runc {
     /// `--runtime PATH` (or a bare name looked up on PATH), else `runc` on PATH.
     pub fn locate(explicit: Option<&Path>) -> Result<Runc, RunError> {
-        runc::find_runtime(explicit).map(|path| Runc { path })
+        runc::find_runtime(explicit).map(|path| Runc {
+            path,
+            privilege: Privilege::Root,
+        })
     }
 
     /// runc at `path`, unchecked (a run reports a runtime that is not there).
     pub fn at(path: PathBuf) -> Runc {
-        Runc { path }
+        Runc {
+            path,
+            privilege: Privilege::Root,
+        }
+    }
+
+    /// The same runtime run with `privilege`.
+    pub fn with_privilege(self, privilege: Privilege) -> Runc {
+        Runc { privilege, ..self }
     }
 
     /// The runtime binary.
@@ -72,7 +85,10 @@ impl Runc {
 
 impl Executor for Runc {
     fn describe(&self) -> String {
-        format!("runc {}", self.path.display())
+        match self.privilege {
+            Privilege::Root => format!("runc {}", self.path.display()),
+            Privilege::Rootless => format!("runc {} --rootless", self.path.display()),
+        }
     }
 
     fn run(
@@ -82,7 +98,7 @@ impl Executor for Runc {
         spec: &RunSpec,
         output: &mut dyn FnMut(Stream, &[u8]),
     ) -> Result<i32, RunError> {
-        runc::run_streams(&self.path, rootfs, bundle, spec, output)
+        runc::run_streams(&self.path, self.privilege, rootfs, bundle, spec, output)
     }
 
     fn is_running(&self, bundle: &Path) -> bool {

@@ -1,19 +1,25 @@
 //! Isolation: the executor and snapshotter pair a build (or `pallet run`) uses on this
 //! machine, chosen by `--isolation auto|root|rootless|chroot`. As root that is runc over
-//! overlayfs; the rootless (user namespace) and chroot (unprivileged container) modes are other
-//! pairs chosen here, so that nothing above this module knows which one runs. A mode that is
-//! asked for and cannot work here says what is missing and what to do.
+//! overlayfs; rootless (the command run by the CLI in a forked child in a user namespace, see
+//! `userns`) it is `runc --rootless` over overlayfs with `userxattr`; the chroot (unprivileged container) mode
+//! is another pair chosen here, so that nothing above this module knows which one runs. A mode
+//! that is asked for and cannot work here says what is missing and what to do.
+//!
+//! The choice costs a root build one geteuid and one environment lookup (`userns::inside`
+//! reads /proc only when pallet's marker variable is set).
 
 use super::executor::{Executor, Runc};
-use super::runc::{RunError, RunSpec, Stream};
+use super::runc::{Privilege, RunError, RunSpec, Stream};
 use crate::snapshot::{OverlaySnapshotter, Snapshotter};
+use crate::userns;
 use std::path::Path;
 use std::sync::Arc;
 
 /// The isolation a user asks for (`--isolation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IsolationMode {
-    /// The best this machine allows: root when running as root.
+    /// The best this machine allows: root when running as root, rootless for a normal user
+    /// with subordinate ids, newuidmap and user namespaces.
     #[default]
     Auto,
     /// runc over overlayfs, as root.
@@ -56,6 +62,8 @@ pub enum IsolationError {
 pub struct Isolation {
     /// The mode's name (`root`).
     mode: &'static str,
+    /// What the header line says in parentheses (`runc /usr/sbin/runc, overlayfs`).
+    parts: String,
     pub executor: Arc<dyn Executor>,
     pub snapshotter: Arc<dyn Snapshotter>,
 }
@@ -67,29 +75,49 @@ impl Isolation {
         runtime: Option<&Path>,
     ) -> Result<Isolation, IsolationError> {
         let root = is_root();
+        // Only inside pallet's user namespace is the euid 0 without being root.
+        let rootless = root && userns::inside();
         match mode {
-            IsolationMode::Auto | IsolationMode::Root if root => Ok(Isolation::root(runtime)?),
+            IsolationMode::Auto | IsolationMode::Root if root && !rootless => {
+                Ok(Isolation::root(runtime)?)
+            }
+            IsolationMode::Auto | IsolationMode::Rootless if rootless => {
+                Ok(Isolation::rootless(runtime)?)
+            }
             IsolationMode::Root => Err(IsolationError::Unavailable {
                 mode: "root",
-                why: "pallet is not running as root (run it with sudo)".into(),
-            }),
-            IsolationMode::Auto => Err(IsolationError::Unavailable {
-                mode: "auto",
-                why: "pallet needs root for now: steps run in overlay mounts and containers \
-                      (runc), which need root here; rootless builds are a later issue (run it \
-                      with sudo)"
+                why: "pallet is not running as root (run it with sudo, or use --isolation \
+                      rootless as a normal user)"
                     .into(),
             }),
-            IsolationMode::Rootless => Err(IsolationError::Unavailable {
+            IsolationMode::Rootless if root => Err(IsolationError::Unavailable {
                 mode: "rootless",
-                why: "rootless builds (a user namespace from /etc/subuid) are not built yet; \
-                      run as root (sudo)"
+                why: "pallet is running as root, and rootless mode is a normal user's: run \
+                      pallet as that user, or use --isolation root"
                     .into(),
             }),
+            IsolationMode::Auto | IsolationMode::Rootless => {
+                let name = if mode == IsolationMode::Auto {
+                    "auto"
+                } else {
+                    "rootless"
+                };
+                let why = match userns::unavailable() {
+                    Some(why) if mode == IsolationMode::Auto => format!(
+                        "pallet is not root, and rootless mode lacks something: {why}; or run \
+                         it as root (sudo)"
+                    ),
+                    Some(why) => why.to_string(),
+                    None => "pallet is not root and did not enter its user namespace (run \
+                             pallet itself, not the library, as a normal user)"
+                        .into(),
+                };
+                Err(IsolationError::Unavailable { mode: name, why })
+            }
             IsolationMode::Chroot => Err(IsolationError::Unavailable {
                 mode: "chroot",
                 why: "chroot builds (for unprivileged containers) are not built yet; run as \
-                      root (sudo)"
+                      root (sudo), or as a normal user with --isolation rootless"
                     .into(),
             }),
         }
@@ -97,10 +125,26 @@ impl Isolation {
 
     /// As root: runc (`--runtime PATH`, else on PATH) over overlayfs.
     pub fn root(runtime: Option<&Path>) -> Result<Isolation, RunError> {
+        let executor = Runc::locate(runtime)?;
+        let snapshotter = OverlaySnapshotter;
         Ok(Isolation {
             mode: "root",
-            executor: Arc::new(Runc::locate(runtime)?),
-            snapshotter: Arc::new(OverlaySnapshotter),
+            parts: format!("{}, {}", executor.describe(), snapshotter.describe()),
+            executor: Arc::new(executor),
+            snapshotter: Arc::new(snapshotter),
+        })
+    }
+
+    /// Inside pallet's user namespace (a normal user): `runc --rootless=true` over overlayfs
+    /// with `userxattr`.
+    pub fn rootless(runtime: Option<&Path>) -> Result<Isolation, RunError> {
+        let executor = Runc::locate(runtime)?.with_privilege(Privilege::Rootless);
+        let snapshotter = OverlaySnapshotter;
+        Ok(Isolation {
+            mode: "rootless",
+            parts: format!("user namespace, {}", snapshotter.describe()),
+            executor: Arc::new(executor),
+            snapshotter: Arc::new(snapshotter),
         })
     }
 
@@ -108,19 +152,37 @@ impl Isolation {
     pub fn dry_run() -> Isolation {
         Isolation {
             mode: "dry run",
+            parts: format!("{}, {}", DryRun.describe(), OverlaySnapshotter.describe()),
             executor: Arc::new(DryRun),
             snapshotter: Arc::new(OverlaySnapshotter),
         }
     }
 
-    /// One line for a build's header: `isolation: root (runc /usr/sbin/runc, overlayfs)`.
+    /// One line for a build's header: `isolation: root (runc /usr/sbin/runc, overlayfs)`,
+    /// `isolation: rootless (user namespace, overlayfs userxattr)`.
     pub fn describe(&self) -> String {
-        format!(
-            "isolation: {} ({}, {})",
-            self.mode,
-            self.executor.describe(),
-            self.snapshotter.describe()
-        )
+        format!("isolation: {} ({})", self.mode, self.parts)
+    }
+
+    /// The mode's name: `root`, `rootless`, `dry run`.
+    pub fn mode(&self) -> &'static str {
+        self.mode
+    }
+
+    /// Checks that the snapshotter can make trees in the store whose tmp dir is `scratch`
+    /// (rootless: one overlay mount; root: nothing). A build and `pallet run` ask before their
+    /// first step; Err says what refused and what to do.
+    pub fn check_store(&self, scratch: &Path) -> Result<(), IsolationError> {
+        self.snapshotter
+            .probe(scratch)
+            .map_err(|e| IsolationError::Unavailable {
+                mode: self.mode,
+                why: format!(
+                    "{e}; a snapshotter that works without overlayfs (fuse-overlayfs, or \
+                     copying) is not built yet: put the store on a local ext4, xfs or btrfs \
+                     filesystem (--root DIR, PALLET_ROOT or XDG_DATA_HOME), or run pallet as root"
+                ),
+            })
     }
 }
 

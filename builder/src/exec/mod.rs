@@ -13,4 +13,4 @@ pub mod user;
 
 pub use executor::{Executor, Runc};
 pub use isolation::{Isolation, IsolationError, IsolationMode};
-pub use runc::{RunError, RunSpec, SpecMount, Stream};
+pub use runc::{Privilege, RunError, RunSpec, SpecMount, Stream};

@@ -114,6 +114,9 @@ impl RunError {
     }
 }
 
+/// Who runs runc decides what the spec may ask for ([`spec`] has the differences).
+pub use crate::userns::Privilege;
+
 /// The hostname when the spec gives none (BuildKit's).
 pub const DEFAULT_HOSTNAME: &str = "buildkitsandbox";
 
@@ -124,6 +127,7 @@ pub const DEFAULT_HOSTNAME: &str = "buildkitsandbox";
 /// /dev/pts, /dev/shm as docker does. (`super::Runc` is the `Executor` over this.)
 pub fn run_streams(
     runtime: &Path,
+    privilege: Privilege,
     rootfs: &Path,
     bundle_dir: &Path,
     spec: &RunSpec,
@@ -171,13 +175,13 @@ pub fn run_streams(
         hosts: &hosts,
         resolv_conf: &resolv_conf,
     };
-    let mut oci = spec::build(spec, &rootfs, hostname, &etc, &id)?;
+    let mut oci = spec::build(spec, &rootfs, hostname, &etc, &id, privilege)?;
     if spec.insecure {
         insecure::apply(&mut oci);
     }
     spec::write(&oci, &bundle.join("config.json"))?;
 
-    let result = run_container(runtime, &bundle, &rootfs, &id, output);
+    let result = run_container(runtime, privilege, &bundle, &rootfs, &id, output);
     stubs.clean();
     result
 }
@@ -255,6 +259,7 @@ fn container_id() -> String {
 /// The `runc` invocation for one container: `runc --root ... --log ... <args>`.
 struct Runc<'a> {
     runtime: &'a Path,
+    privilege: Privilege,
     state: PathBuf,
     log: PathBuf,
     id: &'a str,
@@ -268,6 +273,9 @@ impl Runc<'_> {
             .arg("--log")
             .arg(&self.log)
             .args(["--log-format", "json"]);
+        if self.privilege == Privilege::Rootless {
+            cmd.arg("--rootless=true");
+        }
         cmd
     }
 
@@ -312,6 +320,7 @@ impl Drop for Guard<'_> {
 
 fn run_container(
     runtime: &Path,
+    privilege: Privilege,
     bundle: &Path,
     rootfs: &Path,
     id: &str,
@@ -319,6 +328,7 @@ fn run_container(
 ) -> Result<i32, RunError> {
     let runc = Runc {
         runtime,
+        privilege,
         state: bundle.join("runc-state"),
         log: bundle.join("runc-log.json"),
         id,

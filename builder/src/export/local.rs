@@ -6,7 +6,7 @@
 //! as built. Like BuildKit's local exporter it writes into an existing directory without
 //! emptying it first. Knows layers and directories, not builds or image formats.
 
-use crate::snapshot::{unpack_layer, UnpackOptions};
+use crate::snapshot::{unpack_layer, Privilege, UnpackOptions};
 use crate::store::{finish_layer, open_layer, LayerRecord, StoreError};
 use cache::Root;
 use std::path::Path;
@@ -20,9 +20,13 @@ pub fn write_local(root: &Root, layers: &[LayerRecord], dest: &Path) -> Result<(
         ),
         source,
     })?;
+    // Rootless, the files belong to the user (uid 0 of pallet's namespace), as with docker's
+    // rootless local export: owners from the subordinate range would be the user's no longer.
+    let privilege = Privilege::of_this_process();
     let opts = UnpackOptions {
         overlay_whiteouts: false,
-        same_owner: true,
+        same_owner: privilege == Privilege::Root,
+        privilege,
     };
     for (i, layer) in layers.iter().enumerate() {
         let mut tar = open_layer(root, &layer.diff_id)?;

@@ -48,6 +48,9 @@ impl Json {
 fn encode(e: &Event, step: usize) -> Value {
     let name = event_name(e);
     match e {
+        Event::Isolation { mode, description } => {
+            json!({"event": "isolation", "mode": mode, "description": description})
+        }
         Event::Started { .. } => json!({"event": "step.started", "step": step, "name": name}),
         Event::Cached { .. } => json!({"event": "step.cached", "step": step, "name": name}),
         Event::Log { line, .. } => {
@@ -88,6 +91,9 @@ fn encode(e: &Event, step: usize) -> Value {
 
 impl Printer for Json {
     fn event(&self, e: Event) {
+        if let Event::Isolation { .. } = e {
+            return self.line(encode(&e, 0));
+        }
         let step = {
             let mut steps = self.steps.lock().expect("progress lock");
             steps.observe(&e);

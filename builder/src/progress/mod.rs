@@ -182,9 +182,10 @@ impl Steps {
     }
 }
 
-/// The name an event is about.
+/// The name an event is about ("" for [`Event::Isolation`], which is about no step).
 fn event_name(e: &Event) -> &str {
     match e {
+        Event::Isolation { .. } => "",
         Event::Started { name }
         | Event::Cached { name }
         | Event::Log { name, .. }

@@ -40,6 +40,11 @@ impl Plain {
 
 impl Printer for Plain {
     fn event(&self, e: Event) {
+        if let Event::Isolation { description, .. } = &e {
+            // The build's header, before any step.
+            self.out.write(&format!("{description}\n"));
+            return;
+        }
         let mut st = self.state.lock().expect("progress lock");
         st.steps.observe(&e);
         let name = event_name(&e).to_string();
@@ -53,6 +58,7 @@ impl Printer for Plain {
             st.current = Some(n);
         }
         match e {
+            Event::Isolation { .. } => {}
             Event::Started { .. } => {
                 st.started.insert(n, Instant::now());
             }

@@ -54,6 +54,8 @@ struct StepView {
 struct View {
     /// "Building", "Pulling", "Pushing" (empty: "Building").
     title: &'static str,
+    /// The isolation line, under the title once the build says it.
+    isolation: Option<String>,
     steps: Steps,
     list: Vec<StepView>,
     /// Lines drawn by the last frame (to move back over them).
@@ -128,6 +130,10 @@ impl View {
     }
 
     fn apply(&mut self, e: Event) {
+        if let Event::Isolation { description, .. } = e {
+            self.isolation = Some(description);
+            return;
+        }
         // List the step before the tally numbers it.
         self.step(event_name(&e));
         self.steps.observe(&e);
@@ -157,6 +163,7 @@ impl View {
             } => {
                 s.transfers.insert(item, (done, total));
             }
+            Event::Isolation { .. } => {}
         }
     }
 
@@ -177,9 +184,11 @@ impl View {
             "[+] {title} {elapsed:.1}s ({finished}/{})",
             self.list.len()
         )];
+        out.extend(self.isolation.iter().map(|line| format!(" {line}")));
         let mut blocks: Vec<Vec<String>> = self.list.iter().map(|s| s.lines(full)).collect();
         if !full {
-            let budget = height.saturating_sub(2).max(4);
+            let header = 2 + usize::from(self.isolation.is_some());
+            let budget = height.saturating_sub(header).max(4);
             let mut total: usize = blocks.iter().map(Vec::len).sum();
             let mut hidden = 0;
             for (i, s) in self.list.iter().enumerate() {

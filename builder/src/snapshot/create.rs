@@ -16,7 +16,7 @@ use tar::EntryType;
 use super::beneath::{self, Dir};
 use super::entry_name::{components, resolve_error, shown, UnpackError};
 use super::reader::Entry;
-use super::whiteout;
+use super::whiteout::{self, Privilege};
 
 /// Owner ids as the kernel takes them.
 pub(crate) fn ids(entry: &Entry) -> io::Result<(u32, u32)> {
@@ -31,12 +31,29 @@ pub(crate) fn ids(entry: &Entry) -> io::Result<(u32, u32)> {
     Ok((id(entry.uid, "uid")?, id(entry.gid, "gid")?))
 }
 
+/// A chown's failure, said plainly when it is an owner outside pallet's user namespace
+/// (EINVAL: the id has no mapping there).
+pub(crate) fn chown_error(privilege: Privilege, uid: u32, gid: u32, e: io::Error) -> io::Error {
+    if privilege == Privilege::Rootless && e.raw_os_error() == Some(libc::EINVAL) {
+        return io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "owner {uid}:{gid} is outside pallet's user namespace: the user's ranges in \
+                 /etc/subuid and /etc/subgid are too small for this image (give the user 65536 \
+                 ids or more)"
+            ),
+        );
+    }
+    e
+}
+
 /// What an entry is being created for: the root (hardlink targets resolve against it), and
 /// the names errors report.
 pub(crate) struct Ctx<'a> {
     pub root: &'a Dir,
     pub same_owner: bool,
     pub overlay_whiteouts: bool,
+    pub privilege: Privilege,
     pub label: &'a str,
     /// The entry's normalized path.
     pub path: &'a [u8],
@@ -93,8 +110,8 @@ pub(crate) fn entry(
             if was_whiteout && ctx.overlay_whiteouts {
                 // A directory over an overlay whiteout hides what lower layers had there, as
                 // overlayfs itself does when a directory is created over a whiteout.
-                xattr::FileExt::set_xattr(dir.file(), whiteout::OVERLAY_OPAQUE_XATTR, b"y")
-                    .map_err(|e| ctx.io(e))?;
+                let name = whiteout::opaque_xattr(ctx.privilege);
+                xattr::FileExt::set_xattr(dir.file(), name, b"y").map_err(|e| ctx.io(e))?;
             }
             set_fd_metadata(ctx, dir.file(), info, false)
         }
@@ -134,9 +151,18 @@ pub(crate) fn entry(
                 _ => libc::S_IFIFO,
             };
             let dev = libc::makedev(info.device.0, info.device.1);
-            parent
-                .mknod(name, kind | 0o600, dev)
-                .map_err(|e| ctx.io(e))?;
+            match parent.mknod(name, kind | 0o600, dev) {
+                // In a user namespace only fifos and whiteouts can be made: a device node is
+                // left out, as containerd does (a rootless RUN sees runc's /dev instead).
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EPERM)
+                        && ctx.privilege == Privilege::Rootless
+                        && kind != libc::S_IFIFO =>
+                {
+                    return Ok(())
+                }
+                other => other.map_err(|e| ctx.io(e))?,
+            }
             set_path_metadata(ctx, parent, name, info, true)
         }
         _ => unreachable!("entry types are checked above"),
@@ -190,7 +216,8 @@ fn set_fd_metadata(
 ) -> Result<(), UnpackError> {
     let (uid, gid) = ids(info).map_err(|e| ctx.io(e))?;
     if ctx.same_owner {
-        unix_fs::fchown(file, Some(uid), Some(gid)).map_err(|e| ctx.io(e))?;
+        unix_fs::fchown(file, Some(uid), Some(gid))
+            .map_err(|e| ctx.io(chown_error(ctx.privilege, uid, gid, e)))?;
     }
     for (key, value) in xattrs(info) {
         xattr_result(ctx, key, xattr::FileExt::set_xattr(file, key, value))?;
@@ -213,7 +240,9 @@ fn set_path_metadata(
 ) -> Result<(), UnpackError> {
     let (uid, gid) = ids(info).map_err(|e| ctx.io(e))?;
     if ctx.same_owner {
-        parent.chown(name, uid, gid).map_err(|e| ctx.io(e))?;
+        parent
+            .chown(name, uid, gid)
+            .map_err(|e| ctx.io(chown_error(ctx.privilege, uid, gid, e)))?;
     }
     for (key, value) in xattrs(info) {
         xattr_result(ctx, key, parent.set_xattr_at(name, key, value))?;

@@ -14,16 +14,19 @@
 //! - `create`: one entry created in its parent directory, with owner, xattrs, mode, mtime.
 //! - `entry_name`: what an entry may name (no `..`, no NUL) and the errors of refusing it.
 //! - `beneath`: fd-based operations that never follow a symlink (the confinement).
-//! - `whiteout`: OCI and overlayfs whiteout names, and which xattrs are overlay bookkeeping.
+//! - `whiteout`: OCI and overlayfs whiteout names, and which xattrs are overlay bookkeeping
+//!   (in `trusted.` as root, in `user.` rootless: see `Privilege`).
 //! - `unchanged`: copy-ups a step did not change, dropped from its upper dir (BuildKit's rule).
 //! - `snapshotter`: the seam that makes root file trees over snapshot stacks; `overlay`: the
-//!   overlayfs mounts the one snapshotter there is today uses.
+//!   overlayfs mounts the one snapshotter there is today uses; `probe`: whether rootless
+//!   overlayfs (`userxattr`) mounts on the store's filesystem, and which filesystem refused.
 
 mod beneath;
 mod create;
 mod entry_name;
 mod header;
 pub mod overlay;
+mod probe;
 mod reader;
 pub mod snapshotter;
 pub mod unchanged;
@@ -33,4 +36,5 @@ pub mod write;
 
 pub use snapshotter::{Active, OverlaySnapshotter, Snapshotter, View};
 pub use unpack::{unpack_layer, UnpackError, UnpackOptions};
+pub use whiteout::Privilege;
 pub use write::{write_layer, LayerStats, WriteOptions};

@@ -24,6 +24,13 @@
 //!   pays it). Fsyncs inside RUN become no-ops too. Durability of the result is the store's
 //!   business: such a snapshot is marked unsynced (store::durability) and is rebuilt from its
 //!   fsynced diff blob if the machine restarted before it was known to be on disk.
+//! - Rootless (pallet in its user namespace, `Privilege::Rootless`): every mount also gets
+//!   `userxattr` (Linux 5.11+), so overlayfs keeps its opaque marks in `user.overlay.*`
+//!   (`trusted.*` needs CAP_SYS_ADMIN in the initial namespace), and leaves out `redirect_dir=off`:
+//!   with `userxattr` the kernel refuses it on this kernel ("conflicting options:
+//!   userxattr,redirect_dir=follow", since `off` follows redirects when
+//!   `redirect_always_follow` is set) and already uses `nofollow`, which creates no redirects
+//!   either: the upper dir is as portable as root's.
 //! - A rw overlay needs at least one lower: with none, an empty dir next to `work` is used (and
 //!   removed on drop). A read-only view of one lower is a read-only bind mount (as containerd
 //!   does for a view of a single parent); of none, an empty read-only tmpfs.
@@ -34,6 +41,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
+
+use super::whiteout::Privilege;
 
 /// A mounted overlay; unmounted on drop.
 pub struct Overlay {
@@ -115,9 +124,18 @@ impl Overlay {
             )
             .and_then(|()| {
                 let flags = libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY;
-                sys_mount("", merged, "", flags, "").inspect_err(|_| {
-                    let _ = unmount(merged);
-                })
+                sys_mount("", merged, "", flags, "")
+                    .or_else(|e| match e.raw_os_error() {
+                        // In a user namespace the source mount's nosuid/nodev/noexec are locked:
+                        // a remount must keep them.
+                        Some(libc::EPERM) => {
+                            sys_mount("", merged, "", flags | locked_flags(merged), "")
+                        }
+                        _ => Err(e),
+                    })
+                    .inspect_err(|_| {
+                        let _ = unmount(merged);
+                    })
             })
             .map_err(|e| {
                 context(
@@ -302,7 +320,7 @@ fn overlay_data(
     volatile: bool,
 ) -> String {
     let mut data = String::new();
-    for opt in kernel_options() {
+    for opt in mount_options(Privilege::of_this_process()) {
         data.push_str(opt);
         data.push(',');
     }
@@ -315,6 +333,22 @@ fn overlay_data(
         }
     }
     data
+}
+
+/// The options every mount of a process with `privilege` starts with: [`kernel_options`], and
+/// rootless `userxattr` without `redirect_dir=off` (see the module doc).
+fn mount_options(privilege: Privilege) -> Vec<&'static str> {
+    match privilege {
+        Privilege::Root => kernel_options().to_vec(),
+        Privilege::Rootless => std::iter::once("userxattr")
+            .chain(
+                kernel_options()
+                    .iter()
+                    .copied()
+                    .filter(|o| !o.starts_with("redirect_dir=")),
+            )
+            .collect(),
+    }
 }
 
 /// `index=off`, `metacopy=off`, `redirect_dir=off`: those the running kernel knows.
@@ -357,6 +391,25 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     path.with_file_name(format!(".{name}.{suffix}"))
+}
+
+/// The nosuid, nodev and noexec flags of the mount `path` is on, as mount(2) flags.
+fn locked_flags(path: &Path) -> libc::c_ulong {
+    let Ok(c) = cpath(path) else { return 0 };
+    // SAFETY: a zeroed statvfs is a valid out-parameter.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is NUL-terminated; statvfs writes into `st`.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return 0;
+    }
+    [
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+    ]
+    .into_iter()
+    .filter(|(st_flag, _)| st.f_flag & st_flag != 0)
+    .fold(0, |acc, (_, ms)| acc | ms)
 }
 
 fn page_size() -> usize {
@@ -423,6 +476,9 @@ mod tests {
             data.ends_with(r"lowerdir=/a\:b:/c\,d\\e,upperdir=/u,workdir=/w,volatile"),
             "{data}"
         );
+        let rootless = mount_options(Privilege::Rootless);
+        assert_eq!(rootless[0], "userxattr");
+        assert!(!rootless.iter().any(|o| o.starts_with("redirect_dir")));
         assert_eq!(
             sibling(Path::new("/x/work"), "empty-lower"),
             Path::new("/x/.work.empty-lower")

@@ -1,9 +1,11 @@
 //! The snapshotter seam: how a step gets a writable root file tree over a stack of snapshots,
 //! how its changes come back as a snapshot (an upper dir in overlayfs's format: whole files,
 //! 0/0 character-device whiteouts, opaque dirs), and how a stack is seen read-only (COPY
-//! --from, bind mounts). overlayfs (as root) is the one there is today; rootless overlayfs
-//! (`userxattr`), fuse-overlayfs or a copy snapshotter for unprivileged containers plug in
-//! here. The solver and `pallet run` hold a `&dyn Snapshotter`.
+//! --from, bind mounts). overlayfs is the one there is today: as root, and rootless (in
+//! pallet's user namespace, with `userxattr`: the same type, whose mounts and xattrs follow the
+//! process's `Privilege`, see `overlay` and `whiteout`); fuse-overlayfs or a copy snapshotter
+//! for unprivileged containers plug in here. The solver and `pallet run` hold a
+//! `&dyn Snapshotter`.
 
 use super::overlay::Overlay;
 use super::unchanged::drop_unchanged;
@@ -21,6 +23,13 @@ pub trait Snapshotter: Send + Sync {
 
     /// A read-only view of `lowers` (top first) at `at` (an empty dir it may create).
     fn view(&self, lowers: &[PathBuf], at: &Path) -> io::Result<Box<dyn View>>;
+
+    /// Checks, before any step, that trees can be made on the filesystem of `scratch` (the
+    /// store's tmp dir), so a build fails at its start with the reason instead of at its first
+    /// step. Err: what the kernel refused. Free where nothing can be refused (the default).
+    fn probe(&self, _scratch: &Path) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A writable tree in use; released (unmounted) on drop.
@@ -38,13 +47,17 @@ pub trait View: Send {
     fn root(&self) -> &Path;
 }
 
-/// overlayfs mounts as root (see [`super::overlay`] for the options and their reasons).
+/// overlayfs mounts, as root or (in pallet's user namespace) with `userxattr` (see
+/// [`super::overlay`] for the options and their reasons).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OverlaySnapshotter;
 
 impl Snapshotter for OverlaySnapshotter {
     fn describe(&self) -> String {
-        "overlayfs".into()
+        match super::whiteout::Privilege::of_this_process() {
+            super::whiteout::Privilege::Root => "overlayfs".into(),
+            super::whiteout::Privilege::Rootless => "overlayfs userxattr".into(),
+        }
     }
 
     fn prepare(&self, lowers: &[PathBuf], step: &Path) -> io::Result<Box<dyn Active>> {
@@ -60,6 +73,15 @@ impl Snapshotter for OverlaySnapshotter {
 
     fn view(&self, lowers: &[PathBuf], at: &Path) -> io::Result<Box<dyn View>> {
         Ok(Box::new(Overlay::mount_readonly(lowers, at)?))
+    }
+
+    /// Rootless only (root's overlayfs works on any filesystem the store can be on): one
+    /// `userxattr` mount in a temp dir, unmounted and removed (see `probe`).
+    fn probe(&self, scratch: &Path) -> io::Result<()> {
+        match super::whiteout::Privilege::of_this_process() {
+            super::whiteout::Privilege::Root => Ok(()),
+            super::whiteout::Privilege::Rootless => super::probe::rootless_overlay(scratch),
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-use super::whiteout::OVERLAY_OPAQUE_XATTR;
+use super::whiteout::overlay_xattr_names;
 use crate::fill::fill;
 
 /// Removes from `upper` the entries that are the same as in `lower_view` (the lower layers'
@@ -127,12 +127,18 @@ fn same_content(a: &Metadata, b: &Metadata, pa: &Path, pb: &Path) -> io::Result<
     }
 }
 
+/// Opaque in either namespace: root's overlays mark `trusted.overlay.opaque`, rootless ones
+/// (`userxattr`) `user.overlay.opaque`.
 fn is_opaque(dir: &Path) -> io::Result<bool> {
-    match xattr::get(dir, OVERLAY_OPAQUE_XATTR) {
-        Ok(v) => Ok(v.as_deref() == Some(b"y")),
-        Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => Ok(false),
-        Err(e) => Err(e),
+    for name in overlay_xattr_names("opaque") {
+        match xattr::get(dir, &name) {
+            Ok(v) if v.as_deref() == Some(b"y") => return Ok(true),
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => {}
+            Err(e) => return Err(e),
+        }
     }
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -186,7 +192,14 @@ mod tests {
         fs::create_dir_all(up.join("o")).unwrap();
         touch(&low.join("o/f"), "x", 1000);
         touch(&up.join("o/f"), "x", 1000);
-        if xattr::set(up.join("o"), OVERLAY_OPAQUE_XATTR, b"y").is_err() {
+        // Anyone can set the user namespace's: a rootless (`userxattr`) overlay's opaque dir.
+        let user = super::super::whiteout::USER_OPAQUE_XATTR;
+        xattr::set(up.join("o"), user, b"y").unwrap();
+        assert_eq!(drop_unchanged(&up, &low).unwrap(), 0);
+        assert!(up.join("o/f").exists());
+        xattr::remove(up.join("o"), user).unwrap();
+        let trusted = super::super::whiteout::OVERLAY_OPAQUE_XATTR;
+        if xattr::set(up.join("o"), trusted, b"y").is_err() {
             return; // trusted.* needs root; the rest of the rule is covered above.
         }
         assert_eq!(drop_unchanged(&up, &low).unwrap(), 0);

@@ -20,15 +20,31 @@ use super::create;
 pub use super::entry_name::UnpackError;
 use super::entry_name::{components, resolve_error, shown};
 use super::reader::{Entry, TarReader};
-use super::whiteout::{self, Marker};
+use super::whiteout::{self, Marker, Privilege};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct UnpackOptions {
     /// Convert OCI whiteouts to overlayfs format (for snapshots). When false, whiteouts delete
     /// what they name in `dest` (applying a layer onto a plain directory tree).
     pub overlay_whiteouts: bool,
-    /// Keep owners from the tar (needs root); when false, files belong to the caller.
+    /// Keep owners from the tar (needs root, or rootless mode for ids in its ranges); when
+    /// false, files belong to the caller.
     pub same_owner: bool,
+    /// Who mounts the snapshot (default: this process): which namespace the opaque xattr is
+    /// written in, and, rootless, that device nodes are left out (mknod needs CAP_MKNOD in the
+    /// initial user namespace; containerd leaves them out the same way). Whiteouts (0/0
+    /// character devices) are made either way: the kernel allows those to anyone.
+    pub privilege: Privilege,
+}
+
+impl Default for UnpackOptions {
+    fn default() -> UnpackOptions {
+        UnpackOptions {
+            overlay_whiteouts: false,
+            same_owner: false,
+            privilege: Privilege::of_this_process(),
+        }
+    }
 }
 
 /// Unpacks a layer into `dest` (which must exist). Nothing is ever written outside `dest`.
@@ -161,6 +177,7 @@ impl Unpacker<'_> {
             root: &self.root,
             same_owner: self.opts.same_owner,
             overlay_whiteouts: self.opts.overlay_whiteouts,
+            privilege: self.opts.privilege,
             label: &label,
             path: &path,
         };
@@ -208,7 +225,9 @@ impl Unpacker<'_> {
                 .map_err(io_err)?;
             if self.opts.same_owner {
                 let (uid, gid) = create::ids(entry).map_err(io_err)?;
-                parent.chown(&cname, uid, gid).map_err(io_err)?;
+                parent
+                    .chown(&cname, uid, gid)
+                    .map_err(|e| io_err(create::chown_error(self.opts.privilege, uid, gid, e)))?;
             }
         } else if let Some(parent) = self.resolve(label, parents, false)? {
             parent.remove_all(&cname).map_err(io_err)?;
@@ -216,8 +235,8 @@ impl Unpacker<'_> {
         Ok(())
     }
 
-    /// `.wh..wh..opq`: in overlay format the `trusted.overlay.opaque=y` xattr on the directory;
-    /// otherwise everything in it that this layer did not create is removed.
+    /// `.wh..wh..opq`: in overlay format the `overlay.opaque=y` xattr (of the mode's namespace)
+    /// on the directory; otherwise everything in it that this layer did not create is removed.
     fn opaque(&mut self, label: &str, dir: &[&[u8]]) -> Result<(), UnpackError> {
         self.parent = None;
         let io_err = |source: io::Error| UnpackError::Io {
@@ -226,8 +245,8 @@ impl Unpacker<'_> {
         };
         if self.opts.overlay_whiteouts {
             let dir_fd = self.resolve(label, dir, true)?.expect("created");
-            return xattr::FileExt::set_xattr(dir_fd.file(), whiteout::OVERLAY_OPAQUE_XATTR, b"y")
-                .map_err(io_err);
+            let name = whiteout::opaque_xattr(self.opts.privilege);
+            return xattr::FileExt::set_xattr(dir_fd.file(), name, b"y").map_err(io_err);
         }
         let Some(dir_fd) = self.resolve(label, dir, false)? else {
             return Ok(());

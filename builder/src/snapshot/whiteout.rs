@@ -6,7 +6,17 @@
 //! `overlay.whiteout` xattr) and an opaque directory with the `overlay.opaque=y` xattr, in the
 //! `trusted.` namespace or, for mounts with `userxattr`, the `user.` namespace.
 //!
+//! Which namespace overlayfs keeps its own xattrs in is decided by who mounts: real root's
+//! overlays (`Privilege::Root`) use `trusted.overlay.*`; rootless overlays are mounted with
+//! `userxattr` (`Privilege::Rootless`) and use `user.overlay.*`, since `trusted.*` needs
+//! CAP_SYS_ADMIN in the initial user namespace. The unpacker writes the opaque mark of the
+//! process's privilege; readers (the layer writer, the copy-up check) accept either namespace
+//! (in a user namespace `trusted.*` reads as absent). Overlay xattrs never travel in a layer,
+//! so a layer's bytes do not depend on the mode that made it.
+//!
 //! Owns only names and predicates; the writer and the unpacker decide what to do with them.
+
+pub use crate::userns::Privilege;
 
 /// Prefix of an OCI whiteout entry: `.wh.NAME` removes `NAME`.
 pub(crate) const WHITEOUT_PREFIX: &[u8] = b".wh.";
@@ -15,8 +25,19 @@ pub(crate) const WHITEOUT_META_PREFIX: &[u8] = b".wh..wh.";
 /// The entry that makes its directory opaque.
 pub(crate) const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
 
-/// Opaque-directory xattr written on unpack (we run as root, so the trusted namespace).
+/// The opaque-directory xattr of real root's overlays.
 pub(crate) const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+/// The opaque-directory xattr of rootless (`userxattr`) overlays.
+pub(crate) const USER_OPAQUE_XATTR: &str = "user.overlay.opaque";
+
+/// The opaque-directory xattr of the overlays a process with `privilege` mounts.
+pub(crate) fn opaque_xattr(privilege: Privilege) -> &'static str {
+    match privilege {
+        Privilege::Root => OVERLAY_OPAQUE_XATTR,
+        Privilege::Rootless => USER_OPAQUE_XATTR,
+    }
+}
+
 /// Namespaces whose `overlay.` xattrs belong to overlayfs itself.
 const OVERLAY_XATTR_PREFIXES: [&[u8]; 2] = [b"trusted.overlay.", b"user.overlay."];
 
@@ -31,7 +52,8 @@ pub(crate) fn is_private_xattr(name: &[u8]) -> bool {
     name == b"security.selinux" || OVERLAY_XATTR_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
-/// The `overlay.` xattr `suffix` in either namespace, e.g. `opaque` -> both opaque names.
+/// The `overlay.` xattr `suffix` in either namespace, e.g. `opaque` -> both opaque names (for
+/// checks that must hold whoever mounts).
 pub(crate) fn overlay_xattr_names(suffix: &str) -> [String; 2] {
     [
         format!("trusted.overlay.{suffix}"),

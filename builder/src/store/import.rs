@@ -24,6 +24,7 @@ pub fn import_rootfs(
     let opts = UnpackOptions {
         overlay_whiteouts: true,
         same_owner: true,
+        ..UnpackOptions::default()
     };
     unpack_layer(input, tmp.path(), &opts).map_err(|source| StoreError::Unpack {
         what: format!("importing {source_name}"),

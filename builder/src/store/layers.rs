@@ -62,6 +62,7 @@ pub fn ensure_snapshot(root: &Root, diff_id: &str) -> Result<PathBuf, StoreError
     let opts = UnpackOptions {
         overlay_whiteouts: true,
         same_owner: true,
+        ..UnpackOptions::default()
     };
     unpack_layer(&mut tar, tmp.path(), &opts).map_err(|source| StoreError::Unpack {
         what: format!("unpacking layer {diff_id}"),

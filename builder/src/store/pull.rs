@@ -298,6 +298,7 @@ fn consume(root: &Root, chunks: std::sync::mpsc::Receiver<Vec<u8>>, unpack: bool
             let opts = UnpackOptions {
                 overlay_whiteouts: true,
                 same_owner: true,
+                ..UnpackOptions::default()
             };
             unpack_layer(&mut input, tmp.path(), &opts).ok()?;
             Some(tmp)

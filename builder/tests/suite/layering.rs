@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 const ALLOWED: &[(&str, &[&str])] = &[
     (
         "cli",
-        &["build", "progress", "run", "store", "export", "events"],
+        &[
+            "build", "progress", "run", "store", "export", "events", "userns",
+        ],
     ),
     (
         "build",
@@ -27,12 +29,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("export", &["store", "snapshot", "events"]),
     ("run", &["exec", "store", "snapshot", "events"]),
     ("store", &["snapshot", "events", "fill"]),
-    ("exec", &["snapshot", "fill"]),
-    ("snapshot", &["fill"]),
+    ("exec", &["snapshot", "fill", "userns"]),
+    ("snapshot", &["fill", "userns"]),
     ("progress", &["events"]),
     ("ssh", &[]),
     ("events", &[]),
     ("fill", &[]),
+    ("userns", &[]),
 ];
 
 /// Edges the issue that set up the layering named as never allowed (kept as a second check,

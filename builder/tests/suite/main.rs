@@ -22,6 +22,7 @@ mod outputs;
 mod progress_e2e;
 mod registry_e2e;
 mod registry_tls_e2e;
+mod rootless;
 mod run_inspect;
 mod run_lifecycle;
 mod runc_exec;

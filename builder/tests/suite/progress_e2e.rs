@@ -244,7 +244,8 @@ fn explain_is_a_dry_run_with_the_same_reasons() {
     );
 }
 
-/// Plain output, masked: step times, output timestamps, digests and sizes.
+/// Plain output, masked: step times, output timestamps, digests, sizes and the runtime's path
+/// (in the isolation line).
 fn mask(log: &str) -> String {
     let mut out = String::new();
     for line in log.lines() {
@@ -254,7 +255,9 @@ fn mask(log: &str) -> String {
                 let core = w.trim_end_matches([',', ';', ')']).trim_start_matches('(');
                 let tail = &w[w.find(core).unwrap() + core.len()..];
                 let head = &w[..w.find(core).unwrap()];
-                let masked = if let Some(at) = core.find("sha256:") {
+                let masked = if core.starts_with('/') && core.ends_with("/runc") {
+                    "<runc>".to_string()
+                } else if let Some(at) = core.find("sha256:") {
                     format!("{}sha256:<digest>", &core[..at])
                 } else if is_number(core.trim_end_matches('s')) && core.contains('.') {
                     if core.ends_with('s') { "<t>s" } else { "<t>" }.to_string()

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use pallet::snapshot::{
-    unpack_layer, write_layer, LayerStats, UnpackError, UnpackOptions, WriteOptions,
+    unpack_layer, write_layer, LayerStats, Privilege, UnpackError, UnpackOptions, WriteOptions,
 };
 use tempfile::TempDir;
 use testkit::gate::is_root;
@@ -21,10 +21,12 @@ const Y2000: i64 = 946_684_800;
 const PLAIN: UnpackOptions = UnpackOptions {
     overlay_whiteouts: false,
     same_owner: true,
+    privilege: Privilege::Root,
 };
 const OVERLAY: UnpackOptions = UnpackOptions {
     overlay_whiteouts: true,
     same_owner: true,
+    privilege: Privilege::Root,
 };
 
 // ---------------------------------------------------------------------------------------------

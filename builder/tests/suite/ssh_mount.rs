@@ -35,7 +35,7 @@ fn without_host_agent(store: &Store) -> Pallet {
 }
 
 /// A fresh ed25519 key pair at `path` (and `path.pub`); its SHA256 fingerprint.
-fn keygen(path: &Path, passphrase: &str) -> String {
+pub(super) fn keygen(path: &Path, passphrase: &str) -> String {
     let out = Command::new("ssh-keygen")
         .args([
             "-q",
@@ -70,14 +70,25 @@ fn fingerprint(public: &Path) -> String {
 }
 
 /// An `ssh-agent -D` on a socket of the test's; killed on drop.
-struct Agent {
+pub(super) struct Agent {
     child: Child,
-    socket: PathBuf,
+    pub(super) socket: PathBuf,
 }
 
 impl Agent {
-    fn start(socket: PathBuf, keys: &[&Path]) -> Agent {
-        let child = Command::new("ssh-agent")
+    pub(super) fn start(socket: PathBuf, keys: &[&Path]) -> Agent {
+        Agent::start_as(socket, keys, None)
+    }
+
+    /// [`Agent::start`] with the agent running as `user` (uid, gid): an agent answers only
+    /// its own uid and root.
+    pub(super) fn start_as(socket: PathBuf, keys: &[&Path], user: Option<(u32, u32)>) -> Agent {
+        let mut agent = Command::new("ssh-agent");
+        if let Some((uid, gid)) = user {
+            std::os::unix::process::CommandExt::uid(&mut agent, uid);
+            std::os::unix::process::CommandExt::gid(&mut agent, gid);
+        }
+        let child = agent
             .arg("-D")
             .arg("-a")
             .arg(&socket)
@@ -104,7 +115,7 @@ impl Agent {
         agent
     }
 
-    fn sock(&self) -> &str {
+    pub(super) fn sock(&self) -> &str {
         self.socket.to_str().unwrap()
     }
 }
@@ -118,7 +129,7 @@ impl Drop for Agent {
 
 /// Copies the host's `ssh-add` and the libraries `ldd` lists into `tools/` (same paths), for
 /// `COPY tools/ /` onto busybox.
-fn ssh_add_tools(tools: &Path) {
+pub(super) fn ssh_add_tools(tools: &Path) {
     let ldd = Command::new("ldd")
         .arg("/usr/bin/ssh-add")
         .output()

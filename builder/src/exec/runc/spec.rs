@@ -23,6 +23,25 @@
 //!   instead of taking the host (Docker and BuildKit set none by default; this is a deliberate
 //!   difference).
 //! - No AppArmor/SELinux label (neither is enabled on the machines pallet targets).
+//!
+//! Rootless ([`Privilege::Rootless`]: runc runs as uid 0 of pallet's user namespace, with
+//! `--rootless=true`; the spec needs no user namespace of its own, since runc is in one and
+//! the step's uid/gid are that namespace's, which are the image's), these differ:
+//!
+//! - cgroups are left alone: no `resources` and no `cgroupsPath`, so no device cgroup rule and
+//!   **no pids limit**. A normal user cannot write cgroups here (cgroup v1, or v2 without a
+//!   delegated subtree), and runc refuses a limit it cannot set ("cannot set pids limit:
+//!   container could not join or create cgroup"). A fork bomb in a rootless RUN is bounded by
+//!   the user's own RLIMIT_NPROC instead. Devices are still only runc's default list, bind-mounted
+//!   from the host (mknod is not allowed in a user namespace).
+//! - RLIMIT_NOFILE is capped at pallet's own hard limit (raising a hard limit needs
+//!   CAP_SYS_RESOURCE in the initial namespace, which the capabilities inside do not give).
+//! - /sys is the host's /sys bound read-only (rbind, nosuid, noexec, nodev) when the step shares
+//!   the host's network namespace: sysfs can only be mounted by the owner of the network
+//!   namespace (runc's `spec --rootless` does the same). With `--network=none` the step has a
+//!   network namespace of its own and gets a fresh sysfs as in root mode.
+//! - The capabilities, seccomp profile, masked paths and namespaces are the same: the
+//!   capabilities are the user namespace's, never the host's.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -35,7 +54,7 @@ use oci_spec::runtime::{
 };
 
 use super::seccomp::default_profile;
-use super::{RunError, RunSpec, SpecMount};
+use super::{Privilege, RunError, RunSpec, SpecMount};
 
 /// Docker's default capability set (moby `oci.DefaultCapabilities`).
 pub const DEFAULT_CAPABILITIES: [Capability; 14] = [
@@ -101,7 +120,9 @@ pub fn build(
     hostname: &str,
     etc: &EtcFiles<'_>,
     id: &str,
+    privilege: Privilege,
 ) -> Result<Spec, RunError> {
+    let rootless = privilege == Privilege::Rootless;
     let err = |what: &'static str, source: oci_spec::OciSpecError| RunError::Spec { what, source };
     let caps: HashSet<Capability> = DEFAULT_CAPABILITIES.into_iter().collect();
     let capabilities = LinuxCapabilitiesBuilder::default()
@@ -118,7 +139,7 @@ pub fn build(
         .additional_gids(spec.additional_gids.clone())
         .build()
         .map_err(|e| err("user", e))?;
-    let nofile = nofile_limit();
+    let nofile = nofile_limit(rootless);
     let rlimit = PosixRlimitBuilder::default()
         .typ(PosixRlimitType::RlimitNofile)
         .soft(nofile)
@@ -165,7 +186,13 @@ pub fn build(
         .pids(pids)
         .build()
         .map_err(|e| err("resources", e))?;
-    let linux = LinuxBuilder::default()
+    let mut linux = LinuxBuilder::default();
+    if !rootless {
+        linux = linux
+            .resources(resources)
+            .cgroups_path(format!("/pallet/{id}"));
+    }
+    let linux = linux
         .namespaces(namespaces)
         .masked_paths(
             MASKED_PATHS
@@ -179,9 +206,7 @@ pub fn build(
                 .map(|s| s.to_string())
                 .collect::<Vec<_>>(),
         )
-        .resources(resources)
         .seccomp(default_profile(&DEFAULT_CAPABILITIES))
-        .cgroups_path(format!("/pallet/{id}"))
         .build()
         .map_err(|e| err("linux", e))?;
 
@@ -195,7 +220,7 @@ pub fn build(
         .root(root)
         .hostname(hostname)
         .process(process)
-        .mounts(mounts(spec, etc).map_err(|e| err("mounts", e))?)
+        .mounts(mounts(spec, etc, rootless).map_err(|e| err("mounts", e))?)
         .linux(linux)
         .build()
         .map_err(|e| err("spec", e))
@@ -219,7 +244,11 @@ pub fn write(spec: &Spec, path: &Path) -> Result<(), RunError> {
     std::fs::write(path, text).map_err(RunError::prepare(format!("writing {}", path.display())))
 }
 
-fn mounts(spec: &RunSpec, etc: &EtcFiles<'_>) -> Result<Vec<Mount>, oci_spec::OciSpecError> {
+fn mounts(
+    spec: &RunSpec,
+    etc: &EtcFiles<'_>,
+    rootless: bool,
+) -> Result<Vec<Mount>, oci_spec::OciSpecError> {
     fn m(
         dest: &str,
         typ: &str,
@@ -268,12 +297,21 @@ fn mounts(spec: &RunSpec, etc: &EtcFiles<'_>) -> Result<Vec<Mount>, oci_spec::Oc
             p("mqueue"),
             &["nosuid", "noexec", "nodev"],
         )?,
-        m(
-            "/sys",
-            "sysfs",
-            p("sysfs"),
-            &["nosuid", "noexec", "nodev", "ro"],
-        )?,
+        if rootless && spec.host_network {
+            m(
+                "/sys",
+                "bind",
+                p("/sys"),
+                &["rbind", "nosuid", "noexec", "nodev", "ro"],
+            )?
+        } else {
+            m(
+                "/sys",
+                "sysfs",
+                p("sysfs"),
+                &["nosuid", "noexec", "nodev", "ro"],
+            )?
+        },
         m("/etc/resolv.conf", "bind", etc.resolv_conf, &ro_bind)?,
         m("/etc/hosts", "bind", etc.hosts, &ro_bind)?,
         m(
@@ -310,8 +348,9 @@ fn mounts(spec: &RunSpec, etc: &EtcFiles<'_>) -> Result<Vec<Mount>, oci_spec::Oc
 }
 
 /// 1048576, lowered to what runc can set: the host's fs.nr_open, and without CAP_SYS_RESOURCE
-/// (pallet itself in a container) pallet's own hard limit, which cannot be raised.
-fn nofile_limit() -> u64 {
+/// (pallet itself in a container) or rootless (capabilities of a user namespace do not raise
+/// hard limits) pallet's own hard limit, which cannot be raised.
+fn nofile_limit(rootless: bool) -> u64 {
     let mut limit = NOFILE;
     if let Some(max) = std::fs::read_to_string("/proc/sys/fs/nr_open")
         .ok()
@@ -319,7 +358,7 @@ fn nofile_limit() -> u64 {
     {
         limit = limit.min(max);
     }
-    if !has_sys_resource() {
+    if rootless || !has_sys_resource() {
         let mut current = libc::rlimit {
             rlim_cur: 0,
             rlim_max: 0,
@@ -367,7 +406,7 @@ mod tests {
             hosts: Path::new("/b/hosts"),
             resolv_conf: Path::new("/b/resolv.conf"),
         };
-        let spec = build(&run, Path::new("/r"), "h", &etc, "id1").unwrap();
+        let spec = build(&run, Path::new("/r"), "h", &etc, "id1", Privilege::Root).unwrap();
         let v = serde_json::to_value(&spec).unwrap();
         assert_eq!(
             v["process"]["user"]["additionalGids"],
