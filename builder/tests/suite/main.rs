@@ -17,6 +17,7 @@ mod crash_recovery;
 mod faults_cancel;
 mod faults_kill;
 mod faults_kit;
+mod faults_registry;
 mod fileop;
 mod hostile;
 mod layering;

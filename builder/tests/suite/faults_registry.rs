@@ -1,0 +1,690 @@
+//! A fault proxy on 127.0.0.1 in front of a real docker-registry (issue 13, "Faults"): pulls
+//! and pushes by the pallet binary through stalls, a trickle, resets, truncated bodies under a
+//! lying Content-Length, 5xx and 429 with Retry-After. Each command completes, or fails with a
+//! message naming the real cause, well within its deadline (the transfer limits are made short
+//! through PALLET_REGISTRY_IDLE_TIMEOUT=2, PALLET_REGISTRY_SPEED_WINDOW=3 and
+//! PALLET_REGISTRY_MIN_SPEED=1000). After every push, the registry's own API is asked: the tag
+//! is the new image or the previous one, and every blob the tag's manifest names is there.
+//! After every pull, the store verifies and holds no temporaries. A plain-HTTP registry on a
+//! non-loopback address allowed with --insecure-registry costs one HTTPS attempt, no more.
+//!
+//! Needs root, runc, busybox-static and docker-registry; fails under CI=true without them.
+
+use super::faults_kit::{check_blobs, figure, noise, temporaries, verify_store, Watched};
+use registry::Reference;
+use std::path::Path;
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+use testkit::docker_registry::{
+    non_loopback_ipv4, Config, Fault, FaultAction, FaultProxy, Registry, TLS_HELLO,
+};
+use testkit::files::{context, temp_dir, TempDir};
+use testkit::registry_client::client_for;
+use testkit::{pallet, require, text, Need::*, Pallet, Store};
+
+use FaultAction::*;
+
+/// The size of the layer the scenarios pull and push (pseudo-random: it does not compress).
+const LAYER: usize = 2 << 20;
+
+/// A registry, a store holding two images (`app:v1`, `app:v2`, the same base, another 2 MiB
+/// layer each), and the environment every pallet run gets.
+struct Rig {
+    reg: Registry,
+    store: Store,
+    dir: TempDir,
+    /// The manifest digests of v1 and v2 as pushed (`faults/app:v1`, `faults/app:v2`).
+    v1: String,
+    v2: String,
+}
+
+fn rig() -> Option<Rig> {
+    if !require(
+        "registry fault test",
+        &[Root, Busybox, Tool("runc"), Tool("docker-registry")],
+    ) {
+        return None;
+    }
+    let reg = Registry::start(Config::plain())?;
+    let dir = temp_dir("pallet-faults-registry");
+    std::fs::create_dir_all(dir.path().join("docker")).unwrap();
+    std::fs::write(dir.path().join("pallet-config.json"), "{}").unwrap();
+    let store = Store::empty(env(pallet!(), dir.path()));
+    store.import_busybox(&testkit::busybox::Rootfs::new());
+    let mut rig = Rig {
+        reg,
+        store,
+        dir,
+        v1: String::new(),
+        v2: String::new(),
+    };
+    for (tag, seed) in [("v1", 1), ("v2", 2)] {
+        let ctx = rig.store.path(&format!("ctx-{tag}"));
+        std::fs::create_dir_all(&ctx).unwrap();
+        std::fs::write(ctx.join("layer.bin"), noise(seed, LAYER)).unwrap();
+        context(&ctx, "FROM busybox\nCOPY layer.bin /layer.bin\n", &[]);
+        rig.store
+            .pallet()
+            .args(["build", "--progress", "plain", "-t", &format!("app:{tag}")])
+            .arg(&ctx)
+            .succeeds();
+    }
+    let host = rig.reg.host();
+    rig.v1 = rig.push_direct("app:v1", &format!("{host}/faults/app:v1"));
+    rig.v2 = rig.push_direct("app:v2", &format!("{host}/faults/app:v2"));
+    Some(rig)
+}
+
+/// `pallet` with a private docker config, no registry settings file and short transfer
+/// limits.
+fn env(pallet: Pallet, dir: &Path) -> Pallet {
+    pallet
+        .env("DOCKER_CONFIG", dir.join("docker"))
+        .env("PALLET_CONFIG", dir.join("pallet-config.json"))
+        .env("PALLET_REGISTRY_IDLE_TIMEOUT", "2")
+        .env("PALLET_REGISTRY_SPEED_WINDOW", "3")
+        .env("PALLET_REGISTRY_MIN_SPEED", "1000")
+}
+
+/// The manifest digest `pallet push` prints on stdout (`REF: sha256:...`).
+fn pushed_digest(stdout: &str) -> Option<String> {
+    stdout
+        .split_whitespace()
+        .rev()
+        .find(|w| w.starts_with("sha256:"))
+        .map(str::to_string)
+}
+
+impl Rig {
+    /// pallet on a store at `root` (a fresh one for each pull).
+    fn pallet_on(&self, root: &Path) -> Pallet {
+        env(pallet!(), self.dir.path()).root(root)
+    }
+
+    /// Pushes `image` to `dest` straight to the registry; the manifest digest.
+    fn push_direct(&self, image: &str, dest: &str) -> String {
+        let out = self.store.pallet().args(["push", image, dest]).succeeds();
+        pushed_digest(&text(&out.stdout))
+            .unwrap_or_else(|| panic!("no digest in:\n{}", testkit::run::printed(&out)))
+    }
+
+    /// What the registry (asked directly) has under `repo:tag`: None, or the manifest digest
+    /// once every blob the manifest names has been checked with a HEAD.
+    fn tag_state(&self, repo_tag: &str) -> Result<Option<String>, String> {
+        let client = client_for(&self.reg, self.dir.path());
+        let r = Reference::parse(&format!("{}/{repo_tag}", self.reg.host())).unwrap();
+        let m = match client.get_manifest(&r) {
+            Ok(m) => m,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(format!("{repo_tag}: {e}")),
+        };
+        let v: serde_json::Value = serde_json::from_slice(&m.bytes).unwrap();
+        let blobs = std::iter::once(&v["config"]).chain(v["layers"].as_array().unwrap());
+        for b in blobs {
+            let d = b["digest"].as_str().unwrap();
+            if !client.blob_exists(&r, d).map_err(|e| e.to_string())? {
+                return Err(format!(
+                    "{repo_tag} -> {} names blob {d}, which the registry does not have",
+                    m.digest
+                ));
+            }
+        }
+        Ok(Some(m.digest))
+    }
+}
+
+/// What a scenario must end with.
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    Completes,
+    /// Fails, and the message says this (case-insensitively).
+    Fails(&'static str),
+}
+
+struct Scenario {
+    name: &'static str,
+    faults: Vec<Fault>,
+    expect: Expect,
+    /// The command must have ended by then (the limits make it seconds).
+    deadline: Duration,
+}
+
+fn scenario(name: &'static str, faults: Vec<Fault>, expect: Expect, secs: u64) -> Scenario {
+    Scenario {
+        name,
+        faults,
+        expect,
+        deadline: Duration::from_secs(secs),
+    }
+}
+
+/// Runs `pallet` to its end, killed if it outlives `limit` (a hang fails the scenario rather
+/// than the suite): status (None: it hung), everything it printed, how long it took.
+fn run_timed(pallet: &Pallet, limit: Duration) -> (Option<ExitStatus>, String, Duration) {
+    let mut run = Watched::spawn(pallet);
+    let status = run.wait_for(limit);
+    let took = run.started.elapsed();
+    if status.is_none() {
+        run.kill9();
+    }
+    (status, run.stderr(), took)
+}
+
+/// Checks an outcome against the scenario; Err says what was wrong.
+fn judge(
+    s: &Scenario,
+    status: Option<ExitStatus>,
+    stderr: &str,
+    took: Duration,
+) -> Result<(), String> {
+    let Some(status) = status else {
+        return Err(format!(
+            "{}: still running after {took:.1?} (deadline {:?}); it printed:\n{stderr}",
+            s.name, s.deadline
+        ));
+    };
+    if took > s.deadline {
+        return Err(format!(
+            "{}: took {took:.1?}, over its deadline {:?}:\n{stderr}",
+            s.name, s.deadline
+        ));
+    }
+    match s.expect {
+        Expect::Completes if status.success() => Ok(()),
+        Expect::Completes => Err(format!("{}: failed ({status}):\n{stderr}", s.name)),
+        Expect::Fails(_) if status.success() => {
+            Err(format!("{}: succeeded, must fail:\n{stderr}", s.name))
+        }
+        Expect::Fails(cause) => {
+            let error = stderr
+                .lines()
+                .filter(|l| l.starts_with("error:"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            if error.to_lowercase().contains(&cause.to_lowercase()) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{}: the error does not say {cause:?}:\n{stderr}",
+                    s.name
+                ))
+            }
+        }
+    }
+}
+
+/// A pull of `faults/app:v1` through a proxy with the scenario's faults into a fresh store:
+/// judged, then the store checked (the image verifies when pulled; nothing of it otherwise;
+/// no temporaries either way).
+fn pull_through(rig: &Rig, s: &Scenario) -> Result<Duration, String> {
+    let proxy = FaultProxy::start(&rig.reg.host(), s.faults.clone());
+    let root = rig
+        .store
+        .path(&format!("pull-{}", s.name.replace(' ', "-")));
+    let image = format!("{}/faults/app:v1", proxy.host());
+    let pallet = rig.pallet_on(&root);
+    let (status, stderr, took) = run_timed(
+        &pallet.clone().args(["pull", "--progress", "plain", &image]),
+        s.deadline + Duration::from_secs(30),
+    );
+    judge(s, status, &stderr, took)?;
+    if proxy.faults_hit() == 0 {
+        return Err(format!(
+            "{}: no fault was injected: {:#?}",
+            s.name,
+            proxy.requests()
+        ));
+    }
+    let listed = text(&pallet.clone().arg("images").succeeds().stdout);
+    let pulled = listed.contains(&format!("{}/faults/app", proxy.host()));
+    if pulled != status.is_some_and(|s| s.success()) {
+        return Err(format!("{}: `pallet images` says:\n{listed}", s.name));
+    }
+    if !temporaries(&root).is_empty() {
+        return Err(format!(
+            "{}: temporaries left: {:?}",
+            s.name,
+            temporaries(&root)
+        ));
+    }
+    verify_store(&pallet, &root).map_err(|e| format!("{}: the store: {e}", s.name))?;
+    Ok(took)
+}
+
+/// A push of `app:v2` through a proxy with the scenario's faults to a repository that holds
+/// `app:v1` under the same tag: judged, then the registry asked directly: the tag is v2 (the
+/// push completed) or still v1, with every blob its manifest names.
+fn push_through(rig: &Rig, s: &Scenario, n: usize) -> Result<Duration, String> {
+    let repo = format!("faults/push{n}");
+    rig.push_direct("app:v1", &format!("{}/{repo}:latest", rig.reg.host()));
+    let proxy = FaultProxy::start(&rig.reg.host(), s.faults.clone());
+    let dest = format!("{}/{repo}:latest", proxy.host());
+    let (status, stderr, took) = run_timed(
+        &rig.store.pallet().args(["push", "app:v2", &dest]),
+        s.deadline + Duration::from_secs(30),
+    );
+    let judged = judge(s, status, &stderr, took);
+    let state = rig.tag_state(&format!("{repo}:latest"));
+    judged?;
+    if proxy.faults_hit() == 0 {
+        return Err(format!(
+            "{}: no fault was injected: {:#?}",
+            s.name,
+            proxy.requests()
+        ));
+    }
+    // A failed push leaves the previous image, except that a manifest the registry took
+    // before its answer was lost is the new one, complete; a completed push is the new one.
+    let completed = status.is_some_and(|s| s.success());
+    let manifest_fault = s.faults.iter().any(|f| f.path_contains == "/manifests/");
+    let fine = match &state {
+        Ok(Some(d)) if completed => *d == rig.v2,
+        Ok(Some(d)) => *d == rig.v1 || (manifest_fault && *d == rig.v2),
+        _ => false,
+    };
+    if !fine {
+        return Err(format!(
+            "{}: after the push ({}) the tag is {state:?} (v1 {}, v2 {})",
+            s.name,
+            if completed { "completed" } else { "failed" },
+            rig.v1,
+            rig.v2
+        ));
+    }
+    if !temporaries(rig.store.root()).is_empty() {
+        return Err(format!(
+            "{}: temporaries left: {:?}",
+            s.name,
+            temporaries(rig.store.root())
+        ));
+    }
+    Ok(took)
+}
+
+/// Runs every scenario, then fails naming each one that went wrong.
+fn run_all(
+    what: &str,
+    scenarios: &[Scenario],
+    mut run: impl FnMut(&Scenario, usize) -> Result<Duration, String>,
+) {
+    let mut failures = Vec::new();
+    let mut passed = 0;
+    for (n, s) in scenarios.iter().enumerate() {
+        match run(s, n) {
+            Ok(took) => {
+                passed += 1;
+                figure(&format!("{what} scenario passed in {took:.1?}: {}", s.name));
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    figure(&format!(
+        "{what} through the fault proxy: {passed} of {} scenarios passed",
+        scenarios.len()
+    ));
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The 2 MiB layer's blob path in the registry's API (what the faults match).
+fn layer_path(rig: &Rig) -> String {
+    layer_path_of(rig, "faults/app:v1")
+}
+
+/// The largest layer's blob path (`/blobs/sha256:...`) of `repo_tag` in the registry.
+fn layer_path_of(rig: &Rig, repo_tag: &str) -> String {
+    let client = client_for(&rig.reg, rig.dir.path());
+    let r = Reference::parse(&format!("{}/{repo_tag}", rig.reg.host())).unwrap();
+    let m = client.get_manifest(&r).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&m.bytes).unwrap();
+    let largest = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|l| l["size"].as_u64())
+        .unwrap();
+    format!("/blobs/{}", largest["digest"].as_str().unwrap())
+}
+
+#[test]
+fn pulls_through_faults_complete_or_fail_in_time_naming_the_cause() {
+    let Some(rig) = rig() else { return };
+    let blob = layer_path(&rig);
+    let b = blob.as_str();
+    let scenarios = [
+        scenario(
+            "stall after 64 KiB, once: resumed",
+            vec![Fault::new("GET", b, StallAfter(65536), 1)],
+            Expect::Completes,
+            15,
+        ),
+        scenario(
+            "stall after 64 KiB, then silence",
+            vec![
+                Fault::new("GET", b, StallAfter(65536), 1),
+                Fault::always("GET", b, StallAfter(0)),
+            ],
+            Expect::Fails("stopped sending"),
+            20,
+        ),
+        scenario(
+            "trickle, 1 byte a second",
+            vec![Fault::always("GET", b, Trickle(0))],
+            Expect::Fails("below the minimum"),
+            15,
+        ),
+        scenario(
+            "reset mid-body, twice: resumed",
+            vec![Fault::new("GET", b, ResetAfter(65536), 2)],
+            Expect::Completes,
+            15,
+        ),
+        scenario(
+            "truncated body with a lying Content-Length, twice: resumed",
+            vec![Fault::new("GET", b, Truncate(65536), 2)],
+            Expect::Completes,
+            15,
+        ),
+        scenario(
+            "503 twice: retried",
+            vec![Fault::new("GET", b, Status(503), 2)],
+            Expect::Completes,
+            15,
+        ),
+        scenario(
+            "503 always",
+            vec![Fault::always("GET", b, Status(503))],
+            Expect::Fails("503"),
+            20,
+        ),
+        scenario(
+            "429 with Retry-After: 1, twice: waited",
+            vec![Fault::new("GET", b, TooManyRequests(1), 2)],
+            Expect::Completes,
+            15,
+        ),
+        scenario(
+            "429 with Retry-After: 1, always",
+            vec![Fault::always("GET", b, TooManyRequests(1))],
+            Expect::Fails("429"),
+            20,
+        ),
+        scenario(
+            "manifest 500 always",
+            vec![Fault::always("GET", "/manifests/", Status500)],
+            Expect::Fails("500"),
+            20,
+        ),
+        scenario(
+            "manifest never answered, once: retried",
+            vec![Fault::new("GET", "/manifests/", Hang, 1)],
+            Expect::Completes,
+            15,
+        ),
+        scenario(
+            "config blob stalls, always",
+            vec![Fault::always("GET", "/blobs/", StallAfter(0))],
+            Expect::Fails("stopped sending"),
+            20,
+        ),
+    ];
+    run_all("pull", &scenarios, |s, _| pull_through(&rig, s));
+}
+
+#[test]
+fn pushes_through_faults_complete_or_keep_the_previous_tag() {
+    let Some(rig) = rig() else { return };
+    let upload = "/blobs/uploads/";
+    let scenarios = [
+        scenario(
+            "upload 500 twice: retried",
+            vec![Fault::new("PUT", upload, Status500, 2)],
+            Expect::Completes,
+            15,
+        ),
+        scenario(
+            "upload 503 always",
+            vec![Fault::always("PUT", upload, Status(503))],
+            Expect::Fails("503"),
+            20,
+        ),
+        scenario(
+            "upload reset after 64 KiB of its body, once: restarted",
+            vec![Fault::new("PUT", upload, ResetUpload(65536), 1)],
+            Expect::Completes,
+            15,
+        ),
+        scenario(
+            "upload's answer reset, once",
+            vec![Fault::new("PUT", upload, ResetAfter(0), 1)],
+            Expect::Completes,
+            15,
+        ),
+        scenario(
+            "upload session 429 with Retry-After: 1, twice",
+            vec![Fault::new("POST", upload, TooManyRequests(1), 2)],
+            Expect::Completes,
+            15,
+        ),
+        scenario(
+            "manifest 500 always",
+            vec![Fault::always("PUT", "/manifests/", Status500)],
+            Expect::Fails("500"),
+            20,
+        ),
+        scenario(
+            "manifest 429 always",
+            vec![Fault::always("PUT", "/manifests/", TooManyRequests(1))],
+            Expect::Fails("429"),
+            20,
+        ),
+        scenario(
+            "upload's answer lost, once: restarted",
+            vec![Fault::new("PUT", upload, Hang, 1)],
+            Expect::Completes,
+            15,
+        ),
+        scenario(
+            "manifest's answer lost, once: sent again",
+            vec![Fault::new("PUT", "/manifests/", Hang, 1)],
+            Expect::Completes,
+            15,
+        ),
+        scenario(
+            "blob HEAD never answered, once: retried",
+            vec![Fault::new("HEAD", "/blobs/", Hang, 1)],
+            Expect::Completes,
+            15,
+        ),
+    ];
+    run_all("push", &scenarios, |s, n| push_through(&rig, s, n));
+
+    // The registry check sees a tag whose blob is gone: the v2 layer's data removed from the
+    // registry's storage.
+    assert_eq!(rig.tag_state("faults/app:v2"), Ok(Some(rig.v2.clone())));
+    let layer = layer_path_of(&rig, "faults/app:v2");
+    let hex = layer.rsplit(':').next().unwrap();
+    let data = rig
+        .reg
+        .dir()
+        .join("data/docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data");
+    std::fs::remove_file(&data).unwrap_or_else(|e| panic!("{}: {e}", data.display()));
+    let state = rig.tag_state("faults/app:v2");
+    assert!(
+        state.is_err(),
+        "a tag whose blob is gone verifies: {state:?}"
+    );
+}
+
+/// A plain-HTTP registry on an address that is not loopback, allowed with
+/// --insecure-registry: one HTTPS attempt (seen by the proxy as a TLS handshake), then HTTP,
+/// and no retries of HTTPS in between.
+#[test]
+fn an_insecure_registry_off_loopback_costs_one_https_attempt() {
+    let Some(rig) = rig() else { return };
+    let Some(ip) = non_loopback_ipv4() else {
+        assert!(
+            !testkit::gate::ci(),
+            "this machine has no IPv4 address besides loopback; CI=true, so this is a failure"
+        );
+        return;
+    };
+    let proxy = FaultProxy::start_on(ip, &rig.reg.host(), vec![]);
+    let host = proxy.host();
+    let root = rig.store.path("pull-insecure");
+    let image = format!("{host}/faults/app:v1");
+    // Not allowed: HTTPS only, and an error that says what to do.
+    let out = rig.pallet_on(&root).args(["pull", &image]).fails();
+    let err = text(&out.stderr);
+    assert!(err.contains("--insecure-registry"), "{err}");
+    let refused = proxy.requests();
+    assert!(
+        refused.iter().all(|r| r == TLS_HELLO) && !refused.is_empty(),
+        "{refused:?}"
+    );
+    // Allowed: one TLS handshake, then plain HTTP.
+    let before = proxy.requests().len();
+    let started = Instant::now();
+    rig.pallet_on(&root)
+        .args(["pull", "--insecure-registry", &host, &image])
+        .succeeds();
+    let took = started.elapsed();
+    let seen = proxy.requests()[before..].to_vec();
+    let hellos = seen.iter().filter(|r| *r == TLS_HELLO).count();
+    assert_eq!(hellos, 1, "HTTPS attempts: {seen:#?}");
+    assert_eq!(seen[0], TLS_HELLO, "{seen:#?}");
+    assert_eq!(seen[1], "GET /v2/", "{seen:#?}");
+    assert!(
+        took < Duration::from_secs(3),
+        "the pull took {took:?}: {seen:#?}"
+    );
+    check_blobs(&root).unwrap();
+    figure(&format!(
+        "insecure registry at {host}: {hellos} HTTPS attempt, pull in {took:.1?}"
+    ));
+}
+
+/// Defect: a manifest trickled at a byte a second is read to its end, however long that takes
+/// (the minimum speed and the idle timeout only guard blob downloads; a manifest read has a
+/// per-read timeout, which a trickle never trips, and no overall deadline). A pull of a
+/// ~600-byte manifest takes ~600 s; the 8 MiB cap allows 97 days.
+#[test]
+#[ignore = "defect: a manifest trickled at 1 byte/s hangs a pull (no minimum speed or deadline on manifest reads); observed still running after 50 s"]
+fn a_trickled_manifest_fails_in_time() {
+    let Some(rig) = rig() else { return };
+    let scenarios = [scenario(
+        "manifest trickled, 1 byte a second",
+        vec![Fault::always("GET", "/manifests/", Trickle(0))],
+        Expect::Fails("below the minimum"),
+        20,
+    )];
+    run_all("pull (defect)", &scenarios, |s, _| pull_through(&rig, s));
+}
+
+/// Defect: a registry that answered is called "not reachable" ("check the host name and port,
+/// proxy settings and that the registry is running") when the connection was reset, the body
+/// ended before its Content-Length, or an answer went silent on anything but a blob download.
+/// Each error must name what happened instead.
+#[test]
+#[ignore = "defect: a reset, a body shorter than its Content-Length and a silent answer (manifest GET or PUT, upload) are reported as \"the registry is not reachable\", not as what happened"]
+fn errors_name_what_the_registry_did() {
+    let Some(rig) = rig() else { return };
+    let blob = layer_path(&rig);
+    let b = blob.as_str();
+    let pulls = [
+        scenario(
+            "blob reset after 64 KiB, then at once, always",
+            vec![
+                Fault::new("GET", b, ResetAfter(65536), 1),
+                Fault::always("GET", b, ResetAfter(0)),
+            ],
+            Expect::Fails("reset"),
+            20,
+        ),
+        scenario(
+            "blob truncated after 64 KiB, then at once, always",
+            vec![
+                Fault::new("GET", b, Truncate(65536), 1),
+                Fault::always("GET", b, Truncate(0)),
+            ],
+            Expect::Fails("ends early"),
+            20,
+        ),
+        scenario(
+            "manifest truncated, always",
+            vec![Fault::always("GET", "/manifests/", Truncate(100))],
+            Expect::Fails("ends early"),
+            20,
+        ),
+        scenario(
+            "manifest never answered, always",
+            vec![Fault::always("GET", "/manifests/", Hang)],
+            Expect::Fails("stopped sending"),
+            20,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for s in &pulls {
+        if let Err(e) = pull_through(&rig, s) {
+            failures.push(e);
+        }
+    }
+    let upload = "/blobs/uploads/";
+    let pushes = [
+        scenario(
+            "upload reset after 64 KiB of its body, always",
+            vec![Fault::always("PUT", upload, ResetUpload(65536))],
+            Expect::Fails("reset"),
+            20,
+        ),
+        scenario(
+            "manifest's answer lost, always",
+            vec![Fault::always("PUT", "/manifests/", Hang)],
+            Expect::Fails("stopped sending"),
+            20,
+        ),
+    ];
+    for (n, s) in pushes.iter().enumerate() {
+        if let Err(e) = push_through(&rig, s, 100 + n) {
+            failures.push(e);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Defect: a registry that stops reading an upload holds the push: the write timeout is a
+/// fixed 120 s (PALLET_REGISTRY_IDLE_TIMEOUT does not apply to writes). With a layer larger
+/// than the socket buffers (24 MiB here) each write blocks; the push was still running after
+/// 300 s.
+#[test]
+#[ignore = "defect: a registry that stops reading an upload hangs the push (fixed 120 s write timeout, not PALLET_REGISTRY_IDLE_TIMEOUT; observed still running after 300 s)"]
+fn a_stalled_upload_fails_in_time() {
+    let Some(rig) = rig() else { return };
+    let ctx = rig.store.path("ctx-big");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("layer.bin"), noise(7, 24 << 20)).unwrap();
+    context(&ctx, "FROM busybox\nCOPY layer.bin /layer.bin\n", &[]);
+    rig.store
+        .pallet()
+        .args(["build", "--progress", "plain", "-t", "app:big"])
+        .arg(&ctx)
+        .succeeds();
+    // Compressed once, straight to the registry: the push through the proxy only uploads.
+    rig.push_direct("app:big", &format!("{}/faults/big:1", rig.reg.host()));
+    let s = scenario(
+        "upload stalls after 64 KiB of a 24 MiB layer",
+        vec![Fault::always("PUT", "/blobs/uploads/", StallUpload(65536))],
+        Expect::Fails("stopped"),
+        30,
+    );
+    let proxy = FaultProxy::start(&rig.reg.host(), s.faults.clone());
+    let dest = format!("{}/faults/big-stalled:1", proxy.host());
+    let (status, stderr, took) = run_timed(
+        &rig.store.pallet().args(["push", "app:big", &dest]),
+        s.deadline + Duration::from_secs(30),
+    );
+    judge(&s, status, &stderr, took).unwrap();
+    assert_eq!(rig.tag_state("faults/big-stalled:1"), Ok(None));
+}
