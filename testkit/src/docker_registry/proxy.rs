@@ -235,7 +235,8 @@ fn proxy_connection(client: TcpStream, shared: &Shared) {
     }
     // The upload's faults: part of the body goes upstream, then silence or a reset.
     if let Some(FaultAction::StallUpload(n) | FaultAction::ResetUpload(n)) = action {
-        let _ = std::io::copy(&mut (&mut reader).take(n), &mut up);
+        // No more than the body: a shorter one goes up whole, then the fault.
+        let _ = std::io::copy(&mut (&mut reader).take(n.min(request_len)), &mut up);
         // The client's socket must have no other descriptor left for a reset to be sent.
         drop(reader);
         if let Some(FaultAction::ResetUpload(_)) = action {
