@@ -1,13 +1,15 @@
 //! Cancellation (issue 13, "Faults"): Ctrl-C or SIGTERM while a RUN step's container runs.
 //! pallet says so (`build cancelled (SIGINT)`), exits 128 + the signal as a shell reports it,
-//! kills the step's container, and leaves none of its temporaries in the store. The check for
-//! temporaries is shown to see them while the build runs.
+//! kills the step's container (no process of it is left, and `runc --root STATE list` of the
+//! step's runc state dir lists nothing), and leaves none of its temporaries in the store. The
+//! checks are shown to see what they look for while the build runs: the step dir, the
+//! overlay mount, and the container in `runc list`.
 //!
 //! Needs root, runc and busybox-static; fails under CI=true without them.
 
 use super::faults_kit::{
-    figure, mounts_under, processes_mentioning, signal, temporaries, temporaries_of,
-    wait_no_processes, Watched,
+    figure, mounts_under, processes_mentioning, runc_list, runc_roots, signal, temporaries,
+    temporaries_of, wait_no_processes, Watched,
 };
 use std::time::Duration;
 use testkit::files::context;
@@ -58,6 +60,13 @@ fn a_signal_during_a_run_step_stops_it_and_cleans_up() {
             !mounts_under(root).is_empty(),
             "the step's overlay is not seen"
         );
+        // runc's own view: the step's container, running.
+        let states = runc_roots(root, build.pid());
+        let listed: Vec<String> = states.iter().flat_map(|s| runc_list(s)).collect();
+        assert!(
+            listed.iter().any(|c| c.ends_with(" running")),
+            "runc lists no running container in {states:?}: {listed:?}"
+        );
 
         signal(build.pid(), sig);
         let status = build
@@ -76,6 +85,14 @@ fn a_signal_during_a_run_step_stops_it_and_cleans_up() {
         );
         let left = wait_no_processes(&root.display().to_string(), Duration::from_secs(10));
         assert!(left.is_empty(), "{name}: processes on the store: {left:?}");
+        for state in &states {
+            let listed = runc_list(state);
+            assert!(
+                listed.is_empty(),
+                "{name}: runc --root {} list: {listed:?}",
+                state.display()
+            );
+        }
         assert_eq!(
             temporaries_of(root, build.pid()),
             Vec::<String>::new(),

@@ -2,17 +2,21 @@
 //! (issue 13, "Faults"), chosen by a seeded random schedule.
 //!
 //! An uninterrupted reference run of each command, watched, gives its timeline: when each
-//! point of interest was reached (a step starting, a pending snapshot appearing, the layer
-//! writer's blob temp file, compression, the archive's file, an upload, a download). Each kill
-//! point is one of those, drawn with the seed, plus a delay drawn within the gap to the next
-//! point of the reference. The command is run again, watched until it reaches the point,
-//! then killed with SIGKILL after the delay. Then:
+//! point of interest was reached (a step starting, a RUN step's container running, a pending
+//! snapshot appearing, the layer writer's blob temp file, compression, the archive's file, an
+//! upload, a download). Each kill point is one of those, drawn with the seed (every point of a
+//! command once, in a shuffled order, before any is drawn again), plus a delay drawn within
+//! the gap to the next point of the reference. The command is run again, watched until it
+//! reaches the point, then killed with SIGKILL after the delay. The seed is printed;
+//! `PALLET_FAULT_SEED=0x...` replays a schedule (the same points and delays; the timing of
+//! the machine still varies). Then:
 //!
-//! - the step's container dies with pallet (no process of it remains);
+//! - the step's container dies with pallet (no process of it remains, and `runc --root
+//!   STATE list` of the killed run's step dirs lists no container);
 //! - the next command (images, du or the same command again, drawn too) prints the removal
 //!   of exactly the leftovers the killed run left (when it left some);
 //! - after it, nothing is in tmp/, no pending snapshot remains, nothing of the store is
-//!   mounted;
+//!   mounted, and `pallet du` says 0B of temporaries;
 //! - the store verifies: `pallet doctor` says healthy, and every blob hashes to its name and
 //!   every tag's blobs are there (checked here, without pallet's code);
 //! - after a killed push the registry's tag is absent or the complete image;
@@ -20,13 +24,15 @@
 //!   same archive bytes, the same pushed or pulled manifest digest.
 //!
 //! The checks are shown to see what they look for: leftovers were found before the sweep,
-//! mounts and containers were seen at kill time, and a corrupted blob fails the store check.
+//! mounts and containers (by process and by `runc list`) were seen at kill time, and a
+//! corrupted blob fails the store check.
 //!
 //! Needs root, runc, busybox-static and docker-registry; fails under CI=true without them.
 
 use super::faults_kit::{
-    built_digest, check_blobs, figure, mounts_under, noise, processes_mentioning,
-    removed_leftovers, temporaries, verify_store, wait_no_processes, Rng, Watched,
+    built_digest, check_blobs, du_temporary, figure, mounts_under, noise, processes_mentioning,
+    removed_leftovers, runc_list, runc_roots, seed, temporaries, verify_store, wait_no_processes,
+    Rng, Watched,
 };
 use registry::Reference;
 use std::os::unix::process::ExitStatusExt;
@@ -37,8 +43,6 @@ use testkit::files::{context, temp_dir, TempDir};
 use testkit::registry_client::client_for;
 use testkit::{pallet, require, text, Need::*, Pallet};
 
-/// The schedule's seed: the same seed, the same kill points.
-const SEED: u64 = 0x0013_f417_2026;
 const EPOCH: &str = "1700000000";
 /// The RUN steps' sleep: how their containers are found.
 const SLEEP: &str = "sleep 0.31415";
@@ -83,7 +87,13 @@ enum Sign {
     PartialBytes,
     /// The export's destination file.
     Dest,
+    /// A RUN step's container runs (a process of it is seen).
+    Container,
 }
+
+/// The longest delay after [`Sign::Container`]: the container still runs then (its sleep is
+/// 314 ms), so the kill finds it.
+const CONTAINER_DELAY: Duration = Duration::from_millis(150);
 
 fn signs(op: Op) -> Vec<(&'static str, Sign)> {
     match op {
@@ -93,6 +103,7 @@ fn signs(op: Op) -> Vec<(&'static str, Sign)> {
                 "RUN 2/5 started",
                 Sign::Line("step.started", "[2/5] RUN", None),
             ),
+            ("a RUN step's container runs", Sign::Container),
             (
                 "COPY 3/5 started",
                 Sign::Line("step.started", "[3/5] COPY", None),
@@ -100,10 +111,6 @@ fn signs(op: Op) -> Vec<(&'static str, Sign)> {
             (
                 "RUN 4/5 started",
                 Sign::Line("step.started", "[4/5] RUN", None),
-            ),
-            (
-                "RUN 5/5 started",
-                Sign::Line("step.started", "[5/5] RUN", None),
             ),
             ("a pending snapshot appeared", Sign::Pending),
             ("the layer writer's temp blob appeared", Sign::Partial),
@@ -165,6 +172,7 @@ fn holds(sign: Sign, w: &Watched, root: &Path, dest: &Path) -> bool {
             .iter()
             .any(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0)),
         Sign::Dest => dest.exists(),
+        Sign::Container => !processes_mentioning(SLEEP).is_empty(),
     }
 }
 
@@ -338,6 +346,18 @@ fn tag_state(reg: &Registry, dir: &Path) -> Result<Option<String>, String> {
     Ok(Some(m.digest))
 }
 
+/// What a kill left: the killed pid, its temporaries, and what ran at kill time (mounts of the
+/// store, RUN containers seen as processes, the runc state dirs of its step dirs).
+struct Kill {
+    pid: u32,
+    left: Vec<String>,
+    mounted: usize,
+    running: usize,
+    states: Vec<PathBuf>,
+    /// Containers `runc list` showed just before the kill.
+    listed: usize,
+}
+
 /// What the schedule saw, for the figures and for showing that the checks see things.
 #[derive(Default)]
 struct Tally {
@@ -346,6 +366,7 @@ struct Tally {
     leftover_lines: usize,
     mounts_seen: usize,
     containers_seen: usize,
+    runc_seen: usize,
     redraws: usize,
 }
 
@@ -406,8 +427,12 @@ fn kill_9_at_20_points_leaves_a_store_that_verifies_and_rebuilds_the_same() {
     // command its own; the pull gets what the push sent.
     assert_eq!(find(Op::Pull).digest, find(Op::Push).digest);
 
-    let mut rng = Rng::new(SEED);
-    figure(&format!("kill -9 schedule: seed {SEED:#x}"));
+    let seed = seed();
+    let mut rng = Rng::new(seed);
+    figure(&format!(
+        "kill -9 schedule: seed {seed:#x} (replay: PALLET_FAULT_SEED={seed:#x} cargo test -p \
+         pallet-builder --test suite faults_kill)"
+    ));
     let root = bench.dir.path().join("store");
     let mut tally = Tally::default();
     let mut point = 0;
@@ -445,6 +470,8 @@ fn kill_9_at_20_points_leaves_a_store_that_verifies_and_rebuilds_the_same() {
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
+        // Every sign once, in an order drawn with the seed, before any is drawn again.
+        let mut deck: Vec<(usize, Duration)> = Vec::new();
         for _ in 0..count {
             point += 1;
             let next = ["images", "du", "again"][rng.below(3)];
@@ -452,9 +479,16 @@ fn kill_9_at_20_points_leaves_a_store_that_verifies_and_rebuilds_the_same() {
             let host = push_to.as_ref().map(|r| r.host()).unwrap_or_default();
             // A run that ends before its kill is drawn again (sign and delay).
             let mut attempt = 0;
-            let (pid, left, mounted, running, label, delay) = loop {
+            let (kill, label, delay) = loop {
                 attempt += 1;
-                let (sign, window) = windows[rng.below(windows.len())];
+                if deck.is_empty() {
+                    deck = windows.clone();
+                }
+                let (sign, window) = deck.swap_remove(rng.below(deck.len()));
+                let window = match signs[sign].1 {
+                    Sign::Container => window.min(CONTAINER_DELAY),
+                    _ => window,
+                };
                 let delay = window.mul_f64(rng.fraction());
                 let label = signs[sign].0;
                 bench.prepare(op, &root);
@@ -471,10 +505,25 @@ fn kill_9_at_20_points_leaves_a_store_that_verifies_and_rebuilds_the_same() {
                 }
                 let mounted = mounts_under(&root).len();
                 let running = processes_mentioning(SLEEP).len();
+                let states = runc_roots(&root, w.pid());
+                // What runc lists then (asked only while a container runs: it takes a moment).
+                let listed = if running > 0 {
+                    states.iter().flat_map(|s| runc_list(s)).count()
+                } else {
+                    0
+                };
                 // Killed, or it had just ended (then the point is drawn again, closer).
                 let status = w.kill9();
                 if status.signal() == Some(libc::SIGKILL) {
-                    break (w.pid(), temporaries(&root), mounted, running, label, delay);
+                    let kill = Kill {
+                        pid: w.pid(),
+                        left: temporaries(&root),
+                        mounted,
+                        running,
+                        states,
+                        listed,
+                    };
+                    break (kill, label, delay);
                 }
                 assert!(status.success(), "point {point}: {status}\n{}", w.stderr());
                 assert!(
@@ -487,6 +536,14 @@ fn kill_9_at_20_points_leaves_a_store_that_verifies_and_rebuilds_the_same() {
                 ));
                 tally.redraws += 1;
             };
+            let Kill {
+                pid,
+                left,
+                mounted,
+                running,
+                states,
+                listed: listed_at_kill,
+            } = kill;
             let what = format!(
                 "#{point} {op:?}: {label} +{:.0} ms (pid {pid}, next: {next})",
                 delay.as_secs_f64() * 1000.0
@@ -496,6 +553,16 @@ fn kill_9_at_20_points_leaves_a_store_that_verifies_and_rebuilds_the_same() {
             assert!(alive.is_empty(), "{what}: containers left: {alive:?}");
             let rest = wait_no_processes(&root.display().to_string(), Duration::from_secs(15));
             assert!(rest.is_empty(), "{what}: processes on the store: {rest:?}");
+            // runc itself knows no container of the killed run (its watchdog deleted them).
+            for state in &states {
+                let listed = runc_list(state);
+                assert!(
+                    listed.is_empty(),
+                    "{what}: runc --root {} list: {listed:?}",
+                    state.display()
+                );
+            }
+            tally.runc_seen += usize::from(listed_at_kill > 0);
             tally.leftovers_seen += left.len();
             tally.mounts_seen += usize::from(mounted > 0);
             tally.containers_seen += usize::from(running > 0);
@@ -553,6 +620,11 @@ fn kill_9_at_20_points_leaves_a_store_that_verifies_and_rebuilds_the_same() {
             }
             assert_eq!(temporaries(&root), Vec::<String>::new(), "{what}");
             assert_eq!(mounts_under(&root), Vec::<String>::new(), "{what}");
+            assert_eq!(
+                du_temporary(&bench.pallet(&root)),
+                "0B",
+                "{what}: pallet du"
+            );
             let images = verify_store(&bench.pallet(&root), &root)
                 .unwrap_or_else(|e| panic!("{what}: the store does not verify: {e}"));
             assert!(images >= 1, "{what}");
@@ -571,7 +643,7 @@ fn kill_9_at_20_points_leaves_a_store_that_verifies_and_rebuilds_the_same() {
     );
     assert!(tally.mounts_seen > 0, "no kill found a mount of the store");
     assert!(
-        tally.containers_seen > 0,
+        tally.containers_seen > 0 && tally.runc_seen > 0,
         "no kill found a RUN step's container running"
     );
     let blobs = root.join("blobs/sha256");
@@ -591,11 +663,13 @@ fn kill_9_at_20_points_leaves_a_store_that_verifies_and_rebuilds_the_same() {
     );
 
     figure(&format!(
-        "kill -9: {} of 20 points survived (seed {SEED:#x}; {} leftover(s) swept over {} \
-         points; {} redraw(s) of a run that ended before its point)",
+        "kill -9: {} of 20 points survived (seed {seed:#x}; {} leftover(s) swept over {} \
+         points; {} kill(s) with a RUN container running; {} redraw(s) of a run that ended \
+         before its point)",
         tally.survived.len(),
         tally.leftovers_seen,
         tally.leftover_lines,
+        tally.containers_seen,
         tally.redraws
     ));
     assert_eq!(tally.survived.len(), 20);

@@ -362,3 +362,71 @@ pub fn noise(seed: u64, len: usize) -> Vec<u8> {
     out.truncate(len);
     out
 }
+
+/// The seed of a randomized schedule: `PALLET_FAULT_SEED` (decimal or 0x-hex) to replay one,
+/// else a fresh one from the clock and the pid. Printed by the caller with how to replay it.
+pub fn seed() -> u64 {
+    if let Ok(text) = std::env::var("PALLET_FAULT_SEED") {
+        let t = text.trim();
+        let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+            Some(hex) => u64::from_str_radix(hex, 16),
+            None => t.parse(),
+        };
+        return parsed.unwrap_or_else(|e| panic!("PALLET_FAULT_SEED={text}: {e}"));
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    Rng::new(nanos ^ u64::from(std::process::id()).rotate_left(32)).next_u64()
+}
+
+/// The runc state dirs (`runc --root`) of the step dirs `pid` has in the store at `root`
+/// (`tmp/pallet-PID-*/bundle/runc-state`): where runc keeps that process's containers.
+pub fn runc_roots(root: &Path, pid: u32) -> Vec<PathBuf> {
+    testkit::files::list_dir_if_exists(&root.join("tmp"))
+        .into_iter()
+        .filter(|n| n.starts_with(&format!("pallet-{pid}-")))
+        .map(|n| root.join("tmp").join(n).join("bundle/runc-state"))
+        .filter(|p| p.is_dir())
+        .collect()
+}
+
+/// The containers `runc --root STATE list` knows, as `ID STATUS` (none when the dir is gone).
+pub fn runc_list(state: &Path) -> Vec<String> {
+    if !state.is_dir() {
+        return Vec::new();
+    }
+    let out = Command::new("runc")
+        .arg("--root")
+        .arg(state)
+        .args(["list", "--format", "table"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "runc --root {} list: {}",
+        state.display(),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            Some(format!("{} {}", words.next()?, words.nth(1)?))
+        })
+        .collect()
+}
+
+/// The size `pallet du` gives in its `temporary` row (`0B` when there is none).
+pub fn du_temporary(pallet: &Pallet) -> String {
+    let printed = pallet.clone().arg("du").ok();
+    printed
+        .lines()
+        .find_map(|l| {
+            let mut words = l.split_whitespace();
+            (words.next() == Some("temporary")).then(|| words.last().unwrap_or("").to_string())
+        })
+        .unwrap_or_else(|| panic!("no temporary row in pallet du:\n{printed}"))
+}
