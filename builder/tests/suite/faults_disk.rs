@@ -158,6 +158,7 @@ fn assert_full(case: &str, out: &std::process::Output, names: &[&str], root: &Pa
         Vec::<String>::new(),
         "{case}: left behind"
     );
+    figure(&format!("full disk, {case}: {error}"));
 }
 
 /// With the filler gone: a small build, `images`, `du`, `doctor` and the blob check.
