@@ -15,6 +15,7 @@ mod cli_help;
 mod compression;
 mod crash_recovery;
 mod faults_cancel;
+mod faults_concurrency;
 mod faults_disk;
 mod faults_kill;
 mod faults_kit;
