@@ -1,12 +1,15 @@
 //! A fault proxy on 127.0.0.1 in front of a real docker-registry (issue 13, "Faults"): pulls
 //! and pushes by the pallet binary through stalls, a trickle, resets, truncated bodies under a
 //! lying Content-Length, 5xx and 429 with Retry-After. Each command completes, or fails with a
-//! message naming the real cause, well within its deadline (the transfer limits are made short
-//! through PALLET_REGISTRY_IDLE_TIMEOUT=2, PALLET_REGISTRY_SPEED_WINDOW=3 and
-//! PALLET_REGISTRY_MIN_SPEED=1000). After every push, the registry's own API is asked: the tag
-//! is the new image or the previous one, and every blob the tag's manifest names is there.
-//! After every pull, the store verifies and holds no temporaries. A plain-HTTP registry on a
-//! non-loopback address allowed with --insecure-registry costs one HTTPS attempt, no more.
+//! message naming the real cause (never "not reachable": the registry answered), within its
+//! deadline. The transfer limits are made short (PALLET_REGISTRY_IDLE_TIMEOUT=2,
+//! PALLET_REGISTRY_SPEED_WINDOW=3, PALLET_REGISTRY_MIN_SPEED=1000); the deadlines, 45 s to
+//! complete and 60 s to fail, are hang detectors on a shared machine (the time each scenario
+//! took is printed; before the limits a stalled transfer ran for hours). Scenarios run 6 at a
+//! time. After every push, the registry's own API is asked: the tag is the new image or the
+//! previous one, and every blob the tag's manifest names is there. After every pull, the store
+//! verifies and holds no temporaries. A plain-HTTP registry on a non-loopback address allowed
+//! with --insecure-registry costs one HTTPS attempt, no more.
 //!
 //! Needs root, runc, busybox-static and docker-registry; fails under CI=true without them.
 
@@ -232,7 +235,7 @@ fn pull_through(rig: &Rig, s: &Scenario) -> Result<Duration, String> {
     let pallet = rig.pallet_on(&root);
     let (status, stderr, took) = run_timed(
         &pallet.clone().args(["pull", "--progress", "plain", &image]),
-        s.deadline + Duration::from_secs(30),
+        s.deadline + Duration::from_secs(5),
     );
     judge(s, status, &stderr, took)?;
     if proxy.faults_hit() == 0 {
@@ -268,7 +271,7 @@ fn push_through(rig: &Rig, s: &Scenario, n: usize) -> Result<Duration, String> {
     let dest = format!("{}/{repo}:latest", proxy.host());
     let (status, stderr, took) = run_timed(
         &rig.store.pallet().args(["push", "app:v2", &dest]),
-        s.deadline + Duration::from_secs(30),
+        s.deadline + Duration::from_secs(5),
     );
     let judged = judge(s, status, &stderr, took);
     let state = rig.tag_state(&format!("{repo}:latest"));
@@ -308,16 +311,35 @@ fn push_through(rig: &Rig, s: &Scenario, n: usize) -> Result<Duration, String> {
     Ok(took)
 }
 
-/// Runs every scenario, then fails naming each one that went wrong.
+/// Scenarios run at once: each has its own proxy, and its own store or repository, and most
+/// of their time is spent waiting out faults.
+const AT_ONCE: usize = 6;
+
+/// Runs the scenarios, [`AT_ONCE`] at a time, then fails naming each one that went wrong.
 fn run_all(
     what: &str,
     scenarios: &[Scenario],
-    mut run: impl FnMut(&Scenario, usize) -> Result<Duration, String>,
+    run: impl Fn(&Scenario, usize) -> Result<Duration, String> + Sync,
 ) {
+    let mut results: Vec<Result<Duration, String>> = Vec::new();
+    for (c, chunk) in scenarios.chunks(AT_ONCE).enumerate() {
+        std::thread::scope(|scope| {
+            let run = &run;
+            let running: Vec<_> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, s)| scope.spawn(move || run(s, c * AT_ONCE + i)))
+                .collect();
+            results.extend(running.into_iter().map(|t| {
+                t.join()
+                    .unwrap_or_else(|_| Err("the scenario panicked".into()))
+            }));
+        });
+    }
     let mut failures = Vec::new();
     let mut passed = 0;
-    for (n, s) in scenarios.iter().enumerate() {
-        match run(s, n) {
+    for (s, result) in scenarios.iter().zip(results) {
+        match result {
             Ok(took) => {
                 passed += 1;
                 figure(&format!("{what} scenario passed in {took:.1?}: {}", s.name));
@@ -362,7 +384,7 @@ fn pulls_through_faults_complete_or_fail_in_time_naming_the_cause() {
             "stall after 64 KiB, once: resumed",
             vec![Fault::new("GET", b, StallAfter(65536), 1)],
             Expect::Completes,
-            15,
+            45,
         ),
         scenario(
             "stall after 64 KiB, then silence",
@@ -371,67 +393,67 @@ fn pulls_through_faults_complete_or_fail_in_time_naming_the_cause() {
                 Fault::always("GET", b, StallAfter(0)),
             ],
             Expect::Fails("stopped sending"),
-            20,
+            60,
         ),
         scenario(
             "trickle, 1 byte a second",
             vec![Fault::always("GET", b, Trickle(0))],
             Expect::Fails("below the minimum"),
-            15,
+            60,
         ),
         scenario(
             "reset mid-body, twice: resumed",
             vec![Fault::new("GET", b, ResetAfter(65536), 2)],
             Expect::Completes,
-            15,
+            45,
         ),
         scenario(
             "truncated body with a lying Content-Length, twice: resumed",
             vec![Fault::new("GET", b, Truncate(65536), 2)],
             Expect::Completes,
-            15,
+            45,
         ),
         scenario(
             "503 twice: retried",
             vec![Fault::new("GET", b, Status(503), 2)],
             Expect::Completes,
-            15,
+            45,
         ),
         scenario(
             "503 always",
             vec![Fault::always("GET", b, Status(503))],
             Expect::Fails("503"),
-            20,
+            60,
         ),
         scenario(
             "429 with Retry-After: 1, twice: waited",
             vec![Fault::new("GET", b, TooManyRequests(1), 2)],
             Expect::Completes,
-            15,
+            45,
         ),
         scenario(
             "429 with Retry-After: 1, always",
             vec![Fault::always("GET", b, TooManyRequests(1))],
             Expect::Fails("429"),
-            20,
+            60,
         ),
         scenario(
             "manifest 500 always",
             vec![Fault::always("GET", "/manifests/", Status500)],
             Expect::Fails("500"),
-            20,
+            60,
         ),
         scenario(
             "manifest never answered, once: retried",
             vec![Fault::new("GET", "/manifests/", Hang, 1)],
             Expect::Completes,
-            15,
+            45,
         ),
         scenario(
             "config blob stalls, always",
             vec![Fault::always("GET", "/blobs/", StallAfter(0))],
             Expect::Fails("stopped sending"),
-            20,
+            60,
         ),
     ];
     run_all("pull", &scenarios, |s, _| pull_through(&rig, s));
@@ -446,61 +468,61 @@ fn pushes_through_faults_complete_or_keep_the_previous_tag() {
             "upload 500 twice: retried",
             vec![Fault::new("PUT", upload, Status500, 2)],
             Expect::Completes,
-            15,
+            45,
         ),
         scenario(
             "upload 503 always",
             vec![Fault::always("PUT", upload, Status(503))],
             Expect::Fails("503"),
-            20,
+            60,
         ),
         scenario(
             "upload reset after 64 KiB of its body, once: restarted",
             vec![Fault::new("PUT", upload, ResetUpload(65536), 1)],
             Expect::Completes,
-            15,
+            45,
         ),
         scenario(
             "upload's answer reset, once",
             vec![Fault::new("PUT", upload, ResetAfter(0), 1)],
             Expect::Completes,
-            15,
+            45,
         ),
         scenario(
             "upload session 429 with Retry-After: 1, twice",
             vec![Fault::new("POST", upload, TooManyRequests(1), 2)],
             Expect::Completes,
-            15,
+            45,
         ),
         scenario(
             "manifest 500 always",
             vec![Fault::always("PUT", "/manifests/", Status500)],
             Expect::Fails("500"),
-            20,
+            60,
         ),
         scenario(
             "manifest 429 always",
             vec![Fault::always("PUT", "/manifests/", TooManyRequests(1))],
             Expect::Fails("429"),
-            20,
+            60,
         ),
         scenario(
             "upload's answer lost, once: restarted",
             vec![Fault::new("PUT", upload, Hang, 1)],
             Expect::Completes,
-            15,
+            45,
         ),
         scenario(
             "manifest's answer lost, once: sent again",
             vec![Fault::new("PUT", "/manifests/", Hang, 1)],
             Expect::Completes,
-            15,
+            45,
         ),
         scenario(
             "blob HEAD never answered, once: retried",
             vec![Fault::new("HEAD", "/blobs/", Hang, 1)],
             Expect::Completes,
-            15,
+            45,
         ),
     ];
     run_all("push", &scenarios, |s, n| push_through(&rig, s, n));
@@ -584,7 +606,7 @@ fn a_trickled_manifest_fails_in_time() {
         "manifest trickled, 1 byte a second",
         vec![Fault::always("GET", "/manifests/", Trickle(0))],
         Expect::Fails("below the minimum"),
-        20,
+        60,
     )];
     run_all("pull", &scenarios, |s, _| pull_through(&rig, s));
 }
@@ -606,7 +628,7 @@ fn errors_name_what_the_registry_did() {
                 Fault::always("GET", b, ResetAfter(0)),
             ],
             Expect::Fails("reset"),
-            20,
+            60,
         ),
         scenario(
             "blob truncated after 64 KiB, then at once, always",
@@ -615,27 +637,21 @@ fn errors_name_what_the_registry_did() {
                 Fault::always("GET", b, Truncate(0)),
             ],
             Expect::Fails("ends early"),
-            20,
+            60,
         ),
         scenario(
             "manifest truncated, always",
             vec![Fault::always("GET", "/manifests/", Truncate(100))],
             Expect::Fails("ends early"),
-            20,
+            60,
         ),
         scenario(
             "manifest never answered, always",
             vec![Fault::always("GET", "/manifests/", Hang)],
             Expect::Fails("stopped sending"),
-            20,
+            60,
         ),
     ];
-    let mut failures = Vec::new();
-    for s in &pulls {
-        if let Err(e) = pull_through(&rig, s) {
-            failures.push(e);
-        }
-    }
     // The v2 layer's upload only (its digest is in the closing PUT's query): the config and
     // the manifest go through.
     let v2_layer = layer_path_of(&rig, "faults/app:v2");
@@ -645,21 +661,24 @@ fn errors_name_what_the_registry_did() {
             "upload reset after 64 KiB of its body, always",
             vec![Fault::always("PUT", v2_hex, ResetUpload(65536))],
             Expect::Fails("reset"),
-            20,
+            60,
         ),
         scenario(
             "manifest's answer lost, always",
             vec![Fault::always("PUT", "/manifests/", Hang)],
             Expect::Fails("stopped sending"),
-            20,
+            60,
         ),
     ];
-    for (n, s) in pushes.iter().enumerate() {
-        if let Err(e) = push_through(&rig, s, 100 + n) {
-            failures.push(e);
+    let pulled = pulls.len();
+    let all: Vec<Scenario> = pulls.into_iter().chain(pushes).collect();
+    run_all("error naming", &all, |s, n| {
+        if n < pulled {
+            pull_through(&rig, s)
+        } else {
+            push_through(&rig, s, 100 + n)
         }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    });
 }
 
 /// A registry that stops reading an upload fails the push within the idle timeout, saying so.
@@ -695,7 +714,7 @@ fn a_stalled_upload_fails_in_time() {
     let dest = format!("{}/faults/big-stalled:1", proxy.host());
     let (status, stderr, took) = run_timed(
         &rig.store.pallet().args(["push", "app:big", &dest]),
-        s.deadline + Duration::from_secs(30),
+        s.deadline + Duration::from_secs(5),
     );
     judge(&s, status, &stderr, took).unwrap();
     assert_eq!(rig.tag_state("faults/big-stalled:1"), Ok(None));
