@@ -3,9 +3,10 @@
 //!
 //! 1. 4 builds: two of one Dockerfile (identical: they race for the same steps), two of
 //!    others;
-//! 2. 2 builds (one the identical Dockerfile again, now cached; one new) mixed with `prune`,
-//!    `tag`, `pull` (an image of the round from a real docker-registry) and `push` (the
-//!    round's image to it).
+//! 2. 2 builds (one the identical Dockerfile again; one new) mixed with `prune`, `tag`, `pull`
+//!    (an image of the round from a real docker-registry) and `push` (the round's image to
+//!    it). `prune` takes the store's lock exclusively, so it runs before the builds take theirs
+//!    or waits for them (and says so); the figures say which it did, and what it deleted.
 //!
 //! Every command must succeed; identical Dockerfiles give one digest; after each phase the
 //! store verifies (`pallet doctor` healthy, every tag's blobs present and hashing to their
@@ -151,6 +152,7 @@ fn builds_at_once_and_mixed_with_prune_tag_pull_and_push_all_succeed_and_verify(
             .arg(ctx)
     };
     let mut commands_run = 0;
+    let mut prune_waited = 0;
     for round in 1..=ROUNDS {
         let seed = round as u64 * 10;
         let same = make_context(work.path(), round, "same", seed);
@@ -203,7 +205,7 @@ fn builds_at_once_and_mixed_with_prune_tag_pull_and_push_all_succeed_and_verify(
         let pushed = format!("{host}/conc/same:{round}");
         let phase2 = [
             (
-                format!("build same-{round}c (cached)"),
+                format!("build same-{round}c (again)"),
                 build(&format!("same-{round}c"), &same),
             ),
             (
@@ -238,8 +240,17 @@ fn builds_at_once_and_mixed_with_prune_tag_pull_and_push_all_succeed_and_verify(
         assert_eq!(
             built_digest(&text(&outs[0].stderr)).as_deref(),
             Some(digests[0].as_str()),
-            "{what}: the cached build of the same Dockerfile"
+            "{what}: the same Dockerfile built again"
         );
+        let prune_said = text(&outs[2].stderr);
+        if prune_said.contains("waiting for it to finish") {
+            prune_waited += 1;
+        }
+        let deleted = text(&outs[2].stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
         let images = store_is_clean(&what, &store.pallet(), &root);
         let listed = store.pallet().arg("images").ok();
         for name in [
@@ -267,11 +278,11 @@ fn builds_at_once_and_mixed_with_prune_tag_pull_and_push_all_succeed_and_verify(
         commands_run += phase2.len();
         figure(&format!(
             "concurrency round {round}: 4 builds at once, then 2 builds with prune, tag, pull \
-             and push: all succeeded, {images} images verify"
+             and push: all succeeded, {images} images verify (prune: {deleted})"
         ));
     }
     figure(&format!(
         "concurrency: {ROUNDS} of {ROUNDS} rounds passed ({commands_run} commands, 6 at once at \
-         most, one store root)"
+         most, one store root; prune waited for a build in {prune_waited} of {ROUNDS} rounds)"
     ));
 }
