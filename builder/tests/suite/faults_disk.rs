@@ -257,10 +257,11 @@ fn a_full_disk_fails_clearly_and_the_store_is_usable_after_space_is_freed() {
         .arg(&ctx)
         .output();
     let root_text = root.display().to_string();
+    // The step whose layer did not fit is named (it was "[internal] writing layers").
     assert_full(
         "the layer blob of a 10 MB RUN",
         &out,
-        &["RUN head -c 10000000", &root_text],
+        &["[2/2] RUN head -c 10000000"],
         &root,
     );
     disk.unfill();
