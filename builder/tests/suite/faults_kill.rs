@@ -32,7 +32,7 @@
 use super::faults_kit::{
     built_digest, check_blobs, du_temporary, figure, mounts_under, noise, processes_mentioning,
     removed_leftovers, runc_list, runc_roots, seed, temporaries, verify_store, wait_no_processes,
-    Rng, Watched,
+    wait_settled, Rng, Watched,
 };
 use registry::Reference;
 use std::os::unix::process::ExitStatusExt;
@@ -52,6 +52,8 @@ const DOCKERFILE: &str = "FROM busybox\n\
     RUN sleep 0.31415 && dd if=/big.bin of=/derived bs=65536 count=24 2>/dev/null\n\
     RUN echo done > /done\n";
 const IMAGE: &str = "kill:app";
+/// How long the checks wait for processes to end.
+const LIMIT: Duration = Duration::from_secs(15);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Op {
@@ -237,22 +239,48 @@ impl Bench {
         }
     }
 
-    /// Makes the store ready for `op`: empty but for busybox, and the image built when the
-    /// command exports or pushes it.
+    /// Makes the store at `root` ready for `op`: empty for a pull; else busybox imported, and
+    /// the image built when the command exports or pushes it (nothing compressed yet). Each
+    /// such store is made once, the slow way, and copied (`cp -a`) for every point after.
     fn prepare(&self, op: Op, root: &Path) {
-        self.pallet(root).args(["prune", "--all"]).succeeds();
-        if op != Op::Pull {
+        if root.exists() {
+            std::fs::remove_dir_all(root).unwrap();
+        }
+        let _ = std::fs::remove_file(self.dest(op));
+        let kind = match op {
+            Op::Pull => return,
+            Op::Build => "busybox",
+            Op::ExportOci | Op::ExportDocker | Op::Push => "built",
+        };
+        let template = self.dir.path().join("templates").join(kind);
+        if !template.exists() {
+            let making = self
+                .dir
+                .path()
+                .join("templates")
+                .join(format!("{kind}-making"));
             // From one path: the import's history names the file, and the digest with it.
-            self.pallet(root)
+            self.pallet(&making)
                 .arg("import")
                 .arg(self.dir.path().join("busybox.tar"))
                 .args(["-t", "busybox:latest"])
                 .succeeds();
+            if kind == "built" {
+                self.command(Op::Build, &making, "").succeeds();
+            }
+            // The detached settle of the store (its syncfs) ends before the copy.
+            assert!(
+                wait_settled(&making, LIMIT),
+                "the store at {making:?} never settled"
+            );
+            std::fs::rename(&making, &template).unwrap();
         }
-        if matches!(op, Op::ExportOci | Op::ExportDocker | Op::Push) {
-            self.command(Op::Build, root, "").succeeds();
-        }
-        let _ = std::fs::remove_file(self.dest(op));
+        testkit::run::ok(
+            std::process::Command::new("cp")
+                .arg("-a")
+                .arg(&template)
+                .arg(root),
+        );
     }
 }
 

@@ -209,6 +209,20 @@ pub fn processes_mentioning(needle: &str) -> Vec<String> {
     out
 }
 
+/// Waits (at most `limit`) until no detached `pallet internal-settle-store` (the syncfs after
+/// a command) runs on the store at `root`; true when none does.
+pub fn wait_settled(root: &Path, limit: Duration) -> bool {
+    let root = root.display().to_string();
+    testkit::wait::until(limit, Duration::from_millis(20), || {
+        !std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|c| {
+                let argv = String::from_utf8_lossy(&c).replace('\0', " ");
+                argv.contains("internal-settle-store") && argv.contains(&root)
+            })
+        })
+    })
+}
+
 /// Waits (at most `limit`) until no process mentions `needle`; those still there.
 pub fn wait_no_processes(needle: &str, limit: Duration) -> Vec<String> {
     testkit::wait::until(limit, Duration::from_millis(50), || {
