@@ -13,7 +13,9 @@
 //!
 //! Needs root, runc, busybox-static and docker-registry; fails under CI=true without them.
 
-use super::faults_kit::{check_blobs, figure, noise, temporaries, verify_store, Watched};
+use super::faults_kit::{
+    check_blobs, figure, noise, temporaries, temporaries_of, verify_store, Watched,
+};
 use registry::Reference;
 use std::path::Path;
 use std::process::ExitStatus;
@@ -161,16 +163,30 @@ fn scenario(name: &'static str, faults: Vec<Fault>, expect: Expect, secs: u64) -
     }
 }
 
+/// How a command ended: its status (None: it hung and was killed), everything it printed,
+/// how long it took, its pid.
+struct Ended {
+    status: Option<ExitStatus>,
+    stderr: String,
+    took: Duration,
+    pid: u32,
+}
+
 /// Runs `pallet` to its end, killed if it outlives `limit` (a hang fails the scenario rather
-/// than the suite): status (None: it hung), everything it printed, how long it took.
-fn run_timed(pallet: &Pallet, limit: Duration) -> (Option<ExitStatus>, String, Duration) {
+/// than the suite).
+fn run_timed(pallet: &Pallet, limit: Duration) -> Ended {
     let mut run = Watched::spawn(pallet);
     let status = run.wait_for(limit);
     let took = run.started.elapsed();
     if status.is_none() {
         run.kill9();
     }
-    (status, run.stderr(), took)
+    Ended {
+        status,
+        stderr: run.stderr(),
+        took,
+        pid: run.pid(),
+    }
 }
 
 /// Checks an outcome against the scenario; Err says what was wrong.
@@ -233,7 +249,12 @@ fn pull_through(rig: &Rig, s: &Scenario) -> Result<Duration, String> {
         .path(&format!("pull-{}", s.name.replace(' ', "-")));
     let image = format!("{}/faults/app:v1", proxy.host());
     let pallet = rig.pallet_on(&root);
-    let (status, stderr, took) = run_timed(
+    let Ended {
+        status,
+        stderr,
+        took,
+        ..
+    } = run_timed(
         &pallet.clone().args(["pull", "--progress", "plain", &image]),
         s.deadline + Duration::from_secs(5),
     );
@@ -269,7 +290,12 @@ fn push_through(rig: &Rig, s: &Scenario, n: usize) -> Result<Duration, String> {
     rig.push_direct("app:v1", &format!("{}/{repo}:latest", rig.reg.host()));
     let proxy = FaultProxy::start(&rig.reg.host(), s.faults.clone());
     let dest = format!("{}/{repo}:latest", proxy.host());
-    let (status, stderr, took) = run_timed(
+    let Ended {
+        status,
+        stderr,
+        took,
+        pid,
+    } = run_timed(
         &rig.store.pallet().args(["push", "app:v2", &dest]),
         s.deadline + Duration::from_secs(5),
     );
@@ -301,12 +327,10 @@ fn push_through(rig: &Rig, s: &Scenario, n: usize) -> Result<Duration, String> {
             rig.v2
         ));
     }
-    if !temporaries(rig.store.root()).is_empty() {
-        return Err(format!(
-            "{}: temporaries left: {:?}",
-            s.name,
-            temporaries(rig.store.root())
-        ));
+    // Its own: other scenarios push from the same store at the same time.
+    let left = temporaries_of(rig.store.root(), pid);
+    if !left.is_empty() {
+        return Err(format!("{}: temporaries left: {left:?}", s.name));
     }
     Ok(took)
 }
@@ -526,6 +550,8 @@ fn pushes_through_faults_complete_or_keep_the_previous_tag() {
         ),
     ];
     run_all("push", &scenarios, |s, n| push_through(&rig, s, n));
+    // Every push has ended: the store holds no temporaries at all.
+    assert_eq!(temporaries(rig.store.root()), Vec::<String>::new());
 
     // The registry check sees a tag whose blob is gone: the v2 layer's data removed from the
     // registry's storage.
@@ -584,11 +610,8 @@ fn an_insecure_registry_off_loopback_costs_one_https_attempt() {
     let hellos = seen.iter().filter(|r| *r == TLS_HELLO).count();
     assert_eq!(hellos, 1, "HTTPS attempts: {seen:#?}");
     assert_eq!(seen[0], TLS_HELLO, "{seen:#?}");
+    // No retries of HTTPS before HTTP (they cost ~3 s of backoff): counted, not timed.
     assert_eq!(seen[1], "GET /v2/", "{seen:#?}");
-    assert!(
-        took < Duration::from_secs(3),
-        "the pull took {took:?}: {seen:#?}"
-    );
     check_blobs(&root).unwrap();
     figure(&format!(
         "insecure registry at {host}: {hellos} HTTPS attempt, pull in {took:.1?}"
@@ -712,10 +735,11 @@ fn a_stalled_upload_fails_in_time() {
     );
     let proxy = FaultProxy::start(&rig.reg.host(), s.faults.clone());
     let dest = format!("{}/faults/big-stalled:1", proxy.host());
-    let (status, stderr, took) = run_timed(
+    let ended = run_timed(
         &rig.store.pallet().args(["push", "app:big", &dest]),
         s.deadline + Duration::from_secs(5),
     );
-    judge(&s, status, &stderr, took).unwrap();
+    judge(&s, ended.status, &ended.stderr, ended.took).unwrap();
+    assert_eq!(temporaries(rig.store.root()), Vec::<String>::new());
     assert_eq!(rig.tag_state("faults/big-stalled:1"), Ok(None));
 }
