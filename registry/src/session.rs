@@ -181,17 +181,21 @@ impl Session {
                 Err(PingError::Connect(e))
                     if transport::classify(&e) == FailureKind::Certificate =>
                 {
-                    return Err(transport::connection_error(host, &e))
+                    return Err(transport::connection_error(host, &e, self.idle()))
                 }
                 // Nothing listens on the port: plain HTTP would be refused too.
                 Err(PingError::Connect(ureq::Error::Io(e)))
                     if e.kind() == std::io::ErrorKind::ConnectionRefused =>
                 {
                     let e = ureq::Error::Io(e);
-                    return Err(first_error.unwrap_or(transport::connection_error(host, &e)));
+                    return Err(first_error.unwrap_or(transport::connection_error(
+                        host,
+                        &e,
+                        self.idle(),
+                    )));
                 }
                 Err(PingError::Connect(e)) => {
-                    first_error.get_or_insert(transport::connection_error(host, &e));
+                    first_error.get_or_insert(transport::connection_error(host, &e, self.idle()));
                 }
                 Err(PingError::Registry(e)) => return Err(e),
             }
@@ -236,7 +240,8 @@ impl Session {
                     .iter()
                     .filter_map(|v| v.to_str().ok()),
             );
-            let body = transport::read_body(resp, 1 << 16).unwrap_or_default();
+            let body = transport::read_body(resp, 1 << 16, &self.transport.config.transfer)
+                .unwrap_or_default();
             return match status {
                 200..=299 => Ok(None),
                 401 if challenge.is_some() => Ok(challenge),
@@ -297,6 +302,11 @@ impl Session {
         }
     }
 
+    /// The idle timeout, for the errors that say a registry went silent.
+    fn idle(&self) -> std::time::Duration {
+        self.transport.config.transfer.idle_timeout
+    }
+
     fn forget_token(&self, ep: &Endpoint, scopes: &[String]) {
         let key = (ep.host.clone(), scope_key(scopes));
         self.tokens.lock().expect("tokens lock").remove(&key);
@@ -335,7 +345,12 @@ impl Session {
                         attempt += 1;
                         continue;
                     }
-                    return Err(transport::connection_error(transport::url_host(&url), &e));
+                    let idle = self.idle();
+                    return Err(transport::connection_error(
+                        transport::url_host(&url),
+                        &e,
+                        idle,
+                    ));
                 }
             };
             let status = resp.status().as_u16();
@@ -350,13 +365,13 @@ impl Session {
                     *ep.challenge.lock().expect("challenge lock") = Some(c);
                     self.forget_token(ep, call.scopes);
                     reauthed = true;
-                    drain(resp);
+                    drain(resp, &self.transport.config.transfer);
                     continue;
                 }
             }
             if transient_status(status) && replayable && attempt + 1 < policy.attempts {
                 let wait = transport::retry_after(&resp).unwrap_or_else(|| policy.delay(attempt));
-                drain(resp);
+                drain(resp, &self.transport.config.transfer);
                 std::thread::sleep(wait);
                 attempt += 1;
                 continue;
@@ -373,7 +388,7 @@ impl Session {
                     {
                         send_auth = false;
                     }
-                    drain(resp);
+                    drain(resp, &self.transport.config.transfer);
                     url = next;
                     redirects += 1;
                     continue;
@@ -420,7 +435,7 @@ impl Session {
                 b"",
                 crate::error::Action::Token,
             )),
-            Err(PingError::Connect(e)) => Err(transport::connection_error(host, &e)),
+            Err(PingError::Connect(e)) => Err(transport::connection_error(host, &e, self.idle())),
             Err(PingError::Registry(e)) => Err(e),
         }
     }
@@ -446,6 +461,6 @@ fn scheme(url: &str) -> &str {
 }
 
 /// Reads what is left of a small response so its connection can go back to the pool.
-fn drain(resp: Response) {
-    let _ = transport::read_body(resp, 1 << 16);
+fn drain(resp: Response, limits: &crate::config::TransferLimits) {
+    let _ = transport::read_body(resp, 1 << 16, limits);
 }

@@ -4,7 +4,7 @@
 //! by ureq), request counting by method, and the mapping of connection and TLS failures to
 //! errors with a hint. Knows nothing of the distribution API or of auth.
 
-use crate::config::RegistryConfig;
+use crate::config::{RegistryConfig, TransferLimits};
 use crate::tls::TlsConnector;
 use crate::RegistryError;
 use std::collections::HashMap;
@@ -144,7 +144,8 @@ impl Transport {
             .timeout_connect(Some(Duration::from_secs(30)))
             .timeout_recv_response(Some(Duration::from_secs(300)))
             .timeout_per_read(Some(self.config.transfer.idle_timeout))
-            .timeout_per_write(Some(Duration::from_secs(120)))
+            // A registry that stops reading an upload is as stalled as one that stops sending.
+            .timeout_per_write(Some(self.config.transfer.idle_timeout))
             .user_agent(concat!("pallet/", env!("CARGO_PKG_VERSION")))
             .max_idle_connections(pool * 4)
             .max_idle_connections_per_host(pool)
@@ -252,8 +253,10 @@ pub(crate) fn is_transient(err: &ureq::Error) -> bool {
     classify(err) == FailureKind::Connection && !matches!(err, ureq::Error::HostNotFound)
 }
 
-/// The error for a failed connection to `registry`, with what to do about it.
-pub(crate) fn connection_error(registry: &str, err: &ureq::Error) -> RegistryError {
+/// The error for a failed exchange with `registry`, naming what happened: no connection at
+/// all (unreachable), silence past the idle timeout `idle` (stalled), an answer that ends
+/// early or a reset (broken), a TLS problem; with what to do about it.
+pub(crate) fn connection_error(registry: &str, err: &ureq::Error, idle: Duration) -> RegistryError {
     let message = err.to_string();
     match classify(err) {
         FailureKind::Certificate => {
@@ -303,10 +306,64 @@ pub(crate) fn connection_error(registry: &str, err: &ureq::Error) -> RegistryErr
             registry: registry.to_string(),
             message: format!("the registry does not speak HTTPS ({message})"),
         },
-        _ => RegistryError::Unreachable {
-            registry: registry.to_string(),
-            message,
+        _ => match err {
+            ureq::Error::Timeout(t) => match t {
+                ureq::Timeout::Connect | ureq::Timeout::Resolve => RegistryError::Unreachable {
+                    registry: registry.to_string(),
+                    message,
+                },
+                ureq::Timeout::PerWrite | ureq::Timeout::SendBody | ureq::Timeout::SendRequest => {
+                    RegistryError::Silent {
+                        registry: registry.to_string(),
+                        doing: "reading the upload",
+                        idle: idle.as_secs(),
+                        message,
+                    }
+                }
+                _ => RegistryError::Silent {
+                    registry: registry.to_string(),
+                    doing: "sending",
+                    idle: idle.as_secs(),
+                    message,
+                },
+            },
+            ureq::Error::Io(e) => match interruption(e) {
+                Some(what) => RegistryError::Broken {
+                    registry: registry.to_string(),
+                    message: what,
+                },
+                None => RegistryError::Unreachable {
+                    registry: registry.to_string(),
+                    message,
+                },
+            },
+            ureq::Error::Protocol(_) => RegistryError::Broken {
+                registry: registry.to_string(),
+                message: format!("the answer is not valid HTTP ({message})"),
+            },
+            _ => RegistryError::Unreachable {
+                registry: registry.to_string(),
+                message,
+            },
         },
+    }
+}
+
+/// What a broken connection's error says happened, in words: an answer that ended early (ureq
+/// reports a close and a reset mid-answer alike) or a reset; None for other I/O errors (a
+/// refused connection, no route).
+pub(crate) fn interruption(e: &std::io::Error) -> Option<String> {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        UnexpectedEof => Some(
+            "the answer ends early: the registry closed the connection before its end \
+             (a truncated answer, or a reset)"
+                .to_string(),
+        ),
+        ConnectionReset | ConnectionAborted | BrokenPipe => {
+            Some(format!("the connection was reset ({e})"))
+        }
+        _ => None,
     }
 }
 
@@ -323,10 +380,95 @@ pub(crate) fn header(resp: &Response, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Reads a response body up to `limit` bytes (error bodies, manifests, token answers).
-pub(crate) fn read_body(resp: Response, limit: u64) -> Result<Vec<u8>, ureq::Error> {
-    let mut body = resp.into_body();
-    body.with_config().limit(limit).read_to_vec()
+/// Why a small body could not be read.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    /// The connection failed (or went silent for the idle timeout, or the body is over its
+    /// limit).
+    Transport(ureq::Error),
+    /// The body came slower than the minimum speed for a whole window (bytes/s).
+    TooSlow(u64),
+}
+
+impl BodyError {
+    /// The error for `target` at `registry`.
+    pub(crate) fn into_error(
+        self,
+        registry: &str,
+        target: &str,
+        limits: &TransferLimits,
+    ) -> RegistryError {
+        match self {
+            BodyError::Transport(e) => connection_error(registry, &e, limits.idle_timeout),
+            BodyError::TooSlow(speed) => RegistryError::TooSlow {
+                registry: registry.to_string(),
+                target: target.to_string(),
+                speed,
+                min_speed: limits.min_speed,
+                window: limits.speed_window.as_secs(),
+            },
+        }
+    }
+}
+
+/// Reads a response body up to `limit` bytes (error bodies, manifests, token answers) under
+/// the transfer limits: each read waits at most the idle timeout (the agent's), and a body
+/// that comes slower than the minimum speed for a whole window fails (a manifest trickled a
+/// byte a second would otherwise take minutes, an error body hours).
+pub(crate) fn read_body(
+    resp: Response,
+    limit: u64,
+    limits: &TransferLimits,
+) -> Result<Vec<u8>, BodyError> {
+    let mut reader = resp.into_body().into_with_config().limit(limit).reader();
+    let mut meter = SpeedMeter::new(limits, 0);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(out),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(BodyError::Transport(ureq::Error::from(e))),
+        };
+        out.extend_from_slice(&buf[..n]);
+        if let Some(speed) = meter.too_slow(out.len() as u64) {
+            return Err(BodyError::TooSlow(speed));
+        }
+    }
+}
+
+/// Bytes per window of a transfer, to tell a registry that trickles from a slow one.
+pub(crate) struct SpeedMeter {
+    window: Duration,
+    min_bytes: u64,
+    started: std::time::Instant,
+    at_start: u64,
+}
+
+impl SpeedMeter {
+    pub(crate) fn new(limits: &TransferLimits, written: u64) -> SpeedMeter {
+        SpeedMeter {
+            window: limits.speed_window,
+            min_bytes: limits
+                .min_speed
+                .saturating_mul(limits.speed_window.as_secs().max(1)),
+            started: std::time::Instant::now(),
+            at_start: written,
+        }
+    }
+
+    /// At the end of each window: the window's speed (bytes/s) when it was too slow.
+    pub(crate) fn too_slow(&mut self, written: u64) -> Option<u64> {
+        let elapsed = self.started.elapsed();
+        if elapsed < self.window {
+            return None;
+        }
+        let moved = written - self.at_start;
+        self.started = std::time::Instant::now();
+        self.at_start = written;
+        (moved < self.min_bytes).then(|| moved / elapsed.as_secs().max(1))
+    }
 }
 
 /// `location` made absolute against `base_url` (`scheme://host[:port]...`).
@@ -404,5 +546,42 @@ mod tests {
         assert_eq!(host_and_port("h", "http"), ("h", 80));
         assert_eq!(host_and_port("[::1]:5000", "https"), ("[::1]", 5000));
         assert_eq!(host_and_port("[::1]", "https"), ("[::1]", 443));
+    }
+
+    /// Each failure is named for what happened: only a connection that never opened is
+    /// "not reachable".
+    #[test]
+    fn connection_errors_name_what_happened() {
+        use std::io::{Error, ErrorKind};
+        let idle = Duration::from_secs(7);
+        let said = |e: ureq::Error| connection_error("r:5000", &e, idle).to_string();
+        let eof = said(ureq::Error::Io(Error::new(
+            ErrorKind::UnexpectedEof,
+            "Peer disconnected",
+        )));
+        assert!(
+            eof.contains("ends early") && !eof.contains("not reachable"),
+            "{eof}"
+        );
+        let reset = said(ureq::Error::Io(ErrorKind::ConnectionReset.into()));
+        assert!(
+            reset.contains("reset") && !reset.contains("not reachable"),
+            "{reset}"
+        );
+        let silent = said(ureq::Error::Timeout(ureq::Timeout::PerRead));
+        assert!(
+            silent.contains("stopped sending (nothing for 7 s"),
+            "{silent}"
+        );
+        let upload = said(ureq::Error::Timeout(ureq::Timeout::PerWrite));
+        assert!(upload.contains("stopped reading the upload"), "{upload}");
+        for unreachable in [
+            ureq::Error::Timeout(ureq::Timeout::Connect),
+            ureq::Error::Io(ErrorKind::ConnectionRefused.into()),
+            ureq::Error::ConnectionFailed,
+        ] {
+            let text = said(unreachable);
+            assert!(text.contains("not reachable"), "{text}");
+        }
     }
 }

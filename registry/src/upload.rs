@@ -38,7 +38,7 @@ impl Client {
             .call(&ep, Call::new(Method::Post, url.clone(), &scopes))?;
         let status = resp.status().as_u16();
         let location = transport::header(&resp, "location");
-        let body = transport::read_body(resp, 1 << 16).unwrap_or_default();
+        let body = transport::read_body(resp, 1 << 16, &self.config().transfer).unwrap_or_default();
         match (status, location) {
             (201, _) => Ok(true),
             (202, Some(location)) => {
@@ -122,7 +122,7 @@ impl Client {
             .call(ep, Call::new(Method::Post, url.clone(), &scopes))?;
         let status = resp.status().as_u16();
         let location = transport::header(&resp, "location");
-        let body = transport::read_body(resp, 1 << 16).unwrap_or_default();
+        let body = transport::read_body(resp, 1 << 16, &self.config().transfer).unwrap_or_default();
         match (status, location) {
             (202, Some(location)) => Ok(transport::resolve_url(&url, &location)),
             _ => Err(http_error(
@@ -182,7 +182,8 @@ impl Client {
             let resp = result?;
             let status = resp.status().as_u16();
             let location = transport::header(&resp, "location");
-            let body = transport::read_body(resp, 1 << 16).unwrap_or_default();
+            let body =
+                transport::read_body(resp, 1 << 16, &self.config().transfer).unwrap_or_default();
             match (status, location) {
                 (202, Some(location)) => url = transport::resolve_url(&url, &location),
                 _ => {
@@ -215,7 +216,7 @@ impl Client {
         source.check(&target, blob, true)?;
         let resp = result?;
         let status = resp.status().as_u16();
-        let body = transport::read_body(resp, 1 << 16).unwrap_or_default();
+        let body = transport::read_body(resp, 1 << 16, &self.config().transfer).unwrap_or_default();
         if status != 201 && !(200..300).contains(&status) {
             return Err(http_error(
                 &ep.host,

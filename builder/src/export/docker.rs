@@ -325,11 +325,13 @@ fn entries(img: &ExportedImage, opts: &ArchiveOptions) -> BTreeMap<String, Conte
     all
 }
 
-/// Writes the archive as a tar stream.
-pub fn write_archive(
+/// Writes the archive as a tar stream; `archive` names it in errors (`the image archive
+/// /out.tar`: a full disk says which file it filled).
+fn write_archive(
     root: &Root,
     img: &ExportedImage,
     opts: &ArchiveOptions,
+    archive: &str,
     out: &mut dyn Write,
 ) -> Result<(), StoreError> {
     let mut tar = tar::Builder::new(out);
@@ -350,11 +352,11 @@ pub fn write_archive(
             for dir in ["blobs/", "blobs/sha256/"] {
                 let mut h = header(tar::EntryType::Directory, 0o755, 0);
                 tar.append_data(&mut h, dir, std::io::empty())
-                    .map_err(io(format!("writing {dir} to the image archive")))?;
+                    .map_err(io(format!("writing {dir} to {archive}")))?;
             }
             wrote_dirs = true;
         }
-        let what = || format!("writing {path} to the image archive");
+        let what = || format!("writing {path} to {archive}");
         match content {
             Content::Blob(digest) => {
                 let file = root.blobs.open(&digest)?;
@@ -374,7 +376,7 @@ pub fn write_archive(
     }
     tar.into_inner()
         .and_then(|w| w.flush())
-        .map_err(io("finishing the image archive".into()))?;
+        .map_err(io(format!("finishing {archive}")))?;
     Ok(())
 }
 
@@ -422,7 +424,7 @@ pub fn write_archive_to(
 ) -> Result<(), StoreError> {
     if dest.as_os_str() == "-" {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        return write_archive(root, img, opts, &mut out);
+        return write_archive(root, img, opts, "the image archive on stdout", &mut out);
     }
     let file = std::fs::File::create(dest).map_err(|source| {
         let hint = match source.kind() {
@@ -436,7 +438,8 @@ pub fn write_archive_to(
         }
     })?;
     let mut out = std::io::BufWriter::new(file);
-    let result = write_archive(root, img, opts, &mut out).and_then(|()| {
+    let archive = format!("the image archive {}", dest.display());
+    let result = write_archive(root, img, opts, &archive, &mut out).and_then(|()| {
         let file = out
             .into_inner()
             .map_err(|e| io(format!("writing {}", dest.display()))(e.into_error()))?;

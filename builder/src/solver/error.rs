@@ -225,14 +225,14 @@ mod tests {
             what: "writing the layer of /x".into(),
             source: full(),
         };
-        let shared = LayerWriteError::Diff(std::sync::Arc::new(written));
-        let e = SolveError::step("[internal] writing layers", shared);
+        let shared = LayerWriteError::Diff {
+            step: "[2/2] RUN make".into(),
+            source: std::sync::Arc::new(written),
+        };
+        let e = SolveError::step("[2/2] RUN make", shared);
         assert_eq!(
             e.to_string(),
-            format!(
-                "[internal] writing layers: writing the layer of /x: {}",
-                full()
-            )
+            format!("[2/2] RUN make: writing the layer of /x: {}", full())
         );
         assert_eq!(
             io_cause(&e).and_then(|io| io.raw_os_error()),

@@ -196,7 +196,11 @@ pub fn solve(
     if let Some(e) = failure {
         return Err(e);
     }
-    let writing = |e: LayerWriteError| SolveError::step("[internal] writing layers", e);
+    // A layer that could not be written is the step's that made it (a full disk names it).
+    let writing = |e: LayerWriteError| {
+        let step = e.step().unwrap_or("[internal] writing layers").to_string();
+        SolveError::step(&step, e)
+    };
     written.map_err(writing)?;
     match results.remove(root.as_str()) {
         Some((Output::Layers(l), _)) => l

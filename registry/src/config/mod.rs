@@ -46,7 +46,9 @@ pub struct RegistryConfig {
     pub transfer: TransferLimits,
 }
 
-/// When a blob download is given up as stalled or too slow (curl's `--speed-limit` idea):
+/// When a transfer is given up as stalled or too slow (curl's `--speed-limit` idea): blob
+/// downloads, and the small bodies (manifests, tokens, error answers) read whole; the idle
+/// timeout also bounds each write of an upload:
 /// config keys `transfer-idle-timeout` and `transfer-min-speed` / `transfer-speed-window`,
 /// or `PALLET_REGISTRY_IDLE_TIMEOUT` (seconds), `PALLET_REGISTRY_MIN_SPEED` (bytes per second)
 /// and `PALLET_REGISTRY_SPEED_WINDOW` (seconds), which win over the file.

@@ -18,10 +18,15 @@
 //! - `Registry::start` returns None when a tool is missing, by the [gate](crate::gate) rule
 //!   (a skip with a note; a failure under `CI=true`). The registry is killed and its directory
 //!   removed on Drop.
-//! - `FaultProxy::start(upstream, faults)`: a plain-TCP proxy that answers `500` or `429`,
-//!   drops the connection or cuts the answer after N bytes for the first N requests matching a
-//!   method and path substring, and forwards everything else (with `Connection: close`, so
-//!   each request is seen).
+//! - `FaultProxy::start(upstream, faults)`: a plain-TCP proxy that, for the first N requests
+//!   matching a method and path substring, answers a 5xx or `429` with `Retry-After`, drops
+//!   the connection, cuts the answer after N bytes, truncates its body under a `Content-Length`
+//!   that lies, stalls (silent, held open), trickles it a byte a second or resets it after N
+//!   body bytes, stalls or resets an upload after N bytes of its body, or forwards the request
+//!   and never answers; it forwards everything else (with `Connection: close`, so each request
+//!   is seen and logged, a TLS handshake as `TLS_HELLO`). `FaultProxy::start_on(ip, ...)`
+//!   listens on another address of the machine (`non_loopback_ipv4()`), for a registry that is
+//!   not on loopback.
 //! - `Front::start(upstream, rules)`: a hostile front that answers chosen requests with bytes
 //!   the test crafted (a manifest no registry would store, a redirect, a wrong blob), forwards
 //!   the rest and logs every request with its headers.
@@ -38,7 +43,7 @@ mod token;
 
 pub use front::{Answer, Front, Rule, Seen};
 pub use http::{base64, STD};
-pub use proxy::{proxy, Fault, FaultAction, FaultProxy};
+pub use proxy::{non_loopback_ipv4, proxy, Fault, FaultAction, FaultProxy, TLS_HELLO};
 pub use token::{TOKEN_ISSUER, TOKEN_SERVICE};
 
 use crate::gate::{require, Need};

@@ -102,7 +102,7 @@ pub(in crate::solver) fn run(
     let upper = tree.commit().map_err(StepError::Snapshot)?;
     let snapshot = adopt_upper(opts.root, &upper)?;
     let mut out = base.clone();
-    out.push(writer.commit(&snapshot, opts.epoch));
+    out.push(writer.commit(&snapshot, opts.epoch, &crate::solver::display_name(v)));
     Ok(out)
 }
 
