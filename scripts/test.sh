@@ -10,7 +10,8 @@ bash scripts/ensure-tools.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+# --no-fail-fast: one failing test binary must not hide the results of the others.
+cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # The fuzz targets' smoke run (issue 13): each target ~20 s from its corpus; a crash fails the
 # run, and each target counts as one test below. PALLET_SKIP_FUZZ=1 skips it locally.
