@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
 mod output;
-mod rootfs;
+pub(crate) mod rootfs;
 mod seccomp;
 mod spec;
 mod watchdog;
