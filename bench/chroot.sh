@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Chroot isolation beside root mode, in one run on this machine (issue 14's targets: chroot's
+# cold build at most 2x root's, its no-op at most 0.05 s). Both as real root here, chroot
+# forced with --isolation chroot (the same code an unprivileged container runs; a container's
+# overlay rootfs as the store would add its own cost). Scenarios: cold build, no-op rebuild,
+# one source file edited, requirements edited; a fresh store per repetition; the modes
+# alternate so load from other processes falls on both.
+#
+# Workload: the shared ML-style workload (../shared/peers: a Debian bookworm base from the
+# peers registry on 127.0.0.1:5000) when it is there, else testdata/examples/ml-busybox.
+# With -t, the chroot builds also log the tree snapshotter's phases (PALLET_TREE_TIMING=1:
+# each tree copied or kept, each diff, each view) and the totals are printed.
+#
+# Usage: bash bench/chroot.sh [-r REPS] [-w busybox|peers] [-t]   (root; release build)
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+reps=3
+workload=auto
+phases=0
+while getopts r:w:t o; do
+  case $o in
+    r) reps=$OPTARG ;;
+    w) workload=$OPTARG ;;
+    t) phases=1 ;;
+    *) sed -n 2,14p "$0"; exit 2 ;;
+  esac
+done
+[ "$(id -u)" = 0 ] || { echo "bench/chroot.sh needs root" >&2; exit 1; }
+cargo build --release --locked -p pallet-builder --manifest-path "$here/Cargo.toml" >&2
+pallet=$here/target/release/pallet
+peers=/var/tmp/peers/workload
+if [ "$workload" = auto ]; then
+  if [ -f "$peers/Dockerfile" ] && curl -sf -m 2 http://127.0.0.1:5000/v2/ >/dev/null; then
+    workload=peers
+  else
+    workload=busybox
+  fi
+fi
+work=$(mktemp -d /var/tmp/pallet-chroot-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+if [ "$workload" = busybox ]; then
+  src=$here/testdata/examples/ml-busybox
+  bash "$here/scripts/make-busybox-rootfs.sh" "$work/busybox.tar" >/dev/null
+  edit=src/serve.sh
+else
+  src=$peers
+  edit=$(cd "$src" && find src -type f | sort | head -1)
+fi
+
+timed() {
+  local t0 t1
+  t0=$(date +%s.%N)
+  "$@" >>"$work/log" 2>&1 || { echo "failed: $*" >&2; tail -20 "$work/log" >&2; exit 1; }
+  t1=$(date +%s.%N)
+  echo "$t1 - $t0" | bc
+}
+
+results=$work/results
+: >"$results"
+for i in $(seq "$reps"); do
+  for mode in root chroot; do
+    store=$work/store-$mode-$i
+    ctx=$work/ctx-$mode-$i
+    cp -r "$src" "$ctx"
+    p=("$pallet" --root "$store")
+    [ "$workload" = busybox ] && "${p[@]}" import "$work/busybox.tar" -t busybox:latest >>"$work/log" 2>&1
+    b=(env PALLET_TREE_TIMING=$phases "${p[@]}" build --progress plain --isolation "$mode" -t ml "$ctx")
+    echo "== $mode $i cold" >>"$work/log"
+    cold=$(timed "${b[@]}")
+    echo "== $mode $i no-op" >>"$work/log"
+    noop=$(timed "${b[@]}")
+    echo "# edited" >>"$ctx/$edit"
+    echo "== $mode $i src" >>"$work/log"
+    one=$(timed "${b[@]}")
+    echo "pandas==2.2.2" >>"$ctx/requirements.txt"
+    echo "== $mode $i req" >>"$work/log"
+    req=$(timed "${b[@]}")
+    printf '%s\t%s\t%s\t%s\t%s\n' "$mode" "$cold" "$noop" "$one" "$req" >>"$results"
+    rm -rf "$store" "$ctx"
+  done
+done
+grep -q "isolation: chroot (no mounts, no user namespaces)" "$work/log" \
+  || { echo "no chroot build in the log" >&2; exit 1; }
+
+python3 - "$results" "$reps" "$workload" <<'PY'
+import statistics, sys
+rows = [l.split("\t") for l in open(sys.argv[1]) if l.strip()]
+cols = ["cold", "no-op", "1 src file", "requirements"]
+med = {}
+for mode in ("root", "chroot"):
+    vals = [[float(v) for v in r[1:]] for r in rows if r[0] == mode]
+    med[mode] = [statistics.median(c) for c in zip(*vals)]
+print(f"workload {sys.argv[3]}; medians of {sys.argv[2]}, seconds")
+print("| mode | " + " | ".join(cols) + " |")
+for mode in ("root", "chroot"):
+    print(f"| {mode} | " + " | ".join("%.2f" % v for v in med[mode]) + " |")
+print("| chroot/root | " + " | ".join("%.2fx" % (b / a) for a, b in zip(med["root"], med["chroot"])) + " |")
+PY
+if [ "$phases" = 1 ]; then
+  awk '/^== chroot/ { s = $3 " " $4 } /pallet: tree copied in/ { c[s] += $5; nc[s]++ }
+       /pallet: tree kept in/ { k[s] += $5; nk[s]++ } /pallet: tree diffed in/ { d[s] += $5; nd[s]++ }
+       /pallet: view copied in/ { v[s] += $5; nv[s]++ }
+       END { for (s in c) printf "chroot %s: %d trees copied %.2f s, %d kept %.2f s, %d diffs %.2f s, %d views %.2f s\n", s, nc[s], c[s], nk[s], k[s], nd[s], d[s], nv[s], v[s] }' "$work/log" | sort
+fi
