@@ -5,7 +5,8 @@
 //! its copy-ups (so both modes give the same layer):
 //! - an entry gone from the tree is a whiteout;
 //! - a new entry is copied, a directory with everything in it;
-//! - a directory removed and made again (another inode) is copied whole and marked opaque;
+//! - a directory removed and made again (another inode, or another birth time) is copied whole
+//!   and marked opaque;
 //! - a non-directory whose (size, mtime, ctime, inode, mode, owner, device) moved is copied,
 //!   unless it is the same as the lower layers' entry by BuildKit's rule (mode, owner,
 //!   device, capability, size, mtime; content when the mtimes have no nanoseconds);
@@ -135,7 +136,7 @@ impl Walk<'_> {
             return Ok(None);
         };
         self.newest = self.newest.max(cur.ctime);
-        let same_inode = cur.inode() == old.meta.inode();
+        let same_inode = cur.inode() == old.meta.inode() && cur.btime == old.meta.btime;
         if cur.is_dir() && old.meta.is_dir() && same_inode {
             let sub = Rc::new(dir.open_dir(name)?);
             path.push(name.to_owned());

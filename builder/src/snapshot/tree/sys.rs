@@ -29,21 +29,31 @@ pub(super) struct Meta {
     pub size: i64,
     pub mtime: (i64, i64),
     pub ctime: (i64, i64),
+    /// Birth time: a directory removed and made again can get the same inode number, never
+    /// the same birth time (the baseline is taken after the clock passed every ctime in it).
+    pub btime: (i64, i64),
 }
 
 impl Meta {
-    fn from(st: &libc::stat) -> Meta {
+    fn from(st: &libc::statx) -> Meta {
+        let time = |t: libc::statx_timestamp| (t.tv_sec, i64::from(t.tv_nsec));
         Meta {
-            dev: st.st_dev,
-            ino: st.st_ino,
-            mode: st.st_mode,
-            nlink: st.st_nlink,
-            uid: st.st_uid,
-            gid: st.st_gid,
-            rdev: st.st_rdev,
-            size: st.st_size,
-            mtime: (st.st_mtime, st.st_mtime_nsec),
-            ctime: (st.st_ctime, st.st_ctime_nsec),
+            dev: libc::makedev(st.stx_dev_major, st.stx_dev_minor),
+            ino: st.stx_ino,
+            mode: u32::from(st.stx_mode),
+            nlink: u64::from(st.stx_nlink),
+            uid: st.stx_uid,
+            gid: st.stx_gid,
+            rdev: libc::makedev(st.stx_rdev_major, st.stx_rdev_minor),
+            size: st.stx_size as i64,
+            mtime: time(st.stx_mtime),
+            ctime: time(st.stx_ctime),
+            // (0, 0) where the filesystem keeps no birth time.
+            btime: if st.stx_mask & libc::STATX_BTIME != 0 {
+                time(st.stx_btime)
+            } else {
+                (0, 0)
+            },
         }
     }
 
@@ -158,19 +168,8 @@ impl Fd {
 
     /// `lstat` of `name`; None when it does not exist.
     pub fn stat(&self, name: &CStr) -> io::Result<Option<Meta>> {
-        let mut st = MaybeUninit::<libc::stat>::uninit();
-        // SAFETY: valid fd, NUL-terminated name, `st` written by the kernel on success.
-        let ret = unsafe {
-            libc::fstatat(
-                self.as_raw_fd(),
-                name.as_ptr(),
-                st.as_mut_ptr(),
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        };
-        match cvt(ret) {
-            // SAFETY: fstatat succeeded, so `st` is initialized.
-            Ok(_) => Ok(Some(Meta::from(unsafe { &st.assume_init() }))),
+        match statx(self.as_raw_fd(), name, libc::AT_SYMLINK_NOFOLLOW) {
+            Ok(m) => Ok(Some(m)),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
             Err(e) => Err(e),
         }
@@ -365,10 +364,16 @@ impl Fd {
 }
 
 pub(super) fn fstat(fd: RawFd) -> io::Result<Meta> {
-    let mut st = MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: valid fd; `st` written by the kernel on success.
-    cvt(unsafe { libc::fstat(fd, st.as_mut_ptr()) })?;
-    // SAFETY: fstat succeeded, so `st` is initialized.
+    statx(fd, c"", libc::AT_EMPTY_PATH)
+}
+
+/// statx of `name` in `dir` (with `flags`), basic stats and the birth time.
+fn statx(dir: RawFd, name: &CStr, flags: libc::c_int) -> io::Result<Meta> {
+    let mut st = MaybeUninit::<libc::statx>::uninit();
+    let mask = libc::STATX_BASIC_STATS | libc::STATX_BTIME;
+    // SAFETY: valid fd, NUL-terminated name, `st` written by the kernel on success.
+    cvt(unsafe { libc::statx(dir, name.as_ptr(), flags, mask, st.as_mut_ptr()) })?;
+    // SAFETY: statx succeeded, so `st` is initialized.
     Ok(Meta::from(unsafe { &st.assume_init() }))
 }
 
