@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::exec::rootpath;
 use crate::exec::runc::{RunError, RunSpec, Stream};
+use crate::exec::{rootpath, user};
 
 /// runc's PATH when the environment has none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -66,11 +66,20 @@ pub(super) fn run(
     let cwd = cstr(spec.cwd.as_bytes())?;
     let (uid, gid) = (spec.uid, spec.gid);
     let groups: Vec<libc::gid_t> = spec.additional_gids.clone();
+    // runc's rule: HOME, when the environment has none, from the tree's /etc/passwd, else /.
+    let mut env = spec.env.clone();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        let home = user::resolve(rootfs, &spec.uid.to_string())
+            .ok()
+            .and_then(|u| u.home)
+            .unwrap_or_else(|| "/".into());
+        env.push(format!("HOME={home}"));
+    }
     let mut cmd = Command::new(program);
     cmd.arg0(&spec.args[0])
         .args(&spec.args[1..])
         .env_clear()
-        .envs(spec.env.iter().filter_map(|e| e.split_once('=')))
+        .envs(env.iter().filter_map(|e| e.split_once('=')))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
