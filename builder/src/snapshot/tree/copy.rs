@@ -21,6 +21,18 @@ use crate::snapshot::marker;
 pub(super) struct Links {
     seen: HashMap<(u64, u64), (Rc<Fd>, CString)>,
     pub buf: Vec<u8>,
+    /// Regular files are hard-linked to their source instead of copied: for read-only views,
+    /// whose files nothing writes (a copy where linking is refused).
+    pub share_files: bool,
+}
+
+impl Links {
+    pub fn sharing_files(share_files: bool) -> Links {
+        Links {
+            share_files,
+            ..Links::default()
+        }
+    }
 }
 
 /// Whether `name` (with `m`) in `dir` is an overlay whiteout in either form.
@@ -83,6 +95,7 @@ pub(super) fn copy_entry(
         }
     }
     match m.kind() {
+        libc::S_IFREG if links.share_files && dst.link_from(to, src, name).is_ok() => {}
         libc::S_IFREG => {
             let from = src.open_file(name)?;
             let file = dst.create_file(to)?;

@@ -71,19 +71,26 @@ impl TreeSnapshotter {
         dir.join(format!("pallet-{}-tree-{n}", std::process::id()))
     }
 
-    /// A waiting tree that is the view of exactly `ids`, taken out of the pool.
-    fn take(&self, ids: &[(u64, u64)]) -> Option<Waiting> {
+    /// A waiting tree that is the view of `ids[k..]` (the smallest such k: the layers above
+    /// it are few, steps that wrote their layer without a tree, like most COPYs), taken out of
+    /// the pool, with k.
+    fn take(&self, ids: &[(u64, u64)]) -> Option<(Waiting, usize)> {
         let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
-        let i = pool.iter().position(|w| {
-            w.dirs.len() == ids.len()
-                && w.dirs.iter().zip(ids).all(|(f, id)| {
+        let (i, k) = pool
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| {
+                let k = ids.len().checked_sub(w.dirs.len())?;
+                let same = w.dirs.iter().zip(&ids[k..]).all(|(f, id)| {
                     sys::fstat(std::os::fd::AsRawFd::as_raw_fd(f))
                         .ok()
                         .map(|m| m.inode())
                         == Some(*id)
-                })
-        })?;
-        Some(pool.remove(i))
+                });
+                same.then_some((i, k))
+            })
+            .min_by_key(|&(_, k)| k)?;
+        Some((pool.remove(i), k))
     }
 }
 
@@ -108,11 +115,25 @@ impl Snapshotter for TreeSnapshotter {
             .iter()
             .map(|f| sys::fstat(std::os::fd::AsRawFd::as_raw_fd(f)).map(|m| m.inode()))
             .collect::<io::Result<_>>()?;
-        let (path, baseline, newest, how) = match self.take(&ids) {
-            Some(w) => (w.path, w.baseline, w.newest_ctime, "kept"),
+        let kept = self.take(&ids).map(|(w, k)| {
+            if k == 0 {
+                return Ok((w.path, w.baseline, w.newest_ctime, "kept"));
+            }
+            // The layers above it, applied as they are (whole files), then recorded anew.
+            let made = apply(&lowers[..k], &w.path, false).and_then(|()| record(&w.path));
+            match made {
+                Ok((node, newest)) => Ok((w.path, node, newest, "kept and topped up")),
+                Err(e) => {
+                    let _ = remove_tree(&w.path);
+                    Err(sys::at("applying layers onto", &w.path, e))
+                }
+            }
+        });
+        let (path, baseline, newest, how) = match kept.transpose()? {
+            Some(kept) => kept,
             None => {
                 let path = self.tree_path(step);
-                let made = populate(lowers, &path).and_then(|()| record(&path));
+                let made = populate(lowers, &path, false).and_then(|()| record(&path));
                 match made {
                     Ok((node, newest)) => (path, node, newest, "copied"),
                     Err(e) => {
@@ -143,7 +164,7 @@ impl Snapshotter for TreeSnapshotter {
     fn view(&self, lowers: &[PathBuf], at: &Path) -> io::Result<Box<dyn View>> {
         let started = Instant::now();
         let _ = std::fs::remove_dir(at);
-        if let Err(e) = populate(lowers, at) {
+        if let Err(e) = populate(lowers, at, true) {
             let _ = remove_tree(at);
             return Err(sys::at("copying the layers into", at, e));
         }
@@ -235,19 +256,26 @@ fn open_all(lowers: &[PathBuf]) -> io::Result<Vec<File>> {
         .collect()
 }
 
-/// Makes `at` (which must not exist) the merged view of `lowers` (top first).
-fn populate(lowers: &[PathBuf], at: &Path) -> io::Result<()> {
+/// Makes `at` (which must not exist) the merged view of `lowers` (top first); `share_files`:
+/// regular files hard-linked from the lowers (a read-only view), else copied.
+fn populate(lowers: &[PathBuf], at: &Path, share_files: bool) -> io::Result<()> {
     std::fs::create_dir(at)?;
+    apply(lowers, at, share_files)
+}
+
+/// Applies `lowers` (top first) onto the tree at `at`, the bottom one first.
+fn apply(lowers: &[PathBuf], at: &Path, share_files: bool) -> io::Result<()> {
     let dst = Rc::new(Fd::open_path(at)?);
     let mut root_meta: Option<(Meta, sys::Xattrs)> = None;
     for lower in lowers.iter().rev() {
         let src = Fd::open_path(lower)?;
-        let mut links = copy::Links::default();
+        let mut links = copy::Links::sharing_files(share_files);
         copy::apply_layer(&src, &dst, &mut links)?;
         root_meta = Some((src.meta()?, sys::fd_xattrs(src.file())?));
     }
     match root_meta {
         Some((m, x)) => copy::set_meta(dst.file(), &m, &x, true),
+        None if share_files => Ok(()),
         None => {
             use std::os::unix::fs::PermissionsExt;
             dst.file()
