@@ -11,17 +11,24 @@
 # With -t, the chroot builds also log the tree snapshotter's phases (PALLET_TREE_TIMING=1:
 # each tree copied or kept, each diff, each view) and the totals are printed.
 #
-# Usage: bash bench/chroot.sh [-r REPS] [-w busybox|peers] [-t]   (root; release build)
+# The stores live on a fresh, journaled ext4 (a loop file, as bench/fresh-fs.sh explains: on
+# this machine kind's journal-less root filesystem, file creation slows down for hours after
+# many deletions, and the chroot mode creates a file per file of each stage's base).
+# -R: on the root filesystem instead.
+#
+# Usage: bash bench/chroot.sh [-r REPS] [-w busybox|peers] [-t] [-R]   (root; release build)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 reps=3
 workload=auto
 phases=0
-while getopts r:w:t o; do
+fresh=1
+while getopts r:w:tR o; do
   case $o in
     r) reps=$OPTARG ;;
     w) workload=$OPTARG ;;
     t) phases=1 ;;
+    R) fresh=0 ;;
     *) sed -n 2,14p "$0"; exit 2 ;;
   esac
 done
@@ -37,7 +44,17 @@ if [ "$workload" = auto ]; then
   fi
 fi
 work=$(mktemp -d /var/tmp/pallet-chroot-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+img=$work.img
+cleanup() {
+  umount "$work" 2>/dev/null || true
+  rm -rf "$work" "$img"
+}
+trap cleanup EXIT
+if [ "$fresh" = 1 ]; then
+  truncate -s "${BENCH_FS_SIZE:-8G}" "$img"
+  mkfs.ext4 -q -F "$img"
+  mount -o loop "$img" "$work"
+fi
 if [ "$workload" = busybox ]; then
   src=$here/testdata/examples/ml-busybox
   bash "$here/scripts/make-busybox-rootfs.sh" "$work/busybox.tar" >/dev/null

@@ -10,7 +10,11 @@
 //! identity (device, inode) of the directories it is the view of; the upper dir's inode stays
 //! the same when the store renames it into a snapshot, so the next step over
 //! `[that snapshot, ..the same lowers]` takes the tree as it is instead of copying the stack
-//! again. An open fd of each keeps the inodes from being reused while the tree waits.
+//! again. An open fd of each keeps the inodes from being reused while the tree waits. A tree
+//! is also taken when a few layers sit above the ones it views (steps that wrote their layer
+//! without a tree: most COPYs, cache hits): those are applied onto it and the baseline taken
+//! again. Read-only views (COPY --from, bind sources) hard-link their files from the
+//! snapshots instead of copying them: nothing writes through a view.
 //!
 //! Timestamps: a change is seen by its ctime, which the kernel stamps from a clock that ticks
 //! every few milliseconds; a tree is handed out only once that clock has passed the newest
