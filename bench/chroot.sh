@@ -61,7 +61,7 @@ if [ "$workload" = busybox ]; then
   edit=src/serve.sh
 else
   src=$peers
-  edit=$(cd "$src" && find src -type f | sort | head -1)
+  edit=$(cd "$src" && find src -type f | sort | sed -n 1p)
 fi
 
 timed() {
@@ -114,8 +114,8 @@ for mode in ("root", "chroot"):
 print("| chroot/root | " + " | ".join("%.2fx" % (b / a) for a, b in zip(med["root"], med["chroot"])) + " |")
 PY
 if [ "$phases" = 1 ]; then
-  awk '/^== chroot/ { s = $3 " " $4 } /pallet: tree copied in/ { c[s] += $5; nc[s]++ }
-       /pallet: tree kept in/ { k[s] += $5; nk[s]++ } /pallet: tree diffed in/ { d[s] += $5; nd[s]++ }
-       /pallet: view copied in/ { v[s] += $5; nv[s]++ }
-       END { for (s in c) printf "chroot %s: %d trees copied %.2f s, %d kept %.2f s, %d diffs %.2f s, %d views %.2f s\n", s, nc[s], c[s], nk[s], k[s], nd[s], d[s], nv[s], v[s] }' "$work/log" | sort
+  awk '/^== chroot/ { s = $3 " " $4 }
+       /^pallet: (tree|view) / { for (i = 1; i <= NF; i++) if ($i == "in") t = $(i + 1)
+         k = $0; sub(/^pallet: /, "", k); sub(/ in [0-9.]+ s.*/, "", k); sum[s ", " k] += t; n[s ", " k]++ }
+       END { for (x in sum) printf "chroot %s: %d, %.2f s\n", x, n[x], sum[x] }' "$work/log" | sort
 fi
