@@ -174,7 +174,7 @@ pub(crate) fn open_root(root: Option<PathBuf>) -> Result<cache::Root, CliError> 
     Ok(root)
 }
 
-/// Commands that unpack layers or run containers need root, or rootless mode (pallet run again
+/// Commands that unpack layers or run containers need root, or rootless mode (the command run
 /// in a user namespace, where it is uid 0: see `namespace`): say what is missing otherwise.
 pub(crate) fn require_root(what: &str) -> Result<(), CliError> {
     // SAFETY: geteuid has no preconditions.

@@ -1,5 +1,5 @@
-//! Rootless mode's way in: as a normal user, a command that uses the store runs again inside a
-//! user namespace (`userns`), and this process only waits for it. As root (and inside the
+//! Rootless mode's way in: as a normal user, a command that uses the store runs in a child
+//! that entered a user namespace (`userns`), and this process only waits for it. As root (and inside the
 //! namespace, where pallet is uid 0) nothing happens here but one geteuid.
 
 use super::{Cli, CliError, Commands};
@@ -7,8 +7,9 @@ use crate::build::IsolationMode;
 use crate::userns;
 use std::process::ExitCode;
 
-/// Some(exit code) when this process ran the command in a user namespace (it is the parent
-/// that waited), or failed to when `--isolation rootless` asked for it; None: go on here.
+/// Some(exit code) when the command ran in a user namespace (this is the parent that waited),
+/// or could not when `--isolation rootless` asked for it; None: go on here (as root, in the
+/// namespace's child, or without it, which the command's own errors explain).
 pub(super) fn enter(cli: &Cli) -> Option<ExitCode> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } == 0 {
@@ -43,8 +44,9 @@ pub(super) fn enter(cli: &Cli) -> Option<ExitCode> {
     if cli.root.is_none() && std::env::var_os("PALLET_ROOT").is_none_or(|v| v.is_empty()) {
         env.push(("PALLET_ROOT".into(), cache::Root::default_path().into()));
     }
-    match userns::reexec(&env) {
-        Ok(code) => Some(ExitCode::from(u8::try_from(code).unwrap_or(255))),
+    match userns::enter(&env) {
+        Ok(userns::Side::Parent(code)) => Some(ExitCode::from(u8::try_from(code).unwrap_or(255))),
+        Ok(userns::Side::Inside) => None,
         Err(why) if isolation == IsolationMode::Rootless => {
             let mut err = CliError::msg(format!("isolation rootless cannot work here: {why}"));
             if let Commands::Run(_) = cli.command {

@@ -1,7 +1,7 @@
 //! Isolation: the executor and snapshotter pair a build (or `pallet run`) uses on this
 //! machine, chosen by `--isolation auto|root|rootless|chroot`. As root that is runc over
-//! overlayfs; rootless (pallet run again in its user namespace by the CLI, see `userns`) it is
-//! `runc --rootless` over overlayfs with `userxattr`; the chroot (unprivileged container) mode
+//! overlayfs; rootless (the command run by the CLI in a forked child in a user namespace, see
+//! `userns`) it is `runc --rootless` over overlayfs with `userxattr`; the chroot (unprivileged container) mode
 //! is another pair chosen here, so that nothing above this module knows which one runs. A mode
 //! that is asked for and cannot work here says what is missing and what to do.
 //!

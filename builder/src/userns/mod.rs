@@ -2,15 +2,15 @@
 //!
 //! As a normal user, a command that uses the store runs in a user and mount namespace of its
 //! own: uid 0 there is the user, uids 1..N are the user's subordinate range from /etc/subuid
-//! (gids likewise from /etc/subgid), written by the setuid `newuidmap`/`newgidmap`. [`reexec`]
+//! (gids likewise from /etc/subgid), written by the setuid `newuidmap`/`newgidmap`. [`enter`]
 //! makes it: pallet forks, the child unshares and waits, the parent writes the maps, the child
-//! runs pallet again with [`MARKER`] set ([`spawn`] has the steps), and the parent exits with
-//! its status. Inside, pallet is root of the namespace: it mounts overlays (`userxattr`),
+//! sets [`MARKER`] and goes on with the command ([`spawn`] has the steps), and the parent exits
+//! with its status. Inside, pallet is root of the namespace: it mounts overlays (`userxattr`),
 //! chowns to the image's ids and runs rootless runc, and what it stats is the image's
 //! ownership (a file of uid 0 in the image is the user's on the host, uid 1000 is START+999).
 //! Nothing outside the ranges is reachable: a root-only host file stays unreadable.
 //!
-//! A leaf: the CLI calls [`reexec`], `exec::Isolation` and the snapshot code ask [`inside`] (an
+//! A leaf: the CLI calls [`enter`], `exec::Isolation` and the snapshot code ask [`inside`] (an
 //! environment lookup, plus one read of /proc/self/uid_map only when the marker is set, so a
 //! root build pays nothing for it). Knows nothing of builds, stores or runc.
 //!
@@ -54,7 +54,7 @@ impl Privilege {
 /// Set (to the parent's pid) in the pallet that runs inside the namespace.
 pub const MARKER: &str = "PALLET_USERNS";
 
-/// Whether this process is pallet run again inside its user namespace: [`MARKER`] is set, the
+/// Whether this process is pallet inside its user namespace: [`MARKER`] is set, the
 /// effective uid is 0, and the uid map is not the initial namespace's identity map (so a
 /// stray variable in a real root's environment changes nothing).
 pub fn inside() -> bool {
@@ -125,10 +125,13 @@ impl Plan {
     }
 }
 
-/// Runs this pallet command again inside a new user and mount namespace with `env` added to
-/// its environment, and returns its exit code once it ends; Err (nothing ran) when the
-/// namespace cannot be made here. Must be called before any thread starts (it forks).
-pub fn reexec(env: &[(OsString, OsString)]) -> Result<i32, Unavailable> {
+pub use spawn::Side;
+
+/// Forks; the child enters a new user and mount namespace, adds `env` to its environment and
+/// returns [`Side::Inside`] to run the command; the parent waits for it and returns
+/// [`Side::Parent`] with its exit code. Err (nothing ran) when the namespace cannot be made
+/// here. Must be called before any thread starts (it forks).
+pub fn enter(env: &[(OsString, OsString)]) -> Result<Side, Unavailable> {
     let plan = Plan::for_current_user()?;
     let mut env = env.to_vec();
     // SAFETY: getpid has no preconditions.

@@ -1,32 +1,33 @@
-//! pallet run again in a new user and mount namespace, as rootlesskit and buildah's `unshare` do
-//! it:
+//! pallet in a new user and mount namespace, as rootlesskit and buildah's `unshare` make it:
 //!
-//! 1. This process (still single-threaded: called first thing in `main`) prepares the child's
-//!    argv and environment, two close-on-exec pipes, and forks.
+//! 1. This process (still single-threaded: called first thing in `main`) makes two
+//!    close-on-exec pipes and forks.
 //! 2. The child sets SIGKILL as its parent-death signal, calls
 //!    `unshare(CLONE_NEWUSER | CLONE_NEWNS)`, makes its mount tree private (so the overlays it
 //!    mounts never propagate anywhere), says "ready" on the first pipe and waits on the second.
 //! 3. The parent writes the child's maps with `newuidmap PID 0 UID 1 1 START COUNT ...` and
-//!    `newgidmap` (setuid helpers that check /etc/subuid and /etc/subgid), then says "go".
-//! 4. The child execs `/proc/self/exe` with the same arguments and the marker variable. Being
-//!    uid 0 of a namespace whose maps are written, the new program has every capability inside
-//!    it, and none outside.
+//!    `newgidmap` (setuid helpers that check /etc/subuid and /etc/subgid; both run at once),
+//!    then says "go".
+//! 4. The child, uid 0 of a namespace whose maps are written and holding every capability in it
+//!    (and none outside) since its unshare, sets the environment it was given and goes on with
+//!    the command itself: no exec, so the command pays one fork, not a second start of pallet
+//!    (a third of the cost of entering, measured: bench/rootless.sh).
 //! 5. The parent waits for it and exits with its status. It forwards SIGINT, SIGTERM, SIGHUP
 //!    and SIGQUIT that a process sent (`kill`); those the terminal sends reach the child too,
 //!    being in the same process group, so they are not sent twice.
 //!
-//! Until the exec the child calls only async-signal-safe functions on memory prepared before
-//! the fork (no allocation, no locks): forking is sound because nothing else runs yet.
+//! Until "go" the child calls only async-signal-safe functions (no allocation, no locks).
+//! Going on with Rust code after the fork is sound because the process had one thread when it
+//! forked: no lock can be held by a thread that does not exist in the child.
 //!
-//! Failures before the exec come back as [`Unavailable`]: the child writes a tag and the errno
-//! on the first pipe, which the exec closes when it succeeds.
+//! Failures before "go" come back as [`Unavailable`]: the child writes a tag and the errno on
+//! the first pipe; it closes the pipe once it runs the command.
 
 use super::ranges::{self, Range};
 use super::why::{self, Unavailable};
-use std::ffi::{CString, OsString};
-use std::os::unix::ffi::OsStringExt;
+use std::ffi::OsString;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 /// What the namespace is made of.
@@ -44,48 +45,49 @@ const READY: u8 = b'R';
 const GO: u8 = b'G';
 const UNSHARE_FAILED: u8 = b'U';
 const PRIVATE_FAILED: u8 = b'M';
-const EXEC_FAILED: u8 = b'E';
 
 /// The child's pid, for the forwarding signal handler (0: none).
 static CHILD: AtomicI32 = AtomicI32::new(0);
 
-/// Forks, enters the namespace in the child, writes its maps, lets it exec this program again
-/// with `env` added; waits for it and returns its exit code (128+N when signal N ended it).
-pub fn run(maps: &Maps<'_>, env: &[(OsString, OsString)]) -> Result<i32, Unavailable> {
+/// Which side of the fork [`run`] returned in.
+pub enum Side {
+    /// The parent, after the child ended: its exit code (128+N when signal N ended it).
+    Parent(i32),
+    /// The child, in the namespace with `env` set: it runs the command.
+    Inside,
+}
+
+/// Forks, enters the namespace in the child and writes its maps; in the child, sets `env` and
+/// returns [`Side::Inside`]; in the parent, waits for the child and returns its exit code.
+pub fn run(maps: &Maps<'_>, env: &[(OsString, OsString)]) -> Result<Side, Unavailable> {
     let os = |what: &'static str| {
         move |e: std::io::Error| Unavailable::Os {
             what,
             errno: e.raw_os_error().unwrap_or(libc::EIO),
         }
     };
-    let exe = CString::new("/proc/self/exe").expect("no NUL");
-    let args: Vec<CString> = std::env::args_os()
-        .map(|a| CString::new(a.into_vec()).map_err(|_| nul()))
-        .collect::<Result<_, _>>()?;
-    let mut vars: Vec<CString> = Vec::new();
-    let inherited = std::env::vars_os().filter(|(key, _)| !env.iter().any(|(k, _)| k == key));
-    for (key, value) in inherited.chain(env.iter().cloned()) {
-        let mut kv = key.into_vec();
-        kv.push(b'=');
-        kv.extend(value.into_vec());
-        vars.push(CString::new(kv).map_err(|_| nul())?);
-    }
-    let argv = pointers(&args);
-    let envp = pointers(&vars);
-
     let (status_r, status_w) = pipe().map_err(os("creating a pipe"))?;
     let (go_r, go_w) = pipe().map_err(os("creating a pipe"))?;
     // SAFETY: getpid has no preconditions.
     let parent = unsafe { libc::getpid() };
-    // SAFETY: this process is single-threaded here (see the module doc); the child only calls
-    // async-signal-safe functions on memory prepared above, then execs or exits.
+    // SAFETY: this process is single-threaded here (see the module doc); until "go" the child
+    // only calls async-signal-safe functions.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(os("fork")(std::io::Error::last_os_error()));
     }
     if pid == 0 {
-        // SAFETY: in the child, between fork and exec: raw syscalls only (see above).
-        unsafe { child(parent, status_w, go_r, &exe, &argv, &envp) }
+        close(status_r);
+        close(go_w);
+        // SAFETY: in the child of a single-threaded process, before "go": raw syscalls only.
+        unsafe { child(parent, status_w, go_r) };
+        close(go_r);
+        close(status_w); // The parent reads its end: the child runs the command.
+        for (key, value) in env {
+            // Single-threaded still: nothing reads the environment concurrently.
+            std::env::set_var(key, value);
+        }
+        return Ok(Side::Inside);
     }
     close(status_w);
     close(go_r);
@@ -99,22 +101,7 @@ pub fn run(maps: &Maps<'_>, env: &[(OsString, OsString)]) -> Result<i32, Unavail
         }
         return Err(e);
     }
-    Ok(wait_forwarding(pid))
-}
-
-fn nul() -> Unavailable {
-    Unavailable::Os {
-        what: "an argument or environment variable with a NUL byte",
-        errno: libc::EINVAL,
-    }
-}
-
-fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
-    strings
-        .iter()
-        .map(|s| s.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect()
+    Ok(Side::Parent(wait_forwarding(pid)))
 }
 
 fn pipe() -> std::io::Result<(i32, i32)> {
@@ -131,19 +118,12 @@ fn close(fd: i32) {
     unsafe { libc::close(fd) };
 }
 
-/// The child until its exec: never returns.
+/// The child until "go": returns once the parent wrote the maps; exits (127) on a failure,
+/// which it reports on `status`.
 ///
 /// # Safety
-/// Called in the child of a fork of a single-threaded process; pointers are valid and
-/// NUL-terminated (argv and envp end with a null pointer).
-unsafe fn child(
-    parent: libc::pid_t,
-    status: i32,
-    go: i32,
-    exe: &CString,
-    argv: &[*const libc::c_char],
-    envp: &[*const libc::c_char],
-) -> ! {
+/// Called in the child of a fork of a single-threaded process.
+unsafe fn child(parent: libc::pid_t, status: i32, go: i32) {
     // SAFETY: async-signal-safe syscalls on valid pointers (the whole body), per the contract.
     unsafe {
         let report = |tag: u8| {
@@ -185,21 +165,18 @@ unsafe fn child(
         loop {
             let n = libc::read(go, byte.as_mut_ptr().cast(), 1);
             if n == 1 && byte[0] == GO {
-                break;
+                return;
             }
             if n < 0 && *libc::__errno_location() == libc::EINTR {
                 continue;
             }
             libc::_exit(127); // The parent gave up (its end closed).
         }
-        libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
-        report(EXEC_FAILED);
-        libc::_exit(127)
     }
 }
 
-/// The parent's part until the exec: wait for "ready", write the maps, say "go", and see the
-/// exec happen (the status pipe closes) or fail.
+/// The parent's part until the child runs the command: wait for "ready", write the maps, say
+/// "go", and see the child close its status pipe.
 fn parent_side(pid: i32, maps: &Maps<'_>, status: i32, go: i32) -> Result<(), Unavailable> {
     let first = read_status(status);
     match first {
@@ -220,8 +197,20 @@ fn parent_side(pid: i32, maps: &Maps<'_>, status: i32, go: i32) -> Result<(), Un
             })
         }
     }
-    let written = write_map(maps.newuidmap, "newuidmap", pid, maps.uid, maps.uid_ranges)
-        .and_then(|()| write_map(maps.newgidmap, "newgidmap", pid, maps.gid, maps.gid_ranges));
+    let uid = start_map(maps.newuidmap, "newuidmap", pid, maps.uid, maps.uid_ranges);
+    let gid = start_map(maps.newgidmap, "newgidmap", pid, maps.gid, maps.gid_ranges);
+    let written = match (uid, gid) {
+        (Ok(u), Ok(g)) => {
+            let (u, g) = (finish_map(u, "newuidmap"), finish_map(g, "newgidmap"));
+            u.and(g)
+        }
+        (Err(e), other) | (other @ Ok(_), Err(e)) => {
+            if let Ok(mut started) = other {
+                let _ = started.wait();
+            }
+            Err(e)
+        }
+    };
     if let Err(e) = written {
         close(go);
         return Err(e);
@@ -236,13 +225,7 @@ fn parent_side(pid: i32, maps: &Maps<'_>, status: i32, go: i32) -> Result<(), Un
             errno: libc::EPIPE,
         });
     }
-    match read_status(status) {
-        None => Ok(()), // Closed by the exec.
-        Some((_, errno)) => Err(Unavailable::Os {
-            what: "running pallet again in the user namespace (/proc/self/exe)",
-            errno,
-        }),
-    }
+    Ok(())
 }
 
 /// A tag and an errno from the status pipe; None at its end.
@@ -270,17 +253,21 @@ fn read_status(fd: i32) -> Option<(u8, i32)> {
     }
 }
 
-fn write_map(
+/// Starts `tool PID 0 OWN 1 1 START COUNT ...` (newuidmap or newgidmap).
+fn start_map(
     tool: &Path,
     name: &'static str,
     pid: i32,
     own: u32,
     ranges: &[Range],
-) -> Result<(), Unavailable> {
-    let out = Command::new(tool)
+) -> Result<Child, Unavailable> {
+    Command::new(tool)
         .arg(pid.to_string())
         .args(ranges::map_args(own, ranges))
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Unavailable::NoTool { tool: name },
             _ => Unavailable::MapFailed {
@@ -288,6 +275,17 @@ fn write_map(
                 status: "could not start".into(),
                 stderr: e.to_string(),
             },
+        })
+}
+
+/// Waits for a map writer; Err with its message when it failed.
+fn finish_map(child: Child, name: &'static str) -> Result<(), Unavailable> {
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Unavailable::MapFailed {
+            tool: name,
+            status: "could not be waited for".into(),
+            stderr: e.to_string(),
         })?;
     if out.status.success() {
         return Ok(());

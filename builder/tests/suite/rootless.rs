@@ -520,6 +520,17 @@ fn forced_modes_that_cannot_work_say_why() {
         err.contains("isolation auto cannot work here") && err.contains("no subuid range"),
         "{err}"
     );
+    // `pallet run` says the same, with docker run's exit code for its own failures.
+    let out = pallet
+        .clone()
+        .args(["run", "--isolation", "rootless", "busybox", "true"])
+        .output();
+    let err = testkit::run::printed(&out);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(
+        err.contains("isolation rootless cannot work here: no subuid range"),
+        "{err}"
+    );
     let err = fails(pallet.clone().args(["import", "/dev/null", "-t", "x"]));
     assert!(err.contains("no subuid range"), "{err}");
     let err = fails(
