@@ -216,3 +216,40 @@ fn forced_chroot_where_it_cannot_work_says_why() {
         assert!(log.contains(want), "{setpriv:?}: {log}");
     }
 }
+
+/// `pallet run --isolation chroot` runs a container from a stored image the same way: the
+/// image's user, /dev nodes, the hosts file; the store's tmp/ is empty afterwards.
+#[test]
+fn pallet_run_in_chroot_mode() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let pallet = pallet!().root(&root);
+    import_busybox(&pallet, &Rootfs::new());
+    let out = pallet
+        .clone()
+        .args([
+            "run",
+            "--rm",
+            "--isolation",
+            "chroot",
+            "-u",
+            "app",
+            "busybox",
+        ])
+        .args([
+            "sh",
+            "-c",
+            "id -u; test -c /dev/null && echo dev; grep -c localhost /etc/hosts",
+        ])
+        .output();
+    let log = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{log}");
+    assert!(text(&out.stdout).starts_with("1000\ndev\n2\n"), "{log}");
+    let left: Vec<_> = std::fs::read_dir(root.join("tmp"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
