@@ -9,7 +9,9 @@
 # openssh-server (the git-over-ssh test runs its own sshd on 127.0.0.1; the package's service
 # is not needed). A C++ compiler builds libFuzzer for the fuzz targets' smoke run
 # (bench/fuzz.sh --ci). uidmap (newuidmap/newgidmap, setuid) and passwd (useradd) are for
-# rootless mode's tests, which build as a normal user made by the test.
+# rootless mode's tests, which build as a normal user made by the test. mkfs.ext4 (e2fsprogs),
+# losetup (mount) and fallocate (util-linux): the full-disk fault test puts a store on a small
+# loop-mounted ext4.
 # Safe to run repeatedly.
 set -euo pipefail
 
@@ -35,6 +37,9 @@ command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 command -v ssh-agent >/dev/null 2>&1 || need_apt+=(openssh-client)
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 [ -x /bin/busybox ] || need_apt+=(busybox-static)
+command -v mkfs.ext4 >/dev/null 2>&1 || need_apt+=(e2fsprogs)
+command -v losetup >/dev/null 2>&1 || need_apt+=(mount)
+command -v fallocate >/dev/null 2>&1 || need_apt+=(util-linux)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing packages: ${need_apt[*]} (run as root, or install them)" >&2

@@ -56,10 +56,16 @@ pub struct Index {
 impl Index {
     /// Opens (creating if needed) the index at `path`, shared with other processes.
     pub fn open(path: &Path) -> Result<Index, CacheError> {
-        let reader = Database::builder()
-            .set_concurrency_mode(ConcurrencyMode::MultiWriter)
-            .open_read_only(path)
-            .ok();
+        quiet_redb_panics();
+        // A damaged file can make redb panic while opening: no reader then, and the writable
+        // open below says what is wrong.
+        let reader = catch_unwind(|| {
+            Database::builder()
+                .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+                .open_read_only(path)
+        })
+        .ok()
+        .and_then(Result::ok);
         let index = Index {
             writer: OnceLock::new(),
             opening_writer: Mutex::new(()),
@@ -85,13 +91,27 @@ impl Index {
         if let Some(db) = self.writer.get() {
             return Ok(db);
         }
-        let db = Database::builder()
-            .set_concurrency_mode(ConcurrencyMode::MultiWriter)
-            .create(&self.path)
-            .map_err(|e| CacheError::Index {
+        quiet_redb_panics();
+        let created = catch_unwind(AssertUnwindSafe(|| {
+            Database::builder()
+                .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+                .create(&self.path)
+        }));
+        let db = match created {
+            Ok(db) => db.map_err(|e| CacheError::Index {
                 path: self.path.clone(),
                 message: open_message(e),
-            })?;
+            })?,
+            Err(payload) => {
+                return Err(CacheError::Index {
+                    path: self.path.clone(),
+                    message: format!(
+                        "opening: the index is damaged (redb stopped on an inconsistent page: {}){DAMAGED_HINT}",
+                        panic_text(payload.as_ref())
+                    ),
+                })
+            }
+        };
         Ok(self.writer.get_or_init(|| db))
     }
 
@@ -485,7 +505,7 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 /// redb's own source: [`Index`] catches them and returns an error, so the default hook's
 /// "thread panicked at ..." would only be noise before a clear message. Every other panic goes
 /// to the hook that was there before.
-fn quiet_redb_panics() {
+pub(crate) fn quiet_redb_panics() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();
@@ -515,6 +535,15 @@ fn open_message(e: DatabaseError) -> String {
         ),
         DatabaseError::RepairAborted => {
             "opening: the index needs repair and the repair was aborted".to_string()
+        }
+        // Not a redb file at all (a damaged header), or pages that fail their checksums.
+        DatabaseError::Storage(redb::StorageError::Corrupted(m)) => {
+            format!("opening: the index is damaged ({m}){DAMAGED_HINT}")
+        }
+        DatabaseError::Storage(redb::StorageError::Io(e))
+            if e.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            format!("opening: the index is damaged ({e}){DAMAGED_HINT}")
         }
         other => format!("opening: {other}"),
     }

@@ -1,5 +1,6 @@
 //! The store root's layout: `blobs/sha256/<hex>`, `snapshots/<id>/`, `tmp/`, `cache-mounts/`,
-//! `owners/` (the owner locks of the processes using the store), `index.redb`; and where it
+//! `owners/` (the owner locks of the processes using the store), `index.redb`, `images/` (a
+//! copy of each tag record beside the index, for `pallet doctor`); and where it
 //! lives (`--root`, `PALLET_ROOT`, /var/lib/pallet as root, else `$XDG_DATA_HOME/pallet`).
 //!
 //! This module owns the layout only: what lives in each directory is the business of the

@@ -38,6 +38,8 @@ impl Salvaged {
 
 /// Reads every table of the index at `path` as far as it can, without writing to it.
 pub fn salvage(path: &Path) -> Salvaged {
+    // The panics caught below are expected here: not a word of them on stderr.
+    index::quiet_redb_panics();
     let opened = catch_unwind(AssertUnwindSafe(|| {
         redb::Database::builder()
             .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)

@@ -257,8 +257,9 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         }
     }
     let (c, d) = best?;
-    let limit = (word.chars().count() / 3).clamp(1, 3);
-    (d > 0 && d <= limit || d == 0 && c != word).then_some(c)
+    // BuildKit's `suggest.Search`: anything closer than 3 edits (an exact match says
+    // nothing, except where only the case differs).
+    (d > 0 && d < 3 || d == 0 && c != word).then_some(c)
 }
 
 /// Optimal-string-alignment distance: Levenshtein plus adjacent transpositions (`form`/`from`).

@@ -196,14 +196,18 @@ pub(crate) fn fetch_token(
             Ok(r) if r.status().as_u16() >= 500 && attempt + 1 < policy.attempts => {}
             Ok(r) => break r,
             Err(e) if transport::is_transient(&e) && attempt + 1 < policy.attempts => {}
-            Err(e) => return Err(transport::connection_error(&realm_host, &e)),
+            Err(e) => {
+                let idle = transport.config.transfer.idle_timeout;
+                return Err(transport::connection_error(&realm_host, &e, idle));
+            }
         }
         std::thread::sleep(policy.delay(attempt));
         attempt += 1;
     };
     let status = resp.status().as_u16();
-    let body = transport::read_body(resp, 1 << 20)
-        .map_err(|e| transport::connection_error(&realm_host, &e))?;
+    let limits = &transport.config.transfer;
+    let body = transport::read_body(resp, 1 << 20, limits)
+        .map_err(|e| e.into_error(&realm_host, &format!("token from {realm}"), limits))?;
     if status != 200 {
         return Err(http_error(
             registry,

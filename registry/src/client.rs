@@ -2,15 +2,16 @@
 //! where allowed), auth (anonymous, basic, bearer tokens cached per scope), retries with backoff,
 //! and the distribution API calls. Thread-safe: share one `Client` across threads.
 //!
-//! Reads (manifests, blobs) go to docker.io's mirrors first when configured, then to docker.io;
-//! writes go to the reference's registry only. Uploads live in `upload.rs`.
+//! Reads (manifests, blobs) go to the registry's mirrors first when configured (any registry's,
+//! from the config's `registry` table; docker.io's also from `registry-mirrors`), in order, then
+//! to the registry; writes go to the reference's registry only. Uploads live in `upload.rs`.
 
 use crate::config::TransferLimits;
 use crate::digest::{digest_like, Hasher};
 use crate::error::{http_error, Action};
 use crate::manifest::{self, Descriptor};
 use crate::session::{api_host, Call, Endpoint, Session};
-use crate::transport::{self, Body, Method, RequestCounts, Transport};
+use crate::transport::{self, Body, Method, RequestCounts, SpeedMeter, Transport};
 use crate::{DockerConfig, Reference, RegistryConfig, RegistryError};
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -127,15 +128,9 @@ impl Client {
         self.session.endpoint(api_host(reference.domain()), None)
     }
 
-    /// Endpoints to read from, in order: docker.io's mirrors, then the registry itself.
+    /// Endpoints to read from, in order: the registry's mirrors, then the registry itself.
     fn pull_endpoints(&self, reference: &Reference) -> Vec<(String, Option<String>)> {
-        let mut out = Vec::new();
-        if api_host(reference.domain()) == crate::session::DOCKER_HUB_API {
-            for mirror in &self.config().mirrors {
-                let scheme = mirror.split("://").next().unwrap_or("https").to_string();
-                out.push((transport::url_host(mirror).to_string(), Some(scheme)));
-            }
-        }
+        let mut out = self.config().mirrors_for(reference.domain());
         out.push((api_host(reference.domain()).to_string(), None));
         out
     }
@@ -179,15 +174,46 @@ impl Client {
         reference: &Reference,
     ) -> Result<FetchedManifest, RegistryError> {
         let scopes = pull_scope(reference.path());
-        let resp = self.session.call(
-            ep,
-            Call::new(Method::Get, Self::manifest_url(ep, reference), &scopes)
-                .headers(vec![("accept", manifest::MANIFEST_ACCEPT.to_string())]),
-        )?;
-        let status = resp.status().as_u16();
-        let content_type = transport::header(&resp, "content-type");
-        let bytes = transport::read_body(resp, MANIFEST_LIMIT)
-            .map_err(|e| transport::connection_error(&ep.host, &e))?;
+        let limits = &self.config().transfer;
+        let policy = &self.config().retry;
+        // A body that breaks off (ends early, a reset, silence) is asked for again.
+        let mut attempt = 0;
+        let (status, content_type, bytes) = loop {
+            let resp = self.session.call(
+                ep,
+                Call::new(Method::Get, Self::manifest_url(ep, reference), &scopes)
+                    .headers(vec![("accept", manifest::MANIFEST_ACCEPT.to_string())]),
+            )?;
+            let status = resp.status().as_u16();
+            let content_type = transport::header(&resp, "content-type");
+            match transport::read_body(resp, MANIFEST_LIMIT, limits) {
+                Ok(bytes) => break (status, content_type, bytes),
+                // Not a connection problem: the registry answered, with too much (issue 13).
+                Err(transport::BodyError::Transport(ureq::Error::BodyExceedsLimit(_))) => {
+                    return Err(RegistryError::InvalidManifest {
+                        target: reference.to_string(),
+                        message: format!(
+                            "the manifest is larger than pallet's limit of {} MiB for a \
+                             manifest or index (real ones are a few KB); the registry or the \
+                             image is broken or hostile",
+                            MANIFEST_LIMIT >> 20
+                        ),
+                    })
+                }
+                Err(e) => {
+                    let e = e.into_error(&ep.host, &reference.to_string(), limits);
+                    let broke = matches!(
+                        e,
+                        RegistryError::Broken { .. } | RegistryError::Silent { .. }
+                    );
+                    if !broke || attempt + 1 >= policy.attempts {
+                        return Err(e);
+                    }
+                    std::thread::sleep(policy.delay(attempt));
+                    attempt += 1;
+                }
+            }
+        };
         if status != 200 {
             return Err(http_error(
                 &ep.host,
@@ -228,7 +254,7 @@ impl Client {
             )?;
             let status = resp.status().as_u16();
             let digest = transport::header(&resp, "docker-content-digest");
-            let _ = transport::read_body(resp, 1 << 16);
+            let _ = transport::read_body(resp, 1 << 16, &self.config().transfer);
             match status {
                 200 => match digest {
                     Some(d) => Ok(Some(d)),
@@ -344,7 +370,8 @@ impl Client {
                 206 => 0,
                 200 => *written,
                 _ => {
-                    let body = transport::read_body(resp, 1 << 16).unwrap_or_default();
+                    let body = transport::read_body(resp, 1 << 16, &self.config().transfer)
+                        .unwrap_or_default();
                     return Err(http_error(
                         &ep.host,
                         target.to_string(),
@@ -420,9 +447,14 @@ impl Client {
             // Resume after a broken connection; give up after `attempts` tries without progress.
             stalls = if *written > before { 0 } else { stalls + 1 };
             if stalls + 1 >= policy.attempts {
-                return Err(RegistryError::Unreachable {
+                let what = transport::interruption(&err).unwrap_or_else(|| err.to_string());
+                return Err(RegistryError::Broken {
                     registry: ep.host.clone(),
-                    message: format!("{target}: the download broke at byte {written}: {err}"),
+                    message: format!(
+                        "{target}: the download broke at byte {written} of {}, {} times \
+                         without progress: {what}",
+                        blob.size, policy.attempts
+                    ),
                 });
             }
             std::thread::sleep(policy.delay(stalls));
@@ -442,7 +474,7 @@ impl Client {
             ),
         )?;
         let status = resp.status().as_u16();
-        let _ = transport::read_body(resp, 1 << 16);
+        let _ = transport::read_body(resp, 1 << 16, &self.config().transfer);
         match status {
             200 => Ok(true),
             404 => Ok(false),
@@ -485,7 +517,7 @@ impl Client {
         )?;
         let status = resp.status().as_u16();
         let theirs = transport::header(&resp, "docker-content-digest");
-        let body = transport::read_body(resp, 1 << 16).unwrap_or_default();
+        let body = transport::read_body(resp, 1 << 16, &self.config().transfer).unwrap_or_default();
         if !(200..300).contains(&status) {
             return Err(http_error(
                 &ep.host,
@@ -513,38 +545,5 @@ impl Client {
 
     pub fn request_counts(&self) -> RequestCounts {
         self.session.transport.counts()
-    }
-}
-
-/// Bytes per window of a download, to tell a registry that trickles from a slow one.
-struct SpeedMeter {
-    window: std::time::Duration,
-    min_bytes: u64,
-    started: std::time::Instant,
-    at_start: u64,
-}
-
-impl SpeedMeter {
-    fn new(limits: &TransferLimits, written: u64) -> SpeedMeter {
-        SpeedMeter {
-            window: limits.speed_window,
-            min_bytes: limits
-                .min_speed
-                .saturating_mul(limits.speed_window.as_secs().max(1)),
-            started: std::time::Instant::now(),
-            at_start: written,
-        }
-    }
-
-    /// At the end of each window: the window's speed (bytes/s) when it was too slow.
-    fn too_slow(&mut self, written: u64) -> Option<u64> {
-        let elapsed = self.started.elapsed();
-        if elapsed < self.window {
-            return None;
-        }
-        let moved = written - self.at_start;
-        self.started = std::time::Instant::now();
-        self.at_start = written;
-        (moved < self.min_bytes).then(|| moved / elapsed.as_secs().max(1))
     }
 }

@@ -6,6 +6,10 @@
 //! Helper protocol (docker-credential-helpers): `docker-credential-NAME get` reads the server URL
 //! on stdin and prints `{"ServerURL","Username","Secret"}`; `store` reads that JSON; `erase` reads
 //! the server URL. A missing credential is the message "credentials not found in native keychain".
+//!
+//! After docker's config, credentials are looked up in the containers auth file podman, buildah
+//! and skopeo write: `$REGISTRY_AUTH_FILE`, else `$XDG_RUNTIME_DIR/containers/auth.json` (its
+//! `auths`, keyed by host, `docker.io` for Docker Hub). `pallet login` writes docker's config only.
 
 use crate::encoding::{base64_decode, base64_encode};
 use crate::RegistryError;
@@ -55,6 +59,8 @@ pub struct DockerConfig {
     json: serde_json::Value,
     /// Directory searched first for `docker-credential-*` helpers (tests; no PATH mutation).
     helper_dir: Option<PathBuf>,
+    /// Containers auth files read after this config, in order: (path, JSON).
+    auth_files: Vec<(PathBuf, serde_json::Value)>,
 }
 
 impl std::fmt::Debug for DockerConfig {
@@ -70,6 +76,10 @@ impl std::fmt::Debug for DockerConfig {
             .field("auths", &auths)
             .field("credsStore", &self.json.get("credsStore"))
             .field("credHelpers", &self.json.get("credHelpers"))
+            .field(
+                "auth_files",
+                &self.auth_files.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -92,8 +102,15 @@ fn key_hostname(key: &str) -> &str {
 }
 
 impl DockerConfig {
-    /// `dir` or `$DOCKER_CONFIG` or `~/.docker`; a missing file is an empty config.
+    /// `dir` or `$DOCKER_CONFIG` or `~/.docker`; a missing file is an empty config. The
+    /// containers auth file of this environment is read after it (see the module's doc).
     pub fn load(dir: Option<&Path>) -> Result<DockerConfig, RegistryError> {
+        let config = DockerConfig::load_docker(dir)?;
+        config.with_auth_files(&containers_auth_files(&|name| std::env::var_os(name)))
+    }
+
+    /// docker's config.json alone (`dir` or `$DOCKER_CONFIG` or `~/.docker`).
+    fn load_docker(dir: Option<&Path>) -> Result<DockerConfig, RegistryError> {
         let dir = match dir {
             Some(d) => d.to_path_buf(),
             None => match std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
@@ -134,7 +151,20 @@ impl DockerConfig {
             path: path.to_path_buf(),
             json,
             helper_dir: None,
+            auth_files: Vec::new(),
         })
+    }
+
+    /// Also reads credentials from these containers auth files (`auths` of podman's
+    /// auth.json), in order, after this config. Missing files are skipped.
+    pub fn with_auth_files(mut self, files: &[PathBuf]) -> Result<DockerConfig, RegistryError> {
+        for file in files {
+            let other = DockerConfig::load_file(file)?;
+            if other.json.as_object().is_some_and(|o| !o.is_empty()) {
+                self.auth_files.push((file.clone(), other.json));
+            }
+        }
+        Ok(self)
     }
 
     /// A config with no credentials that writes to `path` if asked to store.
@@ -143,6 +173,7 @@ impl DockerConfig {
             path: path.to_path_buf(),
             json: serde_json::json!({}),
             helper_dir: None,
+            auth_files: Vec::new(),
         }
     }
 
@@ -181,52 +212,28 @@ impl DockerConfig {
                 return Ok(Some(cred));
             }
         }
-        match self.auths_entry(&key) {
-            Some((_, entry)) => self.parse_entry(&key, entry),
-            None => Ok(None),
+        if let Some((_, entry)) = auths_entry(&self.json, &key) {
+            return parse_entry(&self.path, &key, entry);
         }
-    }
-
-    fn auths_entry(&self, key: &str) -> Option<(String, &serde_json::Value)> {
-        let auths = self.json.get("auths")?.as_object()?;
-        if let Some(e) = auths.get(key) {
-            return Some((key.to_string(), e));
-        }
-        let host = key_hostname(key);
-        auths
-            .iter()
-            .find(|(k, _)| key_hostname(k) == host)
-            .map(|(k, e)| (k.clone(), e))
-    }
-
-    fn parse_entry(
-        &self,
-        key: &str,
-        entry: &serde_json::Value,
-    ) -> Result<Option<Credential>, RegistryError> {
-        let field = |name: &str| entry.get(name).and_then(|v| v.as_str()).unwrap_or("");
-        if !field("identitytoken").is_empty() {
-            return Ok(Some(Credential::new(
-                IDENTITY_TOKEN_USER,
-                field("identitytoken"),
-            )));
-        }
-        if !field("auth").is_empty() {
-            let bad = || RegistryError::Credentials {
-                location: self.path.display().to_string(),
-                message: format!("auths.{key:?}.auth is not base64 of `user:password`"),
-            };
-            let decoded = base64_decode(field("auth")).ok_or_else(bad)?;
-            let text = String::from_utf8(decoded).map_err(|_| bad())?;
-            let (user, secret) = text.split_once(':').ok_or_else(bad)?;
-            return Ok(Some(Credential::new(user, secret)));
-        }
-        if !field("username").is_empty() {
-            return Ok(Some(Credential::new(field("username"), field("password"))));
+        for (path, json) in &self.auth_files {
+            // podman files Docker Hub under `docker.io`.
+            let entry = auths_entry(json, &key).or_else(|| {
+                (key == DOCKER_HUB_KEY)
+                    .then(|| auths_entry(json, "docker.io"))
+                    .flatten()
+            });
+            if let Some((k, entry)) = entry {
+                if let Some(cred) = parse_entry(path, &k, entry)? {
+                    return Ok(Some(cred));
+                }
+            }
         }
         Ok(None)
     }
 
+    fn auths_entry(&self, key: &str) -> Option<(String, &serde_json::Value)> {
+        auths_entry(&self.json, key)
+    }
     /// Stores credentials (credential helper / credsStore when configured, else base64 in
     /// `auths`), writing the file atomically with mode 0600.
     pub fn store(&mut self, registry: &str, cred: &Credential) -> Result<(), RegistryError> {
@@ -407,5 +414,63 @@ impl DockerConfig {
 
     fn helper_erase(&self, helper: &str, key: &str) -> Result<bool, RegistryError> {
         Ok(self.run_helper(helper, "erase", key.as_bytes())?.is_some())
+    }
+}
+
+/// The `auths` entry for `key` in a config's JSON: exact, else by host name.
+fn auths_entry<'a>(
+    json: &'a serde_json::Value,
+    key: &str,
+) -> Option<(String, &'a serde_json::Value)> {
+    let auths = json.get("auths")?.as_object()?;
+    if let Some(e) = auths.get(key) {
+        return Some((key.to_string(), e));
+    }
+    let host = key_hostname(key);
+    auths
+        .iter()
+        .find(|(k, _)| key_hostname(k) == host)
+        .map(|(k, e)| (k.clone(), e))
+}
+
+/// A credential from an `auths` entry of the file at `path` (named in errors).
+fn parse_entry(
+    path: &Path,
+    key: &str,
+    entry: &serde_json::Value,
+) -> Result<Option<Credential>, RegistryError> {
+    let field = |name: &str| entry.get(name).and_then(|v| v.as_str()).unwrap_or("");
+    if !field("identitytoken").is_empty() {
+        return Ok(Some(Credential::new(
+            IDENTITY_TOKEN_USER,
+            field("identitytoken"),
+        )));
+    }
+    if !field("auth").is_empty() {
+        let bad = || RegistryError::Credentials {
+            location: path.display().to_string(),
+            message: format!("auths.{key:?}.auth is not base64 of `user:password`"),
+        };
+        let decoded = base64_decode(field("auth")).ok_or_else(bad)?;
+        let text = String::from_utf8(decoded).map_err(|_| bad())?;
+        let (user, secret) = text.split_once(':').ok_or_else(bad)?;
+        return Ok(Some(Credential::new(user, secret)));
+    }
+    if !field("username").is_empty() {
+        return Ok(Some(Credential::new(field("username"), field("password"))));
+    }
+    Ok(None)
+}
+
+/// The containers auth file podman and buildah use: `$REGISTRY_AUTH_FILE`, else
+/// `$XDG_RUNTIME_DIR/containers/auth.json` (unset or empty variables are skipped).
+pub fn containers_auth_files(var: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> Vec<PathBuf> {
+    let set = |name: &str| var(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    match set("REGISTRY_AUTH_FILE") {
+        Some(file) => vec![file],
+        None => set("XDG_RUNTIME_DIR")
+            .map(|d| d.join("containers/auth.json"))
+            .into_iter()
+            .collect(),
     }
 }

@@ -15,12 +15,34 @@ pub enum RegistryError {
     #[error("credentials ({location}): {message}")]
     Credentials { location: String, message: String },
 
-    /// No connection (DNS, refused, reset, timeout) after the retries.
+    /// No connection (DNS, refused, a connect timeout) after the retries.
     #[error(
         "{registry}: the registry is not reachable: {message} \
          (check the host name and port, proxy settings and that the registry is running)"
     )]
     Unreachable { registry: String, message: String },
+
+    /// The registry answered, then went silent for the idle timeout (no answer to a request,
+    /// or it stopped reading an upload), after the retries.
+    #[error(
+        "{registry}: the registry stopped {doing} (nothing for {idle} s, after the retries: \
+         {message}); it is stalled or overloaded: try again later, or raise \
+         PALLET_REGISTRY_IDLE_TIMEOUT"
+    )]
+    Silent {
+        registry: String,
+        /// `sending` (no answer, no body bytes) or `reading the upload`.
+        doing: &'static str,
+        idle: u64,
+        message: String,
+    },
+
+    /// A connection broke mid-exchange, after the retries: an answer that ends before its
+    /// length (the registry closed the connection early, or reset it), or a reset.
+    #[error(
+        "{registry}: {message}; the registry or the network failed mid-transfer: try again later"
+    )]
+    Broken { registry: String, message: String },
 
     /// A download went silent for the idle timeout, twice in a row without a byte.
     #[error(
@@ -55,6 +77,14 @@ pub enum RegistryError {
         registry: String,
         message: String,
         hint: String,
+    },
+
+    /// HTTP_PROXY / HTTPS_PROXY cannot be used.
+    #[error("{registry}: {source}")]
+    Proxy {
+        registry: String,
+        #[source]
+        source: crate::proxy::ProxyError,
     },
 
     /// The registry answered HTTPS with plain HTTP, or HTTP is needed but not allowed.
@@ -176,7 +206,9 @@ impl RegistryError {
     /// True for errors worth retrying: unreachable, 5xx, 408, 429.
     pub fn is_transient(&self) -> bool {
         match self {
-            RegistryError::Unreachable { .. } => true,
+            RegistryError::Unreachable { .. }
+            | RegistryError::Silent { .. }
+            | RegistryError::Broken { .. } => true,
             RegistryError::Http(f) => f.status >= 500 || f.status == 408 || f.status == 429,
             _ => false,
         }

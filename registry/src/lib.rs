@@ -9,12 +9,15 @@
 //! transfers run on scoped threads of their own, never on rayon's. Retries are ours: upload
 //! bodies are streams that cannot be replayed, so an upload restarts from a fresh session.
 //!
-//! Modules: (references are the `reference` crate's, re-exported), `config` (TLS/insecure/mirrors policy), `credentials`
-//! (docker's config.json and helpers), `client` (the API calls, reads with mirrors), `pull`
-//! (index -> platform -> manifest -> config), `push` (blobs in parallel, manifest last),
-//! `manifest` (media types, platforms); private: `transport` (agents, TLS, counting), `session`
-//! (endpoint discovery, auth, retries, redirects), `auth` (challenges, tokens), `upload`,
-//! `digest`, `encoding`.
+//! Modules: (references are the `reference` crate's, re-exported), `config` (TLS/insecure/mirrors
+//! policy, BuildKit's per-registry tables), `credentials` (docker's config.json and helpers, then
+//! containers auth files), `proxy` (Go's HTTP(S)_PROXY/NO_PROXY rule, shared with `ADD <url>`),
+//! `client` (the API calls, reads with mirrors), `pull` (index -> platform -> manifest ->
+//! config), `push` (blobs in parallel, manifest last), `manifest` (media types, platforms);
+//! private: `tls` (rustls configuration per host: certs.d, pinned certificates, client
+//! certificates; the connector under ureq), `transport` (agents, counting), `session` (endpoint
+//! discovery, auth, retries, redirects), `auth` (challenges, tokens), `upload`, `digest`,
+//! `encoding`.
 
 mod auth;
 pub mod client;
@@ -24,9 +27,11 @@ pub mod digest;
 mod encoding;
 pub mod error;
 pub mod manifest;
+pub mod proxy;
 pub mod pull;
 pub mod push;
 mod session;
+mod tls;
 mod transport;
 mod upload;
 

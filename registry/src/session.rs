@@ -29,7 +29,6 @@ pub(crate) struct Endpoint {
     pub(crate) host: String,
     /// `https://host[:port]` or `http://host[:port]`.
     pub(crate) base: String,
-    pub(crate) agent: ureq::Agent,
     challenge: Mutex<Option<Challenge>>,
 }
 
@@ -144,25 +143,24 @@ impl Session {
     /// a broken connection, which alone would be retried with backoff (3 s) before HTTP got
     /// its turn. Only when neither answers are they tried again with the retry policy.
     fn discover(&self, host: &str, scheme: Option<&str>) -> Result<Endpoint, RegistryError> {
-        let agent = self.transport.agent(host)?;
         let schemes: &[&str] = match scheme {
             Some("http") => &["http"],
             Some(_) => &["https"],
+            None if self.transport.config.plain_http(host) => &["http"],
             None if self.transport.config.allows_http(host) => &["https", "http"],
             None => &["https"],
         };
         let attempts = self.transport.config.retry.attempts;
         if schemes.len() > 1 {
-            if let Ok(ep) = self.discover_with(&agent, host, schemes, 1) {
+            if let Ok(ep) = self.discover_with(host, schemes, 1) {
                 return Ok(ep);
             }
         }
-        self.discover_with(&agent, host, schemes, attempts)
+        self.discover_with(host, schemes, attempts)
     }
 
     fn discover_with(
         &self,
-        agent: &ureq::Agent,
         host: &str,
         schemes: &[&str],
         attempts: u32,
@@ -170,12 +168,12 @@ impl Session {
         let mut first_error = None;
         for scheme in schemes {
             let base = format!("{scheme}://{host}");
-            match self.ping(agent, host, &base, None, attempts) {
+            let agent = self.transport.agent(host, &base)?;
+            match self.ping(&agent, host, &base, None, attempts) {
                 Ok(challenge) => {
                     return Ok(Endpoint {
                         host: host.to_string(),
                         base,
-                        agent: agent.clone(),
                         challenge: Mutex::new(challenge),
                     })
                 }
@@ -183,17 +181,21 @@ impl Session {
                 Err(PingError::Connect(e))
                     if transport::classify(&e) == FailureKind::Certificate =>
                 {
-                    return Err(transport::connection_error(host, &e))
+                    return Err(transport::connection_error(host, &e, self.idle()))
                 }
                 // Nothing listens on the port: plain HTTP would be refused too.
                 Err(PingError::Connect(ureq::Error::Io(e)))
                     if e.kind() == std::io::ErrorKind::ConnectionRefused =>
                 {
                     let e = ureq::Error::Io(e);
-                    return Err(first_error.unwrap_or(transport::connection_error(host, &e)));
+                    return Err(first_error.unwrap_or(transport::connection_error(
+                        host,
+                        &e,
+                        self.idle(),
+                    )));
                 }
                 Err(PingError::Connect(e)) => {
-                    first_error.get_or_insert(transport::connection_error(host, &e));
+                    first_error.get_or_insert(transport::connection_error(host, &e, self.idle()));
                 }
                 Err(PingError::Registry(e)) => return Err(e),
             }
@@ -238,7 +240,8 @@ impl Session {
                     .iter()
                     .filter_map(|v| v.to_str().ok()),
             );
-            let body = transport::read_body(resp, 1 << 16).unwrap_or_default();
+            let body = transport::read_body(resp, 1 << 16, &self.transport.config.transfer)
+                .unwrap_or_default();
             return match status {
                 200..=299 => Ok(None),
                 401 if challenge.is_some() => Ok(challenge),
@@ -281,9 +284,10 @@ impl Session {
                     return Ok(Some(h));
                 }
                 let cred = self.credential(&ep.host)?;
+                let agent = self.transport.agent(&ep.host, &realm)?;
                 let token = auth::fetch_token(
                     &self.transport,
-                    &ep.agent,
+                    &agent,
                     &ep.host,
                     &realm,
                     service.as_deref(),
@@ -296,6 +300,11 @@ impl Session {
                 Ok(Some(header))
             }
         }
+    }
+
+    /// The idle timeout, for the errors that say a registry went silent.
+    fn idle(&self) -> std::time::Duration {
+        self.transport.config.transfer.idle_timeout
     }
 
     fn forget_token(&self, ep: &Endpoint, scopes: &[String]) {
@@ -324,9 +333,10 @@ impl Session {
                     headers.push(("authorization", a));
                 }
             }
-            let result =
-                self.transport
-                    .send(&ep.agent, call.method, &url, &headers, &mut call.body);
+            let agent = self.transport.agent(&ep.host, &url)?;
+            let result = self
+                .transport
+                .send(&agent, call.method, &url, &headers, &mut call.body);
             let resp = match result {
                 Ok(r) => r,
                 Err(e) => {
@@ -335,7 +345,12 @@ impl Session {
                         attempt += 1;
                         continue;
                     }
-                    return Err(transport::connection_error(transport::url_host(&url), &e));
+                    let idle = self.idle();
+                    return Err(transport::connection_error(
+                        transport::url_host(&url),
+                        &e,
+                        idle,
+                    ));
                 }
             };
             let status = resp.status().as_u16();
@@ -350,13 +365,13 @@ impl Session {
                     *ep.challenge.lock().expect("challenge lock") = Some(c);
                     self.forget_token(ep, call.scopes);
                     reauthed = true;
-                    drain(resp);
+                    drain(resp, &self.transport.config.transfer);
                     continue;
                 }
             }
             if transient_status(status) && replayable && attempt + 1 < policy.attempts {
                 let wait = transport::retry_after(&resp).unwrap_or_else(|| policy.delay(attempt));
-                drain(resp);
+                drain(resp, &self.transport.config.transfer);
                 std::thread::sleep(wait);
                 attempt += 1;
                 continue;
@@ -373,7 +388,7 @@ impl Session {
                     {
                         send_auth = false;
                     }
-                    drain(resp);
+                    drain(resp, &self.transport.config.transfer);
                     url = next;
                     redirects += 1;
                     continue;
@@ -394,9 +409,10 @@ impl Session {
             None => return Ok(()),
             Some(Challenge::Basic) => cred.map(auth::basic_header),
             Some(Challenge::Bearer { realm, service }) => {
+                let agent = self.transport.agent(host, &realm)?;
                 let token = auth::fetch_token(
                     &self.transport,
-                    &ep.agent,
+                    &agent,
                     host,
                     &realm,
                     service.as_deref(),
@@ -408,7 +424,8 @@ impl Session {
             }
         };
         let attempts = self.transport.config.retry.attempts;
-        match self.ping(&ep.agent, host, &ep.base, authorization, attempts) {
+        let agent = self.transport.agent(host, &ep.base)?;
+        match self.ping(&agent, host, &ep.base, authorization, attempts) {
             Ok(None) => Ok(()),
             Ok(Some(_)) => Err(crate::error::http_error(
                 host,
@@ -418,7 +435,7 @@ impl Session {
                 b"",
                 crate::error::Action::Token,
             )),
-            Err(PingError::Connect(e)) => Err(transport::connection_error(host, &e)),
+            Err(PingError::Connect(e)) => Err(transport::connection_error(host, &e, self.idle())),
             Err(PingError::Registry(e)) => Err(e),
         }
     }
@@ -444,6 +461,6 @@ fn scheme(url: &str) -> &str {
 }
 
 /// Reads what is left of a small response so its connection can go back to the pool.
-fn drain(resp: Response) {
-    let _ = transport::read_body(resp, 1 << 16);
+fn drain(resp: Response, limits: &crate::config::TransferLimits) {
+    let _ = transport::read_body(resp, 1 << 16, limits);
 }

@@ -1,21 +1,20 @@
-//! HTTP plumbing under the client: one ureq `Agent` per registry host (its TLS roots: the system
-//! bundle plus the registry's own CA files; pooled keep-alive connections; explicit timeouts;
+//! HTTP plumbing under the client: one ureq `Agent` per registry host, scheme and proxy (its TLS
+//! from `tls`; the proxy by Go's rule, `proxy`; pooled keep-alive connections; explicit timeouts;
 //! 4xx/5xx returned as responses, never as errors that lose the body; redirects never followed
 //! by ureq), request counting by method, and the mapping of connection and TLS failures to
 //! errors with a hint. Knows nothing of the distribution API or of auth.
 
-use crate::config::RegistryConfig;
+use crate::config::{RegistryConfig, TransferLimits};
+use crate::tls::TlsConnector;
 use crate::RegistryError;
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use ureq::http;
-use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
-
-/// The system CA bundle Debian (and most distributions) ship.
-const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
 
 pub(crate) type Response = http::Response<ureq::Body>;
 
@@ -94,6 +93,7 @@ struct Counters {
 pub(crate) struct Transport {
     pub(crate) config: RegistryConfig,
     agents: Mutex<HashMap<String, ureq::Agent>>,
+    tls: Mutex<HashMap<String, Arc<rustls::ClientConfig>>>,
     counts: Counters,
 }
 
@@ -102,6 +102,7 @@ impl Transport {
         Transport {
             config,
             agents: Mutex::new(HashMap::new()),
+            tls: Mutex::new(HashMap::new()),
             counts: Counters::default(),
         }
     }
@@ -117,58 +118,62 @@ impl Transport {
         }
     }
 
-    /// The agent for `registry` (`host[:port]`), built on first use.
-    pub(crate) fn agent(&self, registry: &str) -> Result<ureq::Agent, RegistryError> {
-        if let Some(a) = self.agents.lock().expect("agents lock").get(registry) {
+    /// The agent for requests to `url` trusted as `registry` (`host[:port]`: whose CA files,
+    /// pinned certificates and client certificate apply), built on first use. One per
+    /// (registry, scheme, proxy): the proxy is Go's pick for `url`'s scheme and host.
+    pub(crate) fn agent(&self, registry: &str, url: &str) -> Result<ureq::Agent, RegistryError> {
+        let scheme = url.split_once("://").map_or("https", |(s, _)| s);
+        let (host, port) = host_and_port(url_host(url), scheme);
+        let proxy_error = |source| RegistryError::Proxy {
+            registry: registry.to_string(),
+            source,
+        };
+        let proxies = &self.config.proxy;
+        let via = proxies.proxy_url(scheme, host, port).map_err(proxy_error)?;
+        let key = format!("{registry} {scheme} {}", via.unwrap_or(""));
+        if let Some(a) = self.agents.lock().expect("agents lock").get(&key) {
             return Ok(a.clone());
         }
-        let tls = self.tls_config(registry)?;
+        let proxy = proxies.proxy_for(scheme, host, port).map_err(proxy_error)?;
+        let tls = self.tls(registry)?;
         let pool = self.config.max_concurrent.max(1) + 2;
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
-            .tls_config(tls)
+            .proxy(proxy)
             .timeout_connect(Some(Duration::from_secs(30)))
             .timeout_recv_response(Some(Duration::from_secs(300)))
             .timeout_per_read(Some(self.config.transfer.idle_timeout))
-            .timeout_per_write(Some(Duration::from_secs(120)))
+            // A registry that stops reading an upload is as stalled as one that stops sending.
+            .timeout_per_write(Some(self.config.transfer.idle_timeout))
             .user_agent(concat!("pallet/", env!("CARGO_PKG_VERSION")))
             .max_idle_connections(pool * 4)
             .max_idle_connections_per_host(pool)
             .build();
-        let agent = ureq::Agent::new_with_config(config);
+        // ureq's own chain (CONNECT proxy, TCP) with our TLS step in place of its rustls one.
+        let connector =
+            ().chain(ConnectProxyConnector::default())
+                .chain(TcpConnector::default())
+                .chain(TlsConnector { config: tls });
+        let agent = ureq::Agent::with_parts(config, connector, DefaultResolver::default());
         self.agents
             .lock()
             .expect("agents lock")
-            .insert(registry.to_string(), agent.clone());
+            .insert(key, agent.clone());
         Ok(agent)
     }
 
-    fn tls_config(&self, registry: &str) -> Result<TlsConfig, RegistryError> {
-        if self.config.skip_verify(registry) {
-            return Ok(TlsConfig::builder().disable_verification(true).build());
+    /// The rustls configuration for `registry`, built once.
+    fn tls(&self, registry: &str) -> Result<Arc<rustls::ClientConfig>, RegistryError> {
+        if let Some(c) = self.tls.lock().expect("tls lock").get(registry) {
+            return Ok(c.clone());
         }
-        let mut extra = Vec::new();
-        for file in self.config.ca_files_for(registry) {
-            let bad = |message: String| RegistryError::Tls {
-                registry: registry.to_string(),
-                message: format!("CA file {}: {message}", file.display()),
-                hint: "give a PEM file with the registry's CA certificate".into(),
-            };
-            let pem = std::fs::read(&file).map_err(|e| bad(e.to_string()))?;
-            let certs = pem_certificates(&pem);
-            if certs.is_empty() {
-                return Err(bad("no PEM certificate in it".into()));
-            }
-            extra.extend(certs);
-        }
-        let roots = match (system_roots(), extra.is_empty()) {
-            (Some(system), _) => RootCerts::from(system.iter().cloned().chain(extra)),
-            (None, true) => RootCerts::WebPki,
-            // No system bundle: the registry's own CA only (a private registry).
-            (None, false) => RootCerts::from(extra),
-        };
-        Ok(TlsConfig::builder().root_certs(roots).build())
+        let config = crate::tls::client_config(&self.config, registry)?;
+        self.tls
+            .lock()
+            .expect("tls lock")
+            .insert(registry.to_string(), config.clone());
+        Ok(config)
     }
 
     /// Sends one request (no retry, no auth logic); counts it.
@@ -205,27 +210,6 @@ impl Transport {
             Body::Empty => agent.run(builder.body(())?),
         }
     }
-}
-
-/// The system CA bundle, parsed once; None when the file is missing.
-fn system_roots() -> Option<&'static Vec<Certificate<'static>>> {
-    static ROOTS: OnceLock<Option<Vec<Certificate<'static>>>> = OnceLock::new();
-    ROOTS
-        .get_or_init(|| {
-            let pem = std::fs::read(SYSTEM_BUNDLE).ok()?;
-            let certs = pem_certificates(&pem);
-            (!certs.is_empty()).then_some(certs)
-        })
-        .as_ref()
-}
-
-fn pem_certificates(pem: &[u8]) -> Vec<Certificate<'static>> {
-    ureq::tls::parse_pem(pem)
-        .filter_map(|item| match item {
-            Ok(PemItem::Certificate(c)) => Some(c),
-            _ => None,
-        })
-        .collect()
 }
 
 /// What kind of failure a ureq error is.
@@ -269,13 +253,32 @@ pub(crate) fn is_transient(err: &ureq::Error) -> bool {
     classify(err) == FailureKind::Connection && !matches!(err, ureq::Error::HostNotFound)
 }
 
-/// The error for a failed connection to `registry`, with what to do about it.
-pub(crate) fn connection_error(registry: &str, err: &ureq::Error) -> RegistryError {
+/// The error for a failed exchange with `registry`, naming what happened: no connection at
+/// all (unreachable), silence past the idle timeout `idle` (stalled), an answer that ends
+/// early or a reset (broken), a TLS problem; with what to do about it.
+pub(crate) fn connection_error(registry: &str, err: &ureq::Error, idle: Duration) -> RegistryError {
     let message = err.to_string();
     match classify(err) {
         FailureKind::Certificate => {
             let lower = message.to_lowercase();
-            let hint = if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
+            let refused_us = lower.contains("received fatal alert")
+                && ["badcertificate", "certificaterequired", "unknownca"]
+                    .iter()
+                    .any(|a| lower.contains(a));
+            let hint = if refused_us {
+                format!(
+                    "the registry refused the connection for want of a client certificate it \
+                     accepts: put client.cert and client.key in /etc/docker/certs.d/{registry}/ \
+                     (or a keypair in the config's registry table)"
+                )
+            } else if lower.contains("causedasendentity") {
+                format!(
+                    "the registry's certificate is a self-signed CA certificate that is not \
+                     configured for {registry}: put it in /etc/docker/certs.d/{registry}/ca.crt \
+                     or pass --registry-ca {registry}=FILE (or --insecure-registry {registry} \
+                     to skip verification)"
+                )
+            } else if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
                 format!(
                     "the registry's certificate is signed by an unknown authority: put its CA \
                      in /etc/docker/certs.d/{registry}/ca.crt or pass --registry-ca \
@@ -303,10 +306,64 @@ pub(crate) fn connection_error(registry: &str, err: &ureq::Error) -> RegistryErr
             registry: registry.to_string(),
             message: format!("the registry does not speak HTTPS ({message})"),
         },
-        _ => RegistryError::Unreachable {
-            registry: registry.to_string(),
-            message,
+        _ => match err {
+            ureq::Error::Timeout(t) => match t {
+                ureq::Timeout::Connect | ureq::Timeout::Resolve => RegistryError::Unreachable {
+                    registry: registry.to_string(),
+                    message,
+                },
+                ureq::Timeout::PerWrite | ureq::Timeout::SendBody | ureq::Timeout::SendRequest => {
+                    RegistryError::Silent {
+                        registry: registry.to_string(),
+                        doing: "reading the upload",
+                        idle: idle.as_secs(),
+                        message,
+                    }
+                }
+                _ => RegistryError::Silent {
+                    registry: registry.to_string(),
+                    doing: "sending",
+                    idle: idle.as_secs(),
+                    message,
+                },
+            },
+            ureq::Error::Io(e) => match interruption(e) {
+                Some(what) => RegistryError::Broken {
+                    registry: registry.to_string(),
+                    message: what,
+                },
+                None => RegistryError::Unreachable {
+                    registry: registry.to_string(),
+                    message,
+                },
+            },
+            ureq::Error::Protocol(_) => RegistryError::Broken {
+                registry: registry.to_string(),
+                message: format!("the answer is not valid HTTP ({message})"),
+            },
+            _ => RegistryError::Unreachable {
+                registry: registry.to_string(),
+                message,
+            },
         },
+    }
+}
+
+/// What a broken connection's error says happened, in words: an answer that ended early (ureq
+/// reports a close and a reset mid-answer alike) or a reset; None for other I/O errors (a
+/// refused connection, no route).
+pub(crate) fn interruption(e: &std::io::Error) -> Option<String> {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        UnexpectedEof => Some(
+            "the answer ends early: the registry closed the connection before its end \
+             (a truncated answer, or a reset)"
+                .to_string(),
+        ),
+        ConnectionReset | ConnectionAborted | BrokenPipe => {
+            Some(format!("the connection was reset ({e})"))
+        }
+        _ => None,
     }
 }
 
@@ -323,10 +380,95 @@ pub(crate) fn header(resp: &Response, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Reads a response body up to `limit` bytes (error bodies, manifests, token answers).
-pub(crate) fn read_body(resp: Response, limit: u64) -> Result<Vec<u8>, ureq::Error> {
-    let mut body = resp.into_body();
-    body.with_config().limit(limit).read_to_vec()
+/// Why a small body could not be read.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    /// The connection failed (or went silent for the idle timeout, or the body is over its
+    /// limit).
+    Transport(ureq::Error),
+    /// The body came slower than the minimum speed for a whole window (bytes/s).
+    TooSlow(u64),
+}
+
+impl BodyError {
+    /// The error for `target` at `registry`.
+    pub(crate) fn into_error(
+        self,
+        registry: &str,
+        target: &str,
+        limits: &TransferLimits,
+    ) -> RegistryError {
+        match self {
+            BodyError::Transport(e) => connection_error(registry, &e, limits.idle_timeout),
+            BodyError::TooSlow(speed) => RegistryError::TooSlow {
+                registry: registry.to_string(),
+                target: target.to_string(),
+                speed,
+                min_speed: limits.min_speed,
+                window: limits.speed_window.as_secs(),
+            },
+        }
+    }
+}
+
+/// Reads a response body up to `limit` bytes (error bodies, manifests, token answers) under
+/// the transfer limits: each read waits at most the idle timeout (the agent's), and a body
+/// that comes slower than the minimum speed for a whole window fails (a manifest trickled a
+/// byte a second would otherwise take minutes, an error body hours).
+pub(crate) fn read_body(
+    resp: Response,
+    limit: u64,
+    limits: &TransferLimits,
+) -> Result<Vec<u8>, BodyError> {
+    let mut reader = resp.into_body().into_with_config().limit(limit).reader();
+    let mut meter = SpeedMeter::new(limits, 0);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(out),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(BodyError::Transport(ureq::Error::from(e))),
+        };
+        out.extend_from_slice(&buf[..n]);
+        if let Some(speed) = meter.too_slow(out.len() as u64) {
+            return Err(BodyError::TooSlow(speed));
+        }
+    }
+}
+
+/// Bytes per window of a transfer, to tell a registry that trickles from a slow one.
+pub(crate) struct SpeedMeter {
+    window: Duration,
+    min_bytes: u64,
+    started: std::time::Instant,
+    at_start: u64,
+}
+
+impl SpeedMeter {
+    pub(crate) fn new(limits: &TransferLimits, written: u64) -> SpeedMeter {
+        SpeedMeter {
+            window: limits.speed_window,
+            min_bytes: limits
+                .min_speed
+                .saturating_mul(limits.speed_window.as_secs().max(1)),
+            started: std::time::Instant::now(),
+            at_start: written,
+        }
+    }
+
+    /// At the end of each window: the window's speed (bytes/s) when it was too slow.
+    pub(crate) fn too_slow(&mut self, written: u64) -> Option<u64> {
+        let elapsed = self.started.elapsed();
+        if elapsed < self.window {
+            return None;
+        }
+        let moved = written - self.at_start;
+        self.started = std::time::Instant::now();
+        self.at_start = written;
+        (moved < self.min_bytes).then(|| moved / elapsed.as_secs().max(1))
+    }
 }
 
 /// `location` made absolute against `base_url` (`scheme://host[:port]...`).
@@ -355,6 +497,16 @@ pub(crate) fn resolve_url(base_url: &str, location: &str) -> String {
 pub(crate) fn add_query(url: &str, key: &str, value: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}{key}={}", crate::encoding::query_escape(value))
+}
+
+/// The host (brackets kept for IPv6) and port of `host[:port]`, the port defaulting by scheme.
+fn host_and_port<'a>(authority: &'a str, scheme: &str) -> (&'a str, u16) {
+    let default = if scheme == "http" { 80 } else { 443 };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') && (!h.contains(':') || h.ends_with(']')) => (h, p),
+        _ => return (authority, default),
+    };
+    (host, port.parse().unwrap_or(default))
 }
 
 /// `host[:port]` of an absolute URL.
@@ -390,5 +542,46 @@ mod tests {
         );
         assert_eq!(url_host("https://h:1/x?y"), "h:1");
         assert_eq!(url_host("http://h?y"), "h");
+        assert_eq!(host_and_port("h:5000", "https"), ("h", 5000));
+        assert_eq!(host_and_port("h", "http"), ("h", 80));
+        assert_eq!(host_and_port("[::1]:5000", "https"), ("[::1]", 5000));
+        assert_eq!(host_and_port("[::1]", "https"), ("[::1]", 443));
+    }
+
+    /// Each failure is named for what happened: only a connection that never opened is
+    /// "not reachable".
+    #[test]
+    fn connection_errors_name_what_happened() {
+        use std::io::{Error, ErrorKind};
+        let idle = Duration::from_secs(7);
+        let said = |e: ureq::Error| connection_error("r:5000", &e, idle).to_string();
+        let eof = said(ureq::Error::Io(Error::new(
+            ErrorKind::UnexpectedEof,
+            "Peer disconnected",
+        )));
+        assert!(
+            eof.contains("ends early") && !eof.contains("not reachable"),
+            "{eof}"
+        );
+        let reset = said(ureq::Error::Io(ErrorKind::ConnectionReset.into()));
+        assert!(
+            reset.contains("reset") && !reset.contains("not reachable"),
+            "{reset}"
+        );
+        let silent = said(ureq::Error::Timeout(ureq::Timeout::PerRead));
+        assert!(
+            silent.contains("stopped sending (nothing for 7 s"),
+            "{silent}"
+        );
+        let upload = said(ureq::Error::Timeout(ureq::Timeout::PerWrite));
+        assert!(upload.contains("stopped reading the upload"), "{upload}");
+        for unreachable in [
+            ureq::Error::Timeout(ureq::Timeout::Connect),
+            ureq::Error::Io(ErrorKind::ConnectionRefused.into()),
+            ureq::Error::ConnectionFailed,
+        ] {
+            let text = said(unreachable);
+            assert!(text.contains("not reachable"), "{text}");
+        }
     }
 }

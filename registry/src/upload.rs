@@ -38,7 +38,7 @@ impl Client {
             .call(&ep, Call::new(Method::Post, url.clone(), &scopes))?;
         let status = resp.status().as_u16();
         let location = transport::header(&resp, "location");
-        let body = transport::read_body(resp, 1 << 16).unwrap_or_default();
+        let body = transport::read_body(resp, 1 << 16, &self.config().transfer).unwrap_or_default();
         match (status, location) {
             (201, _) => Ok(true),
             (202, Some(location)) => {
@@ -68,7 +68,9 @@ impl Client {
     }
 
     /// Uploads a blob (monolithic PUT when small, chunked PATCHes when large), retrying with a
-    /// fresh upload session.
+    /// fresh upload session when the body's transfer fails. Starting a session (a POST without
+    /// a body) is retried by the session layer already: retrying it here too multiplied the
+    /// attempts (25 POSTs, ~20 s per blob, against a registry that answers 500 every time).
     pub fn upload_blob(
         &self,
         repository: &Reference,
@@ -90,11 +92,11 @@ impl Client {
             .remove(&key);
         let mut attempt = 0;
         loop {
-            let result = match session.take() {
-                Some(url) => Ok(url),
-                None => self.start_upload(&ep, repository, &blob.digest),
-            }
-            .and_then(|url| self.upload_in_session(&ep, repository, blob, url, open, progress));
+            let url = match session.take() {
+                Some(url) => url,
+                None => self.start_upload(&ep, repository, &blob.digest)?,
+            };
+            let result = self.upload_in_session(&ep, repository, blob, url, open, progress);
             match result {
                 Ok(()) => return Ok(()),
                 Err(e) if retry_upload(&e) && attempt + 1 < policy.attempts => {
@@ -120,7 +122,7 @@ impl Client {
             .call(ep, Call::new(Method::Post, url.clone(), &scopes))?;
         let status = resp.status().as_u16();
         let location = transport::header(&resp, "location");
-        let body = transport::read_body(resp, 1 << 16).unwrap_or_default();
+        let body = transport::read_body(resp, 1 << 16, &self.config().transfer).unwrap_or_default();
         match (status, location) {
             (202, Some(location)) => Ok(transport::resolve_url(&url, &location)),
             _ => Err(http_error(
@@ -180,7 +182,8 @@ impl Client {
             let resp = result?;
             let status = resp.status().as_u16();
             let location = transport::header(&resp, "location");
-            let body = transport::read_body(resp, 1 << 16).unwrap_or_default();
+            let body =
+                transport::read_body(resp, 1 << 16, &self.config().transfer).unwrap_or_default();
             match (status, location) {
                 (202, Some(location)) => url = transport::resolve_url(&url, &location),
                 _ => {
@@ -213,7 +216,7 @@ impl Client {
         source.check(&target, blob, true)?;
         let resp = result?;
         let status = resp.status().as_u16();
-        let body = transport::read_body(resp, 1 << 16).unwrap_or_default();
+        let body = transport::read_body(resp, 1 << 16, &self.config().transfer).unwrap_or_default();
         if status != 201 && !(200..300).contains(&status) {
             return Err(http_error(
                 &ep.host,

@@ -18,6 +18,7 @@
 //! - [`net`]: a free port on 127.0.0.1, and waiting for a server to listen on it;
 //! - [`digest`]: OCI digests of bytes;
 //! - [`self_exec`]: re-running one test of the current test binary in a child process;
+//! - [`connect_proxy`]: an HTTP CONNECT proxy that records what it tunnels;
 //! - [`docker_registry`]: a real `docker-registry` on 127.0.0.1 (plain, TLS, htpasswd, token),
 //!   its token issuer and a fault-injecting proxy;
 //! - [`registry_client`]: pallet's registry client set up for such a registry, and small
@@ -28,6 +29,7 @@
 //! only in builder's tests), which is what [`pallet!`] expands to.
 
 pub mod busybox;
+pub mod connect_proxy;
 pub mod digest;
 pub mod docker_registry;
 pub mod files;

@@ -3,9 +3,11 @@
 //! outputs. The CLI calls this; it holds no Dockerfile or runc logic of its own.
 
 mod cancel;
+mod entitlements;
 mod explain;
 mod outputs;
 
+pub use entitlements::{Entitlements, UnknownEntitlement};
 pub use explain::{explain, ExplainRequest, Explained};
 // What a build request is made of, from the layers below (the CLI knows only `build`).
 pub use crate::exec::IsolationMode;
@@ -15,6 +17,7 @@ pub use outputs::{parse_output, OutputProblem, OutputSpec, OutputSpecError};
 
 use crate::events::Event;
 use crate::exec::{Isolation, IsolationError};
+use crate::export::annotations::Annotations;
 use crate::export::docker::{self, ArchiveOptions};
 use crate::export::local::write_local;
 use crate::export::push::{push_stored, PushOptions};
@@ -63,6 +66,10 @@ pub struct BuildRequest<'a> {
     pub pull: bool,
     /// `--push`: push every tag after the build, with these options.
     pub push: Option<PushOptions>,
+    /// `--allow`: what steps may do beyond the sandbox.
+    pub allow: Entitlements,
+    /// `--annotation`s for every manifest the outputs write out or push.
+    pub annotations: Annotations,
 }
 
 /// One name `--push` pushed, and the manifest the registry got for it.
@@ -131,6 +138,9 @@ pub fn build(
     };
     let lowered = lower(req.dockerfile, &req.lower, &resolver)
         .map_err(|e| BuildError::Frontend(Box::new(e)))?;
+    req.allow
+        .check(&lowered.graph)
+        .map_err(|e| BuildError::Frontend(Box::new(e)))?;
     let opts = SolveOptions {
         root,
         executor: isolation.executor.as_ref(),
@@ -168,6 +178,7 @@ pub fn build(
             &layers,
             req.tags.first().map(String::as_str),
             lowered.epoch,
+            &req.annotations,
         )?;
     }
     let to_push = image_outputs(root, req, &image)?;
@@ -225,6 +236,7 @@ fn image_outputs(
             let opts = PushOptions {
                 media_types: *media_types,
                 compression: *compression,
+                annotations: req.annotations.clone(),
             };
             to_push.extend(names.iter().map(|n| (n.clone(), opts.clone())));
         }
@@ -344,6 +356,7 @@ fn write_output(
     layers: &[LayerRecord],
     tag: Option<&str>,
     epoch: Option<i64>,
+    annotations: &Annotations,
 ) -> Result<(), BuildError> {
     let (dest, image, docker_manifest, tar) = match out {
         OutputSpec::Local { dest } => {
@@ -362,7 +375,9 @@ fn write_output(
         image.names.clone()
     };
     let config_bytes = serde_json::to_vec(config).expect("config serializes");
-    let exported = docker::store_image(root, &config_bytes, layers, image)?;
+    let mut image = image.clone();
+    image.annotations = annotations.clone();
+    let exported = docker::store_image(root, &config_bytes, layers, &image)?;
     let opts = ArchiveOptions {
         names: &names,
         docker_manifest,

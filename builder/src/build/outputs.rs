@@ -337,6 +337,7 @@ fn output(kind: &str, v: Values) -> Result<OutputSpec, OutputProblem> {
         names: v.names,
         media_types,
         compression: v.compression,
+        annotations: Default::default(),
     };
     let tar = v.tar;
     match kind {
@@ -379,6 +380,7 @@ mod tests {
             names: names.iter().map(|n| n.to_string()).collect(),
             media_types,
             compression: Compression::Gzip,
+            annotations: Default::default(),
         }
     }
 

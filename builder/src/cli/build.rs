@@ -7,10 +7,11 @@ use super::input::{self, Loaded};
 use super::registry::{compression_flag, media_types, RegistryArgs};
 use super::{explain, named_context, open_root, pipeline, render, FrontendArgs};
 use crate::build::{
-    build, parse_output, BuildError, BuildRequest, IsolationMode, LocalDir, OutputSpec,
-    SecretSource, SshAgents, SshSpec,
+    build, parse_output, BuildError, BuildRequest, Entitlements, IsolationMode, LocalDir,
+    OutputSpec, SecretSource, SshAgents, SshSpec,
 };
-use crate::export::docker::Compression;
+use crate::export::annotations::Annotations;
+use crate::export::docker::{Compression, MediaTypes};
 use crate::export::push::PushOptions;
 use crate::progress::{stderr_printer, Mode};
 use crate::store::close_and_settle;
@@ -69,6 +70,14 @@ pub struct BuildArgs {
         value_name = "NAME=DIR|oci-layout://DIR|docker-image://REF"
     )]
     pub build_contexts: Vec<String>,
+    /// Grant an entitlement: security.insecure (RUN --security=insecure runs with every
+    /// capability and no seccomp filter), network.host (accepted: the default network)
+    #[arg(long, value_name = "ENTITLEMENT")]
+    pub allow: Vec<String>,
+    /// Add an OCI annotation to the manifest written out or pushed: [TYPE:]KEY=VALUE, TYPE
+    /// manifest (default) or manifest-descriptor
+    #[arg(long, value_name = "[TYPE:]KEY=VALUE")]
+    pub annotation: Vec<String>,
     /// Set a label on the image (KEY=VALUE)
     #[arg(long)]
     pub label: Vec<String>,
@@ -124,6 +133,8 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
             CliError::msg("--push needs a name to push to").with_help("add -t REGISTRY/NAME:TAG")
         );
     }
+    let allow = Entitlements::parse(&args.allow)
+        .map_err(|e| CliError::from(e).with_help("e.g. --allow security.insecure"))?;
     let secrets = secrets(&args.secret)?;
     let ssh_specs = args
         .ssh
@@ -150,14 +161,17 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
             .with_help("add name=REGISTRY/NAME:TAG to the output, or -t"));
     }
     let ignore = Matcher::new(&loaded.options.dockerignore).context(".dockerignore")?;
+    let annotations = Annotations::parse(&args.annotation)?;
     let push = if args.push {
         Some(PushOptions {
             media_types: media_types(&args.push_format)?,
             compression: compression.unwrap_or(Compression::Gzip),
+            annotations: annotations.clone(),
         })
     } else {
         None
     };
+    check_annotations(&annotations, &outputs, push.as_ref())?;
     let client = args.registry.client()?;
     let root = open_root(root)?;
     let locals = locals(&args, ignore, &root, &mut loaded)?;
@@ -181,6 +195,8 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
         registry: Some(&client),
         pull: args.pull,
         push,
+        allow,
+        annotations,
     };
     execute(root, &req, &loaded, mode, agents, &reports)
 }
@@ -221,6 +237,53 @@ fn execute(
         Err(BuildError::Frontend(e)) => Err(loaded.error(*e)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Annotations go on manifests pallet writes out with OCI media types; anything else would
+/// drop them without a word.
+fn check_annotations(
+    annotations: &Annotations,
+    outputs: &[OutputSpec],
+    push: Option<&PushOptions>,
+) -> Result<(), CliError> {
+    if annotations.is_empty() {
+        return Ok(());
+    }
+    let mut takers = 0;
+    let mut docker_types = push.is_some_and(|p| p.media_types == MediaTypes::Docker);
+    takers += usize::from(push.is_some());
+    for out in outputs {
+        match out {
+            OutputSpec::Oci { image, .. } | OutputSpec::Docker { image, .. } => {
+                takers += 1;
+                docker_types |= image.media_types == MediaTypes::Docker;
+            }
+            OutputSpec::Image {
+                push: true,
+                media_types,
+                ..
+            } => {
+                takers += 1;
+                docker_types |= *media_types == MediaTypes::Docker;
+            }
+            _ => {}
+        }
+    }
+    if docker_types {
+        return Err(
+            CliError::msg("cannot export annotations with \"oci-mediatypes=false\"").with_help(
+                "Docker's manifest format has no annotations: use OCI media types \
+                 (--push-format oci, -o type=oci, oci-mediatypes=true)",
+            ),
+        );
+    }
+    if takers == 0 {
+        return Err(
+            CliError::msg("--annotation needs an output that writes a manifest out")
+                .with_help("add --push, -o type=oci,dest=FILE or -o type=image,push=true"),
+        );
+    }
+    Ok(())
 }
 
 /// `--secret id=ID,src=PATH|env=VAR`, by id.

@@ -43,6 +43,13 @@ fn describe(r: &DoctorReport) -> String {
         r.cache_kept,
         r.cache_dropped
     );
+    if !r.images_restored.is_empty() {
+        let _ = writeln!(
+            out,
+            "restored from their records beside the index: {}",
+            r.images_restored.join(", ")
+        );
+    }
     for (name, why) in &r.images_dropped {
         let _ = writeln!(out, "dropped image {name}: {why}");
     }

@@ -149,8 +149,15 @@ pub struct FrontendArgs {
 pub(crate) fn open_root(root: Option<PathBuf>) -> Result<cache::Root, CliError> {
     let path = root.unwrap_or_else(cache::Root::default_path);
     let root = cache::Root::open(&path).map_err(|e| {
-        CliError::context(format!("cannot open the store at {}", path.display()), e)
-            .with_help("pass --root DIR or set PALLET_ROOT to a writable directory")
+        // An index error says what to do itself (`pallet doctor` for a damaged one); the
+        // rest (a directory that cannot be made or written) is about where the store is.
+        let says_what_to_do = matches!(e, cache::CacheError::Index { .. });
+        let err = CliError::context(format!("cannot open the store at {}", path.display()), e);
+        if says_what_to_do {
+            err
+        } else {
+            err.with_help("pass --root DIR or set PALLET_ROOT to a writable directory")
+        }
     })?;
     let recovered = recover_after_restart(&root)
         .with_context(|| format!("checking the store at {} after a restart", path.display()))?;

@@ -154,6 +154,7 @@ pub fn push(args: PushArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
             Some(c) => compression_flag(c)?,
             None => Compression::Gzip,
         },
+        annotations: Default::default(),
     };
     let client = args.registry.client()?;
     let root = open_root(root)?;

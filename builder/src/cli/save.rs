@@ -76,6 +76,7 @@ pub fn save(args: SaveArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
         names: vec![image.name.clone()],
         media_types,
         compression: Compression::Gzip,
+        annotations: Default::default(),
     };
     let saving = || format!("saving {name}");
     let layers = docker::stored_layers(&root, &image).with_context(saving)?;

@@ -31,6 +31,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
+mod insecure;
 mod output;
 pub(crate) mod rootfs;
 mod seccomp;
@@ -54,6 +55,9 @@ pub struct RunSpec {
     pub host_network: bool,
     pub hostname: String,
     pub mounts: Vec<SpecMount>,
+    /// `RUN --security=insecure` (allowed by `--allow security.insecure`): every capability,
+    /// no seccomp filter, no masked paths (see `runc/insecure.rs`).
+    pub insecure: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -171,7 +175,10 @@ pub fn run_streams(
         hosts: &hosts,
         resolv_conf: &resolv_conf,
     };
-    let oci = spec::build(spec, &rootfs, hostname, &etc, &id, privilege)?;
+    let mut oci = spec::build(spec, &rootfs, hostname, &etc, &id, privilege)?;
+    if spec.insecure {
+        insecure::apply(&mut oci);
+    }
     spec::write(&oci, &bundle.join("config.json"))?;
 
     let result = run_container(runtime, privilege, &bundle, &rootfs, &id, output);

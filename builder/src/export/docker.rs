@@ -16,6 +16,7 @@
 //!
 //! Knows images, blobs and references; not builds, Dockerfiles or the CLI.
 
+use super::annotations::Annotations;
 use crate::store::{
     compress_layers, layer_size, Descriptor, LayerRecord, ManifestBlobs, StoreError, StoredImage,
     MEDIA_CONFIG, MEDIA_INDEX, MEDIA_MANIFEST,
@@ -95,6 +96,8 @@ pub struct ImageOptions {
     pub names: Vec<String>,
     pub media_types: MediaTypes,
     pub compression: Compression,
+    /// `--annotation`: on the manifest, and on its descriptor in index.json.
+    pub annotations: Annotations,
 }
 
 /// A manifest stored in the content store, ready to be written out.
@@ -105,6 +108,8 @@ pub struct ExportedImage {
     pub media_type: &'static str,
     /// Uncompressed diff ids, bottom first (for `repositories`).
     pub diff_ids: Vec<String>,
+    /// Annotations for the manifest's descriptor in index.json.
+    pub descriptor_annotations: BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -114,6 +119,8 @@ struct Manifest {
     media_type: &'static str,
     config: Descriptor,
     layers: Vec<Descriptor>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: BTreeMap<String, String>,
 }
 
 /// Stores the config bytes and a manifest over the layers, compressed as asked (compressed
@@ -137,6 +144,7 @@ pub fn store_image(
             .iter()
             .map(|b| Descriptor::new(layer_type, b))
             .collect(),
+        annotations: opts.annotations.manifest.clone(),
     };
     let manifest_blob = root
         .blobs
@@ -149,6 +157,7 @@ pub fn store_image(
         },
         media_type: types.manifest(),
         diff_ids: layers.iter().map(|l| l.diff_id.clone()).collect(),
+        descriptor_annotations: opts.annotations.manifest_descriptor.clone(),
     })
 }
 
@@ -208,8 +217,13 @@ fn blob_path(digest: &str) -> String {
 /// containerd's name annotations: the full name, and the tag alone as the OCI ref name.
 fn index_json(img: &ExportedImage, names: &[String]) -> Vec<u8> {
     let mut manifests = Vec::new();
-    for name in names {
+    let descriptor = || {
         let mut d = Descriptor::new(img.media_type, &img.blobs.manifest);
+        d.annotations.extend(img.descriptor_annotations.clone());
+        d
+    };
+    for name in names {
+        let mut d = descriptor();
         let tag = registry::Reference::parse(name)
             .ok()
             .and_then(|r| r.tag().map(str::to_string))
@@ -221,7 +235,7 @@ fn index_json(img: &ExportedImage, names: &[String]) -> Vec<u8> {
         manifests.push(d);
     }
     if manifests.is_empty() {
-        manifests.push(Descriptor::new(img.media_type, &img.blobs.manifest));
+        manifests.push(descriptor());
     }
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
@@ -311,11 +325,13 @@ fn entries(img: &ExportedImage, opts: &ArchiveOptions) -> BTreeMap<String, Conte
     all
 }
 
-/// Writes the archive as a tar stream.
-pub fn write_archive(
+/// Writes the archive as a tar stream; `archive` names it in errors (`the image archive
+/// /out.tar`: a full disk says which file it filled).
+fn write_archive(
     root: &Root,
     img: &ExportedImage,
     opts: &ArchiveOptions,
+    archive: &str,
     out: &mut dyn Write,
 ) -> Result<(), StoreError> {
     let mut tar = tar::Builder::new(out);
@@ -336,11 +352,11 @@ pub fn write_archive(
             for dir in ["blobs/", "blobs/sha256/"] {
                 let mut h = header(tar::EntryType::Directory, 0o755, 0);
                 tar.append_data(&mut h, dir, std::io::empty())
-                    .map_err(io(format!("writing {dir} to the image archive")))?;
+                    .map_err(io(format!("writing {dir} to {archive}")))?;
             }
             wrote_dirs = true;
         }
-        let what = || format!("writing {path} to the image archive");
+        let what = || format!("writing {path} to {archive}");
         match content {
             Content::Blob(digest) => {
                 let file = root.blobs.open(&digest)?;
@@ -360,7 +376,7 @@ pub fn write_archive(
     }
     tar.into_inner()
         .and_then(|w| w.flush())
-        .map_err(io("finishing the image archive".into()))?;
+        .map_err(io(format!("finishing {archive}")))?;
     Ok(())
 }
 
@@ -408,7 +424,7 @@ pub fn write_archive_to(
 ) -> Result<(), StoreError> {
     if dest.as_os_str() == "-" {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        return write_archive(root, img, opts, &mut out);
+        return write_archive(root, img, opts, "the image archive on stdout", &mut out);
     }
     let file = std::fs::File::create(dest).map_err(|source| {
         let hint = match source.kind() {
@@ -422,7 +438,8 @@ pub fn write_archive_to(
         }
     })?;
     let mut out = std::io::BufWriter::new(file);
-    let result = write_archive(root, img, opts, &mut out).and_then(|()| {
+    let archive = format!("the image archive {}", dest.display());
+    let result = write_archive(root, img, opts, &archive, &mut out).and_then(|()| {
         let file = out
             .into_inner()
             .map_err(|e| io(format!("writing {}", dest.display()))(e.into_error()))?;

@@ -3,6 +3,7 @@
 //! from the store's compressed forms (compressed once per diff id and compression, then
 //! reused). Knows images, blobs and the store; not builds or the solver.
 
+pub mod annotations;
 pub mod docker;
 pub mod local;
 pub mod push;

@@ -4,6 +4,7 @@
 //! cross-repository mount, then the registry client's push (blobs first, manifest last).
 //! Afterwards each blob remembers the repository it was pushed to.
 
+use super::annotations::Annotations;
 use super::docker::{self, Compression, ImageOptions, MediaTypes};
 use crate::events::Event;
 use crate::store::{compress_layer, memoized, short_digest, LayerRecord, StoreError, StoredImage};
@@ -18,6 +19,9 @@ use std::sync::Mutex;
 pub struct PushOptions {
     pub media_types: MediaTypes,
     pub compression: Compression,
+    /// `--annotation`s for the pushed manifest (a pulled image's own manifest is then not
+    /// reused: annotations change its digest).
+    pub annotations: Annotations,
 }
 
 impl Default for PushOptions {
@@ -25,6 +29,7 @@ impl Default for PushOptions {
         PushOptions {
             media_types: MediaTypes::Oci,
             compression: Compression::Gzip,
+            annotations: Annotations::default(),
         }
     }
 }
@@ -266,18 +271,57 @@ fn push_job(
             d.digest
         )));
     }
+    let opened = path.clone();
     let blob = PushBlob {
         descriptor: d.clone(),
         open: Box::new(move || {
-            let f = std::fs::File::open(&path)?;
+            let f = std::fs::File::open(&opened)?;
             Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f))
                 as Box<dyn std::io::Read + Send>)
         }),
         mount_from: mount_source(root, &d.digest, target)?,
     };
-    let (outcome, bytes) = push_blob(client, target, &blob, progress)
-        .map_err(StoreError::registry(format!("pushing {target}")))?;
+    let (outcome, bytes) = match push_blob(client, target, &blob, progress) {
+        Ok(pushed) => pushed,
+        // The stored blob does not hash to its name (the client hashes what it sends and
+        // stops before the manifest): say which layer, and clear the way to a good push.
+        Err(e @ registry::RegistryError::DigestMismatch { .. }) => {
+            return Err(damaged_blob(&path, job, &d.digest, target, &e))
+        }
+        Err(e) => return Err(StoreError::registry(format!("pushing {target}"))(e)),
+    };
     Ok((d.digest.to_string(), outcome, bytes))
+}
+
+/// The error for a stored blob found damaged while pushing it. A compressed copy made here
+/// (a built layer's) is removed, so that the next push compresses the layer again from its
+/// diff blob; any other blob is the store's only copy: `pallet doctor` says what is lost.
+fn damaged_blob(
+    path: &std::path::Path,
+    job: &BlobJob,
+    digest: &Digest,
+    target: &Reference,
+    e: &registry::RegistryError,
+) -> StoreError {
+    match job {
+        BlobJob::Compress(layer) => {
+            let removed = std::fs::remove_file(path).is_ok();
+            StoreError::Layer(format!(
+                "pushing {target}: layer {} is damaged in the store: its compressed blob {digest} \
+                 does not hash to its digest ({e}); nothing was tagged{}",
+                layer.diff_id,
+                if removed {
+                    "; the damaged copy was removed: push again to compress the layer anew"
+                } else {
+                    ""
+                }
+            ))
+        }
+        BlobJob::Stored(_) => StoreError::Layer(format!(
+            "pushing {target}: blob {digest} is damaged in the store ({e}); nothing was tagged; \
+             run `pallet doctor`, then pull or build the image again"
+        )),
+    }
 }
 
 /// A pulled or imported image's own manifest, when its layers are compressed blobs we hold.
@@ -306,8 +350,10 @@ fn manifest_to_push(
     image: &StoredImage,
     opts: &PushOptions,
 ) -> Result<(String, Vec<u8>), StoreError> {
-    if let Some(own) = own_manifest(root, image) {
-        return Ok(own);
+    if opts.annotations.manifest.is_empty() {
+        if let Some(own) = own_manifest(root, image) {
+            return Ok(own);
+        }
     }
     let layers = docker::stored_layers(root, image)?;
     let config = docker::stored_config(root, image);
@@ -319,6 +365,7 @@ fn manifest_to_push(
             names: Vec::new(),
             media_types: opts.media_types,
             compression: opts.compression,
+            annotations: opts.annotations.clone(),
         },
     )?;
     let bytes = root.blobs.read(&exported.blobs.manifest.digest)?;

@@ -155,6 +155,7 @@ pub fn run_image(
         host_network: opts.host_network,
         hostname,
         mounts,
+        insecure: false,
     };
     let code = isolation.executor.run(merged, bundle, &spec, output);
     let signal = forwarder.received();

@@ -14,7 +14,7 @@ use std::os::unix::fs::{self as unix_fs, PermissionsExt};
 use tar::EntryType;
 
 use super::beneath::{self, Dir};
-use super::entry_name::{components, resolve_error, UnpackError};
+use super::entry_name::{components, resolve_error, shown, UnpackError};
 use super::marker;
 use super::reader::Entry;
 use super::whiteout::{self, Privilege};
@@ -182,12 +182,8 @@ fn hardlink(ctx: &Ctx<'_>, info: &Entry, parent: &Dir, name: &CStr) -> Result<()
         entry: ctx.label.to_owned(),
         reason,
     };
-    let comps = components(raw).map_err(|r| {
-        refuse(format!(
-            "hardlink target {:?}: {r}",
-            String::from_utf8_lossy(raw)
-        ))
-    })?;
+    let comps =
+        components(raw).map_err(|r| refuse(format!("hardlink target {:?}: {r}", shown(raw))))?;
     let Some((&target_base, target_parents)) = comps.split_last() else {
         return Err(refuse("hardlink to the layer's root directory".into()));
     };
@@ -197,10 +193,7 @@ fn hardlink(ctx: &Ctx<'_>, info: &Entry, parent: &Dir, name: &CStr) -> Result<()
     let missing = || {
         ctx.io(io::Error::new(
             io::ErrorKind::NotFound,
-            format!(
-                "hardlink target {:?} does not exist",
-                String::from_utf8_lossy(raw)
-            ),
+            format!("hardlink target {:?} does not exist", shown(raw)),
         ))
     };
     let target_dir = beneath::resolve_dir(ctx.root, target_parents, false)

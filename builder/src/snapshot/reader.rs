@@ -247,7 +247,7 @@ fn invalid(msg: &str) -> io::Error {
 }
 
 fn unsupported(path: &[u8], msg: &str) -> io::Error {
-    let msg = format!("{:?}: {msg}", String::from_utf8_lossy(path));
+    let msg = format!("{:?}: {msg}", super::entry_name::shown(path));
     io::Error::new(io::ErrorKind::Unsupported, msg)
 }
 

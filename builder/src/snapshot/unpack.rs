@@ -18,7 +18,7 @@ use flate2::read::MultiGzDecoder;
 use super::beneath::{self, Dir, ResolveError};
 use super::create;
 pub use super::entry_name::UnpackError;
-use super::entry_name::{components, resolve_error};
+use super::entry_name::{components, resolve_error, shown};
 use super::marker;
 use super::reader::{Entry, TarReader};
 use super::whiteout::{self, Marker, Privilege};
@@ -133,7 +133,7 @@ struct Unpacker<'a> {
 
 impl Unpacker<'_> {
     fn entry(&mut self, entry: &Entry, data: &mut dyn Read) -> Result<(), UnpackError> {
-        let label = String::from_utf8_lossy(&entry.path).into_owned();
+        let label = shown(&entry.path);
         let refuse = |reason: String| UnpackError::Unsafe {
             entry: label.clone(),
             reason,

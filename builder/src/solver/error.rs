@@ -42,6 +42,19 @@ impl SolveError {
     }
 }
 
+/// The longest command, step name or output line a message quotes, in characters.
+pub(crate) const SHOWN_MAX: usize = 2000;
+
+/// `text` cut to [`SHOWN_MAX`] characters, with `…` and the full length where it was cut: a
+/// step's name and command come from the Dockerfile and can be megabytes (a 50 MB line made of
+/// continuations), and progress and errors quote them several times.
+pub(crate) fn shortened(text: &str) -> String {
+    match text.char_indices().nth(SHOWN_MAX) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}… ({} bytes)", &text[..cut], text.len()),
+    }
+}
+
 /// How one step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
@@ -212,14 +225,14 @@ mod tests {
             what: "writing the layer of /x".into(),
             source: full(),
         };
-        let shared = LayerWriteError::Diff(std::sync::Arc::new(written));
-        let e = SolveError::step("[internal] writing layers", shared);
+        let shared = LayerWriteError::Diff {
+            step: "[2/2] RUN make".into(),
+            source: std::sync::Arc::new(written),
+        };
+        let e = SolveError::step("[2/2] RUN make", shared);
         assert_eq!(
             e.to_string(),
-            format!(
-                "[internal] writing layers: writing the layer of /x: {}",
-                full()
-            )
+            format!("[2/2] RUN make: writing the layer of /x: {}", full())
         );
         assert_eq!(
             io_cause(&e).and_then(|io| io.raw_os_error()),

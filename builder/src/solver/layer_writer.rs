@@ -29,9 +29,15 @@ use std::thread::{Scope, ScopedJoinHandle};
 /// Why a layer's diff or a cache record was not written.
 #[derive(Debug, thiserror::Error)]
 pub enum LayerWriteError {
-    /// Writing a layer's tar blob failed. Shared: every step that waits for the diff sees it.
-    #[error(transparent)]
-    Diff(Arc<StoreError>),
+    /// Writing the tar blob of the layer `step` made failed. Shared: every step that waits
+    /// for the diff sees it.
+    #[error("{source}")]
+    Diff {
+        /// The progress name of the step that made the layer.
+        step: Arc<str>,
+        #[source]
+        source: Arc<StoreError>,
+    },
     /// Writing a step's cache record failed.
     #[error(transparent)]
     Record(StoreError),
@@ -39,9 +45,20 @@ pub enum LayerWriteError {
     Panicked,
 }
 
-/// A diff id being written.
-#[derive(Debug, Default)]
+impl LayerWriteError {
+    /// The step whose layer could not be written (a full disk names it).
+    pub(crate) fn step(&self) -> Option<&str> {
+        match self {
+            LayerWriteError::Diff { step, .. } => Some(step),
+            _ => None,
+        }
+    }
+}
+
+/// A diff id being written, for the step named `step`.
+#[derive(Debug)]
 pub(crate) struct PendingDiff {
+    step: Arc<str>,
     slot: Mutex<Option<Result<LayerRecord, Arc<StoreError>>>>,
     ready: Condvar,
 }
@@ -56,7 +73,10 @@ impl PendingDiff {
         let mut slot = self.slot.lock().expect("diff slot");
         loop {
             if let Some(r) = slot.as_ref() {
-                return r.clone().map_err(LayerWriteError::Diff);
+                return r.clone().map_err(|source| LayerWriteError::Diff {
+                    step: self.step.clone(),
+                    source,
+                });
             }
             slot = self.ready.wait(slot).expect("diff slot");
         }
@@ -233,8 +253,10 @@ fn work(
                         }
                     }
                     Err(e) => {
-                        out.error
-                            .get_or_insert_with(|| LayerWriteError::Diff(e.clone()));
+                        out.error.get_or_insert_with(|| LayerWriteError::Diff {
+                            step: diff.step.clone(),
+                            source: e.clone(),
+                        });
                     }
                 }
                 diff.set(r);
@@ -261,9 +283,13 @@ impl Writer {
     }
 
     /// A finished step's snapshot becomes a layer: usable now, its diff written in the
-    /// background.
-    pub(crate) fn commit(&self, snapshot: &Path, clamp: Option<i64>) -> Layer {
-        let diff = Arc::new(PendingDiff::default());
+    /// background. `step` (its progress name) names it if the diff cannot be written.
+    pub(crate) fn commit(&self, snapshot: &Path, clamp: Option<i64>, step: &str) -> Layer {
+        let diff = Arc::new(PendingDiff {
+            step: step.into(),
+            slot: Mutex::new(None),
+            ready: Condvar::new(),
+        });
         self.send(Job::Commit {
             snapshot: snapshot.to_path_buf(),
             diff: diff.clone(),
@@ -336,10 +362,10 @@ mod tests {
         let (writer, queue) = Writer::new();
         let (la, lb) = std::thread::scope(|scope| {
             let threads = queue.start(scope, &root, Some(Compression::default()));
-            let la = writer.commit(&a, None);
+            let la = writer.commit(&a, None, "a");
             // Usable at once, before its diff exists.
             assert_eq!(la.snapshot(&root).unwrap(), a);
-            let lb = writer.commit(&b, None);
+            let lb = writer.commit(&b, None, "b");
             writer.record(&CacheKey::new("step/k".into()), &[la.clone(), lb.clone()]);
             writer.finish(threads, &root).unwrap();
             (la.diff().unwrap(), lb.diff().unwrap())

@@ -196,7 +196,11 @@ pub fn solve(
     if let Some(e) = failure {
         return Err(e);
     }
-    let writing = |e: LayerWriteError| SolveError::step("[internal] writing layers", e);
+    // A layer that could not be written is the step's that made it (a full disk names it).
+    let writing = |e: LayerWriteError| {
+        let step = e.step().unwrap_or("[internal] writing layers").to_string();
+        SolveError::step(&step, e)
+    };
     written.map_err(writing)?;
     match results.remove(root.as_str()) {
         Some((Output::Layers(l), _)) => l
@@ -216,7 +220,7 @@ fn history_recorder() -> keys::history::Recorder {
 /// The progress name of a vertex; unnamed ones (internal ops) by kind and short digest.
 pub(crate) fn display_name(v: &Vertex) -> String {
     if !v.meta.name.is_empty() {
-        return v.meta.name.clone();
+        return error::shortened(&v.meta.name);
     }
     let kind = match &v.op {
         Op::Source(_) => "source",

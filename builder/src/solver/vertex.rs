@@ -119,7 +119,7 @@ pub(super) fn run_vertex(
                 line: line.to_string(),
             })
         }),
-        Op::File(f) => ops::file::run(f, inputs, opts, s.writer),
+        Op::File(f) => ops::file::run(f, &name, inputs, opts, s.writer),
         Op::Merge => merge(inputs),
         Op::Source(_) => Err(StepError::BadGraph("a source is not a step".into())),
     };

@@ -1,6 +1,7 @@
 //! `pallet doctor`: checks the store's index and, when it is damaged, rebuilds it from what
 //! still verifies. The index is read table by table as far as it can be (`cache::salvage`);
-//! an image record is kept when its manifest and config blobs hash to their digests and each
+//! the image records it lost are taken from their copies beside it (`image_records`); an
+//! image record is kept when its manifest and config blobs hash to their digests and each
 //! of its layers is here (its diff blob, or the compressed blob a pull kept, hashing to its
 //! digest); a layer-form record when its blob verifies; a cache record when every layer it
 //! names is here; the rest of the cache (memos, step history, URL records) and the blob
@@ -29,6 +30,8 @@ pub struct DoctorReport {
     /// Tables that could not be read to their end, and why.
     pub cut_short: Vec<(String, String)>,
     pub images_kept: Vec<String>,
+    /// Images the damaged index had lost, restored from their records beside it.
+    pub images_restored: Vec<String>,
     /// Image names dropped, and why.
     pub images_dropped: Vec<(String, String)>,
     pub cache_kept: usize,
@@ -54,7 +57,19 @@ pub fn doctor(root_path: &Path) -> Result<DoctorReport, StoreError> {
         }
     }
     let mut blobs = BlobCheck::new(root_path);
-    let records = verified_records(&salvaged, &mut blobs, &mut report);
+    let beside = super::image_records::read_all(root_path);
+    let records = verified_records(&salvaged, &beside, &mut blobs, &mut report);
+    // Every kept image has its record beside the index (stores made before there were any).
+    for (name, value) in records.get("tags").into_iter().flatten() {
+        if !beside.iter().any(|(n, v)| n == name && v == value) {
+            super::image_records::write(root_path, name, value).map_err(|source| {
+                StoreError::Io {
+                    what: format!("keeping the record of image {name} beside the index"),
+                    source,
+                }
+            })?;
+        }
+    }
     report.bad_blobs = blobs.bad();
     let damaged = !report.cut_short.is_empty()
         || !report.images_dropped.is_empty()
@@ -70,6 +85,7 @@ pub fn doctor(root_path: &Path) -> Result<DoctorReport, StoreError> {
 /// The records to keep, by table; fills in the report's kept and dropped counts.
 fn verified_records(
     salvaged: &Salvaged,
+    beside: &[(String, Vec<u8>)],
     blobs: &mut BlobCheck,
     report: &mut DoctorReport,
 ) -> BTreeMap<&'static str, Vec<(String, Vec<u8>)>> {
@@ -91,6 +107,31 @@ fn verified_records(
             }
             Some(why) => report.images_dropped.push((name.clone(), why)),
         }
+    }
+    // A damaged index may have lost tags: their records beside it bring them back (a name the
+    // index still has keeps the index's record, the newer one).
+    let lost_some =
+        salvaged.unopenable.is_some() || salvaged.tables.values().any(|t| t.cut_short.is_some());
+    if lost_some {
+        let in_index: std::collections::HashSet<&str> = salvaged
+            .table("tags")
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        for (name, value) in beside
+            .iter()
+            .filter(|(n, _)| !in_index.contains(n.as_str()))
+        {
+            match image_problem(value, blobs, &mut layer_here) {
+                None => {
+                    report.images_restored.push(name.clone());
+                    report.images_kept.push(name.clone());
+                    tags.push((name.clone(), value.clone()));
+                }
+                Some(why) => report.images_dropped.push((name.clone(), why)),
+            }
+        }
+        tags.sort();
     }
     let mut cache = Vec::new();
     for (key, value) in salvaged.table("cache") {

@@ -21,6 +21,7 @@
 mod compressed;
 mod doctor;
 mod durability;
+mod image_records;
 mod import;
 mod layer_forms;
 mod layers;
@@ -181,11 +182,27 @@ pub fn get_image(root: &Root, name: &str) -> Result<Option<StoredImage>, StoreEr
 pub fn put_image(root: &Root, image: &StoredImage) -> Result<(), StoreError> {
     let bytes = serde_json::to_vec(image).expect("image record serializes");
     // Re-tagging the same image (a no-op rebuild) writes nothing: a commit costs fsyncs.
-    if root.index.get_tag(&image.name)?.as_deref() == Some(bytes.as_slice()) {
-        return Ok(());
+    if root.index.get_tag(&image.name)?.as_deref() != Some(bytes.as_slice()) {
+        root.index.put_tag(&image.name, &bytes)?;
     }
-    root.index.put_tag(&image.name, &bytes)?;
-    Ok(())
+    // The copy `pallet doctor` restores the tag from if the index is damaged (written after
+    // the index: see image_records).
+    image_records::write(&root.path, &image.name, &bytes).map_err(|source| StoreError::Io {
+        what: format!(
+            "keeping the record of image {} beside the index",
+            image.name
+        ),
+        source,
+    })
+}
+
+/// Removes the tag `name` (its record beside the index first: see image_records).
+pub fn remove_image(root: &Root, name: &str) -> Result<bool, StoreError> {
+    image_records::remove(&root.path, name).map_err(|source| StoreError::Io {
+        what: format!("removing the record of image {name}"),
+        source,
+    })?;
+    Ok(root.index.delete_tag(name)?)
 }
 
 pub fn list_images(root: &Root) -> Result<Vec<StoredImage>, StoreError> {

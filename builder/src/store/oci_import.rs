@@ -15,12 +15,23 @@ fn bad(dir: &Path, msg: impl std::fmt::Display) -> StoreError {
     StoreError::Layer(format!("OCI layout {}: {msg}", dir.display()))
 }
 
+/// The file of blob `digest` in the layout: the digest is checked first (sha256 and 64 hex
+/// digits), so a manifest's `sha256:../../x` never names a file outside `DIR/blobs/sha256`.
+fn blob_path(dir: &Path, digest: &str) -> Result<std::path::PathBuf, StoreError> {
+    let parsed = registry::Digest::parse(digest).map_err(|e| {
+        bad(
+            dir,
+            format!("{e}; the layout is damaged or hostile, rewrite it with a trusted tool"),
+        )
+    })?;
+    if parsed.algorithm() != "sha256" {
+        return Err(bad(dir, format!("unsupported digest {parsed} (sha256 is)")));
+    }
+    Ok(dir.join("blobs/sha256").join(parsed.hex()))
+}
+
 fn read_blob(dir: &Path, digest: &str) -> Result<Vec<u8>, StoreError> {
-    let hex = digest
-        .strip_prefix("sha256:")
-        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-        .ok_or_else(|| bad(dir, format!("unsupported digest {digest}")))?;
-    let data = std::fs::read(dir.join("blobs/sha256").join(hex))
+    let data = std::fs::read(blob_path(dir, digest)?)
         .map_err(|e| bad(dir, format!("blob {digest}: {e}")))?;
     use sha2::Digest;
     let actual = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&data)));
@@ -108,10 +119,7 @@ pub fn import_oci_layout(
             .as_str()
             .ok_or_else(|| bad(dir, "layer without digest"))?;
         let media = layer["mediaType"].as_str().unwrap_or("");
-        let hex = digest
-            .strip_prefix("sha256:")
-            .ok_or_else(|| bad(dir, format!("unsupported digest {digest}")))?;
-        let file = std::fs::File::open(dir.join("blobs/sha256").join(hex))
+        let file = std::fs::File::open(blob_path(dir, digest)?)
             .map_err(|e| bad(dir, format!("layer {digest}: {e}")))?;
         let mut reader = codec::decompressor(media, std::io::BufReader::new(file))
             .map_err(|e| bad(dir, format!("layer {digest}: {e}")))?;

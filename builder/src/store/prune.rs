@@ -87,7 +87,7 @@ pub fn prune(root: &Root, all: bool) -> Result<PruneReport, StoreError> {
     let mut r = PruneReport::default();
     if all {
         for img in list_images(root)? {
-            root.index.delete_tag(&img.name)?;
+            super::remove_image(root, &img.name)?;
             r.images += 1;
         }
     }

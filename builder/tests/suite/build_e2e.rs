@@ -978,3 +978,170 @@ fn parents_made_by_copy_chmod_get_its_mode() {
          /symbolic 755\n/symbolic/deep 755\n/symbolic/deep/a.txt 744\n"
     );
 }
+
+/// `RUN --security=insecure` is refused at its line unless `--allow security.insecure` grants
+/// it; granted, the step runs with every capability and no seccomp filter (it can mount), and
+/// the steps without it stay sandboxed in the same build.
+#[test]
+fn security_insecure_needs_allow_and_then_runs_unconfined() {
+    if !can_run() {
+        return;
+    }
+    let store = Store::busybox(pallet!());
+    let ctx = store.dir().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\n\
+         RUN grep -E '^(CapEff|Seccomp):' /proc/self/status > /sandbox; \
+             mkdir -p /m; if mount -t tmpfs none /m 2>/dev/null; then echo mounted; else echo refused; fi >> /sandbox\n\
+         RUN --security=insecure grep -E '^(CapEff|Seccomp):' /proc/self/status > /insecure; \
+             mkdir -p /m; if mount -t tmpfs none /m; then echo mounted; umount /m; else echo refused; fi >> /insecure\n\
+         RUN [ ! -e /dev/fuse ] && [ ! -e /dev/loop-control ]\n\
+         RUN --security=insecure [ -c /dev/fuse ] && [ -c /dev/loop-control ] && dmesg > /dev/null\n",
+    )
+    .unwrap();
+    let tree = store.dir().join("tree");
+    let refused = store
+        .pallet()
+        .current_dir(&ctx)
+        .args(["build", "-o", tree.to_str().unwrap(), "."])
+        .output();
+    assert!(!refused.status.success());
+    let err = text(&refused.stderr);
+    // BuildKit's text (dockerfile_runsecurity_test.go).
+    assert!(
+        err.contains("entitlement security.insecure is not allowed"),
+        "{err}"
+    );
+    assert!(err.contains("Dockerfile:3"), "{err}");
+    assert!(err.contains("--allow security.insecure"), "{err}");
+    assert!(!tree.exists(), "nothing ran, nothing was written");
+
+    let out = store
+        .pallet()
+        .current_dir(&ctx)
+        .args(["build", "--allow", "security.insecure"])
+        .args(["-o", tree.to_str().unwrap(), "."])
+        .output();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let sandbox = std::fs::read_to_string(tree.join("sandbox")).unwrap();
+    let insecure = std::fs::read_to_string(tree.join("insecure")).unwrap();
+    // Docker's 14 default capabilities, the default seccomp profile, no mounts.
+    assert_eq!(
+        sandbox, "CapEff:\t00000000a80425fb\nSeccomp:\t2\nrefused\n",
+        "{sandbox}"
+    );
+    // Every capability pallet has (all 41 where it runs as full root), no filter, mount works.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let bounding = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .unwrap()
+        .trim();
+    assert_eq!(
+        insecure,
+        format!("CapEff:\t{bounding}\nSeccomp:\t0\nmounted\n"),
+        "{insecure}"
+    );
+}
+
+/// Proxy build args (HTTP_PROXY, no_proxy...) reach RUN's environment without an ARG, as
+/// BuildKit's proxy env does, and stay out of the history and the cache key: another proxy
+/// value is a cache hit.
+#[test]
+fn proxy_build_args_reach_run_but_not_the_history_or_the_key() {
+    if !can_run() {
+        return;
+    }
+    let store = Store::busybox(pallet!());
+    let ctx = store.dir().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN echo \"$HTTP_PROXY|$no_proxy|$FTP_PROXY\" > /proxy\n",
+    )
+    .unwrap();
+    let build = |proxy: &str, tree: &str| {
+        let out = store
+            .pallet()
+            .current_dir(&ctx)
+            .args(["build", "--progress", "plain", "-t", "proxied"])
+            .args(["--build-arg", &format!("HTTP_PROXY={proxy}")])
+            .args(["--build-arg", "no_proxy=localhost"])
+            .args(["-o", store.dir().join(tree).to_str().unwrap(), "."])
+            .output();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    build("http://proxy.example:3128", "one");
+    assert_eq!(
+        std::fs::read_to_string(store.dir().join("one/proxy")).unwrap(),
+        "http://proxy.example:3128|localhost|\n"
+    );
+    let json = store
+        .pallet()
+        .args(["inspect", "--format", "json", "proxied"])
+        .ok();
+    assert!(!json.contains("proxy.example"), "history or config: {json}");
+    let again = build("http://other.example:8080", "two");
+    assert!(again.contains("cache: 2 hits, 0 misses"), "{again}");
+}
+
+/// Cache keys are machine-independent (what a shared cache needs, issue 17): the ML example
+/// built from two copies of its context at different paths (different inodes and times),
+/// into two stores, files its steps under the same keys, and gives the same image.
+#[test]
+fn cache_keys_are_the_same_for_another_store_and_context_path() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let build = |name: &str| -> (Vec<String>, String) {
+        let ctx = dir.path().join(format!("checkout-{name}/src/app"));
+        copy_dir(&example("ml-busybox"), &ctx);
+        let root = dir.path().join(format!("store-{name}"));
+        let pallet = pallet!().root(&root).env("SOURCE_DATE_EPOCH", "1700000000");
+        // The base as a registry would serve it: the same image in both stores (an import
+        // records the tar's name in the history, so both import "base.tar").
+        pallet
+            .clone()
+            .current_dir(dir.path())
+            .args(["import", "base.tar", "-t", "busybox:latest"])
+            .ok();
+        let out = pallet
+            .clone()
+            .current_dir(&ctx)
+            .args(["build", "-t", "ml:keys", "."])
+            .output();
+        let log = text(&out.stderr);
+        assert!(out.status.success(), "{log}");
+        let digest = log
+            .split("built ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no digest in:\n{log}"))
+            .to_string();
+        let index = cache::Index::open(&root.join("index.redb")).unwrap();
+        let mut keys: Vec<String> = index
+            .list_cache()
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.starts_with("step/"))
+            .collect();
+        keys.sort();
+        (keys, digest)
+    };
+    Rootfs::new().write_tar(&dir.path().join("base.tar"));
+    let (keys_a, image_a) = build("a");
+    // Another checkout made later: other inodes and mtimes, another absolute path.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let (keys_b, image_b) = build("bb");
+    assert!(
+        keys_a.len() >= 4,
+        "the example's steps have keys: {keys_a:?}"
+    );
+    assert_eq!(keys_a, keys_b, "step keys differ between stores");
+    assert_eq!(image_a, image_b);
+}

@@ -266,6 +266,7 @@ fn image_options(c: Compression, media_types: MediaTypes) -> ImageOptions {
         names: vec!["docker.io/library/app:latest".into()],
         media_types,
         compression: c.into(),
+        annotations: Default::default(),
     }
 }
 

@@ -15,7 +15,7 @@ use testkit::{busybox, pallet, require, text, Need::*, Pallet};
 
 /// A registry of `config` and a fresh test environment; `None` where the test cannot run here
 /// (`require` and `Registry::start` say why, and fail instead under CI=true).
-fn registry_and_env(config: Config) -> Option<(Registry, Env)> {
+pub(crate) fn registry_and_env(config: Config) -> Option<(Registry, Env)> {
     if !require(
         "registry end-to-end test",
         &[Root, Busybox, Tool("runc"), Tool("skopeo")],
@@ -39,9 +39,9 @@ fn raw_manifest(reference: &str) -> serde_json::Value {
 
 /// Stores (by name) in one temp dir, and a private DOCKER_CONFIG for every pallet run (no
 /// credentials leak in or out of the test).
-struct Env {
-    tmp: tempfile::TempDir,
-    docker_config: PathBuf,
+pub(crate) struct Env {
+    pub(crate) tmp: tempfile::TempDir,
+    pub(crate) docker_config: PathBuf,
 }
 
 impl Env {
@@ -54,12 +54,12 @@ impl Env {
         Env { tmp, docker_config }
     }
 
-    fn root(&self, name: &str) -> PathBuf {
+    pub(crate) fn root(&self, name: &str) -> PathBuf {
         self.tmp.path().join(name)
     }
 
     /// pallet on the store `root`, with this environment's docker and pallet configs.
-    fn pallet(&self, root: &str) -> Pallet {
+    pub(crate) fn pallet(&self, root: &str) -> Pallet {
         pallet!()
             .root(self.root(root))
             .env("DOCKER_CONFIG", &self.docker_config)
@@ -69,17 +69,17 @@ impl Env {
             )
     }
 
-    fn run(&self, root: &str, args: &[&str]) -> std::process::Output {
+    pub(crate) fn run(&self, root: &str, args: &[&str]) -> std::process::Output {
         self.pallet(root).args(args).output()
     }
 
     /// A store `root` holding busybox:latest (imported from busybox-static).
-    fn with_busybox(&self, root: &str) {
+    pub(crate) fn with_busybox(&self, root: &str) {
         testkit::store::import_busybox(&self.pallet(root), &busybox::Rootfs::new());
     }
 
     /// A context dir `name` with this Dockerfile (and a file `f`).
-    fn context(&self, name: &str, dockerfile: &str) -> String {
+    pub(crate) fn context(&self, name: &str, dockerfile: &str) -> String {
         let dir = self.tmp.path().join(name);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
@@ -88,7 +88,13 @@ impl Env {
     }
 
     /// Builds `dockerfile` in `root` with `-t tag --push` plus `extra` flags.
-    fn build_push(&self, root: &str, dockerfile: &str, tag: &str, extra: &[&str]) -> String {
+    pub(crate) fn build_push(
+        &self,
+        root: &str,
+        dockerfile: &str,
+        tag: &str,
+        extra: &[&str],
+    ) -> String {
         let ctx = self.context(&format!("ctx-{}", tag.replace(['/', ':'], "-")), dockerfile);
         let mut args = vec!["build", "--progress", "plain", "-t", tag, "--push"];
         args.extend_from_slice(extra);
@@ -97,7 +103,13 @@ impl Env {
     }
 
     /// Builds `dockerfile` in `root` into a local directory and returns the file `path` in it.
-    fn build_file(&self, root: &str, dockerfile: &str, extra: &[&str], path: &str) -> String {
+    pub(crate) fn build_file(
+        &self,
+        root: &str,
+        dockerfile: &str,
+        extra: &[&str],
+        path: &str,
+    ) -> String {
         let n = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -678,4 +690,85 @@ fn iidfile_metadata_file_and_quiet_report_what_was_built_and_pushed() {
     // A usage error exits 125, as docker's does.
     let out = env.run("a", &["build", "--no-such-flag", &ctx]);
     assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
+}
+
+/// `--annotation` as docker/metadata-action passes it: on the pushed manifest (skopeo reads
+/// it), on the OCI layout's manifest and its index.json descriptor (`manifest-descriptor:`);
+/// what cannot be honoured (index annotations without an index, Docker media types, no output
+/// that writes a manifest) is refused before the build.
+#[test]
+fn annotations_reach_pushed_and_exported_manifests() {
+    let Some((reg, env)) = registry_and_env(Config::plain()) else {
+        return;
+    };
+    env.with_busybox("a");
+    let app = format!("{}/team/annotated:1", reg.host());
+    let layout = env.tmp.path().join("layout");
+    let oci = format!("type=oci,tar=false,dest={}", layout.display());
+    env.build_push(
+        "a",
+        "FROM busybox\nRUN echo annotated > /a\n",
+        &app,
+        &[
+            "--annotation",
+            "org.opencontainers.image.source=https://example.com/app",
+            "--annotation",
+            "manifest,manifest-descriptor:org.example.both=yes",
+            "-o",
+            &oci,
+        ],
+    );
+    let pushed = raw_manifest(&app);
+    assert_eq!(
+        pushed["annotations"]["org.opencontainers.image.source"], "https://example.com/app",
+        "{pushed}"
+    );
+    assert_eq!(pushed["annotations"]["org.example.both"], "yes");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let descriptor = &index["manifests"][0];
+    assert_eq!(
+        descriptor["annotations"]["org.example.both"], "yes",
+        "{index}"
+    );
+    let digest = descriptor["digest"].as_str().unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(layout.join("blobs/sha256").join(&digest["sha256:".len()..])).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.source"],
+        "https://example.com/app"
+    );
+
+    let ctx = env.context("ctx-refused", "FROM busybox\n");
+    for (args, wanted) in [
+        (
+            vec!["--annotation", "index:a=1", "--push", "-t", &app],
+            "index annotations not supported for single platform export",
+        ),
+        (
+            vec![
+                "--annotation",
+                "a=1",
+                "--push",
+                "--push-format",
+                "docker",
+                "-t",
+                &app,
+            ],
+            "cannot export annotations with \"oci-mediatypes=false\"",
+        ),
+        (
+            vec!["--annotation", "a=1"],
+            "--annotation needs an output that writes a manifest out",
+        ),
+    ] {
+        let mut all = vec!["build"];
+        all.extend(args);
+        all.push(&ctx);
+        let out = env.run("a", &all);
+        assert!(!out.status.success());
+        assert!(text(&out.stderr).contains(wanted), "{}", text(&out.stderr));
+    }
 }

@@ -44,6 +44,7 @@ fn spec(args: &[&str]) -> RunSpec {
         host_network: true,
         hostname: "pallet-test".into(),
         mounts: vec![],
+        insecure: false,
     }
 }
 

@@ -28,7 +28,9 @@ pub enum FlagError {
     #[error("arg should start with -- : {flag}")]
     NotAFlag { flag: String },
     /// A flag the instruction does not declare; `known` are those it does.
-    #[error("unknown flag: {name}")]
+    /// BuildKit's text: `unknown flag: --NAME`, with its `(did you mean NAME?)` when one is
+    /// close.
+    #[error("unknown flag: --{name}{}", did_you_mean(.name, .known))]
     Unknown {
         flag: String,
         name: String,
@@ -63,8 +65,9 @@ impl FlagError {
         let FlagError::Unknown { name, known, .. } = self else {
             return None;
         };
-        Some(if let Some(s) = suggest(name, known.iter().copied()) {
-            format!("did you mean --{s}?")
+        Some(if suggest(name, known.iter().copied()).is_some() {
+            // In the message already, as BuildKit puts it.
+            return None;
         } else if known.is_empty() {
             "this instruction takes no flags".into()
         } else {
@@ -89,6 +92,12 @@ impl FlagError {
         let flag = self.flag().to_string();
         FrontendError::from_cause(self, span).with_needle(flag)
     }
+}
+
+/// BuildKit's `suggest.WrapError` suffix for an unknown flag.
+fn did_you_mean(name: &str, known: &[&'static str]) -> String {
+    suggest(name, known.iter().copied())
+        .map_or_else(String::new, |s| format!(" (did you mean {s}?)"))
 }
 
 impl<'a> Flags<'a> {
@@ -220,7 +229,8 @@ mod tests {
     #[test]
     fn rejects_bad_flags_like_buildkit() {
         let cases: &[(&[&str], &str)] = &[
-            (&["--form=x"], "unknown flag: form"),
+            (&["--form=x"], "unknown flag: --form (did you mean from?)"),
+            (&["--xyzzy"], "unknown flag: --xyzzy"),
             (&["--from=a", "--from=b"], "duplicate flag specified: from"),
             (&["--from"], "missing a value on flag: from"),
             (&["--link="], "missing a value on flag: link"),
@@ -239,8 +249,16 @@ mod tests {
         let mut f = Flags::new(&r);
         f.declare_string("from");
         assert_eq!(
+            f.parse().unwrap_err().hint(),
+            None,
+            "in the message already"
+        );
+        let r = raw(&["--xyzzy"]);
+        let mut f = Flags::new(&r);
+        f.declare_string("from");
+        assert_eq!(
             f.parse().unwrap_err().hint().as_deref(),
-            Some("did you mean --from?")
+            Some("this instruction takes --from")
         );
     }
 }

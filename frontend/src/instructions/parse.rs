@@ -323,12 +323,27 @@ fn parse_shell(node: &Node, flags: Flags) -> Result<Command, FrontendError> {
 /// An unknown keyword, with the likely instruction, or what a shell command or a broken
 /// continuation looks like.
 fn unknown_instruction(node: &Node) -> FrontendError {
-    let e = error(node, format!("unknown instruction: {}", node.keyword_raw))
-        .with_needle(node.keyword_raw.clone());
     let upper = node.keyword.to_uppercase();
     if let Some(s) = suggest(&upper, KEYWORDS.iter().copied()) {
-        e.with_hint(format!("did you mean {s}?"))
-    } else if node.keyword_raw == node.keyword {
+        // BuildKit's text, the suggestion in the message.
+        error(
+            node,
+            format!(
+                "unknown instruction: {} (did you mean {s}?)",
+                node.keyword_raw
+            ),
+        )
+        .with_needle(node.keyword_raw.clone())
+    } else {
+        unknown_instruction_help(node)
+    }
+}
+
+/// An unknown keyword with no instruction close to it: what it may be instead.
+fn unknown_instruction_help(node: &Node) -> FrontendError {
+    let e = error(node, format!("unknown instruction: {}", node.keyword_raw))
+        .with_needle(node.keyword_raw.clone());
+    if node.keyword_raw == node.keyword {
         e.with_hint(format!(
             "'{}' looks like a shell command: to run it during the build write RUN {} ...; \
              if it continues the previous line, end that line with a backslash",

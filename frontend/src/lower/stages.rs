@@ -314,13 +314,18 @@ impl Lowering<'_> {
             .iter()
             .filter_map(|s| s.name.as_deref())
             .collect();
-        let mut e = FrontendError::global(format!("target stage \"{target}\" could not be found"));
-        e = match suggest(target, names.iter().copied()) {
-            Some(s) => e.with_hint(format!("did you mean {s}?")),
-            None if names.is_empty() => {
-                e.with_hint("this Dockerfile has no named stages (FROM IMAGE AS NAME)")
-            }
-            None => e.with_hint(format!("the named stages are: {}", names.join(", "))),
+        let not_found = format!("target stage \"{target}\" could not be found");
+        if let Some(s) = suggest(target, names.iter().copied()) {
+            // BuildKit's text, the suggestion in the message.
+            return Err(FrontendError::global(format!(
+                "{not_found} (did you mean {s}?)"
+            )));
+        }
+        let e = FrontendError::global(not_found);
+        let e = if names.is_empty() {
+            e.with_hint("this Dockerfile has no named stages (FROM IMAGE AS NAME)")
+        } else {
+            e.with_hint(format!("the named stages are: {}", names.join(", ")))
         };
         Err(e)
     }

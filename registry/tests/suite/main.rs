@@ -2,6 +2,7 @@
 //! own). The registry they talk to is `testkit::docker_registry`. One module's tests:
 //! `cargo test -p pallet-registry --test suite push_pull::`.
 
+mod certs_d;
 mod credentials;
 mod faults;
 mod push_pull;

@@ -8,27 +8,42 @@
 //!
 //! - `Config::plain()`: HTTP. `Config::tls()`: HTTPS with a CA and a server certificate made
 //!   here with the openssl CLI (SAN IP:127.0.0.1, DNS:localhost; `ca_path()` is the CA).
+//!   `Config::self_signed()`: HTTPS with the certificate docker's documentation makes with one
+//!   `openssl req -x509` line (CA:TRUE, self-signed, SAN IP:127.0.0.1; `ca_path()` is that
+//!   certificate). `Config::client_cert()`: `tls()` plus a required client certificate
+//!   (`http.tls.clientcas`); `client_cert()` gives a certificate and key it accepts.
 //!   `Config::htpasswd(user, pass)`: Basic auth (bcrypt file from `htpasswd -Bbn`).
 //!   `Config::token(user, pass)`: bearer tokens from the issuer in token.rs.
 //!   `token_requests()` counts the token requests served.
 //! - `Registry::start` returns None when a tool is missing, by the [gate](crate::gate) rule
 //!   (a skip with a note; a failure under `CI=true`). The registry is killed and its directory
 //!   removed on Drop.
-//! - `FaultProxy::start(upstream, faults)`: a plain-TCP proxy that answers `500` or `429`,
-//!   drops the connection or cuts the answer after N bytes for the first N requests matching a
-//!   method and path substring, and forwards everything else (with `Connection: close`, so
-//!   each request is seen).
+//! - `FaultProxy::start(upstream, faults)`: a plain-TCP proxy that, for the first N requests
+//!   matching a method and path substring, answers a 5xx or `429` with `Retry-After`, drops
+//!   the connection, cuts the answer after N bytes, truncates its body under a `Content-Length`
+//!   that lies, stalls (silent, held open), trickles it a byte a second or resets it after N
+//!   body bytes, stalls or resets an upload after N bytes of its body, or forwards the request
+//!   and never answers; it forwards everything else (with `Connection: close`, so each request
+//!   is seen and logged, a TLS handshake as `TLS_HELLO`). `FaultProxy::start_on(ip, ...)`
+//!   listens on another address of the machine (`non_loopback_ipv4()`), for a registry that is
+//!   not on loopback.
+//! - `Front::start(upstream, rules)`: a hostile front that answers chosen requests with bytes
+//!   the test crafted (a manifest no registry would store, a redirect, a wrong blob), forwards
+//!   the rest and logs every request with its headers.
 //!
 //! Files: this one (the registry process and its configuration), `pki.rs` (TLS material),
-//! `token.rs` (the issuer), `proxy.rs` (the fault proxy), `http.rs` (request heads, base64).
+//! `token.rs` (the issuer), `proxy.rs` (the fault proxy), `front.rs` (the hostile front),
+//! `http.rs` (request heads, base64).
 
+mod front;
 mod http;
 mod pki;
 mod proxy;
 mod token;
 
+pub use front::{Answer, Front, Rule, Seen};
 pub use http::{base64, STD};
-pub use proxy::{proxy, Fault, FaultAction, FaultProxy};
+pub use proxy::{non_loopback_ipv4, proxy, Fault, FaultAction, FaultProxy, TLS_HELLO};
 pub use token::{TOKEN_ISSUER, TOKEN_SERVICE};
 
 use crate::gate::{require, Need};
@@ -47,8 +62,19 @@ use token::TokenServer;
 pub enum Config {
     Plain,
     Tls,
-    Htpasswd { user: String, pass: String },
-    Token { user: String, pass: String },
+    /// docker's documented self-signed certificate, with Basic auth when given.
+    SelfSigned {
+        htpasswd: Option<(String, String)>,
+    },
+    ClientCert,
+    Htpasswd {
+        user: String,
+        pass: String,
+    },
+    Token {
+        user: String,
+        pass: String,
+    },
 }
 
 impl Config {
@@ -57,6 +83,18 @@ impl Config {
     }
     pub fn tls() -> Config {
         Config::Tls
+    }
+    pub fn self_signed() -> Config {
+        Config::SelfSigned { htpasswd: None }
+    }
+    /// [`Config::self_signed`] with Basic auth.
+    pub fn self_signed_htpasswd(user: &str, pass: &str) -> Config {
+        Config::SelfSigned {
+            htpasswd: Some((user.into(), pass.into())),
+        }
+    }
+    pub fn client_cert() -> Config {
+        Config::ClientCert
     }
     pub fn htpasswd(user: &str, pass: &str) -> Config {
         Config::Htpasswd {
@@ -78,6 +116,7 @@ pub struct Registry {
     port: u16,
     config: Config,
     ca: Option<PathBuf>,
+    client: Option<(PathBuf, PathBuf)>,
     token: Option<TokenServer>,
     dir: tempfile::TempDir,
 }
@@ -88,8 +127,13 @@ impl Registry {
         let mut tools = vec!["docker-registry"];
         match &config {
             Config::Plain => {}
-            Config::Tls | Config::Token { .. } => tools.push("openssl"),
+            Config::Tls | Config::SelfSigned { .. } | Config::ClientCert | Config::Token { .. } => {
+                tools.push("openssl")
+            }
             Config::Htpasswd { .. } => tools.push("htpasswd"),
+        }
+        if matches!(&config, Config::SelfSigned { htpasswd: Some(_) }) {
+            tools.push("htpasswd");
         }
         let needs: Vec<Need> = tools.into_iter().map(Need::Tool).collect();
         if !require("a test with a real registry", &needs) {
@@ -101,6 +145,7 @@ impl Registry {
         let mut http = format!("  addr: 127.0.0.1:{port}\n  secret: pallet-test-secret\n");
         let mut auth = String::new();
         let mut ca = None;
+        let mut client = None;
         let mut token = None;
         match &config {
             Config::Plain => {}
@@ -113,13 +158,32 @@ impl Registry {
                 );
                 ca = Some(pki.ca_cert);
             }
-            Config::Htpasswd { user, pass } => {
-                let line = run(Command::new("htpasswd").args(["-Bbn", user, pass]));
-                std::fs::write(d.join("htpasswd"), line).unwrap();
-                auth = format!(
-                    "auth:\n  htpasswd:\n    realm: pallet-test\n    path: {}\n",
-                    d.join("htpasswd").display()
+            Config::SelfSigned { htpasswd } => {
+                let (cert, key) = pki::docker_documented(d);
+                http += &format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    cert.display(),
+                    key.display()
                 );
+                ca = Some(cert);
+                if let Some((user, pass)) = htpasswd {
+                    auth = htpasswd_auth(d, user, pass);
+                }
+            }
+            Config::ClientCert => {
+                let pki = pki::make_pki(d);
+                let (client_ca, cert, key) = pki::client_pki(d);
+                http += &format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n    clientcas:\n      - {}\n",
+                    pki.server_cert.display(),
+                    pki.server_key.display(),
+                    client_ca.display()
+                );
+                ca = Some(pki.ca_cert);
+                client = Some((cert, key));
+            }
+            Config::Htpasswd { user, pass } => {
+                auth = htpasswd_auth(d, user, pass);
             }
             Config::Token { user, pass } => {
                 let server = TokenServer::start(d, user, pass);
@@ -154,6 +218,7 @@ impl Registry {
             port,
             config,
             ca,
+            client,
             token,
             dir,
         };
@@ -207,6 +272,13 @@ impl Registry {
         self.ca.as_deref()
     }
 
+    /// A client certificate and key the registry accepts (`Config::client_cert` only).
+    pub fn client_cert(&self) -> Option<(&Path, &Path)> {
+        self.client
+            .as_ref()
+            .map(|(c, k)| (c.as_path(), k.as_path()))
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -228,6 +300,16 @@ impl Registry {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
+}
+
+/// The `auth:` section for Basic auth with one bcrypt user (file from `htpasswd -Bbn`).
+fn htpasswd_auth(dir: &Path, user: &str, pass: &str) -> String {
+    let line = run(Command::new("htpasswd").args(["-Bbn", user, pass]));
+    std::fs::write(dir.join("htpasswd"), line).unwrap();
+    format!(
+        "auth:\n  htpasswd:\n    realm: pallet-test\n    path: {}\n",
+        dir.join("htpasswd").display()
+    )
 }
 
 impl Drop for Registry {

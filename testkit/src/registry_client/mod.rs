@@ -40,9 +40,11 @@ pub fn client_for(reg: &Registry, dir: &Path) -> Client {
         config.ca_files.insert(reg.host(), ca.to_path_buf());
     }
     let cred = match reg.config() {
-        Config::Htpasswd { user, pass } | Config::Token { user, pass } => {
-            Some(Credential::new(user.clone(), pass.clone()))
-        }
+        Config::Htpasswd { user, pass }
+        | Config::Token { user, pass }
+        | Config::SelfSigned {
+            htpasswd: Some((user, pass)),
+        } => Some(Credential::new(user.clone(), pass.clone())),
         _ => None,
     };
     Client::new(config, docker_config(dir, &reg.host(), cred.as_ref()))

@@ -101,6 +101,17 @@ pub(crate) fn try_unpack(c: &mut Copier, src: &Path, dest: &Path) -> Result<bool
         if name.is_empty() {
             continue;
         }
+        // Refused before any directory is made: a name of 20 000 components is otherwise
+        // resolved and created level by level (seconds each time), to fail at the end.
+        if name.len() > PATH_MAX {
+            return Err(FileOpError::User(format!(
+                "cannot unpack {}: an archive path is too long ({} bytes, over the {PATH_MAX} a \
+                 path may have): {}…",
+                display(c.src_root, src),
+                name.len(),
+                String::from_utf8_lossy(&name[..200])
+            )));
+        }
         let target = resolve(dest, OsStr::from_bytes(&name), kind.is_dir())?;
         let root = c.dest_root;
         let parent = target.parent().unwrap_or(dest).to_path_buf();
@@ -176,11 +187,14 @@ pub(crate) fn try_unpack(c: &mut Copier, src: &Path, dest: &Path) -> Result<bool
     Ok(true)
 }
 
+/// The longest archive path unpacked (Linux's PATH_MAX).
+const PATH_MAX: usize = 4096;
+
 fn outside(c: &Copier, src: &Path, name: &[u8]) -> FileOpError {
     FileOpError::User(format!(
         "cannot unpack {}: archive path {:?} is outside the extraction directory",
         display(c.src_root, src),
-        String::from_utf8_lossy(name)
+        String::from_utf8_lossy(&name[..name.len().min(PATH_MAX)])
     ))
 }
 

@@ -400,6 +400,7 @@ mod tests {
                 target: "/t".into(),
                 size: Some(1024),
             }],
+            insecure: false,
         };
         let etc = EtcFiles {
             hosts: Path::new("/b/hosts"),

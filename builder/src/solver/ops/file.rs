@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 pub(in crate::solver) fn run(
     f: &FileOp,
+    name: &str,
     inputs: &[Done],
     opts: &SolveOptions,
     writer: &Writer,
@@ -88,7 +89,7 @@ pub(in crate::solver) fn run(
     };
     let snapshot = adopt_upper(opts.root, &upper)?;
     let mut out = base;
-    out.push(writer.commit(&snapshot, opts.epoch));
+    out.push(writer.commit(&snapshot, opts.epoch, name));
     Ok(out)
 }
 

@@ -12,6 +12,7 @@
 use super::cache_mount::{self, CacheLease, CacheRequest};
 use crate::exec::{rootpath, user, RunSpec, SpecMount};
 use crate::snapshot::{Active, View};
+use crate::solver::error::shortened;
 use crate::solver::layer_writer::{Layer, Writer};
 use crate::solver::scheduler::Done;
 use crate::solver::{Output, SolveOptions, StepError};
@@ -78,13 +79,14 @@ pub(in crate::solver) fn run(
         host_network: e.network != Network::None,
         hostname: "buildkitsandbox".into(),
         mounts,
+        insecure: e.insecure,
     };
     let mut tail: Vec<String> = Vec::new();
     let code = opts
         .executor
         .run_lines(merged, bundle, &spec, &mut |line| {
             log(line);
-            tail.push(line.to_string());
+            tail.push(shortened(line));
             if tail.len() > 20 {
                 tail.remove(0);
             }
@@ -93,14 +95,14 @@ pub(in crate::solver) fn run(
     if code != 0 {
         return Err(StepError::Run {
             code,
-            command: e.args.join(" "),
+            command: shortened(&e.args.join(" ")),
             tail,
         });
     }
     let upper = tree.commit().map_err(StepError::Snapshot)?;
     let snapshot = adopt_upper(opts.root, &upper)?;
     let mut out = base.clone();
-    out.push(writer.commit(&snapshot, opts.epoch));
+    out.push(writer.commit(&snapshot, opts.epoch, &crate::solver::display_name(v)));
     Ok(out)
 }
 

@@ -16,14 +16,9 @@ pub enum HttpError {
     Scheme,
     #[error("the URL has no host")]
     NoHost,
-    /// `HTTP_PROXY` / `HTTPS_PROXY` (`var`) names no usable proxy.
-    #[error("{var}={value} is not a usable proxy: {source}")]
-    Proxy {
-        var: &'static str,
-        value: String,
-        #[source]
-        source: Box<ureq::Error>,
-    },
+    /// `HTTP_PROXY` / `HTTPS_PROXY` names no usable proxy (Go's rule: `registry::proxy`).
+    #[error("{0}")]
+    Proxy(#[source] registry::proxy::ProxyError),
     /// The request, or reading the body, failed (`timeout`: the silence allowed).
     #[error("{}", describe_request(.server, .source, .timeout))]
     Request {

@@ -18,13 +18,12 @@
 //!   is also the vertex's cache key: downstream steps stay cached while the content (and
 //!   mtime) are the same, whatever the ETag, and rerun when they change.
 //!
-//! Network: `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` (and lower-case) as Go reads them,
-//! loopback never proxied; 60 s to connect and 60 s of silence at most while reading
+//! Network: `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` (and lower-case) by Go's rule, the one
+//! the registry client also follows (`registry::proxy`), loopback never proxied; 60 s to connect and 60 s of silence at most while reading
 //! (`PALLET_HTTP_TIMEOUT=<seconds>` changes both).
 
 mod date;
 mod error;
-mod proxy;
 
 pub use error::HttpError;
 
@@ -35,7 +34,6 @@ use crate::solver::{CacheKey, SolveError};
 use crate::store::{commit_upper, step_dir, LayerRecord};
 use cache::{CacheError, Root};
 use date::parse_http_date;
-use proxy::proxy_for;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 use std::fs::{OpenOptions, Permissions};
@@ -235,7 +233,9 @@ impl Fetch<'_> {
         };
 
         let timeout = Duration::from_secs(timeout_secs());
-        let proxy = proxy_for(scheme, host, &|k| std::env::var(k).ok())?;
+        let proxy = registry::proxy::ProxyEnv::from_process()
+            .proxy_for(scheme, host, port)
+            .map_err(HttpError::Proxy)?;
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_resolve(Some(timeout))

@@ -1,11 +1,19 @@
-//! Registry settings: which registries may use plain HTTP, extra CA certificates per registry,
-//! mirrors for docker.io, retry policy. Read from a JSON file shaped like dockerd's daemon.json
-//! (`insecure-registries`, `registry-mirrors`, plus `registry-ca` and
-//! `max-concurrent-transfers`), then amended by CLI flags (the fields are public).
+//! Registry settings: which registries may use plain HTTP, extra CA certificates and client
+//! certificates per registry, mirrors, proxies, retry policy. Read from a JSON file shaped like
+//! dockerd's daemon.json (`insecure-registries`, `registry-mirrors`, plus `registry-ca` and
+//! `max-concurrent-transfers`) with BuildKit's per-registry table under `registry` (buildkitd.toml's
+//! `[registry."HOST"]`: `mirrors`, `http`, `insecure`, `ca`, `keypair`), then amended by CLI
+//! flags (the fields are public).
 //!
-//! Owns the policy questions "may HOST use plain HTTP?", "skip TLS verification for HOST?" and
-//! "which CA files for HOST?"; it does not open connections.
+//! Owns the policy questions "may HOST use plain HTTP?", "skip TLS verification for HOST?",
+//! "which CA files and client certificates for HOST?" and "which mirrors for HOST?"; it does not
+//! open connections.
 
+mod hosts;
+
+pub use hosts::{HostSettings, KeyPair};
+
+use hosts::host_settings;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -20,9 +28,15 @@ pub struct RegistryConfig {
     pub insecure: Vec<String>,
     /// Mirrors tried in order for docker.io before docker.io itself (URLs like https://mirror:5000).
     pub mirrors: Vec<String>,
+    /// BuildKit's per-registry settings (`[registry."HOST"]`), by `host[:port]` as references
+    /// name registries (`docker.io`, `ghcr.io`, `10.0.0.5:5000`).
+    pub hosts: BTreeMap<String, HostSettings>,
+    /// HTTP_PROXY / HTTPS_PROXY / NO_PROXY, by Go's rule.
+    pub proxy: crate::proxy::ProxyEnv,
     /// Extra CA files by `host[:port]` (in addition to `certs_dir/HOST[:PORT]/*.crt`).
     pub ca_files: BTreeMap<String, PathBuf>,
-    /// docker's per-registry certificate directory (default /etc/docker/certs.d).
+    /// docker's per-registry certificate directory (default /etc/docker/certs.d; config key
+    /// `certs-dir`): `HOST[:PORT]/*.crt` CAs, `*.cert` + `*.key` client certificates.
     pub certs_dir: PathBuf,
     /// Blobs transferred at once in a pull or push.
     pub max_concurrent: usize,
@@ -32,7 +46,9 @@ pub struct RegistryConfig {
     pub transfer: TransferLimits,
 }
 
-/// When a blob download is given up as stalled or too slow (curl's `--speed-limit` idea):
+/// When a transfer is given up as stalled or too slow (curl's `--speed-limit` idea): blob
+/// downloads, and the small bodies (manifests, tokens, error answers) read whole; the idle
+/// timeout also bounds each write of an upload:
 /// config keys `transfer-idle-timeout` and `transfer-min-speed` / `transfer-speed-window`,
 /// or `PALLET_REGISTRY_IDLE_TIMEOUT` (seconds), `PALLET_REGISTRY_MIN_SPEED` (bytes per second)
 /// and `PALLET_REGISTRY_SPEED_WINDOW` (seconds), which win over the file.
@@ -114,6 +130,8 @@ impl Default for RegistryConfig {
         RegistryConfig {
             insecure: Vec::new(),
             mirrors: Vec::new(),
+            hosts: BTreeMap::new(),
+            proxy: crate::proxy::ProxyEnv::from_process(),
             ca_files: BTreeMap::new(),
             certs_dir: PathBuf::from("/etc/docker/certs.d"),
             max_concurrent: 3,
@@ -125,10 +143,12 @@ impl Default for RegistryConfig {
 }
 
 const KNOWN_KEYS: &[&str] = &[
+    "certs-dir",
     "insecure-registries",
     "registry-mirrors",
     "registry-ca",
     "max-concurrent-transfers",
+    "registry",
     "transfer-idle-timeout",
     "transfer-min-speed",
     "transfer-speed-window",
@@ -218,6 +238,23 @@ impl RegistryConfig {
                         self.ca_files.insert(host.clone(), PathBuf::from(file));
                     }
                 }
+                "certs-dir" => {
+                    let dir = value
+                        .as_str()
+                        .filter(|d| !d.is_empty())
+                        .ok_or("\"certs-dir\" must be a directory path")?;
+                    self.certs_dir = PathBuf::from(dir);
+                }
+                "registry" => {
+                    let obj = value.as_object().ok_or(
+                        "\"registry\" must be an object {\"HOST\": {\"mirrors\": [...], ...}} \
+                         (buildkitd.toml's [registry.\"HOST\"] tables)",
+                    )?;
+                    for (host, table) in obj {
+                        let settings = host_settings(host, table)?;
+                        self.hosts.insert(host.clone(), settings);
+                    }
+                }
                 "transfer-idle-timeout" => {
                     self.transfer.idle_timeout = seconds(key, value)?;
                 }
@@ -301,12 +338,17 @@ impl RegistryConfig {
 
     /// May `registry` be reached over plain HTTP (after HTTPS failed)?
     pub fn allows_http(&self, registry: &str) -> bool {
-        Self::is_loopback(registry) || self.is_insecure(registry)
+        Self::is_loopback(registry) || self.is_insecure(registry) || self.plain_http(registry)
+    }
+
+    /// Plain HTTP only, without trying HTTPS first (`"http": true` in its `registry` table).
+    pub fn plain_http(&self, registry: &str) -> bool {
+        self.hosts.get(registry).is_some_and(|h| h.http)
     }
 
     /// Skip certificate verification over HTTPS (only for explicitly insecure registries).
     pub fn skip_verify(&self, registry: &str) -> bool {
-        self.is_insecure(registry)
+        self.is_insecure(registry) || self.hosts.get(registry).is_some_and(|h| h.insecure)
     }
 
     /// Extra CA files for `registry`: `certs_dir/HOST[:PORT]/*.crt` (sorted) then `ca_files`.
@@ -323,6 +365,9 @@ impl RegistryConfig {
         }
         if let Some(file) = self.ca_files.get(registry) {
             files.push(file.clone());
+        }
+        if let Some(h) = self.hosts.get(registry) {
+            files.extend(h.ca.iter().cloned());
         }
         files
     }
