@@ -8,9 +8,10 @@
 //! The choice costs a root build one geteuid and one environment lookup (`userns::inside`
 //! reads /proc only when pallet's marker variable is set).
 
+use super::chroot::{self, Chroot};
 use super::executor::{Executor, Runc};
 use super::runc::{Privilege, RunError, RunSpec, Stream};
-use crate::snapshot::{OverlaySnapshotter, Snapshotter};
+use crate::snapshot::{OverlaySnapshotter, Snapshotter, TreeSnapshotter};
 use crate::userns;
 use std::path::Path;
 use std::sync::Arc;
@@ -78,6 +79,10 @@ impl Isolation {
         // Only inside pallet's user namespace is the euid 0 without being root.
         let rootless = root && userns::inside();
         match mode {
+            // Root that cannot mount: an unprivileged container.
+            IsolationMode::Auto if root && !rootless && !chroot::select::mounts_allowed() => {
+                Isolation::chroot()
+            }
             IsolationMode::Auto | IsolationMode::Root if root && !rootless => {
                 Ok(Isolation::root(runtime)?)
             }
@@ -114,12 +119,7 @@ impl Isolation {
                 };
                 Err(IsolationError::Unavailable { mode: name, why })
             }
-            IsolationMode::Chroot => Err(IsolationError::Unavailable {
-                mode: "chroot",
-                why: "chroot builds (for unprivileged containers) are not built yet; run as \
-                      root (sudo), or as a normal user with --isolation rootless"
-                    .into(),
-            }),
+            IsolationMode::Chroot => Isolation::chroot(),
         }
     }
 
@@ -148,6 +148,23 @@ impl Isolation {
         })
     }
 
+    /// chroot over copied trees, for unprivileged containers (no mounts, no namespaces):
+    /// `exec::Chroot` over `snapshot::TreeSnapshotter`.
+    pub fn chroot() -> Result<Isolation, IsolationError> {
+        if let Some(why) = chroot::select::missing() {
+            return Err(IsolationError::Unavailable {
+                mode: "chroot",
+                why,
+            });
+        }
+        Ok(Isolation {
+            mode: "chroot",
+            parts: "no mounts, no user namespaces".into(),
+            executor: Arc::new(Chroot::new()),
+            snapshotter: Arc::new(TreeSnapshotter::new()),
+        })
+    }
+
     /// For a dry run (`build --explain`): runs nothing and mounts nothing.
     pub fn dry_run() -> Isolation {
         Isolation {
@@ -164,7 +181,7 @@ impl Isolation {
         format!("isolation: {} ({})", self.mode, self.parts)
     }
 
-    /// The mode's name: `root`, `rootless`, `dry run`.
+    /// The mode's name: `root`, `rootless`, `chroot`, `dry run`.
     pub fn mode(&self) -> &'static str {
         self.mode
     }

@@ -4,6 +4,7 @@
 //! (`rootpath`). Knows nothing of Dockerfiles, stores or snapshots' layout; takes graph ops
 //! and paths.
 
+mod chroot;
 mod executor;
 pub mod fileop;
 mod isolation;
@@ -11,6 +12,7 @@ pub mod rootpath;
 pub mod runc;
 pub mod user;
 
+pub use chroot::Chroot;
 pub use executor::{Executor, Runc};
 pub use isolation::{Isolation, IsolationError, IsolationMode};
 pub use runc::{Privilege, RunError, RunSpec, SpecMount, Stream};

@@ -33,7 +33,7 @@ use std::sync::mpsc;
 
 mod insecure;
 mod output;
-mod rootfs;
+pub(crate) mod rootfs;
 mod seccomp;
 mod spec;
 mod watchdog;

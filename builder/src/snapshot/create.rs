@@ -15,6 +15,7 @@ use tar::EntryType;
 
 use super::beneath::{self, Dir};
 use super::entry_name::{components, resolve_error, shown, UnpackError};
+use super::marker;
 use super::reader::Entry;
 use super::whiteout::{self, Privilege};
 
@@ -92,8 +93,13 @@ pub(crate) fn entry(
         }
     }
     let existing = parent.stat(name).map_err(|e| ctx.io(e))?;
-    let was_whiteout = existing.is_some_and(|st| st.is_whiteout());
     let is_dir = info.kind == EntryType::Directory;
+    // A whiteout made where 0/0 devices are refused is an empty file marked by xattr (`marker`).
+    let was_whiteout = existing.is_some_and(|st| st.is_whiteout())
+        || (is_dir
+            && ctx.overlay_whiteouts
+            && existing.is_some_and(|st| st.mode & libc::S_IFMT == libc::S_IFREG)
+            && marker::is_xattr_whiteout(parent.fd(), name).unwrap_or(false));
     match existing {
         Some(st) if st.is_dir() && is_dir => {}
         Some(_) => parent.remove_all(name).map_err(|e| ctx.io(e))?,
@@ -110,8 +116,7 @@ pub(crate) fn entry(
             if was_whiteout && ctx.overlay_whiteouts {
                 // A directory over an overlay whiteout hides what lower layers had there, as
                 // overlayfs itself does when a directory is created over a whiteout.
-                let name = whiteout::opaque_xattr(ctx.privilege);
-                xattr::FileExt::set_xattr(dir.file(), name, b"y").map_err(|e| ctx.io(e))?;
+                marker::mark_opaque_as(dir.file(), ctx.privilege).map_err(|e| ctx.io(e))?;
             }
             set_fd_metadata(ctx, dir.file(), info, false)
         }

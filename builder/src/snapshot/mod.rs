@@ -16,25 +16,32 @@
 //! - `beneath`: fd-based operations that never follow a symlink (the confinement).
 //! - `whiteout`: OCI and overlayfs whiteout names, and which xattrs are overlay bookkeeping
 //!   (in `trusted.` as root, in `user.` rootless: see `Privilege`).
+//! - `marker`: whiteouts and opaque markers made where the usual form is refused (an
+//!   unprivileged container: no 0/0 devices on overlayfs, no `trusted.*` xattrs).
 //! - `unchanged`: copy-ups a step did not change, dropped from its upper dir (BuildKit's rule).
 //! - `snapshotter`: the seam that makes root file trees over snapshot stacks; `overlay`: the
-//!   overlayfs mounts the one snapshotter there is today uses; `probe`: whether rootless
-//!   overlayfs (`userxattr`) mounts on the store's filesystem, and which filesystem refused.
+//!   overlayfs mounts of the root and rootless snapshotter; `probe`: whether rootless
+//!   overlayfs (`userxattr`) mounts on the store's filesystem, and which filesystem refused;
+//!   `tree`: the snapshotter for where nothing can be mounted (plain directories, each step
+//!   diffed against a baseline).
 
 mod beneath;
 mod create;
 mod entry_name;
 mod header;
+pub(crate) mod marker;
 pub mod overlay;
 mod probe;
 mod reader;
 pub mod snapshotter;
+pub mod tree;
 pub mod unchanged;
 pub mod unpack;
 pub(crate) mod whiteout;
 pub mod write;
 
 pub use snapshotter::{Active, OverlaySnapshotter, Snapshotter, View};
+pub use tree::TreeSnapshotter;
 pub use unpack::{unpack_layer, UnpackError, UnpackOptions};
 pub use whiteout::Privilege;
 pub use write::{write_layer, LayerStats, WriteOptions};

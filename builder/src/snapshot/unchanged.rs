@@ -81,6 +81,16 @@ fn visit(path: &Path, low: &Path, meta: &Metadata, removed: &mut u64) -> io::Res
     Ok(false)
 }
 
+/// Whether the non-directory `a` (a tree snapshotter's entry) is the same as `b` (the lower
+/// layers' entry) by the rule above: what an overlay step's copy-up of it would lose here.
+pub(crate) fn same_entry(a: &Path, b: &Path) -> io::Result<bool> {
+    let (ma, mb) = (fs::symlink_metadata(a)?, fs::symlink_metadata(b)?);
+    if ma.is_dir() || mb.is_dir() {
+        return Ok(false);
+    }
+    Ok(same_attrs(&ma, &mb, a, b)? && same_content(&ma, &mb, a, b)?)
+}
+
 /// continuity's `compareSysStat` (mode with type, uid, gid, rdev) plus `security.capability`.
 fn same_attrs(a: &Metadata, b: &Metadata, pa: &Path, pb: &Path) -> io::Result<bool> {
     if a.mode() != b.mode() || a.uid() != b.uid() || a.gid() != b.gid() || a.rdev() != b.rdev() {

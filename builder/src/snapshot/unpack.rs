@@ -19,6 +19,7 @@ use super::beneath::{self, Dir, ResolveError};
 use super::create;
 pub use super::entry_name::UnpackError;
 use super::entry_name::{components, resolve_error, shown};
+use super::marker;
 use super::reader::{Entry, TarReader};
 use super::whiteout::{self, Marker, Privilege};
 
@@ -195,7 +196,8 @@ impl Unpacker<'_> {
         Ok(())
     }
 
-    /// `.wh.NAME`: in overlay format a 0/0 character device; otherwise `NAME` is removed.
+    /// `.wh.NAME`: in overlay format a 0/0 character device (or where that is refused, an empty
+    /// file marked by xattr: see `marker`); otherwise `NAME` is removed.
     fn whiteout(
         &mut self,
         label: &str,
@@ -220,9 +222,7 @@ impl Unpacker<'_> {
         if self.opts.overlay_whiteouts {
             let parent = self.resolve(label, parents, true)?.expect("created");
             parent.remove_all(&cname).map_err(io_err)?;
-            parent
-                .mknod(&cname, libc::S_IFCHR, libc::makedev(0, 0))
-                .map_err(io_err)?;
+            marker::make_whiteout(parent.fd(), &cname).map_err(io_err)?;
             if self.opts.same_owner {
                 let (uid, gid) = create::ids(entry).map_err(io_err)?;
                 parent
@@ -235,8 +235,9 @@ impl Unpacker<'_> {
         Ok(())
     }
 
-    /// `.wh..wh..opq`: in overlay format the `overlay.opaque=y` xattr (of the mode's namespace)
-    /// on the directory; otherwise everything in it that this layer did not create is removed.
+    /// `.wh..wh..opq`: in overlay format the `overlay.opaque=y` xattr (of the mode's namespace;
+    /// `user.` where `trusted.` is refused: see `marker`) on the directory; otherwise
+    /// everything in it that this layer did not create is removed.
     fn opaque(&mut self, label: &str, dir: &[&[u8]]) -> Result<(), UnpackError> {
         self.parent = None;
         let io_err = |source: io::Error| UnpackError::Io {
@@ -245,8 +246,7 @@ impl Unpacker<'_> {
         };
         if self.opts.overlay_whiteouts {
             let dir_fd = self.resolve(label, dir, true)?.expect("created");
-            let name = whiteout::opaque_xattr(self.opts.privilege);
-            return xattr::FileExt::set_xattr(dir_fd.file(), name, b"y").map_err(io_err);
+            return marker::mark_opaque_as(dir_fd.file(), self.opts.privilege).map_err(io_err);
         }
         let Some(dir_fd) = self.resolve(label, dir, false)? else {
             return Ok(());

@@ -1,0 +1,255 @@
+//! Chroot isolation (`--isolation chroot`), run as root here: the tree snapshotter and the
+//! chroot executor must give the same image as root mode (runc over overlayfs), byte for byte,
+//! for the ML example with SOURCE_DATE_EPOCH; a step's removals, renames, cache mounts and
+//! secrets come out as in root mode; what chroot mode cannot do fails at its step, saying why.
+//!
+//! Needs root (to run both modes here), busybox-static and runc (root mode).
+
+use std::path::Path;
+use testkit::busybox::Rootfs;
+use testkit::files::copy_dir;
+use testkit::store::import_busybox;
+use testkit::{pallet, repo, require, text, Need::*};
+
+fn can_run() -> bool {
+    require("chroot isolation test", &[Root, Busybox, Tool("runc")])
+}
+
+/// Builds `ctx` in a fresh store at `root` with `--isolation mode`; the build's log and the
+/// manifest digest it printed.
+fn build(root: &Path, mode: &str, ctx: &Path, extra: &[&str]) -> (String, String) {
+    let pallet = pallet!().root(root).env("SOURCE_DATE_EPOCH", "1700000000");
+    if !root.exists() {
+        import_busybox(&pallet, &Rootfs::new());
+    }
+    let out = pallet
+        .args(["build", "--isolation", mode, "-t", "t:1"])
+        .args(extra)
+        .arg(ctx)
+        .output();
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "{mode} build failed:\n{log}");
+    let digest = log
+        .split("built ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no digest in:\n{log}"))
+        .to_string();
+    (log, digest)
+}
+
+#[test]
+fn ml_example_gives_the_root_mode_digest_in_chroot_mode() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    copy_dir(&repo::testdata("examples").join("ml-busybox"), &ctx);
+    let (_, root) = build(&dir.path().join("root"), "root", &ctx, &[]);
+    let (log, chroot) = build(&dir.path().join("chroot"), "chroot", &ctx, &[]);
+    assert!(
+        log.contains("isolation: chroot (no mounts, no user namespaces)"),
+        "{log}"
+    );
+    assert!(log.contains("downloading numpy"), "{log}");
+    assert_eq!(
+        root, chroot,
+        "chroot mode changed the manifest digest:\n{log}"
+    );
+    // Nothing stays behind: no trees in the store's tmp/, no /proc mounts in them.
+    let tmp = dir.path().join("chroot/tmp");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left in {}: {left:?}", tmp.display());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let dir_s = dir.path().to_str().unwrap();
+    assert!(!mounts.contains(dir_s), "a mount stayed:\n{mounts}");
+}
+
+/// testdata/examples/step-changes (removals, a directory made again, a rename, a chmod, a file
+/// rewritten unchanged, a symlink to `/`, a secret, a tmpfs, a cache): the same layers as root.
+#[test]
+fn step_changes_come_out_as_in_root_mode() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = repo::testdata("examples").join("step-changes");
+    let secret = dir.path().join("tok");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let flag = format!("id=tok,src={}", secret.display());
+    let extra = ["--secret", flag.as_str()];
+    let (_, root) = build(&dir.path().join("root"), "root", &ctx, &extra);
+    let (log, chroot) = build(&dir.path().join("chroot"), "chroot", &ctx, &extra);
+    assert_eq!(
+        root, chroot,
+        "chroot mode changed the manifest digest:\n{log}"
+    );
+}
+
+#[test]
+fn network_none_fails_at_its_step_saying_why() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN --network=none true\n",
+    )
+    .unwrap();
+    let root = dir.path().join("store");
+    let pallet = pallet!().root(&root);
+    import_busybox(&pallet, &Rootfs::new());
+    let out = pallet
+        .args(["build", "--isolation", "chroot"])
+        .arg(&ctx)
+        .output();
+    let log = text(&out.stderr);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains("--network=none needs a network namespace"),
+        "{log}"
+    );
+}
+
+/// A step that swaps the parent of a secret's or a cache's stand-in for a symlink out of the
+/// tree: pallet takes its stand-ins out through the tree only (O_NOFOLLOW), so nothing
+/// outside the tree is removed or moved, and the build fails saying what happened.
+#[test]
+fn a_symlinked_mount_parent_cannot_make_pallet_touch_the_host() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("host-side");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("tok"), "host file").unwrap();
+    std::fs::create_dir_all(host.join("c")).unwrap();
+    std::fs::write(host.join("c/keep"), "host cache-named dir").unwrap();
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let h = host.display();
+    for (n, step) in [
+        (
+            "secret",
+            format!("RUN --mount=type=secret,id=tok,target=/s/tok rm -rf /s && ln -s {h} /s"),
+        ),
+        (
+            "cache",
+            format!("RUN --mount=type=cache,target=/k/c rm -rf /k && ln -s {h} /k"),
+        ),
+    ] {
+        std::fs::write(ctx.join("Dockerfile"), format!("FROM busybox\n{step}\n")).unwrap();
+        let secret = dir.path().join("tok");
+        std::fs::write(&secret, "s3cret").unwrap();
+        let root = dir.path().join(format!("store-{n}"));
+        let pallet = pallet!().root(&root);
+        import_busybox(&pallet, &Rootfs::new());
+        let out = pallet
+            .args(["build", "--isolation", "chroot", "--secret"])
+            .arg(format!("id=tok,src={}", secret.display()))
+            .arg(&ctx)
+            .output();
+        let log = text(&out.stderr);
+        assert_eq!(
+            std::fs::read_to_string(host.join("tok")).unwrap(),
+            "host file",
+            "{n}: {log}"
+        );
+        assert!(host.join("c/keep").is_file(), "{n}: {log}");
+        assert!(!out.status.success(), "{n}: {log}");
+        assert!(log.contains("stand-in for a mount"), "{n}: {log}");
+    }
+}
+
+/// `--isolation chroot` where it cannot work says why: as a normal user (no uid 0), and as
+/// root without CAP_SYS_CHROOT (a pod that dropped it).
+#[test]
+fn forced_chroot_where_it_cannot_work_says_why() {
+    if !require("chroot isolation errors", &[Root, Busybox, Tool("setpriv")]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN true\n").unwrap();
+    let root = dir.path().join("store");
+    import_busybox(&pallet!().root(&root), &Rootfs::new());
+    use std::os::unix::fs::PermissionsExt;
+    for p in [dir.path(), root.as_path(), ctx.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    // The normal user gets a store of its own (the mode is refused before any step).
+    let nobody_store = dir.path().join("nobody-store");
+    let cases: [(&[&str], &Path, &str); 2] = [
+        (
+            &["--reuid=65534", "--regid=65534", "--clear-groups"],
+            &nobody_store,
+            "isolation chroot cannot work here: it needs uid 0",
+        ),
+        (
+            &["--bounding-set=-sys_chroot", "--inh-caps=-sys_chroot"],
+            &root,
+            "CAP_SYS_CHROOT is not among this process's capabilities",
+        ),
+    ];
+    for (setpriv, root, want) in cases {
+        let out = std::process::Command::new("setpriv")
+            .args(setpriv)
+            .arg(env!("CARGO_BIN_EXE_pallet"))
+            .arg("--root")
+            .arg(root)
+            .args(["build", "--isolation", "chroot"])
+            .arg(&ctx)
+            .env("HOME", dir.path())
+            .output()
+            .unwrap();
+        let log = text(&out.stderr);
+        assert!(!out.status.success(), "{log}");
+        assert!(log.contains(want), "{setpriv:?}: {log}");
+    }
+}
+
+/// `pallet run --isolation chroot` runs a container from a stored image the same way: the
+/// image's user, /dev nodes, the hosts file; the store's tmp/ is empty afterwards.
+#[test]
+fn pallet_run_in_chroot_mode() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let pallet = pallet!().root(&root);
+    import_busybox(&pallet, &Rootfs::new());
+    let out = pallet
+        .clone()
+        .args([
+            "run",
+            "--rm",
+            "--isolation",
+            "chroot",
+            "-u",
+            "app",
+            "busybox",
+        ])
+        .args([
+            "sh",
+            "-c",
+            "id -u; test -c /dev/null && echo dev; grep -c localhost /etc/hosts",
+        ])
+        .output();
+    let log = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{log}");
+    assert!(text(&out.stdout).starts_with("1000\ndev\n2\n"), "{log}");
+    let left: Vec<_> = std::fs::read_dir(root.join("tmp"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
