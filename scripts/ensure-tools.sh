@@ -11,7 +11,9 @@
 # (bench/fuzz.sh --ci). uidmap (newuidmap/newgidmap, setuid) and passwd (useradd) are for
 # rootless mode's tests, which build as a normal user made by the test. mkfs.ext4 (e2fsprogs),
 # losetup (mount) and fallocate (util-linux): the full-disk fault test puts a store on a small
-# loop-mounted ext4.
+# loop-mounted ext4. docker.io (dockerd and the 20.10 client at /usr/bin/docker): the
+# unprivileged-container test runs pallet's CI image under `docker run` without privileges
+# (scripts/test.sh starts the daemon for the tests and stops it after).
 # Safe to run repeatedly.
 set -euo pipefail
 
@@ -40,6 +42,7 @@ command -v ssh-agent >/dev/null 2>&1 || need_apt+=(openssh-client)
 command -v mkfs.ext4 >/dev/null 2>&1 || need_apt+=(e2fsprogs)
 command -v losetup >/dev/null 2>&1 || need_apt+=(mount)
 command -v fallocate >/dev/null 2>&1 || need_apt+=(util-linux)
+{ [ -x /usr/sbin/dockerd ] && [ -x /usr/bin/docker ]; } || need_apt+=(docker.io)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing packages: ${need_apt[*]} (run as root, or install them)" >&2

@@ -8,7 +8,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-tools.sh
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# The unprivileged-container test needs a docker daemon: start one if none answers (as root),
+# and stop it at the end if it was ours.
+started_dockerd=
+if [ "$(id -u)" = 0 ] && ! /usr/bin/docker version >/dev/null 2>&1; then
+  if bash scripts/start-dockerd.sh; then
+    started_dockerd=$(cat "${PALLET_DOCKERD_DIR:-/var/tmp/pallet-dockerd}/dockerd.pid")
+  fi
+fi
+stop_dockerd() {
+  [ -n "$started_dockerd" ] || return 0
+  kill "$started_dockerd" 2>/dev/null || true
+  for _ in $(seq 40); do kill -0 "$started_dockerd" 2>/dev/null || break; sleep 0.25; done
+}
+trap 'rm -f "$log"; stop_dockerd' EXIT
 set +e
 # --no-fail-fast: one failing test binary must not hide the results of the others.
 cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$log"
