@@ -242,43 +242,7 @@ impl Dir {
 
     /// Names in this directory, without `.` and `..`.
     pub(crate) fn names(&self) -> io::Result<Vec<CString>> {
-        // The stream gets its own fd: closedir closes it, and `self` stays open.
-        // SAFETY: valid fd.
-        let dup = cvt(unsafe { libc::fcntl(self.fd(), libc::F_DUPFD_CLOEXEC, 0) })?;
-        // SAFETY: `dup` is a directory fd we own; on success the stream owns it.
-        let stream = unsafe { libc::fdopendir(dup) };
-        if stream.is_null() {
-            let err = io::Error::last_os_error();
-            // SAFETY: fdopendir failed, so `dup` is still ours to close.
-            unsafe { libc::close(dup) };
-            return Err(err);
-        }
-        // The duplicate shares the file offset: start from the beginning.
-        // SAFETY: `stream` is a valid DIR*.
-        unsafe { libc::rewinddir(stream) };
-        let mut names = Vec::new();
-        let result = loop {
-            // SAFETY: resetting errno distinguishes end of stream from error.
-            unsafe { *libc::__errno_location() = 0 };
-            // SAFETY: `stream` is a valid DIR*.
-            let entry = unsafe { libc::readdir(stream) };
-            if entry.is_null() {
-                let err = io::Error::last_os_error();
-                break if err.raw_os_error() == Some(0) {
-                    Ok(())
-                } else {
-                    Err(err)
-                };
-            }
-            // SAFETY: readdir returned a valid dirent whose d_name is NUL-terminated.
-            let name = unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) };
-            if name.to_bytes() != b"." && name.to_bytes() != b".." {
-                names.push(name.to_owned());
-            }
-        };
-        // SAFETY: `stream` is valid and closed exactly once.
-        unsafe { libc::closedir(stream) };
-        result.map(|()| names)
+        names_in(self.fd())
     }
 }
 
@@ -342,4 +306,46 @@ pub(crate) fn resolve_dir(
 
 pub(crate) fn nul_error() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, "name contains a NUL byte")
+}
+
+/// Names in the directory open at `fd`, without `.` and `..`, in the order readdir gives them.
+/// `fd` stays open: the stream reads a duplicate of it.
+pub(crate) fn names_in(fd: RawFd) -> io::Result<Vec<CString>> {
+    // The stream gets its own fd: closedir closes it, and `fd` stays open.
+    // SAFETY: valid fd.
+    let dup = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
+    // SAFETY: `dup` is a directory fd we own; on success the stream owns it.
+    let stream = unsafe { libc::fdopendir(dup) };
+    if stream.is_null() {
+        let err = io::Error::last_os_error();
+        // SAFETY: fdopendir failed, so `dup` is still ours to close.
+        unsafe { libc::close(dup) };
+        return Err(err);
+    }
+    // The duplicate shares the file offset: start from the beginning.
+    // SAFETY: `stream` is a valid DIR*.
+    unsafe { libc::rewinddir(stream) };
+    let mut names = Vec::new();
+    let result = loop {
+        // SAFETY: resetting errno distinguishes end of stream from error.
+        unsafe { *libc::__errno_location() = 0 };
+        // SAFETY: `stream` is a valid DIR*.
+        let entry = unsafe { libc::readdir64(stream) };
+        if entry.is_null() {
+            let err = io::Error::last_os_error();
+            break if err.raw_os_error() == Some(0) {
+                Ok(())
+            } else {
+                Err(err)
+            };
+        }
+        // SAFETY: readdir returned a valid dirent whose d_name is NUL-terminated.
+        let name = unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) };
+        if name.to_bytes() != b"." && name.to_bytes() != b".." {
+            names.push(name.to_owned());
+        }
+    };
+    // SAFETY: `stream` is valid and closed exactly once.
+    unsafe { libc::closedir(stream) };
+    result.map(|()| names)
 }

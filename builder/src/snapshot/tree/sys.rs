@@ -177,42 +177,7 @@ impl Fd {
 
     /// Names in this directory (no `.`, `..`), sorted bytewise.
     pub fn names(&self) -> io::Result<Vec<CString>> {
-        // The stream gets its own fd (closedir closes it); rewound, as the dup shares the offset.
-        // SAFETY: valid fd.
-        let dup = cvt(unsafe { libc::fcntl(self.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) })?;
-        // SAFETY: `dup` is a directory fd we own; on success the stream owns it.
-        let stream = unsafe { libc::fdopendir(dup) };
-        if stream.is_null() {
-            let err = io::Error::last_os_error();
-            // SAFETY: fdopendir failed, so `dup` is still ours to close.
-            unsafe { libc::close(dup) };
-            return Err(err);
-        }
-        // SAFETY: `stream` is a valid DIR*.
-        unsafe { libc::rewinddir(stream) };
-        let mut names = Vec::new();
-        let result = loop {
-            // SAFETY: resetting errno distinguishes end of stream from error.
-            unsafe { *libc::__errno_location() = 0 };
-            // SAFETY: `stream` is a valid DIR*.
-            let entry = unsafe { libc::readdir64(stream) };
-            if entry.is_null() {
-                let err = io::Error::last_os_error();
-                break if err.raw_os_error() == Some(0) {
-                    Ok(())
-                } else {
-                    Err(err)
-                };
-            }
-            // SAFETY: readdir returned a valid dirent whose d_name is NUL-terminated.
-            let name = unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) };
-            if name.to_bytes() != b"." && name.to_bytes() != b".." {
-                names.push(name.to_owned());
-            }
-        };
-        // SAFETY: `stream` is valid and closed exactly once.
-        unsafe { libc::closedir(stream) };
-        result?;
+        let mut names = crate::snapshot::beneath::names_in(self.as_raw_fd())?;
         names.sort_unstable();
         Ok(names)
     }
