@@ -51,3 +51,18 @@ pub fn ran(log: &str, needle: &str) -> bool {
     let n = step_number(log, needle);
     log.lines().any(|l| l.starts_with(&format!("{n} DONE")))
 }
+
+/// The manifest digest in a build's summary line (`pallet: built [NAME] sha256:... (...)`):
+/// the `sha256:` word after the last "built ", whether or not the image has a name. Panics
+/// with the log when there is none.
+pub fn built_digest(log: &str) -> String {
+    log.rsplit("built ")
+        .next()
+        .and_then(|s| {
+            s.split_whitespace()
+                .take(2)
+                .find(|w| w.starts_with("sha256:"))
+        })
+        .unwrap_or_else(|| panic!("no digest in:\n{log}"))
+        .to_string()
+}

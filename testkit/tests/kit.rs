@@ -124,3 +124,12 @@ fn the_busybox_tree_is_the_same_bytes_every_time() {
     assert_eq!(from_tar["tmp"].mode, 0o1777);
     assert_eq!(from_tar["bin/sh"].kind, Kind::Symlink("busybox".into()));
 }
+
+#[test]
+fn built_digest_reads_the_summary_with_or_without_a_name() {
+    use testkit::progress::built_digest;
+    let named = "#3 DONE 0.1s\n\npallet: built docker.io/library/app:1 sha256:abc (2.1MB, 3 layers) in 0.1s";
+    assert_eq!(built_digest(named), "sha256:abc");
+    let unnamed = "pallet: built sha256:def (2.1MB, 3 layers) in 0.1s; cache: 1 hit";
+    assert_eq!(built_digest(unnamed), "sha256:def");
+}

@@ -238,12 +238,7 @@ fn source_date_epoch_makes_builds_reproducible() {
             .output();
         let log = text(&out.stderr);
         assert!(out.status.success(), "{log}");
-        let digest = log
-            .split("built ")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no digest in:\n{log}"));
-        digest.to_string()
+        testkit::progress::built_digest(&log)
     };
     let a = tmp.join("a");
     let cold = build(&a);
@@ -1116,12 +1111,7 @@ fn cache_keys_are_the_same_for_another_store_and_context_path() {
             .output();
         let log = text(&out.stderr);
         assert!(out.status.success(), "{log}");
-        let digest = log
-            .split("built ")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no digest in:\n{log}"))
-            .to_string();
+        let digest = testkit::progress::built_digest(&log);
         let index = cache::Index::open(&root.join("index.redb")).unwrap();
         let mut keys: Vec<String> = index
             .list_cache()

@@ -20,7 +20,18 @@ fn can_run() -> bool {
 fn build(root: &Path, mode: &str, ctx: &Path, extra: &[&str]) -> (String, String) {
     let pallet = pallet!().root(root).env("SOURCE_DATE_EPOCH", "1700000000");
     if !root.exists() {
-        import_busybox(&pallet, &Rootfs::new());
+        // Every store gets the same base image: the same tar under the same name (an import
+        // records the tar's name in the history).
+        let dir = root.parent().expect("a store inside a test dir");
+        let tar = dir.join("base.tar");
+        if !tar.exists() {
+            Rootfs::new().write_tar(&tar);
+        }
+        pallet
+            .clone()
+            .current_dir(dir)
+            .args(["import", "base.tar", "-t", "busybox:latest"])
+            .ok();
     }
     let out = pallet
         .args(["build", "--isolation", mode, "-t", "t:1"])
@@ -29,12 +40,7 @@ fn build(root: &Path, mode: &str, ctx: &Path, extra: &[&str]) -> (String, String
         .output();
     let log = text(&out.stderr);
     assert!(out.status.success(), "{mode} build failed:\n{log}");
-    let digest = log
-        .split("built ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no digest in:\n{log}"))
-        .to_string();
+    let digest = testkit::progress::built_digest(&log);
     (log, digest)
 }
 
@@ -252,4 +258,35 @@ fn pallet_run_in_chroot_mode() {
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// The cache serves a step across modes where the result is the same bytes: a store built in
+/// root mode rebuilds in chroot mode (and back) from the cache, with the same image.
+#[test]
+fn the_cache_hits_across_root_and_chroot_modes() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    copy_dir(&repo::testdata("examples").join("ml-busybox"), &ctx);
+    let store = dir.path().join("store");
+    let (_, first) = build(&store, "root", &ctx, &[]);
+    let (log, again) = build(&store, "chroot", &ctx, &[]);
+    assert!(
+        log.contains(", 0 misses"),
+        "chroot after root ran steps:\n{log}"
+    );
+    assert_eq!(first, again);
+    let (log, back) = build(&store, "root", &ctx, &[]);
+    assert!(
+        log.contains(", 0 misses"),
+        "root after chroot ran steps:\n{log}"
+    );
+    assert_eq!(first, back);
+    // A step that changed runs in chroot mode on root mode's cached layers below it.
+    std::fs::write(ctx.join("src/serve.sh"), "echo changed\n").unwrap();
+    let (log, changed) = build(&store, "chroot", &ctx, &[]);
+    assert!(!log.contains(", 0 misses"), "{log}");
+    assert_ne!(first, changed);
 }

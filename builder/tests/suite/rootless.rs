@@ -101,12 +101,7 @@ impl Base {
 
 /// The manifest digest of `pallet: built NAME DIGEST ...`.
 fn built_digest(out: &Output) -> String {
-    let log = text(&out.stderr);
-    log.split("built ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().nth(1))
-        .unwrap_or_else(|| panic!("no digest in:\n{log}"))
-        .to_string()
+    testkit::progress::built_digest(&text(&out.stderr))
 }
 
 fn example(name: &str) -> PathBuf {

@@ -28,12 +28,7 @@ fn can_run() -> bool {
 
 /// The built digest a build's log names.
 fn digest(log: &str) -> String {
-    log.rsplit("built ")
-        .next()
-        .and_then(|s| s.split_whitespace().nth(1))
-        .filter(|d| d.starts_with("sha256:"))
-        .unwrap_or_else(|| panic!("no digest in:\n{log}"))
-        .to_string()
+    testkit::progress::built_digest(log)
 }
 
 /// A work dir with the busybox tar and the ML example; the host store with the busybox
