@@ -89,8 +89,33 @@ fn cancel(root: &Path, executor: &dyn Executor, signal: i32) -> ! {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Steps that were ending when the signal came (their container just killed, their tree
+    // still mounted or being written) may leave or make something after a sweep: sweep
+    // until two in a row, 50 ms apart, find nothing (at most 2 s).
     remove_own_temporaries(root);
+    let mut quiet = 0;
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_millis(50));
+        quiet = if remove_own_temporaries(root) == 0 && own_temporaries(root) == 0 {
+            quiet + 1
+        } else {
+            0
+        };
+        if quiet == 2 {
+            break;
+        }
+    }
     std::process::exit(128 + signal);
+}
+
+/// How many entries of tmp/ this process's tag still names (what a sweep could not remove).
+fn own_temporaries(root: &Path) -> usize {
+    let prefix = format!("-{}-", std::process::id());
+    std::fs::read_dir(root.join("tmp")).map_or(0, |rd| {
+        rd.flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(&prefix))
+            .count()
+    })
 }
 
 /// The bundle dirs of this process's running steps (`tmp/pallet-<pid>-*/bundle`).
