@@ -121,8 +121,8 @@ pub fn build(
     req: &BuildRequest,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<BuildResult, BuildError> {
-    let isolation = Isolation::select(req.isolation, req.runtime.as_deref())?;
-    isolation.check_store(&root.tmp_dir())?;
+    let isolation =
+        Isolation::select(req.isolation, req.runtime.as_deref())?.check_store(&root.tmp_dir())?;
     events(Event::Isolation {
         mode: isolation.mode().to_string(),
         description: isolation.describe(),

@@ -187,19 +187,36 @@ impl Isolation {
     }
 
     /// Checks that the snapshotter can make trees in the store whose tmp dir is `scratch`
-    /// (rootless: one overlay mount; root: nothing). A build and `pallet run` ask before their
-    /// first step; Err says what refused and what to do.
-    pub fn check_store(&self, scratch: &Path) -> Result<(), IsolationError> {
-        self.snapshotter
-            .probe(scratch)
-            .map_err(|e| IsolationError::Unavailable {
-                mode: self.mode,
-                why: format!(
-                    "{e}; a snapshotter that works without overlayfs (fuse-overlayfs, or \
-                     copying) is not built yet: put the store on a local ext4, xfs or btrfs \
-                     filesystem (--root DIR, PALLET_ROOT or XDG_DATA_HOME), or run pallet as root"
+    /// (rootless: one overlay mount; root: nothing), and gives the isolation to build with. A
+    /// build and `pallet run` ask before their first step. Where the kernel refuses rootless
+    /// overlayfs on the store's filesystem (another overlayfs, NFS, some FUSE filesystems),
+    /// rootless mode falls back to copied trees (the [`TreeSnapshotter`] chroot mode uses,
+    /// with the same rootless runc), and the header line says so with the refusal. Err: a
+    /// refusal with no fallback, what refused and what to do.
+    pub fn check_store(self, scratch: &Path) -> Result<Isolation, IsolationError> {
+        let refused = match self.snapshotter.probe(scratch) {
+            Ok(()) => return Ok(self),
+            Err(e) => e,
+        };
+        if self.mode == "rootless" {
+            let trees = TreeSnapshotter::new();
+            return Ok(Isolation {
+                parts: format!(
+                    "user namespace, {} ({} refuses overlayfs userxattr)",
+                    trees.describe(),
+                    crate::snapshot::filesystem(scratch)
                 ),
-            })
+                snapshotter: Arc::new(trees),
+                ..self
+            });
+        }
+        Err(IsolationError::Unavailable {
+            mode: self.mode,
+            why: format!(
+                "{refused}; put the store on a local ext4, xfs or btrfs filesystem (--root DIR, \
+                 PALLET_ROOT or XDG_DATA_HOME), or run pallet as root"
+            ),
+        })
     }
 }
 

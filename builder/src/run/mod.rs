@@ -119,8 +119,8 @@ pub fn run_image(
         .rev()
         .map(|diff_id| ensure_snapshot(root, diff_id))
         .collect::<Result<Vec<_>, _>>()?;
-    let isolation = Isolation::select(opts.isolation, opts.runtime.as_deref())?;
-    isolation.check_store(&root.tmp_dir())?;
+    let isolation =
+        Isolation::select(opts.isolation, opts.runtime.as_deref())?.check_store(&root.tmp_dir())?;
     let scratch = step_dir(root)?;
     let bundle = &scratch.path().join("bundle");
     // Installed before the mount so a signal now still ends in the cleanup below.

@@ -40,6 +40,7 @@ pub mod unpack;
 pub(crate) mod whiteout;
 pub mod write;
 
+pub(crate) use probe::filesystem;
 pub use snapshotter::{Active, OverlaySnapshotter, Snapshotter, View};
 pub use tree::TreeSnapshotter;
 pub use unpack::{unpack_layer, UnpackError, UnpackOptions};
