@@ -123,6 +123,7 @@ pub fn build(
 ) -> Result<BuildResult, BuildError> {
     let isolation =
         Isolation::select(req.isolation, req.runtime.as_deref())?.check_store(&root.tmp_dir())?;
+    crate::store::markers::reconcile(root, isolation.mode())?;
     events(Event::Isolation {
         mode: isolation.mode().to_string(),
         description: isolation.describe(),

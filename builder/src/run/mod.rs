@@ -121,6 +121,7 @@ pub fn run_image(
         .collect::<Result<Vec<_>, _>>()?;
     let isolation =
         Isolation::select(opts.isolation, opts.runtime.as_deref())?.check_store(&root.tmp_dir())?;
+    crate::store::markers::reconcile(root, isolation.mode())?;
     let scratch = step_dir(root)?;
     let bundle = &scratch.path().join("bundle");
     // Installed before the mount so a signal now still ends in the cleanup below.

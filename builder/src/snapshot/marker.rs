@@ -66,6 +66,98 @@ pub(crate) fn make_whiteout(dir: RawFd, name: &CStr) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether this process is refused overlayfs's usual markers (a 0/0 character device, the
+/// `trusted.overlay.opaque` xattr) in the directory `dir`, so that the markers it makes there
+/// take their `user.overlay.*` form (an unprivileged container). Tried in a temp dir of its own
+/// (named `pallet-<pid>-…`, so a killed run's is found as leftovers), removed after.
+pub fn usual_form_refused(dir: &std::path::Path) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let probe = tempfile::Builder::new()
+        .prefix(&format!("pallet-{}-markers-", std::process::id()))
+        .tempdir_in(dir)?;
+    let handle = File::open(probe.path())?;
+    // SAFETY: `handle` is an open directory; the name is NUL-terminated.
+    let rc = unsafe {
+        libc::mknodat(
+            handle.as_raw_fd(),
+            c"w".as_ptr(),
+            libc::S_IFCHR,
+            libc::makedev(0, 0),
+        )
+    };
+    if rc != 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::EPERM) => Ok(true),
+            _ => Err(e),
+        };
+    }
+    match xattr::FileExt::set_xattr(&handle, TRUSTED_OPAQUE, b"y") {
+        Ok(()) => Ok(false),
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
+/// Gives the user-form markers under the snapshot `dir` their usual form (root only): an
+/// empty file marked `user.overlay.whiteout` becomes a 0/0 character device, and a directory
+/// marked `user.overlay.opaque=y` gets `trusted.overlay.opaque=y` too. Symlinks are not
+/// followed. Returns how many markers it changed.
+pub fn restore_usual_form(dir: &std::path::Path) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let mut changed = 0;
+    let handle = File::open(dir)?;
+    if xattr::FileExt::get_xattr(&handle, USER_OPAQUE)
+        .ok()
+        .flatten()
+        .as_deref()
+        == Some(b"y")
+        && !is_trusted_opaque(&handle)
+    {
+        xattr::FileExt::set_xattr(&handle, TRUSTED_OPAQUE, b"y")?;
+        changed += 1;
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let name = std::ffi::CString::new(entry.file_name().as_bytes())
+            .map_err(|_| io::Error::other("a name with a NUL byte"))?;
+        if kind.is_dir() {
+            changed += restore_usual_form(&entry.path())?;
+        } else if kind.is_file()
+            && entry.metadata()?.len() == 0
+            && xattr::get(entry.path(), USER_WHITEOUT_XATTR)?.is_some()
+        {
+            // SAFETY: `handle` is an open directory fd; `name` is NUL-terminated.
+            if unsafe { libc::unlinkat(handle.as_raw_fd(), name.as_ptr(), 0) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: as above.
+            let rc = unsafe {
+                libc::mknodat(
+                    handle.as_raw_fd(),
+                    name.as_ptr(),
+                    libc::S_IFCHR,
+                    libc::makedev(0, 0),
+                )
+            };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
+fn is_trusted_opaque(dir: &File) -> bool {
+    xattr::FileExt::get_xattr(dir, TRUSTED_OPAQUE)
+        .ok()
+        .flatten()
+        .is_some_and(|v| v == b"y")
+}
+
 /// Marks the open directory `dir` opaque: `trusted.overlay.opaque=y`, else
 /// `user.overlay.opaque=y`.
 pub(crate) fn mark_opaque(dir: &File) -> io::Result<()> {
@@ -162,5 +254,32 @@ mod tests {
         assert!(!is_opaque(&o).unwrap());
         mark_opaque(&o).unwrap();
         assert!(is_opaque(&o).unwrap());
+    }
+
+    /// As root (the tests run as root): user-form markers get the usual form, symlinks are
+    /// left alone, and a second pass changes nothing.
+    #[test]
+    fn user_form_markers_get_the_usual_form() {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let sub = d.path().join("o");
+        std::fs::create_dir(&sub).unwrap();
+        xattr::set(&sub, USER_OPAQUE, b"y").unwrap();
+        let gone = sub.join("gone");
+        File::create(&gone).unwrap();
+        xattr::set(&gone, USER_WHITEOUT_XATTR, b"y").unwrap();
+        std::fs::write(d.path().join("kept"), b"").unwrap();
+        std::os::unix::fs::symlink("/etc", d.path().join("link")).unwrap();
+        assert_eq!(restore_usual_form(d.path()).unwrap(), 2);
+        let m = std::fs::symlink_metadata(&gone).unwrap();
+        assert!(m.file_type().is_char_device() && m.rdev() == 0, "{m:?}");
+        assert!(is_trusted_opaque(&File::open(&sub).unwrap()));
+        assert!(std::fs::symlink_metadata(d.path().join("kept"))
+            .unwrap()
+            .is_file());
+        assert_eq!(restore_usual_form(d.path()).unwrap(), 0);
     }
 }

@@ -27,6 +27,7 @@ mod layer_forms;
 mod layers;
 mod leftovers;
 mod manifest;
+pub mod markers;
 mod oci_import;
 mod prune;
 mod pull;

@@ -290,3 +290,98 @@ fn the_cache_hits_across_root_and_chroot_modes() {
     assert!(!log.contains(", 0 misses"), "{log}");
     assert_ne!(first, changed);
 }
+
+/// A store built in chroot mode where overlayfs's usual markers are refused (as in an
+/// unprivileged container: no CAP_MKNOD for the 0/0 whiteout device, no CAP_SYS_ADMIN for
+/// `trusted.*` xattrs) holds `user.overlay.*` markers, which root mode's overlayfs does not
+/// read; root mode on that store gives them their usual form first, so a file a cached step
+/// removed stays removed and an opaque directory stays opaque under root's next RUN.
+#[test]
+fn root_mode_reads_a_store_chroot_mode_made_without_device_whiteouts() {
+    if !can_run() || !require("user-form markers", &[Tool("setpriv")]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    import_busybox(&pallet!().root(&store), &Rootfs::new());
+    let steps = "FROM busybox\n\
+        RUN mkdir /d && echo old > /d/f && echo x > /gone\n\
+        RUN rm /gone && rm -rf /d && mkdir /d && echo new > /d/n\n";
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), steps).unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--bounding-set=-mknod,-sys_admin",
+            "--inh-caps=-mknod,-sys_admin",
+        ])
+        .arg(env!("CARGO_BIN_EXE_pallet"))
+        .arg("--root")
+        .arg(&store)
+        .args(["build", "--isolation", "chroot"])
+        .arg(&ctx)
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let note = store.join("tmp/user-markers");
+    assert!(
+        note.exists(),
+        "chroot mode without the capabilities notes user-form markers"
+    );
+    // Without CAP_SYS_ADMIN the opaque directory is marked in `user.` (a 0/0 whiteout device
+    // needs no capability since Linux 5.8; where overlayfs is the store's filesystem it is
+    // refused and the whiteout is an xattr-marked file, converted the same way).
+    let opaque = |xattr_name: &str| {
+        entries_named(&store.join("snapshots"), "d")
+            .into_iter()
+            .filter(|p| xattr::get(p, xattr_name).ok().flatten().as_deref() == Some(b"y"))
+            .count()
+    };
+    assert_eq!(
+        opaque("user.overlay.opaque"),
+        1,
+        "chroot mode marked /d in user."
+    );
+    assert_eq!(opaque("trusted.overlay.opaque"), 0);
+
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("{steps}RUN test ! -e /gone && test ! -e /d/f && cat /d/n\n"),
+    )
+    .unwrap();
+    let (log, _) = build(&store, "root", &ctx, &[]);
+    assert!(
+        log.contains(", 1 miss"),
+        "the two steps before are cached:\n{log}"
+    );
+    assert!(
+        !note.exists(),
+        "root mode drops the note once the markers are converted"
+    );
+    assert_eq!(
+        opaque("trusted.overlay.opaque"),
+        1,
+        "root mode's form added"
+    );
+    // Chroot mode still reads the store after root converted it.
+    let (log, _) = build(&store, "chroot", &ctx, &[]);
+    assert!(log.contains(", 0 misses"), "{log}");
+}
+
+/// Every entry named `name` under `dir`, of any type, without following symlinks.
+fn entries_named(dir: &Path, name: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.file_name() == name {
+                found.push(e.path());
+            }
+            if e.file_type().unwrap().is_dir() {
+                dirs.push(e.path());
+            }
+        }
+    }
+    found
+}
