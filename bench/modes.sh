@@ -7,6 +7,9 @@
 #   pallet-root      --isolation root: runc over overlayfs
 #   pallet-rootless  a normal user made here (subuid range, removed at the end): user namespace,
 #                    rootless runc over overlayfs userxattr
+#   pallet-rootless-trees  the same user with the store on an overlayfs mount (as in a
+#                    container whose root is overlay): the kernel refuses rootless overlayfs
+#                    there and rootless mode falls back to copied trees
 #   pallet-chroot    --isolation chroot as root: the unprivileged-container mode's code
 #                    (copied trees, chroot), without the container around it
 #
@@ -41,6 +44,7 @@ cargo build --release --locked -p pallet-builder --manifest-path "$here/Cargo.to
 user=pmodes$$
 work=$(mktemp -d /var/tmp/pallet-modes.XXXXXX)
 cleanup() {
+  umount "$work/ovl" 2>/dev/null || umount -l "$work/ovl" 2>/dev/null || true
   # pallet's settle helper (a syncfs after each build) may hold the filesystem for a moment.
   umount "$work/fs" 2>/dev/null || { sleep 2; umount -l "$work/fs" 2>/dev/null; } || true
   userdel -r -f "$user" >/dev/null 2>&1 || true
@@ -58,6 +62,10 @@ usermod --add-subuids 2100000000-2100065535 --add-subgids 2100000000-2100065535 
 home=$(getent passwd "$user" | cut -d: -f6)
 install -m 755 "$here/target/release/pallet" "$work/pallet"
 install -d -o "$user" -g "$user" "$work/fs/user"
+# An overlayfs whose upper dir is on the ext4, for the copied-trees fallback.
+mkdir -p "$work/fs/ovl/lower" "$work/fs/ovl/upper" "$work/fs/ovl/work" "$work/ovl"
+mount -t overlay overlay -o "lowerdir=$work/fs/ovl/lower,upperdir=$work/fs/ovl/upper,workdir=$work/fs/ovl/work" "$work/ovl"
+install -d -o "$user" -g "$user" "$work/ovl/user"
 
 p=$work/pallet
 fs=$work/fs
@@ -69,6 +77,7 @@ bash "$peers/bench.sh" -r "$reps" -f "$dockerfile" \
   buildkit \
   "pallet-root=cmd,BENCH_BUILD=$p --root $fs/root $build --isolation root,BENCH_WIPE=rm -rf $fs/root" \
   "pallet-rootless=cmd,BENCH_BUILD=$as_user $p --root $fs/user/store $build --isolation rootless,BENCH_WIPE=rm -rf $fs/user/store" \
+  "pallet-rootless-trees=cmd,BENCH_BUILD=$as_user $p --root $work/ovl/user/store $build --isolation rootless,BENCH_WIPE=rm -rf $work/ovl/user/store" \
   "pallet-chroot=cmd,BENCH_BUILD=$p --root $fs/chroot $build --isolation chroot,BENCH_WIPE=rm -rf $fs/chroot" \
   | tee "$results"
 
@@ -86,7 +95,7 @@ print("| builder | " + " | ".join(c[1] for c in cols) + " |")
 print("|---|" + "---:|" * len(cols))
 for name, r in rows.items():
     print(f"| {name} | " + " | ".join(r[c] for c, _ in cols) + " |")
-for name in ("pallet-rootless", "pallet-chroot"):
+for name in ("pallet-rootless", "pallet-rootless-trees", "pallet-chroot"):
     for base in ("pallet-root", "buildkit"):
         if name in rows and base in rows:
             ratios = []
