@@ -197,6 +197,7 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
         push,
         allow,
         annotations,
+        platforms: loaded.platforms.clone(),
     };
     execute(root, &req, &loaded, mode, agents, &reports)
 }

@@ -119,6 +119,7 @@ pub fn pull_image(
         layers: config.rootfs.diff_ids.clone(),
         config,
         repo_digest: Some(resolved.digest.clone()),
+        index: None,
     };
     put_image(root, &image)?;
     Ok(image)
