@@ -136,9 +136,15 @@ pub fn store_index(
     }
     let mut manifests = Vec::new();
     for child in &children {
-        let size = root.blobs.read(&child.manifest_digest)?.len() as u64;
+        let bytes = root.blobs.read(&child.manifest_digest)?;
+        // A pulled image keeps its registry's manifest (maybe Docker's media type).
+        let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|m| m["mediaType"].as_str().map(str::to_string))
+            .unwrap_or_else(|| MEDIA_MANIFEST.to_string());
+        let size = bytes.len() as u64;
         manifests.push((
-            MEDIA_MANIFEST.to_string(),
+            media_type,
             child.manifest_digest.clone(),
             size,
             image_platform(child),

@@ -65,7 +65,10 @@ fn unsupported_and_malformed_flags_say_so() {
         .output();
     assert!(!out.status.success());
     let err = text(&out.stderr);
-    assert!(err.contains("\"linux/z80\": unknown operating system"), "{err}");
+    assert!(
+        err.contains("\"linux/z80\": unknown operating system"),
+        "{err}"
+    );
     assert!(err.contains("linux/amd64,linux/arm64"), "{err}");
     let out = pallet!()
         .args(["build", "--progress", "rawjson", ctx])

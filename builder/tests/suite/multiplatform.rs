@@ -207,6 +207,27 @@ fn two_platform_push_round_trips_through_a_registry() {
         let v: serde_json::Value = serde_json::from_str(inspected.trim()).unwrap();
         assert_eq!(v["Architecture"], arch, "{inspected}");
     }
+    // A fresh store builds FROM the pushed index for both platforms: each platform's pull picks
+    // its manifest, and the tag keeps both.
+    let fresh = Store::empty(pallet!());
+    let from = files::context(
+        &fresh.path("ctx"),
+        &format!("FROM {target}\nRUN cat /arch > /seen\n"),
+        &[],
+    );
+    let dest = fresh.path("local");
+    fresh
+        .pallet()
+        .args(["build", "--progress", "plain", "--platform", BOTH, "-o"])
+        .arg(format!("type=local,dest={}", dest.display()))
+        .arg(&from)
+        .succeeds();
+    let seen = |p: &str| std::fs::read_to_string(dest.join(p).join("seen")).unwrap();
+    assert_eq!(seen("linux_arm64"), "aarch64\n");
+    assert_eq!(seen("linux_amd64"), "x86_64\n");
+    let images = fresh.pallet().arg("images").ok();
+    assert!(images.contains("linux/amd64,linux/arm64"), "{images}");
+
     // Docker's manifest list with --push-format docker.
     let docker_target = format!("{}/team/ml:docker", reg.host());
     store
@@ -229,6 +250,73 @@ fn two_platform_push_round_trips_through_a_registry() {
         "application/vnd.docker.distribution.manifest.list.v2+json"
     );
     assert_eq!(platforms_of(&list), ["linux/amd64", "linux/arm64"]);
+}
+
+#[test]
+fn pulls_pick_the_platform_and_variant_from_an_index() {
+    let Some(store) = store("pulls by platform and variant") else {
+        return;
+    };
+    let Some((reg, _env)) = registry_and_env(Config::plain()) else {
+        return;
+    };
+    // A third platform with a variant (the amd64 tree, labelled: it is only pulled, not run).
+    store
+        .pallet()
+        .stdin(testkit::busybox::Rootfs::new().tar())
+        .args([
+            "import",
+            "-",
+            "-t",
+            "busybox:latest",
+            "--platform",
+            "linux/arm/v7",
+        ])
+        .arg("--append")
+        .ok();
+    let target = format!("{}/base/busybox:3", reg.host());
+    store
+        .pallet()
+        .args(["push", "busybox:latest", &target])
+        .ok();
+    let index = skopeo_raw(&format!("docker://{target}"));
+    assert_eq!(
+        platforms_of(&index),
+        ["linux/amd64", "linux/arm64", "linux/arm"]
+    );
+    assert_eq!(index["manifests"][2]["platform"]["variant"], "v7");
+
+    let fresh = Store::empty(pallet!());
+    let pull = |platform: &str| {
+        fresh
+            .pallet()
+            .args(["pull", "--platform", platform, &target])
+            .ok();
+        fresh
+            .pallet()
+            .args(["inspect", "--format", "json", &target])
+            .ok()
+    };
+    let v7: serde_json::Value = serde_json::from_str(&pull("linux/arm/v7")).unwrap();
+    assert_eq!(v7["config"]["architecture"], "arm");
+    assert_eq!(v7["config"]["variant"], "v7");
+    // arm64/v8 is arm64 (containerd's normalisation); the tag now holds both platforms.
+    let both: serde_json::Value = serde_json::from_str(&pull("linux/arm64/v8")).unwrap();
+    let platforms: Vec<&str> = both["platforms"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no platforms: {both}"))
+        .iter()
+        .map(|p| p["platform"].as_str().unwrap())
+        .collect();
+    assert_eq!(platforms, ["linux/arm/v7", "linux/arm64"]);
+    let images = fresh.pallet().arg("images").ok();
+    assert!(images.contains("linux/arm/v7,linux/arm64"), "{images}");
+    let wrong = fresh
+        .pallet()
+        .args(["pull", "--platform", "linux/arm/v6", &target])
+        .fails();
+    let err = text(&wrong.stderr);
+    assert!(err.contains("linux/arm/v6"), "{err}");
 }
 
 #[test]
