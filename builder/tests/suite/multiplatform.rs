@@ -103,6 +103,13 @@ fn two_platform_build_gives_an_index_that_runs_and_exports() {
     assert!(images.contains("linux/amd64,linux/arm64"), "{images}");
     let inspect = store.pallet().args(["inspect", "ml:multi"]).ok();
     assert!(inspect.contains("linux/arm64 sha256:"), "{inspect}");
+    // The build's summary names the index.
+    let built = testkit::progress::built_digest(&log);
+    let index_line = format!("{:<14}{built}", "Index:");
+    assert!(
+        inspect.lines().any(|l| l == index_line),
+        "{built}: {inspect}"
+    );
     let run = |platform: &str, cmd: &[&str]| {
         let mut args = vec!["run", "--platform", platform, "ml:multi"];
         args.extend_from_slice(cmd);
