@@ -58,12 +58,15 @@ pub fn run(args: BinfmtArgs) -> Result<ExitCode, CliError> {
                 "install the package qemu-user-static (apt-get install qemu-user-static)",
             )
         })?;
-        binfmt::register(dir, &line).map_err(|e| {
-            CliError::context(
-                format!("registering qemu-{qemu} in {DEFAULT_DIR}/register"),
-                e,
-            )
-        })?;
+        if let Err(e) = binfmt::register(dir, &line) {
+            // Another process may have registered it meanwhile (EEXIST): fine if usable.
+            if binfmt::check(&p.to_string(), dir).is_err() {
+                return Err(CliError::context(
+                    format!("registering qemu-{qemu} in {DEFAULT_DIR}/register"),
+                    e,
+                ));
+            }
+        }
         binfmt::check(&p.to_string(), dir).map_err(|e| CliError::msg(e.to_string()))?;
         println!("{p}: registered qemu-{qemu}");
     }
