@@ -162,6 +162,109 @@ fn two_platform_build_gives_an_index_that_runs_and_exports() {
     );
 }
 
+/// `pallet doctor` checks every platform of a multi-platform image, not only the default one.
+#[test]
+fn doctor_drops_an_index_whose_arm64_image_is_damaged() {
+    let Some(store) = store("doctor on a multi-platform image") else {
+        return;
+    };
+    let healthy = store.pallet().arg("doctor").ok();
+    assert!(!healthy.contains("dropped"), "{healthy}");
+    let inspect: serde_json::Value = serde_json::from_str(
+        &store
+            .pallet()
+            .args(["inspect", "--format", "json", "busybox"])
+            .ok(),
+    )
+    .unwrap();
+    let arm64 = inspect["platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["platform"] == "linux/arm64")
+        .unwrap_or_else(|| panic!("{inspect}"));
+    // The arm64 image's config blob, damaged on disk.
+    let config = arm64["config_digest"].as_str().unwrap();
+    let blob = store
+        .root()
+        .join("blobs/sha256")
+        .join(config.trim_start_matches("sha256:"));
+    assert!(blob.is_file(), "{}", blob.display());
+    std::fs::write(&blob, b"damaged").unwrap();
+    let out = store.pallet().arg("doctor").output();
+    let report = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(report.contains("linux/arm64"), "{report}");
+    assert!(report.contains("busybox"), "{report}");
+}
+
+/// `pallet save` of a multi-platform image: OCI keeps the index, docker's format the host's
+/// platform, which `docker load` takes (as docker save/load of such an image do).
+#[test]
+fn save_keeps_the_index_in_oci_and_one_platform_for_docker_load() {
+    let Some(store) = store("saving a multi-platform image") else {
+        return;
+    };
+    let oci = store.path("busybox-oci.tar");
+    store
+        .pallet()
+        .args(["save", "--format", "oci", "-o"])
+        .arg(&oci)
+        .arg("busybox:latest")
+        .ok();
+    let index = skopeo_raw(&format!("oci-archive:{}", oci.display()));
+    assert_eq!(platforms_of(&index), ["linux/amd64", "linux/arm64"]);
+    let docker_tar = store.path("busybox-docker.tar");
+    store
+        .pallet()
+        .args(["save", "-o"])
+        .arg(&docker_tar)
+        .arg("busybox:latest")
+        .ok();
+    let inspected = ok(Command::new("skopeo").args([
+        "inspect",
+        &format!("docker-archive:{}", docker_tar.display()),
+    ]));
+    let v: serde_json::Value = serde_json::from_str(inspected.trim()).unwrap();
+    assert_eq!(v["Architecture"], "amd64", "{inspected}");
+
+    // docker load, where a daemon answers (the test command starts one; CI=true requires it).
+    let docker = "/usr/bin/docker";
+    let up = Command::new(docker)
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output();
+    if !up.is_ok_and(|o| o.status.success()) {
+        assert!(
+            !testkit::gate::ci(),
+            "CI=true: no docker daemon answers (scripts/start-dockerd.sh starts one)"
+        );
+        eprintln!("skipping docker load: no docker daemon answers");
+        return;
+    }
+    let name = format!("pallet-multiplatform-test:{}", std::process::id());
+    store.pallet().args(["tag", "busybox:latest", &name]).ok();
+    let named = store.path("named.tar");
+    store
+        .pallet()
+        .args(["save", "-o"])
+        .arg(&named)
+        .arg(&name)
+        .ok();
+    let loaded = Command::new(docker)
+        .arg("load")
+        .arg("-i")
+        .arg(&named)
+        .output()
+        .unwrap();
+    let arch = Command::new(docker)
+        .args(["image", "inspect", "--format", "{{.Architecture}}", &name])
+        .output()
+        .unwrap();
+    // Not left in a daemon the test did not start.
+    let _ = Command::new(docker).args(["rmi", &name]).output();
+    assert!(loaded.status.success(), "{}", text(&loaded.stderr));
+    assert_eq!(text(&arch.stdout).trim(), "amd64");
+}
+
 #[test]
 fn two_platform_push_round_trips_through_a_registry() {
     let Some(store) = store("two-platform push") else {
