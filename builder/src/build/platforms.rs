@@ -17,7 +17,8 @@ use crate::export::push::push_index;
 use crate::solver::{solve_roots, SolveOptions};
 use crate::store::{put_image, store_uncompressed, LayerRecord, StoredImage};
 use cache::Root;
-use frontend::lower::{lower, platform, Lowered};
+use frontend::ast::Dockerfile;
+use frontend::lower::{lower, platform, LowerOptions, Lowered};
 use graph::image::Image;
 use graph::resolve::ImageResolver;
 use graph::{Graph, Op, Platform};
@@ -66,6 +67,27 @@ pub fn local_dir_name(p: &Platform) -> String {
     p.to_string().replace('/', "_")
 }
 
+/// The Dockerfile lowered for each platform, and the graphs merged (steps named with their
+/// platform; identical vertices once).
+pub(super) fn lower_all(
+    dockerfile: &Dockerfile,
+    options: &LowerOptions,
+    platforms: &[Platform],
+    resolver: &dyn ImageResolver,
+) -> Result<(Graph, Vec<(Platform, Lowered)>), BuildError> {
+    let mut lowered: Vec<(Platform, Lowered)> = Vec::new();
+    let mut graph = Graph::default();
+    for p in platforms {
+        let mut opts = options.clone();
+        opts.platform = Some(p.clone());
+        let l =
+            lower(dockerfile, &opts, resolver).map_err(|e| BuildError::Frontend(Box::new(e)))?;
+        merge(&mut graph, &l.graph, p);
+        lowered.push((p.clone(), l));
+    }
+    Ok((graph, lowered))
+}
+
 pub(super) fn build_platforms(
     root: &Root,
     req: &BuildRequest,
@@ -80,16 +102,7 @@ pub(super) fn build_platforms(
     {
         return Err(BuildError::DockerManifestList);
     }
-    let mut lowered: Vec<(Platform, Lowered)> = Vec::new();
-    let mut graph = Graph::default();
-    for p in &req.platforms {
-        let mut opts = req.lower.clone();
-        opts.platform = Some(p.clone());
-        let l = lower(req.dockerfile, &opts, resolver)
-            .map_err(|e| BuildError::Frontend(Box::new(e)))?;
-        merge(&mut graph, &l.graph, p);
-        lowered.push((p.clone(), l));
-    }
+    let (graph, mut lowered) = lower_all(req.dockerfile, &req.lower, &req.platforms, resolver)?;
     req.allow
         .check(&graph)
         .map_err(|e| BuildError::Frontend(Box::new(e)))?;

@@ -39,6 +39,7 @@ pub(super) fn run(
     let req = ExplainRequest {
         dockerfile: &loaded.parsed,
         lower: &loaded.options,
+        platforms: &loaded.platforms,
         locals,
         dockerfile_path: dockerfile_identity(loaded, context),
     };

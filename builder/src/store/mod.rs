@@ -237,10 +237,12 @@ impl ImageResolver for StoreResolver<'_> {
     fn resolve(
         &self,
         reference: &str,
-        _platform: &Platform,
+        platform: &Platform,
     ) -> Result<Option<ResolvedImage>, ResolveError> {
         let name = reference.split('@').next().unwrap_or(reference);
         let image = get_image(self.root, name).map_err(|e| ResolveError::new(name, e))?;
+        // A multi-platform image answers with the platform's image, as the build's resolver.
+        let image = image.map(|img| for_platform(&img, platform).unwrap_or(img));
         Ok(image.map(|img| ResolvedImage {
             reference: format!("{name}@{}", img.manifest_digest),
             image: img.config,

@@ -145,6 +145,24 @@ fn two_platform_build_gives_an_index_that_runs_and_exports() {
     assert!(misses.is_empty(), "a no-op rebuild ran steps: {misses:?}");
     assert_eq!(about(&ev, "step.cached", "RUN").len(), 4, "{ev:?}");
 
+    // --explain covers both platforms: every step of each is in the cache.
+    let explained = store
+        .pallet()
+        .args([
+            "build",
+            "--explain",
+            "--progress",
+            "plain",
+            "--platform",
+            BOTH,
+        ])
+        .arg(&ctx)
+        .succeeds();
+    let log = text(&explained.stderr);
+    assert!(log.contains("0 would run"), "{log}");
+    assert!(log.contains("[linux/arm64 stage-1 3/3] RUN"), "{log}");
+    assert!(log.contains("[linux/amd64 stage-1 3/3] RUN"), "{log}");
+
     // Docker's loader takes one platform: refused as buildx refuses it.
     let docker = store
         .pallet()
