@@ -10,7 +10,6 @@ use super::{
 };
 use crate::binfmt;
 use crate::events::Event;
-use crate::export::annotations::Annotations;
 use crate::export::docker::{self, ArchiveOptions};
 use crate::export::local::write_local;
 use crate::export::push::push_index;
@@ -205,7 +204,7 @@ fn write_output(
             p.clone(),
         ));
     }
-    let index = docker::store_index(root, exported, opts.media_types, &Annotations::default())?;
+    let index = docker::store_index(root, exported, opts.media_types, &req.annotations)?;
     let archive = ArchiveOptions {
         names: &names,
         docker_manifest: false,

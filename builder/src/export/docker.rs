@@ -189,7 +189,9 @@ pub fn store_index(
         MediaTypes::Oci => MEDIA_INDEX,
         MediaTypes::Docker => registry::manifest::DOCKER_LIST,
     };
-    let index = root.blobs.put_bytes(&index_bytes(media_type, &manifests))?;
+    let index = root
+        .blobs
+        .put_bytes(&index_bytes(media_type, &manifests, &annotations.index))?;
     let first = children
         .first()
         .map(|(img, _)| img.clone())
@@ -201,7 +203,7 @@ pub fn store_index(
         },
         media_type,
         diff_ids: first.diff_ids,
-        descriptor_annotations: annotations.manifest_descriptor.clone(),
+        descriptor_annotations: annotations.index_descriptor.clone(),
         children: children.into_iter().map(|(img, _)| img.blobs).collect(),
     })
 }

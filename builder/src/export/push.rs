@@ -102,7 +102,7 @@ pub fn push_index(
         MediaTypes::Oci => registry::manifest::OCI_INDEX,
         MediaTypes::Docker => registry::manifest::DOCKER_LIST,
     };
-    let bytes = index_bytes(media_type, &manifests);
+    let bytes = index_bytes(media_type, &manifests, &opts.annotations.index);
     let digest = client
         .put_manifest(target, media_type, &bytes)
         .map_err(StoreError::registry(format!("pushing {target}")))?;

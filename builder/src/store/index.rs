@@ -86,8 +86,13 @@ pub fn platform_json(p: &Platform) -> serde_json::Value {
 }
 
 /// An image index over `(media type, digest, size, platform)` manifests, as bytes (OCI's
-/// index, or Docker's manifest list when `media_type` says so).
-pub fn index_bytes(media_type: &str, manifests: &[(String, String, u64, Platform)]) -> Vec<u8> {
+/// index, or Docker's manifest list when `media_type` says so), with `annotations` (none for
+/// Docker's list, which has no such field).
+pub fn index_bytes(
+    media_type: &str,
+    manifests: &[(String, String, u64, Platform)],
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> Vec<u8> {
     let manifests: Vec<serde_json::Value> = manifests
         .iter()
         .map(|(media, digest, size, p)| {
@@ -100,12 +105,15 @@ pub fn index_bytes(media_type: &str, manifests: &[(String, String, u64, Platform
         })
         .collect();
     // serde_json's map keeps keys sorted: the same children give the same bytes.
-    serde_json::to_vec(&serde_json::json!({
+    let mut index = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": media_type,
         "manifests": manifests,
-    }))
-    .expect("index serializes")
+    });
+    if !annotations.is_empty() {
+        index["annotations"] = serde_json::json!(annotations);
+    }
+    serde_json::to_vec(&index).expect("index serializes")
 }
 
 /// Tags `name` with a multi-platform image made of `children` (single images, each with its
@@ -152,7 +160,7 @@ pub fn store_index(
     }
     let blob = root
         .blobs
-        .put_bytes(&index_bytes(MEDIA_INDEX, &manifests))?;
+        .put_bytes(&index_bytes(MEDIA_INDEX, &manifests, &Default::default()))?;
     let default = children
         .iter()
         .find(|c| platform_fits(&image_platform(c), host))
@@ -226,8 +234,9 @@ mod tests {
                 p("linux", "arm", "v7"),
             ),
         ];
-        let a = index_bytes(MEDIA_INDEX, &m);
-        assert_eq!(a, index_bytes(MEDIA_INDEX, &m));
+        let none = Default::default();
+        let a = index_bytes(MEDIA_INDEX, &m, &none);
+        assert_eq!(a, index_bytes(MEDIA_INDEX, &m, &none));
         let v: serde_json::Value = serde_json::from_slice(&a).unwrap();
         assert_eq!(v["manifests"][1]["platform"]["variant"], "v7");
         assert!(v["manifests"][0]["platform"].get("variant").is_none());

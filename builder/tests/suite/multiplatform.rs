@@ -79,6 +79,7 @@ fn two_platform_build_gives_an_index_that_runs_and_exports() {
             "-t",
             "ml:multi",
         ])
+        .args(["--annotation", "index:org.example.platforms=two"])
         .arg("-o")
         .arg(format!("type=oci,dest={}", archive.display()))
         .arg(&ctx)
@@ -97,6 +98,10 @@ fn two_platform_build_gives_an_index_that_runs_and_exports() {
         "application/vnd.oci.image.index.v1+json"
     );
     assert_eq!(platforms_of(&index), ["linux/amd64", "linux/arm64"]);
+    assert_eq!(
+        index["annotations"]["org.example.platforms"], "two",
+        "{index}"
+    );
 
     // The store lists the index's platforms; run picks the platform.
     let images = store.pallet().arg("images").ok();
@@ -293,6 +298,7 @@ fn two_platform_push_round_trips_through_a_registry() {
     };
     let ctx = files::context(&store.path("ctx"), ML, &[]);
     let target = format!("{}/team/ml:1", reg.host());
+    let metadata = store.path("metadata.json");
     store
         .pallet()
         .args([
@@ -305,11 +311,30 @@ fn two_platform_push_round_trips_through_a_registry() {
             "-t",
             &target,
         ])
+        .arg("--metadata-file")
+        .arg(&metadata)
+        .args(["--annotation", "index:org.example.pushed=yes"])
         .arg(&ctx)
         .succeeds();
     let index = skopeo_raw(&format!("docker://{target}"));
     assert_eq!(
         index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    assert_eq!(index["annotations"]["org.example.pushed"], "yes", "{index}");
+    // --metadata-file names the pushed index, as the registry serves it.
+    let raw = ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{target}"),
+    ]));
+    let served = testkit::digest::sha256(raw.as_bytes());
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&metadata).unwrap()).unwrap();
+    assert_eq!(meta["containerimage.digest"], served, "{meta}");
+    assert_eq!(
+        meta["containerimage.descriptor"]["mediaType"],
         "application/vnd.oci.image.index.v1+json"
     );
     assert_eq!(platforms_of(&index), ["linux/amd64", "linux/arm64"]);
