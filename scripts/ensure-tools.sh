@@ -13,7 +13,10 @@
 # losetup (mount) and fallocate (util-linux): the full-disk fault test puts a store on a small
 # loop-mounted ext4. docker.io (dockerd and the 20.10 client at /usr/bin/docker): the
 # unprivileged-container test runs pallet's CI image under `docker run` without privileges
-# (scripts/test.sh starts the daemon for the tests and stops it after).
+# (scripts/test.sh starts the daemon for the tests and stops it after). qemu-user-static (QEMU's
+# user emulators and their binfmt_misc handler lines) and Debian's arm64 busybox-static, kept in
+# /var/cache/pallet-testkit/arm64 (testkit's arm64 base image; PALLET_TESTKIT_CACHE to move it):
+# the multi-platform tests build and run linux/arm64 images under emulation.
 # Safe to run repeatedly.
 set -euo pipefail
 
@@ -43,6 +46,7 @@ command -v mkfs.ext4 >/dev/null 2>&1 || need_apt+=(e2fsprogs)
 command -v losetup >/dev/null 2>&1 || need_apt+=(mount)
 command -v fallocate >/dev/null 2>&1 || need_apt+=(util-linux)
 { [ -x /usr/sbin/dockerd ] && [ -x /usr/bin/docker ]; } || need_apt+=(docker.io)
+[ -f /usr/lib/binfmt.d/qemu-aarch64.conf ] || need_apt+=(qemu-user-static)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing packages: ${need_apt[*]} (run as root, or install them)" >&2
@@ -50,6 +54,23 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# The arm64 busybox-static binary (not installed: downloaded and unpacked into the cache).
+arm64_cache="${PALLET_TESTKIT_CACHE:-/var/cache/pallet-testkit}/arm64"
+if [ ! -x "$arm64_cache/bin/busybox" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing $arm64_cache/bin/busybox (run as root to fetch busybox-static:arm64)" >&2
+    exit 1
+  fi
+  mkdir -p "$arm64_cache"
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    dpkg --add-architecture arm64
+  fi
+  apt-get update -qq
+  (cd "$arm64_cache" && rm -f busybox-static_*_arm64.deb && apt-get download -qq busybox-static:arm64)
+  dpkg-deb -x "$arm64_cache"/busybox-static_*_arm64.deb "$arm64_cache/unpacked"
+  install -D -m 0755 "$arm64_cache/unpacked/bin/busybox" "$arm64_cache/bin/busybox"
+  rm -rf "$arm64_cache/unpacked"
 fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo is missing: install Rust (rustup) first" >&2

@@ -7,6 +7,7 @@
 //! `build`, the store and `run`. Leaves any layer may use: `events` (progress events), `fill`,
 //! and the crates `graph`, `context`, `codec`, `reference`.
 
+pub mod binfmt;
 pub mod build;
 pub mod cli;
 pub mod events;

@@ -134,8 +134,14 @@ impl Graph {
 
     /// Keeps only the vertices `root` depends on (and `root`), preserving order.
     pub fn prune_to(&mut self, root: &str) {
+        self.prune_to_all(&[root]);
+    }
+
+    /// Keeps only the vertices one of `roots` depends on (and the roots), preserving order: a
+    /// multi-platform build's merged graph, one root per platform.
+    pub fn prune_to_all(&mut self, roots: &[&str]) {
         let mut keep: std::collections::HashSet<String> = std::collections::HashSet::new();
-        let mut stack = vec![root.to_string()];
+        let mut stack: Vec<String> = roots.iter().map(|r| r.to_string()).collect();
         while let Some(d) = stack.pop() {
             if keep.contains(&d) {
                 continue;

@@ -84,6 +84,12 @@ pub struct Exec {
     pub network: Network,
     pub insecure: bool,
     pub mounts: Vec<ExecMount>,
+    /// The platform the process is for, when it is not the build platform's (a RUN in a
+    /// stage for linux/arm64 on an amd64 host runs under emulation). Part of the op, so of its
+    /// cache key; None for native steps, so a `FROM --platform=$BUILDPLATFORM` stage has the
+    /// same ops (and runs once) for every target platform.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

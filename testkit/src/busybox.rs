@@ -20,6 +20,17 @@ use std::process::Command;
 /// The host's busybox-static binary.
 pub const BUSYBOX: &str = "/bin/busybox";
 
+/// Debian's arm64 busybox-static binary, which scripts/ensure-tools.sh downloads
+/// (`apt-get download busybox-static:arm64`) and unpacks into
+/// `$PALLET_TESTKIT_CACHE/arm64/bin/busybox` (default `/var/cache/pallet-testkit`).
+pub fn arm64_busybox() -> std::path::PathBuf {
+    std::env::var_os("PALLET_TESTKIT_CACHE")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("/var/cache/pallet-testkit"))
+        .join("arm64/bin/busybox")
+}
+
 const MTIME: u64 = 1_700_000_000;
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n";
 const GROUP: &str = "root:x:0:\napp:x:1000:\n";
@@ -49,8 +60,23 @@ impl Default for Rootfs {
 impl Rootfs {
     /// The standard tree (see the module doc).
     pub fn new() -> Rootfs {
-        let busybox = std::fs::read(BUSYBOX)
-            .unwrap_or_else(|e| panic!("{BUSYBOX}: {e} (apt-get install busybox-static)"));
+        Rootfs::with_busybox(Path::new(BUSYBOX))
+    }
+
+    /// The standard tree for linux/arm64: Debian's arm64 busybox-static ([`arm64_busybox`]);
+    /// the applets are the host's busybox's list (the same Debian version).
+    pub fn arm64() -> Rootfs {
+        Rootfs::with_busybox(&arm64_busybox())
+    }
+
+    /// The standard tree with the busybox binary at `binary`.
+    fn with_busybox(binary: &Path) -> Rootfs {
+        let busybox = std::fs::read(binary).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run scripts/ensure-tools.sh: busybox-static)",
+                binary.display()
+            )
+        });
         let mut files = BTreeMap::new();
         files.insert("bin/busybox".to_string(), (0o755, busybox));
         files.insert(

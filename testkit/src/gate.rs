@@ -20,6 +20,9 @@ pub enum Need<'a> {
     Busybox,
     /// A program on PATH.
     Tool(&'a str),
+    /// linux/arm64 under emulation: Debian's arm64 busybox-static in testkit's cache and
+    /// qemu-user-static's aarch64 handler line (registered by `pallet binfmt --install`).
+    Arm64,
 }
 
 /// True when every need is met. Otherwise: a panic under `CI=true`, else a note on stderr
@@ -52,6 +55,13 @@ fn unmet(needs: &[Need]) -> Vec<String> {
         .collect();
     if needs.contains(&Need::Busybox) && !Path::new("/bin/busybox").is_file() {
         absent.push("/bin/busybox (busybox-static)");
+    }
+    let arm64 = crate::busybox::arm64_busybox();
+    if needs.contains(&Need::Arm64) && !arm64.is_file() {
+        absent.push("the arm64 busybox-static (busybox-static:arm64)");
+    }
+    if needs.contains(&Need::Arm64) && !Path::new("/usr/lib/binfmt.d/qemu-aarch64.conf").is_file() {
+        absent.push("qemu-user-static");
     }
     if !absent.is_empty() {
         missing.push(format!(

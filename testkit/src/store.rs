@@ -38,6 +38,34 @@ impl Store {
         store
     }
 
+    /// A store whose `busybox:latest` is a multi-platform image: the host's busybox tree for
+    /// linux/amd64 and Debian's arm64 busybox-static tree for linux/arm64 (`pallet import
+    /// --append`), both imported at SOURCE_DATE_EPOCH 1700000000, so every store has the same
+    /// index.
+    pub fn busybox_multiplatform(pallet: Pallet) -> Store {
+        let store = Store::empty(pallet);
+        for (platform, rootfs) in [
+            ("linux/amd64", Rootfs::new()),
+            ("linux/arm64", Rootfs::arm64()),
+        ] {
+            store
+                .pallet()
+                .env("SOURCE_DATE_EPOCH", "1700000000")
+                .stdin(rootfs.tar())
+                .args([
+                    "import",
+                    "-",
+                    "-t",
+                    BUSYBOX_REFERENCE,
+                    "--platform",
+                    platform,
+                ])
+                .arg("--append")
+                .ok();
+        }
+        store
+    }
+
     /// The temp dir the store root is in: room for contexts and outputs.
     pub fn dir(&self) -> &Path {
         self.dir.path()

@@ -18,6 +18,9 @@ use std::collections::BTreeMap;
 pub struct ExplainRequest<'a> {
     pub dockerfile: &'a Dockerfile,
     pub lower: &'a LowerOptions,
+    /// A multi-platform build's platforms (each lowered, the graphs merged as the build
+    /// merges them); empty: `lower.platform` alone.
+    pub platforms: &'a [graph::Platform],
     pub locals: BTreeMap<String, LocalDir>,
     pub dockerfile_path: String,
 }
@@ -34,8 +37,18 @@ pub fn explain(
     req: ExplainRequest<'_>,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<Explained, BuildError> {
-    let lowered = lower(req.dockerfile, req.lower, &StoreResolver { root })
-        .map_err(|e| BuildError::Frontend(Box::new(e)))?;
+    let resolver = StoreResolver { root };
+    let (graph, roots, warnings) = if req.platforms.len() > 1 {
+        let (graph, lowered) =
+            super::platforms::lower_all(req.dockerfile, req.lower, req.platforms, &resolver)?;
+        let roots = lowered.iter().map(|(_, l)| l.root.clone()).collect();
+        let warnings = lowered.into_iter().next().map(|(_, l)| l.warnings);
+        (graph, roots, warnings.unwrap_or_default())
+    } else {
+        let lowered = lower(req.dockerfile, req.lower, &resolver)
+            .map_err(|e| BuildError::Frontend(Box::new(e)))?;
+        (lowered.graph, vec![lowered.root], lowered.warnings)
+    };
     let isolation = Isolation::dry_run();
     let opts = SolveOptions {
         root,
@@ -50,7 +63,7 @@ pub fn explain(
         compress: None,
     };
     Ok(Explained {
-        outcome: explain_graph(&lowered.graph, &lowered.root, &opts, events),
-        warnings: lowered.warnings,
+        outcome: explain_graph(&graph, &roots, &opts, events),
+        warnings,
     })
 }

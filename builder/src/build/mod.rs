@@ -6,6 +6,7 @@ mod cancel;
 mod entitlements;
 mod explain;
 mod outputs;
+mod platforms;
 
 pub use entitlements::{Entitlements, UnknownEntitlement};
 pub use explain::{explain, ExplainRequest, Explained};
@@ -14,6 +15,7 @@ pub use crate::exec::IsolationMode;
 pub use crate::solver::{LocalDir, SecretSource};
 pub use crate::ssh::{Agents as SshAgents, SshSpec};
 pub use outputs::{parse_output, OutputProblem, OutputSpec, OutputSpecError};
+pub use platforms::local_dir_name;
 
 use crate::events::Event;
 use crate::exec::{Isolation, IsolationError};
@@ -70,6 +72,9 @@ pub struct BuildRequest<'a> {
     pub allow: Entitlements,
     /// `--annotation`s for every manifest the outputs write out or push.
     pub annotations: Annotations,
+    /// `--platform a,b,...` with more than one platform: one image per platform under an
+    /// image index (`lower.platform` is ignored then); empty or one: `lower.platform` alone.
+    pub platforms: Vec<graph::Platform>,
 }
 
 /// One name `--push` pushed, and the manifest the registry got for it.
@@ -114,6 +119,16 @@ pub enum BuildError {
     /// No way to run steps here (runc missing, or the mode asked for cannot work).
     #[error(transparent)]
     Isolation(#[from] IsolationError),
+    /// A RUN step for a foreign platform with no usable QEMU handler.
+    #[error(transparent)]
+    Emulation(#[from] crate::binfmt::BinfmtError),
+    /// buildx's words: the docker exporter takes one platform.
+    #[error(
+        "docker exporter does not currently support exporting manifest lists: -o type=docker \
+         writes one platform; use -o type=oci,dest=FILE for every platform, or build once per \
+         --platform for docker load"
+    )]
+    DockerManifestList,
 }
 
 pub fn build(
@@ -137,22 +152,30 @@ pub fn build(
         pull: req.pull,
         events,
     };
-    let lowered = lower(req.dockerfile, &req.lower, &resolver)
-        .map_err(|e| BuildError::Frontend(Box::new(e)))?;
-    req.allow
-        .check(&lowered.graph)
-        .map_err(|e| BuildError::Frontend(Box::new(e)))?;
     let opts = SolveOptions {
         root,
         executor: isolation.executor.as_ref(),
         snapshotter: isolation.snapshotter.as_ref(),
         locals: req.locals.clone(),
         no_cache: req.lower.no_cache,
-        epoch: lowered.epoch.filter(|_| req.rewrite_timestamp),
+        epoch: None,
         secrets: req.secrets.clone(),
         ssh: req.ssh.clone(),
         dockerfile: req.dockerfile_path.clone(),
         compress: outputs::background_compression(&req.outputs, req.push.as_ref()),
+    };
+    if req.platforms.len() > 1 {
+        return platforms::build_platforms(root, req, &resolver, opts, events);
+    }
+    let lowered = lower(req.dockerfile, &req.lower, &resolver)
+        .map_err(|e| BuildError::Frontend(Box::new(e)))?;
+    req.allow
+        .check(&lowered.graph)
+        .map_err(|e| BuildError::Frontend(Box::new(e)))?;
+    platforms::check_emulation(&lowered.graph)?;
+    let opts = SolveOptions {
+        epoch: lowered.epoch.filter(|_| req.rewrite_timestamp),
+        ..opts
     };
     let layers = solve(&lowered.graph, &lowered.root, &opts, events).inspect_err(|_| {
         // Every step has ended: what they left (pending snapshots whose diff could not be
@@ -169,6 +192,7 @@ pub fn build(
         config: config.clone(),
         layers: layers.iter().map(|l| l.diff_id.clone()).collect(),
         repo_digest: None,
+        index: None,
     };
     tag(root, &image, &req.tags)?;
     for out in &req.outputs {

@@ -161,7 +161,7 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
             .with_help("add name=REGISTRY/NAME:TAG to the output, or -t"));
     }
     let ignore = Matcher::new(&loaded.options.dockerignore).context(".dockerignore")?;
-    let annotations = Annotations::parse(&args.annotation)?;
+    let annotations = Annotations::parse(&args.annotation, !loaded.platforms.is_empty())?;
     let push = if args.push {
         Some(PushOptions {
             media_types: media_types(&args.push_format)?,
@@ -197,6 +197,7 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
         push,
         allow,
         annotations,
+        platforms: loaded.platforms.clone(),
     };
     execute(root, &req, &loaded, mode, agents, &reports)
 }

@@ -39,6 +39,7 @@ pub(super) fn run(
     let req = ExplainRequest {
         dockerfile: &loaded.parsed,
         lower: &loaded.options,
+        platforms: &loaded.platforms,
         locals,
         dockerfile_path: dockerfile_identity(loaded, context),
     };
@@ -75,7 +76,13 @@ pub(super) fn summary(
                 .sum();
             Summary {
                 image: (!done.image.name.is_empty()).then(|| done.image.name.clone()),
-                digest: Some(done.image.manifest_digest.clone()),
+                // A multi-platform build's is its index's.
+                digest: Some(
+                    done.image
+                        .index
+                        .as_ref()
+                        .map_or(done.image.manifest_digest.clone(), |i| i.digest.clone()),
+                ),
                 size: Some(size),
                 layers: Some(done.image.layers.len()),
                 seconds,

@@ -23,6 +23,10 @@ pub struct ImportArgs {
     /// Platform to record in the image config (default: the host's)
     #[arg(long)]
     pub platform: Option<String>,
+    /// Add the image to NAME as one more platform: NAME becomes (or stays) a multi-platform
+    /// image with an OCI index; an earlier image of the same platform under NAME is replaced
+    #[arg(long)]
+    pub append: bool,
 }
 
 pub fn import(args: ImportArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError> {
@@ -52,8 +56,31 @@ pub fn import(args: ImportArgs, root: Option<PathBuf>) -> Result<ExitCode, CliEr
                 .with_context(|| format!("cannot read {}", args.file))?,
         )
     };
-    let image = import_rootfs(&root, &mut input, &args.file, &name, &plat, &rfc3339(now))
+    let before = if args.append {
+        store::get_image(&root, &name).context("reading the image to append to")?
+    } else {
+        None
+    };
+    let mut image = import_rootfs(&root, &mut input, &args.file, &name, &plat, &rfc3339(now))
         .with_context(|| format!("importing {}", args.file))?;
+    if let Some(before) = before {
+        let mut children: Vec<store::StoredImage> = match before.index {
+            Some(index) => index.children,
+            None => vec![before],
+        };
+        children.retain(|c| store::image_platform(c) != plat);
+        children.push(image);
+        let index = store::put_index(&root, &name, children, &platform::host())
+            .context("tagging the multi-platform image")?;
+        image = store::StoredImage {
+            manifest_digest: index
+                .index
+                .as_ref()
+                .map(|i| i.digest.clone())
+                .unwrap_or_default(),
+            ..index
+        };
+    }
     close_and_settle(root);
     println!("{} {}", image.name, image.manifest_digest);
     Ok(ExitCode::SUCCESS)
@@ -63,7 +90,7 @@ pub fn list(root: Option<PathBuf>) -> Result<ExitCode, CliError> {
     let root = open_root(root)?;
     let images = list_images(&root).context("listing images")?;
     println!(
-        "{:<50} {:<19} {:<22} {:>10}",
+        "{:<50} {:<19} {:<22} {:>10}  PLATFORMS",
         "NAME", "MANIFEST", "CREATED", "SIZE"
     );
     for img in images {
@@ -72,13 +99,23 @@ pub fn list(root: Option<PathBuf>) -> Result<ExitCode, CliError> {
             .iter()
             .filter_map(|d| layer_size(&root, d).ok())
             .sum();
-        let digest = img.manifest_digest.trim_start_matches("sha256:");
+        // A multi-platform image shows its index's digest and every platform.
+        let digest = img
+            .index
+            .as_ref()
+            .map_or(img.manifest_digest.as_str(), |i| i.digest.as_str())
+            .trim_start_matches("sha256:");
+        let platforms: Vec<String> = store::platforms(&img)
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
         println!(
-            "{:<50} {:<19} {:<22} {:>10}",
+            "{:<50} {:<19} {:<22} {:>10}  {}",
             img.name,
             &digest[..digest.len().min(12)],
             img.config.created.as_deref().unwrap_or("-"),
-            human_size(size)
+            human_size(size),
+            platforms.join(",")
         );
     }
     Ok(ExitCode::SUCCESS)

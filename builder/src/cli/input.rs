@@ -20,6 +20,9 @@ pub struct Loaded {
     pub text: String,
     pub parsed: Dockerfile,
     pub options: LowerOptions,
+    /// `--platform a,b,...` with more than one platform (each built, under one image index);
+    /// empty otherwise (`options.platform` has the one platform).
+    pub platforms: Vec<graph::Platform>,
 }
 
 impl Loaded {
@@ -51,23 +54,17 @@ pub fn load(args: &FrontendArgs) -> Result<Loaded, CliError> {
         .map_err(|e| dockerfile_error(FrontendError::from(e), &name, &text))?;
     let dockerfile_for_ignore = path.unwrap_or_else(|| context.join("Dockerfile"));
     let ignore = dockerignore::find_ignore_file(context, &dockerfile_for_ignore)?;
+    let platforms = match &args.platform {
+        Some(p) => platform::parse_list(p).map_err(|e| {
+            CliError::context("invalid --platform", e)
+                .with_help("write os/arch, e.g. linux/amd64, or a list: linux/amd64,linux/arm64")
+        })?,
+        None => Vec::new(),
+    };
     let options = LowerOptions {
         target: args.target.clone(),
         build_args: build_args(&args.build_args)?,
-        platform: match &args.platform {
-            Some(p) if p.contains(',') => {
-                return Err(CliError::msg(format!(
-                    "--platform {p}: building for more than one platform in one build is not \
-                     supported yet"
-                ))
-                .with_help("build once per platform (--platform linux/amd64, then linux/arm64)"))
-            }
-            Some(p) => Some(platform::parse(p).map_err(|e| {
-                CliError::context("invalid --platform", e)
-                    .with_help("write os/arch, e.g. linux/amd64")
-            })?),
-            None => None,
-        },
+        platform: platforms.first().cloned(),
         no_cache: args.no_cache,
         dockerignore: ignore.map(|f| f.patterns).unwrap_or_default(),
         named_contexts: Default::default(),
@@ -78,6 +75,11 @@ pub fn load(args: &FrontendArgs) -> Result<Loaded, CliError> {
         text,
         parsed,
         options,
+        platforms: if platforms.len() > 1 {
+            platforms
+        } else {
+            Vec::new()
+        },
     })
 }
 

@@ -6,7 +6,7 @@ use super::history;
 use super::open_root;
 use super::stored::{find, normalize};
 use crate::progress::human_size;
-use crate::store::{layer_size, put_image, StoredImage};
+use crate::store::{image_platform, layer_size, put_image, StoredImage};
 use clap::{Args, ValueEnum};
 use graph::image::{HealthConfig, Image};
 use std::cmp::Reverse;
@@ -102,6 +102,23 @@ fn json(image: &StoredImage, layers: &[Layer]) -> String {
             .collect::<Vec<_>>(),
         "size": total,
     });
+    let mut value = value;
+    // A multi-platform image: its index and each platform's manifest.
+    if let Some(index) = &image.index {
+        value["index_digest"] = index.digest.clone().into();
+        value["platforms"] = index
+            .children
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "platform": image_platform(c).to_string(),
+                    "manifest_digest": c.manifest_digest,
+                    "config_digest": c.config_digest,
+                })
+            })
+            .collect::<Vec<_>>()
+            .into();
+    }
     let mut text = serde_json::to_string_pretty(&value).expect("JSON values serialize");
     text.push('\n');
     text
@@ -120,6 +137,16 @@ fn text(image: &StoredImage, layers: &[Layer]) -> String {
         }
     };
     field(o, "Name", &image.name);
+    if let Some(index) = &image.index {
+        field(o, "Index", &index.digest);
+        for c in &index.children {
+            field(
+                o,
+                "Platform",
+                &format!("{} {}", image_platform(c), c.manifest_digest),
+            );
+        }
+    }
     field(o, "Manifest", &image.manifest_digest);
     field(o, "Config", &image.config_digest);
     field(o, "Created", &dash(img.created.as_deref().unwrap_or("")));

@@ -3,6 +3,7 @@
 //! and the exporters), the store, `run` and the `registry` crate. A failure is a [`CliError`],
 //! printed by its one renderer ([`CliError::render`]) in [`main`].
 
+mod binfmt;
 mod build;
 mod completion;
 mod debug;
@@ -47,6 +48,11 @@ enum Commands {
         after_help = "Examples:\n  pallet build -t app:latest .\n  pallet build -f docker/train.Dockerfile --target runtime --build-arg PYVER=3.11 ."
     )]
     Build(Box<build::BuildArgs>),
+    /// Show the binfmt_misc handlers; register QEMU's for foreign platforms (--install)
+    #[command(
+        after_help = "Examples:\n  pallet binfmt\n  pallet binfmt --install linux/arm64,linux/arm/v7"
+    )]
+    Binfmt(binfmt::BinfmtArgs),
     /// Make an image from a root file tree (a tar, plain or gzip), like docker import
     #[command(after_help = "Example:\n  pallet import rootfs.tar -t busybox:latest")]
     Import(images::ImportArgs),
@@ -229,6 +235,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Commands::Build(args) => build::run(*args, root),
         Commands::Import(args) => images::import(args, root),
         Commands::Images => images::list(root),
+        Commands::Binfmt(args) => binfmt::run(args),
         Commands::Tag(args) => inspect::tag(args, root),
         Commands::Inspect(args) => inspect::inspect(args, root),
         Commands::Run(args) => run::run(args, root),

@@ -29,8 +29,9 @@ pub(super) fn enter(cli: &Cli) -> Option<ExitCode> {
         | Commands::History(_)
         | Commands::Pull(_)
         | Commands::Push(_) => IsolationMode::Auto,
-        // No store, or already inside (the settle helper).
+        // No store, or already inside (the settle helper); binfmt_misc is the host's.
         Commands::Completion(_)
+        | Commands::Binfmt(_)
         | Commands::Login(_)
         | Commands::Logout(_)
         | Commands::Debug(_)

@@ -44,6 +44,21 @@ impl Report {
                 digest: p.digest.clone(),
                 size: p.size,
             },
+            // A multi-platform build's result is its index.
+            None if done.image.index.is_some() => {
+                let digest = done
+                    .image
+                    .index
+                    .as_ref()
+                    .map(|i| i.digest.clone())
+                    .unwrap_or_default();
+                let size = root.blobs.read(&digest).map_or(0, |b| b.len() as u64);
+                Manifest {
+                    media_type: crate::store::MEDIA_INDEX.to_string(),
+                    digest,
+                    size,
+                }
+            }
             None => {
                 let digest = done.image.manifest_digest.clone();
                 let size = root

@@ -4,7 +4,7 @@
 use super::error::{CliError, Context};
 use super::{open_root, require_root};
 use crate::export::docker::{Compression, MediaTypes};
-use crate::export::push::{push_stored, PushOptions};
+use crate::export::push::{push_index, PushOptions};
 use crate::progress::{stderr_printer_for, Mode, Summary};
 use crate::store::{close_and_settle, get_image, store_name, RegistryResolver};
 use clap::Args;
@@ -165,7 +165,8 @@ pub fn push(args: PushArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
     })?;
     let printer = stderr_printer_for(Mode::parse(&args.progress)?, Some("push"));
     let started = Instant::now();
-    let result = push_stored(&root, &client, &image, &target, &opts, &|e| {
+    // A multi-platform image goes up as its platforms, then its index.
+    let result = push_index(&root, &client, &image, &target, &opts, &|e| {
         printer.event(e)
     });
     printer.finish(&Summary {

@@ -4,9 +4,11 @@
 
 use super::error::{CliError, Context};
 use super::{open_root, require_root};
+use crate::binfmt;
 use crate::run::{run_image, IsolationMode, ProcessFlags, RunOptions, Stream};
-use crate::store::get_image;
+use crate::store::{for_platform, get_image, image_platform, platforms, StoredImage};
 use clap::{Args, ValueEnum};
+use frontend::lower::platform;
 use registry::Reference;
 use std::io::Write;
 use std::path::PathBuf;
@@ -58,6 +60,10 @@ pub struct RunArgs {
     /// Path to an OCI runtime (default: runc on PATH)
     #[arg(long, value_name = "PATH")]
     pub runtime: Option<String>,
+    /// The platform of a multi-platform image to run (os/arch[/variant]; default: the host's
+    /// when the image has it); a foreign one runs under QEMU emulation (`pallet binfmt`)
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
     /// The image (name[:tag]), then the command and its arguments (default: the image's
     /// ENTRYPOINT and CMD); stdin is not attached
     #[arg(
@@ -90,6 +96,40 @@ pub enum NetworkMode {
     None,
 }
 
+/// The image for `--platform` (a multi-platform image's child; default: the host's platform
+/// when the image has it, else what the record holds); checks the QEMU handler for a foreign one.
+fn pick_platform(image: StoredImage, wanted: Option<&str>) -> Result<StoredImage, CliError> {
+    let host = platform::host();
+    let picked = match wanted {
+        Some(p) => {
+            let p = platform::parse(p).map_err(|e| {
+                CliError::context("invalid --platform", e)
+                    .with_help("write os/arch, e.g. linux/arm64")
+            })?;
+            for_platform(&image, &p).ok_or_else(|| {
+                let has: Vec<String> = platforms(&image).iter().map(|p| p.to_string()).collect();
+                CliError::msg(format!(
+                    "image {} has no platform {p} (it has {})",
+                    image.name,
+                    has.join(", ")
+                ))
+                .with_help("pick one of its platforms with --platform, or build it for this one")
+            })?
+        }
+        None => for_platform(&image, &host).unwrap_or(image),
+    };
+    let p = image_platform(&picked);
+    if !p.architecture.is_empty() && !platform::runs_natively(&p, &host) {
+        binfmt::check(&p.to_string(), &binfmt::dir()).map_err(|e| {
+            CliError::msg(
+                e.to_string()
+                    .replace("RUN steps for", "running an image for"),
+            )
+        })?;
+    }
+    Ok(picked)
+}
+
 pub fn run(args: RunArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError> {
     start(args, root).map_err(|e| e.with_exit_code(PALLET_FAILED))
 }
@@ -107,6 +147,7 @@ fn start(args: RunArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError> {
                 "`pallet images` lists the images there; make one with `pallet build -t NAME` or `pallet import`",
             )
         })?;
+    let image = pick_platform(image, args.platform.as_deref())?;
     let opts = RunOptions {
         process: ProcessFlags {
             command: args.command().to_vec(),

@@ -3,12 +3,14 @@
 //! `--format docker` (the default, as `docker save`) writes what `--output type=docker` writes:
 //! the tar `docker load` and skopeo's `docker-archive:` read. `--format oci` writes what
 //! `--output type=oci` writes: an OCI image layout tar (skopeo's `oci-archive:`). Layers are
-//! gzip like the build outputs; the compressed blobs are shared with earlier exports.
+//! gzip like the build outputs; the compressed blobs are shared with earlier exports. A
+//! multi-platform image saves as its index with every platform in OCI format, and as the
+//! host's platform alone in docker's.
 
 use super::error::{CliError, Context};
 use super::open_root;
 use crate::export::docker::{self, ArchiveOptions, Compression, ImageOptions, MediaTypes};
-use crate::store::get_image;
+use crate::store::{get_image, image_platform, StoredImage};
 use clap::{Args, ValueEnum};
 use registry::Reference;
 use std::path::{Path, PathBuf};
@@ -79,9 +81,27 @@ pub fn save(args: SaveArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
         annotations: Default::default(),
     };
     let saving = || format!("saving {name}");
-    let layers = docker::stored_layers(&root, &image).with_context(saving)?;
-    let config = docker::stored_config(&root, &image);
-    let exported = docker::store_image(&root, &config, &layers, &opts).with_context(saving)?;
+    let export_one = |image: &StoredImage| {
+        let layers = docker::stored_layers(&root, image)?;
+        let config = docker::stored_config(&root, image);
+        docker::store_image(&root, &config, &layers, &opts)
+    };
+    // A multi-platform image: every platform under its index in an OCI layout; docker load's
+    // format holds one image, the host's platform (as docker save of such an image does).
+    let exported = match (&image.index, args.format) {
+        (Some(index), Format::Oci) => {
+            let mut children = Vec::new();
+            for child in &index.children {
+                children.push((
+                    export_one(child).with_context(saving)?,
+                    image_platform(child),
+                ));
+            }
+            docker::store_index(&root, children, media_types, &Default::default())
+                .with_context(saving)?
+        }
+        _ => export_one(&image).with_context(saving)?,
+    };
     let mtime = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())

@@ -1,9 +1,10 @@
 //! OCI annotations a build adds to what it writes out (`--annotation`, buildx's flag):
 //! `[TYPE[,TYPE]:]KEY=VALUE`, TYPE `manifest` (the default) or `manifest-descriptor` (on the
-//! manifest's descriptor in an OCI layout's index.json). `index` and `index-descriptor` need an
-//! image index, which a single-platform build does not make: refused as BuildKit refuses them
-//! ("index annotations not supported for single platform export"); so is a platform
-//! qualifier (`manifest[linux/arm64]:`), until multi-platform builds exist.
+//! manifest's descriptor in an OCI layout's index.json). `index` and `index-descriptor` (on the
+//! image index of a multi-platform build, and on its descriptor in index.json) need an image
+//! index, which a single-platform build does not make: refused there as BuildKit refuses them
+//! ("index annotations not supported for single platform export"). A platform qualifier
+//! (`manifest[linux/arm64]:`) is not taken yet.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +15,10 @@ pub struct Annotations {
     pub manifest: BTreeMap<String, String>,
     /// On the manifest's descriptor in index.json (OCI layout outputs).
     pub manifest_descriptor: BTreeMap<String, String>,
+    /// On the image index of a multi-platform build (changes its digest).
+    pub index: BTreeMap<String, String>,
+    /// On the image index's descriptor in index.json (OCI layout outputs).
+    pub index_descriptor: BTreeMap<String, String>,
 }
 
 /// An `--annotation` value pallet cannot apply.
@@ -29,21 +34,25 @@ pub enum AnnotationError {
     )]
     NoIndex(String),
     #[error(
-        "--annotation \"{0}\": annotations for one platform need a multi-platform build, which \
-         pallet does not make yet; drop the [PLATFORM]"
+        "--annotation \"{0}\": annotations for one platform ([PLATFORM]) are not supported yet; \
+         drop the [PLATFORM] to annotate every platform's manifest"
     )]
     Platform(String),
 }
 
 impl Annotations {
     pub fn is_empty(&self) -> bool {
-        self.manifest.is_empty() && self.manifest_descriptor.is_empty()
+        self.manifest.is_empty()
+            && self.manifest_descriptor.is_empty()
+            && self.index.is_empty()
+            && self.index_descriptor.is_empty()
     }
 
     /// Parses every `--annotation` value (a later one wins for the same key and place), as
     /// buildx does: the key is what comes before the first `=`; a colon in it separates the
-    /// types (`manifest,manifest-descriptor:KEY`).
-    pub fn parse(values: &[String]) -> Result<Annotations, AnnotationError> {
+    /// types (`manifest,manifest-descriptor:KEY`). `multi_platform`: the build makes an image
+    /// index (else `index` types are refused).
+    pub fn parse(values: &[String], multi_platform: bool) -> Result<Annotations, AnnotationError> {
         let mut out = Annotations::default();
         for value in values {
             let (key, val) = value
@@ -60,9 +69,11 @@ impl Annotations {
                 let place = match kind {
                     "" | "manifest" => &mut out.manifest,
                     "manifest-descriptor" => &mut out.manifest_descriptor,
-                    "index" | "index-descriptor" => {
+                    "index" | "index-descriptor" if !multi_platform => {
                         return Err(AnnotationError::NoIndex(value.clone()))
                     }
+                    "index" => &mut out.index,
+                    "index-descriptor" => &mut out.index_descriptor,
                     other => {
                         return Err(AnnotationError::UnknownType {
                             value: value.clone(),
@@ -82,7 +93,10 @@ mod tests {
     use super::*;
 
     fn parse(values: &[&str]) -> Result<Annotations, AnnotationError> {
-        Annotations::parse(&values.iter().map(|v| v.to_string()).collect::<Vec<_>>())
+        Annotations::parse(
+            &values.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+            false,
+        )
     }
 
     #[test]
@@ -118,6 +132,9 @@ mod tests {
             Err(AnnotationError::Syntax(_))
         ));
         assert!(matches!(parse(&["=v"]), Err(AnnotationError::Syntax(_))));
+        let multi = Annotations::parse(&["index,index-descriptor:a=1".to_string()], true).unwrap();
+        assert_eq!(multi.index["a"], "1");
+        assert_eq!(multi.index_descriptor["a"], "1");
         assert!(matches!(
             parse(&["org.example:x=1"]),
             Err(AnnotationError::UnknownType { .. })

@@ -18,10 +18,11 @@
 
 use super::annotations::Annotations;
 use crate::store::{
-    compress_layers, layer_size, Descriptor, LayerRecord, ManifestBlobs, StoreError, StoredImage,
-    MEDIA_CONFIG, MEDIA_INDEX, MEDIA_MANIFEST,
+    compress_layers, index_bytes, layer_size, Descriptor, LayerRecord, ManifestBlobs, StoreError,
+    StoredImage, MEDIA_CONFIG, MEDIA_INDEX, MEDIA_MANIFEST,
 };
 use cache::{BlobInfo, Root};
+use graph::Platform;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -110,6 +111,9 @@ pub struct ExportedImage {
     pub diff_ids: Vec<String>,
     /// Annotations for the manifest's descriptor in index.json.
     pub descriptor_annotations: BTreeMap<String, String>,
+    /// A multi-platform image: each platform's manifest and blobs (`blobs.manifest` is then
+    /// the image index over them, `media_type` the index's).
+    pub children: Vec<ManifestBlobs>,
 }
 
 #[derive(Serialize)]
@@ -158,6 +162,49 @@ pub fn store_image(
         media_type: types.manifest(),
         diff_ids: layers.iter().map(|l| l.diff_id.clone()).collect(),
         descriptor_annotations: opts.annotations.manifest_descriptor.clone(),
+        children: Vec::new(),
+    })
+}
+
+/// Stores an image index (OCI's, or Docker's manifest list with Docker media types) over
+/// exported images, each with its platform; the result writes out as one multi-platform image.
+pub fn store_index(
+    root: &Root,
+    children: Vec<(ExportedImage, Platform)>,
+    types: MediaTypes,
+    annotations: &Annotations,
+) -> Result<ExportedImage, StoreError> {
+    let manifests: Vec<(String, String, u64, Platform)> = children
+        .iter()
+        .map(|(img, p)| {
+            (
+                img.media_type.to_string(),
+                img.blobs.manifest.digest.clone(),
+                img.blobs.manifest.size,
+                p.clone(),
+            )
+        })
+        .collect();
+    let media_type = match types {
+        MediaTypes::Oci => MEDIA_INDEX,
+        MediaTypes::Docker => registry::manifest::DOCKER_LIST,
+    };
+    let index = root
+        .blobs
+        .put_bytes(&index_bytes(media_type, &manifests, &annotations.index))?;
+    let first = children
+        .first()
+        .map(|(img, _)| img.clone())
+        .ok_or_else(|| StoreError::Layer("an image index needs at least one image".into()))?;
+    Ok(ExportedImage {
+        blobs: ManifestBlobs {
+            manifest: index,
+            ..first.blobs.clone()
+        },
+        media_type,
+        diff_ids: first.diff_ids,
+        descriptor_annotations: annotations.index_descriptor.clone(),
+        children: children.into_iter().map(|(img, _)| img.blobs).collect(),
     })
 }
 
@@ -303,9 +350,10 @@ fn docker_files(img: &ExportedImage, names: &[String]) -> (Vec<u8>, Option<Vec<u
 /// Every file of the archive by path, sorted (BTreeMap), blobs deduplicated.
 fn entries(img: &ExportedImage, opts: &ArchiveOptions) -> BTreeMap<String, Content> {
     let mut all = BTreeMap::new();
-    let m = &img.blobs;
-    for b in m.layers.iter().chain([&m.config, &m.manifest]) {
-        all.insert(blob_path(&b.digest), Content::Blob(b.digest.clone()));
+    for m in std::iter::once(&img.blobs).chain(&img.children) {
+        for b in m.layers.iter().chain([&m.config, &m.manifest]) {
+            all.insert(blob_path(&b.digest), Content::Blob(b.digest.clone()));
+        }
     }
     all.insert(
         "oci-layout".into(),

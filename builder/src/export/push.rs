@@ -7,7 +7,10 @@
 use super::annotations::Annotations;
 use super::docker::{self, Compression, ImageOptions, MediaTypes};
 use crate::events::Event;
-use crate::store::{compress_layer, memoized, short_digest, LayerRecord, StoreError, StoredImage};
+use crate::store::{
+    compress_layer, image_platform, index_bytes, memoized, short_digest, LayerRecord, StoreError,
+    StoredImage,
+};
 use cache::Root;
 use registry::manifest::{Descriptor, ImageManifest};
 use registry::push::{push_blob, BlobOutcome, PushBlob, PushProgress, PushReport};
@@ -58,6 +61,65 @@ pub fn push_stored(
         }),
     }
     result
+}
+
+/// Pushes a multi-platform image as `target`: each platform's manifest by digest (its blobs
+/// first), then the index over them (OCI's, or Docker's manifest list with Docker media types)
+/// under `target` last, so the tag never names a manifest the registry lacks.
+pub fn push_index(
+    root: &Root,
+    client: &Client,
+    image: &StoredImage,
+    target: &Reference,
+    opts: &PushOptions,
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<PushReport, StoreError> {
+    let Some(index) = &image.index else {
+        return push_stored(root, client, image, target, opts, events);
+    };
+    let mut manifests = Vec::new();
+    for child in &index.children {
+        let (_, bytes) = manifest_to_push(root, child, opts)?;
+        let digest = {
+            use sha2::Digest as _;
+            format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
+        };
+        let by_digest = Reference::parse(&format!("{}@{digest}", target.name())).map_err(|e| {
+            StoreError::Reference {
+                what: format!("naming {}'s manifest {digest}", target.familiar()),
+                source: e,
+            }
+        })?;
+        let report = push_stored(root, client, child, &by_digest, opts, events)?;
+        manifests.push((
+            report.media_type,
+            report.digest,
+            report.size,
+            image_platform(child),
+        ));
+    }
+    let media_type = match opts.media_types {
+        MediaTypes::Oci => registry::manifest::OCI_INDEX,
+        MediaTypes::Docker => registry::manifest::DOCKER_LIST,
+    };
+    let bytes = index_bytes(media_type, &manifests, &opts.annotations.index);
+    let digest = client
+        .put_manifest(target, media_type, &bytes)
+        .map_err(StoreError::registry(format!("pushing {target}")))?;
+    events(Event::Log {
+        name: format!("[internal] push {}", target.familiar()),
+        line: format!(
+            "pushed index {digest} ({} platforms) for {target}",
+            manifests.len()
+        ),
+    });
+    Ok(PushReport {
+        digest,
+        size: bytes.len() as u64,
+        media_type: media_type.to_string(),
+        outcomes: Vec::new(),
+        bytes_uploaded: 0,
+    })
 }
 
 fn push_inner(

@@ -141,6 +141,19 @@ pub fn solve(
     opts: &SolveOptions,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<Vec<LayerRecord>, SolveError> {
+    let mut all = solve_roots(graph, std::slice::from_ref(root), opts, events)?;
+    Ok(all.remove(0))
+}
+
+/// Runs the graph (one or several graphs merged: a multi-platform build's, whose identical
+/// vertices are one) up to each of `roots`; returns each root's layers, bottom first, in the
+/// order of `roots`.
+pub fn solve_roots(
+    graph: &Graph,
+    roots: &[Digest],
+    opts: &SolveOptions,
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<Vec<Vec<LayerRecord>>, SolveError> {
     let by_digest: HashMap<&str, &Vertex> = graph
         .vertices
         .iter()
@@ -189,10 +202,7 @@ pub fn solve(
             line: format!("warning: cache-miss history not saved: {e}"),
         });
     }
-    let scheduler::Finished {
-        mut results,
-        failure,
-    } = finished;
+    let scheduler::Finished { results, failure } = finished;
     if let Some(e) = failure {
         return Err(e);
     }
@@ -202,15 +212,18 @@ pub fn solve(
         SolveError::step(&step, e)
     };
     written.map_err(writing)?;
-    match results.remove(root.as_str()) {
-        Some((Output::Layers(l), _)) => l
-            .iter()
-            .map(Layer::diff)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(writing),
-        Some((Output::Local(_), _)) => Ok(Vec::new()),
-        None => Err(SolveError::NoVertex(root.clone())),
-    }
+    roots
+        .iter()
+        .map(|root| match results.get(root.as_str()) {
+            Some((Output::Layers(l), _)) => l
+                .iter()
+                .map(Layer::diff)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(writing),
+            Some((Output::Local(_), _)) => Ok(Vec::new()),
+            None => Err(SolveError::NoVertex(root.clone())),
+        })
+        .collect()
 }
 
 fn history_recorder() -> keys::history::Recorder {

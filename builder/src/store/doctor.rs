@@ -166,6 +166,21 @@ fn image_problem(
         Ok(image) => image,
         Err(e) => return Some(format!("its record is unreadable ({e})")),
     };
+    // A multi-platform image needs its index and every platform's image.
+    if let Some(index) = &image.index {
+        if !blobs.verifies(&index.digest) {
+            return Some(format!(
+                "its index blob {} is missing or damaged",
+                index.digest
+            ));
+        }
+        for child in &index.children {
+            let bytes = serde_json::to_vec(child).expect("image record serializes");
+            if let Some(why) = image_problem(&bytes, blobs, layer_here) {
+                return Some(format!("its {} image: {why}", super::image_platform(child)));
+            }
+        }
+    }
     for (what, digest) in [
         ("manifest", &image.manifest_digest),
         ("config", &image.config_digest),

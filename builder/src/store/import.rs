@@ -76,6 +76,7 @@ pub fn import_rootfs(
         config,
         layers: vec![layer.diff_id],
         repo_digest: None,
+        index: None,
     };
     put_image(root, &image)?;
     Ok(image)

@@ -9,6 +9,7 @@
 //!   compressed blob) and reading one as a tar;
 //! - `compressed`: a layer's compressed blobs, made once and remembered;
 //! - `manifest`: the config and manifest blobs an image is tagged with;
+//! - `index`: multi-platform images (one image per platform under a tag, an OCI index);
 //! - `import`, `oci_import`, `pull`: images in from a root tar, an OCI layout, a registry;
 //! - `resolve`: lowering's view of images (store first, then the registry);
 //! - `durability`: what a crash may lose and how the next command recovers it;
@@ -23,6 +24,7 @@ mod doctor;
 mod durability;
 mod image_records;
 mod import;
+mod index;
 mod layer_forms;
 mod layers;
 mod leftovers;
@@ -46,6 +48,10 @@ pub use manifest::{
 pub use prune::{disk_usage, prune, tree_size, unmount_below, DiskUsage, PruneReport};
 
 pub use import::import_rootfs;
+pub use index::{
+    for_platform, image_platform, index_bytes, platform_fits, platform_json, platforms, put_index,
+    store_index, with_children, StoredIndex,
+};
 pub use layer_forms::{finish_layer, has_layer, layer_size, open_layer, stored_at};
 pub use layers::{
     adopt_upper, commit_upper, created_at, created_now, ensure_snapshot, settle_snapshot,
@@ -79,6 +85,10 @@ pub struct StoredImage {
     /// which `--pull` compares to decide whether to pull again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repo_digest: Option<String>,
+    /// A multi-platform image: its index and one image per platform (the fields above are the
+    /// default platform's; see `index`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<StoredIndex>,
 }
 
 /// What the store fails with. Each variant with a cause names what was being done (`what`)
@@ -228,10 +238,12 @@ impl ImageResolver for StoreResolver<'_> {
     fn resolve(
         &self,
         reference: &str,
-        _platform: &Platform,
+        platform: &Platform,
     ) -> Result<Option<ResolvedImage>, ResolveError> {
         let name = reference.split('@').next().unwrap_or(reference);
         let image = get_image(self.root, name).map_err(|e| ResolveError::new(name, e))?;
+        // A multi-platform image answers with the platform's image, as the build's resolver.
+        let image = image.map(|img| for_platform(&img, platform).unwrap_or(img));
         Ok(image.map(|img| ResolvedImage {
             reference: format!("{name}@{}", img.manifest_digest),
             image: img.config,

@@ -141,6 +141,7 @@ pub fn import_oci_layout(
         layers: config.rootfs.diff_ids.clone(),
         config,
         repo_digest: None,
+        index: None,
     };
     // Keep the config and manifest blobs so the image can be exported unchanged.
     root.blobs.put_bytes(&config_bytes)?;

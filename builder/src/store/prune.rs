@@ -3,6 +3,7 @@
 //! snapshot no tagged image uses; `--all` drops the tags first, so everything goes. The caller
 //! holds the store's exclusive lock, so no running build loses what it uses.
 
+use super::index::with_children;
 use super::leftovers::{find_leftovers, remove_leftovers};
 use super::{list_images, StoreError, PENDING_PREFIX};
 use cache::owners::{is_orphan, tagged_pid};
@@ -44,7 +45,8 @@ fn io(what: String) -> impl FnOnce(std::io::Error) -> StoreError {
 /// Digests (blobs and diff ids) that tagged images need.
 fn referenced(root: &Root) -> Result<HashSet<String>, StoreError> {
     let mut keep = HashSet::new();
-    for img in list_images(root)? {
+    for img in list_images(root)?.into_iter().flat_map(with_children) {
+        keep.extend(img.index.as_ref().map(|i| i.digest.clone()));
         keep.insert(img.manifest_digest.clone());
         keep.insert(img.config_digest.clone());
         keep.extend(img.layers.iter().cloned());
@@ -92,7 +94,7 @@ pub fn prune(root: &Root, all: bool) -> Result<PruneReport, StoreError> {
         }
     }
     r.cache_records = root.index.clear_cache()?;
-    for img in list_images(root)? {
+    for img in list_images(root)?.into_iter().flat_map(with_children) {
         super::pull::remember_pulled_layers(root, &img)?;
     }
     // A killed run's overlays may still be mounted (over its `pending-` snapshots): its

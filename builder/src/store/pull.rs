@@ -8,7 +8,10 @@
 
 use super::layer_forms;
 use super::layers::{ensure_snapshot, publish_dir, snapshot_path, tempdir_in};
-use super::{durability, put_image, remember, short_digest, StoreError, StoredImage};
+use super::{
+    durability, get_image, image_platform, put_image, put_index, remember, short_digest,
+    StoreError, StoredImage,
+};
 use crate::events::Event;
 use crate::fill::fill;
 use crate::snapshot::{unpack_layer, UnpackOptions};
@@ -119,9 +122,41 @@ pub fn pull_image(
         layers: config.rootfs.diff_ids.clone(),
         config,
         repo_digest: Some(resolved.digest.clone()),
+        index: None,
     };
+    // Another platform of the same remote index (a multi-platform build pulls each): the tag
+    // becomes a multi-platform image holding both, so the platform pulled first stays.
+    if let Some(before) = get_image(root, &image.name)? {
+        if before.repo_digest == image.repo_digest
+            && image_platform(&before) != image_platform(&image)
+        {
+            let mut children: Vec<StoredImage> = match before.index {
+                Some(index) => index.children,
+                None => vec![before],
+            };
+            children.retain(|c| image_platform(c) != image_platform(&image));
+            children.push(image.clone());
+            put_index(root, &image.name, children, &host_platform())?;
+            return Ok(image);
+        }
+    }
     put_image(root, &image)?;
     Ok(image)
+}
+
+/// The platform pallet runs on, as the store records it (the record of a multi-platform image
+/// shows this one by default).
+fn host_platform() -> Platform {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    Platform {
+        os: "linux".into(),
+        architecture: arch.into(),
+        variant: String::new(),
+    }
 }
 
 /// One layer: skipped when the store has it already (another image shares it), else

@@ -4,7 +4,10 @@
 //! present, else fetched by digest. Every answer is pinned by manifest digest, so the solver
 //! uses exactly the image lowering saw.
 
-use super::{get_image, pull_image, store_name, PullProgress, StoreError, StoredImage};
+use super::{
+    for_platform, get_image, image_platform, platform_fits, pull_image, store_name, PullProgress,
+    StoreError, StoredImage,
+};
 use crate::events::Event;
 use cache::Root;
 use graph::resolve::{ImageResolver, ResolveError, ResolvedImage};
@@ -28,7 +31,9 @@ impl RegistryResolver<'_> {
         platform: &Platform,
     ) -> Result<StoredImage, StoreError> {
         let key = store_name(reference);
-        let local = get_image(self.root, &key)?;
+        // A multi-platform image answers with its child for the platform.
+        let local =
+            get_image(self.root, &key)?.map(|img| for_platform(&img, platform).unwrap_or(img));
         let local_fits = |img: &StoredImage| platform_matches(img, platform);
         match (&local, self.client) {
             // A digest names one content: what the store has is it.
@@ -92,11 +97,10 @@ impl RegistryResolver<'_> {
     }
 }
 
-/// Images imported or built here carry the platform in their config; an empty field matches.
+/// Images imported or built here carry the platform in their config; an empty field matches,
+/// and so do arm64 and arm64/v8.
 fn platform_matches(img: &StoredImage, platform: &Platform) -> bool {
-    let c = &img.config;
-    (c.os.is_empty() || c.os == platform.os)
-        && (c.architecture.is_empty() || c.architecture == platform.architecture)
+    platform_fits(&image_platform(img), platform)
 }
 
 impl ImageResolver for RegistryResolver<'_> {

@@ -15,19 +15,21 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
-            "build", "progress", "run", "store", "export", "events", "userns",
+            "build", "progress", "run", "store", "export", "events", "userns", "binfmt",
         ],
     ),
     (
         "build",
-        &["solver", "export", "store", "exec", "ssh", "events"],
+        &[
+            "solver", "export", "store", "exec", "ssh", "events", "binfmt",
+        ],
     ),
     (
         "solver",
         &["exec", "snapshot", "store", "ssh", "events", "fill"],
     ),
     ("export", &["store", "snapshot", "events"]),
-    ("run", &["exec", "store", "snapshot", "events"]),
+    ("run", &["exec", "store", "snapshot", "events", "binfmt"]),
     ("store", &["snapshot", "events", "fill"]),
     ("exec", &["snapshot", "fill", "userns"]),
     ("snapshot", &["fill", "userns"]),
@@ -36,6 +38,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("events", &[]),
     ("fill", &[]),
     ("userns", &[]),
+    ("binfmt", &[]),
 ];
 
 /// Edges the issue that set up the layering named as never allowed (kept as a second check,

@@ -129,6 +129,27 @@ fn normalize_arch(arch: &str, variant: &str) -> Option<(String, String)> {
     Some((a.to_string(), v.to_string()))
 }
 
+/// Whether a process for `target` runs on `build` without emulation: the same OS and
+/// architecture (any variant), or 32-bit x86 on amd64.
+pub fn runs_natively(target: &Platform, build: &Platform) -> bool {
+    target.os == build.os
+        && (target.architecture == build.architecture
+            || (target.architecture == "386" && build.architecture == "amd64"))
+}
+
+/// `--platform a,b,...`: each platform parsed, duplicates (after normalisation) dropped, in the
+/// order given.
+pub fn parse_list(spec: &str) -> Result<Vec<Platform>, PlatformError> {
+    let mut out: Vec<Platform> = Vec::new();
+    for one in spec.split(',') {
+        let p = parse(one)?;
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
 /// The automatic ARGs describing the build and target platforms (BuildKit's defaults).
 pub fn platform_args(build: &Platform, target: &Platform) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -155,6 +176,18 @@ mod tests {
         assert!(parse("linux/").is_err());
         assert!(parse("plan10/amd64").is_err());
         assert!(parse("linux/z80").is_err());
+    }
+
+    #[test]
+    fn lists_and_native_platforms() {
+        let list = parse_list("linux/amd64,linux/arm64/v8,linux/arm64").unwrap();
+        let names: Vec<String> = list.iter().map(|p| p.to_string()).collect();
+        assert_eq!(names, ["linux/amd64", "linux/arm64"]);
+        assert!(parse_list("linux/amd64,").is_err());
+        let amd64 = parse("linux/amd64").unwrap();
+        assert!(runs_natively(&parse("linux/386").unwrap(), &amd64));
+        assert!(runs_natively(&parse("linux/amd64/v3").unwrap(), &amd64));
+        assert!(!runs_natively(&list[1], &amd64));
     }
 
     #[test]

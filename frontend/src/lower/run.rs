@@ -8,6 +8,7 @@
 use super::config::with_shell;
 use super::env::{EnvList, Expander};
 use super::exec_mounts::ExecInputs;
+use super::platform;
 use super::stages::{uppercase_keyword, StageCommand};
 use super::{Lowering, PROXY_ARGS};
 use crate::ast::Span;
@@ -210,7 +211,18 @@ impl Lowering<'_> {
             network,
             insecure: run.security.as_deref() == Some("insecure"),
             mounts,
+            platform: self.emulated_platform(i),
         }
+    }
+
+    /// The platform stage `i`'s RUN steps are for, when the build platform is not it (they
+    /// run under emulation); None when they run natively.
+    fn emulated_platform(&self, i: usize) -> Option<graph::Platform> {
+        let p = self.states[i]
+            .platform
+            .clone()
+            .unwrap_or_else(|| self.target_platform.clone());
+        (!platform::runs_natively(&p, &self.build_platform)).then_some(p)
     }
 
     /// The exec op's metadata: progress name, the stage's ARGs with their current values,

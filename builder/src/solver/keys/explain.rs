@@ -20,13 +20,14 @@ use std::collections::HashMap;
 /// reasons, no `Started`) for a step that would run. Returns (hits, misses).
 pub fn explain(
     graph: &Graph,
-    root: &Digest,
+    roots: &[Digest],
     opts: &SolveOptions,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<(usize, usize), SolveError> {
     let walk = ContextWalk::default();
     let mut g = graph.clone();
-    g.prune_to(root);
+    let roots: Vec<&str> = roots.iter().map(|r| r.as_str()).collect();
+    g.prune_to_all(&roots);
     let by_digest: HashMap<&str, &Vertex> =
         g.vertices.iter().map(|v| (v.digest.as_str(), v)).collect();
     let mut keys_of: HashMap<&str, CacheKey> = HashMap::new();

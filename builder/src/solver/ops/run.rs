@@ -81,6 +81,10 @@ pub(in crate::solver) fn run(
         mounts,
         insecure: e.insecure,
     };
+    if let Some(p) = &e.platform {
+        // The build checked the handler before the first step (see crate::binfmt).
+        log(&format!("#emulated {p} (binfmt_misc, QEMU user emulation)"));
+    }
     let mut tail: Vec<String> = Vec::new();
     let code = opts
         .executor

@@ -16,6 +16,16 @@ pub(super) fn layers(root: &Root, reference: &str) -> Result<Vec<LayerRecord>, S
     let image = get_image(root, name)?.ok_or_else(|| SourceError::ImageNotStored {
         name: name.to_string(),
     })?;
+    // A multi-platform image: the pin names one of its platforms' manifests.
+    let image = match (&image.index, pinned) {
+        (Some(index), Some(d)) => index
+            .children
+            .iter()
+            .find(|c| c.manifest_digest == d)
+            .cloned()
+            .unwrap_or(image),
+        _ => image,
+    };
     if let Some(d) = pinned {
         if d != image.manifest_digest {
             return Err(SourceError::ImageChanged {
