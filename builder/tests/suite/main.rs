@@ -24,6 +24,7 @@ mod faults_registry;
 mod fileop;
 mod hostile;
 mod layering;
+mod mount_pack;
 mod named_context_dir;
 mod outputs;
 mod progress_e2e;
