@@ -82,6 +82,11 @@ fn main() {
         let (again, repack_s) =
             timed(|| pack(&cache, &root.join("work-again"), Some(m), opts).unwrap());
         assert!(again.blobs.is_empty());
+        println!(
+            "{name}: manifest {} ({} bytes of JSON)",
+            packed.manifest_digest,
+            packed.manifest_json.len()
+        );
         rows.push(format!(
             "| {name} | {} | {} chunks, {} | {pack_s:.1} s | {unpack_s:.1} s | {repack_s:.1} s |",
             mb(m.content_size),
