@@ -5,7 +5,7 @@ use super::*;
 use crate::snapshot::header::{self, EntryMeta};
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Cursor;
+use std::io::{Cursor, Write};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
 use tar::EntryType;
@@ -37,6 +37,11 @@ fn sample_tree(root: &Path) {
     fs::write(root.join("a/one"), b"one").unwrap();
     fs::write(root.join("a/b/c/deep"), vec![7u8; 70_000]).unwrap();
     fs::write(root.join(".wh.not-a-whiteout"), b"plain file").unwrap();
+    // Names are bytes, not UTF-8.
+    use std::os::unix::ffi::OsStrExt;
+    let odd = root.join(std::ffi::OsStr::from_bytes(b"odd-\xff-name\n"));
+    fs::write(&odd, b"odd").unwrap();
+    set_mtime(&odd, MTIME + 1);
     let long = "n".repeat(120);
     fs::write(root.join("a").join(&long), b"long name").unwrap();
     fs::write(root.join("ro/inside"), b"x").unwrap();
@@ -593,4 +598,37 @@ fn a_work_dir_inside_the_mount_is_refused() {
     fs::write(src.join("f"), b"x").unwrap();
     let err = pack(&src, &src.join("work"), None, &small()).unwrap_err();
     assert!(err.to_string().contains("inside the mount"), "{err}");
+}
+
+#[test]
+fn a_file_that_changes_while_packed_fails_the_pack() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("grows"), b"1234").unwrap();
+    fs::write(src.join("shrinks"), b"1234").unwrap();
+    let walked = walk::walk(&src).unwrap();
+    // Between the walk and the read, as a step still writing to the mount would.
+    fs::write(src.join("grows"), b"12345678").unwrap();
+    let mut out = Vec::new();
+    let err = io::copy(&mut tar_stream::TarStream::new(&walked.files), &mut out).unwrap_err();
+    assert!(
+        err.to_string().contains("4 bytes when walked, now 8"),
+        "{err}"
+    );
+
+    let walked = walk::walk(&src).unwrap();
+    let grows = walked.files.iter().find(|e| e.rel == b"grows").unwrap();
+    // Same size at open, longer by the time its end is read.
+    let mut stream = tar_stream::TarStream::new(std::slice::from_ref(grows));
+    let mut header = [0u8; 512];
+    io::Read::read_exact(&mut stream, &mut header).unwrap();
+    fs::OpenOptions::new()
+        .append(true)
+        .open(src.join("grows"))
+        .unwrap()
+        .write_all(b"more")
+        .unwrap();
+    let err = io::copy(&mut stream, &mut out).unwrap_err();
+    assert!(err.to_string().contains("grew past 8 bytes"), "{err}");
 }
