@@ -27,7 +27,7 @@
 //!   `tree`: the snapshotter for where nothing can be mounted (plain directories, each step
 //!   diffed against a baseline).
 
-mod beneath;
+pub(crate) mod beneath;
 mod create;
 mod entry_name;
 pub(crate) mod header;

@@ -113,6 +113,7 @@ pub fn pack(
         .unwrap_or_default();
 
     let mut packer = Packer {
+        root: &walked.root_dir,
         work_dir,
         compression: opts.compression,
         media_type,
@@ -147,6 +148,7 @@ pub fn pack(
 }
 
 struct Packer<'a> {
+    root: &'a crate::snapshot::beneath::Dir,
     work_dir: &'a Path,
     compression: Compression,
     media_type: &'static str,
@@ -161,7 +163,7 @@ impl Packer<'_> {
         let entry_count = entries.len() as u64;
         // With a previous manifest, hash first: an unchanged chunk is not compressed again.
         if !self.known.is_empty() {
-            let mut tar = Hashing::new(TarStream::new(entries));
+            let mut tar = Hashing::new(TarStream::new(self.root, entries));
             io::copy(&mut tar, &mut io::sink()).map_err(|e| self.read_error(entries, e))?;
             let diff_id = tar.digest();
             if let Some(&old) = self.known.get(&(diff_id.as_str(), self.media_type)) {
@@ -182,7 +184,7 @@ impl Packer<'_> {
             .prefix(".chunk-")
             .tempfile_in(self.work_dir)
             .map_err(write_err(self.work_dir))?;
-        let mut tar = Hashing::new(TarStream::new(entries));
+        let mut tar = Hashing::new(TarStream::new(self.root, entries));
         let (size, digest) = {
             let out = Hashing::new(BufWriter::with_capacity(256 << 10, tmp.as_file()));
             let out = self

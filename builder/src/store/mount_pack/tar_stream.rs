@@ -3,16 +3,23 @@
 //! A file whose size differs from what the walk saw, or that became something else, is an
 //! error: a chunk is the tree as walked or nothing.
 
+use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
 
 use tar::EntryType;
 
 use super::walk::{Entry, Kind};
+use crate::snapshot::beneath::{self, Dir};
 use crate::snapshot::header::{self, EntryMeta};
 
 pub(super) struct TarStream<'a> {
+    /// The mount: files are opened beneath it, one component at a time, never through a
+    /// symlink.
+    root: &'a Dir,
+    /// The parent directory of the last file opened, by relative path (sorted entries mostly
+    /// share it).
+    parent: Option<(Vec<u8>, Dir)>,
     entries: &'a [Entry],
     next: usize,
     /// Header, padding or trailer bytes not yet read out.
@@ -24,8 +31,10 @@ pub(super) struct TarStream<'a> {
 }
 
 impl<'a> TarStream<'a> {
-    pub(super) fn new(entries: &'a [Entry]) -> TarStream<'a> {
+    pub(super) fn new(root: &'a Dir, entries: &'a [Entry]) -> TarStream<'a> {
         TarStream {
+            root,
+            parent: None,
             entries,
             next: 0,
             pending: Vec::new(),
@@ -68,10 +77,8 @@ impl<'a> TarStream<'a> {
         self.pending_at = 0;
         header::write_header(&mut self.pending, &meta)?;
         if let Kind::File { size } = e.kind {
-            let file = File::options()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-                .open(&e.abs)
+            let file = self
+                .open(&e.rel)
                 .map_err(|err| changed(e, format!("opening it: {err}")))?;
             let m = file.metadata()?;
             if !m.is_file() || m.len() != size {
@@ -83,6 +90,39 @@ impl<'a> TarStream<'a> {
             self.file = Some((file, size, index));
         }
         Ok(true)
+    }
+}
+
+impl TarStream<'_> {
+    /// Opens the file at `rel` beneath the root, never following a symlink on the way.
+    fn open(&mut self, rel: &[u8]) -> io::Result<File> {
+        let (parent_rel, name) = match rel.iter().rposition(|&b| b == b'/') {
+            Some(i) => (&rel[..i], &rel[i + 1..]),
+            None => (&rel[..0], rel),
+        };
+        let parent = match self.parent.take() {
+            Some((cached, dir)) if cached == parent_rel => dir,
+            _ => {
+                let comps: Vec<&[u8]> = if parent_rel.is_empty() {
+                    Vec::new()
+                } else {
+                    parent_rel.split(|&b| b == b'/').collect()
+                };
+                match beneath::resolve_dir(self.root, &comps, false) {
+                    Ok(Some(dir)) => dir,
+                    Ok(None) => return Err(io::Error::from(io::ErrorKind::NotFound)),
+                    Err(e) => {
+                        return Err(io::Error::other(format!(
+                            "its directory is no longer a directory beneath the mount ({e:?})"
+                        )))
+                    }
+                }
+            }
+        };
+        let name = CString::new(name).map_err(|_| beneath::nul_error())?;
+        let file = parent.open_read(&name);
+        self.parent = Some((parent_rel.to_vec(), parent));
+        file
     }
 }
 

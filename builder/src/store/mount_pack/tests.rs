@@ -611,7 +611,11 @@ fn a_file_that_changes_while_packed_fails_the_pack() {
     // Between the walk and the read, as a step still writing to the mount would.
     fs::write(src.join("grows"), b"12345678").unwrap();
     let mut out = Vec::new();
-    let err = io::copy(&mut tar_stream::TarStream::new(&walked.files), &mut out).unwrap_err();
+    let err = io::copy(
+        &mut tar_stream::TarStream::new(&walked.root_dir, &walked.files),
+        &mut out,
+    )
+    .unwrap_err();
     assert!(
         err.to_string().contains("4 bytes when walked, now 8"),
         "{err}"
@@ -620,7 +624,7 @@ fn a_file_that_changes_while_packed_fails_the_pack() {
     let walked = walk::walk(&src).unwrap();
     let grows = walked.files.iter().find(|e| e.rel == b"grows").unwrap();
     // Same size at open, longer by the time its end is read.
-    let mut stream = tar_stream::TarStream::new(std::slice::from_ref(grows));
+    let mut stream = tar_stream::TarStream::new(&walked.root_dir, std::slice::from_ref(grows));
     let mut header = [0u8; 512];
     io::Read::read_exact(&mut stream, &mut header).unwrap();
     fs::OpenOptions::new()
@@ -631,4 +635,30 @@ fn a_file_that_changes_while_packed_fails_the_pack() {
         .unwrap();
     let err = io::copy(&mut stream, &mut out).unwrap_err();
     assert!(err.to_string().contains("grew past 8 bytes"), "{err}");
+}
+
+#[test]
+fn a_directory_swapped_for_a_symlink_is_not_followed_out_of_the_mount() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let outside = tmp.path().join("outside");
+    fs::create_dir_all(src.join("d")).unwrap();
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(src.join("d/f"), b"mine").unwrap();
+    fs::write(outside.join("f"), b"evil").unwrap();
+    let walked = walk::walk(&src).unwrap();
+    // Between the walk and the read: `d` becomes a symlink to a directory outside.
+    fs::rename(src.join("d"), src.join("d.old")).unwrap();
+    symlink(&outside, src.join("d")).unwrap();
+    let mut out = Vec::new();
+    let err = io::copy(
+        &mut tar_stream::TarStream::new(&walked.root_dir, &walked.files),
+        &mut out,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("changed while packed"), "{err}");
+    assert!(
+        !out.windows(4).any(|w| w == b"evil"),
+        "read through the symlink"
+    );
 }
