@@ -268,6 +268,26 @@ def references():
     return sorted(out)
 
 
+# ---------------------------------------------------------------- mount_manifest
+def mount_manifests():
+    chunk = lambda mt, size, tar_size, entries: {
+        "mediaType": mt, "digest": D, "size": size, "diffId": D2, "tarSize": tar_size,
+        "entries": entries}
+    base = {"mediaType": "application/vnd.pallet.cache-mount.v1+json", "version": 1,
+            "root": {"mode": 493, "uid": 0, "gid": 0},
+            "chunks": [chunk("application/vnd.oci.image.layer.v1.tar+gzip", 10485760, 10496000, 812),
+                       chunk("application/vnd.oci.image.layer.v1.tar+zstd", 5243000, 5244928, 3),
+                       chunk("application/vnd.oci.image.layer.v1.tar+gzip", 40111, 1310720, 2550)],
+            "entries": 3365, "contentSize": 15000000}
+    yield base
+    yield dict(base, chunks=[dict(chunk("application/vnd.oci.image.layer.v1.tar", 2048, 2048, 1),
+                                  diffId=D)])
+    yield dict(base, chunks=[])
+    yield dict(base, version=2)
+    yield dict(base, mediaType="application/vnd.oci.image.manifest.v1+json")
+    yield dict(base, chunks=[chunk("text/plain", 1, 1024, 1)])
+
+
 def main():
     for df in dockerfiles():
         put("dockerfile", df)
@@ -281,6 +301,8 @@ def main():
         put("manifest", json.dumps(m, indent=2))
     for r in references():
         put("reference", r)
+    for m in mount_manifests():
+        put("mount_manifest", json.dumps(m, separators=(",", ":")))
     for t in sorted(os.listdir(CORPUS)):
         d = os.path.join(CORPUS, t)
         n = len(os.listdir(d))

@@ -6,6 +6,8 @@
 //! - [`gate`]: whether a test can run here (root, tools, busybox-static), with the CI=true rule;
 //! - [`busybox`]: the busybox-static root file tree every image test starts from;
 //! - [`store`]: a pallet store in a temp dir, with busybox:latest imported;
+//! - [`pip_cache`]: a synthetic pip cache (seeded layout, sizes and contents) for cache-mount
+//!   transport tests and benches;
 //! - [`peer_base`]: the busybox and Debian base tars of the BuildKit parity harness;
 //! - [`files`]: writing, reading and listing files, temp dirs, build contexts;
 //! - [`tree`]: file trees (from a directory or from image layers) and their differences;
@@ -40,6 +42,7 @@ mod note;
 pub mod oci_layout;
 pub mod pallet;
 pub mod peer_base;
+pub mod pip_cache;
 pub mod progress;
 pub mod registry_client;
 pub mod repo;

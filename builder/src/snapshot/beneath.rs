@@ -109,6 +109,53 @@ impl Dir {
         }
     }
 
+    /// The whole `lstat` of `name` in this directory (owner, size, times, inode).
+    pub(crate) fn lstat(&self, name: &CStr) -> io::Result<libc::stat> {
+        let mut st = MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: valid fd, NUL-terminated name, `st` is written by the kernel on success.
+        let ret = unsafe {
+            libc::fstatat(
+                self.fd(),
+                name.as_ptr(),
+                st.as_mut_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        cvt(ret)?;
+        // SAFETY: fstatat succeeded, so `st` is initialized.
+        Ok(unsafe { st.assume_init() })
+    }
+
+    /// Opens the regular file `name` for reading; fails (ELOOP) rather than follow a symlink,
+    /// and does not block if a fifo took its place.
+    pub(crate) fn open_read(&self, name: &CStr) -> io::Result<File> {
+        let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+        // SAFETY: valid fd and NUL-terminated name.
+        let fd = cvt(unsafe { libc::openat(self.fd(), name.as_ptr(), flags) })?;
+        // SAFETY: `fd` was just returned by openat and is owned by nobody else.
+        Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// The target of the symlink `name` in this directory.
+    pub(crate) fn read_link(&self, name: &CStr) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            // SAFETY: valid fd, NUL-terminated name, `buf` is writable for its length.
+            let n = unsafe {
+                libc::readlinkat(self.fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+            };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let n = n as usize;
+            if n < buf.len() {
+                buf.truncate(n);
+                return Ok(buf);
+            }
+            buf.resize(buf.len() * 2, 0);
+        }
+    }
+
     /// Opens the subdirectory `name`; fails (ELOOP/ENOTDIR) rather than follow a symlink.
     pub(crate) fn open_dir(&self, name: &CStr) -> io::Result<Dir> {
         let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;

@@ -9,7 +9,9 @@
 //! Files:
 //! - `write`: snapshot dir -> layer tar (walk order, whiteouts out, hardlinks, xattrs).
 //! - `header`: one entry's tar blocks (ustar + PAX records), deterministic.
-//! - `unpack`: layer tar -> dir (decompression, names, whiteouts in, directory metadata last).
+//! - `unpack`: layer tar -> dir (decompression, names, whiteouts in, directory metadata last);
+//!   `TreeUnpacker`: several plain tars into one dir, whiteouts and devices not allowed (a
+//!   cache mount's chunks, `store::mount_pack`).
 //! - `reader`: a tar stream as entries, PAX records and GNU long names folded in.
 //! - `create`: one entry created in its parent directory, with owner, xattrs, mode, mtime.
 //! - `entry_name`: what an entry may name (no `..`, no NUL) and the errors of refusing it.
@@ -25,10 +27,10 @@
 //!   `tree`: the snapshotter for where nothing can be mounted (plain directories, each step
 //!   diffed against a baseline).
 
-mod beneath;
+pub(crate) mod beneath;
 mod create;
 mod entry_name;
-mod header;
+pub(crate) mod header;
 pub(crate) mod marker;
 pub mod overlay;
 mod probe;
@@ -43,6 +45,6 @@ pub mod write;
 pub(crate) use probe::filesystem;
 pub use snapshotter::{Active, OverlaySnapshotter, Snapshotter, View};
 pub use tree::TreeSnapshotter;
-pub use unpack::{unpack_layer, UnpackError, UnpackOptions};
+pub use unpack::{unpack_layer, TreeUnpacker, UnpackError, UnpackOptions};
 pub use whiteout::Privilege;
 pub use write::{write_layer, LayerStats, WriteOptions};

@@ -61,28 +61,67 @@ pub fn unpack_layer(
     dest: &Path,
     opts: &UnpackOptions,
 ) -> Result<u64, UnpackError> {
-    let reader = decompress(input)?;
-    let root = Dir::open(dest).map_err(|source| UnpackError::Io {
-        entry: format!("(destination {})", dest.display()),
-        source,
-    })?;
-    let mut unpacker = Unpacker {
-        root,
-        opts,
-        dirs: Vec::new(),
-        unpacked: HashSet::new(),
-        parent: None,
-        buf: vec![0; 128 * 1024],
-    };
-
-    let mut reader = TarReader::new(reader);
-    let mut count = 0;
-    while let Some(entry) = reader.next_entry().map_err(UnpackError::Read)? {
-        count += 1;
-        unpacker.entry(&entry, &mut reader)?;
-    }
-    unpacker.finish_dirs()?;
+    let mut reader = decompress(input)?;
+    let mut unpacker = TreeUnpacker::new(dest, opts)?;
+    let count = unpacker.unpack_tar(&mut reader)?;
+    unpacker.finish()?;
     Ok(count)
+}
+
+/// Several plain (uncompressed) tars unpacked into one `dest` as if they were one: what
+/// `unpack_layer` does, split so that a tree sent as many tars (a cache mount's chunks) gets
+/// its directories' modes and mtimes set once, after the last tar, and so that names are
+/// confined the same way. Dropping it without [`finish`](Self::finish) leaves directories
+/// owner-only.
+pub struct TreeUnpacker<'a> {
+    inner: Unpacker<'a>,
+}
+
+impl<'a> TreeUnpacker<'a> {
+    /// Unpacks into `dest`, which must exist.
+    pub fn new(dest: &Path, opts: &'a UnpackOptions) -> Result<TreeUnpacker<'a>, UnpackError> {
+        let root = Dir::open(dest).map_err(|source| UnpackError::Io {
+            entry: format!("(destination {})", dest.display()),
+            source,
+        })?;
+        Ok(TreeUnpacker {
+            inner: Unpacker {
+                root,
+                opts,
+                literal: false,
+                dirs: Vec::new(),
+                unpacked: HashSet::new(),
+                parent: None,
+                buf: vec![0; 128 * 1024],
+            },
+        })
+    }
+
+    /// A plain tree, not a layer: names are files, not markers (`.wh.NAME` is a file called
+    /// `.wh.NAME`, `.wh..wh.*` is not skipped), and device nodes and xattrs are refused (a
+    /// tree that a RUN step will see must not gain a block device or file capabilities from
+    /// what was downloaded).
+    pub fn plain_tree(mut self) -> Self {
+        self.inner.literal = true;
+        self
+    }
+
+    /// Unpacks one uncompressed tar stream; returns its number of entries. Reads up to the
+    /// end-of-archive block, not necessarily to the end of `input`.
+    pub fn unpack_tar(&mut self, input: &mut dyn Read) -> Result<u64, UnpackError> {
+        let mut reader = TarReader::new(input);
+        let mut count = 0;
+        while let Some(entry) = reader.next_entry().map_err(UnpackError::Read)? {
+            count += 1;
+            self.inner.entry(&entry, &mut reader)?;
+        }
+        Ok(count)
+    }
+
+    /// Sets the modes and mtimes of every directory unpacked, deepest first.
+    pub fn finish(mut self) -> Result<(), UnpackError> {
+        self.inner.finish_dirs()
+    }
 }
 
 /// Wraps `input` in the decoder its first bytes call for.
@@ -121,6 +160,8 @@ struct DeferredDir {
 struct Unpacker<'a> {
     root: Dir,
     opts: &'a UnpackOptions,
+    /// No whiteouts, AUFS metadata or devices: every name is a file (`TreeUnpacker::plain_tree`).
+    literal: bool,
     dirs: Vec<DeferredDir>,
     /// Paths this layer created, and their ancestors: whiteouts and opaque markers only apply
     /// to lower layers (image-spec layer.md), never to these.
@@ -144,12 +185,29 @@ impl Unpacker<'_> {
             return Ok(());
         };
         // AUFS metadata at the top (`.wh..wh.plnk/...`) is skipped whole, as dockerd does.
-        if comps.len() > 1 && comps[0].starts_with(whiteout::WHITEOUT_META_PREFIX) {
+        if !self.literal && comps.len() > 1 && comps[0].starts_with(whiteout::WHITEOUT_META_PREFIX)
+        {
             return Ok(());
         }
         let path = comps.join(&b'/');
 
-        match whiteout::classify(base) {
+        if self.literal && matches!(entry.kind, tar::EntryType::Char | tar::EntryType::Block) {
+            return Err(refuse(
+                "a device node, which a plain tree never holds".into(),
+            ));
+        }
+        if self.literal && !entry.xattrs.is_empty() {
+            // File capabilities, ACLs or overlay markers: nothing a plain tree's writer puts in.
+            return Err(refuse(
+                "extended attributes, which a plain tree never carries".into(),
+            ));
+        }
+        let marker = if self.literal {
+            Marker::None
+        } else {
+            whiteout::classify(base)
+        };
+        match marker {
             Marker::None => {}
             Marker::Meta => return Ok(()),
             Marker::Opaque => return self.opaque(&label, parents),

@@ -15,7 +15,9 @@
 //! - `durability`: what a crash may lose and how the next command recovers it;
 //! - `doctor`: the index checked, and rebuilt from what verifies when it is damaged;
 //! - `leftovers`: what killed runs left in tmp/ and as pending snapshots, found by their pid;
-//! - `prune`: dropping the build cache and unused layers, and disk usage.
+//! - `prune`: dropping the build cache and unused layers, and disk usage;
+//! - `mount_pack` (public): a cache mount's contents as content-addressed chunk blobs and
+//!   back, for a remote cache (`mounts=true`).
 //!
 //! It knows layers and images, not Dockerfiles, graphs or exports.
 
@@ -30,6 +32,7 @@ mod layers;
 mod leftovers;
 mod manifest;
 pub mod markers;
+pub mod mount_pack;
 mod oci_import;
 mod prune;
 mod pull;

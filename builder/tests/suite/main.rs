@@ -25,6 +25,7 @@ mod fileop;
 mod hostile;
 mod layering;
 mod multiplatform;
+mod mount_pack;
 mod named_context_dir;
 mod outputs;
 mod progress_e2e;
