@@ -48,6 +48,8 @@ pub fn explain(
         ssh: Default::default(),
         dockerfile: req.dockerfile_path,
         compress: None,
+        cache_from: None,
+        registry: None,
     };
     Ok(Explained {
         outcome: explain_graph(&lowered.graph, &lowered.root, &opts, events),

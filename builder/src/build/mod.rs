@@ -21,10 +21,13 @@ use crate::export::annotations::Annotations;
 use crate::export::docker::{self, ArchiveOptions};
 use crate::export::local::write_local;
 use crate::export::push::{push_stored, PushOptions};
+use crate::remote_cache::{export, ExportError, Imported};
+pub use crate::remote_cache::{CacheFrom, CacheSpecError, CacheTo};
 use crate::solver::{solve, SolveError, SolveOptions};
 use crate::store::{
-    created_now, put_image, remove_own_temporaries, store_uncompressed, LayerRecord,
-    RegistryResolver, StoreError, StoredImage,
+    created_now, fetch_remote, fetch_remote_blob, has_layer, put_image, remote_layer,
+    remove_own_temporaries, store_uncompressed, LayerRecord, RegistryResolver, StoreError,
+    StoredImage,
 };
 use cache::{CacheError, Root};
 use cancel::CancelOnSignal;
@@ -70,6 +73,10 @@ pub struct BuildRequest<'a> {
     pub allow: Entitlements,
     /// `--annotation`s for every manifest the outputs write out or push.
     pub annotations: Annotations,
+    /// `--cache-from`: caches to look steps up in after the local store, in order.
+    pub cache_from: Vec<CacheFrom>,
+    /// `--cache-to`: where to export the build cache once the build (and its push) is done.
+    pub cache_to: Vec<CacheTo>,
 }
 
 /// One name `--push` pushed, and the manifest the registry got for it.
@@ -114,6 +121,9 @@ pub enum BuildError {
     /// No way to run steps here (runc missing, or the mode asked for cannot work).
     #[error(transparent)]
     Isolation(#[from] IsolationError),
+    /// `--cache-to` failed (without `ignore-error=true`).
+    #[error("{0}\n  (add ignore-error=true to --cache-to to build anyway when the export fails)")]
+    CacheExport(#[source] ExportError),
 }
 
 pub fn build(
@@ -141,6 +151,7 @@ pub fn build(
     req.allow
         .check(&lowered.graph)
         .map_err(|e| BuildError::Frontend(Box::new(e)))?;
+    let imported = Imported::load(req.registry, &req.cache_from, events);
     let opts = SolveOptions {
         root,
         executor: isolation.executor.as_ref(),
@@ -151,13 +162,17 @@ pub fn build(
         secrets: req.secrets.clone(),
         ssh: req.ssh.clone(),
         dockerfile: req.dockerfile_path.clone(),
-        compress: outputs::background_compression(&req.outputs, req.push.as_ref()),
+        compress: outputs::background_compression(&req.outputs, req.push.as_ref())
+            .or(req.cache_to.first().map(|t| t.compression)),
+        cache_from: (!imported.is_empty()).then_some(&imported),
+        registry: req.registry,
     };
-    let layers = solve(&lowered.graph, &lowered.root, &opts, events).inspect_err(|_| {
+    let solved = solve(&lowered.graph, &lowered.root, &opts, events).inspect_err(|_| {
         // Every step has ended: what they left (pending snapshots whose diff could not be
         // written, on a full disk) must not stay.
         remove_own_temporaries(&root.path);
     })?;
+    let layers = solved.layers;
     let config = finish_config(lowered.image.clone(), &layers, lowered.epoch);
     let stored = store_uncompressed(root, &config, &layers)?;
     let name = req.tags.first().cloned().unwrap_or_default();
@@ -170,6 +185,17 @@ pub fn build(
         repo_digest: None,
     };
     tag(root, &image, &req.tags)?;
+    if req.outputs.iter().any(outputs::writes_files) {
+        // The outputs read every layer's bytes: those a remote cache answered come now (its
+        // blob, which the outputs then use rather than compressing the layer again).
+        for l in &layers {
+            if !has_layer(root, &l.diff_id) {
+                fetch_remote(root, req.registry, &l.diff_id, events)?;
+            } else if remote_layer(root, &l.diff_id).is_some() {
+                fetch_remote_blob(root, req.registry, &l.diff_id, events)?;
+            }
+        }
+    }
     for out in &req.outputs {
         write_output(
             root,
@@ -183,6 +209,17 @@ pub fn build(
     }
     let to_push = image_outputs(root, req, &image)?;
     let pushed = push_all(root, req, &image, &to_push, events)?;
+    for to in &req.cache_to {
+        if let Err(e) = export(root, req.registry, to, &solved.steps, events) {
+            if !to.ignore_error {
+                return Err(BuildError::CacheExport(e));
+            }
+            events(Event::Log {
+                name: format!("[internal] exporting cache ({})", to.location),
+                line: format!("warning: {e} (ignore-error=true: the build goes on)"),
+            });
+        }
+    }
     Ok(BuildResult {
         image,
         pushed,

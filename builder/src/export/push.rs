@@ -7,7 +7,10 @@
 use super::annotations::Annotations;
 use super::docker::{self, Compression, ImageOptions, MediaTypes};
 use crate::events::Event;
-use crate::store::{compress_layer, memoized, short_digest, LayerRecord, StoreError, StoredImage};
+use crate::store::{
+    compress_layer, fetch_remote_blob, memoized, remote_layer, short_digest, LayerRecord,
+    StoreError, StoredImage,
+};
 use cache::Root;
 use registry::manifest::{Descriptor, ImageManifest};
 use registry::push::{push_blob, BlobOutcome, PushBlob, PushProgress, PushReport};
@@ -265,7 +268,15 @@ fn push_job(
         }
     };
     let path = root.blobs.path(&d.digest)?;
-    if !path.is_file() {
+    // A layer a remote cache holds (its bytes never fetched): HEAD and mount need no bytes;
+    // only an upload fetches it, once.
+    let remote = match job {
+        BlobJob::Compress(layer) if !path.is_file() => remote_layer(root, &layer.diff_id)
+            .filter(|r| r.blob == d.digest.as_str())
+            .map(|_| layer.diff_id.clone()),
+        _ => None,
+    };
+    if !path.is_file() && remote.is_none() {
         return Err(StoreError::Layer(format!(
             "blob {} is missing from the store: pull or build the image again",
             d.digest
@@ -275,6 +286,10 @@ fn push_job(
     let blob = PushBlob {
         descriptor: d.clone(),
         open: Box::new(move || {
+            if let Some(diff_id) = &remote {
+                fetch_remote_blob(root, Some(client), diff_id, &|_| {})
+                    .map_err(std::io::Error::other)?;
+            }
             let f = std::fs::File::open(&opened)?;
             Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f))
                 as Box<dyn std::io::Read + Send>)

@@ -12,7 +12,7 @@ use super::scheduler::Done;
 use super::sources::{self, Provenance};
 use super::{display_name, ops, Output, SolveError, SolveOptions, StepError};
 use crate::events::Event;
-use crate::store::LayerRecord;
+use crate::store::{fetch_remote, has_layer, LayerRecord};
 use graph::{Op, Vertex};
 use std::time::Instant;
 
@@ -100,6 +100,17 @@ pub(super) fn run_vertex(
             s.remember_hit(opts, &record);
             return Ok((stored(layers), key));
         }
+        if let Some(imported) = opts.cache_from {
+            if let Some((layers, from)) = imported.lookup(opts.root, &key)? {
+                events(Event::Log {
+                    name: name.clone(),
+                    line: format!("CACHED (from {from})"),
+                });
+                events(Event::Cached { name: name.clone() });
+                s.remember_hit(opts, &record);
+                return Ok((stored(layers), key));
+            }
+        }
     }
     let previous = (!opts.dockerfile.is_empty())
         .then(|| history::previous(opts.root, &history::step_id(&opts.dockerfile, v)))
@@ -112,6 +123,8 @@ pub(super) fn run_vertex(
         });
     }
     let start = Instant::now();
+    // Layers a remote cache answered are fetched now: this step runs on top of them.
+    fetch_inputs(inputs, opts, events).map_err(step)?;
     let result = match &v.op {
         Op::Exec(e) => ops::run::run(v, e, inputs, opts, s.writer, &|line| {
             events(Event::Log {
@@ -142,6 +155,27 @@ pub(super) fn run_vertex(
             Err(step(e))
         }
     }
+}
+
+/// Brings into the store the input layers it knows only by a remote descriptor.
+fn fetch_inputs(
+    inputs: &[Done],
+    opts: &SolveOptions,
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<(), StepError> {
+    for (out, _) in inputs {
+        let Output::Layers(layers) = out else {
+            continue;
+        };
+        for l in layers {
+            if let Layer::Stored(l) = l {
+                if !has_layer(opts.root, &l.diff_id) {
+                    fetch_remote(opts.root, opts.registry, &l.diff_id, events)?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn stored(layers: Vec<LayerRecord>) -> Output {

@@ -28,19 +28,43 @@ pub fn remember(
     Ok(())
 }
 
+/// Records `blob` as the layer's form under the compression labelled `label` (a blob fetched
+/// from a remote cache, which names its compression by label).
+pub(super) fn remember_label(
+    root: &Root,
+    diff_id: &str,
+    label: &str,
+    blob: &BlobInfo,
+) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(blob).expect("blob info serializes");
+    root.index
+        .put_cache(&format!("compressed/{label}/{diff_id}"), &bytes)?;
+    Ok(())
+}
+
 /// The blob an earlier export, push or pull recorded for this layer compressed as `c`, if the
-/// store still holds it.
+/// store still holds it; else, for a layer a remote cache holds in that form, the remote blob
+/// (its digest and size only: its bytes are fetched if an upload or a file output needs them,
+/// see `remote_forms`).
 pub fn memoized(
     root: &Root,
     layer: &LayerRecord,
     c: &Compression,
 ) -> Result<Option<BlobInfo>, StoreError> {
-    let Some(bytes) = root.index.get_cache(&memo_key(c, &layer.diff_id))? else {
-        return Ok(None);
+    let local = match root.index.get_cache(&memo_key(c, &layer.diff_id))? {
+        Some(bytes) => serde_json::from_slice::<BlobInfo>(&bytes)
+            .ok()
+            .filter(|info| root.blobs.contains(&info.digest)),
+        None => None,
     };
-    Ok(serde_json::from_slice::<BlobInfo>(&bytes)
-        .ok()
-        .filter(|info| root.blobs.contains(&info.digest)))
+    if local.is_some() {
+        return Ok(local);
+    }
+    Ok(super::remote_forms::remote_form(
+        root,
+        &layer.diff_id,
+        &c.label(),
+    ))
 }
 
 /// The blob of one layer compressed as `c`, compressing it only if no earlier export did.

@@ -10,6 +10,8 @@
 //! - `compressed`: a layer's compressed blobs, made once and remembered;
 //! - `manifest`: the config and manifest blobs an image is tagged with;
 //! - `import`, `oci_import`, `pull`: images in from a root tar, an OCI layout, a registry;
+//! - `remote_forms`: layers known by descriptor whose blob is in a remote build cache, fetched
+//!   only when their bytes are needed;
 //! - `resolve`: lowering's view of images (store first, then the registry);
 //! - `durability`: what a crash may lose and how the next command recovers it;
 //! - `doctor`: the index checked, and rebuilt from what verifies when it is damaged;
@@ -30,6 +32,7 @@ mod manifest;
 mod oci_import;
 mod prune;
 mod pull;
+mod remote_forms;
 mod resolve;
 
 pub use compressed::{compress_layer, compress_layers, memoized, remember};
@@ -52,6 +55,10 @@ pub use layers::{
 };
 pub use oci_import::import_oci_layout;
 pub use pull::{pull_image, registry_platform, store_name, PullProgress};
+pub use remote_forms::{
+    fetch_remote, fetch_remote_blob, layout_blob_path, record_remote, remote_layer, RemoteLayer,
+    RemoteSource,
+};
 pub use resolve::RegistryResolver;
 
 use crate::snapshot::UnpackError;

@@ -29,6 +29,7 @@ mod outputs;
 mod progress_e2e;
 mod registry_e2e;
 mod registry_tls_e2e;
+mod remote_cache;
 mod rootless;
 mod run_inspect;
 mod run_lifecycle;

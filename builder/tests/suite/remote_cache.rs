@@ -1,0 +1,401 @@
+//! `--cache-to` / `--cache-from` (issue 17): a build cache carried between runners through a
+//! real `docker-registry` on 127.0.0.1 or an OCI layout directory. Runner A builds with one
+//! store and exports; runner B, with a fresh store, imports: every step comes from the cache,
+//! its image is A's, and its push downloads no layer bytes (counted at a proxy in front of
+//! the registry). A cache that is missing, refused, damaged or of another kind is one warning
+//! and a normal build.
+//!
+//! Needs root, runc, skopeo, busybox-static, docker-registry and htpasswd (as registry_e2e).
+
+use crate::registry_e2e::{registry_and_env, Env};
+use std::path::Path;
+use testkit::docker_registry::{Config, FaultProxy};
+use testkit::progress::built_digest;
+use testkit::run::printed;
+
+/// Two stages: the build stage's steps are in the cache only with mode=max.
+const DOCKERFILE: &str =
+    "FROM busybox AS build\nCOPY a /a\nRUN cat /a > /a2 && echo built >> /a2\n\
+FROM busybox\nCOPY --from=build /a2 /a2\nCOPY b /b\nRUN cat /a2 /b > /out\n";
+/// Steps (not sources) of DOCKERFILE.
+const STEPS: usize = 5;
+
+/// A context with DOCKERFILE, `a` and `b` (whose text is `b`).
+fn context(env: &Env, name: &str, b: &str) -> String {
+    let dir = env.tmp.path().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), DOCKERFILE).unwrap();
+    std::fs::write(dir.join("a"), "a\n").unwrap();
+    std::fs::write(dir.join("b"), b).unwrap();
+    dir.to_str().unwrap().to_string()
+}
+
+/// Imports the same busybox as `busybox:latest` into store `root` (the same tar name and
+/// time: the same image digest in every store, as a registry would serve it).
+fn with_base(env: &Env, root: &str) {
+    let tar = env.tmp.path().join("base.tar");
+    if !tar.exists() {
+        testkit::busybox::Rootfs::new().write_tar(&tar);
+    }
+    env.pallet(root)
+        .current_dir(env.tmp.path())
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .args(["import", "base.tar", "-t", "busybox:latest"])
+        .ok();
+}
+
+fn build(env: &Env, root: &str, ctx: &str, extra: &[&str]) -> String {
+    let mut args = vec!["build", "--progress", "plain"];
+    args.extend_from_slice(extra);
+    args.push(ctx);
+    printed(&env.pallet(root).args(&args).succeeds())
+}
+
+/// [`build`] with SOURCE_DATE_EPOCH: the same image from any store at any time.
+fn build_at_epoch(env: &Env, root: &str, ctx: &str, extra: &[&str]) -> String {
+    let mut args = vec!["build", "--progress", "plain"];
+    args.extend_from_slice(extra);
+    args.push(ctx);
+    let pallet = env.pallet(root).env("SOURCE_DATE_EPOCH", "1700000000");
+    printed(&pallet.args(&args).succeeds())
+}
+
+fn remote_hits(log: &str) -> usize {
+    log.matches("CACHED (from").count()
+}
+
+/// The records of the cache in layout `dir` (index.json -> manifest -> config), read here
+/// without pallet.
+fn layout_records(dir: &Path) -> usize {
+    let read = |d: &str| {
+        let hex = d.strip_prefix("sha256:").unwrap();
+        std::fs::read(dir.join("blobs/sha256").join(hex)).unwrap()
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&read(index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.pallet.cache.config.v1+json"
+    );
+    let config: serde_json::Value =
+        serde_json::from_slice(&read(manifest["config"]["digest"].as_str().unwrap())).unwrap();
+    config["records"].as_array().unwrap().len()
+}
+
+#[test]
+fn local_cache_round_trips_and_min_exports_fewer_steps_than_max() {
+    let Some((_reg, env)) = registry_and_env(Config::plain()) else {
+        return;
+    };
+    let min = env.tmp.path().join("cache-min");
+    let max = env.tmp.path().join("cache-max");
+    let ctx = context(&env, "ctx", "b\n");
+    with_base(&env, "a");
+    let a = build(
+        &env,
+        "a",
+        &ctx,
+        &[
+            "-t",
+            "app:1",
+            "--cache-to",
+            &format!("type=local,dest={}", min.display()),
+            "--cache-to",
+            &format!("type=local,dest={},mode=max", max.display()),
+        ],
+    );
+    assert!(a.contains("exporting cache"), "{a}");
+    let (min_records, max_records) = (layout_records(&min), layout_records(&max));
+    assert_eq!(max_records, STEPS, "mode=max: every step");
+    assert_eq!(min_records, 3, "mode=min: the final stage's steps");
+
+    // A fresh store with max: every step from the cache, the same image.
+    with_base(&env, "b");
+    let from_max = format!("type=local,src={}", max.display());
+    let b = build(&env, "b", &ctx, &["-t", "app:1", "--cache-from", &from_max]);
+    assert_eq!(remote_hits(&b), STEPS, "{b}");
+    assert!(b.contains("CACHED (from type=local"), "{b}");
+    assert_eq!(built_digest(&b), built_digest(&a), "{a}\n{b}");
+    assert!(!b.contains("fetch layer"), "no layer needed: {b}");
+
+    // With min: the build stage runs, the final stage comes from the cache, same image.
+    with_base(&env, "c");
+    let from_min = format!("type=local,src={}", min.display());
+    let c = build(&env, "c", &ctx, &["-t", "app:1", "--cache-from", &from_min]);
+    assert_eq!(remote_hits(&c), 3, "{c}");
+    assert_eq!(built_digest(&c), built_digest(&a));
+
+    // A changed file: the steps after it run on the cache's layers (fetched then), and the
+    // output has the new file.
+    with_base(&env, "d");
+    let out = env.tmp.path().join("out-d");
+    let ctx2 = context(&env, "ctx2", "b2\n");
+    let d = build(
+        &env,
+        "d",
+        &ctx2,
+        &[
+            "--cache-from",
+            &from_max,
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+        ],
+    );
+    assert_eq!(
+        remote_hits(&d),
+        STEPS - 2,
+        "COPY b and the RUN after it run: {d}"
+    );
+    assert!(d.contains("fetch layer"), "{d}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("out")).unwrap(),
+        "a\nbuilt\nb2\n"
+    );
+}
+
+#[test]
+fn fresh_runner_takes_every_step_from_the_registry_and_pushes_without_downloading_layers() {
+    let Some((reg, env)) = registry_and_env(Config::plain()) else {
+        return;
+    };
+    // Every request of runner B passes through this proxy, which logs it.
+    let proxy = FaultProxy::start(&reg.host(), Vec::new());
+    let host = proxy.host();
+    let cache = format!("{host}/team/cache:main");
+    let ctx = context(&env, "ctx", "b\n");
+    with_base(&env, "a");
+    let a = build(
+        &env,
+        "a",
+        &ctx,
+        &[
+            "-t",
+            &format!("{host}/team/app:1"),
+            "--push",
+            "--cache-to",
+            &format!("type=registry,ref={cache},mode=max"),
+        ],
+    );
+    assert!(a.contains("bytes uploaded"), "{a}");
+    let pushed = |log: &str, name: &str| -> String {
+        let at = log
+            .find(&format!("pushed {name}@"))
+            .unwrap_or_else(|| panic!("{log}"));
+        log[at..]
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .split('@')
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    let a_digest = pushed(&a, &format!("{host}/team/app:1"));
+
+    with_base(&env, "b");
+    let before = proxy.requests().len();
+    let b = build(
+        &env,
+        "b",
+        &ctx,
+        &[
+            "-t",
+            &format!("{host}/team/app2:2"),
+            "--push",
+            "--cache-from",
+            &format!("type=registry,ref={cache}"),
+        ],
+    );
+    let seen: Vec<String> = proxy.requests()[before..].to_vec();
+    assert_eq!(remote_hits(&b), STEPS, "{b}");
+    assert!(
+        b.contains(&format!("CACHED (from type=registry ref={cache})")),
+        "{b}"
+    );
+    assert_eq!(
+        pushed(&b, &format!("{host}/team/app2:2")),
+        a_digest,
+        "{a}\n{b}"
+    );
+    // Nothing compressed: the base's blob too is the cache's.
+    assert!(!b.contains("compressing"), "{b}");
+    // One blob GET: the cache's config. No layer bytes.
+    let blob_gets: Vec<&String> = seen
+        .iter()
+        .filter(|r| r.starts_with("GET") && r.contains("/blobs/"))
+        .collect();
+    assert_eq!(
+        blob_gets.len(),
+        1,
+        "only the cache config: {blob_gets:?}\n{b}"
+    );
+    assert!(blob_gets[0].contains("/team/cache/"), "{blob_gets:?}");
+    // Layers are mounted from the cache's repository; the one blob uploaded is the image
+    // config (a few hundred bytes, made by this build).
+    let raw = testkit::run::ok(std::process::Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{}/team/app2:2", reg.host()),
+    ]));
+    let manifest: serde_json::Value = serde_json::from_str(raw.trim()).unwrap();
+    let config = manifest["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .replace(':', "%3A");
+    let uploads: Vec<&String> = seen
+        .iter()
+        .filter(|r| r.starts_with("PATCH") || (r.starts_with("PUT") && r.contains("/blobs/")))
+        .collect();
+    assert!(
+        uploads.len() <= 1 && uploads.iter().all(|r| r.contains(&config)),
+        "only the image config uploaded: {uploads:?}"
+    );
+    assert!(b.contains(" mounted"), "{b}");
+
+    // One source file edited: only the steps after it run.
+    with_base(&env, "c");
+    let ctx2 = context(&env, "ctx2", "b2\n");
+    let c = build(
+        &env,
+        "c",
+        &ctx2,
+        &["--cache-from", &format!("type=registry,ref={cache}")],
+    );
+    assert_eq!(remote_hits(&c), STEPS - 2, "{c}");
+    assert!(c.contains("fetch layer"), "{c}");
+}
+
+#[test]
+fn a_cache_that_cannot_be_used_is_a_warning_and_a_normal_build() {
+    let Some((reg, env)) = registry_and_env(Config::plain()) else {
+        return;
+    };
+    let host = reg.host();
+    let ctx = context(&env, "ctx", "b\n");
+    with_base(&env, "a");
+    let app = format!("{host}/team/app:1");
+    let normal = build_at_epoch(&env, "a", &ctx, &["-t", &app, "--push"]);
+    let digest = built_digest(&normal);
+
+    // Missing, another kind of manifest (an image), a damaged layout, a missing directory.
+    let broken = env.tmp.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(
+        broken.join("index.json"),
+        "{\"manifests\": [{\"digest\": \"x\"}]}",
+    )
+    .unwrap();
+    let cases = [
+        (
+            format!("type=registry,ref={host}/team/nothing:here"),
+            "no cache there yet",
+        ),
+        (format!("type=registry,ref={app}"), "not a pallet cache"),
+        (format!("type=local,src={}", broken.display()), "warning:"),
+        (
+            "type=local,src=/nonexistent/cache".to_string(),
+            "cannot read",
+        ),
+    ];
+    for (i, (from, says)) in cases.iter().enumerate() {
+        let root = format!("r{i}");
+        with_base(&env, &root);
+        let log = build_at_epoch(&env, &root, &ctx, &["-t", &app, "--cache-from", from]);
+        assert!(
+            log.contains(says) && log.contains("building without it"),
+            "{from}: {log}"
+        );
+        assert_eq!(log.matches("warning:").count(), 1, "one warning: {log}");
+        assert_eq!(built_digest(&log), digest, "{from}: the same image");
+    }
+
+    // A layout whose config blob was damaged after export: refused by its digest.
+    let cache = env.tmp.path().join("cache");
+    build(
+        &env,
+        "a",
+        &ctx,
+        &[
+            "--cache-to",
+            &format!("type=local,dest={}", cache.display()),
+        ],
+    );
+    let manifest = {
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(cache.join("index.json")).unwrap()).unwrap();
+        let d = index["manifests"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let m: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(cache.join("blobs/sha256").join(&d[7..])).unwrap(),
+        )
+        .unwrap();
+        m
+    };
+    let config = manifest["config"]["digest"].as_str().unwrap();
+    std::fs::write(
+        cache.join("blobs/sha256").join(&config[7..]),
+        "{\"version\":1}",
+    )
+    .unwrap();
+    with_base(&env, "z");
+    let log = build(
+        &env,
+        "z",
+        &ctx,
+        &[
+            "--cache-from",
+            &format!("type=local,src={}", cache.display()),
+        ],
+    );
+    assert!(log.contains("does not match its digest"), "{log}");
+    assert_eq!(remote_hits(&log), 0);
+}
+
+#[test]
+fn an_unauthorized_cache_is_a_warning_and_ignore_error_keeps_a_failed_export_from_failing() {
+    let Some((reg, env)) = registry_and_env(Config::htpasswd("ci", "secret")) else {
+        return;
+    };
+    let host = reg.host();
+    let ctx = context(&env, "ctx", "b\n");
+    with_base(&env, "a");
+    let cache = format!("{host}/team/cache:main");
+    let log = build(
+        &env,
+        "a",
+        &ctx,
+        &[
+            "--cache-from",
+            &cache,
+            "--cache-to",
+            &format!("type=registry,ref={cache},ignore-error=true"),
+        ],
+    );
+    assert!(log.contains("building without it"), "{log}");
+    assert!(
+        log.contains("ignore-error=true: the build goes on"),
+        "{log}"
+    );
+    // Without ignore-error the failed export fails the build, saying how to go on.
+    let out = env
+        .pallet("a")
+        .args([
+            "build",
+            "--progress",
+            "plain",
+            "--cache-to",
+            &format!("type=registry,ref={cache}"),
+            &ctx,
+        ])
+        .fails();
+    let text = printed(&out);
+    assert!(
+        text.contains("exporting the cache") && text.contains("ignore-error=true"),
+        "{text}"
+    );
+}
