@@ -140,18 +140,21 @@ pub fn build(
     // Held until the build ends: prune waits for it instead of deleting what it uses.
     let _store_lock = root.lock_for_build()?;
     let _cancel = CancelOnSignal::install(root.path.clone(), isolation.executor.clone());
+    // The caches first: a base image whose layers they know is pulled lazily.
+    let imported = Imported::load(req.registry, &req.cache_from, events);
+    let diff_sizes = imported.diff_sizes();
     let resolver = RegistryResolver {
         root,
         client: req.registry,
         pull: req.pull,
         events,
+        lazy: (!diff_sizes.is_empty()).then_some(&diff_sizes),
     };
     let lowered = lower(req.dockerfile, &req.lower, &resolver)
         .map_err(|e| BuildError::Frontend(Box::new(e)))?;
     req.allow
         .check(&lowered.graph)
         .map_err(|e| BuildError::Frontend(Box::new(e)))?;
-    let imported = Imported::load(req.registry, &req.cache_from, events);
     let opts = SolveOptions {
         root,
         executor: isolation.executor.as_ref(),

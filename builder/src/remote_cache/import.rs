@@ -94,6 +94,15 @@ impl Imported {
         self.keys.is_empty()
     }
 
+    /// The uncompressed size of every layer the caches know, by diff id.
+    pub fn diff_sizes(&self) -> HashMap<String, u64> {
+        self.caches
+            .iter()
+            .flat_map(|c| &c.config.layers)
+            .map(|l| (l.diff_id.clone(), l.diff_size))
+            .collect()
+    }
+
     /// The layers of `key` from the first cache that has it, and that cache's label; the
     /// layers the store lacks are recorded as remote (no bytes move).
     pub fn lookup(

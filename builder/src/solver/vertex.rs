@@ -157,25 +157,51 @@ pub(super) fn run_vertex(
     }
 }
 
-/// Brings into the store the input layers it knows only by a remote descriptor.
+/// Layers fetched at once from a remote cache.
+const FETCH_CONCURRENCY: usize = 3;
+
+/// Brings into the store the input layers it knows only by a remote descriptor, a few at once.
 fn fetch_inputs(
     inputs: &[Done],
     opts: &SolveOptions,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<(), StepError> {
+    let mut missing: Vec<&str> = Vec::new();
     for (out, _) in inputs {
         let Output::Layers(layers) = out else {
             continue;
         };
         for l in layers {
             if let Layer::Stored(l) = l {
-                if !has_layer(opts.root, &l.diff_id) {
-                    fetch_remote(opts.root, opts.registry, &l.diff_id, events)?;
+                if !has_layer(opts.root, &l.diff_id) && !missing.contains(&l.diff_id.as_str()) {
+                    missing.push(&l.diff_id);
                 }
             }
         }
     }
-    Ok(())
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failure = std::sync::Mutex::new(None);
+    std::thread::scope(|threads| {
+        for _ in 0..FETCH_CONCURRENCY.min(missing.len()) {
+            threads.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if i >= missing.len() || failure.lock().expect("lock").is_some() {
+                    return;
+                }
+                if let Err(e) = fetch_remote(opts.root, opts.registry, missing[i], events) {
+                    failure.lock().expect("lock").get_or_insert(e);
+                    return;
+                }
+            });
+        }
+    });
+    match failure.into_inner().expect("lock") {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }
 
 pub(super) fn stored(layers: Vec<LayerRecord>) -> Output {

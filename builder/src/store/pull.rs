@@ -8,6 +8,7 @@
 
 use super::layer_forms;
 use super::layers::{ensure_snapshot, publish_dir, snapshot_path, tempdir_in};
+use super::remote_forms::{record_remote, RemoteLayer, RemoteSource};
 use super::{durability, put_image, remember, short_digest, StoreError, StoredImage};
 use crate::events::Event;
 use crate::fill::fill;
@@ -18,6 +19,7 @@ use graph::image::Image;
 use graph::Platform;
 use registry::manifest::{Descriptor, ImageManifest};
 use registry::{Client, Reference};
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -122,6 +124,77 @@ pub fn pull_image(
     };
     put_image(root, &image)?;
     Ok(image)
+}
+
+/// Pulls `reference`'s manifest and config only, when a build cache knows the uncompressed
+/// size of every layer the store lacks (`diff_sizes`, by diff id): those layers are recorded
+/// by descriptor (`remote_forms`), fetched only if a step needs their files. Ok(None): some
+/// layer is unknown to the cache (or of a codec a push could not reuse): pull it as usual.
+pub fn pull_image_lazy(
+    root: &Root,
+    client: &Client,
+    reference: &Reference,
+    platform: &Platform,
+    diff_sizes: &HashMap<String, u64>,
+) -> Result<Option<StoredImage>, StoreError> {
+    let resolved = registry::pull::resolve(client, reference, &registry_platform(platform))
+        .map_err(StoreError::registry(format!("pulling {reference}")))?;
+    let config: Image =
+        serde_json::from_slice(&resolved.config_bytes).map_err(|source| StoreError::Json {
+            what: format!(
+                "pulling {reference}: the image config {} is not valid JSON",
+                resolved.manifest.config.digest
+            ),
+            source,
+        })?;
+    let layers = &resolved.manifest.layers;
+    if layers.len() != config.rootfs.diff_ids.len() {
+        return Ok(None);
+    }
+    let mut remote = Vec::new();
+    for (layer, diff_id) in layers.iter().zip(&config.rootfs.diff_ids) {
+        if layer_forms::has_layer(root, diff_id) {
+            continue;
+        }
+        let Some(&diff_size) = diff_sizes.get(diff_id) else {
+            return Ok(None);
+        };
+        let compression = match Codec::of_media_type(&layer.media_type) {
+            Ok(Codec::Gzip) => Compression::default().label(),
+            Ok(Codec::Plain) => Compression::Uncompressed.label(),
+            _ => return Ok(None),
+        };
+        remote.push((
+            diff_id,
+            RemoteLayer {
+                blob: layer.digest.to_string(),
+                blob_size: layer.size,
+                media_type: layer.media_type.clone(),
+                compression,
+                diff_size,
+                source: RemoteSource::Registry {
+                    repository: reference.name(),
+                },
+            },
+        ));
+    }
+    for (diff_id, layer) in &remote {
+        record_remote(root, diff_id, layer)?;
+    }
+    let source = reference.name();
+    let config_blob = root.blobs.put_bytes(&resolved.config_bytes)?;
+    root.blobs.put_bytes(&resolved.manifest_bytes)?;
+    root.index.set_blob_source(&config_blob.digest, &source)?;
+    let image = StoredImage {
+        name: store_name(reference),
+        manifest_digest: resolved.manifest_digest.clone(),
+        config_digest: config_blob.digest,
+        layers: config.rootfs.diff_ids.clone(),
+        config,
+        repo_digest: Some(resolved.digest.clone()),
+    };
+    put_image(root, &image)?;
+    Ok(Some(image))
 }
 
 /// One layer: skipped when the store has it already (another image shares it), else

@@ -13,18 +13,25 @@ use testkit::docker_registry::{Config, FaultProxy};
 use testkit::progress::built_digest;
 use testkit::run::printed;
 
-/// Two stages: the build stage's steps are in the cache only with mode=max.
-const DOCKERFILE: &str =
-    "FROM busybox AS build\nCOPY a /a\nRUN cat /a > /a2 && echo built >> /a2\n\
-FROM busybox\nCOPY --from=build /a2 /a2\nCOPY b /b\nRUN cat /a2 /b > /out\n";
-/// Steps (not sources) of DOCKERFILE.
+/// Two stages on `base`: the build stage's steps are in the cache only with mode=max.
+fn dockerfile(base: &str) -> String {
+    format!(
+        "FROM {base} AS build\nCOPY a /a\nRUN cat /a > /a2 && echo built >> /a2\n\
+         FROM {base}\nCOPY --from=build /a2 /a2\nCOPY b /b\nRUN cat /a2 /b > /out\n"
+    )
+}
+/// Steps (not sources) of [`dockerfile`].
 const STEPS: usize = 5;
 
-/// A context with DOCKERFILE, `a` and `b` (whose text is `b`).
+/// A context with [`dockerfile`] on busybox, `a` and `b` (whose text is `b`).
 fn context(env: &Env, name: &str, b: &str) -> String {
+    context_on(env, name, b, "busybox")
+}
+
+fn context_on(env: &Env, name: &str, b: &str, base: &str) -> String {
     let dir = env.tmp.path().join(name);
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("Dockerfile"), DOCKERFILE).unwrap();
+    std::fs::write(dir.join("Dockerfile"), dockerfile(base)).unwrap();
     std::fs::write(dir.join("a"), "a\n").unwrap();
     std::fs::write(dir.join("b"), b).unwrap();
     dir.to_str().unwrap().to_string()
@@ -160,12 +167,17 @@ fn fresh_runner_takes_every_step_from_the_registry_and_pushes_without_downloadin
     let Some((reg, env)) = registry_and_env(Config::plain()) else {
         return;
     };
-    // Every request of runner B passes through this proxy, which logs it.
+    // Every request passes through this proxy, which logs it.
     let proxy = FaultProxy::start(&reg.host(), Vec::new());
     let host = proxy.host();
     let cache = format!("{host}/team/cache:main");
-    let ctx = context(&env, "ctx", "b\n");
+    // The base comes from the registry, as on a CI runner.
     with_base(&env, "a");
+    let base = format!("{host}/base/busybox:1");
+    env.pallet("a")
+        .args(["push", "busybox:latest", &base])
+        .succeeds();
+    let ctx = context_on(&env, "ctx", "b\n", &base);
     let a = build(
         &env,
         "a",
@@ -194,7 +206,7 @@ fn fresh_runner_takes_every_step_from_the_registry_and_pushes_without_downloadin
     };
     let a_digest = pushed(&a, &format!("{host}/team/app:1"));
 
-    with_base(&env, "b");
+    // Runner B: an empty store.
     let before = proxy.requests().len();
     let b = build(
         &env,
@@ -214,34 +226,44 @@ fn fresh_runner_takes_every_step_from_the_registry_and_pushes_without_downloadin
         b.contains(&format!("CACHED (from type=registry ref={cache})")),
         "{b}"
     );
+    assert!(
+        b.contains("manifest and config only"),
+        "the base is not pulled: {b}"
+    );
     assert_eq!(
         pushed(&b, &format!("{host}/team/app2:2")),
         a_digest,
         "{a}\n{b}"
     );
-    // Nothing compressed: the base's blob too is the cache's.
-    assert!(!b.contains("compressing"), "{b}");
-    // One blob GET: the cache's config. No layer bytes.
+    assert!(!b.contains("compressing"), "nothing compressed: {b}");
+    // No layer bytes: the blobs B GETs are the cache's config and the base's config.
+    let raw = |reference: &str| -> serde_json::Value {
+        let raw = testkit::run::ok(std::process::Command::new("skopeo").args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{}/{reference}", reg.host()),
+        ]));
+        serde_json::from_str(raw.trim()).unwrap()
+    };
+    let configs: Vec<String> = ["team/cache:main", "base/busybox:1"]
+        .iter()
+        .map(|r| raw(r)["config"]["digest"].as_str().unwrap().to_string())
+        .collect();
     let blob_gets: Vec<&String> = seen
         .iter()
         .filter(|r| r.starts_with("GET") && r.contains("/blobs/"))
         .collect();
-    assert_eq!(
-        blob_gets.len(),
-        1,
-        "only the cache config: {blob_gets:?}\n{b}"
+    assert_eq!(blob_gets.len(), 2, "{blob_gets:?}\n{b}");
+    assert!(
+        blob_gets
+            .iter()
+            .all(|g| configs.iter().any(|c| g.ends_with(c.as_str()))),
+        "only configs: {blob_gets:?} {configs:?}"
     );
-    assert!(blob_gets[0].contains("/team/cache/"), "{blob_gets:?}");
-    // Layers are mounted from the cache's repository; the one blob uploaded is the image
-    // config (a few hundred bytes, made by this build).
-    let raw = testkit::run::ok(std::process::Command::new("skopeo").args([
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{}/team/app2:2", reg.host()),
-    ]));
-    let manifest: serde_json::Value = serde_json::from_str(raw.trim()).unwrap();
-    let config = manifest["config"]["digest"]
+    // Layers are mounted from the cache's or the base's repository; the one blob uploaded
+    // is the image config (a few hundred bytes, made by this build).
+    let config = raw("team/app2:2")["config"]["digest"]
         .as_str()
         .unwrap()
         .replace(':', "%3A");
@@ -255,9 +277,9 @@ fn fresh_runner_takes_every_step_from_the_registry_and_pushes_without_downloadin
     );
     assert!(b.contains(" mounted"), "{b}");
 
-    // One source file edited: only the steps after it run.
-    with_base(&env, "c");
-    let ctx2 = context(&env, "ctx2", "b2\n");
+    // One source file edited, on another empty store: only the steps after it run, on
+    // layers fetched then.
+    let ctx2 = context_on(&env, "ctx2", "b2\n", &base);
     let c = build(
         &env,
         "c",
