@@ -421,3 +421,63 @@ fn an_unauthorized_cache_is_a_warning_and_ignore_error_keeps_a_failed_export_fro
         "{text}"
     );
 }
+
+#[test]
+fn two_runners_exporting_to_one_ref_at_once_leave_a_valid_cache() {
+    let Some((reg, env)) = registry_and_env(Config::plain()) else {
+        return;
+    };
+    let cache = format!("{}/team/cache:race", reg.host());
+    let local = env.tmp.path().join("race-layout");
+    let to_registry = format!("type=registry,ref={cache},mode=max");
+    let to_local = format!("type=local,dest={},mode=max", local.display());
+    // Two runners with different sources: different steps, one ref, one directory.
+    let runners: Vec<(String, String)> = ["x", "y"]
+        .iter()
+        .map(|n| {
+            with_base(&env, n);
+            (
+                n.to_string(),
+                context(&env, &format!("ctx-{n}"), &format!("{n}\n")),
+            )
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for (root, ctx) in &runners {
+            let (env, to_registry, to_local) = (&env, &to_registry, &to_local);
+            s.spawn(move || {
+                build(
+                    env,
+                    root,
+                    ctx,
+                    &["--cache-to", to_registry, "--cache-to", to_local],
+                )
+            });
+        }
+    });
+    // Whichever wrote last, a fresh runner building either context finds a whole cache:
+    // every step of the winner's build is cached, and no warning.
+    for (i, from) in [
+        format!("type=registry,ref={cache}"),
+        format!("type=local,src={}", local.display()),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut hits = Vec::new();
+        for (n, ctx) in &runners {
+            let root = format!("fresh-{i}-{n}");
+            with_base(&env, &root);
+            let log = build(&env, &root, ctx, &["--cache-from", from]);
+            assert!(!log.contains("warning:"), "{from}: {log}");
+            assert!(log.contains(&format!("{STEPS} keys")), "{from}: {log}");
+            hits.push(remote_hits(&log));
+        }
+        hits.sort();
+        assert_eq!(
+            hits,
+            [STEPS - 2, STEPS],
+            "{from}: one runner's cache, whole"
+        );
+    }
+}
