@@ -122,7 +122,7 @@ fn push_inner(
     events(Event::Log {
         name: name.to_string(),
         line: format!(
-            "{} requests: {} HEAD, {} GET, {} POST, {} PATCH, {} PUT",
+            "{} requests: {} HEAD, {} GET, {} POST, {} PATCH, {} PUT; {bytes_uploaded} bytes uploaded",
             n.total(),
             n.head,
             n.get,

@@ -277,6 +277,29 @@ fn fresh_runner_takes_every_step_from_the_registry_and_pushes_without_downloadin
     );
     assert!(b.contains(" mounted"), "{b}");
 
+    // The store knows B's layers by descriptor: the doctor counts them as here, a prune keeps
+    // them, and a later push of the image still moves no layer bytes.
+    let doctor = printed(&env.pallet("b").args(["doctor"]).succeeds());
+    assert!(doctor.contains("the index is healthy"), "{doctor}");
+    env.pallet("b").args(["prune"]).succeeds();
+    let before = proxy.requests().len();
+    let again = printed(
+        &env.pallet("b")
+            .args([
+                "push",
+                &format!("{host}/team/app2:2"),
+                &format!("{host}/team/app3:3"),
+            ])
+            .succeeds(),
+    );
+    let seen: Vec<String> = proxy.requests()[before..].to_vec();
+    assert!(
+        !seen
+            .iter()
+            .any(|r| r.starts_with("GET") && r.contains("/blobs/")),
+        "{seen:?}\n{again}"
+    );
+
     // One source file edited, on another empty store: only the steps after it run, on
     // layers fetched then.
     let ctx2 = context_on(&env, "ctx2", "b2\n", &base);
