@@ -203,7 +203,7 @@ pub fn pull_image_lazy(
 /// the tar as the snapshot, published once the diff id checks. The uncompressed tar is not
 /// stored: the compressed blob stands for it ([`super::layer_forms`]). A plain-tar layer is
 /// its own diff blob.
-fn pull_layer(
+pub(super) fn pull_layer(
     root: &Root,
     client: &Client,
     repository: &Reference,

@@ -107,7 +107,77 @@ pub fn fetch_remote(
     if layer_forms::has_layer(root, diff_id) {
         return Ok(false);
     }
-    fetch_remote_blob(root, client, diff_id, events)
+    let Some(remote) = remote_layer(root, diff_id) else {
+        return fetch_remote_blob(root, client, diff_id, events);
+    };
+    let RemoteSource::Registry { repository } = &remote.source else {
+        return fetch_remote_blob(root, client, diff_id, events);
+    };
+    // From a registry: downloaded, decompressed and unpacked at once, as a pull does.
+    let client = client.ok_or_else(|| no_client(&remote.blob, repository))?;
+    let repo = repository_ref(repository)?;
+    let descriptor = descriptor(&remote, repository)?;
+    let name = format!("[internal] fetch layer {}", super::short_digest(diff_id));
+    events(Event::Started { name: name.clone() });
+    let started = std::time::Instant::now();
+    let progress = super::PullProgress {
+        name: name.clone(),
+        events,
+    };
+    let result = super::pull::pull_layer(
+        root,
+        client,
+        &repo,
+        &descriptor,
+        diff_id,
+        &progress,
+        repository,
+    );
+    match &result {
+        Ok(()) => events(Event::Done {
+            name,
+            seconds: started.elapsed().as_secs_f64(),
+        }),
+        Err(e) => events(Event::Failed {
+            name,
+            message: e.to_string(),
+        }),
+    }
+    result?;
+    if !matches!(Codec::of_media_type(&remote.media_type), Ok(Codec::Plain)) {
+        let info = BlobInfo {
+            digest: remote.blob.clone(),
+            size: remote.blob_size,
+        };
+        compressed::remember_label(root, diff_id, &remote.compression, &info)?;
+    }
+    Ok(true)
+}
+
+fn no_client(blob: &str, repository: &str) -> StoreError {
+    StoreError::Layer(format!(
+        "layer blob {blob} is in {repository}, and no registry client is configured"
+    ))
+}
+
+fn repository_ref(repository: &str) -> Result<Reference, StoreError> {
+    Reference::parse(repository).map_err(|source| StoreError::Reference {
+        what: format!("the cache repository {repository}"),
+        source,
+    })
+}
+
+fn descriptor(remote: &RemoteLayer, repository: &str) -> Result<Descriptor, StoreError> {
+    Ok(Descriptor {
+        media_type: remote.media_type.clone(),
+        digest: registry::Digest::parse(&remote.blob).map_err(|source| StoreError::Digest {
+            what: format!("a layer of {repository}"),
+            source,
+        })?,
+        size: remote.blob_size,
+        platform: None,
+        annotations: None,
+    })
 }
 
 /// Brings a remote layer's blob into the store (whether or not the store has the layer in
@@ -176,28 +246,9 @@ fn fetch_blob(
     let mut writer = root.blobs.writer()?;
     match &remote.source {
         RemoteSource::Registry { repository } => {
-            let client = client.ok_or_else(|| {
-                StoreError::Layer(format!(
-                    "layer blob {} is in {repository}, and no registry client is configured",
-                    remote.blob
-                ))
-            })?;
-            let repo = Reference::parse(repository).map_err(|source| StoreError::Reference {
-                what: format!("the cache repository {repository}"),
-                source,
-            })?;
-            let descriptor = Descriptor {
-                media_type: remote.media_type.clone(),
-                digest: registry::Digest::parse(&remote.blob).map_err(|source| {
-                    StoreError::Digest {
-                        what: format!("a layer of {repository}"),
-                        source,
-                    }
-                })?,
-                size: remote.blob_size,
-                platform: None,
-                annotations: None,
-            };
+            let client = client.ok_or_else(|| no_client(&remote.blob, repository))?;
+            let repo = repository_ref(repository)?;
+            let descriptor = descriptor(remote, repository)?;
             let item = super::short_digest(&remote.blob);
             let report = |done: u64| {
                 events(Event::Transfer {
