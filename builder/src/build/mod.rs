@@ -21,7 +21,8 @@ use crate::export::annotations::Annotations;
 use crate::export::docker::{self, ArchiveOptions};
 use crate::export::local::write_local;
 use crate::export::push::{push_stored, PushOptions};
-use crate::remote_cache::{export, ExportError, Imported};
+use crate::remote_cache::format::INLINE_ANNOTATION;
+use crate::remote_cache::{export, inline_annotation, ExportError, Imported, Location};
 pub use crate::remote_cache::{CacheFrom, CacheSpecError, CacheTo};
 use crate::solver::{solve, SolveError, SolveOptions};
 use crate::store::{
@@ -121,6 +122,8 @@ pub enum BuildError {
     /// No way to run steps here (runc missing, or the mode asked for cannot work).
     #[error(transparent)]
     Isolation(#[from] IsolationError),
+    #[error("--cache-to type=inline needs --push (the cache rides in the pushed manifest)")]
+    InlineNeedsPush,
     /// `--cache-to` failed (without `ignore-error=true`).
     #[error("{0}\n  (add ignore-error=true to --cache-to to build anyway when the export fails)")]
     CacheExport(#[source] ExportError),
@@ -210,9 +213,28 @@ pub fn build(
             &req.annotations,
         )?;
     }
-    let to_push = image_outputs(root, req, &image)?;
+    let mut to_push = image_outputs(root, req, &image)?;
+    if req.cache_to.iter().any(|t| t.location == Location::Inline) {
+        if to_push.is_empty() {
+            return Err(BuildError::InlineNeedsPush);
+        }
+        // The cache of the image's steps rides in each pushed manifest (its blobs are the
+        // image's layers in that push's compression).
+        for (_, opts) in &mut to_push {
+            let text =
+                inline_annotation(root, req.registry, &solved.steps, opts.compression.layers())
+                    .map_err(BuildError::CacheExport)?;
+            opts.annotations
+                .manifest
+                .insert(INLINE_ANNOTATION.to_string(), text);
+        }
+    }
     let pushed = push_all(root, req, &image, &to_push, events)?;
-    for to in &req.cache_to {
+    for to in req
+        .cache_to
+        .iter()
+        .filter(|t| t.location != Location::Inline)
+    {
         if let Err(e) = export(root, req.registry, to, &solved.steps, events) {
             if !to.ignore_error {
                 return Err(BuildError::CacheExport(e));

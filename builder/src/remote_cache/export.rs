@@ -121,61 +121,14 @@ fn export_inner(
             reference: reference.clone(),
         },
         Location::Local(dir) => CacheStore::Layout { dir: dir.clone() },
-    };
-    // The records, each key once, and the layers they name, each once.
-    let mut layer_index: HashMap<String, usize> = HashMap::new();
-    let mut unique: Vec<LayerRecord> = Vec::new();
-    let mut records = Vec::new();
-    let mut seen_keys = std::collections::HashSet::new();
-    for s in steps {
-        if (to.mode == Mode::Min && !s.in_image) || !seen_keys.insert(s.key.clone()) {
-            continue;
-        }
-        let layers = s
-            .layers
-            .iter()
-            .map(|l| {
-                let i = *layer_index.entry(l.diff_id.clone()).or_insert_with(|| {
-                    unique.push(l.clone());
-                    unique.len() - 1
-                });
-                StackEntry {
-                    layer: i,
-                    created: l.created.clone(),
-                }
+        Location::Inline => {
+            return Err(ExportError::Other {
+                to: label.to_string(),
+                message: "an inline cache is written with the push".into(),
             })
-            .collect();
-        records.push(CacheRecord {
-            key: s.key.clone(),
-            layers,
-        });
-    }
-    let c = to.compression;
-    let media_type = c.media_type(to.oci_media_types);
-    // Each layer's blob in the cache's compression: remembered, a remote cache's (not
-    // fetched), or compressed now.
-    let blobs: Vec<BlobInfo> = unique
-        .iter()
-        .map(|l| compressed(root, client, l, &c))
-        .collect::<Result<_, _>>()
-        .map_err(store_err)?;
-    let cache_layers: Vec<CacheLayer> = unique
-        .iter()
-        .zip(&blobs)
-        .map(|(l, b)| CacheLayer {
-            digest: b.digest.clone(),
-            size: b.size,
-            media_type: media_type.to_string(),
-            compression: c.label(),
-            diff_id: l.diff_id.clone(),
-            diff_size: l.size,
-        })
-        .collect();
-    let descriptors: Vec<Descriptor> = cache_layers
-        .iter()
-        .map(|l| descriptor(&l.media_type, &l.digest, l.size))
-        .collect::<Result<_, _>>()
-        .map_err(store_err)?;
+        }
+    };
+    let (config, unique, descriptors) = cache_config(root, client, to, steps).map_err(store_err)?;
     let (uploaded, skipped) =
         send_layers(root, client, &store, &to.location, &unique, &descriptors).map_err(
             |e| match e {
@@ -183,12 +136,6 @@ fn export_inner(
                 Failure::Blob(e) => blob_err(e),
             },
         )?;
-    let config = CacheConfig {
-        version: VERSION,
-        layers: cache_layers,
-        records,
-        mounts: Vec::new(),
-    };
     let config_bytes = serde_json::to_vec(&config).expect("cache config serializes");
     let config_blob = root
         .blobs
@@ -225,6 +172,99 @@ fn export_inner(
         bytes_skipped: skipped,
         manifest_digest,
     })
+}
+
+/// The cache config of `steps` (those `to.mode` covers), the layers it names (each once) and
+/// their blobs' descriptors in `to`'s compression and media types.
+fn cache_config(
+    root: &Root,
+    client: Option<&Client>,
+    to: &CacheTo,
+    steps: &[StepResult],
+) -> Result<(CacheConfig, Vec<LayerRecord>, Vec<Descriptor>), StoreError> {
+    let mut layer_index: HashMap<String, usize> = HashMap::new();
+    let mut unique: Vec<LayerRecord> = Vec::new();
+    let mut records = Vec::new();
+    let mut seen_keys = std::collections::HashSet::new();
+    for s in steps {
+        if (to.mode == Mode::Min && !s.in_image) || !seen_keys.insert(s.key.clone()) {
+            continue;
+        }
+        let layers = s
+            .layers
+            .iter()
+            .map(|l| {
+                let i = *layer_index.entry(l.diff_id.clone()).or_insert_with(|| {
+                    unique.push(l.clone());
+                    unique.len() - 1
+                });
+                StackEntry {
+                    layer: i,
+                    created: l.created.clone(),
+                }
+            })
+            .collect();
+        records.push(CacheRecord {
+            key: s.key.clone(),
+            layers,
+        });
+    }
+    let c = to.compression;
+    let media_type = c.media_type(to.oci_media_types);
+    // Each layer's blob in the cache's compression: remembered, a remote cache's (not
+    // fetched), or compressed now.
+    let blobs: Vec<BlobInfo> = unique
+        .iter()
+        .map(|l| compressed(root, client, l, &c))
+        .collect::<Result<_, _>>()?;
+    let layers: Vec<CacheLayer> = unique
+        .iter()
+        .zip(&blobs)
+        .map(|(l, b)| CacheLayer {
+            digest: b.digest.clone(),
+            size: b.size,
+            media_type: media_type.to_string(),
+            compression: c.label(),
+            diff_id: l.diff_id.clone(),
+            diff_size: l.size,
+        })
+        .collect();
+    let descriptors: Vec<Descriptor> = layers
+        .iter()
+        .map(|l| descriptor(&l.media_type, &l.digest, l.size))
+        .collect::<Result<_, _>>()?;
+    let config = CacheConfig {
+        version: VERSION,
+        layers,
+        records,
+        mounts: Vec::new(),
+    };
+    Ok((config, unique, descriptors))
+}
+
+/// `--cache-to type=inline`: the cache config of the image's own steps, as the value of the
+/// pushed manifest's [`INLINE_ANNOTATION`] (its blobs are the image's layers, pushed with it
+/// in `compression`).
+pub fn inline_annotation(
+    root: &Root,
+    client: Option<&Client>,
+    steps: &[StepResult],
+    compression: codec::Compression,
+) -> Result<String, ExportError> {
+    let to = CacheTo {
+        location: Location::Inline,
+        mode: Mode::Min,
+        compression,
+        oci_media_types: true,
+        ignore_error: false,
+        mounts: false,
+    };
+    let (config, _, _) =
+        cache_config(root, client, &to, steps).map_err(|source| ExportError::Store {
+            to: to.location.to_string(),
+            source,
+        })?;
+    Ok(serde_json::to_string(&config).expect("cache config serializes"))
 }
 
 /// The layer's blob compressed as `c`: remembered (or a remote cache's), else made now (a
@@ -321,7 +361,7 @@ fn send_one(
         Location::Registry(target) => {
             mount_sources(root, d.digest.as_str(), target).map_err(Failure::Store)?
         }
-        Location::Local(_) => Vec::new(),
+        Location::Local(_) | Location::Inline => Vec::new(),
     };
     let open = || -> std::io::Result<Box<dyn std::io::Read + Send>> {
         if remote {

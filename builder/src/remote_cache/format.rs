@@ -26,6 +26,9 @@ use serde::{Deserialize, Serialize};
 
 /// The config's media type: what marks a manifest as a pallet cache.
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.pallet.cache.config.v1+json";
+/// The manifest annotation an inline cache (`--cache-to type=inline`) rides in: a cache config
+/// as JSON text, whose layers are the image's own.
+pub const INLINE_ANNOTATION: &str = "dev.pallet.cache.v1";
 /// The format version this build writes and reads.
 pub const VERSION: u32 = 1;
 /// The largest cache config read (a record is ~150 bytes: 100k steps fit).
@@ -139,6 +142,22 @@ pub fn cache_config_of(manifest: &[u8]) -> Result<Descriptor, FormatError> {
         )));
     }
     Ok(config)
+}
+
+/// The inline cache config of an image manifest, if it carries one.
+pub fn inline_config_of(manifest: &[u8]) -> Option<Result<CacheConfig, FormatError>> {
+    if manifest.len() as u64 > MANIFEST_LIMIT {
+        return None;
+    }
+    #[derive(Deserialize)]
+    struct Manifest {
+        #[serde(default)]
+        annotations: std::collections::BTreeMap<String, String>,
+    }
+    let m: Manifest = serde_json::from_slice(manifest).ok()?;
+    m.annotations
+        .get(INLINE_ANNOTATION)
+        .map(|text| parse_config(text.as_bytes()))
 }
 
 /// Parses and checks a cache config.

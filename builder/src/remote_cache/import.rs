@@ -3,11 +3,13 @@
 //! A hit records its layers in the store by descriptor (`store::record_remote`): their bytes
 //! are fetched only when a step runs on top of them or an output writes them.
 //!
+//! A ref whose manifest is an image's is read for an inline cache (its manifest annotation).
+//!
 //! Never worse than no cache: a cache that is missing, refused (401/403), unreachable, damaged
 //! or of another format is one warning, and the build goes on without it.
 
 use super::blobs::CacheStore;
-use super::format::{cache_config_of, parse_config, CacheConfig, CONFIG_LIMIT};
+use super::format::{cache_config_of, inline_config_of, parse_config, CacheConfig, CONFIG_LIMIT};
 use super::spec::{CacheFrom, Location};
 use crate::events::Event;
 use crate::store::{record_remote, LayerRecord, RemoteLayer, RemoteSource, StoreError};
@@ -160,6 +162,7 @@ fn load_one(
                 },
             )
         }
+        Location::Inline => return Err("an inline cache is read from its image".into()),
         Location::Local(dir) => {
             let dir = std::fs::canonicalize(dir)
                 .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
@@ -172,7 +175,17 @@ fn load_one(
     let Some(manifest) = store.get_manifest().map_err(|e| e.to_string())? else {
         return Ok(None);
     };
-    let config = cache_config_of(&manifest).map_err(|e| format!("not a pallet cache: {e}"))?;
+    let config = match cache_config_of(&manifest) {
+        Ok(config) => config,
+        Err(e) => {
+            // An image may carry an inline cache (`--cache-to type=inline`).
+            return match inline_config_of(&manifest) {
+                Some(Ok(config)) => Ok(Some((source, config))),
+                Some(Err(inline)) => Err(format!("its inline cache is not valid: {inline}")),
+                None => Err(format!("not a pallet cache: {e}")),
+            };
+        }
+    };
     let bytes = store
         .fetch_bytes(&config, CONFIG_LIMIT)
         .map_err(|e| format!("reading its config: {e}"))?;

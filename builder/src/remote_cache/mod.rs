@@ -13,6 +13,6 @@ pub mod format;
 mod import;
 mod spec;
 
-pub use export::{export, ExportError, ExportReport, StepResult};
+pub use export::{export, inline_annotation, ExportError, ExportReport, StepResult};
 pub use import::Imported;
 pub use spec::{CacheFrom, CacheSpecError, CacheTo, Location, Mode};

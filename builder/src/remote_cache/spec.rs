@@ -1,7 +1,8 @@
 //! `--cache-to` and `--cache-from`, with buildx's syntax and meanings:
 //! `type=registry,ref=REF[,mode=min|max][,compression=gzip|zstd][,compression-level=N]
 //! [,oci-mediatypes=true|false][,ignore-error=true][,mounts=true]`, `type=local,dest=DIR` /
-//! `type=local,src=DIR`, and a bare `REF` for `--cache-from type=registry,ref=REF`.
+//! `type=local,src=DIR`, `--cache-to type=inline` (in the pushed image's manifest), and a bare
+//! `REF` for `--cache-from type=registry,ref=REF` (a cache, or an image with an inline one).
 
 use registry::Reference;
 use std::path::PathBuf;
@@ -13,6 +14,9 @@ pub enum Location {
     Registry(Reference),
     /// An OCI image layout directory.
     Local(PathBuf),
+    /// In the pushed image's manifest (`--cache-to type=inline`; read back with
+    /// `--cache-from IMAGE`).
+    Inline,
 }
 
 impl std::fmt::Display for Location {
@@ -20,6 +24,7 @@ impl std::fmt::Display for Location {
         match self {
             Location::Registry(r) => write!(f, "type=registry ref={}", r.familiar()),
             Location::Local(d) => write!(f, "type=local dir={}", d.display()),
+            Location::Inline => f.write_str("type=inline"),
         }
     }
 }
@@ -121,7 +126,7 @@ impl CacheFrom {
             )),
             "inline" => {
                 return Err(err(
-                    "type=inline is not supported yet: use type=registry,ref=REF".into(),
+                    "an inline cache is read from its image: write --cache-from IMAGE".into(),
                 ))
             }
             other => {
@@ -188,11 +193,7 @@ impl CacheTo {
             Some("local") => Location::Local(PathBuf::from(
                 dest.ok_or_else(|| err("type=local needs dest=DIR".into()))?,
             )),
-            Some("inline") => {
-                return Err(err(
-                    "type=inline is not supported yet: use type=registry,ref=REF".into(),
-                ))
-            }
+            Some("inline") => Location::Inline,
             Some(other) => {
                 return Err(err(format!(
                     "unknown type {other}: use type=registry,ref=REF or type=local,dest=DIR"
@@ -257,7 +258,11 @@ mod tests {
         assert!(e.to_string().contains("unknown"), "{e}");
         let e = CacheFrom::parse("type=local").unwrap_err();
         assert!(e.to_string().contains("src=DIR"), "{e}");
-        let e = CacheTo::parse("type=inline").unwrap_err();
-        assert!(e.to_string().contains("not supported yet"), "{e}");
+        assert_eq!(
+            CacheTo::parse("type=inline").unwrap().location,
+            Location::Inline
+        );
+        let e = CacheFrom::parse("type=inline").unwrap_err();
+        assert!(e.to_string().contains("--cache-from IMAGE"), "{e}");
     }
 }

@@ -443,6 +443,18 @@ fn an_unauthorized_cache_is_a_warning_and_ignore_error_keeps_a_failed_export_fro
         text.contains("exporting the cache") && text.contains("ignore-error=true"),
         "{text}"
     );
+    // Logged in, the same cache works: exported by one store, every step found by another.
+    env.pallet("a")
+        .args(["login", "-u", "ci", "--password-stdin", &host])
+        .stdin("secret\n")
+        .succeeds();
+    let to = format!("type=registry,ref={cache},mode=max");
+    let exported = build(&env, "a", &ctx, &["--cache-to", &to]);
+    assert!(exported.contains("bytes uploaded"), "{exported}");
+    with_base(&env, "b");
+    let imported = build(&env, "b", &ctx, &["--cache-from", &cache]);
+    assert_eq!(remote_hits(&imported), STEPS, "{imported}");
+    assert!(!imported.contains("warning:"), "{imported}");
 }
 
 #[test]
@@ -503,4 +515,55 @@ fn two_runners_exporting_to_one_ref_at_once_leave_a_valid_cache() {
             "{from}: one runner's cache, whole"
         );
     }
+}
+
+#[test]
+fn an_inline_cache_rides_in_the_pushed_manifest_and_is_read_from_the_image() {
+    let Some((reg, env)) = registry_and_env(Config::plain()) else {
+        return;
+    };
+    let host = reg.host();
+    let app = format!("{host}/team/app:inline");
+    let ctx = context(&env, "ctx", "b\n");
+    with_base(&env, "a");
+    let a = build(
+        &env,
+        "a",
+        &ctx,
+        &["-t", &app, "--push", "--cache-to", "type=inline"],
+    );
+    let raw = testkit::run::ok(std::process::Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{app}"),
+    ]));
+    let manifest: serde_json::Value = serde_json::from_str(raw.trim()).unwrap();
+    let inline = manifest["annotations"]["dev.pallet.cache.v1"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{raw}\n{a}"));
+    let config: serde_json::Value = serde_json::from_str(inline).unwrap();
+    assert_eq!(
+        config["records"].as_array().unwrap().len(),
+        3,
+        "min: {inline}"
+    );
+    // A fresh store reads it from the image itself: the final stage's steps are cached.
+    with_base(&env, "b");
+    let b = build(&env, "b", &ctx, &["-t", &app, "--cache-from", &app]);
+    assert_eq!(remote_hits(&b), 3, "{b}");
+    assert!(!b.contains("warning:"), "{b}");
+    // Without a push there is nowhere for it to go.
+    let out = env
+        .pallet("a")
+        .args([
+            "build",
+            "--progress",
+            "plain",
+            "--cache-to",
+            "type=inline",
+            &ctx,
+        ])
+        .fails();
+    assert!(printed(&out).contains("needs --push"), "{}", printed(&out));
 }
