@@ -112,6 +112,18 @@ impl CacheStore<'_> {
         }
     }
 
+    /// Whether a reader can fetch `descriptor`'s blob (HEAD with pull rights; in a layout, the
+    /// file with the right size).
+    pub fn has_blob(&self, descriptor: &Descriptor) -> Result<bool, BlobError> {
+        match self {
+            CacheStore::Registry { client, reference } => client
+                .blob_readable(reference, descriptor.digest.as_str())
+                .map_err(reg),
+            CacheStore::Layout { dir } => Ok(std::fs::metadata(blob_path(dir, descriptor)?)
+                .is_ok_and(|m| m.is_file() && m.len() == descriptor.size)),
+        }
+    }
+
     /// Fetches `descriptor`'s blob to `dest` (digest and size checked; written aside and
     /// renamed, so `dest` is whole or absent).
     pub fn fetch_to_path(&self, descriptor: &Descriptor, dest: &Path) -> Result<(), BlobError> {

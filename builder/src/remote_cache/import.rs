@@ -51,7 +51,13 @@ impl Imported {
         for from in froms {
             let label = from.location.to_string();
             match load_one(client, &from.location) {
-                Ok(Some((source, config))) => {
+                Ok(Some((source, config, gone))) => {
+                    if let Some(gone) = gone {
+                        events(Event::Log {
+                            name: STEP.into(),
+                            line: format!("warning: {label}: {gone}"),
+                        });
+                    }
                     let i = imported.caches.len();
                     for (r, record) in config.records.iter().enumerate() {
                         imported.keys.entry(record.key.clone()).or_insert((i, r));
@@ -144,11 +150,87 @@ impl Imported {
     }
 }
 
-/// One cache's config, None when the ref or directory has none.
+/// One cache's config (without the records whose layers it no longer has, and then a note
+/// saying so), None when the ref or directory has none.
 fn load_one(
     client: Option<&Client>,
     location: &Location,
-) -> Result<Option<(RemoteSource, CacheConfig)>, String> {
+) -> Result<Option<(RemoteSource, CacheConfig, Option<String>)>, String> {
+    let Some((store, source, mut config)) = read_config(client, location)? else {
+        return Ok(None);
+    };
+    let gone = drop_missing(&store, &mut config)?;
+    Ok(Some((source, config, gone)))
+}
+
+/// Blobs checked at once.
+const CHECK_CONCURRENCY: usize = 8;
+
+/// Drops the records naming a layer the cache lacks (a registry's garbage collection, a
+/// blob deleted from a directory): a hit on them would fail when its bytes are needed. One
+/// HEAD per layer, several at once.
+fn drop_missing(store: &CacheStore, config: &mut CacheConfig) -> Result<Option<String>, String> {
+    let descriptors: Vec<Option<registry::manifest::Descriptor>> = config
+        .layers
+        .iter()
+        .map(|l| {
+            Some(registry::manifest::Descriptor {
+                media_type: l.media_type.clone(),
+                digest: registry::Digest::parse(&l.digest).ok()?,
+                size: l.size,
+                platform: None,
+                annotations: None,
+            })
+        })
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let present = std::sync::Mutex::new(vec![false; descriptors.len()]);
+    let failure = std::sync::Mutex::new(None::<String>);
+    std::thread::scope(|threads| {
+        for _ in 0..CHECK_CONCURRENCY.min(descriptors.len()) {
+            threads.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if i >= descriptors.len() || failure.lock().expect("lock").is_some() {
+                    return;
+                }
+                let Some(d) = &descriptors[i] else { continue };
+                match store.has_blob(d) {
+                    Ok(here) => present.lock().expect("lock")[i] = here,
+                    Err(e) => {
+                        failure
+                            .lock()
+                            .expect("lock")
+                            .get_or_insert(format!("checking its layers: {e}"));
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().expect("lock") {
+        return Err(e);
+    }
+    let present = present.into_inner().expect("lock");
+    let missing = present.iter().filter(|p| !**p).count();
+    if missing == 0 {
+        return Ok(None);
+    }
+    let before = config.records.len();
+    config
+        .records
+        .retain(|r| r.layers.iter().all(|e| present[e.layer]));
+    Ok(Some(format!(
+        "{missing} of its {} layers are gone; {} of its {before} keys are not used",
+        present.len(),
+        before - config.records.len()
+    )))
+}
+
+/// The cache's home and config, None when there is none.
+fn read_config<'a>(
+    client: Option<&'a Client>,
+    location: &Location,
+) -> Result<Option<(CacheStore<'a>, RemoteSource, CacheConfig)>, String> {
     let (store, source) = match location {
         Location::Registry(reference) => {
             let client = client.ok_or("no registry client is configured")?;
@@ -180,7 +262,7 @@ fn load_one(
         Err(e) => {
             // An image may carry an inline cache (`--cache-to type=inline`).
             return match inline_config_of(&manifest) {
-                Some(Ok(config)) => Ok(Some((source, config))),
+                Some(Ok(config)) => Ok(Some((store, source, config))),
                 Some(Err(inline)) => Err(format!("its inline cache is not valid: {inline}")),
                 None => Err(format!("not a pallet cache: {e}")),
             };
@@ -190,5 +272,5 @@ fn load_one(
         .fetch_bytes(&config, CONFIG_LIMIT)
         .map_err(|e| format!("reading its config: {e}"))?;
     let config = parse_config(&bytes).map_err(|e| format!("not a pallet cache: {e}"))?;
-    Ok(Some((source, config)))
+    Ok(Some((store, source, config)))
 }

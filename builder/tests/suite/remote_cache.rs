@@ -382,11 +382,48 @@ fn a_cache_that_cannot_be_used_is_a_warning_and_a_normal_build() {
         m
     };
     let config = manifest["config"]["digest"].as_str().unwrap();
-    std::fs::write(
-        cache.join("blobs/sha256").join(&config[7..]),
-        "{\"version\":1}",
-    )
-    .unwrap();
+    let config_path = cache.join("blobs/sha256").join(&config[7..]);
+    let good_config = std::fs::read(&config_path).unwrap();
+
+    // A layer blob gone (a registry's garbage collection): the keys that need it are not
+    // used, with a warning; the others still hit, and the build is good.
+    let parsed: serde_json::Value = serde_json::from_slice(&good_config).unwrap();
+    let records = parsed["records"].as_array().unwrap();
+    let layers = parsed["layers"].as_array().unwrap();
+    let uses = |i: usize| {
+        records
+            .iter()
+            .filter(|r| {
+                r["layers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["layer"] == i)
+            })
+            .count()
+    };
+    let top = (0..layers.len()).min_by_key(|i| uses(*i)).unwrap();
+    let blob = layers[top]["digest"].as_str().unwrap();
+    let blob_path = cache.join("blobs/sha256").join(&blob[7..]);
+    let kept = std::fs::read(&blob_path).unwrap();
+    std::fs::remove_file(&blob_path).unwrap();
+    with_base(&env, "y");
+    let log = build(
+        &env,
+        "y",
+        &ctx,
+        &[
+            "--cache-from",
+            &format!("type=local,src={}", cache.display()),
+        ],
+    );
+    assert!(log.contains("layers are gone"), "{log}");
+    assert_eq!(log.matches("warning:").count(), 1, "{log}");
+    assert_eq!(remote_hits(&log), 3 - uses(top), "{log}");
+    std::fs::write(&blob_path, kept).unwrap();
+
+    // A damaged config blob: refused by its digest.
+    std::fs::write(&config_path, "{\"version\":1}").unwrap();
     with_base(&env, "z");
     let log = build(
         &env,
