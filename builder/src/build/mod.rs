@@ -26,9 +26,8 @@ use crate::remote_cache::{export, inline_annotation, ExportError, Imported, Loca
 pub use crate::remote_cache::{CacheFrom, CacheSpecError, CacheTo};
 use crate::solver::{solve, SolveError, SolveOptions};
 use crate::store::{
-    created_now, fetch_remote, fetch_remote_blob, has_layer, put_image, remote_layer,
-    remove_own_temporaries, store_uncompressed, LayerRecord, RegistryResolver, StoreError,
-    StoredImage,
+    created_now, fetch_remote, has_layer, put_image, remove_own_temporaries, store_uncompressed,
+    LayerRecord, RegistryResolver, StoreError, StoredImage,
 };
 use cache::{CacheError, Root};
 use cancel::CancelOnSignal;
@@ -192,13 +191,10 @@ pub fn build(
     };
     tag(root, &image, &req.tags)?;
     if req.outputs.iter().any(outputs::writes_files) {
-        // The outputs read every layer's bytes: those a remote cache answered come now (its
-        // blob, which the outputs then use rather than compressing the layer again).
+        // The outputs read every layer's bytes: those a remote cache answered come now.
         for l in &layers {
             if !has_layer(root, &l.diff_id) {
                 fetch_remote(root, req.registry, &l.diff_id, events)?;
-            } else if remote_layer(root, &l.diff_id).is_some() {
-                fetch_remote_blob(root, req.registry, &l.diff_id, events)?;
             }
         }
     }

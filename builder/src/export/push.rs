@@ -8,7 +8,7 @@ use super::annotations::Annotations;
 use super::docker::{self, Compression, ImageOptions, MediaTypes};
 use crate::events::Event;
 use crate::store::{
-    compress_layer, fetch_remote_blob, memoized, remote_layer, short_digest, LayerRecord,
+    compress_layer, fetch_remote_blob, memoized_or_remote, remote_layer, short_digest, LayerRecord,
     StoreError, StoredImage,
 };
 use cache::Root;
@@ -255,7 +255,7 @@ fn push_job(
         BlobJob::Compress(layer) => {
             let c = opts.compression.layers();
             // Shown as compressing only when it is (a pulled base layer has its blob already).
-            let blob = match memoized(root, layer, &c)? {
+            let blob = match memoized_or_remote(root, layer, &c)? {
                 Some(blob) => blob,
                 None => {
                     compressing(layer, 0);
@@ -372,7 +372,7 @@ fn manifest_to_push(
     }
     let layers = docker::stored_layers(root, image)?;
     let config = docker::stored_config(root, image);
-    let exported = docker::store_image(
+    let exported = docker::store_push_image(
         root,
         &config,
         &layers,

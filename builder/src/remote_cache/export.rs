@@ -11,7 +11,7 @@ use super::format::{CacheConfig, CacheLayer, CacheRecord, StackEntry, CONFIG_MED
 use super::spec::{CacheTo, Location, Mode};
 use crate::events::Event;
 use crate::store::{
-    compress_layer, fetch_remote, fetch_remote_blob, has_layer, memoized, remote_layer,
+    compress_layer, fetch_remote, fetch_remote_blob, has_layer, memoized_or_remote, remote_layer,
     LayerRecord, StoreError,
 };
 use cache::{BlobInfo, Root};
@@ -275,7 +275,7 @@ fn compressed(
     layer: &LayerRecord,
     c: &codec::Compression,
 ) -> Result<BlobInfo, StoreError> {
-    if let Some(blob) = memoized(root, layer, c)? {
+    if let Some(blob) = memoized_or_remote(root, layer, c)? {
         return Ok(blob);
     }
     if !has_layer(root, &layer.diff_id) {

@@ -43,22 +43,30 @@ pub(super) fn remember_label(
 }
 
 /// The blob an earlier export, push or pull recorded for this layer compressed as `c`, if the
-/// store still holds it; else, for a layer a remote cache holds in that form, the remote blob
-/// (its digest and size only: its bytes are fetched if an upload or a file output needs them,
-/// see `remote_forms`).
+/// store still holds it.
 pub fn memoized(
     root: &Root,
     layer: &LayerRecord,
     c: &Compression,
 ) -> Result<Option<BlobInfo>, StoreError> {
-    let local = match root.index.get_cache(&memo_key(c, &layer.diff_id))? {
-        Some(bytes) => serde_json::from_slice::<BlobInfo>(&bytes)
-            .ok()
-            .filter(|info| root.blobs.contains(&info.digest)),
-        None => None,
+    let Some(bytes) = root.index.get_cache(&memo_key(c, &layer.diff_id))? else {
+        return Ok(None);
     };
-    if local.is_some() {
-        return Ok(local);
+    Ok(serde_json::from_slice::<BlobInfo>(&bytes)
+        .ok()
+        .filter(|info| root.blobs.contains(&info.digest)))
+}
+
+/// [`memoized`], else, for a layer a remote cache holds in that form, the remote blob (its
+/// digest and size only: what a push or a cache export HEADs or mounts; its bytes are
+/// fetched only if it must be uploaded, see `remote_forms`). Never for writing files.
+pub fn memoized_or_remote(
+    root: &Root,
+    layer: &LayerRecord,
+    c: &Compression,
+) -> Result<Option<BlobInfo>, StoreError> {
+    if let Some(local) = memoized(root, layer, c)? {
+        return Ok(Some(local));
     }
     Ok(super::remote_forms::remote_form(
         root,

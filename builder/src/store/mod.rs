@@ -35,7 +35,7 @@ mod pull;
 mod remote_forms;
 mod resolve;
 
-pub use compressed::{compress_layer, compress_layers, memoized, remember};
+pub use compressed::{compress_layer, compress_layers, memoized, memoized_or_remote, remember};
 pub use doctor::{doctor, DoctorReport};
 pub use durability::{close_and_settle, recover_after_restart, settle_now, Recovery};
 pub use leftovers::{

@@ -126,6 +126,17 @@ fn local_cache_round_trips_and_min_exports_fewer_steps_than_max() {
     assert!(b.contains("CACHED (from type=local"), "{b}");
     assert_eq!(built_digest(&b), built_digest(&a), "{a}\n{b}");
     assert!(!b.contains("fetch layer"), "no layer needed: {b}");
+    // Its layers are the cache's, not the store's: saving it says where they are.
+    let save = env
+        .pallet("b")
+        .args(["save", "app:1", "-o"])
+        .arg(env.tmp.path().join("saved.tar"))
+        .fails();
+    let said = printed(&save);
+    assert!(
+        said.contains("in the build cache at") && said.contains("--cache-from"),
+        "{said}"
+    );
 
     // With min: the build stage runs, the final stage comes from the cache, same image.
     with_base(&env, "c");
