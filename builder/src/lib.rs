@@ -15,6 +15,7 @@ pub mod exec;
 pub mod export;
 mod fill;
 pub mod progress;
+pub mod remote_cache;
 pub mod run;
 pub mod snapshot;
 pub mod solver;

@@ -461,16 +461,37 @@ impl Client {
         }
     }
 
+    /// HEAD /v2/<name>/blobs/<digest> with pull rights only (through mirrors, as a pull):
+    /// whether a reader can fetch the blob (a build cache's layers, checked at import).
+    pub fn blob_readable(
+        &self,
+        repository: &Reference,
+        digest: &str,
+    ) -> Result<bool, RegistryError> {
+        self.with_pull_endpoints(repository, |ep| {
+            self.head_blob(ep, repository, digest, &pull_scope(repository.path()))
+        })
+    }
+
     /// HEAD /v2/<name>/blobs/<digest>.
     pub fn blob_exists(&self, repository: &Reference, digest: &str) -> Result<bool, RegistryError> {
         let ep = self.push_endpoint(repository)?;
-        let scopes = push_scope(repository.path());
+        self.head_blob(&ep, repository, digest, &push_scope(repository.path()))
+    }
+
+    fn head_blob(
+        &self,
+        ep: &Endpoint,
+        repository: &Reference,
+        digest: &str,
+        scopes: &[String],
+    ) -> Result<bool, RegistryError> {
         let resp = self.session.call(
-            &ep,
+            ep,
             Call::new(
                 Method::Head,
                 format!("{}/v2/{}/blobs/{digest}", ep.base, repository.path()),
-                &scopes,
+                scopes,
             ),
         )?;
         let status = resp.status().as_u16();

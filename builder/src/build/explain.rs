@@ -61,6 +61,8 @@ pub fn explain(
         ssh: Default::default(),
         dockerfile: req.dockerfile_path,
         compress: None,
+        cache_from: None,
+        registry: None,
     };
     Ok(Explained {
         outcome: explain_graph(&graph, &roots, &opts, events),

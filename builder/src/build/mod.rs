@@ -23,10 +23,13 @@ use crate::export::annotations::Annotations;
 use crate::export::docker::{self, ArchiveOptions};
 use crate::export::local::write_local;
 use crate::export::push::{push_stored, PushOptions};
+use crate::remote_cache::format::INLINE_ANNOTATION;
+use crate::remote_cache::{export, inline_annotation, ExportError, Imported, Location};
+pub use crate::remote_cache::{CacheFrom, CacheSpecError, CacheTo};
 use crate::solver::{solve, SolveError, SolveOptions};
 use crate::store::{
-    created_now, put_image, remove_own_temporaries, store_uncompressed, LayerRecord,
-    RegistryResolver, StoreError, StoredImage,
+    created_now, fetch_remote, has_layer, put_image, remove_own_temporaries, store_uncompressed,
+    LayerRecord, RegistryResolver, StoreError, StoredImage,
 };
 use cache::{CacheError, Root};
 use cancel::CancelOnSignal;
@@ -75,6 +78,10 @@ pub struct BuildRequest<'a> {
     /// `--platform a,b,...` with more than one platform: one image per platform under an
     /// image index (`lower.platform` is ignored then); empty or one: `lower.platform` alone.
     pub platforms: Vec<graph::Platform>,
+    /// `--cache-from`: caches to look steps up in after the local store, in order.
+    pub cache_from: Vec<CacheFrom>,
+    /// `--cache-to`: where to export the build cache once the build (and its push) is done.
+    pub cache_to: Vec<CacheTo>,
 }
 
 /// One name `--push` pushed, and the manifest the registry got for it.
@@ -129,6 +136,16 @@ pub enum BuildError {
          --platform for docker load"
     )]
     DockerManifestList,
+    #[error("--cache-to type=inline needs --push (the cache rides in the pushed manifest)")]
+    InlineNeedsPush,
+    /// `--cache-to` failed (without `ignore-error=true`).
+    #[error("{0}\n  (add ignore-error=true to --cache-to to build anyway when the export fails)")]
+    CacheExport(#[source] ExportError),
+    #[error(
+        "--cache-from and --cache-to with more than one --platform are not built yet: build \
+         one platform per run to use a remote cache"
+    )]
+    CacheWithPlatforms,
 }
 
 pub fn build(
@@ -146,11 +163,18 @@ pub fn build(
     // Held until the build ends: prune waits for it instead of deleting what it uses.
     let _store_lock = root.lock_for_build()?;
     let _cancel = CancelOnSignal::install(root.path.clone(), isolation.executor.clone());
+    if req.platforms.len() > 1 && !(req.cache_from.is_empty() && req.cache_to.is_empty()) {
+        return Err(BuildError::CacheWithPlatforms);
+    }
+    // The caches first: a base image whose layers they know is pulled lazily.
+    let imported = Imported::load(req.registry, &req.cache_from, events);
+    let diff_sizes = imported.diff_sizes();
     let resolver = RegistryResolver {
         root,
         client: req.registry,
         pull: req.pull,
         events,
+        lazy: (!diff_sizes.is_empty()).then_some(&diff_sizes),
     };
     let opts = SolveOptions {
         root,
@@ -162,7 +186,10 @@ pub fn build(
         secrets: req.secrets.clone(),
         ssh: req.ssh.clone(),
         dockerfile: req.dockerfile_path.clone(),
-        compress: outputs::background_compression(&req.outputs, req.push.as_ref()),
+        compress: outputs::background_compression(&req.outputs, req.push.as_ref())
+            .or(req.cache_to.first().map(|t| t.compression)),
+        cache_from: (!imported.is_empty()).then_some(&imported),
+        registry: req.registry,
     };
     if req.platforms.len() > 1 {
         return platforms::build_platforms(root, req, &resolver, opts, events);
@@ -177,11 +204,12 @@ pub fn build(
         epoch: lowered.epoch.filter(|_| req.rewrite_timestamp),
         ..opts
     };
-    let layers = solve(&lowered.graph, &lowered.root, &opts, events).inspect_err(|_| {
+    let solved = solve(&lowered.graph, &lowered.root, &opts, events).inspect_err(|_| {
         // Every step has ended: what they left (pending snapshots whose diff could not be
         // written, on a full disk) must not stay.
         remove_own_temporaries(&root.path);
     })?;
+    let layers = solved.layers;
     let config = finish_config(lowered.image.clone(), &layers, lowered.epoch);
     let stored = store_uncompressed(root, &config, &layers)?;
     let name = req.tags.first().cloned().unwrap_or_default();
@@ -195,6 +223,14 @@ pub fn build(
         index: None,
     };
     tag(root, &image, &req.tags)?;
+    if req.outputs.iter().any(outputs::writes_files) {
+        // The outputs read every layer's bytes: those a remote cache answered come now.
+        for l in &layers {
+            if !has_layer(root, &l.diff_id) {
+                fetch_remote(root, req.registry, &l.diff_id, events)?;
+            }
+        }
+    }
     for out in &req.outputs {
         write_output(
             root,
@@ -206,8 +242,38 @@ pub fn build(
             &req.annotations,
         )?;
     }
-    let to_push = image_outputs(root, req, &image)?;
+    let mut to_push = image_outputs(root, req, &image)?;
+    if req.cache_to.iter().any(|t| t.location == Location::Inline) {
+        if to_push.is_empty() {
+            return Err(BuildError::InlineNeedsPush);
+        }
+        // The cache of the image's steps rides in each pushed manifest (its blobs are the
+        // image's layers in that push's compression).
+        for (_, opts) in &mut to_push {
+            let text =
+                inline_annotation(root, req.registry, &solved.steps, opts.compression.layers())
+                    .map_err(BuildError::CacheExport)?;
+            opts.annotations
+                .manifest
+                .insert(INLINE_ANNOTATION.to_string(), text);
+        }
+    }
     let pushed = push_all(root, req, &image, &to_push, events)?;
+    for to in req
+        .cache_to
+        .iter()
+        .filter(|t| t.location != Location::Inline)
+    {
+        if let Err(e) = export(root, req.registry, to, &solved.steps, events) {
+            if !to.ignore_error {
+                return Err(BuildError::CacheExport(e));
+            }
+            events(Event::Log {
+                name: format!("[internal] exporting cache ({})", to.location),
+                line: format!("warning: {e} (ignore-error=true: the build goes on)"),
+            });
+        }
+    }
     Ok(BuildResult {
         image,
         pushed,

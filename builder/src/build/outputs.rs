@@ -350,6 +350,12 @@ fn output(kind: &str, v: Values) -> Result<OutputSpec, OutputProblem> {
     }
 }
 
+/// Whether the output reads the layers' bytes (everything but a store tag, whose push HEADs or
+/// mounts a remote cache's blobs and fetches one only to upload it).
+pub(super) fn writes_files(out: &OutputSpec) -> bool {
+    !matches!(out, OutputSpec::Image { .. })
+}
+
 /// The compression an export or push of this build will use (the first one, if several
 /// differ), so the solver can compress each layer in the background as soon as it is final.
 /// None when nothing is exported as an image or pushed.

@@ -7,8 +7,8 @@ use super::input::{self, Loaded};
 use super::registry::{compression_flag, media_types, RegistryArgs};
 use super::{explain, named_context, open_root, pipeline, render, FrontendArgs};
 use crate::build::{
-    build, parse_output, BuildError, BuildRequest, Entitlements, IsolationMode, LocalDir,
-    OutputSpec, SecretSource, SshAgents, SshSpec,
+    build, parse_output, BuildError, BuildRequest, CacheFrom, CacheTo, Entitlements, IsolationMode,
+    LocalDir, OutputSpec, SecretSource, SshAgents, SshSpec,
 };
 use crate::export::annotations::Annotations;
 use crate::export::docker::{Compression, MediaTypes};
@@ -93,6 +93,20 @@ pub struct BuildArgs {
     /// With SOURCE_DATE_EPOCH set, clamp file times in the layers to it (default true)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub rewrite_timestamp: bool,
+    /// Export the build cache: type=registry,ref=REF or type=local,dest=DIR, with
+    /// [,mode=min|max][,compression=gzip|zstd][,oci-mediatypes=true|false][,ignore-error=true]
+    #[arg(
+        long = "cache-to",
+        value_name = "type=registry,ref=REF|type=local,dest=DIR,..."
+    )]
+    pub cache_to: Vec<String>,
+    /// Use a build cache exported with --cache-to (type=registry,ref=REF, a bare REF, or
+    /// type=local,src=DIR); several are tried in order
+    #[arg(
+        long = "cache-from",
+        value_name = "type=registry,ref=REF|type=local,src=DIR"
+    )]
+    pub cache_from: Vec<String>,
     /// Manifest media types for --push: oci (default) or docker
     #[arg(long = "push-format", default_value = "oci", value_name = "oci|docker")]
     pub push_format: String,
@@ -172,6 +186,23 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
         None
     };
     check_annotations(&annotations, &outputs, push.as_ref())?;
+    let cache_from = args
+        .cache_from
+        .iter()
+        .map(|s| CacheFrom::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            CliError::from(e).with_help("e.g. --cache-from type=registry,ref=REGISTRY/NAME:cache")
+        })?;
+    let cache_to = args
+        .cache_to
+        .iter()
+        .map(|s| CacheTo::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            CliError::from(e)
+                .with_help("e.g. --cache-to type=registry,ref=REGISTRY/NAME:cache,mode=max")
+        })?;
     let client = args.registry.client()?;
     let root = open_root(root)?;
     let locals = locals(&args, ignore, &root, &mut loaded)?;
@@ -198,6 +229,8 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
         allow,
         annotations,
         platforms: loaded.platforms.clone(),
+        cache_from,
+        cache_to,
     };
     execute(root, &req, &loaded, mode, agents, &reports)
 }

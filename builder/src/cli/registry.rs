@@ -99,6 +99,7 @@ pub fn pull(args: PullArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
         client: Some(&client),
         pull: true,
         events: &events,
+        lazy: None,
     };
     let result = resolver.image(&reference, &platform);
     drop(lock);

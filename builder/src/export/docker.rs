@@ -18,8 +18,8 @@
 
 use super::annotations::Annotations;
 use crate::store::{
-    compress_layers, index_bytes, layer_size, Descriptor, LayerRecord, ManifestBlobs, StoreError,
-    StoredImage, MEDIA_CONFIG, MEDIA_INDEX, MEDIA_MANIFEST,
+    compress_layer, compress_layers, index_bytes, layer_size, memoized_or_remote, Descriptor,
+    LayerRecord, ManifestBlobs, StoreError, StoredImage, MEDIA_CONFIG, MEDIA_INDEX, MEDIA_MANIFEST,
 };
 use cache::{BlobInfo, Root};
 use graph::Platform;
@@ -137,6 +137,36 @@ pub fn store_image(
 ) -> Result<ExportedImage, StoreError> {
     let compression = opts.compression.layers();
     let blobs: Vec<BlobInfo> = compress_layers(root, layers, &compression)?;
+    store_image_over(root, config, layers, blobs, opts)
+}
+
+/// [`store_image`] for a push: a layer a remote cache holds in the push's compression is
+/// named by that blob (the push HEADs or mounts it), not compressed or fetched.
+pub fn store_push_image(
+    root: &Root,
+    config: &[u8],
+    layers: &[LayerRecord],
+    opts: &ImageOptions,
+) -> Result<ExportedImage, StoreError> {
+    let compression = opts.compression.layers();
+    let blobs: Vec<BlobInfo> = layers
+        .iter()
+        .map(|l| match memoized_or_remote(root, l, &compression)? {
+            Some(blob) => Ok(blob),
+            None => compress_layer(root, l, &compression),
+        })
+        .collect::<Result<_, _>>()?;
+    store_image_over(root, config, layers, blobs, opts)
+}
+
+fn store_image_over(
+    root: &Root,
+    config: &[u8],
+    layers: &[LayerRecord],
+    blobs: Vec<BlobInfo>,
+    opts: &ImageOptions,
+) -> Result<ExportedImage, StoreError> {
+    let compression = opts.compression.layers();
     let config_blob = root.blobs.put_bytes(config)?;
     let types = opts.media_types;
     let layer_type = compression.media_type(types == MediaTypes::Oci);

@@ -8,8 +8,8 @@ use super::annotations::Annotations;
 use super::docker::{self, Compression, ImageOptions, MediaTypes};
 use crate::events::Event;
 use crate::store::{
-    compress_layer, image_platform, index_bytes, memoized, short_digest, LayerRecord, StoreError,
-    StoredImage,
+    compress_layer, fetch_remote_blob, image_platform, index_bytes, memoized_or_remote,
+    remote_layer, short_digest, LayerRecord, StoreError, StoredImage,
 };
 use cache::Root;
 use registry::manifest::{Descriptor, ImageManifest};
@@ -181,7 +181,7 @@ fn push_inner(
     events(Event::Log {
         name: name.to_string(),
         line: format!(
-            "{} requests: {} HEAD, {} GET, {} POST, {} PATCH, {} PUT",
+            "{} requests: {} HEAD, {} GET, {} POST, {} PATCH, {} PUT; {bytes_uploaded} bytes uploaded",
             n.total(),
             n.head,
             n.get,
@@ -314,7 +314,7 @@ fn push_job(
         BlobJob::Compress(layer) => {
             let c = opts.compression.layers();
             // Shown as compressing only when it is (a pulled base layer has its blob already).
-            let blob = match memoized(root, layer, &c)? {
+            let blob = match memoized_or_remote(root, layer, &c)? {
                 Some(blob) => blob,
                 None => {
                     compressing(layer, 0);
@@ -327,7 +327,15 @@ fn push_job(
         }
     };
     let path = root.blobs.path(&d.digest)?;
-    if !path.is_file() {
+    // A layer a remote cache holds (its bytes never fetched): HEAD and mount need no bytes;
+    // only an upload fetches it, once.
+    let remote = match job {
+        BlobJob::Compress(layer) if !path.is_file() => remote_layer(root, &layer.diff_id)
+            .filter(|r| r.blob == d.digest.as_str())
+            .map(|_| layer.diff_id.clone()),
+        _ => None,
+    };
+    if !path.is_file() && remote.is_none() {
         return Err(StoreError::Layer(format!(
             "blob {} is missing from the store: pull or build the image again",
             d.digest
@@ -337,6 +345,10 @@ fn push_job(
     let blob = PushBlob {
         descriptor: d.clone(),
         open: Box::new(move || {
+            if let Some(diff_id) = &remote {
+                fetch_remote_blob(root, Some(client), diff_id, &|_| {})
+                    .map_err(std::io::Error::other)?;
+            }
             let f = std::fs::File::open(&opened)?;
             Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f))
                 as Box<dyn std::io::Read + Send>)
@@ -419,7 +431,7 @@ fn manifest_to_push(
     }
     let layers = docker::stored_layers(root, image)?;
     let config = docker::stored_config(root, image);
-    let exported = docker::store_image(
+    let exported = docker::store_push_image(
         root,
         &config,
         &layers,

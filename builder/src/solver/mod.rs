@@ -57,6 +57,7 @@ pub use secrets::{SecretError, SecretSource, SecretSpecProblem};
 pub use sources::{GitError, GitFailure, HttpError, SourceError};
 
 use crate::exec::Executor;
+use crate::remote_cache::{Imported, StepResult};
 use crate::snapshot::Snapshotter;
 use crate::store::LayerRecord;
 use cache::Root;
@@ -94,6 +95,10 @@ pub struct SolveOptions<'a> {
     /// background as soon as its diff is written (export then finds it done). None: only
     /// when exporting.
     pub compress: Option<codec::Compression>,
+    /// `--cache-from`: the imported caches a step that misses locally is looked up in.
+    pub cache_from: Option<&'a Imported>,
+    /// The registry client that fetches a remote cache's layers when a step needs their files.
+    pub registry: Option<&'a registry::Client>,
 }
 
 /// A local directory a build reads (the main context, a `--build-context NAME=DIR`).
@@ -134,15 +139,25 @@ pub fn context_hash(
     hash_paths(root, context, paths, ignore, &walk, true).map(|f| f.digest)
 }
 
-/// Runs the graph up to `root`; returns its layers, bottom first.
+/// What a solve gives: the target's layers, bottom first, and every step's cache key and
+/// layer stack (what `--cache-to` exports).
+pub struct Solved {
+    pub layers: Vec<LayerRecord>,
+    pub steps: Vec<StepResult>,
+}
+
+/// Runs the graph up to `root`; returns its layers, bottom first, and its steps.
 pub fn solve(
     graph: &Graph,
     root: &Digest,
     opts: &SolveOptions,
     events: &(dyn Fn(Event) + Sync),
-) -> Result<Vec<LayerRecord>, SolveError> {
-    let mut all = solve_roots(graph, std::slice::from_ref(root), opts, events)?;
-    Ok(all.remove(0))
+) -> Result<Solved, SolveError> {
+    let (mut layers, steps) = solve_graph(graph, std::slice::from_ref(root), opts, events)?;
+    Ok(Solved {
+        layers: layers.remove(0),
+        steps,
+    })
 }
 
 /// Runs the graph (one or several graphs merged: a multi-platform build's, whose identical
@@ -154,6 +169,16 @@ pub fn solve_roots(
     opts: &SolveOptions,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<Vec<Vec<LayerRecord>>, SolveError> {
+    solve_graph(graph, roots, opts, events).map(|(layers, _)| layers)
+}
+
+/// Each root's layers and every step's result (`in_image` relative to the first root).
+fn solve_graph(
+    graph: &Graph,
+    roots: &[Digest],
+    opts: &SolveOptions,
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<(Vec<Vec<LayerRecord>>, Vec<StepResult>), SolveError> {
     let by_digest: HashMap<&str, &Vertex> = graph
         .vertices
         .iter()
@@ -212,7 +237,7 @@ pub fn solve_roots(
         SolveError::step(&step, e)
     };
     written.map_err(writing)?;
-    roots
+    let layers = roots
         .iter()
         .map(|root| match results.get(root.as_str()) {
             Some((Output::Layers(l), _)) => l
@@ -223,7 +248,40 @@ pub fn solve_roots(
             Some((Output::Local(_), _)) => Ok(Vec::new()),
             None => Err(SolveError::NoVertex(root.clone())),
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    let first = layers.first().map(Vec::as_slice).unwrap_or_default();
+    let steps = solved_steps(graph, &results, first).map_err(writing)?;
+    Ok((layers, steps))
+}
+
+/// Every step (not a source) whose result is layers, in graph order; `in_image` when its
+/// stack is the bottom of the target's.
+fn solved_steps(
+    graph: &Graph,
+    results: &HashMap<&str, scheduler::Done>,
+    image: &[LayerRecord],
+) -> Result<Vec<StepResult>, LayerWriteError> {
+    let mut steps = Vec::new();
+    for v in &graph.vertices {
+        if matches!(v.op, Op::Source(_)) {
+            continue;
+        }
+        let Some((Output::Layers(l), key)) = results.get(v.digest.as_str()) else {
+            continue;
+        };
+        let layers = l.iter().map(Layer::diff).collect::<Result<Vec<_>, _>>()?;
+        let in_image = layers.len() <= image.len()
+            && layers
+                .iter()
+                .zip(image)
+                .all(|(a, b)| a.diff_id == b.diff_id);
+        steps.push(StepResult {
+            key: key.to_string(),
+            layers,
+            in_image,
+        });
+    }
+    Ok(steps)
 }
 
 fn history_recorder() -> keys::history::Recorder {

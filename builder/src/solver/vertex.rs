@@ -12,7 +12,7 @@ use super::scheduler::Done;
 use super::sources::{self, Provenance};
 use super::{display_name, ops, Output, SolveError, SolveOptions, StepError};
 use crate::events::Event;
-use crate::store::LayerRecord;
+use crate::store::{fetch_remote, has_layer, LayerRecord};
 use graph::{Op, Vertex};
 use std::time::Instant;
 
@@ -100,6 +100,17 @@ pub(super) fn run_vertex(
             s.remember_hit(opts, &record);
             return Ok((stored(layers), key));
         }
+        if let Some(imported) = opts.cache_from {
+            if let Some((layers, from)) = imported.lookup(opts.root, &key)? {
+                events(Event::Log {
+                    name: name.clone(),
+                    line: format!("CACHED (from {from})"),
+                });
+                events(Event::Cached { name: name.clone() });
+                s.remember_hit(opts, &record);
+                return Ok((stored(layers), key));
+            }
+        }
     }
     let previous = (!opts.dockerfile.is_empty())
         .then(|| history::previous(opts.root, &history::step_id(&opts.dockerfile, v)))
@@ -112,6 +123,8 @@ pub(super) fn run_vertex(
         });
     }
     let start = Instant::now();
+    // Layers a remote cache answered are fetched now: this step runs on top of them.
+    fetch_inputs(inputs, opts, events).map_err(step)?;
     let result = match &v.op {
         Op::Exec(e) => ops::run::run(v, e, inputs, opts, s.writer, &|line| {
             events(Event::Log {
@@ -141,6 +154,53 @@ pub(super) fn run_vertex(
             });
             Err(step(e))
         }
+    }
+}
+
+/// Layers fetched at once from a remote cache.
+const FETCH_CONCURRENCY: usize = 3;
+
+/// Brings into the store the input layers it knows only by a remote descriptor, a few at once.
+fn fetch_inputs(
+    inputs: &[Done],
+    opts: &SolveOptions,
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<(), StepError> {
+    let mut missing: Vec<&str> = Vec::new();
+    for (out, _) in inputs {
+        let Output::Layers(layers) = out else {
+            continue;
+        };
+        for l in layers {
+            if let Layer::Stored(l) = l {
+                if !has_layer(opts.root, &l.diff_id) && !missing.contains(&l.diff_id.as_str()) {
+                    missing.push(&l.diff_id);
+                }
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failure = std::sync::Mutex::new(None);
+    std::thread::scope(|threads| {
+        for _ in 0..FETCH_CONCURRENCY.min(missing.len()) {
+            threads.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if i >= missing.len() || failure.lock().expect("lock").is_some() {
+                    return;
+                }
+                if let Err(e) = fetch_remote(opts.root, opts.registry, missing[i], events) {
+                    failure.lock().expect("lock").get_or_insert(e);
+                    return;
+                }
+            });
+        }
+    });
+    match failure.into_inner().expect("lock") {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
     }
 }
 

@@ -28,6 +28,20 @@ pub fn remember(
     Ok(())
 }
 
+/// Records `blob` as the layer's form under the compression labelled `label` (a blob fetched
+/// from a remote cache, which names its compression by label).
+pub(super) fn remember_label(
+    root: &Root,
+    diff_id: &str,
+    label: &str,
+    blob: &BlobInfo,
+) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(blob).expect("blob info serializes");
+    root.index
+        .put_cache(&format!("compressed/{label}/{diff_id}"), &bytes)?;
+    Ok(())
+}
+
 /// The blob an earlier export, push or pull recorded for this layer compressed as `c`, if the
 /// store still holds it.
 pub fn memoized(
@@ -41,6 +55,24 @@ pub fn memoized(
     Ok(serde_json::from_slice::<BlobInfo>(&bytes)
         .ok()
         .filter(|info| root.blobs.contains(&info.digest)))
+}
+
+/// [`memoized`], else, for a layer a remote cache holds in that form, the remote blob (its
+/// digest and size only: what a push or a cache export HEADs or mounts; its bytes are
+/// fetched only if it must be uploaded, see `remote_forms`). Never for writing files.
+pub fn memoized_or_remote(
+    root: &Root,
+    layer: &LayerRecord,
+    c: &Compression,
+) -> Result<Option<BlobInfo>, StoreError> {
+    if let Some(local) = memoized(root, layer, c)? {
+        return Ok(Some(local));
+    }
+    Ok(super::remote_forms::remote_form(
+        root,
+        &layer.diff_id,
+        &c.label(),
+    ))
 }
 
 /// The blob of one layer compressed as `c`, compressing it only if no earlier export did.

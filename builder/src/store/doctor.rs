@@ -3,7 +3,7 @@
 //! the image records it lost are taken from their copies beside it (`image_records`); an
 //! image record is kept when its manifest and config blobs hash to their digests and each
 //! of its layers is here (its diff blob, or the compressed blob a pull kept, hashing to its
-//! digest); a layer-form record when its blob verifies; a cache record when every layer it
+//! digest, or a remote cache's descriptor of it); a layer-form record when its blob verifies; a cache record when every layer it
 //! names is here; the rest of the cache (memos, step history, URL records) and the blob
 //! sources as they were. What is dropped is reported by name: nothing the user can read
 //! disappears silently, and the damaged file stays beside the new one.
@@ -95,8 +95,15 @@ fn verified_records(
         .filter_map(|(diff_id, v)| Some((diff_id.as_str(), serde_json::from_slice(v).ok()?)))
         .filter(|(_, form): &(&str, LayerForm)| blobs.verifies(&form.blob))
         .collect();
+    // Layers a remote build cache or a lazy pull holds for the store (`remote_forms`): here
+    // for an image, their bytes fetched when needed.
+    let remote: std::collections::HashSet<&str> = salvaged
+        .table("cache")
+        .iter()
+        .filter_map(|(key, _)| key.strip_prefix("remote/"))
+        .collect();
     let mut layer_here = |blobs: &mut BlobCheck, diff_id: &str| {
-        forms.contains_key(diff_id) || blobs.verifies(diff_id)
+        forms.contains_key(diff_id) || blobs.verifies(diff_id) || remote.contains(diff_id)
     };
     let mut tags = Vec::new();
     for (name, value) in salvaged.table("tags") {

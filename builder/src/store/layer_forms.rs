@@ -48,7 +48,14 @@ pub fn has_layer(root: &Root, diff_id: &str) -> bool {
     root.blobs.contains(diff_id) || form(root, diff_id).is_some()
 }
 
-fn missing(diff_id: &str) -> StoreError {
+fn missing(root: &Root, diff_id: &str) -> StoreError {
+    if let Some(remote) = super::remote_forms::remote_layer(root, diff_id) {
+        return StoreError::Layer(format!(
+            "layer {diff_id} is in the build cache at {} and not fetched into the store; \
+             build again with that --cache-from (or pull or rebuild the image that has it)",
+            remote.source
+        ));
+    }
     StoreError::Layer(format!(
         "layer {diff_id} is missing from the store; pull or rebuild the image that has it"
     ))
@@ -62,7 +69,8 @@ pub fn layer_size(root: &Root, diff_id: &str) -> Result<u64, StoreError> {
     }
     form(root, diff_id)
         .map(|f| f.diff_size)
-        .ok_or_else(|| missing(diff_id))
+        .or_else(|| super::remote_forms::remote_layer(root, diff_id).map(|r| r.diff_size))
+        .ok_or_else(|| missing(root, diff_id))
 }
 
 /// When the layer's bytes were stored (its diff blob's, else its compressed blob's mtime).
@@ -93,7 +101,7 @@ pub fn open_layer(root: &Root, diff_id: &str) -> Result<Box<dyn Read + Send>, St
             source: "diff blob",
         }));
     }
-    let form = form(root, diff_id).ok_or_else(|| missing(diff_id))?;
+    let form = form(root, diff_id).ok_or_else(|| missing(root, diff_id))?;
     let blob = root.blobs.open(&form.blob)?;
     let tar = decompressor(&form.media_type, blob).map_err(|source| StoreError::Codec {
         what: format!("layer {diff_id} ({})", form.blob),

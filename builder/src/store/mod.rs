@@ -11,6 +11,8 @@
 //! - `manifest`: the config and manifest blobs an image is tagged with;
 //! - `index`: multi-platform images (one image per platform under a tag, an OCI index);
 //! - `import`, `oci_import`, `pull`: images in from a root tar, an OCI layout, a registry;
+//! - `remote_forms`: layers known by descriptor whose blob is in a remote build cache, fetched
+//!   only when their bytes are needed;
 //! - `resolve`: lowering's view of images (store first, then the registry);
 //! - `durability`: what a crash may lose and how the next command recovers it;
 //! - `doctor`: the index checked, and rebuilt from what verifies when it is damaged;
@@ -36,9 +38,10 @@ pub mod mount_pack;
 mod oci_import;
 mod prune;
 mod pull;
+mod remote_forms;
 mod resolve;
 
-pub use compressed::{compress_layer, compress_layers, memoized, remember};
+pub use compressed::{compress_layer, compress_layers, memoized, memoized_or_remote, remember};
 pub use doctor::{doctor, DoctorReport};
 pub use durability::{close_and_settle, recover_after_restart, settle_now, Recovery};
 pub use leftovers::{
@@ -62,6 +65,10 @@ pub use layers::{
 };
 pub use oci_import::import_oci_layout;
 pub use pull::{pull_image, registry_platform, store_name, PullProgress};
+pub use remote_forms::{
+    fetch_remote, fetch_remote_blob, layout_blob_path, record_remote, remote_layer, RemoteLayer,
+    RemoteSource,
+};
 pub use resolve::RegistryResolver;
 
 use crate::snapshot::UnpackError;

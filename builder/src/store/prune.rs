@@ -93,7 +93,19 @@ pub fn prune(root: &Root, all: bool) -> Result<PruneReport, StoreError> {
             r.images += 1;
         }
     }
+    // Images lazily pulled or built from a remote cache keep their layers' remote records.
+    let mut remote = Vec::new();
+    for img in list_images(root)?.into_iter().flat_map(with_children) {
+        for d in &img.layers {
+            if let Some(r) = super::remote_forms::remote_layer(root, d) {
+                remote.push((d.clone(), r));
+            }
+        }
+    }
     r.cache_records = root.index.clear_cache()?;
+    for (d, layer) in &remote {
+        super::remote_forms::record_remote(root, d, layer)?;
+    }
     for img in list_images(root)?.into_iter().flat_map(with_children) {
         super::pull::remember_pulled_layers(root, &img)?;
     }

@@ -8,6 +8,7 @@
 
 use super::layer_forms;
 use super::layers::{ensure_snapshot, publish_dir, snapshot_path, tempdir_in};
+use super::remote_forms::{record_remote, RemoteLayer, RemoteSource};
 use super::{
     durability, get_image, image_platform, put_image, put_index, remember, short_digest,
     StoreError, StoredImage,
@@ -21,6 +22,7 @@ use graph::image::Image;
 use graph::Platform;
 use registry::manifest::{Descriptor, ImageManifest};
 use registry::{Client, Reference};
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -124,8 +126,13 @@ pub fn pull_image(
         repo_digest: Some(resolved.digest.clone()),
         index: None,
     };
-    // Another platform of the same remote index (a multi-platform build pulls each): the tag
-    // becomes a multi-platform image holding both, so the platform pulled first stays.
+    store_pulled(root, image)
+}
+
+/// Tags a pulled image. Another platform of the same remote index (a multi-platform build
+/// pulls each): the tag becomes a multi-platform image holding both, so the platform pulled
+/// first stays.
+fn store_pulled(root: &Root, image: StoredImage) -> Result<StoredImage, StoreError> {
     if let Some(before) = get_image(root, &image.name)? {
         if before.repo_digest == image.repo_digest
             && image_platform(&before) != image_platform(&image)
@@ -159,13 +166,84 @@ fn host_platform() -> Platform {
     }
 }
 
+/// Pulls `reference`'s manifest and config only, when a build cache knows the uncompressed
+/// size of every layer the store lacks (`diff_sizes`, by diff id): those layers are recorded
+/// by descriptor (`remote_forms`), fetched only if a step needs their files. Ok(None): some
+/// layer is unknown to the cache (or of a codec a push could not reuse): pull it as usual.
+pub fn pull_image_lazy(
+    root: &Root,
+    client: &Client,
+    reference: &Reference,
+    platform: &Platform,
+    diff_sizes: &HashMap<String, u64>,
+) -> Result<Option<StoredImage>, StoreError> {
+    let resolved = registry::pull::resolve(client, reference, &registry_platform(platform))
+        .map_err(StoreError::registry(format!("pulling {reference}")))?;
+    let config: Image =
+        serde_json::from_slice(&resolved.config_bytes).map_err(|source| StoreError::Json {
+            what: format!(
+                "pulling {reference}: the image config {} is not valid JSON",
+                resolved.manifest.config.digest
+            ),
+            source,
+        })?;
+    let layers = &resolved.manifest.layers;
+    if layers.len() != config.rootfs.diff_ids.len() {
+        return Ok(None);
+    }
+    let mut remote = Vec::new();
+    for (layer, diff_id) in layers.iter().zip(&config.rootfs.diff_ids) {
+        if layer_forms::has_layer(root, diff_id) {
+            continue;
+        }
+        let Some(&diff_size) = diff_sizes.get(diff_id) else {
+            return Ok(None);
+        };
+        let compression = match Codec::of_media_type(&layer.media_type) {
+            Ok(Codec::Gzip) => Compression::default().label(),
+            Ok(Codec::Plain) => Compression::Uncompressed.label(),
+            _ => return Ok(None),
+        };
+        remote.push((
+            diff_id,
+            RemoteLayer {
+                blob: layer.digest.to_string(),
+                blob_size: layer.size,
+                media_type: layer.media_type.clone(),
+                compression,
+                diff_size,
+                source: RemoteSource::Registry {
+                    repository: reference.name(),
+                },
+            },
+        ));
+    }
+    for (diff_id, layer) in &remote {
+        record_remote(root, diff_id, layer)?;
+    }
+    let source = reference.name();
+    let config_blob = root.blobs.put_bytes(&resolved.config_bytes)?;
+    root.blobs.put_bytes(&resolved.manifest_bytes)?;
+    root.index.set_blob_source(&config_blob.digest, &source)?;
+    let image = StoredImage {
+        name: store_name(reference),
+        manifest_digest: resolved.manifest_digest.clone(),
+        config_digest: config_blob.digest,
+        layers: config.rootfs.diff_ids.clone(),
+        config,
+        repo_digest: Some(resolved.digest.clone()),
+        index: None,
+    };
+    store_pulled(root, image).map(Some)
+}
+
 /// One layer: skipped when the store has it already (another image shares it), else
 /// downloaded once. Three threads share the work: this one receives the bytes into the
 /// compressed blob, a second decompresses and hashes them (the diff id check), a third unpacks
 /// the tar as the snapshot, published once the diff id checks. The uncompressed tar is not
 /// stored: the compressed blob stands for it ([`super::layer_forms`]). A plain-tar layer is
 /// its own diff blob.
-fn pull_layer(
+pub(super) fn pull_layer(
     root: &Root,
     client: &Client,
     repository: &Reference,

@@ -4,15 +4,17 @@
 //! present, else fetched by digest. Every answer is pinned by manifest digest, so the solver
 //! uses exactly the image lowering saw.
 
+use super::pull::pull_image_lazy;
 use super::{
-    for_platform, get_image, image_platform, platform_fits, pull_image, store_name, PullProgress,
-    StoreError, StoredImage,
+    for_platform, get_image, has_layer, image_platform, platform_fits, pull_image, remote_layer,
+    store_name, PullProgress, StoreError, StoredImage,
 };
 use crate::events::Event;
 use cache::Root;
 use graph::resolve::{ImageResolver, ResolveError, ResolvedImage};
 use graph::Platform;
 use registry::{Client, Reference};
+use std::collections::HashMap;
 
 pub struct RegistryResolver<'a> {
     pub root: &'a Root,
@@ -21,6 +23,9 @@ pub struct RegistryResolver<'a> {
     /// `--pull`: re-check tags with the registry.
     pub pull: bool,
     pub events: &'a (dyn Fn(Event) + Sync),
+    /// Uncompressed sizes a build cache knows, by diff id: an image whose missing layers are
+    /// all known is pulled lazily (manifest and config; layers when a step needs them).
+    pub lazy: Option<&'a HashMap<String, u64>>,
 }
 
 impl RegistryResolver<'_> {
@@ -34,7 +39,15 @@ impl RegistryResolver<'_> {
         // A multi-platform image answers with its child for the platform.
         let local =
             get_image(self.root, &key)?.map(|img| for_platform(&img, platform).unwrap_or(img));
-        let local_fits = |img: &StoredImage| platform_matches(img, platform);
+        // A pulled image whose layers are gone (a lazy pull's remote records pruned) is
+        // pulled again.
+        let local_fits = |img: &StoredImage| {
+            platform_matches(img, platform)
+                && img
+                    .layers
+                    .iter()
+                    .all(|d| has_layer(self.root, d) || remote_layer(self.root, d).is_some())
+        };
         match (&local, self.client) {
             // A digest names one content: what the store has is it.
             (Some(img), _) if reference.digest().is_some() && local_fits(img) => {
@@ -72,7 +85,22 @@ impl RegistryResolver<'_> {
             name: name.clone(),
             events: self.events,
         };
-        match pull_image(self.root, client, reference, platform, &progress) {
+        let lazy = match self.lazy {
+            Some(sizes) => pull_image_lazy(self.root, client, reference, platform, sizes),
+            None => Ok(None),
+        };
+        let pulled = match lazy {
+            Ok(Some(img)) => {
+                (self.events)(Event::Log {
+                    name: name.clone(),
+                    line: "manifest and config only: the build cache knows every layer".into(),
+                });
+                Ok(img)
+            }
+            Ok(None) => pull_image(self.root, client, reference, platform, &progress),
+            Err(e) => Err(e),
+        };
+        match pulled {
             Ok(img) => {
                 (self.events)(Event::Done {
                     name,

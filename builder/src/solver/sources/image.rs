@@ -3,7 +3,7 @@
 //! switch), each layer's snapshot unpacked if it is gone.
 
 use super::SourceError;
-use crate::store::{ensure_snapshot, get_image, layer_size, LayerRecord};
+use crate::store::{ensure_snapshot, get_image, has_layer, layer_size, LayerRecord};
 use cache::Root;
 
 /// The layers of a local image (FROM / COPY --from an image), pinned digest checked.
@@ -42,7 +42,11 @@ pub(super) fn layers(root: &Root, reference: &str) -> Result<Vec<LayerRecord>, S
             diff_id: diff_id.clone(),
             name: name.to_string(),
         })?;
-        ensure_snapshot(root, diff_id)?;
+        // A layer known only by a remote descriptor (a lazy pull) is fetched by the first
+        // step that runs on it.
+        if has_layer(root, diff_id) {
+            ensure_snapshot(root, diff_id)?;
+        }
         layers.push(LayerRecord {
             diff_id: diff_id.clone(),
             size,
