@@ -84,6 +84,11 @@ pub struct Exec {
     pub network: Network,
     pub insecure: bool,
     pub mounts: Vec<ExecMount>,
+    /// The container's hostname (`--build-arg BUILDKIT_SANDBOX_HOSTNAME`); empty: BuildKit's
+    /// default, `buildkitsandbox`. Left out of the digest when empty, so ops without it keep
+    /// theirs.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub hostname: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -82,7 +82,8 @@ pub fn load(args: &FrontendArgs) -> Result<Loaded, CliError> {
 }
 
 /// The Dockerfile's bytes from `-f FILE`, `-f -` (standard input) or CONTEXT/Dockerfile, with
-/// its display name and its path (None: standard input).
+/// its display name and its path (None: standard input). A missing `Dockerfile` falls back to
+/// `dockerfile` in the same directory, as BuildKit's.
 fn read_dockerfile(
     file: Option<&str>,
     context: &Path,
@@ -98,7 +99,17 @@ fn read_dockerfile(
         Some(f) => PathBuf::from(f),
         None => context.join("Dockerfile"),
     };
-    let bytes = std::fs::read(&path).map_err(|e| {
+    // BuildKit reads `dockerfile` beside a `Dockerfile` that is not there (dockerui).
+    let lowercase = path.with_file_name("dockerfile");
+    // Its name stays `Dockerfile`, for messages and for `Dockerfile.dockerignore`, as there.
+    let read_from =
+        if path.file_name() == Some("Dockerfile".as_ref()) && !path.exists() && lowercase.is_file()
+        {
+            &lowercase
+        } else {
+            &path
+        };
+    let bytes = std::fs::read(read_from).map_err(|e| {
         CliError::context(format!("cannot read Dockerfile {}", path.display()), e)
             .with_help("pass its path with -f, or run in the directory that has a Dockerfile")
     })?;

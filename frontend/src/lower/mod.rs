@@ -159,7 +159,13 @@ pub fn lower(
         states: Vec::new(),
         unresolved_reported: Vec::new(),
     };
-    cx.global_args(&instructions.meta_args)?;
+    // TARGETSTAGE: the stage built (--target, else the last stage's name, else "default").
+    let target_stage = opts
+        .target
+        .clone()
+        .or_else(|| instructions.stages.last().and_then(|s| s.name.clone()))
+        .unwrap_or_else(|| "default".to_string());
+    cx.global_args(&instructions.meta_args, &target_stage)?;
     cx.build_states(&instructions)?;
     let target = cx.resolve_target()?;
     cx.build_dependencies()?;
@@ -240,12 +246,17 @@ const PROXY_ARGS: &[&str] = &[
 ];
 
 impl Lowering<'_> {
-    /// Global ARGs: platform ARGs first, then each ARG before the first FROM, with the
+    /// Global ARGs: platform ARGs and TARGETSTAGE first, then each ARG before the first FROM, with the
     /// `--build-arg` override or its default expanded against the ARGs before it.
-    fn global_args(&mut self, meta: &[(Vec<ArgDef>, Span)]) -> Result<(), FrontendError> {
+    fn global_args(
+        &mut self,
+        meta: &[(Vec<ArgDef>, Span)],
+        target_stage: &str,
+    ) -> Result<(), FrontendError> {
         for (k, v) in platform::platform_args(&self.build_platform, &self.target_platform) {
             self.global_args.inherit(&k, &v);
         }
+        self.global_args.inherit("TARGETSTAGE", target_stage);
         for (defs, span) in meta {
             for def in defs {
                 self.declared_args.insert(def.key.clone());
@@ -297,6 +308,7 @@ impl Lowering<'_> {
                 !self.declared_args.contains(k.as_str())
                     && !PROXY_ARGS.contains(&k.as_str())
                     && k.as_str() != "SOURCE_DATE_EPOCH"
+                    && k.as_str() != "BUILDKIT_SANDBOX_HOSTNAME"
             })
             .collect();
         if !unused.is_empty() {

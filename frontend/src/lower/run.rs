@@ -9,7 +9,7 @@ use super::config::with_shell;
 use super::env::{EnvList, Expander};
 use super::exec_mounts::ExecInputs;
 use super::stages::{uppercase_keyword, StageCommand};
-use super::{Lowering, PROXY_ARGS};
+use super::Lowering;
 use crate::ast::Span;
 use crate::diagnostic::FrontendError;
 use crate::instructions::mounts::parse_mount;
@@ -210,6 +210,13 @@ impl Lowering<'_> {
             network,
             insecure: run.security.as_deref() == Some("insecure"),
             mounts,
+            // BuildKit's dockerui: the build arg sets the sandbox hostname of every RUN.
+            hostname: self
+                .opts
+                .build_args
+                .get("BUILDKIT_SANDBOX_HOSTNAME")
+                .cloned()
+                .unwrap_or_default(),
         }
     }
 
@@ -225,13 +232,33 @@ impl Lowering<'_> {
     ) -> Meta {
         let span = c.ins.span;
         let st = &self.states[i];
-        let proxy_env: Vec<String> = self
-            .opts
-            .build_args
-            .iter()
-            .filter(|(k, _)| PROXY_ARGS.contains(&k.as_str()) && st.env.get(k).is_none())
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
+        // BuildKit's proxy env: each proxy build arg in any case (of both cases given, the
+        // lower-case one, last in sorted order), set in both cases unless empty; a stage
+        // variable of the same name keeps its value.
+        let mut proxy_env: Vec<String> = Vec::new();
+        for kind in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "FTP_PROXY",
+            "NO_PROXY",
+            "ALL_PROXY",
+        ] {
+            let value = self
+                .opts
+                .build_args
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(kind))
+                .map(|(_, v)| v)
+                .next_back();
+            let Some(value) = value.filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            for name in [kind.to_string(), kind.to_ascii_lowercase()] {
+                if st.env.get(&name).is_none() {
+                    proxy_env.push(format!("{name}={value}"));
+                }
+            }
+        }
         let args: BTreeMap<String, String> = st
             .args
             .iter()

@@ -1,0 +1,165 @@
+//! The parse- and lower-time assertions of BuildKit's frontend/dockerfile integration tests
+//! (dockerfile_*_test.go), as our own cases: the error texts those tests match, and what the
+//! lowered image config holds where BuildKit's test reads it. One test per BuildKit file; the
+//! builds themselves are in the builder's parity_* suites, and testdata/parity/CHECKLIST.md
+//! says where each BuildKit function is covered.
+
+use frontend::diagnostic::FrontendError;
+use frontend::lower::{lower, LowerOptions, Lowered, Offline};
+use frontend::parser::parse;
+use std::collections::BTreeMap;
+
+fn lower_with(
+    src: &str,
+    args: &[(&str, &str)],
+    target: Option<&str>,
+) -> Result<Lowered, FrontendError> {
+    let df = parse(src.as_bytes()).map_err(FrontendError::from)?;
+    let o = LowerOptions {
+        target: target.map(str::to_string),
+        build_args: args
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+        ..LowerOptions::default()
+    };
+    lower(&df, &o, &Offline)
+}
+
+fn ok(src: &str) -> Lowered {
+    lower_with(src, &[], None).unwrap_or_else(|e| panic!("{}", e.render("Dockerfile", src)))
+}
+
+/// The error's message, which must contain `want`.
+fn fails_with(src: &str, want: &str) {
+    match lower_with(src, &[], None) {
+        Ok(_) => panic!("no error for:\n{src}"),
+        Err(e) => assert!(
+            e.message.contains(want),
+            "for:\n{src}\ngot {:?}\nwant {want:?}",
+            e.message
+        ),
+    }
+}
+
+/// dockerfile_copy_test.go: testDockerfileCopyFromArgs, testCopyInvalidChmod.
+#[test]
+fn copy_errors() {
+    fails_with(
+        "FROM scratch\nCOPY --from=$FOO . .\n",
+        "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround",
+    );
+    fails_with(
+        "FROM scratch\nCOPY --chmod=64a foo /\n",
+        "invalid chmod parameter: '64a'. it should be octal string and between 0 and 07777",
+    );
+    fails_with(
+        "FROM scratch\nCOPY --chmod=10000 foo /\n",
+        "invalid chmod parameter: '10000'. it should be octal string and between 0 and 07777",
+    );
+}
+
+/// dockerfile_core_test.go: testExposeExpansion (the ports of an ARG holding two of them),
+/// testTargetMistype.
+#[test]
+fn core_config_and_errors() {
+    let l = ok("FROM scratch\nARG PORTS=\"3000 4000/udp\"\nEXPOSE $PORTS\nEXPOSE 5000\n");
+    let ports: Vec<&String> = l.image.config.exposed_ports.keys().collect();
+    assert_eq!(ports, ["3000/tcp", "4000/udp", "5000/tcp"]);
+    let e = lower_with(
+        "FROM scratch AS build\nCOPY Dockerfile /out\nFROM scratch\nCOPY --from=build /out /\n",
+        &[],
+        Some("bulid"),
+    )
+    .err()
+    .expect("an unknown target fails");
+    assert!(
+        e.message
+            .contains("target stage \"bulid\" could not be found (did you mean build?)"),
+        "{}",
+        e.message
+    );
+}
+
+/// dockerfile_add_test.go: testAddInvalidChmod, testAddChecksum's refusals before anything is
+/// fetched (BuildKit matches none of these texts, but go-digest's are what it prints).
+#[test]
+fn add_errors() {
+    fails_with(
+        "FROM scratch\nADD --chmod=64a foo /\n",
+        "invalid chmod parameter: '64a'. it should be octal string and between 0 and 07777",
+    );
+    fails_with(
+        "FROM scratch\nADD --chmod=10000 foo /\n",
+        "invalid chmod parameter: '10000'. it should be octal string and between 0 and 07777",
+    );
+    let url = "http://127.0.0.1:1/foo";
+    fails_with(
+        &format!(
+            "FROM scratch\nADD --checksum=md5:7e55db001d319a94b0b713529a756623 {url} /tmp/foo\n"
+        ),
+        "unsupported digest algorithm",
+    );
+    fails_with(
+        &format!("FROM scratch\nADD --checksum=unknown:0123abcd {url} /tmp/foo\n"),
+        "unsupported digest algorithm",
+    );
+    fails_with(
+        &format!("FROM scratch\nADD --checksum=0123abcd {url} /tmp/foo\n"),
+        "invalid checksum digest format",
+    );
+    fails_with(
+        "FROM scratch\nADD --checksum=sha256:0123 foo /tmp/foo\n",
+        "checksum requires HTTP(S) or Git sources",
+    );
+}
+
+/// dockerfile_core_test.go testDockerfileCheckHostname: `BUILDKIT_SANDBOX_HOSTNAME` is part
+/// of each RUN op (so of its cache key, as BuildKit's exec meta), needs no ARG, and without it
+/// the op is what it was before the field existed.
+#[test]
+fn sandbox_hostname_is_part_of_the_run_op() {
+    let src = "FROM scratch\nRUN true\n";
+    let plain = ok(src);
+    let named = lower_with(src, &[("BUILDKIT_SANDBOX_HOSTNAME", "foo")], None).unwrap();
+    let exec = named
+        .graph
+        .vertices
+        .iter()
+        .find_map(|v| match &v.op {
+            graph::Op::Exec(e) => Some(e),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(exec.hostname, "foo");
+    assert_ne!(plain.root, named.root);
+    assert!(!named
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("not consumed")));
+    let json = serde_json::to_string(
+        &plain
+            .graph
+            .vertices
+            .iter()
+            .find(|v| matches!(v.op, graph::Op::Exec(_)))
+            .unwrap()
+            .op,
+    )
+    .unwrap();
+    assert!(!json.contains("hostname"), "{json}");
+}
+
+/// dockerfile_args_test.go testTargetStageNameArg, lowered: TARGETSTAGE is the target, the
+/// last stage's name, or "default".
+#[test]
+fn target_stage_arg_values() {
+    let src =
+        "FROM scratch AS base\nARG TARGETSTAGE\nENV T=$TARGETSTAGE\nFROM base AS foo\nFROM base\n";
+    let env = |l: &Lowered| l.image.config.env.clone();
+    assert!(env(&ok(src)).contains(&"T=default".to_string()));
+    let foo = lower_with(src, &[], Some("foo")).unwrap();
+    assert!(env(&foo).contains(&"T=foo".to_string()));
+    let named = format!("{src}FROM base AS final\n");
+    assert!(env(&ok(&named)).contains(&"T=final".to_string()));
+}
