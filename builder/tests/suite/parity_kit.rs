@@ -41,6 +41,13 @@ staff:x:50:\n\
 users:x:100:\n\
 nobody:x:65534:\n";
 
+/// The test kit's busybox tree with docker's users and groups.
+fn rootfs() -> Rootfs {
+    Rootfs::new()
+        .file("etc/passwd", PASSWD)
+        .file("etc/group", GROUP)
+}
+
 /// Whether the parity cases can run here (root, runc, busybox-static).
 pub fn can_run(what: &str) -> bool {
     require(what, &[Root, Busybox, Tool("runc")])
@@ -54,12 +61,31 @@ pub struct Kit {
 
 impl Kit {
     pub fn new() -> Kit {
-        let store = Store::empty(pallet!());
-        store.import_busybox(
-            &Rootfs::new()
-                .file("etc/passwd", PASSWD)
-                .file("etc/group", GROUP),
-        );
+        Kit::with(pallet!())
+    }
+
+    /// A kit whose every pallet command is `pallet` (an environment set for all of them).
+    pub fn with(pallet: testkit::Pallet) -> Kit {
+        let store = Store::empty(pallet);
+        store.import_busybox(&rootfs());
+        Kit {
+            store,
+            outputs: std::cell::Cell::new(0),
+        }
+    }
+
+    /// [`Kit::with`], importing the base from the tar at `tar` (written first): the import's
+    /// history names the tar's path, so two stores that must give the same image digests
+    /// import from the same path.
+    pub fn with_tar_at(pallet: testkit::Pallet, tar: &Path) -> Kit {
+        let store = Store::empty(pallet);
+        rootfs().write_tar(tar);
+        store
+            .pallet()
+            .arg("import")
+            .arg(tar)
+            .args(["-t", testkit::store::BUSYBOX_REFERENCE])
+            .ok();
         Kit {
             store,
             outputs: std::cell::Cell::new(0),
