@@ -321,7 +321,7 @@ ONBUILD RUN echo triggered
             "MAINTAINER Jane <jane@example.com>",
             "LABEL a=1 b c=d e",
             "ENV X=1 Y=two words",
-            "EXPOSE [80/tcp 443/tcp 53/udp 8000/tcp 8001/tcp]",
+            "EXPOSE [443/tcp 53/udp 80/tcp 8000/tcp 8001/tcp]",
             "VOLUME [/data /logs]",
             "USER 1000:1000",
             "STOPSIGNAL SIGINT",

@@ -163,3 +163,32 @@ fn target_stage_arg_values() {
     let named = format!("{src}FROM base AS final\n");
     assert!(env(&ok(&named)).contains(&"T=final".to_string()));
 }
+
+/// dockerfile_multistage_test.go: testOutOfOrderStage (a COPY --from a stage defined later,
+/// whole or one path), testEmptyStages.
+#[test]
+fn multistage_errors() {
+    for src in ["/", "/d2"] {
+        fails_with(
+            &format!(
+                "FROM busybox AS target\nCOPY --from=build {src} /out\n\
+                 FROM alpine AS build\nCOPY /Dockerfile /d2\nFROM target\n"
+            ),
+            "cannot copy from stage \"build\", it needs to be defined before current stage \"target\"",
+        );
+    }
+    fails_with("ARG foo=bar", "dockerfile contains no stages to build");
+}
+
+/// dockerfile_history_test.go testExportedHistory: EXPOSE's history lists the ports in the
+/// order of the words as written, sorted (BuildKit sorts them before expanding them).
+#[test]
+fn expose_history_is_sorted() {
+    let l = ok("FROM scratch\nEXPOSE 2375 5000 1234/udp\n");
+    let last = l.image.history.last().unwrap();
+    assert_eq!(last.created_by, "EXPOSE [1234/udp 2375/tcp 5000/tcp]");
+    // Sorted before expansion: `$P` sorts before `80` whatever it holds.
+    let l = ok("FROM scratch\nARG P=9000\nEXPOSE 80 $P\n");
+    let last = l.image.history.last().unwrap();
+    assert_eq!(last.created_by, "EXPOSE [9000/tcp 80/tcp]");
+}
