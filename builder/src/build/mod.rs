@@ -11,7 +11,7 @@ pub use entitlements::{Entitlements, UnknownEntitlement};
 pub use explain::{explain, ExplainRequest, Explained};
 // What a build request is made of, from the layers below (the CLI knows only `build`).
 pub use crate::exec::IsolationMode;
-pub use crate::solver::{LocalDir, SecretSource};
+pub use crate::solver::{LocalDir, SecretSource, SolveError};
 pub use crate::ssh::{Agents as SshAgents, SshSpec};
 pub use outputs::{parse_output, OutputProblem, OutputSpec, OutputSpecError};
 
@@ -21,7 +21,7 @@ use crate::export::annotations::Annotations;
 use crate::export::docker::{self, ArchiveOptions};
 use crate::export::local::write_local;
 use crate::export::push::{push_stored, PushOptions};
-use crate::solver::{solve, SolveError, SolveOptions};
+use crate::solver::{solve, SolveOptions};
 use crate::store::{
     created_now, put_image, remove_own_temporaries, store_uncompressed, LayerRecord,
     RegistryResolver, StoreError, StoredImage,

@@ -4,6 +4,7 @@
 
 use super::error::{CliError, Context};
 use super::FrontendArgs;
+use crate::build::SolveError;
 use context::dockerignore;
 use frontend::ast::Dockerfile;
 use frontend::diagnostic::FrontendError;
@@ -26,6 +27,36 @@ impl Loaded {
     /// An error in this Dockerfile, rendered with the line it points at.
     pub fn error(&self, e: FrontendError) -> CliError {
         dockerfile_error(e, &self.name, &self.text)
+    }
+
+    /// A step that failed while it ran, with the Dockerfile lines of its instruction under
+    /// the message (BuildKit's source map: buildx prints them too).
+    pub fn step_error(&self, e: SolveError) -> CliError {
+        let Some((start, end)) = e.lines() else {
+            return CliError::new(e);
+        };
+        let lines: Vec<&str> = self.text.lines().collect();
+        if start == 0 || start > lines.len() {
+            return CliError::new(e);
+        }
+        let end = end.clamp(start, lines.len());
+        let width = end.to_string().len();
+        let pad = " ".repeat(width);
+        let mut out = format!(
+            "error: {e}
+ --> {}:{start}
+{pad} |
+",
+            self.name
+        );
+        for (n, line) in lines.iter().enumerate().take(end).skip(start - 1) {
+            out.push_str(&format!(
+                "{:>width$} | {line}
+",
+                n + 1
+            ));
+        }
+        CliError::rendered(e, out)
     }
 }
 

@@ -19,7 +19,9 @@ fn scratch_images() {
     assert!(c["os"].is_string() && c["architecture"].is_string(), "{c}");
     assert_ne!(c["architecture"], "");
     assert!(
-        c["config"]["WorkingDir"].as_str().is_some_and(|w| !w.is_empty()),
+        c["config"]["WorkingDir"]
+            .as_str()
+            .is_some_and(|w| !w.is_empty()),
         "{c}"
     );
     assert_eq!(c["rootfs"]["type"], "layers");
@@ -34,8 +36,7 @@ fn scratch_images() {
     let env = c["config"]["Env"].as_array().unwrap();
     assert!(env.contains(&json!("foo=bar")), "{env:?}");
     assert!(
-        env.iter()
-            .any(|e| e.as_str().unwrap().starts_with("PATH=")),
+        env.iter().any(|e| e.as_str().unwrap().starts_with("PATH=")),
         "{env:?}"
     );
 
@@ -90,7 +91,10 @@ fn oci_layout_with_two_names() {
         }
         for (i, tag) in ["tag1", "tag2"].iter().enumerate() {
             let a = &m[i]["annotations"];
-            assert_eq!(a["io.containerd.image.name"], format!("docker.io/org/repo:{tag}"));
+            assert_eq!(
+                a["io.containerd.image.name"],
+                format!("docker.io/org/repo:{tag}")
+            );
             assert_eq!(a["org.opencontainers.image.ref.name"], *tag);
         }
     }
@@ -116,10 +120,7 @@ fn exported_history() {
     let history = c["history"].as_array().unwrap();
     let base = 1; // the kit's busybox has one history entry (BuildKit's busybox two).
     assert_eq!(history.len(), base + 6, "{history:?}");
-    assert_eq!(
-        c["rootfs"]["diff_ids"].as_array().unwrap().len(),
-        base + 3
-    );
+    assert_eq!(c["rootfs"]["diff_ids"].as_array().unwrap().len(), base + 3);
     let expected = [
         ("lbl=val", true),
         ("COPY foo2 foo3", false),
@@ -130,10 +131,7 @@ fn exported_history() {
     ];
     for (i, (text, empty)) in expected.iter().enumerate() {
         let h = &history[base + i];
-        assert!(
-            h["created_by"].as_str().unwrap().contains(text),
-            "{i}: {h}"
-        );
+        assert!(h["created_by"].as_str().unwrap().contains(text), "{i}: {h}");
         assert_eq!(h["empty_layer"].as_bool().unwrap_or(false), *empty, "{h}");
         assert!(h["created"].is_string(), "{h}");
     }

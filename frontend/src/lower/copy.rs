@@ -212,7 +212,9 @@ impl Lowering<'_> {
             plan.actions.push(FileAction::Copy(action));
         }
         msg.push_str(&format!(" {}", step.spec.files.dest));
-        let d = self.add_copy_op(&step, &uppercase_keyword(code), used, plan);
+        let written = uppercase_keyword(code);
+        let shown = self.expanded_name(i, &written);
+        let d = self.add_copy_op(&step, (&shown, &written), used, plan);
         self.states[i].root = Some(d);
         self.history(i, format!("{msg} # buildkit"), true);
         Ok(())
@@ -381,7 +383,7 @@ impl Lowering<'_> {
     fn add_copy_op(
         &mut self,
         step: &CopyStep,
-        progress: &str,
+        (progress, written): (&str, &str),
         used: BTreeMap<String, String>,
         plan: CopyPlan,
     ) -> Digest {
@@ -395,6 +397,7 @@ impl Lowering<'_> {
             expanded_from: used,
             context_paths: plan.context_paths,
             ignore_cache: self.opts.no_cache,
+            instruction: written.to_string(),
             ..Meta::default()
         };
         let file_op = Op::File(FileOp {

@@ -275,6 +275,8 @@ impl Lowering<'_> {
         if !self.states[i].workdir_set && !path.starts_with('/') {
             self.linter.run("WorkdirRelativePath", format!("Relative workdir \"{path}\" can have unexpected results if the base image changes"), Some(span));
         }
+        let written = uppercase_keyword(code);
+        let shown = self.expanded_name(i, &written);
         let st = &mut self.states[i];
         st.workdir_set = true;
         let wd = normalize_workdir(&st.image.config.working_dir.clone(), path);
@@ -283,13 +285,14 @@ impl Lowering<'_> {
         let with_layer = wd != "/";
         if with_layer {
             let owner = (!st.image.config.user.is_empty()).then(|| st.image.config.user.clone());
-            let name = st.progress_name(&uppercase_keyword(code), onbuild);
+            let name = st.progress_name(&shown, onbuild);
             let meta = Meta {
                 name,
                 stage: st.stage_label(),
                 lines: Some((span.start_line, span.end_line)),
                 expanded_from: used,
                 ignore_cache: self.opts.no_cache,
+                instruction: written,
                 ..Meta::default()
             };
             let action = FileAction::Mkdir {

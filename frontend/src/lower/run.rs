@@ -15,6 +15,7 @@ use crate::diagnostic::FrontendError;
 use crate::instructions::mounts::parse_mount;
 use crate::instructions::{InlineFile, RunCommand};
 use crate::parser::heredoc_marker;
+use crate::shell::{Lexer, VarLookup};
 use graph::{Exec, ExecMount, FileAction, FileOp, Meta, MountKind, Network, Op};
 use std::collections::{BTreeMap, HashMap};
 
@@ -45,6 +46,7 @@ impl Lowering<'_> {
         }
         let mut expanded_from = used;
         expanded_from.extend(self.run_mounts(i, c, &run, &mut plan)?);
+        let shown = self.expanded_display(i, &display, &plan.mounts);
         let st = &self.states[i];
         let history = format!(
             "RUN {} # buildkit",
@@ -52,7 +54,8 @@ impl Lowering<'_> {
         );
         let exec = self.run_exec(i, &run, args, plan.mounts);
         let context_paths = plan.reads.context_paths;
-        let meta = self.run_meta(i, c, &display, expanded_from, context_paths);
+        let mut meta = self.run_meta(i, c, &shown, expanded_from, context_paths);
+        meta.instruction = display;
         let d = self.graph.add(Op::Exec(exec), plan.reads.inputs, meta);
         self.states[i].root = Some(d);
         self.history(i, history, true);
@@ -220,6 +223,53 @@ impl Lowering<'_> {
         }
     }
 
+    /// The progress name of a COPY, ADD or WORKDIR as BuildKit shows it (`processCmdEnv`):
+    /// the instruction as written, expanded with the stage's variables; as written if that
+    /// fails.
+    pub(super) fn expanded_name(&self, i: usize, text: &str) -> String {
+        self.lexer
+            .process_word(text, &self.states[i].env)
+            .map(|e| e.result)
+            .unwrap_or_else(|_| text.to_string())
+    }
+
+    /// The progress name of a RUN as BuildKit shows it: the instruction as written with the
+    /// stage's variables expanded (quotes kept, unset ones left as written), and `****` for
+    /// a variable a secret mount sets (`env=`); as written if it does not expand.
+    fn expanded_display(&self, i: usize, display: &str, mounts: &[ExecMount]) -> String {
+        struct Masked<'a> {
+            env: &'a EnvList,
+            secrets: Vec<&'a str>,
+        }
+        impl VarLookup for Masked<'_> {
+            fn lookup(&self, name: &str) -> Option<String> {
+                if self.secrets.contains(&name) {
+                    return Some("****".to_string());
+                }
+                self.env.lookup(name)
+            }
+        }
+        let masked = Masked {
+            env: &self.states[i].env,
+            secrets: mounts
+                .iter()
+                .filter_map(|m| match &m.kind {
+                    MountKind::Secret { env: Some(e), .. } => Some(e.as_str()),
+                    _ => None,
+                })
+                .collect(),
+        };
+        let lexer = Lexer {
+            raw_quotes: true,
+            skip_unset_env: true,
+            ..self.lexer.clone()
+        };
+        lexer
+            .process_word(display, &masked)
+            .map(|e| e.result)
+            .unwrap_or_else(|_| display.to_string())
+    }
+
     /// The exec op's metadata: progress name, the stage's ARGs with their current values,
     /// and the proxy build-args that reach the step without an ARG.
     fn run_meta(
@@ -277,6 +327,7 @@ impl Lowering<'_> {
             context_paths,
             proxy_env,
             ignore_cache: self.opts.no_cache,
+            instruction: String::new(),
         }
     }
 }

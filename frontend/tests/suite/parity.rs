@@ -192,3 +192,14 @@ fn expose_history_is_sorted() {
     let last = l.image.history.last().unwrap();
     assert_eq!(last.created_by, "EXPOSE [9000/tcp 80/tcp]");
 }
+
+/// dockerfile_mount_test.go testMountFromError (testMountInvalid's texts are in
+/// lowering::error_texts_buildkit_tests_assert).
+#[test]
+fn mount_errors() {
+    fails_with(
+        "FROM busybox as test\nRUN touch /tmp/test\nFROM busybox\nENV ttt=test\n\
+         RUN --mount=from=$ttt,type=cache,target=/tmp ls\n",
+        "'from' doesn't support variable expansion, define alias stage instead",
+    );
+}
