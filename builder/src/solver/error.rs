@@ -24,8 +24,9 @@ pub enum SolveError {
         step: String,
         #[source]
         source: StepError,
-        /// The Dockerfile lines of the instruction, when the step came from one.
-        lines: Option<(usize, usize)>,
+        /// The Dockerfile lines of the instruction, when the step came from one (boxed: the
+        /// error travels in every `Result` of a build).
+        lines: Option<Box<(usize, usize)>>,
     },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -49,7 +50,7 @@ impl SolveError {
     pub(crate) fn at(mut self, at: Option<(usize, usize)>) -> SolveError {
         if let SolveError::Step { lines, .. } = &mut self {
             if lines.is_none() {
-                *lines = at;
+                *lines = at.map(Box::new);
             }
         }
         self
@@ -58,7 +59,7 @@ impl SolveError {
     /// The Dockerfile lines of the step that failed, if it came from an instruction.
     pub fn lines(&self) -> Option<(usize, usize)> {
         match self {
-            SolveError::Step { lines, .. } => *lines,
+            SolveError::Step { lines, .. } => lines.as_deref().copied(),
             _ => None,
         }
     }

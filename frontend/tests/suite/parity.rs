@@ -66,13 +66,13 @@ fn core_config_and_errors() {
     let l = ok("FROM scratch\nARG PORTS=\"3000 4000/udp\"\nEXPOSE $PORTS\nEXPOSE 5000\n");
     let ports: Vec<&String> = l.image.config.exposed_ports.keys().collect();
     assert_eq!(ports, ["3000/tcp", "4000/udp", "5000/tcp"]);
-    let e = lower_with(
+    let Err(e) = lower_with(
         "FROM scratch AS build\nCOPY Dockerfile /out\nFROM scratch\nCOPY --from=build /out /\n",
         &[],
         Some("bulid"),
-    )
-    .err()
-    .expect("an unknown target fails");
+    ) else {
+        panic!("an unknown target fails");
+    };
     assert!(
         e.message
             .contains("target stage \"bulid\" could not be found (did you mean build?)"),
