@@ -203,3 +203,12 @@ fn mount_errors() {
         "'from' doesn't support variable expansion, define alias stage instead",
     );
 }
+
+/// dockerfile_source_date_epoch_test.go testSourceDateEpochDockerfileDefaultInvalid.
+#[test]
+fn source_date_epoch_errors() {
+    fails_with(
+        "ARG SOURCE_DATE_EPOCH=not-a-timestamp\nFROM scratch\nCOPY Dockerfile .\n",
+        "invalid SOURCE_DATE_EPOCH: not-a-timestamp",
+    );
+}
