@@ -37,6 +37,7 @@ mod parity_image;
 mod parity_kit;
 mod parity_mount;
 mod parity_multistage;
+mod parity_namedcontext;
 mod parity_onbuild;
 mod parity_parents;
 mod parity_run_modes;

@@ -212,3 +212,24 @@ fn source_date_epoch_errors() {
         "invalid SOURCE_DATE_EPOCH: not-a-timestamp",
     );
 }
+
+/// dockerfile_namedcontext_test.go testNamedImageContextScratch, lowered: a named context
+/// `docker-image://scratch` (the CLI gives it as the image `scratch`) is the empty image, not
+/// an image to pull.
+#[test]
+fn scratch_named_context_is_no_image() {
+    let df = parse(b"FROM busybox AS build\nCOPY <<EOF /out\nhello\nEOF\n").unwrap();
+    let mut o = LowerOptions::default();
+    o.named_contexts.insert(
+        "busybox".into(),
+        frontend::lower::NamedContext::Image("scratch".into()),
+    );
+    let l = lower(&df, &o, &Offline).unwrap();
+    assert!(
+        !l.graph
+            .vertices
+            .iter()
+            .any(|v| matches!(v.op, graph::Op::Source(graph::Source::Image { .. }))),
+        "no image source"
+    );
+}
