@@ -33,10 +33,8 @@ fn foo_server() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            if let Ok(mut c) = conn {
-                let _ = c.write_all(b"foo\n");
-            }
+        for mut c in listener.incoming().flatten() {
+            let _ = c.write_all(b"foo\n");
         }
     });
     port
