@@ -149,9 +149,8 @@ impl Lowering<'_> {
                 if proto != proto.to_lowercase() {
                     self.linter.run(
                         "ExposeProtoCasing",
-                        format!(
-                            "Defined protocol '{proto}' in EXPOSE instruction should be lowercase"
-                        ),
+                        // BuildKit names the whole port spec (`'80/TcP'`), not the protocol.
+                        format!("Defined protocol '{w}' in EXPOSE instruction should be lowercase"),
                         Some(span),
                     );
                 }

@@ -191,6 +191,13 @@ fn linter_for(df: &Dockerfile) -> Result<Linter, FrontendError> {
     })?;
     for w in &df.warnings {
         match w.rule {
+            // BuildKit's lint detail is the rule's own text; the parser's "found in: LINE" is
+            // for its parse warnings only (dockerfile2llb re-formats it).
+            Some("NoEmptyContinuation") => linter.run(
+                "NoEmptyContinuation",
+                "Empty continuation line".to_string(),
+                Some(w.span),
+            ),
             Some(rule) => linter.run(rule, w.message.clone(), Some(w.span)),
             None => linter.note(w.message.clone(), Some(w.span)),
         }

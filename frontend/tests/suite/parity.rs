@@ -233,3 +233,112 @@ fn scratch_named_context_is_no_image() {
         "no image source"
     );
 }
+
+/// dockerfile_check_test.go: the lint warnings (rule, detail, line) of testStageName,
+/// testNoEmptyContinuation, testDuplicateStageName, testReservedStageName,
+/// testWorkdirRelativePath, testMaintainerDeprecated, testExposeProtoCasing,
+/// testExposeInvalidFormat.
+#[test]
+fn check_rules() {
+    let cases: &[(&str, &[(&str, &str, usize)])] = &[
+        (
+            "\n# warning: stage name should be lowercase\n#\nFROM scratch AS BadStageName\n\n\
+             # warning: 'as' should match 'FROM' cmd casing.\n#\nFROM scratch as base2\n\n\
+             FROM scratch AS base3\n",
+            &[
+                ("StageNameCasing", "Stage name 'BadStageName' should be lowercase", 4),
+                ("FromAsCasing", "'as' and 'FROM' keywords' casing do not match", 8),
+            ],
+        ),
+        (
+            "\n# warning: 'AS' should match 'from' cmd casing.\n#\nfrom scratch AS base\n\n\
+             from scratch as base2\n",
+            &[("FromAsCasing", "'AS' and 'from' keywords' casing do not match", 4)],
+        ),
+        (
+            "\nFROM scratch\n# warning: empty continuation line\nCOPY Dockerfile \\\n\n.\n\
+             COPY Dockerfile \\\n.\n",
+            &[("NoEmptyContinuation", "Empty continuation line", 6)],
+        ),
+        (
+            "\nFROM scratch AS b\nFROM scratch AS b\n",
+            &[(
+                "DuplicateStageName",
+                "Duplicate stage name \"b\", stage names should be unique",
+                3,
+            )],
+        ),
+        (
+            "\nFROM scratch AS scratch\nFROM scratch AS context\n",
+            &[
+                (
+                    "ReservedStageName",
+                    "Stage name should not use the same name as reserved stage \"scratch\"",
+                    2,
+                ),
+                (
+                    "ReservedStageName",
+                    "Stage name should not use the same name as reserved stage \"context\"",
+                    3,
+                ),
+            ],
+        ),
+        (
+            "\nFROM scratch\nWORKDIR app/\n",
+            &[(
+                "WorkdirRelativePath",
+                "Relative workdir \"app/\" can have unexpected results if the base image changes",
+                3,
+            )],
+        ),
+        (
+            "\nFROM scratch\nMAINTAINER me@example.org\n",
+            &[(
+                "MaintainerDeprecated",
+                "Maintainer instruction is deprecated in favor of using label",
+                3,
+            )],
+        ),
+        (
+            "\nFROM scratch\nEXPOSE 80/TcP 8080/TCP 8080/udp\n",
+            &[
+                (
+                    "ExposeProtoCasing",
+                    "Defined protocol '80/TcP' in EXPOSE instruction should be lowercase",
+                    3,
+                ),
+                (
+                    "ExposeProtoCasing",
+                    "Defined protocol '8080/TCP' in EXPOSE instruction should be lowercase",
+                    3,
+                ),
+            ],
+        ),
+        (
+            "\nFROM scratch\nEXPOSE 127.0.0.1:80:80 [::1]:8080:8080 5000:5000 8000\n",
+            &[
+                ("ExposeInvalidFormat", "EXPOSE instruction should not define an IP address or host-port mapping, found '127.0.0.1:80:80'", 3),
+                ("ExposeInvalidFormat", "EXPOSE instruction should not define an IP address or host-port mapping, found '[::1]:8080:8080'", 3),
+                ("ExposeInvalidFormat", "EXPOSE instruction should not define an IP address or host-port mapping, found '5000:5000'", 3),
+            ],
+        ),
+    ];
+    for (df, wanted) in cases {
+        let l = ok(df);
+        let got: Vec<(&str, &str, usize)> = l
+            .warnings
+            .iter()
+            .filter_map(|w| {
+                Some((
+                    w.rule?,
+                    w.message.as_str(),
+                    w.span.map_or(0, |s| s.start_line),
+                ))
+            })
+            .collect();
+        for w in *wanted {
+            assert!(got.contains(w), "{df:?}: no {w:?} in {got:?}");
+        }
+        assert_eq!(got.len(), wanted.len(), "{df:?}: {got:?}");
+    }
+}
