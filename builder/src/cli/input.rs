@@ -42,23 +42,31 @@ impl Loaded {
         let end = end.clamp(start, lines.len());
         let width = end.to_string().len();
         let pad = " ".repeat(width);
-        let mut out = format!(
-            "error: {e}
- --> {}:{start}
-{pad} |
-",
-            self.name
-        );
-        for (n, line) in lines.iter().enumerate().take(end).skip(start - 1) {
-            out.push_str(&format!(
-                "{:>width$} | {line}
-",
-                n + 1
-            ));
+        let mut out = format!("error: {e}\n --> {}:{start}\n{pad} |\n", self.name);
+        // A long instruction shows its first and last lines, each cut to a screen's width
+        // (a hostile Dockerfile must not print megabytes).
+        let show = |out: &mut String, n: usize| {
+            let line = lines[n - 1];
+            let cut: String = line.chars().take(MAX_SHOWN_LINE).collect();
+            let more = if cut.len() < line.len() { "…" } else { "" };
+            out.push_str(&format!("{n:>width$} | {cut}{more}\n"));
+        };
+        if end - start < MAX_SHOWN_LINES {
+            (start..=end).for_each(|n| show(&mut out, n));
+        } else {
+            (start..start + 3).for_each(|n| show(&mut out, n));
+            let hidden = end - start - 4;
+            out.push_str(&format!("{pad} | ... ({hidden} more lines)\n"));
+            (end - 1..=end).for_each(|n| show(&mut out, n));
         }
         CliError::rendered(e, out)
     }
 }
+
+/// How many lines of a failed step's instruction are shown whole, and how many characters of
+/// each.
+const MAX_SHOWN_LINES: usize = 6;
+const MAX_SHOWN_LINE: usize = 160;
 
 /// A Dockerfile error as the frontend renders it: the message, the file:line:col and the line
 /// with a caret under the fault (the text is what the error points into).
