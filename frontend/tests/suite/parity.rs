@@ -234,13 +234,16 @@ fn scratch_named_context_is_no_image() {
     );
 }
 
+/// A lint warning as BuildKit's check tests list it: rule, detail, line.
+type Lint<'a> = (&'a str, &'a str, usize);
+
 /// dockerfile_check_test.go: the lint warnings (rule, detail, line) of testStageName,
 /// testNoEmptyContinuation, testDuplicateStageName, testReservedStageName,
 /// testWorkdirRelativePath, testMaintainerDeprecated, testExposeProtoCasing,
 /// testExposeInvalidFormat.
 #[test]
 fn check_rules() {
-    let cases: &[(&str, &[(&str, &str, usize)])] = &[
+    let cases: &[(&str, &[Lint])] = &[
         (
             "\n# warning: stage name should be lowercase\n#\nFROM scratch AS BadStageName\n\n\
              # warning: 'as' should match 'FROM' cmd casing.\n#\nFROM scratch as base2\n\n\
