@@ -239,12 +239,16 @@ impl Lowering<'_> {
         Ok((ins, used))
     }
 
-    /// MultipleInstructionsDisallowed: CMD, ENTRYPOINT and HEALTHCHECK once per stage.
+    /// MultipleInstructionsDisallowed: CMD, ENTRYPOINT and HEALTHCHECK once per stage. As
+    /// BuildKit, the warning points at the previous one: it is the one that is ignored.
     pub(super) fn once(&mut self, i: usize, name: &'static str, span: Span) {
-        if self.states[i].seen_once.contains(&name) {
-            self.linter.run("MultipleInstructionsDisallowed", format!("Multiple {name} instructions should not be used in the same stage because only the last one will be used"), Some(span));
-        } else {
-            self.states[i].seen_once.push(name);
+        let seen = &mut self.states[i].seen_once;
+        match seen.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, previous)) => {
+                let at = std::mem::replace(previous, span);
+                self.linter.run("MultipleInstructionsDisallowed", format!("Multiple {name} instructions should not be used in the same stage because only the last one will be used"), Some(at));
+            }
+            None => seen.push((name, span)),
         }
     }
 

@@ -189,6 +189,9 @@ fn linter_for(df: &Dockerfile) -> Result<Linter, FrontendError> {
         )
         .with_cause(e)
     })?;
+    for n in &df.nodes {
+        linter.skip_locally(n.span, &n.prev_comment);
+    }
     for w in &df.warnings {
         match w.rule {
             // BuildKit's lint detail is the rule's own text; the parser's "found in: LINE" is

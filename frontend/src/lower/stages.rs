@@ -74,7 +74,7 @@ pub(super) struct StageState {
     pub user: String,
     pub args: Vec<(String, Option<String>)>,
     pub cmd_set: bool,
-    pub seen_once: Vec<&'static str>,
+    pub seen_once: Vec<(&'static str, Span)>,
     pub workdir_set: bool,
     pub cmd_index: usize,
     pub cmd_total: usize,

@@ -345,3 +345,75 @@ fn check_rules() {
         assert_eq!(got.len(), wanted.len(), "{df:?}: {got:?}");
     }
 }
+
+/// The rule and line of each lint warning of `src`.
+fn lints(src: &str) -> Vec<(&'static str, usize)> {
+    ok(src)
+        .warnings
+        .iter()
+        .filter_map(|w| Some((w.rule?, w.span.map_or(0, |s| s.start_line))))
+        .collect()
+}
+
+/// dockerfile_check_test.go testMultipleInstructionsDisallowed: the warning points at the
+/// instruction that is ignored (the earlier one), also across other instructions.
+#[test]
+fn multiple_instructions_point_at_the_ignored_one() {
+    let rule = "MultipleInstructionsDisallowed";
+    assert_eq!(
+        lints(
+            "\nFROM scratch\nENTRYPOINT [\"/myapp\"]\nENTRYPOINT [\"/myotherapp\"]\nCMD [\"/myapp\"]\n\
+             CMD [\"/myotherapp\"]\nHEALTHCHECK CMD [\"/myapp\"]\nHEALTHCHECK CMD [\"/myotherapp\"]\n"
+        ),
+        [(rule, 3), (rule, 5), (rule, 7)]
+    );
+    assert_eq!(
+        lints(
+            "\nFROM scratch\nENTRYPOINT [\"/myapp\"]\nCMD [\"/myapp\"]\nHEALTHCHECK CMD [\"/myapp\"]\n\
+             COPY <<EOF /a.txt\nHello, World!\nEOF\nENTRYPOINT [\"/myotherapp\"]\nCMD [\"/myotherapp\"]\n\
+             HEALTHCHECK CMD [\"/myotherapp\"]\n"
+        ),
+        [(rule, 3), (rule, 4), (rule, 5)]
+    );
+}
+
+/// dockerfile_check_test.go testSecretsUsedInArgOrEnv, testMaintainerDeprecated,
+/// testWorkdirRelativePath, testLegacyKeyValueFormat, testRedundantTargetPlatform: a
+/// `# check=skip=RULE` (or `skip=all`, with a trailing `// why`) comment right above an
+/// instruction skips the rule for that instruction only.
+#[test]
+fn check_comments_above_an_instruction_skip_for_it() {
+    assert_eq!(
+        lints("\nFROM scratch\n# check=skip=JSONArgsRecommended\nCMD mycommand\n"),
+        []
+    );
+    assert_eq!(
+        lints("\nFROM scratch\n# check=skip=MaintainerDeprecated\nMAINTAINER me@example.org\n"),
+        []
+    );
+    assert_eq!(
+        lints("\nFROM scratch\n# check=skip=WorkdirRelativePath\nWORKDIR app/\n"),
+        []
+    );
+    assert_eq!(
+        lints(
+            "\nFROM scratch\n# check=skip=LegacyKeyValueFormat\nENV testkey value\n\
+             # check=skip=LegacyKeyValueFormat\nLABEL key value\n"
+        ),
+        []
+    );
+    assert_eq!(
+        lints("\n# check=skip=RedundantTargetPlatform\nFROM --platform=$TARGETPLATFORM scratch\n"),
+        []
+    );
+    let secrets = "SecretsUsedInArgOrEnv";
+    assert_eq!(
+        lints(
+            "FROM scratch\nARG SECRET_PASSPHRASE\n\
+             # check=skip=SecretsUsedInArgOrEnv // allow secret in environment\nENV password=bar\n\
+             # check=skip=all // is local to only this instruction\nARG alternate_password\n\
+             ARG password\n"
+        ),
+        [(secrets, 2), (secrets, 7)]
+    );
+}
