@@ -417,3 +417,71 @@ fn check_comments_above_an_instruction_skip_for_it() {
         [(secrets, 2), (secrets, 7)]
     );
 }
+
+/// dockerfile_check_test.go testJSONArgsRecommended, testConsistentInstructionCasing,
+/// testFromPlatformFlagConstDisallowed, testUndeclaredArg: their Dockerfiles that need no
+/// build option, and the warnings (rule, detail, line) BuildKit's tests expect, exactly.
+#[test]
+fn check_rules_more() {
+    let cases: &[(&str, &[Lint])] = &[
+        // testConsistentInstructionCasing
+        ("\n# warning: 'FROM' should be either lowercased or uppercased\n#\nFrom scratch as base\nFROM scratch AS base2\n", &[("ConsistentInstructionCasing", "Command 'From' should match the case of the command majority (uppercase)", 4)]),
+        // testConsistentInstructionCasing
+        ("\nFROM scratch\n# warning: 'copy' should match command majority's casing (uppercase)\ncopy Dockerfile /foo\nCOPY Dockerfile /bar\n", &[("ConsistentInstructionCasing", "Command 'copy' should match the case of the command majority (uppercase)", 4)]),
+        // testConsistentInstructionCasing
+        ("\n# warning: 'frOM' should be either lowercased or uppercased\n#\nfrOM scratch as base\nfrom scratch as base2\n", &[("ConsistentInstructionCasing", "Command 'frOM' should match the case of the command majority (lowercase)", 4)]),
+        // testConsistentInstructionCasing
+        ("\nfrom scratch\n# warning: 'COPY' should match command majority's casing (lowercase)\nCOPY Dockerfile /foo\ncopy Dockerfile /bar\n", &[("ConsistentInstructionCasing", "Command 'COPY' should match the case of the command majority (lowercase)", 4)]),
+        // testConsistentInstructionCasing
+        ("\n# warning: 'from' should match command majority's casing (uppercase)\n#\nfrom scratch\nCOPY Dockerfile /foo\nCOPY Dockerfile /bar\nCOPY Dockerfile /baz\n", &[("ConsistentInstructionCasing", "Command 'from' should match the case of the command majority (uppercase)", 4)]),
+        // testConsistentInstructionCasing
+        ("\n# warning: 'FROM' should match command majority's casing (lowercase)\n#\nFROM scratch\ncopy Dockerfile /foo\ncopy Dockerfile /bar\ncopy Dockerfile /baz\n", &[("ConsistentInstructionCasing", "Command 'FROM' should match the case of the command majority (lowercase)", 4)]),
+        // testConsistentInstructionCasing
+        ("\nfrom scratch\ncopy Dockerfile /foo\ncopy Dockerfile /bar\n", &[]),
+        // testConsistentInstructionCasing
+        ("\nFROM scratch\nCOPY Dockerfile /foo\nCOPY Dockerfile /bar\n", &[]),
+        // testJSONArgsRecommended
+        ("\nFROM scratch\nCMD mycommand\n", &[("JSONArgsRecommended", "JSON arguments recommended for CMD to prevent unintended behavior related to OS signals", 3)]),
+        // testJSONArgsRecommended
+        ("\nFROM scratch\nENTRYPOINT mycommand\n", &[("JSONArgsRecommended", "JSON arguments recommended for ENTRYPOINT to prevent unintended behavior related to OS signals", 3)]),
+        // testJSONArgsRecommended
+        ("\nFROM scratch\nSHELL [\"/usr/bin/customshell\"]\nCMD mycommand\n", &[]),
+        // testJSONArgsRecommended
+        ("\nFROM scratch\nSHELL [\"/usr/bin/customshell\"]\nENTRYPOINT mycommand\n", &[]),
+        // testJSONArgsRecommended
+        ("\nFROM scratch AS base\nSHELL [\"/usr/bin/customshell\"]\n\nFROM base\nCMD mycommand\n", &[]),
+        // testJSONArgsRecommended
+        ("\nFROM scratch AS base\nSHELL [\"/usr/bin/customshell\"]\n\nFROM base\nENTRYPOINT mycommand\n", &[]),
+        // testUndeclaredArg
+        ("\nARG base=scratch\nFROM $base\nCOPY Dockerfile .\n", &[]),
+        // testUndeclaredArg
+        ("\nARG BUILDPLATFORM=linux/amd64\nFROM --platform=$BUILDPLATFORM scratch\nCOPY Dockerfile .\n", &[]),
+        // testUndeclaredArg
+        ("\nFROM --platform=$BUILDPLATFORM scratch\nCOPY Dockerfile .\n", &[]),
+        // testUndeclaredArg
+        ("\nARG DEBUG\nFROM scratch${DEBUG}\nCOPY Dockerfile .\n", &[]),
+        // testUndeclaredArg
+        ("\nARG DEBUG\nFROM scra${DEBUG:-tch}\nCOPY Dockerfile .\n", &[]),
+        // testUndeclaredArg
+        ("\nARG DEBUG=\"\"\nFROM scratch${DEBUG-@bogus}\nCOPY Dockerfile .\n", &[]),
+        // testFromPlatformFlagConstDisallowed
+        ("\nFROM --platform=linux/amd64 scratch AS my_amd64_stage\n", &[]),
+        // testFromPlatformFlagConstDisallowed
+        ("\nFROM --platform=linux/amd64 scratch AS linux\n", &[]),
+    ];
+    for (df, wanted) in cases {
+        let l = ok(df);
+        let got: Vec<Lint> = l
+            .warnings
+            .iter()
+            .filter_map(|w| {
+                Some((
+                    w.rule?,
+                    w.message.as_str(),
+                    w.span.map_or(0, |s| s.start_line),
+                ))
+            })
+            .collect();
+        assert_eq!(&got[..], *wanted, "{df:?}");
+    }
+}
