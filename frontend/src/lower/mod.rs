@@ -135,7 +135,7 @@ pub fn lower(
             ),
         );
     }
-    let mut linter = linter_for(df)?;
+    let mut linter = linter_for(df, opts)?;
     checks::run(df, &instructions, &mut linter);
 
     let build_platform = platform::host();
@@ -176,9 +176,18 @@ pub fn lower(
 
 /// The linter as the `# check=` directive sets it up, with the parser's warnings, and a note
 /// when `# syntax=` names a frontend image other than Docker's (pallet does not run it).
-fn linter_for(df: &Dockerfile) -> Result<Linter, FrontendError> {
+fn linter_for(df: &Dockerfile, opts: &LowerOptions) -> Result<Linter, FrontendError> {
+    // `--build-arg BUILDKIT_DOCKERFILE_CHECK=...` replaces the `# check=` directive, as
+    // BuildKit's dockerui does.
+    if let Some(v) = opts.build_args.get(CHECK_ARG) {
+        let linter = Linter::from_directive(Some(v)).map_err(|e| {
+            FrontendError::global(format!("failed to parse build-arg:{CHECK_ARG}: {e}"))
+                .with_hint("write skip=RULE,RULE;error=true (or skip=all)")
+        })?;
+        return with_parse_warnings(df, linter);
+    }
     let check = df.directives.check.as_ref();
-    let mut linter = Linter::from_directive(check.map(|(c, _)| c.as_str())).map_err(|e| {
+    let linter = Linter::from_directive(check.map(|(c, _)| c.as_str())).map_err(|e| {
         let line = check.map_or(0, |(_, l)| *l);
         FrontendError::new(
             format!("failed to parse check options: {e}"),
@@ -189,6 +198,15 @@ fn linter_for(df: &Dockerfile) -> Result<Linter, FrontendError> {
         )
         .with_cause(e)
     })?;
+    with_parse_warnings(df, linter)
+}
+
+/// The build arg that sets the lint options instead of the `# check=` directive.
+const CHECK_ARG: &str = "BUILDKIT_DOCKERFILE_CHECK";
+
+/// `linter` with the per-instruction `# check=` comments and the parser's warnings, then the
+/// `# syntax=` note.
+fn with_parse_warnings(df: &Dockerfile, mut linter: Linter) -> Result<Linter, FrontendError> {
     for n in &df.nodes {
         linter.skip_locally(n.span, &n.prev_comment);
     }
@@ -319,6 +337,7 @@ impl Lowering<'_> {
                     && !PROXY_ARGS.contains(&k.as_str())
                     && k.as_str() != "SOURCE_DATE_EPOCH"
                     && k.as_str() != "BUILDKIT_SANDBOX_HOSTNAME"
+                    && k.as_str() != CHECK_ARG
             })
             .collect();
         if !unused.is_empty() {
@@ -340,7 +359,7 @@ impl Lowering<'_> {
                 .expect("counted");
             let mut e = FrontendError::new(
                 format!(
-                    "lint violation found for rules: {} ({} warning(s); the check directive sets error=true)",
+                    "lint violation found for rules: {} ({} warning(s); the check options set error=true)",
                     first.rule.unwrap_or(""),
                     self.linter.rule_count()
                 ),

@@ -485,3 +485,51 @@ fn check_rules_more() {
         assert_eq!(&got[..], *wanted, "{df:?}");
     }
 }
+
+/// dockerfile_check_test.go testRuleCheckOption: `# check=` options (skip lists, skip=all,
+/// error=true failing with BuildKit's text) and `--build-arg BUILDKIT_DOCKERFILE_CHECK`, which
+/// replaces the directive and is no unused build arg.
+#[test]
+fn check_options_and_the_build_arg() {
+    let src = |check: &str| format!("#check={check}\nFROM scratch as base\ncopy Dockerfile .\n");
+    assert_eq!(lints(&src("skip=all")), []);
+    assert!(lower_with(&src("skip=all;error=true"), &[], None).is_ok());
+    assert_eq!(
+        lints(&src("skip=ConsistentInstructionCasing,FromAsCasing")),
+        []
+    );
+    assert_eq!(
+        lints(&src("skip=ConsistentInstructionCasing")),
+        [("FromAsCasing", 2)]
+    );
+    let Err(e) = lower_with(
+        &src("skip=ConsistentInstructionCasing;error=true"),
+        &[],
+        None,
+    ) else {
+        panic!("error=true with a warning fails");
+    };
+    assert!(
+        e.message
+            .starts_with("lint violation found for rules: FromAsCasing"),
+        "{}",
+        e.message
+    );
+    assert_eq!(e.span.start_line, 2);
+    // The build arg wins over the directive, both ways.
+    fn arg(v: &str) -> [(&str, &str); 1] {
+        [("BUILDKIT_DOCKERFILE_CHECK", v)]
+    }
+    let Err(e) = lower_with(
+        &src("skip=all"),
+        &arg("skip=ConsistentInstructionCasing;error=true"),
+        None,
+    ) else {
+        panic!("the build arg's error=true applies");
+    };
+    assert!(e
+        .message
+        .starts_with("lint violation found for rules: FromAsCasing"));
+    let l = lower_with(&src("error=true"), &arg("skip=all"), None).unwrap();
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+}
