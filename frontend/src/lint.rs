@@ -38,6 +38,9 @@ pub struct Linter {
     /// `error=true`: warnings fail the build once lowering is done.
     pub error: bool,
     pub warnings: Vec<Warning>,
+    /// `# check=skip=...` comments right above an instruction: its lines, and what they skip
+    /// for it alone (all rules, or these).
+    local: Vec<(Span, bool, Vec<String>)>,
 }
 
 impl Linter {
@@ -73,10 +76,40 @@ impl Linter {
         Ok(l)
     }
 
-    /// Records a rule violation unless the rule is skipped.
+    /// BuildKit's per-instruction checks: the first `check=` comment among those right above
+    /// an instruction (its value up to a blank, so `skip=all // why` works) skips rules for
+    /// that instruction's lines only. A value that cannot be read is ignored, as there.
+    pub fn skip_locally(&mut self, span: Span, comments: &[String]) {
+        for c in comments {
+            let text = c.trim_start_matches('#').trim();
+            let Some((key, value)) = text.split_once('=') else {
+                continue;
+            };
+            if !key.trim().eq_ignore_ascii_case("check") {
+                continue;
+            }
+            let value = value.split_whitespace().next().unwrap_or("");
+            if let Ok(l) = Linter::from_directive(Some(value)) {
+                self.local.push((span, l.skip_all, l.skip));
+            }
+            return;
+        }
+    }
+
+    /// Records a rule violation unless the rule is skipped (for the file, or for the
+    /// instruction at `span` by a comment above it).
     pub fn run(&mut self, rule: &'static str, message: String, span: Option<Span>) {
         if self.skip_all || self.skip.iter().any(|s| s == rule) {
             return;
+        }
+        if let Some(at) = span {
+            let skipped = self.local.iter().any(|(s, all, rules)| {
+                (s.start_line..=s.end_line.max(s.start_line)).contains(&at.start_line)
+                    && (*all || rules.iter().any(|r| r == rule))
+            });
+            if skipped {
+                return;
+            }
         }
         if !self
             .warnings

@@ -96,6 +96,11 @@ pub struct Meta {
     /// `--no-cache` (or `--no-cache-filter`) applies to this op.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub ignore_cache: bool,
+    /// The instruction as written (`RUN echo $V`) when the progress name shows it with its
+    /// variables expanded, as BuildKit's names do: what a cache-miss report compares, so that
+    /// a new variable value is reported as such, not as another instruction.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub instruction: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -90,6 +90,11 @@ pub struct Exec {
     /// same ops (and runs once) for every target platform.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
+    /// The container's hostname (`--build-arg BUILDKIT_SANDBOX_HOSTNAME`); empty: BuildKit's
+    /// default, `buildkitsandbox`. Left out of the digest when empty, so ops without it keep
+    /// theirs.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub hostname: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -12,7 +12,7 @@ pub use entitlements::{Entitlements, UnknownEntitlement};
 pub use explain::{explain, ExplainRequest, Explained};
 // What a build request is made of, from the layers below (the CLI knows only `build`).
 pub use crate::exec::IsolationMode;
-pub use crate::solver::{LocalDir, SecretSource};
+pub use crate::solver::{LocalDir, SecretSource, SolveError};
 pub use crate::ssh::{Agents as SshAgents, SshSpec};
 pub use outputs::{parse_output, OutputProblem, OutputSpec, OutputSpecError};
 pub use platforms::local_dir_name;
@@ -26,7 +26,7 @@ use crate::export::push::{push_stored, PushOptions};
 use crate::remote_cache::format::INLINE_ANNOTATION;
 use crate::remote_cache::{export, inline_annotation, ExportError, Imported, Location};
 pub use crate::remote_cache::{CacheFrom, CacheSpecError, CacheTo};
-use crate::solver::{solve, SolveError, SolveOptions};
+use crate::solver::{solve, SolveOptions};
 use crate::store::{
     created_now, fetch_remote, has_layer, put_image, remove_own_temporaries, store_uncompressed,
     LayerRecord, RegistryResolver, StoreError, StoredImage,

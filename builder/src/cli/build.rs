@@ -269,6 +269,7 @@ fn execute(
             Ok(ExitCode::SUCCESS)
         }
         Err(BuildError::Frontend(e)) => Err(loaded.error(*e)),
+        Err(BuildError::Solve(e)) => Err(loaded.step_error(e)),
         Err(e) => Err(e.into()),
     }
 }

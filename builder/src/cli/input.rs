@@ -4,6 +4,7 @@
 
 use super::error::{CliError, Context};
 use super::FrontendArgs;
+use crate::build::SolveError;
 use context::dockerignore;
 use frontend::ast::Dockerfile;
 use frontend::diagnostic::FrontendError;
@@ -30,7 +31,45 @@ impl Loaded {
     pub fn error(&self, e: FrontendError) -> CliError {
         dockerfile_error(e, &self.name, &self.text)
     }
+
+    /// A step that failed while it ran, with the Dockerfile lines of its instruction under
+    /// the message (BuildKit's source map: buildx prints them too).
+    pub fn step_error(&self, e: SolveError) -> CliError {
+        let Some((start, end)) = e.lines() else {
+            return CliError::new(e);
+        };
+        let lines: Vec<&str> = self.text.lines().collect();
+        if start == 0 || start > lines.len() {
+            return CliError::new(e);
+        }
+        let end = end.clamp(start, lines.len());
+        let width = end.to_string().len();
+        let pad = " ".repeat(width);
+        let mut out = format!("error: {e}\n --> {}:{start}\n{pad} |\n", self.name);
+        // A long instruction shows its first and last lines, each cut to a screen's width
+        // (a hostile Dockerfile must not print megabytes).
+        let show = |out: &mut String, n: usize| {
+            let line = lines[n - 1];
+            let cut: String = line.chars().take(MAX_SHOWN_LINE).collect();
+            let more = if cut.len() < line.len() { "…" } else { "" };
+            out.push_str(&format!("{n:>width$} | {cut}{more}\n"));
+        };
+        if end - start < MAX_SHOWN_LINES {
+            (start..=end).for_each(|n| show(&mut out, n));
+        } else {
+            (start..start + 3).for_each(|n| show(&mut out, n));
+            let hidden = end - start - 4;
+            out.push_str(&format!("{pad} | ... ({hidden} more lines)\n"));
+            (end - 1..=end).for_each(|n| show(&mut out, n));
+        }
+        CliError::rendered(e, out)
+    }
 }
+
+/// How many lines of a failed step's instruction are shown whole, and how many characters of
+/// each.
+const MAX_SHOWN_LINES: usize = 6;
+const MAX_SHOWN_LINE: usize = 160;
 
 /// A Dockerfile error as the frontend renders it: the message, the file:line:col and the line
 /// with a caret under the fault (the text is what the error points into).
@@ -84,7 +123,8 @@ pub fn load(args: &FrontendArgs) -> Result<Loaded, CliError> {
 }
 
 /// The Dockerfile's bytes from `-f FILE`, `-f -` (standard input) or CONTEXT/Dockerfile, with
-/// its display name and its path (None: standard input).
+/// its display name and its path (None: standard input). A missing `Dockerfile` falls back to
+/// `dockerfile` in the same directory, as BuildKit's.
 fn read_dockerfile(
     file: Option<&str>,
     context: &Path,
@@ -100,7 +140,17 @@ fn read_dockerfile(
         Some(f) => PathBuf::from(f),
         None => context.join("Dockerfile"),
     };
-    let bytes = std::fs::read(&path).map_err(|e| {
+    // BuildKit reads `dockerfile` beside a `Dockerfile` that is not there (dockerui).
+    let lowercase = path.with_file_name("dockerfile");
+    // Its name stays `Dockerfile`, for messages and for `Dockerfile.dockerignore`, as there.
+    let read_from =
+        if path.file_name() == Some("Dockerfile".as_ref()) && !path.exists() && lowercase.is_file()
+        {
+            &lowercase
+        } else {
+            &path
+        };
+    let bytes = std::fs::read(read_from).map_err(|e| {
         CliError::context(format!("cannot read Dockerfile {}", path.display()), e)
             .with_help("pass its path with -f, or run in the directory that has a Dockerfile")
     })?;

@@ -66,6 +66,8 @@ pub(super) fn apply(
                 };
                 NamedContext::Image(import_layout(root, name, &key, rest)?)
             }
+            // BuildKit's dockerui: `docker-image://scratch` is the empty image, not a pull.
+            Value::DockerImage("scratch") => NamedContext::Image("scratch".to_string()),
             Value::DockerImage(reference) => {
                 let r = Reference::parse_docker_ref(reference)
                     .with_context(|| format!("--build-context {name}"))?;

@@ -70,8 +70,24 @@ const MAX_ID: i64 = i32::MAX as i64;
 
 /// Resolves `user` ("" means root) against `rootfs`. Unknown names are an error naming the
 /// file that was searched; numeric ids need no entry.
+///
+/// The primary group is always among the additional groups, first unless it is listed
+/// already (BuildKit's `ensureAdditionalGids`, containerd's fix for CVE-2023-25173).
 pub fn resolve(rootfs: &Path, user: &str) -> Result<ResolvedUser, UserError> {
+    let mut found = resolve_ids(rootfs, user)?;
+    if !found.additional_gids.contains(&found.gid) {
+        found.additional_gids.insert(0, found.gid);
+    }
+    Ok(found)
+}
+
+fn resolve_ids(rootfs: &Path, user: &str) -> Result<ResolvedUser, UserError> {
     if user.is_empty() {
+        // BuildKit looks the default user up as "0" (oci.GetUser), so root gets its groups
+        // from /etc/group (busybox: 0 and 10, wheel); when that fails it is 0:0 alone.
+        if let Ok(found) = resolve_ids(rootfs, "0") {
+            return Ok(found);
+        }
         let passwd = read_db(rootfs, "/etc/passwd")?;
         let home = passwd
             .as_deref()
@@ -289,10 +305,11 @@ mod tests {
     fn docker_rules() {
         let r = rootfs();
         let p = r.path();
+        // The primary group is always an additional one too (BuildKit's ensureAdditionalGids).
         let root = ResolvedUser {
             uid: 0,
             gid: 0,
-            additional_gids: vec![],
+            additional_gids: vec![0],
             home: Some("/root".into()),
         };
         assert_eq!(resolve(p, "").unwrap(), root);
@@ -305,13 +322,13 @@ mod tests {
         assert_eq!(resolve(p, "1000").unwrap(), app);
         let n = resolve(p, "4242").unwrap();
         assert_eq!(
-            (n.uid, n.gid, n.additional_gids.len(), n.home),
-            (4242, 0, 0, None)
+            (n.uid, n.gid, n.additional_gids.clone(), n.home),
+            (4242, 0, vec![0], None)
         );
         let g = resolve(p, "app:staff").unwrap();
-        assert_eq!((g.uid, g.gid, g.additional_gids.len()), (1000, 50, 0));
+        assert_eq!((g.uid, g.gid, g.additional_gids), (1000, 50, vec![50]));
         let g = resolve(p, "4242:77").unwrap();
-        assert_eq!((g.uid, g.gid), (4242, 77));
+        assert_eq!((g.uid, g.gid, g.additional_gids), (4242, 77, vec![77]));
         let g = resolve(p, "app:77").unwrap();
         assert_eq!((g.uid, g.gid), (1000, 77));
         assert_eq!(resolve(p, "root:root").unwrap().gid, 0);

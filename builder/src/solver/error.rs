@@ -24,6 +24,9 @@ pub enum SolveError {
         step: String,
         #[source]
         source: StepError,
+        /// The Dockerfile lines of the instruction, when the step came from one (boxed: the
+        /// error travels in every `Result` of a build).
+        lines: Option<Box<(usize, usize)>>,
     },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -38,6 +41,26 @@ impl SolveError {
         SolveError::Step {
             step: step.to_string(),
             source: source.into(),
+            lines: None,
+        }
+    }
+
+    /// The same error, pointing at the Dockerfile lines of the step's instruction (BuildKit's
+    /// source map) unless it points somewhere already.
+    pub(crate) fn at(mut self, at: Option<(usize, usize)>) -> SolveError {
+        if let SolveError::Step { lines, .. } = &mut self {
+            if lines.is_none() {
+                *lines = at.map(Box::new);
+            }
+        }
+        self
+    }
+
+    /// The Dockerfile lines of the step that failed, if it came from an instruction.
+    pub fn lines(&self) -> Option<(usize, usize)> {
+        match self {
+            SolveError::Step { lines, .. } => lines.as_deref().copied(),
+            _ => None,
         }
     }
 }
@@ -107,7 +130,7 @@ pub enum StepError {
     #[error(transparent)]
     CacheMount(#[from] CacheMountError),
     #[error(
-        "secret {id} is required by this step but was not given: pass --secret id={id},src=PATH (or env=VAR)"
+        "secret {id}: not found: this step requires it; pass --secret id={id},src=PATH (or env=VAR)"
     )]
     SecretNotGiven { id: String },
     #[error("secret {id} is not UTF-8 text, so it cannot be an environment variable")]

@@ -64,8 +64,18 @@ impl Step<'_> {
     }
 }
 
-/// Asks the cache, else runs the vertex. Returns its output and cache key.
+/// Asks the cache, else runs the vertex. Returns its output and cache key; a failure points
+/// at the vertex's Dockerfile lines.
 pub(super) fn run_vertex(
+    s: &Step,
+    inputs: &[Done],
+    opts: &SolveOptions,
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<Done, SolveError> {
+    run_vertex_here(s, inputs, opts, events).map_err(|e| e.at(s.v.meta.lines))
+}
+
+fn run_vertex_here(
     s: &Step,
     inputs: &[Done],
     opts: &SolveOptions,

@@ -50,14 +50,14 @@ struct State {
     log: Vec<Request>,
 }
 
-struct Server {
+pub(crate) struct Server {
     port: u16,
     state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
 }
 
 impl Server {
-    fn start() -> Server {
+    pub(crate) fn start() -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(State::default()));
@@ -76,12 +76,18 @@ impl Server {
         Server { port, state, stop }
     }
 
-    fn url(&self, target: &str) -> String {
+    pub(crate) fn url(&self, target: &str) -> String {
         format!("http://127.0.0.1:{}{target}", self.port)
     }
 
     /// Serves `body` at `path` (the query is ignored when matching).
-    fn put(&self, path: &str, body: &[u8], etag: Option<&str>, last_modified: Option<&str>) {
+    pub(crate) fn put(
+        &self,
+        path: &str,
+        body: &[u8],
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+    ) {
         self.state.lock().unwrap().files.insert(
             path.to_string(),
             Served {

@@ -211,7 +211,7 @@ fn secrets_reach_the_step_and_nothing_else() {
         .output();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("secret missing is required"),
+        text(&out.stderr).contains("secret missing: not found: this step requires it"),
         "{}",
         text(&out.stderr)
     );

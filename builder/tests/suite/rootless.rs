@@ -170,7 +170,8 @@ fn ml_example_builds_and_runs_as_a_normal_user_with_the_root_digest() {
     let run = pallet.clone().args(["run", "ml:dev"]).ok();
     assert_eq!(run, "serving 2 packages with weights-v1 as app\n");
     let id = pallet.clone().args(["run", "ml:dev", "id"]).ok();
-    assert_eq!(id, "uid=1000(app) gid=1000(app)\n");
+    // The primary group is a supplementary one too, as docker run and BuildKit give it.
+    assert_eq!(id, "uid=1000(app) gid=1000(app) groups=1000(app)\n");
 
     // A no-change rebuild runs nothing; new requirements rerun the install step, which finds
     // numpy in the cache mount.

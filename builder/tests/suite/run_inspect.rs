@@ -243,12 +243,14 @@ fn user_flag_overrides_the_image_user() {
             .ok(),
         "root\n"
     );
+    // The primary group is among the groups, as `docker run -u 4242:77` gives (checked
+    // against dockerd 20.10.24) and BuildKit's RUN (ensureAdditionalGids).
     assert_eq!(
         pallet!()
             .root(store)
             .args(["run", "-u", "4242:77", "app", "id"])
             .ok(),
-        "uid=4242 gid=77\n"
+        "uid=4242 gid=77 groups=77\n"
     );
     assert_eq!(
         pallet!()

@@ -120,7 +120,9 @@ impl Lowering<'_> {
         self.history(i, shown, false);
     }
 
-    /// EXPOSE: each word expanded and split into fields, then read as a port spec.
+    /// EXPOSE: the words sorted as written (BuildKit's parseExpose sorts them before
+    /// expansion, which orders the history's list), each expanded and split into fields, then
+    /// read as a port spec.
     pub(super) fn dispatch_expose(
         &mut self,
         i: usize,
@@ -129,8 +131,10 @@ impl Lowering<'_> {
     ) -> Result<(), FrontendError> {
         let env = self.states[i].env.clone();
         let mut ex = Expander::new(&self.lexer, &env);
+        let mut sorted = ports.to_vec();
+        sorted.sort();
         let mut words = Vec::new();
-        for p in ports {
+        for p in &sorted {
             words.extend(
                 ex.words(p)
                     .map_err(|e| FrontendError::from_cause(e, span))?,
@@ -145,9 +149,8 @@ impl Lowering<'_> {
                 if proto != proto.to_lowercase() {
                     self.linter.run(
                         "ExposeProtoCasing",
-                        format!(
-                            "Defined protocol '{proto}' in EXPOSE instruction should be lowercase"
-                        ),
+                        // BuildKit names the whole port spec (`'80/TcP'`), not the protocol.
+                        format!("Defined protocol '{w}' in EXPOSE instruction should be lowercase"),
                         Some(span),
                     );
                 }

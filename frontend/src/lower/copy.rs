@@ -86,6 +86,10 @@ impl CopySpec {
         if !is_http(src) && !is_git(src) {
             return Err(err("checksum requires HTTP(S) or Git sources"));
         }
+        if is_http(src) && !valid_digest(sum) && unsupported_algorithm(sum) {
+            return Err(err(&format!("unsupported digest algorithm: {sum}"))
+                .with_hint("write --checksum=sha256:<64 hex digits>"));
+        }
         if is_http(src) && !valid_digest(sum) {
             return Err(err(&format!("invalid checksum digest format: {sum}"))
                 .with_hint("write --checksum=sha256:<64 hex digits>"));
@@ -208,7 +212,9 @@ impl Lowering<'_> {
             plan.actions.push(FileAction::Copy(action));
         }
         msg.push_str(&format!(" {}", step.spec.files.dest));
-        let d = self.add_copy_op(&step, &uppercase_keyword(code), used, plan);
+        let written = uppercase_keyword(code);
+        let shown = self.expanded_name(i, &written);
+        let d = self.add_copy_op(&step, (&shown, &written), used, plan);
         self.states[i].root = Some(d);
         self.history(i, format!("{msg} # buildkit"), true);
         Ok(())
@@ -377,7 +383,7 @@ impl Lowering<'_> {
     fn add_copy_op(
         &mut self,
         step: &CopyStep,
-        progress: &str,
+        (progress, written): (&str, &str),
         used: BTreeMap<String, String>,
         plan: CopyPlan,
     ) -> Digest {
@@ -391,6 +397,7 @@ impl Lowering<'_> {
             expanded_from: used,
             context_paths: plan.context_paths,
             ignore_cache: self.opts.no_cache,
+            instruction: written.to_string(),
             ..Meta::default()
         };
         let file_op = Op::File(FileOp {
@@ -500,10 +507,30 @@ fn valid_digest(s: &str) -> bool {
     }
 }
 
+/// A well-formed digest of an algorithm other than sha256/384/512 (`md5:...`): go-digest's
+/// "unsupported digest algorithm", where a malformed one is an "invalid ... format".
+fn unsupported_algorithm(sum: &str) -> bool {
+    let Some((alg, hex)) = sum.split_once(':') else {
+        return false;
+    };
+    let alg_ok = !alg.is_empty()
+        && alg.split(['.', '+', '_', '-']).all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        });
+    let hex_ok = !hex.is_empty()
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b));
+    alg_ok && hex_ok && !matches!(alg, "sha256" | "sha384" | "sha512")
+}
+
 /// A `--chmod` value BuildKit refuses (its texts), as written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChmodError {
-    /// All digits, but not octal or above 07777.
+    /// Starts with a digit, but is not octal or is above 07777.
     #[error("invalid chmod parameter: '{0}'. it should be octal string and between 0 and 07777")]
     Octal(String),
     #[error("invalid chmod parameter: '{0}'. it should be an octal number (0755) or a symbolic mode (u+x,go-w)")]
@@ -512,7 +539,9 @@ pub enum ChmodError {
 
 /// `--chmod`: octal up to 07777, or a symbolic mode (`u+x`, `go-w`, `a=rX,u+s`).
 fn check_chmod(mode: &str) -> Result<(), ChmodError> {
-    if mode.bytes().all(|b| b.is_ascii_digit()) && !mode.is_empty() {
+    // BuildKit (dchapes-mode) reads a value that starts with a digit as octal, so `64a` gets
+    // the octal text too (its tests assert it).
+    if mode.starts_with(|c: char| c.is_ascii_digit()) {
         return match u32::from_str_radix(mode, 8) {
             Ok(v) if v <= 0o7777 => Ok(()),
             _ => Err(ChmodError::Octal(mode.to_string())),
@@ -551,7 +580,7 @@ mod tests {
         for ok in ["755", "0644", "7777", "u+x", "go-w", "a=rX,u+s"] {
             assert!(check_chmod(ok).is_ok(), "{ok}");
         }
-        for bad in ["8", "17777", "u", "q+x", "u+x,"] {
+        for bad in ["8", "17777", "u", "q+x", "u+x,", "64a"] {
             assert!(check_chmod(bad).is_err(), "{bad}");
         }
     }

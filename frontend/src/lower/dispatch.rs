@@ -239,12 +239,16 @@ impl Lowering<'_> {
         Ok((ins, used))
     }
 
-    /// MultipleInstructionsDisallowed: CMD, ENTRYPOINT and HEALTHCHECK once per stage.
+    /// MultipleInstructionsDisallowed: CMD, ENTRYPOINT and HEALTHCHECK once per stage. As
+    /// BuildKit, the warning points at the previous one: it is the one that is ignored.
     pub(super) fn once(&mut self, i: usize, name: &'static str, span: Span) {
-        if self.states[i].seen_once.contains(&name) {
-            self.linter.run("MultipleInstructionsDisallowed", format!("Multiple {name} instructions should not be used in the same stage because only the last one will be used"), Some(span));
-        } else {
-            self.states[i].seen_once.push(name);
+        let seen = &mut self.states[i].seen_once;
+        match seen.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, previous)) => {
+                let at = std::mem::replace(previous, span);
+                self.linter.run("MultipleInstructionsDisallowed", format!("Multiple {name} instructions should not be used in the same stage because only the last one will be used"), Some(at));
+            }
+            None => seen.push((name, span)),
         }
     }
 
@@ -275,6 +279,8 @@ impl Lowering<'_> {
         if !self.states[i].workdir_set && !path.starts_with('/') {
             self.linter.run("WorkdirRelativePath", format!("Relative workdir \"{path}\" can have unexpected results if the base image changes"), Some(span));
         }
+        let written = uppercase_keyword(code);
+        let shown = self.expanded_name(i, &written);
         let st = &mut self.states[i];
         st.workdir_set = true;
         let wd = normalize_workdir(&st.image.config.working_dir.clone(), path);
@@ -283,13 +289,14 @@ impl Lowering<'_> {
         let with_layer = wd != "/";
         if with_layer {
             let owner = (!st.image.config.user.is_empty()).then(|| st.image.config.user.clone());
-            let name = st.progress_name(&uppercase_keyword(code), onbuild);
+            let name = st.progress_name(&shown, onbuild);
             let meta = Meta {
                 name,
                 stage: st.stage_label(),
                 lines: Some((span.start_line, span.end_line)),
                 expanded_from: used,
                 ignore_cache: self.opts.no_cache,
+                instruction: written,
                 ..Meta::default()
             };
             let action = FileAction::Mkdir {

@@ -135,7 +135,7 @@ pub fn lower(
             ),
         );
     }
-    let mut linter = linter_for(df)?;
+    let mut linter = linter_for(df, opts)?;
     checks::run(df, &instructions, &mut linter);
 
     let build_platform = platform::host();
@@ -159,7 +159,13 @@ pub fn lower(
         states: Vec::new(),
         unresolved_reported: Vec::new(),
     };
-    cx.global_args(&instructions.meta_args)?;
+    // TARGETSTAGE: the stage built (--target, else the last stage's name, else "default").
+    let target_stage = opts
+        .target
+        .clone()
+        .or_else(|| instructions.stages.last().and_then(|s| s.name.clone()))
+        .unwrap_or_else(|| "default".to_string());
+    cx.global_args(&instructions.meta_args, &target_stage)?;
     cx.build_states(&instructions)?;
     let target = cx.resolve_target()?;
     cx.build_dependencies()?;
@@ -170,9 +176,18 @@ pub fn lower(
 
 /// The linter as the `# check=` directive sets it up, with the parser's warnings, and a note
 /// when `# syntax=` names a frontend image other than Docker's (pallet does not run it).
-fn linter_for(df: &Dockerfile) -> Result<Linter, FrontendError> {
+fn linter_for(df: &Dockerfile, opts: &LowerOptions) -> Result<Linter, FrontendError> {
+    // `--build-arg BUILDKIT_DOCKERFILE_CHECK=...` replaces the `# check=` directive, as
+    // BuildKit's dockerui does.
+    if let Some(v) = opts.build_args.get(CHECK_ARG) {
+        let linter = Linter::from_directive(Some(v)).map_err(|e| {
+            FrontendError::global(format!("failed to parse build-arg:{CHECK_ARG}: {e}"))
+                .with_hint("write skip=RULE,RULE;error=true (or skip=all)")
+        })?;
+        return with_parse_warnings(df, linter);
+    }
     let check = df.directives.check.as_ref();
-    let mut linter = Linter::from_directive(check.map(|(c, _)| c.as_str())).map_err(|e| {
+    let linter = Linter::from_directive(check.map(|(c, _)| c.as_str())).map_err(|e| {
         let line = check.map_or(0, |(_, l)| *l);
         FrontendError::new(
             format!("failed to parse check options: {e}"),
@@ -183,8 +198,27 @@ fn linter_for(df: &Dockerfile) -> Result<Linter, FrontendError> {
         )
         .with_cause(e)
     })?;
+    with_parse_warnings(df, linter)
+}
+
+/// The build arg that sets the lint options instead of the `# check=` directive.
+const CHECK_ARG: &str = "BUILDKIT_DOCKERFILE_CHECK";
+
+/// `linter` with the per-instruction `# check=` comments and the parser's warnings, then the
+/// `# syntax=` note.
+fn with_parse_warnings(df: &Dockerfile, mut linter: Linter) -> Result<Linter, FrontendError> {
+    for n in &df.nodes {
+        linter.skip_locally(n.span, &n.prev_comment);
+    }
     for w in &df.warnings {
         match w.rule {
+            // BuildKit's lint detail is the rule's own text; the parser's "found in: LINE" is
+            // for its parse warnings only (dockerfile2llb re-formats it).
+            Some("NoEmptyContinuation") => linter.run(
+                "NoEmptyContinuation",
+                "Empty continuation line".to_string(),
+                Some(w.span),
+            ),
             Some(rule) => linter.run(rule, w.message.clone(), Some(w.span)),
             None => linter.note(w.message.clone(), Some(w.span)),
         }
@@ -240,12 +274,17 @@ const PROXY_ARGS: &[&str] = &[
 ];
 
 impl Lowering<'_> {
-    /// Global ARGs: platform ARGs first, then each ARG before the first FROM, with the
+    /// Global ARGs: platform ARGs and TARGETSTAGE first, then each ARG before the first FROM, with the
     /// `--build-arg` override or its default expanded against the ARGs before it.
-    fn global_args(&mut self, meta: &[(Vec<ArgDef>, Span)]) -> Result<(), FrontendError> {
+    fn global_args(
+        &mut self,
+        meta: &[(Vec<ArgDef>, Span)],
+        target_stage: &str,
+    ) -> Result<(), FrontendError> {
         for (k, v) in platform::platform_args(&self.build_platform, &self.target_platform) {
             self.global_args.inherit(&k, &v);
         }
+        self.global_args.inherit("TARGETSTAGE", target_stage);
         for (defs, span) in meta {
             for def in defs {
                 self.declared_args.insert(def.key.clone());
@@ -297,6 +336,8 @@ impl Lowering<'_> {
                 !self.declared_args.contains(k.as_str())
                     && !PROXY_ARGS.contains(&k.as_str())
                     && k.as_str() != "SOURCE_DATE_EPOCH"
+                    && k.as_str() != "BUILDKIT_SANDBOX_HOSTNAME"
+                    && k.as_str() != CHECK_ARG
             })
             .collect();
         if !unused.is_empty() {
@@ -318,7 +359,7 @@ impl Lowering<'_> {
                 .expect("counted");
             let mut e = FrontendError::new(
                 format!(
-                    "lint violation found for rules: {} ({} warning(s); the check directive sets error=true)",
+                    "lint violation found for rules: {} ({} warning(s); the check options set error=true)",
                     first.rule.unwrap_or(""),
                     self.linter.rule_count()
                 ),

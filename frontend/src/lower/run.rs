@@ -10,12 +10,13 @@ use super::env::{EnvList, Expander};
 use super::exec_mounts::ExecInputs;
 use super::platform;
 use super::stages::{uppercase_keyword, StageCommand};
-use super::{Lowering, PROXY_ARGS};
+use super::Lowering;
 use crate::ast::Span;
 use crate::diagnostic::FrontendError;
 use crate::instructions::mounts::parse_mount;
 use crate::instructions::{InlineFile, RunCommand};
 use crate::parser::heredoc_marker;
+use crate::shell::{Lexer, VarLookup};
 use graph::{Exec, ExecMount, FileAction, FileOp, Meta, MountKind, Network, Op};
 use std::collections::{BTreeMap, HashMap};
 
@@ -46,6 +47,7 @@ impl Lowering<'_> {
         }
         let mut expanded_from = used;
         expanded_from.extend(self.run_mounts(i, c, &run, &mut plan)?);
+        let shown = self.expanded_display(i, &display, &plan.mounts);
         let st = &self.states[i];
         let history = format!(
             "RUN {} # buildkit",
@@ -53,7 +55,8 @@ impl Lowering<'_> {
         );
         let exec = self.run_exec(i, &run, args, plan.mounts);
         let context_paths = plan.reads.context_paths;
-        let meta = self.run_meta(i, c, &display, expanded_from, context_paths);
+        let mut meta = self.run_meta(i, c, &shown, expanded_from, context_paths);
+        meta.instruction = display;
         let d = self.graph.add(Op::Exec(exec), plan.reads.inputs, meta);
         self.states[i].root = Some(d);
         self.history(i, history, true);
@@ -212,6 +215,13 @@ impl Lowering<'_> {
             insecure: run.security.as_deref() == Some("insecure"),
             mounts,
             platform: self.emulated_platform(i),
+            // BuildKit's dockerui: the build arg sets the sandbox hostname of every RUN.
+            hostname: self
+                .opts
+                .build_args
+                .get("BUILDKIT_SANDBOX_HOSTNAME")
+                .cloned()
+                .unwrap_or_default(),
         }
     }
 
@@ -223,6 +233,53 @@ impl Lowering<'_> {
             .clone()
             .unwrap_or_else(|| self.target_platform.clone());
         (!platform::runs_natively(&p, &self.build_platform)).then_some(p)
+    }
+
+    /// The progress name of a COPY, ADD or WORKDIR as BuildKit shows it (`processCmdEnv`):
+    /// the instruction as written, expanded with the stage's variables; as written if that
+    /// fails.
+    pub(super) fn expanded_name(&self, i: usize, text: &str) -> String {
+        self.lexer
+            .process_word(text, &self.states[i].env)
+            .map(|e| e.result)
+            .unwrap_or_else(|_| text.to_string())
+    }
+
+    /// The progress name of a RUN as BuildKit shows it: the instruction as written with the
+    /// stage's variables expanded (quotes kept, unset ones left as written), and `****` for
+    /// a variable a secret mount sets (`env=`); as written if it does not expand.
+    fn expanded_display(&self, i: usize, display: &str, mounts: &[ExecMount]) -> String {
+        struct Masked<'a> {
+            env: &'a EnvList,
+            secrets: Vec<&'a str>,
+        }
+        impl VarLookup for Masked<'_> {
+            fn lookup(&self, name: &str) -> Option<String> {
+                if self.secrets.contains(&name) {
+                    return Some("****".to_string());
+                }
+                self.env.lookup(name)
+            }
+        }
+        let masked = Masked {
+            env: &self.states[i].env,
+            secrets: mounts
+                .iter()
+                .filter_map(|m| match &m.kind {
+                    MountKind::Secret { env: Some(e), .. } => Some(e.as_str()),
+                    _ => None,
+                })
+                .collect(),
+        };
+        let lexer = Lexer {
+            raw_quotes: true,
+            skip_unset_env: true,
+            ..self.lexer.clone()
+        };
+        lexer
+            .process_word(display, &masked)
+            .map(|e| e.result)
+            .unwrap_or_else(|_| display.to_string())
     }
 
     /// The exec op's metadata: progress name, the stage's ARGs with their current values,
@@ -237,13 +294,33 @@ impl Lowering<'_> {
     ) -> Meta {
         let span = c.ins.span;
         let st = &self.states[i];
-        let proxy_env: Vec<String> = self
-            .opts
-            .build_args
-            .iter()
-            .filter(|(k, _)| PROXY_ARGS.contains(&k.as_str()) && st.env.get(k).is_none())
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
+        // BuildKit's proxy env: each proxy build arg in any case (of both cases given, the
+        // lower-case one, last in sorted order), set in both cases unless empty; a stage
+        // variable of the same name keeps its value.
+        let mut proxy_env: Vec<String> = Vec::new();
+        for kind in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "FTP_PROXY",
+            "NO_PROXY",
+            "ALL_PROXY",
+        ] {
+            let value = self
+                .opts
+                .build_args
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(kind))
+                .map(|(_, v)| v)
+                .next_back();
+            let Some(value) = value.filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            for name in [kind.to_string(), kind.to_ascii_lowercase()] {
+                if st.env.get(&name).is_none() {
+                    proxy_env.push(format!("{name}={value}"));
+                }
+            }
+        }
         let args: BTreeMap<String, String> = st
             .args
             .iter()
@@ -262,6 +339,7 @@ impl Lowering<'_> {
             context_paths,
             proxy_env,
             ignore_cache: self.opts.no_cache,
+            instruction: String::new(),
         }
     }
 }

@@ -74,7 +74,7 @@ pub(super) struct StageState {
     pub user: String,
     pub args: Vec<(String, Option<String>)>,
     pub cmd_set: bool,
-    pub seen_once: Vec<&'static str>,
+    pub seen_once: Vec<(&'static str, Span)>,
     pub workdir_set: bool,
     pub cmd_index: usize,
     pub cmd_total: usize,
@@ -331,9 +331,11 @@ impl Lowering<'_> {
     }
 }
 
-/// The base a named context gives a state.
+/// The base a named context gives a state (`scratch`: the empty image, as BuildKit's
+/// `docker-image://scratch`).
 pub(super) fn context_base(key: &str, ctx: &NamedContext) -> Base {
     match ctx {
+        NamedContext::Image(reference) if reference == "scratch" => Base::Scratch,
         NamedContext::Image(reference) => Base::Image(reference.clone()),
         NamedContext::Local { .. } => Base::Local(key.to_string()),
     }

@@ -7,6 +7,7 @@ mod examples;
 mod expansion_limits;
 mod frontend_fuzz;
 mod lowering;
+mod parity;
 mod parser_cases;
 mod parser_golden;
 mod shell_expansion;

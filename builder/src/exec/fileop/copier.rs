@@ -2,7 +2,8 @@
 //! filtered by `--exclude`, `--parents` include patterns and the context's .dockerignore;
 //! directories that are not themselves included are created only when something below them
 //! is copied; regular files, symlinks (as links, never followed), hardlinks within the copy,
-//! devices, FIFOs and sockets are recreated; owner, mode, times and xattrs follow.
+//! devices, FIFOs and sockets are recreated (a socket from the context becomes an empty file,
+//! as BuildKit's context transfer makes it); owner, mode, times and xattrs follow.
 
 use super::meta::{
     self, clear_file_target, copy_file, copy_xattrs, copy_xattrs_fd, make_node, set_info,
@@ -15,7 +16,7 @@ use context::dockerignore::Matcher;
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, Metadata};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 /// Settings and state of one `copy` call (all its sources share the hardlink table).
@@ -344,6 +345,16 @@ impl<'a> Copier<'a> {
         } else if ft.is_symlink() {
             let link = fs::read_link(src).map_err(|e| io_error(self.src_root, src, e))?;
             std::os::unix::fs::symlink(&link, target)
+                .map_err(|e| io_error(self.dest_root, target, e))?;
+            Ok(None)
+        } else if ft.is_socket() && self.ignore.is_some() {
+            // From a local directory (the context, which is what `ignore` is given for):
+            // BuildKit's context transfer sends a socket as an empty regular file (fsutil's
+            // Stat clears the socket bit), so COPY gives one; a stage's socket stays a socket.
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(target)
                 .map_err(|e| io_error(self.dest_root, target, e))?;
             Ok(None)
         } else {

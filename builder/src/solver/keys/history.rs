@@ -156,7 +156,11 @@ pub(crate) fn current(
         _ => None,
     };
     StepRecord {
-        instruction: position(&v.meta.name).1.to_string(),
+        instruction: if v.meta.instruction.is_empty() {
+            position(&v.meta.name).1.to_string()
+        } else {
+            v.meta.instruction.clone()
+        },
         key: key.to_string(),
         args: v.meta.args.clone(),
         env,

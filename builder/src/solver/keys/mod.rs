@@ -55,7 +55,10 @@ pub(super) fn source_key(v: &Vertex) -> CacheKey {
 
 pub(super) fn vertex_key(v: &Vertex, inputs: &[&str], context: Option<&str>) -> CacheKey {
     let mut h = blake3::Hasher::new();
-    h.update(b"pallet.cache.v1\0");
+    // The version changes when what a step makes from the same inputs changes (v2: RUN's
+    // supplementary groups as BuildKit's, sockets in the context copied, COPY --chmod's parent
+    // modes): results cached before are not taken for the new meaning.
+    h.update(b"pallet.cache.v2\0");
     h.update(v.digest.as_bytes());
     for i in inputs {
         h.update(b"\0input\0");

@@ -77,7 +77,11 @@ pub(in crate::solver) fn run(
         gid: user.gid,
         additional_gids: user.additional_gids,
         host_network: e.network != Network::None,
-        hostname: "buildkitsandbox".into(),
+        hostname: if e.hostname.is_empty() {
+            "buildkitsandbox".into()
+        } else {
+            e.hostname.clone()
+        },
         mounts,
         insecure: e.insecure,
     };
