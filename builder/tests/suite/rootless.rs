@@ -13,7 +13,8 @@
 //! - SIGTERM and SIGKILL to the pallet the user started end everything it started;
 //! - each mode forced where it cannot work says why and what to do; a store where the kernel
 //!   refuses rootless overlayfs (on another overlayfs) builds on copied trees, root's layers;
-//! - `push`, `save`, `prune`, `pull` and `run` work as the user against a real registry.
+//! - `push`, `save`, `prune`, `pull` and `run` work as the user against a real registry;
+//! - a cache root exported (`--cache-to type=local`) answers every step of the user's build.
 //!
 //! Needs root (to make users), runc, busybox-static, newuidmap/newgidmap (uidmap), umoci and
 //! docker-registry:
@@ -957,4 +958,51 @@ fn hostile_tars_stay_confined_rootless() {
         assert!(!Path::new(escaped).exists(), "{escaped}");
     }
     assert!(!user.home.join("escape").exists() && !user.home.join("sentinel").exists());
+}
+
+/// The cache hits across modes: root exports its cache of the ML example (`--cache-to
+/// type=local,mode=max`), and a normal user's fresh store, building rootless with
+/// `--cache-from` that directory, runs no step and gets root's manifest digest.
+#[test]
+fn a_cache_root_exported_answers_every_rootless_step() {
+    if !can_run() {
+        return;
+    }
+    let base = Base::new();
+    let (root_store, root) = base.root();
+    let cache = root_store.path("cache");
+    let root_out = root
+        .args(["build", "-t", "ml:dev", "--cache-to"])
+        .arg(format!("type=local,dest={},mode=max", cache.display()))
+        .arg(example("ml-busybox"))
+        .succeeds();
+    let root_digest = built_digest(&root_out);
+    // The user reads the cache directory: make it theirs to read.
+    let user = TestUser::with_subids();
+    let readable = user.home.join("cache");
+    testkit::files::copy_dir(&cache, &readable);
+    user.chown_all(&readable);
+
+    let pallet = base.rootless(&user);
+    let ctx = user.give(&example("ml-busybox"), "ml");
+    let out = pallet
+        .args([
+            "build",
+            "--progress",
+            "plain",
+            "-t",
+            "ml:dev",
+            "--cache-from",
+        ])
+        .arg(format!("type=local,src={}", readable.display()))
+        .arg(&ctx)
+        .succeeds();
+    let log = text(&out.stderr);
+    assert!(log.starts_with(&format!("{ROOTLESS_LINE}\n")), "{log}");
+    assert!(
+        log.contains(", 0 misses"),
+        "every step from root's cache:\n{log}"
+    );
+    assert!(!log.contains("downloading numpy"), "{log}");
+    assert_eq!(built_digest(&out), root_digest, "{log}");
 }
