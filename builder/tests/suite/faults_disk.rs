@@ -109,7 +109,15 @@ impl Drop for LoopFs {
         for m in below {
             quiet(&["-l".as_ref(), m.as_ref()]);
         }
-        if !quiet(&[self.mount.as_ref()]) {
+        // pallet's settle helper (a syncfs after each command) may hold the filesystem for a
+        // moment after the command ended: a lazy unmount then would leave the loop device
+        // attached until it exits, so wait for it first (at most 10 s).
+        let unmounted = testkit::wait::until(
+            std::time::Duration::from_secs(10),
+            std::time::Duration::from_millis(100),
+            || quiet(&[self.mount.as_ref()]),
+        );
+        if !unmounted {
             quiet(&["-l".as_ref(), self.mount.as_ref()]);
         }
         if let Ok(out) = Command::new("losetup").arg("-j").arg(&self.image).output() {
