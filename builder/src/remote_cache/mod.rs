@@ -11,8 +11,10 @@ pub mod blobs;
 mod export;
 pub mod format;
 mod import;
+mod mounts;
 mod spec;
 
 pub use export::{export, inline_annotation, ExportError, ExportReport, StepResult};
 pub use import::Imported;
+pub use mounts::{MountReport, UsedMount};
 pub use spec::{CacheFrom, CacheSpecError, CacheTo, Location, Mode};
