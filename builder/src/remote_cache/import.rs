@@ -17,9 +17,9 @@ use crate::store::mount_pack::MountManifest;
 use crate::store::{record_remote, LayerRecord, RemoteLayer, RemoteSource, StoreError};
 use cache::Root;
 use registry::Client;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The caches of `--cache-from`, as maps from cache key to layers.
 #[derive(Default)]
@@ -29,9 +29,10 @@ pub struct Imported {
     keys: HashMap<String, (usize, usize)>,
     /// Cache mount key -> (cache, mount entry index), the first cache's (`mounts=true`).
     mounts: HashMap<String, (usize, usize)>,
-    /// The mount keys a restore was tried for (once a build); held while one restores, so
-    /// two steps that mount the same cache at once restore it once.
-    restored: Mutex<HashSet<String>>,
+    /// Per mount key: whether a restore was tried (once a build). Its lock is held while one
+    /// restores, so two steps that mount the same cache at once restore it once (and steps
+    /// mounting other caches do not wait).
+    restored: Mutex<HashMap<String, Arc<Mutex<bool>>>>,
 }
 
 struct Loaded {
@@ -159,8 +160,15 @@ impl Imported {
         dest: &Path,
     ) -> Option<Result<String, String>> {
         let &(c, m) = self.mounts.get(key)?;
-        let mut tried = self.restored.lock().unwrap_or_else(|e| e.into_inner());
-        if !tried.insert(key.to_string()) {
+        let slot = self
+            .restored
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.to_string())
+            .or_default()
+            .clone();
+        let mut tried = slot.lock().unwrap_or_else(|e| e.into_inner());
+        if std::mem::replace(&mut *tried, true) {
             return None;
         }
         let empty = match std::fs::read_dir(dest) {
