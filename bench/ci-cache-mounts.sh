@@ -3,11 +3,12 @@
 # own warm-local requirements edit", on ../shared/peers' ML-style workload (Dockerfile.cache,
 # whose install step is `RUN --mount=type=cache,target=/root/.cache fakepip install ...`).
 #
-# 1. Fresh runner: ../shared/peers/ci-bench.sh with pallet alone (label pallet-mounts, its own
-#    registry repositories and store), each build through bench/ci-cache-build.sh with
-#    PALLET_CI_MOUNTS=1 (`--cache-to type=registry,ref=CACHE,mode=max,mounts=true`): seed, then
-#    on a wiped store no change, one source file, requirements edited. Bytes per build in
-#    $PEERS/results/pallet-mounts-ci-bytes-STAMP.tsv.
+# 1. Fresh runner: ../shared/peers/ci-bench.sh with pallet alone, twice in one run: label
+#    pallet-mounts with PALLET_CI_MOUNTS=1 (`--cache-to type=registry,ref=CACHE,mode=max,
+#    mounts=true`), then pallet-plain without (the same builds as bench/ci-cache.sh's pallet),
+#    each with its own registry repositories, builds through bench/ci-cache-build.sh: seed,
+#    then on a wiped store no change, one source file, requirements edited. Bytes per build
+#    in $PEERS/results/pallet-mounts-ci-bytes-STAMP.tsv.
 # 2. Warm local: the same workload and edit on one kept store (no registry cache): seed build +
 #    push, then the requirements edit (as ci-bench makes it), build + push, timed.
 #
@@ -25,13 +26,14 @@ stamp=$(date +%Y%m%d-%H%M%S)
 export PALLET_BIN=$here/target/release/pallet
 export PALLET_ROOT=/var/tmp/peers/work/pallet-mounts-ci-root
 export PALLET_CI_BYTES=/var/tmp/peers/results/pallet-mounts-ci-bytes-$stamp.tsv
-export PALLET_CI_MOUNTS=1
 mkdir -p /var/tmp/peers/results
 printf 'case\tseconds_wall\tbytes_downloaded\tbytes_uploaded\n' > "$PALLET_CI_BYTES"
 export BENCH_CI_BUILD="bash $here/bench/ci-cache-build.sh {file} {ctx} {ref} {cache}"
 export BENCH_WIPE='rm -rf "$PALLET_ROOT"'
-bash "$peers/ci-bench.sh" -r "$reps" -f Dockerfile.cache pallet-mounts=cmd
-echo "pallet's bytes per build (seed, no change, 1 source file, requirements):"
+bash "$peers/ci-bench.sh" -r "$reps" -f Dockerfile.cache \
+  pallet-mounts=cmd,PALLET_CI_MOUNTS=1 pallet-plain=cmd
+echo "pallet's bytes per build (pallet-mounts' reps, then pallet-plain's; each seed, no change,"
+echo "1 source file, requirements):"
 awk -F'\t' 'NR > 1 { split("seed noop src req", c, " "); $1 = c[(NR - 2) % 4 + 1] } 1' OFS='\t' \
   "$PALLET_CI_BYTES"
 
