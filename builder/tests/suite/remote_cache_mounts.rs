@@ -210,14 +210,28 @@ fn a_local_cache_carries_mounts_and_a_corrupt_chunk_is_a_warning_and_an_empty_mo
     let (chunks, _) = layout_mount_blobs(&dir);
     assert!(chunks.len() >= 2, "a wheel per chunk: {chunks:?}");
 
+    // Runner B exports to another, empty directory: the chunks its pack would reuse from the
+    // imported cache are not there, so every chunk is written to the new cache.
     with_base(&env, "b");
     let ctx2 = context(&env, "ctx2", &["a", "b", "c"]);
-    let b = build(&env, "b", &ctx2, &["--cache-from", &from]);
+    let other = env.tmp.path().join("other");
+    let to_other = format!("type=local,dest={},mode=max,mounts=true", other.display());
+    let b = build(
+        &env,
+        "b",
+        &ctx2,
+        &["--cache-from", &from, "--cache-to", &to_other],
+    );
     assert!(
         b.contains("restored cache mount /root/.cache/pip from"),
         "{b}"
     );
     assert_eq!(downloads(&b), sorted(&["c"]), "{b}");
+    assert!(mount_export(&b).0 >= 3 * WHEEL, "{b}");
+    let (other_chunks, other_manifest) = layout_mount_blobs(&other);
+    for d in other_chunks.iter().chain([&other_manifest]) {
+        assert!(other.join("blobs/sha256").join(&d[7..]).is_file(), "{d}");
+    }
 
     // A chunk damaged in place (same size): one warning, the mount stays empty (all or
     // nothing), and the build is good: it downloads everything, as with no cache.
