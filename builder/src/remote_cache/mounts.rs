@@ -257,6 +257,9 @@ pub(super) fn fetch_manifest(
     parse_manifest(&bytes).map_err(|e| e.to_string())
 }
 
+/// Chunks fetched ahead of the one being unpacked.
+const PREFETCH: usize = 2;
+
 /// What a restore did: files and bytes of the mount, chunk bytes fetched.
 pub(super) struct Restored {
     pub files: u64,
@@ -264,8 +267,9 @@ pub(super) struct Restored {
     pub fetched: u64,
 }
 
-/// Restores `entry` into `dest` (absent or empty): chunks fetched one at a time into a temp
-/// dir beside `dest`, each verified again while it is unpacked; nothing is left on failure.
+/// Restores `entry` into `dest` (absent or empty): chunks fetched in order into a temp dir
+/// beside `dest` (a few ahead of the unpack), each verified again while it is unpacked;
+/// nothing is left on failure.
 pub(super) fn restore(
     store: &CacheStore,
     entry: &MountEntry,
@@ -277,7 +281,7 @@ pub(super) fn restore(
         .prefix(".mount-fetch-")
         .tempdir_in(parent)
         .map_err(|e| format!("creating a temp dir in {}: {e}", parent.display()))?;
-    let fetch = |d: &mount_pack::Descriptor| -> std::io::Result<std::fs::File> {
+    let fetch_one = |d: &mount_pack::Descriptor| -> std::io::Result<std::fs::File> {
         let rd =
             registry_descriptor(&d.media_type, &d.digest, d.size).map_err(std::io::Error::other)?;
         let path = tmp.path().join(d.digest.replace(':', "-"));
@@ -289,8 +293,33 @@ pub(super) fn restore(
         std::fs::remove_file(&path)?;
         Ok(file)
     };
-    let stats =
-        unpack(&manifest, fetch, dest, &RestoreOptions::default()).map_err(|e| e.to_string())?;
+    // `unpack` asks for the chunks in manifest order: a thread fetches them in that order, up
+    // to PREFETCH ahead, so the next chunk downloads while one is verified and unpacked.
+    let stats = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(PREFETCH);
+        let chunks = &manifest.chunks;
+        scope.spawn(move || {
+            for d in chunks {
+                // A closed channel: the restore stopped (a bad chunk); fetch no more.
+                if tx.send((d.digest.clone(), fetch_one(d))).is_err() {
+                    return;
+                }
+            }
+        });
+        let fetch = move |d: &mount_pack::Descriptor| -> std::io::Result<std::fs::File> {
+            match rx.recv() {
+                Ok((digest, file)) if digest == d.digest => file,
+                Ok((digest, _)) => Err(std::io::Error::other(format!(
+                    "chunk {digest} fetched where {} was asked for",
+                    d.digest
+                ))),
+                Err(_) => Err(std::io::Error::other("the chunk fetcher stopped")),
+            }
+        };
+        // `fetch` owns the receiver: it is dropped when unpack returns, which stops the thread.
+        unpack(&manifest, fetch, dest, &RestoreOptions::default())
+    })
+    .map_err(|e| e.to_string())?;
     Ok(Restored {
         files: manifest.entries,
         bytes: manifest.content_size,
