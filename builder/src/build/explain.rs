@@ -63,6 +63,7 @@ pub fn explain(
         compress: None,
         cache_from: None,
         registry: None,
+        cache_mounts: Default::default(),
     };
     Ok(Explained {
         outcome: explain_graph(&graph, &roots, &opts, events),

@@ -190,6 +190,7 @@ pub fn build(
             .or(req.cache_to.first().map(|t| t.compression)),
         cache_from: (!imported.is_empty()).then_some(&imported),
         registry: req.registry,
+        cache_mounts: Default::default(),
     };
     if req.platforms.len() > 1 {
         return platforms::build_platforms(root, req, &resolver, opts, events);
@@ -259,12 +260,34 @@ pub fn build(
         }
     }
     let pushed = push_all(root, req, &image, &to_push, events)?;
+    // `mounts=true`: the cache mounts the steps ran, each locked while it is packed.
+    let used_mounts = if req.cache_to.iter().any(|t| t.mounts) {
+        opts.cache_mounts.list()
+    } else {
+        Vec::new()
+    };
+    let _mount_locks = used_mounts
+        .iter()
+        .map(|m| crate::solver::lock_cache_mount(&m.dir))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| StoreError::Io {
+            what: "locking a cache mount to export it".into(),
+            source,
+        })?;
     for to in req
         .cache_to
         .iter()
         .filter(|t| t.location != Location::Inline)
     {
-        if let Err(e) = export(root, req.registry, to, &solved.steps, events) {
+        if let Err(e) = export(
+            root,
+            req.registry,
+            to,
+            &solved.steps,
+            &used_mounts,
+            Some(&imported),
+            events,
+        ) {
             if !to.ignore_error {
                 return Err(BuildError::CacheExport(e));
             }

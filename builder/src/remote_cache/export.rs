@@ -8,7 +8,9 @@
 
 use super::blobs::{BlobError, CacheStore, Sent};
 use super::format::{CacheConfig, CacheLayer, CacheRecord, StackEntry, CONFIG_MEDIA_TYPE, VERSION};
+use super::mounts::{export_mounts, MountReport, UsedMount};
 use super::spec::{CacheTo, Location, Mode};
+use super::Imported;
 use crate::events::Event;
 use crate::store::{
     compress_layer, fetch_remote, fetch_remote_blob, has_layer, memoized_or_remote, remote_layer,
@@ -57,25 +59,46 @@ pub struct ExportReport {
     /// Bytes of blobs the cache had already or mounted.
     pub bytes_skipped: u64,
     pub manifest_digest: String,
+    /// `mounts=true`: what each cache mount moved.
+    pub mounts: Vec<MountReport>,
+    /// Cache mounts that could not be packed (each left out of the cache).
+    pub mount_warnings: Vec<String>,
 }
 
 /// Blobs sent at once.
 const CONCURRENCY: usize = 3;
 
+/// `mounts`: the cache mounts the build ran, exported when `to.mounts`; `imported`: the
+/// `--cache-from` caches, whose manifest of a mount its pack reuses chunks from, and whose
+/// mounts this build did not run are carried over when `to` holds their blobs.
 pub fn export(
     root: &Root,
     client: Option<&Client>,
     to: &CacheTo,
     steps: &[StepResult],
+    mounts: &[UsedMount],
+    imported: Option<&Imported>,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<ExportReport, ExportError> {
     let label = to.location.to_string();
     let name = format!("[internal] exporting cache ({label})");
     events(Event::Started { name: name.clone() });
     let started = std::time::Instant::now();
-    let result = export_inner(root, client, to, steps, &label);
+    let result = export_inner(root, client, to, steps, mounts, imported, &label);
     match &result {
         Ok(r) => {
+            for m in &r.mounts {
+                events(Event::Log {
+                    name: name.clone(),
+                    line: m.line(),
+                });
+            }
+            for w in &r.mount_warnings {
+                events(Event::Log {
+                    name: name.clone(),
+                    line: format!("warning: {w}"),
+                });
+            }
             events(Event::Log {
                 name: name.clone(),
                 line: format!(
@@ -102,6 +125,8 @@ fn export_inner(
     client: Option<&Client>,
     to: &CacheTo,
     steps: &[StepResult],
+    mounts: &[UsedMount],
+    imported: Option<&Imported>,
     label: &str,
 ) -> Result<ExportReport, ExportError> {
     let store_err = |source| ExportError::Store {
@@ -128,7 +153,8 @@ fn export_inner(
             })
         }
     };
-    let (config, unique, descriptors) = cache_config(root, client, to, steps).map_err(store_err)?;
+    let (mut config, unique, mut descriptors) =
+        cache_config(root, client, to, steps).map_err(store_err)?;
     let (uploaded, skipped) =
         send_layers(root, client, &store, &to.location, &unique, &descriptors).map_err(
             |e| match e {
@@ -136,6 +162,38 @@ fn export_inner(
                 Failure::Blob(e) => blob_err(e),
             },
         )?;
+    // Cache mounts after the layers, before the config: every blob the config names is
+    // there before the manifest that makes it visible.
+    let exported = if to.mounts {
+        let previous = |key: &str| imported.and_then(|i| i.mount_manifest(client, key));
+        let carried = imported
+            .map(|i| i.mount_entries_except(mounts))
+            .unwrap_or_default();
+        export_mounts(
+            &store,
+            mounts,
+            &previous,
+            &carried,
+            to.compression,
+            &root.tmp_dir(),
+        )
+        .map_err(blob_err)?
+    } else {
+        Default::default()
+    };
+    // The manifest lists every blob (a registry's garbage collector keeps what it names).
+    let mut listed: std::collections::HashSet<String> = descriptors
+        .iter()
+        .map(|d| d.digest.as_str().to_string())
+        .collect();
+    for e in &exported.entries {
+        for d in e.chunks.iter().chain(std::iter::once(&e.manifest)) {
+            if listed.insert(d.digest.as_str().to_string()) {
+                descriptors.push(d.clone());
+            }
+        }
+    }
+    config.mounts = exported.entries;
     let config_bytes = serde_json::to_vec(&config).expect("cache config serializes");
     let config_blob = root
         .blobs
@@ -171,6 +229,8 @@ fn export_inner(
         bytes_uploaded: uploaded,
         bytes_skipped: skipped,
         manifest_digest,
+        mounts: exported.reports,
+        mount_warnings: exported.warnings,
     })
 }
 

@@ -12,8 +12,9 @@
 //! ```
 //!
 //! A record lists the whole layer stack of a step (its base's layers too), as the local
-//! cache's records do. `mounts` is reserved for the contents of cache mounts (`mounts=true`):
-//! each entry a mount key, its chunk blobs and an opaque manifest blob.
+//! cache's records do. `mounts` holds the contents of cache mounts (`mounts=true`, written by
+//! `mounts.rs`): each entry a mount key (its id), its chunk blobs and its manifest blob
+//! (`store::mount_pack`'s format, parsed there when a mount is restored).
 //!
 //! Everything read is checked: sizes are capped before anything is fetched, every digest is
 //! validated, every index is in range, every key is a step key. Anything else is "not a pallet
@@ -69,7 +70,7 @@ pub struct CacheRecord {
     pub layers: Vec<StackEntry>,
 }
 
-/// Reserved for cache mount contents (`mounts=true`): the packer fills these.
+/// A cache mount's contents (`mounts=true`): filled by `mounts::export_mounts`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountEntry {
     /// The mount's key (its id and sharing options).

@@ -10,12 +10,16 @@
 
 use super::blobs::CacheStore;
 use super::format::{cache_config_of, inline_config_of, parse_config, CacheConfig, CONFIG_LIMIT};
+use super::mounts;
 use super::spec::{CacheFrom, Location};
 use crate::events::Event;
+use crate::store::mount_pack::MountManifest;
 use crate::store::{record_remote, LayerRecord, RemoteLayer, RemoteSource, StoreError};
 use cache::Root;
 use registry::Client;
 use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 /// The caches of `--cache-from`, as maps from cache key to layers.
 #[derive(Default)]
@@ -23,11 +27,19 @@ pub struct Imported {
     caches: Vec<Loaded>,
     /// Key -> (cache, record index): the first cache that has a key answers it.
     keys: HashMap<String, (usize, usize)>,
+    /// Cache mount key -> (cache, mount entry index), the first cache's (`mounts=true`).
+    mounts: HashMap<String, (usize, usize)>,
+    /// Per mount key: whether a restore was tried (once a build). Its lock is held while one
+    /// restores, so two steps that mount the same cache at once restore it once (and steps
+    /// mounting other caches do not wait).
+    restored: Mutex<HashMap<String, Arc<Mutex<bool>>>>,
 }
 
 struct Loaded {
     label: String,
     source: RemoteSource,
+    /// Where its blobs are (a local directory canonicalized).
+    location: Location,
     config: CacheConfig,
 }
 
@@ -51,7 +63,7 @@ impl Imported {
         for from in froms {
             let label = from.location.to_string();
             match load_one(client, &from.location) {
-                Ok(Some((source, config, gone))) => {
+                Ok(Some((source, location, config, gone))) => {
                     if let Some(gone) = gone {
                         events(Event::Log {
                             name: STEP.into(),
@@ -62,10 +74,18 @@ impl Imported {
                     for (r, record) in config.records.iter().enumerate() {
                         imported.keys.entry(record.key.clone()).or_insert((i, r));
                     }
+                    for (m, entry) in config.mounts.iter().enumerate() {
+                        imported.mounts.entry(entry.key.clone()).or_insert((i, m));
+                    }
+                    let mounts = if config.mounts.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} cache mounts", config.mounts.len())
+                    };
                     events(Event::Log {
                         name: STEP.into(),
                         line: format!(
-                            "{label}: {} keys, {} layers",
+                            "{label}: {} keys, {} layers{mounts}",
                             config.records.len(),
                             config.layers.len()
                         ),
@@ -73,6 +93,7 @@ impl Imported {
                     imported.caches.push(Loaded {
                         label,
                         source,
+                        location,
                         config,
                     });
                 }
@@ -98,8 +119,80 @@ impl Imported {
         self.keys.len()
     }
 
+    /// No keys and no cache mounts: nothing to ask.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.keys.is_empty() && self.mounts.is_empty()
+    }
+
+    /// The manifest of cache mount `key` in the first cache that has it (what an export packs
+    /// against); None when none has it or it cannot be read.
+    pub fn mount_manifest(&self, client: Option<&Client>, key: &str) -> Option<MountManifest> {
+        let &(c, m) = self.mounts.get(key)?;
+        let cache = &self.caches[c];
+        let store = store_of(client, &cache.location).ok()?;
+        mounts::fetch_manifest(&store, &cache.config.mounts[m]).ok()
+    }
+
+    /// The cache mount entries (the first cache's for each key) whose keys are not in `used`:
+    /// what an export carries over for the mounts this build did not run.
+    pub(super) fn mount_entries_except(
+        &self,
+        used: &[mounts::UsedMount],
+    ) -> Vec<super::format::MountEntry> {
+        let mut keys: Vec<_> = self
+            .mounts
+            .iter()
+            .filter(|(k, _)| !used.iter().any(|u| &u.id == *k))
+            .collect();
+        keys.sort();
+        keys.into_iter()
+            .map(|(_, &(c, m))| self.caches[c].config.mounts[m].clone())
+            .collect()
+    }
+
+    /// Restores cache mount `key` into `dest` when a cache has it, `dest` is absent or empty
+    /// and no restore of it was tried in this build. Some(Ok(line)): what was restored, for
+    /// progress; Some(Err(line)): a warning (nothing was restored, the mount stays empty).
+    pub fn restore_mount(
+        &self,
+        client: Option<&Client>,
+        key: &str,
+        dest: &Path,
+    ) -> Option<Result<String, String>> {
+        let &(c, m) = self.mounts.get(key)?;
+        let slot = self
+            .restored
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.to_string())
+            .or_default()
+            .clone();
+        let mut tried = slot.lock().unwrap_or_else(|e| e.into_inner());
+        if std::mem::replace(&mut *tried, true) {
+            return None;
+        }
+        let empty = match std::fs::read_dir(dest) {
+            Ok(mut entries) => entries.next().is_none(),
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        };
+        if !empty {
+            return None;
+        }
+        let cache = &self.caches[c];
+        let result = store_of(client, &cache.location)
+            .and_then(|store| mounts::restore(&store, &cache.config.mounts[m], dest));
+        drop(tried);
+        Some(match result {
+            Ok(r) => Ok(format!(
+                "restored cache mount {key} from {}: {} files, {} bytes ({} bytes fetched)",
+                cache.label, r.files, r.bytes, r.fetched
+            )),
+            Err(e) => Err(format!(
+                "warning: cache mount {key} from {} not restored: {e}; the step runs with an \
+                 empty mount",
+                cache.label
+            )),
+        })
     }
 
     /// The uncompressed size of every layer the caches know, by diff id.
@@ -152,15 +245,32 @@ impl Imported {
 
 /// One cache's config (without the records whose layers it no longer has, and then a note
 /// saying so), None when the ref or directory has none.
+#[allow(clippy::type_complexity)]
 fn load_one(
     client: Option<&Client>,
     location: &Location,
-) -> Result<Option<(RemoteSource, CacheConfig, Option<String>)>, String> {
+) -> Result<Option<(RemoteSource, Location, CacheConfig, Option<String>)>, String> {
     let Some((store, source, mut config)) = read_config(client, location)? else {
         return Ok(None);
     };
     let gone = drop_missing(&store, &mut config)?;
-    Ok(Some((source, config, gone)))
+    let location = match &store {
+        CacheStore::Layout { dir } => Location::Local(dir.clone()),
+        CacheStore::Registry { .. } => location.clone(),
+    };
+    Ok(Some((source, location, config, gone)))
+}
+
+/// The store of a cache already loaded.
+fn store_of<'a>(client: Option<&'a Client>, location: &Location) -> Result<CacheStore<'a>, String> {
+    match location {
+        Location::Registry(reference) => Ok(CacheStore::Registry {
+            client: client.ok_or("no registry client is configured")?,
+            reference: reference.clone(),
+        }),
+        Location::Local(dir) => Ok(CacheStore::Layout { dir: dir.clone() }),
+        Location::Inline => Err("an inline cache carries no cache mounts".into()),
+    }
 }
 
 /// Blobs checked at once.

@@ -3,7 +3,8 @@
 //! descriptors, [`format`]), exported after a build ([`export`]) and imported lazily at its
 //! start ([`import`]: manifest and config only; a layer's bytes move only when a step or an
 //! output needs its files). Blob moves go through one interface over a registry repository
-//! and an OCI layout directory ([`blobs`]), which cache-mount contents will use too.
+//! and an OCI layout directory ([`blobs`]), cache-mount contents (`mounts=true`, `mounts`)
+//! included.
 //!
 //! Knows cache keys as strings, layers and blobs; not Dockerfiles, graphs or the solver.
 
@@ -11,8 +12,10 @@ pub mod blobs;
 mod export;
 pub mod format;
 mod import;
+mod mounts;
 mod spec;
 
 pub use export::{export, inline_annotation, ExportError, ExportReport, StepResult};
 pub use import::Imported;
+pub use mounts::{MountReport, UsedMount};
 pub use spec::{CacheFrom, CacheSpecError, CacheTo, Location, Mode};

@@ -52,7 +52,7 @@ pub use keys::context_hash::ContextHashError;
 pub use keys::explain::explain;
 pub use keys::CacheKey;
 pub use layer_writer::LayerWriteError;
-pub use ops::cache_mount::CacheMountError;
+pub use ops::cache_mount::{lock_exclusive as lock_cache_mount, CacheMountError, UsedCacheMounts};
 pub use secrets::{SecretError, SecretSource, SecretSpecProblem};
 pub use sources::{GitError, GitFailure, HttpError, SourceError};
 
@@ -99,6 +99,8 @@ pub struct SolveOptions<'a> {
     pub cache_from: Option<&'a Imported>,
     /// The registry client that fetches a remote cache's layers when a step needs their files.
     pub registry: Option<&'a registry::Client>,
+    /// Filled as RUN steps mount caches (`--cache-to ...,mounts=true` exports them).
+    pub cache_mounts: UsedCacheMounts,
 }
 
 /// A local directory a build reads (the main context, a `--build-context NAME=DIR`).

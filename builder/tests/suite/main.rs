@@ -50,6 +50,7 @@ mod progress_e2e;
 mod registry_e2e;
 mod registry_tls_e2e;
 mod remote_cache;
+mod remote_cache_mounts;
 mod rootless;
 mod run_inspect;
 mod run_lifecycle;

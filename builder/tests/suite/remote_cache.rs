@@ -39,7 +39,7 @@ fn context_on(env: &Env, name: &str, b: &str, base: &str) -> String {
 
 /// Imports the same busybox as `busybox:latest` into store `root` (the same tar name and
 /// time: the same image digest in every store, as a registry would serve it).
-fn with_base(env: &Env, root: &str) {
+pub(crate) fn with_base(env: &Env, root: &str) {
     let tar = env.tmp.path().join("base.tar");
     if !tar.exists() {
         testkit::busybox::Rootfs::new().write_tar(&tar);
@@ -51,7 +51,7 @@ fn with_base(env: &Env, root: &str) {
         .ok();
 }
 
-fn build(env: &Env, root: &str, ctx: &str, extra: &[&str]) -> String {
+pub(crate) fn build(env: &Env, root: &str, ctx: &str, extra: &[&str]) -> String {
     let mut args = vec!["build", "--progress", "plain"];
     args.extend_from_slice(extra);
     args.push(ctx);

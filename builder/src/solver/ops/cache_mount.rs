@@ -6,6 +6,7 @@
 //! throwaway directory instead of waiting).
 
 use crate::exec::fileop::{self, FileOpError};
+use crate::remote_cache::UsedMount;
 use graph::CopyAction;
 use std::fs::File;
 use std::io;
@@ -42,6 +43,54 @@ fn io_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> CacheMountErro
 pub(super) struct CacheLease {
     _lock: Option<File>,
     throwaway: Option<PathBuf>,
+}
+
+impl CacheLease {
+    /// A busy private cache's fresh directory: not the cache itself.
+    pub(super) fn is_throwaway(&self) -> bool {
+        self.throwaway.is_some()
+    }
+}
+
+/// The cache mounts a build's RUN steps mounted (their own dirs, not a busy private cache's
+/// throwaway): what `--cache-to ...,mounts=true` exports. By id; the first sharing seen.
+#[derive(Default)]
+pub struct UsedCacheMounts(std::sync::Mutex<std::collections::BTreeMap<String, UsedMount>>);
+
+impl UsedCacheMounts {
+    pub(super) fn record(&self, id: &str, sharing: &str, dir: &Path) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id.to_string())
+            .or_insert_with(|| UsedMount {
+                id: id.to_string(),
+                sharing: sharing.to_string(),
+                dir: dir.to_path_buf(),
+            });
+    }
+
+    /// Every mount recorded, by id.
+    pub fn list(&self) -> Vec<UsedMount> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
+/// Takes cache mount `dir`'s lock exclusively (waits for the steps of other builds that use
+/// it): held while its contents are packed for an export, so no step changes them meanwhile.
+pub fn lock_exclusive(dir: &Path) -> io::Result<File> {
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.with_extension("lock"))?;
+    flock(&lock, libc::LOCK_EX)?;
+    Ok(lock)
 }
 
 impl Drop for CacheLease {

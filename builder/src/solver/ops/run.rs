@@ -65,7 +65,7 @@ pub(in crate::solver) fn run(
     let merged = tree.root();
     let user = user::resolve(merged, &e.user)?;
     let mut held = Held::default();
-    let (mounts, secret_env) = step_mounts(e, inputs, opts, step.path(), &mut held)?;
+    let (mounts, secret_env) = step_mounts(e, inputs, opts, step.path(), &mut held, log)?;
     let mut env = e.env.clone();
     env.extend(v.meta.proxy_env.iter().cloned());
     env.extend(secret_env);
@@ -132,6 +132,7 @@ fn step_mounts(
     opts: &SolveOptions,
     step: &Path,
     held: &mut Held,
+    log: &dyn Fn(&str),
 ) -> Result<(Vec<SpecMount>, Vec<String>), StepError> {
     let mut mounts = Vec::new();
     let mut secret_env = Vec::new();
@@ -149,6 +150,7 @@ fn step_mounts(
                 step,
                 &mut held.guards,
                 &mut held.leases,
+                log,
             )?),
         };
         mounts.extend(mount);
@@ -283,6 +285,7 @@ fn spec_mount(
     step: &Path,
     guards: &mut Guards,
     leases: &mut Vec<CacheLease>,
+    log: &dyn Fn(&str),
 ) -> Result<SpecMount, StepError> {
     match &m.kind {
         MountKind::Input {
@@ -343,6 +346,18 @@ fn spec_mount(
                 seed,
             };
             let (dir, lease) = cache_mount::prepare(&opts.root.cache_mounts_dir(), &req)?;
+            if !lease.is_throwaway() {
+                opts.cache_mounts.record(id, sharing, &dir);
+                // `--cache-from` with mounts: an empty local cache is filled from the
+                // remote one first (under the lease; a failure is a warning and an empty
+                // mount).
+                if let Some(imported) = opts.cache_from {
+                    match imported.restore_mount(opts.registry, id, &dir) {
+                        Some(Ok(line)) | Some(Err(line)) => log(&line),
+                        None => {}
+                    }
+                }
+            }
             leases.push(lease);
             Ok(SpecMount::Bind {
                 source: dir,
