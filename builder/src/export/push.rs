@@ -9,7 +9,7 @@ use super::docker::{self, Compression, ImageOptions, MediaTypes};
 use crate::events::Event;
 use crate::store::{
     compress_layer, fetch_remote_blob, image_platform, index_bytes, memoized_or_remote,
-    remote_layer, short_digest, LayerRecord, StoreError, StoredImage,
+    mount_sources, remote_layer, short_digest, LayerRecord, StoreError, StoredImage,
 };
 use cache::Root;
 use registry::manifest::{Descriptor, ImageManifest};
@@ -353,7 +353,7 @@ fn push_job(
             Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f))
                 as Box<dyn std::io::Read + Send>)
         }),
-        mount_from: mount_source(root, &d.digest, target)?,
+        mount_from: mount_sources(root, &d.digest, target)?,
     };
     let (outcome, bytes) = match push_blob(client, target, &blob, progress) {
         Ok(pushed) => pushed,
@@ -444,23 +444,6 @@ fn manifest_to_push(
     )?;
     let bytes = root.blobs.read(&exported.blobs.manifest.digest)?;
     Ok((exported.media_type.to_string(), bytes))
-}
-
-/// Repositories on the target's registry that hold `digest` (from a pull or an earlier push).
-fn mount_source(root: &Root, digest: &str, target: &Reference) -> Result<Vec<String>, StoreError> {
-    let Some(source) = root.index.blob_source(digest)? else {
-        return Ok(Vec::new());
-    };
-    let Ok(r) = Reference::parse(&source) else {
-        return Ok(Vec::new());
-    };
-    Ok(
-        if r.domain() == target.domain() && r.path() != target.path() {
-            vec![r.path().to_string()]
-        } else {
-            Vec::new()
-        },
-    )
 }
 
 fn outcome_text(o: BlobOutcome) -> &'static str {

@@ -13,12 +13,12 @@ use super::spec::{CacheTo, Location, Mode};
 use super::Imported;
 use crate::events::Event;
 use crate::store::{
-    compress_layer, fetch_remote, fetch_remote_blob, has_layer, memoized_or_remote, remote_layer,
-    LayerRecord, StoreError,
+    compress_layer, fetch_remote, fetch_remote_blob, has_layer, memoized_or_remote, mount_sources,
+    remote_layer, LayerRecord, StoreError,
 };
 use cache::{BlobInfo, Root};
 use registry::manifest::Descriptor;
-use registry::{Client, Reference};
+use registry::Client;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -434,21 +434,4 @@ fn send_one(
         )))
     };
     store.put_with(d, &open, &mount_from).map_err(Failure::Blob)
-}
-
-/// Repositories of the target's registry that hold `digest` (a push, a pull, a cache).
-fn mount_sources(root: &Root, digest: &str, target: &Reference) -> Result<Vec<String>, StoreError> {
-    let Some(source) = root.index.blob_source(digest)? else {
-        return Ok(Vec::new());
-    };
-    let Ok(r) = Reference::parse(&source) else {
-        return Ok(Vec::new());
-    };
-    Ok(
-        if r.domain() == target.domain() && r.path() != target.path() {
-            vec![r.path().to_string()]
-        } else {
-            Vec::new()
-        },
-    )
 }

@@ -116,6 +116,28 @@ pub fn compress_layers(
         .collect()
 }
 
+/// Repositories on `target`'s registry that hold `digest` (the source a pull or an earlier push
+/// remembered for it), to mount from instead of uploading.
+pub fn mount_sources(
+    root: &Root,
+    digest: &str,
+    target: &registry::Reference,
+) -> Result<Vec<String>, StoreError> {
+    let Some(source) = root.index.blob_source(digest)? else {
+        return Ok(Vec::new());
+    };
+    let Ok(r) = registry::Reference::parse(&source) else {
+        return Ok(Vec::new());
+    };
+    Ok(
+        if r.domain() == target.domain() && r.path() != target.path() {
+            vec![r.path().to_string()]
+        } else {
+            Vec::new()
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,7 +41,9 @@ mod pull;
 mod remote_forms;
 mod resolve;
 
-pub use compressed::{compress_layer, compress_layers, memoized, memoized_or_remote, remember};
+pub use compressed::{
+    compress_layer, compress_layers, memoized, memoized_or_remote, mount_sources, remember,
+};
 pub use doctor::{doctor, DoctorReport};
 pub use durability::{close_and_settle, recover_after_restart, settle_now, Recovery};
 pub use leftovers::{

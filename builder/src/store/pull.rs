@@ -21,6 +21,7 @@ use codec::{decompressor, Codec, CodecError, Compression};
 use graph::image::Image;
 use graph::Platform;
 use registry::manifest::{Descriptor, ImageManifest};
+use registry::pull::ResolvedImage;
 use registry::{Client, Reference};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -66,16 +67,7 @@ pub fn pull_image(
     platform: &Platform,
     progress: &PullProgress<'_>,
 ) -> Result<StoredImage, StoreError> {
-    let resolved = registry::pull::resolve(client, reference, &registry_platform(platform))
-        .map_err(StoreError::registry(format!("pulling {reference}")))?;
-    let config: Image =
-        serde_json::from_slice(&resolved.config_bytes).map_err(|source| StoreError::Json {
-            what: format!(
-                "pulling {reference}: the image config {} is not valid JSON",
-                resolved.manifest.config.digest
-            ),
-            source,
-        })?;
+    let (resolved, config) = resolve_with_config(client, reference, platform)?;
     let layers = &resolved.manifest.layers;
     if layers.len() != config.rootfs.diff_ids.len() {
         return Err(StoreError::Layer(format!(
@@ -114,9 +106,40 @@ pub fn pull_image(
     if let Some(e) = first_error.into_inner().unwrap() {
         return Err(e);
     }
+    record_pulled(root, reference, &resolved, config, &source)
+}
+
+/// The manifest and config `reference` resolves to for `platform`, the config parsed.
+fn resolve_with_config(
+    client: &Client,
+    reference: &Reference,
+    platform: &Platform,
+) -> Result<(ResolvedImage, Image), StoreError> {
+    let resolved = registry::pull::resolve(client, reference, &registry_platform(platform))
+        .map_err(StoreError::registry(format!("pulling {reference}")))?;
+    let config: Image =
+        serde_json::from_slice(&resolved.config_bytes).map_err(|source| StoreError::Json {
+            what: format!(
+                "pulling {reference}: the image config {} is not valid JSON",
+                resolved.manifest.config.digest
+            ),
+            source,
+        })?;
+    Ok((resolved, config))
+}
+
+/// Stores a pulled image's config and manifest (the config's source remembered for pushes)
+/// and tags it ([`store_pulled`]).
+fn record_pulled(
+    root: &Root,
+    reference: &Reference,
+    resolved: &ResolvedImage,
+    config: Image,
+    source: &str,
+) -> Result<StoredImage, StoreError> {
     let config_blob = root.blobs.put_bytes(&resolved.config_bytes)?;
     root.blobs.put_bytes(&resolved.manifest_bytes)?;
-    root.index.set_blob_source(&config_blob.digest, &source)?;
+    root.index.set_blob_source(&config_blob.digest, source)?;
     let image = StoredImage {
         name: store_name(reference),
         manifest_digest: resolved.manifest_digest.clone(),
@@ -177,16 +200,7 @@ pub fn pull_image_lazy(
     platform: &Platform,
     diff_sizes: &HashMap<String, u64>,
 ) -> Result<Option<StoredImage>, StoreError> {
-    let resolved = registry::pull::resolve(client, reference, &registry_platform(platform))
-        .map_err(StoreError::registry(format!("pulling {reference}")))?;
-    let config: Image =
-        serde_json::from_slice(&resolved.config_bytes).map_err(|source| StoreError::Json {
-            what: format!(
-                "pulling {reference}: the image config {} is not valid JSON",
-                resolved.manifest.config.digest
-            ),
-            source,
-        })?;
+    let (resolved, config) = resolve_with_config(client, reference, platform)?;
     let layers = &resolved.manifest.layers;
     if layers.len() != config.rootfs.diff_ids.len() {
         return Ok(None);
@@ -221,20 +235,7 @@ pub fn pull_image_lazy(
     for (diff_id, layer) in &remote {
         record_remote(root, diff_id, layer)?;
     }
-    let source = reference.name();
-    let config_blob = root.blobs.put_bytes(&resolved.config_bytes)?;
-    root.blobs.put_bytes(&resolved.manifest_bytes)?;
-    root.index.set_blob_source(&config_blob.digest, &source)?;
-    let image = StoredImage {
-        name: store_name(reference),
-        manifest_digest: resolved.manifest_digest.clone(),
-        config_digest: config_blob.digest,
-        layers: config.rootfs.diff_ids.clone(),
-        config,
-        repo_digest: Some(resolved.digest.clone()),
-        index: None,
-    };
-    store_pulled(root, image).map(Some)
+    record_pulled(root, reference, &resolved, config, &reference.name()).map(Some)
 }
 
 /// One layer: skipped when the store has it already (another image shares it), else

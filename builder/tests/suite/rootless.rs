@@ -109,6 +109,19 @@ fn example(name: &str) -> PathBuf {
     repo::testdata("examples").join(name)
 }
 
+/// Every file under the OCI layout `dir` with its bytes, by relative path, sorted.
+fn layout_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = all_files(dir)
+        .into_iter()
+        .map(|p| {
+            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            (rel, std::fs::read(&p).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
 /// The first file named `name` under `dir`.
 fn find(dir: &Path, name: &str) -> PathBuf {
     all_files(dir)
@@ -234,18 +247,7 @@ fn rootless_layers_are_root_s_byte_for_byte_with_the_image_s_owners() {
         .arg(ctx.parent().unwrap())
         .succeeds();
 
-    let blobs = |dir: &Path| -> Vec<(String, Vec<u8>)> {
-        let mut files: Vec<_> = all_files(dir)
-            .into_iter()
-            .map(|p| {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                (rel, std::fs::read(&p).unwrap())
-            })
-            .collect();
-        files.sort();
-        files
-    };
-    let (a, b) = (blobs(&root_layout), blobs(&layout));
+    let (a, b) = (layout_files(&root_layout), layout_files(&layout));
     assert_eq!(
         a.iter().map(|f| &f.0).collect::<Vec<_>>(),
         b.iter().map(|f| &f.0).collect::<Vec<_>>()
@@ -649,18 +651,7 @@ fn a_store_where_userxattr_overlay_is_refused_builds_on_copied_trees() {
             "{log}"
         );
     }
-    let blobs = |dir: &Path| -> Vec<(String, Vec<u8>)> {
-        let mut files: Vec<_> = all_files(dir)
-            .into_iter()
-            .map(|p| {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                (rel, std::fs::read(&p).unwrap())
-            })
-            .collect();
-        files.sort();
-        files
-    };
-    let (a, b) = (blobs(&root_layout), blobs(&layout));
+    let (a, b) = (layout_files(&root_layout), layout_files(&layout));
     assert_eq!(
         a.iter().map(|f| &f.0).collect::<Vec<_>>(),
         b.iter().map(|f| &f.0).collect::<Vec<_>>()
