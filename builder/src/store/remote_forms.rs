@@ -234,6 +234,44 @@ pub fn fetch_remote_blob(
     Ok(true)
 }
 
+/// The bytes of a layer's path index blob (`digest`, `size`) at `source`, fetched into the
+/// store once (digest checked; at most [`super::path_index::BLOB_LIMIT`] bytes).
+pub fn fetch_path_index(
+    root: &Root,
+    client: Option<&Client>,
+    source: &RemoteSource,
+    digest: &str,
+    size: u64,
+) -> Result<Vec<u8>, StoreError> {
+    if size > super::path_index::BLOB_LIMIT {
+        return Err(StoreError::Layer(format!(
+            "path index {digest} is {size} bytes, more than the limit"
+        )));
+    }
+    if !root.blobs.contains(digest) {
+        let remote = RemoteLayer {
+            blob: digest.to_string(),
+            blob_size: size,
+            media_type: super::path_index::MEDIA_TYPE.to_string(),
+            compression: "gzip".into(),
+            diff_size: 0,
+            source: source.clone(),
+        };
+        fetch_blob(
+            root,
+            client,
+            &remote,
+            "[internal] fetch path index",
+            &|_| {},
+        )?;
+    }
+    let path = root.blobs.path(digest)?;
+    std::fs::read(&path).map_err(|source| StoreError::Io {
+        what: format!("reading path index {}", path.display()),
+        source,
+    })
+}
+
 /// The blob of `remote`, into the store (digest checked).
 fn fetch_blob(
     root: &Root,
