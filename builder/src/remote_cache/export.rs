@@ -16,8 +16,8 @@ use super::Imported;
 use crate::events::Event;
 use crate::store::path_index;
 use crate::store::{
-    compress_layer, fetch_remote, fetch_remote_blob, has_layer, memoized_or_remote, mount_sources,
-    remote_layer, LayerRecord, StoreError,
+    compress_layer, fetch_path_index, fetch_remote, fetch_remote_blob, has_layer,
+    memoized_or_remote, mount_sources, remote_layer, LayerRecord, StoreError,
 };
 use cache::{BlobInfo, Root};
 use registry::manifest::Descriptor;
@@ -167,7 +167,7 @@ fn export_inner(
         )?;
     // Each layer's path index, after its layer (small; HEAD first like any blob).
     for l in &mut config.layers {
-        let Some(info) = layer_path_index(root, imported, &l.diff_id) else {
+        let Some(info) = layer_path_index(root, client, imported, &l.diff_id) else {
             continue;
         };
         let d = descriptor(path_index::MEDIA_TYPE, &info.digest, info.size).map_err(store_err)?;
@@ -259,14 +259,22 @@ fn export_inner(
     })
 }
 
-/// The path index of a layer: built from its snapshot, or the one an imported cache had for
-/// it when this store fetched it (a layer this runner never unpacked).
-fn layer_path_index(root: &Root, imported: Option<&Imported>, diff_id: &str) -> Option<BlobInfo> {
+/// The path index of a layer: built from its snapshot, else the one an imported cache has for
+/// it (a layer this runner never unpacked; fetched if need be, small, and checked by the
+/// parser). None: the layer goes without one (a COPY on it then fetches the layer).
+fn layer_path_index(
+    root: &Root,
+    client: Option<&Client>,
+    imported: Option<&Imported>,
+    diff_id: &str,
+) -> Option<BlobInfo> {
     if let Some(info) = path_index::local_index(root, diff_id) {
         return Some(info);
     }
-    let (blob, _) = imported?.path_index(diff_id)?;
-    root.blobs.contains(&blob.digest).then(|| BlobInfo {
+    let (blob, source) = imported?.path_index(diff_id)?;
+    let bytes = fetch_path_index(root, client, source, &blob.digest, blob.size).ok()?;
+    path_index::parse(&bytes).ok()?;
+    Some(BlobInfo {
         digest: blob.digest.clone(),
         size: blob.size,
     })
