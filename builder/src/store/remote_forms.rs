@@ -199,7 +199,7 @@ pub fn fetch_remote_blob(
     let name = format!("[internal] fetch layer {}", super::short_digest(diff_id));
     events(Event::Started { name: name.clone() });
     let started = std::time::Instant::now();
-    let result = fetch_blob(root, client, &remote, &name, events);
+    let result = fetch_blob(root, client, &remote, "layer blob", &name, events);
     match &result {
         Ok(_) => events(Event::Done {
             name,
@@ -261,6 +261,7 @@ pub fn fetch_path_index(
             root,
             client,
             &remote,
+            "path index",
             "[internal] fetch path index",
             &|_| {},
         )?;
@@ -277,6 +278,7 @@ fn fetch_blob(
     root: &Root,
     client: Option<&Client>,
     remote: &RemoteLayer,
+    kind: &str,
     name: &str,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<BlobInfo, StoreError> {
@@ -300,7 +302,7 @@ fn fetch_blob(
             client
                 .fetch_blob_hashed(&repo, &descriptor, &mut sink, &report)
                 .map_err(StoreError::registry(format!(
-                    "fetching a layer from {repository}"
+                    "fetching a {kind} from {repository}"
                 )))?;
         }
         RemoteSource::Layout { dir } => {
@@ -319,7 +321,7 @@ fn fetch_blob(
         .commit_expect_unsynced(&remote.blob, mark)
         .map_err(|source| StoreError::Blob {
             what: format!(
-                "layer blob {} from {} does not match its digest",
+                "{kind} {} from {} does not match its digest",
                 remote.blob, remote.source
             ),
             source,

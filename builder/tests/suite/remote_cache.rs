@@ -825,6 +825,10 @@ fn an_edited_copy_on_a_fresh_runner_reads_path_indexes_instead_of_the_layers() {
         ],
     );
     assert_eq!(e.matches("cannot be used").count(), 1, "one warning: {e}");
+    assert!(
+        e.contains("path index sha256:") && e.contains("does not match its digest"),
+        "{e}"
+    );
     assert!(e.contains("fetch layer"), "{e}");
     assert_eq!(built_digest(&e), reference, "{e}");
 }
