@@ -30,7 +30,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-all_targets=(dockerfile shell_word dockerignore unpack manifest reference mount_manifest cache_config)
+all_targets=(dockerfile shell_word dockerignore unpack manifest reference mount_manifest cache_config path_index)
 ci=0 merge=0 build_only=0 targets=()
 for arg in "$@"; do
   case $arg in

@@ -7,14 +7,17 @@
 //! uploaded.
 
 use super::blobs::{BlobError, CacheStore, Sent};
-use super::format::{CacheConfig, CacheLayer, CacheRecord, StackEntry, CONFIG_MEDIA_TYPE, VERSION};
+use super::format::{
+    CacheConfig, CacheLayer, CacheRecord, IndexBlob, StackEntry, CONFIG_MEDIA_TYPE, VERSION,
+};
 use super::mounts::{export_mounts, MountReport, UsedMount};
 use super::spec::{CacheTo, Location, Mode};
 use super::Imported;
 use crate::events::Event;
+use crate::store::path_index;
 use crate::store::{
-    compress_layer, fetch_remote, fetch_remote_blob, has_layer, memoized_or_remote, mount_sources,
-    remote_layer, LayerRecord, StoreError,
+    compress_layer, fetch_path_index, fetch_remote, fetch_remote_blob, has_layer,
+    memoized_or_remote, mount_sources, remote_layer, LayerRecord, StoreError,
 };
 use cache::{BlobInfo, Root};
 use registry::manifest::Descriptor;
@@ -155,13 +158,35 @@ fn export_inner(
     };
     let (mut config, unique, mut descriptors) =
         cache_config(root, client, to, steps).map_err(store_err)?;
-    let (uploaded, skipped) =
+    let (mut uploaded, mut skipped) =
         send_layers(root, client, &store, &to.location, &unique, &descriptors).map_err(
             |e| match e {
                 Failure::Store(e) => store_err(e),
                 Failure::Blob(e) => blob_err(e),
             },
         )?;
+    // Each layer's path index, after its layer (small; HEAD first like any blob).
+    for l in &mut config.layers {
+        let Some(info) = layer_path_index(root, client, imported, &l.diff_id) else {
+            continue;
+        };
+        let d = descriptor(path_index::MEDIA_TYPE, &info.digest, info.size).map_err(store_err)?;
+        let path = root
+            .blobs
+            .path(&info.digest)
+            .map_err(|e| store_err(e.into()))?;
+        match store.put_file(&d, &path, &[]).map_err(blob_err)? {
+            Sent::Uploaded => uploaded += info.size,
+            Sent::Present | Sent::Mounted => skipped += info.size,
+        }
+        if !descriptors.iter().any(|x| x.digest == d.digest) {
+            descriptors.push(d);
+        }
+        l.path_index = Some(IndexBlob {
+            digest: info.digest,
+            size: info.size,
+        });
+    }
     // Cache mounts after the layers, before the config: every blob the config names is
     // there before the manifest that makes it visible.
     let exported = if to.mounts {
@@ -234,6 +259,27 @@ fn export_inner(
     })
 }
 
+/// The path index of a layer: built from its snapshot, else the one an imported cache has for
+/// it (a layer this runner never unpacked; fetched if need be, small, and checked by the
+/// parser). None: the layer goes without one (a COPY on it then fetches the layer).
+fn layer_path_index(
+    root: &Root,
+    client: Option<&Client>,
+    imported: Option<&Imported>,
+    diff_id: &str,
+) -> Option<BlobInfo> {
+    if let Some(info) = path_index::local_index(root, diff_id) {
+        return Some(info);
+    }
+    let (blob, source) = imported?.path_index(diff_id)?;
+    let bytes = fetch_path_index(root, client, source, &blob.digest, blob.size).ok()?;
+    path_index::parse(&bytes).ok()?;
+    Some(BlobInfo {
+        digest: blob.digest.clone(),
+        size: blob.size,
+    })
+}
+
 /// The cache config of `steps` (those `to.mode` covers), the layers it names (each once) and
 /// their blobs' descriptors in `to`'s compression and media types.
 fn cache_config(
@@ -287,6 +333,7 @@ fn cache_config(
             compression: c.label(),
             diff_id: l.diff_id.clone(),
             diff_size: l.size,
+            path_index: None,
         })
         .collect();
     let descriptors: Vec<Descriptor> = layers

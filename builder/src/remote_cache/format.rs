@@ -52,6 +52,17 @@ pub struct CacheLayer {
     pub compression: String,
     pub diff_id: String,
     pub diff_size: u64,
+    /// The layer's path index blob (`store::path_index`), when the exporter wrote one: what
+    /// a COPY on top asks instead of fetching the layer. Older caches have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_index: Option<IndexBlob>,
+}
+
+/// A path index blob: its digest and size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexBlob {
+    pub digest: String,
+    pub size: u64,
 }
 
 /// A layer of a record's stack.
@@ -201,6 +212,12 @@ pub fn parse_config(bytes: &[u8]) -> Result<CacheConfig, FormatError> {
                 l.digest, l.diff_id
             )));
         }
+        if let Some(i) = &l.path_index {
+            Digest::parse(&i.digest).map_err(|e| bad(format!("path index digest: {e}")))?;
+            if i.size > crate::store::path_index::BLOB_LIMIT {
+                return Err(bad(format!("path index {} is too large", i.digest)));
+            }
+        }
         if l.compression.is_empty()
             || l.compression.len() > 16
             || !l
@@ -247,6 +264,10 @@ mod tests {
             compression: "gzip".into(),
             diff_id: format!("sha256:{}", "b".repeat(64)),
             diff_size: 20,
+            path_index: Some(IndexBlob {
+                digest: format!("sha256:{}", "c".repeat(64)),
+                size: 30,
+            }),
         }
     }
 
@@ -278,6 +299,9 @@ mod tests {
         assert!(parse_config(&serde_json::to_vec(&c).unwrap()).is_err());
         let mut c = config();
         c.layers[0].digest = "sha256:../../etc/passwd".into();
+        assert!(parse_config(&serde_json::to_vec(&c).unwrap()).is_err());
+        let mut c = config();
+        c.layers[0].path_index.as_mut().unwrap().digest = "sha256:zz".into();
         assert!(parse_config(&serde_json::to_vec(&c).unwrap()).is_err());
         let mut c = config();
         c.records[0].key = "compressed/gzip/x".into();

@@ -9,7 +9,9 @@
 //! or of another format is one warning, and the build goes on without it.
 
 use super::blobs::CacheStore;
-use super::format::{cache_config_of, inline_config_of, parse_config, CacheConfig, CONFIG_LIMIT};
+use super::format::{
+    cache_config_of, inline_config_of, parse_config, CacheConfig, IndexBlob, CONFIG_LIMIT,
+};
 use super::mounts;
 use super::spec::{CacheFrom, Location};
 use crate::events::Event;
@@ -202,6 +204,19 @@ impl Imported {
             .flat_map(|c| &c.config.layers)
             .map(|l| (l.diff_id.clone(), l.diff_size))
             .collect()
+    }
+
+    /// The path index blob of layer `diff_id` in the first cache that has one, and where the
+    /// cache is.
+    pub fn path_index(&self, diff_id: &str) -> Option<(&IndexBlob, &RemoteSource)> {
+        self.caches.iter().find_map(|c| {
+            c.config
+                .layers
+                .iter()
+                .find(|l| l.diff_id == diff_id)
+                .and_then(|l| l.path_index.as_ref())
+                .map(|i| (i, &c.source))
+        })
     }
 
     /// The layers of `key` from the first cache that has it, and that cache's label; the

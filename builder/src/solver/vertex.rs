@@ -133,8 +133,12 @@ fn run_vertex_here(
         });
     }
     let start = Instant::now();
-    // Layers a remote cache answered are fetched now: this step runs on top of them.
-    fetch_inputs(inputs, opts, events).map_err(step)?;
+    // Layers a remote cache answered are fetched now: this step runs on top of them. A file
+    // op's first input is its own to fetch: a plain COPY may need only the layers' path
+    // indexes (`ops::file`).
+    let own_fetch = matches!(&v.op, Op::File(f) if f.on_input) && !inputs.is_empty();
+    let to_fetch = if own_fetch { &inputs[1..] } else { inputs };
+    fetch_inputs(to_fetch, opts, events).map_err(step)?;
     let result = match &v.op {
         Op::Exec(e) => ops::run::run(v, e, inputs, opts, s.writer, &|line| {
             events(Event::Log {
@@ -142,7 +146,7 @@ fn run_vertex_here(
                 line: line.to_string(),
             })
         }),
-        Op::File(f) => ops::file::run(f, &name, inputs, opts, s.writer),
+        Op::File(f) => ops::file::run(f, &name, inputs, opts, s.writer, events),
         Op::Merge => merge(inputs),
         Op::Source(_) => Err(StepError::BadGraph("a source is not a step".into())),
     };
@@ -171,7 +175,7 @@ fn run_vertex_here(
 const FETCH_CONCURRENCY: usize = 3;
 
 /// Brings into the store the input layers it knows only by a remote descriptor, a few at once.
-fn fetch_inputs(
+pub(super) fn fetch_inputs(
     inputs: &[Done],
     opts: &SolveOptions,
     events: &(dyn Fn(Event) + Sync),

@@ -36,6 +36,7 @@ mod manifest;
 pub mod markers;
 pub mod mount_pack;
 mod oci_import;
+pub mod path_index;
 mod prune;
 mod pull;
 mod remote_forms;
@@ -68,8 +69,8 @@ pub use layers::{
 pub use oci_import::import_oci_layout;
 pub use pull::{pull_image, registry_platform, store_name, PullProgress};
 pub use remote_forms::{
-    fetch_remote, fetch_remote_blob, layout_blob_path, record_remote, remote_layer, RemoteLayer,
-    RemoteSource,
+    fetch_path_index, fetch_remote, fetch_remote_blob, layout_blob_path, record_remote,
+    remote_layer, RemoteLayer, RemoteSource,
 };
 pub use resolve::RegistryResolver;
 

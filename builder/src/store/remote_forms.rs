@@ -199,7 +199,7 @@ pub fn fetch_remote_blob(
     let name = format!("[internal] fetch layer {}", super::short_digest(diff_id));
     events(Event::Started { name: name.clone() });
     let started = std::time::Instant::now();
-    let result = fetch_blob(root, client, &remote, &name, events);
+    let result = fetch_blob(root, client, &remote, "layer blob", &name, events);
     match &result {
         Ok(_) => events(Event::Done {
             name,
@@ -234,11 +234,51 @@ pub fn fetch_remote_blob(
     Ok(true)
 }
 
+/// The bytes of a layer's path index blob (`digest`, `size`) at `source`, fetched into the
+/// store once (digest checked; at most [`super::path_index::BLOB_LIMIT`] bytes).
+pub fn fetch_path_index(
+    root: &Root,
+    client: Option<&Client>,
+    source: &RemoteSource,
+    digest: &str,
+    size: u64,
+) -> Result<Vec<u8>, StoreError> {
+    if size > super::path_index::BLOB_LIMIT {
+        return Err(StoreError::Layer(format!(
+            "path index {digest} is {size} bytes, more than the limit"
+        )));
+    }
+    if !root.blobs.contains(digest) {
+        let remote = RemoteLayer {
+            blob: digest.to_string(),
+            blob_size: size,
+            media_type: super::path_index::MEDIA_TYPE.to_string(),
+            compression: "gzip".into(),
+            diff_size: 0,
+            source: source.clone(),
+        };
+        fetch_blob(
+            root,
+            client,
+            &remote,
+            "path index",
+            "[internal] fetch path index",
+            &|_| {},
+        )?;
+    }
+    let path = root.blobs.path(digest)?;
+    std::fs::read(&path).map_err(|source| StoreError::Io {
+        what: format!("reading path index {}", path.display()),
+        source,
+    })
+}
+
 /// The blob of `remote`, into the store (digest checked).
 fn fetch_blob(
     root: &Root,
     client: Option<&Client>,
     remote: &RemoteLayer,
+    kind: &str,
     name: &str,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<BlobInfo, StoreError> {
@@ -262,7 +302,7 @@ fn fetch_blob(
             client
                 .fetch_blob_hashed(&repo, &descriptor, &mut sink, &report)
                 .map_err(StoreError::registry(format!(
-                    "fetching a layer from {repository}"
+                    "fetching a {kind} from {repository}"
                 )))?;
         }
         RemoteSource::Layout { dir } => {
@@ -281,7 +321,7 @@ fn fetch_blob(
         .commit_expect_unsynced(&remote.blob, mark)
         .map_err(|source| StoreError::Blob {
             what: format!(
-                "layer blob {} from {} does not match its digest",
+                "{kind} {} from {} does not match its digest",
                 remote.blob, remote.source
             ),
             source,

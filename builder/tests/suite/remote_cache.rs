@@ -615,3 +615,220 @@ fn an_inline_cache_rides_in_the_pushed_manifest_and_is_read_from_the_image() {
         .fails();
     assert!(printed(&out).contains("needs --push"), "{}", printed(&out));
 }
+
+/// A Dockerfile whose last step is `COPY b <dest>` on a RUN layer that has /app (0750, owned
+/// 1000:1001) with src/, data/old and a symlink link -> /tmp.
+fn copy_last(base: &str, dest: &str) -> String {
+    format!(
+        "FROM {base}\nRUN mkdir -p /app/src /app/data && echo old > /app/data/old && \
+         ln -s /tmp /app/link && chown 1000:1001 /app && chmod 750 /app\nCOPY b {dest}\n"
+    )
+}
+
+fn copy_context(env: &Env, name: &str, b: &str, base: &str, dest: &str) -> String {
+    let dir = env.tmp.path().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), copy_last(base, dest)).unwrap();
+    std::fs::write(dir.join("b"), b).unwrap();
+    dir.to_str().unwrap().to_string()
+}
+
+/// The layers of cache config `config` that carry a path index: (layer digest, index digest).
+fn path_indexes(config: &serde_json::Value) -> Vec<(String, String)> {
+    config["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| !l["pathIndex"].is_null())
+        .map(|l| {
+            (
+                l["digest"].as_str().unwrap().to_string(),
+                l["pathIndex"]["digest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn an_edited_copy_on_a_fresh_runner_reads_path_indexes_instead_of_the_layers() {
+    let Some((reg, env)) = registry_and_env(Config::plain()) else {
+        return;
+    };
+    let proxy = FaultProxy::start(&reg.host(), Vec::new());
+    let host = proxy.host();
+    let cache = format!("{host}/team/cache:main");
+    let layout = env.tmp.path().join("layout-cache");
+    with_base(&env, "a");
+    let base = format!("{host}/base/busybox:1");
+    env.pallet("a")
+        .args(["push", "busybox:latest", &base])
+        .succeeds();
+    // Runner A exports (registry and a layout), then builds the edit itself: the reference.
+    let ctx = copy_context(&env, "ctx", "b\n", &base, "/app/src/b");
+    let a = build_at_epoch(
+        &env,
+        "a",
+        &ctx,
+        &[
+            "--cache-to",
+            &format!("type=registry,ref={cache},mode=max"),
+            "--cache-to",
+            &format!("type=local,dest={},mode=max", layout.display()),
+        ],
+    );
+    assert!(a.contains("bytes uploaded"), "{a}");
+    let edited = copy_context(&env, "edited", "b2\n", &base, "/app/src/b");
+    let a2 = build_at_epoch(
+        &env,
+        "a",
+        &edited,
+        &["-t", &format!("{host}/team/app:a"), "--push"],
+    );
+    let reference = built_digest(&a2);
+
+    // The cache names a path index for each layer (the base's and the RUN's).
+    let raw = |reference: &str| -> serde_json::Value {
+        let raw = testkit::run::ok(std::process::Command::new("skopeo").args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{}/{reference}", reg.host()),
+        ]));
+        serde_json::from_str(raw.trim()).unwrap()
+    };
+    let manifest = raw("team/cache:main");
+    let index_digests: Vec<String> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["mediaType"] == "application/vnd.pallet.cache.pathindex.v1+json+gzip")
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        index_digests.len(),
+        3,
+        "base, RUN and COPY layers: {manifest}"
+    );
+
+    // Runner B, a fresh store: the edited COPY runs, and no layer blob is downloaded.
+    let before = proxy.requests().len();
+    let b = build_at_epoch(
+        &env,
+        "b",
+        &edited,
+        &[
+            "-t",
+            &format!("{host}/team/other:b"),
+            "--push",
+            "--cache-from",
+            &format!("type=registry,ref={cache}"),
+            "--cache-to",
+            &format!("type=registry,ref={host}/team/cache2:b,mode=max"),
+        ],
+    );
+    let seen: Vec<String> = proxy.requests()[before..].to_vec();
+    assert_eq!(remote_hits(&b), 1, "the RUN is cached, the COPY runs: {b}");
+    assert!(b.contains("answered from their path indexes"), "{b}");
+    assert!(!b.contains("fetch layer"), "{b}");
+    assert_eq!(
+        built_digest(&b),
+        reference,
+        "the same image as A's\n{a2}\n{b}"
+    );
+    let configs: Vec<String> = ["team/cache:main", "base/busybox:1"]
+        .iter()
+        .map(|r| raw(r)["config"]["digest"].as_str().unwrap().to_string())
+        .collect();
+    let blob_gets: Vec<&String> = seen
+        .iter()
+        .filter(|r| r.starts_with("GET") && r.contains("/blobs/"))
+        .collect();
+    assert!(
+        blob_gets.iter().all(|g| configs
+            .iter()
+            .chain(&index_digests)
+            .any(|c| g.ends_with(c.as_str()))),
+        "only configs and path indexes: {blob_gets:?}\n{b}"
+    );
+    assert!(
+        blob_gets
+            .iter()
+            .any(|g| index_digests.iter().any(|c| g.ends_with(c.as_str()))),
+        "the path indexes were read: {blob_gets:?}"
+    );
+    // The lower layers are mounted from the cache's or the base's repository, not uploaded:
+    // B uploads its COPY layer and the image config only.
+    let uploads = seen
+        .iter()
+        .filter(|r| r.starts_with("PUT") && r.contains("/v2/team/other/blobs/uploads/"))
+        .count();
+    assert_eq!(uploads, 2, "{seen:?}\n{b}");
+    assert!(b.matches(" mounted").count() >= 2, "{b}");
+    // B's own export carries the indexes of the layers it never had (and adds its COPY's).
+    let b_indexes = raw("team/cache2:b")["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["mediaType"] == "application/vnd.pallet.cache.pathindex.v1+json+gzip")
+        .count();
+    assert_eq!(b_indexes, 3, "{b}");
+
+    // Cases that do not qualify fall back to fetching the layers, and build correctly.
+    for (i, (dest, file)) in [("/app/data/old", "app/data/old"), ("/app/link/b", "tmp/b")]
+        .iter()
+        .enumerate()
+    {
+        let ctx = copy_context(&env, &format!("fallback{i}"), "b3\n", &base, dest);
+        let out = env.tmp.path().join(format!("out{i}"));
+        let log = build(
+            &env,
+            &format!("fallback-root{i}"),
+            &ctx,
+            &[
+                "--cache-from",
+                &format!("type=registry,ref={cache}"),
+                "-o",
+                &format!("type=local,dest={}", out.display()),
+            ],
+        );
+        assert!(!log.contains("answered from their path indexes"), "{log}");
+        assert!(log.contains("fetch layer"), "{dest}: {log}");
+        assert_eq!(
+            std::fs::read_to_string(out.join(file)).unwrap(),
+            "b3\n",
+            "{log}"
+        );
+    }
+
+    // A corrupt path index (in a layout cache): one warning, the layers are fetched, the
+    // image is the same.
+    let read_json = |d: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(&d[7..])).unwrap())
+            .unwrap()
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let m = read_json(index["manifests"][0]["digest"].as_str().unwrap());
+    let config = read_json(m["config"]["digest"].as_str().unwrap());
+    let indexes = path_indexes(&config);
+    assert!(indexes.len() >= 2, "{config}");
+    for (_, idx) in &indexes {
+        std::fs::write(layout.join("blobs/sha256").join(&idx[7..]), "not an index").unwrap();
+    }
+    let e = build_at_epoch(
+        &env,
+        "e",
+        &edited,
+        &[
+            "--cache-from",
+            &format!("type=local,src={}", layout.display()),
+        ],
+    );
+    assert_eq!(e.matches("cannot be used").count(), 1, "one warning: {e}");
+    assert!(
+        e.contains("path index sha256:") && e.contains("does not match its digest"),
+        "{e}"
+    );
+    assert!(e.contains("fetch layer"), "{e}");
+    assert_eq!(built_digest(&e), reference, "{e}");
+}

@@ -30,7 +30,7 @@ mod unpack;
 use context::dockerignore::Matcher;
 use copier::Copier;
 use graph::CopyAction;
-pub(crate) use meta::{copy_xattrs, make_dir};
+pub(crate) use meta::make_dir;
 use mode::ModeSpec;
 use resolve::{clean_abs, display, io_error, is_missing, rel};
 use std::ffi::OsStr;

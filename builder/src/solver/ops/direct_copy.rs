@@ -13,21 +13,121 @@
 //! Anything else takes the overlay.
 
 use crate::exec::fileop::resolve::clean_abs;
-use crate::exec::fileop::{copy_xattrs, make_dir, FileOpError, Owner};
-use crate::snapshot::whiteout::overlay_xattr_names;
+use crate::exec::fileop::{make_dir, FileOpError, Owner};
+use crate::snapshot::whiteout::{is_private_xattr, overlay_xattr_names};
+use crate::store::path_index::{Kind, PathIndex};
 use graph::{FileAction, FileOp};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-/// If `f` qualifies, creates the destination's parents in `upper` and returns true: the copy
-/// can then run with `upper` as its root. False: use an overlay (nothing was created).
-pub(super) fn prepare(
-    f: &FileOp,
-    lower_dirs: &[PathBuf],
-    upper: &Path,
-) -> Result<bool, FileOpError> {
+/// What a path is in one lower layer, as far as this module cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::solver) enum Found {
+    Dir,
+    /// A file, symlink, device or whiteout: not a directory to copy up.
+    Other,
+}
+
+/// A directory's metadata that a copy-up keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::solver) struct DirMeta {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// The xattrs that travel in layers (no overlay or SELinux ones), sorted.
+    pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    pub opaque: bool,
+}
+
+/// One lower layer, read for [`prepare`]: its snapshot dir when the store has it, or its
+/// path index (`store::path_index`) when only a remote cache has the layer.
+pub(in crate::solver) trait LowerView {
+    /// What `rel` (relative, no leading slash) is in this layer, None when it has nothing
+    /// there.
+    fn find(&self, rel: &str) -> Option<Found>;
+    /// The metadata of directory `rel` (which [`LowerView::find`] said is one).
+    fn dir_meta(&self, rel: &str) -> Option<DirMeta>;
+}
+
+impl LowerView for Path {
+    fn find(&self, rel: &str) -> Option<Found> {
+        let md = self.join(rel).symlink_metadata().ok()?;
+        Some(if md.is_dir() {
+            Found::Dir
+        } else {
+            Found::Other
+        })
+    }
+
+    fn dir_meta(&self, rel: &str) -> Option<DirMeta> {
+        let p = self.join(rel);
+        let md = p.symlink_metadata().ok()?;
+        let opaque = overlay_xattr_names("opaque")
+            .iter()
+            .any(|n| matches!(xattr::get(&p, n), Ok(Some(v)) if v == b"y"));
+        let mut xattrs = Vec::new();
+        if let Ok(names) = xattr::list(&p) {
+            for n in names {
+                if is_private_xattr(n.as_bytes()) {
+                    continue;
+                }
+                if let Ok(Some(v)) = xattr::get(&p, &n) {
+                    xattrs.push((n.as_bytes().to_vec(), v));
+                }
+            }
+        }
+        xattrs.sort();
+        Some(DirMeta {
+            mode: md.mode() & 0o7777,
+            uid: md.uid(),
+            gid: md.gid(),
+            xattrs,
+            opaque,
+        })
+    }
+}
+
+impl LowerView for PathBuf {
+    fn find(&self, rel: &str) -> Option<Found> {
+        self.as_path().find(rel)
+    }
+
+    fn dir_meta(&self, rel: &str) -> Option<DirMeta> {
+        self.as_path().dir_meta(rel)
+    }
+}
+
+impl LowerView for PathIndex {
+    fn find(&self, rel: &str) -> Option<Found> {
+        self.get(rel).map(|e| match e.kind {
+            Kind::Dir => Found::Dir,
+            Kind::File | Kind::Symlink | Kind::Whiteout => Found::Other,
+        })
+    }
+
+    fn dir_meta(&self, rel: &str) -> Option<DirMeta> {
+        let e = self.get(rel).filter(|e| e.kind == Kind::Dir)?;
+        Some(DirMeta {
+            mode: e.mode,
+            uid: e.uid,
+            gid: e.gid,
+            xattrs: e
+                .xattrs
+                .iter()
+                .map(|(n, v)| (n.as_bytes().to_vec(), v.clone()))
+                .collect(),
+            opaque: e.opaque,
+        })
+    }
+}
+
+/// The destination (relative) of `f` when its shape qualifies: one COPY action, a numeric or
+/// absent `--chown`, no unpacking, a destination that is not the root. What the lower layers
+/// hold is [`prepare`]'s to check.
+pub(in crate::solver) fn plain_destination(f: &FileOp) -> Option<String> {
     let [FileAction::Copy(c)] = f.actions.as_slice() else {
-        return Ok(false);
+        return None;
     };
     let numeric_owner = |o: &str| {
         o.split_once(':').is_some_and(|(u, g)| {
@@ -37,71 +137,75 @@ pub(super) fn prepare(
         })
     };
     if c.attempt_unpack || !c.create_dest_path || !c.owner.as_deref().is_none_or(numeric_owner) {
-        return Ok(false);
+        return None;
     }
     let dest = clean_abs(&c.dest);
     let rel = dest.trim_start_matches('/');
-    if rel.is_empty() || lower_dirs.is_empty() {
+    (!rel.is_empty()).then(|| rel.to_string())
+}
+
+/// If `f` qualifies over `lowers` (topmost first), creates the destination's parents in
+/// `upper` and returns true: the copy can then run with `upper` as its root. False: use an
+/// overlay (nothing was created).
+pub(in crate::solver) fn prepare(
+    f: &FileOp,
+    lowers: &[&dyn LowerView],
+    upper: &Path,
+) -> Result<bool, FileOpError> {
+    let Some(rel) = plain_destination(f) else {
+        return Ok(false);
+    };
+    if lowers.is_empty() {
         return Ok(false);
     }
     // The destination: in no layer at all.
-    if lower_dirs
-        .iter()
-        .any(|l| l.join(rel).symlink_metadata().is_ok())
-    {
+    if lowers.iter().any(|l| l.find(&rel).is_some()) {
         return Ok(false);
     }
     // Each parent: a directory in the topmost layer that has it, not opaque anywhere.
-    let mut parents: Vec<(&str, std::fs::Metadata, PathBuf)> = Vec::new();
+    let mut parents: Vec<(&str, DirMeta)> = Vec::new();
     let mut at = 0;
     while let Some(i) = rel[at..].find('/') {
         let parent = &rel[..at + i];
         at += i + 1;
-        let mut found = None;
-        for lower in lower_dirs {
-            let p = lower.join(parent);
-            match p.symlink_metadata() {
-                Ok(md) if md.is_dir() => {
-                    if is_opaque(&p) {
+        let mut found: Option<DirMeta> = None;
+        for lower in lowers {
+            match lower.find(parent) {
+                Some(Found::Dir) => {
+                    let Some(md) = lower.dir_meta(parent) else {
+                        return Ok(false);
+                    };
+                    if md.opaque {
                         return Ok(false);
                     }
-                    found.get_or_insert((md, p));
+                    found.get_or_insert(md);
                 }
-                Ok(_) if found.is_none() => return Ok(false),
+                Some(Found::Other) if found.is_none() => return Ok(false),
                 _ => {}
             }
         }
-        let Some((md, from)) = found else {
+        let Some(md) = found else {
             return Ok(false);
         };
-        parents.push((parent, md, from));
+        parents.push((parent, md));
     }
-    for (parent, md, from) in parents {
-        copy_up_dir(upper, &from, &upper.join(parent), &md)?;
+    for (parent, md) in parents {
+        copy_up_dir(upper, &upper.join(parent), &md)?;
     }
     Ok(true)
 }
 
-fn is_opaque(dir: &Path) -> bool {
-    overlay_xattr_names("opaque")
-        .iter()
-        .any(|n| matches!(xattr::get(dir, n), Ok(Some(v)) if v == b"y"))
-}
-
-/// A directory like `from` at `to` (in `upper`): mode, owner and the xattrs that travel in
-/// layers, as COPY gives a directory it creates.
-fn copy_up_dir(
-    upper: &Path,
-    from: &Path,
-    to: &Path,
-    md: &std::fs::Metadata,
-) -> Result<(), FileOpError> {
+/// A directory like the lower's at `to` (in `upper`): mode, owner and the xattrs that travel
+/// in layers, as COPY gives a directory it creates.
+fn copy_up_dir(upper: &Path, to: &Path, md: &DirMeta) -> Result<(), FileOpError> {
     let owner = Owner {
-        uid: md.uid(),
-        gid: md.gid(),
+        uid: md.uid,
+        gid: md.gid,
     };
-    make_dir(upper, to, md.mode() & 0o7777, Some(owner))?;
-    copy_xattrs(from, to);
+    make_dir(upper, to, md.mode, Some(owner))?;
+    for (name, value) in &md.xattrs {
+        let _ = xattr::set(to, std::ffi::OsStr::from_bytes(name), value);
+    }
     Ok(())
 }
 
@@ -153,8 +257,55 @@ mod tests {
         }
 
         fn prepare(&self, f: &FileOp) -> bool {
-            prepare(f, &[self.top.clone(), self.bottom.clone()], &self.upper).unwrap()
+            let by_dirs = prepare(f, &[&self.top, &self.bottom], &self.upper).unwrap();
+            // The same answer from the layers' path indexes (what a fresh runner has).
+            let indexes = [&self.top, &self.bottom].map(|d| {
+                crate::store::path_index::parse(&crate::store::path_index::build(d).unwrap())
+                    .unwrap()
+            });
+            let upper2 = self.upper.with_file_name("upper2");
+            std::fs::create_dir_all(&upper2).unwrap();
+            let by_index = prepare(f, &[&indexes[0], &indexes[1]], &upper2).unwrap();
+            assert_eq!(by_dirs, by_index, "snapshot dirs and path indexes agree");
+            assert_eq!(
+                tree(&self.upper),
+                tree(&upper2),
+                "the same parents copied up"
+            );
+            by_dirs
         }
+    }
+
+    /// Each path under `d` with its mode, owner and xattrs.
+    fn tree(d: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in walkdir(d) {
+            let md = e.symlink_metadata().unwrap();
+            let mut x: Vec<_> = xattr::list(&e).unwrap().collect();
+            x.sort();
+            out.push(format!(
+                "{} {:o} {}:{} {:?}",
+                e.strip_prefix(d).unwrap().display(),
+                md.mode(),
+                md.uid(),
+                md.gid(),
+                x
+            ));
+        }
+        out.sort();
+        out
+    }
+
+    fn walkdir(d: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.symlink_metadata().unwrap().is_dir() {
+                out.extend(walkdir(&p));
+            }
+            out.push(p);
+        }
+        out
     }
 
     #[test]

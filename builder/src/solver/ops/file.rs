@@ -3,15 +3,19 @@
 //! [`super::direct_copy`] allows), reading sources from local directories or from read-only
 //! views of other inputs' trees, and the changes committed as the op's layer.
 
-use super::direct_copy;
+use super::direct_copy::{self, LowerView};
 use super::run::lowers;
+use crate::events::Event;
 use crate::exec::fileop::{self, Owner};
 use crate::exec::user;
 use crate::snapshot::View;
 use crate::solver::layer_writer::{Layer, Writer};
 use crate::solver::scheduler::Done;
+use crate::solver::vertex::fetch_inputs;
 use crate::solver::{LocalDir, Output, SolveOptions, StepError};
+use crate::store::path_index::{self, PathIndex};
 use crate::store::{adopt_upper, step_dir};
+use crate::store::{fetch_path_index, has_layer};
 use graph::{CopyAction, FileAction, FileOp};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +26,7 @@ pub(in crate::solver) fn run(
     inputs: &[Done],
     opts: &SolveOptions,
     writer: &Writer,
+    events: &(dyn Fn(Event) + Sync),
 ) -> Result<Vec<Layer>, StepError> {
     let step = step_dir(opts.root)?;
     let upper = &step.path().join("upper");
@@ -34,15 +39,22 @@ pub(in crate::solver) fn run(
                 "a file operation needs a file tree to apply to".into(),
             ));
         };
-        let lower_dirs = lowers(opts, base)?;
-        if direct_copy::prepare(f, &lower_dirs, upper)? {
+        if direct_over_remote(f, name, base, opts, upper, events)? {
             (base.clone(), upper.clone(), None)
         } else {
-            let tree = opts
-                .snapshotter
-                .prepare(&lower_dirs, step.path())
-                .map_err(StepError::mount("mounting the step's file tree"))?;
-            (base.clone(), tree.root().to_path_buf(), Some(tree))
+            fetch_inputs(&inputs[..1], opts, events)?;
+            let lower_dirs = lowers(opts, base)?;
+            let views: Vec<&dyn LowerView> =
+                lower_dirs.iter().map(|d| d as &dyn LowerView).collect();
+            if direct_copy::prepare(f, &views, upper)? {
+                (base.clone(), upper.clone(), None)
+            } else {
+                let tree = opts
+                    .snapshotter
+                    .prepare(&lower_dirs, step.path())
+                    .map_err(StepError::mount("mounting the step's file tree"))?;
+                (base.clone(), tree.root().to_path_buf(), Some(tree))
+            }
         }
     } else {
         (Vec::new(), upper.clone(), None)
@@ -91,6 +103,88 @@ pub(in crate::solver) fn run(
     let mut out = base;
     out.push(writer.commit(&snapshot, opts.epoch, name));
     Ok(out)
+}
+
+/// A plain COPY on top of layers some of which only a remote cache has: answered from their
+/// path indexes (fetched, small) and the other layers' snapshots, without fetching the
+/// layers. False: the step does not qualify, or a remote layer has no usable index (a bad one
+/// is one warning); the caller fetches the layers and goes on as usual.
+fn direct_over_remote(
+    f: &FileOp,
+    name: &str,
+    base: &[Layer],
+    opts: &SolveOptions,
+    upper: &Path,
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<bool, StepError> {
+    let remote = |l: &Layer| matches!(l, Layer::Stored(r) if !has_layer(opts.root, &r.diff_id));
+    let Some(imported) = opts.cache_from else {
+        return Ok(false);
+    };
+    if !base.iter().any(remote) || direct_copy::plain_destination(f).is_none() {
+        return Ok(false);
+    }
+    enum View {
+        Dir(PathBuf),
+        Index(PathIndex),
+    }
+    let mut views: Vec<View> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    let mut from_index = 0;
+    for l in base.iter().rev() {
+        if let Layer::Stored(r) = l {
+            if seen.contains(&r.diff_id) {
+                continue;
+            }
+            seen.push(r.diff_id.clone());
+        }
+        if !remote(l) {
+            views.push(View::Dir(l.snapshot(opts.root)?));
+            continue;
+        }
+        let Layer::Stored(r) = l else { continue };
+        let Some((blob, source)) = imported.path_index(&r.diff_id) else {
+            return Ok(false);
+        };
+        let parsed = fetch_path_index(opts.root, opts.registry, source, &blob.digest, blob.size)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| path_index::parse(&bytes).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(index) => {
+                views.push(View::Index(index));
+                from_index += 1;
+            }
+            Err(why) => {
+                events(Event::Log {
+                    name: name.to_string(),
+                    line: format!(
+                        "warning: the path index of layer {} ({}) cannot be used: {why}; \
+                         fetching the layer instead",
+                        r.diff_id, blob.digest
+                    ),
+                });
+                return Ok(false);
+            }
+        }
+    }
+    let lowers: Vec<&dyn LowerView> = views
+        .iter()
+        .map(|v| match v {
+            View::Dir(d) => d as &dyn LowerView,
+            View::Index(i) => i as &dyn LowerView,
+        })
+        .collect();
+    if !direct_copy::prepare(f, &lowers, upper)? {
+        return Ok(false);
+    }
+    events(Event::Log {
+        name: name.to_string(),
+        line: format!(
+            "COPY over {from_index} remote layers answered from their path indexes \
+             (layers not fetched)"
+        ),
+    });
+    Ok(true)
 }
 
 /// The trees COPY actions read, by input: local directories in place, other inputs through
