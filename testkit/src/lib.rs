@@ -46,6 +46,7 @@ pub mod pip_cache;
 pub mod progress;
 pub mod registry_client;
 pub mod repo;
+pub mod rng;
 pub mod run;
 pub mod self_exec;
 pub mod store;

@@ -60,6 +60,19 @@ pub struct RunSpec {
     pub insecure: bool,
 }
 
+impl RunSpec {
+    /// What every executor refuses before it runs anything: no command, a relative cwd.
+    pub(crate) fn check(&self) -> Result<(), RunError> {
+        if self.args.is_empty() {
+            return Err(RunError::EmptyCommand);
+        }
+        if !self.cwd.starts_with('/') {
+            return Err(RunError::RelativeCwd(self.cwd.clone()));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum SpecMount {
     Bind {
@@ -133,12 +146,7 @@ pub fn run_streams(
     spec: &RunSpec,
     output: &mut dyn FnMut(Stream, &[u8]),
 ) -> Result<i32, RunError> {
-    if spec.args.is_empty() {
-        return Err(RunError::EmptyCommand);
-    }
-    if !spec.cwd.starts_with('/') {
-        return Err(RunError::RelativeCwd(spec.cwd.clone()));
-    }
+    spec.check()?;
     if !runtime.is_file() {
         return Err(RunError::NoRuntime(runtime.to_path_buf()));
     }

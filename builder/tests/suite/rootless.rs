@@ -91,6 +91,19 @@ impl Base {
         pallet
     }
 
+    /// `dockerfile` built as root (a store of [`Base::root`]) into an OCI layout directory:
+    /// the store (kept while the layout is read) and the layout's path.
+    fn root_layout(&self, dockerfile: &str) -> (Store, PathBuf) {
+        let (store, root) = self.root();
+        let ctx = testkit::files::context(&store.path("ctx"), dockerfile, &[]);
+        let layout = store.path("oci");
+        root.args(["build", "-t", "t:1", "-o"])
+            .arg(format!("type=oci,dest={},tar=false", layout.display()))
+            .arg(&ctx)
+            .succeeds();
+        (store, layout)
+    }
+
     /// A root store with busybox imported, with SOURCE_DATE_EPOCH.
     fn root(&self) -> (Store, Pallet) {
         let store = Store::empty(pallet!());
@@ -229,13 +242,7 @@ fn rootless_layers_are_root_s_byte_for_byte_with_the_image_s_owners() {
         RUN rm -rf /d && mkdir /d && echo new > /d/h && rm /e/x && chmod 4755 /bin/busybox \
             && chown 65534:65534 /d/h\n";
     let base = Base::new();
-    let (root_store, root) = base.root();
-    let root_ctx = testkit::files::context(&root_store.path("ctx"), dockerfile, &[]);
-    let root_layout = root_store.path("oci");
-    root.args(["build", "-t", "t:1", "-o"])
-        .arg(format!("type=oci,dest={},tar=false", root_layout.display()))
-        .arg(&root_ctx)
-        .succeeds();
+    let (_root_store, root_layout) = base.root_layout(dockerfile);
 
     let user = TestUser::with_subids();
     let pallet = base.rootless(&user);
@@ -582,13 +589,7 @@ fn a_store_where_userxattr_overlay_is_refused_builds_on_copied_trees() {
         RUN rm -rf /d && mkdir /d && echo new > /d/h && rm /e/x && chown 65534:65534 /d/h\n\
         CMD [\"cat\", \"/d/h\"]\n";
     let base = Base::new();
-    let (root_store, root) = base.root();
-    let root_ctx = testkit::files::context(&root_store.path("ctx"), dockerfile, &[]);
-    let root_layout = root_store.path("oci");
-    root.args(["build", "-t", "t:1", "-o"])
-        .arg(format!("type=oci,dest={},tar=false", root_layout.display()))
-        .arg(&root_ctx)
-        .succeeds();
+    let (_root_store, root_layout) = base.root_layout(dockerfile);
 
     let user = TestUser::with_subids();
     let outer = tempfile::Builder::new()

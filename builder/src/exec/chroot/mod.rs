@@ -50,12 +50,7 @@ impl Executor for Chroot {
         spec: &RunSpec,
         output: &mut dyn FnMut(Stream, &[u8]),
     ) -> Result<i32, RunError> {
-        if spec.args.is_empty() {
-            return Err(RunError::EmptyCommand);
-        }
-        if !spec.cwd.starts_with('/') {
-            return Err(RunError::RelativeCwd(spec.cwd.clone()));
-        }
+        spec.check()?;
         if !spec.host_network {
             return Err(RunError::Setup(
                 "RUN --network=none needs a network namespace of its own, which chroot \
