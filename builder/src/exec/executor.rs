@@ -22,6 +22,13 @@ pub trait Executor: Send + Sync {
         output: &mut dyn FnMut(Stream, &[u8]),
     ) -> Result<i32, RunError>;
 
+    /// Whether a mount's source stays where it is while the step runs (a bind mount), so
+    /// one cache dir can serve several steps at once. The chroot executor moves the dir into
+    /// the step's tree instead: steps that share a cache then take turns.
+    fn mounts_in_place(&self) -> bool {
+        true
+    }
+
     /// Whether a process started with `bundle` is running now.
     fn is_running(&self, bundle: &Path) -> bool;
 

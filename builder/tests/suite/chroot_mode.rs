@@ -385,3 +385,36 @@ fn entries_named(dir: &Path, name: &str) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+/// Chroot mode moves a cache dir into the step's tree (there is no bind mount), so one dir
+/// cannot be in two trees at once: two steps that share a cache mount (`sharing=shared`, the
+/// default) and run at the same time take turns instead of failing, and both see the cache.
+#[test]
+fn two_steps_sharing_a_cache_mount_take_turns() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    // Two independent stages run in parallel; each holds the cache for a while and leaves
+    // a mark in it; the last stage reads both marks through the same cache.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox AS a\n\
+         RUN --mount=type=cache,target=/c sleep 1 && echo a > /c/a && cp /c/a /got-a\n\
+         FROM busybox AS b\n\
+         RUN --mount=type=cache,target=/c sleep 1 && echo b > /c/b && cp /c/b /got-b\n\
+         FROM busybox\n\
+         COPY --from=a /got-a /\n\
+         COPY --from=b /got-b /\n\
+         RUN --mount=type=cache,target=/c cat /c/a /c/b > /both\n",
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    let out = dir.path().join("out");
+    let dest = format!("type=local,dest={}", out.display());
+    let (log, _) = build(&store, "chroot", &ctx, &["-o", &dest]);
+    let both = std::fs::read_to_string(out.join("both")).unwrap();
+    assert_eq!(both, "a\nb\n", "the cache lost a step's mark:\n{log}");
+}

@@ -43,6 +43,11 @@ impl Executor for Chroot {
         "chroot".into()
     }
 
+    /// Cache dirs are moved into the tree (`place`), not bound.
+    fn mounts_in_place(&self) -> bool {
+        false
+    }
+
     fn run(
         &self,
         rootfs: &Path,

@@ -337,6 +337,11 @@ fn spec_mount(
                 )),
                 None => None,
             };
+            // A shared cache is in one step's tree at a time where mounts are moved in.
+            let sharing = match sharing.as_str() {
+                "shared" if !opts.executor.mounts_in_place() => "locked",
+                s => s,
+            };
             let req = CacheRequest {
                 id,
                 sharing,
