@@ -43,6 +43,7 @@ pub(crate) mod whiteout;
 pub mod write;
 
 pub(crate) use probe::filesystem;
+pub(crate) use reader::TarReader;
 pub use snapshotter::{Active, OverlaySnapshotter, Snapshotter, View};
 pub use tree::TreeSnapshotter;
 pub use unpack::{unpack_layer, TreeUnpacker, UnpackError, UnpackOptions};

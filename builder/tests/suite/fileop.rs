@@ -966,6 +966,46 @@ fn add_unpacks_a_tar_gz_keeping_modes_owners_times_and_links() {
     assert!(fs::metadata(e.d("raw.tgz")).unwrap().is_file());
 }
 
+/// ADD reads archives as Go's archive/tar (BuildKit's reader) does: blank numeric fields (some
+/// tar writers leave uid, gid and mtime empty) read as 0, and PAX records override the
+/// header: a path over 100 bytes, an owner id too large for the octal field, a time with
+/// nanoseconds.
+#[test]
+fn add_reads_blank_fields_and_pax_records_as_go_does() {
+    let e = Env::new();
+    let long = format!("{}/f", "d".repeat(120));
+    write_tgz(&e, "odd.tar.gz", |b| {
+        let mut h = tar_header("blank", tar::EntryType::Regular, 0o644, 2);
+        let gnu = h.as_gnu_mut().unwrap();
+        for field in [&mut gnu.uid[..], &mut gnu.gid[..], &mut gnu.mtime[..]] {
+            field.fill(0);
+        }
+        h.set_cksum();
+        b.append(&h, &b"ok"[..]).unwrap();
+        b.append_pax_extensions([
+            ("path", long.as_bytes()),
+            ("uid", &b"3000000"[..]),
+            ("mtime", &b"1600000000.25"[..]),
+        ])
+        .unwrap();
+        b.append(
+            &tar_header("short", tar::EntryType::Regular, 0o600, 1),
+            &b"x"[..],
+        )
+        .unwrap();
+    });
+    e.copy(&add("/odd.tar.gz", "/o/")).unwrap();
+    assert_eq!(read(&e.d("o/blank")), "ok");
+    assert_eq!(owner_of(&e.d("o/blank")), (0, 0));
+    assert_eq!(fs::metadata(e.d("o/blank")).unwrap().mtime(), 0);
+    let f = e.d(&format!("o/{long}"));
+    assert_eq!(read(&f), "x");
+    assert_eq!(owner_of(&f), (3_000_000, 4321));
+    let md = fs::metadata(&f).unwrap();
+    assert_eq!((md.mtime(), md.mtime_nsec()), (1_600_000_000, 250_000_000));
+    assert!(!e.d("o/short").exists(), "the PAX path did not apply");
+}
+
 #[test]
 fn add_copies_files_that_are_not_archives() {
     let e = Env::new();

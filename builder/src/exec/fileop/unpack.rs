@@ -1,6 +1,8 @@
 //! ADD's local-archive unpacking (BuildKit `unpack` / `applyRootArchive`): a regular file
 //! that is a tar archive, plain or compressed with gzip, bzip2, xz or zstd, is extracted into
-//! the destination directory instead of being copied. The compression is told by the file's
+//! the destination directory instead of being copied. Archives are read as Go's archive/tar
+//! reads them (`snapshot::TarReader`, the layer reader: PAX records applied, blank numeric
+//! fields read as 0). The compression is told by the file's
 //! first bytes, as moby's `archive.DetectCompression` does (not by its name); a file that
 //! starts like a compressed stream but does not decompress to a tar is copied as it is.
 //!
@@ -16,6 +18,7 @@ use super::meta::{self, make_dir};
 use super::resolve::{display, io_error, is_missing, resolve};
 use super::{FileOpError, Owner};
 use crate::fill::fill;
+use crate::snapshot::TarReader;
 use filetime::FileTime;
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
@@ -69,12 +72,7 @@ fn open_stream(path: &Path) -> io::Result<Box<dyn Read>> {
 /// stream starts with a valid tar header, as BuildKit checks.
 fn is_archive(src_root: &Path, src: &Path) -> Result<bool, FileOpError> {
     let stream = open_stream(src).map_err(|e| io_error(src_root, src, e))?;
-    let mut archive = tar::Archive::new(stream);
-    let first = match archive.entries() {
-        Ok(mut entries) => entries.next(),
-        Err(_) => return Ok(false),
-    };
-    Ok(matches!(first, Some(Ok(_))))
+    Ok(matches!(TarReader::new(stream).next_entry(), Ok(Some(_))))
 }
 
 /// Extracts `src` into `dest` (a resolved path under the destination root) when it is an
@@ -86,15 +84,13 @@ pub(crate) fn try_unpack(c: &mut Copier, src: &Path, dest: &Path) -> Result<bool
     c.ensure_dir(dest)?;
     let err = |e| io_error(c.src_root, src, e);
     let stream = open_stream(src).map_err(err)?;
-    let mut archive = tar::Archive::new(stream);
+    // Go's archive/tar's reading (as BuildKit's): extension headers applied, blank numeric
+    // fields read as 0.
+    let mut archive = TarReader::new(stream);
     let mut dirs: Vec<(PathBuf, FileTime)> = Vec::new();
-    for entry in archive.entries().map_err(err)? {
-        let mut entry = entry.map_err(err)?;
-        let kind = entry.header().entry_type();
-        if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
-            continue;
-        }
-        let name = entry.path_bytes().into_owned();
+    while let Some(entry) = archive.next_entry().map_err(err)? {
+        let kind = entry.kind;
+        let name = entry.path.clone();
         let Some(name) = clean_name(&name) else {
             return Err(outside(c, src, &name));
         };
@@ -117,12 +113,11 @@ pub(crate) fn try_unpack(c: &mut Copier, src: &Path, dest: &Path) -> Result<bool
         let parent = target.parent().unwrap_or(dest).to_path_buf();
         meta::mkdir_all(root, &parent, 0o755, None, None)?;
         replace_existing(root, &target, kind.is_dir())?;
-        let h = entry.header();
-        let mode = h.mode().map_err(err)? & 0o7777;
-        let mtime = FileTime::from_unix_time(h.mtime().map_err(err)? as i64, 0);
+        let mode = entry.mode & 0o7777;
+        let mtime = FileTime::from_unix_time(entry.mtime.0, entry.mtime.1);
         let owner = c.archive_owner.unwrap_or(Owner {
-            uid: h.uid().map_err(err)? as u32,
-            gid: h.gid().map_err(err)? as u32,
+            uid: id(entry.uid, &name).map_err(err)?,
+            gid: id(entry.gid, &name).map_err(err)?,
         });
         let werr = |e| io_error(root, &target, e);
         if kind.is_dir() {
@@ -138,12 +133,12 @@ pub(crate) fn try_unpack(c: &mut Copier, src: &Path, dest: &Path) -> Result<bool
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(&target)
                 .map_err(werr)?;
-            io::copy(&mut entry, &mut out).map_err(werr)?;
+            io::copy(&mut archive, &mut out).map_err(werr)?;
         } else if kind.is_symlink() {
-            let link = entry.link_name_bytes().unwrap_or_default().into_owned();
+            let link = entry.link.clone().unwrap_or_default();
             std::os::unix::fs::symlink(OsStr::from_bytes(&link), &target).map_err(werr)?;
         } else if kind.is_hard_link() {
-            let link = entry.link_name_bytes().unwrap_or_default().into_owned();
+            let link = entry.link.clone().unwrap_or_default();
             let linked = match clean_name(&link) {
                 Some(l) if !l.is_empty() => resolve(dest, OsStr::from_bytes(&l), false)?,
                 _ => return Err(outside(c, src, &link)),
@@ -157,8 +152,7 @@ pub(crate) fn try_unpack(c: &mut Copier, src: &Path, dest: &Path) -> Result<bool
             } else {
                 libc::S_IFCHR
             };
-            let major = h.device_major().map_err(err)?.unwrap_or(0);
-            let minor = h.device_minor().map_err(err)?.unwrap_or(0);
+            let (major, minor) = entry.device;
             meta::mknod(root, &target, fmt | mode, libc::makedev(major, minor))?;
         } else {
             return Err(FileOpError::User(format!(
@@ -185,6 +179,20 @@ pub(crate) fn try_unpack(c: &mut Copier, src: &Path, dest: &Path) -> Result<bool
             .map_err(|e| io_error(c.dest_root, dir, e))?;
     }
     Ok(true)
+}
+
+/// A uid or gid from the archive; one that does not fit 32 bits is refused (Linux's ids are
+/// 32-bit; truncating it would give the file to someone else).
+fn id(value: u64, name: &[u8]) -> io::Result<u32> {
+    u32::try_from(value).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "entry {:?} has owner id {value}, larger than Linux allows",
+                String::from_utf8_lossy(name)
+            ),
+        )
+    })
 }
 
 /// The longest archive path unpacked (Linux's PATH_MAX).
