@@ -22,7 +22,7 @@
 # system's C++ compiler. `cargo fuzz run <target>` in fuzz/ works as well, and shares
 # fuzz/target/ with this script; it does not sandbox the unpack target (see below).
 #
-# The unpack target writes files: it runs in a private mount namespace (unshare, as root)
+# The unpack and add_unpack targets write files: they run in a private mount namespace (unshare, as root)
 # where every filesystem is read-only except its scratch, corpus and artifact directories, so a
 # write that escapes the destination fails with EROFS, which the target reports as a crash,
 # instead of landing on the host. Without unshare it runs unsandboxed, with a warning.
@@ -30,7 +30,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-all_targets=(dockerfile shell_word dockerignore unpack manifest reference mount_manifest cache_config path_index)
+all_targets=(dockerfile shell_word dockerignore unpack add_unpack manifest reference mount_manifest cache_config path_index)
 ci=0 merge=0 build_only=0 targets=()
 for arg in "$@"; do
   case $arg in
@@ -128,6 +128,9 @@ if [ "$(id -u)" = 0 ] && unshare --mount --propagation private true 2>/dev/null;
   can_sandbox=1
 fi
 
+# The targets that write files (layer and ADD extraction): sandboxed, inputs capped.
+writes_files() { [ "$1" = unpack ] || [ "$1" = add_unpack ]; }
+
 # --- runs --------------------------------------------------------------------------------------
 work=$(mktemp -d "${TMPDIR:-/tmp}/pallet-fuzz.XXXXXX")
 scratch=""
@@ -145,7 +148,7 @@ for t in "${targets[@]}"; do
   artifacts=$(mktemp -d "$repo/fuzz/artifacts/$t/run.XXXXXX")
   log=$work/$t/log
   limits=(-timeout=25 -rss_limit_mb=2048)
-  [ "$t" != unpack ] || limits+=(-max_len=16384)
+  ! writes_files "$t" || limits+=(-max_len=16384)
   # shellcheck disable=SC2206 # FUZZ_ARGS: more libFuzzer flags, split at spaces
   limits+=(${FUZZ_ARGS:-})
   run=("$bin_dir/$t" -max_total_time="$seconds" "${limits[@]}" -print_final_stats=1
@@ -153,10 +156,10 @@ for t in "${targets[@]}"; do
   note=""
   start=$(date +%s)
   set +e
-  if [ "$t" = unpack ] && [ $can_sandbox = 1 ]; then
+  if writes_files "$t" && [ $can_sandbox = 1 ]; then
     writable="$work $scratch $artifacts" TMPDIR=$scratch sandboxed "${run[@]}" >"$log" 2>&1
   else
-    [ "$t" != unpack ] || note=" (not sandboxed: needs root and unshare)"
+    ! writes_files "$t" || note=" (not sandboxed: needs root and unshare)"
     TMPDIR=$scratch "${run[@]}" >"$log" 2>&1
   fi
   status=$?
@@ -192,7 +195,7 @@ for t in "${targets[@]}"; do
   if [ $merge = 1 ] && [ "$crashes" = 0 ]; then
     before=$nseeds
     merge_run=("$bin_dir/$t" -merge=1 "${limits[@]}" "$seeds" "$work/$t/corpus")
-    if [ "$t" = unpack ] && [ $can_sandbox = 1 ]; then
+    if writes_files "$t" && [ $can_sandbox = 1 ]; then
       writable="$work $scratch $seeds" TMPDIR=$scratch sandboxed "${merge_run[@]}" >"$log.merge" 2>&1
     else
       TMPDIR=$scratch "${merge_run[@]}" >"$log.merge" 2>&1

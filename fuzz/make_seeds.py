@@ -297,6 +297,7 @@ def main():
         put("dockerignore", ig)
     for t in tars():
         put("unpack", t)
+        put("add_unpack", t)
     for m in manifests():
         put("manifest", json.dumps(m, indent=2))
     for r in references():

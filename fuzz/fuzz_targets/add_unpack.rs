@@ -1,0 +1,160 @@
+//! ADD's archive extraction: `pallet::exec::fileop::copy` with `attempt_unpack` (what
+//! `ADD archive.tar /dest/` runs) over arbitrary bytes as the context's archive.
+//!
+//! The destination root is not empty: it holds a "lower layer" with files, a directory and
+//! symlinks that point out of it (`../sentinel`, the sentinel's absolute path) and within it,
+//! so that entry names through symlinks, hardlinks to them and replaced entries have
+//! something to hit; each input is extracted twice, into a plain directory and through the
+//! in-root symlink. Beside it lie the context (holding the archive) and the sentinel, which
+//! the extraction must never touch.
+//!
+//! Invariants: never a panic; after each input the scratch directory holds exactly the
+//! context, the destination and the sentinel; the sentinel and the archive are unchanged;
+//! no error is EROFS (bench/fuzz.sh runs this target, like `unpack`, with the filesystem
+//! read-only except its scratch, corpus and artifact directories).
+#![no_main]
+
+use std::fs;
+use std::os::unix::fs::{symlink, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use graph::CopyAction;
+use libfuzzer_sys::fuzz_target;
+
+struct Scratch {
+    _dir: tempfile::TempDir,
+    /// `<tmp>/r`: holds `ctx`, `dest` and `sentinel`, nothing else.
+    root: PathBuf,
+    ctx: PathBuf,
+    dest: PathBuf,
+    sentinel: PathBuf,
+    keep: fs::Metadata,
+}
+
+fn scratch() -> &'static Scratch {
+    static SCRATCH: OnceLock<Scratch> = OnceLock::new();
+    SCRATCH.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("pallet-fuzz-add-")
+            .tempdir()
+            .expect("a scratch directory (TMPDIR)");
+        let root = dir.path().join("r");
+        let sentinel = root.join("sentinel");
+        fs::create_dir_all(sentinel.join("dir")).unwrap();
+        fs::write(sentinel.join("keep"), b"keep").unwrap();
+        let keep = fs::symlink_metadata(sentinel.join("keep")).unwrap();
+        let ctx = root.join("ctx");
+        fs::create_dir_all(&ctx).unwrap();
+        Scratch {
+            dest: root.join("dest"),
+            ctx,
+            root,
+            sentinel,
+            keep,
+            _dir: dir,
+        }
+    })
+}
+
+/// A fresh destination holding a small lower layer.
+fn fresh_dest(s: &Scratch) {
+    if s.dest.exists() {
+        fs::remove_dir_all(&s.dest).expect("clearing the destination");
+    }
+    let d = &s.dest;
+    fs::create_dir_all(d.join("dir/sub")).unwrap();
+    fs::write(d.join("dir/sub/file"), b"lower").unwrap();
+    fs::write(d.join("dir/a"), b"a").unwrap();
+    symlink("../sentinel", d.join("out")).unwrap();
+    symlink("../sentinel/keep", d.join("outfile")).unwrap();
+    symlink(&s.sentinel, d.join("abs")).unwrap();
+    symlink("dir", d.join("in")).unwrap();
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn assert_confined(s: &Scratch, archive: &[u8], dest: &str) {
+    let parent = s.root.parent().unwrap();
+    assert_eq!(names(parent), ["r"], "something appeared beside the scratch root ({dest})");
+    assert_eq!(
+        names(&s.root),
+        ["ctx", "dest", "sentinel"],
+        "something appeared beside dest ({dest})"
+    );
+    assert_eq!(names(&s.ctx), ["a.tar"], "the context changed ({dest})");
+    assert_eq!(
+        fs::read(s.ctx.join("a.tar")).unwrap(),
+        archive,
+        "the archive was written ({dest})"
+    );
+    assert_eq!(names(&s.sentinel), ["dir", "keep"], "the sentinel changed ({dest})");
+    assert!(
+        names(&s.sentinel.join("dir")).is_empty(),
+        "the sentinel's dir changed ({dest})"
+    );
+    let keep = s.sentinel.join("keep");
+    let meta = fs::symlink_metadata(&keep).expect("sentinel/keep");
+    assert_eq!(fs::read(&keep).unwrap(), b"keep", "sentinel/keep was written ({dest})");
+    let before = &s.keep;
+    assert_eq!(
+        (meta.mode(), meta.uid(), meta.gid(), meta.nlink(), meta.ino()),
+        (before.mode(), before.uid(), before.gid(), before.nlink(), before.ino()),
+        "sentinel/keep's metadata changed or it was linked into dest ({dest})"
+    );
+    assert_eq!(
+        (meta.mtime(), meta.mtime_nsec()),
+        (before.mtime(), before.mtime_nsec()),
+        "sentinel/keep's mtime changed ({dest})"
+    );
+}
+
+/// EROFS anywhere in the error: a write outside the (writable) scratch was attempted.
+fn assert_not_erofs(err: &(dyn std::error::Error + 'static), dest: &str) {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            assert_ne!(
+                io.raw_os_error(),
+                Some(EROFS),
+                "a write outside the destination was attempted: {err} ({dest})"
+            );
+        }
+        cur = e.source();
+    }
+    assert!(
+        !err.to_string().contains("Read-only file system"),
+        "a write outside the destination was attempted: {err} ({dest})"
+    );
+}
+
+/// EROFS on Linux.
+const EROFS: i32 = 30;
+
+fuzz_target!(|data: &[u8]| {
+    let s = scratch();
+    fs::write(s.ctx.join("a.tar"), data).unwrap();
+    for dest in ["/x/", "/in/sub/"] {
+        fresh_dest(s);
+        // As the frontend lowers `ADD a.tar <dest>`.
+        let action = CopyAction {
+            follow_symlinks: true,
+            allow_wildcard: true,
+            allow_empty_wildcard: true,
+            attempt_unpack: true,
+            ..CopyAction::new(0, "/a.tar", dest)
+        };
+        if let Err(e) = pallet::exec::fileop::copy(&s.ctx, &s.dest, &action, None, None) {
+            let _ = e.to_string();
+            assert_not_erofs(&e, dest);
+        }
+        assert_confined(s, data, dest);
+    }
+});
