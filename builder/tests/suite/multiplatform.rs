@@ -10,6 +10,7 @@
 //! busybox-static (scripts/ensure-tools.sh installs them); fails under CI=true when missing.
 
 use crate::registry_e2e::registry_and_env;
+use std::path::Path;
 use std::process::Command;
 use testkit::docker_registry::Config;
 use testkit::progress::{about, events};
@@ -592,4 +593,82 @@ fn the_index_digest_is_the_same_across_runs_and_stores_with_source_date_epoch() 
         diff()
     );
     assert_eq!(first, index_of(&a), "a second run gives another index");
+}
+
+/// Emulated RUN steps need nothing of root mode: binfmt_misc's F flag opens the interpreter
+/// when the handler is registered, so a step chrooted into a plain tree (`--isolation chroot`)
+/// and one in pallet's user namespace (rootless, as a user with subordinate ids) both run
+/// arm64 binaries, with the same image as root mode's.
+#[test]
+fn emulated_steps_run_in_chroot_and_rootless_modes() {
+    let Some(store) = store("emulation under chroot and rootless isolation") else {
+        return;
+    };
+    if !require(
+        "emulation under rootless isolation",
+        &[Tool("newuidmap"), Tool("newgidmap"), Tool("useradd")],
+    ) {
+        return;
+    }
+    let dockerfile = "FROM busybox\nRUN uname -m > /m && echo done >> /m\n";
+    let ctx = files::context(&store.path("ctx"), dockerfile, &[]);
+    // Builds for arm64 in `mode`; the image digest, after checking the step ran emulated.
+    let build = |pallet: testkit::Pallet, ctx: &Path, mode: &str, dest: &Path| {
+        let out = pallet
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .args(["build", "--progress", "plain", "--platform", "linux/arm64"])
+            .args(["--isolation", mode, "-t", "t:1", "-o"])
+            .arg(format!("type=local,dest={}", dest.display()))
+            .arg(ctx)
+            .output();
+        let log = text(&out.stderr);
+        assert!(out.status.success(), "{mode}: {log}");
+        assert!(log.contains("#emulated linux/arm64"), "{mode}: {log}");
+        let m = std::fs::read_to_string(dest.join("m")).unwrap();
+        assert_eq!(m, "aarch64\ndone\n", "{mode}: {log}");
+        testkit::progress::built_digest(&log)
+    };
+    let root = build(store.pallet(), &ctx, "root", &store.path("root-out"));
+    let chroot_store = Store::busybox_multiplatform(pallet!());
+    let chroot = build(
+        chroot_store.pallet(),
+        &ctx,
+        "chroot",
+        &chroot_store.path("out"),
+    );
+    assert_eq!(
+        chroot, root,
+        "chroot mode's arm64 image differs from root mode's"
+    );
+
+    // Rootless: the user's own store, the same two-platform base imported by the user.
+    let user = testkit::user::TestUser::with_subids();
+    let pallet = user
+        .pallet(pallet!())
+        .env("SOURCE_DATE_EPOCH", "1700000000");
+    for (platform, rootfs) in [
+        ("linux/amd64", testkit::busybox::Rootfs::new()),
+        ("linux/arm64", testkit::busybox::Rootfs::arm64()),
+    ] {
+        pallet
+            .clone()
+            .stdin(rootfs.tar())
+            .args([
+                "import",
+                "-",
+                "-t",
+                "busybox:latest",
+                "--platform",
+                platform,
+            ])
+            .arg("--append")
+            .ok();
+    }
+    let user_ctx = user.give(&ctx, "ctx");
+    let home = user_ctx.parent().unwrap().to_path_buf();
+    let rootless = build(pallet, &user_ctx, "rootless", &home.join("out"));
+    assert_eq!(
+        rootless, root,
+        "rootless mode's arm64 image differs from root mode's"
+    );
 }
