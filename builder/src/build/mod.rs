@@ -24,9 +24,9 @@ use crate::export::docker::{self, ArchiveOptions};
 use crate::export::local::write_local;
 use crate::export::push::{push_stored, PushOptions};
 use crate::remote_cache::format::INLINE_ANNOTATION;
-use crate::remote_cache::{export, inline_annotation, ExportError, Imported, Location};
+use crate::remote_cache::{export, inline_annotation, ExportError, Imported, Location, StepResult};
 pub use crate::remote_cache::{CacheFrom, CacheSpecError, CacheTo};
-use crate::solver::{solve, SolveOptions};
+use crate::solver::{solve, SolveOptions, UsedCacheMounts};
 use crate::store::{
     created_now, fetch_remote, has_layer, put_image, remove_own_temporaries, store_uncompressed,
     LayerRecord, RegistryResolver, StoreError, StoredImage,
@@ -142,10 +142,11 @@ pub enum BuildError {
     #[error("{0}\n  (add ignore-error=true to --cache-to to build anyway when the export fails)")]
     CacheExport(#[source] ExportError),
     #[error(
-        "--cache-from and --cache-to with more than one --platform are not built yet: build \
-         one platform per run to use a remote cache"
+        "--cache-to type=inline with more than one --platform is not built yet (the cache \
+         would ride in each platform's manifest): use --cache-to type=registry,ref=REF \
+         (or type=local), which holds every platform's steps"
     )]
-    CacheWithPlatforms,
+    InlineCacheWithPlatforms,
 }
 
 pub fn build(
@@ -163,8 +164,8 @@ pub fn build(
     // Held until the build ends: prune waits for it instead of deleting what it uses.
     let _store_lock = root.lock_for_build()?;
     let _cancel = CancelOnSignal::install(root.path.clone(), isolation.executor.clone());
-    if req.platforms.len() > 1 && !(req.cache_from.is_empty() && req.cache_to.is_empty()) {
-        return Err(BuildError::CacheWithPlatforms);
+    if req.platforms.len() > 1 && req.cache_to.iter().any(|t| t.location == Location::Inline) {
+        return Err(BuildError::InlineCacheWithPlatforms);
     }
     // The caches first: a base image whose layers they know is pulled lazily.
     let imported = Imported::load(req.registry, &req.cache_from, events);
@@ -193,7 +194,7 @@ pub fn build(
         cache_mounts: Default::default(),
     };
     if req.platforms.len() > 1 {
-        return platforms::build_platforms(root, req, &resolver, opts, events);
+        return platforms::build_platforms(root, req, &resolver, opts, &imported, events);
     }
     let lowered = lower(req.dockerfile, &req.lower, &resolver)
         .map_err(|e| BuildError::Frontend(Box::new(e)))?;
@@ -260,9 +261,35 @@ pub fn build(
         }
     }
     let pushed = push_all(root, req, &image, &to_push, events)?;
-    // `mounts=true`: the cache mounts the steps ran, each locked while it is packed.
+    export_caches(
+        root,
+        req,
+        &solved.steps,
+        &opts.cache_mounts,
+        &imported,
+        events,
+    )?;
+    Ok(BuildResult {
+        image,
+        pushed,
+        warnings: lowered.warnings,
+        stages: lowered.stages,
+    })
+}
+
+/// `--cache-to` (all but `type=inline`, which rides in the push), after the push: the steps'
+/// records, and with `mounts=true` the cache mounts the steps ran, each locked while it is
+/// packed. A failed export fails the build unless the target says `ignore-error=true`.
+pub(super) fn export_caches(
+    root: &Root,
+    req: &BuildRequest,
+    steps: &[StepResult],
+    cache_mounts: &UsedCacheMounts,
+    imported: &Imported,
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<(), BuildError> {
     let used_mounts = if req.cache_to.iter().any(|t| t.mounts) {
-        opts.cache_mounts.list()
+        cache_mounts.list()
     } else {
         Vec::new()
     };
@@ -283,9 +310,9 @@ pub fn build(
             root,
             req.registry,
             to,
-            &solved.steps,
+            steps,
             &used_mounts,
-            Some(&imported),
+            Some(imported),
             events,
         ) {
             if !to.ignore_error {
@@ -297,12 +324,7 @@ pub fn build(
             });
         }
     }
-    Ok(BuildResult {
-        image,
-        pushed,
-        warnings: lowered.warnings,
-        stages: lowered.stages,
-    })
+    Ok(())
 }
 
 /// Tags `image` with each of `names` in the store.

@@ -2,17 +2,20 @@
 //! per platform, the graphs merged (identical vertices, such as a `FROM
 //! --platform=$BUILDPLATFORM` stage's steps that do not use the target's args, are one vertex
 //! and run once), solved in one pass over the store and the cache, then one image per platform
-//! under an image index in every output. Also the emulation check every build makes before its
+//! under an image index in every output; `--cache-to` exports every platform's steps. Also the
+//! emulation check every build makes before its
 //! first step: a RUN for a foreign platform needs a usable binfmt_misc handler.
 
 use super::{
-    finish_config, image_outputs, BuildError, BuildRequest, BuildResult, OutputSpec, Pushed,
+    export_caches, finish_config, image_outputs, BuildError, BuildRequest, BuildResult, OutputSpec,
+    Pushed,
 };
 use crate::binfmt;
 use crate::events::Event;
 use crate::export::docker::{self, ArchiveOptions};
 use crate::export::local::write_local;
 use crate::export::push::push_index;
+use crate::remote_cache::Imported;
 use crate::solver::{solve_roots, SolveOptions};
 use crate::store::{put_image, store_uncompressed, LayerRecord, StoredImage};
 use cache::Root;
@@ -92,6 +95,7 @@ pub(super) fn build_platforms(
     req: &BuildRequest,
     resolver: &dyn ImageResolver,
     mut opts: SolveOptions,
+    imported: &Imported,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<BuildResult, BuildError> {
     if req
@@ -109,14 +113,14 @@ pub(super) fn build_platforms(
     let epoch = lowered[0].1.epoch;
     let roots: Vec<graph::Digest> = lowered.iter().map(|(_, l)| l.root.clone()).collect();
     opts.epoch = epoch.filter(|_| req.rewrite_timestamp);
-    let all_layers = solve_roots(&graph, &roots, &opts, events).inspect_err(|_| {
+    let solved = solve_roots(&graph, &roots, &opts, events).inspect_err(|_| {
         crate::store::remove_own_temporaries(&root.path);
     })?;
     let mut children = Vec::new();
     let mut configs: Vec<(Platform, Image, Vec<LayerRecord>)> = Vec::new();
-    for ((p, l), layers) in lowered.iter().zip(all_layers) {
-        let config = finish_config(l.image.clone(), &layers, l.epoch);
-        let stored = store_uncompressed(root, &config, &layers)?;
+    for ((p, l), layers) in lowered.iter().zip(&solved.layers) {
+        let config = finish_config(l.image.clone(), layers, l.epoch);
+        let stored = store_uncompressed(root, &config, layers)?;
         children.push(StoredImage {
             name: String::new(),
             manifest_digest: stored.manifest.digest.clone(),
@@ -126,7 +130,7 @@ pub(super) fn build_platforms(
             repo_digest: None,
             index: None,
         });
-        configs.push((p.clone(), config, layers));
+        configs.push((p.clone(), config, layers.clone()));
     }
     let name = req.tags.first().cloned().unwrap_or_default();
     let image = crate::store::store_index(root, &name, children, &platform::host())?;
@@ -160,6 +164,14 @@ pub(super) fn build_platforms(
             });
         }
     }
+    export_caches(
+        root,
+        req,
+        &solved.steps,
+        &opts.cache_mounts,
+        imported,
+        events,
+    )?;
     let (_, first) = lowered.swap_remove(0);
     Ok(BuildResult {
         image,

@@ -162,19 +162,25 @@ pub fn solve(
     })
 }
 
+/// What a solve of several roots gives: each root's layers, bottom first, in the order of
+/// the roots, and every step's cache key and layer stack (`in_image`: under any root's image).
+pub struct SolvedRoots {
+    pub layers: Vec<Vec<LayerRecord>>,
+    pub steps: Vec<StepResult>,
+}
+
 /// Runs the graph (one or several graphs merged: a multi-platform build's, whose identical
-/// vertices are one) up to each of `roots`; returns each root's layers, bottom first, in the
-/// order of `roots`.
+/// vertices are one) up to each of `roots`.
 pub fn solve_roots(
     graph: &Graph,
     roots: &[Digest],
     opts: &SolveOptions,
     events: &(dyn Fn(Event) + Sync),
-) -> Result<Vec<Vec<LayerRecord>>, SolveError> {
-    solve_graph(graph, roots, opts, events).map(|(layers, _)| layers)
+) -> Result<SolvedRoots, SolveError> {
+    solve_graph(graph, roots, opts, events).map(|(layers, steps)| SolvedRoots { layers, steps })
 }
 
-/// Each root's layers and every step's result (`in_image` relative to the first root).
+/// Each root's layers and every step's result (`in_image` when under any root's image).
 fn solve_graph(
     graph: &Graph,
     roots: &[Digest],
@@ -251,17 +257,16 @@ fn solve_graph(
             None => Err(SolveError::NoVertex(root.clone())),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let first = layers.first().map(Vec::as_slice).unwrap_or_default();
-    let steps = solved_steps(graph, &results, first).map_err(writing)?;
+    let steps = solved_steps(graph, &results, &layers).map_err(writing)?;
     Ok((layers, steps))
 }
 
 /// Every step (not a source) whose result is layers, in graph order; `in_image` when its
-/// stack is the bottom of the target's.
+/// stack is the bottom of one of the images' (a multi-platform build has one per platform).
 fn solved_steps(
     graph: &Graph,
     results: &HashMap<&str, scheduler::Done>,
-    image: &[LayerRecord],
+    images: &[Vec<LayerRecord>],
 ) -> Result<Vec<StepResult>, LayerWriteError> {
     let mut steps = Vec::new();
     for v in &graph.vertices {
@@ -272,11 +277,13 @@ fn solved_steps(
             continue;
         };
         let layers = l.iter().map(Layer::diff).collect::<Result<Vec<_>, _>>()?;
-        let in_image = layers.len() <= image.len()
-            && layers
-                .iter()
-                .zip(image)
-                .all(|(a, b)| a.diff_id == b.diff_id);
+        let in_image = images.iter().any(|image| {
+            layers.len() <= image.len()
+                && layers
+                    .iter()
+                    .zip(image)
+                    .all(|(a, b)| a.diff_id == b.diff_id)
+        });
         steps.push(StepResult {
             key: key.to_string(),
             layers,

@@ -672,3 +672,109 @@ fn emulated_steps_run_in_chroot_and_rootless_modes() {
         "rootless mode's arm64 image differs from root mode's"
     );
 }
+
+/// A remote cache serves a multi-platform build, as buildx's `--cache-to type=registry` with
+/// `--platform a,b`: runner A builds both platforms and exports (`mode=max`), runner B (a
+/// fresh store with the same base) takes every step of both platforms from the registry and
+/// makes A's index. `type=inline` with several platforms is refused, saying what works.
+#[test]
+fn a_registry_cache_serves_every_platform_on_a_fresh_runner() {
+    let Some(a) = store("two-platform remote cache") else {
+        return;
+    };
+    let Some((reg, _env)) = registry_and_env(Config::plain()) else {
+        return;
+    };
+    let ctx = files::context(&a.path("ctx"), ML, &[]);
+    let target = format!("{}/team/ml:1", reg.host());
+    let cache = format!("type=registry,ref={}/team/ml:cache", reg.host());
+    let build = |store: &Store, extra: &[&str]| {
+        let out = store
+            .pallet()
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .args(["build", "--progress", "plain", "--platform", BOTH])
+            .args(extra)
+            .arg(&ctx)
+            .output();
+        let log = text(&out.stderr);
+        assert!(out.status.success(), "{log}");
+        log
+    };
+    let cache_to = format!("{cache},mode=max");
+    let first = build(&a, &["--push", "-t", &target, "--cache-to", &cache_to]);
+    assert!(first.contains("#emulated linux/arm64"), "{first}");
+
+    let b = Store::busybox_multiplatform(pallet!());
+    let log = build(&b, &["-t", "ml:1", "--cache-from", &cache]);
+    // Four steps: each stage's RUN or COPY for each platform, none run here.
+    assert!(log.contains(", 0 misses"), "a step ran on runner B:\n{log}");
+    for step in [
+        "[linux/amd64 deps 2/2] RUN",
+        "[linux/arm64 deps 2/2] RUN",
+        "[linux/arm64 stage-1 3/3] RUN",
+    ] {
+        let line = log.lines().position(|l| l.contains(step));
+        let line = line.unwrap_or_else(|| panic!("no {step}:\n{log}"));
+        let rest: Vec<&str> = log.lines().skip(line).take(4).collect();
+        assert!(
+            rest.iter()
+                .any(|l| l.contains("CACHED (from type=registry")),
+            "{step} not from the registry cache:\n{log}"
+        );
+    }
+    assert!(
+        !log.contains("#emulated"),
+        "an emulated step ran on runner B:\n{log}"
+    );
+    assert_eq!(
+        testkit::progress::built_digest(&log),
+        testkit::progress::built_digest(&first),
+        "runner B made another index"
+    );
+
+    // mode=min: each platform's image steps (not only the first platform's); the deps
+    // stage's RUN is in no image, so a fresh runner runs it.
+    let min = format!("type=registry,ref={}/team/ml:min", reg.host());
+    build(
+        &a,
+        &["-t", "ml:1", "--cache-to", &format!("{min},mode=min")],
+    );
+    let c = Store::busybox_multiplatform(pallet!());
+    let log = build(&c, &["-t", "ml:1", "--cache-from", &min]);
+    let step_log = |step: &str| -> String {
+        let at = log.lines().position(|l| l.contains(step));
+        let at = at.unwrap_or_else(|| panic!("no {step}:\n{log}"));
+        log.lines().skip(at).take(4).collect::<Vec<_>>().join("\n")
+    };
+    for step in [
+        "[linux/amd64 stage-1 3/3] RUN",
+        "[linux/arm64 stage-1 3/3] RUN",
+    ] {
+        assert!(
+            step_log(step).contains("CACHED (from type=registry"),
+            "{step} not from the mode=min cache:\n{log}"
+        );
+    }
+    assert!(
+        !step_log("[linux/arm64 deps 2/2] RUN").contains("CACHED"),
+        "mode=min exported a step in no image:\n{log}"
+    );
+    assert_eq!(
+        testkit::progress::built_digest(&log),
+        testkit::progress::built_digest(&first)
+    );
+
+    let inline = b
+        .pallet()
+        .args(["build", "--platform", BOTH, "--push", "-t", &target])
+        .args(["--cache-to", "type=inline"])
+        .arg(&ctx)
+        .output();
+    let err = text(&inline.stderr);
+    assert!(!inline.status.success());
+    assert!(
+        err.contains("--cache-to type=inline with more than one --platform is not built yet")
+            && err.contains("type=registry,ref=REF"),
+        "{err}"
+    );
+}
