@@ -6,6 +6,7 @@
 //! It knows nothing of what the errors are about: no instruction, no stage.
 
 use super::ast::{ParseError, Span};
+use super::lint::Warning;
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
@@ -32,6 +33,9 @@ pub struct FrontendError {
     pub needle: Option<String>,
     /// The typed error this one was made from, if any: what `source()` returns.
     pub cause: Option<Cause>,
+    /// Lint warnings found before the error (BuildKit reports those its instruction parser
+    /// found before an instruction that does not parse): shown before it.
+    pub warnings: Vec<Warning>,
 }
 
 impl PartialEq for FrontendError {
@@ -55,6 +59,7 @@ impl FrontendError {
             hint: None,
             needle: None,
             cause: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -241,6 +246,7 @@ impl From<ParseError> for FrontendError {
             hint: None,
             needle: None,
             cause: e.cause,
+            warnings: Vec::new(),
         }
     }
 }

@@ -23,6 +23,7 @@ mod copy;
 mod dependencies;
 mod dispatch;
 mod env;
+mod epoch;
 mod exec_mounts;
 mod paths;
 pub mod platform;
@@ -46,6 +47,7 @@ use env::EnvList;
 use graph::image::Image;
 use graph::{Digest, Graph, Platform};
 use reference::Reference;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The key a named build context is matched by, as BuildKit's dockerui does: the familiar
@@ -125,7 +127,22 @@ pub fn lower(
     opts: &LowerOptions,
     resolver: &dyn ImageResolver,
 ) -> Result<Lowered, FrontendError> {
-    let instructions = parse_dockerfile(df)?;
+    // The linter first, as BuildKit: what its instruction parser finds before an
+    // instruction that does not parse is reported with the error.
+    let mut linter = linter_for(df, opts)?;
+    let instructions = match parse_dockerfile(df) {
+        Ok(i) => i,
+        Err(mut e) => {
+            let before = if e.span.start_line == 0 {
+                usize::MAX
+            } else {
+                e.span.start_line
+            };
+            checks::parse_time(df, before, &mut linter);
+            e.warnings = linter.warnings;
+            return Err(e);
+        }
+    };
     if instructions.stages.is_empty() {
         let span = df.nodes.first().map(|n| n.span).unwrap_or_default();
         return Err(
@@ -135,7 +152,6 @@ pub fn lower(
             ),
         );
     }
-    let mut linter = linter_for(df, opts)?;
     checks::run(df, &instructions, &mut linter);
 
     let build_platform = platform::host();
@@ -145,7 +161,7 @@ pub fn lower(
         .unwrap_or_else(|| build_platform.clone());
     let lexer = Lexer::new(df.directives.escape);
     let mut cx = Lowering {
-        opts,
+        opts: Cow::Borrowed(opts),
         resolver,
         lexer,
         linter,
@@ -158,6 +174,9 @@ pub fn lower(
         epoch: None,
         states: Vec::new(),
         unresolved_reported: Vec::new(),
+        ignore: (!opts.dockerignore.is_empty())
+            .then(|| context::dockerignore::Matcher::new(&opts.dockerignore).ok())
+            .flatten(),
     };
     // TARGETSTAGE: the stage built (--target, else the last stage's name, else "default").
     let target_stage = opts
@@ -166,6 +185,7 @@ pub fn lower(
         .or_else(|| instructions.stages.last().and_then(|s| s.name.clone()))
         .unwrap_or_else(|| "default".to_string());
     cx.global_args(&instructions.meta_args, &target_stage)?;
+    cx.source_date_epoch(&instructions.stages)?;
     cx.build_states(&instructions)?;
     let target = cx.resolve_target()?;
     cx.build_dependencies()?;
@@ -242,7 +262,9 @@ fn with_parse_warnings(df: &Dockerfile, mut linter: Linter) -> Result<Linter, Fr
 
 /// The state of one lowering run.
 struct Lowering<'a> {
-    opts: &'a LowerOptions,
+    /// The options; owned once SOURCE_DATE_EPOCH's build arg is replaced by the time it
+    /// names (`epoch`).
+    opts: Cow<'a, LowerOptions>,
     resolver: &'a dyn ImageResolver,
     lexer: Lexer,
     linter: Linter,
@@ -257,6 +279,9 @@ struct Lowering<'a> {
     epoch: Option<i64>,
     states: Vec<stages::StageState>,
     unresolved_reported: Vec<String>,
+    /// The main context's `.dockerignore`, compiled for the CopyIgnoredFile check (none
+    /// without patterns).
+    ignore: Option<context::dockerignore::Matcher>,
 }
 
 /// ARG names that are available in RUN without being declared, and never need an ARG.
@@ -307,21 +332,6 @@ impl Lowering<'_> {
                         .set(&def.key, &v)
                         .map_err(|e| FrontendError::from_cause(e, *span))?;
                 }
-            }
-        }
-        if let Some(v) = self
-            .opts
-            .build_args
-            .get("SOURCE_DATE_EPOCH")
-            .map(String::as_str)
-            .or(self.global_args.get("SOURCE_DATE_EPOCH"))
-        {
-            if !v.is_empty() {
-                let n: i64 = v.parse().map_err(|_| {
-                    FrontendError::global(format!("invalid SOURCE_DATE_EPOCH: {v}"))
-                        .with_hint("SOURCE_DATE_EPOCH is a Unix time in seconds, e.g. $(git log -1 --format=%ct)")
-                })?;
-                self.epoch = Some(n);
             }
         }
         Ok(())
