@@ -268,6 +268,26 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     (d > 0 && d < 3 || d == 0 && c != word).then_some(c)
 }
 
+/// [`suggest`] with the case significant, as BuildKit's `suggest.Search(v, opts, true)`
+/// (variable names): none when `word` is itself a candidate, else the first closest one
+/// fewer than 3 edits away.
+pub fn suggest_exact<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let mut best: Option<(&str, usize)> = None;
+    for c in candidates {
+        if c == word {
+            return None;
+        }
+        let d = edit_distance(word, c);
+        if d < best.map_or(3, |(_, bd)| bd) {
+            best = Some((c, d));
+        }
+    }
+    best.map(|(c, _)| c)
+}
+
 /// Optimal-string-alignment distance: Levenshtein plus adjacent transpositions (`form`/`from`).
 fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();

@@ -210,6 +210,7 @@ impl Linter {
     /// Records a rule violation unless the rule is skipped (for the file, or for the
     /// instruction at `span` by a comment above it), or is experimental and not turned on.
     pub fn run(&mut self, rule: &'static str, message: String, span: Option<Span>) {
+        debug_assert!(rule_info(rule).is_some(), "{rule} is not in lint::RULES");
         let local = span.and_then(|at| {
             self.local.iter().find_map(|(s, set)| {
                 (s.start_line..=s.end_line.max(s.start_line))

@@ -71,6 +71,11 @@ impl EnvList {
         }
     }
 
+    /// The names, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.vars.iter().map(|(k, _)| k.as_str())
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.index.get(key).map(|&at| self.vars[at].1.as_str())
     }

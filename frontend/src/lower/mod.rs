@@ -184,6 +184,7 @@ pub fn lower(
         .clone()
         .or_else(|| instructions.stages.last().and_then(|s| s.name.clone()))
         .unwrap_or_else(|| "default".to_string());
+    cx.lint_default_bases(&instructions, &target_stage);
     cx.global_args(&instructions.meta_args, &target_stage)?;
     cx.source_date_epoch(&instructions.stages)?;
     cx.build_states(&instructions)?;
@@ -335,6 +336,40 @@ impl Lowering<'_> {
             }
         }
         Ok(())
+    }
+
+    /// InvalidDefaultArgInFrom (BuildKit's `validateBaseImagesWithDefaultArgs`): each
+    /// stage's base with the global ARGs' defaults alone (no build args) must name an image,
+    /// so that the Dockerfile builds without options. Any expansion error abandons the check.
+    fn lint_default_bases(&mut self, ins: &crate::instructions::Instructions, target_stage: &str) {
+        let mut env = EnvList::default();
+        for (k, v) in platform::platform_args(&self.build_platform, &self.target_platform) {
+            env.inherit(&k, &v);
+        }
+        env.inherit("TARGETSTAGE", target_stage);
+        for def in ins.meta_args.iter().flat_map(|(defs, _)| defs) {
+            if let Some(d) = &def.value {
+                let Ok(ex) = self.lexer.process_word(d, &env) else {
+                    return;
+                };
+                env.inherit(&def.key, &ex.result);
+            }
+        }
+        for st in &ins.stages {
+            let Ok(ex) = self.lexer.process_word(&st.base, &env) else {
+                return;
+            };
+            if Reference::parse(&ex.result).is_err() {
+                self.linter.run(
+                    "InvalidDefaultArgInFrom",
+                    format!(
+                        "Default value for ARG {} results in empty or invalid base image name",
+                        st.base
+                    ),
+                    Some(st.span),
+                );
+            }
+        }
     }
 
     fn finish(mut self, target: usize, reachable: &[usize]) -> Result<Lowered, FrontendError> {

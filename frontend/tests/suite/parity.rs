@@ -784,3 +784,317 @@ fn builds_lint_the_stages_they_build() {
         ]
     );
 }
+
+/// A resolver with BuildKit's test base images as configs: `alpine` and `busybox` with
+/// docker's PATH.
+fn base_images() -> frontend::lower::MemoryResolver {
+    let mut r = frontend::lower::MemoryResolver::default();
+    for name in ["alpine", "busybox"] {
+        let mut image = graph::image::Image::default();
+        image.config.env =
+            vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()];
+        let reference = format!("docker.io/library/{name}:latest");
+        r.0.insert(
+            reference.clone(),
+            frontend::lower::ResolvedImage { reference, image },
+        );
+    }
+    r
+}
+
+fn lints_on_images(src: &str, args: &[(&str, &str)]) -> Vec<(&'static str, String, usize)> {
+    let df = parse(src.as_bytes()).unwrap();
+    let o = LowerOptions {
+        build_args: args
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..LowerOptions::default()
+    };
+    let l = lower(&df, &o, &base_images())
+        .unwrap_or_else(|e| panic!("{}", e.render("Dockerfile", src)));
+    all_lints(&l)
+}
+
+/// dockerfile_check_test.go testUnmatchedVars: UndefinedVar with BuildKit's "did you mean"
+/// (the closest defined name, the base image's PATH among them); none for a declared ARG, an
+/// ARG of the base stage, or RUN (its shell expands).
+#[test]
+fn unmatched_vars() {
+    let rule = "UndefinedVar";
+    assert_eq!(
+        lints_on_images("\nFROM scratch\nARG foo\nCOPY Dockerfile${foo} .\n", &[]),
+        []
+    );
+    assert_eq!(
+        lints_on_images(
+            "\nFROM alpine AS base\nARG foo=Dockerfile\n\nFROM base\nCOPY $foo .\n",
+            &[]
+        ),
+        []
+    );
+    assert_eq!(lints_on_images("\nFROM alpine\nRUN echo $PATH\n", &[]), []);
+    assert_eq!(
+        lints_on_images(
+            "\nFROM alpine\nCOPY $foo .\nARG foo=bar\nRUN echo $foo\n",
+            &[]
+        ),
+        [(rule, "Usage of undefined variable '$foo'".into(), 3)]
+    );
+    assert_eq!(
+        lints_on_images(
+            "\nFROM alpine\nARG DIR_BINARIES=binaries/\nARG DIR_ASSETS=assets/\n\
+             ARG DIR_CONFIG=config/\nCOPY $DIR_ASSET .\n\t",
+            &[]
+        ),
+        [(
+            rule,
+            "Usage of undefined variable '$DIR_ASSET' (did you mean $DIR_ASSETS?)".into(),
+            6
+        )]
+    );
+    assert_eq!(
+        lints_on_images("\nFROM alpine\nENV PATH=$PAHT:/tmp/bin\n\t\t", &[]),
+        [(
+            rule,
+            "Usage of undefined variable '$PAHT' (did you mean $PATH?)".into(),
+            3
+        )]
+    );
+}
+
+/// dockerfile_check_test.go testInvalidDefaultArgInFrom: a base name that is empty or no
+/// valid reference with the global ARGs' defaults alone (build args not applied) warns,
+/// even when the build arg given makes it valid.
+#[test]
+fn invalid_default_arg_in_from() {
+    let rule = "InvalidDefaultArgInFrom";
+    let text = |base: &str| {
+        format!("Default value for ARG {base} results in empty or invalid base image name")
+    };
+    assert_eq!(
+        lints_on_images(
+            "\nARG VERSION\nFROM busybox:$VERSION\n",
+            &[("VERSION", "latest")]
+        ),
+        [(rule, text("busybox:$VERSION"), 3)]
+    );
+    assert_eq!(
+        lints_on_images("\nARG IMAGE\nFROM $IMAGE\n", &[("IMAGE", "busybox:latest")]),
+        [(rule, text("$IMAGE"), 3)]
+    );
+    assert_eq!(
+        lints_on_images(
+            "\nARG SFX=\"box:\"\nFROM busy${SFX}\n",
+            &[("SFX", "box:latest")]
+        ),
+        [(rule, text("busy${SFX}"), 3)]
+    );
+    assert_eq!(
+        lints_on_images(
+            "\nARG VERSION=\"latest\"\nFROM busybox:${VERSION}\n",
+            &[("VERSION", "latest")]
+        ),
+        []
+    );
+    assert_eq!(
+        lints_on_images(
+            "\nARG BUSYBOX_VARIANT=\"\"\nFROM busybox:stable${BUSYBOX_VARIANT}\n",
+            &[("BUSYBOX_VARIANT", "-musl")]
+        ),
+        []
+    );
+    assert_eq!(
+        lints_on_images(
+            "\n\tARG BUSYBOX_VARIANT\n\tFROM busybox:stable${BUSYBOX_VARIANT}\n\t",
+            &[("BUSYBOX_VARIANT", "-musl")]
+        ),
+        []
+    );
+}
+
+/// dockerfile_check_test.go testBaseImagePlatformMismatch: a base whose config is for
+/// another platform than the stage's warns InvalidBaseImagePlatform (BuildKit's text; the
+/// rule has no documentation page); the same platform does not.
+#[test]
+fn base_image_platform_mismatch() {
+    let mut r = frontend::lower::MemoryResolver::default();
+    let reference = "127.0.0.1:5000/buildkit/testbaseimageplatform:latest".to_string();
+    let mut image = graph::image::Image::default();
+    image.os = "linux".into();
+    image.architecture = "arm64".into();
+    r.0.insert(
+        reference.clone(),
+        frontend::lower::ResolvedImage {
+            reference: reference.clone(),
+            image,
+        },
+    );
+    let src = format!("\nFROM {reference}\nENV foo=bar\n\t");
+    let df = parse(src.as_bytes()).unwrap();
+    let on = |p: &str| {
+        let o = LowerOptions {
+            platform: Some(frontend::lower::platform::parse(p).unwrap()),
+            ..LowerOptions::default()
+        };
+        all_lints(&lower(&df, &o, &r).unwrap())
+    };
+    assert_eq!(
+        on("linux/amd64"),
+        [(
+            "InvalidBaseImagePlatform",
+            format!("Base image {reference} was pulled with platform \"linux/arm64\", expected \"linux/amd64\" for current build"),
+            2
+        )]
+    );
+    assert_eq!(on("linux/arm64"), []);
+    let w = frontend::lint::rule_info("InvalidBaseImagePlatform").unwrap();
+    assert_eq!(
+        w.description,
+        "Base image platform does not match expected target platform"
+    );
+    assert_eq!(w.url, None);
+}
+
+/// A resolver that answers `source_epoch` with a fixed time and records what it was asked.
+#[derive(Default)]
+struct EpochResolver {
+    asked: std::cell::RefCell<Vec<graph::resolve::EpochSource>>,
+}
+
+impl frontend::lower::ImageResolver for EpochResolver {
+    fn resolve(
+        &self,
+        _: &str,
+        _: &graph::Platform,
+    ) -> Result<Option<frontend::lower::ResolvedImage>, graph::resolve::ResolveError> {
+        Ok(None)
+    }
+
+    fn source_epoch(
+        &self,
+        source: &graph::resolve::EpochSource,
+    ) -> Result<Option<i64>, graph::resolve::ResolveError> {
+        self.asked.borrow_mut().push(source.clone());
+        Ok(Some(1_700_000_402))
+    }
+}
+
+/// The environment of the lowering's RUN steps.
+fn run_envs(l: &Lowered) -> Vec<Vec<String>> {
+    l.graph
+        .vertices
+        .iter()
+        .filter_map(|v| match &v.op {
+            graph::Op::Exec(e) => Some(e.env.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// dockerfile_source_date_epoch_test.go testSourceDateEpochContextLocalUnset,
+/// testSourceDateEpochStageHTTPArchive, testSourceDateEpochStageOverride,
+/// testSourceDateEpochStageInvalid, as lowered: `context` (a local directory has no time) and
+/// a named context's name lower as if SOURCE_DATE_EPOCH were unset; a stage name asks the
+/// resolver for the time of the stage's one ADD <url> and RUN sees that number; a number
+/// given as build arg wins without asking; a stage that is not source-only fails with
+/// BuildKit's texts at its FROM line.
+#[test]
+fn source_date_epoch_from_context_and_stages() {
+    let lower_sde = |src: &str, args: &[(&str, &str)], named: &[&str]| {
+        let df = parse(src.as_bytes()).unwrap();
+        let mut o = LowerOptions {
+            build_args: args
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..LowerOptions::default()
+        };
+        for n in named {
+            o.named_contexts.insert(
+                n.to_string(),
+                frontend::lower::NamedContext::Local {
+                    exclude_patterns: Vec::new(),
+                },
+            );
+        }
+        let r = EpochResolver::default();
+        let l = lower(&df, &o, &r);
+        (l, r.asked.into_inner())
+    };
+    let echo = "FROM busybox\nARG SOURCE_DATE_EPOCH\nRUN echo -n \"$SOURCE_DATE_EPOCH\" >/epoch\n";
+    // `context`, as build arg or ARG default, and a named context: no time.
+    for (src, args, named) in [
+        (
+            echo.to_string(),
+            vec![("SOURCE_DATE_EPOCH", "context")],
+            vec![],
+        ),
+        (
+            format!("ARG SOURCE_DATE_EPOCH=context\n{echo}"),
+            vec![],
+            vec![],
+        ),
+        (
+            format!("ARG SOURCE_DATE_EPOCH=src\n{echo}"),
+            vec![],
+            vec!["src"],
+        ),
+    ] {
+        let (l, asked) = lower_sde(&src, &args, &named);
+        let l = l.unwrap();
+        assert_eq!(l.epoch, None, "{src}");
+        assert!(asked.is_empty());
+        let envs = run_envs(&l);
+        assert_eq!(envs.len(), 1);
+        assert!(
+            !envs[0].iter().any(|e| e.starts_with("SOURCE_DATE_EPOCH")),
+            "{src}: {:?}",
+            envs[0]
+        );
+    }
+    // A source-only stage (named in any case, ARGs expanded in its ADD).
+    let staged = format!(
+        "\nARG SOURCE_DATE_EPOCH=MySource\nFROM scratch AS mysource\nARG file=src.tar\n\
+         ADD --checksum=sha256:0123 http://127.0.0.1:1/${{file}} /\n{echo}"
+    );
+    let (l, asked) = lower_sde(&staged, &[], &[]);
+    let l = l.unwrap();
+    assert_eq!(l.epoch, Some(1_700_000_402));
+    assert_eq!(
+        asked,
+        [graph::resolve::EpochSource::Http {
+            url: "http://127.0.0.1:1/src.tar".into(),
+            checksum: Some("sha256:0123".into())
+        }]
+    );
+    assert!(run_envs(&l)[0].contains(&"SOURCE_DATE_EPOCH=1700000402".to_string()));
+    assert_eq!(
+        l.stages,
+        ["stage-1"],
+        "the source stage itself is not built"
+    );
+    // A number given as build arg: the stage is not asked about.
+    let (l, asked) = lower_sde(&staged, &[("SOURCE_DATE_EPOCH", "1700000502")], &[]);
+    assert_eq!(l.unwrap().epoch, Some(1_700_000_502));
+    assert!(asked.is_empty());
+    // Stages that are not source-only.
+    for (stage, want) in [
+        ("FROM scratch AS mysource\nCOPY Dockerfile /Dockerfile\n", "SOURCE_DATE_EPOCH stage does not meet source-only requirements: unsupported copy instruction"),
+        ("FROM busybox AS mysource\nADD http://127.0.0.1:1/a.tar /\n", "SOURCE_DATE_EPOCH stage must use FROM scratch"),
+        ("FROM scratch AS mysource\nARG a=1\n", "SOURCE_DATE_EPOCH stage must contain exactly one remote ADD"),
+        ("FROM scratch AS mysource\nADD http://127.0.0.1:1/a.tar /\nADD http://127.0.0.1:1/b.tar /\n", "SOURCE_DATE_EPOCH stage must contain exactly one remote ADD"),
+        ("FROM scratch AS mysource\nADD http://127.0.0.1:1/a.tar http://127.0.0.1:1/b.tar /\n", "SOURCE_DATE_EPOCH stage must contain exactly one remote ADD source"),
+        ("FROM scratch AS mysource\nADD local.tar /\n", "SOURCE_DATE_EPOCH stage source must be a single HTTP(S) or Git ADD"),
+    ] {
+        let src = format!("\nARG SOURCE_DATE_EPOCH=mysource\n{stage}FROM scratch\n");
+        let (l, asked) = lower_sde(&src, &[], &[]);
+        let e = l.unwrap_err();
+        assert_eq!(e.message, want, "{src}");
+        assert_eq!(e.span.start_line, 3, "at the stage's FROM");
+        assert!(asked.is_empty());
+    }
+    // Neither a number nor a name.
+    let (l, _) = lower_sde(&format!("ARG SOURCE_DATE_EPOCH=nosuch\n{echo}"), &[], &[]);
+    assert_eq!(l.unwrap_err().message, "invalid SOURCE_DATE_EPOCH: nosuch");
+}
