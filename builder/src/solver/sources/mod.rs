@@ -15,6 +15,7 @@ mod http;
 mod image;
 
 pub use git::{GitError, GitFailure};
+pub(crate) use http::content_for_epoch;
 pub use http::HttpError;
 
 use super::{stored, CacheKey, Output, SolveError, SolveOptions};

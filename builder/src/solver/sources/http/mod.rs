@@ -103,6 +103,31 @@ pub(super) fn run(
     }
 }
 
+/// The body of `url` as a blob in the store (fetched as `ADD <url>` fetches it: by
+/// `--checksum` when that content is stored, conditionally when the URL was fetched before)
+/// and its `Last-Modified` time: what a SOURCE_DATE_EPOCH stage's time is read from. The
+/// stage's ADD, if the build runs it, then finds the same blob.
+pub(crate) fn content_for_epoch(
+    root: &Root,
+    url: &str,
+    checksum: Option<&str>,
+    no_cache: bool,
+) -> Result<(String, Option<i64>), HttpError> {
+    let fetch = Fetch {
+        url,
+        filename: "",
+        checksum,
+        no_cache,
+        root,
+    };
+    let content = match fetch.pinned_content()? {
+        Some(c) => c,
+        None => fetch.fetch(&mut || {})?.0,
+    };
+    let time = content.last_modified.as_deref().and_then(parse_http_date);
+    Ok((content.digest, time))
+}
+
 /// What the index remembers of a URL's last answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct UrlRecord {
