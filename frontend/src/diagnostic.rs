@@ -30,13 +30,18 @@ pub struct FrontendError {
     pub hint: Option<String>,
     /// Text within the instruction that the caret should point at (a flag, a word); the
     /// line and column are found when rendering, since continuations may move it.
-    pub needle: Option<String>,
+    pub needle: Option<Box<str>>,
     /// The typed error this one was made from, if any: what `source()` returns.
     pub cause: Option<Cause>,
     /// Lint warnings found before the error (BuildKit reports those its instruction parser
-    /// found before an instruction that does not parse): shown before it.
-    pub warnings: Vec<Warning>,
+    /// found before an instruction that does not parse): shown before it. Boxed (and read
+    /// through [`FrontendError::warnings`]) so that the error stays small.
+    pub(crate) earlier: Option<Box<Earlier>>,
 }
+
+/// The warnings of [`FrontendError::warnings`].
+#[derive(Debug, Clone)]
+pub(crate) struct Earlier(Vec<Warning>);
 
 impl PartialEq for FrontendError {
     fn eq(&self, other: &Self) -> bool {
@@ -51,6 +56,17 @@ impl PartialEq for FrontendError {
 impl Eq for FrontendError {}
 
 impl FrontendError {
+    /// The lint warnings found before this error, to show before it.
+    pub fn warnings(&self) -> &[Warning] {
+        self.earlier.as_deref().map_or(&[], |e| &e.0)
+    }
+
+    /// This error with the lint warnings found before it.
+    pub fn with_warnings(mut self, warnings: Vec<Warning>) -> Self {
+        self.earlier = (!warnings.is_empty()).then(|| Box::new(Earlier(warnings)));
+        self
+    }
+
     pub fn new(message: impl Into<String>, span: Span) -> Self {
         FrontendError {
             message: message.into(),
@@ -59,7 +75,7 @@ impl FrontendError {
             hint: None,
             needle: None,
             cause: None,
-            warnings: Vec::new(),
+            earlier: None,
         }
     }
 
@@ -86,7 +102,7 @@ impl FrontendError {
     }
 
     pub fn with_needle(mut self, needle: impl Into<String>) -> Self {
-        self.needle = Some(needle.into());
+        self.needle = Some(needle.into().into_boxed_str());
         self
     }
 
@@ -246,7 +262,7 @@ impl From<ParseError> for FrontendError {
             hint: None,
             needle: None,
             cause: e.cause,
-            warnings: Vec::new(),
+            earlier: None,
         }
     }
 }

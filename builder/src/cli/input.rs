@@ -75,7 +75,7 @@ const MAX_SHOWN_LINE: usize = 160;
 /// with a caret under the fault (the text is what the error points into).
 pub fn dockerfile_error(e: FrontendError, name: &str, text: &str) -> CliError {
     // The lint warnings found before the error come first, as BuildKit prints them.
-    let rendered = super::render::warning_lines(&e.warnings, name) + &e.render(name, text);
+    let rendered = super::render::warning_lines(e.warnings(), name) + &e.render(name, text);
     CliError::rendered(e, rendered)
 }
 

@@ -132,15 +132,14 @@ pub fn lower(
     let mut linter = linter_for(df, opts)?;
     let instructions = match parse_dockerfile(df) {
         Ok(i) => i,
-        Err(mut e) => {
+        Err(e) => {
             let before = if e.span.start_line == 0 {
                 usize::MAX
             } else {
                 e.span.start_line
             };
             checks::parse_time(df, before, &mut linter);
-            e.warnings = linter.warnings;
-            return Err(e);
+            return Err(e.with_warnings(linter.warnings));
         }
     };
     if instructions.stages.is_empty() {

@@ -707,7 +707,7 @@ fn warnings_before_a_parse_error() {
     );
     assert_eq!(e.span.start_line, 4);
     let got: Vec<(&str, &str, usize)> = e
-        .warnings
+        .warnings()
         .iter()
         .map(|w| {
             (
@@ -733,7 +733,7 @@ fn warnings_before_a_parse_error() {
         ]
     );
     assert_eq!(
-        e.warnings[1].url(),
+        e.warnings()[1].url(),
         Some("https://docs.docker.com/go/dockerfile/rule/maintainer-deprecated/")
     );
 }
@@ -920,9 +920,11 @@ fn invalid_default_arg_in_from() {
 fn base_image_platform_mismatch() {
     let mut r = frontend::lower::MemoryResolver::default();
     let reference = "127.0.0.1:5000/buildkit/testbaseimageplatform:latest".to_string();
-    let mut image = graph::image::Image::default();
-    image.os = "linux".into();
-    image.architecture = "arm64".into();
+    let image = graph::image::Image {
+        os: "linux".into(),
+        architecture: "arm64".into(),
+        ..Default::default()
+    };
     r.0.insert(
         reference.clone(),
         frontend::lower::ResolvedImage {
