@@ -4,6 +4,7 @@
 //! would be, and its time is the `Last-Modified` header, else the latest mtime of a regular
 //! file when the body is a tar archive (plain, gzip, bzip2, xz, zstd), else none.
 
+use crate::events::Event;
 use crate::exec::fileop::archive_max_mtime;
 use crate::solver::content_for_epoch;
 use cache::Root;
@@ -15,6 +16,7 @@ pub(super) struct WithSourceEpochs<'a> {
     pub root: &'a Root,
     /// `--no-cache`: fetch the URL again rather than trust the last answer.
     pub no_cache: bool,
+    pub events: &'a (dyn Fn(Event) + Sync),
 }
 
 impl ImageResolver for WithSourceEpochs<'_> {
@@ -27,6 +29,39 @@ impl ImageResolver for WithSourceEpochs<'_> {
     }
 
     fn source_epoch(&self, source: &EpochSource) -> Result<Option<i64>, ResolveError> {
+        let EpochSource::Http { url, .. } = source;
+        let name = format!("[internal] resolve SOURCE_DATE_EPOCH from {url}");
+        (self.events)(Event::Started { name: name.clone() });
+        let started = std::time::Instant::now();
+        let result = self.time_of(source);
+        (self.events)(match &result {
+            Ok(time) => {
+                (self.events)(Event::Log {
+                    name: name.clone(),
+                    line: match time {
+                        Some(t) => format!("SOURCE_DATE_EPOCH={t}"),
+                        None => {
+                            "no time (no Last-Modified, not a tar archive): SOURCE_DATE_EPOCH unset"
+                                .into()
+                        }
+                    },
+                });
+                Event::Done {
+                    name,
+                    seconds: started.elapsed().as_secs_f64(),
+                }
+            }
+            Err(e) => Event::Failed {
+                name,
+                message: e.to_string(),
+            },
+        });
+        result
+    }
+}
+
+impl WithSourceEpochs<'_> {
+    fn time_of(&self, source: &EpochSource) -> Result<Option<i64>, ResolveError> {
         match source {
             EpochSource::Http { url, checksum } => {
                 let (digest, last_modified) =

@@ -190,6 +190,7 @@ pub fn build(
         images: &images,
         root,
         no_cache: req.lower.no_cache,
+        events,
     };
     let opts = SolveOptions {
         root,

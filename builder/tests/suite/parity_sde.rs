@@ -160,6 +160,13 @@ fn source_date_epoch_from_a_source_only_stage() {
             "{path}: the source stage is not the target"
         );
         let config = kit.config(&ctx, &[]);
+        let log = kit.ok(&ctx, &[]);
+        let step = format!(
+            "[internal] resolve SOURCE_DATE_EPOCH from {}",
+            server.url(path)
+        );
+        assert!(log.contains(&step), "{log}");
+        assert!(log.contains(&format!("SOURCE_DATE_EPOCH={epoch}")), "{log}");
         assert_eq!(
             config["created"],
             time_of(epoch).as_str(),

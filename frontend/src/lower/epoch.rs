@@ -2,6 +2,7 @@
 //! the global ARG's value when not empty, is
 //!
 //! - a Unix time in seconds: the epoch;
+//! - empty (a build arg given as `SOURCE_DATE_EPOCH=`): unset;
 //! - `context`: the main context's time; a local directory has none, so the build goes on as
 //!   if SOURCE_DATE_EPOCH were unset;
 //! - the name of a `--build-context`: its time; pallet's named contexts (directories, images,
@@ -34,14 +35,13 @@ impl Lowering<'_> {
                 _ => return Ok(()),
             },
         };
-        if value.is_empty() {
-            return Ok(());
-        }
         if let Ok(n) = value.parse::<i64>() {
             self.epoch = Some(n);
             return Ok(());
         }
-        self.epoch = if value == "context"
+        // An empty build arg unsets it (BuildKit resolves "" to no time too).
+        self.epoch = if value.is_empty()
+            || value == "context"
             || self.opts.named_contexts.contains_key(&context_key(&value))
         {
             None

@@ -1032,6 +1032,7 @@ fn source_date_epoch_from_context_and_stages() {
             vec![("SOURCE_DATE_EPOCH", "context")],
             vec![],
         ),
+        (echo.to_string(), vec![("SOURCE_DATE_EPOCH", "")], vec![]),
         (
             format!("ARG SOURCE_DATE_EPOCH=context\n{echo}"),
             vec![],
