@@ -66,6 +66,13 @@ pub enum EpochSource {
         url: String,
         checksum: Option<String>,
     },
+    /// `ADD [--checksum=SHA] GIT_URL`: the committer time of the commit `reference` names
+    /// (the remote's HEAD when empty).
+    Git {
+        remote: String,
+        reference: String,
+        checksum: Option<String>,
+    },
 }
 
 /// A resolver that knows nothing: every base lowers with an empty config.

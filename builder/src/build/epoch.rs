@@ -2,11 +2,12 @@
 //! SOURCE_DATE_EPOCH stage's remote source (`graph::resolve::EpochSource`). Images are the
 //! wrapped resolver's; an `ADD <url>` source is fetched into the store as the ADD itself
 //! would be, and its time is the `Last-Modified` header, else the latest mtime of a regular
-//! file when the body is a tar archive (plain, gzip, bzip2, xz, zstd), else none.
+//! file when the body is a tar archive (plain, gzip, bzip2, xz, zstd), else none; an
+//! `ADD <git>` source's time is its commit's committer time (fetched as the ADD fetches it).
 
 use crate::events::Event;
 use crate::exec::fileop::archive_max_mtime;
-use crate::solver::content_for_epoch;
+use crate::solver::{commit_time_for_epoch, content_for_epoch, redact_git_url as redact};
 use cache::Root;
 use graph::resolve::{EpochSource, ImageResolver, ResolveError, ResolvedImage};
 use graph::Platform;
@@ -17,6 +18,8 @@ pub(super) struct WithSourceEpochs<'a> {
     /// `--no-cache`: fetch the URL again rather than trust the last answer.
     pub no_cache: bool,
     pub events: &'a (dyn Fn(Event) + Sync),
+    /// The `--ssh default` agent, for a git remote over ssh.
+    pub ssh_default: Option<std::path::PathBuf>,
 }
 
 impl ImageResolver for WithSourceEpochs<'_> {
@@ -29,8 +32,16 @@ impl ImageResolver for WithSourceEpochs<'_> {
     }
 
     fn source_epoch(&self, source: &EpochSource) -> Result<Option<i64>, ResolveError> {
-        let EpochSource::Http { url, .. } = source;
-        let name = format!("[internal] resolve SOURCE_DATE_EPOCH from {url}");
+        let from = match source {
+            EpochSource::Http { url, .. } => url.clone(),
+            EpochSource::Git {
+                remote, reference, ..
+            } if reference.is_empty() => redact(remote),
+            EpochSource::Git {
+                remote, reference, ..
+            } => format!("{}#{reference}", redact(remote)),
+        };
+        let name = format!("[internal] resolve SOURCE_DATE_EPOCH from {from}");
         (self.events)(Event::Started { name: name.clone() });
         let started = std::time::Instant::now();
         let result = self.time_of(source);
@@ -63,6 +74,19 @@ impl ImageResolver for WithSourceEpochs<'_> {
 impl WithSourceEpochs<'_> {
     fn time_of(&self, source: &EpochSource) -> Result<Option<i64>, ResolveError> {
         match source {
+            EpochSource::Git {
+                remote,
+                reference,
+                checksum,
+            } => commit_time_for_epoch(
+                self.root,
+                remote,
+                reference,
+                checksum.as_deref(),
+                self.ssh_default.clone(),
+            )
+            .map(Some)
+            .map_err(|e| ResolveError::new(redact(remote), e)),
             EpochSource::Http { url, checksum } => {
                 let (digest, last_modified) =
                     content_for_epoch(self.root, url, checksum.as_deref(), self.no_cache)

@@ -191,6 +191,7 @@ pub fn build(
         root,
         no_cache: req.lower.no_cache,
         events,
+        ssh_default: req.ssh.get(crate::ssh::DEFAULT_ID).cloned(),
     };
     let opts = SolveOptions {
         root,

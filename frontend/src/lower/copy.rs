@@ -502,7 +502,7 @@ pub(super) fn is_git(src: &str) -> bool {
 }
 
 /// `remote#ref:subdir` -> (remote, ref, subdir).
-fn split_git(src: &str) -> (String, String, String) {
+pub(super) fn split_git(src: &str) -> (String, String, String) {
     let (remote, fragment) = src.split_once('#').unwrap_or((src, ""));
     let (reference, subdir) = fragment.split_once(':').unwrap_or((fragment, ""));
     (

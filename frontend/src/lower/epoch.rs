@@ -8,14 +8,15 @@
 //! - the name of a `--build-context`: its time; pallet's named contexts (directories, images,
 //!   OCI layouts) have none, as in BuildKit;
 //! - the name of a stage (any case): a *source-only* stage, `FROM scratch` with ARGs and one
-//!   remote `ADD`, whose time the resolver gives (`ImageResolver::source_epoch`); the stage
-//!   itself is built only if the target needs it;
+//!   remote `ADD` (a URL, or a git repository: its commit's committer time), whose time the
+//!   resolver gives (`ImageResolver::source_epoch`); the stage itself is built only if the
+//!   target needs it;
 //! - anything else: `invalid SOURCE_DATE_EPOCH: VALUE`.
 //!
 //! The value the build sees afterwards (`ARG SOURCE_DATE_EPOCH`, RUN's environment) is the
 //! number, or nothing when there is no time.
 
-use super::copy::{is_git, is_http};
+use super::copy::{is_git, is_http, split_git};
 use super::env::EnvList;
 use super::{context_key, Lowering};
 use crate::diagnostic::FrontendError;
@@ -134,12 +135,18 @@ impl Lowering<'_> {
                         );
                     }
                     let src = expand(&add.files.paths[0], &env)?;
+                    let checksum = match &add.checksum {
+                        Some(c) => Some(expand(c, &env)?),
+                        None => None,
+                    };
                     if is_git(&src) {
-                        return Err(format!(
-                            "SOURCE_DATE_EPOCH stage source {src}: a git source is not supported \
-                             by pallet yet (BuildKit takes the commit's time); use a Unix time \
-                             such as $(git log -1 --format=%ct), or an HTTP(S) ADD"
-                        ));
+                        let (remote, reference, _subdir) = split_git(&src);
+                        source = Some(EpochSource::Git {
+                            remote,
+                            reference,
+                            checksum,
+                        });
+                        continue;
                     }
                     if !is_http(&src) {
                         return Err(
@@ -147,10 +154,6 @@ impl Lowering<'_> {
                                 .into(),
                         );
                     }
-                    let checksum = match &add.checksum {
-                        Some(c) => Some(expand(c, &env)?),
-                        None => None,
-                    };
                     source = Some(EpochSource::Http { url: src, checksum });
                 }
                 _ => {

@@ -1097,6 +1097,24 @@ fn source_date_epoch_from_context_and_stages() {
         assert_eq!(e.span.start_line, 3, "at the stage's FROM");
         assert!(asked.is_empty());
     }
+    // A git source: the remote, the ref (`#ref:subdir` split off) and the checksum.
+    let (l, asked) = lower_sde(
+        &format!(
+            "ARG SOURCE_DATE_EPOCH=src\nFROM scratch AS src\n\
+             ADD --checksum=abc123 https://example.com/repo.git#v1.0:docs /\n{echo}"
+        ),
+        &[],
+        &[],
+    );
+    assert_eq!(l.unwrap().epoch, Some(1_700_000_402));
+    assert_eq!(
+        asked,
+        [graph::resolve::EpochSource::Git {
+            remote: "https://example.com/repo.git".into(),
+            reference: "v1.0".into(),
+            checksum: Some("abc123".into())
+        }]
+    );
     // Neither a number nor a name.
     let (l, _) = lower_sde(&format!("ARG SOURCE_DATE_EPOCH=nosuch\n{echo}"), &[], &[]);
     assert_eq!(l.unwrap_err().message, "invalid SOURCE_DATE_EPOCH: nosuch");
