@@ -4,6 +4,7 @@
 //! target's root, image config, stages and warnings). Its parts, in the order a run uses them:
 //!
 //! - `checks`: the lint checks that need only the parsed file;
+//! - `epoch`: what SOURCE_DATE_EPOCH names (a number, `context`, a source-only stage);
 //! - `stages`: a state per stage from its FROM line (base, platform), `--target`;
 //! - `dependencies`: `--from` and `--mount from=` links, ONBUILD triggers, cycles, the stages
 //!   the target reaches, base images resolved;
