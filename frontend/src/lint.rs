@@ -290,6 +290,74 @@ mod tests {
     }
 
     #[test]
+    fn experimental_rules_need_turning_on_and_ignore_skips() {
+        let rule = "InvalidDefinitionDescription";
+        let mut off = Linter::from_directive(None).unwrap();
+        off.run(rule, "x".into(), None);
+        assert!(off.warnings.is_empty());
+        let mut on =
+            Linter::from_directive(Some("skip=all;experimental=InvalidDefinitionDescription"))
+                .unwrap();
+        on.run(rule, "x".into(), None);
+        on.run("MaintainerDeprecated", "y".into(), None);
+        assert_eq!(on.warnings.len(), 1, "skip=all skips the others only");
+        // Turned on for one instruction by a comment above it.
+        let mut local = Linter::from_directive(None).unwrap();
+        let at = Span {
+            start_line: 3,
+            end_line: 3,
+        };
+        local.skip_locally(at, &["check=experimental=all".to_string()]);
+        local.run(rule, "x".into(), Some(at));
+        local.run(
+            rule,
+            "x".into(),
+            Some(Span {
+                start_line: 5,
+                end_line: 5,
+            }),
+        );
+        assert_eq!(local.warnings.len(), 1);
+        assert_eq!(local.warnings[0].span, Some(at));
+    }
+
+    #[test]
+    fn rule_table() {
+        for (i, r) in RULES.iter().enumerate() {
+            assert!(
+                RULES[..i].iter().all(|o| o.name != r.name),
+                "{} twice",
+                r.name
+            );
+            if let Some(url) = r.url {
+                // docs.docker.com's page is the rule's name in kebab case.
+                let mut kebab = String::new();
+                for (j, c) in r.name.char_indices() {
+                    let prev_lower = j > 0 && !r.name[..j].ends_with(|p: char| p.is_uppercase());
+                    let next_lower =
+                        r.name[j + c.len_utf8()..].starts_with(|n: char| n.is_lowercase());
+                    if c.is_uppercase() && j > 0 && (prev_lower || next_lower) {
+                        kebab.push('-');
+                    }
+                    kebab.push(c.to_ascii_lowercase());
+                }
+                assert_eq!(
+                    url,
+                    format!("https://docs.docker.com/go/dockerfile/rule/{kebab}/"),
+                    "{}",
+                    r.name
+                );
+            }
+        }
+        assert!(
+            rule_info("InvalidDefinitionDescription")
+                .unwrap()
+                .experimental
+        );
+        assert!(!rule_info("CopyIgnoredFile").unwrap().experimental);
+    }
+
+    #[test]
     fn secret_names() {
         for k in [
             "AWS_SECRET_ACCESS_KEY",
