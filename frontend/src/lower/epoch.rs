@@ -67,7 +67,7 @@ impl Lowering<'_> {
             return Err(FrontendError::global(format!("invalid SOURCE_DATE_EPOCH: {value}"))
                 .with_hint(
                     "SOURCE_DATE_EPOCH is a Unix time in seconds (e.g. $(git log -1 --format=%ct)), \
-                     `context`, or the name of a stage that is FROM scratch with one ADD <url>",
+                     `context`, or the name of a stage that is FROM scratch with one ADD of a URL or git ref",
                 ));
         };
         let number = self.epoch.map(|n| n.to_string());
