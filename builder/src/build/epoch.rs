@@ -12,7 +12,7 @@ use cache::Root;
 use graph::resolve::{EpochSource, ImageResolver, ResolveError, ResolvedImage};
 use graph::Platform;
 
-pub(super) struct WithSourceEpochs<'a> {
+pub(crate) struct WithSourceEpochs<'a> {
     pub images: &'a dyn ImageResolver,
     pub root: &'a Root,
     /// `--no-cache`: fetch the URL again rather than trust the last answer.
@@ -20,6 +20,9 @@ pub(super) struct WithSourceEpochs<'a> {
     pub events: &'a (dyn Fn(Event) + Sync),
     /// The `--ssh default` agent, for a git remote over ssh.
     pub ssh_default: Option<std::path::PathBuf>,
+    /// `--explain`: no network; a URL's time from what an earlier build stored, a git
+    /// ref's none.
+    pub offline: bool,
 }
 
 impl ImageResolver for WithSourceEpochs<'_> {
@@ -74,6 +77,7 @@ impl ImageResolver for WithSourceEpochs<'_> {
 impl WithSourceEpochs<'_> {
     fn time_of(&self, source: &EpochSource) -> Result<Option<i64>, ResolveError> {
         match source {
+            EpochSource::Git { .. } if self.offline => Ok(None),
             EpochSource::Git {
                 remote,
                 reference,
@@ -88,9 +92,17 @@ impl WithSourceEpochs<'_> {
             .map(Some)
             .map_err(|e| ResolveError::new(redact(remote), e)),
             EpochSource::Http { url, checksum } => {
-                let (digest, last_modified) =
-                    content_for_epoch(self.root, url, checksum.as_deref(), self.no_cache)
-                        .map_err(|e| ResolveError::new(url.clone(), e))?;
+                let fetched = content_for_epoch(
+                    self.root,
+                    url,
+                    checksum.as_deref(),
+                    self.no_cache,
+                    self.offline,
+                )
+                .map_err(|e| ResolveError::new(url.clone(), e))?;
+                let Some((digest, last_modified)) = fetched else {
+                    return Ok(None);
+                };
                 if last_modified.is_some() {
                     return Ok(last_modified);
                 }

@@ -192,6 +192,7 @@ pub fn build(
         no_cache: req.lower.no_cache,
         events,
         ssh_default: req.ssh.get(crate::ssh::DEFAULT_ID).cloned(),
+        offline: false,
     };
     let opts = SolveOptions {
         root,

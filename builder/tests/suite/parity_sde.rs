@@ -167,6 +167,14 @@ fn source_date_epoch_from_a_source_only_stage() {
         );
         assert!(log.contains(&step), "{log}");
         assert!(log.contains(&format!("SOURCE_DATE_EPOCH={epoch}")), "{log}");
+        // --explain fetches nothing: the time comes from what the build stored, so the RUN
+        // that saw it is found in the cache.
+        let requests = server.request_count(path);
+        let explained = kit.build(&ctx, &["--explain"]);
+        let explained = testkit::text(&explained.stderr);
+        assert!(!explained.contains("cache miss"), "{explained}");
+        assert!(explained.contains("CACHED"), "{explained}");
+        assert_eq!(server.request_count(path), requests, "no request");
         assert_eq!(
             config["created"],
             time_of(epoch).as_str(),
