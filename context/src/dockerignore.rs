@@ -274,6 +274,14 @@ impl Matcher {
         self.is_excluded(rel_dir) && !self.exception_could_match_below(rel_dir)
     }
 
+    /// Whether a pattern excludes every entry of the context root (`*`, `**` or `**/*`, not
+    /// as an exception): BuildKit's CopyIgnoredFile check then warns about `COPY . .` too.
+    pub fn excludes_root_entries(&self) -> bool {
+        self.patterns
+            .iter()
+            .any(|p| !p.exception && matches!(p.text.as_str(), "*" | "**" | "**/*"))
+    }
+
     /// Whether any pattern is an exception (`!...`).
     pub fn has_exceptions(&self) -> bool {
         self.patterns.iter().any(|p| p.exception)

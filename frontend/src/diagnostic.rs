@@ -6,6 +6,7 @@
 //! It knows nothing of what the errors are about: no instruction, no stage.
 
 use super::ast::{ParseError, Span};
+use super::lint::Warning;
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
@@ -29,10 +30,18 @@ pub struct FrontendError {
     pub hint: Option<String>,
     /// Text within the instruction that the caret should point at (a flag, a word); the
     /// line and column are found when rendering, since continuations may move it.
-    pub needle: Option<String>,
+    pub needle: Option<Box<str>>,
     /// The typed error this one was made from, if any: what `source()` returns.
     pub cause: Option<Cause>,
+    /// Lint warnings found before the error (BuildKit reports those its instruction parser
+    /// found before an instruction that does not parse): shown before it. Boxed (and read
+    /// through [`FrontendError::warnings`]) so that the error stays small.
+    pub(crate) earlier: Option<Box<Earlier>>,
 }
+
+/// The warnings of [`FrontendError::warnings`].
+#[derive(Debug, Clone)]
+pub(crate) struct Earlier(Vec<Warning>);
 
 impl PartialEq for FrontendError {
     fn eq(&self, other: &Self) -> bool {
@@ -47,6 +56,17 @@ impl PartialEq for FrontendError {
 impl Eq for FrontendError {}
 
 impl FrontendError {
+    /// The lint warnings found before this error, to show before it.
+    pub fn warnings(&self) -> &[Warning] {
+        self.earlier.as_deref().map_or(&[], |e| &e.0)
+    }
+
+    /// This error with the lint warnings found before it.
+    pub fn with_warnings(mut self, warnings: Vec<Warning>) -> Self {
+        self.earlier = (!warnings.is_empty()).then(|| Box::new(Earlier(warnings)));
+        self
+    }
+
     pub fn new(message: impl Into<String>, span: Span) -> Self {
         FrontendError {
             message: message.into(),
@@ -55,6 +75,7 @@ impl FrontendError {
             hint: None,
             needle: None,
             cause: None,
+            earlier: None,
         }
     }
 
@@ -81,7 +102,7 @@ impl FrontendError {
     }
 
     pub fn with_needle(mut self, needle: impl Into<String>) -> Self {
-        self.needle = Some(needle.into());
+        self.needle = Some(needle.into().into_boxed_str());
         self
     }
 
@@ -241,6 +262,7 @@ impl From<ParseError> for FrontendError {
             hint: None,
             needle: None,
             cause: e.cause,
+            earlier: None,
         }
     }
 }
@@ -260,6 +282,26 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     // BuildKit's `suggest.Search`: anything closer than 3 edits (an exact match says
     // nothing, except where only the case differs).
     (d > 0 && d < 3 || d == 0 && c != word).then_some(c)
+}
+
+/// [`suggest`] with the case significant, as BuildKit's `suggest.Search(v, opts, true)`
+/// (variable names): none when `word` is itself a candidate, else the first closest one
+/// fewer than 3 edits away.
+pub fn suggest_exact<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let mut best: Option<(&str, usize)> = None;
+    for c in candidates {
+        if c == word {
+            return None;
+        }
+        let d = edit_distance(word, c);
+        if d < best.map_or(3, |(_, bd)| bd) {
+            best = Some((c, d));
+        }
+    }
+    best.map(|(c, _)| c)
 }
 
 /// Optimal-string-alignment distance: Levenshtein plus adjacent transpositions (`form`/`from`).

@@ -45,6 +45,34 @@ pub trait ImageResolver {
         reference: &str,
         platform: &Platform,
     ) -> Result<Option<ResolvedImage>, ResolveError>;
+
+    /// The second question, asked only for `SOURCE_DATE_EPOCH=<stage>`: the time a remote
+    /// source gives the build (BuildKit's source-only stage). `Ok(None)`: the source has no
+    /// time (no `Last-Modified`, not an archive), or this resolver cannot fetch (offline),
+    /// which lowers as if SOURCE_DATE_EPOCH were unset, as BuildKit does without a client.
+    fn source_epoch(&self, source: &EpochSource) -> Result<Option<i64>, ResolveError> {
+        let _ = source;
+        Ok(None)
+    }
+}
+
+/// The one remote source of a `SOURCE_DATE_EPOCH` stage (`FROM scratch` with ARGs and one
+/// `ADD`), whose time becomes SOURCE_DATE_EPOCH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EpochSource {
+    /// `ADD [--checksum=DIGEST] URL`: the response's `Last-Modified`, else the latest mtime
+    /// of a regular file in the body when it is a (compressed) tar archive.
+    Http {
+        url: String,
+        checksum: Option<String>,
+    },
+    /// `ADD [--checksum=SHA] GIT_URL`: the committer time of the commit `reference` names
+    /// (the remote's HEAD when empty).
+    Git {
+        remote: String,
+        reference: String,
+        checksum: Option<String>,
+    },
 }
 
 /// A resolver that knows nothing: every base lowers with an empty config.

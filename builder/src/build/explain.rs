@@ -37,7 +37,16 @@ pub fn explain(
     req: ExplainRequest<'_>,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<Explained, BuildError> {
-    let resolver = StoreResolver { root };
+    let images = StoreResolver { root };
+    // A SOURCE_DATE_EPOCH stage's URL: the time an earlier build stored, never a fetch.
+    let resolver = super::epoch::WithSourceEpochs {
+        images: &images,
+        root,
+        no_cache: false,
+        events: &|_| {},
+        ssh_default: None,
+        offline: true,
+    };
     let (graph, roots, warnings) = if req.platforms.len() > 1 {
         let (graph, lowered) =
             super::platforms::lower_all(req.dockerfile, req.lower, req.platforms, &resolver)?;

@@ -4,6 +4,7 @@
 
 mod cancel;
 mod entitlements;
+mod epoch;
 mod explain;
 mod outputs;
 mod platforms;
@@ -109,6 +110,15 @@ pub enum BuildError {
     Frontend(#[source] Box<FrontendError>),
     #[error(transparent)]
     Solve(#[from] SolveError),
+    /// A step failed in a build whose lowering found lint warnings: they are shown before
+    /// the error (BuildKit reports them whether the build succeeds or not; a CopyIgnoredFile
+    /// warning explains the "not found" that follows).
+    #[error("{error}")]
+    Linted {
+        warnings: Vec<Warning>,
+        #[source]
+        error: Box<BuildError>,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -170,12 +180,20 @@ pub fn build(
     // The caches first: a base image whose layers they know is pulled lazily.
     let imported = Imported::load(req.registry, &req.cache_from, events);
     let diff_sizes = imported.diff_sizes();
-    let resolver = RegistryResolver {
+    let images = RegistryResolver {
         root,
         client: req.registry,
         pull: req.pull,
         events,
         lazy: (!diff_sizes.is_empty()).then_some(&diff_sizes),
+    };
+    let resolver = epoch::WithSourceEpochs {
+        images: &images,
+        root,
+        no_cache: req.lower.no_cache,
+        events,
+        ssh_default: req.ssh.get(crate::ssh::DEFAULT_ID).cloned(),
+        offline: false,
     };
     let opts = SolveOptions {
         root,
@@ -206,10 +224,11 @@ pub fn build(
         epoch: lowered.epoch.filter(|_| req.rewrite_timestamp),
         ..opts
     };
-    let solved = solve(&lowered.graph, &lowered.root, &opts, events).inspect_err(|_| {
+    let solved = solve(&lowered.graph, &lowered.root, &opts, events).map_err(|e| {
         // Every step has ended: what they left (pending snapshots whose diff could not be
         // written, on a full disk) must not stay.
         remove_own_temporaries(&root.path);
+        BuildError::Solve(e).with_warnings(&lowered.warnings)
     })?;
     let layers = solved.layers;
     let config = finish_config(lowered.image.clone(), &layers, lowered.epoch);
@@ -325,6 +344,27 @@ pub(super) fn export_caches(
         }
     }
     Ok(())
+}
+
+impl BuildError {
+    /// This error with the lint warnings of the build's lowering, if there are any.
+    fn with_warnings(self, warnings: &[Warning]) -> BuildError {
+        if warnings.iter().all(|w| w.rule.is_none()) {
+            return self;
+        }
+        BuildError::Linted {
+            warnings: warnings.to_vec(),
+            error: Box::new(self),
+        }
+    }
+
+    /// The error itself and the lint warnings that came with it.
+    pub fn split_warnings(self) -> (BuildError, Vec<Warning>) {
+        match self {
+            BuildError::Linted { warnings, error } => (*error, warnings),
+            e => (e, Vec::new()),
+        }
+    }
 }
 
 /// Tags `image` with each of `names` in the store.

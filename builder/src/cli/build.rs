@@ -268,9 +268,15 @@ fn execute(
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(BuildError::Frontend(e)) => Err(loaded.error(*e)),
-        Err(BuildError::Solve(e)) => Err(loaded.step_error(e)),
-        Err(e) => Err(e.into()),
+        Err(e) => {
+            let (e, warnings) = e.split_warnings();
+            render::warnings(&warnings, &loaded.name);
+            match e {
+                BuildError::Frontend(e) => Err(loaded.error(*e)),
+                BuildError::Solve(e) => Err(loaded.step_error(e)),
+                e => Err(e.into()),
+            }
+        }
     }
 }
 

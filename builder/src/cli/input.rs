@@ -74,7 +74,8 @@ const MAX_SHOWN_LINE: usize = 160;
 /// A Dockerfile error as the frontend renders it: the message, the file:line:col and the line
 /// with a caret under the fault (the text is what the error points into).
 pub fn dockerfile_error(e: FrontendError, name: &str, text: &str) -> CliError {
-    let rendered = e.render(name, text);
+    // The lint warnings found before the error come first, as BuildKit prints them.
+    let rendered = super::render::warning_lines(e.warnings(), name) + &e.render(name, text);
     CliError::rendered(e, rendered)
 }
 

@@ -7,6 +7,12 @@ use graph::{FileAction, MountKind, Op, Source, Vertex};
 
 /// Warnings to stderr, one per line: `warning: RULE: message (Dockerfile:12)`.
 pub fn warnings(ws: &[Warning], file: &str) {
+    eprint!("{}", warning_lines(ws, file));
+}
+
+/// The lines [`warnings`] prints, each ending in a newline.
+pub fn warning_lines(ws: &[Warning], file: &str) -> String {
+    let mut out = String::new();
     for w in ws {
         let rule = w.rule.map(|r| format!("{r}: ")).unwrap_or_default();
         let at = w
@@ -14,8 +20,9 @@ pub fn warnings(ws: &[Warning], file: &str) {
             .filter(|s| s.start_line > 0)
             .map(|s| format!(" ({file}:{})", s.start_line))
             .unwrap_or_default();
-        eprintln!("warning: {rule}{}{at}", w.message);
+        out.push_str(&format!("warning: {rule}{}{at}\n", w.message));
     }
+    out
 }
 
 pub fn graph_json(l: &Lowered) -> String {

@@ -54,6 +54,7 @@ pub use keys::CacheKey;
 pub use layer_writer::LayerWriteError;
 pub use ops::cache_mount::{lock_exclusive as lock_cache_mount, CacheMountError, UsedCacheMounts};
 pub use secrets::{SecretError, SecretSource, SecretSpecProblem};
+pub(crate) use sources::{commit_time_for_epoch, content_for_epoch, redact_git_url};
 pub use sources::{GitError, GitFailure, HttpError, SourceError};
 
 use crate::exec::Executor;

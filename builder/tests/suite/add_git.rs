@@ -361,3 +361,63 @@ fn add_git_errors_name_the_step_and_the_url() {
     );
     drop(silent);
 }
+
+/// `ARG SOURCE_DATE_EPOCH=<stage>` whose source-only stage ADDs a git ref (BuildKit's
+/// epoch.go): the epoch is the ref's commit's committer time; RUN sees it, the image is
+/// created at it, and a `--checksum` that does not match the commit fails the build.
+#[test]
+fn add_git_stage_gives_source_date_epoch() {
+    if !can_run() {
+        return;
+    }
+    let store = Store::empty(pallet!());
+    store.import_busybox(&testkit::busybox::Rootfs::new());
+    let tmp = store.dir();
+    let r = repos(tmp);
+    // A repository of its own whose tag's commit has a known committer time.
+    let epoch = tmp.join("srv/epoch.git");
+    std::fs::create_dir_all(&epoch).unwrap();
+    git(&epoch, &["init", "-q"]);
+    write(&epoch.join("a.txt"), "a\n");
+    git(&epoch, &["add", "."]);
+    let out = testkit::git::command(&epoch)
+        .args(["commit", "-q", "-m", "dated"])
+        .env("GIT_COMMITTER_DATE", "@1700000101 +0000")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    git(&epoch, &["tag", "dated"]);
+    let commit = git(&epoch, &["rev-parse", "HEAD"]);
+    let url = r.daemon.url("epoch.git");
+    let dockerfile = |checksum: &str| {
+        format!(
+            "ARG SOURCE_DATE_EPOCH=src\nFROM scratch AS src\nADD {checksum}{url}#dated /\n\
+             FROM busybox\nARG SOURCE_DATE_EPOCH\nRUN echo -n \"$SOURCE_DATE_EPOCH\" >/epoch\n"
+        )
+    };
+    let ctx = tmp.join("epoch-ctx");
+    let dest = tmp.join("epoch-out");
+    let (ok, log) = build(store.pallet(), &ctx, &dest, &dockerfile(""));
+    assert!(ok, "build failed:\n{log}");
+    assert_eq!(read(&dest.join("epoch")), "1700000101");
+    assert!(
+        log.contains(&format!(
+            "[internal] resolve SOURCE_DATE_EPOCH from {url}#dated"
+        )),
+        "{log}"
+    );
+    let checked = format!("--checksum={} ", &commit[..12]);
+    let (ok, log) = build(store.pallet(), &ctx, &dest, &dockerfile(&checked));
+    assert!(ok, "a matching checksum: {log}");
+    let (ok, log) = build(
+        store.pallet(),
+        &ctx,
+        &dest,
+        &dockerfile("--checksum=0123456789ab "),
+    );
+    assert!(!ok);
+    assert!(
+        log.contains("failed to resolve SOURCE_DATE_EPOCH from stage src"),
+        "{log}"
+    );
+}

@@ -117,6 +117,11 @@ impl Server {
         st.log.iter().map(|r| r.target.clone()).collect()
     }
 
+    /// How many requests were made for `path` (with any query).
+    pub(crate) fn request_count(&self, path: &str) -> usize {
+        self.requests(path).len()
+    }
+
     /// The requests made for `path` (with any query), in order.
     fn requests(&self, path: &str) -> Vec<Request> {
         self.state

@@ -3,6 +3,7 @@
 //! testdata/parity/CHECKLIST.md). An image tagged in the store stands for BuildKit's alpine.
 
 use crate::parity_kit::{assert_files, can_run, read, Kit};
+use std::path::Path;
 
 /// testNamedImageContext: `--build-context busybox=docker-image://IMAGE` replaces the image
 /// a stage is FROM (its files and its ENV, PATH included), and `base=docker-image://IMAGE`
@@ -190,4 +191,118 @@ fn oci_layout_replaces_stages() {
         &out,
         &[("out", "first"), ("out2", "second"), ("outfoo", "bar")],
     );
+}
+
+/// testNamedOCILayoutContextExport: an image written as an OCI layout by one build, named by
+/// `--build-context NAME=oci-layout://DIR@DIGEST` as the target's base in the next, gives
+/// the result its config (WORKDIR, ENV) and files.
+#[test]
+fn oci_layout_of_an_earlier_build_is_the_target_base() {
+    if !can_run("parity_namedcontext") {
+        return;
+    }
+    let kit = Kit::new();
+    let ctx = kit.context(
+        "oci-export",
+        "\nFROM scratch\nWORKDIR /test\nENV foo=bar\n\t",
+        &[],
+    );
+    let layout = kit.store.path("oci-export-layout");
+    let spec = format!("type=oci,dest={},tar=false", layout.display());
+    kit.ok(&ctx, &["-o", &spec]);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
+    let digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ctx = kit.context("oci-import", "\nFROM nonexistent AS base\n", &[]);
+    let named = format!("nonexistent=oci-layout://{}@{digest}", layout.display());
+    let config = kit.config(&ctx, &["--build-context", &named]);
+    assert_eq!(config["config"]["WorkingDir"], "/test", "{config}");
+    let env = config["config"]["Env"].as_array().unwrap();
+    assert!(env.iter().any(|e| e == "foo=bar"), "{config}");
+    let out = kit.local(&ctx, &["--build-context", &named]);
+    assert!(out.join("test").is_dir(), "the layout's files");
+}
+
+/// Which of `names` (files directly in `dir`) were opened while `f` ran, told by inotify.
+fn opened_during(dir: &Path, names: &[&str], f: impl FnOnce()) -> Vec<String> {
+    let c_dir = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: plain syscalls on a descriptor this function owns and closes; the buffer
+    // outlives the read.
+    unsafe {
+        let fd = libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC);
+        assert!(fd >= 0, "inotify_init1");
+        let wd = libc::inotify_add_watch(fd, c_dir.as_ptr(), libc::IN_OPEN);
+        assert!(wd >= 0, "inotify_add_watch {}", dir.display());
+        f();
+        let mut opened = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+            if n <= 0 {
+                break;
+            }
+            let mut at = 0usize;
+            let head = std::mem::size_of::<libc::inotify_event>();
+            while at + head <= n as usize {
+                let ev =
+                    std::ptr::read_unaligned(buf.as_ptr().add(at).cast::<libc::inotify_event>());
+                let name = &buf[at + head..at + head + ev.len as usize];
+                let name = String::from_utf8_lossy(name)
+                    .trim_end_matches('\0')
+                    .to_string();
+                if names.contains(&name.as_str()) && !opened.contains(&name) {
+                    opened.push(name);
+                }
+                at += head + ev.len as usize;
+            }
+        }
+        libc::close(fd);
+        opened.sort();
+        opened
+    }
+}
+
+/// testNamedFilteredContext: BuildKit counts the bytes its session transfers from a named
+/// local context; pallet reads the directory in place, so the equivalent is which files it
+/// opens. A stage that copies or mounts one file of the context opens that file only (the
+/// 4 MB `bar` beside it is never read or hashed); using the context as a base image reads it
+/// all. The same with the named context replacing a stage of the same name.
+#[test]
+fn named_context_files_are_read_only_when_used() {
+    if !can_run("parity_namedcontext") {
+        return;
+    }
+    let kit = Kit::new();
+    let base = "\nFROM scratch AS copy_from\nCOPY --from=foo /foo /\n\n\
+                FROM busybox AS run_mount\nRUN --mount=from=foo,src=/foo,target=/in/foo cp /in/foo /foo\n\n\
+                FROM foo AS image_source\nCOPY --from=busybox / /\nRUN cat /foo > /bar\n\n\
+                FROM scratch AS all\nCOPY --link --from=copy_from /foo /foo.b\n\
+                COPY --link --from=run_mount /foo /foo.c\nCOPY --link --from=image_source /bar /foo.d\n";
+    let full = format!("\nFROM scratch AS foo\nCOPY <<EOF /foo\ntest\nEOF\n{base}");
+    let mut n = 0;
+    for (variant, dockerfile) in [("new", base.to_string()), ("replace", full)] {
+        let ctx = kit.context(&format!("filtered-{variant}"), &dockerfile, &[]);
+        for (target, want) in [
+            ("run_mount", &["foo"][..]),
+            ("copy_from", &["foo"][..]),
+            ("image_source", &["bar", "foo"][..]),
+            ("all", &["bar", "foo"][..]),
+        ] {
+            // A fresh directory each time: nothing remembered of an earlier build's reads.
+            n += 1;
+            let foo = kit.store.path(&format!("foo-{n}"));
+            std::fs::create_dir_all(&foo).unwrap();
+            std::fs::write(foo.join("foo"), "foo").unwrap();
+            std::fs::write(foo.join("bar"), vec![0u8; 4096 * 1000]).unwrap();
+            let named = format!("foo={}", foo.display());
+            let opened = opened_during(&foo, &["foo", "bar"], || {
+                kit.ok(&ctx, &["--target", target, "--build-context", &named]);
+            });
+            assert_eq!(opened, want, "{variant} {target}");
+        }
+    }
 }

@@ -6,7 +6,7 @@
 //! It knows how each kind of source is read, not where the sources' vertices come from
 //! (`sources`) nor how the stage's state was built (`dispatch`).
 
-use super::paths::{clean_path, path_relative_to_workdir};
+use super::paths::{clean_path, go_path_clean, path_relative_to_workdir};
 use super::stages::{uppercase_keyword, StageCommand};
 use super::Lowering;
 use crate::ast::Span;
@@ -300,7 +300,10 @@ impl Lowering<'_> {
         };
         let (src_path, include, required) = parents_split(src, copy.parents);
         let local = match step.command.sources.first() {
-            None => Some("context".to_string()),
+            None => {
+                self.lint_ignored_source(step, src);
+                Some("context".to_string())
+            }
             Some(&s) => self.local_read_name(s),
         };
         if let Some(name) = local {
@@ -321,6 +324,32 @@ impl Lowering<'_> {
             required_paths: required,
             ..step.base.clone()
         })
+    }
+
+    /// CopyIgnoredFile (BuildKit's `validateCopySourcePath`): a source of the main context
+    /// that its `.dockerignore` excludes, as written (a wildcard is matched as text). Not
+    /// checked when the file has exceptions (`!path`): what they bring back cannot be told
+    /// without the files. `.` is only reported when a pattern excludes every root entry.
+    fn lint_ignored_source(&mut self, step: &CopyStep, src: &str) {
+        let Some(m) = &self.ignore else { return };
+        if m.has_exceptions() {
+            return;
+        }
+        let shown = go_path_clean(src);
+        let rel = shown.trim_start_matches('/');
+        let excluded = if rel.is_empty() || rel == "." {
+            m.excludes_root_entries()
+        } else {
+            m.is_excluded(rel)
+        };
+        if excluded {
+            let cmd = if step.spec.is_add { "Add" } else { "Copy" };
+            self.linter.run(
+                "CopyIgnoredFile",
+                format!("Attempting to {cmd} file {shown:?} that is excluded by .dockerignore"),
+                Some(step.span),
+            );
+        }
     }
 
     /// The tree local sources are read from: the `--from` stage (which must be dispatched
@@ -455,13 +484,13 @@ fn has_wildcards(s: &str) -> bool {
     false
 }
 
-fn is_http(src: &str) -> bool {
+pub(super) fn is_http(src: &str) -> bool {
     (src.starts_with("http://") || src.starts_with("https://")) && !is_git(src)
 }
 
 /// Git sources as BuildKit recognises them: `git@host:repo`, `git://`, `ssh://`, or an
 /// HTTP(S) URL whose path ends in `.git`.
-fn is_git(src: &str) -> bool {
+pub(super) fn is_git(src: &str) -> bool {
     if src.starts_with("git@") || src.starts_with("git://") || src.starts_with("ssh://") {
         return true;
     }
@@ -473,7 +502,7 @@ fn is_git(src: &str) -> bool {
 }
 
 /// `remote#ref:subdir` -> (remote, ref, subdir).
-fn split_git(src: &str) -> (String, String, String) {
+pub(super) fn split_git(src: &str) -> (String, String, String) {
     let (remote, fragment) = src.split_once('#').unwrap_or((src, ""));
     let (reference, subdir) = fragment.split_once(':').unwrap_or((fragment, ""));
     (

@@ -12,6 +12,7 @@ use crate::ast::Span;
 use crate::diagnostic::FrontendError;
 use crate::instructions::{mounts::parse_mount, parse_instruction, Command, Instruction};
 use crate::parser;
+use graph::Platform;
 
 impl Lowering<'_> {
     /// Links each `COPY --from` and `RUN --mount ... from=` to a stage (by name or index) or
@@ -264,6 +265,27 @@ impl Lowering<'_> {
                 ),
                 Some(span),
             );
+        }
+        if let Some(r) = resolved.as_ref().filter(|_| !self.states[i].unregistered) {
+            let img = &r.image;
+            // BuildKit's validateBaseImagePlatform: OS and architecture (variants aside).
+            if !img.os.is_empty()
+                && (img.os != platform.os || img.architecture != platform.architecture)
+            {
+                let actual = Platform {
+                    os: img.os.clone(),
+                    architecture: img.architecture.clone(),
+                    variant: img.variant.clone().unwrap_or_default(),
+                };
+                self.linter.run(
+                    "InvalidBaseImagePlatform",
+                    format!(
+                        "Base image {} was pulled with platform \"{actual}\", expected \"{platform}\" for current build",
+                        self.states[i].base_name
+                    ),
+                    Some(span),
+                );
+            }
         }
         self.states[i].resolved = Some(resolved);
         Ok(())

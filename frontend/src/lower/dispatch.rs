@@ -11,7 +11,7 @@ use super::paths::normalize_workdir;
 use super::stages::{uppercase_keyword, Base, StageCommand};
 use super::Lowering;
 use crate::ast::Span;
-use crate::diagnostic::FrontendError;
+use crate::diagnostic::{suggest_exact, FrontendError};
 use crate::instructions::{ArgDef, Command, Instruction};
 use crate::lint::looks_like_secret;
 use crate::shell::Lexer;
@@ -229,9 +229,13 @@ impl Lowering<'_> {
         for name in unset {
             let declared = self.states[i].args.iter().any(|(k, _)| *k == name);
             if !declared && !matches!(ins.command, Command::Arg(_)) {
+                // BuildKit's "did you mean": the closest variable the stage has, by case.
+                let hint = suggest_exact(&name, self.states[i].env.keys())
+                    .map(|s| format!(" (did you mean ${s}?)"))
+                    .unwrap_or_default();
                 self.linter.run(
                     "UndefinedVar",
-                    format!("Usage of undefined variable '${name}'"),
+                    format!("Usage of undefined variable '${name}'{hint}"),
                     Some(span),
                 );
             }

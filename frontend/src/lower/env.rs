@@ -57,6 +57,25 @@ impl EnvList {
         }
     }
 
+    /// Drops `key`, keeping the order of the rest (BuildKit's `EnvList.Delete`).
+    pub fn remove(&mut self, key: &str) {
+        let Some(at) = self.index.remove(key) else {
+            return;
+        };
+        let (k, v) = self.vars.remove(at);
+        self.bytes -= k.len() + v.len();
+        for i in self.index.values_mut() {
+            if *i > at {
+                *i -= 1;
+            }
+        }
+    }
+
+    /// The names, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.vars.iter().map(|(k, _)| k.as_str())
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.index.get(key).map(|&at| self.vars[at].1.as_str())
     }

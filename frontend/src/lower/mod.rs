@@ -4,6 +4,7 @@
 //! target's root, image config, stages and warnings). Its parts, in the order a run uses them:
 //!
 //! - `checks`: the lint checks that need only the parsed file;
+//! - `epoch`: what SOURCE_DATE_EPOCH names (a number, `context`, a source-only stage);
 //! - `stages`: a state per stage from its FROM line (base, platform), `--target`;
 //! - `dependencies`: `--from` and `--mount from=` links, ONBUILD triggers, cycles, the stages
 //!   the target reaches, base images resolved;
@@ -23,6 +24,7 @@ mod copy;
 mod dependencies;
 mod dispatch;
 mod env;
+mod epoch;
 mod exec_mounts;
 mod paths;
 pub mod platform;
@@ -46,6 +48,7 @@ use env::EnvList;
 use graph::image::Image;
 use graph::{Digest, Graph, Platform};
 use reference::Reference;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The key a named build context is matched by, as BuildKit's dockerui does: the familiar
@@ -125,7 +128,21 @@ pub fn lower(
     opts: &LowerOptions,
     resolver: &dyn ImageResolver,
 ) -> Result<Lowered, FrontendError> {
-    let instructions = parse_dockerfile(df)?;
+    // The linter first, as BuildKit: what its instruction parser finds before an
+    // instruction that does not parse is reported with the error.
+    let mut linter = linter_for(df, opts)?;
+    let instructions = match parse_dockerfile(df) {
+        Ok(i) => i,
+        Err(e) => {
+            let before = if e.span.start_line == 0 {
+                usize::MAX
+            } else {
+                e.span.start_line
+            };
+            checks::parse_time(df, before, &mut linter);
+            return Err(e.with_warnings(linter.warnings));
+        }
+    };
     if instructions.stages.is_empty() {
         let span = df.nodes.first().map(|n| n.span).unwrap_or_default();
         return Err(
@@ -135,7 +152,6 @@ pub fn lower(
             ),
         );
     }
-    let mut linter = linter_for(df, opts)?;
     checks::run(df, &instructions, &mut linter);
 
     let build_platform = platform::host();
@@ -145,7 +161,7 @@ pub fn lower(
         .unwrap_or_else(|| build_platform.clone());
     let lexer = Lexer::new(df.directives.escape);
     let mut cx = Lowering {
-        opts,
+        opts: Cow::Borrowed(opts),
         resolver,
         lexer,
         linter,
@@ -158,6 +174,9 @@ pub fn lower(
         epoch: None,
         states: Vec::new(),
         unresolved_reported: Vec::new(),
+        ignore: (!opts.dockerignore.is_empty())
+            .then(|| context::dockerignore::Matcher::new(&opts.dockerignore).ok())
+            .flatten(),
     };
     // TARGETSTAGE: the stage built (--target, else the last stage's name, else "default").
     let target_stage = opts
@@ -165,7 +184,9 @@ pub fn lower(
         .clone()
         .or_else(|| instructions.stages.last().and_then(|s| s.name.clone()))
         .unwrap_or_else(|| "default".to_string());
+    cx.lint_default_bases(&instructions, &target_stage);
     cx.global_args(&instructions.meta_args, &target_stage)?;
+    cx.source_date_epoch(&instructions.stages)?;
     cx.build_states(&instructions)?;
     let target = cx.resolve_target()?;
     cx.build_dependencies()?;
@@ -242,7 +263,9 @@ fn with_parse_warnings(df: &Dockerfile, mut linter: Linter) -> Result<Linter, Fr
 
 /// The state of one lowering run.
 struct Lowering<'a> {
-    opts: &'a LowerOptions,
+    /// The options; owned once SOURCE_DATE_EPOCH's build arg is replaced by the time it
+    /// names (`epoch`).
+    opts: Cow<'a, LowerOptions>,
     resolver: &'a dyn ImageResolver,
     lexer: Lexer,
     linter: Linter,
@@ -257,6 +280,9 @@ struct Lowering<'a> {
     epoch: Option<i64>,
     states: Vec<stages::StageState>,
     unresolved_reported: Vec<String>,
+    /// The main context's `.dockerignore`, compiled for the CopyIgnoredFile check (none
+    /// without patterns).
+    ignore: Option<context::dockerignore::Matcher>,
 }
 
 /// ARG names that are available in RUN without being declared, and never need an ARG.
@@ -309,22 +335,41 @@ impl Lowering<'_> {
                 }
             }
         }
-        if let Some(v) = self
-            .opts
-            .build_args
-            .get("SOURCE_DATE_EPOCH")
-            .map(String::as_str)
-            .or(self.global_args.get("SOURCE_DATE_EPOCH"))
-        {
-            if !v.is_empty() {
-                let n: i64 = v.parse().map_err(|_| {
-                    FrontendError::global(format!("invalid SOURCE_DATE_EPOCH: {v}"))
-                        .with_hint("SOURCE_DATE_EPOCH is a Unix time in seconds, e.g. $(git log -1 --format=%ct)")
-                })?;
-                self.epoch = Some(n);
+        Ok(())
+    }
+
+    /// InvalidDefaultArgInFrom (BuildKit's `validateBaseImagesWithDefaultArgs`): each
+    /// stage's base with the global ARGs' defaults alone (no build args) must name an image,
+    /// so that the Dockerfile builds without options. Any expansion error abandons the check.
+    fn lint_default_bases(&mut self, ins: &crate::instructions::Instructions, target_stage: &str) {
+        let mut env = EnvList::default();
+        for (k, v) in platform::platform_args(&self.build_platform, &self.target_platform) {
+            env.inherit(&k, &v);
+        }
+        env.inherit("TARGETSTAGE", target_stage);
+        for def in ins.meta_args.iter().flat_map(|(defs, _)| defs) {
+            if let Some(d) = &def.value {
+                let Ok(ex) = self.lexer.process_word(d, &env) else {
+                    return;
+                };
+                env.inherit(&def.key, &ex.result);
             }
         }
-        Ok(())
+        for st in &ins.stages {
+            let Ok(ex) = self.lexer.process_word(&st.base, &env) else {
+                return;
+            };
+            if Reference::parse(&ex.result).is_err() {
+                self.linter.run(
+                    "InvalidDefaultArgInFrom",
+                    format!(
+                        "Default value for ARG {} results in empty or invalid base image name",
+                        st.base
+                    ),
+                    Some(st.span),
+                );
+            }
+        }
     }
 
     fn finish(mut self, target: usize, reachable: &[usize]) -> Result<Lowered, FrontendError> {

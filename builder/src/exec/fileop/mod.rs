@@ -37,6 +37,7 @@ use std::ffi::OsStr;
 use std::fs::{self, Metadata};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+pub(crate) use unpack::archive_max_mtime;
 
 /// Who new files belong to, resolved by the caller (from `--chown`, in the target rootfs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -68,6 +68,29 @@ fn open_stream(path: &Path) -> io::Result<Box<dyn Read>> {
     })
 }
 
+/// The latest mtime of a regular file in `path` when it is a tar archive (plain or
+/// compressed as [`try_unpack`] reads them), as BuildKit's `archiveMaxTimeFromRef` does for a
+/// SOURCE_DATE_EPOCH stage; `None` when it is not one, or has no regular file.
+pub(crate) fn archive_max_mtime(path: &Path) -> io::Result<Option<i64>> {
+    let mut archive = tar::Archive::new(open_stream(path)?);
+    let Ok(entries) = archive.entries() else {
+        return Ok(None);
+    };
+    let mut max = None;
+    for entry in entries {
+        // Not an archive (or a damaged one): no time, as BuildKit's allowNonArchive.
+        let Ok(entry) = entry else { return Ok(None) };
+        let h = entry.header();
+        if !(h.entry_type().is_file() || h.entry_type().is_contiguous()) {
+            continue;
+        }
+        let Ok(t) = h.mtime() else { return Ok(None) };
+        let t = i64::try_from(t).unwrap_or(i64::MAX);
+        max = Some(max.map_or(t, |m: i64| m.max(t)));
+    }
+    Ok(max)
+}
+
 /// Whether `src` (a resolved regular file) is a tar archive we unpack: its (decompressed)
 /// stream starts with a valid tar header, as BuildKit checks.
 fn is_archive(src_root: &Path, src: &Path) -> Result<bool, FileOpError> {

@@ -14,7 +14,9 @@ mod git;
 mod http;
 mod image;
 
+pub(crate) use git::{commit_time_for_epoch, redact_git_url};
 pub use git::{GitError, GitFailure};
+pub(crate) use http::content_for_epoch;
 pub use http::HttpError;
 
 use super::{stored, CacheKey, Output, SolveError, SolveOptions};

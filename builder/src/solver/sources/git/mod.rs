@@ -40,6 +40,7 @@ mod url;
 
 pub use command::GitFailure;
 pub use error::GitError;
+pub(crate) use url::redact as redact_git_url;
 
 use super::{SourceError, SourceStep};
 use crate::events::Event;
@@ -149,6 +150,40 @@ pub(in crate::solver) fn run(
         seconds: start.elapsed().as_secs_f64(),
     });
     Ok((layers, key))
+}
+
+/// The committer time (Unix seconds) of the commit `reference` names in `remote` (its HEAD
+/// when empty), for a SOURCE_DATE_EPOCH stage's `ADD <git>`: resolved, checked against
+/// `checksum` and fetched as the ADD itself is, into a step directory that goes away after.
+/// An ssh remote needs `ssh_agent` (`--ssh default`), as the ADD does.
+pub(crate) fn commit_time_for_epoch(
+    root: &cache::Root,
+    remote: &str,
+    reference: &str,
+    checksum: Option<&str>,
+    ssh_agent: Option<PathBuf>,
+) -> Result<i64, GitError> {
+    let spec = Spec {
+        remote,
+        url: redact(remote),
+        reference: reference.trim(),
+        subdir: Vec::new(),
+        keep_git_dir: false,
+        checksum: checksum.map(|c| c.trim().to_ascii_lowercase()),
+        epoch: None,
+    };
+    if is_ssh(remote) && ssh_agent.is_none() {
+        return Err(GitError::NoSshAgent { url: spec.url });
+    }
+    let git = Git::new(ssh_agent);
+    let resolved = off_pool(|| spec.resolve(&git))?;
+    spec.check_checksum(&resolved)?;
+    let step = step_dir(root).map_err(|source| GitError::Commit {
+        what: "creating a step directory",
+        source,
+    })?;
+    let work = step.path().join("checkout");
+    off_pool(|| spec.checkout(&git, &resolved, &work, &|_| {}))
 }
 
 /// What to add, as the graph gives it (subdir cleaned, URL redacted for messages).

@@ -9,7 +9,7 @@ pub(super) fn is_ssh(remote: &str) -> bool {
 }
 
 /// A URL with its password (`user:password@`) replaced by `xxxxx`, as BuildKit redacts it.
-pub(super) fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };

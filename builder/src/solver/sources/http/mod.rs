@@ -103,6 +103,44 @@ pub(super) fn run(
     }
 }
 
+/// The body of `url` as a blob in the store (fetched as `ADD <url>` fetches it: by
+/// `--checksum` when that content is stored, conditionally when the URL was fetched before)
+/// and its `Last-Modified` time: what a SOURCE_DATE_EPOCH stage's time is read from. The
+/// stage's ADD, if the build runs it, then finds the same blob. `offline` (`--explain`):
+/// only what the store has from an earlier build, `None` when it has nothing.
+pub(crate) fn content_for_epoch(
+    root: &Root,
+    url: &str,
+    checksum: Option<&str>,
+    no_cache: bool,
+    offline: bool,
+) -> Result<Option<(String, Option<i64>)>, HttpError> {
+    let fetch = Fetch {
+        url,
+        filename: "",
+        checksum,
+        no_cache,
+        root,
+    };
+    let content = match fetch.pinned_content()? {
+        Some(c) => c,
+        None if offline => {
+            let stored = get_record::<UrlRecord>(root, &url_key(url))?
+                .filter(|r| root.blobs.contains(&r.digest));
+            match stored {
+                Some(r) => Content {
+                    digest: r.digest,
+                    last_modified: r.last_modified,
+                },
+                None => return Ok(None),
+            }
+        }
+        None => fetch.fetch(&mut || {})?.0,
+    };
+    let time = content.last_modified.as_deref().and_then(parse_http_date);
+    Ok(Some((content.digest, time)))
+}
+
 /// What the index remembers of a URL's last answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct UrlRecord {

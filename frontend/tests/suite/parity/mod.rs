@@ -9,6 +9,9 @@ use frontend::lower::{lower, LowerOptions, Lowered, Offline};
 use frontend::parser::parse;
 use std::collections::BTreeMap;
 
+mod check;
+mod epoch;
+
 fn lower_with(
     src: &str,
     args: &[(&str, &str)],
