@@ -33,6 +33,7 @@ mod parity_args;
 mod parity_cmd;
 mod parity_copy;
 mod parity_core;
+mod parity_export;
 mod parity_errors;
 mod parity_heredoc;
 mod parity_image;
