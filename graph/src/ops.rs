@@ -62,6 +62,10 @@ pub enum Source {
         subdir: String,
         keep_git_dir: bool,
         checksum: Option<String>,
+        /// `?submodules=false`: the submodules are not checked out. Left out of the
+        /// definition when false, so the digests of other git sources stay as they were.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        skip_submodules: bool,
     },
 }
 

@@ -504,7 +504,9 @@ mod tests {
         );
         let err = parse_output("type=tar").unwrap_err().to_string();
         assert!(err.contains("type=tar needs dest=FILE"), "{err}");
-        let err = parse_output("type=tar,dest=x,name=a").unwrap_err().to_string();
+        let err = parse_output("type=tar,dest=x,name=a")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("has no key \"name\""), "{err}");
         let err = parse_output("type=local,dest=o,tar=false")
             .unwrap_err()

@@ -58,14 +58,15 @@ pub fn write_tar(
     dest: &Path,
 ) -> Result<(), StoreError> {
     let io = |what: String| move |source| StoreError::Io { what, source };
-    std::fs::create_dir_all(root.tmp_dir()).map_err(io(format!(
-        "creating {}",
-        root.tmp_dir().display()
-    )))?;
+    std::fs::create_dir_all(root.tmp_dir())
+        .map_err(io(format!("creating {}", root.tmp_dir().display())))?;
     let tmp = tempfile::Builder::new()
         .prefix("tar-output-")
         .tempdir_in(root.tmp_dir())
-        .map_err(io(format!("creating a directory in {}", root.tmp_dir().display())))?;
+        .map_err(io(format!(
+            "creating a directory in {}",
+            root.tmp_dir().display()
+        )))?;
     for (subdir, layers) in trees {
         write_local(root, layers, &tmp.path().join(subdir))?;
     }

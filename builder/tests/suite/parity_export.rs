@@ -45,11 +45,7 @@ fn tar_exporter() {
         return;
     }
     let kit = Kit::new();
-    let ctx = kit.context(
-        "basic",
-        "FROM scratch\nCOPY foo foo\n",
-        &[("foo", "data")],
-    );
+    let ctx = kit.context("basic", "FROM scratch\nCOPY foo foo\n", &[("foo", "data")]);
     let dest = kit.store.path("basic.tar");
     kit.ok(&ctx, &["-o", &format!("type=tar,dest={}", dest.display())]);
     let m = tar_entries(&std::fs::read(&dest).unwrap());
@@ -79,7 +75,10 @@ fn tar_exporter() {
     let m = tar_entries(&std::fs::read(&dest).unwrap());
     assert_eq!(content(&m, "forlinux"), "data");
 
-    kit.ok(&ctx, &["-o", &spec, "--platform", "linux/amd64,darwin/amd64"]);
+    kit.ok(
+        &ctx,
+        &["-o", &spec, "--platform", "linux/amd64,darwin/amd64"],
+    );
     let m = tar_entries(&std::fs::read(&dest).unwrap());
     assert_eq!(content(&m, "linux_amd64/forlinux"), "data");
     assert_eq!(content(&m, "darwin_amd64/fordarwin"), "data2");
@@ -125,7 +124,12 @@ fn multi_platform_exports() {
     let spec = format!("type=oci,dest={},compression=uncompressed", tar.display());
     kit.ok(
         &ctx,
-        &["-o", &spec, "--platform", "windows/amd64,linux/arm/v6,linux/ppc64le"],
+        &[
+            "-o",
+            &spec,
+            "--platform",
+            "windows/amd64,linux/arm/v6,linux/ppc64le",
+        ],
     );
     let m = tar_entries(&std::fs::read(&tar).unwrap());
     let index: Value = serde_json::from_slice(&m["index.json"].1).unwrap();
@@ -184,7 +188,10 @@ fn frontend_requests_as_builds() {
     let ctx = kit.context("badfile", "FROM scratch\nCOPY badfile /\n", &[]);
     for platforms in [&[][..], &["--platform", "linux/amd64,linux/arm64"][..]] {
         let err = kit.error(&ctx, platforms);
-        assert!(err.contains("\"/badfile\": not found"), "{platforms:?}: {err}");
+        assert!(
+            err.contains("\"/badfile\": not found"),
+            "{platforms:?}: {err}"
+        );
     }
 
     let ctx = kit.context("nil", "FROM scratch\n", &[]);

@@ -24,6 +24,7 @@ mod dependencies;
 mod dispatch;
 mod env;
 mod exec_mounts;
+mod git_ref;
 mod paths;
 pub mod platform;
 mod ports;

@@ -533,3 +533,94 @@ fn check_options_and_the_build_arg() {
     let l = lower_with(&src("error=true"), &arg("skip=all"), None).unwrap();
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
 }
+
+/// The copy actions of `l`'s graph.
+fn copy_actions(l: &Lowered) -> Vec<graph::CopyAction> {
+    l.graph
+        .vertices
+        .iter()
+        .filter_map(|v| match &v.op {
+            graph::Op::File(f) => Some(f.actions.clone()),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|a| match a {
+            graph::FileAction::Copy(c) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// dockerfile2llb/exclude_patterns_test.go: TestDockerfileCopyExcludePatterns,
+/// TestDockerfileAddExcludePatterns: `--exclude` patterns with directories lower, and reach
+/// the copy as written.
+#[test]
+fn copy_and_add_exclude_patterns() {
+    for instruction in ["COPY", "ADD"] {
+        let l = ok(&format!(
+            "FROM scratch\n{instruction} --exclude=src/*.go --exclude=tmp/*.txt dir /sub/\n"
+        ));
+        let copies = copy_actions(&l);
+        assert_eq!(copies.len(), 1, "{instruction}");
+        assert_eq!(
+            copies[0].exclude_patterns,
+            ["src/*.go", "tmp/*.txt"],
+            "{instruction}"
+        );
+    }
+}
+
+/// dockerfile_addgit_test.go testGitQueryString: the URL's query is read at lowering (the
+/// ref, subdir and checksum it sets), and its conflicts fail with BuildKit's texts.
+#[test]
+fn add_git_query_strings() {
+    let l = ok("FROM scratch\nADD https://h.test/r.git?tag=v1&commit=abc123&subdir=docs /x/\n");
+    let git = l
+        .graph
+        .vertices
+        .iter()
+        .find_map(|v| match &v.op {
+            graph::Op::Source(graph::Source::Git {
+                remote,
+                reference,
+                subdir,
+                checksum,
+                skip_submodules,
+                ..
+            }) => Some((
+                remote.clone(),
+                reference.clone(),
+                subdir.clone(),
+                checksum.clone(),
+                *skip_submodules,
+            )),
+            _ => None,
+        })
+        .expect("a git source");
+    assert_eq!(
+        git,
+        (
+            "https://h.test/r.git".to_string(),
+            "refs/tags/v1".to_string(),
+            "docs".to_string(),
+            Some("abc123".to_string()),
+            false
+        )
+    );
+    fails_with(
+        "FROM scratch\nADD https://h.test/r.git?tag=v0.0.2#refs/heads/master /x/\n",
+        "ref conflicts: \"refs/heads/master\" vs \"refs/tags/v0.0.2\"",
+    );
+    fails_with(
+        "FROM scratch\nADD --keep-git-dir https://h.test/r.git?keep-git-dir=false /x/\n",
+        "inconsistent keep-git-dir configuration",
+    );
+    fails_with(
+        "FROM scratch\nADD --checksum=abc https://h.test/r.git?commit=def /x/\n",
+        "checksum mismatch \"abc\" != \"def\"",
+    );
+    fails_with(
+        "FROM scratch\nADD https://h.test/r.git?depth=1 /x/\n",
+        "unexpected query \"depth\"",
+    );
+}

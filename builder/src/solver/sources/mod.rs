@@ -113,6 +113,7 @@ pub(super) fn run(
             subdir,
             keep_git_dir,
             checksum,
+            skip_submodules,
         } => {
             let request = git::Request {
                 remote,
@@ -120,6 +121,7 @@ pub(super) fn run(
                 subdir,
                 keep_git_dir: *keep_git_dir,
                 checksum: checksum.as_deref(),
+                submodules: !*skip_submodules,
             };
             let (layers, key) = git::run(&request, &step)?;
             Ok((stored(layers), key, Provenance::Fetched))
