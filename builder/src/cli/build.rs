@@ -2,6 +2,7 @@
 //! build (or `--explain`'s dry run) with progress on standard error, its warnings, and what was
 //! pushed.
 
+use super::call::Call;
 use super::error::{CliError, Context};
 use super::input::{self, Loaded};
 use super::registry::{compression_flag, media_types, RegistryArgs};
@@ -50,6 +51,15 @@ pub struct BuildArgs {
     /// Dry run: say which steps the cache has and why the others would run; builds nothing
     #[arg(long)]
     pub explain: bool,
+    /// Instead of building, print what buildx's --call prints: targets (the stages) or
+    /// outline (the build args, secrets and ssh agents the target needs); ,format=json for
+    /// BuildKit's JSON
+    #[arg(
+        long,
+        default_value = "build",
+        value_name = "build|targets|outline[,format=json]"
+    )]
+    pub call: String,
     /// Always check for a newer version of base images
     #[arg(long)]
     pub pull: bool,
@@ -132,6 +142,10 @@ fn labels(flags: &[String]) -> Result<BTreeMap<String, String>, CliError> {
 }
 
 pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError> {
+    if let Some(call) = Call::parse(&args.call)? {
+        call.run(&input::load(&args.frontend)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let mode = if args.quiet {
         Mode::Quiet
     } else {

@@ -5,6 +5,7 @@
 
 mod binfmt;
 mod build;
+mod call;
 mod completion;
 mod debug;
 mod doctor;
