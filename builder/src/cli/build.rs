@@ -6,7 +6,7 @@ use super::call::Call;
 use super::error::{CliError, Context};
 use super::input::{self, Loaded};
 use super::registry::{compression_flag, media_types, RegistryArgs};
-use super::{explain, named_context, open_root, pipeline, render, FrontendArgs};
+use super::{explain, limits, named_context, open_root, pipeline, render, FrontendArgs};
 use crate::build::{
     build, parse_output, BuildError, BuildRequest, CacheFrom, CacheTo, Entitlements, IsolationMode,
     LocalDir, OutputSpec, SecretSource, SshAgents, SshSpec,
@@ -91,6 +91,12 @@ pub struct BuildArgs {
     /// Set a label on the image (KEY=VALUE)
     #[arg(long)]
     pub label: Vec<String>,
+    /// Size of /dev/shm in RUN steps (bytes, or with a unit: 128m, 1g); default 64m
+    #[arg(long = "shm-size", value_name = "SIZE")]
+    pub shm_size: Option<String>,
+    /// A resource limit for RUN steps, as docker's: NAME=SOFT[:HARD] (nofile=1024:4096)
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
     /// How steps run: auto (the best this machine allows), root, rootless or chroot
     #[arg(long, value_name = "MODE", default_value = "auto")]
     pub isolation: IsolationMode,
@@ -179,6 +185,14 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
             .or_insert(epoch);
     }
     loaded.options.labels = labels(&args.label)?;
+    if let Some(size) = &args.shm_size {
+        loaded.options.shm_size = limits::shm_size(size)?;
+    }
+    loaded.options.ulimits = args
+        .ulimit
+        .iter()
+        .map(|u| limits::ulimit(u))
+        .collect::<Result<_, _>>()?;
     let tags = tags(&args.tags)?;
     let (outputs, compression) = outputs(&args.outputs, args.compression.as_deref())?;
     let unnamed_image = outputs

@@ -15,6 +15,7 @@ mod history;
 mod images;
 mod input;
 mod inspect;
+mod limits;
 mod named_context;
 mod namespace;
 mod pipeline;

@@ -45,6 +45,7 @@ mod parity_namedcontext;
 mod parity_onbuild;
 mod parity_parents;
 mod parity_platform;
+mod parity_resources;
 mod parity_run_modes;
 mod parity_sde;
 mod parity_workdir;
