@@ -28,7 +28,7 @@ pub(super) struct CopySpec {
     parents: bool,
     exclude: Vec<String>,
     checksum: Option<String>,
-    keep_git_dir: bool,
+    keep_git_dir: Option<bool>,
     unpack: Option<bool>,
 }
 
@@ -44,7 +44,7 @@ impl From<CopyCommand> for CopySpec {
             parents: c.parents,
             exclude: c.exclude,
             checksum: None,
-            keep_git_dir: false,
+            keep_git_dir: None,
             unpack: None,
         }
     }
@@ -237,12 +237,13 @@ impl Lowering<'_> {
         }
         let g = git_ref::parse(src).map_err(|m| FrontendError::new(m, step.span))?;
         // As BuildKit: the URL's keep-git-dir and commit must agree with the flags.
-        // (`--keep-git-dir=false` is not told apart from no flag: the URL's `true` wins.)
-        if copy.keep_git_dir && g.keep_git_dir == Some(false) {
-            return Err(FrontendError::new(
-                "inconsistent keep-git-dir configuration",
-                step.span,
-            ));
+        if let (Some(flag), Some(query)) = (copy.keep_git_dir, g.keep_git_dir) {
+            if flag != query {
+                return Err(FrontendError::new(
+                    "inconsistent keep-git-dir configuration",
+                    step.span,
+                ));
+            }
         }
         if let (Some(flag), Some(query)) = (&copy.checksum, &g.checksum) {
             if flag != query {
@@ -256,7 +257,7 @@ impl Lowering<'_> {
             remote: g.remote,
             reference: g.reference,
             subdir: g.subdir,
-            keep_git_dir: g.keep_git_dir.unwrap_or(copy.keep_git_dir),
+            keep_git_dir: g.keep_git_dir.or(copy.keep_git_dir).unwrap_or(false),
             checksum: g.checksum.or_else(|| copy.checksum.clone()),
             skip_submodules: g.submodules == Some(false),
         });

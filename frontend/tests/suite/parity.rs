@@ -616,6 +616,10 @@ fn add_git_query_strings() {
         "inconsistent keep-git-dir configuration",
     );
     fails_with(
+        "FROM scratch\nADD --keep-git-dir=false https://h.test/r.git?keep-git-dir /x/\n",
+        "inconsistent keep-git-dir configuration",
+    );
+    fails_with(
         "FROM scratch\nADD --checksum=abc https://h.test/r.git?commit=def /x/\n",
         "checksum mismatch \"abc\" != \"def\"",
     );
