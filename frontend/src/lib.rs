@@ -20,5 +20,6 @@ pub mod duration;
 pub mod instructions;
 pub mod lint;
 pub mod lower;
+pub mod outline;
 pub mod parser;
 pub mod shell;

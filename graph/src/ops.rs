@@ -62,6 +62,10 @@ pub enum Source {
         subdir: String,
         keep_git_dir: bool,
         checksum: Option<String>,
+        /// `?submodules=false`: the submodules are not checked out. Left out of the
+        /// definition when false, so the digests of other git sources stay as they were.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        skip_submodules: bool,
     },
 }
 
@@ -95,6 +99,46 @@ pub struct Exec {
     /// theirs.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub hostname: String,
+    /// `--shm-size`: the size of the step's /dev/shm in bytes; 0: the default (64 MiB, as
+    /// BuildKit). Left out of the digest when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub shm_size: u64,
+    /// `--ulimit`: resource limits of the step's process (BuildKit's exec meta); empty: the
+    /// defaults. Left out of the digest when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ulimits: Vec<Ulimit>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The `--ulimit` names docker takes.
+pub const ULIMIT_NAMES: [&str; 15] = [
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+];
+
+/// One `--ulimit NAME=SOFT[:HARD]` (docker's names: `nofile`, `nproc`, `core`, ...; -1 is
+/// unlimited).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -22,7 +22,7 @@ use crate::events::Event;
 use crate::exec::{Isolation, IsolationError};
 use crate::export::annotations::Annotations;
 use crate::export::docker::{self, ArchiveOptions};
-use crate::export::local::write_local;
+use crate::export::local::{write_local, write_tar};
 use crate::export::push::{push_stored, PushOptions};
 use crate::remote_cache::format::INLINE_ANNOTATION;
 use crate::remote_cache::{export, inline_annotation, ExportError, Imported, Location, StepResult};
@@ -537,6 +537,10 @@ fn write_output(
     let (dest, image, docker_manifest, tar) = match out {
         OutputSpec::Local { dest } => {
             write_local(root, layers, dest)?;
+            return Ok(());
+        }
+        OutputSpec::Tar { dest } => {
+            write_tar(root, &[(String::new(), layers)], dest)?;
             return Ok(());
         }
         // Tagged and pushed by `build` itself.

@@ -6,6 +6,7 @@
 //!   image layout as a tar, or a directory with `tar=false` (OCI media types unless
 //!   `oci-mediatypes=false`).
 //! - `type=local,dest=DIR`, or a bare `DIR`: the final file tree.
+//! - `type=tar,dest=FILE`, or a bare `-` (standard output): the final file tree as a tar.
 //! - `type=image[,name=REF[,REF...]][,push=BOOL][,oci-mediatypes=BOOL]`: names in the local
 //!   store, pushed with `push=true`; `type=registry` is `type=image,push=true` (as in buildx).
 //!
@@ -31,6 +32,8 @@ pub enum OutputSpec {
     Docker { dest: PathBuf, image: ImageOptions },
     /// The image's file tree, all layers applied, in a directory.
     Local { dest: PathBuf },
+    /// The same tree as a tar file (`dest` `-` is standard output).
+    Tar { dest: PathBuf },
     /// Names in the local store (none: the build's `-t` names), pushed when `push`.
     Image {
         names: Vec<String>,
@@ -43,15 +46,12 @@ pub enum OutputSpec {
 /// Why an `--output` value cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputSpecError {
-    #[error("invalid --output \"\": give type=docker|oci|local,dest=PATH, or a directory")]
+    #[error("invalid --output \"\": give type=docker|oci|local|tar,dest=PATH, or a directory")]
     Empty,
-    #[error(
-        "--output - (the file tree as a tar on standard output, buildx's type=tar) is not built \
-         yet; use -o type=docker,dest=- for an image tar, or -o DIR for the file tree"
-    )]
-    TreeToStdout,
     /// A buildx output type pallet does not have yet.
-    #[error("--output type={0} is not built yet (type=docker, type=oci and type=local are)")]
+    #[error(
+        "--output type={0} is not built yet (type=docker, type=oci, type=local and type=tar are)"
+    )]
     NotBuilt(String),
     /// The value `spec`, and what is wrong with it.
     #[error("invalid --output \"{spec}\": {problem}")]
@@ -69,9 +69,9 @@ pub enum OutputProblem {
     UnclosedQuote,
     #[error("\"{0}\" is not key=value")]
     NotKeyValue(String),
-    #[error("give type=docker, type=oci or type=local (or a bare DIR for type=local)")]
+    #[error("give type=docker, type=oci, type=local or type=tar (or a bare DIR for type=local)")]
     NoType,
-    #[error("unknown type \"{0}\" (docker, oci or local)")]
+    #[error("unknown type \"{0}\" (docker, oci, local or tar)")]
     UnknownType(String),
     /// `key` is not one of `takes`, the keys of `type=kind`.
     #[error("type={kind} has no key \"{key}\" (it takes {})", .takes.join(", "))]
@@ -103,7 +103,10 @@ pub enum OutputProblem {
         "type=docker is always a tar (for docker load); use type=oci,tar=false for a directory"
     )]
     DockerNotTar,
-    #[error("type=local writes a directory, not standard output; give dest=DIR")]
+    #[error(
+        "type=local writes a directory, not standard output; give dest=DIR (or type=tar,dest=- \
+         for the tree as a tar on standard output)"
+    )]
     LocalToStdout,
 }
 
@@ -127,7 +130,7 @@ pub fn parse_output(spec: &str) -> Result<OutputSpec, OutputSpecError> {
         None => return Err(invalid(OutputProblem::NoType)),
     };
     let keys = match kind {
-        "tar" | "cacheonly" => return Err(OutputSpecError::NotBuilt(kind.to_string())),
+        "cacheonly" => return Err(OutputSpecError::NotBuilt(kind.to_string())),
         kind => keys_of(kind).map_err(invalid)?,
     };
     let values = Values::read(kind, keys, &pairs).map_err(invalid)?;
@@ -151,7 +154,8 @@ fn split_fields(spec: &str) -> Result<Vec<String>, OutputProblem> {
     Ok(fields)
 }
 
-/// A bare `DIR` (type=local); None when the value has keys.
+/// A bare `DIR` (type=local) or `-` (type=tar on standard output, as buildx reads it); None
+/// when the value has keys.
 fn shorthand(fields: &[String]) -> Option<Result<OutputSpec, OutputSpecError>> {
     let [only] = fields else {
         return None;
@@ -163,7 +167,7 @@ fn shorthand(fields: &[String]) -> Option<Result<OutputSpec, OutputSpecError>> {
         return None;
     }
     if only == "-" {
-        return Some(Err(OutputSpecError::TreeToStdout));
+        return Some(Ok(OutputSpec::Tar { dest: only.into() }));
     }
     Some(Ok(OutputSpec::Local { dest: only.into() }))
 }
@@ -190,7 +194,7 @@ fn keys_of(kind: &str) -> Result<&'static [&'static str], OutputProblem> {
             "compression",
             "compression-level",
         ]),
-        "local" => Ok(&["dest"]),
+        "local" | "tar" => Ok(&["dest"]),
         "image" | "registry" => Ok(&[
             "name",
             "push",
@@ -325,6 +329,7 @@ fn output(kind: &str, v: Values) -> Result<OutputSpec, OutputProblem> {
                     "dest=FILE (a tar for `docker load -i FILE`; pallet has no daemon to load into)"
                 }
                 "oci" => "dest=FILE, or dest=DIR with tar=false",
+                "tar" => "dest=FILE (or dest=- for standard output)",
                 _ => "dest=DIR",
             };
             return Err(OutputProblem::NoDest {
@@ -345,6 +350,7 @@ fn output(kind: &str, v: Values) -> Result<OutputSpec, OutputProblem> {
         "oci" => Ok(OutputSpec::Oci { dest, tar, image }),
         "docker" if !tar => Err(OutputProblem::DockerNotTar),
         "docker" => Ok(OutputSpec::Docker { dest, image }),
+        "tar" => Ok(OutputSpec::Tar { dest }),
         _ if is_stdout(&dest) => Err(OutputProblem::LocalToStdout),
         _ => Ok(OutputSpec::Local { dest }),
     }
@@ -485,10 +491,23 @@ mod tests {
                 dest: "./out dir".into()
             }
         );
-        assert!(parse_output("-")
+        // buildx's `-o -`: the tree as a tar on standard output.
+        assert_eq!(
+            parse_output("-").unwrap(),
+            OutputSpec::Tar { dest: "-".into() }
+        );
+        assert_eq!(
+            parse_output("type=tar,dest=out.tar").unwrap(),
+            OutputSpec::Tar {
+                dest: "out.tar".into()
+            }
+        );
+        let err = parse_output("type=tar").unwrap_err().to_string();
+        assert!(err.contains("type=tar needs dest=FILE"), "{err}");
+        let err = parse_output("type=tar,dest=x,name=a")
             .unwrap_err()
-            .to_string()
-            .contains("not built yet"));
+            .to_string();
+        assert!(err.contains("has no key \"name\""), "{err}");
         let err = parse_output("type=local,dest=o,tar=false")
             .unwrap_err()
             .to_string();

@@ -13,7 +13,7 @@ use super::{
 use crate::binfmt;
 use crate::events::Event;
 use crate::export::docker::{self, ArchiveOptions};
-use crate::export::local::write_local;
+use crate::export::local::{write_local, write_tar};
 use crate::export::push::push_index;
 use crate::remote_cache::Imported;
 use crate::solver::{solve_roots, SolveOptions};
@@ -182,7 +182,7 @@ pub(super) fn build_platforms(
 }
 
 /// One output of a multi-platform build: an OCI layout with the index, or one directory per
-/// platform for `type=local`.
+/// platform for `type=local` (and in the tar of `type=tar`).
 fn write_output(
     root: &Root,
     out: &OutputSpec,
@@ -195,6 +195,14 @@ fn write_output(
             for (p, _, layers) in images {
                 write_local(root, layers, &dest.join(local_dir_name(p)))?;
             }
+            return Ok(());
+        }
+        OutputSpec::Tar { dest } => {
+            let trees: Vec<(String, &[LayerRecord])> = images
+                .iter()
+                .map(|(p, _, layers)| (local_dir_name(p), layers.as_slice()))
+                .collect();
+            write_tar(root, &trees, dest)?;
             return Ok(());
         }
         OutputSpec::Image { .. } => return Ok(()),

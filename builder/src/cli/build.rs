@@ -2,10 +2,11 @@
 //! build (or `--explain`'s dry run) with progress on standard error, its warnings, and what was
 //! pushed.
 
+use super::call::Call;
 use super::error::{CliError, Context};
 use super::input::{self, Loaded};
 use super::registry::{compression_flag, media_types, RegistryArgs};
-use super::{explain, named_context, open_root, pipeline, render, FrontendArgs};
+use super::{explain, limits, named_context, open_root, pipeline, render, FrontendArgs};
 use crate::build::{
     build, parse_output, BuildError, BuildRequest, CacheFrom, CacheTo, Entitlements, IsolationMode,
     LocalDir, OutputSpec, SecretSource, SshAgents, SshSpec,
@@ -50,6 +51,15 @@ pub struct BuildArgs {
     /// Dry run: say which steps the cache has and why the others would run; builds nothing
     #[arg(long)]
     pub explain: bool,
+    /// Instead of building, print what buildx's --call prints: targets (the stages) or
+    /// outline (the build args, secrets and ssh agents the target needs); ,format=json for
+    /// BuildKit's JSON
+    #[arg(
+        long,
+        default_value = "build",
+        value_name = "build|targets|outline[,format=json]"
+    )]
+    pub call: String,
     /// Always check for a newer version of base images
     #[arg(long)]
     pub pull: bool,
@@ -81,6 +91,12 @@ pub struct BuildArgs {
     /// Set a label on the image (KEY=VALUE)
     #[arg(long)]
     pub label: Vec<String>,
+    /// Size of /dev/shm in RUN steps (bytes, or with a unit: 128m, 1g); default 64m
+    #[arg(long = "shm-size", value_name = "SIZE")]
+    pub shm_size: Option<String>,
+    /// A resource limit for RUN steps, as docker's: NAME=SOFT[:HARD] (nofile=1024:4096)
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
     /// How steps run: auto (the best this machine allows), root, rootless or chroot
     #[arg(long, value_name = "MODE", default_value = "auto")]
     pub isolation: IsolationMode,
@@ -132,6 +148,10 @@ fn labels(flags: &[String]) -> Result<BTreeMap<String, String>, CliError> {
 }
 
 pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError> {
+    if let Some(call) = Call::parse(&args.call)? {
+        call.run(&input::load(&args.frontend)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let mode = if args.quiet {
         Mode::Quiet
     } else {
@@ -165,6 +185,14 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
             .or_insert(epoch);
     }
     loaded.options.labels = labels(&args.label)?;
+    if let Some(size) = &args.shm_size {
+        loaded.options.shm_size = limits::shm_size(size)?;
+    }
+    loaded.options.ulimits = args
+        .ulimit
+        .iter()
+        .map(|u| limits::ulimit(u))
+        .collect::<Result<_, _>>()?;
     let tags = tags(&args.tags)?;
     let (outputs, compression) = outputs(&args.outputs, args.compression.as_deref())?;
     let unnamed_image = outputs

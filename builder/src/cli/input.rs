@@ -109,6 +109,8 @@ pub fn load(args: &FrontendArgs) -> Result<Loaded, CliError> {
         dockerignore: ignore.map(|f| f.patterns).unwrap_or_default(),
         named_contexts: Default::default(),
         labels: Default::default(),
+        shm_size: 0,
+        ulimits: Vec::new(),
     };
     Ok(Loaded {
         name,

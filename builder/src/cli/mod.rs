@@ -5,6 +5,7 @@
 
 mod binfmt;
 mod build;
+mod call;
 mod completion;
 mod debug;
 mod doctor;
@@ -14,6 +15,7 @@ mod history;
 mod images;
 mod input;
 mod inspect;
+mod limits;
 mod named_context;
 mod namespace;
 mod pipeline;

@@ -58,6 +58,10 @@ pub struct RunSpec {
     /// `RUN --security=insecure` (allowed by `--allow security.insecure`): every capability,
     /// no seccomp filter, no masked paths (see `runc/insecure.rs`).
     pub insecure: bool,
+    /// `--shm-size`: bytes of /dev/shm; 0: 64 MiB.
+    pub shm_size: u64,
+    /// `--ulimit`s: these rlimits instead of the defaults of the same name.
+    pub ulimits: Vec<graph::Ulimit>,
 }
 
 impl RunSpec {

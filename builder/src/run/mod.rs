@@ -157,6 +157,8 @@ pub fn run_image(
         hostname,
         mounts,
         insecure: false,
+        shm_size: 0,
+        ulimits: Vec::new(),
     };
     let code = isolation.executor.run(merged, bundle, &spec, output);
     let signal = forwarder.received();

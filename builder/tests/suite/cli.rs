@@ -336,3 +336,57 @@ fn help_lists_docker_build_flags() {
         assert!(h.contains(flag), "missing {flag} in:\n{h}");
     }
 }
+
+/// `build --call targets|outline` (buildx's, BuildKit's outline_test.go and targets_test.go
+/// through the binary): the text buildx prints, BuildKit's JSON with `format=json`, nothing
+/// built or stored (no root, no store directory made), and a clear refusal of `check`.
+#[test]
+fn build_call_targets_and_outline_print_what_buildx_prints() {
+    let ctx_dir = temp_context(&[(
+        "Dockerfile",
+        "# build compiles the app\nFROM alpine AS build\n# VERSION of the app\nARG VERSION=1.0\n\
+         RUN --mount=type=secret,id=npmrc,required true\n\nFROM scratch\nCOPY --from=build /app /app\n",
+    )]);
+    let ctx = ctx_dir.path();
+    let root = ctx.join("store");
+    let call = |args: &[&str]| {
+        pallet!()
+            .root(root.clone())
+            .args(["build", "--call"])
+            .args(args)
+            .arg(ctx)
+            .output()
+    };
+    let out = call(&["targets"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "TARGET    DESCRIPTION\nbuild     compiles the app\n(default) \n"
+    );
+    let out = call(&["outline", "--build-arg", "VERSION=2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "BUILD ARG   VALUE   DESCRIPTION\nVERSION     2       of the app\n\n\
+         SECRET   REQUIRED\nnpmrc    true\n\n"
+    );
+    let out = call(&["outline,format=json", "--target", "build"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["name"], "build");
+    assert_eq!(v["description"], "compiles the app");
+    assert_eq!(v["args"][0]["name"], "VERSION");
+    assert_eq!(v["args"][0]["value"], "1.0");
+    assert_eq!(v["args"][0]["location"]["ranges"][0]["start"]["line"], 4);
+    assert_eq!(v["secrets"][0]["required"], true);
+    assert!(v["sources"][0].is_string(), "{v}");
+    assert!(!root.exists(), "--call made a store");
+
+    let out = call(&["check"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--call check is not built yet"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -45,6 +45,8 @@ fn spec(args: &[&str]) -> RunSpec {
         hostname: "pallet-test".into(),
         mounts: vec![],
         insecure: false,
+        shm_size: 0,
+        ulimits: vec![],
     }
 }
 

@@ -103,7 +103,8 @@ pub struct AddCommand {
     pub chown: Option<String>,
     pub chmod: Option<String>,
     pub link: bool,
-    pub keep_git_dir: bool,
+    /// `--keep-git-dir[=BOOL]`; None when not given (a git URL's `?keep-git-dir=` decides).
+    pub keep_git_dir: Option<bool>,
     pub checksum: Option<String>,
     pub exclude: Vec<String>,
     pub unpack: Option<bool>,

@@ -195,7 +195,7 @@ fn parse_add(node: &Node, mut flags: Flags) -> Result<Command, FrontendError> {
         chown: flags.string("chown"),
         chmod: flags.string("chmod"),
         link: flags.bool("link") == Some(true),
-        keep_git_dir: flags.bool("keep-git-dir") == Some(true),
+        keep_git_dir: flags.bool("keep-git-dir"),
         checksum: flags.string("checksum"),
         exclude: flags.strings("exclude"),
         unpack: flags.bool("unpack"),

@@ -6,6 +6,7 @@
 //! It knows how each kind of source is read, not where the sources' vertices come from
 //! (`sources`) nor how the stage's state was built (`dispatch`).
 
+use super::git_ref;
 use super::paths::{clean_path, go_path_clean, path_relative_to_workdir};
 use super::stages::{uppercase_keyword, StageCommand};
 use super::Lowering;
@@ -27,7 +28,7 @@ pub(super) struct CopySpec {
     parents: bool,
     exclude: Vec<String>,
     checksum: Option<String>,
-    keep_git_dir: bool,
+    keep_git_dir: Option<bool>,
     unpack: Option<bool>,
 }
 
@@ -43,7 +44,7 @@ impl From<CopyCommand> for CopySpec {
             parents: c.parents,
             exclude: c.exclude,
             checksum: None,
-            keep_git_dir: false,
+            keep_git_dir: None,
             unpack: None,
         }
     }
@@ -234,13 +235,31 @@ impl Lowering<'_> {
                     .with_hint("use ADD for git sources"),
             );
         }
-        let (remote, reference, subdir) = split_git(src);
+        let g = git_ref::parse(src).map_err(|m| FrontendError::new(m, step.span))?;
+        // As BuildKit: the URL's keep-git-dir and commit must agree with the flags.
+        if let (Some(flag), Some(query)) = (copy.keep_git_dir, g.keep_git_dir) {
+            if flag != query {
+                return Err(FrontendError::new(
+                    "inconsistent keep-git-dir configuration",
+                    step.span,
+                ));
+            }
+        }
+        if let (Some(flag), Some(query)) = (&copy.checksum, &g.checksum) {
+            if flag != query {
+                return Err(FrontendError::new(
+                    format!("checksum mismatch {flag:?} != {query:?}"),
+                    step.span,
+                ));
+            }
+        }
         let op = Op::Source(Source::Git {
-            remote,
-            reference,
-            subdir,
-            keep_git_dir: copy.keep_git_dir,
-            checksum: copy.checksum.clone(),
+            remote: g.remote,
+            reference: g.reference,
+            subdir: g.subdir,
+            keep_git_dir: g.keep_git_dir.or(copy.keep_git_dir).unwrap_or(false),
+            checksum: g.checksum.or_else(|| copy.checksum.clone()),
+            skip_submodules: g.submodules == Some(false),
         });
         let d = self.remote_source(step.stage, src, op);
         Ok(CopyAction {
@@ -501,17 +520,6 @@ pub(super) fn is_git(src: &str) -> bool {
     false
 }
 
-/// `remote#ref:subdir` -> (remote, ref, subdir).
-pub(super) fn split_git(src: &str) -> (String, String, String) {
-    let (remote, fragment) = src.split_once('#').unwrap_or((src, ""));
-    let (reference, subdir) = fragment.split_once(':').unwrap_or((fragment, ""));
-    (
-        remote.to_string(),
-        reference.to_string(),
-        subdir.to_string(),
-    )
-}
-
 fn url_filename(url: &str) -> String {
     let no_scheme = url.split_once("://").map_or(url, |(_, r)| r);
     let path = no_scheme.find('/').map_or("", |i| &no_scheme[i..]);
@@ -624,9 +632,5 @@ mod tests {
             "b.tar.gz"
         );
         assert_eq!(url_filename("https://example.com"), "__unnamed__");
-        assert_eq!(
-            split_git("https://h/r.git#main:sub"),
-            ("https://h/r.git".into(), "main".into(), "sub".into())
-        );
     }
 }

@@ -16,8 +16,9 @@
 //! The value the build sees afterwards (`ARG SOURCE_DATE_EPOCH`, RUN's environment) is the
 //! number, or nothing when there is no time.
 
-use super::copy::{is_git, is_http, split_git};
+use super::copy::{is_git, is_http};
 use super::env::EnvList;
+use super::git_ref;
 use super::{context_key, Lowering};
 use crate::diagnostic::FrontendError;
 use crate::instructions::{Command, Stage};
@@ -140,11 +141,11 @@ impl Lowering<'_> {
                         None => None,
                     };
                     if is_git(&src) {
-                        let (remote, reference, _subdir) = split_git(&src);
+                        let g = git_ref::parse(&src)?;
                         source = Some(EpochSource::Git {
-                            remote,
-                            reference,
-                            checksum,
+                            remote: g.remote,
+                            reference: g.reference,
+                            checksum: checksum.or(g.checksum),
                         });
                         continue;
                     }

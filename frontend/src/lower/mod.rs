@@ -26,6 +26,7 @@ mod dispatch;
 mod env;
 mod epoch;
 mod exec_mounts;
+mod git_ref;
 mod paths;
 pub mod platform;
 mod ports;
@@ -104,6 +105,9 @@ pub struct LowerOptions {
     /// `--label KEY=VALUE`: set on the target's image config after its own LABELs (they win
     /// over the Dockerfile's, as in BuildKit), with no history entry and no effect on layers.
     pub labels: BTreeMap<String, String>,
+    /// `--shm-size` in bytes (0: the default) and `--ulimit`s: set on every RUN's op.
+    pub shm_size: u64,
+    pub ulimits: Vec<graph::Ulimit>,
 }
 
 /// The result of lowering: the graph, its root (the target stage's final file tree) and the

@@ -222,6 +222,8 @@ impl Lowering<'_> {
                 .get("BUILDKIT_SANDBOX_HOSTNAME")
                 .cloned()
                 .unwrap_or_default(),
+            shm_size: self.opts.shm_size,
+            ulimits: self.opts.ulimits.clone(),
         }
     }
 

@@ -75,6 +75,7 @@ pub(super) fn run(
             .unwrap_or_else(|| "/".into());
         env.push(format!("HOME={home}"));
     }
+    let limits = rlimits(spec)?;
     let mut cmd = Command::new(program);
     cmd.arg0(&spec.args[0])
         .args(&spec.args[1..])
@@ -85,8 +86,8 @@ pub(super) fn run(
         .stderr(Stdio::piped())
         .process_group(0);
     // SAFETY: the closure runs in the child between fork and exec and makes only
-    // async-signal-safe system calls (chroot, chdir, umask, prctl, setgroups, setgid, setuid)
-    // on data prepared before the fork; it allocates nothing.
+    // async-signal-safe system calls (chroot, chdir, umask, prctl, setrlimit, setgroups,
+    // setgid, setuid) on data prepared before the fork; it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
             let check = |rc: libc::c_int| {
@@ -109,6 +110,9 @@ pub(super) fn run(
                     }
                     return Err(std::io::Error::last_os_error());
                 }
+            }
+            for (resource, limit) in &limits {
+                check(libc::setrlimit(*resource, limit))?;
             }
             check(libc::setgroups(groups.len(), groups.as_ptr()))?;
             check(libc::setgid(gid))?;
@@ -216,4 +220,40 @@ pub(super) fn signal_group(pgid: i32, signal: &str) {
     };
     // SAFETY: kill has no memory-safety preconditions; a negative pid names the group.
     unsafe { libc::kill(-pgid, sig) };
+}
+
+/// `--ulimit`s as setrlimit arguments (-1: unlimited). The chroot has no /dev/shm tmpfs of
+/// its own, so `--shm-size` has nothing to size here.
+fn rlimits(spec: &RunSpec) -> Result<Vec<(libc::__rlimit_resource_t, libc::rlimit)>, RunError> {
+    spec.ulimits
+        .iter()
+        .map(|u| {
+            let resource = match u.name.as_str() {
+                "core" => libc::RLIMIT_CORE,
+                "cpu" => libc::RLIMIT_CPU,
+                "data" => libc::RLIMIT_DATA,
+                "fsize" => libc::RLIMIT_FSIZE,
+                "locks" => libc::RLIMIT_LOCKS,
+                "memlock" => libc::RLIMIT_MEMLOCK,
+                "msgqueue" => libc::RLIMIT_MSGQUEUE,
+                "nice" => libc::RLIMIT_NICE,
+                "nofile" => libc::RLIMIT_NOFILE,
+                "nproc" => libc::RLIMIT_NPROC,
+                "rss" => libc::RLIMIT_RSS,
+                "rtprio" => libc::RLIMIT_RTPRIO,
+                "rttime" => libc::RLIMIT_RTTIME,
+                "sigpending" => libc::RLIMIT_SIGPENDING,
+                "stack" => libc::RLIMIT_STACK,
+                other => return Err(RunError::Setup(format!("--ulimit {other}: unknown limit"))),
+            };
+            let value = |v: i64| u64::try_from(v).unwrap_or(libc::RLIM_INFINITY);
+            Ok((
+                resource,
+                libc::rlimit {
+                    rlim_cur: value(u.soft),
+                    rlim_max: value(u.hard),
+                },
+            ))
+        })
+        .collect()
 }

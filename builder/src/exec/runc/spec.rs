@@ -49,8 +49,8 @@ use std::path::Path;
 use oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder,
     LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, Mount,
-    MountBuilder, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec,
-    SpecBuilder, UserBuilder,
+    MountBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder,
+    Spec, SpecBuilder, UserBuilder,
 };
 
 use super::seccomp::default_profile;
@@ -139,13 +139,7 @@ pub fn build(
         .additional_gids(spec.additional_gids.clone())
         .build()
         .map_err(|e| err("user", e))?;
-    let nofile = nofile_limit(rootless);
-    let rlimit = PosixRlimitBuilder::default()
-        .typ(PosixRlimitType::RlimitNofile)
-        .soft(nofile)
-        .hard(nofile)
-        .build()
-        .map_err(|e| err("rlimits", e))?;
+    let rlimits = rlimits(spec, rootless)?;
     let process = ProcessBuilder::default()
         .terminal(false)
         .user(user)
@@ -153,7 +147,7 @@ pub fn build(
         .env(spec.env.clone())
         .cwd(spec.cwd.clone())
         .capabilities(capabilities)
-        .rlimits(vec![rlimit])
+        .rlimits(rlimits)
         .no_new_privileges(false)
         .build()
         .map_err(|e| err("process", e))?;
@@ -264,6 +258,11 @@ fn mounts(
     }
     let p = Path::new;
     let ro_bind = ["nosuid", "noexec", "nodev", "rbind", "ro"];
+    // BuildKit's default, 64 MiB, unless --shm-size says otherwise.
+    let shm_size = match spec.shm_size {
+        0 => "size=65536k".to_string(),
+        bytes => format!("size={bytes}"),
+    };
     let mut out = vec![
         m("/proc", "proc", p("proc"), &["nosuid", "noexec", "nodev"])?,
         m(
@@ -289,7 +288,7 @@ fn mounts(
             "/dev/shm",
             "tmpfs",
             p("shm"),
-            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            &["nosuid", "noexec", "nodev", "mode=1777", &shm_size],
         )?,
         m(
             "/dev/mqueue",
@@ -347,6 +346,61 @@ fn mounts(
     Ok(out)
 }
 
+/// The process's rlimits: RLIMIT_NOFILE (see [`nofile_limit`]) unless `--ulimit nofile=`
+/// replaces it, and each `--ulimit` (docker's names; -1 is unlimited).
+fn rlimits(spec: &RunSpec, rootless: bool) -> Result<Vec<PosixRlimit>, RunError> {
+    let build = |typ: PosixRlimitType, soft: u64, hard: u64| {
+        PosixRlimitBuilder::default()
+            .typ(typ)
+            .soft(soft)
+            .hard(hard)
+            .build()
+            .map_err(|source| RunError::Spec {
+                what: "rlimits",
+                source,
+            })
+    };
+    let mut out = Vec::new();
+    if !spec.ulimits.iter().any(|u| u.name == "nofile") {
+        let nofile = nofile_limit(rootless);
+        out.push(build(PosixRlimitType::RlimitNofile, nofile, nofile)?);
+    }
+    for u in &spec.ulimits {
+        let typ = rlimit_type(&u.name).ok_or_else(|| {
+            RunError::Setup(format!(
+                "--ulimit {}: unknown limit (docker's names: {})",
+                u.name,
+                graph::ULIMIT_NAMES.join(", ")
+            ))
+        })?;
+        // -1: unlimited (RLIM_INFINITY).
+        let value = |v: i64| u64::try_from(v).unwrap_or(u64::MAX);
+        out.push(build(typ, value(u.soft), value(u.hard))?);
+    }
+    Ok(out)
+}
+
+fn rlimit_type(name: &str) -> Option<PosixRlimitType> {
+    Some(match name {
+        "core" => PosixRlimitType::RlimitCore,
+        "cpu" => PosixRlimitType::RlimitCpu,
+        "data" => PosixRlimitType::RlimitData,
+        "fsize" => PosixRlimitType::RlimitFsize,
+        "locks" => PosixRlimitType::RlimitLocks,
+        "memlock" => PosixRlimitType::RlimitMemlock,
+        "msgqueue" => PosixRlimitType::RlimitMsgqueue,
+        "nice" => PosixRlimitType::RlimitNice,
+        "nofile" => PosixRlimitType::RlimitNofile,
+        "nproc" => PosixRlimitType::RlimitNproc,
+        "rss" => PosixRlimitType::RlimitRss,
+        "rtprio" => PosixRlimitType::RlimitRtprio,
+        "rttime" => PosixRlimitType::RlimitRttime,
+        "sigpending" => PosixRlimitType::RlimitSigpending,
+        "stack" => PosixRlimitType::RlimitStack,
+        _ => return None,
+    })
+}
+
 /// 1048576, lowered to what runc can set: the host's fs.nr_open, and without CAP_SYS_RESOURCE
 /// (pallet itself in a container) or rootless (capabilities of a user namespace do not raise
 /// hard limits) pallet's own hard limit, which cannot be raised.
@@ -401,6 +455,8 @@ mod tests {
                 size: Some(1024),
             }],
             insecure: false,
+            shm_size: 0,
+            ulimits: vec![],
         };
         let etc = EtcFiles {
             hosts: Path::new("/b/hosts"),

@@ -57,9 +57,13 @@ pub(super) fn vertex_key(v: &Vertex, inputs: &[&str], context: Option<&str>) -> 
     let mut h = blake3::Hasher::new();
     // The version changes when what a step makes from the same inputs changes (v2: RUN's
     // supplementary groups as BuildKit's, sockets in the context copied, COPY --chmod's parent
-    // modes): results cached before are not taken for the new meaning.
-    h.update(b"pallet.cache.v2\0");
-    h.update(v.digest.as_bytes());
+    // modes; v3: the op without its inputs' digests): results cached before are not taken for
+    // the new meaning.
+    h.update(b"pallet.cache.v3\0");
+    // The op alone: the inputs count by their cache keys, not by their definitions, as in
+    // BuildKit. An input whose definition changed but whose result did not (an `ADD <git>`
+    // that gained `--checksum` of the commit it already resolved to) keeps the step cached.
+    h.update(graph::digest_of(&v.op, &[]).as_bytes());
     for i in inputs {
         h.update(b"\0input\0");
         h.update(i.as_bytes());

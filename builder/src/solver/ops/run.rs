@@ -84,6 +84,8 @@ pub(in crate::solver) fn run(
         },
         mounts,
         insecure: e.insecure,
+        shm_size: e.shm_size,
+        ulimits: e.ulimits.clone(),
     };
     if let Some(p) = &e.platform {
         // The build checked the handler before the first step (see crate::binfmt).

@@ -115,6 +115,7 @@ pub(super) fn run(
             subdir,
             keep_git_dir,
             checksum,
+            skip_submodules,
         } => {
             let request = git::Request {
                 remote,
@@ -122,6 +123,7 @@ pub(super) fn run(
                 subdir,
                 keep_git_dir: *keep_git_dir,
                 checksum: checksum.as_deref(),
+                submodules: !*skip_submodules,
             };
             let (layers, key) = git::run(&request, &step)?;
             Ok((stored(layers), key, Provenance::Fetched))

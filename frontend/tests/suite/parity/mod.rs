@@ -536,3 +536,336 @@ fn check_options_and_the_build_arg() {
     let l = lower_with(&src("error=true"), &arg("skip=all"), None).unwrap();
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
 }
+
+/// The copy actions of `l`'s graph.
+fn copy_actions(l: &Lowered) -> Vec<graph::CopyAction> {
+    l.graph
+        .vertices
+        .iter()
+        .filter_map(|v| match &v.op {
+            graph::Op::File(f) => Some(f.actions.clone()),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|a| match a {
+            graph::FileAction::Copy(c) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// dockerfile2llb/exclude_patterns_test.go: TestDockerfileCopyExcludePatterns,
+/// TestDockerfileAddExcludePatterns: `--exclude` patterns with directories lower, and reach
+/// the copy as written.
+#[test]
+fn copy_and_add_exclude_patterns() {
+    for instruction in ["COPY", "ADD"] {
+        let l = ok(&format!(
+            "FROM scratch\n{instruction} --exclude=src/*.go --exclude=tmp/*.txt dir /sub/\n"
+        ));
+        let copies = copy_actions(&l);
+        assert_eq!(copies.len(), 1, "{instruction}");
+        assert_eq!(
+            copies[0].exclude_patterns,
+            ["src/*.go", "tmp/*.txt"],
+            "{instruction}"
+        );
+    }
+}
+
+/// dockerfile_addgit_test.go testGitQueryString: the URL's query is read at lowering (the
+/// ref, subdir and checksum it sets), and its conflicts fail with BuildKit's texts.
+#[test]
+fn add_git_query_strings() {
+    let l = ok("FROM scratch\nADD https://h.test/r.git?tag=v1&commit=abc123&subdir=docs /x/\n");
+    let git = l
+        .graph
+        .vertices
+        .iter()
+        .find_map(|v| match &v.op {
+            graph::Op::Source(graph::Source::Git {
+                remote,
+                reference,
+                subdir,
+                checksum,
+                skip_submodules,
+                ..
+            }) => Some((
+                remote.clone(),
+                reference.clone(),
+                subdir.clone(),
+                checksum.clone(),
+                *skip_submodules,
+            )),
+            _ => None,
+        })
+        .expect("a git source");
+    assert_eq!(
+        git,
+        (
+            "https://h.test/r.git".to_string(),
+            "refs/tags/v1".to_string(),
+            "docs".to_string(),
+            Some("abc123".to_string()),
+            false
+        )
+    );
+    fails_with(
+        "FROM scratch\nADD https://h.test/r.git?tag=v0.0.2#refs/heads/master /x/\n",
+        "ref conflicts: \"refs/heads/master\" vs \"refs/tags/v0.0.2\"",
+    );
+    fails_with(
+        "FROM scratch\nADD --keep-git-dir https://h.test/r.git?keep-git-dir=false /x/\n",
+        "inconsistent keep-git-dir configuration",
+    );
+    fails_with(
+        "FROM scratch\nADD --keep-git-dir=false https://h.test/r.git?keep-git-dir /x/\n",
+        "inconsistent keep-git-dir configuration",
+    );
+    fails_with(
+        "FROM scratch\nADD --checksum=abc https://h.test/r.git?commit=def /x/\n",
+        "checksum mismatch \"abc\" != \"def\"",
+    );
+    fails_with(
+        "FROM scratch\nADD https://h.test/r.git?depth=1 /x/\n",
+        "unexpected query \"depth\"",
+    );
+}
+
+fn parsed(src: &str) -> frontend::ast::Dockerfile {
+    parse(src.as_bytes()).unwrap()
+}
+
+fn build_args(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// dockerfile_outline_test.go testOutlineArgs: the target's and its dependencies' ARGs and
+/// the global ARGs their FROM lines read (not those of a stage the target does not need),
+/// with values after `--build-arg`, doc comments and lines; the target's name and
+/// description; and what `--call outline` prints.
+#[test]
+fn outline_args() {
+    let src = "
+ARG inherited=box
+ARG inherited2=box2
+ARG unused=abc${inherited2}
+# sfx is a suffix
+ARG sfx=\"usy${inherited}\"
+
+FROM b${sfx} AS first
+# this is not assigned to anything
+ARG FOO=123
+# BAR is a number
+ARG BAR=456
+RUN true
+
+FROM alpine${unused} AS second
+ARG BAZ
+RUN true
+
+FROM scratch AS third
+ARG ABC=a
+# check=skip=all
+ARG password
+# alternate_password will show up in the outline
+# check=skip=all
+ARG alternate_password
+
+# target defines build target
+FROM third AS target
+COPY --from=first /etc/passwd /
+
+FROM second
+";
+    let o =
+        frontend::outline::outline(&parsed(src), Some("target"), &build_args(&[("BAR", "678")]))
+            .unwrap();
+    assert_eq!(o.name, "target");
+    assert_eq!(o.description, "defines build target");
+    let args: Vec<(&str, &str, &str, usize)> = o
+        .args
+        .iter()
+        .map(|a| {
+            let line = a.location.ranges[0].start.line;
+            (
+                a.name.as_str(),
+                a.value.as_str(),
+                a.description.as_str(),
+                line,
+            )
+        })
+        .collect();
+    assert_eq!(
+        args,
+        [
+            ("inherited", "box", "", 2),
+            ("sfx", "usybox", "is a suffix", 6),
+            ("FOO", "123", "", 10),
+            ("BAR", "678", "is a number", 12),
+            ("ABC", "a", "", 20),
+            ("password", "", "", 22),
+            ("alternate_password", "", "will show up in the outline", 25),
+        ]
+    );
+    assert_eq!(
+        frontend::outline::print_outline(&o),
+        "TARGET:      target\n\
+         DESCRIPTION: defines build target\n\
+         \n\
+         BUILD ARG            VALUE    DESCRIPTION\n\
+         inherited            box      \n\
+         sfx                  usybox   is a suffix\n\
+         FOO                  123      \n\
+         BAR                  678      is a number\n\
+         ABC                  a        \n\
+         password                      \n\
+         alternate_password            will show up in the outline\n\
+         \n"
+    );
+}
+
+/// dockerfile_outline_test.go testOutlineSecrets: the secrets and ssh agents the target and
+/// the stages it needs mount (not those of other stages), names from `id=` (expanded) or the
+/// target's file name, `required`, lines.
+#[test]
+fn outline_secrets() {
+    let src = "
+FROM busybox AS first
+RUN --mount=type=secret,target=/etc/passwd,required=true --mount=type=ssh true
+
+FROM alpine AS second
+RUN --mount=type=secret,id=unused --mount=type=ssh,id=ssh2 true
+
+FROM scratch AS third
+ARG BAR
+RUN --mount=type=secret,id=second${BAR} true
+
+FROM third AS target
+COPY --from=first /foo /
+RUN --mount=type=ssh,id=ssh3,required true
+
+FROM second
+";
+    let o =
+        frontend::outline::outline(&parsed(src), Some("target"), &build_args(&[("BAR", "678")]))
+            .unwrap();
+    let list = |l: &[frontend::outline::Needed]| -> Vec<(String, bool, usize)> {
+        l.iter()
+            .map(|s| (s.name.clone(), s.required, s.location.ranges[0].start.line))
+            .collect()
+    };
+    assert_eq!(
+        list(&o.secrets),
+        [("passwd".into(), true, 3), ("second678".into(), false, 10)]
+    );
+    assert_eq!(
+        list(&o.ssh),
+        [("default".into(), false, 3), ("ssh3".into(), true, 14)]
+    );
+    let text = frontend::outline::print_outline(&o);
+    assert!(
+        text.ends_with(
+            "SECRET      REQUIRED\npasswd      true\nsecond678   \n\n\
+             SSH       REQUIRED\ndefault   \nssh3      true\n\n"
+        ),
+        "{text}"
+    );
+}
+
+/// dockerfile_outline_test.go testOutlineRecursiveArgs: ARGs whose defaults read earlier
+/// definitions of themselves and of others, globally and in the stage; a global ARG that
+/// nothing reads (DEF) is left out.
+#[test]
+fn outline_recursive_args() {
+    let src = "
+ARG FOO=123
+ARG ABC=abc
+ARG DEF=def
+ARG FOO=${FOO}${ABC}
+ARG BAR=${FOO}456
+ARG FOO=${FOO}456${BAR}
+FROM scratch
+ARG FOO
+ARG INFOO=123
+ARG INBAR=${INFOO}456
+ARG INFOO=${INFOO}456${INBAR}
+";
+    let o = frontend::outline::outline(&parsed(src), None, &BTreeMap::new()).unwrap();
+    let args: Vec<(&str, &str)> = o
+        .args
+        .iter()
+        .map(|a| (a.name.as_str(), a.value.as_str()))
+        .collect();
+    assert_eq!(
+        args,
+        [
+            ("ABC", "abc"),
+            ("BAR", "123abc456"),
+            ("FOO", "123abc456123abc456"),
+            ("INBAR", "123456"),
+            ("INFOO", "123456123456"),
+        ]
+    );
+}
+
+/// dockerfile_targets_test.go testTargetsList: every stage with its name, doc comment, base,
+/// line, the last one the default; and what `--call targets` prints.
+#[test]
+fn targets_list() {
+    let src = "
+# build defines stage for compiling the binary
+FROM alpine AS build
+RUN true
+
+FROM busybox as second
+RUN false
+
+FROM alpine
+RUN false
+
+# binary returns the compiled binary
+FROM second AS binary
+";
+    let l = frontend::outline::targets(&parsed(src)).unwrap();
+    let got: Vec<(&str, &str, &str, bool, usize)> = l
+        .targets
+        .iter()
+        .map(|t| {
+            let line = t.location.ranges[0].start.line;
+            (
+                t.name.as_str(),
+                t.description.as_str(),
+                t.base.as_str(),
+                t.default,
+                line,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "build",
+                "defines stage for compiling the binary",
+                "alpine",
+                false,
+                3
+            ),
+            ("second", "", "busybox", false, 6),
+            ("", "", "alpine", false, 9),
+            ("binary", "returns the compiled binary", "second", true, 13),
+        ]
+    );
+    assert_eq!(
+        frontend::outline::print_targets(&l),
+        "TARGET           DESCRIPTION\n\
+         build            defines stage for compiling the binary\n\
+         second           \n\
+         \x20                \n\
+         binary (default) returns the compiled binary\n"
+    );
+}

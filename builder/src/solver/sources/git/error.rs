@@ -30,16 +30,22 @@ pub enum GitError {
         "ls-remote: {url} has no default branch (HEAD): name a branch or tag with {url}#<ref>"
     )]
     NoHead { url: String },
-    #[error("ls-remote: {url} has no branch or tag named \"{reference}\"{}", sha_hint(.reference))]
+    /// BuildKit's words first ("repository does not contain ref", its tests match them).
+    #[error(
+        "ls-remote: repository does not contain ref {reference}: {url} has no branch or tag \
+         named \"{reference}\"{}",
+        sha_hint(.reference)
+    )]
     NoRef { url: String, reference: String },
     #[error(
-        "invalid checksum \"{sum}\" for a git source: give the commit's sha (--checksum=<sha>)"
+        "invalid checksum \"{sum}\" for a git source, expected hex commit hash: give the \
+         commit's sha (--checksum=<sha>)"
     )]
     BadChecksum { sum: String },
     /// `--checksum` is a prefix of neither the commit nor the tag `name` (None: the remote's
-    /// HEAD, a sha) resolved to.
+    /// HEAD, a sha) resolved to. BuildKit's words ("expected checksum to match"), then where.
     #[error(
-        "checksum mismatch: --checksum={sum} but {} of {url} is commit {commit}",
+        "checksum mismatch: expected checksum to match {sum}, got {commit} ({} of {url})",
         name.as_deref().unwrap_or("the ref")
     )]
     ChecksumMismatch {

@@ -11,10 +11,12 @@
 //!   (BuildKit takes ls-remote's first line; heads sort before tags).
 //! - `--checksum=<sha>` must be a prefix of the resolved commit (or of the annotated tag
 //!   object), as BuildKit checks it; else the build fails naming both.
-//! - Fetch: `git init` + `git fetch --depth=1` of the ref (or of the commit by sha); a
+//! - Fetch: `git init` (in the remote's object format: SHA-256 for a 64-hex commit) +
+//!   `git fetch --depth=1` of the ref (or of the commit by sha); a
 //!   server that refuses a commit by sha gets a full fetch of its branches and tags; servers
 //!   without shallow support (dumb HTTP) are fetched without `--depth`. Then a detached
-//!   checkout and `git submodule update --init --recursive --depth 1`.
+//!   checkout and `git submodule update --init --recursive --depth 1` (not with
+//!   `?submodules=false`; the URL's query is read by the frontend, `lower/git_ref.rs`).
 //! - Without `--keep-git-dir` the `.git` directory goes, and so do the submodules' `.git`
 //!   files (BuildKit leaves those as dangling pointers into its own cache; pallet drops them,
 //!   a deliberate difference). `--keep-git-dir` keeps `.git` (origin with any password
@@ -65,6 +67,8 @@ pub(in crate::solver) struct Request<'a> {
     pub subdir: &'a str,
     pub keep_git_dir: bool,
     pub checksum: Option<&'a str>,
+    /// Check out the submodules (the default; `?submodules=false` turns it off).
+    pub submodules: bool,
 }
 
 /// Fetches `request`'s commit (or finds its tree in the cache): reports progress, returns
@@ -80,6 +84,7 @@ pub(in crate::solver) fn run(
         subdir,
         keep_git_dir,
         checksum,
+        submodules,
     } = *request;
     let fail = |e: GitError, started: bool| {
         if !started {
@@ -100,6 +105,7 @@ pub(in crate::solver) fn run(
         subdir: clean_subdir(subdir).map_err(|m| fail(m, false))?,
         keep_git_dir,
         checksum: checksum.map(|c| c.trim().to_ascii_lowercase()),
+        submodules,
         epoch: opts.epoch,
     };
     // BuildKit mounts the client's "default" ssh agent for ssh remotes (llb.Git's
@@ -171,6 +177,8 @@ pub(crate) fn commit_time_for_epoch(
         keep_git_dir: false,
         checksum: checksum.map(|c| c.trim().to_ascii_lowercase()),
         epoch: None,
+        // The commit's time needs no submodule.
+        submodules: false,
     };
     if is_ssh(remote) && ssh_agent.is_none() {
         return Err(GitError::NoSshAgent { url: spec.url });
@@ -196,6 +204,7 @@ struct Spec<'a> {
     subdir: Vec<String>,
     keep_git_dir: bool,
     checksum: Option<String>,
+    submodules: bool,
     epoch: Option<i64>,
 }
 
@@ -270,6 +279,9 @@ impl Spec<'_> {
         if self.epoch.is_some() {
             key.push_str("/mtime=commit");
         }
+        if !self.submodules {
+            key.push_str("/no-submodules");
+        }
         CacheKey::new(key)
     }
 
@@ -307,6 +319,13 @@ impl Spec<'_> {
     ) -> Result<i64, GitError> {
         let (url, remote) = (self.url.as_str(), self.remote);
         let w = Some(work);
+        // A repository in SHA-256 object format has 64-hex commits: the fetching repository
+        // must have that format too, or git cannot store what it fetches.
+        let format = if r.commit.len() == 64 {
+            "--object-format=sha256"
+        } else {
+            "--object-format=sha1"
+        };
         git.run(
             None,
             &[
@@ -314,6 +333,7 @@ impl Spec<'_> {
                 "init.defaultBranch=main",
                 "init",
                 "-q",
+                format,
                 work.to_str().ok_or(GitError::NonUtf8Path)?,
             ],
         )
@@ -333,7 +353,7 @@ impl Spec<'_> {
             ],
         )
         .map_err(|e| e.describe("checkout", url, remote))?;
-        if work.join(".gitmodules").exists() {
+        if self.submodules && work.join(".gitmodules").exists() {
             let args = [
                 "submodule",
                 "update",
@@ -522,6 +542,7 @@ mod tests {
             subdir: Vec::new(),
             keep_git_dir: false,
             checksum: Some(sum.into()),
+            submodules: true,
             epoch: None,
         };
         let r = Resolved {
@@ -535,7 +556,8 @@ mod tests {
         assert_eq!(
             e,
             format!(
-                "checksum mismatch: --checksum={C} but refs/tags/v1 of git://h/r.git is commit {A}"
+                "checksum mismatch: expected checksum to match {C}, got {A} \
+                 (refs/tags/v1 of git://h/r.git)"
             )
         );
         assert!(spec("sha256:ab").check_checksum(&r).is_err());
