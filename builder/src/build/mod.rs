@@ -2,12 +2,18 @@
 //! image config (diff ids, history times), tag it in the store, and write the requested
 //! outputs. The CLI calls this; it holds no Dockerfile or runc logic of its own.
 
+mod attest;
 mod cancel;
 mod entitlements;
 mod explain;
 mod outputs;
 mod platforms;
+mod provenance;
 
+pub use attest::{
+    parse_attest, parse_provenance_flag, parse_sbom_flag, AttestSpecError, ProvenanceMode,
+    ProvenanceSpec, SlsaVersion,
+};
 pub use entitlements::{Entitlements, UnknownEntitlement};
 pub use explain::{explain, ExplainRequest, Explained};
 // What a build request is made of, from the layers below (the CLI knows only `build`).
@@ -22,7 +28,7 @@ use crate::exec::{Isolation, IsolationError};
 use crate::export::annotations::Annotations;
 use crate::export::docker::{self, ArchiveOptions};
 use crate::export::local::write_local;
-use crate::export::push::{push_stored, PushOptions};
+use crate::export::push::{push_index, PushOptions};
 use crate::remote_cache::format::INLINE_ANNOTATION;
 use crate::remote_cache::{export, inline_annotation, ExportError, Imported, Location};
 pub use crate::remote_cache::{CacheFrom, CacheSpecError, CacheTo};
@@ -42,6 +48,7 @@ use graph::time::rfc3339;
 use registry::{Reference, ReferenceError};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::time::SystemTime;
 
 pub struct BuildRequest<'a> {
     pub dockerfile: &'a Dockerfile,
@@ -82,6 +89,19 @@ pub struct BuildRequest<'a> {
     pub cache_from: Vec<CacheFrom>,
     /// `--cache-to`: where to export the build cache once the build (and its push) is done.
     pub cache_to: Vec<CacheTo>,
+    /// `--provenance` / `--attest type=provenance`: a SLSA provenance attestation for each
+    /// image, in every image output and push (None: images as they are, the default).
+    pub provenance: Option<ProvenanceRequest>,
+}
+
+/// What a provenance attestation is asked for with, besides the build itself.
+#[derive(Debug, Clone)]
+pub struct ProvenanceRequest {
+    pub spec: ProvenanceSpec,
+    /// The Dockerfile's file name as buildx sends it (`Dockerfile`, `app.Dockerfile`).
+    pub filename: String,
+    /// The Dockerfile's text (recorded by mode=max).
+    pub dockerfile: String,
 }
 
 /// One name `--push` pushed, and the manifest the registry got for it.
@@ -153,6 +173,7 @@ pub fn build(
     req: &BuildRequest,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<BuildResult, BuildError> {
+    let started = SystemTime::now();
     let isolation =
         Isolation::select(req.isolation, req.runtime.as_deref())?.check_store(&root.tmp_dir())?;
     crate::store::markers::reconcile(root, isolation.mode())?;
@@ -193,7 +214,7 @@ pub fn build(
         cache_mounts: Default::default(),
     };
     if req.platforms.len() > 1 {
-        return platforms::build_platforms(root, req, &resolver, opts, events);
+        return platforms::build_platforms(root, req, &resolver, opts, started, events);
     }
     let lowered = lower(req.dockerfile, &req.lower, &resolver)
         .map_err(|e| BuildError::Frontend(Box::new(e)))?;
@@ -214,6 +235,7 @@ pub fn build(
     let config = finish_config(lowered.image.clone(), &layers, lowered.epoch);
     let stored = store_uncompressed(root, &config, &layers)?;
     let name = req.tags.first().cloned().unwrap_or_default();
+    let attestations = attest_image(req, &lowered.graph, &lowered.root, &layers, started);
     let image = StoredImage {
         name: name.clone(),
         manifest_digest: stored.manifest.digest.clone(),
@@ -222,6 +244,7 @@ pub fn build(
         layers: layers.iter().map(|l| l.diff_id.clone()).collect(),
         repo_digest: None,
         index: None,
+        attestations,
     };
     tag(root, &image, &req.tags)?;
     if req.outputs.iter().any(outputs::writes_files) {
@@ -236,7 +259,7 @@ pub fn build(
         write_output(
             root,
             out,
-            &config,
+            &image,
             &layers,
             req.tags.first().map(String::as_str),
             lowered.epoch,
@@ -303,6 +326,34 @@ pub fn build(
         warnings: lowered.warnings,
         stages: lowered.stages,
     })
+}
+
+/// The attestations of a single-platform build's image (`--provenance`), none without.
+fn attest_image(
+    req: &BuildRequest,
+    graph: &graph::Graph,
+    root: &graph::Digest,
+    layers: &[LayerRecord],
+    started: SystemTime,
+) -> Vec<crate::store::Attestation> {
+    let Some(p) = &req.provenance else {
+        return Vec::new();
+    };
+    let id = provenance::invocation_id(started);
+    vec![provenance::predicate(&provenance::ProvenanceInput {
+        spec: &p.spec,
+        filename: &p.filename,
+        dockerfile: &p.dockerfile,
+        lower: &req.lower,
+        locals: req.locals.keys().cloned().collect(),
+        graph,
+        root,
+        layers,
+        started,
+        finished: SystemTime::now(),
+        invocation_id: &id,
+        builder_platform: &frontend::lower::platform::host(),
+    })]
 }
 
 /// Tags `image` with each of `names` in the store.
@@ -374,7 +425,8 @@ fn push_all(
             name: name.clone(),
             source,
         })?;
-        let report = push_stored(root, client, image, &target, opts, events)?;
+        // An attested image goes up under an index with its attestation manifest.
+        let report = push_index(root, client, image, &target, opts, events)?;
         if !pushed.iter().any(|p| &p.name == name) {
             pushed.push(Pushed {
                 name: name.clone(),
@@ -463,15 +515,17 @@ fn history_times(history: &mut [History], layers: &[LayerRecord]) {
     }
 }
 
+/// Writes `out` for the built `built` (its config, and its attestations when it has any).
 fn write_output(
     root: &Root,
     out: &OutputSpec,
-    config: &Image,
+    built: &StoredImage,
     layers: &[LayerRecord],
     tag: Option<&str>,
     epoch: Option<i64>,
     annotations: &Annotations,
 ) -> Result<(), BuildError> {
+    let config = &built.config;
     let (dest, image, docker_manifest, tar) = match out {
         OutputSpec::Local { dest } => {
             write_local(root, layers, dest)?;
@@ -491,7 +545,19 @@ fn write_output(
     let config_bytes = serde_json::to_vec(config).expect("config serializes");
     let mut image = image.clone();
     image.annotations = annotations.clone();
-    let exported = docker::store_image(root, &config_bytes, layers, &image)?;
+    let mut exported = docker::store_image(root, &config_bytes, layers, &image)?;
+    if !built.attestations.is_empty() {
+        // The image under an index, beside its attestation manifest (as BuildKit's oci
+        // exporter writes an attested image).
+        exported = docker::store_attested_index(
+            root,
+            vec![(exported, crate::store::image_platform(built))],
+            &[&built.attestations],
+            &names,
+            image.media_types,
+            annotations,
+        )?;
+    }
     let opts = ArchiveOptions {
         names: &names,
         docker_manifest,

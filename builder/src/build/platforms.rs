@@ -6,7 +6,8 @@
 //! first step: a RUN for a foreign platform needs a usable binfmt_misc handler.
 
 use super::{
-    finish_config, image_outputs, BuildError, BuildRequest, BuildResult, OutputSpec, Pushed,
+    attest_image, finish_config, image_outputs, BuildError, BuildRequest, BuildResult, OutputSpec,
+    Pushed,
 };
 use crate::binfmt;
 use crate::events::Event;
@@ -14,7 +15,7 @@ use crate::export::docker::{self, ArchiveOptions};
 use crate::export::local::write_local;
 use crate::export::push::push_index;
 use crate::solver::{solve_roots, SolveOptions};
-use crate::store::{put_image, store_uncompressed, LayerRecord, StoredImage};
+use crate::store::{put_image, store_uncompressed, Attestation, LayerRecord, StoredImage};
 use cache::Root;
 use frontend::ast::Dockerfile;
 use frontend::lower::{lower, platform, LowerOptions, Lowered};
@@ -92,6 +93,7 @@ pub(super) fn build_platforms(
     req: &BuildRequest,
     resolver: &dyn ImageResolver,
     mut opts: SolveOptions,
+    started: std::time::SystemTime,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<BuildResult, BuildError> {
     if req
@@ -113,10 +115,11 @@ pub(super) fn build_platforms(
         crate::store::remove_own_temporaries(&root.path);
     })?;
     let mut children = Vec::new();
-    let mut configs: Vec<(Platform, Image, Vec<LayerRecord>)> = Vec::new();
+    let mut configs: Vec<Built> = Vec::new();
     for ((p, l), layers) in lowered.iter().zip(all_layers) {
         let config = finish_config(l.image.clone(), &layers, l.epoch);
         let stored = store_uncompressed(root, &config, &layers)?;
+        let attestations = attest_image(req, &l.graph, &l.root, &layers, started);
         children.push(StoredImage {
             name: String::new(),
             manifest_digest: stored.manifest.digest.clone(),
@@ -125,8 +128,9 @@ pub(super) fn build_platforms(
             layers: layers.iter().map(|l| l.diff_id.clone()).collect(),
             repo_digest: None,
             index: None,
+            attestations: attestations.clone(),
         });
-        configs.push((p.clone(), config, layers));
+        configs.push((p.clone(), config, layers, attestations));
     }
     let name = req.tags.first().cloned().unwrap_or_default();
     let image = crate::store::store_index(root, &name, children, &platform::host())?;
@@ -169,18 +173,21 @@ pub(super) fn build_platforms(
     })
 }
 
+/// One platform's image: its config, layers and attestations.
+type Built = (Platform, Image, Vec<LayerRecord>, Vec<Attestation>);
+
 /// One output of a multi-platform build: an OCI layout with the index, or one directory per
 /// platform for `type=local`.
 fn write_output(
     root: &Root,
     out: &OutputSpec,
-    images: &[(Platform, Image, Vec<LayerRecord>)],
+    images: &[Built],
     req: &BuildRequest,
     epoch: Option<i64>,
 ) -> Result<(), BuildError> {
     let (dest, image, tar) = match out {
         OutputSpec::Local { dest } => {
-            for (p, _, layers) in images {
+            for (p, _, layers, _) in images {
                 write_local(root, layers, &dest.join(local_dir_name(p)))?;
             }
             return Ok(());
@@ -197,14 +204,22 @@ fn write_output(
     let mut opts = image.clone();
     opts.annotations = req.annotations.clone();
     let mut exported = Vec::new();
-    for (p, config, layers) in images {
+    for (p, config, layers, _) in images {
         let config_bytes = serde_json::to_vec(config).expect("config serializes");
         exported.push((
             docker::store_image(root, &config_bytes, layers, &opts)?,
             p.clone(),
         ));
     }
-    let index = docker::store_index(root, exported, opts.media_types, &req.annotations)?;
+    let attestations: Vec<&[Attestation]> = images.iter().map(|b| b.3.as_slice()).collect();
+    let index = docker::store_attested_index(
+        root,
+        exported,
+        &attestations,
+        &names,
+        opts.media_types,
+        &req.annotations,
+    )?;
     let archive = ArchiveOptions {
         names: &names,
         docker_manifest: false,

@@ -7,8 +7,9 @@ use super::input::{self, Loaded};
 use super::registry::{compression_flag, media_types, RegistryArgs};
 use super::{explain, named_context, open_root, pipeline, render, FrontendArgs};
 use crate::build::{
-    build, parse_output, BuildError, BuildRequest, CacheFrom, CacheTo, Entitlements, IsolationMode,
-    LocalDir, OutputSpec, SecretSource, SshAgents, SshSpec,
+    build, parse_attest, parse_output, parse_provenance_flag, parse_sbom_flag, AttestSpecError,
+    BuildError, BuildRequest, CacheFrom, CacheTo, Entitlements, IsolationMode, LocalDir,
+    OutputSpec, ProvenanceRequest, SecretSource, SshAgents, SshSpec,
 };
 use crate::export::annotations::Annotations;
 use crate::export::docker::{Compression, MediaTypes};
@@ -107,6 +108,19 @@ pub struct BuildArgs {
         value_name = "type=registry,ref=REF|type=local,src=DIR"
     )]
     pub cache_from: Vec<String>,
+    /// Attach a SLSA provenance attestation to the image (buildx's shorthand for --attest
+    /// type=provenance): true (mode=min), false, or mode=min|max[,version=v1|v0.2]
+    /// [,builder-id=ID][,reproducible=true]. Off by default
+    #[arg(long, value_name = "true|false|mode=min|max,...")]
+    pub provenance: Option<String>,
+    /// An attestation to attach: type=provenance[,mode=min|max][,version=v1|v0.2]
+    /// [,builder-id=ID] (type=sbom is not built)
+    #[arg(long, value_name = "type=provenance,...")]
+    pub attest: Vec<String>,
+    /// SBOM attestation (buildx's shorthand for --attest type=sbom): not built, only false is
+    /// accepted
+    #[arg(long, value_name = "false")]
+    pub sbom: Option<String>,
     /// Manifest media types for --push: oci (default) or docker
     #[arg(long = "push-format", default_value = "oci", value_name = "oci|docker")]
     pub push_format: String,
@@ -231,6 +245,7 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
         platforms: loaded.platforms.clone(),
         cache_from,
         cache_to,
+        provenance: provenance(&args, &loaded)?,
     };
     execute(root, &req, &loaded, mode, agents, &reports)
 }
@@ -319,6 +334,44 @@ fn check_annotations(
         );
     }
     Ok(())
+}
+
+/// `--attest` and `--provenance` (the later flag wins, as buildx's shorthand overrides
+/// `--attest type=provenance`); `--sbom` and `--attest type=sbom` are refused.
+fn provenance(args: &BuildArgs, loaded: &Loaded) -> Result<Option<ProvenanceRequest>, CliError> {
+    let help = |e: AttestSpecError| {
+        let help = match e {
+            AttestSpecError::Sbom { .. } => {
+                "pallet attaches provenance only: --provenance mode=max"
+            }
+            AttestSpecError::Invalid { .. } => {
+                "e.g. --provenance mode=max, --attest type=provenance,mode=min,version=v0.2"
+            }
+        };
+        CliError::from(e).with_help(help)
+    };
+    if let Some(v) = &args.sbom {
+        parse_sbom_flag(v).map_err(help)?;
+    }
+    let mut spec = None;
+    for a in &args.attest {
+        spec = parse_attest(a).map_err(help)?;
+    }
+    if let Some(v) = &args.provenance {
+        spec = parse_provenance_flag(v).map_err(help)?;
+    }
+    let Some(spec) = spec else { return Ok(None) };
+    // buildx sends the Dockerfile's base name (a Dockerfile from stdin is `Dockerfile`).
+    let filename = std::path::Path::new(&loaded.name)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| n != "<stdin>")
+        .unwrap_or_else(|| "Dockerfile".into());
+    Ok(Some(ProvenanceRequest {
+        spec,
+        filename,
+        dockerfile: loaded.text.clone(),
+    }))
 }
 
 /// `--secret id=ID,src=PATH|env=VAR`, by id.

@@ -142,6 +142,7 @@ pub fn import_oci_layout(
         config,
         repo_digest: None,
         index: None,
+        attestations: Vec::new(),
     };
     // Keep the config and manifest blobs so the image can be exported unchanged.
     root.blobs.put_bytes(&config_bytes)?;
