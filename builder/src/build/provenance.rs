@@ -224,7 +224,8 @@ fn image_material(reference: &str, platform: &Platform) -> Option<Value> {
     } else {
         reference
     };
-    let kind = if written.starts_with("oci-layout") {
+    // An `oci-layout://` build context's image, imported under this name (cli/named_context.rs).
+    let kind = if written.starts_with("localhost/pallet-build-context/") {
         "oci"
     } else {
         "docker"

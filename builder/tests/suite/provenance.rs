@@ -580,3 +580,83 @@ fn attestation_flags_that_cannot_work_say_why() {
         "{m}"
     );
 }
+
+#[test]
+fn an_oci_layout_base_is_a_pkg_oci_material_and_an_attested_layout_can_be_a_base() {
+    if !require(
+        "provenance of an OCI layout base",
+        &[Root, Busybox, Tool("runc"), Tool("skopeo")],
+    ) {
+        return;
+    }
+    let store = Store::busybox(pallet!());
+    // An attested layout (pallet's own, as BuildKit writes one) ...
+    let first = files::context(
+        &store.path("first"),
+        "FROM scratch\nCOPY <<EOF /foo\nfoo\nEOF\n",
+        &[],
+    );
+    let layout = store.path("layout");
+    store
+        .pallet()
+        .args([
+            "build",
+            "--progress",
+            "plain",
+            "-t",
+            "foo:1",
+            "--provenance",
+            "true",
+        ])
+        .arg("-o")
+        .arg(format!("type=oci,tar=false,dest={}", layout.display()))
+        .arg(&first)
+        .succeeds();
+    let index = skopeo_raw(&format!("oci:{}", layout.display()));
+    let (image, _) = pair(&index, "linux/amd64");
+    let image_digest = image["digest"].as_str().unwrap().to_string();
+    // ... is a base by tag: its image, not its attestation.
+    let second = files::context(
+        &store.path("second"),
+        "FROM foo\nCOPY <<EOF /bar\nbar\nEOF\n",
+        &[],
+    );
+    let out = store.path("out");
+    store
+        .pallet()
+        .args([
+            "build",
+            "--progress",
+            "plain",
+            "-t",
+            "bar:1",
+            "--provenance",
+            "mode=max",
+        ])
+        .arg("--build-context")
+        .arg(format!("foo=oci-layout://{}:1", layout.display()))
+        .arg("-o")
+        .arg(format!("type=oci,tar=false,dest={}", out.display()))
+        .arg(&second)
+        .succeeds();
+    let index = skopeo_raw(&format!("oci:{}", out.display()));
+    let (image, att) = pair(&index, "linux/amd64");
+    let (st, _) = statement(
+        &out,
+        att["digest"].as_str().unwrap(),
+        image["digest"].as_str().unwrap(),
+    );
+    let deps = st["predicate"]["buildDefinition"]["resolvedDependencies"]
+        .as_array()
+        .unwrap();
+    assert_eq!(deps.len(), 1, "{deps:?}");
+    let uri = deps[0]["uri"].as_str().unwrap();
+    assert_eq!(uri.split('/').next(), Some("pkg:oci"), "{uri}");
+    assert_eq!(
+        deps[0]["digest"]["sha256"].as_str(),
+        image_digest.strip_prefix("sha256:"),
+        "{deps:?}"
+    );
+    let m = blob(&out, image["digest"].as_str().unwrap());
+    assert_eq!(m["layers"].as_array().unwrap().len(), 2, "{m}");
+}
