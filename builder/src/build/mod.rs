@@ -529,6 +529,7 @@ fn write_output(
     let (dest, image, docker_manifest, tar) = match out {
         OutputSpec::Local { dest } => {
             write_local(root, layers, dest)?;
+            provenance::write_local(dest, &built.attestations)?;
             return Ok(());
         }
         // Tagged and pushed by `build` itself.

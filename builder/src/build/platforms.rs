@@ -187,8 +187,10 @@ fn write_output(
 ) -> Result<(), BuildError> {
     let (dest, image, tar) = match out {
         OutputSpec::Local { dest } => {
-            for (p, _, layers, _) in images {
-                write_local(root, layers, &dest.join(local_dir_name(p)))?;
+            for (p, _, layers, attestations) in images {
+                let dir = dest.join(local_dir_name(p));
+                write_local(root, layers, &dir)?;
+                super::provenance::write_local(&dir, attestations)?;
             }
             return Ok(());
         }

@@ -16,7 +16,7 @@
 
 use super::attest::{ProvenanceMode, ProvenanceSpec, SlsaVersion};
 use crate::export::attestation::{image_purl, purl};
-use crate::store::{Attestation, LayerRecord};
+use crate::store::{Attestation, LayerRecord, StoreError};
 use frontend::lint::looks_like_secret;
 use frontend::lower::{LowerOptions, NamedContext};
 use graph::{Graph, MountKind, Op, Platform, Source};
@@ -451,6 +451,25 @@ fn v02(input: &ProvenanceInput, f: Facts) -> Value {
         p["buildConfig"] = c;
     }
     p
+}
+
+/// A `type=local` output's provenance, as BuildKit's local exporter writes it:
+/// `provenance.json` (the predicate, indented) at the top of `dest`.
+pub fn write_local(dest: &std::path::Path, atts: &[Attestation]) -> Result<(), StoreError> {
+    for att in atts {
+        let value: Value =
+            serde_json::from_str(&att.predicate).map_err(|source| StoreError::Json {
+                what: "the provenance predicate".into(),
+                source,
+            })?;
+        let path = dest.join("provenance.json");
+        let text = serde_json::to_vec_pretty(&value).expect("a predicate serializes");
+        std::fs::write(&path, text).map_err(|source| StoreError::Io {
+            what: format!("writing {}", path.display()),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 /// RFC 3339 with nanoseconds (a quick build starts and ends within one second).

@@ -255,7 +255,7 @@ fn max_provenance_in_an_oci_layout_has_the_build_and_never_a_secret() {
     let dockerfile = "FROM busybox:latest\n\
         ARG GITHUB_TOKEN\n\
         ARG FOO\n\
-        RUN --mount=type=secret,id=mysecret --mount=type=secret,id=othersecret \
+        RUN --mount=type=secret,id=mysecret --mount=type=secret,id=othersecret --mount=type=ssh \
         test -n \"$GITHUB_TOKEN\" && cat /run/secrets/mysecret > /dev/null && echo ok > /foo\n";
     let ctx = files::context(&store.path("ctx"), dockerfile, &[]);
     let secret = store.path("secret.txt");
@@ -307,6 +307,7 @@ fn max_provenance_in_an_oci_layout_has_the_build_and_never_a_secret() {
         request["secrets"],
         serde_json::json!([{"id": "mysecret", "optional": true}, {"id": "othersecret", "optional": true}])
     );
+    assert_eq!(request["ssh"], serde_json::json!([{"id": "default", "optional": true}]));
     let meta = &p["runDetails"]["metadata"];
     // A redacted arg leaves the request incomplete.
     assert_eq!(meta["buildkit_completeness"]["request"], false);
@@ -659,4 +660,212 @@ fn an_oci_layout_base_is_a_pkg_oci_material_and_an_attested_layout_can_be_a_base
     );
     let m = blob(&out, image["digest"].as_str().unwrap());
     assert_eq!(m["layers"].as_array().unwrap().len(), 2, "{m}");
+}
+
+/// The provenance predicate a `type=local` output wrote at the top of `dir`.
+fn local_provenance(dir: &Path) -> Value {
+    let text = files::read(&dir.join("provenance.json"));
+    let p: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        p["buildDefinition"]["buildType"],
+        "https://github.com/moby/buildkit/blob/master/docs/attestations/slsa-definitions.md",
+        "{text}"
+    );
+    p
+}
+
+#[test]
+fn local_outputs_get_provenance_json_beside_the_files() {
+    if !require(
+        "provenance of a local output",
+        &[Root, Busybox, Tool("runc")],
+    ) {
+        return;
+    }
+    let store = Store::busybox(pallet!());
+    let ctx = files::context(
+        &store.path("ctx"),
+        "FROM busybox:latest AS base\nCOPY <<EOF /out/foo\nok\nEOF\n\nFROM scratch\nCOPY --from=base /out /\n",
+        &[],
+    );
+    let dest = store.path("dest");
+    store
+        .pallet()
+        .args([
+            "build",
+            "--progress",
+            "plain",
+            "--provenance",
+            "mode=max",
+            "-o",
+        ])
+        .arg(&dest)
+        .arg(&ctx)
+        .succeeds();
+    assert_eq!(files::read(&dest.join("foo")), "ok\n");
+    let p = local_provenance(&dest);
+    assert_eq!(
+        p["runDetails"]["metadata"]["buildkit_metadata"]["source"]["infos"][0]["filename"],
+        "Dockerfile"
+    );
+}
+
+#[test]
+fn an_image_without_layers_gets_provenance_for_one_platform_and_two() {
+    // BuildKit's testNilProvenance: FROM scratch with only config, every exporter.
+    if !require(
+        "provenance of an empty image",
+        &[Root, Busybox, Tool("runc"), Tool("skopeo")],
+    ) {
+        return;
+    }
+    let store = Store::busybox(pallet!());
+    let ctx = files::context(&store.path("ctx"), "FROM scratch\nENV FOO=bar\n", &[]);
+    for platforms in [None, Some("linux/amd64,linux/arm64")] {
+        let layout = store.path("layout");
+        let local = store.path("local");
+        let _ = std::fs::remove_dir_all(&layout);
+        let _ = std::fs::remove_dir_all(&local);
+        let platform_args: Vec<&str> = match platforms {
+            Some(p) => vec!["--platform", p],
+            None => Vec::new(),
+        };
+        store
+            .pallet()
+            .args(["build", "--progress", "plain", "--provenance", "mode=max"])
+            .args(&platform_args)
+            .arg("-o")
+            .arg(format!("type=oci,tar=false,dest={}", layout.display()))
+            .arg("-o")
+            .arg(format!("type=local,dest={}", local.display()))
+            .arg(&ctx)
+            .succeeds();
+        let index = skopeo_raw(&format!("oci:{}", layout.display()));
+        let wanted: &[&str] = match platforms {
+            None => &["linux/amd64"],
+            Some(_) => &["linux/amd64", "linux/arm64"],
+        };
+        assert_eq!(
+            index["manifests"].as_array().unwrap().len(),
+            2 * wanted.len(),
+            "{index}"
+        );
+        for platform in wanted {
+            let (image, att) = pair(&index, platform);
+            let (st, _) = statement(
+                &layout,
+                att["digest"].as_str().unwrap(),
+                image["digest"].as_str().unwrap(),
+            );
+            // No base, no layers: nothing to list.
+            let def = &st["predicate"]["buildDefinition"];
+            assert!(def.get("resolvedDependencies").is_none(), "{def}");
+            let dir = match platforms {
+                None => local.clone(),
+                Some(_) => local.join(platform.replace('/', "_")),
+            };
+            local_provenance(&dir);
+        }
+    }
+}
+
+#[test]
+fn every_dockerfile_line_maps_to_a_step_of_the_build_config() {
+    // BuildKit's testCommandSourceMapping: mode=max's source locations cover each line, each
+    // on one line, each naming a step of llbDefinition.
+    if !require(
+        "provenance source mapping",
+        &[Root, Busybox, Tool("runc"), Tool("skopeo")],
+    ) {
+        return;
+    }
+    let store = Store::busybox(pallet!());
+    let dockerfile = "FROM busybox\nRUN echo \"hello\" > foo\nWORKDIR /tmp\nCOPY foo foo2\nCOPY --link foo foo3\nADD bar bar";
+    let ctx = files::context(
+        &store.path("ctx"),
+        dockerfile,
+        &[("foo", "data"), ("bar", "data2")],
+    );
+    let layout = store.path("layout");
+    store
+        .pallet()
+        .args([
+            "build",
+            "--progress",
+            "plain",
+            "--provenance",
+            "mode=max",
+            "-o",
+        ])
+        .arg(format!("type=oci,tar=false,dest={}", layout.display()))
+        .arg(&ctx)
+        .succeeds();
+    let index = skopeo_raw(&format!("oci:{}", layout.display()));
+    let (image, att) = pair(&index, "linux/amd64");
+    let (st, _) = statement(
+        &layout,
+        att["digest"].as_str().unwrap(),
+        image["digest"].as_str().unwrap(),
+    );
+    let p = &st["predicate"];
+    let steps: Vec<&str> = p["buildDefinition"]["internalParameters"]["buildConfig"]
+        ["llbDefinition"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    let mut ids = steps.clone();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), steps.len(), "ids are unique: {steps:?}");
+    let locations = p["runDetails"]["metadata"]["buildkit_metadata"]["source"]["locations"]
+        .as_object()
+        .unwrap();
+    let mut covered = vec![false; dockerfile.lines().count()];
+    for (id, loc) in locations {
+        assert!(
+            steps.contains(&id.as_str()),
+            "{id} is not a step: {steps:?}"
+        );
+        let locs = loc["locations"].as_array().unwrap();
+        assert_eq!(locs.len(), 1, "{id}: {loc}");
+        for r in locs[0]["ranges"].as_array().unwrap() {
+            let (start, end) = (
+                r["start"]["line"].as_u64().unwrap(),
+                r["end"]["line"].as_u64().unwrap(),
+            );
+            assert_eq!(start, end, "{id} spans lines: {r}");
+            covered[start as usize - 1] = true;
+        }
+    }
+    assert!(
+        covered.iter().all(|c| *c),
+        "lines covered: {covered:?} by {locations:?}"
+    );
+}
+
+#[test]
+fn a_platform_given_twice_builds_with_provenance() {
+    // BuildKit's testDuplicatePlatformProvenance (moby/buildkit#3562).
+    if !require(
+        "provenance with a platform twice",
+        &[Root, Busybox, Tool("runc")],
+    ) {
+        return;
+    }
+    let store = Store::busybox(pallet!());
+    let ctx = files::context(
+        &store.path("ctx"),
+        "FROM busybox AS base-linux\nFROM scratch AS base-windows\nFROM base-$TARGETOS\n",
+        &[],
+    );
+    let layout = store.path("layout");
+    store
+        .pallet()
+        .args(["build", "--progress", "plain", "--provenance", "mode=max"])
+        .args(["--platform", "linux/amd64,linux/amd64", "-o"])
+        .arg(format!("type=oci,tar=false,dest={}", layout.display()))
+        .arg(&ctx)
+        .succeeds();
 }
