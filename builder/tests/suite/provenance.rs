@@ -307,7 +307,10 @@ fn max_provenance_in_an_oci_layout_has_the_build_and_never_a_secret() {
         request["secrets"],
         serde_json::json!([{"id": "mysecret", "optional": true}, {"id": "othersecret", "optional": true}])
     );
-    assert_eq!(request["ssh"], serde_json::json!([{"id": "default", "optional": true}]));
+    assert_eq!(
+        request["ssh"],
+        serde_json::json!([{"id": "default", "optional": true}])
+    );
     let meta = &p["runDetails"]["metadata"];
     // A redacted arg leaves the request incomplete.
     assert_eq!(meta["buildkit_completeness"]["request"], false);
@@ -708,6 +711,42 @@ fn local_outputs_get_provenance_json_beside_the_files() {
         p["runDetails"]["metadata"]["buildkit_metadata"]["source"]["infos"][0]["filename"],
         "Dockerfile"
     );
+}
+
+#[test]
+fn local_outputs_of_two_platforms_get_provenance_json_each() {
+    // BuildKit's testProvenanceExportLocalMultiPlatform (no RUN: no emulation needed).
+    if !require(
+        "provenance of a two-platform local output",
+        &[Root, Busybox, Arm64, Tool("runc")],
+    ) {
+        return;
+    }
+    let store = Store::busybox_multiplatform(pallet!());
+    let ctx = files::context(
+        &store.path("ctx"),
+        "FROM busybox:latest AS base\nCOPY <<EOF /out/foo\nok\nEOF\n\nFROM scratch\nCOPY --from=base /out /\n",
+        &[],
+    );
+    let dest = store.path("dest");
+    store
+        .pallet()
+        .args(["build", "--progress", "plain", "--provenance", "mode=max"])
+        .args(["--platform", "linux/amd64,linux/arm64", "-o"])
+        .arg(&dest)
+        .arg(&ctx)
+        .succeeds();
+    for (dir, platform) in [
+        ("linux_amd64", "linux%2Famd64"),
+        ("linux_arm64", "linux%2Farm64"),
+    ] {
+        assert_eq!(files::read(&dest.join(dir).join("foo")), "ok\n");
+        let p = local_provenance(&dest.join(dir));
+        let uri = p["buildDefinition"]["resolvedDependencies"][0]["uri"]
+            .as_str()
+            .unwrap();
+        assert!(uri.ends_with(platform), "{uri}");
+    }
 }
 
 #[test]
