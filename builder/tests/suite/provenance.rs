@@ -908,3 +908,42 @@ fn a_platform_given_twice_builds_with_provenance() {
         .arg(&ctx)
         .succeeds();
 }
+
+#[test]
+fn an_inline_cache_is_read_through_the_attested_index() {
+    // `--cache-to type=inline --provenance`: the tag names an index; the inline cache rides in
+    // the image's manifest under it, and `--cache-from` finds it there.
+    use crate::remote_cache::{build, context, remote_hits, with_base};
+    let Some((reg, env)) = registry_and_env(Config::plain()) else {
+        return;
+    };
+    let app = format!("{}/team/app:attested", reg.host());
+    let ctx = context(&env, "ctx", "b\n");
+    with_base(&env, "a");
+    build(
+        &env,
+        "a",
+        &ctx,
+        &[
+            "-t",
+            &app,
+            "--push",
+            "--cache-to",
+            "type=inline",
+            "--provenance",
+            "true",
+        ],
+    );
+    let index = skopeo_raw(&format!("docker://{app}"));
+    let (image, _) = pair(&index, "linux/amd64");
+    let m = skopeo_raw(&format!(
+        "docker://{}/team/app@{}",
+        reg.host(),
+        image["digest"].as_str().unwrap()
+    ));
+    assert!(m["annotations"]["dev.pallet.cache.v1"].is_string(), "{m}");
+    with_base(&env, "b");
+    let b = build(&env, "b", &ctx, &["-t", &app, "--cache-from", &app]);
+    assert_eq!(remote_hits(&b), 3, "{b}");
+    assert!(!b.contains("warning:"), "{b}");
+}
