@@ -9,6 +9,7 @@ mod explain;
 mod outputs;
 mod platforms;
 mod provenance;
+mod vcs;
 
 pub use attest::{
     parse_attest, parse_provenance_flag, parse_sbom_flag, AttestSpecError, ProvenanceMode,
@@ -22,6 +23,7 @@ pub use crate::solver::{LocalDir, SecretSource, SolveError};
 pub use crate::ssh::{Agents as SshAgents, SshSpec};
 pub use outputs::{parse_output, OutputProblem, OutputSpec, OutputSpecError};
 pub use platforms::local_dir_name;
+pub use vcs::git_info;
 
 use crate::events::Event;
 use crate::exec::{Isolation, IsolationError};
@@ -102,6 +104,9 @@ pub struct ProvenanceRequest {
     pub filename: String,
     /// The Dockerfile's text (recorded by mode=max).
     pub dockerfile: String,
+    /// buildx's `vcs:` facts of the context's git checkout ([`git_info`]), recorded in
+    /// every mode.
+    pub vcs: BTreeMap<String, String>,
 }
 
 /// One name `--push` pushed, and the manifest the registry got for it.
@@ -353,6 +358,7 @@ fn attest_image(
         finished: SystemTime::now(),
         invocation_id: &id,
         builder_platform: &frontend::lower::platform::host(),
+        vcs: &p.vcs,
     })]
 }
 

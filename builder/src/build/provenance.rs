@@ -51,6 +51,8 @@ pub struct ProvenanceInput<'a> {
     pub finished: SystemTime,
     pub invocation_id: &'a str,
     pub builder_platform: &'a Platform,
+    /// buildx's git facts (`revision`, `source`, `localdir:NAME`), recorded in every mode.
+    pub vcs: &'a BTreeMap<String, String>,
 }
 
 /// The build's facts, in v1's shape; v0.2 is made from this.
@@ -129,10 +131,30 @@ fn facts(input: &ProvenanceInput) -> Facts {
         materials_complete: false,
         network,
         build_config: max.then(|| build_config(&graph)),
-        buildkit_metadata: if max {
-            buildkit_metadata(input, &graph)
-        } else {
-            json!({})
+        buildkit_metadata: {
+            let mut meta = if max {
+                buildkit_metadata(input, &graph)
+            } else {
+                json!({})
+            };
+            if !input.vcs.is_empty() {
+                let vcs: BTreeMap<&String, String> = input
+                    .vcs
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k,
+                            if k == "source" {
+                                redact_url(v)
+                            } else {
+                                v.clone()
+                            },
+                        )
+                    })
+                    .collect();
+                meta["vcs"] = json!(vcs);
+            }
+            meta
         },
     }
 }

@@ -7,9 +7,9 @@ use super::input::{self, Loaded};
 use super::registry::{compression_flag, media_types, RegistryArgs};
 use super::{explain, named_context, open_root, pipeline, render, FrontendArgs};
 use crate::build::{
-    build, parse_attest, parse_output, parse_provenance_flag, parse_sbom_flag, AttestSpecError,
-    BuildError, BuildRequest, CacheFrom, CacheTo, Entitlements, IsolationMode, LocalDir,
-    OutputSpec, ProvenanceRequest, SecretSource, SshAgents, SshSpec,
+    build, git_info, parse_attest, parse_output, parse_provenance_flag, parse_sbom_flag,
+    AttestSpecError, BuildError, BuildRequest, CacheFrom, CacheTo, Entitlements, IsolationMode,
+    LocalDir, OutputSpec, ProvenanceRequest, SecretSource, SshAgents, SshSpec,
 };
 use crate::export::annotations::Annotations;
 use crate::export::docker::{Compression, MediaTypes};
@@ -367,10 +367,24 @@ fn provenance(args: &BuildArgs, loaded: &Loaded) -> Result<Option<ProvenanceRequ
         .map(|n| n.to_string_lossy().into_owned())
         .filter(|n| n != "<stdin>")
         .unwrap_or_else(|| "Dockerfile".into());
+    // As buildx: the git checkout the context (and the Dockerfile) are in.
+    let context = std::path::Path::new(&args.frontend.context);
+    let dockerfile_dir = match args.frontend.file.as_deref() {
+        None => Some(context.to_path_buf()),
+        Some("-") => None,
+        Some(f) => std::path::Path::new(f).parent().map(|p| {
+            if p.as_os_str().is_empty() {
+                ".".into()
+            } else {
+                p.to_path_buf()
+            }
+        }),
+    };
     Ok(Some(ProvenanceRequest {
         spec,
         filename,
         dockerfile: loaded.text.clone(),
+        vcs: git_info(context, dockerfile_dir.as_deref()),
     }))
 }
 

@@ -947,3 +947,65 @@ fn an_inline_cache_is_read_through_the_attested_index() {
     assert_eq!(remote_hits(&b), 3, "{b}");
     assert!(!b.contains("warning:"), "{b}");
 }
+
+#[test]
+fn the_git_checkout_of_the_context_is_recorded_as_buildx_sends_it() {
+    // buildx's `vcs:source` / `vcs:revision` (BuildKit's testProvenanceAttestation passes them
+    // by hand): the remote without its credentials, the commit, where the context is.
+    if !require(
+        "provenance git facts",
+        &[Root, Busybox, Tool("runc"), Tool("git")],
+    ) {
+        return;
+    }
+    let store = Store::busybox(pallet!());
+    let repo = store.path("repo");
+    let ctx = repo.join("app");
+    files::context(&ctx, DOCKERFILE, &[]);
+    let git = |args: &[&str]| {
+        ok(Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args))
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "one"]);
+    git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://user:pass@example.invalid/repo.git",
+    ]);
+    let head = git(&["rev-parse", "HEAD"]).trim().to_string();
+    let dest = store.path("dest");
+    store
+        .pallet()
+        .args(["build", "--progress", "plain", "--provenance", "true", "-o"])
+        .arg(&dest)
+        .arg(&ctx)
+        .succeeds();
+    let p = local_provenance(&dest);
+    let vcs = &p["runDetails"]["metadata"]["buildkit_metadata"]["vcs"];
+    assert_eq!(vcs["source"], "https://example.invalid/repo.git", "{vcs}");
+    assert_eq!(vcs["revision"], head.as_str(), "{vcs}");
+    assert_eq!(vcs["localdir:context"], "app", "{vcs}");
+    assert_eq!(vcs["localdir:dockerfile"], "app", "{vcs}");
+    // BUILDX_GIT_INFO=false turns it off, as in buildx.
+    let off = store.path("off");
+    store
+        .pallet()
+        .env("BUILDX_GIT_INFO", "false")
+        .args(["build", "--progress", "plain", "--provenance", "true", "-o"])
+        .arg(&off)
+        .arg(&ctx)
+        .succeeds();
+    let p = local_provenance(&off);
+    assert!(
+        p["runDetails"]["metadata"]["buildkit_metadata"]
+            .get("vcs")
+            .is_none(),
+        "{p}"
+    );
+}
