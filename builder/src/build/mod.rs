@@ -272,6 +272,7 @@ pub fn build(
         )?;
     }
     let mut to_push = image_outputs(root, req, &image)?;
+    name_subjects(&mut to_push);
     if req.cache_to.iter().any(|t| t.location == Location::Inline) {
         if to_push.is_empty() {
             return Err(BuildError::InlineNeedsPush);
@@ -408,11 +409,26 @@ fn image_outputs(
                 media_types: *media_types,
                 compression: *compression,
                 annotations: req.annotations.clone(),
+                subject_names: Vec::new(),
             };
             to_push.extend(names.iter().map(|n| (n.clone(), opts.clone())));
         }
     }
     Ok(to_push)
+}
+
+/// Gives every push the names of all (an attested image's statements name each; BuildKit's
+/// exporter names them all in one statement, so every tag gets the same index).
+fn name_subjects(to_push: &mut [(String, PushOptions)]) {
+    let mut names: Vec<String> = Vec::new();
+    for (n, _) in to_push.iter() {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    for (_, opts) in to_push.iter_mut() {
+        opts.subject_names = names.clone();
+    }
 }
 
 /// Pushes `image` under each name of `to_push`; returns each name pushed (once) and the

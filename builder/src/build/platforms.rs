@@ -6,8 +6,8 @@
 //! first step: a RUN for a foreign platform needs a usable binfmt_misc handler.
 
 use super::{
-    attest_image, finish_config, image_outputs, BuildError, BuildRequest, BuildResult, OutputSpec,
-    Pushed,
+    attest_image, finish_config, image_outputs, name_subjects, BuildError, BuildRequest,
+    BuildResult, OutputSpec, Pushed,
 };
 use crate::binfmt;
 use crate::events::Event;
@@ -146,7 +146,8 @@ pub(super) fn build_platforms(
     for out in &req.outputs {
         write_output(root, out, &configs, req, epoch)?;
     }
-    let to_push = image_outputs(root, req, &image)?;
+    let mut to_push = image_outputs(root, req, &image)?;
+    name_subjects(&mut to_push);
     let mut pushed: Vec<Pushed> = Vec::new();
     for (name, opts) in &to_push {
         let client = req.registry.ok_or(BuildError::NoRegistry)?;

@@ -195,6 +195,7 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
             media_types: media_types(&args.push_format)?,
             compression: compression.unwrap_or(Compression::Gzip),
             annotations: annotations.clone(),
+            subject_names: Vec::new(),
         })
     } else {
         None

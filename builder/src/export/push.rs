@@ -28,6 +28,10 @@ pub struct PushOptions {
     /// `--annotation`s for the pushed manifest (a pulled image's own manifest is then not
     /// reused: annotations change its digest).
     pub annotations: Annotations,
+    /// The names an attested image's statements give it (a build's every pushed name, as
+    /// BuildKit's exporter names them all, so each tag gets the same index); empty: the
+    /// push's target alone.
+    pub subject_names: Vec<String>,
 }
 
 impl Default for PushOptions {
@@ -36,6 +40,7 @@ impl Default for PushOptions {
             media_types: MediaTypes::Oci,
             compression: Compression::Gzip,
             annotations: Annotations::default(),
+            subject_names: Vec::new(),
         }
     }
 }
@@ -88,7 +93,10 @@ pub fn push_index(
     if opts.media_types != MediaTypes::Oci && has_attestations(image) {
         return Err(StoreError::Layer(docker::NO_DOCKER_ATTESTATIONS.into()));
     }
-    let names = [target.to_string()];
+    let names = match opts.subject_names.is_empty() {
+        true => vec![target.to_string()],
+        false => opts.subject_names.clone(),
+    };
     let mut manifests = Vec::new();
     let mut extra = Vec::new();
     for child in &children {

@@ -119,10 +119,20 @@ fn pushed_min_provenance_is_an_attestation_manifest_about_the_image() {
     let store = Store::busybox(pallet!());
     let ctx = files::context(&store.path("ctx"), DOCKERFILE, &[]);
     let target = format!("{}/buildkit/testwithprovenance:min", reg.host());
+    let second = format!("{}/buildkit/testwithprovenance:also", reg.host());
     let metadata = store.path("metadata.json");
     store
         .pallet()
-        .args(["build", "--progress", "plain", "--push", "-t", &target])
+        .args([
+            "build",
+            "--progress",
+            "plain",
+            "--push",
+            "-t",
+            &target,
+            "-t",
+            &second,
+        ])
         .args([
             "--provenance",
             "true",
@@ -177,13 +187,17 @@ fn pushed_min_provenance_is_an_attestation_manifest_about_the_image() {
         image["digest"].as_str().unwrap(),
     );
     assert_eq!(st["predicateType"], "https://slsa.dev/provenance/v1");
-    assert_eq!(
-        st["subject"][0]["name"],
-        format!(
-            "pkg:docker/{}/buildkit/testwithprovenance@min?platform=linux%2Famd64",
-            reg.host().replace(':', "%3A")
-        )
-    );
+    // One statement names every tag (as BuildKit's exporter does), so both tags are one index.
+    for (i, tag) in ["min", "also"].iter().enumerate() {
+        assert_eq!(
+            st["subject"][i]["name"],
+            format!(
+                "pkg:docker/{}/buildkit/testwithprovenance@{tag}?platform=linux%2Famd64",
+                reg.host().replace(':', "%3A")
+            )
+        );
+    }
+    assert_eq!(skopeo_raw(&format!("docker://{second}")), index);
     let p = &st["predicate"];
     let def = &p["buildDefinition"];
     assert_eq!(
