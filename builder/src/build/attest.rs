@@ -1,7 +1,9 @@
 //! buildx's attestation flags, parsed: `--provenance[=true|false|min|max|mode=..,version=..]`,
 //! `--attest type=provenance[,mode=min|max][,version=v1|v0.2][,builder-id=ID]
-//! [,reproducible=BOOL][,disabled=BOOL]`, and `--sbom` / `--attest type=sbom`, refused (an SBOM
-//! comes from a scanner image that BuildKit runs inside the build; pallet runs none).
+//! [,reproducible=BOOL][,disabled=BOOL]`, and `--sbom[=true|false|generator=IMAGE,...]` /
+//! `--attest type=sbom[,generator=IMAGE][,KEY=VALUE...]` (BuildKit's SBOM scanner protocol:
+//! the generator image runs over the result; default `docker/buildkit-syft-scanner:stable-1`;
+//! other keys reach it as `BUILDKIT_SCAN_KEY=VALUE`).
 //!
 //! buildx's defaults: `mode=min` (its docs: "min (default)"); the SLSA version is BuildKit's
 //! default, `v1` (solver/llbsolver/provenance.go: an empty version is v1).
@@ -46,6 +48,27 @@ impl Default for ProvenanceSpec {
     }
 }
 
+/// BuildKit's default SBOM generator (frontend/attestations/parse.go).
+pub const DEFAULT_SBOM_GENERATOR: &str = "docker/buildkit-syft-scanner:stable-1";
+
+/// What `--sbom` / `--attest type=sbom` asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SbomSpec {
+    /// The scanner image, normalized with a tag (`docker.io/docker/buildkit-syft-scanner:stable-1`).
+    pub generator: String,
+    /// The other keys, given to the scanner as `BUILDKIT_SCAN_KEY=VALUE`.
+    pub params: std::collections::BTreeMap<String, String>,
+}
+
+/// One `--attest` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attest {
+    /// `type=provenance` (None: `disabled=true`).
+    Provenance(Option<ProvenanceSpec>),
+    /// `type=sbom` (None: `disabled=true`).
+    Sbom(Option<SbomSpec>),
+}
+
 /// Why an attestation flag cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum AttestSpecError {
@@ -55,14 +78,6 @@ pub enum AttestSpecError {
         value: String,
         problem: String,
     },
-    /// An SBOM was asked for (`--sbom`, `--attest type=sbom`).
-    #[error(
-        "{flag}: SBOM attestations are not built: BuildKit makes them by running a scanner image \
-         (docker/buildkit-syft-scanner) on the result inside the build, and pallet runs no \
-         scanner images. Scan the pushed image or the -o type=oci output with a scanner (syft, \
-         trivy) and attach the SBOM with your signing tool (cosign attest), or drop the flag"
-    )]
-    Sbom { flag: String },
 }
 
 /// `--provenance VALUE`: None when it turns provenance off.
@@ -76,8 +91,8 @@ pub fn parse_provenance_flag(value: &str) -> Result<Option<ProvenanceSpec>, Atte
     }
 }
 
-/// `--attest type=provenance,...` (None with `disabled=true`); `type=sbom` is refused.
-pub fn parse_attest(value: &str) -> Result<Option<ProvenanceSpec>, AttestSpecError> {
+/// `--attest type=provenance|sbom,...`.
+pub fn parse_attest(value: &str) -> Result<Attest, AttestSpecError> {
     let fields = fields("--attest", value)?;
     let kind = fields
         .iter()
@@ -85,31 +100,53 @@ pub fn parse_attest(value: &str) -> Result<Option<ProvenanceSpec>, AttestSpecErr
         .find(|(k, _)| k == "type")
         .map(|(_, v)| v.as_str());
     match kind {
-        Some("provenance") => parse_attrs("--attest", value, value),
-        Some("sbom") => Err(AttestSpecError::Sbom {
-            flag: format!("--attest {value}"),
-        }),
+        Some("provenance") => parse_attrs("--attest", value, value).map(Attest::Provenance),
+        Some("sbom") => parse_sbom_attrs("--attest", value, value).map(Attest::Sbom),
         Some(other) => Err(invalid(
             "--attest",
             value,
-            format!("unknown type \"{other}\" (type=provenance; type=sbom is not built)"),
+            format!("unknown type \"{other}\" (type=provenance or type=sbom)"),
         )),
         None => Err(invalid(
             "--attest",
             value,
-            "give type=provenance, e.g. --attest type=provenance,mode=max".into(),
+            "give type=provenance or type=sbom, e.g. --attest type=provenance,mode=max".into(),
         )),
     }
 }
 
-/// `--sbom VALUE`: Ok only when it turns SBOMs off.
-pub fn parse_sbom_flag(value: &str) -> Result<(), AttestSpecError> {
+/// `--sbom VALUE`: None when it turns SBOMs off.
+pub fn parse_sbom_flag(value: &str) -> Result<Option<SbomSpec>, AttestSpecError> {
     match value.trim() {
-        "false" | "0" => Ok(()),
-        _ => Err(AttestSpecError::Sbom {
-            flag: format!("--sbom={value}"),
-        }),
+        "" | "true" | "1" => parse_sbom_attrs("--sbom", value, ""),
+        "false" | "0" => Ok(None),
+        v => parse_sbom_attrs("--sbom", value, v),
     }
+}
+
+/// The keys of an SBOM value: `generator`, `disabled`, the rest for the scanner.
+fn parse_sbom_attrs(
+    flag: &'static str,
+    value: &str,
+    attrs: &str,
+) -> Result<Option<SbomSpec>, AttestSpecError> {
+    let mut generator = DEFAULT_SBOM_GENERATOR.to_string();
+    let mut params = std::collections::BTreeMap::new();
+    let mut disabled = false;
+    for (k, v) in fields(flag, attrs)? {
+        match k.as_str() {
+            "type" if v == "sbom" => {}
+            "generator" => generator = v,
+            "disabled" => disabled = boolean(flag, value, &k, &v)?,
+            _ => {
+                params.insert(k, v);
+            }
+        }
+    }
+    let generator = registry::Reference::parse_docker_ref(&generator)
+        .map_err(|e| invalid(flag, value, format!("the generator image: {e}")))?
+        .to_string();
+    Ok((!disabled).then_some(SbomSpec { generator, params }))
 }
 
 fn invalid(flag: &'static str, value: &str, problem: String) -> AttestSpecError {
@@ -127,7 +164,7 @@ fn fields(flag: &'static str, value: &str) -> Result<Vec<(String, String)>, Atte
         .filter(|f| !f.is_empty())
         .map(|f| {
             f.split_once('=')
-                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
                 .ok_or_else(|| invalid(flag, value, format!("\"{f}\" is not key=value")))
         })
         .collect()
@@ -235,15 +272,32 @@ mod tests {
     }
 
     #[test]
-    fn attest_takes_provenance_and_refuses_sbom() {
-        let s = parse_attest("type=provenance,mode=max,builder-id=https://ci/run/1")
-            .unwrap()
-            .unwrap();
+    fn attest_takes_provenance_and_sbom() {
+        let Attest::Provenance(Some(s)) =
+            parse_attest("type=provenance,mode=max,builder-id=https://ci/run/1").unwrap()
+        else {
+            panic!("provenance")
+        };
         assert_eq!(s.mode, ProvenanceMode::Max);
         assert_eq!(s.builder_id, "https://ci/run/1");
-        assert_eq!(parse_attest("type=provenance,disabled=true").unwrap(), None);
-        let err = parse_attest("type=sbom").unwrap_err().to_string();
-        assert!(err.contains("scanner image"), "{err}");
+        assert_eq!(
+            parse_attest("type=provenance,disabled=true").unwrap(),
+            Attest::Provenance(None)
+        );
+        let Attest::Sbom(Some(sbom)) = parse_attest("type=sbom").unwrap() else {
+            panic!("sbom")
+        };
+        assert_eq!(
+            sbom.generator,
+            "docker.io/docker/buildkit-syft-scanner:stable-1"
+        );
+        let Attest::Sbom(Some(sbom)) =
+            parse_attest("type=sbom,generator=r.lan/scan,scan-stage=true").unwrap()
+        else {
+            panic!("sbom")
+        };
+        assert_eq!(sbom.generator, "r.lan/scan:latest");
+        assert_eq!(sbom.params["scan-stage"], "true");
         assert!(parse_attest("mode=max")
             .unwrap_err()
             .to_string()
@@ -252,8 +306,12 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("unknown type"));
-        assert!(parse_sbom_flag("false").is_ok());
-        assert!(parse_sbom_flag("true").is_err());
+        assert_eq!(parse_sbom_flag("false").unwrap(), None);
+        assert!(parse_sbom_flag("true").unwrap().is_some());
+        assert!(parse_sbom_flag("generator=Bad Name")
+            .unwrap_err()
+            .to_string()
+            .contains("generator image"));
         let err = parse_attest("type=provenance,version=v3")
             .unwrap_err()
             .to_string();

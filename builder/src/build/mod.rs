@@ -9,11 +9,12 @@ mod explain;
 mod outputs;
 mod platforms;
 mod provenance;
+mod sbom;
 mod vcs;
 
 pub use attest::{
-    parse_attest, parse_provenance_flag, parse_sbom_flag, AttestSpecError, ProvenanceMode,
-    ProvenanceSpec, SlsaVersion,
+    parse_attest, parse_provenance_flag, parse_sbom_flag, Attest, AttestSpecError, ProvenanceMode,
+    ProvenanceSpec, SbomSpec, SlsaVersion,
 };
 pub use entitlements::{Entitlements, UnknownEntitlement};
 pub use explain::{explain, ExplainRequest, Explained};
@@ -94,6 +95,9 @@ pub struct BuildRequest<'a> {
     /// `--provenance` / `--attest type=provenance`: a SLSA provenance attestation for each
     /// image, in every image output and push (None: images as they are, the default).
     pub provenance: Option<ProvenanceRequest>,
+    /// `--sbom` / `--attest type=sbom`: the generator image that scans each image (None: no
+    /// SBOM, the default).
+    pub sbom: Option<SbomSpec>,
 }
 
 /// What a provenance attestation is asked for with, besides the build itself.
@@ -171,6 +175,12 @@ pub enum BuildError {
          one platform per run to use a remote cache"
     )]
     CacheWithPlatforms,
+    /// The SBOM scan could not run or gave nothing usable.
+    #[error(
+        "SBOM scan with {generator} failed: {why} (the generator must follow BuildKit's SBOM \
+         protocol; --sbom=false builds without one)"
+    )]
+    Sbom { generator: String, why: String },
 }
 
 pub fn build(
@@ -240,7 +250,18 @@ pub fn build(
     let config = finish_config(lowered.image.clone(), &layers, lowered.epoch);
     let stored = store_uncompressed(root, &config, &layers)?;
     let name = req.tags.first().cloned().unwrap_or_default();
-    let attestations = attest_image(req, &lowered.graph, &lowered.root, &layers, started);
+    let mut attestations = attest_image(req, &lowered.graph, &lowered.root, &layers, started);
+    if let Some(spec) = &req.sbom {
+        attestations.extend(sbom::scan(
+            spec,
+            &lowered.graph,
+            &lowered.root,
+            &frontend::lower::platform::host(),
+            &resolver,
+            &opts,
+            events,
+        )?);
+    }
     let image = StoredImage {
         name: name.clone(),
         manifest_digest: stored.manifest.digest.clone(),

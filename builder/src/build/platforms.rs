@@ -119,7 +119,18 @@ pub(super) fn build_platforms(
     for ((p, l), layers) in lowered.iter().zip(all_layers) {
         let config = finish_config(l.image.clone(), &layers, l.epoch);
         let stored = store_uncompressed(root, &config, &layers)?;
-        let attestations = attest_image(req, &l.graph, &l.root, &layers, started);
+        let mut attestations = attest_image(req, &l.graph, &l.root, &layers, started);
+        if let Some(spec) = &req.sbom {
+            attestations.extend(super::sbom::scan(
+                spec,
+                &l.graph,
+                &l.root,
+                &platform::host(),
+                resolver,
+                &opts,
+                events,
+            )?);
+        }
         children.push(StoredImage {
             name: String::new(),
             manifest_digest: stored.manifest.digest.clone(),

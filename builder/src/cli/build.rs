@@ -7,9 +7,9 @@ use super::input::{self, Loaded};
 use super::registry::{compression_flag, media_types, RegistryArgs};
 use super::{explain, named_context, open_root, pipeline, render, FrontendArgs};
 use crate::build::{
-    build, git_info, parse_attest, parse_output, parse_provenance_flag, parse_sbom_flag,
+    build, git_info, parse_attest, parse_output, parse_provenance_flag, parse_sbom_flag, Attest,
     AttestSpecError, BuildError, BuildRequest, CacheFrom, CacheTo, Entitlements, IsolationMode,
-    LocalDir, OutputSpec, ProvenanceRequest, SecretSource, SshAgents, SshSpec,
+    LocalDir, OutputSpec, ProvenanceRequest, SbomSpec, SecretSource, SshAgents, SshSpec,
 };
 use crate::export::annotations::Annotations;
 use crate::export::docker::{Compression, MediaTypes};
@@ -114,12 +114,12 @@ pub struct BuildArgs {
     #[arg(long, value_name = "true|false|mode=min|max,...")]
     pub provenance: Option<String>,
     /// An attestation to attach: type=provenance[,mode=min|max][,version=v1|v0.2]
-    /// [,builder-id=ID] (type=sbom is not built)
+    /// [,builder-id=ID], or type=sbom[,generator=IMAGE]
     #[arg(long, value_name = "type=provenance,...")]
     pub attest: Vec<String>,
-    /// SBOM attestation (buildx's shorthand for --attest type=sbom): not built, only false is
-    /// accepted
-    #[arg(long, value_name = "false")]
+    /// Attach an SBOM attestation made by a scanner image (buildx's shorthand for --attest
+    /// type=sbom): true (docker/buildkit-syft-scanner), false, or generator=IMAGE[,KEY=VALUE]
+    #[arg(long, value_name = "true|false|generator=IMAGE")]
     pub sbom: Option<String>,
     /// Manifest media types for --push: oci (default) or docker
     #[arg(long = "push-format", default_value = "oci", value_name = "oci|docker")]
@@ -218,6 +218,7 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
             CliError::from(e)
                 .with_help("e.g. --cache-to type=registry,ref=REGISTRY/NAME:cache,mode=max")
         })?;
+    let (provenance, sbom) = attestations(&args, &loaded)?;
     let client = args.registry.client()?;
     let root = open_root(root)?;
     let locals = locals(&args, ignore, &root, &mut loaded)?;
@@ -246,7 +247,8 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
         platforms: loaded.platforms.clone(),
         cache_from,
         cache_to,
-        provenance: provenance(&args, &loaded)?,
+        provenance,
+        sbom,
     };
     execute(root, &req, &loaded, mode, agents, &reports)
 }
@@ -337,31 +339,35 @@ fn check_annotations(
     Ok(())
 }
 
-/// `--attest` and `--provenance` (the later flag wins, as buildx's shorthand overrides
-/// `--attest type=provenance`); `--sbom` and `--attest type=sbom` are refused.
-fn provenance(args: &BuildArgs, loaded: &Loaded) -> Result<Option<ProvenanceRequest>, CliError> {
+/// `--attest`, `--provenance` and `--sbom` (the shorthands win over `--attest`, as in buildx);
+/// returns the provenance request and the SBOM generator.
+fn attestations(
+    args: &BuildArgs,
+    loaded: &Loaded,
+) -> Result<(Option<ProvenanceRequest>, Option<SbomSpec>), CliError> {
     let help = |e: AttestSpecError| {
-        let help = match e {
-            AttestSpecError::Sbom { .. } => {
-                "pallet attaches provenance only: --provenance mode=max"
-            }
-            AttestSpecError::Invalid { .. } => {
-                "e.g. --provenance mode=max, --attest type=provenance,mode=min,version=v0.2"
-            }
-        };
-        CliError::from(e).with_help(help)
+        CliError::from(e).with_help(
+            "e.g. --provenance mode=max, --attest type=provenance,mode=min,version=v0.2, \
+             --sbom generator=IMAGE",
+        )
     };
-    if let Some(v) = &args.sbom {
-        parse_sbom_flag(v).map_err(help)?;
-    }
     let mut spec = None;
+    let mut sbom = None;
     for a in &args.attest {
-        spec = parse_attest(a).map_err(help)?;
+        match parse_attest(a).map_err(help)? {
+            Attest::Provenance(p) => spec = p,
+            Attest::Sbom(s) => sbom = s,
+        }
+    }
+    if let Some(v) = &args.sbom {
+        sbom = parse_sbom_flag(v).map_err(help)?;
     }
     if let Some(v) = &args.provenance {
         spec = parse_provenance_flag(v).map_err(help)?;
     }
-    let Some(spec) = spec else { return Ok(None) };
+    let Some(spec) = spec else {
+        return Ok((None, sbom));
+    };
     // buildx sends the Dockerfile's base name (a Dockerfile from stdin is `Dockerfile`).
     let filename = std::path::Path::new(&loaded.name)
         .file_name()
@@ -381,12 +387,13 @@ fn provenance(args: &BuildArgs, loaded: &Loaded) -> Result<Option<ProvenanceRequ
             }
         }),
     };
-    Ok(Some(ProvenanceRequest {
+    let provenance = ProvenanceRequest {
         spec,
         filename,
         dockerfile: loaded.text.clone(),
         vcs: git_info(context, dockerfile_dir.as_deref()),
-    }))
+    };
+    Ok((Some(provenance), sbom))
 }
 
 /// `--secret id=ID,src=PATH|env=VAR`, by id.

@@ -6,7 +6,8 @@
 //! whose blobs we parse); written as an OCI layout read by skopeo and umoci; one attestation
 //! per platform for `--platform a,b`; kept by the store for `pallet inspect` and `pallet push`.
 //! Secrets never appear: a `--secret`'s value and a secret-named build arg's value are absent
-//! from every statement.
+//! from every statement. SBOMs (`--sbom`) come from a scanner image built here, run by
+//! BuildKit's SBOM protocol.
 //!
 //! Needs root, runc, busybox, skopeo, umoci and docker-registry (the two-platform case also
 //! QEMU and the arm64 busybox); fails under CI=true when missing.
@@ -556,11 +557,8 @@ fn attestation_flags_that_cannot_work_say_why() {
             .fails();
         text(&out.stderr)
     };
-    let err = fails(&["--attest", "type=sbom"]);
-    assert!(err.contains("SBOM attestations are not built"), "{err}");
-    assert!(err.contains("scanner image"), "{err}");
-    let err = fails(&["--sbom", "true"]);
-    assert!(err.contains("SBOM attestations are not built"), "{err}");
+    let err = fails(&["--attest", "type=sbom,generator=Not A Ref"]);
+    assert!(err.contains("the generator image"), "{err}");
     let err = fails(&["--provenance", "mode=most"]);
     assert!(err.contains("invalid mode \"most\""), "{err}");
     // Docker's media types have no annotations to carry an attestation (BuildKit's error).
@@ -1022,4 +1020,186 @@ fn the_git_checkout_of_the_context_is_recorded_as_buildx_sends_it() {
             .is_none(),
         "{p}"
     );
+}
+
+/// A scanner image following BuildKit's SBOM protocol, tagged `name` in `store`: it reads the
+/// scanned tree's /foo and a `BUILDKIT_SCAN_MYKEY` parameter into its statement.
+fn scanner(store: &Store, name: &str, script: &str) {
+    let ctx = files::context(
+        &store.path(&format!("scanner-{}", name.replace(':', "-"))),
+        "FROM busybox:latest\nCOPY scan.sh /scan.sh\nCMD [\"sh\", \"/scan.sh\"]\n",
+        &[("scan.sh", script)],
+    );
+    store
+        .pallet()
+        .args(["build", "--progress", "plain", "-t", name])
+        .arg(&ctx)
+        .succeeds();
+}
+
+const SCAN: &str = r#"set -e
+foo=$(cat "$BUILDKIT_SCAN_SOURCE/foo")
+cat > "$BUILDKIT_SCAN_DESTINATION/spdx.json" <<BUNDLE
+{"_type": "https://in-toto.io/Statement/v1", "predicateType": "https://spdx.dev/Document",
+ "predicate": {"name": "sbom-scan", "foo": "$foo", "mykey": "$BUILDKIT_SCAN_MYKEY", "tmp": "$(touch /tmp/x && echo writable)"}}
+BUNDLE
+"#;
+
+#[test]
+fn an_sbom_scanner_image_scans_the_result_into_an_attestation() {
+    // BuildKit's testSBOMScannerImage: a scanner image made by the test, run by the SBOM
+    // protocol over the built image; its statement is an attestation about the image.
+    if !require(
+        "SBOM scanner",
+        &[Root, Busybox, Tool("runc"), Tool("skopeo")],
+    ) {
+        return;
+    }
+    let store = Store::busybox(pallet!());
+    scanner(&store, "scanner:1", SCAN);
+    let ctx = files::context(
+        &store.path("ctx"),
+        "FROM scratch\nCOPY <<EOF /foo\ndata\nEOF\n",
+        &[],
+    );
+    let layout = store.path("layout");
+    store
+        .pallet()
+        .args(["build", "--progress", "plain", "-t", "scanned:1"])
+        .args([
+            "--attest",
+            "type=sbom,generator=scanner:1,MYKEY=v1",
+            "--provenance",
+            "true",
+        ])
+        .arg("-o")
+        .arg(format!("type=oci,tar=false,dest={}", layout.display()))
+        .arg(&ctx)
+        .succeeds();
+    let index = skopeo_raw(&format!("oci:{}", layout.display()));
+    let (image, att) = pair(&index, "linux/amd64");
+    let m = blob(&layout, att["digest"].as_str().unwrap());
+    let layers = m["layers"].as_array().unwrap();
+    // The provenance and the SBOM, each a statement about the image.
+    assert_eq!(layers.len(), 2, "{m}");
+    let mut types: Vec<&str> = layers
+        .iter()
+        .map(|l| {
+            l["annotations"]["in-toto.io/predicate-type"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            "https://slsa.dev/provenance/v1",
+            "https://spdx.dev/Document"
+        ]
+    );
+    let spdx = layers
+        .iter()
+        .find(|l| l["annotations"]["in-toto.io/predicate-type"] == "https://spdx.dev/Document")
+        .unwrap();
+    let st = blob(&layout, spdx["digest"].as_str().unwrap());
+    assert_eq!(st["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(
+        st["subject"][0]["digest"]["sha256"],
+        image["digest"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:")
+    );
+    let p = &st["predicate"];
+    assert_eq!(p["name"], "sbom-scan", "{st}");
+    assert_eq!(p["foo"], "data", "the scanner read the image's tree: {st}");
+    assert_eq!(
+        p["mykey"], "v1",
+        "parameters reach it as BUILDKIT_SCAN_*: {st}"
+    );
+    assert_eq!(p["tmp"], "writable", "{st}");
+    // The scanned image itself is untouched: its one layer has /foo only.
+    let manifest = blob(&layout, image["digest"].as_str().unwrap());
+    assert_eq!(
+        manifest["layers"].as_array().unwrap().len(),
+        1,
+        "{manifest}"
+    );
+}
+
+#[test]
+fn a_scanner_that_writes_nothing_fails_the_build_and_says_why() {
+    if !require("SBOM scanner errors", &[Root, Busybox, Tool("runc")]) {
+        return;
+    }
+    let store = Store::busybox(pallet!());
+    scanner(&store, "quiet:1", "true\n");
+    let ctx = files::context(&store.path("ctx"), DOCKERFILE, &[]);
+    let out = store
+        .pallet()
+        .args([
+            "build",
+            "--progress",
+            "plain",
+            "--sbom",
+            "generator=quiet:1",
+        ])
+        .arg(&ctx)
+        .fails();
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("SBOM scan with docker.io/library/quiet:1 failed"),
+        "{err}"
+    );
+    assert!(err.contains("wrote no statement"), "{err}");
+}
+
+#[test]
+fn each_platform_gets_its_own_sbom() {
+    // The scanner runs for the build platform over each platform's tree (no emulation).
+    if !require(
+        "two-platform SBOM",
+        &[Root, Busybox, Tool("runc"), Tool("skopeo")],
+    ) {
+        return;
+    }
+    let store = Store::busybox(pallet!());
+    scanner(&store, "scanner:1", SCAN);
+    let ctx = files::context(
+        &store.path("ctx"),
+        "FROM scratch\nARG TARGETARCH\nCOPY <<EOF /foo\ndata-$TARGETARCH\nEOF\n",
+        &[],
+    );
+    let layout = store.path("layout");
+    store
+        .pallet()
+        .args([
+            "build",
+            "--progress",
+            "plain",
+            "--platform",
+            "linux/amd64,linux/arm64",
+        ])
+        .args(["--sbom", "generator=scanner:1"])
+        .arg("-o")
+        .arg(format!("type=oci,tar=false,dest={}", layout.display()))
+        .arg(&ctx)
+        .succeeds();
+    let index = skopeo_raw(&format!("oci:{}", layout.display()));
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 4, "{index}");
+    for (platform, arch) in [("linux/amd64", "amd64"), ("linux/arm64", "arm64")] {
+        let (image, att) = pair(&index, platform);
+        let m = blob(&layout, att["digest"].as_str().unwrap());
+        let st = blob(&layout, m["layers"][0]["digest"].as_str().unwrap());
+        assert_eq!(st["predicateType"], "https://spdx.dev/Document");
+        assert_eq!(st["predicate"]["foo"], format!("data-{arch}"), "{st}");
+        assert_eq!(
+            st["subject"][0]["digest"]["sha256"],
+            image["digest"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("sha256:")
+        );
+    }
 }
