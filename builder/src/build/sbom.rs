@@ -27,8 +27,10 @@ const DESTINATION: &str = "/run/out";
 /// The most a scanner may write in one statement (an SPDX document of a large image is a few
 /// MB).
 const STATEMENT_LIMIT: u64 = 64 << 20;
-/// The most statements read from one scan.
+/// The most statements read from one scan, and their most bytes in all (they are kept with
+/// the image in the store's records).
 const STATEMENTS_LIMIT: usize = 64;
+const TOTAL_LIMIT: u64 = 128 << 20;
 
 /// Scans the image `root` of `graph` with the generator; its statements as attestations.
 pub fn scan(
@@ -141,6 +143,7 @@ fn read_statements(root: &cache::Root, diff_id: &str) -> Result<Vec<Attestation>
     let layer = open_layer(root, diff_id).map_err(|e| e.to_string())?;
     let mut tar = tar::Archive::new(layer);
     let mut out = Vec::new();
+    let mut total = 0u64;
     let entries = tar
         .entries()
         .map_err(|e| format!("reading the scan: {e}"))?;
@@ -170,6 +173,12 @@ fn read_statements(root: &cache::Root, diff_id: &str) -> Result<Vec<Attestation>
             .map_err(|e| format!("reading {name}: {e}"))?;
         if text.len() as u64 > STATEMENT_LIMIT {
             return Err(format!("{name} is larger than {STATEMENT_LIMIT} bytes"));
+        }
+        total += text.len() as u64;
+        if total > TOTAL_LIMIT {
+            return Err(format!(
+                "the scanner wrote more than {TOTAL_LIMIT} bytes of statements"
+            ));
         }
         out.push(statement(name, &text)?);
     }
