@@ -475,16 +475,36 @@ fn v02(input: &ProvenanceInput, f: Facts) -> Value {
     p
 }
 
-/// A `type=local` output's provenance, as BuildKit's local exporter writes it:
-/// `provenance.json` (the predicate, indented) at the top of `dest`.
+/// A `type=local` output's attestations, as BuildKit's local exporter writes them at the top
+/// of `dest`: the provenance predicate (indented) as `provenance.json`; each other one (an
+/// SBOM) as an in-toto statement without subject, `sbom.spdx.json`, then `sbom-2.spdx.json`...
 pub fn write_local(dest: &std::path::Path, atts: &[Attestation]) -> Result<(), StoreError> {
+    let mut others = 0;
     for att in atts {
-        let value: Value =
+        let predicate: Value =
             serde_json::from_str(&att.predicate).map_err(|source| StoreError::Json {
-                what: "the provenance predicate".into(),
+                what: format!("the {} predicate", att.predicate_type),
                 source,
             })?;
-        let path = dest.join("provenance.json");
+        let (name, value) = if att
+            .predicate_type
+            .starts_with("https://slsa.dev/provenance/")
+        {
+            ("provenance.json".to_string(), predicate)
+        } else {
+            others += 1;
+            let name = match others {
+                1 => "sbom.spdx.json".to_string(),
+                n => format!("sbom-{n}.spdx.json"),
+            };
+            let statement = json!({
+                "_type": crate::export::attestation::STATEMENT_TYPE,
+                "predicateType": att.predicate_type,
+                "predicate": predicate,
+            });
+            (name, statement)
+        };
+        let path = dest.join(name);
         let text = serde_json::to_vec_pretty(&value).expect("a predicate serializes");
         std::fs::write(&path, text).map_err(|source| StoreError::Io {
             what: format!("writing {}", path.display()),

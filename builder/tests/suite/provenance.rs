@@ -1126,6 +1126,27 @@ fn an_sbom_scanner_image_scans_the_result_into_an_attestation() {
         1,
         "{manifest}"
     );
+
+    // A local output gets both beside its files (the scan is a cache hit now).
+    let dest = store.path("local");
+    store
+        .pallet()
+        .args(["build", "--progress", "plain"])
+        .args([
+            "--sbom",
+            "generator=scanner:1,MYKEY=v1",
+            "--provenance",
+            "true",
+            "-o",
+        ])
+        .arg(&dest)
+        .arg(&ctx)
+        .succeeds();
+    assert_eq!(files::read(&dest.join("foo")), "data\n");
+    local_provenance(&dest);
+    let sbom: Value = serde_json::from_str(&files::read(&dest.join("sbom.spdx.json"))).unwrap();
+    assert_eq!(sbom["predicateType"], "https://spdx.dev/Document", "{sbom}");
+    assert_eq!(sbom["predicate"]["foo"], "data", "{sbom}");
 }
 
 #[test]
