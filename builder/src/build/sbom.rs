@@ -158,7 +158,12 @@ fn read_statements(root: &cache::Root, diff_id: &str) -> Result<Vec<Attestation>
         let Some(name) = path.strip_prefix("run/out/") else {
             continue;
         };
-        if !entry.header().entry_type().is_file() || name.contains('/') || name.is_empty() {
+        // Whiteouts and subdirectories are not statements.
+        if !entry.header().entry_type().is_file()
+            || name.contains('/')
+            || name.is_empty()
+            || name.starts_with(".wh.")
+        {
             continue;
         }
         if out.len() == STATEMENTS_LIMIT {
