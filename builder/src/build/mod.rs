@@ -250,7 +250,8 @@ pub fn build(
     let config = finish_config(lowered.image.clone(), &layers, lowered.epoch);
     let stored = store_uncompressed(root, &config, &layers)?;
     let name = req.tags.first().cloned().unwrap_or_default();
-    let mut attestations = attest_image(req, &lowered.graph, &lowered.root, &layers, started);
+    let mut attestations =
+        attest_image(req, &lowered.graph, &lowered.root, &solved.chains, started);
     if let Some(spec) = &req.sbom {
         attestations.extend(sbom::scan(
             spec,
@@ -360,7 +361,7 @@ fn attest_image(
     req: &BuildRequest,
     graph: &graph::Graph,
     root: &graph::Digest,
-    layers: &[LayerRecord],
+    chains: &crate::solver::Chains,
     started: SystemTime,
 ) -> Vec<crate::store::Attestation> {
     let Some(p) = &req.provenance else {
@@ -375,7 +376,7 @@ fn attest_image(
         locals: req.locals.keys().cloned().collect(),
         graph,
         root,
-        layers,
+        chains,
         started,
         finished: SystemTime::now(),
         invocation_id: &id,

@@ -111,7 +111,7 @@ pub(super) fn build_platforms(
     let epoch = lowered[0].1.epoch;
     let roots: Vec<graph::Digest> = lowered.iter().map(|(_, l)| l.root.clone()).collect();
     opts.epoch = epoch.filter(|_| req.rewrite_timestamp);
-    let all_layers = solve_roots(&graph, &roots, &opts, events).inspect_err(|_| {
+    let (all_layers, chains) = solve_roots(&graph, &roots, &opts, events).inspect_err(|_| {
         crate::store::remove_own_temporaries(&root.path);
     })?;
     let mut children = Vec::new();
@@ -119,7 +119,7 @@ pub(super) fn build_platforms(
     for ((p, l), layers) in lowered.iter().zip(all_layers) {
         let config = finish_config(l.image.clone(), &layers, l.epoch);
         let stored = store_uncompressed(root, &config, &layers)?;
-        let mut attestations = attest_image(req, &l.graph, &l.root, &layers, started);
+        let mut attestations = attest_image(req, &l.graph, &l.root, &chains, started);
         if let Some(spec) = &req.sbom {
             attestations.extend(super::sbom::scan(
                 spec,

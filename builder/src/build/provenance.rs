@@ -16,7 +16,7 @@
 
 use super::attest::{ProvenanceMode, ProvenanceSpec, SlsaVersion};
 use crate::export::attestation::{image_purl, purl};
-use crate::store::{Attestation, LayerRecord, StoreError};
+use crate::store::{Attestation, StoreError};
 use frontend::lint::looks_like_secret;
 use frontend::lower::{LowerOptions, NamedContext};
 use graph::{Graph, MountKind, Op, Platform, Source};
@@ -46,7 +46,8 @@ pub struct ProvenanceInput<'a> {
     /// The image's graph and its root (one platform's).
     pub graph: &'a Graph,
     pub root: &'a graph::Digest,
-    pub layers: &'a [LayerRecord],
+    /// Each vertex's layer stack (the solve's), for mode=max's `layers`.
+    pub chains: &'a crate::solver::Chains,
     pub started: SystemTime,
     pub finished: SystemTime,
     pub invocation_id: &'a str,
@@ -366,11 +367,18 @@ fn buildkit_metadata(input: &ProvenanceInput, graph: &Graph) -> Value {
             }],
         },
     });
-    let root = graph.vertices.iter().position(|v| v.digest == *input.root);
-    if let (Some(i), false) = (root, input.layers.is_empty()) {
-        // The result's layer chain, by diff id (the export compresses them afterwards).
-        let chain: Vec<Value> = input
-            .layers
+    // Each step's layer stack (BuildKit's `stepN:0`, one stack each), by diff id: the export
+    // compresses them afterwards, so the compressed digests are not known here.
+    let mut layers = Map::new();
+    for (i, v) in graph.vertices.iter().enumerate() {
+        let Some(chain) = input
+            .chains
+            .get(v.digest.as_str())
+            .filter(|c| !c.is_empty())
+        else {
+            continue;
+        };
+        let chain: Vec<Value> = chain
             .iter()
             .map(|l| {
                 json!({
@@ -380,7 +388,10 @@ fn buildkit_metadata(input: &ProvenanceInput, graph: &Graph) -> Value {
                 })
             })
             .collect();
-        meta["layers"] = json!({ format!("step{i}:0"): [chain] });
+        layers.insert(format!("step{i}:0"), json!([chain]));
+    }
+    if !layers.is_empty() {
+        meta["layers"] = Value::Object(layers);
     }
     meta
 }

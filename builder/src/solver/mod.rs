@@ -146,7 +146,13 @@ pub fn context_hash(
 pub struct Solved {
     pub layers: Vec<LayerRecord>,
     pub steps: Vec<StepResult>,
+    /// Each vertex's layer stack, bottom first, by vertex digest (sources too; what a
+    /// mode=max provenance lists per step).
+    pub chains: Chains,
 }
+
+/// Layer stacks by vertex digest.
+pub type Chains = HashMap<String, Vec<LayerRecord>>;
 
 /// Runs the graph up to `root`; returns its layers, bottom first, and its steps.
 pub fn solve(
@@ -155,32 +161,34 @@ pub fn solve(
     opts: &SolveOptions,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<Solved, SolveError> {
-    let (mut layers, steps) = solve_graph(graph, std::slice::from_ref(root), opts, events)?;
+    let mut s = solve_graph(graph, std::slice::from_ref(root), opts, events)?;
     Ok(Solved {
-        layers: layers.remove(0),
-        steps,
+        layers: s.roots.remove(0),
+        steps: s.steps,
+        chains: s.chains,
     })
 }
 
 /// Runs the graph (one or several graphs merged: a multi-platform build's, whose identical
 /// vertices are one) up to each of `roots`; returns each root's layers, bottom first, in the
-/// order of `roots`.
+/// order of `roots`, and each vertex's layer stack.
 pub fn solve_roots(
     graph: &Graph,
     roots: &[Digest],
     opts: &SolveOptions,
     events: &(dyn Fn(Event) + Sync),
-) -> Result<Vec<Vec<LayerRecord>>, SolveError> {
-    solve_graph(graph, roots, opts, events).map(|(layers, _)| layers)
+) -> Result<(Vec<Vec<LayerRecord>>, Chains), SolveError> {
+    solve_graph(graph, roots, opts, events).map(|s| (s.roots, s.chains))
 }
 
-/// Each root's layers and every step's result (`in_image` relative to the first root).
+/// Each root's layers, every step's result (`in_image` relative to the first root) and every
+/// vertex's layer stack.
 fn solve_graph(
     graph: &Graph,
     roots: &[Digest],
     opts: &SolveOptions,
     events: &(dyn Fn(Event) + Sync),
-) -> Result<(Vec<Vec<LayerRecord>>, Vec<StepResult>), SolveError> {
+) -> Result<Solution, SolveError> {
     let by_digest: HashMap<&str, &Vertex> = graph
         .vertices
         .iter()
@@ -253,7 +261,29 @@ fn solve_graph(
         .collect::<Result<Vec<_>, _>>()?;
     let first = layers.first().map(Vec::as_slice).unwrap_or_default();
     let steps = solved_steps(graph, &results, first).map_err(writing)?;
-    Ok((layers, steps))
+    let mut chains = Chains::new();
+    for (digest, (output, _)) in &results {
+        if let Output::Layers(l) = output {
+            let chain = l
+                .iter()
+                .map(Layer::diff)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(writing)?;
+            chains.insert(digest.to_string(), chain);
+        }
+    }
+    Ok(Solution {
+        roots: layers,
+        steps,
+        chains,
+    })
+}
+
+/// What [`solve_graph`] gives: each root's layers, every step, every vertex's stack.
+struct Solution {
+    roots: Vec<Vec<LayerRecord>>,
+    steps: Vec<StepResult>,
+    chains: Chains,
 }
 
 /// Every step (not a source) whose result is layers, in graph order; `in_image` when its

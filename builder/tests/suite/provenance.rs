@@ -353,7 +353,15 @@ fn max_provenance_in_an_oci_layout_has_the_build_and_never_a_secret() {
     // busybox, the RUN, and the terminal step (BuildKit's 3 for FROM + RUN).
     assert_eq!(steps.len(), 3, "{steps:?}");
     assert_eq!(steps[2]["inputs"][0], "step1:0");
+    // Each step's stack, as BuildKit lists them: busybox's one layer, then the RUN's two.
     let layers = meta["buildkit_metadata"]["layers"].as_object().unwrap();
+    assert_eq!(layers.len(), 2, "{layers:?}");
+    assert_eq!(layers["step0:0"].as_array().unwrap().len(), 1, "{layers:?}");
+    assert_eq!(
+        layers["step0:0"][0].as_array().unwrap().len(),
+        1,
+        "{layers:?}"
+    );
     assert_eq!(
         layers["step1:0"][0].as_array().unwrap().len(),
         2,
@@ -1223,4 +1231,65 @@ fn each_platform_gets_its_own_sbom() {
                 .trim_start_matches("sha256:")
         );
     }
+}
+
+#[test]
+fn a_base_shared_by_two_stages_is_listed_once() {
+    // BuildKit's testDuplicateLayersProvenance (moby/buildkit's diamond: the base's layer was
+    // added to step0's list more than once).
+    if !require(
+        "provenance layers of a diamond",
+        &[Root, Busybox, Tool("runc"), Tool("skopeo")],
+    ) {
+        return;
+    }
+    let store = Store::busybox(pallet!());
+    let ctx = files::context(
+        &store.path("ctx"),
+        "FROM busybox:latest AS base\n\nFROM base AS a\nRUN date +%s > /a.txt\n\n\
+         FROM base AS b\nCOPY --from=a /a.txt /\nRUN date +%s > /b.txt\n",
+        &[],
+    );
+    let layout = store.path("layout");
+    store
+        .pallet()
+        .args([
+            "build",
+            "--progress",
+            "plain",
+            "--provenance",
+            "mode=max",
+            "-o",
+        ])
+        .arg(format!("type=oci,tar=false,dest={}", layout.display()))
+        .arg(&ctx)
+        .succeeds();
+    let index = skopeo_raw(&format!("oci:{}", layout.display()));
+    let (image, att) = pair(&index, "linux/amd64");
+    let (st, _) = statement(
+        &layout,
+        att["digest"].as_str().unwrap(),
+        image["digest"].as_str().unwrap(),
+    );
+    let p = &st["predicate"];
+    let steps = p["buildDefinition"]["internalParameters"]["buildConfig"]["llbDefinition"]
+        .as_array()
+        .unwrap();
+    assert!(steps[0]["op"]["source"]["image"].is_object(), "{steps:?}");
+    let layers = &p["runDetails"]["metadata"]["buildkit_metadata"]["layers"];
+    assert_eq!(layers["step0:0"].as_array().unwrap().len(), 1, "{layers}");
+    assert_eq!(
+        layers["step0:0"][0].as_array().unwrap().len(),
+        1,
+        "{layers}"
+    );
+    // The result's stack ends with the image's own layers.
+    let manifest = blob(&layout, image["digest"].as_str().unwrap());
+    let image_layers = manifest["layers"].as_array().unwrap().len();
+    let last = format!("step{}:0", steps.len() - 2);
+    assert_eq!(
+        layers[&last][0].as_array().unwrap().len(),
+        image_layers,
+        "{layers}"
+    );
 }
