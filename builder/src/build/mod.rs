@@ -2,13 +2,21 @@
 //! image config (diff ids, history times), tag it in the store, and write the requested
 //! outputs. The CLI calls this; it holds no Dockerfile or runc logic of its own.
 
+mod attest;
 mod cancel;
 mod entitlements;
 mod epoch;
 mod explain;
 mod outputs;
 mod platforms;
+mod provenance;
+mod sbom;
+mod vcs;
 
+pub use attest::{
+    parse_attest, parse_provenance_flag, parse_sbom_flag, Attest, AttestSpecError, ProvenanceMode,
+    ProvenanceSpec, SbomSpec, SlsaVersion,
+};
 pub use entitlements::{Entitlements, UnknownEntitlement};
 pub use explain::{explain, ExplainRequest, Explained};
 // What a build request is made of, from the layers below (the CLI knows only `build`).
@@ -17,13 +25,14 @@ pub use crate::solver::{LocalDir, SecretSource, SolveError};
 pub use crate::ssh::{Agents as SshAgents, SshSpec};
 pub use outputs::{parse_output, OutputProblem, OutputSpec, OutputSpecError};
 pub use platforms::local_dir_name;
+pub use vcs::git_info;
 
 use crate::events::Event;
 use crate::exec::{Isolation, IsolationError};
 use crate::export::annotations::Annotations;
 use crate::export::docker::{self, ArchiveOptions};
 use crate::export::local::{write_local, write_tar};
-use crate::export::push::{push_stored, PushOptions};
+use crate::export::push::{push_index, PushOptions};
 use crate::remote_cache::format::INLINE_ANNOTATION;
 use crate::remote_cache::{export, inline_annotation, ExportError, Imported, Location, StepResult};
 pub use crate::remote_cache::{CacheFrom, CacheSpecError, CacheTo};
@@ -43,6 +52,7 @@ use graph::time::rfc3339;
 use registry::{Reference, ReferenceError};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::time::SystemTime;
 
 pub struct BuildRequest<'a> {
     pub dockerfile: &'a Dockerfile,
@@ -83,6 +93,25 @@ pub struct BuildRequest<'a> {
     pub cache_from: Vec<CacheFrom>,
     /// `--cache-to`: where to export the build cache once the build (and its push) is done.
     pub cache_to: Vec<CacheTo>,
+    /// `--provenance` / `--attest type=provenance`: a SLSA provenance attestation for each
+    /// image, in every image output and push (None: images as they are, the default).
+    pub provenance: Option<ProvenanceRequest>,
+    /// `--sbom` / `--attest type=sbom`: the generator image that scans each image (None: no
+    /// SBOM, the default).
+    pub sbom: Option<SbomSpec>,
+}
+
+/// What a provenance attestation is asked for with, besides the build itself.
+#[derive(Debug, Clone)]
+pub struct ProvenanceRequest {
+    pub spec: ProvenanceSpec,
+    /// The Dockerfile's file name as buildx sends it (`Dockerfile`, `app.Dockerfile`).
+    pub filename: String,
+    /// The Dockerfile's text (recorded by mode=max).
+    pub dockerfile: String,
+    /// buildx's `vcs:` facts of the context's git checkout ([`git_info`]), recorded in
+    /// every mode.
+    pub vcs: BTreeMap<String, String>,
 }
 
 /// One name `--push` pushed, and the manifest the registry got for it.
@@ -157,6 +186,12 @@ pub enum BuildError {
          (or type=local), which holds every platform's steps"
     )]
     InlineCacheWithPlatforms,
+    /// The SBOM scan could not run or gave nothing usable.
+    #[error(
+        "SBOM scan with {generator} failed: {why} (the generator must follow BuildKit's SBOM \
+         protocol; --sbom=false builds without one)"
+    )]
+    Sbom { generator: String, why: String },
 }
 
 pub fn build(
@@ -164,6 +199,7 @@ pub fn build(
     req: &BuildRequest,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<BuildResult, BuildError> {
+    let started = SystemTime::now();
     let isolation =
         Isolation::select(req.isolation, req.runtime.as_deref())?.check_store(&root.tmp_dir())?;
     crate::store::markers::reconcile(root, isolation.mode())?;
@@ -212,7 +248,7 @@ pub fn build(
         cache_mounts: Default::default(),
     };
     if req.platforms.len() > 1 {
-        return platforms::build_platforms(root, req, &resolver, opts, &imported, events);
+        return platforms::build_platforms(root, req, &resolver, opts, &imported, started, events);
     }
     let lowered = lower(req.dockerfile, &req.lower, &resolver)
         .map_err(|e| BuildError::Frontend(Box::new(e)))?;
@@ -234,6 +270,19 @@ pub fn build(
     let config = finish_config(lowered.image.clone(), &layers, lowered.epoch);
     let stored = store_uncompressed(root, &config, &layers)?;
     let name = req.tags.first().cloned().unwrap_or_default();
+    let mut attestations =
+        attest_image(req, &lowered.graph, &lowered.root, &solved.chains, started);
+    if let Some(spec) = &req.sbom {
+        attestations.extend(sbom::scan(
+            spec,
+            &lowered.graph,
+            &lowered.root,
+            &frontend::lower::platform::host(),
+            &resolver,
+            &opts,
+            events,
+        )?);
+    }
     let image = StoredImage {
         name: name.clone(),
         manifest_digest: stored.manifest.digest.clone(),
@@ -242,6 +291,7 @@ pub fn build(
         layers: layers.iter().map(|l| l.diff_id.clone()).collect(),
         repo_digest: None,
         index: None,
+        attestations,
     };
     tag(root, &image, &req.tags)?;
     if req.outputs.iter().any(outputs::writes_files) {
@@ -256,7 +306,7 @@ pub fn build(
         write_output(
             root,
             out,
-            &config,
+            &image,
             &layers,
             req.tags.first().map(String::as_str),
             lowered.epoch,
@@ -264,6 +314,7 @@ pub fn build(
         )?;
     }
     let mut to_push = image_outputs(root, req, &image)?;
+    name_subjects(&mut to_push);
     if req.cache_to.iter().any(|t| t.location == Location::Inline) {
         if to_push.is_empty() {
             return Err(BuildError::InlineNeedsPush);
@@ -367,6 +418,35 @@ impl BuildError {
     }
 }
 
+/// The attestations of a single-platform build's image (`--provenance`), none without.
+fn attest_image(
+    req: &BuildRequest,
+    graph: &graph::Graph,
+    root: &graph::Digest,
+    chains: &crate::solver::Chains,
+    started: SystemTime,
+) -> Vec<crate::store::Attestation> {
+    let Some(p) = &req.provenance else {
+        return Vec::new();
+    };
+    let id = provenance::invocation_id(started);
+    vec![provenance::predicate(&provenance::ProvenanceInput {
+        spec: &p.spec,
+        filename: &p.filename,
+        dockerfile: &p.dockerfile,
+        lower: &req.lower,
+        locals: req.locals.keys().cloned().collect(),
+        graph,
+        root,
+        chains,
+        started,
+        finished: SystemTime::now(),
+        invocation_id: &id,
+        builder_platform: &frontend::lower::platform::host(),
+        vcs: &p.vcs,
+    })]
+}
+
 /// Tags `image` with each of `names` in the store.
 fn tag(root: &Root, image: &StoredImage, names: &[String]) -> Result<(), StoreError> {
     for name in names {
@@ -413,11 +493,26 @@ fn image_outputs(
                 media_types: *media_types,
                 compression: *compression,
                 annotations: req.annotations.clone(),
+                subject_names: Vec::new(),
             };
             to_push.extend(names.iter().map(|n| (n.clone(), opts.clone())));
         }
     }
     Ok(to_push)
+}
+
+/// Gives every push the names of all (an attested image's statements name each; BuildKit's
+/// exporter names them all in one statement, so every tag gets the same index).
+fn name_subjects(to_push: &mut [(String, PushOptions)]) {
+    let mut names: Vec<String> = Vec::new();
+    for (n, _) in to_push.iter() {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    for (_, opts) in to_push.iter_mut() {
+        opts.subject_names = names.clone();
+    }
 }
 
 /// Pushes `image` under each name of `to_push`; returns each name pushed (once) and the
@@ -436,7 +531,8 @@ fn push_all(
             name: name.clone(),
             source,
         })?;
-        let report = push_stored(root, client, image, &target, opts, events)?;
+        // An attested image goes up under an index with its attestation manifest.
+        let report = push_index(root, client, image, &target, opts, events)?;
         if !pushed.iter().any(|p| &p.name == name) {
             pushed.push(Pushed {
                 name: name.clone(),
@@ -525,18 +621,21 @@ fn history_times(history: &mut [History], layers: &[LayerRecord]) {
     }
 }
 
+/// Writes `out` for the built `built` (its config, and its attestations when it has any).
 fn write_output(
     root: &Root,
     out: &OutputSpec,
-    config: &Image,
+    built: &StoredImage,
     layers: &[LayerRecord],
     tag: Option<&str>,
     epoch: Option<i64>,
     annotations: &Annotations,
 ) -> Result<(), BuildError> {
+    let config = &built.config;
     let (dest, image, docker_manifest, tar) = match out {
         OutputSpec::Local { dest } => {
             write_local(root, layers, dest)?;
+            provenance::write_local(dest, &built.attestations)?;
             return Ok(());
         }
         OutputSpec::Tar { dest } => {
@@ -557,7 +656,19 @@ fn write_output(
     let config_bytes = serde_json::to_vec(config).expect("config serializes");
     let mut image = image.clone();
     image.annotations = annotations.clone();
-    let exported = docker::store_image(root, &config_bytes, layers, &image)?;
+    let mut exported = docker::store_image(root, &config_bytes, layers, &image)?;
+    if !built.attestations.is_empty() {
+        // The image under an index, beside its attestation manifest (as BuildKit's oci
+        // exporter writes an attested image).
+        exported = docker::store_attested_index(
+            root,
+            vec![(exported, crate::store::image_platform(built))],
+            &[&built.attestations],
+            &names,
+            image.media_types,
+            annotations,
+        )?;
+    }
     let opts = ArchiveOptions {
         names: &names,
         docker_manifest,

@@ -7,8 +7,8 @@
 //! first step: a RUN for a foreign platform needs a usable binfmt_misc handler.
 
 use super::{
-    export_caches, finish_config, image_outputs, BuildError, BuildRequest, BuildResult, OutputSpec,
-    Pushed,
+    attest_image, export_caches, finish_config, image_outputs, name_subjects, BuildError,
+    BuildRequest, BuildResult, OutputSpec, Pushed,
 };
 use crate::binfmt;
 use crate::events::Event;
@@ -17,7 +17,7 @@ use crate::export::local::{write_local, write_tar};
 use crate::export::push::push_index;
 use crate::remote_cache::Imported;
 use crate::solver::{solve_roots, SolveOptions};
-use crate::store::{put_image, store_uncompressed, LayerRecord, StoredImage};
+use crate::store::{put_image, store_uncompressed, Attestation, LayerRecord, StoredImage};
 use cache::Root;
 use frontend::ast::Dockerfile;
 use frontend::lower::{lower, platform, LowerOptions, Lowered};
@@ -96,6 +96,7 @@ pub(super) fn build_platforms(
     resolver: &dyn ImageResolver,
     mut opts: SolveOptions,
     imported: &Imported,
+    started: std::time::SystemTime,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<BuildResult, BuildError> {
     if req
@@ -117,10 +118,22 @@ pub(super) fn build_platforms(
         crate::store::remove_own_temporaries(&root.path);
     })?;
     let mut children = Vec::new();
-    let mut configs: Vec<(Platform, Image, Vec<LayerRecord>)> = Vec::new();
+    let mut configs: Vec<Built> = Vec::new();
     for ((p, l), layers) in lowered.iter().zip(&solved.layers) {
         let config = finish_config(l.image.clone(), layers, l.epoch);
         let stored = store_uncompressed(root, &config, layers)?;
+        let mut attestations = attest_image(req, &l.graph, &l.root, &solved.chains, started);
+        if let Some(spec) = &req.sbom {
+            attestations.extend(super::sbom::scan(
+                spec,
+                &l.graph,
+                &l.root,
+                &platform::host(),
+                resolver,
+                &opts,
+                events,
+            )?);
+        }
         children.push(StoredImage {
             name: String::new(),
             manifest_digest: stored.manifest.digest.clone(),
@@ -129,8 +142,9 @@ pub(super) fn build_platforms(
             layers: layers.iter().map(|l| l.diff_id.clone()).collect(),
             repo_digest: None,
             index: None,
+            attestations: attestations.clone(),
         });
-        configs.push((p.clone(), config, layers.clone()));
+        configs.push((p.clone(), config, layers.clone(), attestations));
     }
     let name = req.tags.first().cloned().unwrap_or_default();
     let image = crate::store::store_index(root, &name, children, &platform::host())?;
@@ -146,7 +160,8 @@ pub(super) fn build_platforms(
     for out in &req.outputs {
         write_output(root, out, &configs, req, epoch)?;
     }
-    let to_push = image_outputs(root, req, &image)?;
+    let mut to_push = image_outputs(root, req, &image)?;
+    name_subjects(&mut to_push);
     let mut pushed: Vec<Pushed> = Vec::new();
     for (name, opts) in &to_push {
         let client = req.registry.ok_or(BuildError::NoRegistry)?;
@@ -181,26 +196,31 @@ pub(super) fn build_platforms(
     })
 }
 
+/// One platform's image: its config, layers and attestations.
+type Built = (Platform, Image, Vec<LayerRecord>, Vec<Attestation>);
+
 /// One output of a multi-platform build: an OCI layout with the index, or one directory per
 /// platform for `type=local` (and in the tar of `type=tar`).
 fn write_output(
     root: &Root,
     out: &OutputSpec,
-    images: &[(Platform, Image, Vec<LayerRecord>)],
+    images: &[Built],
     req: &BuildRequest,
     epoch: Option<i64>,
 ) -> Result<(), BuildError> {
     let (dest, image, tar) = match out {
         OutputSpec::Local { dest } => {
-            for (p, _, layers) in images {
-                write_local(root, layers, &dest.join(local_dir_name(p)))?;
+            for (p, _, layers, attestations) in images {
+                let dir = dest.join(local_dir_name(p));
+                write_local(root, layers, &dir)?;
+                super::provenance::write_local(&dir, attestations)?;
             }
             return Ok(());
         }
         OutputSpec::Tar { dest } => {
             let trees: Vec<(String, &[LayerRecord])> = images
                 .iter()
-                .map(|(p, _, layers)| (local_dir_name(p), layers.as_slice()))
+                .map(|(p, _, layers, _)| (local_dir_name(p), layers.as_slice()))
                 .collect();
             write_tar(root, &trees, dest)?;
             return Ok(());
@@ -217,14 +237,22 @@ fn write_output(
     let mut opts = image.clone();
     opts.annotations = req.annotations.clone();
     let mut exported = Vec::new();
-    for (p, config, layers) in images {
+    for (p, config, layers, _) in images {
         let config_bytes = serde_json::to_vec(config).expect("config serializes");
         exported.push((
             docker::store_image(root, &config_bytes, layers, &opts)?,
             p.clone(),
         ));
     }
-    let index = docker::store_index(root, exported, opts.media_types, &req.annotations)?;
+    let attestations: Vec<&[Attestation]> = images.iter().map(|b| b.3.as_slice()).collect();
+    let index = docker::store_attested_index(
+        root,
+        exported,
+        &attestations,
+        &names,
+        opts.media_types,
+        &req.annotations,
+    )?;
     let archive = ArchiveOptions {
         names: &names,
         docker_manifest: false,

@@ -8,8 +8,9 @@ use super::input::{self, Loaded};
 use super::registry::{compression_flag, media_types, RegistryArgs};
 use super::{explain, limits, named_context, open_root, pipeline, render, FrontendArgs};
 use crate::build::{
-    build, parse_output, BuildError, BuildRequest, CacheFrom, CacheTo, Entitlements, IsolationMode,
-    LocalDir, OutputSpec, SecretSource, SshAgents, SshSpec,
+    build, git_info, parse_attest, parse_output, parse_provenance_flag, parse_sbom_flag, Attest,
+    AttestSpecError, BuildError, BuildRequest, CacheFrom, CacheTo, Entitlements, IsolationMode,
+    LocalDir, OutputSpec, ProvenanceRequest, SbomSpec, SecretSource, SshAgents, SshSpec,
 };
 use crate::export::annotations::Annotations;
 use crate::export::docker::{Compression, MediaTypes};
@@ -123,6 +124,19 @@ pub struct BuildArgs {
         value_name = "type=registry,ref=REF|type=local,src=DIR"
     )]
     pub cache_from: Vec<String>,
+    /// Attach a SLSA provenance attestation to the image (buildx's shorthand for --attest
+    /// type=provenance): true (mode=min), false, or mode=min|max[,version=v1|v0.2]
+    /// [,builder-id=ID][,reproducible=true]. Off by default
+    #[arg(long, value_name = "true|false|mode=min|max,...")]
+    pub provenance: Option<String>,
+    /// An attestation to attach: type=provenance[,mode=min|max][,version=v1|v0.2]
+    /// [,builder-id=ID], or type=sbom[,generator=IMAGE]
+    #[arg(long, value_name = "type=provenance,...")]
+    pub attest: Vec<String>,
+    /// Attach an SBOM attestation made by a scanner image (buildx's shorthand for --attest
+    /// type=sbom): true (docker/buildkit-syft-scanner), false, or generator=IMAGE[,KEY=VALUE]
+    #[arg(long, value_name = "true|false|generator=IMAGE")]
+    pub sbom: Option<String>,
     /// Manifest media types for --push: oci (default) or docker
     #[arg(long = "push-format", default_value = "oci", value_name = "oci|docker")]
     pub push_format: String,
@@ -209,6 +223,7 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
             media_types: media_types(&args.push_format)?,
             compression: compression.unwrap_or(Compression::Gzip),
             annotations: annotations.clone(),
+            subject_names: Vec::new(),
         })
     } else {
         None
@@ -231,6 +246,7 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
             CliError::from(e)
                 .with_help("e.g. --cache-to type=registry,ref=REGISTRY/NAME:cache,mode=max")
         })?;
+    let (provenance, sbom) = attestations(&args, &loaded)?;
     let client = args.registry.client()?;
     let root = open_root(root)?;
     let locals = locals(&args, ignore, &root, &mut loaded)?;
@@ -259,6 +275,8 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
         platforms: loaded.platforms.clone(),
         cache_from,
         cache_to,
+        provenance,
+        sbom,
     };
     execute(root, &req, &loaded, mode, agents, &reports)
 }
@@ -353,6 +371,63 @@ fn check_annotations(
         );
     }
     Ok(())
+}
+
+/// `--attest`, `--provenance` and `--sbom` (the shorthands win over `--attest`, as in buildx);
+/// returns the provenance request and the SBOM generator.
+fn attestations(
+    args: &BuildArgs,
+    loaded: &Loaded,
+) -> Result<(Option<ProvenanceRequest>, Option<SbomSpec>), CliError> {
+    let help = |e: AttestSpecError| {
+        CliError::from(e).with_help(
+            "e.g. --provenance mode=max, --attest type=provenance,mode=min,version=v0.2, \
+             --sbom generator=IMAGE",
+        )
+    };
+    let mut spec = None;
+    let mut sbom = None;
+    for a in &args.attest {
+        match parse_attest(a).map_err(help)? {
+            Attest::Provenance(p) => spec = p,
+            Attest::Sbom(s) => sbom = s,
+        }
+    }
+    if let Some(v) = &args.sbom {
+        sbom = parse_sbom_flag(v).map_err(help)?;
+    }
+    if let Some(v) = &args.provenance {
+        spec = parse_provenance_flag(v).map_err(help)?;
+    }
+    let Some(spec) = spec else {
+        return Ok((None, sbom));
+    };
+    // buildx sends the Dockerfile's base name (a Dockerfile from stdin is `Dockerfile`).
+    let filename = std::path::Path::new(&loaded.name)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| n != "<stdin>")
+        .unwrap_or_else(|| "Dockerfile".into());
+    // As buildx: the git checkout the context (and the Dockerfile) are in.
+    let context = std::path::Path::new(&args.frontend.context);
+    let dockerfile_dir = match args.frontend.file.as_deref() {
+        None => Some(context.to_path_buf()),
+        Some("-") => None,
+        Some(f) => std::path::Path::new(f).parent().map(|p| {
+            if p.as_os_str().is_empty() {
+                ".".into()
+            } else {
+                p.to_path_buf()
+            }
+        }),
+    };
+    let provenance = ProvenanceRequest {
+        spec,
+        filename,
+        dockerfile: loaded.text.clone(),
+        vcs: git_info(context, dockerfile_dir.as_deref()),
+    };
+    Ok((Some(provenance), sbom))
 }
 
 /// `--secret id=ID,src=PATH|env=VAR`, by id.

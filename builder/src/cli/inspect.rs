@@ -119,9 +119,36 @@ fn json(image: &StoredImage, layers: &[Layer]) -> String {
             .collect::<Vec<_>>()
             .into();
     }
+    // Attestations (`--provenance`): each predicate, by platform for a multi-platform image.
+    let attested: Vec<serde_json::Value> = attested(image)
+        .flat_map(|(platform, c)| {
+            c.attestations.iter().map(move |a| {
+                serde_json::json!({
+                    "platform": platform,
+                    "predicate_type": a.predicate_type,
+                    "predicate": serde_json::from_str::<serde_json::Value>(&a.predicate)
+                        .unwrap_or_else(|_| a.predicate.clone().into()),
+                })
+            })
+        })
+        .collect();
+    if !attested.is_empty() {
+        value["attestations"] = attested.into();
+    }
     let mut text = serde_json::to_string_pretty(&value).expect("JSON values serialize");
     text.push('\n');
     text
+}
+
+/// Each image of `image` (itself, or each platform's) with its platform.
+fn attested(image: &StoredImage) -> impl Iterator<Item = (String, &StoredImage)> {
+    let images: Vec<&StoredImage> = match &image.index {
+        Some(index) => index.children.iter().collect(),
+        None => vec![image],
+    };
+    images
+        .into_iter()
+        .map(|c| (image_platform(c).to_string(), c))
 }
 
 fn text(image: &StoredImage, layers: &[Layer]) -> String {
@@ -144,6 +171,15 @@ fn text(image: &StoredImage, layers: &[Layer]) -> String {
                 o,
                 "Platform",
                 &format!("{} {}", image_platform(c), c.manifest_digest),
+            );
+        }
+    }
+    for (platform, c) in attested(image) {
+        for a in &c.attestations {
+            field(
+                o,
+                "Attestation",
+                &format!("{platform} {}", a.predicate_type),
             );
         }
     }

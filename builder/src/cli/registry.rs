@@ -156,6 +156,7 @@ pub fn push(args: PushArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
             None => Compression::Gzip,
         },
         annotations: Default::default(),
+        subject_names: Vec::new(),
     };
     let client = args.registry.client()?;
     let root = open_root(root)?;

@@ -5,12 +5,14 @@
 //! `--output type=oci` writes: an OCI image layout tar (skopeo's `oci-archive:`). Layers are
 //! gzip like the build outputs; the compressed blobs are shared with earlier exports. A
 //! multi-platform image saves as its index with every platform in OCI format, and as the
-//! host's platform alone in docker's.
+//! host's platform alone in docker's. An attested image (`--provenance`) saves in OCI format
+//! under an index with its attestation manifests; docker's format has no place for them.
 
 use super::error::{CliError, Context};
 use super::open_root;
+use crate::export::attestation::has_attestations;
 use crate::export::docker::{self, ArchiveOptions, Compression, ImageOptions, MediaTypes};
-use crate::store::{get_image, image_platform, StoredImage};
+use crate::store::{get_image, image_platform, Attestation, StoredImage};
 use clap::{Args, ValueEnum};
 use registry::Reference;
 use std::path::{Path, PathBuf};
@@ -88,17 +90,32 @@ pub fn save(args: SaveArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
     };
     // A multi-platform image: every platform under its index in an OCI layout; docker load's
     // format holds one image, the host's platform (as docker save of such an image does).
-    let exported = match (&image.index, args.format) {
-        (Some(index), Format::Oci) => {
+    // An attested image (`--provenance`) keeps its attestation manifests in an OCI layout.
+    let as_index = image.index.is_some() || has_attestations(&image);
+    let exported = match args.format {
+        Format::Oci if as_index => {
+            let images: Vec<&StoredImage> = match &image.index {
+                Some(index) => index.children.iter().collect(),
+                None => vec![&image],
+            };
             let mut children = Vec::new();
-            for child in &index.children {
+            for child in &images {
                 children.push((
                     export_one(child).with_context(saving)?,
                     image_platform(child),
                 ));
             }
-            docker::store_index(&root, children, media_types, &Default::default())
-                .with_context(saving)?
+            let attestations: Vec<&[Attestation]> =
+                images.iter().map(|c| c.attestations.as_slice()).collect();
+            docker::store_attested_index(
+                &root,
+                children,
+                &attestations,
+                &opts.names,
+                media_types,
+                &Default::default(),
+            )
+            .with_context(saving)?
         }
         _ => export_one(&image).with_context(saving)?,
     };

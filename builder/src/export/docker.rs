@@ -17,9 +17,11 @@
 //! Knows images, blobs and references; not builds, Dockerfiles or the CLI.
 
 use super::annotations::Annotations;
+use super::attestation;
 use crate::store::{
-    compress_layer, compress_layers, index_bytes, layer_size, memoized_or_remote, Descriptor,
-    LayerRecord, ManifestBlobs, StoreError, StoredImage, MEDIA_CONFIG, MEDIA_INDEX, MEDIA_MANIFEST,
+    compress_layer, compress_layers, index_bytes_with, layer_size, memoized_or_remote, Attestation,
+    Descriptor, LayerRecord, ManifestBlobs, StoreError, StoredImage, MEDIA_CONFIG, MEDIA_INDEX,
+    MEDIA_MANIFEST,
 };
 use cache::{BlobInfo, Root};
 use graph::Platform;
@@ -204,6 +206,21 @@ pub fn store_index(
     types: MediaTypes,
     annotations: &Annotations,
 ) -> Result<ExportedImage, StoreError> {
+    let none = vec![&[][..]; children.len()];
+    store_attested_index(root, children, &none, &[], types, annotations)
+}
+
+/// [`store_index`] where child `i` has the attestations `attestations[i]` (none: empty): each
+/// attested child gets an attestation manifest about it, listed after the images (see
+/// [`super::attestation`]); `names` name the image in the statements' subjects.
+pub fn store_attested_index(
+    root: &Root,
+    children: Vec<(ExportedImage, Platform)>,
+    attestations: &[&[Attestation]],
+    names: &[String],
+    types: MediaTypes,
+    annotations: &Annotations,
+) -> Result<ExportedImage, StoreError> {
     let manifests: Vec<(String, String, u64, Platform)> = children
         .iter()
         .map(|(img, p)| {
@@ -215,13 +232,34 @@ pub fn store_index(
             )
         })
         .collect();
+    let mut extra = Vec::new();
+    let mut extra_blobs = Vec::new();
+    for ((img, p), atts) in children.iter().zip(attestations) {
+        if atts.is_empty() {
+            continue;
+        }
+        if types != MediaTypes::Oci {
+            return Err(StoreError::Layer(NO_DOCKER_ATTESTATIONS.into()));
+        }
+        let subject = attestation::Subject {
+            digest: &img.blobs.manifest.digest,
+            names,
+            platform: p,
+        };
+        let made = attestation::store_attestations(root, atts, &subject)?;
+        extra.push(made.entry);
+        extra_blobs.push(made.blobs);
+    }
     let media_type = match types {
         MediaTypes::Oci => MEDIA_INDEX,
         MediaTypes::Docker => registry::manifest::DOCKER_LIST,
     };
-    let index = root
-        .blobs
-        .put_bytes(&index_bytes(media_type, &manifests, &annotations.index))?;
+    let index = root.blobs.put_bytes(&index_bytes_with(
+        media_type,
+        &manifests,
+        &extra,
+        &annotations.index,
+    ))?;
     let first = children
         .first()
         .map(|(img, _)| img.clone())
@@ -234,9 +272,19 @@ pub fn store_index(
         media_type,
         diff_ids: first.diff_ids,
         descriptor_annotations: annotations.index_descriptor.clone(),
-        children: children.into_iter().map(|(img, _)| img.blobs).collect(),
+        children: children
+            .into_iter()
+            .map(|(img, _)| img.blobs)
+            .chain(extra_blobs)
+            .collect(),
     })
 }
+
+/// BuildKit's refusal, with what to do.
+pub const NO_DOCKER_ATTESTATIONS: &str =
+    "cannot export attestations with \"oci-mediatypes=false\": Docker's manifest list has no \
+     annotations to mark an attestation manifest; use OCI media types (oci-mediatypes=true, \
+     --push-format oci) or build without --provenance";
 
 /// The layers of a stored image (diff ids with the sizes of their stored blobs).
 pub fn stored_layers(root: &Root, image: &StoredImage) -> Result<Vec<LayerRecord>, StoreError> {

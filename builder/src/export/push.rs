@@ -5,10 +5,13 @@
 //! Afterwards each blob remembers the repository it was pushed to.
 
 use super::annotations::Annotations;
+use super::attestation::{
+    has_attestations, store_attestations, AttestationManifest, Subject, REFERENCE_DIGEST,
+};
 use super::docker::{self, Compression, ImageOptions, MediaTypes};
 use crate::events::Event;
 use crate::store::{
-    compress_layer, fetch_remote_blob, image_platform, index_bytes, memoized_or_remote,
+    compress_layer, fetch_remote_blob, image_platform, index_bytes_with, memoized_or_remote,
     mount_sources, remote_layer, short_digest, LayerRecord, StoreError, StoredImage,
 };
 use cache::Root;
@@ -25,6 +28,10 @@ pub struct PushOptions {
     /// `--annotation`s for the pushed manifest (a pulled image's own manifest is then not
     /// reused: annotations change its digest).
     pub annotations: Annotations,
+    /// The names an attested image's statements give it (a build's every pushed name, as
+    /// BuildKit's exporter names them all, so each tag gets the same index); empty: the
+    /// push's target alone.
+    pub subject_names: Vec<String>,
 }
 
 impl Default for PushOptions {
@@ -33,6 +40,7 @@ impl Default for PushOptions {
             media_types: MediaTypes::Oci,
             compression: Compression::Gzip,
             annotations: Annotations::default(),
+            subject_names: Vec::new(),
         }
     }
 }
@@ -65,7 +73,10 @@ pub fn push_stored(
 
 /// Pushes a multi-platform image as `target`: each platform's manifest by digest (its blobs
 /// first), then the index over them (OCI's, or Docker's manifest list with Docker media types)
-/// under `target` last, so the tag never names a manifest the registry lacks.
+/// under `target` last, so the tag never names a manifest the registry lacks. An image with
+/// attestations (`--provenance`) goes up the same way, one platform or several: each attested
+/// platform's attestation manifest (about the manifest the registry got) by digest after it,
+/// listed in the index after the images.
 pub fn push_index(
     root: &Root,
     client: &Client,
@@ -74,43 +85,61 @@ pub fn push_index(
     opts: &PushOptions,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<PushReport, StoreError> {
-    let Some(index) = &image.index else {
-        return push_stored(root, client, image, target, opts, events);
+    let children: Vec<StoredImage> = match &image.index {
+        Some(index) => index.children.clone(),
+        None if !image.attestations.is_empty() => vec![image.clone()],
+        None => return push_stored(root, client, image, target, opts, events),
+    };
+    if opts.media_types != MediaTypes::Oci && has_attestations(image) {
+        return Err(StoreError::Layer(docker::NO_DOCKER_ATTESTATIONS.into()));
+    }
+    let names = match opts.subject_names.is_empty() {
+        true => vec![target.to_string()],
+        false => opts.subject_names.clone(),
     };
     let mut manifests = Vec::new();
-    for child in &index.children {
-        let (_, bytes) = manifest_to_push(root, child, opts)?;
-        let digest = {
-            use sha2::Digest as _;
-            format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
+    let mut extra = Vec::new();
+    for child in &children {
+        let plain = StoredImage {
+            attestations: Vec::new(),
+            ..child.clone()
         };
-        let by_digest = Reference::parse(&format!("{}@{digest}", target.name())).map_err(|e| {
-            StoreError::Reference {
-                what: format!("naming {}'s manifest {digest}", target.familiar()),
-                source: e,
-            }
-        })?;
-        let report = push_stored(root, client, child, &by_digest, opts, events)?;
-        manifests.push((
-            report.media_type,
-            report.digest,
-            report.size,
-            image_platform(child),
-        ));
+        let (_, bytes) = manifest_to_push(root, &plain, opts)?;
+        let report = push_stored(
+            root,
+            client,
+            &plain,
+            &by_digest(target, &sha256(&bytes))?,
+            opts,
+            events,
+        )?;
+        let platform = image_platform(child);
+        if !child.attestations.is_empty() {
+            let subject = Subject {
+                digest: &report.digest,
+                names: &names,
+                platform: &platform,
+            };
+            let made = store_attestations(root, &child.attestations, &subject)?;
+            push_attestation_manifest(root, client, target, &made, opts, events)?;
+            extra.push(made.entry);
+        }
+        manifests.push((report.media_type, report.digest, report.size, platform));
     }
     let media_type = match opts.media_types {
         MediaTypes::Oci => registry::manifest::OCI_INDEX,
         MediaTypes::Docker => registry::manifest::DOCKER_LIST,
     };
-    let bytes = index_bytes(media_type, &manifests, &opts.annotations.index);
+    let bytes = index_bytes_with(media_type, &manifests, &extra, &opts.annotations.index);
     let digest = client
         .put_manifest(target, media_type, &bytes)
         .map_err(StoreError::registry(format!("pushing {target}")))?;
     events(Event::Log {
         name: format!("[internal] push {}", target.familiar()),
         line: format!(
-            "pushed index {digest} ({} platforms) for {target}",
-            manifests.len()
+            "pushed index {digest} ({} platforms, {} attestation manifests) for {target}",
+            manifests.len(),
+            extra.len()
         ),
     });
     Ok(PushReport {
@@ -120,6 +149,52 @@ pub fn push_index(
         outcomes: Vec::new(),
         bytes_uploaded: 0,
     })
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// `target`'s repository at `digest`.
+fn by_digest(target: &Reference, digest: &str) -> Result<Reference, StoreError> {
+    Reference::parse(&format!("{}@{digest}", target.name())).map_err(|e| StoreError::Reference {
+        what: format!("naming {}'s manifest {digest}", target.familiar()),
+        source: e,
+    })
+}
+
+/// Pushes an attestation manifest's blobs (statements and config), then the manifest by
+/// digest.
+fn push_attestation_manifest(
+    root: &Root,
+    client: &Client,
+    target: &Reference,
+    made: &AttestationManifest,
+    opts: &PushOptions,
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<(), StoreError> {
+    let name = format!("[internal] push {}", target.familiar());
+    let progress = |_: PushProgress| {};
+    let compressing = |_: &LayerRecord, _: u64| {};
+    let jobs = std::iter::once(&made.blobs.config)
+        .chain(&made.blobs.layers)
+        .map(|b| descriptor(b).map(BlobJob::Stored))
+        .collect::<Result<Vec<_>, _>>()?;
+    push_blobs(root, client, target, &jobs, opts, &progress, &compressing)?;
+    let bytes = root.blobs.read(&made.blobs.manifest.digest)?;
+    let at = by_digest(target, &made.blobs.manifest.digest)?;
+    let digest = client
+        .put_manifest(&at, &made.entry.media_type, &bytes)
+        .map_err(StoreError::registry(format!("pushing {at}")))?;
+    events(Event::Log {
+        name,
+        line: format!(
+            "pushed attestation manifest {digest} for {}",
+            made.entry.annotations[REFERENCE_DIGEST]
+        ),
+    });
+    Ok(())
 }
 
 fn push_inner(

@@ -203,6 +203,27 @@ impl CacheStore<'_> {
         }
     }
 
+    /// The manifest `descriptor` names (an image of an index the cache's ref points at).
+    pub fn get_manifest_at(&self, descriptor: &Descriptor) -> Result<Vec<u8>, BlobError> {
+        match self {
+            CacheStore::Registry { client, reference } => {
+                let at = Reference::parse(&format!("{}@{}", reference.name(), descriptor.digest))
+                    .map_err(|e| {
+                    BlobError::Invalid(format!("manifest {}: {e}", descriptor.digest))
+                })?;
+                let m = client.get_manifest(&at).map_err(reg)?;
+                if m.bytes.len() as u64 > MANIFEST_LIMIT {
+                    return Err(BlobError::Invalid(format!(
+                        "manifest {} is larger than {MANIFEST_LIMIT} bytes",
+                        descriptor.digest
+                    )));
+                }
+                Ok(m.bytes)
+            }
+            CacheStore::Layout { .. } => self.fetch_bytes(descriptor, MANIFEST_LIMIT),
+        }
+    }
+
     /// Makes `bytes` the cache's manifest (after every blob it names is there).
     pub fn put_manifest(&self, media_type: &str, bytes: &[u8]) -> Result<String, BlobError> {
         let digest = format!("sha256:{:x}", sha2::Sha256::digest(bytes));

@@ -382,6 +382,14 @@ fn read_config<'a>(
     let Some(manifest) = store.get_manifest().map_err(|e| e.to_string())? else {
         return Ok(None);
     };
+    // An attested image (`--provenance`): its index holds the image, whose manifest carries
+    // the inline cache, beside attestation manifests.
+    let manifest = match attested_image(&manifest) {
+        Some(d) => store
+            .get_manifest_at(&d)
+            .map_err(|e| format!("reading its image manifest {}: {e}", d.digest))?,
+        None => manifest,
+    };
     let config = match cache_config_of(&manifest) {
         Ok(config) => config,
         Err(e) => {
@@ -398,4 +406,26 @@ fn read_config<'a>(
         .map_err(|e| format!("reading its config: {e}"))?;
     let config = parse_config(&bytes).map_err(|e| format!("not a pallet cache: {e}"))?;
     Ok(Some((store, source, config)))
+}
+
+/// The one image of an attested image's index (the other entries attestation manifests,
+/// `vnd.docker.reference.type=attestation-manifest`); None for anything else.
+fn attested_image(manifest: &[u8]) -> Option<registry::manifest::Descriptor> {
+    let index: serde_json::Value = serde_json::from_slice(manifest).ok()?;
+    let entries = index["manifests"].as_array()?;
+    let is_attestation = |m: &&serde_json::Value| {
+        m["annotations"]["vnd.docker.reference.type"].as_str() == Some("attestation-manifest")
+    };
+    let mut images = entries.iter().filter(|m| !is_attestation(m));
+    let image = images.next()?;
+    if images.next().is_some() || !entries.iter().any(|m| is_attestation(&m)) {
+        return None;
+    }
+    Some(registry::manifest::Descriptor {
+        media_type: image["mediaType"].as_str()?.to_string(),
+        digest: registry::Digest::parse(image["digest"].as_str()?).ok()?,
+        size: image["size"].as_u64()?,
+        platform: None,
+        annotations: None,
+    })
 }

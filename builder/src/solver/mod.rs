@@ -147,7 +147,13 @@ pub fn context_hash(
 pub struct Solved {
     pub layers: Vec<LayerRecord>,
     pub steps: Vec<StepResult>,
+    /// Each vertex's layer stack, bottom first, by vertex digest (sources too; what a
+    /// mode=max provenance lists per step).
+    pub chains: Chains,
 }
+
+/// Layer stacks by vertex digest.
+pub type Chains = HashMap<String, Vec<LayerRecord>>;
 
 /// Runs the graph up to `root`; returns its layers, bottom first, and its steps.
 pub fn solve(
@@ -156,18 +162,21 @@ pub fn solve(
     opts: &SolveOptions,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<Solved, SolveError> {
-    let (mut layers, steps) = solve_graph(graph, std::slice::from_ref(root), opts, events)?;
+    let mut s = solve_graph(graph, std::slice::from_ref(root), opts, events)?;
     Ok(Solved {
-        layers: layers.remove(0),
-        steps,
+        layers: s.roots.remove(0),
+        steps: s.steps,
+        chains: s.chains,
     })
 }
 
 /// What a solve of several roots gives: each root's layers, bottom first, in the order of
-/// the roots, and every step's cache key and layer stack (`in_image`: under any root's image).
+/// the roots, every step's cache key and layer stack (`in_image`: under any root's image),
+/// and each vertex's layer stack.
 pub struct SolvedRoots {
     pub layers: Vec<Vec<LayerRecord>>,
     pub steps: Vec<StepResult>,
+    pub chains: Chains,
 }
 
 /// Runs the graph (one or several graphs merged: a multi-platform build's, whose identical
@@ -178,16 +187,21 @@ pub fn solve_roots(
     opts: &SolveOptions,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<SolvedRoots, SolveError> {
-    solve_graph(graph, roots, opts, events).map(|(layers, steps)| SolvedRoots { layers, steps })
+    solve_graph(graph, roots, opts, events).map(|s| SolvedRoots {
+        layers: s.roots,
+        steps: s.steps,
+        chains: s.chains,
+    })
 }
 
-/// Each root's layers and every step's result (`in_image` when under any root's image).
+/// Each root's layers, every step's result (`in_image` when under any root's image) and
+/// every vertex's layer stack.
 fn solve_graph(
     graph: &Graph,
     roots: &[Digest],
     opts: &SolveOptions,
     events: &(dyn Fn(Event) + Sync),
-) -> Result<(Vec<Vec<LayerRecord>>, Vec<StepResult>), SolveError> {
+) -> Result<Solution, SolveError> {
     let by_digest: HashMap<&str, &Vertex> = graph
         .vertices
         .iter()
@@ -259,7 +273,29 @@ fn solve_graph(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let steps = solved_steps(graph, &results, &layers).map_err(writing)?;
-    Ok((layers, steps))
+    let mut chains = Chains::new();
+    for (digest, (output, _)) in &results {
+        if let Output::Layers(l) = output {
+            let chain = l
+                .iter()
+                .map(Layer::diff)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(writing)?;
+            chains.insert(digest.to_string(), chain);
+        }
+    }
+    Ok(Solution {
+        roots: layers,
+        steps,
+        chains,
+    })
+}
+
+/// What [`solve_graph`] gives: each root's layers, every step, every vertex's stack.
+struct Solution {
+    roots: Vec<Vec<LayerRecord>>,
+    steps: Vec<StepResult>,
+    chains: Chains,
 }
 
 /// Every step (not a source) whose result is layers, in graph order; `in_image` when its

@@ -77,6 +77,7 @@ pub fn import_rootfs(
         layers: vec![layer.diff_id],
         repo_digest: None,
         index: None,
+        attestations: Vec::new(),
     };
     put_image(root, &image)?;
     Ok(image)

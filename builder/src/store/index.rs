@@ -93,7 +93,28 @@ pub fn index_bytes(
     manifests: &[(String, String, u64, Platform)],
     annotations: &std::collections::BTreeMap<String, String>,
 ) -> Vec<u8> {
-    let manifests: Vec<serde_json::Value> = manifests
+    index_bytes_with(media_type, manifests, &[], annotations)
+}
+
+/// A manifest an index lists after its images: an attestation manifest (platform
+/// `unknown/unknown`, BuildKit's `vnd.docker.reference.*` annotations naming the image).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexExtra {
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+    pub platform: Platform,
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+/// [`index_bytes`] with `extra` manifests after the images (each with its annotations).
+pub fn index_bytes_with(
+    media_type: &str,
+    manifests: &[(String, String, u64, Platform)],
+    extra: &[IndexExtra],
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> Vec<u8> {
+    let mut listed: Vec<serde_json::Value> = manifests
         .iter()
         .map(|(media, digest, size, p)| {
             serde_json::json!({
@@ -104,11 +125,20 @@ pub fn index_bytes(
             })
         })
         .collect();
+    for e in extra {
+        listed.push(serde_json::json!({
+            "mediaType": e.media_type,
+            "digest": e.digest,
+            "size": e.size,
+            "platform": platform_json(&e.platform),
+            "annotations": e.annotations,
+        }));
+    }
     // serde_json's map keeps keys sorted: the same children give the same bytes.
     let mut index = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": media_type,
-        "manifests": manifests,
+        "manifests": listed,
     });
     if !annotations.is_empty() {
         index["annotations"] = serde_json::json!(annotations);

@@ -58,8 +58,8 @@ pub use prune::{disk_usage, prune, tree_size, unmount_below, DiskUsage, PruneRep
 
 pub use import::import_rootfs;
 pub use index::{
-    for_platform, image_platform, index_bytes, platform_fits, platform_json, platforms, put_index,
-    store_index, with_children, StoredIndex,
+    for_platform, image_platform, index_bytes, index_bytes_with, platform_fits, platform_json,
+    platforms, put_index, store_index, with_children, IndexExtra, StoredIndex,
 };
 pub use layer_forms::{finish_layer, has_layer, layer_size, open_layer, stored_at};
 pub use layers::{
@@ -102,6 +102,20 @@ pub struct StoredImage {
     /// default platform's; see `index`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<StoredIndex>,
+    /// in-toto attestations of this image (a build's `--provenance`): each export or push
+    /// wraps them in a statement whose subject is the manifest it writes, under an index
+    /// (see `export::attestation`). A multi-platform image has them on its children.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attestations: Vec<Attestation>,
+}
+
+/// An in-toto predicate kept with an image until an export or push gives it its subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attestation {
+    /// `https://slsa.dev/provenance/v1`, `https://slsa.dev/provenance/v0.2`.
+    pub predicate_type: String,
+    /// The predicate as JSON text.
+    pub predicate: String,
 }
 
 /// What the store fails with. Each variant with a cause names what was being done (`what`)

@@ -72,6 +72,21 @@ fn pick_manifest(dir: &Path, index: &Value, selector: Option<&str>) -> Result<St
     }
 }
 
+/// The one image manifest of an index whose other entries (if any) are attestation manifests
+/// (`vnd.docker.reference.type=attestation-manifest`); None for anything else (a manifest, or
+/// an index of several platforms).
+fn sole_image(index: &Value) -> Option<String> {
+    let manifests = index["manifests"].as_array()?;
+    let mut images = manifests.iter().filter(|m| {
+        m["annotations"]["vnd.docker.reference.type"].as_str() != Some("attestation-manifest")
+    });
+    let image = images.next()?;
+    if images.next().is_some() {
+        return None;
+    }
+    image["digest"].as_str().map(str::to_string)
+}
+
 /// Imports the selected image of the layout at `dir` and tags it `name`.
 pub fn import_oci_layout(
     root: &Root,
@@ -83,10 +98,18 @@ pub fn import_oci_layout(
         &std::fs::read(dir.join("index.json")).map_err(|e| bad(dir, format!("index.json: {e}")))?,
     )
     .map_err(|e| bad(dir, format!("index.json: {e}")))?;
-    let manifest_digest = pick_manifest(dir, &index, selector)?;
-    let manifest_bytes = read_blob(dir, &manifest_digest)?;
-    let manifest: Value =
+    let mut manifest_digest = pick_manifest(dir, &index, selector)?;
+    let mut manifest_bytes = read_blob(dir, &manifest_digest)?;
+    let mut manifest: Value =
         serde_json::from_slice(&manifest_bytes).map_err(|e| bad(dir, format!("manifest: {e}")))?;
+    // One image beside its attestation manifests (an attested build's output: BuildKit's
+    // and pallet's `--provenance`): the image.
+    if let Some(only) = sole_image(&manifest) {
+        manifest_digest = only;
+        manifest_bytes = read_blob(dir, &manifest_digest)?;
+        manifest = serde_json::from_slice(&manifest_bytes)
+            .map_err(|e| bad(dir, format!("manifest: {e}")))?;
+    }
     if manifest["manifests"].is_array() {
         return Err(bad(dir, "the selected manifest is an index (multi-platform): pick a platform's manifest by digest"));
     }
@@ -142,6 +165,7 @@ pub fn import_oci_layout(
         config,
         repo_digest: None,
         index: None,
+        attestations: Vec::new(),
     };
     // Keep the config and manifest blobs so the image can be exported unchanged.
     root.blobs.put_bytes(&config_bytes)?;

@@ -148,6 +148,7 @@ fn record_pulled(
         config,
         repo_digest: Some(resolved.digest.clone()),
         index: None,
+        attestations: Vec::new(),
     };
     store_pulled(root, image)
 }

@@ -51,6 +51,7 @@ mod parity_run_modes;
 mod parity_sde;
 mod parity_workdir;
 mod progress_e2e;
+mod provenance;
 mod registry_e2e;
 mod registry_tls_e2e;
 mod remote_cache;

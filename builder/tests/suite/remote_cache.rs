@@ -24,7 +24,7 @@ fn dockerfile(base: &str) -> String {
 const STEPS: usize = 5;
 
 /// A context with [`dockerfile`] on busybox, `a` and `b` (whose text is `b`).
-fn context(env: &Env, name: &str, b: &str) -> String {
+pub(crate) fn context(env: &Env, name: &str, b: &str) -> String {
     context_on(env, name, b, "busybox")
 }
 
@@ -67,7 +67,7 @@ fn build_at_epoch(env: &Env, root: &str, ctx: &str, extra: &[&str]) -> String {
     printed(&pallet.args(&args).succeeds())
 }
 
-fn remote_hits(log: &str) -> usize {
+pub(crate) fn remote_hits(log: &str) -> usize {
     log.matches("CACHED (from").count()
 }
 
