@@ -36,8 +36,13 @@ impl Layout {
         serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{}: {e}", self.dir.display()))
     }
 
+    /// The blob `digest` read as JSON (a manifest, an index, a config).
+    pub fn json_blob(&self, digest: &str) -> Value {
+        self.json(&self.blob(digest))
+    }
+
     /// `index.json`.
-    fn index(&self) -> Value {
+    pub fn index(&self) -> Value {
         let path = self.dir.join("index.json");
         self.json(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
     }

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::binfmt;
 use crate::events::Event;
-use crate::export::docker::{self, ArchiveOptions};
+use crate::export::docker::{self, ArchiveOptions, ImageOptions};
 use crate::export::local::{write_local, write_tar};
 use crate::export::push::push_index;
 use crate::remote_cache::Imported;
@@ -234,11 +234,15 @@ fn write_output(
     } else {
         image.names.clone()
     };
-    let mut opts = image.clone();
-    opts.annotations = req.annotations.clone();
+    let opts = image.clone();
     let mut exported = Vec::new();
     for (p, config, layers, _) in images {
         let config_bytes = serde_json::to_vec(config).expect("config serializes");
+        // Each platform's manifest gets the annotations for every platform and its own.
+        let opts = ImageOptions {
+            annotations: req.annotations.for_platform(&p.to_string()),
+            ..opts.clone()
+        };
         exported.push((
             docker::store_image(root, &config_bytes, layers, &opts)?,
             p.clone(),

@@ -19,6 +19,7 @@ use crate::progress::{stderr_printer, Mode};
 use crate::store::close_and_settle;
 use clap::Args;
 use context::dockerignore::Matcher;
+use frontend::lower::platform;
 use registry::Reference;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -217,7 +218,19 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
             .with_help("add name=REGISTRY/NAME:TAG to the output, or -t"));
     }
     let ignore = Matcher::new(&loaded.options.dockerignore).context(".dockerignore")?;
-    let annotations = Annotations::parse(&args.annotation, !loaded.platforms.is_empty())?;
+    let (provenance, sbom) = attestations(&args, &loaded)?;
+    // An index is made for several platforms, and for attestations (one platform or more).
+    let makes_index = !loaded.platforms.is_empty() || provenance.is_some() || sbom.is_some();
+    let mut annotations = Annotations::parse(&args.annotation, makes_index)?;
+    if loaded.platforms.is_empty() {
+        // One platform: `manifest[PLATFORM]:` annotations for it apply, others are dropped.
+        let target = loaded
+            .options
+            .platform
+            .clone()
+            .unwrap_or_else(platform::host);
+        annotations = annotations.for_platform(&target.to_string());
+    }
     let push = if args.push {
         Some(PushOptions {
             media_types: media_types(&args.push_format)?,
@@ -246,7 +259,6 @@ pub fn run(args: BuildArgs, root: Option<PathBuf>) -> Result<ExitCode, CliError>
             CliError::from(e)
                 .with_help("e.g. --cache-to type=registry,ref=REGISTRY/NAME:cache,mode=max")
         })?;
-    let (provenance, sbom) = attestations(&args, &loaded)?;
     let client = args.registry.client()?;
     let root = open_root(root)?;
     let locals = locals(&args, ignore, &root, &mut loaded)?;

@@ -104,16 +104,21 @@ pub fn push_index(
             attestations: Vec::new(),
             ..child.clone()
         };
-        let (_, bytes) = manifest_to_push(root, &plain, opts)?;
+        let platform = image_platform(child);
+        // Each platform's manifest gets the annotations for every platform and its own.
+        let child_opts = PushOptions {
+            annotations: opts.annotations.for_platform(&platform.to_string()),
+            ..opts.clone()
+        };
+        let (_, bytes) = manifest_to_push(root, &plain, &child_opts)?;
         let report = push_stored(
             root,
             client,
             &plain,
             &by_digest(target, &sha256(&bytes))?,
-            opts,
+            &child_opts,
             events,
         )?;
-        let platform = image_platform(child);
         if !child.attestations.is_empty() {
             let subject = Subject {
                 digest: &report.digest,

@@ -778,3 +778,89 @@ fn a_registry_cache_serves_every_platform_on_a_fresh_runner() {
         "{err}"
     );
 }
+
+/// `--annotation manifest[PLATFORM]:K=V` (buildx's qualifier) annotates that platform's
+/// manifest only, in an OCI layout and in a push; unqualified annotations go on every
+/// platform's; a one-platform build takes the qualified annotations for its own platform and
+/// drops the others; an index annotation is taken where attestations make an index.
+#[test]
+fn platform_qualified_annotations_go_on_that_platforms_manifest() {
+    let Some(store) = store("platform-qualified annotations") else {
+        return;
+    };
+    let Some((reg, _env)) = registry_and_env(Config::plain()) else {
+        return;
+    };
+    let ctx = files::context(&store.path("ctx"), ML, &[]);
+    let notes = [
+        "--annotation",
+        "org.example.all=yes",
+        "--annotation",
+        "manifest[linux/arm64/v8]:org.example.arch=arm",
+        "--annotation",
+        "manifest[linux/amd64]:org.example.arch=amd",
+        "--annotation",
+        "index:org.example.index=1",
+    ];
+    // The manifests of an index, by platform, as (annotations) JSON.
+    let by_platform = |index: &serde_json::Value, read: &dyn Fn(&str) -> serde_json::Value| {
+        let mut out = std::collections::BTreeMap::new();
+        for m in index["manifests"].as_array().unwrap() {
+            let p = format!(
+                "{}/{}",
+                m["platform"]["os"].as_str().unwrap(),
+                m["platform"]["architecture"].as_str().unwrap()
+            );
+            let manifest = read(m["digest"].as_str().unwrap());
+            out.insert(p, manifest["annotations"].clone());
+        }
+        out
+    };
+    let layout = store.path("layout");
+    let target = format!("{}/team/ml:notes", reg.host());
+    store
+        .pallet()
+        .args(["build", "--platform", BOTH, "--push", "-t", &target, "-o"])
+        .arg(format!("type=oci,tar=false,dest={}", layout.display()))
+        .args(notes)
+        .arg(&ctx)
+        .succeeds();
+    let oci = testkit::oci_layout::Layout::new(&layout);
+    let index = oci.json_blob(oci.index()["manifests"][0]["digest"].as_str().unwrap());
+    assert_eq!(index["annotations"]["org.example.index"], "1", "{index}");
+    let pushed_index = skopeo_raw(&format!("docker://{target}"));
+    assert_eq!(pushed_index["annotations"]["org.example.index"], "1");
+    let pushed = |digest: &str| skopeo_raw(&format!("docker://{}/team/ml@{digest}", reg.host()));
+    for seen in [
+        by_platform(&index, &|d| oci.json_blob(d)),
+        by_platform(&pushed_index, &pushed),
+    ] {
+        assert_eq!(seen["linux/arm64"]["org.example.arch"], "arm", "{seen:?}");
+        assert_eq!(seen["linux/amd64"]["org.example.arch"], "amd", "{seen:?}");
+        assert_eq!(seen["linux/arm64"]["org.example.all"], "yes", "{seen:?}");
+        assert_eq!(seen["linux/amd64"]["org.example.all"], "yes", "{seen:?}");
+    }
+
+    // One platform: its own qualified annotation applies, the other platform's does not.
+    let one = store.path("one");
+    store
+        .pallet()
+        .args([
+            "build",
+            "--platform",
+            "linux/arm64",
+            "--provenance",
+            "true",
+            "-o",
+        ])
+        .arg(format!("type=oci,tar=false,dest={}", one.display()))
+        .args(notes)
+        .arg(&ctx)
+        .succeeds();
+    let oci = testkit::oci_layout::Layout::new(&one);
+    let index = oci.json_blob(oci.index()["manifests"][0]["digest"].as_str().unwrap());
+    assert_eq!(index["annotations"]["org.example.index"], "1", "{index}");
+    let arm = by_platform(&index, &|d| oci.json_blob(d))["linux/arm64"].clone();
+    assert_eq!(arm["org.example.arch"], "arm", "{arm}");
+    assert_eq!(arm["org.example.all"], "yes", "{arm}");
+}
