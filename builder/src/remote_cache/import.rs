@@ -219,13 +219,14 @@ impl Imported {
         })
     }
 
-    /// The layers of `key` from the first cache that has it, and that cache's label; the
-    /// layers the store lacks are recorded as remote (no bytes move).
+    /// The layers of `key` from the first cache that has it, that cache's label, and the key
+    /// the steps after it are keyed by when not `key` (`CacheRecord::downstream`); the layers
+    /// the store lacks are recorded as remote (no bytes move).
     pub fn lookup(
         &self,
         root: &Root,
         key: &str,
-    ) -> Result<Option<(Vec<LayerRecord>, &str)>, StoreError> {
+    ) -> Result<Option<(Vec<LayerRecord>, &str, Option<&str>)>, StoreError> {
         let Some(&(c, r)) = self.keys.get(key) else {
             return Ok(None);
         };
@@ -254,7 +255,7 @@ impl Imported {
                 created: entry.created.clone(),
             });
         }
-        Ok(Some((layers, &cache.label)))
+        Ok(Some((layers, &cache.label, record.downstream.as_deref())))
     }
 }
 

@@ -188,9 +188,11 @@ fn solve_graph(
         .collect();
     let recorder = history_recorder();
     let walk = ContextWalk::default();
+    let filed = std::sync::Mutex::new(HashMap::new());
     let (writer, queue) = Writer::new();
     let steps_done = AtomicBool::new(false);
     let (recorder_ref, writer_ref, walk_ref, by_digest) = (&recorder, &writer, &walk, &by_digest);
+    let filed_ref = &filed;
     let run = move |v: &Vertex, inputs: Vec<scheduler::Done>| {
         let input_vertices: Vec<&Vertex> = v.inputs.iter().map(|i| by_digest[i.as_str()]).collect();
         let step = vertex::Step {
@@ -199,6 +201,7 @@ fn solve_graph(
             recorder: recorder_ref,
             writer: writer_ref,
             walk: walk_ref,
+            filed: filed_ref,
         };
         vertex::run_vertex(&step, &inputs, opts, events)
     };
@@ -252,7 +255,8 @@ fn solve_graph(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let first = layers.first().map(Vec::as_slice).unwrap_or_default();
-    let steps = solved_steps(graph, &results, first).map_err(writing)?;
+    let filed = filed.into_inner().unwrap_or_else(|p| p.into_inner());
+    let steps = solved_steps(graph, &results, first, &filed).map_err(writing)?;
     Ok((layers, steps))
 }
 
@@ -262,6 +266,7 @@ fn solved_steps(
     graph: &Graph,
     results: &HashMap<&str, scheduler::Done>,
     image: &[LayerRecord],
+    filed: &HashMap<String, CacheKey>,
 ) -> Result<Vec<StepResult>, LayerWriteError> {
     let mut steps = Vec::new();
     for v in &graph.vertices {
@@ -277,8 +282,14 @@ fn solved_steps(
                 .iter()
                 .zip(image)
                 .all(|(a, b)| a.diff_id == b.diff_id);
+        // A step passed on under its content key is filed under its definition key.
+        let (key, downstream) = match filed.get(v.digest.as_str()) {
+            Some(def) => (def.to_string(), Some(key.to_string())),
+            None => (key.to_string(), None),
+        };
         steps.push(StepResult {
-            key: key.to_string(),
+            key,
+            downstream,
             layers,
             in_image,
         });

@@ -6,7 +6,7 @@
 
 use super::keys::context_hash::ContextWalk;
 use super::keys::history;
-use super::keys::{self, CacheKey};
+use super::keys::{self, content, CacheKey};
 use super::layer_writer::{Layer, Writer};
 use super::scheduler::Done;
 use super::sources::{self, Provenance};
@@ -14,6 +14,8 @@ use super::{display_name, ops, Output, SolveError, SolveOptions, StepError};
 use crate::events::Event;
 use crate::store::{fetch_remote, has_layer, LayerRecord};
 use graph::{Op, Vertex};
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// A vertex being solved, with what its history record needs.
@@ -23,9 +25,27 @@ pub(super) struct Step<'a> {
     pub recorder: &'a history::Recorder,
     pub writer: &'a Writer,
     pub walk: &'a ContextWalk,
+    /// The definition key of each step whose result is passed on under its content key
+    /// (what `--cache-to` files it under).
+    pub filed: &'a Mutex<HashMap<String, CacheKey>>,
 }
 
 impl Step<'_> {
+    /// The key the steps after this one are keyed by: `downstream` (its content key) when it
+    /// has one, remembered as filed under `key`; else `key`.
+    fn passed(&self, key: CacheKey, downstream: Option<CacheKey>) -> CacheKey {
+        match downstream {
+            Some(d) if d != key => {
+                self.filed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(self.v.digest.to_string(), key);
+                d
+            }
+            _ => key,
+        }
+    }
+
     /// Remembers this step as built now (when the build has a Dockerfile to name it by).
     fn remember(&self, opts: &SolveOptions, record: &history::StepRecord) {
         if !opts.dockerfile.is_empty() {
@@ -102,24 +122,45 @@ fn run_vertex_here(
     }
     let input_keys: Vec<&str> = inputs.iter().map(|(_, k)| k.as_str()).collect();
     let (key, context) = keys::step_key(v, &input_keys, opts, s.walk, true).map_err(step)?;
+    let context_digest = context.as_ref().map(|c| c.digest.clone());
     let record = s.record(inputs, &key, context);
     let no_cache = opts.no_cache || v.meta.ignore_cache;
     if !no_cache {
-        if let Some(layers) = keys::lookup(opts.root, &key)? {
+        if let Some(hit) = keys::lookup_step(opts.root, &key)? {
             events(Event::Cached { name: name.clone() });
             s.remember_hit(opts, &record);
-            return Ok((stored(layers), key));
+            return Ok((stored(hit.layers), s.passed(key, hit.downstream)));
         }
         if let Some(imported) = opts.cache_from {
-            if let Some((layers, from)) = imported.lookup(opts.root, &key)? {
+            if let Some((layers, from, downstream)) = imported.lookup(opts.root, &key)? {
                 events(Event::Log {
                     name: name.clone(),
                     line: format!("CACHED (from {from})"),
                 });
                 events(Event::Cached { name: name.clone() });
                 s.remember_hit(opts, &record);
-                return Ok((stored(layers), key));
+                let downstream = downstream.map(|d| CacheKey::new(d.to_string()));
+                return Ok((stored(layers), s.passed(key, downstream)));
             }
+        }
+    }
+    // Missed by definition: a step that reads other stages at selected paths is also looked
+    // up by what it reads there (`keys::content`).
+    let content = content_key(s, inputs, context_digest.as_deref(), opts, events)?;
+    if let (Some(ck), false) = (&content, no_cache) {
+        // Local only: a remote cache files steps under their definition keys.
+        if let Some(hit) = keys::lookup_step(opts.root, ck)? {
+            let layers = hit.layers;
+            events(Event::Log {
+                name: name.clone(),
+                line: "CACHED by content: the files it reads from other stages are unchanged"
+                    .into(),
+            });
+            events(Event::Cached { name: name.clone() });
+            s.remember_hit(opts, &record);
+            // The next build with the same definition finds it by its definition key.
+            keys::record_step(opts.root, &key, &layers, Some(ck))?;
+            return Ok((stored(layers), s.passed(key, content)));
         }
     }
     let previous = (!opts.dockerfile.is_empty())
@@ -153,13 +194,16 @@ fn run_vertex_here(
     match result {
         Ok(layers) => {
             // Written once the layers' diffs are (the writer runs jobs in order).
-            s.writer.record(&key, &layers);
+            s.writer.record(&key, &layers, content.as_ref());
+            if let Some(ck) = &content {
+                s.writer.record(ck, &layers, None);
+            }
             s.remember(opts, &record);
             events(Event::Done {
                 name: name.clone(),
                 seconds: start.elapsed().as_secs_f64(),
             });
-            Ok((Output::Layers(layers), key))
+            Ok((Output::Layers(layers), s.passed(key, content)))
         }
         Err(e) => {
             events(Event::Failed {
@@ -167,6 +211,37 @@ fn run_vertex_here(
                 message: e.to_string(),
             });
             Err(step(e))
+        }
+    }
+}
+
+/// The content key of the step (`keys::content`) when it reads other stages at selected
+/// paths, with those stages' layers fetched first if a remote cache answered them. A key that
+/// cannot be worked out is one log line: the step runs, and reports what is wrong itself.
+fn content_key(
+    s: &Step,
+    inputs: &[Done],
+    context: Option<&str>,
+    opts: &SolveOptions,
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<Option<CacheKey>, SolveError> {
+    let name = display_name(s.v);
+    if !content::applies(s.v) {
+        return Ok(None);
+    }
+    let read: Vec<Done> = content::read_inputs(s.v, inputs)
+        .into_iter()
+        .map(|i| inputs[i].clone())
+        .collect();
+    fetch_inputs(&read, opts, events).map_err(|e| SolveError::step(&name, e))?;
+    match content::content_key(s.v, inputs, context, opts) {
+        Ok(key) => Ok(key),
+        Err(e) => {
+            events(Event::Log {
+                name,
+                line: format!("no content-based cache key: {e}"),
+            });
+            Ok(None)
         }
     }
 }

@@ -30,6 +30,7 @@ mod named_context_dir;
 mod outputs;
 mod parity_add;
 mod parity_args;
+mod parity_cache;
 mod parity_cmd;
 mod parity_copy;
 mod parity_core;
