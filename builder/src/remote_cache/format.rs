@@ -304,6 +304,13 @@ mod tests {
     fn round_trips() {
         let c = config();
         assert_eq!(parse_config(&serde_json::to_vec(&c).unwrap()).unwrap(), c);
+        let mut c = config();
+        c.records[0].downstream = Some("step/blake3:11".into());
+        let bytes = serde_json::to_vec(&c).unwrap();
+        assert_eq!(parse_config(&bytes).unwrap(), c);
+        // Without it, no field at all: older readers see what they always saw.
+        let plain = serde_json::to_string(&config()).unwrap();
+        assert!(!plain.contains("downstream"), "{plain}");
     }
 
     #[test]
@@ -320,6 +327,10 @@ mod tests {
         let mut c = config();
         c.records[0].key = "compressed/gzip/x".into();
         assert!(parse_config(&serde_json::to_vec(&c).unwrap()).is_err());
+        let mut c = config();
+        c.records[0].downstream = Some("compressed/gzip/x".into());
+        let e = parse_config(&serde_json::to_vec(&c).unwrap()).unwrap_err();
+        assert!(e.0.contains("not a step's cache key"), "{e}");
         let mut c = config();
         c.version = 2;
         let e = parse_config(&serde_json::to_vec(&c).unwrap()).unwrap_err();

@@ -226,7 +226,7 @@ impl Imported {
         &self,
         root: &Root,
         key: &str,
-    ) -> Result<Option<(Vec<LayerRecord>, &str, Option<&str>)>, StoreError> {
+    ) -> Result<Option<Found<'_>>, StoreError> {
         let Some(&(c, r)) = self.keys.get(key) else {
             return Ok(None);
         };
@@ -255,8 +255,21 @@ impl Imported {
                 created: entry.created.clone(),
             });
         }
-        Ok(Some((layers, &cache.label, record.downstream.as_deref())))
+        Ok(Some(Found {
+            layers,
+            from: &cache.label,
+            downstream: record.downstream.as_deref(),
+        }))
     }
+}
+
+/// A step an imported cache has.
+pub struct Found<'a> {
+    pub layers: Vec<LayerRecord>,
+    /// The cache's label (`type=registry ref=...`).
+    pub from: &'a str,
+    /// The key the steps after it are keyed by, when not its own (`CacheRecord::downstream`).
+    pub downstream: Option<&'a str>,
 }
 
 /// One cache's config (without the records whose layers it no longer has, and then a note

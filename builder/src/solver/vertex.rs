@@ -132,15 +132,15 @@ fn run_vertex_here(
             return Ok((stored(hit.layers), s.passed(key, hit.downstream)));
         }
         if let Some(imported) = opts.cache_from {
-            if let Some((layers, from, downstream)) = imported.lookup(opts.root, &key)? {
+            if let Some(found) = imported.lookup(opts.root, &key)? {
                 events(Event::Log {
                     name: name.clone(),
-                    line: format!("CACHED (from {from})"),
+                    line: format!("CACHED (from {})", found.from),
                 });
                 events(Event::Cached { name: name.clone() });
                 s.remember_hit(opts, &record);
-                let downstream = downstream.map(|d| CacheKey::new(d.to_string()));
-                return Ok((stored(layers), s.passed(key, downstream)));
+                let downstream = found.downstream.map(|d| CacheKey::new(d.to_string()));
+                return Ok((stored(found.layers), s.passed(key, downstream)));
             }
         }
     }
@@ -193,17 +193,25 @@ fn run_vertex_here(
     };
     match result {
         Ok(layers) => {
+            let downstream = if v.meta.ignore_cache && !opts.no_cache {
+                // Run past the cache (`--no-cache-filter`) while the steps after it use
+                // theirs: they are keyed by what it made, not by its definition, or they would
+                // find the results made from its previous run.
+                Some(made_key(&key, &layers).map_err(step)?)
+            } else {
+                content.clone()
+            };
             // Written once the layers' diffs are (the writer runs jobs in order).
-            s.writer.record(&key, &layers, content.as_ref());
+            s.writer.record(&key, &layers, downstream.as_ref());
             if let Some(ck) = &content {
-                s.writer.record(ck, &layers, None);
+                s.writer.record(ck, &layers, downstream.as_ref());
             }
             s.remember(opts, &record);
             events(Event::Done {
                 name: name.clone(),
                 seconds: start.elapsed().as_secs_f64(),
             });
-            Ok((Output::Layers(layers), s.passed(key, content)))
+            Ok((Output::Layers(layers), s.passed(key, downstream)))
         }
         Err(e) => {
             events(Event::Failed {
@@ -234,8 +242,23 @@ fn content_key(
         .map(|i| inputs[i].clone())
         .collect();
     fetch_inputs(&read, opts, events).map_err(|e| SolveError::step(&name, e))?;
-    match content::content_key(s.v, inputs, context, opts) {
-        Ok(key) => Ok(key),
+    let started = Instant::now();
+    let mut hashed = content::Hashed::default();
+    match content::content_key(s.v, inputs, context, opts, &mut hashed) {
+        Ok(key) => {
+            if hashed.entries > 0 {
+                events(Event::Log {
+                    name,
+                    line: format!(
+                        "content key: {} entries ({:.1} MB) read from other stages in {:.2}s",
+                        hashed.entries,
+                        hashed.bytes as f64 / 1e6,
+                        started.elapsed().as_secs_f64()
+                    ),
+                });
+            }
+            Ok(key)
+        }
         Err(e) => {
             events(Event::Log {
                 name,
@@ -244,6 +267,21 @@ fn content_key(
             Ok(None)
         }
     }
+}
+
+/// The key of what a step made: its key and its layers' diff ids (waiting for their diffs).
+fn made_key(key: &CacheKey, layers: &[Layer]) -> Result<CacheKey, StepError> {
+    let mut h = blake3::Hasher::new();
+    h.update(b"made\0");
+    h.update(key.as_bytes());
+    for l in layers {
+        h.update(b"\0");
+        h.update(l.diff()?.diff_id.as_bytes());
+    }
+    Ok(CacheKey::new(format!(
+        "step/blake3:{}",
+        h.finalize().to_hex()
+    )))
 }
 
 /// Layers fetched at once from a remote cache.

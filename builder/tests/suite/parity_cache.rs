@@ -112,9 +112,9 @@ fn copy_from_is_cached_by_the_content_it_copies() {
     assert_ne!(read(&out, "unique"), unique2);
 }
 
-/// testNoCache: `--no-cache` runs every stage again, and the `COPY --from` steps of their
-/// new results are not found by content. (Its `--no-cache-filter s1` half: not yet, pallet
-/// has no such flag.)
+/// testNoCache: `--no-cache` runs every stage again (and the `COPY --from` steps of their new
+/// results are not found by content); `--no-cache-filter S1` (any case) only s1's RUN: s0's
+/// result is the previous build's.
 #[test]
 fn no_cache_and_no_cache_filter() {
     if !can_run("parity_cache") {
@@ -132,9 +132,14 @@ fn no_cache_and_no_cache_filter() {
     let two = kit.local(&ctx, &["--no-cache"]);
     assert_ne!(read(&one, "unique"), read(&two, "unique"));
     assert_ne!(read(&one, "unique2"), read(&two, "unique2"));
-    let three = kit.local(&ctx, &[]);
+    let three = kit.local(&ctx, &["--no-cache-filter", "S1"]);
     assert_eq!(read(&three, "unique"), read(&two, "unique"));
-    assert_eq!(read(&three, "unique2"), read(&two, "unique2"));
+    assert_ne!(read(&three, "unique2"), read(&two, "unique2"));
+    assert_ne!(read(&three, "unique2"), read(&one, "unique2"));
+    // Without the flag, all cached.
+    let four = kit.local(&ctx, &[]);
+    assert_eq!(read(&four, "unique"), read(&three, "unique"));
+    assert_eq!(read(&four, "unique2"), read(&three, "unique2"));
 }
 
 /// testWildcardRenameCache: `COPY file*` is keyed by what it matches: renaming the matched

@@ -91,6 +91,15 @@ pub(in crate::solver) fn read_inputs(v: &Vertex, inputs: &[Done]) -> Vec<usize> 
         .collect()
 }
 
+/// What working out a content key read: entries and file bytes hashed, checksums found in
+/// the memo (reported in the step's log: the cost of a content key).
+#[derive(Debug, Default)]
+pub(in crate::solver) struct Hashed {
+    pub entries: u64,
+    pub bytes: u64,
+    pub remembered: usize,
+}
+
 /// Why a content key could not be worked out (the step then runs, and reports what is wrong
 /// with its sources itself).
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +129,7 @@ pub(in crate::solver) fn content_key(
     inputs: &[Done],
     context: Option<&str>,
     opts: &SolveOptions,
+    stats: &mut Hashed,
 ) -> Result<Option<CacheKey>, ContentKeyError> {
     let selections = selections(v);
     let mut checksums: BTreeMap<usize, String> = BTreeMap::new();
@@ -127,7 +137,7 @@ pub(in crate::solver) fn content_key(
         let Some((Output::Layers(layers), _)) = inputs.get(*input) else {
             continue;
         };
-        checksums.insert(*input, checksum(opts, *input, layers, reads)?);
+        checksums.insert(*input, checksum(opts, *input, layers, reads, stats)?);
     }
     if checksums.is_empty() {
         return Ok(None);
@@ -165,11 +175,13 @@ fn checksum(
     input: usize,
     layers: &[Layer],
     reads: &[Read],
+    stats: &mut Hashed,
 ) -> Result<String, ContentKeyError> {
     let memo = memo_key(layers, reads);
     if let Some(key) = &memo {
         if let Ok(Some(bytes)) = opts.root.index.get_cache(key) {
             if let Ok(sum) = String::from_utf8(bytes) {
+                stats.remembered += 1;
                 return Ok(sum);
             }
         }
@@ -187,7 +199,7 @@ fn checksum(
             .snapshotter
             .view(&lower_dirs, &mnt)
             .map_err(|source| ContentKeyError::View { input, source })?;
-        hash_reads(view.root(), reads)?
+        hash_reads(view.root(), reads, stats)?
         // The view is unmounted here, before its directory goes.
     };
     if let Some(key) = &memo {
@@ -213,7 +225,7 @@ fn memo_key(layers: &[Layer], reads: &[Read]) -> Option<String> {
 }
 
 /// The checksum of each read's selection in the tree at `root`, in order.
-fn hash_reads(root: &Path, reads: &[Read]) -> Result<String, ContentKeyError> {
+fn hash_reads(root: &Path, reads: &[Read], stats: &mut Hashed) -> Result<String, ContentKeyError> {
     let mut h = blake3::Hasher::new();
     for read in reads {
         match read {
@@ -224,14 +236,14 @@ fn hash_reads(root: &Path, reads: &[Read]) -> Result<String, ContentKeyError> {
                 for (named, resolved) in sources {
                     h.update(named.as_bytes());
                     h.update(b"\0");
-                    hash_entry(&mut h, root, &resolved)?;
+                    hash_entry(&mut h, root, &resolved, stats)?;
                 }
             }
             Read::Path(p) => {
                 let resolved = rootpath::resolve(root, OsStr::new(p), true)
                     .map_err(|e| ContentKeyError::Select(e.to_string()))?;
                 h.update(b"path\0");
-                hash_entry(&mut h, root, &resolved)?;
+                hash_entry(&mut h, root, &resolved, stats)?;
             }
         }
         h.update(b"\0end\0");
@@ -241,13 +253,18 @@ fn hash_reads(root: &Path, reads: &[Read]) -> Result<String, ContentKeyError> {
 
 /// One selected entry: where it resolved (relative to the root), then it and everything below
 /// it. A missing entry is hashed as missing (the step fails on it when it runs).
-fn hash_entry(h: &mut blake3::Hasher, root: &Path, path: &Path) -> Result<(), ContentKeyError> {
+fn hash_entry(
+    h: &mut blake3::Hasher,
+    root: &Path,
+    path: &Path,
+    stats: &mut Hashed,
+) -> Result<(), ContentKeyError> {
     let rel = path.strip_prefix(root).unwrap_or(path);
     h.update(b"at\0");
     h.update(rel.as_os_str().as_bytes());
     h.update(b"\0");
     match path.symlink_metadata() {
-        Ok(_) => hash_tree(h, path, Path::new("")),
+        Ok(_) => hash_tree(h, path, Path::new(""), stats),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             h.update(b"missing\0");
             Ok(())
@@ -264,7 +281,12 @@ fn read_error(path: &Path, source: io::Error) -> ContentKeyError {
 }
 
 /// `base`/`rel` and, for a directory, its entries in name order, depth first.
-fn hash_tree(h: &mut blake3::Hasher, base: &Path, rel: &Path) -> Result<(), ContentKeyError> {
+fn hash_tree(
+    h: &mut blake3::Hasher,
+    base: &Path,
+    rel: &Path,
+    stats: &mut Hashed,
+) -> Result<(), ContentKeyError> {
     // `base` itself for the selected entry (joining "" would add a '/', wrong for a file).
     let path = if rel.as_os_str().is_empty() {
         base.to_path_buf()
@@ -272,6 +294,7 @@ fn hash_tree(h: &mut blake3::Hasher, base: &Path, rel: &Path) -> Result<(), Cont
         base.join(rel)
     };
     let md = path.symlink_metadata().map_err(|e| read_error(&path, e))?;
+    stats.entries += 1;
     let mut entry = Vec::with_capacity(128);
     entry.extend_from_slice(rel.as_os_str().as_bytes());
     entry.push(0);
@@ -287,6 +310,7 @@ fn hash_tree(h: &mut blake3::Hasher, base: &Path, rel: &Path) -> Result<(), Cont
         entry.push(b'F');
         entry.extend_from_slice(&md.len().to_le_bytes());
         entry.extend_from_slice(file_hash(&path)?.as_bytes());
+        stats.bytes += md.len();
     } else if ft.is_block_device() || ft.is_char_device() {
         entry.push(b'N');
         entry.extend_from_slice(&md.rdev().to_le_bytes());
@@ -319,7 +343,7 @@ fn hash_tree(h: &mut blake3::Hasher, base: &Path, rel: &Path) -> Result<(), Cont
         }
         names.sort();
         for name in names {
-            hash_tree(h, base, &rel.join(name))?;
+            hash_tree(h, base, &rel.join(name), stats)?;
         }
     }
     Ok(())
@@ -347,7 +371,7 @@ mod tests {
     }
 
     fn sum(root: &Path, c: &CopyAction) -> String {
-        hash_reads(root, &[Read::Copy(c)]).unwrap()
+        hash_reads(root, &[Read::Copy(c)], &mut Hashed::default()).unwrap()
     }
 
     #[test]
