@@ -222,11 +222,7 @@ impl Imported {
     /// The layers of `key` from the first cache that has it, that cache's label, and the key
     /// the steps after it are keyed by when not `key` (`CacheRecord::downstream`); the layers
     /// the store lacks are recorded as remote (no bytes move).
-    pub fn lookup(
-        &self,
-        root: &Root,
-        key: &str,
-    ) -> Result<Option<Found<'_>>, StoreError> {
+    pub fn lookup(&self, root: &Root, key: &str) -> Result<Option<Found<'_>>, StoreError> {
         let Some(&(c, r)) = self.keys.get(key) else {
             return Ok(None);
         };

@@ -27,9 +27,10 @@ use crate::solver::scheduler::Done;
 use crate::solver::{Output, SolveOptions};
 use crate::store::step_dir;
 use graph::{CopyAction, FileAction, MountKind, Op, Vertex};
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::io;
+use std::io::{self, Read as _};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
@@ -280,11 +281,41 @@ fn read_error(path: &Path, source: io::Error) -> ContentKeyError {
     }
 }
 
-/// `base`/`rel` and, for a directory, its entries in name order, depth first.
+/// `base`/`rel` and, for a directory, everything below it: each entry's metadata in name
+/// order, depth first, then the files' bytes hashed on the rayon pool (the walk is stat
+/// calls; the reads are most of the time), then all of it fed to `h` in walk order.
 fn hash_tree(
     h: &mut blake3::Hasher,
     base: &Path,
     rel: &Path,
+    stats: &mut Hashed,
+) -> Result<(), ContentKeyError> {
+    let mut entries = Vec::new();
+    walk(base, rel, &mut entries, stats)?;
+    let hashes = entries
+        .par_iter()
+        .map(|(_, file)| file.as_deref().map(file_hash).transpose())
+        .collect::<Result<Vec<_>, _>>()?;
+    for ((meta, _), hash) in entries.iter().zip(hashes) {
+        let len = meta.len() + if hash.is_some() { 32 } else { 0 };
+        h.update(&(len as u64).to_le_bytes());
+        h.update(meta);
+        if let Some(hash) = hash {
+            h.update(hash.as_bytes());
+        }
+    }
+    Ok(())
+}
+
+/// One walked entry: its encoded metadata, and its path when it is a regular file (whose
+/// bytes' hash follows the metadata).
+type Walked = (Vec<u8>, Option<std::path::PathBuf>);
+
+/// Appends `base`/`rel` and everything below it to `out`, in name order, depth first.
+fn walk(
+    base: &Path,
+    rel: &Path,
+    out: &mut Vec<Walked>,
     stats: &mut Hashed,
 ) -> Result<(), ContentKeyError> {
     // `base` itself for the selected entry (joining "" would add a '/', wrong for a file).
@@ -295,7 +326,7 @@ fn hash_tree(
     };
     let md = path.symlink_metadata().map_err(|e| read_error(&path, e))?;
     stats.entries += 1;
-    let mut entry = Vec::with_capacity(128);
+    let mut entry = Vec::with_capacity(96);
     entry.extend_from_slice(rel.as_os_str().as_bytes());
     entry.push(0);
     entry.extend_from_slice(&md.mode().to_le_bytes());
@@ -309,7 +340,6 @@ fn hash_tree(
     } else if ft.is_file() {
         entry.push(b'F');
         entry.extend_from_slice(&md.len().to_le_bytes());
-        entry.extend_from_slice(file_hash(&path)?.as_bytes());
         stats.bytes += md.len();
     } else if ft.is_block_device() || ft.is_char_device() {
         entry.push(b'N');
@@ -334,16 +364,16 @@ fn hash_tree(
         }
     }
     entry.push(0xff);
-    h.update(&(entry.len() as u64).to_le_bytes());
-    h.update(&entry);
-    if ft.is_dir() {
+    let is_dir = ft.is_dir();
+    out.push((entry, ft.is_file().then(|| path.clone())));
+    if is_dir {
         let mut names = Vec::new();
         for e in std::fs::read_dir(&path).map_err(|e| read_error(&path, e))? {
             names.push(e.map_err(|e| read_error(&path, e))?.file_name());
         }
         names.sort();
         for name in names {
-            hash_tree(h, base, &rel.join(name), stats)?;
+            walk(base, &rel.join(name), out, stats)?;
         }
     }
     Ok(())
@@ -353,8 +383,21 @@ fn hash_tree(
 fn file_hash(path: &Path) -> Result<blake3::Hash, ContentKeyError> {
     let mut f = std::fs::File::open(path).map_err(|e| read_error(path, e))?;
     let mut h = blake3::Hasher::new();
-    io::copy(&mut f, &mut h).map_err(|e| read_error(path, e))?;
-    Ok(h.finalize())
+    thread_local! {
+        // One read buffer per thread: a fresh 64 KiB each (zeroed) costs more than a small
+        // file's read.
+        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 64 * 1024]);
+    }
+    BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        loop {
+            let n = f.read(&mut buf).map_err(|e| read_error(path, e))?;
+            if n == 0 {
+                return Ok(h.finalize());
+            }
+            h.update(&buf[..n]);
+        }
+    })
 }
 
 #[cfg(test)]
