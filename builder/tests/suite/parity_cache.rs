@@ -46,6 +46,9 @@ fn rw_mount_from_a_rebuilt_stage_with_the_same_output_stays_cached() {
     let log = kit.ok(&ctx, &[]);
     assert!(!log.contains("by content"), "{log}");
     assert!(!log.contains("DONE"), "nothing runs:\n{log}");
+    // `--explain` follows the content key the records pass on: all cached.
+    let log = kit.ok(&ctx, &["--explain"]);
+    assert!(log.contains(" 0 would run"), "{log}");
 
     // What the mount reads changes: the step runs.
     std::fs::write(

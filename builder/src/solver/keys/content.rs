@@ -119,8 +119,11 @@ pub(in crate::solver) enum ContentKeyError {
         #[source]
         source: io::Error,
     },
-    #[error("{0}")]
-    Store(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The input's layers could not be found or unpacked.
+    #[error(transparent)]
+    Layers(Box<crate::solver::StepError>),
 }
 
 /// The content key of `v` given its inputs' results, or None when it reads no stage's tree at
@@ -187,14 +190,13 @@ fn checksum(
             }
         }
     }
-    let store = |e: crate::store::StoreError| ContentKeyError::Store(e.to_string());
-    let step = step_dir(opts.root).map_err(store)?;
+    let step = step_dir(opts.root)?;
     let mnt = step.path().join("view");
     std::fs::create_dir_all(&mnt).map_err(|source| ContentKeyError::Read {
         path: mnt.display().to_string(),
         source,
     })?;
-    let lower_dirs = lowers(opts, layers).map_err(|e| ContentKeyError::Store(e.to_string()))?;
+    let lower_dirs = lowers(opts, layers).map_err(|e| ContentKeyError::Layers(Box::new(e)))?;
     let sum = {
         let view = opts
             .snapshotter
