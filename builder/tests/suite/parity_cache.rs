@@ -135,6 +135,9 @@ fn no_cache_and_no_cache_filter() {
     let two = kit.local(&ctx, &["--no-cache"]);
     assert_ne!(read(&one, "unique"), read(&two, "unique"));
     assert_ne!(read(&one, "unique2"), read(&two, "unique2"));
+    // The dry run agrees: s1's RUN and the COPY of its file would run, s0's would not.
+    let log = kit.ok(&ctx, &["--explain", "--no-cache-filter", "S1"]);
+    assert!(log.contains(" 2 would run"), "{log}");
     let three = kit.local(&ctx, &["--no-cache-filter", "S1"]);
     assert_eq!(read(&three, "unique"), read(&two, "unique"));
     assert_ne!(read(&three, "unique2"), read(&two, "unique2"));

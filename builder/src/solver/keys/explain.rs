@@ -118,6 +118,11 @@ pub fn explain(
         } else {
             misses += 1;
         }
+        if v.meta.ignore_cache && !opts.no_cache {
+            // Run past the cache (`--no-cache-filter`): the steps after it are keyed by what
+            // it makes, unknown before it runs.
+            downstream = Some(CacheKey::new(format!("made-unknown/{}", v.digest)));
+        }
         keys_of.insert(&v.digest, downstream.unwrap_or(key));
     }
     Ok((hits, misses))
