@@ -6,8 +6,9 @@
 //! The key is blake3 of the op's digest, the base input's key (the tree the step runs on or
 //! copies into), the other inputs read in full by their keys, the context files it reads, and
 //! for each input read at selected paths the checksum of those paths in the input's merged
-//! tree: for every entry, sorted, its relative path, type and mode, owner, the xattrs that
-//! travel in layers, a symlink's target, a device's numbers and a file's bytes; never times.
+//! tree: the selected entry's parents' modes and owners, then for every entry below it,
+//! sorted, its relative path, type and mode, owner, the xattrs that travel in layers, a
+//! symlink's target, a device's numbers and a file's bytes; never times.
 //! A COPY's selection is found by the copy's own code (`fileop::selected_sources`: wildcards,
 //! `--exclude`, symlinks followed as the copy follows them); the whole tree below each
 //! selected entry is hashed (a superset of what `--exclude`/`--parents` keep below it).
@@ -34,6 +35,10 @@ use std::io::{self, Read as _};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
+
+/// What the checksum covers ([`hash_reads`]): part of every content key and memo key, changed
+/// when the checksum changes (so a memo or record of the old kind is never taken for it).
+const CHECKSUM_VERSION: &str = "content.v1\0";
 
 /// How a step reads one input at selected paths.
 #[derive(Debug, serde::Serialize)]
@@ -148,7 +153,7 @@ pub(in crate::solver) fn content_key(
     }
     let mut h = blake3::Hasher::new();
     h.update(KEY_VERSION.as_bytes());
-    h.update(b"\0content\0");
+    h.update(CHECKSUM_VERSION.as_bytes());
     h.update(v.digest.as_bytes());
     for (i, (_, key)) in inputs.iter().enumerate() {
         match checksums.get(&i) {
@@ -217,7 +222,8 @@ fn checksum(
 fn memo_key(layers: &[Layer], reads: &[Read]) -> Option<String> {
     let mut h = blake3::Hasher::new();
     h.update(KEY_VERSION.as_bytes());
-    h.update(b"\0content-memo\0");
+    h.update(CHECKSUM_VERSION.as_bytes());
+    h.update(b"memo\0");
     for l in layers {
         let Layer::Stored(r) = l else { return None };
         h.update(r.diff_id.as_bytes());
@@ -266,6 +272,19 @@ fn hash_entry(
     h.update(b"at\0");
     h.update(rel.as_os_str().as_bytes());
     h.update(b"\0");
+    // Its parents' modes and owners (what `COPY --parents` recreates), a stat each.
+    let mut parent = path.parent();
+    while let Some(p) = parent.filter(|p| p.starts_with(root)) {
+        if let Ok(md) = p.symlink_metadata() {
+            h.update(&md.mode().to_le_bytes());
+            h.update(&md.uid().to_le_bytes());
+            h.update(&md.gid().to_le_bytes());
+        }
+        if p == root {
+            break;
+        }
+        parent = p.parent();
+    }
     match path.symlink_metadata() {
         Ok(_) => hash_tree(h, path, Path::new(""), stats),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -438,6 +457,12 @@ mod tests {
         std::fs::write(root.join("out/foo"), b"fo0").unwrap();
         let bytes = sum(root, &c);
         assert_ne!(bytes, first);
+        // A parent's mode (COPY --parents recreates the parents).
+        let deep = copy("/out/sub/bar");
+        let before = sum(root, &deep);
+        let sub = root.join("out/sub");
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert_ne!(sum(root, &deep), before);
         let foo = root.join("out/foo");
         std::fs::set_permissions(&foo, std::fs::Permissions::from_mode(0o700)).unwrap();
         let mode = sum(root, &c);
