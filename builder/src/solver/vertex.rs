@@ -151,6 +151,9 @@ fn run_vertex_here(
         // Local only: a remote cache files steps under their definition keys.
         if let Some(hit) = keys::lookup_step(opts.root, ck)? {
             let layers = hit.layers;
+            // The content key, unless its record passes on another (what a step run past the
+            // cache made).
+            let downstream = hit.downstream.or_else(|| content.clone());
             events(Event::Log {
                 name: name.clone(),
                 line: "CACHED by content: the files it reads from other stages are unchanged"
@@ -159,8 +162,8 @@ fn run_vertex_here(
             events(Event::Cached { name: name.clone() });
             s.remember_hit(opts, &record);
             // The next build with the same definition finds it by its definition key.
-            keys::record_step(opts.root, &key, &layers, Some(ck))?;
-            return Ok((stored(layers), s.passed(key, content)));
+            keys::record_step(opts.root, &key, &layers, downstream.as_ref())?;
+            return Ok((stored(layers), s.passed(key, downstream)));
         }
     }
     let previous = (!opts.dockerfile.is_empty())
