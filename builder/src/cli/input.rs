@@ -106,6 +106,7 @@ pub fn load(args: &FrontendArgs) -> Result<Loaded, CliError> {
         build_args: build_args(&args.build_args)?,
         platform: platforms.first().cloned(),
         no_cache: args.no_cache,
+        no_cache_stages: args.no_cache_filter.clone(),
         dockerignore: ignore.map(|f| f.patterns).unwrap_or_default(),
         named_contexts: Default::default(),
         labels: Default::default(),

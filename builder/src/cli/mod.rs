@@ -148,6 +148,10 @@ pub struct FrontendArgs {
     /// Do not use the cache when building
     #[arg(long)]
     pub no_cache: bool,
+    /// Do not use the cache for the RUN steps of these stages (by name; repeat or separate
+    /// with commas)
+    #[arg(long = "no-cache-filter", value_name = "STAGE", value_delimiter = ',')]
+    pub no_cache_filter: Vec<String>,
     /// Build context directory
     #[arg(value_name = "CONTEXT")]
     pub context: String,

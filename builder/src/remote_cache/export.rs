@@ -29,7 +29,11 @@ use std::sync::Mutex;
 /// One solved step: its cache key and its whole layer stack.
 #[derive(Debug, Clone)]
 pub struct StepResult {
+    /// The key it is filed under (its definition key).
     pub key: String,
+    /// The key the steps after it are keyed by, when not `key` (its content key). The
+    /// cache files the step under `key` only (content keys are not exported).
+    pub downstream: Option<String>,
     pub layers: Vec<LayerRecord>,
     /// Its layers are the bottom of the built image's (mode=min exports these).
     pub in_image: bool,
@@ -313,6 +317,7 @@ fn cache_config(
         records.push(CacheRecord {
             key: s.key.clone(),
             layers,
+            downstream: s.downstream.clone(),
         });
     }
     let c = to.compression;

@@ -79,6 +79,11 @@ pub struct StackEntry {
 pub struct CacheRecord {
     pub key: String,
     pub layers: Vec<StackEntry>,
+    /// The key the steps after this one are keyed by, when not `key`: a step with a content
+    /// key (`solver::keys::content`) is filed under its definition key, and the steps after it
+    /// under keys made from its content key. Older caches (and readers) have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downstream: Option<String>,
 }
 
 /// A cache mount's contents (`mounts=true`): filled by `mounts::export_mounts`.
@@ -232,6 +237,14 @@ pub fn parse_config(bytes: &[u8]) -> Result<CacheConfig, FormatError> {
         if !r.key.starts_with("step/") || r.key.len() > MAX_KEY {
             return Err(bad(format!("{:?} is not a step's cache key", r.key)));
         }
+        if let Some(d) = &r.downstream {
+            if !d.starts_with("step/") || d.len() > MAX_KEY {
+                return Err(bad(format!(
+                    "record {}: {d:?} is not a step's cache key",
+                    r.key
+                )));
+            }
+        }
         if r.layers.len() > MAX_STACK {
             return Err(bad(format!("record {} has too many layers", r.key)));
         }
@@ -276,6 +289,7 @@ mod tests {
             version: VERSION,
             layers: vec![layer()],
             records: vec![CacheRecord {
+                downstream: None,
                 key: "step/blake3:00".into(),
                 layers: vec![StackEntry {
                     layer: 0,
@@ -290,6 +304,13 @@ mod tests {
     fn round_trips() {
         let c = config();
         assert_eq!(parse_config(&serde_json::to_vec(&c).unwrap()).unwrap(), c);
+        let mut c = config();
+        c.records[0].downstream = Some("step/blake3:11".into());
+        let bytes = serde_json::to_vec(&c).unwrap();
+        assert_eq!(parse_config(&bytes).unwrap(), c);
+        // Without it, no field at all: older readers see what they always saw.
+        let plain = serde_json::to_string(&config()).unwrap();
+        assert!(!plain.contains("downstream"), "{plain}");
     }
 
     #[test]
@@ -306,6 +327,10 @@ mod tests {
         let mut c = config();
         c.records[0].key = "compressed/gzip/x".into();
         assert!(parse_config(&serde_json::to_vec(&c).unwrap()).is_err());
+        let mut c = config();
+        c.records[0].downstream = Some("compressed/gzip/x".into());
+        let e = parse_config(&serde_json::to_vec(&c).unwrap()).unwrap_err();
+        assert!(e.0.contains("not a step's cache key"), "{e}");
         let mut c = config();
         c.version = 2;
         let e = parse_config(&serde_json::to_vec(&c).unwrap()).unwrap_err();

@@ -219,13 +219,10 @@ impl Imported {
         })
     }
 
-    /// The layers of `key` from the first cache that has it, and that cache's label; the
-    /// layers the store lacks are recorded as remote (no bytes move).
-    pub fn lookup(
-        &self,
-        root: &Root,
-        key: &str,
-    ) -> Result<Option<(Vec<LayerRecord>, &str)>, StoreError> {
+    /// The layers of `key` from the first cache that has it, that cache's label, and the key
+    /// the steps after it are keyed by when not `key` (`CacheRecord::downstream`); the layers
+    /// the store lacks are recorded as remote (no bytes move).
+    pub fn lookup(&self, root: &Root, key: &str) -> Result<Option<Found<'_>>, StoreError> {
         let Some(&(c, r)) = self.keys.get(key) else {
             return Ok(None);
         };
@@ -254,8 +251,21 @@ impl Imported {
                 created: entry.created.clone(),
             });
         }
-        Ok(Some((layers, &cache.label)))
+        Ok(Some(Found {
+            layers,
+            from: &cache.label,
+            downstream: record.downstream.as_deref(),
+        }))
     }
+}
+
+/// A step an imported cache has.
+pub struct Found<'a> {
+    pub layers: Vec<LayerRecord>,
+    /// The cache's label (`type=registry ref=...`).
+    pub from: &'a str,
+    /// The key the steps after it are keyed by, when not its own (`CacheRecord::downstream`).
+    pub downstream: Option<&'a str>,
 }
 
 /// One cache's config (without the records whose layers it no longer has, and then a note

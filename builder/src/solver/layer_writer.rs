@@ -122,6 +122,7 @@ enum Job {
     Record {
         key: CacheKey,
         layers: Vec<Layer>,
+        downstream: Option<CacheKey>,
     },
 }
 
@@ -261,11 +262,15 @@ fn work(
                 }
                 diff.set(r);
             }
-            Job::Record { key, layers } => {
+            Job::Record {
+                key,
+                layers,
+                downstream,
+            } => {
                 let diffs: Result<Vec<LayerRecord>, LayerWriteError> =
                     layers.iter().map(Layer::diff).collect();
                 if let Ok(diffs) = diffs {
-                    if let Err(e) = keys::record(root, &key, &diffs) {
+                    if let Err(e) = keys::record_step(root, &key, &diffs, downstream.as_ref()) {
                         out.error.get_or_insert(LayerWriteError::Record(e));
                     }
                 }
@@ -301,11 +306,13 @@ impl Writer {
         }
     }
 
-    /// Records `key -> layers` in the cache once all their diffs are written.
-    pub(crate) fn record(&self, key: &CacheKey, layers: &[Layer]) {
+    /// Records `key -> layers` in the cache once all their diffs are written; `downstream`:
+    /// the key the steps after it are keyed by, when not `key` (`keys::Record`).
+    pub(crate) fn record(&self, key: &CacheKey, layers: &[Layer], downstream: Option<&CacheKey>) {
         self.send(Job::Record {
             key: key.clone(),
             layers: layers.to_vec(),
+            downstream: downstream.cloned(),
         });
     }
 
@@ -366,7 +373,11 @@ mod tests {
             // Usable at once, before its diff exists.
             assert_eq!(la.snapshot(&root).unwrap(), a);
             let lb = writer.commit(&b, None, "b");
-            writer.record(&CacheKey::new("step/k".into()), &[la.clone(), lb.clone()]);
+            writer.record(
+                &CacheKey::new("step/k".into()),
+                &[la.clone(), lb.clone()],
+                None,
+            );
             writer.finish(threads, &root).unwrap();
             (la.diff().unwrap(), lb.diff().unwrap())
         });

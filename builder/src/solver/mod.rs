@@ -209,9 +209,11 @@ fn solve_graph(
         .collect();
     let recorder = history_recorder();
     let walk = ContextWalk::default();
+    let filed = std::sync::Mutex::new(HashMap::new());
     let (writer, queue) = Writer::new();
     let steps_done = AtomicBool::new(false);
     let (recorder_ref, writer_ref, walk_ref, by_digest) = (&recorder, &writer, &walk, &by_digest);
+    let filed_ref = &filed;
     let run = move |v: &Vertex, inputs: Vec<scheduler::Done>| {
         let input_vertices: Vec<&Vertex> = v.inputs.iter().map(|i| by_digest[i.as_str()]).collect();
         let step = vertex::Step {
@@ -220,6 +222,7 @@ fn solve_graph(
             recorder: recorder_ref,
             writer: writer_ref,
             walk: walk_ref,
+            filed: filed_ref,
         };
         vertex::run_vertex(&step, &inputs, opts, events)
     };
@@ -272,7 +275,8 @@ fn solve_graph(
             None => Err(SolveError::NoVertex(root.clone())),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let steps = solved_steps(graph, &results, &layers).map_err(writing)?;
+    let filed = filed.into_inner().unwrap_or_else(|p| p.into_inner());
+    let steps = solved_steps(graph, &results, &layers, &filed).map_err(writing)?;
     let mut chains = Chains::new();
     for (digest, (output, _)) in &results {
         if let Output::Layers(l) = output {
@@ -304,6 +308,7 @@ fn solved_steps(
     graph: &Graph,
     results: &HashMap<&str, scheduler::Done>,
     images: &[Vec<LayerRecord>],
+    filed: &HashMap<String, CacheKey>,
 ) -> Result<Vec<StepResult>, LayerWriteError> {
     let mut steps = Vec::new();
     for v in &graph.vertices {
@@ -321,8 +326,14 @@ fn solved_steps(
                     .zip(image)
                     .all(|(a, b)| a.diff_id == b.diff_id)
         });
+        // A step passed on under its content key is filed under its definition key.
+        let (key, downstream) = match filed.get(v.digest.as_str()) {
+            Some(def) => (def.to_string(), Some(key.to_string())),
+            None => (key.to_string(), None),
+        };
         steps.push(StepResult {
-            key: key.to_string(),
+            key,
+            downstream,
             layers,
             in_image,
         });

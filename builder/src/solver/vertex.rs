@@ -6,7 +6,7 @@
 
 use super::keys::context_hash::ContextWalk;
 use super::keys::history;
-use super::keys::{self, CacheKey};
+use super::keys::{self, content, CacheKey};
 use super::layer_writer::{Layer, Writer};
 use super::scheduler::Done;
 use super::sources::{self, Provenance};
@@ -14,6 +14,8 @@ use super::{display_name, ops, Output, SolveError, SolveOptions, StepError};
 use crate::events::Event;
 use crate::store::{fetch_remote, has_layer, LayerRecord};
 use graph::{Op, Vertex};
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// A vertex being solved, with what its history record needs.
@@ -23,9 +25,27 @@ pub(super) struct Step<'a> {
     pub recorder: &'a history::Recorder,
     pub writer: &'a Writer,
     pub walk: &'a ContextWalk,
+    /// The definition key of each step whose result is passed on under its content key
+    /// (what `--cache-to` files it under).
+    pub filed: &'a Mutex<HashMap<String, CacheKey>>,
 }
 
 impl Step<'_> {
+    /// The key the steps after this one are keyed by: `downstream` (its content key) when it
+    /// has one, remembered as filed under `key`; else `key`.
+    fn passed(&self, key: CacheKey, downstream: Option<CacheKey>) -> CacheKey {
+        match downstream {
+            Some(d) if d != key => {
+                self.filed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(self.v.digest.to_string(), key);
+                d
+            }
+            _ => key,
+        }
+    }
+
     /// Remembers this step as built now (when the build has a Dockerfile to name it by).
     fn remember(&self, opts: &SolveOptions, record: &history::StepRecord) {
         if !opts.dockerfile.is_empty() {
@@ -102,24 +122,48 @@ fn run_vertex_here(
     }
     let input_keys: Vec<&str> = inputs.iter().map(|(_, k)| k.as_str()).collect();
     let (key, context) = keys::step_key(v, &input_keys, opts, s.walk, true).map_err(step)?;
+    let context_digest = context.as_ref().map(|c| c.digest.clone());
     let record = s.record(inputs, &key, context);
     let no_cache = opts.no_cache || v.meta.ignore_cache;
     if !no_cache {
-        if let Some(layers) = keys::lookup(opts.root, &key)? {
+        if let Some(hit) = keys::lookup_step(opts.root, &key)? {
             events(Event::Cached { name: name.clone() });
             s.remember_hit(opts, &record);
-            return Ok((stored(layers), key));
+            return Ok((stored(hit.layers), s.passed(key, hit.downstream)));
         }
         if let Some(imported) = opts.cache_from {
-            if let Some((layers, from)) = imported.lookup(opts.root, &key)? {
+            if let Some(found) = imported.lookup(opts.root, &key)? {
                 events(Event::Log {
                     name: name.clone(),
-                    line: format!("CACHED (from {from})"),
+                    line: format!("CACHED (from {})", found.from),
                 });
                 events(Event::Cached { name: name.clone() });
                 s.remember_hit(opts, &record);
-                return Ok((stored(layers), key));
+                let downstream = found.downstream.map(|d| CacheKey::new(d.to_string()));
+                return Ok((stored(found.layers), s.passed(key, downstream)));
             }
+        }
+    }
+    // Missed by definition: a step that reads other stages at selected paths is also looked
+    // up by what it reads there (`keys::content`).
+    let content = content_key(s, inputs, context_digest.as_deref(), opts, events)?;
+    if let (Some(ck), false) = (&content, no_cache) {
+        // Local only: a remote cache files steps under their definition keys.
+        if let Some(hit) = keys::lookup_step(opts.root, ck)? {
+            let layers = hit.layers;
+            // The content key, unless its record passes on another (what a step run past the
+            // cache made).
+            let downstream = hit.downstream.or_else(|| content.clone());
+            events(Event::Log {
+                name: name.clone(),
+                line: "CACHED by content: the files it reads from other stages are unchanged"
+                    .into(),
+            });
+            events(Event::Cached { name: name.clone() });
+            s.remember_hit(opts, &record);
+            // The next build with the same definition finds it by its definition key.
+            keys::record_step(opts.root, &key, &layers, downstream.as_ref())?;
+            return Ok((stored(layers), s.passed(key, downstream)));
         }
     }
     let previous = (!opts.dockerfile.is_empty())
@@ -152,14 +196,25 @@ fn run_vertex_here(
     };
     match result {
         Ok(layers) => {
+            let downstream = if v.meta.ignore_cache && !opts.no_cache {
+                // Run past the cache (`--no-cache-filter`) while the steps after it use
+                // theirs: they are keyed by what it made, not by its definition, or they would
+                // find the results made from its previous run.
+                Some(made_key(&key, &layers).map_err(step)?)
+            } else {
+                content.clone()
+            };
             // Written once the layers' diffs are (the writer runs jobs in order).
-            s.writer.record(&key, &layers);
+            s.writer.record(&key, &layers, downstream.as_ref());
+            if let Some(ck) = &content {
+                s.writer.record(ck, &layers, downstream.as_ref());
+            }
             s.remember(opts, &record);
             events(Event::Done {
                 name: name.clone(),
                 seconds: start.elapsed().as_secs_f64(),
             });
-            Ok((Output::Layers(layers), key))
+            Ok((Output::Layers(layers), s.passed(key, downstream)))
         }
         Err(e) => {
             events(Event::Failed {
@@ -169,6 +224,67 @@ fn run_vertex_here(
             Err(step(e))
         }
     }
+}
+
+/// The content key of the step (`keys::content`) when it reads other stages at selected
+/// paths, with those stages' layers fetched first if a remote cache answered them. A key that
+/// cannot be worked out is one log line: the step runs, and reports what is wrong itself.
+fn content_key(
+    s: &Step,
+    inputs: &[Done],
+    context: Option<&str>,
+    opts: &SolveOptions,
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<Option<CacheKey>, SolveError> {
+    let name = display_name(s.v);
+    if !content::applies(s.v) {
+        return Ok(None);
+    }
+    let read: Vec<Done> = content::read_inputs(s.v, inputs)
+        .into_iter()
+        .map(|i| inputs[i].clone())
+        .collect();
+    fetch_inputs(&read, opts, events).map_err(|e| SolveError::step(&name, e))?;
+    let started = Instant::now();
+    let mut hashed = content::Hashed::default();
+    match content::content_key(s.v, inputs, context, opts, &mut hashed) {
+        Ok(key) => {
+            if hashed.entries > 0 {
+                events(Event::Log {
+                    name,
+                    line: format!(
+                        "content key: {} entries ({:.1} MB) read from other stages in {:.2}s",
+                        hashed.entries,
+                        hashed.bytes as f64 / 1e6,
+                        started.elapsed().as_secs_f64()
+                    ),
+                });
+            }
+            Ok(key)
+        }
+        Err(e) => {
+            events(Event::Log {
+                name,
+                line: format!("no content-based cache key: {e}"),
+            });
+            Ok(None)
+        }
+    }
+}
+
+/// The key of what a step made: its key and its layers' diff ids (waiting for their diffs).
+fn made_key(key: &CacheKey, layers: &[Layer]) -> Result<CacheKey, StepError> {
+    let mut h = blake3::Hasher::new();
+    h.update(b"made\0");
+    h.update(key.as_bytes());
+    for l in layers {
+        h.update(b"\0");
+        h.update(l.diff()?.diff_id.as_bytes());
+    }
+    Ok(CacheKey::new(format!(
+        "step/blake3:{}",
+        h.finalize().to_hex()
+    )))
 }
 
 /// Layers fetched at once from a remote cache.

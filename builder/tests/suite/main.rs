@@ -31,6 +31,7 @@ mod outputs;
 mod parity_add;
 mod parity_addgit;
 mod parity_args;
+mod parity_cache;
 mod parity_check;
 mod parity_cmd;
 mod parity_copy;

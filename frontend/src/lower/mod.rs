@@ -96,6 +96,9 @@ pub struct LowerOptions {
     pub platform: Option<Platform>,
     /// `--no-cache`: mark every op to skip the cache.
     pub no_cache: bool,
+    /// `--no-cache-filter STAGE,...`: the RUN steps of these stages (by name, in any case)
+    /// skip the cache, as BuildKit's `no-cache` frontend option with stage names marks them.
+    pub no_cache_stages: Vec<String>,
     /// `.dockerignore` patterns of the main context (part of the context source's definition).
     pub dockerignore: Vec<String>,
     /// `--build-context NAME=...` by context key (`context_key`). As in BuildKit, a named

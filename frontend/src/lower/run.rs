@@ -332,6 +332,12 @@ impl Lowering<'_> {
             })
             .collect();
         let st = &mut self.states[i];
+        let filtered = st.name.as_deref().is_some_and(|n| {
+            self.opts
+                .no_cache_stages
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(n))
+        });
         Meta {
             name: st.progress_name(display, c.onbuild),
             stage: st.stage_label(),
@@ -340,7 +346,7 @@ impl Lowering<'_> {
             expanded_from,
             context_paths,
             proxy_env,
-            ignore_cache: self.opts.no_cache,
+            ignore_cache: self.opts.no_cache || filtered,
             instruction: String::new(),
         }
     }

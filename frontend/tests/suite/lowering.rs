@@ -1160,3 +1160,32 @@ fn error_texts_buildkit_tests_assert() {
         }
     }
 }
+
+/// `--no-cache-filter` (BuildKit's `no-cache` option with stage names): the RUN steps of the
+/// named stages, matched in any case, skip the cache; other stages' steps and COPY do not.
+#[test]
+fn no_cache_filter_marks_the_named_stages_run_steps() {
+    let src = "FROM scratch AS s0\nRUN a\nFROM scratch AS S1\nCOPY x /x\nRUN b\n\
+               FROM scratch\nCOPY --from=s0 /a /a\nCOPY --from=s1 /b /b\n";
+    let o = LowerOptions {
+        no_cache_stages: vec!["s1".into()],
+        ..LowerOptions::default()
+    };
+    let l = ok_with(src, &o, &Offline);
+    let marked: Vec<(&str, bool)> = l
+        .graph
+        .vertices
+        .iter()
+        .filter(|v| !matches!(v.op, Op::Source(_)))
+        .map(|v| (v.meta.name.as_str(), v.meta.ignore_cache))
+        .collect();
+    assert!(
+        marked.contains(&("[s1 2/2] RUN b", true)) && marked.contains(&("[s0 1/1] RUN a", false)),
+        "{marked:?}"
+    );
+    assert_eq!(
+        marked.iter().filter(|(_, m)| *m).count(),
+        1,
+        "only s1's RUN: {marked:?}"
+    );
+}

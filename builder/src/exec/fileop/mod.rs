@@ -187,6 +187,30 @@ pub fn copy_with_owners(
     c.finish()
 }
 
+/// The entries of `src_root` that `action` copies, as the copy finds them (wildcards matched,
+/// `--exclude` applied to the matches, each path resolved inside the root, its last symlink
+/// followed with `follow_symlinks`): (the source as named, where it resolved). What a
+/// content-based cache key hashes (`solver::keys::content`); a source that is missing is
+/// listed too (the copy fails on it). Reads a stage or image tree, never a local directory
+/// (no `.dockerignore` here).
+pub(crate) fn selected_sources(
+    src_root: &Path,
+    action: &CopyAction,
+) -> Result<Vec<(String, PathBuf)>, FileOpError> {
+    let mut c = Copier::new(src_root, src_root);
+    c.exclude = matcher(&action.exclude_patterns, "--exclude", false)?;
+    let Some((sources, _)) = sources(&c, action, src_root)? else {
+        return Ok(Vec::new());
+    };
+    sources
+        .into_iter()
+        .map(|s| {
+            let followed = resolve::resolve(src_root, OsStr::new(&s), action.follow_symlinks)?;
+            Ok((s, followed))
+        })
+        .collect()
+}
+
 /// The sources of `action`, before the destination is touched (BuildKit resolves wildcards
 /// first), and whether there are several (the destination is then a directory). None: a
 /// wildcard matched nothing, which `allow_empty_wildcard` allows.

@@ -4,12 +4,15 @@
 //! Runs nothing and writes nothing (not even the context-file memo).
 //!
 //! Keys do not depend on step outputs, so the whole graph is walked in order without running
-//! it. The one exception is `ADD <url>`, whose key is the downloaded content: the dry run
+//! it. A step found by its definition key passes on the key its record names (its content
+//! key, when it has one); a step that a build would find only by its content key
+//! (`super::content`: another stage rebuilt with the same files) is reported as a miss here,
+//! and so are the steps after it. The one exception is `ADD <url>`, whose key is the downloaded content: the dry run
 //! assumes the content of its last build (and says "first build" if there was none).
 
 use super::context_hash::ContextWalk;
 use super::history::{self, StepRecord};
-use super::{source_key, step_key, CacheKey};
+use super::{downstream_of, source_key, step_key, CacheKey};
 use crate::events::{Event, MissReason};
 use crate::solver::{display_name, SolveError, SolveOptions};
 use crate::store::{get_image, has_layer};
@@ -43,6 +46,8 @@ pub fn explain(
         let id = (!opts.dockerfile.is_empty()).then(|| history::step_id(&opts.dockerfile, v));
         let previous = id.as_ref().and_then(|id| history::previous(opts.root, id));
         let no_cache = opts.no_cache || v.meta.ignore_cache;
+        // A hit's record may pass its content key on (`super::Record::downstream`).
+        let mut downstream = None;
         let (key, hit, record) = match &v.op {
             Op::Source(Source::Scratch | Source::Local { .. }) => {
                 keys_of.insert(&v.digest, source_key(v));
@@ -94,6 +99,15 @@ pub fn explain(
                 let (key, context) = step_key(v, &input_keys, opts, &walk, false)
                     .map_err(|e| SolveError::step(&name, e))?;
                 let hit = !no_cache && cached(opts, &key);
+                if hit {
+                    downstream = opts
+                        .root
+                        .index
+                        .get_cache(&key)
+                        .ok()
+                        .flatten()
+                        .and_then(|bytes| downstream_of(&bytes));
+                }
                 let record = history::current(v, &inputs, &key, context);
                 (key, hit, record)
             }
@@ -104,7 +118,12 @@ pub fn explain(
         } else {
             misses += 1;
         }
-        keys_of.insert(&v.digest, key);
+        if v.meta.ignore_cache && !opts.no_cache {
+            // Run past the cache (`--no-cache-filter`): the steps after it are keyed by what
+            // it makes, unknown before it runs.
+            downstream = Some(CacheKey::new(format!("made-unknown/{}", v.digest)));
+        }
+        keys_of.insert(&v.digest, downstream.unwrap_or(key));
     }
     Ok((hits, misses))
 }

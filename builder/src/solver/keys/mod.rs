@@ -4,6 +4,7 @@
 //! ([`context_hash`], memoized by file metadata in [`context_memo`]), the step history that
 //! explains a miss ([`history`]), and the dry run that reports hits and misses ([`explain`]).
 
+pub(super) mod content;
 pub(super) mod context_hash;
 mod context_memo;
 pub(super) mod explain;
@@ -53,17 +54,25 @@ pub(super) fn source_key(v: &Vertex) -> CacheKey {
     CacheKey(format!("source/{}", v.digest))
 }
 
+/// The version every step key starts from. It changes when what a step makes from the same
+/// inputs changes (v2: RUN's supplementary groups as BuildKit's, sockets in the context copied,
+/// COPY --chmod's parent modes; v3: the op without its inputs' digests): results cached before
+/// are not taken for the new meaning. (Content keys, [`content`], are new keys beside the
+/// definition keys: they changed no existing key's meaning.)
+const KEY_VERSION: &str = "pallet.cache.v3\0";
+
+/// The digest of `v`'s op alone: keys count the inputs by their cache keys (or content), not
+/// by their definitions, as in BuildKit. An input whose definition changed but whose result
+/// did not (an `ADD <git>` that gained `--checksum` of the commit it already resolved to)
+/// keeps the step cached.
+fn op_digest(v: &Vertex) -> String {
+    graph::digest_of(&v.op, &[]).to_string()
+}
+
 pub(super) fn vertex_key(v: &Vertex, inputs: &[&str], context: Option<&str>) -> CacheKey {
     let mut h = blake3::Hasher::new();
-    // The version changes when what a step makes from the same inputs changes (v2: RUN's
-    // supplementary groups as BuildKit's, sockets in the context copied, COPY --chmod's parent
-    // modes; v3: the op without its inputs' digests): results cached before are not taken for
-    // the new meaning.
-    h.update(b"pallet.cache.v3\0");
-    // The op alone: the inputs count by their cache keys, not by their definitions, as in
-    // BuildKit. An input whose definition changed but whose result did not (an `ADD <git>`
-    // that gained `--checksum` of the commit it already resolved to) keeps the step cached.
-    h.update(graph::digest_of(&v.op, &[]).as_bytes());
+    h.update(KEY_VERSION.as_bytes());
+    h.update(op_digest(v).as_bytes());
     for i in inputs {
         h.update(b"\0input\0");
         h.update(i.as_bytes());
@@ -78,10 +87,28 @@ pub(super) fn vertex_key(v: &Vertex, inputs: &[&str], context: Option<&str>) -> 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Record {
     layers: Vec<LayerRecord>,
+    /// The key the steps that use this result are keyed by, when it is not the key this
+    /// record is filed under: a step with a content key ([`content`]) files its result under
+    /// its definition key too, and the steps after it are keyed by its content key, whichever
+    /// key found it (so they stay cached when it is found by content).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    downstream: Option<CacheKey>,
+}
+
+/// A step's cached result.
+pub(super) struct Hit {
+    pub layers: Vec<LayerRecord>,
+    /// See [`Record::downstream`].
+    pub downstream: Option<CacheKey>,
 }
 
 /// A cached result whose layers can all be found (snapshots re-unpacked from blobs if gone).
 pub(super) fn lookup(root: &Root, key: &CacheKey) -> Result<Option<Vec<LayerRecord>>, StoreError> {
+    Ok(lookup_step(root, key)?.map(|h| h.layers))
+}
+
+/// [`lookup`] with the key the steps after it are keyed by.
+pub(super) fn lookup_step(root: &Root, key: &CacheKey) -> Result<Option<Hit>, StoreError> {
     let Some(bytes) = root.index.get_cache(key.as_str())? else {
         return Ok(None);
     };
@@ -99,7 +126,15 @@ pub(super) fn lookup(root: &Root, key: &CacheKey) -> Result<Option<Vec<LayerReco
             l.created = blob_time(root, &l.diff_id);
         }
     }
-    Ok(Some(layers))
+    Ok(Some(Hit {
+        layers,
+        downstream: record.downstream,
+    }))
+}
+
+/// The key a step's record (bytes as stored) passes to the steps after it, if not its own.
+pub(super) fn downstream_of(bytes: &[u8]) -> Option<CacheKey> {
+    serde_json::from_slice::<Record>(bytes).ok()?.downstream
 }
 
 /// When a layer was stored (RFC 3339), from its blob's mtime.
@@ -112,8 +147,19 @@ pub(super) fn record(
     key: &CacheKey,
     layers: &[LayerRecord],
 ) -> Result<(), StoreError> {
+    record_step(root, key, layers, None)
+}
+
+/// [`record`] with the key the steps after it are keyed by, when not `key`.
+pub(super) fn record_step(
+    root: &Root,
+    key: &CacheKey,
+    layers: &[LayerRecord],
+    downstream: Option<&CacheKey>,
+) -> Result<(), StoreError> {
     let bytes = serde_json::to_vec(&Record {
         layers: layers.to_vec(),
+        downstream: downstream.filter(|d| *d != key).cloned(),
     })
     .expect("record serializes");
     root.index.put_cache(key.as_str(), &bytes)?;

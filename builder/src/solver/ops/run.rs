@@ -29,7 +29,10 @@ use std::path::{Path, PathBuf};
 /// with identical diffs) is kept only at its topmost place: overlayfs refuses a repeated
 /// lowerdir ("conflicting lowerdir path"), and the lower copy cannot show anything the
 /// identical upper one does not.
-pub(super) fn lowers(opts: &SolveOptions, layers: &[Layer]) -> Result<Vec<PathBuf>, StepError> {
+pub(in crate::solver) fn lowers(
+    opts: &SolveOptions,
+    layers: &[Layer],
+) -> Result<Vec<PathBuf>, StepError> {
     let mut out: Vec<PathBuf> = Vec::new();
     for l in layers.iter().rev() {
         let p = l.snapshot(opts.root)?;
