@@ -20,7 +20,9 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(again.to_json(), json, "serializing is stable");
     assert_eq!(again.digest(), m.digest());
     for c in &m.chunks {
-        assert!(c.media_type.starts_with("application/vnd.oci.image.layer.v1.tar"));
+        assert!(c
+            .media_type
+            .starts_with("application/vnd.oci.image.layer.v1.tar"));
         assert!(c.digest.starts_with("sha256:") && c.diff_id.starts_with("sha256:"));
     }
 });

@@ -18,10 +18,14 @@
 use std::fs;
 use std::io::Cursor;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
+
+#[path = "shared/confined.rs"]
+mod confined;
+use confined::{assert_not_erofs, names};
 use pallet::snapshot::{unpack_layer, UnpackOptions};
 
 struct Scratch {
@@ -77,15 +81,6 @@ fn fresh_dest(s: &Scratch) {
     symlink("dir", d.join("in")).unwrap();
 }
 
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
 fn assert_confined(s: &Scratch, opts: &UnpackOptions) {
     let parent = s.root.parent().unwrap();
     assert_eq!(
@@ -138,28 +133,6 @@ fn assert_confined(s: &Scratch, opts: &UnpackOptions) {
         "sentinel/keep's mtime changed ({opts:?})"
     );
 }
-
-/// EROFS anywhere in the error: a write outside the (writable) scratch was attempted.
-fn assert_not_erofs(err: &(dyn std::error::Error + 'static), opts: &UnpackOptions) {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            assert_ne!(
-                io.raw_os_error(),
-                Some(EROFS),
-                "a write outside the destination was attempted: {err} ({opts:?})"
-            );
-        }
-        cur = e.source();
-    }
-    assert!(
-        !err.to_string().contains("Read-only file system"),
-        "a write outside the destination was attempted: {err} ({opts:?})"
-    );
-}
-
-/// EROFS on Linux.
-const EROFS: i32 = 30;
 
 fuzz_target!(|data: &[u8]| {
     let s = scratch();

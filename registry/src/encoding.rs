@@ -1,10 +1,11 @@
 //! Small encodings the protocols need: base64 (docker's `auth` field, Basic auth) and percent
-//! encoding of query values (token scopes, digests). Kept here instead of two more crates.
+//! encoding of query values (token scopes, digests); the builder's provenance and `--call`
+//! JSON and purls use them too. Kept here instead of two more crates.
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Standard base64 with padding.
-pub(crate) fn base64_encode(data: &[u8]) -> String {
+pub fn base64_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
         let b = [
@@ -25,7 +26,7 @@ pub(crate) fn base64_encode(data: &[u8]) -> String {
 }
 
 /// Decodes standard or URL-safe base64, padded or not; whitespace is ignored.
-pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() / 4 * 3);
     let mut acc: u32 = 0;
     let mut bits = 0;
@@ -52,7 +53,7 @@ pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
 }
 
 /// Percent-encodes a query value (everything but unreserved characters).
-pub(crate) fn query_escape(value: &str) -> String {
+pub fn query_escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

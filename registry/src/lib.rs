@@ -39,6 +39,7 @@ pub use client::{BlobOpener, Client, FetchedManifest, HashingSink};
 pub use config::RegistryConfig;
 pub use credentials::{Credential, DockerConfig};
 pub use digest::sha256_digest;
+pub use encoding::{base64_decode, base64_encode, query_escape};
 pub use error::RegistryError;
 pub use manifest::{Descriptor, ImageIndex, ImageManifest, Platform};
 pub use pull::{resolve, ResolvedImage};

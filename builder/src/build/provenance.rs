@@ -363,7 +363,7 @@ fn buildkit_metadata(input: &ProvenanceInput, graph: &Graph) -> Value {
             "infos": [{
                 "filename": input.filename,
                 "language": "Dockerfile",
-                "data": base64(input.dockerfile.as_bytes()),
+                "data": registry::base64_encode(input.dockerfile.as_bytes()),
             }],
         },
     });
@@ -549,40 +549,9 @@ pub fn invocation_id(started: SystemTime) -> String {
         .collect()
 }
 
-/// Standard base64 with padding (Go's encoding of a `[]byte` in JSON).
-fn base64(data: &[u8]) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_is_standard() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"FROM busybox\n"), "RlJPTSBidXN5Ym94Cg==");
-    }
 
     #[test]
     fn credentials_in_urls_are_redacted() {

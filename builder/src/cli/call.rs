@@ -86,7 +86,7 @@ fn json_with_sources(value: &impl Serialize, dockerfile: &str) -> String {
     if let Some(map) = v.as_object_mut() {
         map.insert(
             "sources".into(),
-            serde_json::json!([base64(dockerfile.as_bytes())]),
+            serde_json::json!([registry::base64_encode(dockerfile.as_bytes())]),
         );
     }
     let mut text = serde_json::to_string_pretty(&v).expect("JSON serializes");
@@ -94,40 +94,9 @@ fn json_with_sources(value: &impl Serialize, dockerfile: &str) -> String {
     text
 }
 
-/// Standard base64 with padding (Go's encoding of `[]byte` in JSON).
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_as_go_writes_bytes() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"FROM scratch\n"), "RlJPTSBzY3JhdGNoCg==");
-    }
 
     #[test]
     fn call_values() {

@@ -12,13 +12,13 @@
 //! that manifest (its compression and media types change it). Knows manifests and blobs, not
 //! builds.
 
+use super::docker::Manifest;
 use crate::store::{
     Attestation, Descriptor, IndexExtra, ManifestBlobs, StoreError, StoredImage, MEDIA_CONFIG,
     MEDIA_MANIFEST,
 };
 use cache::Root;
 use graph::Platform;
-use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// The media type of an in-toto statement layer.
@@ -85,15 +85,6 @@ pub fn statement(att: &Attestation, subject: &Subject) -> Result<Vec<u8>, StoreE
     Ok(serde_json::to_vec(&statement).expect("a statement serializes"))
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Manifest {
-    schema_version: u32,
-    media_type: &'static str,
-    config: Descriptor,
-    layers: Vec<Descriptor>,
-}
-
 /// Stores the attestation manifest for `subject` (its statements, config and manifest).
 pub fn store_attestations(
     root: &Root,
@@ -129,6 +120,7 @@ pub fn store_attestations(
         media_type: MEDIA_MANIFEST,
         config: Descriptor::new(MEDIA_CONFIG, &config_blob),
         layers,
+        annotations: BTreeMap::new(),
     };
     let manifest_blob = root
         .blobs
@@ -187,31 +179,18 @@ pub fn purl(kind: &str, reference: &str, platform: Option<&Platform>) -> Option<
         qualifiers.push(("platform", p.to_string()));
     }
     let mut out = format!("pkg:{kind}/");
-    let segments: Vec<String> = familiar.split('/').map(escape).collect();
+    let segments: Vec<String> = familiar.split('/').map(registry::query_escape).collect();
     out.push_str(&segments.join("/"));
     if let Some(v) = version {
         out.push('@');
-        out.push_str(&escape(&v));
+        out.push_str(&registry::query_escape(&v));
     }
     qualifiers.sort();
     for (i, (k, v)) in qualifiers.iter().enumerate() {
         out.push(if i == 0 { '?' } else { '&' });
-        out.push_str(&format!("{k}={}", escape(v)));
+        out.push_str(&format!("{k}={}", registry::query_escape(v)));
     }
     Some(out)
-}
-
-/// Percent-encodes all but unreserved characters (what a purl segment or value may hold).
-fn escape(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -118,15 +118,16 @@ pub struct ExportedImage {
     pub children: Vec<ManifestBlobs>,
 }
 
+/// An image manifest as pallet writes it (an image's, an attestation manifest's).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Manifest {
-    schema_version: u32,
-    media_type: &'static str,
-    config: Descriptor,
-    layers: Vec<Descriptor>,
+pub(super) struct Manifest {
+    pub schema_version: u32,
+    pub media_type: &'static str,
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    annotations: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// Stores the config bytes and a manifest over the layers, compressed as asked (compressed
