@@ -180,12 +180,6 @@ pub enum BuildError {
     /// `--cache-to` failed (without `ignore-error=true`).
     #[error("{0}\n  (add ignore-error=true to --cache-to to build anyway when the export fails)")]
     CacheExport(#[source] ExportError),
-    #[error(
-        "--cache-to type=inline with more than one --platform is not built yet (the cache \
-         would ride in each platform's manifest): use --cache-to type=registry,ref=REF \
-         (or type=local), which holds every platform's steps"
-    )]
-    InlineCacheWithPlatforms,
     /// The SBOM scan could not run or gave nothing usable.
     #[error(
         "SBOM scan with {generator} failed: {why} (the generator must follow BuildKit's SBOM \
@@ -210,9 +204,6 @@ pub fn build(
     // Held until the build ends: prune waits for it instead of deleting what it uses.
     let _store_lock = root.lock_for_build()?;
     let _cancel = CancelOnSignal::install(root.path.clone(), isolation.executor.clone());
-    if req.platforms.len() > 1 && req.cache_to.iter().any(|t| t.location == Location::Inline) {
-        return Err(BuildError::InlineCacheWithPlatforms);
-    }
     // The caches first: a base image whose layers they know is pulled lazily.
     let imported = Imported::load(req.registry, &req.cache_from, events);
     let diff_sizes = imported.diff_sizes();
@@ -315,21 +306,7 @@ pub fn build(
     }
     let mut to_push = image_outputs(root, req, &image)?;
     name_subjects(&mut to_push);
-    if req.cache_to.iter().any(|t| t.location == Location::Inline) {
-        if to_push.is_empty() {
-            return Err(BuildError::InlineNeedsPush);
-        }
-        // The cache of the image's steps rides in each pushed manifest (its blobs are the
-        // image's layers in that push's compression).
-        for (_, opts) in &mut to_push {
-            let text =
-                inline_annotation(root, req.registry, &solved.steps, opts.compression.layers())
-                    .map_err(BuildError::CacheExport)?;
-            opts.annotations
-                .manifest
-                .insert(INLINE_ANNOTATION.to_string(), text);
-        }
-    }
+    add_inline_cache(root, req, &solved.steps, &mut to_push)?;
     let pushed = push_all(root, req, &image, &to_push, events)?;
     export_caches(
         root,
@@ -345,6 +322,32 @@ pub fn build(
         warnings: lowered.warnings,
         stages: lowered.stages,
     })
+}
+
+/// `--cache-to type=inline`: the cache of the image's steps rides in each pushed manifest (its
+/// blobs are the image's layers in that push's compression). A multi-platform image's
+/// manifests each carry every platform's image steps, so a build reading any one of them
+/// (`--cache-from` the index) finds them all.
+pub(super) fn add_inline_cache(
+    root: &Root,
+    req: &BuildRequest,
+    steps: &[StepResult],
+    to_push: &mut [(String, PushOptions)],
+) -> Result<(), BuildError> {
+    if !req.cache_to.iter().any(|t| t.location == Location::Inline) {
+        return Ok(());
+    }
+    if to_push.is_empty() {
+        return Err(BuildError::InlineNeedsPush);
+    }
+    for (_, opts) in to_push.iter_mut() {
+        let text = inline_annotation(root, req.registry, steps, opts.compression.layers())
+            .map_err(BuildError::CacheExport)?;
+        opts.annotations
+            .manifest
+            .insert(INLINE_ANNOTATION.to_string(), text);
+    }
+    Ok(())
 }
 
 /// `--cache-to` (all but `type=inline`, which rides in the push), after the push: the steps'

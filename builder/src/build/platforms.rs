@@ -7,8 +7,8 @@
 //! first step: a RUN for a foreign platform needs a usable binfmt_misc handler.
 
 use super::{
-    attest_image, export_caches, finish_config, image_outputs, name_subjects, BuildError,
-    BuildRequest, BuildResult, OutputSpec, Pushed,
+    add_inline_cache, attest_image, export_caches, finish_config, image_outputs, name_subjects,
+    BuildError, BuildRequest, BuildResult, OutputSpec, Pushed,
 };
 use crate::binfmt;
 use crate::events::Event;
@@ -162,6 +162,7 @@ pub(super) fn build_platforms(
     }
     let mut to_push = image_outputs(root, req, &image)?;
     name_subjects(&mut to_push);
+    add_inline_cache(root, req, &solved.steps, &mut to_push)?;
     let mut pushed: Vec<Pushed> = Vec::new();
     for (name, opts) in &to_push {
         let client = req.registry.ok_or(BuildError::NoRegistry)?;

@@ -392,9 +392,9 @@ fn read_config<'a>(
     let Some(manifest) = store.get_manifest().map_err(|e| e.to_string())? else {
         return Ok(None);
     };
-    // An attested image (`--provenance`): its index holds the image, whose manifest carries
-    // the inline cache, beside attestation manifests.
-    let manifest = match attested_image(&manifest) {
+    // An index (several platforms, or an attested image): its first image's manifest
+    // carries the inline cache (every platform's manifest carries the whole cache).
+    let manifest = match index_image(&manifest) {
         Some(d) => store
             .get_manifest_at(&d)
             .map_err(|e| format!("reading its image manifest {}: {e}", d.digest))?,
@@ -418,19 +418,15 @@ fn read_config<'a>(
     Ok(Some((store, source, config)))
 }
 
-/// The one image of an attested image's index (the other entries attestation manifests,
+/// The first image of an image index (not an attestation manifest,
 /// `vnd.docker.reference.type=attestation-manifest`); None for anything else.
-fn attested_image(manifest: &[u8]) -> Option<registry::manifest::Descriptor> {
+fn index_image(manifest: &[u8]) -> Option<registry::manifest::Descriptor> {
     let index: serde_json::Value = serde_json::from_slice(manifest).ok()?;
     let entries = index["manifests"].as_array()?;
     let is_attestation = |m: &&serde_json::Value| {
         m["annotations"]["vnd.docker.reference.type"].as_str() == Some("attestation-manifest")
     };
-    let mut images = entries.iter().filter(|m| !is_attestation(m));
-    let image = images.next()?;
-    if images.next().is_some() || !entries.iter().any(|m| is_attestation(&m)) {
-        return None;
-    }
+    let image = entries.iter().find(|m| !is_attestation(m))?;
     Some(registry::manifest::Descriptor {
         media_type: image["mediaType"].as_str()?.to_string(),
         digest: registry::Digest::parse(image["digest"].as_str()?).ok()?,

@@ -676,7 +676,8 @@ fn emulated_steps_run_in_chroot_and_rootless_modes() {
 /// A remote cache serves a multi-platform build, as buildx's `--cache-to type=registry` with
 /// `--platform a,b`: runner A builds both platforms and exports (`mode=max`), runner B (a
 /// fresh store with the same base) takes every step of both platforms from the registry and
-/// makes A's index. `type=inline` with several platforms is refused, saying what works.
+/// makes A's index; `mode=min` keeps each platform's image steps; `type=inline` rides in every
+/// platform's pushed manifest and is read back from the index.
 #[test]
 fn a_registry_cache_serves_every_platform_on_a_fresh_runner() {
     let Some(a) = store("two-platform remote cache") else {
@@ -764,18 +765,42 @@ fn a_registry_cache_serves_every_platform_on_a_fresh_runner() {
         testkit::progress::built_digest(&first)
     );
 
-    let inline = b
-        .pallet()
-        .args(["build", "--platform", BOTH, "--push", "-t", &target])
-        .args(["--cache-to", "type=inline"])
-        .arg(&ctx)
-        .output();
-    let err = text(&inline.stderr);
-    assert!(!inline.status.success());
-    assert!(
-        err.contains("--cache-to type=inline with more than one --platform is not built yet")
-            && err.contains("type=registry,ref=REF"),
-        "{err}"
+    // type=inline: every platform's manifest carries the cache of the image's steps; a fresh
+    // store reads it from the pushed index.
+    let inline_target = format!("{}/team/ml:inline", reg.host());
+    build(
+        &a,
+        &["--push", "-t", &inline_target, "--cache-to", "type=inline"],
+    );
+    let pushed = skopeo_raw(&format!("docker://{inline_target}"));
+    for m in pushed["manifests"].as_array().unwrap() {
+        let child = skopeo_raw(&format!(
+            "docker://{}/team/ml@{}",
+            reg.host(),
+            m["digest"].as_str().unwrap()
+        ));
+        assert!(
+            child["annotations"]["dev.pallet.cache.v1"].is_string(),
+            "no inline cache in {child}"
+        );
+    }
+    let d = Store::busybox_multiplatform(pallet!());
+    let log = build(&d, &["-t", "ml:1", "--cache-from", &inline_target]);
+    for step in [
+        "[linux/amd64 stage-1 3/3] RUN",
+        "[linux/arm64 stage-1 3/3] RUN",
+    ] {
+        let at = log.lines().position(|l| l.contains(step));
+        let at = at.unwrap_or_else(|| panic!("no {step}:\n{log}"));
+        let rest = log.lines().skip(at).take(4).collect::<Vec<_>>().join("\n");
+        assert!(
+            rest.contains("CACHED (from type=registry"),
+            "{step} not from the inline cache:\n{log}"
+        );
+    }
+    assert_eq!(
+        testkit::progress::built_digest(&log),
+        testkit::progress::built_digest(&first)
     );
 }
 
