@@ -114,8 +114,10 @@ pub(super) fn build_platforms(
     let epoch = lowered[0].1.epoch;
     let roots: Vec<graph::Digest> = lowered.iter().map(|(_, l)| l.root.clone()).collect();
     opts.epoch = epoch.filter(|_| req.rewrite_timestamp);
-    let solved = solve_roots(&graph, &roots, &opts, events).inspect_err(|_| {
+    let solved = solve_roots(&graph, &roots, &opts, events).map_err(|e| {
         crate::store::remove_own_temporaries(&root.path);
+        // The lint warnings come with the error, as a single-platform build's do.
+        BuildError::Solve(e).with_warnings(&lowered[0].1.warnings)
     })?;
     let mut children = Vec::new();
     let mut configs: Vec<Built> = Vec::new();

@@ -56,6 +56,15 @@ fn copy_ignored_file_warns_before_the_failure() {
     assert!(copy < error && add < error, "warnings first:\n{err}");
     assert!(err.contains("/Dockerfile:3\n"), "the failing COPY: {err}");
 
+    // A multi-platform build (no RUN: no emulation needed) prints them as well.
+    let err = kit.error(&ctx, &["--platform", "linux/amd64,linux/arm64"]);
+    let copy = warning_at(
+        &err,
+        "CopyIgnoredFile: Attempting to Copy file \"Dockerfile\" that is excluded by .dockerignore",
+        3,
+    );
+    assert!(copy < at(&err, "error: ["), "warnings first:\n{err}");
+
     let ctx = kit.context(
         "ignored-skip",
         &format!("# check=skip=CopyIgnoredFile\n{df}"),
