@@ -15,7 +15,7 @@
 #![no_main]
 
 use std::fs;
-use std::os::unix::fs::{symlink, MetadataExt};
+use std::os::unix::fs::symlink;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -24,7 +24,7 @@ use libfuzzer_sys::fuzz_target;
 
 #[path = "shared/confined.rs"]
 mod confined;
-use confined::{assert_not_erofs, names};
+use confined::{assert_not_erofs, names, Sentinel};
 
 struct Scratch {
     _dir: tempfile::TempDir,
@@ -32,8 +32,7 @@ struct Scratch {
     root: PathBuf,
     ctx: PathBuf,
     dest: PathBuf,
-    sentinel: PathBuf,
-    keep: fs::Metadata,
+    sentinel: Sentinel,
 }
 
 fn scratch() -> &'static Scratch {
@@ -44,10 +43,7 @@ fn scratch() -> &'static Scratch {
             .tempdir()
             .expect("a scratch directory (TMPDIR)");
         let root = dir.path().join("r");
-        let sentinel = root.join("sentinel");
-        fs::create_dir_all(sentinel.join("dir")).unwrap();
-        fs::write(sentinel.join("keep"), b"keep").unwrap();
-        let keep = fs::symlink_metadata(sentinel.join("keep")).unwrap();
+        let sentinel = Sentinel::make(root.join("sentinel"));
         let ctx = root.join("ctx");
         fs::create_dir_all(&ctx).unwrap();
         Scratch {
@@ -55,7 +51,6 @@ fn scratch() -> &'static Scratch {
             ctx,
             root,
             sentinel,
-            keep,
             _dir: dir,
         }
     })
@@ -72,7 +67,7 @@ fn fresh_dest(s: &Scratch) {
     fs::write(d.join("dir/a"), b"a").unwrap();
     symlink("../sentinel", d.join("out")).unwrap();
     symlink("../sentinel/keep", d.join("outfile")).unwrap();
-    symlink(&s.sentinel, d.join("abs")).unwrap();
+    symlink(&s.sentinel.path, d.join("abs")).unwrap();
     symlink("dir", d.join("in")).unwrap();
 }
 
@@ -94,45 +89,7 @@ fn assert_confined(s: &Scratch, archive: &[u8], dest: &str) {
         archive,
         "the archive was written ({dest})"
     );
-    assert_eq!(
-        names(&s.sentinel),
-        ["dir", "keep"],
-        "the sentinel changed ({dest})"
-    );
-    assert!(
-        names(&s.sentinel.join("dir")).is_empty(),
-        "the sentinel's dir changed ({dest})"
-    );
-    let keep = s.sentinel.join("keep");
-    let meta = fs::symlink_metadata(&keep).expect("sentinel/keep");
-    assert_eq!(
-        fs::read(&keep).unwrap(),
-        b"keep",
-        "sentinel/keep was written ({dest})"
-    );
-    let before = &s.keep;
-    assert_eq!(
-        (
-            meta.mode(),
-            meta.uid(),
-            meta.gid(),
-            meta.nlink(),
-            meta.ino()
-        ),
-        (
-            before.mode(),
-            before.uid(),
-            before.gid(),
-            before.nlink(),
-            before.ino()
-        ),
-        "sentinel/keep's metadata changed or it was linked into dest ({dest})"
-    );
-    assert_eq!(
-        (meta.mtime(), meta.mtime_nsec()),
-        (before.mtime(), before.mtime_nsec()),
-        "sentinel/keep's mtime changed ({dest})"
-    );
+    s.sentinel.assert_unchanged(&dest);
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -17,7 +17,7 @@
 
 use std::fs;
 use std::io::Cursor;
-use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::os::unix::fs::symlink;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -25,7 +25,7 @@ use libfuzzer_sys::fuzz_target;
 
 #[path = "shared/confined.rs"]
 mod confined;
-use confined::{assert_not_erofs, names};
+use confined::{assert_not_erofs, names, Sentinel};
 use pallet::snapshot::{unpack_layer, UnpackOptions};
 
 struct Scratch {
@@ -33,8 +33,7 @@ struct Scratch {
     /// `<tmp>/r`: holds `dest` and `sentinel`, nothing else.
     root: PathBuf,
     dest: PathBuf,
-    sentinel: PathBuf,
-    keep: (Vec<u8>, fs::Metadata),
+    sentinel: Sentinel,
 }
 
 fn scratch() -> &'static Scratch {
@@ -45,20 +44,11 @@ fn scratch() -> &'static Scratch {
             .tempdir()
             .expect("a scratch directory (TMPDIR)");
         let root = dir.path().join("r");
-        let sentinel = root.join("sentinel");
-        fs::create_dir_all(sentinel.join("dir")).unwrap();
-        let keep = sentinel.join("keep");
-        fs::write(&keep, b"keep").unwrap();
-        fs::set_permissions(&keep, fs::Permissions::from_mode(0o644)).unwrap();
-        let keep = (
-            fs::read(&keep).unwrap(),
-            fs::symlink_metadata(&keep).unwrap(),
-        );
+        let sentinel = Sentinel::make(root.join("sentinel"));
         Scratch {
             dest: root.join("dest"),
             root,
             sentinel,
-            keep,
             _dir: dir,
         }
     })
@@ -77,7 +67,7 @@ fn fresh_dest(s: &Scratch) {
     fs::write(d.join("dir/a"), b"a").unwrap();
     symlink("../sentinel", d.join("out")).unwrap();
     symlink("../sentinel/keep", d.join("outfile")).unwrap();
-    symlink(&s.sentinel, d.join("abs")).unwrap();
+    symlink(&s.sentinel.path, d.join("abs")).unwrap();
     symlink("dir", d.join("in")).unwrap();
 }
 
@@ -93,45 +83,7 @@ fn assert_confined(s: &Scratch, opts: &UnpackOptions) {
         ["dest", "sentinel"],
         "something appeared beside dest ({opts:?})"
     );
-    assert_eq!(
-        names(&s.sentinel),
-        ["dir", "keep"],
-        "the sentinel changed ({opts:?})"
-    );
-    assert!(
-        names(&s.sentinel.join("dir")).is_empty(),
-        "the sentinel's dir changed ({opts:?})"
-    );
-    let keep = s.sentinel.join("keep");
-    let meta = fs::symlink_metadata(&keep).expect("sentinel/keep");
-    let (content, before) = &s.keep;
-    assert_eq!(
-        &fs::read(&keep).unwrap(),
-        content,
-        "sentinel/keep was written ({opts:?})"
-    );
-    assert_eq!(
-        (
-            meta.mode(),
-            meta.uid(),
-            meta.gid(),
-            meta.nlink(),
-            meta.ino()
-        ),
-        (
-            before.mode(),
-            before.uid(),
-            before.gid(),
-            before.nlink(),
-            before.ino()
-        ),
-        "sentinel/keep's metadata changed or it was linked into dest ({opts:?})"
-    );
-    assert_eq!(
-        (meta.mtime(), meta.mtime_nsec()),
-        (before.mtime(), before.mtime_nsec()),
-        "sentinel/keep's mtime changed ({opts:?})"
-    );
+    s.sentinel.assert_unchanged(opts);
 }
 
 fuzz_target!(|data: &[u8]| {

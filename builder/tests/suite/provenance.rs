@@ -24,6 +24,14 @@ use testkit::{files, pallet, require, text, Need::*};
 const DOCKERFILE: &str = "FROM busybox:latest\nRUN echo ok > /foo\n";
 const ATTESTATION: &str = "attestation-manifest";
 
+/// A store with busybox imported, where root, busybox-static, runc and `more` are here; None
+/// where the test cannot run (`require` says why, and fails under CI=true).
+fn busybox_store(what: &str, more: &[testkit::Need]) -> Option<Store> {
+    let mut needs = vec![Root, Busybox, Tool("runc")];
+    needs.extend_from_slice(more);
+    require(what, &needs).then(|| Store::busybox(pallet!()))
+}
+
 fn skopeo_raw(location: &str) -> Value {
     let raw = ok(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", location]));
     serde_json::from_str(raw.trim()).unwrap_or_else(|e| panic!("{e}: {raw}"))
@@ -260,13 +268,9 @@ fn pushed_min_provenance_is_an_attestation_manifest_about_the_image() {
 
 #[test]
 fn max_provenance_in_an_oci_layout_has_the_build_and_never_a_secret() {
-    if !require(
-        "provenance mode=max",
-        &[Root, Busybox, Tool("runc"), Tool("skopeo"), Tool("umoci")],
-    ) {
+    let Some(store) = busybox_store("provenance mode=max", &[Tool("skopeo"), Tool("umoci")]) else {
         return;
-    }
-    let store = Store::busybox(pallet!());
+    };
     let dockerfile = "FROM busybox:latest\n\
         ARG GITHUB_TOKEN\n\
         ARG FOO\n\
@@ -551,10 +555,9 @@ fn two_platforms_get_one_attestation_each() {
 
 #[test]
 fn attestation_flags_that_cannot_work_say_why() {
-    if !require("attestation flag errors", &[Root, Busybox, Tool("runc")]) {
+    let Some(store) = busybox_store("attestation flag errors", &[]) else {
         return;
-    }
-    let store = Store::busybox(pallet!());
+    };
     let ctx = files::context(&store.path("ctx"), DOCKERFILE, &[]);
     let fails = |args: &[&str]| {
         let out = store
@@ -607,13 +610,9 @@ fn attestation_flags_that_cannot_work_say_why() {
 
 #[test]
 fn an_oci_layout_base_is_a_pkg_oci_material_and_an_attested_layout_can_be_a_base() {
-    if !require(
-        "provenance of an OCI layout base",
-        &[Root, Busybox, Tool("runc"), Tool("skopeo")],
-    ) {
+    let Some(store) = busybox_store("provenance of an OCI layout base", &[Tool("skopeo")]) else {
         return;
-    }
-    let store = Store::busybox(pallet!());
+    };
     // An attested layout (pallet's own, as BuildKit writes one) ...
     let first = files::context(
         &store.path("first"),
@@ -699,13 +698,9 @@ fn local_provenance(dir: &Path) -> Value {
 
 #[test]
 fn local_outputs_get_provenance_json_beside_the_files() {
-    if !require(
-        "provenance of a local output",
-        &[Root, Busybox, Tool("runc")],
-    ) {
+    let Some(store) = busybox_store("provenance of a local output", &[]) else {
         return;
-    }
-    let store = Store::busybox(pallet!());
+    };
     let ctx = files::context(
         &store.path("ctx"),
         "FROM busybox:latest AS base\nCOPY <<EOF /out/foo\nok\nEOF\n\nFROM scratch\nCOPY --from=base /out /\n",
@@ -772,13 +767,9 @@ fn local_outputs_of_two_platforms_get_provenance_json_each() {
 #[test]
 fn an_image_without_layers_gets_provenance_for_one_platform_and_two() {
     // BuildKit's testNilProvenance: FROM scratch with only config, every exporter.
-    if !require(
-        "provenance of an empty image",
-        &[Root, Busybox, Tool("runc"), Tool("skopeo")],
-    ) {
+    let Some(store) = busybox_store("provenance of an empty image", &[Tool("skopeo")]) else {
         return;
-    }
-    let store = Store::busybox(pallet!());
+    };
     let ctx = files::context(&store.path("ctx"), "FROM scratch\nENV FOO=bar\n", &[]);
     for platforms in [None, Some("linux/amd64,linux/arm64")] {
         let layout = store.path("layout");
@@ -832,13 +823,9 @@ fn an_image_without_layers_gets_provenance_for_one_platform_and_two() {
 fn every_dockerfile_line_maps_to_a_step_of_the_build_config() {
     // BuildKit's testCommandSourceMapping: mode=max's source locations cover each line, each
     // on one line, each naming a step of llbDefinition.
-    if !require(
-        "provenance source mapping",
-        &[Root, Busybox, Tool("runc"), Tool("skopeo")],
-    ) {
+    let Some(store) = busybox_store("provenance source mapping", &[Tool("skopeo")]) else {
         return;
-    }
-    let store = Store::busybox(pallet!());
+    };
     let dockerfile = "FROM busybox\nRUN echo \"hello\" > foo\nWORKDIR /tmp\nCOPY foo foo2\nCOPY --link foo foo3\nADD bar bar";
     let ctx = files::context(
         &store.path("ctx"),
@@ -907,13 +894,9 @@ fn every_dockerfile_line_maps_to_a_step_of_the_build_config() {
 #[test]
 fn a_platform_given_twice_builds_with_provenance() {
     // BuildKit's testDuplicatePlatformProvenance (moby/buildkit#3562).
-    if !require(
-        "provenance with a platform twice",
-        &[Root, Busybox, Tool("runc")],
-    ) {
+    let Some(store) = busybox_store("provenance with a platform twice", &[]) else {
         return;
-    }
-    let store = Store::busybox(pallet!());
+    };
     let ctx = files::context(
         &store.path("ctx"),
         "FROM busybox AS base-linux\nFROM scratch AS base-windows\nFROM base-$TARGETOS\n",
@@ -972,13 +955,9 @@ fn an_inline_cache_is_read_through_the_attested_index() {
 fn the_git_checkout_of_the_context_is_recorded_as_buildx_sends_it() {
     // buildx's `vcs:source` / `vcs:revision` (BuildKit's testProvenanceAttestation passes them
     // by hand): the remote without its credentials, the commit, where the context is.
-    if !require(
-        "provenance git facts",
-        &[Root, Busybox, Tool("runc"), Tool("git")],
-    ) {
+    let Some(store) = busybox_store("provenance git facts", &[Tool("git")]) else {
         return;
-    }
-    let store = Store::busybox(pallet!());
+    };
     let repo = store.path("repo");
     let ctx = repo.join("app");
     files::context(&ctx, DOCKERFILE, &[]);
@@ -1057,13 +1036,9 @@ BUNDLE
 fn an_sbom_scanner_image_scans_the_result_into_an_attestation() {
     // BuildKit's testSBOMScannerImage: a scanner image made by the test, run by the SBOM
     // protocol over the built image; its statement is an attestation about the image.
-    if !require(
-        "SBOM scanner",
-        &[Root, Busybox, Tool("runc"), Tool("skopeo")],
-    ) {
+    let Some(store) = busybox_store("SBOM scanner", &[Tool("skopeo")]) else {
         return;
-    }
-    let store = Store::busybox(pallet!());
+    };
     scanner(&store, "scanner:1", SCAN);
     let ctx = files::context(
         &store.path("ctx"),
@@ -1159,10 +1134,9 @@ fn an_sbom_scanner_image_scans_the_result_into_an_attestation() {
 
 #[test]
 fn a_scanner_that_writes_nothing_fails_the_build_and_says_why() {
-    if !require("SBOM scanner errors", &[Root, Busybox, Tool("runc")]) {
+    let Some(store) = busybox_store("SBOM scanner errors", &[]) else {
         return;
-    }
-    let store = Store::busybox(pallet!());
+    };
     scanner(&store, "quiet:1", "true\n");
     let ctx = files::context(&store.path("ctx"), DOCKERFILE, &[]);
     let out = store
@@ -1187,13 +1161,9 @@ fn a_scanner_that_writes_nothing_fails_the_build_and_says_why() {
 #[test]
 fn each_platform_gets_its_own_sbom() {
     // The scanner runs for the build platform over each platform's tree (no emulation).
-    if !require(
-        "two-platform SBOM",
-        &[Root, Busybox, Tool("runc"), Tool("skopeo")],
-    ) {
+    let Some(store) = busybox_store("two-platform SBOM", &[Tool("skopeo")]) else {
         return;
-    }
-    let store = Store::busybox(pallet!());
+    };
     scanner(&store, "scanner:1", SCAN);
     let ctx = files::context(
         &store.path("ctx"),
@@ -1237,13 +1207,9 @@ fn each_platform_gets_its_own_sbom() {
 fn a_base_shared_by_two_stages_is_listed_once() {
     // BuildKit's testDuplicateLayersProvenance (moby/buildkit's diamond: the base's layer was
     // added to step0's list more than once).
-    if !require(
-        "provenance layers of a diamond",
-        &[Root, Busybox, Tool("runc"), Tool("skopeo")],
-    ) {
+    let Some(store) = busybox_store("provenance layers of a diamond", &[Tool("skopeo")]) else {
         return;
-    }
-    let store = Store::busybox(pallet!());
+    };
     let ctx = files::context(
         &store.path("ctx"),
         "FROM busybox:latest AS base\n\nFROM base AS a\nRUN date +%s > /a.txt\n\n\
